@@ -1,0 +1,42 @@
+# Staydown. `make demo` and `make test` are the two commands a newcomer needs.
+GO        ?= go
+BIN       ?= bin/staydown
+FUZZTIME  ?= 10s
+PROTOC_GEN_GO_VERSION := v1.36.12
+
+.PHONY: all build test test-unit fuzz demo bench lint proto clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/staydown
+
+# The CI command: vet, every test with the race detector, then every fuzz
+# target for $(FUZZTIME).
+test: lint test-unit fuzz
+
+test-unit:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
+
+demo: build
+	$(BIN) demo
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem -timeout 30m ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# Regenerates protocol/pb from the schema. Needs protoc (Debian:
+# protobuf-compiler); protoc-gen-go is installed at the pinned version.
+proto:
+	GOBIN=$(CURDIR)/bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	PATH=$(CURDIR)/bin:$$PATH protoc --go_out=. --go_opt=paths=source_relative protocol/pb/staydown.proto
+
+clean:
+	rm -rf bin

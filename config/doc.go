@@ -1,0 +1,103 @@
+// Package config reads and writes a Staydown node's directory and the
+// federation roster, and validates both with errors that name the file,
+// the line or key, and the fix.
+//
+// # Basics
+//
+// [Init] creates a node directory and returns the node's roster block; the
+// operator appends every node's block to the roster file. [Load] reads the
+// directory's config.toml; [Node.AuthorKey], [Node.NodeKey] and
+// [Node.Token] read its keys; [Node.Roster] loads the roster the config
+// names and checks that it lists this node with its own keys
+// ([CheckRosterHasSelf]). [ParseNode] and [ParseRoster] validate text
+// without touching files.
+//
+// # Node directory
+//
+// A node's directory D holds four files, each created by Init with mode
+// 0600 (D itself 0700 when Init creates it):
+//
+//	config.toml  the node config (below)
+//	author.key   the author key: the ed25519 key that signs this member's
+//	             log. 64 lower-case hex characters (the 32-byte seed) and a
+//	             newline. It is who the member is: losing it means a new
+//	             roster entry; back it up.
+//	node.key     the libp2p transport key: an ed25519 key in libp2p's
+//	             protobuf encoding (crypto.MarshalPrivateKey), binary. A
+//	             separate key from author.key, so the node can be replaced
+//	             or its transport key rotated without changing who signed
+//	             what. Its peer ID is the member's peer_id.
+//	api.token    the bearer token of the local HTTP API: 32 random bytes as
+//	             64 lower-case hex characters and a newline.
+//	store.db     the bbolt store (default name; created by the node)
+//
+// The key and token readers refuse a file whose mode gives any access to
+// group or others, as ssh does, with an [ErrPermissions] error that says to
+// chmod 600 it (not checked on Windows). They never quote the file's content
+// in errors. Leading and trailing white space in author.key and api.token is
+// ignored.
+//
+// # config.toml
+//
+//	name = "nru-demo"            # member name; the roster lists this node under it
+//	role = "referral"            # referral | platform | auditor
+//	federation = "staydown-demo" # federation name; entries are bound to it
+//	roster = "../roster.toml"    # roster path, relative to D unless absolute
+//	listen = ["/ip4/127.0.0.1/tcp/4001"]  # libp2p multiaddrs; [] to only dial out
+//	api = "127.0.0.1:7001"       # HTTP API host:port
+//	# optional:
+//	store = "store.db"           # store path, relative to D unless absolute
+//	log_level = "info"           # debug | info | warn | error
+//	allow_remote_api = false     # true lets api be a non-loopback address
+//
+// Every key but the three optional ones is required, and no other key is
+// allowed. The rules:
+//
+//   - name: 1 to 64 of a-z, 0-9, '-', '_' and '.' ([CheckName]).
+//   - federation: 1 to 64 bytes of UTF-8 without control characters; it
+//     must be the same on every node of the federation.
+//   - listen: valid multiaddrs without a /p2p/ part, no duplicates; they
+//     are kept in canonical form.
+//   - api: host:port with a numeric port 1-65535. Unless allow_remote_api
+//     is true the host must be loopback: "localhost", 127.0.0.0/8 or ::1.
+//     The API takes commands for the node (with its token), so exposing
+//     it is an explicit decision.
+//
+// # Roster
+//
+// The roster is a TOML file of [[member]] blocks and nothing else (comments
+// are fine). It is built by appending the block `staydown init` printed for
+// each node ([MemberBlock]); every node of the federation loads the same
+// file:
+//
+//	# Roster of the staydown-demo federation.
+//
+//	[[member]]
+//	name = "nru-demo"
+//	role = "referral"
+//	author_key = "<64 hex characters: the ed25519 public key>"
+//	peer_id = "12D3KooW..."
+//	addrs = ["/ip4/127.0.0.1/tcp/4001"]
+//
+// name, role, author_key and peer_id are required; addrs may be missing
+// or empty (a node that only dials out). name follows the rule above;
+// author_key is 64 hex characters; peer_id is the peer ID of an ed25519
+// key (what node.key produces), never that of the author key; addrs are
+// multiaddrs without a /p2p/ part. Names, author keys and peer IDs are
+// unique. A roster with no member is an error. The federation is not in
+// the roster: it comes from config.toml.
+//
+// # Errors
+//
+// Every error about a file is an [*Error] that unwraps to one of the
+// sentinels in errors.go ([ErrSyntax], [ErrInvalid], [ErrNotFound],
+// [ErrKeyFile], [ErrPermissions], [ErrExists], [ErrNotListed]). Its
+// message reads
+//
+//	roster.toml: member 3 ("acme"): author_key: want 64 hex characters, got 12
+//	config.toml:4:8: not valid TOML: expected value but found '\n' instead (after key listen)
+//
+// and for syntax errors [Error.Snippet] holds the offending lines with a
+// caret, for a CLI to print below the message. Only the first problem of a
+// file is reported.
+package config

@@ -1,0 +1,170 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/staydown/staydown/protocol"
+)
+
+// Files of a node's directory.
+const (
+	ConfigFile    = "config.toml" // the node config
+	AuthorKeyFile = "author.key"  // the ed25519 author key, hex of its seed
+	NodeKeyFile   = "node.key"    // the libp2p transport key, protobuf
+	TokenFile     = "api.token"   // the HTTP API bearer token, hex
+)
+
+// Defaults for keys config.toml may leave out.
+const (
+	DefaultStore    = "store.db" // relative to the node's directory
+	DefaultLogLevel = "info"
+)
+
+// Node is a validated node config, read from config.toml in Dir. All paths
+// are absolute. A Node is a value: nothing in it changes after Load.
+type Node struct {
+	Dir            string // the node's directory, absolute
+	Name           string // member name; the roster lists this node under it
+	Role           protocol.Role
+	Federation     string   // federation name; entries are bound to it
+	RosterPath     string   // absolute, resolved against Dir
+	Listen         []string // libp2p multiaddrs, canonical form; may be empty (dial out only)
+	API            string   // host:port of the HTTP API
+	StorePath      string   // absolute, resolved against Dir
+	LogLevel       string   // debug|info|warn|error
+	AllowRemoteAPI bool     // API may bind to a non-loopback address
+}
+
+// nodeKeys are the keys config.toml may hold, in the order of the docs.
+var nodeKeys = []string{"name", "role", "federation", "roster", "listen", "api", "store", "log_level", "allow_remote_api"}
+
+// Load reads dir/config.toml and validates it. Errors are *Error values
+// naming the file, the line or key, and the fix. Load does not read the
+// keys or the roster: see [Node.AuthorKey], [Node.NodeKey], [Node.Token]
+// and [Node.Roster].
+func Load(dir string) (*Node, error) {
+	file := filepath.Join(dir, ConfigFile)
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, readError(file, err, fmt.Sprintf("is %s a node directory? create one with `staydown init --dir %s --name NAME --role ROLE`", dir, dir))
+	}
+	return ParseNode(file, data)
+}
+
+// ParseNode parses and validates config.toml text. filename names the file
+// in messages, and relative paths in the config (roster, store) are
+// resolved against its directory, made absolute; ParseNode reads no file.
+func ParseNode(filename string, data []byte) (*Node, error) {
+	dir, err := filepath.Abs(filepath.Dir(filename))
+	if err != nil {
+		return nil, fmt.Errorf("config: %s: %w", filename, err)
+	}
+	m, err := decode(filename, data)
+	if err != nil {
+		return nil, err
+	}
+	t := table{file: filename, m: m}
+	if err := t.checkKeys(nodeKeys); err != nil {
+		return nil, err
+	}
+	n := &Node{Dir: dir}
+
+	if n.Name, _, err = t.str("name", `name = "nru-demo", this node's member name in the roster`); err != nil {
+		return nil, err
+	}
+	if err := CheckName(n.Name); err != nil {
+		return nil, invalid(filename, "name", "%v", err)
+	}
+
+	role, _, err := t.str("role", `role = "referral", "platform" or "auditor"`)
+	if err != nil {
+		return nil, err
+	}
+	if n.Role, err = checkRole(role); err != nil {
+		return nil, invalid(filename, "role", "%v", err)
+	}
+
+	if n.Federation, _, err = t.str("federation", `federation = "...", the federation's name, the same on every node`); err != nil {
+		return nil, err
+	}
+	if err := checkFederation(n.Federation); err != nil {
+		return nil, invalid(filename, "federation", "%v", err)
+	}
+
+	roster, _, err := t.str("roster", `roster = "roster.toml", the path of the roster file (relative to this directory)`)
+	if err != nil {
+		return nil, err
+	}
+	if n.RosterPath, err = resolve(dir, roster); err != nil {
+		return nil, invalid(filename, "roster", "%v", err)
+	}
+
+	listen, _, err := t.strs("listen", `listen = ["/ip4/127.0.0.1/tcp/4001"], the libp2p addresses to listen on ([] for none)`)
+	if err != nil {
+		return nil, err
+	}
+	if n.Listen, err = checkAddrs(listen); err != nil {
+		return nil, invalid(filename, "listen", "%v", err)
+	}
+
+	// allow_remote_api first: the api check depends on it.
+	if n.AllowRemoteAPI, _, err = t.boolean("allow_remote_api"); err != nil {
+		return nil, err
+	}
+	if n.API, _, err = t.str("api", `api = "127.0.0.1:7001", the address of the node's HTTP API`); err != nil {
+		return nil, err
+	}
+	if err := checkAPI(n.API, n.AllowRemoteAPI); err != nil {
+		return nil, invalid(filename, "api", "%v", err)
+	}
+
+	store, ok, err := t.str("store", "")
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		store = DefaultStore
+	}
+	if n.StorePath, err = resolve(dir, store); err != nil {
+		return nil, invalid(filename, "store", "%v", err)
+	}
+
+	if n.LogLevel, ok, err = t.str("log_level", ""); err != nil {
+		return nil, err
+	}
+	if !ok {
+		n.LogLevel = DefaultLogLevel
+	}
+	if err := checkLogLevel(n.LogLevel); err != nil {
+		return nil, invalid(filename, "log_level", "%v", err)
+	}
+	return n, nil
+}
+
+// resolve makes a configured path absolute, relative to dir.
+func resolve(dir, p string) (string, error) {
+	switch {
+	case p == "":
+		return "", errors.New("empty path: give a file name")
+	case strings.IndexByte(p, 0) >= 0:
+		return "", errors.New("path contains a NUL character")
+	case filepath.IsAbs(p):
+		return filepath.Clean(p), nil
+	}
+	return filepath.Join(dir, p), nil
+}
+
+// readError reports a file that could not be read. A missing file is an
+// ErrNotFound *Error carrying the fix; anything else is the *fs.PathError,
+// which already names the file.
+func readError(file string, err error, fix string) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return &Error{File: file, Msg: "does not exist: " + fix, Err: ErrNotFound, Cause: err}
+	}
+	return fmt.Errorf("config: %w", err)
+}

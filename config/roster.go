@@ -1,0 +1,245 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/staydown/staydown/protocol"
+)
+
+// memberKeys are the keys a [[member]] block may hold.
+var memberKeys = []string{"name", "role", "author_key", "peer_id", "addrs"}
+
+// appendHint is the fix for a roster that lacks members.
+const appendHint = "append the [[member]] block that `staydown init` printed for each node of the federation"
+
+// LoadRoster reads and validates the roster file at path for federation.
+func LoadRoster(path, federation string) (*protocol.Roster, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, readError(path, err, "create it: "+appendHint)
+	}
+	return ParseRoster(path, data, federation)
+}
+
+// ParseRoster parses and validates roster text: one or more [[member]]
+// blocks and nothing else. filename is used only in messages. Peer IDs are
+// returned in their canonical (base58) form and addresses in canonical
+// multiaddr form.
+func ParseRoster(filename string, data []byte, federation string) (*protocol.Roster, error) {
+	if err := checkFederation(federation); err != nil {
+		return nil, fmt.Errorf("%w: %s: federation: %v", ErrInvalid, filename, err)
+	}
+	m, err := decode(filename, data)
+	if err != nil {
+		return nil, err
+	}
+	top := table{file: filename, m: m}
+	if err := top.checkKeys([]string{"member"}); err != nil {
+		return nil, err
+	}
+	var blocks []map[string]any
+	switch v := m["member"].(type) {
+	case nil:
+	case []map[string]any: // [[member]] blocks
+		blocks = v
+	case []any: // member = [{...}, ...]
+		for i, e := range v {
+			b, ok := e.(map[string]any)
+			if !ok {
+				return nil, invalid(filename, fmt.Sprintf("member %d", i+1), "want a table of name, role, author_key, peer_id and addrs, got %s", typeName(e))
+			}
+			blocks = append(blocks, b)
+		}
+	default:
+		return nil, invalid(filename, "member", "want [[member]] blocks, got %s", typeName(v))
+	}
+	if len(blocks) == 0 {
+		return nil, &Error{File: filename, Msg: "no members: " + appendHint, Err: ErrInvalid}
+	}
+	members := make([]protocol.Member, len(blocks))
+	for i, b := range blocks {
+		if members[i], err = parseMember(filename, i, b); err != nil {
+			return nil, err
+		}
+	}
+	r, err := protocol.NewRoster(federation, members)
+	if err != nil {
+		return nil, &Error{File: filename, Msg: err.Error() + ": every member has its own name, author key and peer ID; was a block appended twice?", Err: ErrInvalid, Cause: err}
+	}
+	return r, nil
+}
+
+// parseMember validates block i (0-based) of the roster.
+func parseMember(file string, i int, b map[string]any) (protocol.Member, error) {
+	t := table{file: file, path: fmt.Sprintf("member %d", i+1), m: b}
+	if name, ok := b["name"].(string); ok {
+		t.path += fmt.Sprintf(" (%s)", short(name))
+	}
+	var m protocol.Member
+	if err := t.checkKeys(memberKeys); err != nil {
+		return m, err
+	}
+	var err error
+	if m.Name, _, err = t.str("name", `name = "...", the member's name`); err != nil {
+		return m, err
+	}
+	if err := CheckName(m.Name); err != nil {
+		return m, invalid(file, t.key("name"), "%v", err)
+	}
+
+	role, _, err := t.str("role", `role = "referral", "platform" or "auditor"`)
+	if err != nil {
+		return m, err
+	}
+	if m.Role, err = checkRole(role); err != nil {
+		return m, invalid(file, t.key("role"), "%v", err)
+	}
+
+	key, _, err := t.str("author_key", "author_key = \"<64 hex characters>\" from the block `staydown init` printed")
+	if err != nil {
+		return m, err
+	}
+	if m.AuthorKey, err = checkAuthorKey(key); err != nil {
+		return m, invalid(file, t.key("author_key"), "%v", err)
+	}
+
+	id, _, err := t.str("peer_id", "peer_id = \"12D3KooW...\" from the block `staydown init` printed")
+	if err != nil {
+		return m, err
+	}
+	if m.PeerID, err = checkPeerID(id, m.AuthorKey); err != nil {
+		return m, invalid(file, t.key("peer_id"), "%v", err)
+	}
+
+	addrs, _, err := t.strs("addrs", "")
+	if err != nil {
+		return m, err
+	}
+	if m.Addrs, err = checkAddrs(addrs); err != nil {
+		return m, invalid(file, t.key("addrs"), "%v", err)
+	}
+	return m, nil
+}
+
+// checkAuthorKey parses an author key, saying where it went wrong.
+func checkAuthorKey(s string) (protocol.AuthorKey, error) {
+	var k protocol.AuthorKey
+	if len(s) != 2*len(k) {
+		return k, fmt.Errorf("want %d hex characters, got %d", 2*len(k), len(s))
+	}
+	if i := strings.IndexFunc(s, func(r rune) bool { return !isHex(r) }); i >= 0 {
+		return k, fmt.Errorf("want %d hex characters (0-9, a-f), got %s at character %d", 2*len(k), short(s[i:i+1]), i+1)
+	}
+	return protocol.ParseAuthorKey(s)
+}
+
+func isHex(r rune) bool {
+	return '0' <= r && r <= '9' || 'a' <= r && r <= 'f' || 'A' <= r && r <= 'F'
+}
+
+// checkPeerID parses a peer ID and returns its canonical form. Node keys
+// are ed25519 (see NodeKey), so the peer ID must embed an ed25519 key, and
+// that key must not be the author key: the transport key is a separate key
+// so that a node can be replaced without changing who signed what.
+func checkPeerID(s string, author protocol.AuthorKey) (string, error) {
+	const fix = "copy peer_id from the block `staydown init` printed"
+	bad := fmt.Errorf("%s is not the libp2p peer ID of an ed25519 key (52 characters, 12D3KooW...): %s", short(s), fix)
+	id, err := peer.Decode(s)
+	if err != nil {
+		return "", bad
+	}
+	pk, err := id.ExtractPublicKey()
+	if err != nil || pk.Type() != crypto.Ed25519 {
+		return "", bad
+	}
+	raw, err := pk.Raw()
+	if err != nil {
+		return "", fmt.Errorf("%s: %v", short(s), err)
+	}
+	if bytes.Equal(raw, author[:]) {
+		return "", fmt.Errorf("%s is the peer ID of the author key: the node's transport key (node.key) must be a separate key; %s", short(s), fix)
+	}
+	return id.String(), nil
+}
+
+// MemberBlock is the roster block for m, exactly as `staydown init` prints
+// it: a [[member]] header and one line per key, ending in a newline.
+func MemberBlock(m protocol.Member) string {
+	var b strings.Builder
+	b.WriteString("[[member]]\n")
+	fmt.Fprintf(&b, "name = %s\n", quote(m.Name))
+	fmt.Fprintf(&b, "role = %s\n", quote(string(m.Role)))
+	fmt.Fprintf(&b, "author_key = %s\n", quote(m.AuthorKey.String()))
+	fmt.Fprintf(&b, "peer_id = %s\n", quote(m.PeerID))
+	fmt.Fprintf(&b, "addrs = %s\n", quoteList(m.Addrs))
+	return b.String()
+}
+
+// CheckRosterHasSelf checks that the roster lists the node n as it is
+// configured: a member of its name, with its role, its author key and the
+// peer ID of its node key. A node that started without this check would
+// sign entries every peer rejects. Errors wrap ErrNotListed.
+func CheckRosterHasSelf(n *Node, r *protocol.Roster, authorKey protocol.AuthorKey, peerID peer.ID) error {
+	cfg := n.configPath()
+	if r.Federation != n.Federation {
+		return &Error{File: n.RosterPath, Msg: fmt.Sprintf("loaded for federation %s, but %s says federation = %s", short(r.Federation), cfg, short(n.Federation)), Err: ErrNotListed}
+	}
+	i := -1
+	for j, m := range r.Members {
+		if m.Name == n.Name {
+			i = j
+			break
+		}
+	}
+	if i < 0 {
+		msg := fmt.Sprintf("has no member named %s (name in %s): append the [[member]] block `staydown init` printed for this node", short(n.Name), cfg)
+		if m, ok := r.ByKey(authorKey); ok {
+			msg = fmt.Sprintf("has no member named %s (name in %s), but member %s has this node's author key: make the names agree", short(n.Name), cfg, short(m.Name))
+		}
+		return &Error{File: n.RosterPath, Msg: msg, Err: ErrNotListed}
+	}
+	m := r.Members[i]
+	key := func(k string) string { return fmt.Sprintf("member %d (%s): %s", i+1, short(m.Name), k) }
+	const fix = "replace this member's block with the one `staydown init` printed for this node"
+	switch {
+	case m.Role != n.Role:
+		return &Error{File: n.RosterPath, Key: key("role"), Msg: fmt.Sprintf("is %s, but %s says role = %s: make them agree", short(string(m.Role)), cfg, short(string(n.Role))), Err: ErrNotListed}
+	case m.AuthorKey != authorKey:
+		return &Error{File: n.RosterPath, Key: key("author_key"), Msg: fmt.Sprintf("is %s, but this node's %s holds the key %s: %s", m.AuthorKey, AuthorKeyFile, authorKey, fix), Err: ErrNotListed}
+	case m.PeerID != peerID.String():
+		return &Error{File: n.RosterPath, Key: key("peer_id"), Msg: fmt.Sprintf("is %s, but this node's %s has the peer ID %s: %s", short(m.PeerID), NodeKeyFile, peerID, fix), Err: ErrNotListed}
+	}
+	return nil
+}
+
+// Roster loads the roster the config names, for the node's federation, and
+// checks that it lists this node with its own keys (CheckRosterHasSelf).
+// It is what a node calls before it starts.
+func (n *Node) Roster() (*protocol.Roster, error) {
+	r, err := LoadRoster(n.RosterPath, n.Federation)
+	if err != nil {
+		return nil, err
+	}
+	priv, err := n.AuthorKey()
+	if err != nil {
+		return nil, err
+	}
+	nk, err := n.NodeKey()
+	if err != nil {
+		return nil, err
+	}
+	id, err := peer.IDFromPrivateKey(nk)
+	if err != nil {
+		return nil, fmt.Errorf("config: %s: %w", n.path(NodeKeyFile), err)
+	}
+	if err := CheckRosterHasSelf(n, r, protocol.AuthorKeyOf(priv), id); err != nil {
+		return nil, err
+	}
+	return r, nil
+}

@@ -1,0 +1,159 @@
+package protocol
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/proto"
+)
+
+// FuzzDecode: Decode never panics; what it accepts is canonical (re-encoding
+// the decoded body gives the same bytes, so the same id) and decodes again
+// to the same entry; what it rejects is rejected with ErrMalformed or
+// ErrTooLarge.
+func FuzzDecode(f *testing.F) {
+	_, built := buildVectors(f)
+	for _, v := range built {
+		raw := v.entry.Raw
+		f.Add(raw)
+		f.Add(raw[:len(raw)/2])
+		f.Add(append(append([]byte(nil), raw...), 0))
+		flipped := append([]byte(nil), raw...)
+		flipped[len(flipped)/3] ^= 0x10
+		f.Add(flipped)
+		f.Add(rawSignBytes(seedKey(0x01), append(append([]byte(nil), v.entry.Signed...), 0x98, 0x06, 0x01)))
+	}
+	f.Add([]byte{})
+	f.Add([]byte{0x0a, 0x00, 0x12, 0x40})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		e, err := Decode(raw)
+		if err != nil {
+			if e != nil {
+				t.Fatal("entry and error")
+			}
+			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("error wraps neither ErrMalformed nor ErrTooLarge: %v", err)
+			}
+			return
+		}
+		if e.ID != IDOf(raw) || !bytes.Equal(e.Raw, raw) {
+			t.Fatal("id or raw differ")
+		}
+		canon, err := proto.MarshalOptions{Deterministic: true}.Marshal(e.Body)
+		if err != nil || !bytes.Equal(canon, e.Signed) {
+			t.Fatalf("accepted a non-canonical entry: %x", e.Signed)
+		}
+		if !bytes.Equal(encodeSigned(canon, e.Signature), raw) {
+			t.Fatal("accepted a non-canonical signed entry")
+		}
+		again, err := Decode(append([]byte(nil), e.Raw...))
+		if err != nil || again.ID != e.ID || !proto.Equal(again.Body, e.Body) {
+			t.Fatalf("re-decode: %v", err)
+		}
+		if e.Kind() == "" {
+			t.Fatal("accepted an entry without a payload")
+		}
+		if err := e.Verify(); err != nil && !errors.Is(err, ErrBadSignature) {
+			t.Fatalf("verify: %v", err)
+		}
+		_ = CheckNext(Head{}, e)
+	})
+}
+
+// FuzzParseSignal: ParseSignal never panics; what it accepts passes
+// CheckSignal, can be encoded, and survives FormatSignal/ParseSignal
+// unchanged, with the same index key.
+func FuzzParseSignal(f *testing.F) {
+	for _, s := range [][2]string{
+		{"sha256", sha256Empty}, {"sha256", strings.ToUpper(sha256Empty)}, {"md5", md5Empty}, {"pdq", pdqHex},
+		{"url", "https://Example.com:443/a?b#c"}, {"url", "http://[::1]:80"}, {"account", "Example.com:user"},
+		{"account", "a:b:c"}, {"tmk", "00"}, {"url", "https://example.com/?\xff"}, {"account", "\xff:x"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, typ, value string) {
+		s, err := ParseSignal(typ, value)
+		if err != nil {
+			if !errors.Is(err, ErrSignal) {
+				t.Fatalf("error does not wrap ErrSignal: %v", err)
+			}
+			return
+		}
+		if err := CheckSignal(s); err != nil {
+			t.Fatalf("ParseSignal accepted what CheckSignal rejects: %v", err)
+		}
+		if string(TypeOf(s)) != typ {
+			t.Fatalf("TypeOf = %q, want %q", TypeOf(s), typ)
+		}
+		if _, err := proto.Marshal(s); err != nil {
+			t.Fatalf("accepted a signal that cannot be encoded: %v", err)
+		}
+		f := FormatSignal(s)
+		typ2, val2, _ := strings.Cut(f, ":")
+		s2, err := ParseSignal(typ2, val2)
+		if err != nil {
+			t.Fatalf("FormatSignal gave %q, which does not parse: %v", f, err)
+		}
+		if !proto.Equal(s, s2) || !bytes.Equal(SignalKey(s), SignalKey(s2)) || FormatSignal(s2) != f {
+			t.Fatalf("round trip of %q changed it", f)
+		}
+	})
+}
+
+// FuzzNormalizeURL: NormalizeURL never panics and is idempotent; its
+// result is valid UTF-8 within MaxURLLen and passes CheckSignal.
+func FuzzNormalizeURL(f *testing.F) {
+	for _, s := range []string{
+		"https://example.com", "HTTP://EXAMPLE.COM:80/A?B#C", "http://[2001:DB8::1]:8080/x", "https://b\u00fccher.example/",
+		"https://example.com/a%2Fb", "https://example.com/%zz", "http://a/?\xff", "http://[fe80::1%25en0]/", "https://u:p@h/",
+		"http://%41.com/", "https://example.com/" + strings.Repeat("%20", 700),
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		n, err := NormalizeURL(in)
+		if err != nil {
+			if !errors.Is(err, ErrSignal) {
+				t.Fatalf("error does not wrap ErrSignal: %v", err)
+			}
+			return
+		}
+		again, err := NormalizeURL(n)
+		if err != nil {
+			t.Fatalf("NormalizeURL(%q) = %q, which it rejects: %v", in, n, err)
+		}
+		if again != n {
+			t.Fatalf("not idempotent: %q -> %q -> %q", in, n, again)
+		}
+		if !utf8.ValidString(n) || len(n) > MaxURLLen {
+			t.Fatalf("normal form %q is not valid UTF-8 or too long", n)
+		}
+	})
+}
+
+// FuzzParseLabel: ParseLabel never panics; what it accepts can be encoded
+// and survives FormatLabel/ParseLabel unchanged.
+func FuzzParseLabel(f *testing.F) {
+	for _, s := range []string{"graphic-violence", "other:text", " other : x ", "other:", "spam", "other:a:b", "other:\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		l, err := ParseLabel(in)
+		if err != nil {
+			if !errors.Is(err, ErrLabel) {
+				t.Fatalf("error does not wrap ErrLabel: %v", err)
+			}
+			return
+		}
+		if _, err := proto.Marshal(l); err != nil {
+			t.Fatalf("accepted a label that cannot be encoded: %v", err)
+		}
+		l2, err := ParseLabel(FormatLabel(l))
+		if err != nil || !proto.Equal(l, l2) {
+			t.Fatalf("round trip of %q: %v", FormatLabel(l), err)
+		}
+	})
+}

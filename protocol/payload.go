@@ -1,0 +1,241 @@
+package protocol
+
+import (
+	"crypto/ed25519"
+	"fmt"
+
+	"github.com/staydown/staydown/protocol/pb"
+)
+
+// Kind names a payload type.
+type Kind string
+
+const (
+	KindAddition     Kind = "addition"
+	KindRetraction   Kind = "retraction"
+	KindDispute      Kind = "dispute"
+	KindAllow        Kind = "allow"
+	KindNotice       Kind = "notice"
+	KindNoticeUpdate Kind = "notice-update"
+	KindNoticeReply  Kind = "notice-reply"
+)
+
+// KindOf returns the kind of the entry's payload, "" if it has none.
+func KindOf(b *pb.Entry) Kind {
+	switch b.GetPayload().(type) {
+	case *pb.Entry_Addition:
+		return KindAddition
+	case *pb.Entry_Retraction:
+		return KindRetraction
+	case *pb.Entry_Dispute:
+		return KindDispute
+	case *pb.Entry_Allow:
+		return KindAllow
+	case *pb.Entry_Notice:
+		return KindNotice
+	case *pb.Entry_NoticeUpdate:
+		return KindNoticeUpdate
+	case *pb.Entry_NoticeReply:
+		return KindNoticeReply
+	}
+	return ""
+}
+
+// MaxFederationLen bounds the federation name in bytes.
+const MaxFederationLen = 64
+
+func malformed(field, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrMalformed, field, fmt.Sprintf(format, args...))
+}
+
+// checkEntry checks the header fields and the payload's shape.
+func checkEntry(b *pb.Entry) error {
+	switch {
+	case b.Version != Version:
+		return malformed("version", "%d, want %d", b.Version, Version)
+	case b.Federation == "" || len(b.Federation) > MaxFederationLen:
+		return malformed("federation", "want 1 to %d bytes, got %d", MaxFederationLen, len(b.Federation))
+	case len(b.Author) != ed25519.PublicKeySize:
+		return malformed("author", "want %d bytes, got %d", ed25519.PublicKeySize, len(b.Author))
+	case b.Seq == 0:
+		return malformed("seq", "must be at least 1")
+	case b.Seq == 1 && len(b.Prev) != 0:
+		return malformed("prev", "must be empty at seq 1")
+	case b.TimestampMs <= 0:
+		return malformed("timestamp_ms", "must be positive, got %d", b.TimestampMs)
+	}
+	if b.Seq > 1 {
+		if _, err := idFromBytes(b.Prev); err != nil {
+			return malformed("prev", "%v", err)
+		}
+	}
+	return CheckPayload(b)
+}
+
+// CheckPayload checks the shape of the entry's payload: fields present,
+// values in their vocabularies and within their limits. It needs no state.
+func CheckPayload(b *pb.Entry) error {
+	switch p := b.GetPayload().(type) {
+	case *pb.Entry_Addition:
+		a := p.Addition
+		if err := checkSignals("addition.signals", a.Signals, 1); err != nil {
+			return err
+		}
+		if len(a.Labels) == 0 || len(a.Labels) > MaxLabels {
+			return malformed("addition.labels", "want 1 to %d labels, got %d", MaxLabels, len(a.Labels))
+		}
+		for i, l := range a.Labels {
+			if err := CheckLabel(l); err != nil {
+				return malformed(fmt.Sprintf("addition.labels[%d]", i), "%v", err)
+			}
+		}
+		return checkText("addition.case_ref", a.CaseRef, MaxCaseRefLen, false)
+	case *pb.Entry_Retraction:
+		if err := checkID("retraction.target", p.Retraction.Target); err != nil {
+			return err
+		}
+		return checkText("retraction.reason", p.Retraction.Reason, MaxReasonLen, false)
+	case *pb.Entry_Dispute:
+		if err := checkID("dispute.target", p.Dispute.Target); err != nil {
+			return err
+		}
+		return checkText("dispute.reason", p.Dispute.Reason, MaxReasonLen, true)
+	case *pb.Entry_Allow:
+		a := p.Allow
+		if err := checkSignals("allow.signals", a.Signals, 1); err != nil {
+			return err
+		}
+		if !inVocab(AllowCategories, a.Category) {
+			return malformed("allow.category", "%q; use one of counter-speech, news, research, other", a.Category)
+		}
+		return checkText("allow.reason", a.Reason, MaxReasonLen, true)
+	case *pb.Entry_Notice:
+		n := p.Notice
+		if len(n.Addressee) != ed25519.PublicKeySize {
+			return malformed("notice.addressee", "want a %d-byte author key, got %d bytes", ed25519.PublicKeySize, len(n.Addressee))
+		}
+		if err := checkSignals("notice.signals", n.Signals, 0); err != nil {
+			return err
+		}
+		if len(n.Signals) == 0 && n.Details == nil {
+			return malformed("notice", "names no target: give signals, or URLs in sealed details")
+		}
+		if err := CheckLabel(n.Category); err != nil {
+			return malformed("notice.category", "%v", err)
+		}
+		if err := checkText("notice.legal_basis", n.LegalBasis, MaxReasonLen, true); err != nil {
+			return err
+		}
+		if n.DeadlineMs <= b.TimestampMs {
+			return malformed("notice.deadline_ms", "%d is not after the entry's timestamp %d", n.DeadlineMs, b.TimestampMs)
+		}
+		return checkSealed("notice.details", n.Details)
+	case *pb.Entry_NoticeUpdate:
+		u := p.NoticeUpdate
+		if err := checkID("notice_update.notice", u.Notice); err != nil {
+			return err
+		}
+		if u.DeadlineMs < 0 || (u.DeadlineMs > 0 && u.DeadlineMs <= b.TimestampMs) {
+			return malformed("notice_update.deadline_ms", "%d must be 0 (unchanged) or after the entry's timestamp", u.DeadlineMs)
+		}
+		if !u.Withdraw && u.DeadlineMs == 0 && u.Details == nil {
+			return malformed("notice_update", "changes nothing: withdraw, or give a deadline or details")
+		}
+		return checkSealed("notice_update.details", u.Details)
+	case *pb.Entry_NoticeReply:
+		r := p.NoticeReply
+		if err := checkID("notice_reply.notice", r.Notice); err != nil {
+			return err
+		}
+		if _, ok := pb.ReplyStatus_name[int32(r.Status)]; !ok || r.Status == pb.ReplyStatus_REPLY_STATUS_UNSPECIFIED {
+			return malformed("notice_reply.status", "unknown status %d", r.Status)
+		}
+		_, known := pb.NotExecutedReason_name[int32(r.Reason)]
+		switch {
+		case r.Status == pb.ReplyStatus_REPLY_STATUS_NOT_EXECUTED && (!known || r.Reason == pb.NotExecutedReason_NOT_EXECUTED_REASON_UNSPECIFIED):
+			return malformed("notice_reply.reason", "not-executed needs a reason from the list, got %d", r.Reason)
+		case r.Status != pb.ReplyStatus_REPLY_STATUS_NOT_EXECUTED && r.Reason != pb.NotExecutedReason_NOT_EXECUTED_REASON_UNSPECIFIED:
+			return malformed("notice_reply.reason", "only a not-executed reply carries a reason")
+		case r.ActionTimeMs < 0:
+			return malformed("notice_reply.action_time_ms", "negative")
+		}
+		return checkText("notice_reply.text", r.Text, MaxReplyText, false)
+	}
+	return malformed("payload", "missing or of an unknown type")
+}
+
+func checkSignals(field string, sigs []*pb.Signal, min int) error {
+	if len(sigs) < min || len(sigs) > MaxSignals {
+		return malformed(field, "want %d to %d signals, got %d", min, MaxSignals, len(sigs))
+	}
+	for i, s := range sigs {
+		if err := CheckSignal(s); err != nil {
+			return malformed(fmt.Sprintf("%s[%d]", field, i), "%v", err)
+		}
+	}
+	return nil
+}
+
+func checkID(field string, b []byte) error {
+	if _, err := idFromBytes(b); err != nil {
+		return malformed(field, "%v", err)
+	}
+	return nil
+}
+
+func checkText(field, s string, max int, required bool) error {
+	switch {
+	case required && s == "":
+		return malformed(field, "required")
+	case len(s) > max:
+		return malformed(field, "%d bytes, limit %d", len(s), max)
+	}
+	return nil
+}
+
+// Limits on sealed details.
+const (
+	MaxRecipients      = 64
+	MaxSealedKeyLen    = 256
+	MaxSealedNonceLen  = 64
+	MaxSealedTextBytes = 32 << 10
+)
+
+func checkSealed(field string, s *pb.Sealed) error {
+	if s == nil {
+		return nil
+	}
+	if len(s.Recipients) == 0 || len(s.Recipients) > MaxRecipients {
+		return malformed(field+".recipients", "want 1 to %d, got %d", MaxRecipients, len(s.Recipients))
+	}
+	for i, r := range s.Recipients {
+		if len(r.Member) != ed25519.PublicKeySize || len(r.SealedKey) == 0 || len(r.SealedKey) > MaxSealedKeyLen {
+			return malformed(fmt.Sprintf("%s.recipients[%d]", field, i), "want a 32-byte member key and a sealed key of 1 to %d bytes", MaxSealedKeyLen)
+		}
+	}
+	if len(s.Nonce) == 0 || len(s.Nonce) > MaxSealedNonceLen {
+		return malformed(field+".nonce", "want 1 to %d bytes, got %d", MaxSealedNonceLen, len(s.Nonce))
+	}
+	if len(s.Ciphertext) == 0 || len(s.Ciphertext) > MaxSealedTextBytes {
+		return malformed(field+".ciphertext", "want 1 to %d bytes, got %d", MaxSealedTextBytes, len(s.Ciphertext))
+	}
+	return nil
+}
+
+// ReplyStatuses maps reply statuses to their names in SPEC.md and the CLI.
+var ReplyStatuses = map[pb.ReplyStatus]string{
+	pb.ReplyStatus_REPLY_STATUS_RECEIVED:                "received",
+	pb.ReplyStatus_REPLY_STATUS_REMOVED:                 "removed",
+	pb.ReplyStatus_REPLY_STATUS_DISABLED:                "disabled",
+	pb.ReplyStatus_REPLY_STATUS_CLARIFICATION_REQUESTED: "clarification-requested",
+	pb.ReplyStatus_REPLY_STATUS_NOT_EXECUTED:            "not-executed",
+	pb.ReplyStatus_REPLY_STATUS_NOT_FOUND:               "not-found",
+}
+
+// NotExecutedReasons maps not-executed reasons to their names.
+var NotExecutedReasons = map[pb.NotExecutedReason]string{
+	pb.NotExecutedReason_NOT_EXECUTED_REASON_FORCE_MAJEURE:            "force-majeure",
+	pb.NotExecutedReason_NOT_EXECUTED_REASON_MANIFEST_ERROR:           "manifest-error",
+	pb.NotExecutedReason_NOT_EXECUTED_REASON_INSUFFICIENT_INFORMATION: "insufficient-information",
+	pb.NotExecutedReason_NOT_EXECUTED_REASON_NOT_HOSTED:               "not-hosted",
+}

@@ -1,0 +1,127 @@
+package protocol
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Role is a member's role in the federation.
+type Role string
+
+const (
+	RoleReferral Role = "referral"
+	RolePlatform Role = "platform"
+	RoleAuditor  Role = "auditor"
+)
+
+// ParseRole parses a role name.
+func ParseRole(s string) (Role, error) {
+	switch r := Role(s); r {
+	case RoleReferral, RolePlatform, RoleAuditor:
+		return r, nil
+	}
+	return "", fmt.Errorf("unknown role %q; use referral, platform or auditor", s)
+}
+
+// mayWrite is the role rule: which role may write which payload kind.
+// Auditors write nothing in v1 (checkpoints come in a later version).
+var mayWrite = map[Role]map[Kind]bool{
+	RoleReferral: {KindAddition: true, KindRetraction: true, KindDispute: true, KindAllow: true, KindNotice: true, KindNoticeUpdate: true},
+	RolePlatform: {KindAddition: true, KindRetraction: true, KindDispute: true, KindAllow: true, KindNoticeReply: true},
+	RoleAuditor:  {},
+}
+
+// MayWrite reports whether role may write payloads of kind k.
+func MayWrite(role Role, k Kind) bool { return mayWrite[role][k] }
+
+// Member is one organisation in the federation's roster.
+type Member struct {
+	Name      string
+	Role      Role
+	AuthorKey AuthorKey
+	PeerID    string   // libp2p peer ID of its node (transport identity)
+	Addrs     []string // multiaddrs to dial
+}
+
+// Roster is the federation's membership, loaded identically by every node.
+// It is read-only once built.
+type Roster struct {
+	Federation string
+	Members    []Member
+	byKey      map[AuthorKey]int
+	byName     map[string]int
+}
+
+// NewRoster builds a roster and checks that names, author keys and peer IDs
+// are unique.
+func NewRoster(federation string, members []Member) (*Roster, error) {
+	if federation == "" || len(federation) > MaxFederationLen {
+		return nil, fmt.Errorf("federation name: want 1 to %d bytes, got %d", MaxFederationLen, len(federation))
+	}
+	r := &Roster{Federation: federation, Members: members, byKey: map[AuthorKey]int{}, byName: map[string]int{}}
+	peers := map[string]int{}
+	for i, m := range members {
+		if j, dup := r.byName[m.Name]; dup {
+			return nil, fmt.Errorf("member %d and member %d are both named %q", j+1, i+1, m.Name)
+		}
+		if j, dup := r.byKey[m.AuthorKey]; dup {
+			return nil, fmt.Errorf("members %q and %q have the same author key", members[j].Name, m.Name)
+		}
+		if j, dup := peers[m.PeerID]; dup && m.PeerID != "" {
+			return nil, fmt.Errorf("members %q and %q have the same peer ID", members[j].Name, m.Name)
+		}
+		r.byName[m.Name], r.byKey[m.AuthorKey], peers[m.PeerID] = i, i, i
+	}
+	return r, nil
+}
+
+// ByKey finds a member by author key.
+func (r *Roster) ByKey(k AuthorKey) (Member, bool) {
+	i, ok := r.byKey[k]
+	if !ok {
+		return Member{}, false
+	}
+	return r.Members[i], true
+}
+
+// ByName finds a member by name.
+func (r *Roster) ByName(name string) (Member, bool) {
+	i, ok := r.byName[name]
+	if !ok {
+		return Member{}, false
+	}
+	return r.Members[i], true
+}
+
+// Check applies the roster rules to a decoded entry: right federation,
+// author in the roster, role allowed to write the payload, and a notice
+// addressed to a platform of the roster. It does not verify the signature.
+func (r *Roster) Check(e *Entry) error {
+	if e.Body.Federation != r.Federation {
+		return fmt.Errorf("%w: entry %s is for %q, this is %q", ErrFederation, e.ID, e.Body.Federation, r.Federation)
+	}
+	m, ok := r.ByKey(e.Author)
+	if !ok {
+		return fmt.Errorf("%w: entry %s by %s", ErrUnknownAuthor, e.ID, e.Author)
+	}
+	if k := e.Kind(); !MayWrite(m.Role, k) {
+		return fmt.Errorf("%w: %s (%s) may not write a %s", ErrRole, m.Name, m.Role, k)
+	}
+	if n := e.Body.GetNotice(); n != nil {
+		var to AuthorKey
+		copy(to[:], n.Addressee)
+		if a, ok := r.ByKey(to); !ok || a.Role != RolePlatform {
+			return fmt.Errorf("%w: notice %s is addressed to %s, which is not a platform of the roster", ErrRole, e.ID, to)
+		}
+	}
+	return nil
+}
+
+// Names lists member names, for error messages.
+func (r *Roster) Names() string {
+	n := make([]string, len(r.Members))
+	for i, m := range r.Members {
+		n[i] = m.Name
+	}
+	return strings.Join(n, ", ")
+}
