@@ -1,0 +1,84 @@
+// Package store keeps every author's append-only log, and the indexes
+// derived from the logs, in one bbolt file. It knows nothing of networks:
+// the node decodes, checks against the roster and verifies signatures, then
+// hands entries here.
+//
+// # Basics
+//
+// [Store.Apply] takes a batch of received entries and stores it in one write
+// transaction, returning an [Outcome] per entry: Applied, Duplicate,
+// Equivocation (the other entry is kept as [Evidence] and the author
+// flagged), Gap (fetch the missing range first), Rejected (broken chain:
+// nothing stored) or Void (a stateful rule is broken: the entry is stored,
+// so the author's log goes on, but has no effect; [Store.VoidReason] says
+// why). [Store.Append] is for the node's own log: it reads the
+// head, builds the next entry and stores it under one write lock, so a node
+// cannot fork its own log.
+//
+// Readers ask [Store.Match] for the additions carrying a signal; the status
+// of each (active, retracted, disputed, allowlisted) is worked out at read
+// time from the facts the indexes hold. [Store.Range] and [Store.Heads]
+// serve the sync protocol; [Store.Check] verifies every invariant;
+// [Store.Rebuild] derives the indexes again from the logs.
+//
+// State is a function of the logs alone. Every index row is derived from
+// one entry, never from what else happens to be stored, so a store that
+// received the logs in any interleaving holds the same bytes as one that
+// rebuilt them author by author. The only exception is which of two
+// equivocating entries sits in the log and which is evidence: that is
+// arrival order, and it is source data, not an index.
+//
+// # File layout
+//
+// Integers are big-endian uint64 unless said otherwise; author is the
+// 32-byte ed25519 key; id is the 34-byte entry id (sha2-256 multihash);
+// sk is a signal key (protocol.SignalKey); len(x) is a uvarint.
+//
+// Source buckets (Rebuild keeps them):
+//
+//	meta                 "schema" -> version (1); "count" -> entries in all logs (derived, rewritten by Rebuild)
+//	logs/<author>        seq -> raw signed entry    one nested bucket per author; appends go to the end
+//	evidence             author || seq || id -> raw signed entry conflicting with the one logged at seq
+//
+// Index buckets (Rebuild drops and refills them):
+//
+//	heads                author -> seq || id
+//	ids                  id -> author || seq || kind code (1 addition, 2 retraction, 3 dispute, 4 allow,
+//	                           5 notice, 6 notice-update, 7 notice-reply)
+//	additions            id -> author || seq || timestamp_ms || len(labels) {len(label) label} || case_ref
+//	attest               len(sk) || sk || id -> (empty)              one row per distinct signal of an addition
+//	retractions          target id -> retraction id || reason
+//	disputes             target id || dispute id -> author || reason
+//	allow                len(sk) || sk || allow id -> author || len(category) category || reason
+//	notices              addressee || notice id -> issuer
+//	noticerefs           notice id || update or reply id -> kind code || author
+//
+// The signal key's length leads so that a prefix scan for one key cannot
+// run into a longer key that starts with it.
+//
+// # Caveats
+//
+// Entries and byte slices returned by the store are copies the caller owns:
+// bbolt's slices die with their transaction, and protocol.Decode retains its
+// input.
+//
+// One write transaction runs at a time, store-wide: Apply and Append queue
+// behind each other. Batch received entries into large Apply calls; each
+// write transaction costs an fsync, and one per entry manages only tens
+// per second on a large file. Reads run concurrently with the writer.
+// Callbacks (Append's build, Range's fn) run inside a transaction and must
+// not call the Store.
+//
+// The file never shrinks: bbolt reuses freed pages but does not return
+// them. Rebuild frees and reallocates every index page, in one transaction
+// that holds them all in memory until it commits. To reclaim space,
+// compact offline (bbolt compact) while the node is stopped.
+//
+// A damaged index is repaired by Rebuild. A damaged log is not: Check and
+// Rebuild report it (ErrCorrupt), and the cure is a fresh store filled from
+// peers. Rebuild also refuses to move a head backwards, since a node that
+// forgot its newest entry would sign a different one for the same seq.
+//
+// A file another process has open cannot be opened: Open gives up after
+// one second.
+package store

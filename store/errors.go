@@ -1,0 +1,29 @@
+package store
+
+import "errors"
+
+// Sentinel errors. Errors returned by this package wrap one of them, or one
+// of protocol's (ErrGap, ErrChain in a Result), or an I/O error from bbolt;
+// test with errors.Is. The wrapping text names the entry, author or row.
+var (
+	// ErrNotFound: no stored entry has the id asked for. The caller may
+	// fetch it from a peer; nothing is wrong with the store.
+	ErrNotFound = errors.New("not found")
+
+	// ErrRule: the entry breaks a stateful rule of its author's own log
+	// (a retraction of something that is not the author's earlier,
+	// unretracted addition or allowlist entry; an update of something that
+	// is not the author's earlier notice). The author signed it, so a peer
+	// relaying it is not at fault, but it must never be stored or relayed.
+	ErrRule = errors.New("stateful rule broken")
+
+	// ErrCorrupt: the file does not hold what this package wrote: a row
+	// that does not decode, a log with a hole, an index that disagrees with
+	// the logs. Indexes can be repaired with Rebuild; a damaged log cannot,
+	// fetch it again from a peer into a fresh store.
+	ErrCorrupt = errors.New("store corrupt")
+
+	// ErrSchema: the file was written by a version of this package with a
+	// different schema. Nothing was changed; run the matching binary.
+	ErrSchema = errors.New("unsupported store schema")
+)

@@ -1,0 +1,529 @@
+package store
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	"github.com/staydown/staydown/protocol"
+)
+
+// Head returns the newest entry of author's log, or a Head with only
+// Author set if the log is empty.
+func (s *Store) Head(author protocol.AuthorKey) (protocol.Head, error) {
+	h := protocol.Head{Author: author}
+	err := s.view(func(b *buckets) error {
+		if v := b.idx[idxHeads].Get(author[:]); v != nil {
+			var err error
+			h, err = parseHead(author, v)
+			return err
+		}
+		return nil
+	})
+	return h, wrapDB("head", err)
+}
+
+// Heads returns the head of every non-empty log, sorted by author key (the
+// order protocol.HeadsDigest wants).
+func (s *Store) Heads() ([]protocol.Head, error) {
+	var heads []protocol.Head
+	err := s.view(func(b *buckets) error {
+		return b.idx[idxHeads].ForEach(func(k, v []byte) error {
+			if len(k) != authorSize {
+				return fmt.Errorf("%w: heads/%x: key is %d bytes, want %d", ErrCorrupt, k, len(k), authorSize)
+			}
+			h, err := parseHead(authorOf(k), v)
+			heads = append(heads, h)
+			return err
+		})
+	})
+	if err != nil {
+		return nil, wrapDB("heads", err)
+	}
+	return heads, nil
+}
+
+// Count is the number of entries in all logs (evidence not included).
+func (s *Store) Count() (uint64, error) {
+	var n uint64
+	err := s.view(func(b *buckets) (err error) {
+		n, err = b.count()
+		return err
+	})
+	return n, wrapDB("count", err)
+}
+
+// Get returns the logged entry with this id, or an error wrapping
+// ErrNotFound. The entry's Raw is a copy that the caller owns. Entries held
+// only as evidence are not found here; see Evidence.
+func (s *Store) Get(id protocol.ID) (*protocol.Entry, error) {
+	var e *protocol.Entry
+	err := s.view(func(b *buckets) error {
+		var err error
+		e, err = b.get(id)
+		return err
+	})
+	if err != nil {
+		return nil, wrapDB("get", err)
+	}
+	return e, nil
+}
+
+func (b *buckets) get(id protocol.ID) (*protocol.Entry, error) {
+	v := b.idx[idxIDs].Get(id[:])
+	if v == nil {
+		return nil, fmt.Errorf("entry %s: %w", id, ErrNotFound)
+	}
+	row, err := parseIDRow(id[:], v)
+	if err != nil {
+		return nil, err
+	}
+	e, err := b.logEntry(row.Author, row.Seq)
+	if err != nil {
+		return nil, err
+	}
+	if e.ID != id {
+		return nil, fmt.Errorf("%w: ids/%s points to %s seq %d, which is %s", ErrCorrupt, id, row.Author, row.Seq, e.ID)
+	}
+	return e, nil
+}
+
+// logEntry decodes a copy of the entry at author/seq.
+func (b *buckets) logEntry(author protocol.AuthorKey, seq uint64) (*protocol.Entry, error) {
+	log := b.logs.Bucket(author[:])
+	var v []byte
+	if log != nil {
+		v = log.Get(u64(seq))
+	}
+	if v == nil {
+		return nil, fmt.Errorf("%w: entry %s/%d is indexed but not in the log", ErrCorrupt, author, seq)
+	}
+	return decodeStored(author, seq, v)
+}
+
+// decodeStored decodes a copy of v: protocol.Decode retains its input, and
+// v dies with the transaction.
+func decodeStored(author protocol.AuthorKey, seq uint64, v []byte) (*protocol.Entry, error) {
+	e, err := protocol.Decode(bytes.Clone(v))
+	if err != nil {
+		return nil, fmt.Errorf("%w: logs/%s/%d: %v", ErrCorrupt, author, seq, err)
+	}
+	if e.Author != author || e.Seq() != seq {
+		return nil, fmt.Errorf("%w: logs/%s/%d holds entry %s by %s seq %d", ErrCorrupt, author, seq, e.ID, e.Author, e.Seq())
+	}
+	return e, nil
+}
+
+// Range calls fn with the entries of author's log from seq from to seq to,
+// inclusive, in order, stopping early at the end of the log or when fn
+// returns an error, which Range returns as is. Each entry's Raw is a copy
+// fn may keep. fn runs inside a read transaction: it must not write to the
+// store (a write waiting on a read of the same goroutine can deadlock), and
+// a slow fn holds back the reuse of freed pages.
+func (s *Store) Range(author protocol.AuthorKey, from, to uint64, fn func(*protocol.Entry) error) error {
+	from = max(from, 1)
+	if to < from {
+		return nil
+	}
+	var fnErr error
+	err := s.view(func(b *buckets) error {
+		log := b.logs.Bucket(author[:])
+		if log == nil {
+			return nil
+		}
+		c := log.Cursor()
+		want := from
+		for k, v := c.Seek(u64(from)); k != nil; k, v = c.Next() {
+			if len(k) != 8 || binary.BigEndian.Uint64(k) != want {
+				return fmt.Errorf("%w: logs/%s: key %x where seq %d belongs", ErrCorrupt, author, k, want)
+			}
+			e, err := decodeStored(author, want, v)
+			if err != nil {
+				return err
+			}
+			if fnErr = fn(e); fnErr != nil {
+				return fnErr
+			}
+			if want == to {
+				return nil
+			}
+			want++
+		}
+		return nil
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	return wrapDB("range", err)
+}
+
+// Status of an attestation, from the facts that bear on it. Precedence:
+// retracted > allowlisted > disputed > active.
+type Status string
+
+const (
+	StatusActive      Status = "active"
+	StatusRetracted   Status = "retracted"   // its author withdrew it
+	StatusDisputed    Status = "disputed"    // someone claims a false positive
+	StatusAllowlisted Status = "allowlisted" // someone allowlisted the signal; never auto-action
+)
+
+// Attestation is one addition that carries the signal asked for.
+type Attestation struct {
+	Author      protocol.AuthorKey
+	EntryID     protocol.ID
+	Seq         uint64
+	Labels      []string // protocol.FormatLabel form
+	CaseRef     string
+	TimeMs      int64 // the entry's timestamp: the author's claim
+	Status      Status
+	Reasons     []Reason // every retraction, allow, dispute bearing on it, sorted by (Kind, EntryID)
+	Equivocated bool     // the author is flagged: weigh everything it signed accordingly
+}
+
+// Reason is one entry that bears on an attestation's status.
+type Reason struct {
+	Kind     protocol.Kind // retraction, allow or dispute
+	Author   protocol.AuthorKey
+	EntryID  protocol.ID
+	Category string // allow only
+	Reason   string
+}
+
+// Match returns every stored addition that carries the signal with this
+// key (protocol.SignalKey), sorted by author and seq, with its status as
+// of now. An allowlist entry bears on every addition of the signal, by
+// anyone, unless its own author retracted it.
+func (s *Store) Match(signalKey []byte) ([]Attestation, error) {
+	var out []Attestation
+	err := s.view(func(b *buckets) error {
+		prefix := signalPrefix(signalKey)
+		allows, err := b.allows(prefix)
+		if err != nil {
+			return err
+		}
+		flagged := map[protocol.AuthorKey]bool{}
+		c := b.idx[idxAttest].Cursor()
+		for k, _ := c.Seek(prefix); hasPrefix(k, prefix); k, _ = c.Next() {
+			id, ok := idOf(k[len(prefix):])
+			if !ok {
+				return fmt.Errorf("%w: attest/%x: key does not end in an entry id", ErrCorrupt, k)
+			}
+			a, err := b.attestation(id, allows)
+			if err != nil {
+				return err
+			}
+			f, seen := flagged[a.Author]
+			if !seen {
+				f = b.flagged(a.Author)
+				flagged[a.Author] = f
+			}
+			a.Equivocated = f
+			out = append(out, a)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrapDB("match", err)
+	}
+	slices.SortFunc(out, func(x, y Attestation) int {
+		if c := bytes.Compare(x.Author[:], y.Author[:]); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.Seq, y.Seq)
+	})
+	return out, nil
+}
+
+// allows returns the allowlist entries in force for one signal.
+func (b *buckets) allows(prefix []byte) ([]Reason, error) {
+	var rs []Reason
+	c := b.idx[idxAllow].Cursor()
+	for k, v := c.Seek(prefix); hasPrefix(k, prefix); k, v = c.Next() {
+		id, ok := idOf(k[len(prefix):])
+		if !ok {
+			return nil, fmt.Errorf("%w: allow/%x: key does not end in an entry id", ErrCorrupt, k)
+		}
+		// A retracted allow is withdrawn, not a reason any more.
+		if b.idx[idxRetractions].Get(id[:]) != nil {
+			continue
+		}
+		a, err := parseAllow(k, v)
+		if err != nil {
+			return nil, err
+		}
+		rs = append(rs, Reason{Kind: protocol.KindAllow, Author: a.Author, EntryID: id, Category: a.Category, Reason: a.Reason})
+	}
+	return rs, nil
+}
+
+func (b *buckets) attestation(id protocol.ID, allows []Reason) (Attestation, error) {
+	v := b.idx[idxAdditions].Get(id[:])
+	if v == nil {
+		return Attestation{}, fmt.Errorf("%w: attest row for %s, but no additions row", ErrCorrupt, id)
+	}
+	sum, err := parseSummary(id[:], v)
+	if err != nil {
+		return Attestation{}, err
+	}
+	a := Attestation{Author: sum.Author, EntryID: id, Seq: sum.Seq, Labels: sum.Labels, CaseRef: sum.CaseRef, TimeMs: sum.TimeMs}
+	a.Reasons = append(a.Reasons, allows...)
+	retracted := false
+	if v := b.idx[idxRetractions].Get(id[:]); v != nil {
+		rid, ok := idOf(v[:min(len(v), idSize)])
+		if !ok {
+			return Attestation{}, fmt.Errorf("%w: retractions/%s: value does not start with an entry id", ErrCorrupt, id)
+		}
+		retracted = true
+		a.Reasons = append(a.Reasons, Reason{Kind: protocol.KindRetraction, Author: sum.Author, EntryID: rid, Reason: string(v[idSize:])})
+	}
+	disputed := false
+	c := b.idx[idxDisputes].Cursor()
+	for k, v := c.Seek(id[:]); hasPrefix(k, id[:]); k, v = c.Next() {
+		did, ok := idOf(k[idSize:])
+		if !ok || len(v) < authorSize {
+			return Attestation{}, fmt.Errorf("%w: disputes/%x: does not decode", ErrCorrupt, k)
+		}
+		disputed = true
+		a.Reasons = append(a.Reasons, Reason{Kind: protocol.KindDispute, Author: authorOf(v), EntryID: did, Reason: string(v[authorSize:])})
+	}
+	slices.SortFunc(a.Reasons, func(x, y Reason) int {
+		if x.Kind != y.Kind {
+			return cmp.Compare(string(x.Kind), string(y.Kind))
+		}
+		return bytes.Compare(x.EntryID[:], y.EntryID[:])
+	})
+	switch {
+	case retracted:
+		a.Status = StatusRetracted
+	case len(allows) > 0:
+		a.Status = StatusAllowlisted
+	case disputed:
+		a.Status = StatusDisputed
+	default:
+		a.Status = StatusActive
+	}
+	return a, nil
+}
+
+func (b *buckets) flagged(author protocol.AuthorKey) bool {
+	k, _ := b.evidence.Cursor().Seek(author[:])
+	return hasPrefix(k, author[:])
+}
+
+// Evidence is proof that an author equivocated: two entries it signed for
+// the same position of its log.
+type Evidence struct {
+	Author      protocol.AuthorKey
+	Seq         uint64
+	Stored      []byte // raw signed entry in the log
+	Conflicting []byte // raw signed entry kept as evidence
+}
+
+// Evidence returns every piece of evidence, sorted by author, seq and the
+// conflicting entry's id. The byte slices are copies the caller owns.
+func (s *Store) Evidence() ([]Evidence, error) {
+	var out []Evidence
+	err := s.view(func(b *buckets) error {
+		return b.evidence.ForEach(func(k, v []byte) error {
+			if len(k) != evidenceKeySize {
+				return fmt.Errorf("%w: evidence/%x: key is %d bytes, want %d", ErrCorrupt, k, len(k), evidenceKeySize)
+			}
+			author, seq := authorOf(k), binary.BigEndian.Uint64(k[authorSize:])
+			var stored []byte
+			if log := b.logs.Bucket(author[:]); log != nil {
+				stored = log.Get(u64(seq))
+			}
+			if stored == nil {
+				return fmt.Errorf("%w: evidence for %s/%d, but the log has no entry %d", ErrCorrupt, author, seq, seq)
+			}
+			out = append(out, Evidence{Author: author, Seq: seq, Stored: bytes.Clone(stored), Conflicting: bytes.Clone(v)})
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, wrapDB("evidence", err)
+	}
+	return out, nil
+}
+
+// Flagged returns the authors caught equivocating, sorted by key.
+func (s *Store) Flagged() ([]protocol.AuthorKey, error) {
+	var out []protocol.AuthorKey
+	err := s.view(func(b *buckets) error {
+		c := b.evidence.Cursor()
+		for k, _ := c.First(); k != nil; {
+			if len(k) != evidenceKeySize {
+				return fmt.Errorf("%w: evidence/%x: key is %d bytes, want %d", ErrCorrupt, k, len(k), evidenceKeySize)
+			}
+			a := authorOf(k)
+			out = append(out, a)
+			// Skip the author's other rows: seek past every key it prefixes.
+			next, ok := successor(a[:])
+			if !ok {
+				break
+			}
+			k, _ = c.Seek(next)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrapDB("flagged", err)
+	}
+	return out, nil
+}
+
+// successor returns the smallest key greater than every key with prefix p,
+// and false if there is none (p is all 0xff).
+func successor(p []byte) ([]byte, bool) {
+	s := bytes.Clone(p)
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i]++; s[i] != 0 {
+			return s[:i+1], true
+		}
+	}
+	return nil, false
+}
+
+// NoticeThread is a takedown notice and what refers to it.
+type NoticeThread struct {
+	Notice *protocol.Entry
+	// Updates by the notice's issuer, in log order.
+	Updates []*protocol.Entry
+	// Replies by the notice's addressee, in log order. Replies by anyone
+	// else are stored (they are signed facts) but not listed: only the
+	// addressee answers a notice.
+	Replies []*protocol.Entry
+}
+
+// Notice returns the notice with this id and its updates and replies, or
+// an error wrapping ErrNotFound if the notice is not stored (its replies
+// may have arrived first: they show once it does). Entries are copies.
+func (s *Store) Notice(id protocol.ID) (NoticeThread, error) {
+	var t NoticeThread
+	err := s.view(func(b *buckets) error {
+		n, err := b.get(id)
+		if err != nil {
+			return err
+		}
+		notice := n.Body.GetNotice()
+		if notice == nil {
+			return fmt.Errorf("entry %s is a %s, not a notice: %w", id, n.Kind(), ErrNotFound)
+		}
+		t.Notice = n
+		addressee := authorOf(notice.Addressee)
+		c := b.idx[idxNoticeRefs].Cursor()
+		for k, v := c.Seek(id[:]); hasPrefix(k, id[:]); k, v = c.Next() {
+			rid, ok := idOf(k[idSize:])
+			if !ok || len(v) != 1+authorSize {
+				return fmt.Errorf("%w: noticerefs/%x: does not decode", ErrCorrupt, k)
+			}
+			kind, by := codeKinds[v[0]], authorOf(v[1:])
+			switch {
+			case kind == protocol.KindNoticeUpdate && by == n.Author:
+			case kind == protocol.KindNoticeReply && by == addressee:
+			default:
+				continue
+			}
+			e, err := b.get(rid)
+			if err != nil {
+				return fmt.Errorf("%w: noticerefs/%x: %v", ErrCorrupt, k, err)
+			}
+			if kind == protocol.KindNoticeUpdate {
+				t.Updates = append(t.Updates, e)
+			} else {
+				t.Replies = append(t.Replies, e)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return NoticeThread{}, wrapDB("notice", err)
+	}
+	bySeq := func(x, y *protocol.Entry) int { return cmp.Compare(x.Seq(), y.Seq()) }
+	slices.SortFunc(t.Updates, bySeq)
+	slices.SortFunc(t.Replies, bySeq)
+	return t, nil
+}
+
+// NoticesTo returns the ids of the notices addressed to a platform, in id
+// order (not time order: read each with Notice).
+func (s *Store) NoticesTo(addressee protocol.AuthorKey) ([]protocol.ID, error) {
+	var ids []protocol.ID
+	err := s.view(func(b *buckets) error {
+		c := b.idx[idxNotices].Cursor()
+		for k, _ := c.Seek(addressee[:]); hasPrefix(k, addressee[:]); k, _ = c.Next() {
+			id, ok := idOf(k[authorSize:])
+			if !ok {
+				return fmt.Errorf("%w: notices/%x: key does not end in an entry id", ErrCorrupt, k)
+			}
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrapDB("notices", err)
+	}
+	return ids, nil
+}
+
+// VoidReason says why the logged entry id has no effect: it broke a
+// stateful rule when applied (see Void). ErrNotFound when id is not a void
+// entry of a log.
+func (s *Store) VoidReason(id protocol.ID) (string, error) {
+	var reason string
+	err := s.view(func(b *buckets) error {
+		v := b.idx[idxVoid].Get(id[:])
+		if v == nil {
+			return fmt.Errorf("%w: no void entry %s", ErrNotFound, id)
+		}
+		reason = string(v)
+		return nil
+	})
+	return reason, err
+}
+
+// Preview says what Apply would do with e now, without writing: Duplicate
+// (its id is in a log or in the evidence, or it conflicts with an entry
+// whose conflict is already kept), Equivocation (a first conflicting entry
+// for its seq), Rejected (seq is head+1 but prev is not the head), Gap, or
+// Applied. It does not run the stateful rules: an entry it calls Applied
+// may be applied as Void. The gossip validator uses it to decide what to
+// relay; Apply decides again under the write lock.
+func (s *Store) Preview(e *protocol.Entry) (Outcome, error) {
+	var out Outcome
+	err := s.view(func(b *buckets) error {
+		if exists(b.idx[idxIDs], e.ID[:]) {
+			out = Duplicate
+			return nil
+		}
+		var head protocol.Head
+		if v := b.idx[idxHeads].Get(e.Author[:]); v != nil {
+			var err error
+			if head, err = parseHead(e.Author, v); err != nil {
+				return err
+			}
+		}
+		switch seq := e.Seq(); {
+		case seq <= head.Seq:
+			// Any evidence row at this seq, this entry or another, means
+			// the conflict is known already.
+			prefix := evidenceKey(e.Author, seq, protocol.ID{})[:authorSize+8]
+			if k, _ := b.evidence.Cursor().Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) {
+				out = Duplicate
+			} else {
+				out = Equivocation
+			}
+		case seq == head.Seq+1 && e.Prev() != head.ID:
+			out = Rejected
+		case seq > head.Seq+1:
+			out = Gap
+		default:
+			out = Applied
+		}
+		return nil
+	})
+	return out, wrapDB("preview", err)
+}

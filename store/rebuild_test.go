@@ -1,0 +1,167 @@
+package store
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/staydown/staydown/protocol"
+)
+
+// Whatever order the logs arrive in, the file ends up the same, and
+// Rebuild (which walks authors in key order) writes it again byte for byte.
+func TestRebuildIsArrivalOrderIndependent(t *testing.T) {
+	orders := []struct {
+		name    string
+		batches func(logs [][]*protocol.Entry, fork *protocol.Entry) [][]*protocol.Entry
+	}{
+		{"log by log, one batch", func(logs [][]*protocol.Entry, fork *protocol.Entry) [][]*protocol.Entry {
+			return [][]*protocol.Entry{append(slices.Concat(logs...), fork)}
+		}},
+		{"logs in reverse, a batch each", func(logs [][]*protocol.Entry, fork *protocol.Entry) [][]*protocol.Entry {
+			var bs [][]*protocol.Entry
+			for i := len(logs) - 1; i >= 0; i-- {
+				bs = append(bs, logs[i])
+			}
+			return append(bs, []*protocol.Entry{fork})
+		}},
+		{"interleaved, one batch", func(logs [][]*protocol.Entry, fork *protocol.Entry) [][]*protocol.Entry {
+			return [][]*protocol.Entry{append(interleave(logs), fork)}
+		}},
+		{"interleaved, an entry per batch", func(logs [][]*protocol.Entry, fork *protocol.Entry) [][]*protocol.Entry {
+			var bs [][]*protocol.Entry
+			for _, e := range append(interleave(logs), fork) {
+				bs = append(bs, []*protocol.Entry{e})
+			}
+			return bs
+		}},
+	}
+	var first map[string]string
+	for _, o := range orders {
+		t.Run(o.name, func(t *testing.T) {
+			s, w := mustOpen(t), newWorld(t)
+			logs, fork := w.rich()
+			for _, b := range o.batches(logs, fork) {
+				res, err := s.Apply(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, r := range res {
+					want := Applied
+					if b[i] == fork {
+						want = Equivocation
+					} else if w.voids[b[i].ID] {
+						want = Void
+					}
+					if r.Outcome != want {
+						t.Fatalf("entry %s/%d: %s (%v), want %s", b[i].Author, b[i].Seq(), r.Outcome, r.Err, want)
+					}
+				}
+			}
+			live := s.snapshot()
+			if err := s.Rebuild(); err != nil {
+				t.Fatal(err)
+			}
+			if d := diff(live, s.snapshot()); d != "" {
+				t.Errorf("rebuild differs from live application:\n%s", d)
+			}
+			if first == nil {
+				first = live
+				wantRichState(t, s, w)
+			} else if d := diff(first, live); d != "" {
+				t.Errorf("differs from %q:\n%s", orders[0].name, d)
+			}
+		})
+	}
+}
+
+// wantRichState pins what world.rich means, so the order tests compare
+// stores that hold something worth comparing.
+func wantRichState(t *testing.T, s *testStore, w *world) {
+	t.Helper()
+	x, err := s.Match(key(sha("x")))
+	if err != nil || len(x) != 2 {
+		t.Fatalf("match x: %d %v", len(x), err)
+	}
+	for _, a := range x {
+		// B's allow of x was retracted: only the disputes are left.
+		if a.Status != StatusDisputed {
+			t.Errorf("x by %s: %s, want disputed (%+v)", a.Author, a.Status, a.Reasons)
+		}
+		if a.Equivocated != (a.Author == w.C.key) {
+			t.Errorf("x by %s: equivocated %v", a.Author, a.Equivocated)
+		}
+	}
+	if a := matchOne(t, s, sha("y")); a.Status != StatusAllowlisted || a.Reasons[0].Category != "counter-speech" {
+		t.Errorf("y: %s %+v, want allowlisted by counter-speech", a.Status, a.Reasons)
+	}
+	z, _ := s.Match(key(sha("z")))
+	if len(z) != 2 || z[0].Status == z[1].Status {
+		t.Fatalf("z: %+v", z)
+	}
+	for _, a := range z {
+		if want := map[protocol.AuthorKey]Status{w.A.key: StatusRetracted, w.B.key: StatusAllowlisted}[a.Author]; a.Status != want {
+			t.Errorf("z by %s: %s, want %s", a.Author, a.Status, want)
+		}
+	}
+	wantMatches(t, s, sha("v"), 0)
+	if a := matchOne(t, s, sha("w")); a.Status != StatusDisputed || !a.Equivocated {
+		t.Errorf("w: %+v", a)
+	}
+	if f, _ := s.Flagged(); !slices.Equal(f, []protocol.AuthorKey{w.C.key}) {
+		t.Errorf("flagged: %v", f)
+	}
+}
+
+func TestRebuildRepairsIndexes(t *testing.T) {
+	s, w := mustOpen(t), newWorld(t)
+	logs, fork := w.rich()
+	s.mustApplyRich(w, interleave(logs)...)
+	s.mustApply(Equivocation, fork)
+	before := s.snapshot()
+	s.bolt(func(tx *bolt.Tx) error {
+		a1 := w.A.log[0].ID
+		if err := tx.Bucket(indexNames[idxIDs]).Delete(a1[:]); err != nil {
+			return err
+		}
+		if err := tx.Bucket(indexNames[idxAttest]).Put(append(signalPrefix(key(sha("bogus"))), a1[:]...), nil); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketMeta).Put(metaCount, u64(99)); err != nil {
+			return err
+		}
+		return tx.DeleteBucket(indexNames[idxDisputes])
+	})
+	if err := s.Check(); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("check of a damaged store: %v, want ErrCorrupt", err)
+	}
+	if _, err := s.Match(key(sha("x"))); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("match with a missing index bucket: %v, want ErrCorrupt", err)
+	}
+	if err := s.Rebuild(); err != nil {
+		t.Fatal(err)
+	}
+	if d := diff(before, s.snapshot()); d != "" {
+		t.Errorf("rebuild did not restore the indexes:\n%s", d)
+	}
+}
+
+// A damaged log cannot be rebuilt from; Rebuild says so and changes nothing.
+func TestRebuildRefusesDamagedLog(t *testing.T) {
+	s, w := mustOpen(t), newWorld(t)
+	logs, _ := w.rich()
+	s.mustApplyRich(w, slices.Concat(logs...)...)
+	s.bolt(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketLogs).Bucket(w.B.key[:]).Delete(u64(3))
+	})
+	before := s.snapshot()
+	if err := s.Rebuild(); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("rebuild with a hole in a log: %v, want ErrCorrupt", err)
+	}
+	if d := diff(before, s.snapshot()); d != "" {
+		t.Errorf("a failed rebuild changed the file:\n%s", d)
+	}
+	s.corrupt = true
+}

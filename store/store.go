@@ -1,0 +1,194 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// schemaVersion is written to meta/schema by Open on a new file and checked
+// on every later Open. Bump it when a key or value layout changes.
+const schemaVersion = 1
+
+// Source buckets: Rebuild keeps them.
+var (
+	bucketMeta     = []byte("meta")
+	bucketLogs     = []byte("logs")
+	bucketEvidence = []byte("evidence")
+)
+
+var (
+	metaSchema = []byte("schema")
+	metaCount  = []byte("count")
+)
+
+// Index buckets: everything in them is derived from the logs, so Rebuild
+// drops and refills them. The constants index indexNames.
+const (
+	idxHeads = iota
+	idxIDs
+	idxAdditions
+	idxAttest
+	idxRetractions
+	idxDisputes
+	idxAllow
+	idxNotices
+	idxNoticeRefs
+	idxVoid
+	numIndexes
+)
+
+var indexNames = [numIndexes][]byte{
+	idxHeads:       []byte("heads"),
+	idxIDs:         []byte("ids"),
+	idxAdditions:   []byte("additions"),
+	idxAttest:      []byte("attest"),
+	idxRetractions: []byte("retractions"),
+	idxDisputes:    []byte("disputes"),
+	idxAllow:       []byte("allow"),
+	idxNotices:     []byte("notices"),
+	idxNoticeRefs:  []byte("noticerefs"),
+	idxVoid:        []byte("void"),
+}
+
+// Store is an open store file. Its methods are safe for concurrent use:
+// bbolt lets one write transaction run at a time and any number of reads
+// beside it.
+type Store struct {
+	db *bolt.DB
+}
+
+// Open opens or creates the store at path. A second Open of the same file,
+// from this process or another, fails after one second: bbolt holds an
+// exclusive file lock.
+func Open(path string) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		// The map freelist keeps allocation cheap on files of many GB,
+		// where the array freelist's linear scans dominate writes.
+		FreelistType: bolt.FreelistMapType,
+		Timeout:      time.Second,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	// A store that is already set up needs no write transaction (and no
+	// fsync) to open; a new or older one gets its buckets created.
+	err = db.View(func(tx *bolt.Tx) error {
+		if _, err := openBuckets(tx); err != nil {
+			return err
+		}
+		return checkSchema(tx.Bucket(bucketMeta))
+	})
+	if err != nil && !errors.Is(err, ErrSchema) {
+		err = db.Update(initBuckets)
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+func checkSchema(meta *bolt.Bucket) error {
+	v := meta.Get(metaSchema)
+	if len(v) != 8 {
+		return fmt.Errorf("%w: meta/schema is %d bytes, want 8", ErrCorrupt, len(v))
+	}
+	if got := binary.BigEndian.Uint64(v); got != schemaVersion {
+		return fmt.Errorf("%w: file has schema %d, this build reads %d", ErrSchema, got, schemaVersion)
+	}
+	return nil
+}
+
+func initBuckets(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		// Only a new, empty file may be claimed: anything else was written
+		// by someone else and would be misread.
+		if err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			return fmt.Errorf("%w: no schema version, but a bucket %q: not a staydown store", ErrCorrupt, name)
+		}); err != nil {
+			return err
+		}
+		var err error
+		if meta, err = tx.CreateBucket(bucketMeta); err != nil {
+			return err
+		}
+		if err := meta.Put(metaSchema, u64(schemaVersion)); err != nil {
+			return err
+		}
+		if err := meta.Put(metaCount, u64(0)); err != nil {
+			return err
+		}
+	}
+	if err := checkSchema(meta); err != nil {
+		return err
+	}
+	for _, name := range append([][]byte{bucketLogs, bucketEvidence}, indexNames[:]...) {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("bucket %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Close closes the file. It waits for running transactions to end; the
+// Store must not be used afterwards.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	return nil
+}
+
+// buckets are the top-level buckets of one transaction.
+type buckets struct {
+	meta, logs, evidence *bolt.Bucket
+	idx                  [numIndexes]*bolt.Bucket
+}
+
+func openBuckets(tx *bolt.Tx) (*buckets, error) {
+	b := &buckets{meta: tx.Bucket(bucketMeta), logs: tx.Bucket(bucketLogs), evidence: tx.Bucket(bucketEvidence)}
+	if b.meta == nil || b.logs == nil || b.evidence == nil {
+		return nil, fmt.Errorf("%w: a source bucket (meta, logs, evidence) is missing", ErrCorrupt)
+	}
+	for i, name := range indexNames {
+		if b.idx[i] = tx.Bucket(name); b.idx[i] == nil {
+			return nil, fmt.Errorf("%w: index bucket %s is missing (Rebuild recreates it)", ErrCorrupt, name)
+		}
+	}
+	return b, nil
+}
+
+func (b *buckets) count() (uint64, error) {
+	v := b.meta.Get(metaCount)
+	if len(v) != 8 {
+		return 0, fmt.Errorf("%w: meta/count is %d bytes, want 8", ErrCorrupt, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// view runs fn in a read transaction with the buckets opened.
+func (s *Store) view(fn func(b *buckets) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		b, err := openBuckets(tx)
+		if err != nil {
+			return err
+		}
+		return fn(b)
+	})
+}
+
+// wrapDB names the operation that failed, so that bbolt's terse errors
+// ("database not open", "timeout") read in context.
+func wrapDB(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("store: %s: %w", op, err)
+}
+
+var errNilEntry = errors.New("nil entry")
