@@ -60,7 +60,7 @@ func TestParseNodeGood(t *testing.T) {
 		}},
 		{"everything", `name = "p.1_x-y"
 role = "platform"
-federation = "Fédération 1"
+federation = "federation-1"
 roster = "/etc/staydown/roster.toml"
 listen = []
 api = "0.0.0.0:8080"
@@ -68,7 +68,7 @@ store = "data/s.db"
 log_level = "debug"
 allow_remote_api = true
 `, Node{
-			Dir: nodeDir, Name: "p.1_x-y", Role: protocol.RolePlatform, Federation: "Fédération 1",
+			Dir: nodeDir, Name: "p.1_x-y", Role: protocol.RolePlatform, Federation: "federation-1",
 			RosterPath: "/etc/staydown/roster.toml", Listen: nil,
 			API: "0.0.0.0:8080", StorePath: filepath.Join(nodeDir, "data", "s.db"), LogLevel: "debug", AllowRemoteAPI: true,
 		}},
@@ -127,7 +127,7 @@ func TestParseNodeErrors(t *testing.T) {
 		{"role case", withKey("role", `role = "Referral"`), ErrInvalid, []string{`role: "Referral" is not a role`}},
 		{"federation empty", withKey("federation", `federation = ""`), ErrInvalid, []string{"federation: want 1 to 64 bytes, got 0"}},
 		{"federation long", withKey("federation", `federation = "`+strings.Repeat("é", 33)+`"`), ErrInvalid, []string{"federation: want 1 to 64 bytes, got 66"}},
-		{"federation control", withKey("federation", `federation = "a\u0007b"`), ErrInvalid, []string{"federation:", "control character"}},
+		{"federation control", withKey("federation", `federation = "a\u0007b"`), ErrInvalid, []string{"federation:", "is not a lower-case letter"}},
 		{"roster empty", withKey("roster", `roster = ""`), ErrInvalid, []string{"roster: empty path"}},
 		{"listen not array", withKey("listen", `listen = "/ip4/127.0.0.1/tcp/4001"`), ErrInvalid, []string{"listen: want an array of strings", "got a string"}},
 		{"listen element type", withKey("listen", `listen = ["/ip4/127.0.0.1/tcp/4001", 4002]`), ErrInvalid, []string{"listen: element 2: want a string", "integer 4002"}},

@@ -1,13 +1,11 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"slices"
 	"strconv"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/staydown/staydown/protocol"
@@ -41,20 +39,12 @@ func nameChar(c byte) bool {
 	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.'
 }
 
-// checkFederation checks a federation name: 1 to 64 bytes of UTF-8 text
-// without control characters. Every entry carries it and is signed with it,
-// so it must be exactly the same on every node.
+// checkFederation checks a federation name by the protocol's rule
+// (protocol.CheckFederation): it names the gossip topic and is signed into
+// every entry, so it must read the same on every node.
 func checkFederation(f string) error {
-	if f == "" || len(f) > protocol.MaxFederationLen {
-		return fmt.Errorf("want 1 to %d bytes, got %d", protocol.MaxFederationLen, len(f))
-	}
-	if !utf8.ValidString(f) {
-		return errors.New("not valid UTF-8")
-	}
-	for _, r := range f {
-		if unicode.IsControl(r) {
-			return fmt.Errorf("%s has the control character %q: use printable text", short(f), r)
-		}
+	if err := protocol.CheckFederation(f); err != nil {
+		return fmt.Errorf("%v: e.g. federation = \"eu-tco-pilot\"", err)
 	}
 	return nil
 }

@@ -29,4 +29,6 @@ var (
 	ErrLabel = errors.New("bad label")
 	// ErrKey: a key or id could not be parsed.
 	ErrKey = errors.New("bad key")
+	// ErrRoster: a roster is inconsistent (duplicate or invalid members).
+	ErrRoster = errors.New("bad roster")
 )

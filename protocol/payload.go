@@ -44,6 +44,21 @@ func KindOf(b *pb.Entry) Kind {
 // MaxFederationLen bounds the federation name in bytes.
 const MaxFederationLen = 64
 
+// CheckFederation checks a federation name: 1 to 64 bytes of lower-case
+// ASCII letters, digits, '-', '_' and '.'. Every entry is signed with it
+// and it names the gossip topic, so it must read the same everywhere.
+func CheckFederation(f string) error {
+	if f == "" || len(f) > MaxFederationLen {
+		return fmt.Errorf("want 1 to %d bytes, got %d", MaxFederationLen, len(f))
+	}
+	for i := 0; i < len(f); i++ {
+		if c := f[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return fmt.Errorf("%q: byte %d (%q) is not a lower-case letter, digit, '-', '_' or '.'", f, i, c)
+		}
+	}
+	return nil
+}
+
 func malformed(field, format string, args ...any) error {
 	return fmt.Errorf("%w: %s: %s", ErrMalformed, field, fmt.Sprintf(format, args...))
 }
@@ -53,8 +68,8 @@ func checkEntry(b *pb.Entry) error {
 	switch {
 	case b.Version != Version:
 		return malformed("version", "%d, want %d", b.Version, Version)
-	case b.Federation == "" || len(b.Federation) > MaxFederationLen:
-		return malformed("federation", "want 1 to %d bytes, got %d", MaxFederationLen, len(b.Federation))
+	case CheckFederation(b.Federation) != nil:
+		return malformed("federation", "%v", CheckFederation(b.Federation))
 	case len(b.Author) != ed25519.PublicKeySize:
 		return malformed("author", "want %d bytes, got %d", ed25519.PublicKeySize, len(b.Author))
 	case b.Seq == 0:
@@ -75,6 +90,9 @@ func checkEntry(b *pb.Entry) error {
 // CheckPayload checks the shape of the entry's payload: fields present,
 // values in their vocabularies and within their limits. It needs no state.
 func CheckPayload(b *pb.Entry) error {
+	if payloadIsNil(b) {
+		return malformed("payload", "present but empty")
+	}
 	switch p := b.GetPayload().(type) {
 	case *pb.Entry_Addition:
 		a := p.Addition
@@ -238,4 +256,26 @@ var NotExecutedReasons = map[pb.NotExecutedReason]string{
 	pb.NotExecutedReason_NOT_EXECUTED_REASON_MANIFEST_ERROR:           "manifest-error",
 	pb.NotExecutedReason_NOT_EXECUTED_REASON_INSUFFICIENT_INFORMATION: "insufficient-information",
 	pb.NotExecutedReason_NOT_EXECUTED_REASON_NOT_HOSTED:               "not-hosted",
+}
+
+// payloadIsNil reports a oneof wrapper holding a nil message, which Go
+// code can build (&pb.Entry_Addition{}) though no decoder produces it.
+func payloadIsNil(b *pb.Entry) bool {
+	switch p := b.GetPayload().(type) {
+	case *pb.Entry_Addition:
+		return p.Addition == nil
+	case *pb.Entry_Retraction:
+		return p.Retraction == nil
+	case *pb.Entry_Dispute:
+		return p.Dispute == nil
+	case *pb.Entry_Allow:
+		return p.Allow == nil
+	case *pb.Entry_Notice:
+		return p.Notice == nil
+	case *pb.Entry_NoticeUpdate:
+		return p.NoticeUpdate == nil
+	case *pb.Entry_NoticeReply:
+		return p.NoticeReply == nil
+	}
+	return false
 }

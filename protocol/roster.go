@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -20,7 +21,7 @@ func ParseRole(s string) (Role, error) {
 	case RoleReferral, RolePlatform, RoleAuditor:
 		return r, nil
 	}
-	return "", fmt.Errorf("unknown role %q; use referral, platform or auditor", s)
+	return "", fmt.Errorf("%w: unknown role %q; use referral, platform or auditor", ErrRoster, s)
 }
 
 // mayWrite is the role rule: which role may write which payload kind.
@@ -55,20 +56,32 @@ type Roster struct {
 // NewRoster builds a roster and checks that names, author keys and peer IDs
 // are unique.
 func NewRoster(federation string, members []Member) (*Roster, error) {
-	if federation == "" || len(federation) > MaxFederationLen {
-		return nil, fmt.Errorf("federation name: want 1 to %d bytes, got %d", MaxFederationLen, len(federation))
+	if err := CheckFederation(federation); err != nil {
+		return nil, fmt.Errorf("%w: federation name: %v", ErrRoster, err)
+	}
+	// The roster owns its members: a caller changing its slice afterwards
+	// must not desynchronise the lookups.
+	members = slices.Clone(members)
+	for i := range members {
+		members[i].Addrs = slices.Clone(members[i].Addrs)
 	}
 	r := &Roster{Federation: federation, Members: members, byKey: map[AuthorKey]int{}, byName: map[string]int{}}
 	peers := map[string]int{}
 	for i, m := range members {
+		if _, err := ParseRole(string(m.Role)); err != nil {
+			return nil, fmt.Errorf("member %d (%q): %w", i+1, m.Name, err)
+		}
+		if m.AuthorKey == (AuthorKey{}) {
+			return nil, fmt.Errorf("%w: member %d (%q): author key is all zeros", ErrRoster, i+1, m.Name)
+		}
 		if j, dup := r.byName[m.Name]; dup {
-			return nil, fmt.Errorf("member %d and member %d are both named %q", j+1, i+1, m.Name)
+			return nil, fmt.Errorf("%w: member %d and member %d are both named %q", ErrRoster, j+1, i+1, m.Name)
 		}
 		if j, dup := r.byKey[m.AuthorKey]; dup {
-			return nil, fmt.Errorf("members %q and %q have the same author key", members[j].Name, m.Name)
+			return nil, fmt.Errorf("%w: members %q and %q have the same author key", ErrRoster, members[j].Name, m.Name)
 		}
 		if j, dup := peers[m.PeerID]; dup && m.PeerID != "" {
-			return nil, fmt.Errorf("members %q and %q have the same peer ID", members[j].Name, m.Name)
+			return nil, fmt.Errorf("%w: members %q and %q have the same peer ID", ErrRoster, members[j].Name, m.Name)
 		}
 		r.byName[m.Name], r.byKey[m.AuthorKey], peers[m.PeerID] = i, i, i
 	}

@@ -144,15 +144,18 @@ func TestNewRoster(t *testing.T) {
 	}{
 		{"valid", "f", []Member{{Name: "a", Role: RoleReferral, AuthorKey: k1, PeerID: "p1"}, {Name: "b", Role: RolePlatform, AuthorKey: k2, PeerID: "p2"}}, nil},
 		{"empty", "f", nil, nil},
-		{"two members without peer ID", "f", []Member{{Name: "a", AuthorKey: k1}, {Name: "b", AuthorKey: k2}}, nil},
-		{"duplicate name", "f", []Member{{Name: "a", AuthorKey: k1, PeerID: "p1"}, {Name: "b", AuthorKey: k2, PeerID: "p2"}, {Name: "a", AuthorKey: k3, PeerID: "p3"}},
+		{"two members without peer ID", "f", []Member{{Name: "a", Role: RolePlatform, AuthorKey: k1}, {Name: "b", Role: RolePlatform, AuthorKey: k2}}, nil},
+		{"duplicate name", "f", []Member{{Name: "a", Role: RolePlatform, AuthorKey: k1, PeerID: "p1"}, {Name: "b", Role: RolePlatform, AuthorKey: k2, PeerID: "p2"}, {Name: "a", Role: RolePlatform, AuthorKey: k3, PeerID: "p3"}},
 			[]string{"member 1 and member 3", `"a"`}},
-		{"duplicate author key", "f", []Member{{Name: "a", AuthorKey: k1, PeerID: "p1"}, {Name: "b", AuthorKey: k1, PeerID: "p2"}},
+		{"duplicate author key", "f", []Member{{Name: "a", Role: RolePlatform, AuthorKey: k1, PeerID: "p1"}, {Name: "b", Role: RolePlatform, AuthorKey: k1, PeerID: "p2"}},
 			[]string{`"a" and "b"`, "author key"}},
-		{"duplicate peer ID", "f", []Member{{Name: "a", AuthorKey: k1, PeerID: "p1"}, {Name: "b", AuthorKey: k2, PeerID: "p1"}},
+		{"duplicate peer ID", "f", []Member{{Name: "a", Role: RolePlatform, AuthorKey: k1, PeerID: "p1"}, {Name: "b", Role: RolePlatform, AuthorKey: k2, PeerID: "p1"}},
 			[]string{`"a" and "b"`, "peer ID"}},
 		{"empty federation", "", nil, []string{"federation", "got 0"}},
 		{"federation too long", string(make([]byte, MaxFederationLen+1)), nil, []string{"federation", "got 65"}},
+		{"federation upper case", "EU", nil, []string{"federation", "not a lower-case letter"}},
+		{"unknown role", "f", []Member{{Name: "a", Role: "moderator", AuthorKey: k1}}, []string{"member 1", "unknown role"}},
+		{"zero author key", "f", []Member{{Name: "a", Role: RolePlatform}}, []string{"member 1", "all zeros"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -187,9 +190,15 @@ func TestNewRoster(t *testing.T) {
 			}
 		})
 	}
-	r, _ := NewRoster("f", []Member{{Name: "a", AuthorKey: k1}, {Name: "b", AuthorKey: k2}})
+	in := []Member{{Name: "a", Role: RolePlatform, AuthorKey: k1}, {Name: "b", Role: RolePlatform, AuthorKey: k2}}
+	r, _ := NewRoster("f", in)
 	if r.Names() != "a, b" {
 		t.Errorf("Names() = %q", r.Names())
+	}
+	// The roster keeps its own copy: the caller's slice can change.
+	in[0].Name = "changed"
+	if m, ok := r.ByName("a"); !ok || r.Members[0].Name != "a" || m.AuthorKey != k1 {
+		t.Errorf("roster changed with the caller's slice: %+v", r.Members)
 	}
 }
 
