@@ -21,7 +21,7 @@ func ParseRole(s string) (Role, error) {
 	case RoleReferral, RolePlatform, RoleAuditor:
 		return r, nil
 	}
-	return "", fmt.Errorf("%w: unknown role %q; use referral, platform or auditor", ErrRoster, s)
+	return "", fmt.Errorf("unknown role %q; use referral, platform or auditor", s)
 }
 
 // mayWrite is the role rule: which role may write which payload kind.
@@ -69,7 +69,7 @@ func NewRoster(federation string, members []Member) (*Roster, error) {
 	peers := map[string]int{}
 	for i, m := range members {
 		if _, err := ParseRole(string(m.Role)); err != nil {
-			return nil, fmt.Errorf("member %d (%q): %w", i+1, m.Name, err)
+			return nil, fmt.Errorf("%w: member %d (%q): %v", ErrRoster, i+1, m.Name, err)
 		}
 		if m.AuthorKey == (AuthorKey{}) {
 			return nil, fmt.Errorf("%w: member %d (%q): author key is all zeros", ErrRoster, i+1, m.Name)

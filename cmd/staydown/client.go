@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/staydown/staydown/config"
+	"github.com/staydown/staydown/node/api"
+)
+
+// requestTimeout bounds one API call; matching a thousand signals on a
+// loaded node stays well under it.
+const requestTimeout = 60 * time.Second
+
+// maxResponse bounds what is read of an answer: a thousand results with
+// many attestations each.
+const maxResponse = 256 << 20
+
+// client calls the HTTP API of the node in one directory.
+type client struct {
+	http      *http.Client
+	base      string // "http://HOST:PORT"
+	addr      string // HOST:PORT as configured, for messages
+	dir       string // --dir as given, for messages
+	token     string
+	tokenFile string
+}
+
+// client finds the node of --dir and its token.
+func (c *cli) client() (*client, error) {
+	cfg, err := c.config()
+	if err != nil {
+		return nil, err
+	}
+	token, err := cfg.Token()
+	if err != nil {
+		return nil, err
+	}
+	return &client{
+		http:      &http.Client{Timeout: requestTimeout},
+		base:      "http://" + dialAddr(cfg.API),
+		addr:      cfg.API,
+		dir:       c.dir,
+		token:     token,
+		tokenFile: filepath.Join(cfg.Dir, config.TokenFile),
+	}, nil
+}
+
+// dialAddr is where to reach an API that listens on addr: a node that
+// listens on every interface (0.0.0.0, ::) is reached on loopback.
+func dialAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		if ip != nil && ip.To4() == nil {
+			return net.JoinHostPort("::1", port)
+		}
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return addr
+}
+
+// call sends in (if not nil) as JSON and decodes a 2xx answer into out.
+// Error answers become errors carrying the node's message.
+func (cl *client) call(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, cl.base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+cl.token)
+	req.Header.Set("Accept", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := cl.http.Do(req)
+	if err != nil {
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			return fmt.Errorf("the node at %s did not answer within %v", cl.addr, requestTimeout)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("cannot reach the node at %s (is `staydown run --dir %s` running?)", cl.addr, cl.dir)
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(res.Body, maxResponse))
+	if err != nil {
+		return fmt.Errorf("reading the answer of the node at %s: %w", cl.addr, err)
+	}
+	if res.StatusCode/100 == 2 {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("the node at %s answered something that is not the expected JSON: %v", cl.addr, err)
+		}
+		return nil
+	}
+	var e api.ErrorBody
+	if json.Unmarshal(data, &e) != nil || e.Error == "" {
+		return fmt.Errorf("unexpected answer from %s: HTTP %s: %s (is that a Staydown node?)", cl.addr, res.Status, short(string(data)))
+	}
+	switch res.StatusCode {
+	case http.StatusUnauthorized:
+		return fmt.Errorf("the node at %s refused the token in %s (%s): is another node listening on that address?", cl.addr, cl.tokenFile, e.Error)
+	case http.StatusInternalServerError:
+		return fmt.Errorf("the node at %s failed: %s", cl.addr, e.Error)
+	}
+	return errors.New(e.Error)
+}
+
+// publish sends a write request to path and prints the new entry: its id,
+// or with --json the whole answer.
+func (c *cli) publish(ctx context.Context, path string, req any) error {
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	var out api.Published
+	if err := cl.call(ctx, http.MethodPost, path, req, &out); err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(out)
+	}
+	_, err = fmt.Fprintln(c.stdout, out.ID)
+	return err
+}

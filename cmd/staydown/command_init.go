@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/staydown/staydown/config"
+	"github.com/staydown/staydown/protocol"
+)
+
+func (c *cli) initCommand() *cobra.Command {
+	o := config.InitOptions{}
+	var role string
+	cmd := &cobra.Command{
+		Use:   "init --dir D --name NAME --role ROLE [--listen MULTIADDR ...] [--api HOST:PORT] [--roster FILE] [--federation NAME]",
+		Short: "Create a node directory and print its roster block",
+		Long: `Create a node directory: its author key (signs its log), its libp2p key,
+its API token and config.toml. Nothing is ever overwritten.
+
+Prints the node's [[member]] roster block, and nothing else, on stdout, so
+that
+
+    staydown init --dir nodes/nru --name nru --role referral >> roster.toml
+
+builds a roster. Every member of the federation needs every block.
+
+Defaults: --listen ` + config.DefaultListen + `, --api ` + config.DefaultAPI + `,
+--roster ` + config.DefaultRoster + ` (relative to --dir unless absolute),
+--federation ` + config.DefaultFederation + `. The API must be on loopback (edit
+config.toml to expose it).`,
+		Args: args("", 0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch {
+			case c.dir == "":
+				return needFlag("dir", "the directory to create the node in")
+			case o.Name == "":
+				return needFlag("name", "the member name, e.g. nru-demo")
+			case role == "":
+				return needFlag("role", "referral, platform or auditor")
+			}
+			if err := config.CheckName(o.Name); err != nil {
+				return fmt.Errorf("--name: %w", err)
+			}
+			r, err := protocol.ParseRole(role)
+			if err != nil {
+				return usagef("--role: %s is not a role: use referral, platform or auditor", short(role))
+			}
+			o.Dir, o.Role = c.dir, r
+			_, block, err := config.Init(o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(c.stdout, block)
+			roster := o.Roster
+			if cfg, err := config.Load(c.dir); err == nil {
+				roster = cfg.RosterPath
+			}
+			fmt.Fprintf(c.stderr, "created node %s (%s) in %s\n", o.Name, r, c.dir)
+			fmt.Fprintf(c.stderr, "append the block above to the roster (%s) of every member, this one included; then start the node with: staydown run --dir %s\n", roster, c.dir)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Name, "name", "", "member name: 1 to 64 of a-z, 0-9, '-', '_', '.'")
+	f.StringVar(&role, "role", "", "referral, platform or auditor")
+	f.StringSliceVar(&o.Listen, "listen", []string{config.DefaultListen}, "libp2p multiaddr to listen on (repeat, or separate with commas)")
+	f.StringVar(&o.API, "api", config.DefaultAPI, "HOST:PORT of the HTTP API (loopback)")
+	f.StringVar(&o.Roster, "roster", config.DefaultRoster, "roster file, relative to --dir unless absolute")
+	f.StringVar(&o.Federation, "federation", config.DefaultFederation, "federation name, the same on every node")
+	return cmd
+}

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/staydown/staydown/node"
+)
+
+// runNode is node.Run; tests replace it to check the wiring around it.
+var runNode = node.Run
+
+func (c *cli) runCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "run --dir D",
+		Short: "Run the node in the foreground until SIGINT or SIGTERM",
+		Long: `Run the node of directory D in the foreground. It logs to stderr at the
+config's log_level (as JSON lines with --json) and shuts down cleanly on
+SIGINT (Ctrl-C) or SIGTERM, exiting 0.`,
+		Args: args("", 0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := c.config()
+			if err != nil {
+				return err
+			}
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+				return fmt.Errorf("log_level: %w", err)
+			}
+			opts := &slog.HandlerOptions{Level: level}
+			var h slog.Handler = slog.NewTextHandler(c.stderr, opts)
+			if c.json {
+				h = slog.NewJSONHandler(c.stderr, opts)
+			}
+			log := slog.New(h)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runNode(ctx, cfg, log)
+		},
+	}
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/staydown/staydown/node/api"
+)
+
+func (c *cli) statusCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "status --dir D",
+		Short: "Describe the running node: peers, logs, heads",
+		Args:  args("", 0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			var st api.Status
+			if err := cl.call(cmd.Context(), http.MethodGet, "/v1/status", nil, &st); err != nil {
+				return err
+			}
+			if c.json {
+				return c.printJSON(st)
+			}
+			return printStatus(c, st)
+		},
+	}
+}
+
+func printStatus(c *cli, st api.Status) error {
+	w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	flagged := "none"
+	if len(st.Flagged) > 0 {
+		flagged = strings.Join(st.Flagged, ", ")
+	}
+	listen := "none (dials out only)"
+	if len(st.Listen) > 0 {
+		listen = strings.Join(st.Listen, " ")
+	}
+	fmt.Fprintf(w, "member\t%s (%s) in federation %s\n", st.Name, st.Role, st.Federation)
+	fmt.Fprintf(w, "author key\t%s\n", st.Author)
+	fmt.Fprintf(w, "peer id\t%s\n", st.ID)
+	fmt.Fprintf(w, "listen\t%s\n", listen)
+	fmt.Fprintf(w, "peers\t%d connected, %d on the topic\n", st.Peers, st.TopicPeers)
+	fmt.Fprintf(w, "entries\t%d\n", st.Entries)
+	fmt.Fprintf(w, "heads digest\t%s\n", st.HeadsDigest)
+	fmt.Fprintf(w, "flagged\t%s\n", flagged)
+	names := make([]string, 0, len(st.Heads))
+	for n := range st.Heads {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for i, n := range names {
+		label := ""
+		if i == 0 {
+			label = "heads"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%d\n", label, n, st.Heads[n])
+	}
+	return w.Flush()
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/staydown/staydown/node/api"
+)
+
+func TestStatus(t *testing.T) {
+	st := api.Status{
+		ID: "12D3KooWExample", Name: "nru", Role: "referral", Author: strings.Repeat("aa", 32), Federation: "staydown",
+		Peers: 2, TopicPeers: 1, Entries: 17, Heads: map[string]uint64{"nru": 12, "platform-a": 5},
+		HeadsDigest: strings.Repeat("d1", 32), Flagged: []string{"platform-a"}, Listen: []string{"/ip4/127.0.0.1/tcp/4001"},
+	}
+	tests := []struct {
+		name   string
+		status api.Status
+		json   bool
+		want   string
+	}{
+		{"text", st, false, `member        nru (referral) in federation staydown
+author key    ` + strings.Repeat("aa", 32) + `
+peer id       12D3KooWExample
+listen        /ip4/127.0.0.1/tcp/4001
+peers         2 connected, 1 on the topic
+entries       17
+heads digest  ` + strings.Repeat("d1", 32) + `
+flagged       platform-a
+heads         nru         12
+              platform-a  5
+`},
+		{"JSON", st, true, `{"id":"12D3KooWExample","name":"nru","role":"referral","author":"` + strings.Repeat("aa", 32) + `",
+			"federation":"staydown","peers":2,"topic_peers":1,"entries":17,"heads":{"nru":12,"platform-a":5},
+			"heads_digest":"` + strings.Repeat("d1", 32) + `","flagged":["platform-a"],"listen":["/ip4/127.0.0.1/tcp/4001"]}`},
+		{"text, fresh node", api.Status{Name: "nru", Role: "referral", Federation: "staydown"}, false, `member        nru (referral) in federation staydown
+author key    
+peer id       
+listen        none (dials out only)
+peers         0 connected, 0 on the topic
+entries       0
+heads digest  
+flagged       none
+`},
+		{"JSON, fresh node", api.Status{Name: "nru"}, true, `{"id":"","name":"nru","role":"","author":"","federation":"","peers":0,
+			"topic_peers":0,"entries":0,"heads":{},"heads_digest":"","flagged":[],"listen":[]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := startNode(t)
+			n.fake.SetStatus(tt.status)
+			args := []string{"status", "--dir", n.dir}
+			if tt.json {
+				args = append(args, "--json")
+			}
+			r := staydown(args...)
+			if r.code != exitOK || r.stderr != "" {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			if tt.json {
+				wantJSON(t, r.stdout, tt.want)
+			} else if r.stdout != tt.want {
+				t.Errorf("stdout\n%s\nwant\n%s", r.stdout, tt.want)
+			}
+		})
+	}
+	t.Run("node fails", func(t *testing.T) {
+		n := startNode(t)
+		n.fake.Fail(errors.New("store closed"))
+		wantFailure(t, staydown("status", "--dir", n.dir), "staydown: status: the node at "+n.addr+" failed: internal error")
+	})
+}

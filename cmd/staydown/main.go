@@ -1,0 +1,206 @@
+// Command staydown runs a Staydown node and talks to it.
+//
+// `staydown init` creates a node directory and prints the node's roster
+// block; `staydown run` runs the node in the foreground. The other
+// commands talk to the running node's local HTTP API, found through the
+// node directory (--dir), authenticated with the token init wrote there.
+// Output is text by default and JSON with --json.
+//
+// Exit codes: 0 success; 1 `match` found no active attestation; 2 any
+// error (usage, bad input, unreachable node, refused request). Errors go
+// to stderr as "staydown: COMMAND: PROBLEM".
+//
+// Each subcommand lives in command_<verb>.go with its table test.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+
+	"github.com/staydown/staydown/config"
+	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/protocol"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitNoMatch = 1 // match: no active attestation
+	exitError   = 2
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// cli is one invocation: its output streams, global flags and outcome.
+type cli struct {
+	stdout, stderr io.Writer
+	dir            string // --dir
+	json           bool   // --json
+	code           int    // exit code of a command that succeeded (match sets exitNoMatch)
+}
+
+// run executes the command line args and returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	c := &cli{stdout: stdout, stderr: stderr}
+	root := c.rootCommand()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	cmd, err := root.ExecuteContextC(context.Background())
+	if err != nil {
+		c.report(root, cmd, err)
+		return exitError
+	}
+	return c.code
+}
+
+func (c *cli) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "staydown",
+		Short: "Staydown: a federated, signed log of terrorist-content hashes and takedown notices",
+		Long: `Staydown: a federated, signed log of terrorist-content hashes and takedown notices.
+
+Create a node with "staydown init", add its roster block to the roster of
+every member, run it with "staydown run", then publish and match with the
+other commands. They talk to the running node's HTTP API, found through the
+node directory given with --dir.
+
+Exit codes: 0 success, 1 "match" found nothing active, 2 any error.`,
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+	}
+	root.PersistentFlags().StringVar(&c.dir, "dir", "", "the node's directory (created by init)")
+	root.PersistentFlags().BoolVar(&c.json, "json", false, "print JSON instead of text")
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(
+		c.initCommand(),
+		c.runCommand(),
+		c.addCommand(),
+		c.retractCommand(),
+		c.disputeCommand(),
+		c.allowCommand(),
+		c.matchCommand(),
+		c.statusCommand(),
+		c.demoCommand(),
+		c.benchCommand(),
+	)
+	for _, cmd := range root.Commands() {
+		cmd.DisableFlagsInUseLine = true // each Use line shows its flags
+	}
+	return root
+}
+
+// usageError is a mistake in the command line itself: the message is
+// followed by a pointer to --help.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// report prints err as "staydown: COMMAND: PROBLEM", and for a config
+// file's syntax error the offending lines.
+func (c *cli) report(root, cmd *cobra.Command, err error) {
+	what := "staydown: "
+	if cmd != nil && cmd != root {
+		what += cmd.Name() + ": "
+	}
+	fmt.Fprintf(c.stderr, "%s%v\n", what, err)
+	if cfgErr, ok := errors.AsType[*config.Error](err); ok && cfgErr.Snippet != "" {
+		fmt.Fprintln(c.stderr, cfgErr.Snippet)
+	}
+	_, usage := errors.AsType[usageError](err)
+	if usage || strings.HasPrefix(err.Error(), "unknown command") {
+		help := "staydown --help"
+		if cmd != nil && cmd != root {
+			help = "staydown " + cmd.Name() + " --help"
+		}
+		fmt.Fprintf(c.stderr, "Run '%s' for usage.\n", help)
+	}
+}
+
+// args checks the number of positional arguments (max < 0: no limit).
+// name says what they are, e.g. "ENTRY_ID" or "VALUE".
+func args(name string, min, max int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		switch {
+		case len(args) < min:
+			return usagef("missing %s", name)
+		case max == 0 && len(args) > 0:
+			return usagef("unexpected argument %s", short(args[0]))
+		case max > 0 && len(args) > max:
+			return usagef("want %d %s, got %d arguments", max, name, len(args))
+		}
+		return nil
+	}
+}
+
+// needFlag is the error for a missing required flag.
+func needFlag(name, what string) error {
+	return usagef("--%s: required: %s", name, what)
+}
+
+// config loads the node directory's config.
+func (c *cli) config() (*config.Node, error) {
+	if c.dir == "" {
+		return nil, needFlag("dir", "the node's directory, as given to `staydown init`")
+	}
+	return config.Load(c.dir)
+}
+
+// printJSON writes v as indented JSON on stdout.
+func (c *cli) printJSON(v any) error {
+	enc := json.NewEncoder(c.stdout)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// short quotes s for a message, cut to a readable length.
+func short(s string) string {
+	const max = 80
+	if len(s) <= max {
+		return fmt.Sprintf("%q", s)
+	}
+	n := max
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return fmt.Sprintf("%q…", s[:n])
+}
+
+// signalArgs parses the VALUE arguments as signals of type typ, so that a
+// typo fails here, before any request. Values are sent normalised.
+func signalArgs(typ string, values []string) ([]api.Signal, error) {
+	if typ == "" {
+		return nil, needFlag("type", "the signal type: sha256, md5, pdq, url or account")
+	}
+	if len(values) > protocol.MaxSignals {
+		return nil, usagef("%d values, limit %d per command", len(values), protocol.MaxSignals)
+	}
+	out := make([]api.Signal, len(values))
+	for i, v := range values {
+		s, err := protocol.ParseSignal(typ, v)
+		if errors.Is(err, protocol.ErrSignal) && !slices.Contains(protocol.SignalTypes, protocol.SignalType(typ)) {
+			return nil, fmt.Errorf("--type: %w", err)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("value %s: %w", short(v), err)
+		}
+		out[i] = api.FormatSignal(s)
+	}
+	return out, nil
+}

@@ -1,0 +1,274 @@
+package integration
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary is the staydown binary built once by TestMain.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "staydown-itest-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	binary = filepath.Join(dir, "staydown")
+	args := []string{"build", "-o", binary}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "../cmd/staydown")...)
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building staydown:", err)
+		os.Exit(2)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// freePort asks the kernel for a free loopback TCP port. Another process
+// may take it before we bind; tests fail loudly then, never hang.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func portFree(p int) bool {
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
+}
+
+func itoa(i int) string { return fmt.Sprint(i) }
+
+// cli runs the binary and returns stdout, stderr and the exit code.
+func cli(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("staydown %v: %v", args, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// mustCLI runs the binary and fails the test unless it exits 0.
+func mustCLI(t *testing.T, args ...string) string {
+	t.Helper()
+	out, errs, code := cli(t, args...)
+	if code != 0 {
+		t.Fatalf("staydown %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errs)
+	}
+	return out
+}
+
+// waitFor polls cond every 50 ms until it holds or the bound passes.
+func waitFor(t *testing.T, bound time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", bound, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type node struct {
+	name, role string
+	dir        string
+	cmd        *exec.Cmd
+	exited     chan error
+}
+
+func (n *node) logPath() string { return filepath.Join(n.dir, "node.log") }
+
+func (n *node) log(t *testing.T) string {
+	b, err := os.ReadFile(n.logPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+type cluster struct {
+	t      *testing.T
+	dir    string
+	roster string
+	nodes  map[string]*node
+	order  []*node
+}
+
+// newCluster initialises one node directory per name=role pair with the
+// CLI, building the roster from what `init` prints, as an operator would.
+func newCluster(t *testing.T, members ...string) *cluster {
+	t.Helper()
+	c := &cluster{t: t, dir: t.TempDir(), nodes: map[string]*node{}}
+	c.roster = filepath.Join(c.dir, "roster.toml")
+	var roster bytes.Buffer
+	for _, m := range members {
+		name, role, _ := strings.Cut(m, "=")
+		n := &node{name: name, role: role, dir: filepath.Join(c.dir, name)}
+		block := mustCLI(t, "init", "--dir", n.dir, "--name", name, "--role", role,
+			"--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", freePort(t)),
+			"--api", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+			"--roster", c.roster, "--federation", "itest")
+		roster.WriteString(block + "\n")
+		c.nodes[name] = n
+		c.order = append(c.order, n)
+	}
+	if err := os.WriteFile(c.roster, roster.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.stopAll)
+	return c
+}
+
+// start runs `staydown run` for the node and waits until its API answers.
+func (c *cluster) start(n *node) {
+	c.t.Helper()
+	logf, err := os.OpenFile(n.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	n.cmd = exec.Command(binary, "run", "--dir", n.dir)
+	n.cmd.Stdout, n.cmd.Stderr = logf, logf
+	if err := n.cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	n.exited = make(chan error, 1)
+	go func() { n.exited <- n.cmd.Wait(); logf.Close() }()
+	waitFor(c.t, 30*time.Second, n.name+" API up", func() bool {
+		select {
+		case err := <-n.exited:
+			c.t.Fatalf("%s exited during start-up: %v\n%s", n.name, err, n.log(c.t))
+		default:
+		}
+		_, _, code := cli(c.t, "status", "--dir", n.dir)
+		return code == 0
+	})
+}
+
+func (c *cluster) startAll() {
+	for _, n := range c.order {
+		c.start(n)
+	}
+}
+
+// stop sends SIGTERM and requires a clean exit (status 0) within 15 s.
+func (c *cluster) stop(n *node) {
+	c.t.Helper()
+	if n.cmd == nil {
+		return
+	}
+	n.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-n.exited:
+		if err != nil {
+			c.t.Errorf("%s did not shut down cleanly: %v\n%s", n.name, err, n.log(c.t))
+		}
+	case <-time.After(15 * time.Second):
+		n.cmd.Process.Kill()
+		c.t.Errorf("%s did not stop within 15 s of SIGTERM", n.name)
+	}
+	n.cmd = nil
+}
+
+func (c *cluster) stopAll() {
+	for _, n := range c.order {
+		c.stop(n)
+	}
+	if c.t.Failed() {
+		for _, n := range c.order {
+			if b, err := os.ReadFile(n.logPath()); err == nil {
+				c.t.Logf("--- log of %s ---\n%s", n.name, b)
+			}
+		}
+	}
+}
+
+type status struct {
+	ID          string            `json:"id"`
+	Name        string            `json:"name"`
+	Peers       int               `json:"peers"`
+	TopicPeers  int               `json:"topic_peers"`
+	Entries     uint64            `json:"entries"`
+	Heads       map[string]uint64 `json:"heads"`
+	HeadsDigest string            `json:"heads_digest"`
+}
+
+func (c *cluster) status(n *node) status {
+	c.t.Helper()
+	var s status
+	if err := json.Unmarshal([]byte(mustCLI(c.t, "status", "--dir", n.dir, "--json")), &s); err != nil {
+		c.t.Fatalf("status --json of %s: %v", n.name, err)
+	}
+	return s
+}
+
+// waitMesh waits until every running node sees all the others in the
+// gossip topic, so a publication after it has a mesh to travel. Gossip may
+// still lose it: tests bound every wait for delivery.
+func (c *cluster) waitMesh(nodes ...*node) {
+	c.t.Helper()
+	waitFor(c.t, 30*time.Second, "gossip mesh", func() bool {
+		for _, n := range nodes {
+			if s := c.status(n); s.TopicPeers < len(nodes)-1 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+type attestation struct {
+	Author string   `json:"author"`
+	ID     string   `json:"id"`
+	Labels []string `json:"labels"`
+	Status string   `json:"status"`
+}
+
+type matchResult struct {
+	Matched      bool          `json:"matched"`
+	Attestations []attestation `json:"attestations"`
+}
+
+// match runs `staydown match --json` and returns its result and exit code.
+func (c *cluster) match(n *node, typ, value string) (matchResult, int) {
+	c.t.Helper()
+	out, errs, code := cli(c.t, "match", "--dir", n.dir, "--type", typ, value, "--json")
+	if code == 2 {
+		c.t.Fatalf("match on %s: exit 2: %s", n.name, errs)
+	}
+	var r matchResult
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		c.t.Fatalf("match --json on %s: %v: %q", n.name, err, out)
+	}
+	return r, code
+}

@@ -1,0 +1,41 @@
+// Package api is the node's local HTTP API under /v1/, and the JSON types
+// its one client, the staydown CLI, shares with it. openapi.yaml (served
+// at GET /v1/openapi.yaml) is the reference; this comment is the summary.
+//
+// # Basics
+//
+// Writes append an entry to this node's log through [Backend.Publish] and
+// answer 201 with a [Published]:
+//
+//	POST /v1/additions    AdditionRequest
+//	POST /v1/retractions  RetractionRequest
+//	POST /v1/disputes     DisputeRequest
+//	POST /v1/allows       AllowRequest
+//
+// Reads:
+//
+//	POST /v1/match        MatchRequest (1 to 1000 signals) -> MatchResults
+//	GET  /v1/match?type=T&value=V                         -> MatchResult
+//	GET  /v1/status                                       -> Status
+//	GET  /v1/openapi.yaml
+//
+// # Authentication
+//
+// Every request under /v1/, reads included, must carry
+// "Authorization: Bearer TOKEN" with the token that `staydown init` wrote
+// in the node's directory; otherwise the answer is 401. The token is
+// compared in constant time. The server does no TLS: the node binds the
+// API to loopback unless its operator configures otherwise.
+//
+// # Errors
+//
+// Every error answer is an [ErrorBody], {"error": "..."}, naming the field
+// as a JSON path and the problem, e.g.
+// "signals[0].value: bad signal: sha256: want 64 hex characters, got 10".
+// A request that is malformed in any way (bad JSON, an unknown field, a
+// body over [MaxBodySize], a missing or bad field) is answered 400 before
+// the Backend is called. Backend errors map by sentinel: [ErrInvalid] 400,
+// [ErrForbidden] 403, [ErrNotFound] 404, anything else 500 with a generic
+// message (the error itself goes to the log). A known path with the wrong
+// method is 405 with an Allow header; an unknown path is 404.
+package api

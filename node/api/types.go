@@ -1,0 +1,351 @@
+package api
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/pb"
+	"github.com/staydown/staydown/store"
+)
+
+// The JSON bodies of the API. The CLI uses the same types, so the server
+// and its one client cannot drift apart. openapi.yaml describes them.
+
+// Signal is a typed signal as users write it: a type from
+// protocol.SignalTypes and a value that protocol.ParseSignal accepts. In
+// responses, Value is the normalised form (protocol.SignalValue).
+type Signal struct {
+	Type  string `json:"type"`
+	Value string `json:"value"`
+}
+
+// AdditionRequest is the body of POST /v1/additions.
+type AdditionRequest struct {
+	Signals []Signal `json:"signals"`
+	Labels  []string `json:"labels"` // slugs, or "other:FREE TEXT"
+	CaseRef string   `json:"case_ref,omitempty"`
+}
+
+// RetractionRequest is the body of POST /v1/retractions.
+type RetractionRequest struct {
+	Target string `json:"target"` // entry id, hex
+	Reason string `json:"reason,omitempty"`
+}
+
+// DisputeRequest is the body of POST /v1/disputes. Reason is required.
+type DisputeRequest struct {
+	Target string `json:"target"` // entry id of an addition, hex
+	Reason string `json:"reason"`
+}
+
+// AllowRequest is the body of POST /v1/allows. Reason is required.
+type AllowRequest struct {
+	Signals  []Signal `json:"signals"`
+	Category string   `json:"category"` // one of protocol.AllowCategories
+	Reason   string   `json:"reason"`
+}
+
+// Published is the 201 answer to every write: the new entry of this node's
+// log.
+type Published struct {
+	ID     string `json:"id"` // entry id, hex
+	Seq    uint64 `json:"seq"`
+	Author string `json:"author"` // member name
+}
+
+// MatchRequest is the body of POST /v1/match.
+type MatchRequest struct {
+	Signals []Signal `json:"signals"`
+}
+
+// MatchResults answers POST /v1/match: one result per signal, in order.
+type MatchResults struct {
+	Results []MatchResult `json:"results"`
+}
+
+// MatchResult is what the federation says about one signal. It is also the
+// whole answer of GET /v1/match and of `staydown match --json`.
+type MatchResult struct {
+	Signal Signal `json:"signal"`
+	// Matched: at least one attestation is active. Act on it only then.
+	Matched      bool          `json:"matched"`
+	Attestations []Attestation `json:"attestations"`
+}
+
+// Attestation is one addition that names the signal, with its status now.
+type Attestation struct {
+	Author      string   `json:"author"`     // member name; the hex key if not in the roster
+	AuthorKey   string   `json:"author_key"` // hex
+	ID          string   `json:"id"`         // entry id of the addition, hex
+	Seq         uint64   `json:"seq"`
+	Labels      []string `json:"labels"`
+	CaseRef     string   `json:"case_ref"`
+	Time        string   `json:"time"`   // the author's timestamp, RFC 3339, UTC, milliseconds
+	Status      string   `json:"status"` // active | retracted | disputed | allowlisted
+	Reasons     []Reason `json:"reasons"`
+	Equivocated bool     `json:"equivocated"` // the author forked its log
+}
+
+// Reason is an entry that changed an attestation's status: a retraction,
+// a dispute, or an allowlist entry.
+type Reason struct {
+	Kind     string `json:"kind"`
+	Author   string `json:"author"` // member name; the hex key if not in the roster
+	ID       string `json:"id"`     // the entry's id, hex
+	Category string `json:"category"`
+	Reason   string `json:"reason"`
+}
+
+// ErrorBody is the body of every error answer.
+type ErrorBody struct {
+	Error string `json:"error"`
+}
+
+// TimeFormat is how the API writes times: RFC 3339 in UTC with
+// milliseconds.
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// FieldError is a problem with one field of a request. It wraps ErrInvalid
+// and the underlying error (often a protocol sentinel).
+type FieldError struct {
+	Field string // JSON path, e.g. "signals[0].value"
+	Err   error
+}
+
+func (e *FieldError) Error() string   { return e.Field + ": " + e.Err.Error() }
+func (e *FieldError) Unwrap() []error { return []error{ErrInvalid, e.Err} }
+
+func fieldErr(field, format string, args ...any) error {
+	return &FieldError{Field: field, Err: fmt.Errorf(format, args...)}
+}
+
+// parseSignals parses request signals; field names the array in errors.
+// It accepts 1 to protocol.MaxSignals signals.
+func parseSignals(field string, in []Signal) ([]*pb.Signal, error) {
+	switch {
+	case len(in) == 0:
+		return nil, fieldErr(field, "required: give 1 to %d signals", protocol.MaxSignals)
+	case len(in) > protocol.MaxSignals:
+		return nil, fieldErr(field, "%d signals, limit %d", len(in), protocol.MaxSignals)
+	}
+	out := make([]*pb.Signal, len(in))
+	for i, s := range in {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		sig, err := parseSignal(f, s)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = sig
+	}
+	return out, nil
+}
+
+// parseSignal parses one request signal; field names it in errors ("" for
+// the query parameters of GET /v1/match).
+func parseSignal(field string, s Signal) (*pb.Signal, error) {
+	typ, value := "type", "value"
+	if field != "" {
+		typ, value = field+".type", field+".value"
+	}
+	switch {
+	case s.Type == "":
+		return nil, fieldErr(typ, "required; use one of %s", signalTypeNames())
+	case !knownSignalType(s.Type):
+		_, err := protocol.ParseSignal(s.Type, s.Value)
+		return nil, &FieldError{Field: typ, Err: err}
+	case s.Value == "":
+		return nil, fieldErr(value, "required")
+	}
+	sig, err := protocol.ParseSignal(s.Type, s.Value)
+	if err != nil {
+		return nil, &FieldError{Field: value, Err: err}
+	}
+	return sig, nil
+}
+
+func knownSignalType(t string) bool {
+	return slices.Contains(protocol.SignalTypes, protocol.SignalType(t))
+}
+
+func signalTypeNames() string {
+	names := make([]string, len(protocol.SignalTypes))
+	for i, k := range protocol.SignalTypes {
+		names[i] = string(k)
+	}
+	return strings.Join(names, ", ")
+}
+
+// FormatSignal is the response form of a signal.
+func FormatSignal(s *pb.Signal) Signal {
+	t, v := protocol.SignalValue(s)
+	return Signal{Type: string(t), Value: v}
+}
+
+func checkText(field, s string, max int, required bool) error {
+	switch {
+	case required && s == "":
+		return fieldErr(field, "required")
+	case len(s) > max:
+		return fieldErr(field, "%d bytes, limit %d", len(s), max)
+	}
+	return nil
+}
+
+func parseTarget(s string) ([]byte, error) {
+	if s == "" {
+		return nil, fieldErr("target", "required: the id of an entry, %d hex characters", 2*protocol.IDSize)
+	}
+	id, err := protocol.ParseID(s)
+	if err != nil {
+		return nil, &FieldError{Field: "target", Err: err}
+	}
+	return id[:], nil
+}
+
+// checked runs the protocol's own payload checks on a body built from a
+// request, so that the API never hands the node something its peers would
+// reject. The request checks above should have caught everything first.
+func checked(body *pb.Entry) (*pb.Entry, error) {
+	if err := protocol.CheckPayload(body); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return body, nil
+}
+
+// Entry validates the request and builds the entry body to publish. Errors
+// are *FieldError (or wrap ErrInvalid).
+func (r *AdditionRequest) Entry() (*pb.Entry, error) {
+	sigs, err := parseSignals("signals", r.Signals)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(r.Labels) == 0:
+		return nil, fieldErr("labels", "required: give 1 to %d labels, e.g. %q", protocol.MaxLabels, protocol.Labels[3])
+	case len(r.Labels) > protocol.MaxLabels:
+		return nil, fieldErr("labels", "%d labels, limit %d", len(r.Labels), protocol.MaxLabels)
+	}
+	labels := make([]*pb.Label, len(r.Labels))
+	for i, s := range r.Labels {
+		l, err := protocol.ParseLabel(s)
+		if err != nil {
+			return nil, &FieldError{Field: fmt.Sprintf("labels[%d]", i), Err: err}
+		}
+		labels[i] = l
+	}
+	if err := checkText("case_ref", r.CaseRef, protocol.MaxCaseRefLen, false); err != nil {
+		return nil, err
+	}
+	return checked(&pb.Entry{Payload: &pb.Entry_Addition{Addition: &pb.Addition{
+		Signals: sigs, Labels: labels, CaseRef: r.CaseRef,
+	}}})
+}
+
+// Entry validates the request and builds the entry body to publish.
+func (r *RetractionRequest) Entry() (*pb.Entry, error) {
+	target, err := parseTarget(r.Target)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkText("reason", r.Reason, protocol.MaxReasonLen, false); err != nil {
+		return nil, err
+	}
+	return checked(&pb.Entry{Payload: &pb.Entry_Retraction{Retraction: &pb.Retraction{Target: target, Reason: r.Reason}}})
+}
+
+// Entry validates the request and builds the entry body to publish.
+func (r *DisputeRequest) Entry() (*pb.Entry, error) {
+	target, err := parseTarget(r.Target)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkText("reason", r.Reason, protocol.MaxReasonLen, true); err != nil {
+		return nil, err
+	}
+	return checked(&pb.Entry{Payload: &pb.Entry_Dispute{Dispute: &pb.Dispute{Target: target, Reason: r.Reason}}})
+}
+
+// Entry validates the request and builds the entry body to publish.
+func (r *AllowRequest) Entry() (*pb.Entry, error) {
+	sigs, err := parseSignals("signals", r.Signals)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckCategory(r.Category); err != nil {
+		return nil, &FieldError{Field: "category", Err: err}
+	}
+	if err := checkText("reason", r.Reason, protocol.MaxReasonLen, true); err != nil {
+		return nil, err
+	}
+	return checked(&pb.Entry{Payload: &pb.Entry_Allow{Allow: &pb.Allow{Signals: sigs, Category: r.Category, Reason: r.Reason}}})
+}
+
+// CheckCategory checks an allowlist category against the vocabulary.
+func CheckCategory(c string) error {
+	if c == "" {
+		return fmt.Errorf("required; use one of %s", strings.Join(protocol.AllowCategories, ", "))
+	}
+	if slices.Contains(protocol.AllowCategories, c) {
+		return nil
+	}
+	return fmt.Errorf("%q is not an allowlist category; use one of %s", c, strings.Join(protocol.AllowCategories, ", "))
+}
+
+// Parse validates the request and returns its signals.
+func (r *MatchRequest) Parse() ([]*pb.Signal, error) {
+	return parseSignals("signals", r.Signals)
+}
+
+// newAttestation converts a store attestation for the API, naming authors
+// from the roster.
+func newAttestation(a store.Attestation, roster *protocol.Roster) Attestation {
+	out := Attestation{
+		Author:      memberName(roster, a.Author),
+		AuthorKey:   a.Author.String(),
+		ID:          a.EntryID.String(),
+		Seq:         a.Seq,
+		Labels:      a.Labels,
+		CaseRef:     a.CaseRef,
+		Time:        time.UnixMilli(a.TimeMs).UTC().Format(TimeFormat),
+		Status:      string(a.Status),
+		Reasons:     make([]Reason, len(a.Reasons)),
+		Equivocated: a.Equivocated,
+	}
+	if out.Labels == nil {
+		out.Labels = []string{}
+	}
+	for i, r := range a.Reasons {
+		out.Reasons[i] = Reason{
+			Kind:     string(r.Kind),
+			Author:   memberName(roster, r.Author),
+			ID:       r.EntryID.String(),
+			Category: r.Category,
+			Reason:   r.Reason,
+		}
+	}
+	return out
+}
+
+// newMatchResult builds the result for one signal.
+func newMatchResult(sig *pb.Signal, atts []store.Attestation, roster *protocol.Roster) MatchResult {
+	res := MatchResult{Signal: FormatSignal(sig), Attestations: make([]Attestation, len(atts))}
+	for i, a := range atts {
+		res.Attestations[i] = newAttestation(a, roster)
+		if a.Status == store.StatusActive {
+			res.Matched = true
+		}
+	}
+	return res
+}
+
+func memberName(roster *protocol.Roster, k protocol.AuthorKey) string {
+	if roster != nil {
+		if m, ok := roster.ByKey(k); ok {
+			return m.Name
+		}
+	}
+	return k.String()
+}

@@ -1,0 +1,182 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/control"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/staydown/staydown/protocol"
+)
+
+// rosterGater admits connections only from and to the roster's node peer
+// IDs. A peer outside the roster cannot even complete a handshake, so it
+// can neither gossip nor take a mesh slot.
+type rosterGater struct {
+	self    peer.ID
+	allowed map[peer.ID]string // peer ID -> member name; read-only after construction
+	log     *slog.Logger
+}
+
+func newRosterGater(self peer.ID, r *protocol.Roster, log *slog.Logger) (*rosterGater, error) {
+	g := &rosterGater{self: self, allowed: map[peer.ID]string{}, log: log}
+	for _, m := range r.Members {
+		id, err := peer.Decode(m.PeerID)
+		if err != nil {
+			return nil, fmt.Errorf("roster: member %q: peer_id: %w", m.Name, err)
+		}
+		g.allowed[id] = m.Name
+	}
+	return g, nil
+}
+
+func (g *rosterGater) ok(p peer.ID) bool { _, ok := g.allowed[p]; return ok && p != g.self }
+
+func (g *rosterGater) InterceptPeerDial(p peer.ID) bool                 { return g.ok(p) }
+func (g *rosterGater) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool { return g.ok(p) }
+func (g *rosterGater) InterceptAccept(network.ConnMultiaddrs) bool      { return true }
+func (g *rosterGater) InterceptSecured(d network.Direction, p peer.ID, a network.ConnMultiaddrs) bool {
+	if !g.ok(p) {
+		g.log.Warn("refused connection from a peer not in the roster", "peer", p, "remote", a.RemoteMultiaddr())
+		return false
+	}
+	return true
+}
+func (g *rosterGater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) {
+	return true, 0
+}
+
+// newHost builds the libp2p host: the node's own transport key, the
+// configured listen addresses, the roster gater; no relay, no NAT
+// traversal (members dial each other's published addresses).
+func newHost(key crypto.PrivKey, listen []string, r *protocol.Roster, log *slog.Logger) (host.Host, *rosterGater, error) {
+	self, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("node key: %w", err)
+	}
+	g, err := newRosterGater(self, r, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := libp2p.New(
+		libp2p.Identity(key),
+		libp2p.ListenAddrStrings(listen...),
+		libp2p.ConnectionGater(g),
+		libp2p.DisableRelay(),
+		libp2p.Ping(true),
+	)
+	if err != nil {
+		return nil, nil, fmt.Errorf("libp2p host on %v: %w", listen, err)
+	}
+	return h, g, nil
+}
+
+// dialer keeps a connection open to every other roster member that has
+// addresses, redialling with jittered exponential backoff (1 s to 30 s).
+type dialer struct {
+	h       host.Host
+	targets []peer.AddrInfo
+	names   map[peer.ID]string
+	log     *slog.Logger
+	kick    chan struct{} // a disconnect happened: look again now
+}
+
+func newDialer(h host.Host, r *protocol.Roster, log *slog.Logger) *dialer {
+	d := &dialer{h: h, names: map[peer.ID]string{}, log: log, kick: make(chan struct{}, 1)}
+	for _, m := range r.Members {
+		id, err := peer.Decode(m.PeerID)
+		if err != nil || id == h.ID() {
+			continue
+		}
+		ai := peer.AddrInfo{ID: id}
+		for _, a := range m.Addrs {
+			if maddr, err := ma.NewMultiaddr(a); err == nil {
+				ai.Addrs = append(ai.Addrs, maddr)
+			}
+		}
+		if len(ai.Addrs) > 0 {
+			d.targets = append(d.targets, ai)
+			d.names[id] = m.Name
+		}
+	}
+	h.Network().Notify(&network.NotifyBundle{
+		DisconnectedF: func(_ network.Network, c network.Conn) {
+			select {
+			case d.kick <- struct{}{}:
+			default:
+			}
+		},
+	})
+	return d
+}
+
+// run dials until ctx is done.
+func (d *dialer) run(ctx context.Context) {
+	type state struct {
+		next    time.Time
+		backoff time.Duration
+	}
+	st := make(map[peer.ID]*state, len(d.targets))
+	for _, t := range d.targets {
+		st[t.ID] = &state{backoff: time.Second}
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	var mu sync.Mutex // guards st's values while dials are in flight
+	inflight := map[peer.ID]bool{}
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		now := time.Now()
+		for _, t := range d.targets {
+			mu.Lock()
+			s, busy := st[t.ID], inflight[t.ID]
+			due := !busy && now.After(s.next)
+			mu.Unlock()
+			if !due || d.h.Network().Connectedness(t.ID) == network.Connected {
+				continue
+			}
+			mu.Lock()
+			inflight[t.ID] = true
+			mu.Unlock()
+			wg.Add(1)
+			go func(t peer.AddrInfo) {
+				defer wg.Done()
+				cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				err := d.h.Connect(cctx, t)
+				cancel()
+				mu.Lock()
+				defer mu.Unlock()
+				delete(inflight, t.ID)
+				s := st[t.ID]
+				if err != nil {
+					jitter := time.Duration(rand.Int64N(int64(s.backoff / 2)))
+					s.next = time.Now().Add(s.backoff + jitter)
+					s.backoff = min(2*s.backoff, 30*time.Second)
+					if ctx.Err() == nil {
+						d.log.Debug("dial failed", "member", d.names[t.ID], "err", err, "retry_in", s.backoff)
+					}
+					return
+				}
+				s.backoff = time.Second
+				d.log.Info("connected", "member", d.names[t.ID], "peer", t.ID)
+			}(t)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-d.kick:
+		}
+	}
+}

@@ -1,0 +1,100 @@
+package localfed
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/pb"
+)
+
+// BenchResult is what one run of Bench measured.
+type BenchResult struct {
+	Entries   int             // additions published
+	Receivers int             // nodes that should receive each
+	Latencies []time.Duration // publish -> stored and matchable, one per (entry, receiver) delivered
+	Lost      int             // (entry, receiver) pairs not delivered before the bound
+	Elapsed   time.Duration
+}
+
+// Quantile returns the q-quantile (0..1) of the latencies, nearest rank.
+func (r BenchResult) Quantile(q float64) time.Duration {
+	if len(r.Latencies) == 0 {
+		return 0
+	}
+	s := slices.Clone(r.Latencies)
+	slices.Sort(s)
+	i := int(q*float64(len(s))+0.5) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
+
+// Bench publishes n additions from the first node, one every interval,
+// and measures for every other node the time from the call to Publish to
+// the moment the entry is stored there (and so matchable). It waits at
+// most bound after the last publication for stragglers.
+func Bench(ctx context.Context, f *Federation, n int, interval, bound time.Duration) (BenchResult, error) {
+	src, receivers := f.Nodes[0], f.Nodes[1:]
+	res := BenchResult{Entries: n, Receivers: len(receivers)}
+	type seen struct {
+		id protocol.ID
+		at time.Time
+	}
+	arrivals := make(chan seen, 4*n*len(receivers)+16)
+	for _, r := range receivers {
+		ch, cancel := r.Subscribe(2 * n)
+		defer cancel()
+		go func() {
+			for e := range ch {
+				arrivals <- seen{e.ID, time.Now()}
+			}
+		}()
+	}
+	published := make(map[protocol.ID]time.Time, n)
+	start := time.Now()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for i := 0; i < n; i++ {
+		var b [32]byte
+		rand.Read(b[:])
+		sum := sha256.Sum256(b[:])
+		sig, err := protocol.ParseSignal("sha256", hex.EncodeToString(sum[:]))
+		if err != nil {
+			return res, err
+		}
+		t0 := time.Now()
+		e, err := src.Publish(ctx, &pb.Entry{Payload: &pb.Entry_Addition{Addition: &pb.Addition{
+			Signals: []*pb.Signal{sig}, Labels: []*pb.Label{{Slug: "other", Text: "benchmark"}}}}})
+		if err != nil {
+			return res, fmt.Errorf("publish %d: %w", i, err)
+		}
+		published[e.ID] = t0
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-tick.C:
+		}
+	}
+	want := n * len(receivers)
+	timeout := time.After(bound)
+	for len(res.Latencies) < want {
+		select {
+		case s := <-arrivals:
+			if t0, ok := published[s.id]; ok {
+				res.Latencies = append(res.Latencies, s.at.Sub(t0))
+			}
+		case <-timeout:
+			res.Lost = want - len(res.Latencies)
+			res.Elapsed = time.Since(start)
+			return res, nil
+		case <-ctx.Done():
+			return res, ctx.Err()
+		}
+	}
+	res.Elapsed = time.Since(start)
+	return res, nil
+}

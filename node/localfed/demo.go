@@ -1,0 +1,180 @@
+package localfed
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/staydown/staydown/node"
+	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/pb"
+	"github.com/staydown/staydown/store"
+)
+
+// DemoContent stands in for a file of known terrorist content; the demo
+// publishes its sha256.
+const DemoContent = "staydown demo: stand-in bytes for a propaganda video"
+
+// Demo creates the default federation in dir, starts it, shows a hash and
+// its retraction crossing it, then keeps the nodes running until ctx ends.
+// It narrates to w.
+func Demo(ctx context.Context, w io.Writer, dir string, basePort int, binary string) error {
+	say := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+	say("Creating a federation of three nodes in %s:", dir)
+	f, err := Create(dir, "staydown-demo", Default, basePort)
+	if err != nil {
+		return err
+	}
+	for i, c := range f.Configs {
+		say("  %-11s %-9s libp2p %s  API http://%s/", c.Name, Default[i].Role, c.Listen[0], c.API)
+	}
+	if err := f.Start(ctx, slog.LevelInfo); err != nil {
+		f.Close()
+		return err
+	}
+	defer f.Close()
+	say("Nodes started (logs: %s/*/node.log). Waiting for the gossip mesh...", dir)
+	meshCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = f.WaitMesh(meshCtx)
+	cancel()
+	if err != nil {
+		return err
+	}
+	say("Mesh formed: every node sees the other two.\n")
+
+	nru, platforms := f.Nodes[0], f.Nodes[1:]
+	sum := sha256.Sum256([]byte(DemoContent))
+	hash := hex.EncodeToString(sum[:])
+	sig, err := protocol.ParseSignal("sha256", hash)
+	if err != nil {
+		return err
+	}
+	say("1. %s publishes sha256:%s", f.Configs[0].Name, hash)
+	say("   labelled recruitment-and-instruction, signed with its author key.")
+	t0 := time.Now()
+	add, err := nru.Publish(ctx, &pb.Entry{Payload: &pb.Entry_Addition{Addition: &pb.Addition{
+		Signals: []*pb.Signal{sig}, Labels: []*pb.Label{{Slug: "recruitment-and-instruction"}}, CaseRef: "DEMO-1"}}})
+	if err != nil {
+		return err
+	}
+	say("   entry %s (seq %d)", add.ID, add.Seq())
+	if err := waitStatus(ctx, f, platforms, sig, add.ID, store.StatusActive, t0, say); err != nil {
+		return err
+	}
+
+	say("\n2. %s retracts it (a mistake, say).", f.Configs[0].Name)
+	t0 = time.Now()
+	ret, err := nru.Publish(ctx, &pb.Entry{Payload: &pb.Entry_Retraction{Retraction: &pb.Retraction{
+		Target: add.ID[:], Reason: "demo: published in error"}}})
+	if err != nil {
+		return err
+	}
+	say("   entry %s (seq %d)", ret.ID, ret.Seq())
+	if err := waitStatus(ctx, f, platforms, sig, add.ID, store.StatusRetracted, t0, say); err != nil {
+		return err
+	}
+
+	say("\n3. The same hash again, published anew, is active again everywhere.")
+	t0 = time.Now()
+	again, err := nru.Publish(ctx, &pb.Entry{Payload: &pb.Entry_Addition{Addition: &pb.Addition{
+		Signals: []*pb.Signal{sig}, Labels: []*pb.Label{{Slug: "recruitment-and-instruction"}}, CaseRef: "DEMO-2"}}})
+	if err != nil {
+		return err
+	}
+	if err := waitStatus(ctx, f, platforms, sig, again.ID, store.StatusActive, t0, say); err != nil {
+		return err
+	}
+
+	digests, err := f.waitSameHeads(ctx, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	if len(digests) == 1 {
+		say("\nAll three nodes hold the same logs: heads digest %s.", digests[0])
+	} else {
+		say("\nThe nodes' heads still differ after 10 s (digests %v): see the node logs.", digests)
+	}
+	pa := f.Configs[1]
+	say("\nThe nodes keep running. In another terminal, try:")
+	say("  %s status --dir %s", binary, pa.Dir)
+	say("  %s match  --dir %s --type sha256 %s --json", binary, pa.Dir, hash)
+	say("  %s add    --dir %s --type url --label attacker-manifesto https://example.org/manifesto", binary, f.Configs[0].Dir)
+	say("  curl -s http://%s/metrics | grep staydown_", pa.API)
+	say("API token of %s: %s", pa.Name, filepath.Join(pa.Dir, "api.token"))
+	say("\nCtrl-C stops the federation.")
+	<-ctx.Done()
+	say("Stopping...")
+	return nil
+}
+
+// waitStatus waits until every platform reports want for the attestation
+// id of sig, and says how long each took. Gossip is best effort: it gives
+// up after 10 s and says so.
+func waitStatus(ctx context.Context, f *Federation, platforms []*node.Node, sig *pb.Signal, id protocol.ID, want store.Status, t0 time.Time, say func(string, ...any)) error {
+	for i, p := range platforms {
+		name := f.Configs[i+1].Name
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			res, err := p.Match(ctx, []*pb.Signal{sig})
+			if err != nil {
+				return err
+			}
+			if statusOf(res[0], id) == want {
+				say("   %s: match says %q after %v", name, want, time.Since(t0).Round(time.Millisecond))
+				break
+			}
+			if time.Now().After(deadline) {
+				say("   %s: not seen within 10 s (gossip is best effort; see its node.log)", name)
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+func statusOf(atts []store.Attestation, id protocol.ID) store.Status {
+	for _, a := range atts {
+		if a.EntryID == id {
+			return a.Status
+		}
+	}
+	return ""
+}
+
+// waitSameHeads waits until every node reports the same heads digest, or
+// the bound passes, and returns the distinct digests seen last.
+func (f *Federation) waitSameHeads(ctx context.Context, bound time.Duration) ([]string, error) {
+	deadline := time.Now().Add(bound)
+	for {
+		seen := map[string]bool{}
+		var distinct []string
+		for _, n := range f.Nodes {
+			st, err := n.Status(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if !seen[st.HeadsDigest] {
+				seen[st.HeadsDigest] = true
+				distinct = append(distinct, st.HeadsDigest)
+			}
+		}
+		if len(distinct) == 1 || time.Now().After(deadline) {
+			return distinct, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}

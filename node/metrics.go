@@ -1,0 +1,51 @@
+package node
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are per node (one registry each), so that several nodes can run
+// in one process, as the in-process tests do.
+type metrics struct {
+	reg           *prometheus.Registry
+	applied       prometheus.Counter
+	published     prometheus.Counter
+	ignored       prometheus.Counter
+	rejected      *prometheus.CounterVec
+	equivocations prometheus.Counter
+	void          prometheus.Counter
+	pending       prometheus.Gauge
+	applySeconds  prometheus.Histogram
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		applied: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "staydown_entries_applied_total", Help: "Entries received from peers and stored.",
+		}),
+		published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "staydown_entries_published_total", Help: "Entries this node authored, stored and published.",
+		}),
+		ignored: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "staydown_entries_ignored_total", Help: "Entries received that were already stored.",
+		}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "staydown_entries_rejected_total", Help: "Entries received and refused, by reason.",
+		}, []string{"reason"}),
+		equivocations: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "staydown_equivocations_total", Help: "Conflicting entries (same author and seq) kept as evidence.",
+		}),
+		void: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "staydown_entries_void_total", Help: "Entries stored without effect because they break a stateful rule of their log.",
+		}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "staydown_entries_pending", Help: "Entries received before their predecessor, waiting.",
+		}),
+		applySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "staydown_apply_batch_seconds", Help: "Time to apply one batch of received entries.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+	}
+	m.reg.MustRegister(m.applied, m.published, m.ignored, m.rejected, m.equivocations, m.void, m.pending, m.applySeconds,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}

@@ -1,0 +1,312 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/staydown/staydown/config"
+	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/pb"
+	"github.com/staydown/staydown/store"
+)
+
+// Node is a running Staydown node: a libp2p host in the federation's
+// gossip topic, a replica of every log in a bbolt store, and the local HTTP
+// API. Start makes one; Close stops it.
+type Node struct {
+	cfg    *config.Node
+	log    *slog.Logger
+	roster *protocol.Roster
+	self   protocol.Member
+	author ed25519.PrivateKey
+	store  *store.Store
+
+	host    host.Host
+	gater   *rosterGater
+	ps      *pubsub.PubSub
+	topic   *pubsub.Topic
+	metrics *metrics
+	pending *pendingEntries // owned by the apply loop
+	feed    feed
+	http    *http.Server
+	apiAddr net.Addr
+
+	// publishMu makes append-then-publish atomic, so that this node's own
+	// entries leave in seq order.
+	publishMu sync.Mutex
+
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup // the background loops
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// maxPending bounds the out-of-order buffer (entries, all authors).
+const maxPending = 10000
+
+// Start opens the store, joins the federation and serves the API. The
+// node runs until Close.
+func Start(ctx context.Context, cfg *config.Node, log *slog.Logger) (n *Node, err error) {
+	roster, err := cfg.Roster() // also checks the roster lists this node with its own keys
+	if err != nil {
+		return nil, err
+	}
+	author, err := cfg.AuthorKey()
+	if err != nil {
+		return nil, err
+	}
+	nodeKey, err := cfg.NodeKey()
+	if err != nil {
+		return nil, err
+	}
+	self, _ := roster.ByName(cfg.Name)
+	token, err := cfg.Token()
+	if err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	n = &Node{cfg: cfg, log: log, roster: roster, self: self, author: author,
+		metrics: newMetrics(), pending: newPending(maxPending), cancel: cancel}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	if n.store, err = store.Open(cfg.StorePath); err != nil {
+		return nil, fmt.Errorf("store %s: %w", cfg.StorePath, err)
+	}
+	if n.host, n.gater, err = newHost(nodeKey, cfg.Listen, roster, log); err != nil {
+		return nil, err
+	}
+	topicName := Topic(cfg.Federation)
+	if n.ps, err = newPubSub(runCtx, n.host, topicName); err != nil {
+		return nil, fmt.Errorf("gossipsub: %w", err)
+	}
+	if err = n.ps.RegisterTopicValidator(topicName, n.validate); err != nil {
+		return nil, fmt.Errorf("gossipsub validator: %w", err)
+	}
+	if n.topic, err = n.ps.Join(topicName); err != nil {
+		return nil, fmt.Errorf("gossipsub join %s: %w", topicName, err)
+	}
+	sub, err := n.topic.Subscribe()
+	if err != nil {
+		return nil, fmt.Errorf("gossipsub subscribe: %w", err)
+	}
+	received := make(chan *protocol.Entry, maxBatch)
+	n.wg.Add(3)
+	go func() { defer n.wg.Done(); n.readLoop(runCtx, sub, received) }()
+	go func() { defer n.wg.Done(); n.applyLoop(received) }()
+	go func() { defer n.wg.Done(); newDialer(n.host, roster, log).run(runCtx) }()
+
+	if err = n.serveHTTP(token); err != nil {
+		return nil, err
+	}
+	log.Info("node started", "name", self.Name, "role", self.Role, "federation", cfg.Federation,
+		"peer", n.host.ID(), "listen", n.host.Addrs(), "api", n.apiAddr.String())
+	return n, nil
+}
+
+func (n *Node) serveHTTP(token string) error {
+	ln, err := net.Listen("tcp", n.cfg.API)
+	if err != nil {
+		return fmt.Errorf("api: listen on %s: %w", n.cfg.API, err)
+	}
+	n.apiAddr = ln.Addr()
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", api.NewServer(n, token, n.log))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "staydown node %s (%s) of federation %s\nAPI: /v1/ (bearer token), /v1/openapi.yaml\nMetrics: /metrics\n",
+			n.self.Name, n.self.Role, n.cfg.Federation)
+	})
+	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("api server", "err", err)
+		}
+	}()
+	return nil
+}
+
+// Close stops the node in this order: the API (no new entries), the
+// background loops (gossip in, dialing, applying what was received), the
+// libp2p host, the store. Safe to call more than once; every call returns
+// the first call's result.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		var errs []error
+		if n.http != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			errs = append(errs, n.http.Shutdown(ctx))
+			cancel()
+		}
+		n.cancel()
+		if n.topic != nil {
+			n.topic.Close() // fails while subscribed; the host's close ends it anyway
+		}
+		if n.host != nil {
+			errs = append(errs, n.host.Close())
+		}
+		n.wg.Wait()
+		if n.store != nil {
+			errs = append(errs, n.store.Close())
+		}
+		n.closeErr = errors.Join(errs...)
+	})
+	return n.closeErr
+}
+
+// Publish implements api.Backend.
+func (n *Node) Publish(ctx context.Context, body *pb.Entry) (*protocol.Entry, error) {
+	kind := protocol.KindOf(body)
+	if kind == "" {
+		return nil, fmt.Errorf("%w: no payload", api.ErrInvalid)
+	}
+	if !protocol.MayWrite(n.self.Role, kind) {
+		return nil, fmt.Errorf("%w: a %s may not write a %s", api.ErrForbidden, n.self.Role, kind)
+	}
+	if err := n.checkOwnTarget(body); err != nil {
+		return nil, err
+	}
+	n.publishMu.Lock()
+	defer n.publishMu.Unlock()
+	e, err := n.store.Append(n.self.AuthorKey, func(head protocol.Head) (*protocol.Entry, error) {
+		body.Version = protocol.Version
+		body.Federation = n.cfg.Federation
+		body.Seq = head.Seq + 1
+		body.Prev = nil
+		if head.Seq > 0 {
+			body.Prev = head.ID[:]
+		}
+		body.TimestampMs = time.Now().UnixMilli()
+		return protocol.Sign(n.author, body)
+	})
+	switch {
+	case errors.Is(err, protocol.ErrMalformed), errors.Is(err, protocol.ErrSignal), errors.Is(err, protocol.ErrLabel), errors.Is(err, store.ErrRule):
+		return nil, fmt.Errorf("%w: %v", api.ErrInvalid, err)
+	case err != nil:
+		return nil, err
+	}
+	n.metrics.published.Inc()
+	n.feed.publish(e)
+	// The entry is stored: if gossip fails now, peers still get it by sync.
+	if err := n.topic.Publish(ctx, e.Raw); err != nil {
+		n.log.Warn("gossip publish failed; entry is stored", "id", e.ID, "err", err)
+	}
+	n.log.Info("published", "kind", kind, "seq", e.Seq(), "id", e.ID)
+	return e, nil
+}
+
+// checkOwnTarget gives a clear error before signing when a retraction or
+// notice update points at an entry this node cannot act on. The store
+// enforces the same rules inside the append transaction.
+func (n *Node) checkOwnTarget(body *pb.Entry) error {
+	var target []byte
+	switch {
+	case body.GetRetraction() != nil:
+		target = body.GetRetraction().Target
+	case body.GetNoticeUpdate() != nil:
+		target = body.GetNoticeUpdate().Notice
+	default:
+		return nil
+	}
+	var id protocol.ID
+	copy(id[:], target)
+	t, err := n.store.Get(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: entry %s is not in this node's store", api.ErrNotFound, id)
+	}
+	if err != nil {
+		return err
+	}
+	if t.Author != n.self.AuthorKey {
+		return fmt.Errorf("%w: entry %s was written by %s; a member may only retract or update its own entries", api.ErrInvalid, id, n.memberName(t.Author))
+	}
+	return nil
+}
+
+// Match implements api.Backend.
+func (n *Node) Match(ctx context.Context, signals []*pb.Signal) ([][]store.Attestation, error) {
+	out := make([][]store.Attestation, len(signals))
+	for i, s := range signals {
+		if err := protocol.CheckSignal(s); err != nil {
+			return nil, fmt.Errorf("%w: signals[%d]: %v", api.ErrInvalid, i, err)
+		}
+		atts, err := n.store.Match(protocol.SignalKey(s))
+		if err != nil {
+			return nil, err
+		}
+		out[i] = atts
+	}
+	return out, nil
+}
+
+// Roster implements api.Backend.
+func (n *Node) Roster() *protocol.Roster { return n.roster }
+
+// Status implements api.Backend.
+func (n *Node) Status(ctx context.Context) (api.Status, error) {
+	st := api.Status{
+		ID: n.host.ID().String(), Name: n.self.Name, Role: string(n.self.Role),
+		Author: n.self.AuthorKey.String(), Federation: n.cfg.Federation,
+		TopicPeers: len(n.topic.ListPeers()), Heads: map[string]uint64{}, Flagged: []string{},
+	}
+	for _, p := range n.host.Network().Peers() {
+		if n.gater.ok(p) && n.host.Network().Connectedness(p) == network.Connected {
+			st.Peers++
+		}
+	}
+	for _, a := range n.host.Addrs() {
+		st.Listen = append(st.Listen, a.String()+"/p2p/"+n.host.ID().String())
+	}
+	var err error
+	if st.Entries, err = n.store.Count(); err != nil {
+		return st, err
+	}
+	heads, err := n.store.Heads()
+	if err != nil {
+		return st, err
+	}
+	for _, h := range heads {
+		st.Heads[n.memberName(h.Author)] = h.Seq
+	}
+	d := protocol.HeadsDigest(heads)
+	st.HeadsDigest = hex.EncodeToString(d[:])
+	flagged, err := n.store.Flagged()
+	if err != nil {
+		return st, err
+	}
+	for _, a := range flagged {
+		st.Flagged = append(st.Flagged, n.memberName(a))
+	}
+	return st, nil
+}
+
+// Host is the node's libp2p host (tests connect nodes through it).
+func (n *Node) Host() host.Host { return n.host }
+
+// APIAddr is where the HTTP API listens.
+func (n *Node) APIAddr() net.Addr { return n.apiAddr }
+
+// Store is the node's store (read it; the node owns writes).
+func (n *Node) Store() *store.Store { return n.store }
+
+// Connect dials a peer now instead of waiting for the dialer.
+func (n *Node) Connect(ctx context.Context, ai peer.AddrInfo) error { return n.host.Connect(ctx, ai) }

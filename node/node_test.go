@@ -1,0 +1,133 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/staydown/staydown/config"
+	"github.com/staydown/staydown/protocol"
+)
+
+// testLogger writes the node's log into the test's log, so a failure shows
+// what the node said.
+func testLogger(t *testing.T, name string) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", name)
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// federation is a set of member directories sharing one roster. Members
+// listen on kernel-chosen ports, so the roster carries no addresses and
+// tests connect nodes explicitly.
+type federation struct {
+	t       *testing.T
+	cfgs    map[string]*config.Node
+	members []string
+}
+
+var addrsLine = regexp.MustCompile(`(?m)^addrs = .*$`)
+
+func newFederation(t *testing.T, members ...string) *federation {
+	t.Helper()
+	dir := t.TempDir()
+	roster := filepath.Join(dir, "roster.toml")
+	f := &federation{t: t, cfgs: map[string]*config.Node{}}
+	var blocks strings.Builder
+	for _, m := range members {
+		name, role, _ := strings.Cut(m, "=")
+		_, block, err := config.Init(config.InitOptions{
+			Dir: filepath.Join(dir, name), Name: name, Role: protocol.Role(role), Federation: "test",
+			Listen: []string{"/ip4/127.0.0.1/tcp/0"}, API: freeAPIAddr(t), Roster: roster,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks.WriteString(addrsLine.ReplaceAllString(block, "addrs = []") + "\n")
+		f.members = append(f.members, name)
+	}
+	if err := os.WriteFile(roster, []byte(blocks.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range f.members {
+		cfg, err := config.Load(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.cfgs[name] = cfg
+	}
+	return f
+}
+
+func (f *federation) start(name string) *Node {
+	f.t.Helper()
+	n, err := Start(context.Background(), f.cfgs[name], testLogger(f.t, name))
+	if err != nil {
+		f.t.Fatalf("start %s: %v", name, err)
+	}
+	f.t.Cleanup(func() {
+		// Every test ends with the store's invariant check (a read
+		// transaction: consistent even while the apply loop writes).
+		if err := n.store.Check(); err != nil {
+			f.t.Errorf("store of %s: %v", name, err)
+		}
+		if err := n.Close(); err != nil {
+			f.t.Errorf("close %s: %v", name, err)
+		}
+	})
+	return n
+}
+
+func (f *federation) key(name string) ed25519.PrivateKey {
+	k, err := f.cfgs[name].AuthorKey()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return k
+}
+
+func connect(t *testing.T, a, b *Node) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Connect(ctx, peer.AddrInfo{ID: b.host.ID(), Addrs: b.host.Addrs()}); err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+}
+
+// waitUntil polls cond every 10 ms until it holds or bound passes.
+func waitUntil(t *testing.T, bound time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", bound, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// freeAPIAddr asks the kernel for a free loopback port for the HTTP API.
+func freeAPIAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}

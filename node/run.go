@@ -1,0 +1,24 @@
+package node
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/staydown/staydown/config"
+)
+
+// Run starts the node described by cfg and blocks until ctx is done, then
+// shuts it down cleanly (see Close for the order).
+func Run(ctx context.Context, cfg *config.Node, log *slog.Logger) error {
+	n, err := Start(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	log.Info("shutting down")
+	if err := n.Close(); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}

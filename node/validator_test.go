@@ -1,0 +1,216 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"fmt"
+	"testing"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/pb"
+)
+
+// rogue is a roster member whose node is a bare libp2p host with the same
+// gossipsub configuration as a real node but no validator: it publishes
+// whatever bytes a test gives it, as a buggy or malicious peer would.
+type rogue struct {
+	topic *pubsub.Topic
+}
+
+func newRogue(t *testing.T, f *federation, name string, target *Node) *rogue {
+	t.Helper()
+	key, err := f.cfgs[name].NodeKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _, err := newHost(key, []string{"/ip4/127.0.0.1/tcp/0"}, target.roster, testLogger(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); h.Close() })
+	ps, err := newPubSub(ctx, h, Topic("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := ps.Join(Topic("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := topic.Subscribe(); err != nil {
+		t.Fatal(err)
+	}
+	if err := target.Connect(ctx, peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}); err != nil {
+		t.Fatalf("connect rogue: %v", err)
+	}
+	waitUntil(t, 20*time.Second, "rogue and node to see each other in the topic", func() bool {
+		return len(topic.ListPeers()) > 0 && len(target.topic.ListPeers()) > 0
+	})
+	return &rogue{topic: topic}
+}
+
+func (r *rogue) send(t *testing.T, data []byte) {
+	t.Helper()
+	if err := r.topic.Publish(context.Background(), data); err != nil {
+		t.Fatalf("rogue publish: %v", err)
+	}
+}
+
+func addition(t *testing.T, key ed25519.PrivateKey, fed string, seq uint64, prev protocol.ID, content string) *protocol.Entry {
+	t.Helper()
+	sum := sha256.Sum256([]byte(content))
+	sig, err := protocol.ParseSignal("sha256", fmt.Sprintf("%x", sum))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := &pb.Entry{Version: 1, Federation: fed, Seq: seq, TimestampMs: 1_700_000_000_000 + int64(seq),
+		Payload: &pb.Entry_Addition{Addition: &pb.Addition{Signals: []*pb.Signal{sig},
+			Labels: []*pb.Label{{Slug: "graphic-violence"}}}}}
+	if seq > 1 {
+		body.Prev = prev[:]
+	}
+	e, err := protocol.Sign(key, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// TestValidatorRejects sends one bad message per case from a rogue member
+// to a real node and checks that the node rejects it for the right reason
+// and stores nothing. Each case has a fresh node and rogue, because a
+// rejected message costs the rogue its standing (peer score) on the node.
+func TestValidatorRejects(t *testing.T) {
+	cases := []struct {
+		name   string
+		reason string
+		data   func(f *federation) []byte
+	}{
+		{"garbage", "malformed", func(*federation) []byte { return []byte("not an entry at all") }},
+		{"too large", "too_large", func(*federation) []byte { return make([]byte, protocol.MaxEntrySize+100) }},
+		{"bad signature", "bad_signature", func(f *federation) []byte {
+			e := addition(t, f.key("nru"), "test", 1, protocol.ID{}, "x")
+			raw := append([]byte(nil), e.Raw...)
+			raw[len(raw)-1] ^= 1
+			return raw
+		}},
+		{"unknown author", "unknown_author", func(f *federation) []byte {
+			stranger := ed25519.NewKeyFromSeed(make([]byte, 32))
+			return addition(t, stranger, "test", 1, protocol.ID{}, "x").Raw
+		}},
+		{"wrong federation", "wrong_federation", func(f *federation) []byte {
+			return addition(t, f.key("nru"), "other-federation", 1, protocol.ID{}, "x").Raw
+		}},
+		{"role", "role", func(f *federation) []byte {
+			// A platform may not issue a notice.
+			var to protocol.AuthorKey = protocol.AuthorKeyOf(f.key("rogue"))
+			e, err := protocol.Sign(f.key("rogue"), &pb.Entry{Version: 1, Federation: "test", Seq: 1, TimestampMs: 1,
+				Payload: &pb.Entry_Notice{Notice: &pb.Notice{Addressee: to[:], Signals: []*pb.Signal{{Value: &pb.Signal_Pdq{Pdq: make([]byte, 32)}}},
+					Category: &pb.Label{Slug: "graphic-violence"}, LegalBasis: "TCO Art. 3", DeadlineMs: 3_600_001}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return e.Raw
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFederation(t, "nru=referral", "rogue=platform")
+			n := f.start("nru")
+			r := newRogue(t, f, "rogue", n)
+			r.send(t, tc.data(f))
+			waitUntil(t, 10*time.Second, "rejection "+tc.reason, func() bool {
+				return testutil.ToFloat64(n.metrics.rejected.WithLabelValues(tc.reason)) == 1
+			})
+			if c, _ := n.store.Count(); c != 0 {
+				t.Errorf("store holds %d entries after a rejected message", c)
+			}
+		})
+	}
+}
+
+// TestValidatorIgnoresAndAccepts covers the paths that do not penalise:
+// a valid entry is stored; entries that arrive out of order are buffered
+// and applied; an entry the node already stored (here: put there directly,
+// as sync would) is ignored; a second entry for a seq is kept as evidence.
+func TestValidatorIgnoresAndAccepts(t *testing.T) {
+	f := newFederation(t, "nru=referral", "rogue=platform")
+	n := f.start("nru")
+	r := newRogue(t, f, "rogue", n)
+	key := f.key("rogue")
+	author := protocol.AuthorKeyOf(key)
+
+	e1 := addition(t, key, "test", 1, protocol.ID{}, "one")
+	e2 := addition(t, key, "test", 2, e1.ID, "two")
+	e3 := addition(t, key, "test", 3, e2.ID, "three")
+
+	// Out of order: 2 before 1.
+	r.send(t, e2.Raw)
+	waitUntil(t, 10*time.Second, "seq 2 buffered", func() bool { return testutil.ToFloat64(n.metrics.pending) == 1 })
+	r.send(t, e1.Raw)
+	waitUntil(t, 10*time.Second, "seq 1 and 2 applied", func() bool {
+		h, _ := n.store.Head(author)
+		return h.Seq == 2
+	})
+
+	// Already stored (by another path): ignored, no penalty.
+	if res, err := n.store.Apply([]*protocol.Entry{e3}); err != nil || res[0].Outcome.String() != "applied" {
+		t.Fatalf("direct apply: %v %v", res, err)
+	}
+	ignored := testutil.ToFloat64(n.metrics.ignored)
+	r.send(t, e3.Raw)
+	waitUntil(t, 10*time.Second, "duplicate ignored", func() bool { return testutil.ToFloat64(n.metrics.ignored) == ignored+1 })
+
+	// Equivocation: a different entry for seq 3.
+	fork := addition(t, key, "test", 3, e2.ID, "three, differently")
+	r.send(t, fork.Raw)
+	waitUntil(t, 10*time.Second, "equivocation recorded", func() bool { return testutil.ToFloat64(n.metrics.equivocations) == 1 })
+	flagged, err := n.store.Flagged()
+	if err != nil || len(flagged) != 1 || flagged[0] != author {
+		t.Fatalf("flagged = %v, %v; want the rogue", flagged, err)
+	}
+	if h, _ := n.store.Head(author); h.ID != e3.ID {
+		t.Errorf("head changed to %s after equivocation, want %s kept", h.ID, e3.ID)
+	}
+	// A second conflict for seq 3 is old news: ignored.
+	ignored = testutil.ToFloat64(n.metrics.ignored)
+	r.send(t, addition(t, key, "test", 3, e2.ID, "three, a third way").Raw)
+	waitUntil(t, 10*time.Second, "second conflict ignored", func() bool { return testutil.ToFloat64(n.metrics.ignored) == ignored+1 })
+
+	// seq 4 chained to the fork, not to the head we hold: ignored.
+	r.send(t, addition(t, key, "test", 4, fork.ID, "four on the fork").Raw)
+	waitUntil(t, 10*time.Second, "broken link ignored", func() bool { return testutil.ToFloat64(n.metrics.ignored) == ignored+2 })
+
+	// seq 4 retracting an entry that is not the rogue's: stored, void.
+	nruEntry, err := n.Publish(context.Background(), &pb.Entry{Payload: &pb.Entry_Addition{Addition: &pb.Addition{
+		Signals: []*pb.Signal{{Value: &pb.Signal_Pdq{Pdq: make([]byte, 32)}}}, Labels: []*pb.Label{{Slug: "graphic-violence"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	void, err := protocol.Sign(key, &pb.Entry{Version: 1, Federation: "test", Seq: 4, Prev: e3.ID[:], TimestampMs: 1,
+		Payload: &pb.Entry_Retraction{Retraction: &pb.Retraction{Target: nruEntry.ID[:], Reason: "not mine"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.send(t, void.Raw)
+	waitUntil(t, 10*time.Second, "void entry stored", func() bool { return testutil.ToFloat64(n.metrics.void) == 1 })
+	if h, _ := n.store.Head(author); h.ID != void.ID {
+		t.Errorf("head %s, want the void entry %s", h.ID, void.ID)
+	}
+	if atts, _ := n.store.Match(protocol.SignalKey(&pb.Signal{Value: &pb.Signal_Pdq{Pdq: make([]byte, 32)}})); len(atts) != 1 || atts[0].Status != "active" {
+		t.Errorf("a void retraction changed the target: %+v", atts)
+	}
+
+	// None of this was a rejection.
+	for _, reason := range []string{"malformed", "bad_signature", "unknown_author", "role", "chain"} {
+		if v := testutil.ToFloat64(n.metrics.rejected.WithLabelValues(reason)); v != 0 {
+			t.Errorf("rejected[%s] = %v, want 0", reason, v)
+		}
+	}
+}
