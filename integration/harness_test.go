@@ -39,17 +39,25 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freePort asks the kernel for a free loopback TCP port. Another process
-// may take it before we bind; tests fail loudly then, never hang.
-func freePort(t *testing.T) int {
+// freePorts asks the kernel for n distinct free loopback TCP ports,
+// holding every one open until all are chosen (a port released early can
+// be handed out again). Another process may take one before a node binds
+// it; the node then fails to start and says so, and the test fails loudly.
+func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	ports := make([]int, n)
+	for i := range ports {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		ports[i] = ln.Addr().(*net.TCPAddr).Port
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ports
 }
+
+func freePort(t *testing.T) int { return freePorts(t, 1)[0] }
 
 func portFree(p int) bool {
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
@@ -132,12 +140,13 @@ func newCluster(t *testing.T, members ...string) *cluster {
 	c := &cluster{t: t, dir: t.TempDir(), nodes: map[string]*node{}}
 	c.roster = filepath.Join(c.dir, "roster.toml")
 	var roster bytes.Buffer
-	for _, m := range members {
+	ports := freePorts(t, 2*len(members))
+	for i, m := range members {
 		name, role, _ := strings.Cut(m, "=")
 		n := &node{name: name, role: role, dir: filepath.Join(c.dir, name)}
 		block := mustCLI(t, "init", "--dir", n.dir, "--name", name, "--role", role,
-			"--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", freePort(t)),
-			"--api", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+			"--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", ports[2*i]),
+			"--api", fmt.Sprintf("127.0.0.1:%d", ports[2*i+1]),
 			"--roster", c.roster, "--federation", "itest")
 		roster.WriteString(block + "\n")
 		c.nodes[name] = n

@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/staydown/staydown/protocol"
@@ -57,8 +58,11 @@ func (g *rosterGater) InterceptUpgraded(network.Conn) (bool, control.DisconnectR
 }
 
 // newHost builds the libp2p host: the node's own transport key, the
-// configured listen addresses, the roster gater; no relay, no NAT
-// traversal (members dial each other's published addresses).
+// configured listen addresses, the roster gater; TCP only, no relay, no
+// NAT traversal (members dial each other's published addresses).
+// SO_REUSEPORT is off: with it, two nodes given the same port both bind it
+// and silently steal each other's connections; without it the second fails
+// to start and says so.
 func newHost(key crypto.PrivKey, listen []string, r *protocol.Roster, log *slog.Logger) (host.Host, *rosterGater, error) {
 	self, err := peer.IDFromPrivateKey(key)
 	if err != nil {
@@ -72,6 +76,7 @@ func newHost(key crypto.PrivKey, listen []string, r *protocol.Roster, log *slog.
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings(listen...),
 		libp2p.ConnectionGater(g),
+		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
 		libp2p.DisableRelay(),
 		libp2p.Ping(true),
 	)

@@ -82,9 +82,12 @@ func Start(ctx context.Context, cfg *config.Node, log *slog.Logger) (n *Node, er
 	runCtx, cancel := context.WithCancel(context.Background())
 	n = &Node{cfg: cfg, log: log, roster: roster, self: self, author: author,
 		metrics: newMetrics(), pending: newPending(maxPending), cancel: cancel}
+	// A failed start releases what it took. (Not through the named result:
+	// `return nil, err` has set it to nil by the time this runs.)
+	partial := n
 	defer func() {
 		if err != nil {
-			n.Close()
+			partial.Close()
 		}
 	}()
 	if n.store, err = store.Open(cfg.StorePath); err != nil {

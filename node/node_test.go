@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"crypto/ed25519"
 	"log/slog"
 	"net"
@@ -130,4 +131,27 @@ func freeAPIAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// A node that cannot bind its libp2p port fails to start with an error
+// naming the address, and releases what it had taken (the store).
+func TestStartFailsCleanlyOnBusyPort(t *testing.T) {
+	f := newFederation(t, "a=platform")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := *f.cfgs["a"]
+	cfg.Listen = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", ln.Addr().(*net.TCPAddr).Port)}
+	_, err = Start(context.Background(), &cfg, testLogger(t, "a"))
+	if err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("Start on a busy port: %v, want an address-in-use error", err)
+	}
+	// The store was closed: it opens again at once.
+	n, err := Start(context.Background(), f.cfgs["a"], testLogger(t, "a"))
+	if err != nil {
+		t.Fatalf("second start: %v", err)
+	}
+	n.Close()
 }

@@ -50,16 +50,17 @@ func Create(dir, federation string, members []Member, basePort int) (*Federation
 	f := &Federation{Dir: dir, Roster: filepath.Join(dir, "roster.toml")}
 	var roster strings.Builder
 	roster.WriteString("# Roster of the local federation " + federation + ", written by staydown.\n")
+	var free []int
+	if basePort == 0 {
+		var err error
+		if free, err = freePorts(2 * len(members)); err != nil {
+			return nil, err
+		}
+	}
 	for i, m := range members {
 		p2p, api := basePort+i, basePort+100+i
 		if basePort == 0 {
-			var err error
-			if p2p, err = freePort(); err != nil {
-				return nil, err
-			}
-			if api, err = freePort(); err != nil {
-				return nil, err
-			}
+			p2p, api = free[2*i], free[2*i+1]
 		}
 		nd := filepath.Join(dir, m.Name)
 		_, block, err := config.Init(config.InitOptions{
@@ -85,15 +86,20 @@ func Create(dir, federation string, members []Member, basePort int) (*Federation
 	return f, nil
 }
 
-// freePort asks the kernel for a free loopback port; someone else may take
-// it before the node binds, and then Start says so.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// freePorts asks the kernel for n distinct free loopback ports, holding
+// each open until all are chosen; someone else may take one before a node
+// binds it, and then Start says so.
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, n)
+	for i := range ports {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		ports[i] = ln.Addr().(*net.TCPAddr).Port
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return ports, nil
 }
 
 // Start starts every node, each logging to node.log in its directory.
