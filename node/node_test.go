@@ -2,8 +2,8 @@ package node
 
 import (
 	"context"
-	"fmt"
 	"crypto/ed25519"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
