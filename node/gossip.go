@@ -179,41 +179,85 @@ func (n *Node) readLoop(ctx context.Context, sub *pubsub.Subscription, out chan<
 // fsync (one per transaction) across many entries.
 const maxBatch = 1024
 
-// applyLoop owns writes of received entries: it drains what has arrived
-// into one batch, applies it in one transaction, then retries entries that
-// were waiting for a predecessor.
+// syncWork is a batch fetched by sync, handed to the apply loop.
+type syncWork struct {
+	entries []*protocol.Entry
+	done    chan syncDone
+}
+
+type syncDone struct {
+	results []store.Result
+	err     error
+}
+
+// applyLoop owns writes of received entries, from gossip and from sync:
+// it drains what gossip has delivered into one batch and applies it in one
+// transaction, applies each sync batch as it comes, and after each retries
+// entries that were waiting for a predecessor. It ends when in is closed.
 func (n *Node) applyLoop(in <-chan *protocol.Entry) {
 	batch := make([]*protocol.Entry, 0, maxBatch)
-	for e := range in {
-		batch = append(batch[:0], e)
-	drain:
-		for len(batch) < maxBatch {
-			select {
-			case e, ok := <-in:
-				if !ok {
+	for {
+		select {
+		case e, ok := <-in:
+			if !ok {
+				return
+			}
+			batch = append(batch[:0], e)
+		drain:
+			for len(batch) < maxBatch {
+				select {
+				case e, ok := <-in:
+					if !ok {
+						break drain
+					}
+					batch = append(batch, e)
+				default:
 					break drain
 				}
-				batch = append(batch, e)
-			default:
-				break drain
 			}
+			n.applyBatch(batch)
+		case w := <-n.syncIn:
+			results, err := n.applyBatch(w.entries)
+			w.done <- syncDone{results, err}
 		}
-		n.applyBatch(batch)
+	}
+}
+
+// applySynced hands a batch fetched by sync to the apply loop and waits
+// for its results (one per entry given).
+func (n *Node) applySynced(entries []*protocol.Entry) ([]store.Result, error) {
+	w := syncWork{entries: entries, done: make(chan syncDone, 1)}
+	select {
+	case n.syncIn <- w:
+	case <-n.runCtx.Done():
+		return nil, n.runCtx.Err()
+	}
+	select {
+	case d := <-w.done:
+		return d.results, d.err
+	case <-n.runCtx.Done():
+		return nil, n.runCtx.Err()
 	}
 }
 
 // applyBatch applies entries and, after every success, any buffered
-// successors that now continue their log.
-func (n *Node) applyBatch(batch []*protocol.Entry) {
+// successors that now continue their log. It returns the results of the
+// first round, the entries given.
+func (n *Node) applyBatch(batch []*protocol.Entry) ([]store.Result, error) {
+	var first []store.Result
 	for len(batch) > 0 {
 		start := time.Now()
 		results, err := n.store.Apply(batch)
 		n.metrics.applySeconds.Observe(time.Since(start).Seconds())
 		if err != nil {
 			n.log.Error("store apply failed; entries dropped until sync", "entries", len(batch), "err", err)
-			return
+			return first, err
+		}
+		if first == nil {
+			first = results
 		}
 		var next []*protocol.Entry
+		gap := false
 		for i, r := range results {
 			e := batch[i]
 			switch r.Outcome {
@@ -225,6 +269,7 @@ func (n *Node) applyBatch(batch []*protocol.Entry) {
 				if !n.pending.put(e) {
 					n.log.Warn("out-of-order buffer full; entry dropped until sync", "author", n.memberName(e.Author), "seq", e.Seq())
 				}
+				gap = true
 			case store.Equivocation:
 				n.metrics.equivocations.Inc()
 				n.log.Error("equivocation: author signed two entries with the same seq; kept as evidence", "author", n.memberName(e.Author), "seq", e.Seq(), "id", e.ID)
@@ -239,8 +284,12 @@ func (n *Node) applyBatch(batch []*protocol.Entry) {
 			}
 		}
 		n.metrics.pending.Set(float64(n.pending.len()))
+		if gap {
+			n.sync.any() // the missing entries are somewhere: fetch them
+		}
 		batch = next
 	}
+	return first, nil
 }
 
 // stored accounts for an entry now in its log and queues its buffered

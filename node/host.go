@@ -27,10 +27,30 @@ type rosterGater struct {
 	self    peer.ID
 	allowed map[peer.ID]string // peer ID -> member name; read-only after construction
 	log     *slog.Logger
+	mu      sync.Mutex            // guards banned
+	banned  map[peer.ID]time.Time // members cut off until then (forged sync data)
+}
+
+// ban refuses p's connections until the given time.
+func (g *rosterGater) ban(p peer.ID, until time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.banned[p] = until
+}
+
+func (g *rosterGater) isBanned(p peer.ID) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	until, ok := g.banned[p]
+	if ok && time.Now().After(until) {
+		delete(g.banned, p)
+		return false
+	}
+	return ok
 }
 
 func newRosterGater(self peer.ID, r *protocol.Roster, log *slog.Logger) (*rosterGater, error) {
-	g := &rosterGater{self: self, allowed: map[peer.ID]string{}, log: log}
+	g := &rosterGater{self: self, allowed: map[peer.ID]string{}, log: log, banned: map[peer.ID]time.Time{}}
 	for _, m := range r.Members {
 		id, err := peer.Decode(m.PeerID)
 		if err != nil {
@@ -43,12 +63,18 @@ func newRosterGater(self peer.ID, r *protocol.Roster, log *slog.Logger) (*roster
 
 func (g *rosterGater) ok(p peer.ID) bool { _, ok := g.allowed[p]; return ok && p != g.self }
 
-func (g *rosterGater) InterceptPeerDial(p peer.ID) bool                 { return g.ok(p) }
-func (g *rosterGater) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool { return g.ok(p) }
-func (g *rosterGater) InterceptAccept(network.ConnMultiaddrs) bool      { return true }
+func (g *rosterGater) InterceptPeerDial(p peer.ID) bool { return g.ok(p) && !g.isBanned(p) }
+func (g *rosterGater) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool {
+	return g.ok(p) && !g.isBanned(p)
+}
+func (g *rosterGater) InterceptAccept(network.ConnMultiaddrs) bool { return true }
 func (g *rosterGater) InterceptSecured(d network.Direction, p peer.ID, a network.ConnMultiaddrs) bool {
 	if !g.ok(p) {
 		g.log.Warn("refused connection from a peer not in the roster", "peer", p, "remote", a.RemoteMultiaddr())
+		return false
+	}
+	if g.isBanned(p) {
+		g.log.Debug("refused connection from a banned member", "member", g.allowed[p])
 		return false
 	}
 	return true

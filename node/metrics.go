@@ -13,6 +13,8 @@ type metrics struct {
 	equivocations prometheus.Counter
 	void          prometheus.Counter
 	pending       prometheus.Gauge
+	synced        prometheus.Counter
+	syncForged    prometheus.Counter
 	applySeconds  prometheus.Histogram
 }
 
@@ -37,6 +39,12 @@ func newMetrics() *metrics {
 		void: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "staydown_entries_void_total", Help: "Entries stored without effect because they break a stateful rule of their log.",
 		}),
+		synced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "staydown_entries_synced_total", Help: "Entries fetched from peers by the sync protocol and stored.",
+		}),
+		syncForged: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "staydown_sync_forged_total", Help: "Sync sessions in which a peer served forged or malformed data (the peer was cut off).",
+		}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "staydown_entries_pending", Help: "Entries received before their predecessor, waiting.",
 		}),
@@ -45,7 +53,7 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
 	}
-	m.reg.MustRegister(m.applied, m.published, m.ignored, m.rejected, m.equivocations, m.void, m.pending, m.applySeconds,
+	m.reg.MustRegister(m.applied, m.published, m.ignored, m.rejected, m.equivocations, m.void, m.pending, m.synced, m.syncForged, m.applySeconds,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

@@ -43,6 +43,9 @@ type Node struct {
 	metrics *metrics
 	pending *pendingEntries // owned by the apply loop
 	feed    feed
+	sync    *syncer
+	syncIn  chan syncWork   // sync batches for the apply loop
+	runCtx  context.Context // ends when Close begins
 	http    *http.Server
 	apiAddr net.Addr
 
@@ -81,7 +84,9 @@ func Start(ctx context.Context, cfg *config.Node, log *slog.Logger) (n *Node, er
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	n = &Node{cfg: cfg, log: log, roster: roster, self: self, author: author,
-		metrics: newMetrics(), pending: newPending(maxPending), cancel: cancel}
+		metrics: newMetrics(), pending: newPending(maxPending), cancel: cancel,
+		syncIn: make(chan syncWork), runCtx: runCtx}
+	n.sync = newSyncer(n)
 	// A failed start releases what it took. (Not through the named result:
 	// `return nil, err` has set it to nil by the time this runs.)
 	partial := n
@@ -110,8 +115,13 @@ func Start(ctx context.Context, cfg *config.Node, log *slog.Logger) (n *Node, er
 	if err != nil {
 		return nil, fmt.Errorf("gossipsub subscribe: %w", err)
 	}
+	n.host.SetStreamHandler(protocol.SyncProtocol, n.sync.serve)
+	n.host.Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
+		n.sync.now(c.RemotePeer()) // whatever happened while apart, catch up
+	}})
 	received := make(chan *protocol.Entry, maxBatch)
-	n.wg.Add(3)
+	n.wg.Add(4)
+	go func() { defer n.wg.Done(); n.sync.run(runCtx) }()
 	go func() { defer n.wg.Done(); n.readLoop(runCtx, sub, received) }()
 	go func() { defer n.wg.Done(); n.applyLoop(received) }()
 	go func() { defer n.wg.Done(); newDialer(n.host, roster, log).run(runCtx) }()
@@ -292,6 +302,11 @@ func (n *Node) Status(ctx context.Context) (api.Status, error) {
 	}
 	d := protocol.HeadsDigest(heads)
 	st.HeadsDigest = hex.EncodeToString(d[:])
+	st.Behind = n.sync.behind()
+	if rate := n.sync.catchupRate(); rate > 0 && st.Behind > 0 {
+		st.CatchupRate = rate
+		st.CatchupETASeconds = float64(st.Behind) / rate
+	}
 	flagged, err := n.store.Flagged()
 	if err != nil {
 		return st, err

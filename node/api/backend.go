@@ -48,4 +48,10 @@ type Status struct {
 	HeadsDigest string            `json:"heads_digest"`
 	Flagged     []string          `json:"flagged"` // members caught equivocating
 	Listen      []string          `json:"listen"`  // multiaddrs this node listens on
+	// Catch-up: entries peers have announced that this node lacks, and,
+	// while catching up, the rate of the catch-up (entries/s) and the time
+	// it should still take.
+	Behind            uint64  `json:"behind"`
+	CatchupRate       float64 `json:"catchup_rate,omitempty"`
+	CatchupETASeconds float64 `json:"catchup_eta_s,omitempty"`
 }

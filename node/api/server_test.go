@@ -529,10 +529,10 @@ func TestStatus(t *testing.T) {
 			HeadsDigest: strings.Repeat("d1", 32), Flagged: []string{"platform-a"}, Listen: []string{"/ip4/127.0.0.1/tcp/4001"},
 		}, `{"id":"12D3KooWabc","name":"bka","role":"referral","author":"` + strings.Repeat("aa", 32) + `","federation":"staydown",
 			"peers":2,"topic_peers":1,"entries":42,"heads":{"bka":40,"platform-a":2},"heads_digest":"` + strings.Repeat("d1", 32) + `",
-			"flagged":["platform-a"],"listen":["/ip4/127.0.0.1/tcp/4001"]}`},
+			"flagged":["platform-a"],"listen":["/ip4/127.0.0.1/tcp/4001"],"behind":0}`},
 		{"empty collections are not null", api.Status{Name: "bka"},
 			`{"id":"","name":"bka","role":"","author":"","federation":"","peers":0,"topic_peers":0,"entries":0,
-			  "heads":{},"heads_digest":"","flagged":[],"listen":[]}`},
+			  "heads":{},"heads_digest":"","flagged":[],"listen":[],"behind":0}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

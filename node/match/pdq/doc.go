@@ -1,0 +1,75 @@
+// Package pdq computes PDQ perceptual hashes of images: 256-bit hashes that
+// stay close (in Hamming distance) when an image is re-encoded, resized,
+// recoloured, blurred or lightly edited, so that a known image can be
+// recognised in an upload. It implements the algorithm Facebook published
+// in "The TMK+PDQF and PDQ hashing algorithms" and produces hashes that
+// interoperate with the reference implementation (facebook/ThreatExchange,
+// folder pdq) and the hashes exchanged between platforms.
+//
+// # Basics
+//
+// FromReader decodes a JPEG, PNG, GIF or WebP image and hashes it;
+// FromImage hashes an image already decoded. Both return the Hash and a
+// Quality from 0 to 100. Two hashes whose Distance is 31 or less are taken
+// to be the same picture, the reference's threshold. Hashes of quality
+// below MinQuality (featureless images) should not be matched: they are
+// mostly noise and collide with each other.
+//
+// FromImageDihedral returns, from the same single pass over the pixels, the
+// hashes the image would have if rotated by 90, 180 or 270 degrees or
+// mirrored (see Dihedral); matching an upload's hash against a list of
+// such hashes finds rotated and flipped copies.
+//
+// # The algorithm as implemented
+//
+//  1. Decode; convert each pixel to 8-bit R, G, B (for JPEG's YCbCr with the
+//     arithmetic of color.YCbCrToRGB, chroma upsampled by repetition) and
+//     to luminance Y = 0.299 R + 0.587 G + 0.114 B in float32. Alpha is
+//     ignored, as the reference ignores it.
+//  2. Downsample to 64x64 with the reference's Jarosz filter: two passes,
+//     each a box filter along the rows then along the columns, of width
+//     ceil(dimension/128) (the window reaches (width+2)/2-1 samples forward
+//     and the rest back, and shrinks at the edges, each output the mean of
+//     the samples in range); then keep the filtered sample at row
+//     floor((i+0.5)·rows/64), column floor((j+0.5)·cols/64). The passes are
+//     fused so that the full-size image is never held in memory, and large
+//     images are split into bands of rows filtered on all CPUs; each sample
+//     is still the same weighted mean of the same pixels.
+//  3. Quality: the sum over horizontally and vertically adjacent samples of
+//     the 64x64 image of |u−v|·100/255, each truncated to an integer, divided
+//     by 90 and capped at 100.
+//  4. DCT: B = D·A·Dᵀ with D the 16x64 matrix
+//     D[i][j] = sqrt(2/64)·cos(π/128·(i+1)·(2j+1)): the 16x16 lowest
+//     frequencies of the 64x64 DCT-II, without the DC row and column.
+//  5. Hash: bit (i, j) is set iff B[i][j] is greater than the median of the
+//     256 coefficients (the 128th smallest). See Hash for how the bits are
+//     laid out in the hexadecimal form.
+//  6. Rotations and mirror images act on B by transposition and by negating
+//     the coefficients of odd frequency along the mirrored axis, so the
+//     eight dihedral hashes need one DCT.
+//
+// # Caveats
+//
+// Hashes are close to, not identical with, the reference's. Against the
+// C++ reference and other full-size ports the distance is 0 to 2 bits on
+// the reference images: JPEG decoders differ (Go's image/jpeg upsamples
+// chroma by repetition where libjpeg interpolates, and their inverse DCTs
+// round differently), and float rounding differs. The reference's Python
+// implementation differs by more on large images (up to 12 bits on the
+// reference photos, within the reference suite's tolerance of 16) because
+// its file hasher first shrinks the image to fit 512x512 with Pillow's
+// Image.thumbnail; this package hashes the full-size image, as the
+// published algorithm and the C++ reference do.
+//
+// Mirroring an image moves its own hash a few bits away from the derived
+// mirror-image hash when the box filter's width is even, because the
+// reference's even-width window is not centred.
+//
+// EXIF orientation is not applied (nor by the reference): a photo stored
+// sideways hashes sideways; FromImageDihedral covers that case. Only the
+// first frame of an animated GIF is hashed. Decode refuses images whose
+// header declares more than MaxPixels pixels, or a side longer than 65,536,
+// before decoding them.
+//
+// All functions are safe for concurrent use.
+package pdq

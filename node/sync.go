@@ -1,0 +1,485 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/encoding/protodelim"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/pb"
+	"github.com/staydown/staydown/store"
+)
+
+// Sync timing. Gossip makes entries travel fast; sync makes them arrive:
+// on every new connection, when gossip shows a gap, and every
+// syncPeriod (plus jitter) with a random connected peer.
+const (
+	syncPeriod      = 10 * time.Second
+	syncJitter      = 5 * time.Second
+	syncIdleTimeout = 30 * time.Second // a silent peer is dropped after this
+	maxSyncServing  = 4                // streams this node serves at once
+	banDuration     = 10 * time.Minute // how long a peer that forged data is cut off
+)
+
+// syncer runs this node's side of the sync protocol. The sync loop is the
+// only client; the apply loop stays the only writer (sync hands it batches).
+type syncer struct {
+	n      *Node
+	queue  chan peer.ID
+	mu     sync.Mutex // guards queued, remote and catch-up progress
+	queued map[peer.ID]bool
+	// remote is the highest seq any peer has announced per author: what
+	// this node knows it is missing.
+	remote       map[protocol.AuthorKey]uint64
+	catchupStart time.Time // when this node last went from caught up to behind
+	catchupDone  uint64    // entries applied by sync since then
+	lastReport   time.Time
+	serving      chan struct{} // semaphore for served streams
+}
+
+func newSyncer(n *Node) *syncer {
+	return &syncer{n: n, queue: make(chan peer.ID, 64), queued: map[peer.ID]bool{},
+		remote: map[protocol.AuthorKey]uint64{}, serving: make(chan struct{}, maxSyncServing)}
+}
+
+// now asks for a sync with p soon. It never blocks; a peer already queued
+// is not queued twice.
+func (s *syncer) now(p peer.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.queued[p] {
+		return
+	}
+	select {
+	case s.queue <- p:
+		s.queued[p] = true
+	default: // the queue is full; the periodic sync will come round
+	}
+}
+
+// any asks for a sync with a random connected roster peer.
+func (s *syncer) any() {
+	if p, ok := s.randomPeer(); ok {
+		s.now(p)
+	}
+}
+
+func (s *syncer) randomPeer() (peer.ID, bool) {
+	var ps []peer.ID
+	for _, p := range s.n.host.Network().Peers() {
+		if s.n.gater.ok(p) {
+			ps = append(ps, p)
+		}
+	}
+	if len(ps) == 0 {
+		return "", false
+	}
+	return ps[rand.IntN(len(ps))], true
+}
+
+// run is the sync loop: one sync at a time, until ctx ends.
+func (s *syncer) run(ctx context.Context) {
+	timer := time.NewTimer(syncPeriod)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+			s.any()
+			timer.Reset(syncPeriod + time.Duration(rand.Int64N(int64(syncJitter))))
+		case p := <-s.queue:
+			s.mu.Lock()
+			delete(s.queued, p)
+			s.mu.Unlock()
+			if err := s.with(ctx, p); err != nil && ctx.Err() == nil {
+				s.n.log.Debug("sync", "member", s.n.gater.allowed[p], "err", err)
+			}
+		}
+	}
+}
+
+// syncStream reads and writes length-delimited protobuf messages on a
+// stream, each with an idle deadline, and at most MaxSyncMessage bytes.
+type syncStream struct {
+	s network.Stream
+	r *bufio.Reader
+}
+
+func newSyncStream(s network.Stream) syncStream { return syncStream{s: s, r: bufio.NewReader(s)} }
+
+func (ss syncStream) read(m proto.Message) error {
+	ss.s.SetReadDeadline(time.Now().Add(syncIdleTimeout))
+	return protodelim.UnmarshalOptions{MaxSize: protocol.MaxSyncMessage}.UnmarshalFrom(ss.r, m)
+}
+
+func (ss syncStream) write(m proto.Message) error {
+	ss.s.SetWriteDeadline(time.Now().Add(syncIdleTimeout))
+	_, err := protodelim.MarshalTo(ss.s, m)
+	return err
+}
+
+// hello is this node's SyncHello: its federation and every head it holds.
+func (s *syncer) hello() (*pb.SyncHello, error) {
+	heads, err := s.n.store.Heads()
+	if err != nil {
+		return nil, err
+	}
+	h := &pb.SyncHello{Federation: s.n.cfg.Federation, Heads: make([]*pb.SyncHead, len(heads))}
+	for i, hd := range heads {
+		h.Heads[i] = &pb.SyncHead{Author: hd.Author[:], Seq: hd.Seq, Id: hd.ID[:]}
+	}
+	return h, nil
+}
+
+// peerHeads checks a peer's SyncHello and returns its heads for authors in
+// the roster (heads of unknown authors are ignored: the roster may have
+// changed on one side).
+func (s *syncer) peerHeads(h *pb.SyncHello) ([]protocol.Head, error) {
+	if h.Federation != s.n.cfg.Federation {
+		return nil, fmt.Errorf("%w: hello for federation %q, this is %q", protocol.ErrForged, h.Federation, s.n.cfg.Federation)
+	}
+	if len(h.Heads) > protocol.MaxSyncHeads {
+		return nil, fmt.Errorf("%w: hello with %d heads, limit %d", protocol.ErrForged, len(h.Heads), protocol.MaxSyncHeads)
+	}
+	var out []protocol.Head
+	for _, sh := range h.Heads {
+		if len(sh.Author) != len(protocol.AuthorKey{}) || len(sh.Id) != protocol.IDSize || sh.Seq == 0 {
+			return nil, fmt.Errorf("%w: hello with a malformed head", protocol.ErrForged)
+		}
+		var hd protocol.Head
+		copy(hd.Author[:], sh.Author)
+		copy(hd.ID[:], sh.Id)
+		hd.Seq = sh.Seq
+		if _, ok := s.n.roster.ByKey(hd.Author); ok {
+			out = append(out, hd)
+		}
+	}
+	s.learn(out)
+	return out, nil
+}
+
+// learn records what peers hold, for the catch-up progress.
+func (s *syncer) learn(heads []protocol.Head) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, h := range heads {
+		if h.Seq > s.remote[h.Author] {
+			s.remote[h.Author] = h.Seq
+		}
+	}
+}
+
+// serve answers a peer's sync stream: hellos, then ranges until the peer
+// closes. A malformed request cuts the peer off.
+func (s *syncer) serve(st network.Stream) {
+	defer st.Close()
+	p := st.Conn().RemotePeer()
+	select {
+	case s.serving <- struct{}{}:
+		defer func() { <-s.serving }()
+	default:
+		st.Reset() // busy: the peer will retry with another node or later
+		return
+	}
+	ss := newSyncStream(st)
+	var theirs pb.SyncHello
+	if err := ss.read(&theirs); err != nil {
+		s.n.log.Debug("sync serve: hello", "member", s.n.gater.allowed[p], "err", err)
+		return
+	}
+	heads, err := s.peerHeads(&theirs)
+	if err != nil {
+		s.punish(p, err)
+		return
+	}
+	mine, err := s.hello()
+	if err != nil || ss.write(mine) != nil {
+		return
+	}
+	// The asker holds something this node lacks: ask back.
+	if s.behindOf(heads) {
+		s.now(p)
+	}
+	for {
+		var req pb.SyncRequest
+		if err := ss.read(&req); err != nil {
+			return // io.EOF: the peer is done
+		}
+		var author protocol.AuthorKey
+		if len(req.Author) != len(author) || req.FromSeq == 0 || req.ToSeq < req.FromSeq || req.ToSeq-req.FromSeq >= protocol.MaxSyncRange {
+			s.punish(p, fmt.Errorf("%w: request for seq %d to %d (limit %d entries)", protocol.ErrForged, req.FromSeq, req.ToSeq, protocol.MaxSyncRange))
+			return
+		}
+		copy(author[:], req.Author)
+		if err := s.serveRange(ss, author, req.FromSeq, req.ToSeq); err != nil {
+			s.n.log.Debug("sync serve: range", "member", s.n.gater.allowed[p], "err", err)
+			return
+		}
+	}
+}
+
+// serveRange sends from..to of author's log in batches bounded in entries
+// and bytes; each batch is read in its own short read transaction.
+func (s *syncer) serveRange(ss syncStream, author protocol.AuthorKey, from, to uint64) error {
+	for {
+		var batch pb.SyncBatch
+		size, next := 0, from
+		stop := errors.New("batch full")
+		err := s.n.store.Range(author, from, to, func(e *protocol.Entry) error {
+			if len(batch.Entries) == protocol.MaxSyncBatch || (size > 0 && size+len(e.Raw) > protocol.MaxSyncBatchBytes) {
+				return stop
+			}
+			batch.Entries = append(batch.Entries, e.Raw)
+			size += len(e.Raw)
+			next = e.Seq() + 1
+			return nil
+		})
+		if err != nil && !errors.Is(err, stop) {
+			return err
+		}
+		batch.Last = !errors.Is(err, stop)
+		if err := ss.write(&batch); err != nil {
+			return err
+		}
+		if batch.Last {
+			return nil
+		}
+		from = next
+	}
+}
+
+// behindOf reports whether any of heads is ahead of this node.
+func (s *syncer) behindOf(heads []protocol.Head) bool {
+	for _, h := range heads {
+		if mine, err := s.n.store.Head(h.Author); err == nil && h.Seq > mine.Seq {
+			return true
+		}
+	}
+	return false
+}
+
+// with syncs from peer p: hellos, then for every author p is ahead on,
+// the missing ranges; for every author p is behind or level on, a check
+// that p's head is the entry this node holds at that seq (if not, the
+// author equivocated: fetch p's entry as evidence).
+func (s *syncer) with(ctx context.Context, p peer.ID) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	st, err := s.n.host.NewStream(ctx, p, protocol.SyncProtocol)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	go func() { <-ctx.Done(); st.Reset() }()
+	ss := newSyncStream(st)
+	mine, err := s.hello()
+	if err != nil {
+		return err
+	}
+	if err := ss.write(mine); err != nil {
+		return err
+	}
+	var theirs pb.SyncHello
+	if err := ss.read(&theirs); err != nil {
+		return err
+	}
+	heads, err := s.peerHeads(&theirs)
+	if err != nil {
+		s.punish(p, err)
+		return err
+	}
+	for _, h := range heads {
+		local, err := s.n.store.Head(h.Author)
+		if err != nil {
+			return err
+		}
+		switch {
+		case h.Seq > local.Seq:
+			err = s.fetch(ss, p, h.Author, local.Seq+1, h.Seq)
+		default:
+			err = s.compare(ss, p, h)
+		}
+		if err != nil {
+			if errors.Is(err, protocol.ErrForged) {
+				s.punish(p, err)
+			}
+			return err
+		}
+	}
+	return st.CloseWrite()
+}
+
+// fetch asks p for author's log from..to, a request of at most
+// MaxSyncRange entries at a time, and hands every authenticated batch to
+// the apply loop as it arrives: memory holds one batch, whatever the
+// backlog.
+func (s *syncer) fetch(ss syncStream, p peer.ID, author protocol.AuthorKey, from, to uint64) error {
+	for from <= to {
+		hi := min(to, from+protocol.MaxSyncRange-1)
+		if err := ss.write(&pb.SyncRequest{Author: author[:], FromSeq: from, ToSeq: hi}); err != nil {
+			return err
+		}
+		for last := false; !last; {
+			var b pb.SyncBatch
+			if err := ss.read(&b); err != nil {
+				return err
+			}
+			last = b.Last
+			if len(b.Entries) > protocol.MaxSyncBatch || from+uint64(len(b.Entries)) > hi+1 {
+				return fmt.Errorf("%w: %d entries where at most %d were asked for", protocol.ErrForged, len(b.Entries), hi+1-from)
+			}
+			entries, n, err := protocol.CheckRange(s.n.roster, author, from, b.Entries)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				results, err := s.n.applySynced(entries[:n])
+				if err != nil {
+					return err
+				}
+				if results[0].Outcome == store.Rejected {
+					// The range does not continue the log held here: the
+					// author forked at or before our head. Get p's entry
+					// at our head's seq as evidence, and stop on this
+					// author.
+					local, err := s.n.store.Head(author)
+					if err != nil {
+						return err
+					}
+					return s.fetchEvidence(ss, author, local.Seq)
+				}
+				s.progress(uint64(n))
+			}
+			if n < len(entries) {
+				// Nothing authenticates the rest yet; drain and stop.
+				for !last {
+					if err := ss.read(&b); err != nil {
+						return err
+					}
+					last = b.Last
+				}
+				return nil
+			}
+			from += uint64(n)
+			if last && from <= hi {
+				return nil // p has no more than this
+			}
+		}
+	}
+	return nil
+}
+
+// compare checks that p's head for an author this node is level with or
+// ahead of names the entry this node holds at that seq.
+func (s *syncer) compare(ss syncStream, p peer.ID, h protocol.Head) error {
+	var held protocol.ID
+	err := s.n.store.Range(h.Author, h.Seq, h.Seq, func(e *protocol.Entry) error { held = e.ID; return nil })
+	if err != nil || held == h.ID {
+		return err
+	}
+	return s.fetchEvidence(ss, h.Author, h.Seq)
+}
+
+// fetchEvidence gets the peer's entry at seq and applies it: it differs
+// from the one held here, so the store keeps it as evidence, and the node
+// gossips it so that every node learns of the equivocation.
+func (s *syncer) fetchEvidence(ss syncStream, author protocol.AuthorKey, seq uint64) error {
+	if err := ss.write(&pb.SyncRequest{Author: author[:], FromSeq: seq, ToSeq: seq}); err != nil {
+		return err
+	}
+	var b pb.SyncBatch
+	if err := ss.read(&b); err != nil {
+		return err
+	}
+	if len(b.Entries) != 1 || !b.Last {
+		return fmt.Errorf("%w: asked for one entry, got %d", protocol.ErrForged, len(b.Entries))
+	}
+	// Evidence must carry its own signature: CheckRange of one entry
+	// authenticates it by that signature alone.
+	entries, n, err := protocol.CheckRange(s.n.roster, author, seq, b.Entries)
+	if err != nil || n != 1 {
+		return err
+	}
+	results, err := s.n.applySynced(entries)
+	if err != nil {
+		return err
+	}
+	if results[0].Outcome == store.Equivocation {
+		s.n.log.Error("equivocation found by sync: kept as evidence, gossiping it", "author", s.n.memberName(author), "seq", seq, "id", entries[0].ID)
+		if err := s.n.topic.Publish(context.Background(), entries[0].Raw); err != nil {
+			s.n.log.Warn("gossip evidence", "err", err)
+		}
+	}
+	return nil
+}
+
+// punish cuts off a peer that served forged or malformed data: the
+// connection is closed and the gater refuses it for banDuration.
+func (s *syncer) punish(p peer.ID, err error) {
+	s.n.metrics.syncForged.Inc()
+	s.n.log.Warn("peer served forged or malformed sync data; cutting it off", "member", s.n.gater.allowed[p], "peer", p, "for", banDuration, "err", err)
+	s.n.gater.ban(p, time.Now().Add(banDuration))
+	s.n.host.Network().ClosePeer(p)
+}
+
+// progress accounts for entries applied by sync and logs the catch-up
+// every few seconds.
+func (s *syncer) progress(applied uint64) {
+	behind := s.behind()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	if s.catchupStart.IsZero() {
+		s.catchupStart, s.catchupDone = now, 0
+	}
+	s.catchupDone += applied
+	s.n.metrics.synced.Add(float64(applied))
+	if behind == 0 {
+		s.n.log.Info("caught up", "entries", s.catchupDone, "took", now.Sub(s.catchupStart).Round(time.Millisecond))
+		s.catchupStart = time.Time{}
+		return
+	}
+	if now.Sub(s.lastReport) >= 2*time.Second {
+		s.lastReport = now
+		rate := float64(s.catchupDone) / now.Sub(s.catchupStart).Seconds()
+		s.n.log.Info("catching up", "behind", behind, "rate_per_s", int(rate), "eta", time.Duration(float64(behind)/rate*float64(time.Second)).Round(time.Second))
+	}
+}
+
+// behind is how many entries peers have announced that this node lacks.
+func (s *syncer) behind() uint64 {
+	s.mu.Lock()
+	remote := make(map[protocol.AuthorKey]uint64, len(s.remote))
+	for a, seq := range s.remote {
+		remote[a] = seq
+	}
+	s.mu.Unlock()
+	var total uint64
+	for a, seq := range remote {
+		if h, err := s.n.store.Head(a); err == nil && seq > h.Seq {
+			total += seq - h.Seq
+		}
+	}
+	return total
+}
+
+// catchupRate is entries/s applied by the current catch-up, 0 when caught
+// up.
+func (s *syncer) catchupRate() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.catchupStart.IsZero() {
+		return 0
+	}
+	return float64(s.catchupDone) / time.Since(s.catchupStart).Seconds()
+}
