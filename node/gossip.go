@@ -175,9 +175,15 @@ func (n *Node) readLoop(ctx context.Context, sub *pubsub.Subscription, out chan<
 	}
 }
 
-// maxBatch bounds one apply transaction. Large batches amortise bbolt's
-// fsync (one per transaction) across many entries.
-const maxBatch = 1024
+// maxBatch and maxBatchBytes bound one apply transaction. Large batches
+// amortise a commit across many entries: the indexes take random keys, so
+// a commit rewrites every index page the batch touched, and past a few
+// thousand entries a bigger batch touches hardly more pages. The byte
+// bound keeps memory bounded whatever the entries' sizes.
+const (
+	maxBatch      = 8192
+	maxBatchBytes = 16 << 20
+)
 
 // syncWork is a batch fetched by sync, handed to the apply loop.
 type syncWork struct {
@@ -203,14 +209,16 @@ func (n *Node) applyLoop(in <-chan *protocol.Entry) {
 				return
 			}
 			batch = append(batch[:0], e)
+			size := len(e.Raw)
 		drain:
-			for len(batch) < maxBatch {
+			for len(batch) < maxBatch && size < maxBatchBytes {
 				select {
 				case e, ok := <-in:
 					if !ok {
 						break drain
 					}
 					batch = append(batch, e)
+					size += len(e.Raw)
 				default:
 					break drain
 				}

@@ -320,10 +320,38 @@ func (s *syncer) with(ctx context.Context, p peer.ID) error {
 }
 
 // fetch asks p for author's log from..to, a request of at most
-// MaxSyncRange entries at a time, and hands every authenticated batch to
-// the apply loop as it arrives: memory holds one batch, whatever the
-// backlog.
+// MaxSyncRange entries at a time, checks every batch as it arrives and
+// hands authenticated entries to the apply loop in transactions of up to
+// maxBatch entries or maxBatchBytes: memory holds one such transaction,
+// whatever the backlog.
 func (s *syncer) fetch(ss syncStream, p peer.ID, author protocol.AuthorKey, from, to uint64) error {
+	var held []*protocol.Entry
+	heldBytes := 0
+	// flush applies what is held; it reports false when the log does not
+	// continue here (a fork), after fetching the evidence.
+	flush := func() (bool, error) {
+		if len(held) == 0 {
+			return true, nil
+		}
+		results, err := s.n.applySynced(held)
+		n := len(held)
+		held, heldBytes = nil, 0
+		if err != nil {
+			return false, err
+		}
+		if results[0].Outcome == store.Rejected {
+			// The range does not continue the log held here: the author
+			// forked at or before our head. Get p's entry at our head's
+			// seq as evidence, and stop on this author.
+			local, err := s.n.store.Head(author)
+			if err != nil {
+				return false, err
+			}
+			return false, s.fetchEvidence(ss, author, local.Seq)
+		}
+		s.progress(uint64(n))
+		return true, nil
+	}
 	for from <= to {
 		hi := min(to, from+protocol.MaxSyncRange-1)
 		if err := ss.write(&pb.SyncRequest{Author: author[:], FromSeq: from, ToSeq: hi}); err != nil {
@@ -342,41 +370,36 @@ func (s *syncer) fetch(ss syncStream, p peer.ID, author protocol.AuthorKey, from
 			if err != nil {
 				return err
 			}
-			if n > 0 {
-				results, err := s.n.applySynced(entries[:n])
-				if err != nil {
+			for _, e := range entries[:n] {
+				held = append(held, e)
+				heldBytes += len(e.Raw)
+			}
+			if len(held) >= maxBatch || heldBytes >= maxBatchBytes {
+				if ok, err := flush(); !ok || err != nil {
 					return err
 				}
-				if results[0].Outcome == store.Rejected {
-					// The range does not continue the log held here: the
-					// author forked at or before our head. Get p's entry
-					// at our head's seq as evidence, and stop on this
-					// author.
-					local, err := s.n.store.Head(author)
-					if err != nil {
-						return err
-					}
-					return s.fetchEvidence(ss, author, local.Seq)
-				}
-				s.progress(uint64(n))
 			}
 			if n < len(entries) {
-				// Nothing authenticates the rest yet; drain and stop.
+				// Nothing authenticates the rest yet: keep what is, drain
+				// the answer and stop on this author.
 				for !last {
 					if err := ss.read(&b); err != nil {
 						return err
 					}
 					last = b.Last
 				}
-				return nil
+				_, err := flush()
+				return err
 			}
 			from += uint64(n)
 			if last && from <= hi {
-				return nil // p has no more than this
+				_, err := flush() // p has no more than this
+				return err
 			}
 		}
 	}
-	return nil
+	_, err := flush()
+	return err
 }
 
 // compare checks that p's head for an author this node is level with or

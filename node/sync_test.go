@@ -48,6 +48,13 @@ func TestSyncCatchesUpOnConnect(t *testing.T) {
 	if c, _ := b.store.Count(); c != 0 {
 		t.Fatalf("b holds %d entries before connecting", c)
 	}
+	// Restart a: gossipsub's history (IHAVE/IWANT, about 3 s) would still
+	// hand a newly connected peer what was published just before; after a
+	// restart only sync can.
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a = f.start("nru")
 	connect(t, b, a)
 	waitUntil(t, 30*time.Second, "b to catch up", func() bool { return digest(t, b) == digest(t, a) })
 	if c, _ := b.store.Count(); c != 500 {

@@ -15,7 +15,7 @@ import (
 // BenchmarkApply applies a chain of one-signal additions of one author,
 // batch entries per Apply call, that is per write transaction and fsync.
 func BenchmarkApply(b *testing.B) {
-	for _, batch := range []int{1, 1000} {
+	for _, batch := range []int{1, 1000, 4000} {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
 			s, a := mustOpen(b), newAuthor(b, 1)
 			entries := make([]*protocol.Entry, b.N*batch)
