@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -50,6 +51,15 @@ func printStatus(c *cli, st api.Status) error {
 	fmt.Fprintf(w, "listen\t%s\n", listen)
 	fmt.Fprintf(w, "peers\t%d connected, %d on the topic\n", st.Peers, st.TopicPeers)
 	fmt.Fprintf(w, "entries\t%d\n", st.Entries)
+	switch {
+	case st.Behind == 0:
+		fmt.Fprintf(w, "sync\tcaught up\n")
+	case st.CatchupRate > 0:
+		eta := time.Duration(st.CatchupETASeconds * float64(time.Second)).Round(time.Second)
+		fmt.Fprintf(w, "sync\tcatching up: %d entries behind, %.0f entries/s, about %v to go\n", st.Behind, st.CatchupRate, eta)
+	default:
+		fmt.Fprintf(w, "sync\t%d entries behind\n", st.Behind)
+	}
 	fmt.Fprintf(w, "heads digest\t%s\n", st.HeadsDigest)
 	fmt.Fprintf(w, "flagged\t%s\n", flagged)
 	names := make([]string, 0, len(st.Heads))

@@ -26,6 +26,7 @@ peer id       12D3KooWExample
 listen        /ip4/127.0.0.1/tcp/4001
 peers         2 connected, 1 on the topic
 entries       17
+sync          caught up
 heads digest  ` + strings.Repeat("d1", 32) + `
 flagged       platform-a
 heads         nru         12
@@ -33,18 +34,29 @@ heads         nru         12
 `},
 		{"JSON", st, true, `{"id":"12D3KooWExample","name":"nru","role":"referral","author":"` + strings.Repeat("aa", 32) + `",
 			"federation":"staydown","peers":2,"topic_peers":1,"entries":17,"heads":{"nru":12,"platform-a":5},
-			"heads_digest":"` + strings.Repeat("d1", 32) + `","flagged":["platform-a"],"listen":["/ip4/127.0.0.1/tcp/4001"]}`},
+			"heads_digest":"` + strings.Repeat("d1", 32) + `","flagged":["platform-a"],"listen":["/ip4/127.0.0.1/tcp/4001"],"behind":0}`},
 		{"text, fresh node", api.Status{Name: "nru", Role: "referral", Federation: "staydown"}, false, `member        nru (referral) in federation staydown
 author key    
 peer id       
 listen        none (dials out only)
 peers         0 connected, 0 on the topic
 entries       0
+sync          caught up
+heads digest  
+flagged       none
+`},
+		{"text, catching up", api.Status{Name: "nru", Role: "referral", Federation: "staydown", Behind: 90000, CatchupRate: 45000, CatchupETASeconds: 2}, false, `member        nru (referral) in federation staydown
+author key    
+peer id       
+listen        none (dials out only)
+peers         0 connected, 0 on the topic
+entries       0
+sync          catching up: 90000 entries behind, 45000 entries/s, about 2s to go
 heads digest  
 flagged       none
 `},
 		{"JSON, fresh node", api.Status{Name: "nru"}, true, `{"id":"","name":"nru","role":"","author":"","federation":"","peers":0,
-			"topic_peers":0,"entries":0,"heads":{},"heads_digest":"","flagged":[],"listen":[]}`},
+			"topic_peers":0,"entries":0,"heads":{},"heads_digest":"","flagged":[],"listen":[],"behind":0}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
