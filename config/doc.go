@@ -30,6 +30,9 @@
 //	api.token    the bearer token of the local HTTP API: 32 random bytes as
 //	             64 lower-case hex characters and a newline.
 //	store.db     the bbolt store (default name; created by the node)
+//	watchlist.db the platform's private legacy-content watchlist and its
+//	             alerts (bbolt; created by the first `staydown watch
+//	             add`); never gossiped, never exported
 //
 // The key and token readers refuse a file whose mode gives any access to
 // group or others, as ssh does, with an [ErrPermissions] error that says to
@@ -50,7 +53,13 @@
 //	log_level = "info"           # debug | info | warn | error
 //	allow_remote_api = false     # true lets api be a non-loopback address
 //
-// Every key but the three optional ones is required, and no other key is
+//	[policy]                     # optional: what this node acts on (below)
+//	block_min_attesters = 2
+//	pdq_threshold = 31
+//	min_quality = 50
+//	trust = { "nru-demo" = ["*"], "platform-a" = ["graphic-violence"] }
+//
+// Every key but the optional ones is required, and no other key is
 // allowed. The rules:
 //
 //   - name: 1 to 64 of a-z, 0-9, '-', '_' and '.' ([CheckName]).
@@ -62,6 +71,32 @@
 //     is true the host must be loopback: "localhost", 127.0.0.0/8 or ::1.
 //     The API takes commands for the node (with its token), so exposing
 //     it is an explicit decision.
+//
+// # Policy
+//
+// The [policy] table is the node's local matching policy ([Policy]), applied
+// to every match result as a verdict: block (act without a human), review
+// (a human decides) or none. It is local: each node decides for itself
+// whose word it takes. Every key is optional:
+//
+//   - trust: member name = [label slugs]; "*" as a label trusts the member
+//     for every label, "*" as a name stands for every member. Names must be
+//     in the roster (the node refuses to start otherwise: a misspelt name
+//     would silently trust no one). Without trust, every member is trusted
+//     for every label; trust = {} trusts no one, so nothing is blocked.
+//     The same table may be written as [policy.trust] with one line per
+//     member.
+//   - block_min_attesters (default 2, 1 to 1000): how many distinct trusted
+//     members must have an active attestation with a label they are trusted
+//     for before the verdict is block.
+//   - pdq_threshold (default 31, 0 to 63): the largest Hamming distance at
+//     which a stored PDQ hash matches. 31 is the reference's threshold;
+//     lower finds fewer altered copies and fewer false matches.
+//   - min_quality (default 50, 0 to 100): PDQ hashes computed from a file
+//     with a lower quality are reported but not matched (flat images hash
+//     to noise that collides).
+//
+// The verdict rules are in the README ("Matching").
 //
 // # Roster
 //

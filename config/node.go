@@ -38,10 +38,11 @@ type Node struct {
 	StorePath      string   // absolute, resolved against Dir
 	LogLevel       string   // debug|info|warn|error
 	AllowRemoteAPI bool     // API may bind to a non-loopback address
+	Policy         Policy   // the [policy] table: what this node acts on (policy.go)
 }
 
 // nodeKeys are the keys config.toml may hold, in the order of the docs.
-var nodeKeys = []string{"name", "role", "federation", "roster", "listen", "api", "store", "log_level", "allow_remote_api"}
+var nodeKeys = []string{"name", "role", "federation", "roster", "listen", "api", "store", "log_level", "allow_remote_api", "policy"}
 
 // Load reads dir/config.toml and validates it. Errors are *Error values
 // naming the file, the line or key, and the fix. Load does not read the
@@ -142,6 +143,9 @@ func ParseNode(filename string, data []byte) (*Node, error) {
 	}
 	if err := checkLogLevel(n.LogLevel); err != nil {
 		return nil, invalid(filename, "log_level", "%v", err)
+	}
+	if n.Policy, err = parsePolicy(filename, m); err != nil {
+		return nil, err
 	}
 	return n, nil
 }

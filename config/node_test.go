@@ -91,6 +91,7 @@ allow_remote_api = true
 			if err != nil {
 				t.Fatal(err)
 			}
+			tt.want.Policy = DefaultPolicy() // no [policy] table; policy_test.go has them
 			if !reflect.DeepEqual(*n, tt.want) {
 				t.Errorf("got  %+v\nwant %+v", *n, tt.want)
 			}

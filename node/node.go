@@ -35,6 +35,9 @@ type Node struct {
 	self   protocol.Member
 	author ed25519.PrivateKey
 	store  *store.Store
+	// matching answers match queries (matching.go); made in Start once
+	// the store is open, before anything is applied.
+	matching *matching
 
 	host    host.Host
 	gater   *rosterGater
@@ -97,6 +100,9 @@ func Start(ctx context.Context, cfg *config.Node, log *slog.Logger) (n *Node, er
 	}()
 	if n.store, err = store.Open(cfg.StorePath); err != nil {
 		return nil, fmt.Errorf("store %s: %w", cfg.StorePath, err)
+	}
+	if n.matching, err = newMatching(n.store, roster, cfg.Policy, cfg.Dir, n.metrics.reg, log); err != nil {
+		return nil, err
 	}
 	if n.host, n.gater, err = newHost(nodeKey, cfg.Listen, roster, log); err != nil {
 		return nil, err
@@ -218,6 +224,7 @@ func (n *Node) Publish(ctx context.Context, body *pb.Entry) (*protocol.Entry, er
 		return nil, err
 	}
 	n.metrics.published.Inc()
+	n.matching.stored(e)
 	n.feed.publish(e)
 	// The entry is stored: if gossip fails now, peers still get it by sync.
 	if err := n.topic.Publish(ctx, e.Raw); err != nil {
@@ -256,19 +263,8 @@ func (n *Node) checkOwnTarget(body *pb.Entry) error {
 }
 
 // Match implements api.Backend.
-func (n *Node) Match(ctx context.Context, signals []*pb.Signal) ([][]store.Attestation, error) {
-	out := make([][]store.Attestation, len(signals))
-	for i, s := range signals {
-		if err := protocol.CheckSignal(s); err != nil {
-			return nil, fmt.Errorf("%w: signals[%d]: %v", api.ErrInvalid, i, err)
-		}
-		atts, err := n.store.Match(protocol.SignalKey(s))
-		if err != nil {
-			return nil, err
-		}
-		out[i] = atts
-	}
-	return out, nil
+func (n *Node) Match(ctx context.Context, queries []api.Query) ([]api.Found, error) {
+	return n.matching.match(queries)
 }
 
 // Roster implements api.Backend.

@@ -73,22 +73,27 @@ func dialAddr(addr string) string {
 // call sends in (if not nil) as JSON and decodes a 2xx answer into out.
 // Error answers become errors carrying the node's message.
 func (cl *client) call(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
+	if in == nil {
+		return cl.do(ctx, method, path, nil, "", out)
 	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	return cl.do(ctx, method, path, bytes.NewReader(b), "application/json", out)
+}
+
+// do sends body (of contentType, if any) and decodes a JSON answer into
+// out, turning the node's errors into messages that say what to do.
+func (cl *client) do(ctx context.Context, method, path string, body io.Reader, contentType string, out any) error {
 	req, err := http.NewRequestWithContext(ctx, method, cl.base+path, body)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+cl.token)
 	req.Header.Set("Accept", "application/json")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	res, err := cl.http.Do(req)
 	if err != nil {

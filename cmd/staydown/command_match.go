@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -13,19 +16,43 @@ import (
 )
 
 func (c *cli) matchCommand() *cobra.Command {
-	var typ string
+	var typ, file string
+	var noDihedral bool
 	cmd := &cobra.Command{
-		Use:   "match --dir D --type TYPE VALUE",
-		Short: "Ask what the federation says about one signal; exit 0 if active",
-		Long: `Match VALUE, a signal of --type, against every log this node holds.
+		Use:   "match --dir D (--type TYPE VALUE | --file FILE [--no-dihedral])",
+		Short: "Ask what the federation says about a signal or a file; exit 0 if active",
+		Long: `Match VALUE, a signal of --type, against every log this node holds; or,
+with --file, send FILE to the node, which hashes it (sha256, md5, and PDQ
+for a JPEG, PNG, GIF or WebP image) and matches every hash. A PDQ hash
+matches every stored hash within the node's pdq_threshold (default 31);
+for a file it is matched with the image rotated and mirrored too, unless
+--no-dihedral.
 
-Prints one line per attestation (status, author, labels, entry id, time),
-or "no match"; with --json, one object {"signal", "matched",
-"attestations"}. Exits 0 when at least one attestation is active (act on
-it), 1 when none is (nothing, or only retracted, disputed or allowlisted
-ones), 2 on error.`,
-		Args: args("VALUE", 1, 1),
+Prints one line per attestation (status, author, labels, entry id, time,
+and for PDQ the distance and the rotation that matched), or "no match",
+then the verdict of the node's policy (block, review or none); with
+--file, the same for each hash under a TYPE:VALUE line. With --json, the
+node's answer: {"signal", "matched", "attestations", "verdict"}, or for a
+file {"hashes", "results", "matched", "verdict", ...}.
+
+Exits 0 when at least one attestation is active (act on it), 1 when none
+is (nothing, or only retracted, disputed or allowlisted ones), 2 on error.`,
+		Args: func(cmd *cobra.Command, values []string) error {
+			if file != "" {
+				return args("", 0, 0)(cmd, values)
+			}
+			return args("VALUE", 1, 1)(cmd, values)
+		},
 		RunE: func(cmd *cobra.Command, values []string) error {
+			if file != "" {
+				if typ != "" {
+					return usagef("--type: give either --type TYPE VALUE or --file FILE, not both")
+				}
+				return c.matchFile(cmd.Context(), file, !noDihedral)
+			}
+			if noDihedral {
+				return usagef("--no-dihedral: only with --file")
+			}
 			sigs, err := signalArgs(typ, values)
 			if err != nil {
 				return err
@@ -45,18 +72,88 @@ ones), 2 on error.`,
 			if c.json {
 				return c.printJSON(res)
 			}
-			return printAttestations(c, res.Attestations)
+			if err := printAttestations(c, res.Attestations, ""); err != nil {
+				return err
+			}
+			return printVerdict(c, res, "")
 		},
 	}
 	cmd.Flags().StringVarP(&typ, "type", "t", "", "signal type: sha256, md5, pdq, url or account")
+	cmd.Flags().StringVarP(&file, "file", "f", "", "a file to hash on the node and match")
+	cmd.Flags().BoolVar(&noDihedral, "no-dihedral", false, "with --file: match the image as it is, not also rotated and mirrored")
 	return cmd
 }
 
+// matchFile sends the file to /v1/match/file and prints the answer.
+func (c *cli) matchFile(ctx context.Context, name string, dihedral bool) error {
+	st, err := os.Stat(name)
+	switch {
+	case err != nil:
+		return err
+	case !st.Mode().IsRegular():
+		return fmt.Errorf("%s is not a regular file", name)
+	case st.Size() > api.MaxFileSize:
+		return fmt.Errorf("%s is %d bytes; a node matches files of up to %d bytes (32 MiB): hash it with `staydown hash` and match the hashes", name, st.Size(), api.MaxFileSize)
+	}
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	path := "/v1/match/file"
+	if !dihedral {
+		path += "?dihedral=false"
+	}
+	var res api.FileMatch
+	if err := cl.postBytes(ctx, path, data, &res); err != nil {
+		return err
+	}
+	if !res.Matched {
+		c.code = exitNoMatch
+	}
+	if c.json {
+		return c.printJSON(res)
+	}
+	for i, r := range res.Results {
+		head := r.Signal.Type + ":" + r.Signal.Value
+		if i < len(res.Hashes) && res.Hashes[i].Quality != nil {
+			head += fmt.Sprintf(" quality=%d", *res.Hashes[i].Quality)
+		}
+		if _, err := fmt.Fprintln(c.stdout, head); err != nil {
+			return err
+		}
+		if err := printAttestations(c, r.Attestations, "  "); err != nil {
+			return err
+		}
+		if err := printVerdict(c, r, "  "); err != nil {
+			return err
+		}
+	}
+	if res.ImageError != "" {
+		fmt.Fprintf(c.stdout, "no pdq hash: %s\n", res.ImageError)
+	}
+	_, err = fmt.Fprintf(c.stdout, "verdict: %s\n", res.Verdict)
+	return err
+}
+
+// printVerdict writes the result's verdict, or why it was not matched.
+func printVerdict(c *cli, r api.MatchResult, indent string) error {
+	if r.Skipped != "" {
+		_, err := fmt.Fprintf(c.stdout, "%sskipped: %s\n", indent, r.Skipped)
+		return err
+	}
+	_, err := fmt.Fprintf(c.stdout, "%sverdict: %s\n", indent, r.Verdict)
+	return err
+}
+
 // printAttestations writes one aligned line per attestation, with what
-// changed its status at the end.
-func printAttestations(c *cli, atts []api.Attestation) error {
+// changed its status at the end, each line after indent.
+func printAttestations(c *cli, atts []api.Attestation, indent string) error {
 	if len(atts) == 0 {
-		_, err := fmt.Fprintln(c.stdout, "no match")
+		_, err := fmt.Fprintln(c.stdout, indent+"no match")
 		return err
 	}
 	w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
@@ -75,11 +172,25 @@ func printAttestations(c *cli, atts []api.Attestation) error {
 		if a.Equivocated {
 			notes = append(notes, a.Author+" is flagged for equivocation")
 		}
-		line := strings.Join([]string{a.Status, a.Author, strings.Join(a.Labels, ","), a.ID, a.Time}, "\t")
+		fields := []string{a.Status, a.Author, strings.Join(a.Labels, ","), a.ID, a.Time}
+		if a.Distance != nil {
+			d := fmt.Sprintf("distance=%d", *a.Distance)
+			if a.Transform != "" {
+				d += " (" + a.Transform + ")"
+			}
+			fields = append(fields, d)
+		}
+		line := indent + strings.Join(fields, "\t")
 		if len(notes) > 0 {
 			line += "\t" + strings.Join(notes, "; ")
 		}
 		fmt.Fprintln(w, line)
 	}
 	return w.Flush()
+}
+
+// postBytes sends data as the body of a POST (application/octet-stream)
+// and decodes a 2xx answer into out, with the errors call gives.
+func (cl *client) postBytes(ctx context.Context, path string, data []byte, out any) error {
+	return cl.do(ctx, http.MethodPost, path, bytes.NewReader(data), "application/octet-stream", out)
 }

@@ -1,12 +1,19 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/node/match/pdq"
 	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/store"
 )
 
@@ -42,12 +49,12 @@ func TestMatch(t *testing.T) {
 		code   int
 		stdout string
 	}{
-		{"active: exit 0", strings.ToUpper(sha), false, exitOK, activeLine + "\n" + disputedLine + "\n"},
-		{"active, JSON", sha, true, exitOK, `{"signal":{"type":"sha256","value":"` + sha + `"},"matched":true,"attestations":[` + activeJSON + `,` + disputedJSON + `]}`},
-		{"only disputed: exit 1", sha2, false, exitNoMatch, strings.Replace(disputedLine, "platform-a  graphic-violence                                  ", "platform-a  graphic-violence  ", 1) + "\n"},
-		{"only disputed, JSON", sha2, true, exitNoMatch, `{"signal":{"type":"sha256","value":"` + sha2 + `"},"matched":false,"attestations":[` + disputedJSON + `]}`},
-		{"nothing: exit 1", strings.Repeat("ef", 32), false, exitNoMatch, "no match\n"},
-		{"nothing, JSON", strings.Repeat("ef", 32), true, exitNoMatch, `{"signal":{"type":"sha256","value":"` + strings.Repeat("ef", 32) + `"},"matched":false,"attestations":[]}`},
+		{"active: exit 0", strings.ToUpper(sha), false, exitOK, activeLine + "\n" + disputedLine + "\nverdict: review\n"},
+		{"active, JSON", sha, true, exitOK, `{"signal":{"type":"sha256","value":"` + sha + `"},"matched":true,"attestations":[` + activeJSON + `,` + disputedJSON + `],"verdict":"review"}`},
+		{"only disputed: exit 1", sha2, false, exitNoMatch, strings.Replace(disputedLine, "platform-a  graphic-violence                                  ", "platform-a  graphic-violence  ", 1) + "\nverdict: none\n"},
+		{"only disputed, JSON", sha2, true, exitNoMatch, `{"signal":{"type":"sha256","value":"` + sha2 + `"},"matched":false,"attestations":[` + disputedJSON + `],"verdict":"none"}`},
+		{"nothing: exit 1", strings.Repeat("ef", 32), false, exitNoMatch, "no match\nverdict: none\n"},
+		{"nothing, JSON", strings.Repeat("ef", 32), true, exitNoMatch, `{"signal":{"type":"sha256","value":"` + strings.Repeat("ef", 32) + `"},"matched":false,"attestations":[],"verdict":"none"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,6 +94,11 @@ func TestMatchErrors(t *testing.T) {
 		{"no value", []string{"--type", "sha256"}, "staydown: match: missing VALUE"},
 		{"two values", []string{"--type", "sha256", sha, sha2}, "staydown: match: want 1 VALUE, got 2 arguments"},
 		{"bad value, JSON", []string{"--type", "md5", sha, "--json"}, `staydown: match: value "` + sha + `": bad signal: md5: want 32 hex characters, got 64`},
+		{"file and type", []string{"--type", "sha256", "--file", "x.jpg"}, "staydown: match: --type: give either --type TYPE VALUE or --file FILE, not both"},
+		{"file and value", []string{"--file", "x.jpg", sha}, "staydown: match: unexpected argument"},
+		{"no-dihedral without file", []string{"--type", "sha256", "--no-dihedral", sha}, "staydown: match: --no-dihedral: only with --file"},
+		{"missing file", []string{"--file", "/nonexistent/x.jpg"}, "staydown: match: stat /nonexistent/x.jpg: no such file or directory"},
+		{"directory", []string{"--file", "/"}, "staydown: match: / is not a regular file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,5 +107,103 @@ func TestMatchErrors(t *testing.T) {
 				t.Fatalf("%d requests reached the node", c)
 			}
 		})
+	}
+}
+
+// referenceImage is the path of a PDQ reference image
+// (shared/testdata/pdq/images, beside the module root).
+func referenceImage(t *testing.T, name string) string {
+	t.Helper()
+	p := filepath.Join("..", "..", "..", "shared", "testdata", "pdq", "images", name)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("PDQ reference image: %v", err)
+	}
+	return p
+}
+
+// TestMatchPDQ: a PDQ match prints and reports, per attestation, the
+// stored hash and its distance, and the verdict.
+func TestMatchPDQ(t *testing.T) {
+	n := startNode(t)
+	hash := strings.Repeat("5a", 32)
+	n.fake.Attest(mustSignal(t, "pdq", hash), store.Attestation{
+		Author: other.AuthorKey, EntryID: protocol.ID{0x12, 0x20, 9}, Seq: 2, Labels: []string{"graphic-violence"},
+		TimeMs: 1_700_000_000_000, Status: store.StatusActive,
+	})
+	n.fake.SetVerdict(mustSignal(t, "pdq", hash), api.VerdictBlock)
+	r := staydown("match", "--dir", n.dir, "--type", "pdq", hash, "--json")
+	if r.code != exitOK || r.stderr != "" {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	id := protocol.ID{0x12, 0x20, 9}
+	wantJSON(t, r.stdout, `{"signal":{"type":"pdq","value":"`+hash+`"},"matched":true,"attestations":[
+		{"author":"platform-a","author_key":"`+other.AuthorKey.String()+`","id":"`+id.String()+`","seq":2,
+		 "labels":["graphic-violence"],"case_ref":"","time":"2023-11-14T22:13:20.000Z","status":"active","reasons":[],
+		 "equivocated":false,"hash":"`+hash+`","distance":0}],"verdict":"block"}`)
+	r = staydown("match", "--dir", n.dir, "--type", "pdq", hash)
+	want := "active  platform-a  graphic-violence  " + id.String() + "  2023-11-14T22:13:20.000Z  distance=0\nverdict: block\n"
+	if r.code != exitOK || r.stdout != want {
+		t.Errorf("exit %d stdout\n%s\nwant\n%s", r.code, r.stdout, want)
+	}
+}
+
+func TestMatchFile(t *testing.T) {
+	n := startNode(t)
+	path := referenceImage(t, "dih--bridge-5-flipx.jpg")
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := api.HashSeeker(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fake finds an attestation of the photo mirrored back (what the
+	// original's hash would be).
+	mirrored := h.Variants[pdq.FlipX]
+	id := protocol.ID{0x12, 0x20, 5}
+	n.fake.Attest(&pb.Signal{Value: &pb.Signal_Pdq{Pdq: mirrored[:]}}, store.Attestation{
+		Author: other.AuthorKey, EntryID: id, Seq: 1, Labels: []string{"attacker-manifesto"}, TimeMs: 1_700_000_000_000, Status: store.StatusActive,
+	})
+	shaHex, md5Hex := fmt.Sprintf("%x", h.SHA256), fmt.Sprintf("%x", h.MD5)
+
+	r := staydown("match", "--dir", n.dir, "--file", path)
+	want := "sha256:" + shaHex + "\n  no match\n  verdict: none\n" +
+		"md5:" + md5Hex + "\n  no match\n  verdict: none\n" +
+		fmt.Sprintf("pdq:%s quality=%d\n", h.PDQ.Hash, h.PDQ.Quality) +
+		"  active  platform-a  attacker-manifesto  " + id.String() + "  2023-11-14T22:13:20.000Z  distance=0 (flipX)\n  verdict: review\n" +
+		"verdict: review\n"
+	if r.code != exitOK || r.stdout != want || r.stderr != "" {
+		t.Errorf("exit %d stderr %q stdout\n%s\nwant\n%s", r.code, r.stderr, r.stdout, want)
+	}
+	q := n.fake.Queries()
+	if last := q[len(q)-1]; len(last) != 3 || len(last[2].Variants) != 7 || last[2].Quality != h.PDQ.Quality {
+		t.Errorf("queries %+v", last)
+	}
+
+	r = staydown("match", "--dir", n.dir, "--file", path, "--no-dihedral", "--json")
+	if r.code != exitNoMatch || r.stderr != "" {
+		t.Fatalf("--no-dihedral: exit %d: %s", r.code, r.stderr)
+	}
+	var fm api.FileMatch
+	if err := json.Unmarshal([]byte(r.stdout), &fm); err != nil {
+		t.Fatal(err)
+	}
+	if fm.Dihedral || fm.Matched || fm.Verdict != "none" || fm.Image != "jpeg" || len(fm.Hashes) != 3 || fm.Hashes[2].Value != h.PDQ.Hash.String() {
+		t.Errorf("answer %+v", fm)
+	}
+	q = n.fake.Queries()
+	if last := q[len(q)-1]; len(last[2].Variants) != 0 {
+		t.Errorf("--no-dihedral sent %d variants", len(last[2].Variants))
+	}
+
+	text := filepath.Join(t.TempDir(), "notes.txt")
+	if err := os.WriteFile(text, []byte("not an image"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = staydown("match", "--dir", n.dir, "--file", text)
+	if r.code != exitNoMatch || !strings.Contains(r.stdout, "no pdq hash: pdq: not an image") || !strings.HasSuffix(r.stdout, "verdict: none\n") {
+		t.Errorf("not an image: exit %d stdout\n%s", r.code, r.stdout)
 	}
 }

@@ -24,7 +24,7 @@ func decodeBody(r io.Reader, v any) error {
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
-		return fieldErr("body", "larger than %d bytes", MaxBodySize)
+		return fieldErr("body", "larger than %d bytes", tooLarge.Limit)
 	case err != nil:
 		return fieldErr("body", "%v", err)
 	case len(bytes.TrimSpace(data)) == 0:

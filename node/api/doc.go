@@ -16,6 +16,16 @@
 //
 //	POST /v1/match        MatchRequest (1 to 1000 signals) -> MatchResults
 //	GET  /v1/match?type=T&value=V                         -> MatchResult
+//	POST /v1/match/file   the file's bytes (up to 32 MiB)  -> FileMatch
+//	POST /v1/watchlist    WatchRequest (up to 100,000)     -> WatchResult
+//	GET  /v1/alerts?since=SEQ                             -> AlertList
+//
+// Every MatchResult carries the verdict of the node's local policy, and
+// for PDQ each attestation's stored hash and distance. /v1/match/file
+// hashes the bytes with [HashFile] (sha256, md5, and PDQ with its quality
+// for an image, with its rotations and mirror images unless
+// ?dihedral=false) and matches the hashes.
+//
 //	GET  /v1/status                                       -> Status
 //	GET  /v1/openapi.yaml
 //
@@ -34,7 +44,8 @@
 // "signals[0].value: bad signal: sha256: want 64 hex characters, got 10".
 // A request that is malformed in any way (bad JSON, an unknown field, a
 // body over [MaxBodySize], a missing or bad field) is answered 400 before
-// the Backend is called. Backend errors map by sentinel: [ErrInvalid] 400,
+// the Backend is called; a file over [MaxFileSize] is answered 413, and
+// one not sent as application/octet-stream (or image/*) 415. Backend errors map by sentinel: [ErrInvalid] 400,
 // [ErrForbidden] 403, [ErrNotFound] 404, anything else 500 with a generic
 // message (the error itself goes to the log). A known path with the wrong
 // method is 405 with an Allow header; an unknown path is 404.

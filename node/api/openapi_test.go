@@ -81,6 +81,12 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"Attestation":       Attestation{},
 		"Reason":            Reason{},
 		"Status":            Status{},
+		"FileMatch":         FileMatch{},
+		"FileHash":          FileHash{},
+		"WatchRequest":      WatchRequest{},
+		"WatchResult":       WatchResult{},
+		"AlertList":         AlertList{},
+		"Alert":             Alert{},
 	}
 	schemas := section(strings.Split(string(OpenAPI), "\n"), 2, "schemas")
 	documented := map[string][]string{}

@@ -48,6 +48,9 @@ func NewServer(b Backend, token string, log *slog.Logger) http.Handler {
 		"/v1/disputes":     {http.MethodPost: publish(s, func(r *DisputeRequest) (*pb.Entry, error) { return r.Entry() })},
 		"/v1/allows":       {http.MethodPost: publish(s, func(r *AllowRequest) (*pb.Entry, error) { return r.Entry() })},
 		"/v1/match":        {http.MethodPost: s.matchMany, http.MethodGet: s.matchOne},
+		"/v1/match/file":   {http.MethodPost: s.matchFile},
+		"/v1/watchlist":    {http.MethodPost: s.watch},
+		"/v1/alerts":       {http.MethodGet: s.alerts},
 		"/v1/status":       {http.MethodGet: s.status},
 		"/v1/openapi.yaml": {http.MethodGet: s.openAPI},
 	}
@@ -82,7 +85,14 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allowed, " or ")))
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodySize)
+	limit := int64(MaxBodySize)
+	switch r.URL.Path {
+	case "/v1/match/file":
+		limit = MaxFileSize + 1 // HashFile itself says when a file is too large
+	case "/v1/watchlist":
+		limit = maxWatchBody
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	h(w, r)
 }
 
@@ -183,17 +193,25 @@ func (s *server) matchOne(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) match(ctx context.Context, sigs []*pb.Signal) ([]MatchResult, error) {
-	atts, err := s.backend.Match(ctx, sigs)
+	queries := make([]Query, len(sigs))
+	for i, sig := range sigs {
+		queries[i] = Query{Signal: sig, Quality: NoQuality}
+	}
+	return s.matchQueries(ctx, queries)
+}
+
+func (s *server) matchQueries(ctx context.Context, queries []Query) ([]MatchResult, error) {
+	found, err := s.backend.Match(ctx, queries)
 	if err != nil {
 		return nil, err
 	}
-	if len(atts) != len(sigs) {
-		return nil, fmt.Errorf("backend answered %d results for %d signals", len(atts), len(sigs))
+	if len(found) != len(queries) {
+		return nil, fmt.Errorf("backend answered %d results for %d signals", len(found), len(queries))
 	}
 	roster := s.backend.Roster()
-	results := make([]MatchResult, len(sigs))
-	for i, sig := range sigs {
-		results[i] = newMatchResult(sig, atts[i], roster)
+	results := make([]MatchResult, len(queries))
+	for i, q := range queries {
+		results[i] = newMatchResult(q.Signal, found[i], roster)
 	}
 	return results, nil
 }

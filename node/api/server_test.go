@@ -450,13 +450,22 @@ func TestMatch(t *testing.T) {
 		{"author":"platform-a","author_key":"` + other.AuthorKey.String() + `","id":"` + hexID(2) + `","seq":1,
 		 "labels":["graphic-violence"],"case_ref":"","time":"2023-11-14T22:13:21.000Z",
 		 "status":"disputed","reasons":[{"kind":"dispute","author":"bka","id":"` + hexID(3) + `","category":"","reason":"news report"}],
-		 "equivocated":true}]}`
+		 "equivocated":true}],"verdict":"review"}`
 	urlResult := `{"signal":{"type":"url","value":"https://example.com/a"},"matched":false,"attestations":[
 		{"author":"` + unknown.String() + `","author_key":"` + unknown.String() + `","id":"` + hexID(4) + `","seq":9,
 		 "labels":[],"case_ref":"","time":"2023-11-14T22:13:22.000Z","status":"allowlisted",
 		 "reasons":[{"kind":"allow","author":"platform-a","id":"` + hexID(5) + `","category":"news","reason":"reporting"}],
-		 "equivocated":false}]}`
-	noResult := `{"signal":{"type":"md5","value":"` + md5 + `"},"matched":false,"attestations":[]}`
+		 "equivocated":false}],"verdict":"none"}`
+	noResult := `{"signal":{"type":"md5","value":"` + md5 + `"},"matched":false,"attestations":[],"verdict":"none"}`
+	pdqHex := strings.Repeat("a5", 32)
+	h.fake.Attest(mustSignal(t, "pdq", pdqHex), store.Attestation{
+		Author: other.AuthorKey, EntryID: id(6), Seq: 2, Labels: []string{"graphic-violence"}, TimeMs: 1_700_000_003_000, Status: store.StatusActive,
+	})
+	h.fake.SetVerdict(mustSignal(t, "pdq", pdqHex), api.VerdictBlock)
+	pdqResult := `{"signal":{"type":"pdq","value":"` + pdqHex + `"},"matched":true,"attestations":[
+		{"author":"platform-a","author_key":"` + other.AuthorKey.String() + `","id":"` + hexID(6) + `","seq":2,
+		 "labels":["graphic-violence"],"case_ref":"","time":"2023-11-14T22:13:23.000Z","status":"active",
+		 "reasons":[],"equivocated":false,"hash":"` + pdqHex + `","distance":0}],"verdict":"block"}`
 
 	tests := []struct {
 		name, method, path, body, want string
@@ -469,6 +478,7 @@ func TestMatch(t *testing.T) {
 		{"one active", "GET", "/v1/match?type=sha256&value=" + sha, "", shaResult, []*pb.Signal{mustSignal(t, "sha256", sha)}},
 		{"one allowlisted", "GET", "/v1/match?type=url&value=" + "https%3A%2F%2Fexample.com%2Fa", "", urlResult, []*pb.Signal{mustSignal(t, "url", "https://example.com/a")}},
 		{"none", "GET", "/v1/match?value=" + md5 + "&type=md5", "", noResult, []*pb.Signal{mustSignal(t, "md5", md5)}},
+		{"pdq: hash, distance, verdict", "GET", "/v1/match?type=pdq&value=" + strings.ToUpper(pdqHex), "", pdqResult, []*pb.Signal{mustSignal(t, "pdq", pdqHex)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -501,7 +511,7 @@ func TestMatch(t *testing.T) {
 // shortBackend answers Match with fewer results than signals asked.
 type shortBackend struct{ *apitest.Backend }
 
-func (b shortBackend) Match(ctx context.Context, sigs []*pb.Signal) ([][]store.Attestation, error) {
+func (b shortBackend) Match(ctx context.Context, queries []api.Query) ([]api.Found, error) {
 	return nil, nil
 }
 

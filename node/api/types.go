@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -73,6 +74,12 @@ type MatchResult struct {
 	// Matched: at least one attestation is active. Act on it only then.
 	Matched      bool          `json:"matched"`
 	Attestations []Attestation `json:"attestations"`
+	// Verdict is the node's local policy's reading of the attestations:
+	// block, review or none (README, "Matching").
+	Verdict string `json:"verdict"`
+	// Skipped, when present, says why the signal was not matched (a PDQ
+	// hash of too low a quality).
+	Skipped string `json:"skipped,omitempty"`
 }
 
 // Attestation is one addition that names the signal, with its status now.
@@ -87,6 +94,12 @@ type Attestation struct {
 	Status      string   `json:"status"` // active | retracted | disputed | allowlisted
 	Reasons     []Reason `json:"reasons"`
 	Equivocated bool     `json:"equivocated"` // the author forked its log
+	// PDQ only: the stored hash the attestation carries (it may differ
+	// from the one asked for), its Hamming distance from the query, and
+	// the rotation or mirror image of the query it matched ("" for none).
+	Hash      string `json:"hash,omitempty"`
+	Distance  *int   `json:"distance,omitempty"`
+	Transform string `json:"transform,omitempty"`
 }
 
 // Reason is an entry that changed an attestation's status: a retraction,
@@ -330,11 +343,25 @@ func newAttestation(a store.Attestation, roster *protocol.Roster) Attestation {
 }
 
 // newMatchResult builds the result for one signal.
-func newMatchResult(sig *pb.Signal, atts []store.Attestation, roster *protocol.Roster) MatchResult {
-	res := MatchResult{Signal: FormatSignal(sig), Attestations: make([]Attestation, len(atts))}
-	for i, a := range atts {
-		res.Attestations[i] = newAttestation(a, roster)
-		if a.Status == store.StatusActive {
+func newMatchResult(sig *pb.Signal, found Found, roster *protocol.Roster) MatchResult {
+	res := MatchResult{
+		Signal:       FormatSignal(sig),
+		Attestations: make([]Attestation, len(found.Attestations)),
+		Verdict:      string(found.Verdict),
+		Skipped:      found.Skipped,
+	}
+	if res.Verdict == "" {
+		res.Verdict = string(VerdictNone)
+	}
+	isPDQ := protocol.TypeOf(sig) == protocol.SignalPDQ
+	for i, f := range found.Attestations {
+		a := newAttestation(f.Attestation, roster)
+		if isPDQ {
+			d := f.Distance
+			a.Hash, a.Distance, a.Transform = hex.EncodeToString(f.Hash[:]), &d, f.Transform
+		}
+		res.Attestations[i] = a
+		if f.Status == store.StatusActive {
 			res.Matched = true
 		}
 	}

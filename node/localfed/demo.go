@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/staydown/staydown/node"
+	"github.com/staydown/staydown/node/api"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/store"
@@ -120,11 +121,11 @@ func waitStatus(ctx context.Context, f *Federation, platforms []*node.Node, sig 
 		name := f.Configs[i+1].Name
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			res, err := p.Match(ctx, []*pb.Signal{sig})
+			res, err := p.Match(ctx, []api.Query{{Signal: sig, Quality: api.NoQuality}})
 			if err != nil {
 				return err
 			}
-			if statusOf(res[0], id) == want {
+			if statusOf(res[0].Attestations, id) == want {
 				say("   %s: match says %q after %v", name, want, time.Since(t0).Round(time.Millisecond))
 				break
 			}
@@ -142,7 +143,7 @@ func waitStatus(ctx context.Context, f *Federation, platforms []*node.Node, sig 
 	return nil
 }
 
-func statusOf(atts []store.Attestation, id protocol.ID) store.Status {
+func statusOf(atts []api.FoundAttestation, id protocol.ID) store.Status {
 	for _, a := range atts {
 		if a.EntryID == id {
 			return a.Status

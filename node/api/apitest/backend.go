@@ -37,9 +37,14 @@ type Backend struct {
 	err       error
 	status    api.Status
 	atts      map[string][]store.Attestation // by protocol.SignalKey
+	verdicts  map[string]api.Verdict         // by protocol.SignalKey
 	published []*pb.Entry
 	signed    []*protocol.Entry
 	matched   [][]*pb.Signal
+	queries   [][]api.Query
+	watched   map[string]bool // by protocol.SignalKey
+	watchAdds int
+	alerts    []api.RaisedAlert
 	statuses  int
 }
 
@@ -53,7 +58,7 @@ func New(name string, role protocol.Role, others ...protocol.Member) *Backend {
 	if err != nil {
 		panic(fmt.Sprintf("apitest: %v", err))
 	}
-	return &Backend{key: key, roster: roster, atts: map[string][]store.Attestation{}}
+	return &Backend{key: key, roster: roster, atts: map[string][]store.Attestation{}, verdicts: map[string]api.Verdict{}, watched: map[string]bool{}}
 }
 
 // Author is the fake's author key.
@@ -80,6 +85,21 @@ func (b *Backend) Attest(sig *pb.Signal, atts ...store.Attestation) {
 	b.atts[string(protocol.SignalKey(sig))] = atts
 }
 
+// SetVerdict makes Match answer v as the verdict for sig, instead of the
+// fake's default: review when some attestation is active, else none.
+func (b *Backend) SetVerdict(sig *pb.Signal, v api.Verdict) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.verdicts[string(protocol.SignalKey(sig))] = v
+}
+
+// Queries returns the queries of every Match call, oldest first.
+func (b *Backend) Queries() [][]api.Query {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([][]api.Query(nil), b.queries...)
+}
+
 // Published returns the bodies Publish received, oldest first.
 func (b *Backend) Published() []*pb.Entry {
 	b.mu.Lock()
@@ -101,11 +121,66 @@ func (b *Backend) Matched() [][]*pb.Signal {
 	return append([][]*pb.Signal(nil), b.matched...)
 }
 
-// Calls counts the calls of Publish, Match and Status.
+// Calls counts the calls of Publish, Match, Watch and Status.
 func (b *Backend) Calls() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return len(b.published) + len(b.matched) + b.statuses
+	return len(b.published) + len(b.matched) + b.watchAdds + b.statuses
+}
+
+// SetAlerts sets the alerts Alerts answers (it filters them by seq) and
+// Watch returns.
+func (b *Backend) SetAlerts(alerts ...api.RaisedAlert) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.alerts = alerts
+}
+
+// Watched reports whether sig is on the fake's watchlist.
+func (b *Backend) Watched(sig *pb.Signal) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.watched[string(protocol.SignalKey(sig))]
+}
+
+// Watch adds the signals to the fake's watchlist and answers every alert
+// SetAlerts set.
+func (b *Backend) Watch(ctx context.Context, sigs []*pb.Signal) (api.WatchOutcome, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.watchAdds++
+	if b.err != nil {
+		return api.WatchOutcome{}, b.err
+	}
+	var out api.WatchOutcome
+	for _, s := range sigs {
+		k := string(protocol.SignalKey(s))
+		if b.watched[k] {
+			out.Known++
+		} else {
+			b.watched[k] = true
+			out.Added++
+		}
+	}
+	out.Total = len(b.watched)
+	out.Alerts = append([]api.RaisedAlert(nil), b.alerts...)
+	return out, nil
+}
+
+// Alerts answers the alerts SetAlerts set with a seq above since.
+func (b *Backend) Alerts(ctx context.Context, since uint64) ([]api.RaisedAlert, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err != nil {
+		return nil, b.err
+	}
+	var out []api.RaisedAlert
+	for _, a := range b.alerts {
+		if a.Seq > since {
+			out = append(out, a)
+		}
+	}
+	return out, nil
 }
 
 // Publish records body and, unless Fail was called, signs it as the next
@@ -134,20 +209,56 @@ func (b *Backend) Publish(ctx context.Context, body *pb.Entry) (*protocol.Entry,
 	return e, nil
 }
 
-// Match records sigs and answers what Attest set for each.
-func (b *Backend) Match(ctx context.Context, sigs []*pb.Signal) ([][]store.Attestation, error) {
+// Match records the queries and answers, for each, the attestations
+// Attest set for its signal and for each of its variants (PDQ: found at
+// distance 0, a stand-in for the node's near matching), below the quality
+// MinQuality not at all.
+func (b *Backend) Match(ctx context.Context, queries []api.Query) ([]api.Found, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	sigs := make([]*pb.Signal, len(queries))
+	for i, q := range queries {
+		sigs[i] = q.Signal
+	}
 	b.matched = append(b.matched, sigs)
+	b.queries = append(b.queries, queries)
 	if b.err != nil {
 		return nil, b.err
 	}
-	out := make([][]store.Attestation, len(sigs))
-	for i, s := range sigs {
-		out[i] = b.atts[string(protocol.SignalKey(s))]
+	out := make([]api.Found, len(queries))
+	for i, q := range queries {
+		if q.Quality != api.NoQuality && q.Quality < MinQuality {
+			out[i] = api.Found{Verdict: api.VerdictNone, Skipped: fmt.Sprintf("quality %d is below %d: not matched", q.Quality, MinQuality)}
+			continue
+		}
+		var f api.Found
+		add := func(sig *pb.Signal, transform string) {
+			var h [32]byte
+			copy(h[:], sig.GetPdq())
+			for _, a := range b.atts[string(protocol.SignalKey(sig))] {
+				f.Attestations = append(f.Attestations, api.FoundAttestation{Attestation: a, Hash: h, Transform: transform})
+			}
+		}
+		add(q.Signal, "")
+		for _, v := range q.Variants {
+			add(&pb.Signal{Value: &pb.Signal_Pdq{Pdq: v.Hash[:]}}, v.Transform)
+		}
+		f.Verdict = api.VerdictNone
+		for _, a := range f.Attestations {
+			if a.Status == store.StatusActive {
+				f.Verdict = api.VerdictReview
+			}
+		}
+		if v, ok := b.verdicts[string(protocol.SignalKey(q.Signal))]; ok {
+			f.Verdict = v
+		}
+		out[i] = f
 	}
 	return out, nil
 }
+
+// MinQuality is the fake's policy's min_quality.
+const MinQuality = 50
 
 // Status records the call and answers what SetStatus set.
 func (b *Backend) Status(ctx context.Context) (api.Status, error) {

@@ -45,6 +45,8 @@ func BenchmarkDecode(b *testing.B) {
 	})
 }
 
+// BenchmarkHash is FromImage on the decoded photo: the thumbnail (which
+// reads every pixel) and the hash of the thumbnail; decoding excluded.
 func BenchmarkHash(b *testing.B) {
 	data := benchmarkPhoto(b)
 	img, _, err := Decode(bytes.NewReader(data))
@@ -62,4 +64,23 @@ func BenchmarkHashDihedral(b *testing.B) {
 		b.Fatal(err)
 	}
 	reportCPU(b, func() { FromImageDihedral(img) })
+}
+
+// BenchmarkHashFullSize hashes the decoded photo without the thumbnail.
+func BenchmarkHashFullSize(b *testing.B) {
+	img, _, err := Decode(bytes.NewReader(benchmarkPhoto(b)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	reportCPU(b, func() { FromImageFullSize(img) })
+}
+
+// BenchmarkFromReader decodes and hashes, as /v1/match/file does.
+func BenchmarkFromReader(b *testing.B) {
+	data := benchmarkPhoto(b)
+	reportCPU(b, func() {
+		if _, _, err := FromReaderDihedral(bytes.NewReader(data)); err != nil {
+			b.Fatal(err)
+		}
+	})
 }

@@ -17,20 +17,34 @@ type Result struct {
 	Quality int
 }
 
-// FromImage hashes img. An image with no pixels hashes to the zero Hash with
-// quality 0.
+// FromImage hashes img the way the reference's file hasher does: shrunk to
+// fit ThumbnailSize x ThumbnailSize first, if it is larger (see doc.go). An
+// image with no pixels hashes to the zero Hash with quality 0.
 func FromImage(img image.Image) Result {
-	b, q := coefficientsOf(img)
+	b, q := coefficientsOf(img, false)
 	return Result{Hash: b.hash(), Quality: q}
 }
 
-// FromImageDihedral hashes img and the seven other images obtained from it by
-// rotating and mirroring, indexed by Dihedral (hashes[Original] is
-// Result.Hash), from one pass over the pixels: each transform of the image
-// is a transposition and sign changes of its DCT coefficients. The quality is
-// the same for all eight.
+// FromImageFullSize hashes img without shrinking it first, as the published
+// algorithm and the C++ reference do. Its hashes are a few bits from
+// FromImage's on large photos (doc.go); FromImage is the one to match
+// against hashes made by the reference's file hasher.
+func FromImageFullSize(img image.Image) Result {
+	b, q := fullSizeCoefficients(img)
+	return Result{Hash: b.hash(), Quality: q}
+}
+
+// FromImageDihedral hashes img as FromImage does, together with the seven
+// other images obtained from it by rotating and mirroring, indexed by
+// Dihedral (hashes[Original] is Result.Hash), from one pass over the
+// pixels: each transform of the image is a transposition and sign changes
+// of its DCT coefficients. The quality is the same for all eight.
 func FromImageDihedral(img image.Image) (Result, [8]Hash) {
-	b, q := coefficientsOf(img)
+	b, q := coefficientsOf(img, false)
+	return dihedralOf(&b, q)
+}
+
+func dihedralOf(b *coefficients, q int) (Result, [8]Hash) {
 	var hashes [8]Hash
 	hashes[Original] = b.hash()
 	for d := Rotate90; d <= FlipMinus1; d++ {
@@ -41,16 +55,42 @@ func FromImageDihedral(img image.Image) (Result, [8]Hash) {
 }
 
 // FromReader decodes a JPEG, PNG, GIF or WebP image (see Decode) and hashes
-// it.
+// it as FromImage does, except that a large JPEG is first shrunk by 2, 4 or
+// 8 as Pillow's draft mode would decode it (doc.go).
 func FromReader(r io.Reader) (Result, error) {
-	img, _, err := Decode(r)
+	img, format, err := Decode(r)
 	if err != nil {
 		return Result{}, err
 	}
-	return FromImage(img), nil
+	b, q := coefficientsOf(img, format == "jpeg")
+	return Result{Hash: b.hash(), Quality: q}, nil
 }
 
-func coefficientsOf(img image.Image) (coefficients, int) {
+// FromReaderDihedral decodes an image as FromReader does and returns its
+// hash and the seven rotated and mirrored hashes as FromImageDihedral does.
+func FromReaderDihedral(r io.Reader) (Result, [8]Hash, error) {
+	img, format, err := Decode(r)
+	if err != nil {
+		return Result{}, [8]Hash{}, err
+	}
+	b, q := coefficientsOf(img, format == "jpeg")
+	res, hashes := dihedralOf(&b, q)
+	return res, hashes, nil
+}
+
+// coefficientsOf returns the DCT coefficients and quality of img's
+// thumbnail, or of img itself if it fits (jpeg: see thumbnail).
+func coefficientsOf(img image.Image, jpeg bool) (coefficients, int) {
+	t, ok := thumbnail(img, ThumbnailSize, jpeg)
+	if !ok {
+		return fullSizeCoefficients(img)
+	}
+	var small [64][64]float32
+	newPlan(t.h, t.w).downsample(t.source(), &small)
+	return dct(&small), quality(&small)
+}
+
+func fullSizeCoefficients(img image.Image) (coefficients, int) {
 	size := img.Bounds().Size()
 	if size.X <= 0 || size.Y <= 0 {
 		return coefficients{}, 0

@@ -6,18 +6,17 @@ import (
 	"math"
 )
 
-// The hashes in expected.csv come from the reference's pure-Python
-// implementation, whose file hasher first shrinks the image with Pillow's
-// Image.thumbnail((512, 512)) and hashes the thumbnail. The published
-// algorithm, the C++ reference and this package hash the full-size image,
-// which moves a large photo's hash by a few bits. To compare like with like,
-// the tests also hash a thumbnail made the way Pillow makes it:
-// pillowThumbnail reproduces Pillow's size choice and its separable,
+// pillowThumbnail8bit is the test's oracle for thumbnail.go: an emulation
+// of Pillow's Image.thumbnail((limit, limit)) on 8-bit RGB, written apart
+// from the package's code and computing the way Pillow computes: reduce
+// (Image.reduce, each block's mean rounded to 8 bits), then separable,
 // antialiased bicubic resampling (a = -0.5, support scaled by the shrink
-// factor, 8-bit fixed-point weights with 22 fractional bits, horizontal pass
-// first, each pass rounded and clamped to 8 bits). It is written from
-// Pillow's documented behaviour and exists only to explain the reference
-// data; the package never thumbnails.
+// factor, weights in fixed point with 22 fractional bits, horizontal pass
+// first, each pass rounded and clamped to 8 bits). The package resamples
+// float luminance instead; the tests check that the hashes agree. JPEG
+// draft mode is not emulated (it happens inside libjpeg), nor is the
+// nearest-neighbour resize of paletted images; the oracle is for RGB
+// images.
 
 const pillowPrecision = 22
 
@@ -40,8 +39,10 @@ type pillowTaps struct {
 	k     []int32
 }
 
-func pillowWeights(in, out int) []pillowTaps {
-	scale := float64(in) / float64(out)
+// pillowWeights resamples the extent [0, box) of an input of in samples to
+// out samples.
+func pillowWeights(in int, box float64, out int) []pillowTaps {
+	scale := box / float64(out)
 	filterScale := max(scale, 1)
 	support := 2 * filterScale
 	taps := make([]pillowTaps, out)
@@ -71,41 +72,11 @@ func pillowClip(v int32) uint8 {
 	return uint8(min(max(v>>pillowPrecision, 0), 255))
 }
 
-// pillowSize is the size Image.thumbnail((limit, limit)) picks: the aspect
-// ratio kept, the shrunk side rounded to whichever neighbour keeps the ratio
-// closer.
-func pillowSize(w, h, limit int) (int, int) {
-	aspect := float64(w) / float64(h)
-	if aspect <= 1 {
-		n := float64(limit) * aspect
-		f, c := math.Floor(n), math.Ceil(n)
-		if math.Abs(aspect-c/float64(limit)) < math.Abs(aspect-f/float64(limit)) {
-			f = c
-		}
-		return max(int(f), 1), limit
-	}
-	n := float64(limit) / aspect
-	f, c := math.Floor(n), math.Ceil(n)
-	if math.Abs(aspect-float64(limit)/c) < math.Abs(aspect-float64(limit)/f) {
-		f = c
-	}
-	return limit, max(int(f), 1)
-}
-
-// pillowThumbnail returns img shrunk as Image.thumbnail((limit, limit))
-// shrinks it (alpha dropped), or img itself if it already fits. JPEG draft
-// mode and Pillow's pre-reduction only start at shrink factors of 2 or more,
-// which the reference images do not reach; they are not reproduced.
-func pillowThumbnail(img image.Image, limit int) image.Image {
+// rgbOf copies img into an opaque NRGBA (Pillow's "RGB" mode: the colour
+// channels, alpha dropped).
+func rgbOf(img image.Image) *image.NRGBA {
 	b := img.Bounds()
-	w, h := b.Dx(), b.Dy()
-	if w <= limit && h <= limit {
-		return img
-	}
-	tw, th := pillowSize(w, h, limit)
-	// Pillow's "RGB" mode: the colour channels, alpha dropped. The
-	// reference images are opaque JPEGs and one PNG decoded as NRGBA.
-	src := image.NewNRGBA(image.Rect(0, 0, w, h))
+	src := image.NewNRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
 	if n, ok := img.(*image.NRGBA); ok {
 		draw.Draw(src, src.Bounds(), n, b.Min, draw.Src)
 	} else {
@@ -116,8 +87,76 @@ func pillowThumbnail(img image.Image, limit int) image.Image {
 	for i := 3; i < len(src.Pix); i += 4 {
 		src.Pix[i] = 0xff
 	}
+	return src
+}
+
+// pillowReduce8bit averages blocks of fx x fy pixels, each channel's mean
+// rounded to the nearest 8-bit value; edge blocks average what they have.
+func pillowReduce8bit(src *image.NRGBA, fx, fy int) *image.NRGBA {
+	w, h := src.Bounds().Dx(), src.Bounds().Dy()
+	ow, oh := (w+fx-1)/fx, (h+fy-1)/fy
+	out := image.NewNRGBA(image.Rect(0, 0, ow, oh))
+	for y := range oh {
+		for x := range ow {
+			var sum [3]int
+			n := 0
+			for sy := y * fy; sy < min(y*fy+fy, h); sy++ {
+				for sx := x * fx; sx < min(x*fx+fx, w); sx++ {
+					p := src.Pix[src.PixOffset(sx, sy):]
+					sum[0] += int(p[0])
+					sum[1] += int(p[1])
+					sum[2] += int(p[2])
+					n++
+				}
+			}
+			q := out.Pix[out.PixOffset(x, y):]
+			for c := range 3 {
+				q[c] = uint8((sum[c] + n/2) / n)
+			}
+			q[3] = 0xff
+		}
+	}
+	return out
+}
+
+// pillowThumbnail8bit returns img shrunk as Image.thumbnail((limit,
+// limit)) shrinks a non-JPEG RGB image, or img itself if it already fits.
+// The geometry (thumbnail size, reduce factors, fractional box) is
+// recomputed here from Pillow's rules, not taken from planShrink.
+func pillowThumbnail8bit(img image.Image, limit int) image.Image {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	if w <= limit && h <= limit {
+		return img
+	}
+	aspect := float64(w) / float64(h)
+	tw, th := limit, limit
+	roundAspect := func(n float64, key func(float64) float64) int {
+		f, c := math.Floor(n), math.Ceil(n)
+		if key(c) < key(f) {
+			f = c
+		}
+		return max(int(f), 1)
+	}
+	if aspect <= 1 {
+		tw = roundAspect(float64(limit)*aspect, func(n float64) float64 { return math.Abs(aspect - n/float64(limit)) })
+	} else {
+		th = roundAspect(float64(limit)/aspect, func(n float64) float64 {
+			if n == 0 {
+				return 0
+			}
+			return math.Abs(aspect - float64(limit)/n)
+		})
+	}
+	src := rgbOf(img)
+	fx, fy := max(int(float64(w)/float64(tw)/2), 1), max(int(float64(h)/float64(th)/2), 1)
+	boxW, boxH := float64(w)/float64(fx), float64(h)/float64(fy)
+	if fx > 1 || fy > 1 {
+		src = pillowReduce8bit(src, fx, fy)
+		w, h = src.Bounds().Dx(), src.Bounds().Dy()
+	}
 	across := image.NewNRGBA(image.Rect(0, 0, tw, h))
-	horizontal := pillowWeights(w, tw)
+	horizontal := pillowWeights(w, boxW, tw)
 	for y := range h {
 		in := src.Pix[y*src.Stride:]
 		row := across.Pix[y*across.Stride:]
@@ -133,7 +172,7 @@ func pillowThumbnail(img image.Image, limit int) image.Image {
 		}
 	}
 	out := image.NewNRGBA(image.Rect(0, 0, tw, th))
-	for y, t := range pillowWeights(h, th) {
+	for y, t := range pillowWeights(h, boxH, th) {
 		row := out.Pix[y*out.Stride:]
 		for x := range 4 * tw {
 			if x%4 == 3 {

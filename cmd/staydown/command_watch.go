@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/protocol"
+)
+
+func (c *cli) watchCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "watch",
+		Short: "The legacy-content watchlist: signals of content this platform hosts",
+		Long: `The watchlist holds the signals of content this platform already hosts. It
+is private to the node (watchlist.db in its directory): never gossiped,
+never exported. Whenever an addition arrives whose signal matches a watched
+one (exactly, or for PDQ within the node's pdq_threshold) while active, the
+node raises an alert at once: see "staydown alerts".`,
+		Args: args("", 0, 0),
+	}
+	cmd.AddCommand(c.watchAddCommand())
+	return cmd
+}
+
+// watchBatchBytes bounds the JSON of one request of watch add, well
+// under the node's 16 MiB limit.
+const watchBatchBytes = 8 << 20
+
+func (c *cli) watchAddCommand() *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "add --dir D --file LIST",
+		Short: "Add the signals listed in a file to the watchlist",
+		Long: `Add the signals of LIST ("-" for standard input) to the node's watchlist:
+one TYPE:VALUE per line (e.g. sha256:HEX, pdq:HEX, url:https://...,
+account:SERVICE:ID, as "staydown hash" prints them; text after the value,
+such as quality=N, is ignored), blank lines and lines starting with # are
+skipped. The whole file is checked before anything is sent. Signals are
+sent in batches of up to 100,000. The node checks the new signals against
+the attestations it holds at once; the alerts that raises are printed.`,
+		Args: args("", 0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file == "" {
+				return needFlag("file", "the list of signals, one TYPE:VALUE per line")
+			}
+			sigs, err := readWatchList(file)
+			if err != nil {
+				return err
+			}
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			total, err := c.sendWatchList(cmd.Context(), cl, sigs)
+			if err != nil {
+				return err
+			}
+			if c.json {
+				return c.printJSON(total)
+			}
+			fmt.Fprintf(c.stdout, "added %d, already watched %d, watchlist now %d signals\n", total.Added, total.Known, total.Total)
+			return printAlerts(c, total.Alerts)
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "", "the list: one TYPE:VALUE per line (- for standard input)")
+	return cmd
+}
+
+// readWatchList parses a list file; an error names the line.
+func readWatchList(name string) ([]api.Signal, error) {
+	var r io.Reader = os.Stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	var out []api.Signal
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		// "pdq:HEX quality=87", as hash prints it: the value ends at the
+		// first blank, except for a url or an account id, which may hold
+		// none (a url) or many (an id): only pdq and the hex types are cut.
+		typ, value, ok := strings.Cut(text, ":")
+		if !ok {
+			return nil, fmt.Errorf("%s:%d: %s is not TYPE:VALUE (e.g. sha256:HEX)", name, line, short(text))
+		}
+		switch protocol.SignalType(typ) {
+		case protocol.SignalSHA256, protocol.SignalMD5, protocol.SignalPDQ:
+			value, _, _ = strings.Cut(value, " ")
+		}
+		s, err := protocol.ParseSignal(typ, value)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", name, line, err)
+		}
+		out = append(out, api.FormatSignal(s))
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s lists no signal", name)
+	}
+	return out, nil
+}
+
+// sendWatchList posts the signals in batches and adds up the answers.
+func (c *cli) sendWatchList(ctx context.Context, cl *client, sigs []api.Signal) (api.WatchResult, error) {
+	var total api.WatchResult
+	total.Alerts = []api.Alert{}
+	for len(sigs) > 0 {
+		n, size := 0, 0
+		for n < len(sigs) && n < api.MaxWatchBatch && size < watchBatchBytes {
+			size += len(sigs[n].Type) + len(sigs[n].Value) + 32
+			n++
+		}
+		var res api.WatchResult
+		if err := cl.call(ctx, http.MethodPost, "/v1/watchlist", api.WatchRequest{Signals: sigs[:n]}, &res); err != nil {
+			if total.Added+total.Known > 0 {
+				return total, fmt.Errorf("%w (the first %d signals were sent)", err, total.Added+total.Known)
+			}
+			return total, err
+		}
+		total.Added += res.Added
+		total.Known += res.Known
+		total.Total = res.Total
+		total.Alerts = append(total.Alerts, res.Alerts...)
+		sigs = sigs[n:]
+	}
+	return total, nil
+}

@@ -1,0 +1,234 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/staydown/staydown/config"
+	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/node/match"
+	"github.com/staydown/staydown/node/match/pdq"
+	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/pb"
+	"github.com/staydown/staydown/store"
+)
+
+func mustParse(t *testing.T, typ, value string) *pb.Signal {
+	t.Helper()
+	s, err := protocol.ParseSignal(typ, value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func alertsOf(t *testing.T, n *Node, since uint64) []api.RaisedAlert {
+	t.Helper()
+	a, err := n.Alerts(context.Background(), since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// TestWatchlistAlertsOnArrival: a platform watches the signals of content
+// it hosts; additions from the federation that match them, exactly or as
+// a near PDQ hash, raise one alert each, at once; others do not.
+func TestWatchlistAlertsOnArrival(t *testing.T) {
+	f := newFederation(t, "nru=referral", "pa=platform")
+	nru, pa := f.start("nru"), f.start("pa")
+	connect(t, pa, nru)
+	hosted := mustParse(t, "sha256", fmt.Sprintf("%064x", 42))
+	hostedURL := mustParse(t, "url", "https://video.example/watch?v=abc")
+	hostedAccount := mustParse(t, "account", "example.com:propaganda")
+	orig, _ := hashImage(t, "bridge-mods--aaa-orig.jpg")
+	blurred, _ := hashImage(t, "bridge-mods--blur-a-lot.jpg")
+	before, err := pa.store.Count()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := pa.Watch(context.Background(), []*pb.Signal{hosted, hostedURL, hostedAccount, pdqSignal(match.Hash(orig.Hash)), hosted})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Added != 4 || out.Known != 1 || out.Total != 4 || len(out.Alerts) != 0 {
+		t.Fatalf("watch: %+v", out)
+	}
+	if after, _ := pa.store.Count(); after != before {
+		t.Errorf("watching wrote %d entries to the log: the watchlist must stay private", after-before)
+	}
+
+	unrelated := publishAddition(t, nru, []string{"graphic-violence"}, mustParse(t, "sha256", fmt.Sprintf("%064x", 7)))
+	exact := publishAddition(t, nru, []string{"attacker-manifesto"}, mustParse(t, "md5", fmt.Sprintf("%032x", 1)), hosted, hostedAccount)
+	near := publishAddition(t, nru, []string{"graphic-violence"}, pdqSignal(match.Hash(blurred.Hash)))
+	waitUntil(t, 20*time.Second, "pa applies the three additions", func() bool {
+		st, _ := pa.store.Head(nru.self.AuthorKey)
+		return st.Seq == near.Seq()
+	})
+	alerts := alertsOf(t, pa, 0)
+	if len(alerts) != 3 {
+		t.Fatalf("%d alerts, want 3 (sha256, account, pdq): %+v", len(alerts), alerts)
+	}
+	want := []struct {
+		id       protocol.ID
+		watched  string
+		distance int
+	}{
+		{exact.ID, protocol.FormatSignal(hosted), 0},
+		{exact.ID, protocol.FormatSignal(hostedAccount), 0},
+		{near.ID, protocol.FormatSignal(pdqSignal(match.Hash(orig.Hash))), pdq.Distance(orig.Hash, blurred.Hash)},
+	}
+	for i, a := range alerts {
+		w := want[i]
+		if a.Seq != uint64(i+1) || a.Attestation.EntryID != w.id || protocol.FormatSignal(a.Watched) != w.watched ||
+			a.Distance != w.distance || a.Attestation.Status != store.StatusActive || a.Attestation.Author != nru.self.AuthorKey {
+			t.Errorf("alert %d: %+v, want %+v", i, a, w)
+		}
+		if a.Attestation.EntryID == unrelated.ID {
+			t.Errorf("the unrelated addition raised an alert")
+		}
+	}
+	if got := testutil.ToFloat64(pa.matching.watchlist.alerted); got != 3 {
+		t.Errorf("staydown_watchlist_alerts_total %v, want 3", got)
+	}
+	if got := alertsOf(t, pa, 2); len(got) != 1 || got[0].Seq != 3 {
+		t.Errorf("since 2: %+v", got)
+	}
+
+	// The watchlist and its alerts outlive a restart; a retraction shows
+	// in the alert's attestation.
+	if _, err := nru.Publish(context.Background(), &pb.Entry{Payload: &pb.Entry_Retraction{Retraction: &pb.Retraction{Target: near.ID[:], Reason: "wrong"}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 20*time.Second, "pa applies the retraction", func() bool {
+		st, _ := pa.store.Head(nru.self.AuthorKey)
+		return st.Seq == near.Seq()+1
+	})
+	pa.Close()
+	pa = f.start("pa")
+	alerts = alertsOf(t, pa, 0)
+	if len(alerts) != 3 || alerts[2].Attestation.Status != store.StatusRetracted {
+		t.Fatalf("after restart: %+v", alerts)
+	}
+	if pa.matching.watchlist.len() != 4 {
+		t.Errorf("after restart the watchlist holds %d signals, want 4", pa.matching.watchlist.len())
+	}
+	connect(t, pa, nru)
+	again := publishAddition(t, nru, []string{"graphic-violence"}, hostedURL)
+	waitUntil(t, 20*time.Second, "an alert for the url", func() bool { return len(alertsOf(t, pa, 3)) == 1 })
+	if a := alertsOf(t, pa, 3)[0]; a.Attestation.EntryID != again.ID || a.Seq != 4 {
+		t.Errorf("alert %+v", a)
+	}
+}
+
+// TestWatchlistRetroactive: signals added to the watchlist are checked at
+// once against what is stored; only active attestations alert, once.
+func TestWatchlistRetroactive(t *testing.T) {
+	f := newFederation(t, "pa=platform")
+	pa := f.start("pa")
+	sigA, sigB, sigC := mustParse(t, "sha256", fmt.Sprintf("%064x", 1)), mustParse(t, "sha256", fmt.Sprintf("%064x", 2)), mustParse(t, "url", "https://example.org/a")
+	orig, _ := hashImage(t, "bridge-mods--aaa-orig.jpg")
+	shrunk, _ := hashImage(t, "bridge-mods--shrink-a-lot.jpg")
+	active := publishAddition(t, pa, []string{"graphic-violence"}, sigA, pdqSignal(match.Hash(shrunk.Hash)))
+	retracted := publishAddition(t, pa, []string{"graphic-violence"}, sigB)
+	if _, err := pa.Publish(context.Background(), &pb.Entry{Payload: &pb.Entry_Retraction{Retraction: &pb.Retraction{Target: retracted.ID[:]}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pa.Publish(context.Background(), &pb.Entry{Payload: &pb.Entry_Allow{Allow: &pb.Allow{Signals: []*pb.Signal{sigC}, Category: "news", Reason: "report"}}}); err != nil {
+		t.Fatal(err)
+	}
+	publishAddition(t, pa, []string{"graphic-violence"}, sigC) // allowlisted: no alert
+
+	out, err := pa.Watch(context.Background(), []*pb.Signal{sigA, sigB, sigC, pdqSignal(match.Hash(orig.Hash))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Added != 4 || len(out.Alerts) != 2 {
+		t.Fatalf("watch: %+v", out)
+	}
+	if a := out.Alerts[0]; a.Attestation.EntryID != active.ID || protocol.FormatSignal(a.Watched) != protocol.FormatSignal(sigA) {
+		t.Errorf("alert 1: %+v", a)
+	}
+	if a := out.Alerts[1]; a.Attestation.EntryID != active.ID || a.Distance != pdq.Distance(orig.Hash, shrunk.Hash) || a.Distance == 0 {
+		t.Errorf("alert 2 (near PDQ): %+v", a)
+	}
+	out, err = pa.Watch(context.Background(), []*pb.Signal{sigA})
+	if err != nil || out.Known != 1 || out.Added != 0 || len(out.Alerts) != 0 {
+		t.Errorf("watching again: %+v %v", out, err)
+	}
+	if _, err := pa.Watch(context.Background(), []*pb.Signal{{}}); err == nil {
+		t.Error("a signal without a value was accepted")
+	}
+	if _, err := os.Stat(filepath.Join(f.cfgs["pa"].Dir, WatchlistFile)); err != nil {
+		t.Errorf("watchlist file: %v", err)
+	}
+}
+
+// TestKeySignal: keys turn back into their signals.
+func TestKeySignal(t *testing.T) {
+	for _, s := range []*pb.Signal{
+		mustParse(t, "sha256", fmt.Sprintf("%064x", 3)), mustParse(t, "md5", fmt.Sprintf("%032x", 3)),
+		mustParse(t, "pdq", fmt.Sprintf("%064x", 3)), mustParse(t, "url", "https://example.com/a?b"),
+		mustParse(t, "account", "example.com:some:one"),
+	} {
+		if got := keySignal(protocol.SignalKey(s)); protocol.FormatSignal(got) != protocol.FormatSignal(s) {
+			t.Errorf("%s came back as %s", protocol.FormatSignal(s), protocol.FormatSignal(got))
+		}
+	}
+}
+
+// BenchmarkWatchlistCheck checks one incoming attestation (an addition of
+// one signal that matches nothing, the common case) against a watchlist
+// of 10,000,000 signals of its type, in memory as the node holds it.
+func BenchmarkWatchlistCheck(b *testing.B) {
+	const n = 10_000_000
+	rng := rand.New(rand.NewPCG(3, 4))
+	random := func() match.Hash {
+		var h match.Hash
+		for j := 0; j < len(h); j += 8 {
+			binary.LittleEndian.PutUint64(h[j:], rng.Uint64())
+		}
+		return h
+	}
+	entry := func(s *pb.Signal) *protocol.Entry {
+		return &protocol.Entry{Body: &pb.Entry{Payload: &pb.Entry_Addition{Addition: &pb.Addition{Signals: []*pb.Signal{s}}}}}
+	}
+	m := &matching{policy: config.DefaultPolicy(), log: slog.New(slog.DiscardHandler)}
+	b.Run("sha256", func(b *testing.B) {
+		m.watchlist = &watchlist{exact: newKeySet(), pdq: match.NewPDQIndex()}
+		k := make([]byte, 33)
+		for range n {
+			h := random()
+			k[0] = sha256Tag
+			copy(k[1:], h[:])
+			m.watchlist.exact.add(k)
+		}
+		for b.Loop() {
+			h := random()
+			m.checkWatchlist(entry(&pb.Signal{Value: &pb.Signal_Multihash{Multihash: append([]byte{0x12, 0x20}, h[:]...)}}))
+		}
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/attestation")
+	})
+	b.Run("pdq", func(b *testing.B) {
+		m.watchlist = &watchlist{exact: newKeySet(), pdq: match.NewPDQIndex()}
+		hs := make([]match.Hash, n)
+		for i := range hs {
+			hs[i] = random()
+		}
+		m.watchlist.pdq.Build(hs, make([]uint64, n))
+		hs = nil
+		for b.Loop() {
+			m.checkWatchlist(entry(pdqSignal(random())))
+		}
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/attestation")
+	})
+}

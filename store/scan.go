@@ -1,0 +1,75 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/staydown/staydown/protocol"
+)
+
+// signalTags are the index tags of SPEC.md section 7.1, the first byte of
+// a signal key. They are on disk (in attest and allow keys), so they never
+// change; scan_test.go checks them against protocol.SignalKey.
+var signalTags = map[protocol.SignalType]byte{
+	protocol.SignalSHA256:  1,
+	protocol.SignalMD5:     2,
+	protocol.SignalPDQ:     3,
+	protocol.SignalURL:     4,
+	protocol.SignalAccount: 5,
+}
+
+// fixedKeyLen is the signal key length of the types that have one; their
+// attest rows are contiguous, so a scan seeks straight to them.
+var fixedKeyLen = map[protocol.SignalType]int{
+	protocol.SignalSHA256: 1 + 32,
+	protocol.SignalMD5:    1 + 16,
+	protocol.SignalPDQ:    1 + protocol.PDQSize,
+}
+
+// SignalKeys calls fn with the key (protocol.SignalKey) of every distinct
+// signal of type typ that some addition carries, once each, in key order,
+// whatever the additions' status: status is worked out when matching. It
+// stops when fn returns an error, which it returns as is. It is the
+// start-up loader of the node's in-memory match indexes: one read
+// transaction, one pass over the attest index (only over the type's own
+// rows for sha256, md5 and pdq, whose keys have a fixed length).
+//
+// key is valid only during the call: fn must copy what it keeps. fn runs
+// inside a read transaction and must not call the store.
+func (s *Store) SignalKeys(typ protocol.SignalType, fn func(key []byte) error) error {
+	tag, ok := signalTags[typ]
+	if !ok {
+		return fmt.Errorf("store: signal keys: unknown signal type %q", typ)
+	}
+	var prefix []byte
+	if n, fixed := fixedKeyLen[typ]; fixed {
+		prefix = append(binary.AppendUvarint(nil, uint64(n)), tag)
+	}
+	var fnErr error
+	err := s.view(func(b *buckets) error {
+		var last []byte
+		c := b.idx[idxAttest].Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			n, m := binary.Uvarint(k)
+			if m <= 0 || n == 0 || uint64(len(k)-m) != n+idSize {
+				return fmt.Errorf("%w: attest/%x: key is not len(sk) || sk || id", ErrCorrupt, k)
+			}
+			sk := k[m : m+int(n)]
+			if sk[0] != tag || bytes.Equal(sk, last) {
+				continue
+			}
+			// k points into the read transaction's pages, which stay put
+			// until it ends.
+			last = sk
+			if fnErr = fn(sk); fnErr != nil {
+				return fnErr
+			}
+		}
+		return nil
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	return wrapDB("signal keys", err)
+}
