@@ -105,7 +105,8 @@ func (n *Node) validate(ctx context.Context, from peer.ID, m *pubsub.Message) pu
 		// seq is head+1 but prev is not our head: the author forked
 		// earlier. The relay is not at fault (SPEC.md, "Gossip").
 		n.metrics.ignored.Inc()
-		n.log.Warn("entry does not continue the log we hold", "author", n.memberName(e.Author), "seq", e.Seq(), "id", e.ID, "peer", from)
+		n.log.Warn("entry does not continue the log we hold: the author forked; syncing with the sender for evidence", "author", n.memberName(e.Author), "seq", e.Seq(), "id", e.ID, "peer", from)
+		n.sync.now(from)
 		return pubsub.ValidationIgnore
 	}
 	// Applied, Gap (buffered until its predecessors arrive) and a first
@@ -223,9 +224,9 @@ func (n *Node) applyLoop(in <-chan *protocol.Entry) {
 					break drain
 				}
 			}
-			n.applyBatch(batch)
+			n.applyBatch(batch, true)
 		case w := <-n.syncIn:
-			results, err := n.applyBatch(w.entries)
+			results, err := n.applyBatch(w.entries, false)
 			w.done <- syncDone{results, err}
 		}
 	}
@@ -250,8 +251,10 @@ func (n *Node) applySynced(entries []*protocol.Entry) ([]store.Result, error) {
 
 // applyBatch applies entries and, after every success, any buffered
 // successors that now continue their log. It returns the results of the
-// first round, the entries given.
-func (n *Node) applyBatch(batch []*protocol.Entry) ([]store.Result, error) {
+// first round, the entries given. Gossiped entries that arrive before
+// their predecessor are buffered (buffer); a sync batch's are not: they
+// come after a fork in the range, and their predecessors never will.
+func (n *Node) applyBatch(batch []*protocol.Entry, buffer bool) ([]store.Result, error) {
 	var first []store.Result
 	for len(batch) > 0 {
 		start := time.Now()
@@ -274,6 +277,9 @@ func (n *Node) applyBatch(batch []*protocol.Entry) ([]store.Result, error) {
 			case store.Duplicate:
 				n.metrics.ignored.Inc()
 			case store.Gap:
+				if !buffer {
+					continue
+				}
 				if !n.pending.put(e) {
 					n.log.Warn("out-of-order buffer full; entry dropped until sync", "author", n.memberName(e.Author), "seq", e.Seq())
 				}

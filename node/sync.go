@@ -334,10 +334,15 @@ func (s *syncer) fetch(ss syncStream, p peer.ID, author protocol.AuthorKey, from
 			return true, nil
 		}
 		results, err := s.n.applySynced(held)
-		n := len(held)
 		held, heldBytes = nil, 0
 		if err != nil {
 			return false, err
+		}
+		n := 0 // entries this transaction stored
+		for _, r := range results {
+			if r.Outcome == store.Applied || r.Outcome == store.Void {
+				n++
+			}
 		}
 		if results[0].Outcome == store.Rejected {
 			// The range does not continue the log held here: the author
@@ -365,6 +370,11 @@ func (s *syncer) fetch(ss syncStream, p peer.ID, author protocol.AuthorKey, from
 			last = b.Last
 			if len(b.Entries) > protocol.MaxSyncBatch || from+uint64(len(b.Entries)) > hi+1 {
 				return fmt.Errorf("%w: %d entries where at most %d were asked for", protocol.ErrForged, len(b.Entries), hi+1-from)
+			}
+			if len(b.Entries) == 0 && !last {
+				// Only the last batch of an answer may be empty: anything
+				// else is a stream that never ends.
+				return fmt.Errorf("%w: an empty batch that is not the last", protocol.ErrForged)
 			}
 			entries, n, err := protocol.CheckRange(s.n.roster, author, from, b.Entries)
 			if err != nil {

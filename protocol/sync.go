@@ -18,8 +18,9 @@ const (
 	// MaxSyncBatchBytes is what a server puts in one SyncBatch at most
 	// (entries' bytes), so a batch always fits in MaxSyncMessage.
 	MaxSyncBatchBytes = 1 << 20
-	// MaxSyncHeads bounds the heads in one SyncHello.
-	MaxSyncHeads = 100_000
+	// MaxSyncHeads bounds the heads in one SyncHello; so many heads
+	// (about 83 bytes each) fit in MaxSyncMessage.
+	MaxSyncHeads = 40_000
 )
 
 // ErrForged: a peer served entries that are not a consecutive, well-formed
