@@ -18,6 +18,9 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	// A binary built with -race sleeps 1 s at exit to let reports flush;
+	// every CLI call would pay it. Races are still detected and reported.
+	os.Setenv("GORACE", "atexit_sleep_ms=0")
 	dir, err := os.MkdirTemp("", "staydown-itest-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -280,4 +283,38 @@ func (c *cluster) match(n *node, typ, value string) (matchResult, int) {
 		c.t.Fatalf("match --json on %s: %v: %q", n.name, err, out)
 	}
 	return r, code
+}
+
+// kill sends SIGKILL, as a power cut or the kernel's OOM killer would: no
+// shutdown code runs. It waits until the process is gone.
+func (c *cluster) kill(n *node) {
+	c.t.Helper()
+	if n.cmd == nil {
+		return
+	}
+	n.cmd.Process.Kill()
+	select {
+	case <-n.exited:
+	case <-time.After(15 * time.Second):
+		c.t.Fatalf("%s still running 15 s after SIGKILL", n.name)
+	}
+	n.cmd = nil
+}
+
+// peakRSS is the running node process's peak resident set size (VmHWM in
+// /proc/PID/status), or "unknown".
+func (n *node) peakRSS() string {
+	if n.cmd == nil || n.cmd.Process == nil {
+		return "unknown"
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", n.cmd.Process.Pid))
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -298,6 +299,9 @@ func (s *syncer) with(ctx context.Context, p peer.ID) error {
 		s.punish(p, err)
 		return err
 	}
+	if s.behindOf(heads) {
+		s.startCatchup()
+	}
 	for _, h := range heads {
 		local, err := s.n.store.Head(h.Author)
 		if err != nil {
@@ -379,6 +383,15 @@ func (s *syncer) fetch(ss syncStream, p peer.ID, author protocol.AuthorKey, from
 			entries, n, err := protocol.CheckRange(s.n.roster, author, from, b.Entries)
 			if err != nil {
 				return err
+			}
+			// CheckRange links entries within a batch; between batches a
+			// forked log could hand over the other branch. A batch that
+			// does not link to what is held starts a transaction of its
+			// own, whose first result then shows the break.
+			if len(held) > 0 && n > 0 && entries[0].Prev() != held[len(held)-1].ID {
+				if ok, err := flush(); !ok || err != nil {
+					return err
+				}
 			}
 			for _, e := range entries[:n] {
 				held = append(held, e)
@@ -489,7 +502,19 @@ func (s *syncer) progress(applied uint64) {
 	}
 }
 
+// startCatchup starts the catch-up clock, if it is not running, before
+// the first range is fetched, so that the rate counts the first
+// transaction's time too.
+func (s *syncer) startCatchup() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.catchupStart.IsZero() {
+		s.catchupStart, s.catchupDone = time.Now(), 0
+	}
+}
+
 // behind is how many entries peers have announced that this node lacks.
+// Announcements are claims: the sum saturates rather than overflow.
 func (s *syncer) behind() uint64 {
 	s.mu.Lock()
 	remote := make(map[protocol.AuthorKey]uint64, len(s.remote))
@@ -500,7 +525,11 @@ func (s *syncer) behind() uint64 {
 	var total uint64
 	for a, seq := range remote {
 		if h, err := s.n.store.Head(a); err == nil && seq > h.Seq {
-			total += seq - h.Seq
+			if d := seq - h.Seq; total+d >= total {
+				total += d
+			} else {
+				total = math.MaxUint64
+			}
 		}
 	}
 	return total

@@ -1,0 +1,786 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/protobuf/encoding/protodelim"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/staydown/staydown/config"
+	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/pb"
+	"github.com/staydown/staydown/store"
+)
+
+// fakeMember is a roster member whose node is a bare libp2p host with the
+// node's gossipsub configuration and an honest sync server for whatever
+// logs the test gives it. A test controls exactly what it gossips and what
+// its sync hellos announce, which a real node would not let it do.
+type fakeMember struct {
+	t     *testing.T
+	host  host.Host
+	topic *pubsub.Topic
+	fed   string
+
+	mu   sync.Mutex // guards logs
+	logs map[protocol.AuthorKey][]*protocol.Entry
+
+	// opened gets the time each sync stream to this member opened;
+	// closed, the time each ended.
+	opened, closed chan time.Time
+}
+
+// newFakeMember starts the fake node of member name, serving log (which
+// may be empty), and connects target to it (which triggers target's sync
+// on connect).
+func newFakeMember(t *testing.T, f *federation, name string, target *Node, log ...*protocol.Entry) *fakeMember {
+	t.Helper()
+	key, err := f.cfgs[name].NodeKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _, err := newHost(key, []string{"/ip4/127.0.0.1/tcp/0"}, target.roster, testLogger(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); h.Close() })
+	ps, err := newPubSub(ctx, h, Topic("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := ps.Join(Topic("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := topic.Subscribe(); err != nil {
+		t.Fatal(err)
+	}
+	m := &fakeMember{t: t, host: h, topic: topic, fed: "test", logs: map[protocol.AuthorKey][]*protocol.Entry{},
+		opened: make(chan time.Time, 64), closed: make(chan time.Time, 64)}
+	if len(log) > 0 {
+		m.serveLog(log...)
+	}
+	h.SetStreamHandler(protocol.SyncProtocol, m.serve)
+	if err := target.Connect(ctx, peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}); err != nil {
+		t.Fatalf("connect %s: %v", name, err)
+	}
+	waitUntil(t, 20*time.Second, name+" and the node to see each other in the topic", func() bool {
+		return len(topic.ListPeers()) > 0 && len(target.topic.ListPeers()) > 0
+	})
+	return m
+}
+
+// serveLog makes entries (one author's log from seq 1, in order) the log
+// this member announces and serves.
+func (m *fakeMember) serveLog(entries ...*protocol.Entry) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.logs[entries[0].Author] = entries
+}
+
+func (m *fakeMember) gossip(e *protocol.Entry) {
+	m.t.Helper()
+	if err := m.topic.Publish(context.Background(), e.Raw); err != nil {
+		m.t.Fatalf("gossip: %v", err)
+	}
+}
+
+// serve is an honest sync server over m.logs.
+func (m *fakeMember) serve(s network.Stream) {
+	m.opened <- time.Now()
+	defer func() { m.closed <- time.Now() }()
+	defer s.Close()
+	r := bufio.NewReader(s)
+	var hello pb.SyncHello
+	if protodelim.UnmarshalFrom(r, &hello) != nil {
+		return
+	}
+	mine := &pb.SyncHello{Federation: m.fed}
+	m.mu.Lock()
+	for a, log := range m.logs {
+		last := log[len(log)-1]
+		mine.Heads = append(mine.Heads, &pb.SyncHead{Author: a[:], Seq: last.Seq(), Id: last.ID[:]})
+	}
+	m.mu.Unlock()
+	if _, err := protodelim.MarshalTo(s, mine); err != nil {
+		return
+	}
+	for {
+		var req pb.SyncRequest
+		if protodelim.UnmarshalFrom(r, &req) != nil {
+			return
+		}
+		var a protocol.AuthorKey
+		copy(a[:], req.Author)
+		b := &pb.SyncBatch{Last: true}
+		m.mu.Lock()
+		for _, e := range m.logs[a] {
+			if e.Seq() >= req.FromSeq && e.Seq() <= req.ToSeq {
+				b.Entries = append(b.Entries, e.Raw)
+			}
+		}
+		m.mu.Unlock()
+		if _, err := protodelim.MarshalTo(s, b); err != nil {
+			return
+		}
+	}
+}
+
+// waitSession waits for the next sync session with m to open and close.
+func (m *fakeMember) waitSession(t *testing.T) {
+	t.Helper()
+	for _, ch := range []chan time.Time{m.opened, m.closed} {
+		select {
+		case <-ch:
+		case <-time.After(20 * time.Second):
+			t.Fatal("no sync session with the fake member")
+		}
+	}
+}
+
+// openedSince returns the first sync session opened at or after t0, if
+// one has.
+func (m *fakeMember) openedSince(t0 time.Time) (time.Time, bool) {
+	for {
+		select {
+		case at := <-m.opened:
+			if !at.Before(t0) {
+				return at, true
+			}
+		default:
+			return time.Time{}, false
+		}
+	}
+}
+
+// chain signs n additions of key's log, seq 1..n, content prefixed by tag.
+func chain(t *testing.T, key ed25519.PrivateKey, n int, tag string) []*protocol.Entry {
+	t.Helper()
+	var out []*protocol.Entry
+	var prev protocol.ID
+	for seq := 1; seq <= n; seq++ {
+		e := addition(t, key, "test", uint64(seq), prev, fmt.Sprintf("%s %d", tag, seq))
+		out = append(out, e)
+		prev = e.ID
+	}
+	return out
+}
+
+// triggered runs scenario, which must return when the node it started
+// acted, and the time it made the change the node should react to. Sync
+// sessions are also opened every syncPeriod (plus jitter) from a node's
+// start, so a session opened after the change but before the first
+// periodic one was due can only have been opened because of the change.
+// If the set-up itself took so long that the two cannot be told apart,
+// the scenario runs again on fresh nodes (at most three times).
+func triggered(t *testing.T, what string, scenario func(t *testing.T) (started, changed, synced time.Time, ok bool)) {
+	t.Helper()
+	for attempt := 1; attempt <= 3; attempt++ {
+		var started, changed, synced time.Time
+		var ok bool
+		t.Run(fmt.Sprintf("attempt %d", attempt), func(t *testing.T) { started, changed, synced, ok = scenario(t) })
+		if !ok {
+			return // the subtest failed and said why
+		}
+		periodic := started.Add(syncPeriod)
+		if changed.After(periodic.Add(-2 * time.Second)) {
+			t.Logf("attempt %d: set-up took %v, too close to the first periodic sync to tell which opened the session; again", attempt, changed.Sub(started))
+			continue
+		}
+		if !synced.Before(periodic) {
+			t.Fatalf("%s: the node synced %v after the change, only when the periodic sync was due: nothing triggered a sync", what, synced.Sub(changed).Round(time.Millisecond))
+		}
+		t.Logf("%s: sync opened %v after the change (the periodic sync was due %v later)", what, synced.Sub(changed).Round(time.Millisecond), periodic.Sub(synced).Round(time.Millisecond))
+		return
+	}
+	t.Fatalf("%s: set-up too slow three times to tell a triggered sync from the periodic one", what)
+}
+
+// A node that receives, by gossip, seq 3 of a log whose seq 1 and 2 were
+// never gossiped fills the gap by sync at once: the gap itself triggers the
+// sync (the test connects only once, and the periodic sync is not yet
+// due). The entry that came both ways is stored once.
+func TestSyncGapTriggersFetch(t *testing.T) {
+	triggered(t, "gap", func(t *testing.T) (started, changed, synced time.Time, ok bool) {
+		f := newFederation(t, "nru=referral", "src=platform")
+		started = time.Now()
+		n := f.start("nru")
+		src := newFakeMember(t, f, "src", n)
+		src.waitSession(t) // the sync on connect: src had nothing yet
+		key := f.key("src")
+		author := protocol.AuthorKeyOf(key)
+		log := chain(t, key, 3, "gap")
+
+		src.serveLog(log...)
+		changed = time.Now()
+		src.gossip(log[2])
+		waitUntil(t, 20*time.Second, "the gap to be filled", func() bool {
+			h, _ := n.store.Head(author)
+			return h.Seq == 3
+		})
+		synced, ok = src.openedSince(changed)
+		if !ok {
+			t.Fatal("the gap was filled without a sync session with the only node that had the entries")
+		}
+		if h, _ := n.store.Head(author); h.ID != log[2].ID {
+			t.Errorf("head %s, want %s", h.ID, log[2].ID)
+		}
+		if c, _ := n.store.Count(); c != 3 {
+			t.Errorf("store holds %d entries, want 3", c)
+		}
+		// Seq 3 came by gossip and by sync: applied once, the other copy
+		// ignored; nothing is left waiting.
+		waitUntil(t, 10*time.Second, "the second copy of seq 3 to be ignored", func() bool { return testutil.ToFloat64(n.metrics.ignored) == 1 })
+		if got := testutil.ToFloat64(n.metrics.applied); got != 3 {
+			t.Errorf("applied counter %v, want 3", got)
+		}
+		if got := n.pending.len(); got != 0 {
+			t.Errorf("%d entries still wait for a predecessor", got)
+		}
+		if err := n.store.Check(); err != nil {
+			t.Error(err)
+		}
+		return started, changed, synced, !t.Failed()
+	})
+}
+
+// SPEC.md section 13: an entry at head+1 whose prev is not the head
+// (broken chain) is ignored, and the receiver fetches the author's log
+// from the sender, which shows the fork: the node keeps the conflicting
+// entry as evidence and flags the author, without waiting for the
+// periodic sync.
+func TestSyncBrokenChainFetchesFromSender(t *testing.T) {
+	triggered(t, "broken chain", func(t *testing.T) (started, changed, synced time.Time, ok bool) {
+		f := newFederation(t, "nru=referral", "src=platform")
+		started = time.Now()
+		n := f.start("nru")
+		key := f.key("src")
+		author := protocol.AuthorKeyOf(key)
+		honest := chain(t, key, 2, "honest")
+		// The author forks at seq 2 and goes on on the fork.
+		fork2 := addition(t, key, "test", 2, honest[0].ID, "fork 2")
+		fork := []*protocol.Entry{honest[0], fork2, addition(t, key, "test", 3, fork2.ID, "fork 3")}
+
+		// src serves its log before the node connects, so the sync on
+		// connect brings seq 1 and 2.
+		src := newFakeMember(t, f, "src", n, honest...)
+		src.waitSession(t)
+		if h, _ := n.store.Head(author); h.Seq != 2 || h.ID != honest[1].ID {
+			t.Fatalf("after the sync on connect the node's head for src is %d %s, want 2 %s", h.Seq, h.ID, honest[1].ID)
+		}
+
+		src.serveLog(fork...)
+		changed = time.Now()
+		src.gossip(fork[2])
+		waitUntil(t, 20*time.Second, "src to be flagged", func() bool {
+			fl, _ := n.store.Flagged()
+			return len(fl) == 1 && fl[0] == author
+		})
+		synced, ok = src.openedSince(changed)
+		if !ok {
+			t.Fatal("src was flagged without a sync session with it")
+		}
+		if h, _ := n.store.Head(author); h.ID != honest[1].ID {
+			t.Errorf("the node's head for src moved to %s; the entry it held (%s) must stay", h.ID, honest[1].ID)
+		}
+		ev, err := n.store.Evidence()
+		if err != nil || len(ev) != 1 || ev[0].Seq != 2 {
+			t.Fatalf("evidence %+v, %v; want src's other seq 2", ev, err)
+		}
+		return started, changed, synced, !t.Failed()
+	})
+}
+
+// Gossip and sync deliver the same entries at the same time. A node
+// holds entries its peer can get only by sync (published while they were
+// apart, before a restart that cleared gossip's short history); as soon as
+// they connect it publishes more, which gossip delivers while the sync is
+// under way, and the connection is cut and remade again and again (each
+// connection syncs both ways, each gap triggers a sync). Every entry is
+// applied exactly once and the store stays consistent.
+func TestSyncAndGossipOverlap(t *testing.T) {
+	f := newFederation(t, "nru=referral", "pa=platform")
+	a, b := f.start("nru"), f.start("pa")
+	const before, during = 200, 200
+	publishN(t, a, before)
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a = f.start("nru")
+	done := make(chan error, 1)
+	go func() {
+		for i := range during {
+			sig, err := protocol.ParseSignal("sha256", fmt.Sprintf("%064x", before+i+1))
+			if err == nil {
+				_, err = a.Publish(context.Background(), &pb.Entry{Payload: &pb.Entry_Addition{Addition: &pb.Addition{
+					Signals: []*pb.Signal{sig}, Labels: []*pb.Label{{Slug: "graphic-violence"}}}}})
+			}
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	connect(t, b, a)
+	cuts := 0
+	for publishing := true; publishing; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			publishing = false
+		case <-time.After(100 * time.Millisecond): // the pace of the cuts
+			b.host.Network().ClosePeer(a.host.ID())
+			connect(t, b, a)
+			cuts++
+		}
+	}
+	waitUntil(t, 30*time.Second, "pa to converge", func() bool { return digest(t, b) == digest(t, a) })
+	if c, _ := b.store.Count(); c != before+during {
+		t.Fatalf("pa holds %d entries, want %d", c, before+during)
+	}
+	if got := testutil.ToFloat64(b.metrics.applied); got != before+during {
+		t.Errorf("applied counter %v, want %d: an entry was applied twice or not at all", got, before+during)
+	}
+	if err := b.store.Check(); err != nil {
+		t.Error(err)
+	}
+	t.Logf("%d connection cuts; the sync counter says %v, %v copies were ignored as already stored",
+		cuts, testutil.ToFloat64(b.metrics.synced), testutil.ToFloat64(b.metrics.ignored))
+}
+
+// seedOwnLog writes entries straight into the store of a node that is not
+// running (its config's store), as if it had published them long ago.
+func seedOwnLog(t testing.TB, path string, entries []*protocol.Entry) {
+	t.Helper()
+	st, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for lo := 0; lo < len(entries); lo += 4096 {
+		res, err := st.Apply(entries[lo:min(lo+4096, len(entries))])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res {
+			if r.Outcome != store.Applied {
+				t.Fatalf("seeding: %s %v", r.Outcome, r.Err)
+			}
+		}
+	}
+}
+
+// Catch-ups whose length falls on each side of the batch and request
+// limits: the last entry of a full batch, the first of the next, a full
+// request and one more.
+func TestSyncRangeBoundaries(t *testing.T) {
+	sizes := []int{protocol.MaxSyncBatch, protocol.MaxSyncBatch + 1, protocol.MaxSyncRange, protocol.MaxSyncRange + 1}
+	var log []*protocol.Entry
+	var signer ed25519.PrivateKey
+	for _, size := range sizes {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			f := newFederation(t, "nru=referral", "pa=platform")
+			if log == nil {
+				// Every federation has new keys: sign with this one's
+				// referral key, once, and reuse the key for the others.
+				signer = f.key("nru")
+				log = chain(t, signer, sizes[len(sizes)-1], "boundary")
+			}
+			useAuthorKey(t, f, "nru", signer)
+			seedOwnLog(t, f.cfgs["nru"].StorePath, log[:size])
+			a, b := f.start("nru"), f.start("pa")
+			connect(t, b, a)
+			author := protocol.AuthorKeyOf(signer)
+			// The counter moves just after the entries are stored.
+			waitUntil(t, 60*time.Second, "pa to catch up by sync", func() bool {
+				h, _ := b.store.Head(author)
+				return h.Seq == uint64(size) && testutil.ToFloat64(b.metrics.synced) == float64(size)
+			})
+			if h, _ := b.store.Head(author); h.ID != log[size-1].ID {
+				t.Errorf("head %s, want %s", h.ID, log[size-1].ID)
+			}
+		})
+	}
+}
+
+// Entries of about 40 KB: a request is answered in several batches, each
+// under MaxSyncBatchBytes.
+func TestSyncLargeEntriesSpanBatches(t *testing.T) {
+	f := newFederation(t, "nru=referral", "pa=platform")
+	key := f.key("nru")
+	var log []*protocol.Entry
+	var prev protocol.ID
+	for seq := uint64(1); seq <= 60; seq++ {
+		add := &pb.Addition{Labels: []*pb.Label{{Slug: "graphic-violence"}}, CaseRef: strings.Repeat("c", protocol.MaxCaseRefLen)}
+		for i := range protocol.MaxSignals {
+			sig, err := protocol.ParseSignal("sha256", fmt.Sprintf("%032x%032x", seq, i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			add.Signals = append(add.Signals, sig)
+		}
+		body := &pb.Entry{Version: 1, Federation: "test", Seq: seq, TimestampMs: 1, Payload: &pb.Entry_Addition{Addition: add}}
+		if seq > 1 {
+			body.Prev = prev[:]
+		}
+		e, err := protocol.Sign(key, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		log, prev = append(log, e), e.ID
+	}
+	total := 0
+	for _, e := range log {
+		total += len(e.Raw)
+	}
+	if total < 2*protocol.MaxSyncBatchBytes {
+		t.Fatalf("the log is only %d bytes; the test wants more than two batches' worth", total)
+	}
+	seedOwnLog(t, f.cfgs["nru"].StorePath, log)
+	a, b := f.start("nru"), f.start("pa")
+	connect(t, b, a)
+	waitUntil(t, 60*time.Second, "pa to catch up", func() bool { return digest(t, b) == digest(t, a) })
+	if c, _ := b.store.Count(); c != uint64(len(log)) {
+		t.Errorf("pa holds %d entries, want %d", c, len(log))
+	}
+	t.Logf("%d entries, %d bytes: at least %d batches", len(log), total, total/protocol.MaxSyncBatchBytes+1)
+}
+
+// useAuthorKey makes key the author key of member name: in its directory
+// and in the federation's roster.
+func useAuthorKey(t *testing.T, f *federation, name string, key ed25519.PrivateKey) {
+	t.Helper()
+	cfg := f.cfgs[name]
+	old, err := cfg.AuthorKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old.Equal(key) {
+		return
+	}
+	roster, err := os.ReadFile(cfg.RosterPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldHex, newHex := protocol.AuthorKeyOf(old).String(), protocol.AuthorKeyOf(key).String()
+	if !strings.Contains(string(roster), oldHex) {
+		t.Fatalf("roster does not hold %s's author key", name)
+	}
+	if err := os.WriteFile(cfg.RosterPath, []byte(strings.Replace(string(roster), oldHex, newHex, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg.Dir, config.AuthorKeyFile), []byte(hex.EncodeToString(key.Seed())+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// syncClient opens a sync stream to n from the roster member name's
+// transport identity, as a misbehaving member's node would.
+func syncClient(t *testing.T, f *federation, name string, n *Node) (host.Host, network.Stream, *bufio.Reader) {
+	t.Helper()
+	key, err := f.cfgs[name].NodeKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _, err := newHost(key, []string{"/ip4/127.0.0.1/tcp/0"}, n.roster, testLogger(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.Connect(ctx, peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := h.NewStream(ctx, n.host.ID(), protocol.SyncProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, s, bufio.NewReader(s)
+}
+
+// The serving side cuts off a peer that breaks the protocol's limits, and
+// serves one that keeps to them.
+func TestSyncServeCutsOffBadRequests(t *testing.T) {
+	cases := []struct {
+		name     string
+		hello    *pb.SyncHello
+		req      func(author []byte) *pb.SyncRequest
+		punished bool
+	}{
+		{"request at the range limit", nil, func(a []byte) *pb.SyncRequest {
+			return &pb.SyncRequest{Author: a, FromSeq: 1, ToSeq: protocol.MaxSyncRange}
+		}, false},
+		{"request over the range limit", nil, func(a []byte) *pb.SyncRequest {
+			return &pb.SyncRequest{Author: a, FromSeq: 1, ToSeq: protocol.MaxSyncRange + 1}
+		}, true},
+		{"request from seq 0", nil, func(a []byte) *pb.SyncRequest { return &pb.SyncRequest{Author: a, FromSeq: 0, ToSeq: 3} }, true},
+		{"request backwards", nil, func(a []byte) *pb.SyncRequest { return &pb.SyncRequest{Author: a, FromSeq: 5, ToSeq: 3} }, true},
+		{"request with a short author", nil, func(a []byte) *pb.SyncRequest { return &pb.SyncRequest{Author: a[:31], FromSeq: 1, ToSeq: 3} }, true},
+		{"request overflowing uint64", nil, func(a []byte) *pb.SyncRequest {
+			return &pb.SyncRequest{Author: a, FromSeq: math.MaxUint64 - 1, ToSeq: math.MaxUint64}
+		}, false},
+		{"hello of another federation", &pb.SyncHello{Federation: "other"}, nil, true},
+		{"hello with a malformed head", &pb.SyncHello{Federation: "test", Heads: []*pb.SyncHead{{Author: make([]byte, 32), Seq: 1, Id: []byte{1}}}}, nil, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFederation(t, "nru=referral", "rogue=platform")
+			key := f.key("nru")
+			seedOwnLog(t, f.cfgs["nru"].StorePath, chain(t, key, 3, "served"))
+			n := f.start("nru")
+			h, s, r := syncClient(t, f, "rogue", n)
+			hello := tc.hello
+			if hello == nil {
+				hello = &pb.SyncHello{Federation: "test"}
+			}
+			if _, err := protodelim.MarshalTo(s, hello); err != nil {
+				t.Fatal(err)
+			}
+			var theirs pb.SyncHello
+			err := protodelim.UnmarshalFrom(r, &theirs)
+			if tc.req != nil {
+				if err != nil {
+					t.Fatalf("no hello from the node: %v", err)
+				}
+				author := protocol.AuthorKeyOf(key)
+				if _, err := protodelim.MarshalTo(s, tc.req(author[:])); err != nil {
+					t.Fatal(err)
+				}
+				var b pb.SyncBatch
+				err := protodelim.UnmarshalFrom(r, &b)
+				if !tc.punished && (err != nil || !b.Last) {
+					t.Fatalf("a request within the limits was not answered: %v %v", err, &b)
+				}
+				if tc.punished && err == nil {
+					t.Fatalf("a request outside the limits was answered: %v", &b)
+				}
+			}
+			if tc.punished {
+				waitUntil(t, 10*time.Second, "the peer to be cut off", func() bool {
+					return testutil.ToFloat64(n.metrics.syncForged) == 1 && n.host.Network().Connectedness(h.ID()) != network.Connected
+				})
+				if !n.gater.isBanned(h.ID()) {
+					t.Error("not banned")
+				}
+				return
+			}
+			s.CloseWrite()
+			if got := testutil.ToFloat64(n.metrics.syncForged); got != 0 {
+				t.Errorf("an honest request was punished (%v)", got)
+			}
+			if n.gater.isBanned(h.ID()) {
+				t.Error("an honest peer was banned")
+			}
+		})
+	}
+}
+
+// A server that answers a request with empty batches that are never the
+// last is stalling: the sync loop serves one peer at a time, so it would
+// hold up every other sync of the node (until the 10-minute session
+// timeout). A non-final batch always carries entries (serveRange sends
+// Last as soon as the range is exhausted), so an empty one is malformed:
+// the peer is cut off like a forger.
+func TestSyncCutsOffStaller(t *testing.T) {
+	f := newFederation(t, "nru=referral", "rogue=platform")
+	n := f.start("nru")
+	key := f.key("rogue")
+	author := protocol.AuthorKeyOf(key)
+	first := addition(t, key, "test", 1, protocol.ID{}, "one")
+	nodeKey, err := f.cfgs["rogue"].NodeKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _, err := newHost(nodeKey, []string{"/ip4/127.0.0.1/tcp/0"}, n.roster, testLogger(t, "rogue"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	stalling := make(chan struct{}, 1)
+	h.SetStreamHandler(protocol.SyncProtocol, func(s network.Stream) {
+		defer s.Close()
+		r := bufio.NewReader(s)
+		var hello pb.SyncHello
+		if protodelim.UnmarshalFrom(r, &hello) != nil {
+			return
+		}
+		protodelim.MarshalTo(s, &pb.SyncHello{Federation: "test", Heads: []*pb.SyncHead{{Author: author[:], Seq: 5, Id: first.ID[:]}}})
+		var req pb.SyncRequest
+		if protodelim.UnmarshalFrom(r, &req) != nil {
+			return
+		}
+		select {
+		case stalling <- struct{}{}:
+		default:
+		}
+		for i := 0; i < 1_000_000; i++ {
+			if _, err := protodelim.MarshalTo(s, &pb.SyncBatch{Last: false}); err != nil {
+				return // cut off
+			}
+		}
+	})
+	if err := n.Connect(context.Background(), peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-stalling:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the node never asked the staller for a range")
+	}
+	waitUntil(t, 10*time.Second, "the staller to be cut off", func() bool {
+		return testutil.ToFloat64(n.metrics.syncForged) == 1 && n.host.Network().Connectedness(h.ID()) != network.Connected
+	})
+}
+
+// MaxSyncHeads promises that a hello of that many heads is accepted; it
+// must then fit in one sync message, or the hello of a federation that
+// large could never be read and no node of it could sync.
+func TestSyncHelloLimitFitsMessage(t *testing.T) {
+	h := &pb.SyncHello{Federation: strings.Repeat("f", protocol.MaxFederationLen)}
+	for range protocol.MaxSyncHeads {
+		h.Heads = append(h.Heads, &pb.SyncHead{Author: make([]byte, 32), Seq: math.MaxUint64, Id: make([]byte, protocol.IDSize)})
+	}
+	if size := proto.Size(h); size > protocol.MaxSyncMessage {
+		t.Errorf("a hello of MaxSyncHeads (%d) heads is %d bytes, over MaxSyncMessage (%d): it could not be read; at most %d heads fit",
+			protocol.MaxSyncHeads, size, protocol.MaxSyncMessage, protocol.MaxSyncMessage/(size/protocol.MaxSyncHeads))
+	}
+}
+
+// A member that forked its log serves, in answer to one request, a batch
+// from one branch and the next batch from the other. Each batch is a
+// chain, and each is signed by the author; only the link between them is
+// broken. The node must see the fork in that very session, as it would
+// between two requests: keep the first branch, get the other's entry at
+// its head as evidence and flag the author. (The member answers only one
+// session: a node that noticed nothing would not find out until some
+// later sync with someone else.)
+func TestSyncForkAcrossBatchesIsEvidence(t *testing.T) {
+	f := newFederation(t, "nru=referral", "src=platform")
+	n := f.start("nru")
+	key := f.key("src")
+	author := protocol.AuthorKeyOf(key)
+	a := chain(t, key, 3, "branch a")
+	b := append([]*protocol.Entry{a[0], a[1]}, addition(t, key, "test", 3, a[1].ID, "branch b 3"))
+	for seq := uint64(4); seq <= 6; seq++ {
+		b = append(b, addition(t, key, "test", seq, b[seq-2].ID, fmt.Sprintf("branch b %d", seq)))
+	}
+
+	nodeKey, err := f.cfgs["src"].NodeKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _, err := newHost(nodeKey, []string{"/ip4/127.0.0.1/tcp/0"}, n.roster, testLogger(t, "src"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	var answered atomic.Bool // one session is answered; later ones are refused
+	h.SetStreamHandler(protocol.SyncProtocol, func(s network.Stream) {
+		if answered.Swap(true) {
+			s.Reset()
+			return
+		}
+		defer s.Close()
+		r := bufio.NewReader(s)
+		var hello pb.SyncHello
+		if protodelim.UnmarshalFrom(r, &hello) != nil {
+			return
+		}
+		protodelim.MarshalTo(s, &pb.SyncHello{Federation: "test", Heads: []*pb.SyncHead{{Author: author[:], Seq: 6, Id: b[5].ID[:]}}})
+		for spliced := false; ; {
+			var req pb.SyncRequest
+			if protodelim.UnmarshalFrom(r, &req) != nil {
+				return
+			}
+			if req.FromSeq == 1 && !spliced {
+				spliced = true
+				protodelim.MarshalTo(s, &pb.SyncBatch{Entries: [][]byte{a[0].Raw, a[1].Raw, a[2].Raw}})
+				protodelim.MarshalTo(s, &pb.SyncBatch{Entries: [][]byte{b[3].Raw, b[4].Raw, b[5].Raw}, Last: true})
+				continue
+			}
+			batch := &pb.SyncBatch{Last: true}
+			for seq := req.FromSeq; seq <= min(req.ToSeq, 6); seq++ {
+				batch.Entries = append(batch.Entries, b[seq-1].Raw)
+			}
+			protodelim.MarshalTo(s, batch)
+		}
+	})
+	if err := n.Connect(context.Background(), peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 20*time.Second, "branch a to be stored", func() bool {
+		hd, _ := n.store.Head(author)
+		return hd.Seq == 3
+	})
+	waitUntil(t, 20*time.Second, "src to be flagged for its fork", func() bool {
+		fl, _ := n.store.Flagged()
+		return len(fl) == 1 && fl[0] == author
+	})
+	if hd, _ := n.store.Head(author); hd.ID != a[2].ID {
+		t.Errorf("head %s, want branch a's seq 3 %s", hd.ID, a[2].ID)
+	}
+	if got := n.pending.len(); got != 0 {
+		t.Errorf("%d entries of the other branch wait in the out-of-order buffer for predecessors that will never come", got)
+	}
+	if got := testutil.ToFloat64(n.metrics.synced); got != 3 {
+		t.Errorf("synced counter %v, want 3 (the entries stored)", got)
+	}
+}
+
+// A peer holds another branch of a forked log, longer than the branch
+// this node holds. Sync keeps this node's branch, keeps the peer's entry
+// at this node's head as evidence and flags the author; the peer's later
+// entries can never be applied here (their predecessor is on the other
+// branch), so nothing of them may be left in the out-of-order buffer,
+// where they would take the room of entries that are only early.
+func TestSyncForkLeavesNothingPending(t *testing.T) {
+	f := newFederation(t, "nru=referral", "src=platform")
+	n := f.start("nru")
+	key := f.key("src")
+	author := protocol.AuthorKeyOf(key)
+	mine := chain(t, key, 3, "branch a")
+	theirs := []*protocol.Entry{mine[0], mine[1], addition(t, key, "test", 3, mine[1].ID, "branch b 3")}
+	for seq := uint64(4); seq <= 6; seq++ {
+		theirs = append(theirs, addition(t, key, "test", seq, theirs[seq-2].ID, fmt.Sprintf("branch b %d", seq)))
+	}
+	src := newFakeMember(t, f, "src", n, mine...)
+	src.waitSession(t)
+	if h, _ := n.store.Head(author); h.ID != mine[2].ID {
+		t.Fatalf("after the sync on connect the head is %d %s, want 3 %s", h.Seq, h.ID, mine[2].ID)
+	}
+	src.serveLog(theirs...)
+	n.sync.now(src.host.ID())
+	waitUntil(t, 20*time.Second, "src to be flagged", func() bool {
+		fl, _ := n.store.Flagged()
+		return len(fl) == 1 && fl[0] == author
+	})
+	if h, _ := n.store.Head(author); h.ID != mine[2].ID {
+		t.Errorf("head moved to %s", h.ID)
+	}
+	if got := n.pending.len(); got != 0 {
+		t.Errorf("%d entries of the other branch wait in the out-of-order buffer for predecessors that will never come", got)
+	}
+}
