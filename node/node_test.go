@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	bolterrors "go.etcd.io/bbolt/errors"
@@ -159,4 +160,21 @@ func TestStartFailsCleanlyOnBusyPort(t *testing.T) {
 		t.Fatalf("second start: %v", err)
 	}
 	n.Close()
+}
+
+// memberHost starts a bare libp2p host with member name's transport key,
+// admitted by roster: a roster member whose node a test scripts by hand.
+// It is closed when the test ends.
+func memberHost(t *testing.T, f *federation, name string, roster *protocol.Roster) host.Host {
+	t.Helper()
+	key, err := f.cfgs[name].NodeKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _, err := newHost(key, []string{"/ip4/127.0.0.1/tcp/0"}, roster, testLogger(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
 }

@@ -53,16 +53,9 @@ type fakeMember struct {
 // on connect).
 func newFakeMember(t *testing.T, f *federation, name string, target *Node, log ...*protocol.Entry) *fakeMember {
 	t.Helper()
-	key, err := f.cfgs[name].NodeKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, _, err := newHost(key, []string{"/ip4/127.0.0.1/tcp/0"}, target.roster, testLogger(t, name))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := memberHost(t, f, name, target.roster)
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); h.Close() })
+	t.Cleanup(cancel)
 	ps, err := newPubSub(ctx, h, Topic("test"))
 	if err != nil {
 		t.Fatal(err)
@@ -500,15 +493,7 @@ func useAuthorKey(t *testing.T, f *federation, name string, key ed25519.PrivateK
 // transport identity, as a misbehaving member's node would.
 func syncClient(t *testing.T, f *federation, name string, n *Node) (host.Host, network.Stream, *bufio.Reader) {
 	t.Helper()
-	key, err := f.cfgs[name].NodeKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, _, err := newHost(key, []string{"/ip4/127.0.0.1/tcp/0"}, n.roster, testLogger(t, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
+	h := memberHost(t, f, name, n.roster)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := h.Connect(ctx, peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()}); err != nil {
@@ -610,15 +595,7 @@ func TestSyncCutsOffStaller(t *testing.T) {
 	key := f.key("rogue")
 	author := protocol.AuthorKeyOf(key)
 	first := addition(t, key, "test", 1, protocol.ID{}, "one")
-	nodeKey, err := f.cfgs["rogue"].NodeKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, _, err := newHost(nodeKey, []string{"/ip4/127.0.0.1/tcp/0"}, n.roster, testLogger(t, "rogue"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := memberHost(t, f, "rogue", n.roster)
 	stalling := make(chan struct{}, 1)
 	h.SetStreamHandler(protocol.SyncProtocol, func(s network.Stream) {
 		defer s.Close()
@@ -688,15 +665,7 @@ func TestSyncForkAcrossBatchesIsEvidence(t *testing.T) {
 		b = append(b, addition(t, key, "test", seq, b[seq-2].ID, fmt.Sprintf("branch b %d", seq)))
 	}
 
-	nodeKey, err := f.cfgs["src"].NodeKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, _, err := newHost(nodeKey, []string{"/ip4/127.0.0.1/tcp/0"}, n.roster, testLogger(t, "src"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := memberHost(t, f, "src", n.roster)
 	var answered atomic.Bool // one session is answered; later ones are refused
 	h.SetStreamHandler(protocol.SyncProtocol, func(s network.Stream) {
 		if answered.Swap(true) {

@@ -25,16 +25,9 @@ type rogue struct {
 
 func newRogue(t *testing.T, f *federation, name string, target *Node) *rogue {
 	t.Helper()
-	key, err := f.cfgs[name].NodeKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, _, err := newHost(key, []string{"/ip4/127.0.0.1/tcp/0"}, target.roster, testLogger(t, name))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := memberHost(t, f, name, target.roster)
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); h.Close() })
+	t.Cleanup(cancel)
 	ps, err := newPubSub(ctx, h, Topic("test"))
 	if err != nil {
 		t.Fatal(err)

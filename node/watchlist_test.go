@@ -74,7 +74,12 @@ func TestWatchlistAlertsOnArrival(t *testing.T) {
 		st, _ := pa.store.Head(nru.self.AuthorKey)
 		return st.Seq == near.Seq()
 	})
-	alerts := alertsOf(t, pa, 0)
+	// Alerts are raised just after the commit that moves the head.
+	var alerts []api.RaisedAlert
+	waitUntil(t, 10*time.Second, "three alerts (sha256, account, pdq)", func() bool {
+		alerts = alertsOf(t, pa, 0)
+		return len(alerts) >= 3
+	})
 	if len(alerts) != 3 {
 		t.Fatalf("%d alerts, want 3 (sha256, account, pdq): %+v", len(alerts), alerts)
 	}
