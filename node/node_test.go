@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bufio"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -14,8 +15,12 @@ import (
 	"testing"
 	"time"
 
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/staydown/staydown/protocol/pb"
+	"google.golang.org/protobuf/encoding/protodelim"
 
 	bolterrors "go.etcd.io/bbolt/errors"
 
@@ -177,4 +182,53 @@ func memberHost(t *testing.T, f *federation, name string, roster *protocol.Roste
 	}
 	t.Cleanup(func() { h.Close() })
 	return h
+}
+
+// joinTopic puts host h, a member's bare host, in the federation's gossip
+// topic with the node's own gossipsub configuration, connects target to
+// it and waits until each sees the other in the topic. Stream handlers that
+// target's sync-on-connect should find must be set before.
+func joinTopic(t *testing.T, h host.Host, target *Node) *pubsub.Topic {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	ps, err := newPubSub(ctx, h, Topic("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := ps.Join(Topic("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := topic.Subscribe(); err != nil {
+		t.Fatal(err)
+	}
+	if err := target.Connect(ctx, peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}); err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	waitUntil(t, 20*time.Second, "the member and the node to see each other in the topic", func() bool {
+		return len(topic.ListPeers()) > 0 && len(target.topic.ListPeers()) > 0
+	})
+	return topic
+}
+
+// scriptSync makes h answer sync streams as a scripted peer: it reads the
+// asker's hello, announces author's log as ending at head, then hands each
+// request to answer until the stream ends or answer returns false.
+func scriptSync(h host.Host, author protocol.AuthorKey, head protocol.Head, answer func(s network.Stream, req *pb.SyncRequest) bool) {
+	h.SetStreamHandler(protocol.SyncProtocol, func(s network.Stream) {
+		defer s.Close()
+		r := bufio.NewReader(s)
+		var hello pb.SyncHello
+		if protodelim.UnmarshalFrom(r, &hello) != nil {
+			return
+		}
+		protodelim.MarshalTo(s, &pb.SyncHello{Federation: "test", Heads: []*pb.SyncHead{{Author: author[:], Seq: head.Seq, Id: head.ID[:]}}})
+		for {
+			var req pb.SyncRequest
+			if protodelim.UnmarshalFrom(r, &req) != nil || !answer(s, &req) {
+				return
+			}
+		}
+	})
 }

@@ -236,13 +236,14 @@ func (s *syncer) serveRange(ss syncStream, author protocol.AuthorKey, from, to u
 		var batch pb.SyncBatch
 		size, next := 0, from
 		stop := errors.New("batch full")
-		err := s.n.store.Range(author, from, to, func(e *protocol.Entry) error {
-			if len(batch.Entries) == protocol.MaxSyncBatch || (size > 0 && size+len(e.Raw) > protocol.MaxSyncBatchBytes) {
+		// Raw bytes: the asker checks every entry itself.
+		err := s.n.store.RangeRaw(author, from, to, func(seq uint64, raw []byte) error {
+			if len(batch.Entries) == protocol.MaxSyncBatch || (size > 0 && size+len(raw) > protocol.MaxSyncBatchBytes) {
 				return stop
 			}
-			batch.Entries = append(batch.Entries, e.Raw)
-			size += len(e.Raw)
-			next = e.Seq() + 1
+			batch.Entries = append(batch.Entries, raw)
+			size += len(raw)
+			next = seq + 1
 			return nil
 		})
 		if err != nil && !errors.Is(err, stop) {
@@ -429,7 +430,7 @@ func (s *syncer) fetch(ss syncStream, p peer.ID, author protocol.AuthorKey, from
 // ahead of names the entry this node holds at that seq.
 func (s *syncer) compare(ss syncStream, p peer.ID, h protocol.Head) error {
 	var held protocol.ID
-	err := s.n.store.Range(h.Author, h.Seq, h.Seq, func(e *protocol.Entry) error { held = e.ID; return nil })
+	err := s.n.store.RangeRaw(h.Author, h.Seq, h.Seq, func(_ uint64, raw []byte) error { held = protocol.IDOf(raw); return nil })
 	if err != nil || held == h.ID {
 		return err
 	}

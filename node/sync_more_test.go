@@ -54,31 +54,13 @@ type fakeMember struct {
 func newFakeMember(t *testing.T, f *federation, name string, target *Node, log ...*protocol.Entry) *fakeMember {
 	t.Helper()
 	h := memberHost(t, f, name, target.roster)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	ps, err := newPubSub(ctx, h, Topic("test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	topic, err := ps.Join(Topic("test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := topic.Subscribe(); err != nil {
-		t.Fatal(err)
-	}
-	m := &fakeMember{t: t, host: h, topic: topic, fed: "test", logs: map[protocol.AuthorKey][]*protocol.Entry{},
+	m := &fakeMember{t: t, host: h, fed: "test", logs: map[protocol.AuthorKey][]*protocol.Entry{},
 		opened: make(chan time.Time, 64), closed: make(chan time.Time, 64)}
 	if len(log) > 0 {
 		m.serveLog(log...)
 	}
 	h.SetStreamHandler(protocol.SyncProtocol, m.serve)
-	if err := target.Connect(ctx, peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}); err != nil {
-		t.Fatalf("connect %s: %v", name, err)
-	}
-	waitUntil(t, 20*time.Second, name+" and the node to see each other in the topic", func() bool {
-		return len(topic.ListPeers()) > 0 && len(target.topic.ListPeers()) > 0
-	})
+	m.topic = joinTopic(t, h, target)
 	return m
 }
 
@@ -597,27 +579,17 @@ func TestSyncCutsOffStaller(t *testing.T) {
 	first := addition(t, key, "test", 1, protocol.ID{}, "one")
 	h := memberHost(t, f, "rogue", n.roster)
 	stalling := make(chan struct{}, 1)
-	h.SetStreamHandler(protocol.SyncProtocol, func(s network.Stream) {
-		defer s.Close()
-		r := bufio.NewReader(s)
-		var hello pb.SyncHello
-		if protodelim.UnmarshalFrom(r, &hello) != nil {
-			return
-		}
-		protodelim.MarshalTo(s, &pb.SyncHello{Federation: "test", Heads: []*pb.SyncHead{{Author: author[:], Seq: 5, Id: first.ID[:]}}})
-		var req pb.SyncRequest
-		if protodelim.UnmarshalFrom(r, &req) != nil {
-			return
-		}
+	scriptSync(h, author, protocol.Head{Seq: 5, ID: first.ID}, func(s network.Stream, _ *pb.SyncRequest) bool {
 		select {
 		case stalling <- struct{}{}:
 		default:
 		}
 		for i := 0; i < 1_000_000; i++ {
 			if _, err := protodelim.MarshalTo(s, &pb.SyncBatch{Last: false}); err != nil {
-				return // cut off
+				return false // cut off
 			}
 		}
+		return false
 	})
 	if err := n.Connect(context.Background(), peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"testing"
@@ -84,21 +83,11 @@ func TestSyncCutsOffForger(t *testing.T) {
 
 	h := memberHost(t, f, "rogue", n.roster)
 	served := make(chan struct{}, 1)
-	h.SetStreamHandler(protocol.SyncProtocol, func(s network.Stream) {
-		defer s.Close()
-		r := bufio.NewReader(s)
-		var hello pb.SyncHello
-		if protodelim.UnmarshalFrom(r, &hello) != nil {
-			return
-		}
-		// Claims a log of 2 entries, serves a forged second one.
-		protodelim.MarshalTo(s, &pb.SyncHello{Federation: "test", Heads: []*pb.SyncHead{{Author: author[:], Seq: 2, Id: good.ID[:]}}})
-		var req pb.SyncRequest
-		if protodelim.UnmarshalFrom(r, &req) != nil {
-			return
-		}
+	// Claims a log of 2 entries, serves a forged second one.
+	scriptSync(h, author, protocol.Head{Seq: 2, ID: good.ID}, func(s network.Stream, _ *pb.SyncRequest) bool {
 		protodelim.MarshalTo(s, &pb.SyncBatch{Entries: [][]byte{good.Raw, forged}, Last: true})
 		served <- struct{}{}
+		return false
 	})
 	if err := n.Connect(context.Background(), peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}); err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
-	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/staydown/staydown/protocol"
@@ -25,27 +24,7 @@ type rogue struct {
 
 func newRogue(t *testing.T, f *federation, name string, target *Node) *rogue {
 	t.Helper()
-	h := memberHost(t, f, name, target.roster)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	ps, err := newPubSub(ctx, h, Topic("test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	topic, err := ps.Join(Topic("test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := topic.Subscribe(); err != nil {
-		t.Fatal(err)
-	}
-	if err := target.Connect(ctx, peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}); err != nil {
-		t.Fatalf("connect rogue: %v", err)
-	}
-	waitUntil(t, 20*time.Second, "rogue and node to see each other in the topic", func() bool {
-		return len(topic.ListPeers()) > 0 && len(target.topic.ListPeers()) > 0
-	})
-	return &rogue{topic: topic}
+	return &rogue{topic: joinTopic(t, memberHost(t, f, name, target.roster), target)}
 }
 
 func (r *rogue) send(t *testing.T, data []byte) {

@@ -106,7 +106,12 @@ func (b *buckets) logEntry(author protocol.AuthorKey, seq uint64) (*protocol.Ent
 // decodeStored decodes a copy of v: protocol.Decode retains its input, and
 // v dies with the transaction.
 func decodeStored(author protocol.AuthorKey, seq uint64, v []byte) (*protocol.Entry, error) {
-	e, err := protocol.Decode(bytes.Clone(v))
+	return decodeOwned(author, seq, bytes.Clone(v))
+}
+
+// decodeOwned is decodeStored for bytes the caller owns (not a bbolt value).
+func decodeOwned(author protocol.AuthorKey, seq uint64, v []byte) (*protocol.Entry, error) {
+	e, err := protocol.Decode(v)
 	if err != nil {
 		return nil, fmt.Errorf("%w: logs/%s/%d: %v", ErrCorrupt, author, seq, err)
 	}
@@ -123,6 +128,20 @@ func decodeStored(author protocol.AuthorKey, seq uint64, v []byte) (*protocol.En
 // store (a write waiting on a read of the same goroutine can deadlock), and
 // a slow fn holds back the reuse of freed pages.
 func (s *Store) Range(author protocol.AuthorKey, from, to uint64, fn func(*protocol.Entry) error) error {
+	return s.RangeRaw(author, from, to, func(seq uint64, raw []byte) error {
+		e, err := decodeOwned(author, seq, raw)
+		if err != nil {
+			return err
+		}
+		return fn(e)
+	})
+}
+
+// RangeRaw is Range without decoding: fn gets each entry's seq and its
+// stored bytes (a copy fn may keep). It is for callers that only pass the
+// bytes on or hash them, such as a sync server, whose client checks every
+// entry itself. An error that fn returns is returned as is.
+func (s *Store) RangeRaw(author protocol.AuthorKey, from, to uint64, fn func(seq uint64, raw []byte) error) error {
 	from = max(from, 1)
 	if to < from {
 		return nil
@@ -139,11 +158,7 @@ func (s *Store) Range(author protocol.AuthorKey, from, to uint64, fn func(*proto
 			if len(k) != 8 || binary.BigEndian.Uint64(k) != want {
 				return fmt.Errorf("%w: logs/%s: key %x where seq %d belongs", ErrCorrupt, author, k, want)
 			}
-			e, err := decodeStored(author, want, v)
-			if err != nil {
-				return err
-			}
-			if fnErr = fn(e); fnErr != nil {
+			if fnErr = fn(want, bytes.Clone(v)); fnErr != nil {
 				return fnErr
 			}
 			if want == to {

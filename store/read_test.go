@@ -271,3 +271,39 @@ func TestPreview(t *testing.T) {
 		}
 	}
 }
+
+// RangeRaw hands over exactly the bytes Range decodes, seq by seq, as
+// copies the caller may keep.
+func TestRangeRawMatchesRange(t *testing.T) {
+	s, w := mustOpen(t), newWorld(t)
+	var log []*protocol.Entry
+	for i := 0; i < 5; i++ {
+		log = append(log, w.A.next(addition(shaN(uint64(i)))))
+	}
+	s.mustApply(Applied, log...)
+	var raws [][]byte
+	var seqs []uint64
+	if err := s.RangeRaw(w.A.key, 2, 9, func(seq uint64, raw []byte) error {
+		seqs, raws = append(seqs, seq), append(raws, raw)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(seqs, []uint64{2, 3, 4, 5}) {
+		t.Fatalf("seqs %v, want 2..5 (the log ends at 5)", seqs)
+	}
+	for i, raw := range raws {
+		if !bytes.Equal(raw, log[i+1].Raw) {
+			t.Errorf("seq %d: bytes differ from the stored entry", seqs[i])
+		}
+	}
+	var ids []protocol.ID
+	if err := s.Range(w.A.key, 2, 9, func(e *protocol.Entry) error { ids = append(ids, e.ID); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range ids {
+		if id != protocol.IDOf(raws[i]) {
+			t.Errorf("seq %d: Range and RangeRaw disagree", seqs[i])
+		}
+	}
+}
