@@ -313,14 +313,8 @@ func (n *Node) Status(ctx context.Context) (api.Status, error) {
 	return st, nil
 }
 
-// Host is the node's libp2p host (tests connect nodes through it).
-func (n *Node) Host() host.Host { return n.host }
-
 // APIAddr is where the HTTP API listens.
 func (n *Node) APIAddr() net.Addr { return n.apiAddr }
-
-// Store is the node's store (read it; the node owns writes).
-func (n *Node) Store() *store.Store { return n.store }
 
 // Connect dials a peer now instead of waiting for the dialer.
 func (n *Node) Connect(ctx context.Context, ai peer.AddrInfo) error { return n.host.Connect(ctx, ai) }
