@@ -32,6 +32,8 @@ type NoticeStatus struct {
 	// ActionMs is when the platform says it first acted (removed,
 	// disabled, not executed, not found), 0 if it has not.
 	ActionMs int64
+	// ActionID is the reply that was the first action, zero if none.
+	ActionID ID
 	// TimeToActionMs is ActionMs minus the notice's timestamp, -1 if no
 	// action yet.
 	TimeToActionMs int64
@@ -132,6 +134,7 @@ func NoticeLifecycle(notice *Entry, updates, replies []*Entry, nowMs int64) Noti
 			pb.ReplyStatus_REPLY_STATUS_NOT_EXECUTED, pb.ReplyStatus_REPLY_STATUS_NOT_FOUND:
 			deadline := st.DeadlineMs
 			st.ActionMs = min(max(cmp.Or(r.ActionTimeMs, ts), issued), ts)
+			st.ActionID = ev.e.ID
 			st.TimeToActionMs = st.ActionMs - issued
 			st.WithinDeadline = deadline == 0 || st.ActionMs <= deadline // 0: the clock was stopped
 			st.State = NoticeNotExecuted

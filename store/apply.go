@@ -148,6 +148,9 @@ type writer struct {
 	// memmove each, quadratic in the batch; put in key order they append.
 	// Nothing reads attest inside a write transaction.
 	attest []kv
+	// before is meta/count when the transaction began, read on the first
+	// arrival.
+	before *uint64
 }
 
 type kv struct{ k, v []byte }
@@ -201,6 +204,20 @@ func (w *writer) finish() error {
 		return err
 	}
 	return w.meta.Put(metaCount, u64(n+w.added))
+}
+
+// arrived records that an entry entered a log: arrival number meta/count
+// + added (1-based, so arrival n is the n-th entry this store logged).
+func (w *writer) arrived(id protocol.ID) error {
+	if w.before == nil {
+		n, err := w.count()
+		if err != nil {
+			return err
+		}
+		w.before = &n
+	}
+	w.arrivals.FillPercent = 1 // append-only
+	return w.arrivals.Put(u64(*w.before+w.added), id[:])
 }
 
 func rejected(err error) Result { return Result{Outcome: Rejected, Err: err} }
@@ -259,6 +276,9 @@ func (w *writer) apply(e *protocol.Entry) (Result, error) {
 		return Result{}, err
 	}
 	w.added++
+	if err := w.arrived(e.ID); err != nil {
+		return Result{}, err
+	}
 	if void != nil {
 		return Result{Outcome: Void, Err: void}, nil
 	}

@@ -118,9 +118,34 @@ func (s *Store) Rebuild() error {
 		if err := w.flush(); err != nil {
 			return err
 		}
-		return w.meta.Put(metaCount, u64(w.added))
+		if err := w.meta.Put(metaCount, u64(w.added)); err != nil {
+			return err
+		}
+		return repairArrivals(tx, w)
 	})
 	return wrapDB("rebuild", err)
+}
+
+// repairArrivals keeps the arrivals bucket if it is sound, and otherwise
+// writes it anew in log order (author by author): the local order is
+// lost, but every entry has its number.
+func repairArrivals(tx *bolt.Tx, w *writer) error {
+	if err := checkArrivals(w.buckets, w.added); err == nil || !errors.Is(err, ErrCorrupt) {
+		return err
+	}
+	if err := tx.DeleteBucket(bucketArrivals); err != nil {
+		return fmt.Errorf("drop arrivals: %w", err)
+	}
+	b, err := tx.CreateBucket(bucketArrivals)
+	if err != nil {
+		return fmt.Errorf("create arrivals: %w", err)
+	}
+	b.FillPercent = 1
+	var n uint64
+	return walkLogs(w.logs, func(e *protocol.Entry) error {
+		n++
+		return b.Put(u64(n), e.ID[:])
+	}, func(*protocol.Entry) error { return nil })
 }
 
 // recordedHeads reads the heads bucket as it is, skipping rows that do not
@@ -199,6 +224,9 @@ func (s *Store) Check() error {
 			return err
 		} else if n != total {
 			return fmt.Errorf("%w: meta/count is %d, the logs hold %d entries", ErrCorrupt, n, total)
+		}
+		if err := checkArrivals(b, total); err != nil {
+			return err
 		}
 		return checkEvidence(b)
 	})

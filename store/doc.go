@@ -15,9 +15,11 @@
 // head, builds the next entry and stores it under one write lock, so a node
 // cannot fork its own log.
 //
-// Readers ask [Store.Match] for the additions carrying a signal; the status
-// of each (active, retracted, disputed, allowlisted) is worked out at read
-// time from the facts the indexes hold. [Store.Range] and [Store.Heads]
+// Readers ask [Store.Match] for the additions carrying a signal, and the
+// actioned takedown notices naming it; the status of each (active,
+// retracted, disputed, allowlisted) is worked out at read time from the
+// facts the indexes hold. [Store.Notices] lists notice threads;
+// [Store.Arrivals] replays entries in the order this store logged them. [Store.Range] and [Store.Heads]
 // serve the sync protocol; [Store.Check] verifies every invariant;
 // [Store.Rebuild] derives the indexes again from the logs.
 //
@@ -26,7 +28,8 @@
 // received the logs in any interleaving holds the same bytes as one that
 // rebuilt them author by author. The only exception is which of two
 // equivocating entries sits in the log and which is evidence: that is
-// arrival order, and it is source data, not an index.
+// arrival order, and it is source data, not an index; so is the arrivals
+// bucket, which Rebuild keeps (or, if damaged, renumbers in log order).
 //
 // # File layout
 //
@@ -39,6 +42,7 @@
 //	meta                 "schema" -> version (1); "count" -> entries in all logs (derived, rewritten by Rebuild)
 //	logs/<author>        seq -> raw signed entry    one nested bucket per author; appends go to the end
 //	evidence             author || seq || id -> raw signed entry conflicting with the one logged at seq
+//	arrivals             n -> id                   the n-th entry this store logged (local order; see Arrivals)
 //
 // Index buckets (Rebuild drops and refills them):
 //
@@ -52,6 +56,7 @@
 //	allow                len(sk) || sk || allow id -> author || len(category) category || reason
 //	notices              addressee || notice id -> issuer
 //	noticerefs           notice id || update or reply id -> kind code || author
+//	noticesigs           len(sk) || sk || notice id -> (empty)     one row per distinct signal a notice names
 //
 // The signal key's length leads so that a prefix scan for one key cannot
 // run into a longer key that starts with it.

@@ -271,7 +271,14 @@ func index(w sink, e *protocol.Entry) error {
 			}
 		}
 	case *pb.Entry_Notice:
-		return w.put(idxNotices, cat(p.Notice.Addressee, e.ID[:]), e.Author[:])
+		if err := w.put(idxNotices, cat(p.Notice.Addressee, e.ID[:]), e.Author[:]); err != nil {
+			return err
+		}
+		for _, s := range p.Notice.Signals {
+			if err := w.put(idxNoticeSigs, append(signalPrefix(protocol.SignalKey(s)), e.ID[:]...), nil); err != nil {
+				return err
+			}
+		}
 	case *pb.Entry_NoticeUpdate:
 		return w.put(idxNoticeRefs, cat(p.NoticeUpdate.Notice, e.ID[:]), cat([]byte{kindCodes[protocol.KindNoticeUpdate]}, e.Author[:]))
 	case *pb.Entry_NoticeReply:

@@ -185,8 +185,11 @@ const (
 	StatusAllowlisted Status = "allowlisted" // someone allowlisted the signal; never auto-action
 )
 
-// Attestation is one addition that carries the signal asked for.
+// Attestation is one addition that carries the signal asked for, or one
+// actioned takedown notice that names it (Kind says which).
 type Attestation struct {
+	// Kind is protocol.KindAddition or protocol.KindNotice.
+	Kind        protocol.Kind
 	Author      protocol.AuthorKey
 	EntryID     protocol.ID
 	Seq         uint64
@@ -196,6 +199,18 @@ type Attestation struct {
 	Status      Status
 	Reasons     []Reason // every retraction, allow, dispute bearing on it, sorted by (Kind, EntryID)
 	Equivocated bool     // the author is flagged: weigh everything it signed accordingly
+	// Notice is set for a notice attestation: who actioned it and how.
+	Notice *NoticeAction
+}
+
+// NoticeAction is what makes an actioned notice an attestation (SPEC.md
+// section 10.2, stay down): the addressee removed or disabled what it
+// named.
+type NoticeAction struct {
+	Addressee protocol.AuthorKey
+	Binding   bool
+	Reply     protocol.ID // the first action
+	ActionMs  int64       // the addressee's claim, bounded (SPEC.md 10.1)
 }
 
 // Reason is one entry that bears on an attestation's status.
@@ -229,6 +244,27 @@ func (s *Store) Match(signalKey []byte) ([]Attestation, error) {
 			a, err := b.attestation(id, allows)
 			if err != nil {
 				return err
+			}
+			f, seen := flagged[a.Author]
+			if !seen {
+				f = b.flagged(a.Author)
+				flagged[a.Author] = f
+			}
+			a.Equivocated = f
+			out = append(out, a)
+		}
+		c = b.idx[idxNoticeSigs].Cursor()
+		for k, _ := c.Seek(prefix); hasPrefix(k, prefix); k, _ = c.Next() {
+			id, ok := idOf(k[len(prefix):])
+			if !ok {
+				return fmt.Errorf("%w: noticesigs/%x: key does not end in an entry id", ErrCorrupt, k)
+			}
+			a, ok, err := b.noticeAttestation(id, allows)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
 			}
 			f, seen := flagged[a.Author]
 			if !seen {
@@ -283,7 +319,7 @@ func (b *buckets) attestation(id protocol.ID, allows []Reason) (Attestation, err
 	if err != nil {
 		return Attestation{}, err
 	}
-	a := Attestation{Author: sum.Author, EntryID: id, Seq: sum.Seq, Labels: sum.Labels, CaseRef: sum.CaseRef, TimeMs: sum.TimeMs}
+	a := Attestation{Kind: protocol.KindAddition, Author: sum.Author, EntryID: id, Seq: sum.Seq, Labels: sum.Labels, CaseRef: sum.CaseRef, TimeMs: sum.TimeMs}
 	a.Reasons = append(a.Reasons, allows...)
 	retracted := false
 	if v := b.idx[idxRetractions].Get(id[:]); v != nil {
@@ -294,16 +330,32 @@ func (b *buckets) attestation(id protocol.ID, allows []Reason) (Attestation, err
 		retracted = true
 		a.Reasons = append(a.Reasons, Reason{Kind: protocol.KindRetraction, Author: sum.Author, EntryID: rid, Reason: string(v[idSize:])})
 	}
+	disputed, err := b.disputes(id, &a)
+	if err != nil {
+		return Attestation{}, err
+	}
+	settle(&a, retracted, len(allows) > 0, disputed)
+	return a, nil
+}
+
+// disputes adds the disputes of id to a's reasons and reports whether
+// there were any.
+func (b *buckets) disputes(id protocol.ID, a *Attestation) (bool, error) {
 	disputed := false
 	c := b.idx[idxDisputes].Cursor()
 	for k, v := c.Seek(id[:]); hasPrefix(k, id[:]); k, v = c.Next() {
 		did, ok := idOf(k[idSize:])
 		if !ok || len(v) < authorSize {
-			return Attestation{}, fmt.Errorf("%w: disputes/%x: does not decode", ErrCorrupt, k)
+			return false, fmt.Errorf("%w: disputes/%x: does not decode", ErrCorrupt, k)
 		}
 		disputed = true
 		a.Reasons = append(a.Reasons, Reason{Kind: protocol.KindDispute, Author: authorOf(v), EntryID: did, Reason: string(v[authorSize:])})
 	}
+	return disputed, nil
+}
+
+// settle sorts a's reasons and sets its status by precedence.
+func settle(a *Attestation, retracted, allowlisted, disputed bool) {
 	slices.SortFunc(a.Reasons, func(x, y Reason) int {
 		if x.Kind != y.Kind {
 			return cmp.Compare(string(x.Kind), string(y.Kind))
@@ -313,14 +365,51 @@ func (b *buckets) attestation(id protocol.ID, allows []Reason) (Attestation, err
 	switch {
 	case retracted:
 		a.Status = StatusRetracted
-	case len(allows) > 0:
+	case allowlisted:
 		a.Status = StatusAllowlisted
 	case disputed:
 		a.Status = StatusDisputed
 	default:
 		a.Status = StatusActive
 	}
-	return a, nil
+}
+
+// noticeAttestation makes an attestation of the notice id if it is
+// actioned (SPEC.md section 10.2), and reports false if it is not. Its
+// status: retracted once its issuer withdrew it (after the action: a
+// notice withdrawn before it is never actioned), allowlisted, disputed
+// (a dispute naming the notice), or active.
+func (b *buckets) noticeAttestation(id protocol.ID, allows []Reason) (Attestation, bool, error) {
+	t, err := b.thread(id)
+	if err != nil {
+		return Attestation{}, false, fmt.Errorf("%w: noticesigs names %s: %v", ErrCorrupt, id, err)
+	}
+	// The state of an actioned notice does not depend on the time.
+	st := protocol.NoticeLifecycle(t.Notice, t.Updates, t.Replies, 0)
+	if st.State != protocol.NoticeActioned {
+		return Attestation{}, false, nil
+	}
+	n := t.Notice.Body.GetNotice()
+	a := Attestation{
+		Kind: protocol.KindNotice, Author: t.Notice.Author, EntryID: id, Seq: t.Notice.Seq(),
+		Labels: []string{protocol.FormatLabel(n.Category)}, TimeMs: t.Notice.Body.TimestampMs,
+		Notice: &NoticeAction{Addressee: authorOf(n.Addressee), Binding: n.Binding, Reply: st.ActionID, ActionMs: st.ActionMs},
+	}
+	a.Reasons = append(a.Reasons, allows...)
+	retracted := false
+	for _, u := range t.Updates {
+		if p := u.Body.GetNoticeUpdate(); p.Withdraw {
+			retracted = true
+			a.Reasons = append(a.Reasons, Reason{Kind: protocol.KindNoticeUpdate, Author: u.Author, EntryID: u.ID, Reason: "withdrawn"})
+			break
+		}
+	}
+	disputed, err := b.disputes(id, &a)
+	if err != nil {
+		return Attestation{}, false, err
+	}
+	settle(&a, retracted, len(allows) > 0, disputed)
+	return a, true, nil
 }
 
 func (b *buckets) flagged(author protocol.AuthorKey) bool {
@@ -419,43 +508,54 @@ type NoticeThread struct {
 func (s *Store) Notice(id protocol.ID) (NoticeThread, error) {
 	var t NoticeThread
 	err := s.view(func(b *buckets) error {
-		n, err := b.get(id)
-		if err != nil {
-			return err
-		}
-		notice := n.Body.GetNotice()
-		if notice == nil {
-			return fmt.Errorf("entry %s is a %s, not a notice: %w", id, n.Kind(), ErrNotFound)
-		}
-		t.Notice = n
-		addressee := authorOf(notice.Addressee)
-		c := b.idx[idxNoticeRefs].Cursor()
-		for k, v := c.Seek(id[:]); hasPrefix(k, id[:]); k, v = c.Next() {
-			rid, ok := idOf(k[idSize:])
-			if !ok || len(v) != 1+authorSize {
-				return fmt.Errorf("%w: noticerefs/%x: does not decode", ErrCorrupt, k)
-			}
-			kind, by := codeKinds[v[0]], authorOf(v[1:])
-			switch {
-			case kind == protocol.KindNoticeUpdate && by == n.Author:
-			case kind == protocol.KindNoticeReply && by == addressee:
-			default:
-				continue
-			}
-			e, err := b.get(rid)
-			if err != nil {
-				return fmt.Errorf("%w: noticerefs/%x: %v", ErrCorrupt, k, err)
-			}
-			if kind == protocol.KindNoticeUpdate {
-				t.Updates = append(t.Updates, e)
-			} else {
-				t.Replies = append(t.Replies, e)
-			}
-		}
-		return nil
+		var err error
+		t, err = b.thread(id)
+		return err
 	})
 	if err != nil {
 		return NoticeThread{}, wrapDB("notice", err)
+	}
+	return t, nil
+}
+
+func (b *buckets) thread(id protocol.ID) (NoticeThread, error) {
+	var t NoticeThread
+	n, err := b.get(id)
+	if err != nil {
+		return t, err
+	}
+	notice := n.Body.GetNotice()
+	if notice == nil {
+		return t, fmt.Errorf("entry %s is a %s, not a notice: %w", id, n.Kind(), ErrNotFound)
+	}
+	t.Notice = n
+	addressee := authorOf(notice.Addressee)
+	c := b.idx[idxNoticeRefs].Cursor()
+	for k, v := c.Seek(id[:]); hasPrefix(k, id[:]); k, v = c.Next() {
+		rid, ok := idOf(k[idSize:])
+		if !ok || len(v) != 1+authorSize {
+			return t, fmt.Errorf("%w: noticerefs/%x: does not decode", ErrCorrupt, k)
+		}
+		kind, by := codeKinds[v[0]], authorOf(v[1:])
+		switch {
+		case kind == protocol.KindNoticeUpdate && by == n.Author:
+		case kind == protocol.KindNoticeReply && by == addressee:
+		default:
+			continue
+		}
+		// A void update (not of its author's own notice) is no update.
+		if kind == protocol.KindNoticeUpdate && b.idx[idxVoid].Get(rid[:]) != nil {
+			continue
+		}
+		e, err := b.get(rid)
+		if err != nil {
+			return t, fmt.Errorf("%w: noticerefs/%x: %v", ErrCorrupt, k, err)
+		}
+		if kind == protocol.KindNoticeUpdate {
+			t.Updates = append(t.Updates, e)
+		} else {
+			t.Replies = append(t.Replies, e)
+		}
 	}
 	bySeq := func(x, y *protocol.Entry) int { return cmp.Compare(x.Seq(), y.Seq()) }
 	slices.SortFunc(t.Updates, bySeq)
@@ -541,4 +641,33 @@ func (s *Store) Preview(e *protocol.Entry) (Outcome, error) {
 		return nil
 	})
 	return out, wrapDB("preview", err)
+}
+
+// Notices calls fn with every stored notice's thread, in the order of
+// (addressee, notice id), in one read transaction. Entries are copies fn
+// may keep; fn must not call the Store. An error fn returns is returned
+// as is.
+func (s *Store) Notices(fn func(NoticeThread) error) error {
+	var fnErr error
+	err := s.view(func(b *buckets) error {
+		c := b.idx[idxNotices].Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			id, ok := idOf(k[min(len(k), authorSize):])
+			if !ok {
+				return fmt.Errorf("%w: notices/%x: key does not end in an entry id", ErrCorrupt, k)
+			}
+			t, err := b.thread(id)
+			if err != nil {
+				return fmt.Errorf("%w: notices/%x: %v", ErrCorrupt, k, err)
+			}
+			if fnErr = fn(t); fnErr != nil {
+				return fnErr
+			}
+		}
+		return nil
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	return wrapDB("notices", err)
 }

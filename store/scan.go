@@ -28,12 +28,14 @@ var fixedKeyLen = map[protocol.SignalType]int{
 }
 
 // SignalKeys calls fn with the key (protocol.SignalKey) of every distinct
-// signal of type typ that some addition carries, once each, in key order,
-// whatever the additions' status: status is worked out when matching. It
-// stops when fn returns an error, which it returns as is. It is the
-// start-up loader of the node's in-memory match indexes: one read
-// transaction, one pass over the attest index (only over the type's own
-// rows for sha256, md5 and pdq, whose keys have a fixed length).
+// signal of type typ that some addition or some takedown notice carries,
+// in key order, first those of additions, then those of notices (a key
+// both carry comes twice), whatever their status: status is worked out
+// when matching. It stops when fn returns an error, which it returns as
+// is. It is the start-up loader of the node's in-memory match indexes:
+// one read transaction, one pass over the attest and noticesigs indexes
+// (only over the type's own rows for sha256, md5 and pdq, whose keys have
+// a fixed length).
 //
 // key is valid only during the call: fn must copy what it keeps. fn runs
 // inside a read transaction and must not call the store.
@@ -48,22 +50,24 @@ func (s *Store) SignalKeys(typ protocol.SignalType, fn func(key []byte) error) e
 	}
 	var fnErr error
 	err := s.view(func(b *buckets) error {
-		var last []byte
-		c := b.idx[idxAttest].Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			n, m := binary.Uvarint(k)
-			if m <= 0 || n == 0 || uint64(len(k)-m) != n+idSize {
-				return fmt.Errorf("%w: attest/%x: key is not len(sk) || sk || id", ErrCorrupt, k)
-			}
-			sk := k[m : m+int(n)]
-			if sk[0] != tag || bytes.Equal(sk, last) {
-				continue
-			}
-			// k points into the read transaction's pages, which stay put
-			// until it ends.
-			last = sk
-			if fnErr = fn(sk); fnErr != nil {
-				return fnErr
+		for _, idx := range []int{idxAttest, idxNoticeSigs} {
+			var last []byte
+			c := b.idx[idx].Cursor()
+			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+				n, m := binary.Uvarint(k)
+				if m <= 0 || n == 0 || uint64(len(k)-m) != n+idSize {
+					return fmt.Errorf("%w: %s/%x: key is not len(sk) || sk || id", ErrCorrupt, indexNames[idx], k)
+				}
+				sk := k[m : m+int(n)]
+				if sk[0] != tag || bytes.Equal(sk, last) {
+					continue
+				}
+				// k points into the read transaction's pages, which stay
+				// put until it ends.
+				last = sk
+				if fnErr = fn(sk); fnErr != nil {
+					return fnErr
+				}
 			}
 		}
 		return nil

@@ -11,13 +11,20 @@ import (
 
 // schemaVersion is written to meta/schema by Open on a new file and checked
 // on every later Open. Bump it when a key or value layout changes.
-const schemaVersion = 1
+//
+// 2: noticesigs index and arrivals bucket. A version 1 file is refused;
+// nothing was deployed with it, so there is no migration.
+const schemaVersion = 2
 
 // Source buckets: Rebuild keeps them.
 var (
 	bucketMeta     = []byte("meta")
 	bucketLogs     = []byte("logs")
 	bucketEvidence = []byte("evidence")
+	// bucketArrivals is this node's own record of the order in which
+	// entries entered its logs (arrivals.go). It is local, not a function
+	// of the logs, so Rebuild keeps it.
+	bucketArrivals = []byte("arrivals")
 )
 
 var (
@@ -37,6 +44,7 @@ const (
 	idxAllow
 	idxNotices
 	idxNoticeRefs
+	idxNoticeSigs
 	idxVoid
 	numIndexes
 )
@@ -51,6 +59,7 @@ var indexNames = [numIndexes][]byte{
 	idxAllow:       []byte("allow"),
 	idxNotices:     []byte("notices"),
 	idxNoticeRefs:  []byte("noticerefs"),
+	idxNoticeSigs:  []byte("noticesigs"),
 	idxVoid:        []byte("void"),
 }
 
@@ -127,7 +136,7 @@ func initBuckets(tx *bolt.Tx) error {
 	if err := checkSchema(meta); err != nil {
 		return err
 	}
-	for _, name := range append([][]byte{bucketLogs, bucketEvidence}, indexNames[:]...) {
+	for _, name := range append([][]byte{bucketLogs, bucketEvidence, bucketArrivals}, indexNames[:]...) {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("bucket %s: %w", name, err)
 		}
@@ -146,14 +155,14 @@ func (s *Store) Close() error {
 
 // buckets are the top-level buckets of one transaction.
 type buckets struct {
-	meta, logs, evidence *bolt.Bucket
+	meta, logs, evidence, arrivals *bolt.Bucket
 	idx                  [numIndexes]*bolt.Bucket
 }
 
 func openBuckets(tx *bolt.Tx) (*buckets, error) {
-	b := &buckets{meta: tx.Bucket(bucketMeta), logs: tx.Bucket(bucketLogs), evidence: tx.Bucket(bucketEvidence)}
-	if b.meta == nil || b.logs == nil || b.evidence == nil {
-		return nil, fmt.Errorf("%w: a source bucket (meta, logs, evidence) is missing", ErrCorrupt)
+	b := &buckets{meta: tx.Bucket(bucketMeta), logs: tx.Bucket(bucketLogs), evidence: tx.Bucket(bucketEvidence), arrivals: tx.Bucket(bucketArrivals)}
+	if b.meta == nil || b.logs == nil || b.evidence == nil || b.arrivals == nil {
+		return nil, fmt.Errorf("%w: a source bucket (meta, logs, evidence, arrivals) is missing", ErrCorrupt)
 	}
 	for i, name := range indexNames {
 		if b.idx[i] = tx.Bucket(name); b.idx[i] == nil {
