@@ -156,7 +156,7 @@ func (s *Store) Close() error {
 // buckets are the top-level buckets of one transaction.
 type buckets struct {
 	meta, logs, evidence, arrivals *bolt.Bucket
-	idx                  [numIndexes]*bolt.Bucket
+	idx                            [numIndexes]*bolt.Bucket
 }
 
 func openBuckets(tx *bolt.Tx) (*buckets, error) {
