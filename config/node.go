@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/staydown/staydown/protocol"
 )
@@ -39,6 +40,10 @@ type Node struct {
 	LogLevel       string   // debug|info|warn|error
 	AllowRemoteAPI bool     // API may bind to a non-loopback address
 	Policy         Policy   // the [policy] table: what this node acts on (policy.go)
+	// Clock, when set, is the node's clock for the timestamps it signs
+	// and for deadlines. Not read from config.toml: tests drive time
+	// with it. nil is time.Now.
+	Clock func() time.Time
 }
 
 // nodeKeys are the keys config.toml may hold, in the order of the docs.

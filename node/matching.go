@@ -104,12 +104,19 @@ func newMatching(st *store.Store, roster *protocol.Roster, policy config.Policy,
 // signals enter the indexes (PDQ hashes unless already there), and it is
 // checked against the watchlist.
 func (m *matching) stored(e *protocol.Entry) {
-	a := e.Body.GetAddition()
-	if a == nil {
+	var sigs []*pb.Signal
+	switch {
+	case e.Body.GetAddition() != nil:
+		sigs = e.Body.GetAddition().Signals
+		defer m.checkWatchlist(e)
+	case e.Body.GetNotice() != nil:
+		// A notice's signals match once it is actioned (stay down); the
+		// store decides that at query time.
+		sigs = e.Body.GetNotice().Signals
+	default:
 		return
 	}
-	defer m.checkWatchlist(e)
-	for _, s := range a.Signals {
+	for _, s := range sigs {
 		p := s.GetPdq()
 		if len(p) != protocol.PDQSize {
 			m.exact.add(protocol.SignalKey(s))
@@ -212,8 +219,9 @@ func (m *matching) pdqCandidates(q api.Query) []candidate {
 //   - An attestation counts towards block when it is active, its author is
 //     not flagged for equivocation, and the policy trusts its author for
 //     at least one of its labels.
-//   - block: at least BlockMinAttesters distinct authors have an
-//     attestation that counts, and no attestation of the result has an
+//   - block: at least BlockMinAttesters distinct members have an
+//     attestation that counts (an actioned notice counts for its issuer
+//     and for the platform that removed the content), and no attestation of the result has an
 //     allowlist entry in force (an allowlisted signal is never acted on
 //     automatically, even when a near PDQ hash is not allowlisted).
 //   - review: otherwise, when some attestation is active, whoever wrote it.
@@ -237,14 +245,25 @@ func (m *matching) verdict(atts []api.FoundAttestation) api.Verdict {
 			continue
 		}
 		active = true
-		if a.Equivocated || counted[a.Author] {
+		if a.Equivocated {
 			continue
 		}
-		name := m.memberName(a.Author)
-		for _, l := range a.Labels {
-			if m.policy.Trusts(name, l) {
-				counted[a.Author] = true
-				break
+		// An actioned notice is attested by its issuer and by the
+		// platform that removed the content.
+		attesters := []protocol.AuthorKey{a.Author}
+		if a.Notice != nil {
+			attesters = append(attesters, a.Notice.Addressee)
+		}
+		for _, who := range attesters {
+			if counted[who] {
+				continue
+			}
+			name := m.memberName(who)
+			for _, l := range a.Labels {
+				if m.policy.Trusts(name, l) {
+					counted[who] = true
+					break
+				}
 			}
 		}
 	}

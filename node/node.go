@@ -214,7 +214,7 @@ func (n *Node) Publish(ctx context.Context, body *pb.Entry) (*protocol.Entry, er
 		if head.Seq > 0 {
 			body.Prev = head.ID[:]
 		}
-		body.TimestampMs = time.Now().UnixMilli()
+		body.TimestampMs = n.now().UnixMilli()
 		return protocol.Sign(n.author, body)
 	})
 	switch {
@@ -260,6 +260,14 @@ func (n *Node) checkOwnTarget(body *pb.Entry) error {
 		return fmt.Errorf("%w: entry %s was written by %s; a member may only retract or update its own entries", api.ErrInvalid, id, n.memberName(t.Author))
 	}
 	return nil
+}
+
+// now is the node's clock (config.Node.Clock).
+func (n *Node) now() time.Time {
+	if n.cfg.Clock != nil {
+		return n.cfg.Clock()
+	}
+	return time.Now()
 }
 
 // Match implements api.Backend.

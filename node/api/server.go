@@ -43,16 +43,24 @@ func NewServer(b Backend, token string, log *slog.Logger) http.Handler {
 		s.token = sha256.Sum256([]byte(token))
 	}
 	s.routes = map[string]map[string]http.HandlerFunc{
-		"/v1/additions":    {http.MethodPost: publish(s, func(r *AdditionRequest) (*pb.Entry, error) { return r.Entry() })},
-		"/v1/retractions":  {http.MethodPost: publish(s, func(r *RetractionRequest) (*pb.Entry, error) { return r.Entry() })},
-		"/v1/disputes":     {http.MethodPost: publish(s, func(r *DisputeRequest) (*pb.Entry, error) { return r.Entry() })},
-		"/v1/allows":       {http.MethodPost: publish(s, func(r *AllowRequest) (*pb.Entry, error) { return r.Entry() })},
-		"/v1/match":        {http.MethodPost: s.matchMany, http.MethodGet: s.matchOne},
-		"/v1/match/file":   {http.MethodPost: s.matchFile},
-		"/v1/watchlist":    {http.MethodPost: s.watch},
-		"/v1/alerts":       {http.MethodGet: s.alerts},
-		"/v1/status":       {http.MethodGet: s.status},
-		"/v1/openapi.yaml": {http.MethodGet: s.openAPI},
+		"/v1/additions":   {http.MethodPost: publish(s, func(r *AdditionRequest) (*pb.Entry, error) { return r.Entry() })},
+		"/v1/retractions": {http.MethodPost: publish(s, func(r *RetractionRequest) (*pb.Entry, error) { return r.Entry() })},
+		"/v1/disputes":    {http.MethodPost: publish(s, func(r *DisputeRequest) (*pb.Entry, error) { return r.Entry() })},
+		"/v1/allows":      {http.MethodPost: publish(s, func(r *AllowRequest) (*pb.Entry, error) { return r.Entry() })},
+		"/v1/match":       {http.MethodPost: s.matchMany, http.MethodGet: s.matchOne},
+		"/v1/match/file":  {http.MethodPost: s.matchFile},
+		"/v1/watchlist":   {http.MethodPost: s.watch},
+		"/v1/alerts":      {http.MethodGet: s.alerts},
+		"/v1/status":      {http.MethodGet: s.status},
+		"/v1/notices": {
+			http.MethodPost: publishNotice(s, Notices.IssueNotice),
+			http.MethodGet:  s.listNotices,
+		},
+		"/v1/notice-updates": {http.MethodPost: publishNotice(s, Notices.UpdateNotice)},
+		"/v1/replies":        {http.MethodPost: publishNotice(s, Notices.ReplyNotice)},
+		"/v1/report":         {http.MethodGet: s.report},
+		"/v1/events":         {http.MethodGet: s.events},
+		"/v1/openapi.yaml":   {http.MethodGet: s.openAPI},
 	}
 	return s
 }

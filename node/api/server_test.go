@@ -444,15 +444,15 @@ func TestMatch(t *testing.T) {
 	)
 	hexID := func(b byte) string { i := id(b); return i.String() }
 	shaResult := `{"signal":{"type":"sha256","value":"` + sha + `"},"matched":true,"attestations":[
-		{"author":"bka","author_key":"` + h.fake.Author().String() + `","id":"` + hexID(1) + `","seq":3,
+		{"kind":"addition","author":"bka","author_key":"` + h.fake.Author().String() + `","id":"` + hexID(1) + `","seq":3,
 		 "labels":["recruitment-and-instruction","other:free text"],"case_ref":"C-1","time":"2023-11-14T22:13:20.123Z",
 		 "status":"active","reasons":[],"equivocated":false},
-		{"author":"platform-a","author_key":"` + other.AuthorKey.String() + `","id":"` + hexID(2) + `","seq":1,
+		{"kind":"addition","author":"platform-a","author_key":"` + other.AuthorKey.String() + `","id":"` + hexID(2) + `","seq":1,
 		 "labels":["graphic-violence"],"case_ref":"","time":"2023-11-14T22:13:21.000Z",
 		 "status":"disputed","reasons":[{"kind":"dispute","author":"bka","id":"` + hexID(3) + `","category":"","reason":"news report"}],
 		 "equivocated":true}],"verdict":"review"}`
 	urlResult := `{"signal":{"type":"url","value":"https://example.com/a"},"matched":false,"attestations":[
-		{"author":"` + unknown.String() + `","author_key":"` + unknown.String() + `","id":"` + hexID(4) + `","seq":9,
+		{"kind":"addition","author":"` + unknown.String() + `","author_key":"` + unknown.String() + `","id":"` + hexID(4) + `","seq":9,
 		 "labels":[],"case_ref":"","time":"2023-11-14T22:13:22.000Z","status":"allowlisted",
 		 "reasons":[{"kind":"allow","author":"platform-a","id":"` + hexID(5) + `","category":"news","reason":"reporting"}],
 		 "equivocated":false}],"verdict":"none"}`
@@ -463,7 +463,7 @@ func TestMatch(t *testing.T) {
 	})
 	h.fake.SetVerdict(mustSignal(t, "pdq", pdqHex), api.VerdictBlock)
 	pdqResult := `{"signal":{"type":"pdq","value":"` + pdqHex + `"},"matched":true,"attestations":[
-		{"author":"platform-a","author_key":"` + other.AuthorKey.String() + `","id":"` + hexID(6) + `","seq":2,
+		{"kind":"addition","author":"platform-a","author_key":"` + other.AuthorKey.String() + `","id":"` + hexID(6) + `","seq":2,
 		 "labels":["graphic-violence"],"case_ref":"","time":"2023-11-14T22:13:23.000Z","status":"active",
 		 "reasons":[],"equivocated":false,"hash":"` + pdqHex + `","distance":0}],"verdict":"block"}`
 

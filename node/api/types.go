@@ -82,8 +82,10 @@ type MatchResult struct {
 	Skipped string `json:"skipped,omitempty"`
 }
 
-// Attestation is one addition that names the signal, with its status now.
+// Attestation is one addition that names the signal, or one actioned
+// takedown notice that does (stay down), with its status now.
 type Attestation struct {
+	Kind        string   `json:"kind"`       // addition | notice
 	Author      string   `json:"author"`     // member name; the hex key if not in the roster
 	AuthorKey   string   `json:"author_key"` // hex
 	ID          string   `json:"id"`         // entry id of the addition, hex
@@ -94,6 +96,9 @@ type Attestation struct {
 	Status      string   `json:"status"` // active | retracted | disputed | allowlisted
 	Reasons     []Reason `json:"reasons"`
 	Equivocated bool     `json:"equivocated"` // the author forked its log
+	// Notice attestations only: the platform that removed or disabled the
+	// content, and its reply.
+	Notice *NoticeAction `json:"notice,omitempty"`
 	// PDQ only: the stored hash the attestation carries (it may differ
 	// from the one asked for), its Hamming distance from the query, and
 	// the rotation or mirror image of the query it matched ("" for none).
@@ -316,6 +321,7 @@ func (r *MatchRequest) Parse() ([]*pb.Signal, error) {
 // from the roster.
 func newAttestation(a store.Attestation, roster *protocol.Roster) Attestation {
 	out := Attestation{
+		Kind:        string(a.Kind),
 		Author:      memberName(roster, a.Author),
 		AuthorKey:   a.Author.String(),
 		ID:          a.EntryID.String(),
@@ -329,6 +335,15 @@ func newAttestation(a store.Attestation, roster *protocol.Roster) Attestation {
 	}
 	if out.Labels == nil {
 		out.Labels = []string{}
+	}
+	if out.Kind == "" {
+		out.Kind = string(protocol.KindAddition)
+	}
+	if n := a.Notice; n != nil {
+		out.Notice = &NoticeAction{
+			Addressee: memberName(roster, n.Addressee), Order: n.Binding,
+			Reply: n.Reply.String(), ActionTime: time.UnixMilli(n.ActionMs).UTC().Format(TimeFormat),
+		}
 	}
 	for i, r := range a.Reasons {
 		out.Reasons[i] = Reason{

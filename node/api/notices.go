@@ -1,0 +1,430 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/pb"
+	"github.com/staydown/staydown/protocol/report"
+)
+
+// Notices is what the API needs of a node for takedown notices, the
+// transparency report and the live feed. Errors wrap ErrInvalid,
+// ErrForbidden or ErrNotFound as for Backend.Publish, or are internal.
+type Notices interface {
+	// IssueNotice seals the request's URLs and text to the addressee,
+	// the issuer and the roster's auditors, then signs and publishes the
+	// notice.
+	IssueNotice(ctx context.Context, req NoticeRequest) (*protocol.Entry, error)
+	// UpdateNotice clarifies or withdraws one of this node's notices.
+	UpdateNotice(ctx context.Context, req NoticeUpdateRequest) (*protocol.Entry, error)
+	// ReplyNotice answers a notice addressed to this node.
+	ReplyNotice(ctx context.Context, req ReplyRequest) (*protocol.Entry, error)
+	// ListNotices lists notices with their state at q.AtMs (0: now),
+	// sorted by deadline (stopped clocks last), then by id.
+	ListNotices(ctx context.Context, q NoticeQuery) ([]NoticeView, error)
+	// GetNotice is one notice, by id, at atMs (0: now).
+	GetNotice(ctx context.Context, id protocol.ID, atMs int64) (NoticeView, error)
+	// Report is the transparency report of everything stored, at atMs
+	// (0: now), for the period from sinceMs (0: everything).
+	Report(ctx context.Context, sinceMs, atMs int64) (report.Report, error)
+	// Events calls send with every event for this node after position
+	// after (0: from the beginning), then with each new one as it is
+	// stored, until ctx ends or send fails. An Event with an empty Type
+	// is a keep-alive.
+	Events(ctx context.Context, after uint64, send func(Event) error) error
+}
+
+// NoticeRequest is the body of POST /v1/notices.
+type NoticeRequest struct {
+	To       string   `json:"to"`                // member name of a platform
+	URLs     []string `json:"urls,omitempty"`    // sealed: only the addressee, the issuer and auditors read them
+	Signals  []Signal `json:"signals,omitempty"` // public targets; an actioned notice makes them stay down
+	Text     string   `json:"text,omitempty"`    // sealed free text
+	Category string   `json:"category"`          // a content label
+	Basis    string   `json:"basis"`             // legal basis, public
+	Order    bool     `json:"order"`             // a binding removal order (else a voluntary referral)
+	// Deadline: a duration from now ("1h", "90m") or an RFC 3339 time;
+	// default 1h.
+	Deadline string `json:"deadline,omitempty"`
+}
+
+// NoticeUpdateRequest is the body of POST /v1/notice-updates.
+type NoticeUpdateRequest struct {
+	Notice   string   `json:"notice"` // id, hex
+	Withdraw bool     `json:"withdraw,omitempty"`
+	Deadline string   `json:"deadline,omitempty"` // as in NoticeRequest; "" leaves it
+	URLs     []string `json:"urls,omitempty"`     // sealed clarification
+	Text     string   `json:"text,omitempty"`     // sealed clarification
+}
+
+// ReplyRequest is the body of POST /v1/replies.
+type ReplyRequest struct {
+	Notice string `json:"notice"` // id, hex
+	Status string `json:"status"` // received | removed | disabled | clarification-requested | not-executed | not-found
+	Reason string `json:"reason,omitempty"`
+	Text   string `json:"text,omitempty"` // public
+	// ActionTime: when the content was acted on, RFC 3339; default the
+	// reply's own time.
+	ActionTime string `json:"action_time,omitempty"`
+}
+
+// NoticeQuery filters GET /v1/notices.
+type NoticeQuery struct {
+	// Box: "in" (addressed to this node), "out" (issued by it), "all".
+	// "" is the node's own: in for a platform, out for a referral unit,
+	// all for an auditor.
+	Box     string
+	Open    bool // not final: open, acknowledged, clarification-requested or overdue
+	Overdue bool
+	AtMs    int64
+}
+
+// NoticeView is a notice and its thread as this node sees them.
+type NoticeView struct {
+	ID     string `json:"id"`
+	From   string `json:"from"` // member names
+	To     string `json:"to"`
+	State  string `json:"state"`
+	Issued string `json:"issued"` // the issuer's timestamp
+	// Deadline in force, RFC 3339; "" while a clarification is awaited
+	// (the clock is stopped).
+	Deadline   string `json:"deadline"`
+	DeadlineMs int64  `json:"deadline_ms"`
+	// TimeRemainingS: seconds to the deadline at the time asked about
+	// (negative once passed), for notices not final; null otherwise.
+	TimeRemainingS *float64 `json:"time_remaining_s"`
+	// TimeToActionS and WithinDeadline: once the addressee acted (SPEC
+	// 10.1); null before.
+	TimeToActionS  *float64 `json:"time_to_action_s"`
+	WithinDeadline *bool    `json:"within_deadline"`
+	Category       string   `json:"category"`
+	LegalBasis     string   `json:"legal_basis"`
+	Order          bool     `json:"order"` // binding removal order
+	Signals        []string `json:"signals"`
+	// Sealed: the notice carries sealed details; Details is them, opened,
+	// when this node is a recipient (null otherwise).
+	Sealed  bool           `json:"sealed"`
+	Details *NoticeDetails `json:"details"`
+	Updates []NoticeUpdate `json:"updates"`
+	Replies []NoticeReply  `json:"replies"`
+}
+
+// NoticeDetails are the sealed URLs and text, opened.
+type NoticeDetails struct {
+	URLs []string `json:"urls"`
+	Text string   `json:"text"`
+}
+
+// NoticeUpdate is one update of a notice by its issuer.
+type NoticeUpdate struct {
+	ID       string         `json:"id"`
+	Time     string         `json:"time"`
+	Withdraw bool           `json:"withdraw"`
+	Deadline string         `json:"deadline,omitempty"`
+	Sealed   bool           `json:"sealed"`
+	Details  *NoticeDetails `json:"details"`
+}
+
+// NoticeReply is one reply of the addressee.
+type NoticeReply struct {
+	ID         string `json:"id"`
+	Time       string `json:"time"`
+	Status     string `json:"status"`
+	Reason     string `json:"reason,omitempty"`
+	Text       string `json:"text"`
+	ActionTime string `json:"action_time,omitempty"`
+}
+
+// NoticeAction is, in a notice attestation, the action that made it one.
+type NoticeAction struct {
+	Addressee  string `json:"addressee"` // member name
+	Order      bool   `json:"order"`
+	Reply      string `json:"reply"`       // id of the first action
+	ActionTime string `json:"action_time"` // the addressee's claim
+}
+
+// Event is one Server-Sent Event of GET /v1/events.
+type Event struct {
+	N    uint64 `json:"n"` // position: resume with ?after=N or Last-Event-ID
+	Type string `json:"type"`
+	// ID and Author of the entry that caused the event.
+	ID     string `json:"id"`
+	Author string `json:"author"`
+	// Notice: for notice, notice-update and reply events, the notice as it
+	// stands after the entry.
+	Notice *NoticeView `json:"notice,omitempty"`
+	// Signals and Labels: for attestation events.
+	Signals []string `json:"signals,omitempty"`
+	Labels  []string `json:"labels,omitempty"`
+}
+
+// Event types.
+const (
+	EventNotice       = "notice"        // a notice addressed to this node
+	EventNoticeUpdate = "notice-update" // an update of a notice addressed to this node
+	EventReply        = "reply"         // a reply to a notice of this node
+	EventAttestation  = "attestation"   // an addition, or a reply that actioned a notice naming signals
+)
+
+// ParseDeadline reads a deadline: a positive duration from now, or an
+// RFC 3339 time after now.
+func ParseDeadline(s string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		if d <= 0 {
+			return time.Time{}, fmt.Errorf("%q is not a positive duration", s)
+		}
+		return now.Add(d), nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is neither a duration (1h, 90m) nor an RFC 3339 time", s)
+	}
+	if !t.After(now) {
+		return time.Time{}, fmt.Errorf("%s is not in the future", t.Format(time.RFC3339))
+	}
+	return t, nil
+}
+
+// parseTimeParam reads an RFC 3339 query parameter into Unix ms (0 when
+// absent).
+func parseTimeParam(q url.Values, name string) (int64, error) {
+	v := q.Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return 0, fieldErr(name, "%q is not an RFC 3339 time", v)
+	}
+	return t.UnixMilli(), nil
+}
+
+func (s *server) notices() (Notices, bool) {
+	n, ok := s.backend.(Notices)
+	return n, ok
+}
+
+func (s *server) noticeBackend(w http.ResponseWriter) Notices {
+	n, ok := s.notices()
+	if !ok {
+		s.fail(w, http.StatusNotImplemented, "this backend has no notices")
+	}
+	return n
+}
+
+func publishNotice[Req any](s *server, do func(Notices, context.Context, Req) (*protocol.Entry, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		n := s.noticeBackend(w)
+		if n == nil {
+			return
+		}
+		var req Req
+		if err := decodeBody(r.Body, &req); err != nil {
+			s.error(w, r, err)
+			return
+		}
+		e, err := do(n, r.Context(), req)
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		s.reply(w, http.StatusCreated, Published{ID: e.ID.String(), Seq: e.Seq(), Author: memberName(s.backend.Roster(), e.Author)})
+	}
+}
+
+func checkParams(q url.Values, known ...string) error {
+	for k, v := range q {
+		if !strings.Contains(" "+strings.Join(known, " ")+" ", " "+k+" ") {
+			return fieldErr(k, "unknown query parameter; use %s", strings.Join(known, ", "))
+		}
+		if len(v) > 1 {
+			return fieldErr(k, "given %d times", len(v))
+		}
+	}
+	return nil
+}
+
+func parseBool(q url.Values, name string) (bool, error) {
+	v := q.Get(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fieldErr(name, "%q is not true or false", v)
+	}
+	return b, nil
+}
+
+func (s *server) listNotices(w http.ResponseWriter, r *http.Request) {
+	n := s.noticeBackend(w)
+	if n == nil {
+		return
+	}
+	q := r.URL.Query()
+	if err := checkParams(q, "box", "open", "overdue", "at", "id"); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	at, err := parseTimeParam(q, "at")
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if idHex := q.Get("id"); idHex != "" {
+		id, err := parseID("id", idHex)
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		v, err := n.GetNotice(r.Context(), id, at)
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		s.reply(w, http.StatusOK, v)
+		return
+	}
+	query := NoticeQuery{Box: q.Get("box"), AtMs: at}
+	switch query.Box {
+	case "", "in", "out", "all":
+	default:
+		s.error(w, r, fieldErr("box", "%q; use in, out or all", query.Box))
+		return
+	}
+	if query.Open, err = parseBool(q, "open"); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if query.Overdue, err = parseBool(q, "overdue"); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	views, err := n.ListNotices(r.Context(), query)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if views == nil {
+		views = []NoticeView{}
+	}
+	s.reply(w, http.StatusOK, NoticeList{Notices: views})
+}
+
+// NoticeList is the body of GET /v1/notices.
+type NoticeList struct {
+	Notices []NoticeView `json:"notices"`
+}
+
+func (s *server) report(w http.ResponseWriter, r *http.Request) {
+	n := s.noticeBackend(w)
+	if n == nil {
+		return
+	}
+	q := r.URL.Query()
+	if err := checkParams(q, "since", "at"); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	since, err := parseTimeParam(q, "since")
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	at, err := parseTimeParam(q, "at")
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	rep, err := n.Report(r.Context(), since, at)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.reply(w, http.StatusOK, rep)
+}
+
+// events streams Server-Sent Events: each "id: N", "event: TYPE" and
+// "data: JSON" (an Event). A client that reconnects with Last-Event-ID
+// (or ?after=N) gets every event after N, then the live ones.
+func (s *server) events(w http.ResponseWriter, r *http.Request) {
+	n := s.noticeBackend(w)
+	if n == nil {
+		return
+	}
+	q := r.URL.Query()
+	if err := checkParams(q, "after"); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	pos := q.Get("after")
+	if pos == "" {
+		pos = r.Header.Get("Last-Event-ID")
+	}
+	var after uint64
+	if pos != "" {
+		var err error
+		if after, err = strconv.ParseUint(pos, 10, 64); err != nil {
+			s.error(w, r, fieldErr("after", "%q is not a position (a non-negative integer)", pos))
+			return
+		}
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		s.fail(w, http.StatusInternalServerError, "streaming unsupported by this server")
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.WriteHeader(http.StatusOK)
+	flusher.Flush()
+	err := n.Events(r.Context(), after, func(ev Event) error {
+		if ev.Type == "" {
+			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+				return err
+			}
+			flusher.Flush()
+			return nil
+		}
+		data, err := json.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.N, ev.Type, data); err != nil {
+			return err
+		}
+		flusher.Flush()
+		return nil
+	})
+	if err != nil && r.Context().Err() == nil {
+		s.log.Debug("api: event stream ended", "err", err)
+	}
+}
+
+// parseID reads an entry id; field names it in errors.
+func parseID(field, s string) (protocol.ID, error) {
+	if s == "" {
+		return protocol.ID{}, fieldErr(field, "required: the id of an entry, %d hex characters", 2*protocol.IDSize)
+	}
+	id, err := protocol.ParseID(s)
+	if err != nil {
+		return protocol.ID{}, &FieldError{Field: field, Err: err}
+	}
+	return id, nil
+}
+
+// ParseSignalList parses request signals that may be absent (0 to
+// protocol.MaxSignals); field names the array in errors.
+func ParseSignalList(field string, in []Signal) ([]*pb.Signal, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	return parseSignals(field, in)
+}

@@ -1,0 +1,483 @@
+package node
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/pb"
+	"github.com/staydown/staydown/protocol/report"
+	"github.com/staydown/staydown/store"
+)
+
+// Takedown notices (issue, update, reply), the transparency report and
+// the live event feed: api.Notices.
+
+var _ api.Notices = (*Node)(nil)
+
+// DefaultNoticeDeadline is a notice's deadline when the issuer names none:
+// the EU's one hour.
+const DefaultNoticeDeadline = time.Hour
+
+func invalid(field, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", api.ErrInvalid, field, fmt.Sprintf(format, args...))
+}
+
+// details builds the plaintext details of a request, URLs normalised.
+func details(urls []string, text string) (*pb.NoticeDetails, error) {
+	if len(urls) == 0 && text == "" {
+		return nil, nil
+	}
+	d := &pb.NoticeDetails{Text: text}
+	for i, u := range urls {
+		n, err := protocol.NormalizeURL(u)
+		if err != nil {
+			return nil, invalid(fmt.Sprintf("urls[%d]", i), "%v", err)
+		}
+		d.Urls = append(d.Urls, n)
+	}
+	if err := protocol.CheckDetails(d); err != nil {
+		return nil, fmt.Errorf("%w: %v", api.ErrInvalid, err)
+	}
+	return d, nil
+}
+
+func (n *Node) seal(d *pb.NoticeDetails, addressee protocol.AuthorKey) (*pb.Sealed, error) {
+	if d == nil {
+		return nil, nil
+	}
+	s, err := protocol.Seal(d, protocol.NoticeRecipients(n.roster, n.self.AuthorKey, addressee), nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", api.ErrInvalid, err)
+	}
+	return s, nil
+}
+
+// IssueNotice implements api.Notices.
+func (n *Node) IssueNotice(ctx context.Context, req api.NoticeRequest) (*protocol.Entry, error) {
+	if !protocol.MayWrite(n.self.Role, protocol.KindNotice) {
+		return nil, fmt.Errorf("%w: a %s may not issue notices; only referral units do", api.ErrForbidden, n.self.Role)
+	}
+	to, ok := n.roster.ByName(req.To)
+	switch {
+	case req.To == "":
+		return nil, invalid("to", "required: the member name of a platform (%s)", n.roster.Names())
+	case !ok:
+		return nil, invalid("to", "%q is not in the roster (%s)", req.To, n.roster.Names())
+	case to.Role != protocol.RolePlatform:
+		return nil, invalid("to", "%s is a %s; notices go to platforms", to.Name, to.Role)
+	}
+	sigs, err := api.ParseSignalList("signals", req.Signals)
+	if err != nil {
+		return nil, err
+	}
+	cat, err := protocol.ParseLabel(req.Category)
+	if err != nil {
+		return nil, invalid("category", "%v", err)
+	}
+	if strings.TrimSpace(req.Basis) == "" {
+		return nil, invalid("basis", "required: the legal basis, e.g. the law and article")
+	}
+	now := n.now()
+	deadline := now.Add(DefaultNoticeDeadline)
+	if req.Deadline != "" {
+		if deadline, err = api.ParseDeadline(req.Deadline, now); err != nil {
+			return nil, invalid("deadline", "%v", err)
+		}
+	}
+	d, err := details(req.URLs, req.Text)
+	if err != nil {
+		return nil, err
+	}
+	if d == nil && len(sigs) == 0 {
+		return nil, invalid("notice", "names no target: give URLs or signals")
+	}
+	sealed, err := n.seal(d, to.AuthorKey)
+	if err != nil {
+		return nil, err
+	}
+	return n.Publish(ctx, &pb.Entry{Payload: &pb.Entry_Notice{Notice: &pb.Notice{
+		Addressee: to.AuthorKey[:], Signals: sigs, Category: cat, LegalBasis: req.Basis,
+		Binding: req.Order, DeadlineMs: deadline.UnixMilli(), Details: sealed,
+	}}})
+}
+
+// notice reads a stored notice for an update or reply, with a clear error
+// when it is missing.
+func (n *Node) notice(field, idHex string) (store.NoticeThread, error) {
+	id, err := protocol.ParseID(idHex)
+	if err != nil {
+		return store.NoticeThread{}, invalid(field, "%v", err)
+	}
+	t, err := n.store.Notice(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return t, fmt.Errorf("%w: notice %s is not in this node's store (%v)", api.ErrNotFound, id, err)
+	}
+	return t, err
+}
+
+// UpdateNotice implements api.Notices.
+func (n *Node) UpdateNotice(ctx context.Context, req api.NoticeUpdateRequest) (*protocol.Entry, error) {
+	if !protocol.MayWrite(n.self.Role, protocol.KindNoticeUpdate) {
+		return nil, fmt.Errorf("%w: a %s may not update notices", api.ErrForbidden, n.self.Role)
+	}
+	t, err := n.notice("notice", req.Notice)
+	if err != nil {
+		return nil, err
+	}
+	if t.Notice.Author != n.self.AuthorKey {
+		return nil, fmt.Errorf("%w: notice %s was issued by %s; only its issuer updates it", api.ErrForbidden, t.Notice.ID, n.memberName(t.Notice.Author))
+	}
+	u := &pb.NoticeUpdate{Notice: t.Notice.ID[:], Withdraw: req.Withdraw}
+	if req.Deadline != "" {
+		dl, err := api.ParseDeadline(req.Deadline, n.now())
+		if err != nil {
+			return nil, invalid("deadline", "%v", err)
+		}
+		u.DeadlineMs = dl.UnixMilli()
+	}
+	d, err := details(req.URLs, req.Text)
+	if err != nil {
+		return nil, err
+	}
+	if u.Details, err = n.seal(d, protocol.AuthorKey(t.Notice.Body.GetNotice().Addressee)); err != nil {
+		return nil, err
+	}
+	if !u.Withdraw && u.DeadlineMs == 0 && u.Details == nil {
+		return nil, invalid("notice update", "changes nothing: withdraw, or give a deadline, URLs or text")
+	}
+	return n.Publish(ctx, &pb.Entry{Payload: &pb.Entry_NoticeUpdate{NoticeUpdate: u}})
+}
+
+// ReplyNotice implements api.Notices.
+func (n *Node) ReplyNotice(ctx context.Context, req api.ReplyRequest) (*protocol.Entry, error) {
+	if !protocol.MayWrite(n.self.Role, protocol.KindNoticeReply) {
+		return nil, fmt.Errorf("%w: a %s may not reply to notices; only platforms do", api.ErrForbidden, n.self.Role)
+	}
+	t, err := n.notice("notice", req.Notice)
+	if err != nil {
+		return nil, err
+	}
+	if to := protocol.AuthorKey(t.Notice.Body.GetNotice().Addressee); to != n.self.AuthorKey {
+		return nil, fmt.Errorf("%w: notice %s is addressed to %s; only its addressee replies", api.ErrForbidden, t.Notice.ID, n.memberName(to))
+	}
+	r := &pb.NoticeReply{Notice: t.Notice.ID[:], Text: req.Text}
+	if r.Status, err = parseReplyStatus(req.Status); err != nil {
+		return nil, err
+	}
+	switch {
+	case r.Status == pb.ReplyStatus_REPLY_STATUS_NOT_EXECUTED:
+		if r.Reason, err = parseReason(req.Reason); err != nil {
+			return nil, err
+		}
+	case req.Reason != "":
+		return nil, invalid("reason", "only a not-executed reply gives a reason")
+	}
+	if req.ActionTime != "" {
+		at, err := time.Parse(time.RFC3339, req.ActionTime)
+		if err != nil {
+			return nil, invalid("action_time", "%q is not an RFC 3339 time", req.ActionTime)
+		}
+		if at.After(n.now()) {
+			return nil, invalid("action_time", "%s is in the future", req.ActionTime)
+		}
+		r.ActionTimeMs = at.UnixMilli()
+	}
+	return n.Publish(ctx, &pb.Entry{Payload: &pb.Entry_NoticeReply{NoticeReply: r}})
+}
+
+func parseReplyStatus(s string) (pb.ReplyStatus, error) {
+	var names []string
+	for st, name := range protocol.ReplyStatuses {
+		if name == s {
+			return st, nil
+		}
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return 0, invalid("status", "%q; use one of %s", s, strings.Join(names, ", "))
+}
+
+func parseReason(s string) (pb.NotExecutedReason, error) {
+	var names []string
+	for r, name := range protocol.NotExecutedReasons {
+		if name == s {
+			return r, nil
+		}
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return 0, invalid("reason", "%q: a not-executed reply needs one of %s", s, strings.Join(names, ", "))
+}
+
+// ListNotices implements api.Notices.
+func (n *Node) ListNotices(ctx context.Context, q api.NoticeQuery) ([]api.NoticeView, error) {
+	box := q.Box
+	if box == "" {
+		box = map[protocol.Role]string{protocol.RolePlatform: "in", protocol.RoleReferral: "out"}[n.self.Role]
+		if box == "" {
+			box = "all"
+		}
+	}
+	at := q.AtMs
+	if at == 0 {
+		at = n.now().UnixMilli()
+	}
+	var out []api.NoticeView
+	err := n.store.Notices(func(t store.NoticeThread) error {
+		to := protocol.AuthorKey(t.Notice.Body.GetNotice().Addressee)
+		switch {
+		case box == "in" && to != n.self.AuthorKey:
+			return nil
+		case box == "out" && t.Notice.Author != n.self.AuthorKey:
+			return nil
+		}
+		v, st := n.noticeView(t, at)
+		final := st.State == protocol.NoticeActioned || st.State == protocol.NoticeNotExecuted || st.State == protocol.NoticeWithdrawn
+		if (q.Open && final) || (q.Overdue && st.State != protocol.NoticeOverdue) {
+			return nil
+		}
+		out = append(out, v)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b api.NoticeView) int {
+		// Stopped clocks (deadline 0) last.
+		if (a.DeadlineMs == 0) != (b.DeadlineMs == 0) {
+			if a.DeadlineMs == 0 {
+				return 1
+			}
+			return -1
+		}
+		return cmp.Or(cmp.Compare(a.DeadlineMs, b.DeadlineMs), strings.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// GetNotice implements api.Notices.
+func (n *Node) GetNotice(ctx context.Context, id protocol.ID, atMs int64) (api.NoticeView, error) {
+	t, err := n.store.Notice(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return api.NoticeView{}, fmt.Errorf("%w: no notice %s in this node's store", api.ErrNotFound, id)
+	}
+	if err != nil {
+		return api.NoticeView{}, err
+	}
+	if atMs == 0 {
+		atMs = n.now().UnixMilli()
+	}
+	v, _ := n.noticeView(t, atMs)
+	return v, nil
+}
+
+func apiTime(ms int64) string { return time.UnixMilli(ms).UTC().Format(api.TimeFormat) }
+
+// open opens sealed details if this node is a recipient; nil otherwise.
+// Details that do not open are logged: the issuer sealed them wrongly.
+func (n *Node) open(s *pb.Sealed, id protocol.ID) *api.NoticeDetails {
+	if s == nil || !protocol.Readable(s, n.self.AuthorKey) {
+		return nil
+	}
+	d, err := protocol.Open(s, n.author)
+	if err != nil {
+		n.log.Warn("sealed details addressed to this node do not open", "entry", id, "err", err)
+		return nil
+	}
+	return &api.NoticeDetails{URLs: d.Urls, Text: d.Text}
+}
+
+// noticeView renders a thread with its lifecycle at atMs.
+func (n *Node) noticeView(t store.NoticeThread, atMs int64) (api.NoticeView, protocol.NoticeStatus) {
+	p := t.Notice.Body.GetNotice()
+	st := protocol.NoticeLifecycle(t.Notice, t.Updates, t.Replies, atMs)
+	v := api.NoticeView{
+		ID: t.Notice.ID.String(), From: n.memberName(t.Notice.Author), To: n.memberName(protocol.AuthorKey(p.Addressee)),
+		State: string(st.State), Issued: apiTime(t.Notice.Body.TimestampMs), DeadlineMs: st.DeadlineMs,
+		Category: protocol.FormatLabel(p.Category), LegalBasis: p.LegalBasis, Order: p.Binding,
+		Signals: []string{}, Sealed: p.Details != nil, Details: n.open(p.Details, t.Notice.ID),
+		Updates: []api.NoticeUpdate{}, Replies: []api.NoticeReply{},
+	}
+	if st.DeadlineMs != 0 {
+		v.Deadline = apiTime(st.DeadlineMs)
+	}
+	switch st.State {
+	case protocol.NoticeActioned, protocol.NoticeNotExecuted, protocol.NoticeWithdrawn:
+	default:
+		if st.DeadlineMs != 0 {
+			rem := float64(st.DeadlineMs-atMs) / 1000
+			v.TimeRemainingS = &rem
+		}
+	}
+	if st.TimeToActionMs >= 0 && !st.ActionID.IsZero() {
+		tta, within := float64(st.TimeToActionMs)/1000, st.WithinDeadline
+		v.TimeToActionS, v.WithinDeadline = &tta, &within
+	}
+	for _, s := range p.Signals {
+		v.Signals = append(v.Signals, protocol.FormatSignal(s))
+	}
+	for _, e := range t.Updates {
+		u := e.Body.GetNoticeUpdate()
+		vu := api.NoticeUpdate{ID: e.ID.String(), Time: apiTime(e.Body.TimestampMs), Withdraw: u.Withdraw,
+			Sealed: u.Details != nil, Details: n.open(u.Details, e.ID)}
+		if u.DeadlineMs != 0 {
+			vu.Deadline = apiTime(u.DeadlineMs)
+		}
+		v.Updates = append(v.Updates, vu)
+	}
+	for _, e := range t.Replies {
+		r := e.Body.GetNoticeReply()
+		vr := api.NoticeReply{ID: e.ID.String(), Time: apiTime(e.Body.TimestampMs), Status: protocol.ReplyStatuses[r.Status],
+			Reason: protocol.NotExecutedReasons[r.Reason], Text: r.Text}
+		if r.ActionTimeMs != 0 {
+			vr.ActionTime = apiTime(r.ActionTimeMs)
+		}
+		v.Replies = append(v.Replies, vr)
+	}
+	return v, st
+}
+
+// Report implements api.Notices: every stored log, fed to the report
+// builder. The builder holds the entries it is given, so memory grows
+// with the store.
+func (n *Node) Report(ctx context.Context, sinceMs, atMs int64) (report.Report, error) {
+	if atMs == 0 {
+		atMs = n.now().UnixMilli()
+	}
+	b := report.New(n.roster)
+	heads, err := n.store.Heads()
+	if err != nil {
+		return report.Report{}, err
+	}
+	for _, h := range heads {
+		if err := ctx.Err(); err != nil {
+			return report.Report{}, err
+		}
+		err := n.store.Range(h.Author, 1, h.Seq, func(e *protocol.Entry) error { b.Add(e); return nil })
+		if err != nil {
+			return report.Report{}, err
+		}
+	}
+	return b.Report(atMs, sinceMs), nil
+}
+
+// eventKeepAlive is how often an idle event stream gets a comment line,
+// so that proxies and clients see the connection is alive.
+const eventKeepAlive = 15 * time.Second
+
+// Events implements api.Notices. The store's arrivals are the source: a
+// stream replays them after the client's position, then waits on the
+// node's feed (a doorbell; the entries themselves are read back from the
+// store, so nothing the feed drops is missed).
+func (n *Node) Events(ctx context.Context, after uint64, send func(api.Event) error) error {
+	bell, cancel := n.Subscribe(1)
+	defer cancel()
+	keepAlive := time.NewTicker(eventKeepAlive)
+	defer keepAlive.Stop()
+	for {
+		var batch []store.Arrival
+		for {
+			batch = batch[:0]
+			err := n.store.Arrivals(after, 512, func(a store.Arrival) error { batch = append(batch, a); return nil })
+			if err != nil {
+				return err
+			}
+			for _, a := range batch {
+				after = a.N
+				ev, ok, err := n.event(a)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					continue
+				}
+				if err := send(ev); err != nil {
+					return err
+				}
+			}
+			if len(batch) < 512 {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.runCtx.Done():
+			return nil
+		case <-bell:
+		case <-keepAlive.C:
+			if err := send(api.Event{}); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// event says what an arrival means to this node, if anything.
+func (n *Node) event(a store.Arrival) (api.Event, bool, error) {
+	e := a.Entry
+	ev := api.Event{N: a.N, ID: e.ID.String(), Author: n.memberName(e.Author)}
+	var noticeID protocol.ID
+	switch p := e.Body.GetPayload().(type) {
+	case *pb.Entry_Addition:
+		ev.Type = api.EventAttestation
+		for _, s := range p.Addition.Signals {
+			ev.Signals = append(ev.Signals, protocol.FormatSignal(s))
+		}
+		for _, l := range p.Addition.Labels {
+			ev.Labels = append(ev.Labels, protocol.FormatLabel(l))
+		}
+		return ev, true, nil
+	case *pb.Entry_Notice:
+		if !bytes.Equal(p.Notice.Addressee, n.self.AuthorKey[:]) {
+			return ev, false, nil
+		}
+		ev.Type, noticeID = api.EventNotice, e.ID
+	case *pb.Entry_NoticeUpdate:
+		ev.Type, noticeID = api.EventNoticeUpdate, protocol.ID(p.NoticeUpdate.Notice)
+	case *pb.Entry_NoticeReply:
+		ev.Type, noticeID = api.EventReply, protocol.ID(p.NoticeReply.Notice)
+	default:
+		return ev, false, nil
+	}
+	t, err := n.store.Notice(noticeID)
+	if errors.Is(err, store.ErrNotFound) {
+		return ev, false, nil // a reply or update before its notice: the notice's own event comes later
+	}
+	if err != nil {
+		return ev, false, err
+	}
+	to := protocol.AuthorKey(t.Notice.Body.GetNotice().Addressee)
+	v, st := n.noticeView(t, n.now().UnixMilli())
+	ev.Notice = &v
+	switch ev.Type {
+	case api.EventNoticeUpdate:
+		if to != n.self.AuthorKey || e.Author != t.Notice.Author {
+			return ev, false, nil
+		}
+	case api.EventReply:
+		if e.Author != to {
+			return ev, false, nil
+		}
+		if t.Notice.Author == n.self.AuthorKey {
+			return ev, true, nil
+		}
+		// Someone else's notice, actioned by this reply: a new
+		// attestation if it names signals (stay down).
+		if st.State == protocol.NoticeActioned && st.ActionID == e.ID && len(t.Notice.Body.GetNotice().Signals) > 0 {
+			ev.Type, ev.Signals = api.EventAttestation, v.Signals
+			ev.Labels = []string{v.Category}
+			return ev, true, nil
+		}
+		return ev, false, nil
+	}
+	return ev, true, nil
+}
