@@ -33,10 +33,10 @@ func TestMatch(t *testing.T) {
 	n.fake.Attest(mustSignal(t, "sha256", sha), active, disputed)
 	n.fake.Attest(mustSignal(t, "sha256", sha2), disputed)
 
-	activeJSON := `{"author":"nru","author_key":"` + self.String() + `","id":"` + id(1).String() + `","seq":4,
+	activeJSON := `{"kind":"addition","author":"nru","author_key":"` + self.String() + `","id":"` + id(1).String() + `","seq":4,
 		"labels":["recruitment-and-instruction","other:training video"],"case_ref":"C-7","time":"2023-11-14T22:13:20.123Z",
 		"status":"active","reasons":[],"equivocated":false}`
-	disputedJSON := `{"author":"platform-a","author_key":"` + other.AuthorKey.String() + `","id":"` + id(2).String() + `","seq":1,
+	disputedJSON := `{"kind":"addition","author":"platform-a","author_key":"` + other.AuthorKey.String() + `","id":"` + id(2).String() + `","seq":1,
 		"labels":["graphic-violence"],"case_ref":"","time":"2023-11-14T22:14:20.000Z","status":"disputed",
 		"reasons":[{"kind":"dispute","author":"nru","id":"` + id(3).String() + `","category":"","reason":"news report"}],"equivocated":true}`
 	activeLine := "active    nru         recruitment-and-instruction,other:training video  " + id(1).String() + "  2023-11-14T22:13:20.123Z"
@@ -137,7 +137,7 @@ func TestMatchPDQ(t *testing.T) {
 	}
 	id := protocol.ID{0x12, 0x20, 9}
 	wantJSON(t, r.stdout, `{"signal":{"type":"pdq","value":"`+hash+`"},"matched":true,"attestations":[
-		{"author":"platform-a","author_key":"`+other.AuthorKey.String()+`","id":"`+id.String()+`","seq":2,
+		{"kind":"addition","author":"platform-a","author_key":"`+other.AuthorKey.String()+`","id":"`+id.String()+`","seq":2,
 		 "labels":["graphic-violence"],"case_ref":"","time":"2023-11-14T22:13:20.000Z","status":"active","reasons":[],
 		 "equivocated":false,"hash":"`+hash+`","distance":0}],"verdict":"block"}`)
 	r = staydown("match", "--dir", n.dir, "--type", "pdq", hash)

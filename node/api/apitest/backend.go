@@ -16,6 +16,7 @@ import (
 	"github.com/staydown/staydown/node/api"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
+	"github.com/staydown/staydown/protocol/report"
 	"github.com/staydown/staydown/store"
 )
 
@@ -46,6 +47,11 @@ type Backend struct {
 	watchAdds int
 	alerts    []api.RaisedAlert
 	statuses  int
+	// notices.go
+	noticeReqs []any
+	noticeQs   []api.NoticeQuery
+	notices    []api.NoticeView
+	report     report.Report
 }
 
 // New returns a fake node of the member named name with role role, in a
@@ -125,7 +131,7 @@ func (b *Backend) Matched() [][]*pb.Signal {
 func (b *Backend) Calls() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return len(b.published) + len(b.matched) + b.watchAdds + b.statuses
+	return len(b.published) + len(b.matched) + b.watchAdds + b.statuses + len(b.noticeQs)
 }
 
 // SetAlerts sets the alerts Alerts answers (it filters them by seq) and
