@@ -91,6 +91,10 @@ func Demo(ctx context.Context, w io.Writer, dir string, basePort int, binary str
 		return err
 	}
 
+	if err := demoNotice(ctx, f, say); err != nil {
+		return err
+	}
+
 	digests, err := f.waitSameHeads(ctx, 10*time.Second)
 	if err != nil {
 		return err
@@ -105,6 +109,9 @@ func Demo(ctx context.Context, w io.Writer, dir string, basePort int, binary str
 	say("  %s status --dir %s", binary, pa.Dir)
 	say("  %s match  --dir %s --type sha256 %s --json", binary, pa.Dir, hash)
 	say("  %s add    --dir %s --type url --label attacker-manifesto https://example.org/manifesto", binary, f.Configs[0].Dir)
+	say("  %s notices --dir %s", binary, pa.Dir)
+	say("  %s notice --dir %s --to %s --url https://video.example/2 --category attacker-manifesto --basis \"TCO art. 3\"", binary, f.Configs[0].Dir, pa.Name)
+	say("  %s report --dir %s", binary, f.Configs[0].Dir)
 	say("  curl -s http://%s/metrics | grep staydown_", pa.API)
 	say("API token of %s: %s", pa.Name, filepath.Join(pa.Dir, "api.token"))
 	say("\nCtrl-C stops the federation.")
@@ -178,4 +185,75 @@ func (f *Federation) waitSameHeads(ctx context.Context, bound time.Duration) ([]
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// DemoNoticeContent stands in for a video a referral unit wants taken down.
+const DemoNoticeContent = "staydown demo: stand-in bytes for a video to take down"
+
+// demoNotice shows a takedown notice crossing the federation: readable by
+// its addressee only, answered, actioned everywhere, its signal kept down.
+func demoNotice(ctx context.Context, f *Federation, say func(string, ...any)) error {
+	nru, pa, pb2 := f.Nodes[0], f.Nodes[1], f.Nodes[2]
+	sum := sha256.Sum256([]byte(DemoNoticeContent))
+	hash := hex.EncodeToString(sum[:])
+	say("\n4. %s sends %s a takedown notice (a binding removal order, one hour):", f.Configs[0].Name, f.Configs[1].Name)
+	say("   URL https://video.example/watch?v=demo (sealed to %s), content hash sha256:%s (public).", f.Configs[1].Name, hash[:16]+"…")
+	t0 := time.Now()
+	n, err := nru.IssueNotice(ctx, api.NoticeRequest{To: f.Configs[1].Name, URLs: []string{"https://video.example/watch?v=demo"},
+		Signals: []api.Signal{{Type: "sha256", Value: hash}}, Category: "attacker-manifesto",
+		Basis: "Regulation (EU) 2021/784, art. 3", Order: true})
+	if err != nil {
+		return err
+	}
+	view := func(on *node.Node, state string) (api.NoticeView, error) {
+		var v api.NoticeView
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var err error
+			v, err = on.GetNotice(ctx, n.ID, 0)
+			if err == nil && v.State == state {
+				return v, nil
+			}
+			if time.Now().After(deadline) {
+				return v, fmt.Errorf("notice %s not %s on a node after 10 s (is gossip working? see the node logs)", n.ID, state)
+			}
+			select {
+			case <-ctx.Done():
+				return v, ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	va, err := view(pa, "open")
+	if err != nil {
+		return err
+	}
+	say("   %s has it after %v: state %s, deadline %s, reads %v", f.Configs[1].Name, time.Since(t0).Round(time.Millisecond), va.State, va.Deadline, va.Details.URLs)
+	vb, err := view(pb2, "open")
+	if err != nil {
+		return err
+	}
+	say("   %s sees the envelope only: from %s to %s, %s, sealed=%v, details=%v", f.Configs[2].Name, vb.From, vb.To, vb.Category, vb.Sealed, vb.Details)
+
+	say("\n5. %s answers: removed.", f.Configs[1].Name)
+	if _, err := pa.ReplyNotice(ctx, api.ReplyRequest{Notice: n.ID.String(), Status: "removed"}); err != nil {
+		return err
+	}
+	for i, on := range []*node.Node{nru, pb2} {
+		v, err := view(on, "actioned")
+		if err != nil {
+			return err
+		}
+		say("   %s: actioned in %.1f s, within the deadline: %v", f.Configs[[]int{0, 2}[i]].Name, *v.TimeToActionS, *v.WithinDeadline)
+	}
+	sig, err := protocol.ParseSignal("sha256", hash)
+	if err != nil {
+		return err
+	}
+	found, err := pb2.Match(ctx, []api.Query{{Signal: sig, Quality: api.NoQuality}})
+	if err != nil {
+		return err
+	}
+	say("   Stay down: on %s the content's hash now matches (verdict %s), attested by the notice.", f.Configs[2].Name, found[0].Verdict)
+	return nil
 }
