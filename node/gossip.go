@@ -311,6 +311,7 @@ func (n *Node) applyBatch(batch []*protocol.Entry, buffer bool) ([]store.Result,
 func (n *Node) stored(e *protocol.Entry, next []*protocol.Entry) []*protocol.Entry {
 	n.metrics.applied.Inc()
 	n.matching.stored(e)
+	n.noticeStored(e)
 	n.feed.publish(e)
 	if s := n.pending.take(e.Author, e.Seq()+1); s != nil {
 		next = append(next, s)

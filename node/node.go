@@ -38,6 +38,8 @@ type Node struct {
 	// matching answers match queries (matching.go); made in Start once
 	// the store is open, before anything is applied.
 	matching *matching
+	// book is every notice's lifecycle, in memory (noticebook.go).
+	book *noticeBook
 
 	host    host.Host
 	gater   *rosterGater
@@ -100,6 +102,9 @@ func Start(ctx context.Context, cfg *config.Node, log *slog.Logger) (n *Node, er
 	}()
 	if n.store, err = store.Open(cfg.StorePath); err != nil {
 		return nil, fmt.Errorf("store %s: %w", cfg.StorePath, err)
+	}
+	if n.book, err = newNoticeBook(n.store); err != nil {
+		return nil, fmt.Errorf("loading notices: %w", err)
 	}
 	if n.matching, err = newMatching(n.store, roster, cfg.Policy, cfg.Dir, n.metrics.reg, log); err != nil {
 		return nil, err
@@ -225,6 +230,7 @@ func (n *Node) Publish(ctx context.Context, body *pb.Entry) (*protocol.Entry, er
 	}
 	n.metrics.published.Inc()
 	n.matching.stored(e)
+	n.noticeStored(e)
 	n.feed.publish(e)
 	// The entry is stored: if gossip fails now, peers still get it by sync.
 	if err := n.topic.Publish(ctx, e.Raw); err != nil {

@@ -217,7 +217,15 @@ func parseReason(s string) (pb.NotExecutedReason, error) {
 	return 0, invalid("reason", "%q: a not-executed reply needs one of %s", s, strings.Join(names, ", "))
 }
 
-// ListNotices implements api.Notices.
+// noticeStored tells the notice book of an entry now stored.
+func (n *Node) noticeStored(e *protocol.Entry) {
+	if err := n.book.stored(n.store, e); err != nil {
+		n.log.Error("notice book: reading a thread", "entry", e.ID, "err", err)
+	}
+}
+
+// ListNotices implements api.Notices. The notice book picks the notices;
+// only those are read from the store and rendered.
 func (n *Node) ListNotices(ctx context.Context, q api.NoticeQuery) ([]api.NoticeView, error) {
 	box := q.Box
 	if box == "" {
@@ -230,22 +238,21 @@ func (n *Node) ListNotices(ctx context.Context, q api.NoticeQuery) ([]api.Notice
 	if at == 0 {
 		at = n.now().UnixMilli()
 	}
-	var out []api.NoticeView
-	err := n.store.Notices(func(t store.NoticeThread) error {
-		to := protocol.AuthorKey(t.Notice.Body.GetNotice().Addressee)
+	me := n.self.AuthorKey
+	ids := n.book.selectIDs(func(from, to protocol.AuthorKey, st protocol.NoticeStatus) bool {
 		switch {
-		case box == "in" && to != n.self.AuthorKey:
-			return nil
-		case box == "out" && t.Notice.Author != n.self.AuthorKey:
-			return nil
+		case box == "in" && to != me, box == "out" && from != me:
+			return false
 		}
-		v, st := n.noticeView(t, at)
-		final := st.State == protocol.NoticeActioned || st.State == protocol.NoticeNotExecuted || st.State == protocol.NoticeWithdrawn
-		if (q.Open && final) || (q.Overdue && st.State != protocol.NoticeOverdue) {
-			return nil
-		}
+		state := stateAt(st, at)
+		final := state == protocol.NoticeActioned || state == protocol.NoticeNotExecuted || state == protocol.NoticeWithdrawn
+		return !(q.Open && final) && !(q.Overdue && state != protocol.NoticeOverdue)
+	})
+	out := make([]api.NoticeView, 0, len(ids))
+	err := n.store.Threads(ids, func(t store.NoticeThread) error {
+		v, _ := n.noticeView(t, at)
 		out = append(out, v)
-		return nil
+		return ctx.Err()
 	})
 	if err != nil {
 		return nil, err
@@ -303,7 +310,8 @@ func (n *Node) noticeView(t store.NoticeThread, atMs int64) (api.NoticeView, pro
 		ID: t.Notice.ID.String(), From: n.memberName(t.Notice.Author), To: n.memberName(protocol.AuthorKey(p.Addressee)),
 		State: string(st.State), Issued: apiTime(t.Notice.Body.TimestampMs), DeadlineMs: st.DeadlineMs,
 		Category: protocol.FormatLabel(p.Category), LegalBasis: p.LegalBasis, Order: p.Binding,
-		Signals: []string{}, Sealed: p.Details != nil, Details: n.open(p.Details, t.Notice.ID),
+		Signals: []string{}, Sealed: p.Details != nil,
+		Details: n.book.details(t.Notice.ID, func() *api.NoticeDetails { return n.open(p.Details, t.Notice.ID) }),
 		Updates: []api.NoticeUpdate{}, Replies: []api.NoticeReply{},
 	}
 	if st.DeadlineMs != 0 {

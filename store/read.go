@@ -671,3 +671,27 @@ func (s *Store) Notices(fn func(NoticeThread) error) error {
 	}
 	return wrapDB("notices", err)
 }
+
+// Threads calls fn with the thread of each notice in ids, in order, in one
+// read transaction (ErrNotFound if one is not a stored notice). Entries
+// are copies fn may keep; fn must not call the Store. An error fn returns
+// is returned as is.
+func (s *Store) Threads(ids []protocol.ID, fn func(NoticeThread) error) error {
+	var fnErr error
+	err := s.view(func(b *buckets) error {
+		for _, id := range ids {
+			t, err := b.thread(id)
+			if err != nil {
+				return err
+			}
+			if fnErr = fn(t); fnErr != nil {
+				return fnErr
+			}
+		}
+		return nil
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	return wrapDB("threads", err)
+}

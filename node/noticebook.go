@@ -1,0 +1,127 @@
+package node
+
+import (
+	"errors"
+	"math"
+	"sync"
+
+	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/store"
+)
+
+// noticeBook keeps, in memory, each stored notice's parties and its
+// lifecycle without the clock (protocol.NoticeLifecycle at the start of
+// time), so that an inbox of thousands of notices is filtered without
+// reading the store: the state at any time t is that state, made overdue
+// when it is open or acknowledged and t is past the deadline (exactly what
+// NoticeLifecycle does with t). It is built from the store at start-up
+// and told of every notice, update and reply stored since; each recomputes
+// its thread from the store, so the book always equals the logs.
+//
+// Opened sealed details are cached too, on first use: the node's own
+// recipients' plaintext, held in the memory of the node that can decrypt
+// it anyway.
+type noticeBook struct {
+	mu sync.RWMutex
+	m  map[protocol.ID]*bookEntry
+}
+
+type bookEntry struct {
+	from, to protocol.AuthorKey
+	st       protocol.NoticeStatus // without the clock: never overdue
+	details  *api.NoticeDetails    // opened, once asked for
+	opened   bool
+}
+
+// timeless is the time the book computes lifecycles at: before every
+// deadline, so nothing is overdue.
+const timeless = math.MinInt64
+
+func newNoticeBook(st *store.Store) (*noticeBook, error) {
+	b := &noticeBook{m: map[protocol.ID]*bookEntry{}}
+	err := st.Notices(func(t store.NoticeThread) error {
+		b.put(t)
+		return nil
+	})
+	return b, err
+}
+
+func (b *noticeBook) put(t store.NoticeThread) {
+	n := t.Notice.Body.GetNotice()
+	e := &bookEntry{from: t.Notice.Author, to: protocol.AuthorKey(n.Addressee),
+		st: protocol.NoticeLifecycle(t.Notice, t.Updates, t.Replies, timeless)}
+	b.mu.Lock()
+	if old, ok := b.m[t.Notice.ID]; ok {
+		e.details, e.opened = old.details, old.opened
+	}
+	b.m[t.Notice.ID] = e
+	b.mu.Unlock()
+}
+
+// stored updates the book for an entry now in its log.
+func (b *noticeBook) stored(st *store.Store, e *protocol.Entry) error {
+	var id protocol.ID
+	switch {
+	case e.Body.GetNotice() != nil:
+		id = e.ID
+	case e.Body.GetNoticeUpdate() != nil:
+		id = protocol.ID(e.Body.GetNoticeUpdate().Notice)
+	case e.Body.GetNoticeReply() != nil:
+		id = protocol.ID(e.Body.GetNoticeReply().Notice)
+	default:
+		return nil
+	}
+	t, err := st.Notice(id)
+	if errors.Is(err, store.ErrNotFound) {
+		// A reply or update before its notice: the notice's own arrival
+		// computes the thread.
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	b.put(t)
+	return nil
+}
+
+// stateAt is a notice's state at time t (Unix ms).
+func stateAt(st protocol.NoticeStatus, t int64) protocol.NoticeState {
+	if (st.State == protocol.NoticeOpen || st.State == protocol.NoticeAcknowledged) && t > st.DeadlineMs {
+		return protocol.NoticeOverdue
+	}
+	return st.State
+}
+
+// selectIDs returns the ids of the notices that keep says to keep.
+func (b *noticeBook) selectIDs(keep func(from, to protocol.AuthorKey, st protocol.NoticeStatus) bool) []protocol.ID {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	var out []protocol.ID
+	for id, e := range b.m {
+		if keep(e.from, e.to, e.st) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// details returns the notice's opened details, opening them with open on
+// first use.
+func (b *noticeBook) details(id protocol.ID, open func() *api.NoticeDetails) *api.NoticeDetails {
+	b.mu.RLock()
+	e, ok := b.m[id]
+	if ok && e.opened {
+		d := e.details
+		b.mu.RUnlock()
+		return d
+	}
+	b.mu.RUnlock()
+	d := open()
+	if ok {
+		b.mu.Lock()
+		e.details, e.opened = d, true
+		b.mu.Unlock()
+	}
+	return d
+}
