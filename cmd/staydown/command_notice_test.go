@@ -10,7 +10,6 @@ import (
 	"github.com/staydown/staydown/protocol/report"
 )
 
-
 // The commands build the requests the API documents; the node (tested in
 // node/ and integration/) does the rest.
 func TestNoticeCommands(t *testing.T) {
