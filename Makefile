@@ -36,7 +36,7 @@ lint:
 # protobuf-compiler); protoc-gen-go is installed at the pinned version.
 proto:
 	GOBIN=$(CURDIR)/bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
-	PATH=$(CURDIR)/bin:$$PATH protoc --go_out=. --go_opt=paths=source_relative protocol/pb/staydown.proto
+	PATH=$(CURDIR)/bin:$$PATH protoc --go_out=. --go_opt=paths=source_relative protocol/pb/staydown.proto protocol/pb/sync.proto protocol/pb/export.proto
 
 clean:
 	rm -rf bin

@@ -116,6 +116,11 @@ func (cl *client) do(ctx context.Context, method, path string, body io.Reader, c
 		}
 		return nil
 	}
+	return cl.errorOf(res, data)
+}
+
+// errorOf turns a non-2xx answer into a message that says what to do.
+func (cl *client) errorOf(res *http.Response, data []byte) error {
 	var e api.ErrorBody
 	if json.Unmarshal(data, &e) != nil || e.Error == "" {
 		return fmt.Errorf("unexpected answer from %s: HTTP %s: %s (is that a Staydown node?)", cl.addr, res.Status, short(string(data)))
@@ -127,6 +132,29 @@ func (cl *client) do(ctx context.Context, method, path string, body io.Reader, c
 		return fmt.Errorf("the node at %s failed: %s", cl.addr, e.Error)
 	}
 	return errors.New(e.Error)
+}
+
+// stream sends a request whose answer may be long (an export): no
+// overall timeout, only ctx. The caller closes the body.
+func (cl *client) stream(ctx context.Context, method, path string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, method, cl.base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+cl.token)
+	res, err := (&http.Client{}).Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("cannot reach the node at %s (is `staydown run --dir %s` running?)", cl.addr, cl.dir)
+	}
+	if res.StatusCode/100 != 2 {
+		defer res.Body.Close()
+		data, _ := io.ReadAll(io.LimitReader(res.Body, maxResponse))
+		return nil, cl.errorOf(res, data)
+	}
+	return res.Body, nil
 }
 
 // publish sends a write request to path and prints the new entry: its id,

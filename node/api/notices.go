@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -427,4 +428,45 @@ func ParseSignalList(field string, in []Signal) ([]*pb.Signal, error) {
 		return nil, nil
 	}
 	return parseSignals(field, in)
+}
+
+// Exporter is what GET /v1/export needs of a node.
+type Exporter interface {
+	// Export writes an export file (SPEC.md section 19) of every log the
+	// node holds, or only those of authors.
+	Export(ctx context.Context, w io.Writer, authors []protocol.AuthorKey) error
+}
+
+// export streams the node's logs as an export file. ?author=NAME (one or
+// more) limits it to those members' logs.
+func (s *server) export(w http.ResponseWriter, r *http.Request) {
+	ex, ok := s.backend.(Exporter)
+	if !ok {
+		s.fail(w, http.StatusNotImplemented, "this backend does not export")
+		return
+	}
+	q := r.URL.Query()
+	for k := range q {
+		if k != "author" {
+			s.error(w, r, fieldErr(k, "unknown query parameter; use author"))
+			return
+		}
+	}
+	var authors []protocol.AuthorKey
+	roster := s.backend.Roster()
+	for _, name := range q["author"] {
+		m, ok := roster.ByName(name)
+		if !ok {
+			s.error(w, r, fieldErr("author", "%q is not in the roster (%s)", name, roster.Names()))
+			return
+		}
+		authors = append(authors, m.AuthorKey)
+	}
+	w.Header().Set("Content-Type", "application/vnd.staydown.export")
+	w.WriteHeader(http.StatusOK)
+	if err := ex.Export(r.Context(), w, authors); err != nil {
+		// The status is sent; a cut-short file has no valid trailer, which
+		// the reader reports.
+		s.log.Error("api: export failed", "err", err)
+	}
 }

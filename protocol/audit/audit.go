@@ -1,0 +1,360 @@
+// Package audit verifies an export file's logs offline (SPEC.md section
+// 19.2): every entry well-formed, signed by a roster member entitled to
+// write it, every log contiguous from seq 1 with every link intact, no
+// log forked; and it recomputes the transparency report from the entries
+// that hold. Each violation is a typed value carrying its evidence (the
+// signed entries involved), because an auditor needs the proof, not a
+// message.
+//
+// The package is pure: the caller reads the file (package export) and
+// feeds records in file order; signature verification may be done by the
+// caller in parallel (see Auditor.Add).
+package audit
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/export"
+	"github.com/staydown/staydown/protocol/report"
+)
+
+// Violation is one finding. Evidence returns the raw signed entries that
+// prove it (possibly none, for a file-level problem).
+type Violation interface {
+	error
+	Kind() string
+	Evidence() [][]byte
+}
+
+// Where locates a record in the export file.
+type Where struct {
+	Index  uint64 `json:"record"` // 1-based record number (the header is 1)
+	Offset int64  `json:"offset"` // byte offset of its length prefix
+}
+
+func where(r export.Record) Where { return Where{r.Index, r.Offset} }
+
+// Malformed: the record's bytes are not a valid v1 entry.
+type Malformed struct {
+	Where
+	Raw []byte
+	Err error
+}
+
+func (v *Malformed) Error() string {
+	return fmt.Sprintf("record %d: malformed entry: %v", v.Index, v.Err)
+}
+func (v *Malformed) Kind() string       { return "malformed" }
+func (v *Malformed) Evidence() [][]byte { return [][]byte{v.Raw} }
+
+// BadSignature: the entry's signature does not verify under its author key.
+type BadSignature struct {
+	Where
+	Entry *protocol.Entry
+}
+
+func (v *BadSignature) Error() string {
+	return fmt.Sprintf("record %d: %s seq %d (%s): signature does not verify", v.Index, v.Entry.Author, v.Entry.Seq(), v.Entry.ID)
+}
+func (v *BadSignature) Kind() string       { return "bad-signature" }
+func (v *BadSignature) Evidence() [][]byte { return [][]byte{v.Entry.Raw} }
+
+// NotAllowed: the roster refuses the entry: an author not in it, another
+// federation, or a payload the author's role may not write. Err wraps
+// protocol.ErrUnknownAuthor, ErrFederation or ErrRole.
+type NotAllowed struct {
+	Where
+	Entry *protocol.Entry
+	Err   error
+}
+
+func (v *NotAllowed) Error() string {
+	return fmt.Sprintf("record %d: %s seq %d (%s): %v", v.Index, v.Entry.Author, v.Entry.Seq(), v.Entry.ID, v.Err)
+}
+
+func (v *NotAllowed) Kind() string {
+	switch {
+	case errors.Is(v.Err, protocol.ErrUnknownAuthor):
+		return "unknown-author"
+	case errors.Is(v.Err, protocol.ErrFederation):
+		return "wrong-federation"
+	}
+	return "role"
+}
+func (v *NotAllowed) Evidence() [][]byte { return [][]byte{v.Entry.Raw} }
+func (v *NotAllowed) Unwrap() error      { return v.Err }
+
+// Gap: a log skips seqs: Next follows Last (nil: the log's first entry is
+// not seq 1) with seqs missing between them.
+type Gap struct {
+	Where
+	Last, Next *protocol.Entry
+}
+
+func (v *Gap) Error() string {
+	last := uint64(0)
+	if v.Last != nil {
+		last = v.Last.Seq()
+	}
+	return fmt.Sprintf("record %d: %s: seq %d follows seq %d: entries %d to %d are missing", v.Index, v.Next.Author, v.Next.Seq(), last, last+1, v.Next.Seq()-1)
+}
+func (v *Gap) Kind() string { return "gap" }
+func (v *Gap) Evidence() [][]byte {
+	if v.Last == nil {
+		return [][]byte{v.Next.Raw}
+	}
+	return [][]byte{v.Last.Raw, v.Next.Raw}
+}
+
+// BrokenLink: Next is seq Last+1 but its prev is not Last's id.
+type BrokenLink struct {
+	Where
+	Last, Next *protocol.Entry
+}
+
+func (v *BrokenLink) Error() string {
+	return fmt.Sprintf("record %d: %s seq %d: prev %s is not the id of seq %d (%s)", v.Index, v.Next.Author, v.Next.Seq(), v.Next.Prev(), v.Last.Seq(), v.Last.ID)
+}
+func (v *BrokenLink) Kind() string       { return "broken-link" }
+func (v *BrokenLink) Evidence() [][]byte { return [][]byte{v.Last.Raw, v.Next.Raw} }
+
+// Reordered: a log's entries are not in seq order, or a log appears in two
+// places of the file.
+type Reordered struct {
+	Where
+	Last, Next *protocol.Entry
+}
+
+func (v *Reordered) Error() string {
+	return fmt.Sprintf("record %d: %s seq %d comes after seq %d: the log is out of order", v.Index, v.Next.Author, v.Next.Seq(), v.Last.Seq())
+}
+func (v *Reordered) Kind() string       { return "reordered" }
+func (v *Reordered) Evidence() [][]byte { return [][]byte{v.Last.Raw, v.Next.Raw} }
+
+// Equivocation: two different entries, both validly signed by the author,
+// for one seq of its log: proof that the author forked its log.
+type Equivocation struct {
+	Where
+	Logged, Other *protocol.Entry
+}
+
+func (v *Equivocation) Error() string {
+	return fmt.Sprintf("record %d: %s signed two entries for seq %d: %s and %s", v.Index, v.Logged.Author, v.Logged.Seq(), v.Logged.ID, v.Other.ID)
+}
+func (v *Equivocation) Kind() string       { return "equivocation" }
+func (v *Equivocation) Evidence() [][]byte { return [][]byte{v.Logged.Raw, v.Other.Raw} }
+
+// FileError: the file itself is damaged: its trailer does not match what
+// it holds (records removed or added, bytes changed).
+type FileError struct {
+	Err error
+}
+
+func (v *FileError) Error() string      { return v.Err.Error() }
+func (v *FileError) Kind() string       { return "file" }
+func (v *FileError) Evidence() [][]byte { return nil }
+func (v *FileError) Unwrap() error      { return v.Err }
+
+// log is what the auditor keeps of one author's log: the ids by seq (for
+// evidence), the last entry, and whether the chain has held so far.
+type log struct {
+	ids    []protocol.ID // ids[seq-1]
+	last   *protocol.Entry
+	broken bool // a gap or a broken link: later entries are not trusted
+	done   bool // another log followed it in the file
+}
+
+// Auditor checks records fed in file order.
+type Auditor struct {
+	roster     *protocol.Roster
+	logs       map[protocol.AuthorKey]*log
+	current    protocol.AuthorKey
+	violations []Violation
+	builder    *report.Builder
+	entries    uint64
+	evidence   uint64
+	flagged    map[protocol.AuthorKey]bool
+	pending    map[seqKey][]*Equivocation // awaiting Backfill
+}
+
+// New returns an auditor that checks against roster.
+func New(roster *protocol.Roster) *Auditor {
+	return &Auditor{roster: roster, logs: map[protocol.AuthorKey]*log{}, builder: report.New(roster), flagged: map[protocol.AuthorKey]bool{}}
+}
+
+func (a *Auditor) fail(v Violation) { a.violations = append(a.violations, v) }
+
+// Decode decodes a record's entry and verifies its signature: the costly,
+// order-independent part of Add, which callers may run in parallel. It
+// returns the entry (nil if malformed) and the verification error.
+func Decode(rec export.Record) (*protocol.Entry, error) {
+	e, err := protocol.Decode(bytes.Clone(rec.Raw))
+	if err != nil {
+		return nil, err
+	}
+	return e, e.Verify()
+}
+
+// Add checks one record. e and err are Decode's results for it.
+func (a *Auditor) Add(rec export.Record, e *protocol.Entry, err error) {
+	if e == nil {
+		a.fail(&Malformed{where(rec), rec.Raw, err})
+		return
+	}
+	// A badly signed entry, or one its author's role may not write, still
+	// stands at its place in its log (so that what follows is checked
+	// against it, not reported again as a gap), but counts for nothing;
+	// after a bad signature nothing more of that log is trusted.
+	var suspect, untrusted bool
+	if err != nil {
+		a.fail(&BadSignature{where(rec), e})
+		suspect, untrusted = true, true
+	} else if err := a.roster.Check(e); err != nil {
+		a.fail(&NotAllowed{where(rec), e, err})
+		if _, member := a.roster.ByKey(e.Author); !member || errors.Is(err, protocol.ErrFederation) {
+			return
+		}
+		suspect = true
+	}
+	if rec.Kind == export.KindEvidence {
+		if !suspect {
+			a.addEvidence(rec, e)
+		}
+		return
+	}
+	a.entries++
+	l := a.logs[e.Author]
+	if l == nil {
+		l = &log{}
+		a.logs[e.Author] = l
+	}
+	if e.Author != a.current {
+		if old := a.logs[a.current]; old != nil {
+			old.done = true
+		}
+		a.current = e.Author
+		if l.done {
+			a.fail(&Reordered{where(rec), l.last, e})
+			l.broken = true
+			return
+		}
+	}
+	seq := e.Seq()
+	var lastSeq uint64
+	if l.last != nil {
+		lastSeq = l.last.Seq()
+	}
+	switch {
+	case seq == lastSeq+1 && (l.last == nil || e.Prev() == l.last.ID):
+	case seq == lastSeq+1:
+		a.fail(&BrokenLink{where(rec), l.last, e})
+		l.broken = true
+	case seq > lastSeq+1:
+		a.fail(&Gap{where(rec), l.last, e})
+		l.broken = true
+	case seq <= uint64(len(l.ids)) && l.ids[seq-1] != e.ID:
+		// A second entry for a seq already taken: a fork.
+		a.equivocation(where(rec), l, seq, e)
+		return
+	default:
+		// The same entry again, or one that belongs before where it
+		// stands (a gap was reported where it was missing).
+		a.fail(&Reordered{where(rec), l.last, e})
+		l.broken = true
+		return
+	}
+	if seq == uint64(len(l.ids))+1 {
+		l.ids = append(l.ids, e.ID)
+	}
+	l.last = e
+	if untrusted {
+		l.broken = true
+	}
+	if !l.broken && !suspect {
+		a.builder.Add(e)
+	}
+}
+
+type seqKey struct {
+	author protocol.AuthorKey
+	seq    uint64
+}
+
+// equivocation records a fork at seq of l. The logged entry's bytes are
+// at hand if it is the log's last; otherwise Backfill supplies them.
+func (a *Auditor) equivocation(w Where, l *log, seq uint64, other *protocol.Entry) {
+	a.flagged[other.Author] = true
+	v := &Equivocation{Where: w, Other: other}
+	if l.last != nil && l.last.Seq() == seq {
+		v.Logged = l.last
+	} else {
+		v.Logged = &protocol.Entry{ID: l.ids[seq-1], Author: other.Author}
+		if a.pending == nil {
+			a.pending = map[seqKey][]*Equivocation{}
+		}
+		k := seqKey{other.Author, seq}
+		a.pending[k] = append(a.pending[k], v)
+	}
+	a.fail(v)
+}
+
+// NeedsBackfill reports whether some equivocation still lacks the bytes
+// of the logged entry: feed every entry record again to Backfill (a
+// second pass over the file).
+func (a *Auditor) NeedsBackfill() bool { return len(a.pending) > 0 }
+
+// Backfill gives the bytes of a logged entry to the equivocations that
+// name it.
+func (a *Auditor) Backfill(e *protocol.Entry) {
+	k := seqKey{e.Author, e.Seq()}
+	for _, v := range a.pending[k] {
+		if v.Logged.ID == e.ID {
+			v.Logged = e
+		}
+	}
+}
+
+// addEvidence checks an evidence record: it must conflict with the logged
+// entry of its author and seq. Then it proves an equivocation.
+func (a *Auditor) addEvidence(rec export.Record, e *protocol.Entry) {
+	a.evidence++
+	l := a.logs[e.Author]
+	seq := e.Seq()
+	if l == nil || seq == 0 || seq > uint64(len(l.ids)) {
+		a.fail(&Malformed{where(rec), rec.Raw, fmt.Errorf("evidence for %s seq %d, which the file's log does not hold", e.Author, seq)})
+		return
+	}
+	if l.ids[seq-1] == e.ID {
+		a.fail(&Malformed{where(rec), rec.Raw, fmt.Errorf("evidence record repeats the logged entry %s", e.ID)})
+		return
+	}
+	a.equivocation(where(rec), l, seq, e)
+}
+
+// FileProblem records a damaged file (export.TrailerError).
+func (a *Auditor) FileProblem(err error) { a.fail(&FileError{err}) }
+
+// Result is the audit's outcome.
+type Result struct {
+	Entries    uint64
+	Evidence   uint64
+	Logs       int
+	Flagged    []protocol.AuthorKey
+	Violations []Violation
+	// Report is the transparency report over the entries whose log held
+	// up to them (an entry after a gap or a broken link in its log is not
+	// counted), at the time asked.
+	Report report.Report
+}
+
+// Finish ends the audit; the report's states are computed at nowMs.
+func (a *Auditor) Finish(nowMs int64) Result {
+	r := Result{Entries: a.entries, Evidence: a.evidence, Logs: len(a.logs), Violations: a.violations, Report: a.builder.Report(nowMs, 0)}
+	for k := range a.flagged {
+		r.Flagged = append(r.Flagged, k)
+	}
+	return r
+}

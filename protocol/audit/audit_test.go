@@ -1,0 +1,251 @@
+package audit
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"errors"
+	"io"
+	"slices"
+	"testing"
+
+	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/export"
+	"github.com/staydown/staydown/protocol/pb"
+)
+
+type signer struct {
+	key  ed25519.PrivateKey
+	head protocol.Head
+	log  []*protocol.Entry
+}
+
+func newSigner(seed byte) *signer {
+	return &signer{key: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, 32))}
+}
+
+func (s *signer) sign(t testing.TB, seq uint64, prev protocol.ID, body *pb.Entry) *protocol.Entry {
+	t.Helper()
+	body.Version, body.Federation, body.Seq, body.TimestampMs = protocol.Version, "f", seq, 1_700_000_000_000+int64(seq)*1000
+	if seq > 1 {
+		body.Prev = prev[:]
+	}
+	e, err := protocol.Sign(s.key, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (s *signer) next(t testing.TB, body *pb.Entry) *protocol.Entry {
+	t.Helper()
+	e := s.sign(t, s.head.Seq+1, s.head.ID, body)
+	s.head = protocol.Head{Author: e.Author, Seq: e.Seq(), ID: e.ID}
+	s.log = append(s.log, e)
+	return e
+}
+
+func addition(label string) *pb.Entry {
+	return &pb.Entry{Payload: &pb.Entry_Addition{Addition: &pb.Addition{
+		Signals: []*pb.Signal{{Value: &pb.Signal_Pdq{Pdq: bytes.Repeat([]byte{1}, 32)}}},
+		Labels:  []*pb.Label{{Slug: "graphic-violence"}}, CaseRef: label}}}
+}
+
+type world struct {
+	roster   *protocol.Roster
+	nru, pfa *signer
+	stranger *signer
+}
+
+func newWorld(t testing.TB) *world {
+	w := &world{nru: newSigner(1), pfa: newSigner(2), stranger: newSigner(9)}
+	var err error
+	w.roster, err = protocol.NewRoster("f", []protocol.Member{
+		{Name: "nru", Role: protocol.RoleReferral, AuthorKey: protocol.AuthorKeyOf(w.nru.key), PeerID: "a"},
+		{Name: "pfa", Role: protocol.RolePlatform, AuthorKey: protocol.AuthorKeyOf(w.pfa.key), PeerID: "b"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		w.nru.next(t, addition(string(rune('a'+i))))
+	}
+	pfa := protocol.AuthorKeyOf(w.pfa.key)
+	n := w.nru.next(t, &pb.Entry{Payload: &pb.Entry_Notice{Notice: &pb.Notice{Addressee: pfa[:],
+		Signals:  []*pb.Signal{{Value: &pb.Signal_Pdq{Pdq: bytes.Repeat([]byte{2}, 32)}}},
+		Category: &pb.Label{Slug: "attacker-manifesto"}, LegalBasis: "TCO", DeadlineMs: 1_800_000_000_000}}})
+	w.pfa.next(t, &pb.Entry{Payload: &pb.Entry_NoticeReply{NoticeReply: &pb.NoticeReply{Notice: n.ID[:], Status: pb.ReplyStatus_REPLY_STATUS_REMOVED}}})
+	w.pfa.next(t, addition("p"))
+	return w
+}
+
+// file writes logs (raw entries in order) and evidence as an export.
+func file(t *testing.T, entries, evidence [][]byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := export.NewWriter(&buf, &pb.ExportHeader{Federation: "f"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		w.Entry(e)
+	}
+	for _, e := range evidence {
+		w.Evidence(e)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func raws(es ...*protocol.Entry) [][]byte {
+	out := make([][]byte, len(es))
+	for i, e := range es {
+		out[i] = e.Raw
+	}
+	return out
+}
+
+// run audits a file the way the CLI does, with the backfill pass.
+func run(t *testing.T, roster *protocol.Roster, b []byte) Result {
+	t.Helper()
+	a := New(roster)
+	r, err := export.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		rec, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		var te *export.TrailerError
+		if errors.As(err, &te) {
+			a.FileProblem(err)
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, verr := Decode(rec)
+		a.Add(rec, e, verr)
+	}
+	if a.NeedsBackfill() {
+		r, _ := export.NewReader(bytes.NewReader(b))
+		for {
+			rec, err := r.Next()
+			if err != nil {
+				break
+			}
+			if e, err := Decode(rec); err == nil && rec.Kind == export.KindEntry {
+				a.Backfill(e)
+			}
+		}
+	}
+	return a.Finish(1_900_000_000_000)
+}
+
+func kinds(r Result) []string {
+	var out []string
+	for _, v := range r.Violations {
+		out = append(out, v.Kind())
+	}
+	return out
+}
+
+func TestCleanExport(t *testing.T) {
+	w := newWorld(t)
+	r := run(t, w.roster, file(t, raws(append(slices.Clone(w.nru.log), w.pfa.log...)...), nil))
+	if len(r.Violations) != 0 || r.Entries != 8 || r.Logs != 2 {
+		t.Fatalf("clean export: %d entries, %d logs, violations %v", r.Entries, r.Logs, r.Violations)
+	}
+	if r.Report.Totals.Additions != 6 || r.Report.Totals.NoticesReceived != 1 || r.Report.Totals.Actioned != 1 {
+		t.Errorf("report totals %+v", r.Report.Totals)
+	}
+}
+
+// Each tampered export is caught, with the right typed violation and the
+// signed entries that prove it.
+func TestTamperedExports(t *testing.T) {
+	w := newWorld(t)
+	nru, pfa := w.nru.log, w.pfa.log
+	all := func(mod func([]*protocol.Entry) []*protocol.Entry) [][]byte {
+		return raws(append(mod(slices.Clone(nru)), pfa...)...)
+	}
+
+	flipped := bytes.Clone(nru[2].Raw)
+	flipped[bytes.Index(flipped, bytes.Repeat([]byte{1}, 32))] ^= 0x80 // a bit of the PDQ hash
+	flippedFile := bytes.Clone(file(t, raws(append(slices.Clone(nru), pfa...)...), nil))
+	i := bytes.Index(flippedFile, nru[2].Raw)
+	copy(flippedFile[i:], flipped)
+
+	stranger := w.stranger.next(t, addition("x"))
+	roleBreach := w.pfa.sign(t, 3, pfa[1].ID, &pb.Entry{Payload: &pb.Entry_Notice{Notice: &pb.Notice{
+		Addressee: pfa[0].Author[:], Signals: []*pb.Signal{{Value: &pb.Signal_Pdq{Pdq: make([]byte, 32)}}},
+		Category: &pb.Label{Slug: "attacker-manifesto"}, LegalBasis: "none", DeadlineMs: 1_800_000_000_000}}})
+	fork := w.nru.sign(t, 3, nru[1].ID, addition("fork"))
+
+	cases := []struct {
+		name     string
+		file     []byte
+		want     []string
+		evidence int // raw entries in the first violation's evidence
+	}{
+		{"flipped byte in a payload, trailer recomputed", file(t, all(func(l []*protocol.Entry) []*protocol.Entry {
+			e := *l[2]
+			e.Raw = flipped
+			l[2] = &e
+			return l
+		}), nil), []string{"bad-signature", "broken-link"}, 1},
+		{"flipped byte in a payload, file as it is", flippedFile, []string{"bad-signature", "broken-link", "file"}, 1},
+		{"entry removed in the middle", file(t, all(func(l []*protocol.Entry) []*protocol.Entry { return slices.Delete(l, 2, 3) }), nil), []string{"gap"}, 2},
+		{"log reordered", file(t, all(func(l []*protocol.Entry) []*protocol.Entry { l[2], l[3] = l[3], l[2]; return l }), nil), []string{"gap", "reordered"}, 2},
+		{"key not in the roster", file(t, append(all(func(l []*protocol.Entry) []*protocol.Entry { return l }), stranger.Raw), nil), []string{"unknown-author"}, 1},
+		{"payload the role may not write", file(t, append(all(func(l []*protocol.Entry) []*protocol.Entry { return l }), roleBreach.Raw), nil), []string{"role"}, 1},
+		{"two forks of one log, as evidence", file(t, all(func(l []*protocol.Entry) []*protocol.Entry { return l }), [][]byte{fork.Raw}), []string{"equivocation"}, 2},
+		{"two forks of one log, in the log", file(t, all(func(l []*protocol.Entry) []*protocol.Entry { return slices.Insert(l, 3, fork) }), nil), []string{"equivocation"}, 2},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := run(t, w.roster, c.file)
+			if got := kinds(r); !slices.Equal(got, c.want) {
+				t.Fatalf("violations %v (%v), want %v", got, r.Violations, c.want)
+			}
+			ev := r.Violations[0].Evidence()
+			if len(ev) != c.evidence {
+				t.Fatalf("evidence: %d entries, want %d", len(ev), c.evidence)
+			}
+			for _, raw := range ev {
+				if len(raw) == 0 {
+					t.Fatal("empty evidence")
+				}
+				if _, err := protocol.Decode(bytes.Clone(raw)); err != nil {
+					t.Errorf("evidence does not decode: %v", err)
+				}
+			}
+		})
+	}
+}
+
+// FuzzAudit: any record bytes, as entries or evidence, give findings,
+// never a panic.
+func FuzzAudit(f *testing.F) {
+	w := newWorld(f)
+	for _, e := range append(slices.Clone(w.nru.log), w.pfa.log...) {
+		f.Add(e.Raw, false)
+	}
+	f.Add([]byte{}, true)
+	f.Fuzz(func(t *testing.T, raw []byte, evidence bool) {
+		a := New(w.roster)
+		for _, e := range w.nru.log[:2] {
+			a.Add(export.Record{Kind: export.KindEntry, Raw: e.Raw}, e, nil)
+		}
+		rec := export.Record{Kind: export.KindEntry, Raw: raw, Index: 3}
+		if evidence {
+			rec.Kind = export.KindEvidence
+		}
+		e, err := Decode(rec)
+		a.Add(rec, e, err)
+		a.Finish(0)
+	})
+}
