@@ -194,27 +194,25 @@ func (n *Node) ReplyNotice(ctx context.Context, req api.ReplyRequest) (*protocol
 }
 
 func parseReplyStatus(s string) (pb.ReplyStatus, error) {
-	var names []string
-	for st, name := range protocol.ReplyStatuses {
-		if name == s {
-			return st, nil
-		}
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	return 0, invalid("status", "%q; use one of %s", s, strings.Join(names, ", "))
+	return byName("status", s, protocol.ReplyStatuses, "use one of")
 }
 
 func parseReason(s string) (pb.NotExecutedReason, error) {
-	var names []string
-	for r, name := range protocol.NotExecutedReasons {
+	return byName("reason", s, protocol.NotExecutedReasons, "a not-executed reply needs one of")
+}
+
+// byName finds the value named s in names, or says which names there are.
+func byName[T comparable](field, s string, names map[T]string, hint string) (T, error) {
+	var all []string
+	for v, name := range names {
 		if name == s {
-			return r, nil
+			return v, nil
 		}
-		names = append(names, name)
+		all = append(all, name)
 	}
-	slices.Sort(names)
-	return 0, invalid("reason", "%q: a not-executed reply needs one of %s", s, strings.Join(names, ", "))
+	slices.Sort(all)
+	var zero T
+	return zero, invalid(field, "%q; %s %s", s, hint, strings.Join(all, ", "))
 }
 
 // noticeStored tells the notice book of an entry now stored.

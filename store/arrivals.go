@@ -33,8 +33,7 @@ func (s *Store) LastArrival() (uint64, error) { return s.Count() }
 // a read transaction and must not call the Store; an error it returns is
 // returned as is.
 func (s *Store) Arrivals(after uint64, limit int, fn func(Arrival) error) error {
-	var fnErr error
-	err := s.view(func(b *buckets) error {
+	return s.viewCalling("arrivals", func(b *buckets, call func(error) error) error {
 		c := b.arrivals.Cursor()
 		n := 0
 		for k, v := c.Seek(u64(after + 1)); k != nil && (limit <= 0 || n < limit); k, v = c.Next() {
@@ -46,17 +45,13 @@ func (s *Store) Arrivals(after uint64, limit int, fn func(Arrival) error) error 
 			if err != nil {
 				return fmt.Errorf("%w: arrivals/%d names %s: %v", ErrCorrupt, num, id, err)
 			}
-			if fnErr = fn(Arrival{N: num, Entry: e}); fnErr != nil {
-				return fnErr
+			if err := call(fn(Arrival{N: num, Entry: e})); err != nil {
+				return err
 			}
 			n++
 		}
 		return nil
 	})
-	if fnErr != nil {
-		return fnErr
-	}
-	return wrapDB("arrivals", err)
 }
 
 // checkArrivals: arrivals are numbered 1..count without a hole, and each

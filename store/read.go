@@ -648,8 +648,7 @@ func (s *Store) Preview(e *protocol.Entry) (Outcome, error) {
 // may keep; fn must not call the Store. An error fn returns is returned
 // as is.
 func (s *Store) Notices(fn func(NoticeThread) error) error {
-	var fnErr error
-	err := s.view(func(b *buckets) error {
+	return s.viewCalling("notices", func(b *buckets, call func(error) error) error {
 		c := b.idx[idxNotices].Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
 			id, ok := idOf(k[min(len(k), authorSize):])
@@ -660,16 +659,12 @@ func (s *Store) Notices(fn func(NoticeThread) error) error {
 			if err != nil {
 				return fmt.Errorf("%w: notices/%x: %v", ErrCorrupt, k, err)
 			}
-			if fnErr = fn(t); fnErr != nil {
-				return fnErr
+			if err := call(fn(t)); err != nil {
+				return err
 			}
 		}
 		return nil
 	})
-	if fnErr != nil {
-		return fnErr
-	}
-	return wrapDB("notices", err)
 }
 
 // Threads calls fn with the thread of each notice in ids, in order, in one
@@ -677,21 +672,30 @@ func (s *Store) Notices(fn func(NoticeThread) error) error {
 // are copies fn may keep; fn must not call the Store. An error fn returns
 // is returned as is.
 func (s *Store) Threads(ids []protocol.ID, fn func(NoticeThread) error) error {
-	var fnErr error
-	err := s.view(func(b *buckets) error {
+	return s.viewCalling("threads", func(b *buckets, call func(error) error) error {
 		for _, id := range ids {
 			t, err := b.thread(id)
 			if err != nil {
 				return err
 			}
-			if fnErr = fn(t); fnErr != nil {
-				return fnErr
+			if err := call(fn(t)); err != nil {
+				return err
 			}
 		}
 		return nil
 	})
+}
+
+// viewCalling runs body in a read transaction. body passes what the
+// caller's callback returns through call, so that the callback's error
+// comes back as it was, while the store's own errors are wrapped.
+func (s *Store) viewCalling(op string, body func(b *buckets, call func(error) error) error) error {
+	var fnErr error
+	err := s.view(func(b *buckets) error {
+		return body(b, func(err error) error { fnErr = err; return err })
+	})
 	if fnErr != nil {
 		return fnErr
 	}
-	return wrapDB("threads", err)
+	return wrapDB(op, err)
 }
