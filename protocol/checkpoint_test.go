@@ -1,0 +1,193 @@
+package protocol
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/transparency-dev/merkle/testonly"
+)
+
+// The reference roots of the RFC 6962 test tree, sizes 0 to 8 (from the
+// transparency-dev/merkle module, computed by its own reference code).
+func TestMerkleRootReference(t *testing.T) {
+	inputs := testonly.LeafInputs()
+	roots := testonly.RootHashes()
+	var leaves [][]byte
+	for i, in := range inputs {
+		leaves = append(leaves, hasher.HashLeaf(in))
+		if got := MerkleRoot(leaves); !bytes.Equal(got, roots[i+1]) {
+			t.Errorf("size %d: root %x, want %x", i+1, got, roots[i+1])
+		}
+	}
+	if !bytes.Equal(MerkleRoot(nil), testonly.EmptyRootHash()) {
+		t.Error("empty root")
+	}
+}
+
+func ids(n int) []ID {
+	out := make([]ID, n)
+	for i := range out {
+		out[i] = IDOf([]byte{byte(i), byte(i >> 8)})
+	}
+	return out
+}
+
+// The incremental tree, the recursive root and the library's proof
+// verifiers agree at every size and index up to 70.
+func TestTreeAndProofs(t *testing.T) {
+	all := ids(70)
+	tree := NewTree()
+	if !bytes.Equal(tree.Root(), MerkleRoot(nil)) {
+		t.Fatal("empty tree root")
+	}
+	var leaves [][]byte
+	var roots [][]byte
+	for n, id := range all {
+		tree.Append(id)
+		leaves = append(leaves, LeafHash(id))
+		root := MerkleRoot(leaves)
+		roots = append(roots, root)
+		if tree.Size() != uint64(n+1) || !bytes.Equal(tree.Root(), root) {
+			t.Fatalf("size %d: tree root %x, want %x", n+1, tree.Root(), root)
+		}
+		for i := range n + 1 {
+			p, err := InclusionProof(leaves, uint64(i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := VerifyInclusion(all[i], uint64(i), uint64(n+1), p, root); err != nil {
+				t.Fatalf("inclusion %d in %d: %v", i, n+1, err)
+			}
+			if err := VerifyInclusion(all[(i+1)%len(all)], uint64(i), uint64(n+1), p, root); err == nil && n > 0 {
+				t.Fatalf("inclusion of the wrong entry at %d in %d verified", i, n+1)
+			}
+		}
+		for m := 1; m <= n+1; m++ {
+			p, err := ConsistencyProof(leaves, uint64(m))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := VerifyConsistency(uint64(m), uint64(n+1), p, roots[m-1], root); err != nil {
+				t.Fatalf("consistency %d -> %d: %v", m, n+1, err)
+			}
+		}
+	}
+	// A forked history is not consistent with the original.
+	forked := append([][]byte(nil), leaves[:40]...)
+	forked[20] = LeafHash(IDOf([]byte("fork")))
+	p, _ := ConsistencyProof(leaves[:50], 40)
+	if err := VerifyConsistency(40, 50, p, MerkleRoot(forked), roots[49]); !errors.Is(err, ErrCheckpoint) {
+		t.Errorf("a fork passed the consistency check: %v", err)
+	}
+}
+
+func checkpointRoster(t testing.TB) (*Roster, map[string][]byte) {
+	keys := map[string][]byte{"nru": seedKey(1), "pfa": seedKey(2), "aud": seedKey(3)}
+	r, err := NewRoster("fed", []Member{
+		{Name: "nru", Role: RoleReferral, AuthorKey: AuthorKeyOf(keys["nru"]), PeerID: "a"},
+		{Name: "pfa", Role: RolePlatform, AuthorKey: AuthorKeyOf(keys["pfa"]), PeerID: "b"},
+		{Name: "aud", Role: RoleAuditor, AuthorKey: AuthorKeyOf(keys["aud"]), PeerID: "c"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, keys
+}
+
+func TestCheckpointNotes(t *testing.T) {
+	r, keys := checkpointRoster(t)
+	nru := AuthorKeyOf(keys["nru"])
+	tree := NewTree()
+	for _, id := range ids(5) {
+		tree.Append(id)
+	}
+	c := Checkpoint{Origin: CheckpointOrigin("fed", nru), Size: tree.Size(), Root: tree.Root()}
+	signer, err := NoteSigner("nru", keys["nru"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := SignCheckpoint(c, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := OpenCheckpoint(msg, r)
+	if err != nil {
+		t.Fatalf("open: %v\n%s", err, msg)
+	}
+	if sc.Author != nru || sc.Size != 5 || !bytes.Equal(sc.Root, c.Root) || len(sc.Cosigners) != 0 {
+		t.Fatalf("opened %+v", sc)
+	}
+	// Two witnesses cosign; the note still opens, naming them.
+	for _, w := range []string{"pfa", "aud"} {
+		ws, err := NoteSigner(w, keys[w])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msg, err = Cosign(sc.Note, ws); err != nil {
+			t.Fatal(err)
+		}
+		if sc, err = OpenCheckpoint(msg, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(sc.Cosigners) != 2 {
+		t.Fatalf("cosigners %v", sc.Cosigners)
+	}
+
+	bad := map[string][]byte{
+		"root changed":      bytes.Replace(msg, []byte(base64Root(c.Root)), []byte(base64Root(make([]byte, 32))), 1),
+		"unsigned":          []byte(c.Text()),
+		"signed by another": mustSign(t, c, "pfa", keys["pfa"]),
+		"other federation":  mustSign(t, Checkpoint{Origin: CheckpointOrigin("other", nru), Size: 5, Root: c.Root}, "nru", keys["nru"]),
+		"stranger's origin": mustSign(t, Checkpoint{Origin: CheckpointOrigin("fed", AuthorKeyOf(seedKey(9))), Size: 5, Root: c.Root}, "nru", keys["nru"]),
+	}
+	for name, m := range bad {
+		if _, err := OpenCheckpoint(m, r); !errors.Is(err, ErrCheckpoint) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	other := c
+	other.Root = bytes.Repeat([]byte{1}, 32)
+	if !Contradict(c, other) || Contradict(c, c) {
+		t.Error("Contradict")
+	}
+}
+
+func TestParseCheckpoint(t *testing.T) {
+	for _, text := range []string{"", "o\n1\n", "o\n01\n" + base64Root(make([]byte, 32)) + "\n", "o\n1\nnot base64\n", "o\n1\n" + base64Root(make([]byte, 31)) + "\n",
+		"\n1\n" + base64Root(make([]byte, 32)) + "\n", "o\n1\n" + base64Root(make([]byte, 32)) + "\nextension\n"} {
+		if _, err := ParseCheckpoint(text); !errors.Is(err, ErrCheckpoint) {
+			t.Errorf("%q: %v", text, err)
+		}
+	}
+}
+
+func base64Root(b []byte) string {
+	return Checkpoint{Root: b}.Text()[2 : len(Checkpoint{Root: b}.Text())-1]
+}
+
+func mustSign(t *testing.T, c Checkpoint, name string, key []byte) []byte {
+	s, err := NoteSigner(name, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := SignCheckpoint(c, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// FuzzOpenCheckpoint: any bytes open or fail with ErrCheckpoint.
+func FuzzOpenCheckpoint(f *testing.F) {
+	r, keys := checkpointRoster(f)
+	s, _ := NoteSigner("nru", keys["nru"])
+	m, _ := SignCheckpoint(Checkpoint{Origin: CheckpointOrigin("fed", AuthorKeyOf(keys["nru"])), Size: 3, Root: make([]byte, 32)}, s)
+	f.Add(m)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if _, err := OpenCheckpoint(b, r); err != nil && !errors.Is(err, ErrCheckpoint) {
+			t.Fatal(err)
+		}
+	})
+}
