@@ -23,7 +23,8 @@ type Backend interface {
 	// (for a PDQ hash, of every stored hash within the node's threshold of
 	// it or of one of its variants) with its status now, and the verdict
 	// of the node's policy. Errors wrap ErrInvalid (a bad signal: 400) or
-	// are internal (500).
+	// are internal (500). Results may share memory with the node's caches:
+	// callers must not change them.
 	Match(ctx context.Context, queries []Query) ([]Found, error)
 	// Watch adds signals to the node's private watchlist (watchlist.go)
 	// and raises an alert for every active attestation already stored
