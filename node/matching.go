@@ -338,6 +338,17 @@ func (s *keySet) add(k []byte) {
 	s.mu.Unlock()
 }
 
+// remove takes k out. Another key with the same fingerprint (one chance
+// in 2^64 per pair) would go with it: only the watchlist removes keys,
+// and there a lost fingerprint would miss an alert, a found one is
+// confirmed in the file.
+func (s *keySet) remove(k []byte) {
+	f := maphash.Bytes(s.seed, k)
+	s.mu.Lock()
+	delete(s.m, f)
+	s.mu.Unlock()
+}
+
 // has reports whether k may be stored: false means certainly not.
 func (s *keySet) has(k []byte) bool {
 	f := maphash.Bytes(s.seed, k)

@@ -31,6 +31,9 @@ type Backend interface {
 	// that matches one of the signals added. Errors wrap ErrInvalid or are
 	// internal.
 	Watch(ctx context.Context, signals []*pb.Signal) (WatchOutcome, error)
+	// Unwatch removes signals from the watchlist. Alerts already raised
+	// stay listed. Errors wrap ErrInvalid or are internal.
+	Unwatch(ctx context.Context, signals []*pb.Signal) (UnwatchOutcome, error)
 	// Alerts returns the alerts raised, oldest first, after seq since (0:
 	// all), each attestation with its status now.
 	Alerts(ctx context.Context, since uint64) ([]RaisedAlert, error)
