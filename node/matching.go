@@ -73,6 +73,9 @@ func newMatching(st *store.Store, roster *protocol.Roster, policy config.Policy,
 	m := &matching{store: st, roster: roster, policy: policy, log: log, pdq: match.NewPDQIndex(), exact: newKeySet(),
 		cache: newMatchCache(defaultMatchCacheBytes), watchlist: w}
 	m.cache.register(reg)
+	// The index's merges (a few seconds at 10 million hashes) run beside
+	// the apply loop, which adds to it, instead of stalling it.
+	m.pdq.MergeInBackground()
 	start := time.Now()
 	for _, typ := range protocol.SignalTypes {
 		if typ == protocol.SignalPDQ {
