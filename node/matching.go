@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -53,9 +54,10 @@ type matching struct {
 	// watchlist is the platform's legacy-content watchlist (watchlist.go),
 	// checked against every addition stored.
 	watchlist *watchlist
-	// pdqRead and pdqBuild: reading the PDQ hashes from the store at
-	// start-up, and that and building the index (BenchmarkStartupPDQ).
-	pdqRead, pdqBuild time.Duration
+	// exactRead, pdqRead and pdqBuild: reading the exact signal keys and
+	// the PDQ hashes from the store at start-up, and the latter and
+	// building the index (BenchmarkStartupPDQ).
+	exactRead, pdqRead, pdqBuild time.Duration
 }
 
 // newMatching builds the match indexes from every addition in st and
@@ -100,7 +102,14 @@ func newMatching(st *store.Store, roster *protocol.Roster, policy config.Policy,
 	read := time.Since(start)
 	m.pdq.Build(hashes, make([]uint64, len(hashes)))
 	took := time.Since(start)
-	m.pdqRead, m.pdqBuild = read, took
+	if len(hashes) > 1<<20 {
+		// The hashes read for Build (32 bytes each: 320 MB at 10 million)
+		// and Build's scratch are garbage now: give their memory back at
+		// once rather than when the heap next doubles.
+		hashes = nil
+		debug.FreeOSMemory()
+	}
+	m.exactRead, m.pdqRead, m.pdqBuild = exactTook, read, took
 	log.Info("match indexes built", "exact_signals", m.exact.len(), "exact_took", exactTook.Round(time.Millisecond),
 		"pdq_hashes", len(hashes), "pdq_read", read.Round(time.Millisecond), "pdq_took", took.Round(time.Millisecond))
 

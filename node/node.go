@@ -101,6 +101,7 @@ func Start(ctx context.Context, cfg *config.Node, log *slog.Logger) (n *Node, er
 	if n.store, err = store.Open(cfg.StorePath); err != nil {
 		return nil, fmt.Errorf("store %s: %w", cfg.StorePath, err)
 	}
+	prefetchStore(cfg.StorePath, log)
 	if n.matching, err = newMatching(n.store, roster, cfg.Policy, cfg.Dir, n.metrics.reg, log); err != nil {
 		return nil, err
 	}
