@@ -102,6 +102,70 @@ func TestMatchCacheInvalidation(t *testing.T) {
 	}
 }
 
+// TestMatchCacheUnderLoad: while other goroutines look the signal up
+// without pause (reading the store and inserting results as entries are
+// committed), every applied entry shows in the first lookup made after
+// its apply is reported: no stale result survives an invalidation.
+func TestMatchCacheUnderLoad(t *testing.T) {
+	f := newFederation(t, "nru=referral", "pa=platform")
+	nru, pa := f.start("nru"), f.start("pa")
+	x := sha256Signal(7)
+	q := []api.Query{{Signal: x, Quality: api.NoQuality}}
+	stop := make(chan struct{})
+	done := make(chan error, 2)
+	for range 2 {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					done <- nil
+					return
+				default:
+				}
+				if _, err := pa.Match(context.Background(), q); err != nil {
+					done <- err
+					return
+				}
+			}
+		}()
+	}
+	defer func() {
+		close(stop)
+		for range 2 {
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	apply := func(body *pb.Entry) *protocol.Entry {
+		t.Helper()
+		e, err := nru.Publish(context.Background(), body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res, err := pa.applySynced([]*protocol.Entry{e}); err != nil || res[0].Outcome != store.Applied {
+			t.Fatalf("apply: %v %v", res, err)
+		}
+		return e
+	}
+	for i := 1; i <= 40; i++ {
+		add := apply(&pb.Entry{Payload: &pb.Entry_Addition{Addition: &pb.Addition{Signals: []*pb.Signal{x}, Labels: []*pb.Label{{Slug: "graphic-violence"}}}}})
+		if got := len(matchOne(t, pa, q[0]).Attestations); got != i {
+			t.Fatalf("addition %d applied: %d attestations", i, got)
+		}
+		apply(&pb.Entry{Payload: &pb.Entry_Dispute{Dispute: &pb.Dispute{Target: add.ID[:], Reason: "no"}}})
+		disputed := 0
+		for _, a := range matchOne(t, pa, q[0]).Attestations {
+			if a.Status == store.StatusDisputed {
+				disputed++
+			}
+		}
+		if disputed != i {
+			t.Fatalf("dispute %d applied: %d attestations disputed", i, disputed)
+		}
+	}
+}
+
 // TestMatchCacheTicket: a result read from the store before an
 // invalidation of its key, or of everything, is not inserted after it.
 func TestMatchCacheTicket(t *testing.T) {
