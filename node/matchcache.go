@@ -27,7 +27,11 @@ import (
 // of the store's indexes: an addition invalidates the keys of its
 // signals, since it changes the results of those keys only; any other
 // entry, and any equivocation, invalidates everything. So once an apply
-// is reported, no lookup returns a result from before it.
+// is reported, no lookup returns a result from before it. This holds as
+// long as a result is a function of the stored entries alone (with the
+// node's fixed policy and roster): a part that depends on the clock (say,
+// whether a takedown notice's deadline has passed) must be worked out
+// after the lookup, not cached.
 //
 // A lookup that misses reads the store and then inserts what it read. If
 // an entry that changes that result was committed and its invalidation
