@@ -55,6 +55,9 @@ func prefetchStore(path string, log *slog.Logger) {
 // resident reports whether nearly all of a sample of 256 pages of the
 // file is in the page cache already.
 func resident(f *os.File, size int64) bool {
+	if int64(int(size)) != size {
+		return false // a 32-bit platform and a file over 2 GiB: cannot map it whole
+	}
 	data, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
 		return false
