@@ -286,6 +286,9 @@ func (n *Node) applyBatch(batch []*protocol.Entry, buffer bool) ([]store.Result,
 				gap = true
 			case store.Equivocation:
 				n.metrics.equivocations.Inc()
+				// The author is flagged now: every result that holds one
+				// of its attestations changes.
+				n.matching.cache.invalidateAll()
 				n.log.Error("equivocation: author signed two entries with the same seq; kept as evidence", "author", n.memberName(e.Author), "seq", e.Seq(), "id", e.ID)
 			case store.Void:
 				// Stored, no effect: the author broke a stateful rule.

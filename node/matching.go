@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -32,7 +33,11 @@ import (
 // the store. Nothing is ever removed from the index: the status of each
 // attestation (retracted, allowlisted, disputed) is read from the store at
 // query time, so a retracted hash is found and shown as retracted. The
-// policy turns each result into a verdict.
+// policy turns each result into a verdict. What the store says of a
+// stored signal (exact, or a stored PDQ hash near a query) is cached per
+// signal key (matchcache.go), and the cache is told of every entry stored,
+// so that a result is never stale once the apply that changes it is
+// reported.
 //
 // match, stored and the watchlist's methods may run concurrently: the
 // indexes and the watchlist guard themselves (the PDQ index serialises
@@ -45,9 +50,14 @@ type matching struct {
 	log    *slog.Logger
 	pdq    *match.PDQIndex // one entry per distinct stored PDQ hash, ref 0
 	exact  *keySet         // every other stored signal key, as a fingerprint
+	cache  *matchCache     // store results per signal key
 	// watchlist is the platform's legacy-content watchlist (watchlist.go),
 	// checked against every addition stored.
 	watchlist *watchlist
+	// exactRead, pdqRead and pdqBuild: reading the exact signal keys and
+	// the PDQ hashes from the store at start-up, and the latter and
+	// building the index (BenchmarkStartupPDQ).
+	exactRead, pdqRead, pdqBuild time.Duration
 }
 
 // newMatching builds the match indexes from every addition in st and
@@ -62,7 +72,12 @@ func newMatching(st *store.Store, roster *protocol.Roster, policy config.Policy,
 	if err != nil {
 		return nil, err
 	}
-	m := &matching{store: st, roster: roster, policy: policy, log: log, pdq: match.NewPDQIndex(), exact: newKeySet(), watchlist: w}
+	m := &matching{store: st, roster: roster, policy: policy, log: log, pdq: match.NewPDQIndex(), exact: newKeySet(),
+		cache: newMatchCache(defaultMatchCacheBytes), watchlist: w}
+	m.cache.register(reg)
+	// The index's merges (a few seconds at 10 million hashes) run beside
+	// the apply loop, which adds to it, instead of stalling it.
+	m.pdq.MergeInBackground()
 	start := time.Now()
 	for _, typ := range protocol.SignalTypes {
 		if typ == protocol.SignalPDQ {
@@ -87,6 +102,14 @@ func newMatching(st *store.Store, roster *protocol.Roster, policy config.Policy,
 	read := time.Since(start)
 	m.pdq.Build(hashes, make([]uint64, len(hashes)))
 	took := time.Since(start)
+	if len(hashes) > 1<<20 {
+		// The hashes read for Build (32 bytes each: 320 MB at 10 million)
+		// and Build's scratch are garbage now: give their memory back at
+		// once rather than when the heap next doubles.
+		hashes = nil
+		debug.FreeOSMemory()
+	}
+	m.exactRead, m.pdqRead, m.pdqBuild = exactTook, read, took
 	log.Info("match indexes built", "exact_signals", m.exact.len(), "exact_took", exactTook.Round(time.Millisecond),
 		"pdq_hashes", len(hashes), "pdq_read", read.Round(time.Millisecond), "pdq_took", took.Round(time.Millisecond))
 
@@ -100,9 +123,12 @@ func newMatching(st *store.Store, roster *protocol.Roster, policy config.Policy,
 	return m, nil
 }
 
-// stored tells matching of an entry now in the store. An addition's
-// signals enter the indexes (PDQ hashes unless already there), and it is
-// checked against the watchlist.
+// stored tells matching of an entry now in the store, before the apply
+// that stored it is reported. An addition's signals enter the indexes (PDQ
+// hashes unless already there) and leave the result cache, and it is
+// checked against the watchlist; any other entry may change the result of
+// any signal (a retraction, dispute or allow entry: the status of
+// attestations) and empties the cache.
 func (m *matching) stored(e *protocol.Entry) {
 	var sigs []*pb.Signal
 	switch {
@@ -111,15 +137,19 @@ func (m *matching) stored(e *protocol.Entry) {
 		defer m.checkWatchlist(e)
 	case e.Body.GetNotice() != nil:
 		// A notice's signals match once it is actioned (stay down); the
-		// store decides that at query time.
+		// store decides that at query time. The reply that actions it is
+		// another kind of entry, which empties the cache.
 		sigs = e.Body.GetNotice().Signals
 	default:
+		m.cache.invalidateAll()
 		return
 	}
 	for _, s := range sigs {
+		k := protocol.SignalKey(s)
+		m.cache.invalidate(k)
 		p := s.GetPdq()
 		if len(p) != protocol.PDQSize {
-			m.exact.add(protocol.SignalKey(s))
+			m.exact.add(k)
 			continue
 		}
 		h := match.Hash(p)
@@ -139,22 +169,40 @@ func (m *matching) match(queries []api.Query) ([]api.Found, error) {
 			return nil, fmt.Errorf("%w: signals[%d]: %v", api.ErrInvalid, i, err)
 		}
 		var err error
-		if protocol.TypeOf(q.Signal) == protocol.SignalPDQ {
+		switch k := protocol.SignalKey(q.Signal); {
+		case protocol.TypeOf(q.Signal) == protocol.SignalPDQ:
 			out[i], err = m.matchPDQ(q)
-		} else if k := protocol.SignalKey(q.Signal); m.exact.has(k) {
-			var atts []store.Attestation
-			atts, err = m.store.Match(k)
-			out[i].Attestations = make([]api.FoundAttestation, len(atts))
-			for j, a := range atts {
-				out[i].Attestations[j] = api.FoundAttestation{Attestation: a}
-			}
+		case m.exact.has(k):
+			out[i], err = m.lookup(k)
+		default:
+			out[i].Verdict = api.VerdictNone
 		}
 		if err != nil {
 			return nil, err
 		}
-		out[i].Verdict = m.verdict(out[i].Attestations)
 	}
 	return out, nil
+}
+
+// lookup returns what the store says of the signal with key k, with the
+// verdict, from the cache or else from the store. The result is shared
+// with the cache: callers must not change it.
+func (m *matching) lookup(k []byte) (api.Found, error) {
+	f, ok, ticket := m.cache.get(k)
+	if ok {
+		return f, nil
+	}
+	atts, err := m.store.Match(k)
+	if err != nil {
+		return api.Found{}, err
+	}
+	f.Attestations = make([]api.FoundAttestation, len(atts))
+	for j, a := range atts {
+		f.Attestations[j] = api.FoundAttestation{Attestation: a}
+	}
+	f.Verdict = m.verdict(f.Attestations)
+	m.cache.put(k, ticket, f)
+	return f, nil
 }
 
 // candidate is a stored PDQ hash near a query.
@@ -166,18 +214,20 @@ type candidate struct {
 
 func (m *matching) matchPDQ(q api.Query) (api.Found, error) {
 	if q.Quality != api.NoQuality && q.Quality < m.policy.MinQuality {
-		return api.Found{Skipped: fmt.Sprintf("quality %d is below min_quality %d: not matched", q.Quality, m.policy.MinQuality)}, nil
+		return api.Found{Verdict: api.VerdictNone, Skipped: fmt.Sprintf("quality %d is below min_quality %d: not matched", q.Quality, m.policy.MinQuality)}, nil
 	}
 	var f api.Found
 	for _, c := range m.pdqCandidates(q) {
-		atts, err := m.store.Match(append([]byte{pdqTag}, c.hash[:]...))
+		stored, err := m.lookup(append([]byte{pdqTag}, c.hash[:]...))
 		if err != nil {
 			return api.Found{}, err
 		}
-		for _, a := range atts {
-			f.Attestations = append(f.Attestations, api.FoundAttestation{Attestation: a, Hash: c.hash, Distance: c.distance, Transform: c.transform})
+		for _, a := range stored.Attestations {
+			a.Hash, a.Distance, a.Transform = c.hash, c.distance, c.transform
+			f.Attestations = append(f.Attestations, a)
 		}
 	}
+	f.Verdict = m.verdict(f.Attestations)
 	return f, nil
 }
 
@@ -300,9 +350,9 @@ func pdqSignal(h match.Hash) *pb.Signal {
 // fingerprints take 30 bytes each, 300 MB (BenchmarkExactLookup,
 // BenchmarkKeySet10M). match.ExactIndex would answer as fast but keeps the
 // keys and refs, which matching does not need: 156 bytes a key, 1.5 GB at
-// 10 million. A fingerprint found sends the lookup on to the store, which
-// has the last word, so a collision (one in 2^64 per stored key) costs
-// only that store lookup.
+// 10 million. A fingerprint found sends the lookup on to the result cache
+// and then the store, which has the last word, so a collision (one in
+// 2^64 per stored key) costs only that store lookup.
 type keySet struct {
 	seed maphash.Seed
 	mu   sync.RWMutex // guards m
@@ -317,6 +367,17 @@ func (s *keySet) add(k []byte) {
 	f := maphash.Bytes(s.seed, k)
 	s.mu.Lock()
 	s.m[f] = struct{}{}
+	s.mu.Unlock()
+}
+
+// remove takes k out. Another key with the same fingerprint (one chance
+// in 2^64 per pair) would go with it: only the watchlist removes keys,
+// and there a lost fingerprint would miss an alert, a found one is
+// confirmed in the file.
+func (s *keySet) remove(k []byte) {
+	f := maphash.Bytes(s.seed, k)
+	s.mu.Lock()
+	delete(s.m, f)
 	s.mu.Unlock()
 }
 

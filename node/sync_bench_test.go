@@ -34,7 +34,7 @@ import (
 // and writes a roster of their blocks followed by extra blocks; listen
 // ports are chosen by the kernel, so the roster has no addresses and the
 // benchmark connects nodes itself.
-func benchFederation(b *testing.B, dir string, extra []string, members ...string) map[string]*config.Node {
+func benchFederation(b testing.TB, dir string, extra []string, members ...string) map[string]*config.Node {
 	b.Helper()
 	roster := filepath.Join(dir, "roster.toml")
 	var blocks strings.Builder

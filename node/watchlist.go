@@ -167,6 +167,11 @@ func (n *Node) Watch(ctx context.Context, sigs []*pb.Signal) (api.WatchOutcome, 
 	return n.matching.watch(sigs)
 }
 
+// Unwatch implements api.Backend: it removes signals from the watchlist.
+func (n *Node) Unwatch(ctx context.Context, sigs []*pb.Signal) (api.UnwatchOutcome, error) {
+	return n.matching.unwatch(sigs)
+}
+
 // Alerts implements api.Backend.
 func (n *Node) Alerts(ctx context.Context, since uint64) ([]api.RaisedAlert, error) {
 	return n.matching.alerts(since)
@@ -225,6 +230,52 @@ func (m *matching) watch(sigs []*pb.Signal) (api.WatchOutcome, error) {
 		return out, err
 	}
 	out.Alerts, out.Total = raised, w.len()
+	return out, nil
+}
+
+// unwatch takes signals off the watchlist: the file first, then the
+// in-memory indexes. A check running meanwhile confirms every candidate in
+// the file, so it raises no alert for a signal removed from the file.
+// Alerts raised already stay, and so do their "alerted" marks: a signal
+// watched again does not alert again for an attestation that alerted
+// before.
+func (m *matching) unwatch(sigs []*pb.Signal) (api.UnwatchOutcome, error) {
+	w := m.watchlist
+	keys := make([][]byte, len(sigs))
+	for i, s := range sigs {
+		if err := protocol.CheckSignal(s); err != nil {
+			return api.UnwatchOutcome{}, fmt.Errorf("%w: signals[%d]: %v", api.ErrInvalid, i, err)
+		}
+		keys[i] = protocol.SignalKey(s)
+	}
+	var removed [][]byte
+	var out api.UnwatchOutcome
+	err := w.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketWatched)
+		for _, k := range keys {
+			if b.Get(k) == nil {
+				out.Unknown++
+				continue
+			}
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+			removed = append(removed, k)
+		}
+		return nil
+	})
+	if err != nil {
+		return api.UnwatchOutcome{}, err
+	}
+	for _, k := range removed {
+		if isPDQKey(k) {
+			w.pdq.Remove(match.Hash(k[1:]), 0)
+		} else {
+			w.exact.remove(k)
+		}
+	}
+	out.Removed, out.Total = len(removed), w.len()
+	m.log.Info("watchlist: signals removed", "removed", out.Removed, "unknown", out.Unknown, "total", out.Total)
 	return out, nil
 }
 

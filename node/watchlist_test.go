@@ -237,3 +237,50 @@ func BenchmarkWatchlistCheck(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/attestation")
 	})
 }
+
+// TestWatchlistRemove: signals taken off the watchlist alert no more (an
+// exact one and a PDQ hash, not even for a near hash), the others still
+// do, unknown ones are counted, alerts already raised stay, and the
+// removal outlives a restart.
+func TestWatchlistRemove(t *testing.T) {
+	f := newFederation(t, "pa=platform")
+	pa := f.start("pa")
+	kept := mustParse(t, "sha256", fmt.Sprintf("%064x", 1))
+	gone := mustParse(t, "sha256", fmt.Sprintf("%064x", 2))
+	url := mustParse(t, "url", "https://video.example/watch?v=gone")
+	orig, _ := hashImage(t, "bridge-mods--aaa-orig.jpg")
+	blurred, _ := hashImage(t, "bridge-mods--blur-a-lot.jpg")
+	if _, err := pa.Watch(context.Background(), []*pb.Signal{kept, gone, url, pdqSignal(match.Hash(orig.Hash))}); err != nil {
+		t.Fatal(err)
+	}
+	publishAddition(t, pa, []string{"graphic-violence"}, url)
+	if a := alertsOf(t, pa, 0); len(a) != 1 {
+		t.Fatalf("%d alerts before removal, want 1", len(a))
+	}
+	out, err := pa.Unwatch(context.Background(), []*pb.Signal{gone, url, pdqSignal(match.Hash(orig.Hash)), mustParse(t, "md5", fmt.Sprintf("%032x", 9))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Removed != 3 || out.Unknown != 1 || out.Total != 1 {
+		t.Fatalf("unwatch: %+v, want 3 removed, 1 unknown, 1 left", out)
+	}
+	if _, err := pa.Unwatch(context.Background(), []*pb.Signal{{}}); err == nil {
+		t.Error("unwatch of an empty signal: no error")
+	}
+	publishAddition(t, pa, []string{"graphic-violence"}, gone, pdqSignal(match.Hash(orig.Hash)), pdqSignal(match.Hash(blurred.Hash)))
+	if a := alertsOf(t, pa, 1); len(a) != 0 {
+		t.Fatalf("alerts for removed signals: %+v", a)
+	}
+	publishAddition(t, pa, []string{"graphic-violence"}, kept)
+	a := alertsOf(t, pa, 0)
+	if len(a) != 2 || protocol.FormatSignal(a[0].Watched) != protocol.FormatSignal(url) || protocol.FormatSignal(a[1].Watched) != protocol.FormatSignal(kept) {
+		t.Fatalf("alerts %+v: want the one raised before removal and one for the signal kept", a)
+	}
+	if err := pa.Close(); err != nil {
+		t.Fatal(err)
+	}
+	pa = f.start("pa")
+	if n := pa.matching.watchlist.len(); n != 1 {
+		t.Errorf("after a restart: %d signals watched, want 1", n)
+	}
+}

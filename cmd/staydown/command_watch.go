@@ -26,7 +26,7 @@ one (exactly, or for PDQ within the node's pdq_threshold) while active, the
 node raises an alert at once: see "staydown alerts".`,
 		Args: args("", 0, 0),
 	}
-	cmd.AddCommand(c.watchAddCommand())
+	cmd.AddCommand(c.watchAddCommand(), c.watchRemoveCommand())
 	return cmd
 }
 
@@ -68,6 +68,57 @@ the attestations it holds at once; the alerts that raises are printed.`,
 			}
 			fmt.Fprintf(c.stdout, "added %d, already watched %d, watchlist now %d signals\n", total.Added, total.Known, total.Total)
 			return printAlerts(c, total.Alerts)
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "", "the list: one TYPE:VALUE per line (- for standard input)")
+	return cmd
+}
+
+func (c *cli) watchRemoveCommand() *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "remove --dir D --file LIST",
+		Short: "Remove the signals listed in a file from the watchlist",
+		Long: `Remove the signals of LIST ("-" for standard input) from the node's
+watchlist, e.g. content this platform no longer hosts. LIST is read as by
+"watch add": one TYPE:VALUE per line, checked whole before anything is
+sent, sent in batches of up to 100,000. Signals not on the watchlist are
+counted, not an error. Alerts already raised stay listed.`,
+		Args: args("", 0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file == "" {
+				return needFlag("file", "the list of signals, one TYPE:VALUE per line")
+			}
+			sigs, err := readWatchList(file)
+			if err != nil {
+				return err
+			}
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			var total api.UnwatchResult
+			err = inBatches(sigs, func(batch []api.Signal) error {
+				var res api.UnwatchResult
+				if err := cl.call(cmd.Context(), http.MethodPost, "/v1/watchlist/remove", api.WatchRequest{Signals: batch}, &res); err != nil {
+					if total.Removed+total.Unknown > 0 {
+						return fmt.Errorf("%w (the first %d signals were sent)", err, total.Removed+total.Unknown)
+					}
+					return err
+				}
+				total.Removed += res.Removed
+				total.Unknown += res.Unknown
+				total.Total = res.Total
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if c.json {
+				return c.printJSON(total)
+			}
+			fmt.Fprintf(c.stdout, "removed %d, not watched %d, watchlist now %d signals\n", total.Removed, total.Unknown, total.Total)
+			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "the list: one TYPE:VALUE per line (- for standard input)")
@@ -119,28 +170,39 @@ func readWatchList(name string) ([]api.Signal, error) {
 	return out, nil
 }
 
-// sendWatchList posts the signals in batches and adds up the answers.
-func (c *cli) sendWatchList(ctx context.Context, cl *client, sigs []api.Signal) (api.WatchResult, error) {
-	var total api.WatchResult
-	total.Alerts = []api.Alert{}
+// inBatches hands sigs to send in batches that fit a request.
+func inBatches(sigs []api.Signal, send func([]api.Signal) error) error {
 	for len(sigs) > 0 {
 		n, size := 0, 0
 		for n < len(sigs) && n < api.MaxWatchBatch && size < watchBatchBytes {
 			size += len(sigs[n].Type) + len(sigs[n].Value) + 32
 			n++
 		}
+		if err := send(sigs[:n]); err != nil {
+			return err
+		}
+		sigs = sigs[n:]
+	}
+	return nil
+}
+
+// sendWatchList posts the signals in batches and adds up the answers.
+func (c *cli) sendWatchList(ctx context.Context, cl *client, sigs []api.Signal) (api.WatchResult, error) {
+	var total api.WatchResult
+	total.Alerts = []api.Alert{}
+	err := inBatches(sigs, func(batch []api.Signal) error {
 		var res api.WatchResult
-		if err := cl.call(ctx, http.MethodPost, "/v1/watchlist", api.WatchRequest{Signals: sigs[:n]}, &res); err != nil {
+		if err := cl.call(ctx, http.MethodPost, "/v1/watchlist", api.WatchRequest{Signals: batch}, &res); err != nil {
 			if total.Added+total.Known > 0 {
-				return total, fmt.Errorf("%w (the first %d signals were sent)", err, total.Added+total.Known)
+				return fmt.Errorf("%w (the first %d signals were sent)", err, total.Added+total.Known)
 			}
-			return total, err
+			return err
 		}
 		total.Added += res.Added
 		total.Known += res.Known
 		total.Total = res.Total
 		total.Alerts = append(total.Alerts, res.Alerts...)
-		sigs = sigs[n:]
-	}
-	return total, nil
+		return nil
+	})
+	return total, err
 }

@@ -113,3 +113,57 @@ func TestAlerts(t *testing.T) {
 		t.Errorf("--since 1 --json:\n%s", r.stdout)
 	}
 }
+
+func TestWatchRemove(t *testing.T) {
+	n := startNode(t)
+	pdqHex := strings.Repeat("3c", 32)
+	staydown("watch", "add", "--dir", n.dir, "--file", writeList(t, "sha256:"+sha+"\npdq:"+pdqHex+"\nurl:https://example.com/x\n"))
+	list := writeList(t, "# taken down\nsha256:"+strings.ToUpper(sha)+"\npdq:"+pdqHex+" quality=90\nmd5:"+strings.Repeat("0", 32)+"\n")
+	r := staydown("watch", "remove", "--dir", n.dir, "--file", list)
+	if r.code != exitOK || r.stderr != "" || r.stdout != "removed 2, not watched 1, watchlist now 1 signals\n" {
+		t.Fatalf("exit %d stderr %q stdout %q", r.code, r.stderr, r.stdout)
+	}
+	if n.fake.Watched(mustSignal(t, "sha256", sha)) || n.fake.Watched(mustSignal(t, "pdq", pdqHex)) || !n.fake.Watched(mustSignal(t, "url", "https://example.com/x")) {
+		t.Error("the fake's watchlist is not what the removal should leave")
+	}
+	r = staydown("watch", "remove", "--dir", n.dir, "--file", list, "--json")
+	if r.code != exitOK || !strings.Contains(r.stdout, `"removed": 0`) || !strings.Contains(r.stdout, `"unknown": 3`) || !strings.Contains(r.stdout, `"total": 1`) {
+		t.Errorf("JSON: exit %d\n%s", r.code, r.stdout)
+	}
+}
+
+func TestWatchRemoveErrors(t *testing.T) {
+	n := startNode(t)
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no file", nil, "staydown: remove: --file: required"},
+		{"bad line", []string{"--file", writeList(t, "sha256:"+sha+"\nmd5:abc\n")}, "hosted.txt:2: bad signal: md5: want 32 hex characters, got 3"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			wantFailure(t, staydown(append([]string{"watch", "remove", "--dir", n.dir}, tt.args...)...), tt.want)
+			if c := n.calls(); c != 0 {
+				t.Fatalf("%d requests reached the node", c)
+			}
+		})
+	}
+}
+
+// TestWatchRemoveBatches: a long list goes in several requests.
+func TestWatchRemoveBatches(t *testing.T) {
+	n := startNode(t)
+	var b strings.Builder
+	const count = api.MaxWatchBatch + 10
+	for i := range count {
+		fmt.Fprintf(&b, "sha256:%064x\n", i)
+	}
+	r := staydown("watch", "remove", "--dir", n.dir, "--file", writeList(t, b.String()))
+	if r.code != exitOK || r.stdout != fmt.Sprintf("removed 0, not watched %d, watchlist now 0 signals\n", count) {
+		t.Fatalf("exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if c := n.calls(); c != 2 {
+		t.Errorf("%d requests, want 2", c)
+	}
+}

@@ -23,13 +23,17 @@ type Backend interface {
 	// (for a PDQ hash, of every stored hash within the node's threshold of
 	// it or of one of its variants) with its status now, and the verdict
 	// of the node's policy. Errors wrap ErrInvalid (a bad signal: 400) or
-	// are internal (500).
+	// are internal (500). Results may share memory with the node's caches:
+	// callers must not change them.
 	Match(ctx context.Context, queries []Query) ([]Found, error)
 	// Watch adds signals to the node's private watchlist (watchlist.go)
 	// and raises an alert for every active attestation already stored
 	// that matches one of the signals added. Errors wrap ErrInvalid or are
 	// internal.
 	Watch(ctx context.Context, signals []*pb.Signal) (WatchOutcome, error)
+	// Unwatch removes signals from the watchlist. Alerts already raised
+	// stay listed. Errors wrap ErrInvalid or are internal.
+	Unwatch(ctx context.Context, signals []*pb.Signal) (UnwatchOutcome, error)
 	// Alerts returns the alerts raised, oldest first, after seq since (0:
 	// all), each attestation with its status now.
 	Alerts(ctx context.Context, since uint64) ([]RaisedAlert, error)

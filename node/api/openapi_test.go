@@ -85,6 +85,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"FileHash":            FileHash{},
 		"WatchRequest":        WatchRequest{},
 		"WatchResult":         WatchResult{},
+		"UnwatchResult":       UnwatchResult{},
 		"AlertList":           AlertList{},
 		"Alert":               Alert{},
 		"NoticeRequest":       NoticeRequest{},

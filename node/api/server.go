@@ -43,15 +43,16 @@ func NewServer(b Backend, token string, log *slog.Logger) http.Handler {
 		s.token = sha256.Sum256([]byte(token))
 	}
 	s.routes = map[string]map[string]http.HandlerFunc{
-		"/v1/additions":   {http.MethodPost: publish(s, func(r *AdditionRequest) (*pb.Entry, error) { return r.Entry() })},
-		"/v1/retractions": {http.MethodPost: publish(s, func(r *RetractionRequest) (*pb.Entry, error) { return r.Entry() })},
-		"/v1/disputes":    {http.MethodPost: publish(s, func(r *DisputeRequest) (*pb.Entry, error) { return r.Entry() })},
-		"/v1/allows":      {http.MethodPost: publish(s, func(r *AllowRequest) (*pb.Entry, error) { return r.Entry() })},
-		"/v1/match":       {http.MethodPost: s.matchMany, http.MethodGet: s.matchOne},
-		"/v1/match/file":  {http.MethodPost: s.matchFile},
-		"/v1/watchlist":   {http.MethodPost: s.watch},
-		"/v1/alerts":      {http.MethodGet: s.alerts},
-		"/v1/status":      {http.MethodGet: s.status},
+		"/v1/additions":        {http.MethodPost: publish(s, func(r *AdditionRequest) (*pb.Entry, error) { return r.Entry() })},
+		"/v1/retractions":      {http.MethodPost: publish(s, func(r *RetractionRequest) (*pb.Entry, error) { return r.Entry() })},
+		"/v1/disputes":         {http.MethodPost: publish(s, func(r *DisputeRequest) (*pb.Entry, error) { return r.Entry() })},
+		"/v1/allows":           {http.MethodPost: publish(s, func(r *AllowRequest) (*pb.Entry, error) { return r.Entry() })},
+		"/v1/match":            {http.MethodPost: s.matchMany, http.MethodGet: s.matchOne},
+		"/v1/match/file":       {http.MethodPost: s.matchFile},
+		"/v1/watchlist":        {http.MethodPost: s.watch},
+		"/v1/watchlist/remove": {http.MethodPost: s.unwatch},
+		"/v1/alerts":           {http.MethodGet: s.alerts},
+		"/v1/status":           {http.MethodGet: s.status},
 		"/v1/notices": {
 			http.MethodPost: publishNotice(s, Notices.IssueNotice),
 			http.MethodGet:  s.listNotices,
@@ -98,7 +99,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/v1/match/file":
 		limit = MaxFileSize + 1 // HashFile itself says when a file is too large
-	case "/v1/watchlist":
+	case "/v1/watchlist", "/v1/watchlist/remove":
 		limit = maxWatchBody
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)

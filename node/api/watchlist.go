@@ -15,15 +15,17 @@ import (
 // hosts, kept by its node only (never gossiped, never exported). When an
 // attestation arrives that matches one, the node raises an alert.
 
-// MaxWatchBatch is the most signals one POST /v1/watchlist may add; the
-// CLI sends longer lists in batches.
+// MaxWatchBatch is the most signals one POST /v1/watchlist may add (or
+// POST /v1/watchlist/remove remove); the CLI sends longer lists in
+// batches.
 const MaxWatchBatch = 100_000
 
-// maxWatchBody bounds the body of POST /v1/watchlist: MaxWatchBatch
+// maxWatchBody bounds the body of POST /v1/watchlist (and /remove): MaxWatchBatch
 // signals of up to about 160 bytes of JSON each.
 const maxWatchBody = 16 << 20
 
-// WatchRequest is the body of POST /v1/watchlist.
+// WatchRequest is the body of POST /v1/watchlist and of POST
+// /v1/watchlist/remove.
 type WatchRequest struct {
 	Signals []Signal `json:"signals"` // 1 to MaxWatchBatch
 }
@@ -36,6 +38,19 @@ type WatchResult struct {
 	// Alerts raised at once because attestations already stored match
 	// signals just added.
 	Alerts []Alert `json:"alerts"`
+}
+
+// UnwatchResult answers POST /v1/watchlist/remove, whose body is a
+// WatchRequest.
+type UnwatchResult struct {
+	Removed int `json:"removed"` // taken off the watchlist
+	Unknown int `json:"unknown"` // not on it
+	Total   int `json:"total"`   // signals on the watchlist now
+}
+
+// UnwatchOutcome is what Backend.Unwatch did.
+type UnwatchOutcome struct {
+	Removed, Unknown, Total int
 }
 
 // AlertList answers GET /v1/alerts.
@@ -133,6 +148,25 @@ func (s *server) watch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.reply(w, http.StatusOK, WatchResult{Added: out.Added, Known: out.Known, Total: out.Total, Alerts: newAlerts(out.Alerts, s.backend.Roster())})
+}
+
+func (s *server) unwatch(w http.ResponseWriter, r *http.Request) {
+	var req WatchRequest
+	if err := decodeBody(r.Body, &req); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	sigs, err := req.Parse()
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	out, err := s.backend.Unwatch(r.Context(), sigs)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.reply(w, http.StatusOK, UnwatchResult{Removed: out.Removed, Unknown: out.Unknown, Total: out.Total})
 }
 
 func (s *server) alerts(w http.ResponseWriter, r *http.Request) {

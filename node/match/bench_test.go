@@ -238,3 +238,59 @@ func BenchmarkExactLookup1M(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkPDQMergeStall10M measures how long one Add can keep its caller
+// (the node's apply loop) waiting at 10 million entries: starting from an
+// index built of the 10M bank, it adds fresh hashes one at a time until
+// the delta is merged into the sorted segment (1/mergeRatio of it, 1.25
+// million Adds), then 200,000 more, and reports the slowest Add (the
+// merging one), the 99.9th percentile and the median, merging in place (in the Add) and in the background
+// (MergeInBackground, as the node does). Each iteration builds its own
+// index.
+func BenchmarkPDQMergeStall10M(b *testing.B) {
+	load10M(b)
+	rng := rand.New(rand.NewPCG(3, 3))
+	// The first 1/mergeRatio trigger the merge; the rest run during it.
+	adds := bank(rng, size10M/mergeRatio+200_000)
+	b.Run("in-place", func(b *testing.B) { benchMergeStall(b, adds, false) })
+	b.Run("background", func(b *testing.B) { benchMergeStall(b, adds, true) })
+}
+
+func benchMergeStall(b *testing.B, adds []Hash, background bool) {
+	var slowest, p999, median, merges float64
+	for b.Loop() {
+		b.StopTimer()
+		x := NewPDQIndex()
+		if background {
+			x.MergeInBackground()
+		}
+		x.Build(bank10M.hs, bank10M.refs)
+		times := make([]time.Duration, len(adds))
+		b.StartTimer()
+		for i, h := range adds {
+			t0 := time.Now()
+			x.Add(h, uint64(size10M+i))
+			times[i] = time.Since(t0)
+		}
+		b.StopTimer()
+		x.WaitMerge()
+		if x.Len() != size10M+len(adds) {
+			b.Fatalf("%d entries", x.Len())
+		}
+		x.mu.RLock()
+		if len(x.delta.hashes) < len(adds) {
+			merges++
+		}
+		x.mu.RUnlock()
+		slices.Sort(times)
+		slowest += times[len(times)-1].Seconds()
+		median += times[len(times)/2].Seconds()
+		p999 += times[len(times)*999/1000].Seconds()
+		b.StartTimer()
+	}
+	N := float64(b.N)
+	b.ReportMetric(slowest/N, "slowest-add-s")
+	b.ReportMetric(median/N*1e6, "median-add-µs")
+	b.ReportMetric(p999/N*1e6, "p99.9-add-µs")
+	b.ReportMetric(merges/N, "merges")
+}

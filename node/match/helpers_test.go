@@ -207,6 +207,14 @@ func (x *PDQIndex) check(want *pairs) error {
 	for _, i := range d.livePositions() {
 		count[pair{d.hashes[i], d.refs[i]}]--
 	}
+	if f := x.frozen; f != nil {
+		for _, i := range f.livePositions() {
+			count[pair{f.hashes[i], f.refs[i]}]--
+		}
+		if n := popcount(f.dead); n != f.ndead {
+			return fmt.Errorf("frozen delta: %d dead bits, ndead %d", n, f.ndead)
+		}
+	}
 	for p, n := range count {
 		if n != 0 {
 			return fmt.Errorf("pair %x/%d stored %d times too few", p.w.hash(), p.ref, n)

@@ -40,13 +40,61 @@ type PDQIndex struct {
 	mu    sync.RWMutex
 	base  *sortedSegment
 	delta *deltaSegment
+	// frozen, during a background merge, is the delta being merged with
+	// base into a new sorted segment: no longer added to (Adds go to a new
+	// delta), still searched, and its entries and base's may still be
+	// removed. nil otherwise.
+	frozen *deltaSegment
+
+	// Background merges (MergeInBackground), guarded by wmu: whether one
+	// runs, closed when it ends, the pairs removed from base or frozen
+	// since it took its snapshot (to remove again from the merged
+	// segment), and an epoch that Build bumps so that a merge of contents
+	// Build replaced is dropped.
+	background bool
+	merging    bool
+	mergeDone  chan struct{}
+	removed    []removal
+	epoch      uint64
 
 	// Tuning, set by NewPDQIndex; tests change them to exercise merges,
 	// the probing of large radii on small data, and geometries meant for
 	// millions of entries on thousands.
 	mergeMin  int                // smallest delta worth merging
+	mergeHook func()             // if set, a background merge calls it before it swaps (tests)
 	probeOnly bool               // never scan, however cheaper
 	geometry  func(int) geometry // for a sorted segment of that many entries
+}
+
+type removal struct {
+	w   words
+	ref uint64
+}
+
+// MergeInBackground makes the merges of the delta into the sorted segment
+// (see Add) run on a goroutine of their own instead of in the Add or
+// Remove that triggers them, so that a writer is never kept waiting for
+// one: the full delta is frozen (searched, no longer added to), Adds go
+// to a new delta, and the merged segment replaces the old one and the
+// frozen delta when it is ready. Queries are exact throughout. Call it
+// before the first write.
+func (x *PDQIndex) MergeInBackground() {
+	x.wmu.Lock()
+	x.background = true
+	x.wmu.Unlock()
+}
+
+// WaitMerge returns once no background merge runs.
+func (x *PDQIndex) WaitMerge() {
+	for {
+		x.wmu.Lock()
+		merging, done := x.merging, x.mergeDone
+		x.wmu.Unlock()
+		if !merging {
+			return
+		}
+		<-done
+	}
 }
 
 // NewPDQIndex returns an empty index.
@@ -84,22 +132,31 @@ func (x *PDQIndex) Build(hs []Hash, refs []uint64) {
 		return &w, refs[i]
 	})
 	x.mu.Lock()
-	x.base, x.delta = base, newDelta()
+	x.base, x.delta, x.frozen = base, newDelta(), nil
 	x.mu.Unlock()
+	// A background merge still running merges what was there before: it
+	// will see the epoch changed and drop its work.
+	x.epoch++
+	x.merging, x.removed = false, nil
 }
 
 // Add stores the pair (h, ref). It holds the write lock only to append to
 // the delta's 16 maps, about 5 microseconds, except that once the delta and
 // the removed entries reach both 65,536 and 1/8 of the sorted segment, it
-// also merges them into a new sorted segment. The merge runs in the
-// caller's goroutine without blocking queries; at 10 million entries it
-// takes about as long as a Build of them (3 to 4 s) and needs memory for
-// both segments until it ends.
+// also merges them into a new sorted segment. The merge runs without
+// blocking queries, in the caller's goroutine unless MergeInBackground
+// was called; at 10 million entries it takes about as long as a Build of
+// them (3 to 5 s: BenchmarkPDQMergeStall10M) and needs memory for both
+// segments until it ends.
 func (x *PDQIndex) Add(h Hash, ref uint64) {
 	w := load(&h)
 	x.wmu.Lock()
 	defer x.wmu.Unlock()
-	if len(x.base.hashes)+len(x.delta.hashes) >= maxEntries {
+	frozen := 0
+	if x.frozen != nil {
+		frozen = len(x.frozen.hashes)
+	}
+	if len(x.base.hashes)+frozen+len(x.delta.hashes) >= maxEntries {
 		panic(fmt.Sprintf("match: Add: index full (%d entries)", maxEntries))
 	}
 	x.mu.Lock()
@@ -120,11 +177,20 @@ func (x *PDQIndex) Remove(h Hash, ref uint64) bool {
 		x.delta.dead.set(i)
 		x.delta.ndead++
 		x.mu.Unlock()
+	} else if i, ok := x.findFrozen(&w, ref); ok {
+		x.mu.Lock()
+		x.frozen.dead.set(i)
+		x.frozen.ndead++
+		x.mu.Unlock()
+		x.removed = append(x.removed, removal{w, ref})
 	} else if i, ok := x.base.find(&w, ref); ok {
 		x.mu.Lock()
 		x.base.dead.set(i)
 		x.base.ndead++
 		x.mu.Unlock()
+		if x.merging {
+			x.removed = append(x.removed, removal{w, ref})
+		}
 	} else {
 		return false
 	}
@@ -132,11 +198,26 @@ func (x *PDQIndex) Remove(h Hash, ref uint64) bool {
 	return true
 }
 
+func (x *PDQIndex) findFrozen(w *words, ref uint64) (uint32, bool) {
+	if x.frozen == nil {
+		return 0, false
+	}
+	return x.frozen.find(w, ref)
+}
+
 // maybeMerge folds the delta and the dead entries into a new sorted
-// segment once they are worth it. The caller holds wmu.
+// segment once they are worth it, unless a merge runs already. The caller
+// holds wmu.
 func (x *PDQIndex) maybeMerge() {
+	if x.merging {
+		return
+	}
 	pending := len(x.delta.hashes) + x.base.ndead
 	if pending < max(x.mergeMin, len(x.base.hashes)/mergeRatio) {
+		return
+	}
+	if x.background {
+		x.mergeBackground()
 		return
 	}
 	base, delta := x.base, x.delta
@@ -154,11 +235,64 @@ func (x *PDQIndex) maybeMerge() {
 	x.mu.Unlock()
 }
 
+// mergeBackground freezes the delta and merges it with base on a new
+// goroutine. The caller holds wmu. Base's entries and the frozen delta's
+// do not change while the merge reads them, but for dead bits: the merge
+// reads copies taken now, and removes again from the merged segment what
+// was removed since (x.removed).
+func (x *PDQIndex) mergeBackground() {
+	base, frozen := x.base, x.delta
+	baseDead, frozenDead := append(bitset(nil), base.dead...), append(bitset(nil), frozen.dead...)
+	x.mu.Lock()
+	x.frozen, x.delta = frozen, newDelta()
+	x.mu.Unlock()
+	x.merging, x.removed = true, nil
+	epoch, done := x.epoch, make(chan struct{})
+	x.mergeDone = done
+	go func() {
+		defer close(done)
+		bl, fl := livePositions(len(base.hashes), baseDead), livePositions(len(frozen.hashes), frozenDead)
+		n := len(bl) + len(fl)
+		merged := buildSorted(n, x.geometry(n), func(i int) (*words, uint64) {
+			if i < len(bl) {
+				return &base.hashes[bl[i]], base.refs[bl[i]]
+			}
+			i = int(fl[i-len(bl)])
+			return &frozen.hashes[i], frozen.refs[i]
+		})
+		if x.mergeHook != nil {
+			x.mergeHook()
+		}
+		x.wmu.Lock()
+		defer x.wmu.Unlock()
+		if x.epoch != epoch {
+			return // Build replaced the contents meanwhile
+		}
+		for _, r := range x.removed {
+			i, ok := merged.find(&r.w, r.ref)
+			if !ok {
+				panic(fmt.Sprintf("match: background merge: removed pair %x/%d not in the merged segment", r.w.hash(), r.ref))
+			}
+			merged.dead.set(i)
+			merged.ndead++
+		}
+		x.mu.Lock()
+		x.base, x.frozen = merged, nil
+		x.mu.Unlock()
+		x.merging, x.removed = false, nil
+		x.maybeMerge() // the new delta may have grown enough meanwhile
+	}()
+}
+
 // Len returns the number of pairs stored.
 func (x *PDQIndex) Len() int {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	return x.base.live() + x.delta.live()
+	n := x.base.live() + x.delta.live()
+	if x.frozen != nil {
+		n += x.frozen.live()
+	}
+	return n
 }
 
 // Query returns every stored pair whose hash is within threshold bits of q
@@ -186,7 +320,10 @@ func (x *PDQIndex) Query(q Hash, threshold int) []PDQMatch {
 			out = b.scan(&qw, threshold, out)
 		}
 	}
-	if d := x.delta; len(d.hashes) > 0 {
+	for _, d := range [2]*deltaSegment{x.frozen, x.delta} {
+		if d == nil || len(d.hashes) == 0 {
+			continue
+		}
 		if p := deltaGeometry.plan(threshold, len(d.hashes)); x.probeOnly || !p.scanCheaper(len(d.hashes)) {
 			out = d.search(&qw, threshold, &p, out)
 		} else {

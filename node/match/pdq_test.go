@@ -91,6 +91,8 @@ func TestRandom(t *testing.T) {
 		{"probing", newProbingIndex(1 << 20), 50},
 		{"13 chunks", withChunks(newProbingIndex(1<<20), 13), 20},
 		{"12 chunks merging", withChunks(newProbingIndex(500), 12), 20},
+		{"merging in background", inBackground(newProbingIndex(500)), 200},
+		{"12 chunks merging in background", inBackground(withChunks(newProbingIndex(500), 12)), 20},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -107,8 +109,11 @@ func TestRandom(t *testing.T) {
 					}
 				}
 				checkIndex(t, x, want)
+				x.mu.RLock()
+				base, delta := len(x.base.hashes), len(x.delta.hashes)
+				x.mu.RUnlock()
 				t.Logf("%s: %d pairs (base %d, delta %d), %d matches over %d queries x 64 thresholds",
-					stage, x.Len(), len(x.base.hashes), len(x.delta.hashes), total, len(qs))
+					stage, x.Len(), base, delta, total, len(qs))
 			}
 
 			x.Build(want.hs, want.refs)
@@ -141,8 +146,82 @@ func TestRandom(t *testing.T) {
 				}
 			}
 			checkAll("removed")
+			x.WaitMerge()
+			checkAll("merges done")
 		})
 	}
+}
+
+func inBackground(x *PDQIndex) *PDQIndex {
+	x.MergeInBackground()
+	return x
+}
+
+// TestBackgroundMerge holds a background merge before it swaps, and
+// meanwhile adds, removes (from the old sorted segment, from the frozen
+// delta and from the new one) and queries: every answer is exact before,
+// during and after the swap, and Build drops a merge it overtakes.
+func TestBackgroundMerge(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	hs := bank(rng, 3000)
+	want := &pairs{hs: slices.Clone(hs[:1000]), refs: sequentialRefs(0, 1000)}
+	x := inBackground(newProbingIndex(100))
+	x.Build(want.hs, want.refs)
+	hold, release := make(chan struct{}), make(chan struct{})
+	x.mergeHook = func() { hold <- struct{}{}; <-release }
+	checkAll := func(stage string) {
+		t.Helper()
+		for _, q := range queries(rng, hs, 30) {
+			checkQuery(t, x, want, q, 40)
+		}
+		checkIndex(t, x, want)
+	}
+	// 125 adds (1/8 of 1,000) trigger a merge, which then waits.
+	for i := 1000; i < 1125; i++ {
+		x.Add(hs[i], uint64(i))
+		want.add(hs[i], uint64(i))
+	}
+	<-hold
+	x.wmu.Lock()
+	frozen := x.frozen
+	x.wmu.Unlock()
+	if frozen == nil || len(frozen.hashes) != 125 {
+		t.Fatalf("no frozen delta of 125 entries during the merge")
+	}
+	checkAll("merge running")
+	for i := 1125; i < 1200; i++ { // into the new delta
+		x.Add(hs[i], uint64(i))
+		want.add(hs[i], uint64(i))
+	}
+	for _, k := range []int{3, 500, 999, 1000, 1100, 1124, 1150, 1199} { // base, frozen, new delta
+		if !x.Remove(hs[k], uint64(k)) || !want.remove(hs[k], uint64(k)) {
+			t.Fatalf("Remove(hs[%d]) = false", k)
+		}
+	}
+	x.Add(hs[3], 3) // removed from the old base, added again
+	want.add(hs[3], 3)
+	checkAll("merge running, changed")
+	release <- struct{}{}
+	x.WaitMerge()
+	x.wmu.Lock()
+	if x.frozen != nil || len(x.base.hashes) != 1125 || x.base.ndead != 6 {
+		t.Errorf("after the merge: frozen %v, base %d entries, %d dead; want 1125, 6 dead", x.frozen != nil, len(x.base.hashes), x.base.ndead)
+	}
+	x.wmu.Unlock()
+	checkAll("merged")
+
+	// A Build while a merge runs: the merge's result is dropped.
+	for i := 1200; i < 1400; i++ {
+		x.Add(hs[i], uint64(i))
+		want.add(hs[i], uint64(i))
+	}
+	<-hold
+	want = &pairs{hs: slices.Clone(hs[2000:]), refs: sequentialRefs(2000, 1000)}
+	x.Build(want.hs, want.refs)
+	release <- struct{}{}
+	x.WaitMerge()
+	x.mergeHook = nil
+	checkAll("built over a merge")
 }
 
 func TestEdgeCases(t *testing.T) {
@@ -282,10 +361,14 @@ func TestBuildReplaces(t *testing.T) {
 // stored before the readers start and never removed, whatever merge is
 // under way, and may return only pairs that were added.
 func TestConcurrent(t *testing.T) {
+	t.Run("merging in place", func(t *testing.T) { testConcurrent(t, newProbingIndex(300)) })
+	t.Run("merging in background", func(t *testing.T) { testConcurrent(t, inBackground(newProbingIndex(300))) })
+}
+
+func testConcurrent(t *testing.T, x *PDQIndex) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	hs := bank(rng, 4000)
 	pinned := hs[:50]
-	x := newProbingIndex(300)
 	x.Build(pinned, sequentialRefs(0, len(pinned)))
 
 	var stop atomic.Bool
@@ -336,6 +419,8 @@ func TestConcurrent(t *testing.T) {
 	for _, q := range queries(rng, hs, 50) {
 		checkQuery(t, x, want, q, 45)
 	}
+	checkIndex(t, x, want)
+	x.WaitMerge()
 	checkIndex(t, x, want)
 }
 

@@ -33,20 +33,20 @@ type Backend struct {
 	key    ed25519.PrivateKey
 	roster *protocol.Roster
 
-	mu        sync.Mutex // guards everything below
-	head      protocol.Head
-	err       error
-	status    api.Status
-	atts      map[string][]store.Attestation // by protocol.SignalKey
-	verdicts  map[string]api.Verdict         // by protocol.SignalKey
-	published []*pb.Entry
-	signed    []*protocol.Entry
-	matched   [][]*pb.Signal
-	queries   [][]api.Query
-	watched   map[string]bool // by protocol.SignalKey
-	watchAdds int
-	alerts    []api.RaisedAlert
-	statuses  int
+	mu         sync.Mutex // guards everything below
+	head       protocol.Head
+	err        error
+	status     api.Status
+	atts       map[string][]store.Attestation // by protocol.SignalKey
+	verdicts   map[string]api.Verdict         // by protocol.SignalKey
+	published  []*pb.Entry
+	signed     []*protocol.Entry
+	matched    [][]*pb.Signal
+	queries    [][]api.Query
+	watched    map[string]bool // by protocol.SignalKey
+	watchCalls int
+	alerts     []api.RaisedAlert
+	statuses   int
 	// notices.go
 	noticeReqs []any
 	noticeQs   []api.NoticeQuery
@@ -131,7 +131,7 @@ func (b *Backend) Matched() [][]*pb.Signal {
 func (b *Backend) Calls() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return len(b.published) + len(b.matched) + b.watchAdds + b.statuses + len(b.noticeQs)
+	return len(b.published) + len(b.matched) + b.watchCalls + b.statuses + len(b.noticeQs)
 }
 
 // SetAlerts sets the alerts Alerts answers (it filters them by seq) and
@@ -154,7 +154,7 @@ func (b *Backend) Watched(sig *pb.Signal) bool {
 func (b *Backend) Watch(ctx context.Context, sigs []*pb.Signal) (api.WatchOutcome, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.watchAdds++
+	b.watchCalls++
 	if b.err != nil {
 		return api.WatchOutcome{}, b.err
 	}
@@ -170,6 +170,28 @@ func (b *Backend) Watch(ctx context.Context, sigs []*pb.Signal) (api.WatchOutcom
 	}
 	out.Total = len(b.watched)
 	out.Alerts = append([]api.RaisedAlert(nil), b.alerts...)
+	return out, nil
+}
+
+// Unwatch removes the signals from the fake's watchlist.
+func (b *Backend) Unwatch(ctx context.Context, sigs []*pb.Signal) (api.UnwatchOutcome, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.watchCalls++
+	if b.err != nil {
+		return api.UnwatchOutcome{}, b.err
+	}
+	var out api.UnwatchOutcome
+	for _, s := range sigs {
+		k := string(protocol.SignalKey(s))
+		if b.watched[k] {
+			delete(b.watched, k)
+			out.Removed++
+		} else {
+			out.Unknown++
+		}
+	}
+	out.Total = len(b.watched)
 	return out, nil
 }
 
