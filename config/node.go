@@ -44,6 +44,10 @@ type Node struct {
 	// and for deadlines. Not read from config.toml: tests drive time
 	// with it. nil is time.Now.
 	Clock func() time.Time
+	// CheckpointInterval, when positive, is how often the node publishes
+	// a checkpoint of its own log (node.DefaultCheckpointInterval
+	// otherwise). Not read from config.toml: tests shorten it.
+	CheckpointInterval time.Duration
 }
 
 // nodeKeys are the keys config.toml may hold, in the order of the docs.

@@ -30,22 +30,26 @@ func messageID(m *pubsubpb.Message) string {
 // gossip privileges and a second gets the peer graylisted. Mesh-delivery
 // scoring is off: a small federation is quiet most of the time, and
 // silence is not misbehaviour.
-func scoreParams(topic string) (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresholds) {
+func scoreParams(topics ...string) (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresholds) {
+	params := map[string]*pubsub.TopicScoreParams{}
+	for _, topic := range topics {
+		params[topic] = &pubsub.TopicScoreParams{
+			TopicWeight:                     1,
+			TimeInMeshQuantum:               time.Second,
+			TimeInMeshCap:                   1,
+			FirstMessageDeliveriesDecay:     0.5,
+			FirstMessageDeliveriesCap:       1,
+			MeshMessageDeliveriesDecay:      0.5,
+			MeshMessageDeliveriesCap:        1,
+			MeshMessageDeliveriesThreshold:  1,
+			MeshMessageDeliveriesActivation: time.Second,
+			MeshFailurePenaltyDecay:         0.5,
+			InvalidMessageDeliveriesWeight:  -100,
+			InvalidMessageDeliveriesDecay:   0.99,
+		}
+	}
 	return &pubsub.PeerScoreParams{
-			Topics: map[string]*pubsub.TopicScoreParams{topic: {
-				TopicWeight:                     1,
-				TimeInMeshQuantum:               time.Second,
-				TimeInMeshCap:                   1,
-				FirstMessageDeliveriesDecay:     0.5,
-				FirstMessageDeliveriesCap:       1,
-				MeshMessageDeliveriesDecay:      0.5,
-				MeshMessageDeliveriesCap:        1,
-				MeshMessageDeliveriesThreshold:  1,
-				MeshMessageDeliveriesActivation: time.Second,
-				MeshFailurePenaltyDecay:         0.5,
-				InvalidMessageDeliveriesWeight:  -100,
-				InvalidMessageDeliveriesDecay:   0.99,
-			}},
+			Topics:           params,
 			AppSpecificScore: func(peer.ID) float64 { return 0 },
 			DecayInterval:    time.Second,
 			DecayToZero:      0.01,
@@ -62,8 +66,8 @@ func scoreParams(topic string) (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresh
 // drops messages that carry pubsub signatures or author fields) and the
 // message id is the entry id. Queues are raised from their defaults (32)
 // so that a burst of entries is validated, not dropped.
-func newPubSub(ctx context.Context, h host.Host, topic string) (*pubsub.PubSub, error) {
-	sp, st := scoreParams(topic)
+func newPubSub(ctx context.Context, h host.Host, topics ...string) (*pubsub.PubSub, error) {
+	sp, st := scoreParams(topics...)
 	return pubsub.NewGossipSub(ctx, h,
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
 		pubsub.WithNoAuthor(),

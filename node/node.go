@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -40,6 +41,8 @@ type Node struct {
 	matching *matching
 	// book is every notice's lifecycle, in memory (noticebook.go).
 	book *noticeBook
+	// ckpt publishes and witnesses checkpoints (checkpoints.go).
+	ckpt *checkpoints
 
 	host    host.Host
 	gater   *rosterGater
@@ -114,7 +117,8 @@ func Start(ctx context.Context, cfg *config.Node, log *slog.Logger) (n *Node, er
 		return nil, err
 	}
 	topicName := Topic(cfg.Federation)
-	if n.ps, err = newPubSub(runCtx, n.host, topicName); err != nil {
+	ckptTopic := CheckpointTopic(cfg.Federation)
+	if n.ps, err = newPubSub(runCtx, n.host, topicName, ckptTopic); err != nil {
 		return nil, fmt.Errorf("gossipsub: %w", err)
 	}
 	if err = n.ps.RegisterTopicValidator(topicName, n.validate); err != nil {
@@ -127,12 +131,31 @@ func Start(ctx context.Context, cfg *config.Node, log *slog.Logger) (n *Node, er
 	if err != nil {
 		return nil, fmt.Errorf("gossipsub subscribe: %w", err)
 	}
+	if n.ckpt, err = newCheckpoints(n, n.metrics.reg); err != nil {
+		return nil, err
+	}
+	if err = n.ps.RegisterTopicValidator(ckptTopic, n.ckpt.validate); err != nil {
+		return nil, fmt.Errorf("gossipsub validator: %w", err)
+	}
+	if n.ckpt.topic, err = n.ps.Join(ckptTopic); err != nil {
+		return nil, fmt.Errorf("gossipsub join %s: %w", ckptTopic, err)
+	}
+	ckptSub, err := n.ckpt.topic.Subscribe()
+	if err != nil {
+		return nil, fmt.Errorf("gossipsub subscribe: %w", err)
+	}
 	n.host.SetStreamHandler(protocol.SyncProtocol, n.sync.serve)
 	n.host.Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
 		n.sync.now(c.RemotePeer()) // whatever happened while apart, catch up
 	}})
 	received := make(chan *protocol.Entry, maxBatch)
-	n.wg.Add(4)
+	interval := cfg.CheckpointInterval
+	if interval <= 0 {
+		interval = DefaultCheckpointInterval
+	}
+	n.wg.Add(6)
+	go func() { defer n.wg.Done(); readCheckpoints(runCtx, ckptSub) }()
+	go func() { defer n.wg.Done(); n.ckpt.run(runCtx, interval) }()
 	go func() { defer n.wg.Done(); n.sync.run(runCtx) }()
 	go func() { defer n.wg.Done(); n.readLoop(runCtx, sub, received) }()
 	go func() { defer n.wg.Done(); n.applyLoop(received) }()
@@ -321,6 +344,11 @@ func (n *Node) Status(ctx context.Context) (api.Status, error) {
 	flagged, err := n.store.Flagged()
 	if err != nil {
 		return st, err
+	}
+	for _, c := range n.CheckpointConflicts() {
+		if !slices.Contains(flagged, c.Author) {
+			flagged = append(flagged, c.Author)
+		}
 	}
 	for _, a := range flagged {
 		st.Flagged = append(st.Flagged, n.memberName(a))

@@ -1,0 +1,322 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/staydown/staydown/protocol"
+)
+
+// Checkpoints and witnessing (SPEC.md section 20). Every node publishes a
+// signed checkpoint of its own log when the log has grown, and acts as a
+// witness of everyone else's: a checkpoint whose root equals the root of
+// the author's log as this node holds it, at that size, is cosigned and
+// gossiped again with the cosignature; one whose root differs proves that
+// the author showed another history to someone, and is kept as evidence
+// (the author is flagged). Checkpoints travel on their own topic.
+
+// CheckpointTopic is the federation's checkpoint topic.
+func CheckpointTopic(federation string) string { return "/staydown/v1/" + federation + "/checkpoints" }
+
+// DefaultCheckpointInterval is how often a node publishes a checkpoint of
+// its own log, if the log grew.
+const DefaultCheckpointInterval = 30 * time.Second
+
+// maxKeptRoots bounds the roots a witness remembers per log.
+const maxKeptRoots = 64
+
+// CheckpointConflict is a checkpoint whose root is not the root of the
+// author's log as this node holds it, at that size: proof, with the
+// entries this node holds, that the author forked its history.
+type CheckpointConflict struct {
+	Author  protocol.AuthorKey
+	Size    uint64
+	Claimed []byte // the checkpoint's root
+	Held    []byte // the root of the log this node holds
+	Note    []byte // the signed checkpoint
+}
+
+type checkpoints struct {
+	n      *Node
+	signer note.Signer
+	topic  *pubsub.Topic
+
+	cosigned  prometheus.Counter
+	conflicts prometheus.Counter
+
+	mu    sync.Mutex
+	logs  map[protocol.AuthorKey]*checkpointLog
+	found []CheckpointConflict
+}
+
+// checkpointLog is what a node knows of one log's checkpoints.
+type checkpointLog struct {
+	tree      *protocol.Tree    // the log's first tree.Size() entries, as stored here
+	roots     map[uint64][]byte // roots checked, by size
+	latest    []byte            // the newest checkpoint seen, with every cosignature seen
+	note      *note.Note        // latest, opened
+	size      uint64            // its size
+	sigs      int               // its signatures
+	cosigned  uint64            // the largest size this node cosigned (or, for its own log, published)
+	published uint64
+}
+
+func newCheckpoints(n *Node, reg prometheus.Registerer) (*checkpoints, error) {
+	s, err := protocol.NoteSigner(n.self.Name, n.author)
+	if err != nil {
+		return nil, err
+	}
+	c := &checkpoints{n: n, signer: s, logs: map[protocol.AuthorKey]*checkpointLog{},
+		cosigned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "staydown_checkpoints_cosigned_total", Help: "Checkpoints of other members' logs this node witnessed and cosigned.",
+		}),
+		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "staydown_checkpoint_conflicts_total", Help: "Checkpoints whose root contradicts the log this node holds (evidence of a fork).",
+		}),
+	}
+	reg.MustRegister(c.cosigned, c.conflicts)
+	return c, nil
+}
+
+func (c *checkpoints) log(a protocol.AuthorKey) *checkpointLog {
+	l := c.logs[a]
+	if l == nil {
+		l = &checkpointLog{tree: protocol.NewTree(), roots: map[uint64][]byte{}}
+		c.logs[a] = l
+	}
+	return l
+}
+
+// rootAt is the root of author's log at size as stored here, and false if
+// the store does not hold that many entries yet. c.mu is held.
+func (c *checkpoints) rootAt(author protocol.AuthorKey, size uint64) ([]byte, bool, error) {
+	l := c.log(author)
+	if r, ok := l.roots[size]; ok {
+		return r, true, nil
+	}
+	head, err := c.n.store.Head(author)
+	if err != nil || head.Seq < size {
+		return nil, false, err
+	}
+	if l.tree.Size() > size {
+		l.tree = protocol.NewTree()
+	}
+	if l.tree.Size() < size {
+		err := c.n.store.RangeRaw(author, l.tree.Size()+1, size, func(_ uint64, raw []byte) error {
+			l.tree.Append(protocol.IDOf(raw))
+			return nil
+		})
+		if err != nil {
+			return nil, false, err
+		}
+	}
+	root := l.tree.Root()
+	if len(l.roots) >= maxKeptRoots {
+		delete(l.roots, slices.Min(mapKeys(l.roots)))
+	}
+	l.roots[size] = root
+	return root, true, nil
+}
+
+func mapKeys[K comparable, V any](m map[K]V) []K {
+	out := make([]K, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// keep makes msg the log's latest checkpoint if it is newer; the same
+// checkpoint with other signatures adds them to the one kept (every
+// signature in sc verified when it was opened). c.mu is held.
+func (c *checkpointLog) keep(sc protocol.SignedCheckpoint, msg []byte) {
+	switch {
+	case c.note == nil || sc.Size > c.size:
+		c.latest, c.size, c.sigs, c.note = msg, sc.Size, len(sc.Note.Sigs), sc.Note
+	case sc.Size == c.size && sc.Note.Text == c.note.Text:
+		merged := &note.Note{Text: c.note.Text, Sigs: slices.Clone(c.note.Sigs)}
+		for _, s := range sc.Note.Sigs {
+			if !slices.ContainsFunc(merged.Sigs, func(h note.Signature) bool { return h.Name == s.Name && h.Hash == s.Hash }) {
+				merged.Sigs = append(merged.Sigs, s)
+			}
+		}
+		if len(merged.Sigs) == len(c.note.Sigs) {
+			return
+		}
+		out, err := note.Sign(merged)
+		if err != nil {
+			return
+		}
+		c.latest, c.sigs, c.note = out, len(merged.Sigs), merged
+	}
+}
+
+// validate is the checkpoint topic's validator: a checkpoint that does
+// not open against the roster is rejected (the forwarder is penalised);
+// every valid one is relayed, conflicting ones too, so that every node
+// sees the evidence.
+func (c *checkpoints) validate(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+	if from == c.n.host.ID() {
+		return pubsub.ValidationAccept
+	}
+	sc, err := protocol.OpenCheckpoint(m.Data, c.n.roster)
+	if err != nil {
+		c.n.metrics.rejected.WithLabelValues("checkpoint").Inc()
+		c.n.log.Warn("rejected checkpoint from peer", "peer", from, "err", err)
+		return pubsub.ValidationReject
+	}
+	cosign, err := c.receive(sc, m.Data)
+	if err != nil {
+		c.n.log.Error("checking a checkpoint", "err", err)
+		return pubsub.ValidationIgnore
+	}
+	if cosign != nil {
+		go c.publish(cosign)
+	}
+	return pubsub.ValidationAccept
+}
+
+// receive witnesses a checkpoint opened against the roster. It returns
+// this node's cosigned version to publish, if it cosigns.
+func (c *checkpoints) receive(sc protocol.SignedCheckpoint, msg []byte) ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l := c.log(sc.Author)
+	if sc.Author == c.n.self.AuthorKey {
+		// Our own, come back with cosignatures.
+		l.keep(sc, msg)
+		return nil, nil
+	}
+	root, held, err := c.rootAt(sc.Author, sc.Size)
+	if err != nil || !held {
+		// Not yet here: sync will bring the entries, the author will
+		// publish again.
+		return nil, err
+	}
+	if !bytes.Equal(root, sc.Root) {
+		c.conflicts.Inc()
+		c.found = append(c.found, CheckpointConflict{Author: sc.Author, Size: sc.Size, Claimed: sc.Root, Held: root, Note: msg})
+		c.n.log.Error("checkpoint contradicts the log this node holds: the author showed another history",
+			"author", c.n.memberName(sc.Author), "size", sc.Size)
+		return nil, nil
+	}
+	l.keep(sc, msg)
+	if sc.Size <= l.cosigned || slices.Contains(sc.Cosigners, c.n.self.AuthorKey) {
+		return nil, nil
+	}
+	out, err := protocol.Cosign(sc.Note, c.signer)
+	if err != nil {
+		return nil, err
+	}
+	l.cosigned = sc.Size
+	c.cosigned.Inc()
+	if again, err := protocol.OpenCheckpoint(out, c.n.roster); err == nil {
+		l.keep(again, out)
+	}
+	return out, nil
+}
+
+func (c *checkpoints) publish(msg []byte) {
+	if err := c.topic.Publish(c.n.runCtx, msg); err != nil && c.n.runCtx.Err() == nil {
+		c.n.log.Warn("gossip publish of a checkpoint failed", "err", err)
+	}
+}
+
+// publishOwn signs and publishes a checkpoint of this node's log if it
+// grew since the last one.
+func (c *checkpoints) publishOwn() error {
+	me := c.n.self.AuthorKey
+	head, err := c.n.store.Head(me)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	l := c.log(me)
+	if head.Seq == 0 {
+		c.mu.Unlock()
+		return nil
+	}
+	if head.Seq <= l.published {
+		// Gossip may have lost it, or a witness may not have held the
+		// entries yet: until every other member has cosigned, send the
+		// latest again, with the cosignatures it has gathered.
+		again := l.latest
+		full := l.sigs >= len(c.n.roster.Members)
+		c.mu.Unlock()
+		if again != nil && !full {
+			c.publish(again)
+		}
+		return nil
+	}
+	root, _, err := c.rootAt(me, head.Seq)
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	cp := protocol.Checkpoint{Origin: protocol.CheckpointOrigin(c.n.cfg.Federation, me), Size: head.Seq, Root: root}
+	msg, err := protocol.SignCheckpoint(cp, c.signer)
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	if sc, err := protocol.OpenCheckpoint(msg, c.n.roster); err == nil {
+		l.keep(sc, msg)
+	}
+	l.published = head.Seq
+	c.mu.Unlock()
+	c.publish(msg)
+	return nil
+}
+
+// run publishes this node's checkpoints every interval (jittered by up
+// to a fifth) until ctx ends.
+func (c *checkpoints) run(ctx context.Context, interval time.Duration) {
+	for {
+		wait := interval + time.Duration(rand.Int64N(int64(interval)/5+1))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		if err := c.publishOwn(); err != nil {
+			c.n.log.Error("publishing a checkpoint", "err", err)
+		}
+	}
+}
+
+// LatestCheckpoint returns the newest checkpoint this node holds of author's log,
+// with every cosignature it has seen, or nil.
+func (n *Node) LatestCheckpoint(author protocol.AuthorKey) []byte {
+	n.ckpt.mu.Lock()
+	defer n.ckpt.mu.Unlock()
+	if l := n.ckpt.logs[author]; l != nil {
+		return slices.Clone(l.latest)
+	}
+	return nil
+}
+
+// CheckpointConflicts returns the contradicting checkpoints seen.
+func (n *Node) CheckpointConflicts() []CheckpointConflict {
+	n.ckpt.mu.Lock()
+	defer n.ckpt.mu.Unlock()
+	return slices.Clone(n.ckpt.found)
+}
+
+// readCheckpoints drains the checkpoint subscription: the validator did
+// the work.
+func readCheckpoints(ctx context.Context, sub *pubsub.Subscription) {
+	for {
+		if _, err := sub.Next(ctx); err != nil {
+			return
+		}
+	}
+}

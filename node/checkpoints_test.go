@@ -1,0 +1,101 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pubsubpb "github.com/libp2p/go-libp2p-pubsub/pb"
+
+	"github.com/staydown/staydown/protocol"
+)
+
+// Every node witnesses the others' logs: a checkpoint of the referral
+// unit's log comes back to it cosigned by both platforms, and every node
+// ends up holding that fully cosigned checkpoint.
+func TestCheckpointsAreWitnessed(t *testing.T) {
+	f := newFederation(t, "nru=referral", "pfa=platform", "pfb=platform")
+	for _, cfg := range f.cfgs {
+		cfg.CheckpointInterval = 100 * time.Millisecond
+	}
+	nru, pfa, pfb := f.start("nru"), f.start("pfa"), f.start("pfb")
+	connect(t, nru, pfa)
+	connect(t, nru, pfb)
+	connect(t, pfa, pfb)
+	var last *protocol.Entry
+	for i := range 5 {
+		last = publishAddition(t, nru, []string{"graphic-violence"}, sha256Signal(uint64(i)))
+	}
+	for _, n := range []*Node{nru, pfa, pfb} {
+		waitUntil(t, 45*time.Second, n.self.Name+" holds nru's checkpoint at seq 5, cosigned by both platforms", func() bool {
+			msg := n.LatestCheckpoint(nru.self.AuthorKey)
+			if msg == nil {
+				return false
+			}
+			sc, err := protocol.OpenCheckpoint(msg, n.roster)
+			if err != nil {
+				t.Fatalf("%s holds a checkpoint that does not open: %v", n.self.Name, err)
+			}
+			return sc.Size == 5 && slices.Contains(sc.Cosigners, pfa.self.AuthorKey) && slices.Contains(sc.Cosigners, pfb.self.AuthorKey)
+		})
+	}
+	// The root is the root of the log every node holds.
+	sc, _ := protocol.OpenCheckpoint(pfb.LatestCheckpoint(nru.self.AuthorKey), pfb.roster)
+	tree := protocol.NewTree()
+	if err := pfb.store.Range(nru.self.AuthorKey, 1, last.Seq(), func(e *protocol.Entry) error { tree.Append(e.ID); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(tree.Root(), sc.Root) {
+		t.Errorf("cosigned root %x, the log's %x", sc.Root, tree.Root())
+	}
+	if c := pfa.CheckpointConflicts(); len(c) != 0 {
+		t.Errorf("conflicts on an honest federation: %v", c)
+	}
+}
+
+// A checkpoint signed by the author but naming a root the witness's copy
+// of the log does not have is evidence: not cosigned, kept, the author
+// flagged. A checkpoint that does not verify is rejected.
+func TestCheckpointConflict(t *testing.T) {
+	f := newFederation(t, "nru=referral", "pfa=platform")
+	nru, pfa := f.start("nru"), f.start("pfa")
+	connect(t, nru, pfa)
+	for i := range 3 {
+		e := publishAddition(t, nru, []string{"graphic-violence"}, sha256Signal(uint64(i)))
+		waitUntil(t, 45*time.Second, "entry on pfa", func() bool { _, err := pfa.store.Get(e.ID); return err == nil })
+	}
+	signer, err := protocol.NoteSigner("nru", f.key("nru"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := protocol.Checkpoint{Origin: protocol.CheckpointOrigin("test", nru.self.AuthorKey), Size: 3, Root: bytes.Repeat([]byte{7}, 32)}
+	msg, err := protocol.SignCheckpoint(other, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := protocol.OpenCheckpoint(msg, pfa.roster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cosign, err := pfa.ckpt.receive(sc, msg)
+	if err != nil || cosign != nil {
+		t.Fatalf("a contradicting checkpoint was cosigned (%v)", err)
+	}
+	c := pfa.CheckpointConflicts()
+	if len(c) != 1 || c[0].Author != nru.self.AuthorKey || c[0].Size != 3 || !bytes.Equal(c[0].Note, msg) {
+		t.Fatalf("conflicts %+v", c)
+	}
+	st, err := pfa.Status(context.Background())
+	if err != nil || !slices.Contains(st.Flagged, "nru") {
+		t.Errorf("status flagged %v (%v), want nru", st.Flagged, err)
+	}
+
+	forged := bytes.Replace(msg, []byte("\n3\n"), []byte("\n2\n"), 1)
+	res := pfa.ckpt.validate(context.Background(), nru.host.ID(), &pubsub.Message{Message: &pubsubpb.Message{Data: forged}})
+	if res != pubsub.ValidationReject {
+		t.Errorf("a checkpoint with a broken signature: %v, want reject", res)
+	}
+}
