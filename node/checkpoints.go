@@ -3,7 +3,10 @@ package node
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -11,6 +14,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
+	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/staydown/staydown/protocol"
@@ -49,6 +53,10 @@ type checkpoints struct {
 	n      *Node
 	signer note.Signer
 	topic  *pubsub.Topic
+	// db keeps the latest checkpoint of every log and the conflicts, so
+	// that they survive a restart and go into exports
+	// (CheckpointsFile in the node's directory).
+	db *bolt.DB
 
 	cosigned  prometheus.Counter
 	conflicts prometheus.Counter
@@ -70,10 +78,23 @@ type checkpointLog struct {
 	published uint64
 }
 
+// CheckpointsFile is where a node keeps checkpoints, in its directory.
+const CheckpointsFile = "checkpoints.db"
+
+var (
+	bucketLatest    = []byte("latest")    // author -> the newest checkpoint note, with its cosignatures
+	bucketConflicts = []byte("conflicts") // n -> a contradicting checkpoint note
+)
+
 func newCheckpoints(n *Node, reg prometheus.Registerer) (*checkpoints, error) {
 	s, err := protocol.NoteSigner(n.self.Name, n.author)
 	if err != nil {
 		return nil, err
+	}
+	path := filepath.Join(n.cfg.Dir, CheckpointsFile)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("checkpoints: open %s: %w", path, err)
 	}
 	c := &checkpoints{n: n, signer: s, logs: map[protocol.AuthorKey]*checkpointLog{},
 		cosigned: prometheus.NewCounter(prometheus.CounterOpts{
@@ -83,9 +104,73 @@ func newCheckpoints(n *Node, reg prometheus.Registerer) (*checkpoints, error) {
 			Name: "staydown_checkpoint_conflicts_total", Help: "Checkpoints whose root contradicts the log this node holds (evidence of a fork).",
 		}),
 	}
+	c.db = db
+	if err := c.load(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("checkpoints: %s: %w", path, err)
+	}
 	reg.MustRegister(c.cosigned, c.conflicts)
 	return c, nil
 }
+
+// load reads what an earlier run kept. A kept note that no longer opens
+// against the roster (a member removed) is skipped.
+func (c *checkpoints) load() error {
+	return c.db.Update(func(tx *bolt.Tx) error {
+		latest, err := tx.CreateBucketIfNotExists(bucketLatest)
+		if err != nil {
+			return err
+		}
+		conflicts, err := tx.CreateBucketIfNotExists(bucketConflicts)
+		if err != nil {
+			return err
+		}
+		err = latest.ForEach(func(_, v []byte) error {
+			msg := bytes.Clone(v)
+			if sc, err := protocol.OpenCheckpoint(msg, c.n.roster); err == nil {
+				l := c.log(sc.Author)
+				l.keep(sc, msg)
+				if sc.Author == c.n.self.AuthorKey {
+					l.published = sc.Size
+				} else if slices.Contains(sc.Cosigners, c.n.self.AuthorKey) {
+					l.cosigned = sc.Size
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return conflicts.ForEach(func(_, v []byte) error {
+			msg := bytes.Clone(v)
+			if sc, err := protocol.OpenCheckpoint(msg, c.n.roster); err == nil {
+				c.found = append(c.found, CheckpointConflict{Author: sc.Author, Size: sc.Size, Claimed: sc.Root, Note: msg})
+			}
+			return nil
+		})
+	})
+}
+
+// save keeps a log's latest checkpoint on disk.
+func (c *checkpoints) save(author protocol.AuthorKey, msg []byte) {
+	err := c.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketLatest).Put(author[:], msg) })
+	if err != nil {
+		c.n.log.Error("keeping a checkpoint", "err", err)
+	}
+}
+
+func (c *checkpoints) saveConflict(msg []byte) {
+	err := c.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketConflicts)
+		n, _ := b.NextSequence()
+		return b.Put(binary.BigEndian.AppendUint64(nil, n), msg)
+	})
+	if err != nil {
+		c.n.log.Error("keeping a checkpoint conflict", "err", err)
+	}
+}
+
+func (c *checkpoints) close() error { return c.db.Close() }
 
 func (c *checkpoints) log(a protocol.AuthorKey) *checkpointLog {
 	l := c.logs[a]
@@ -138,10 +223,11 @@ func mapKeys[K comparable, V any](m map[K]V) []K {
 // keep makes msg the log's latest checkpoint if it is newer; the same
 // checkpoint with other signatures adds them to the one kept (every
 // signature in sc verified when it was opened). c.mu is held.
-func (c *checkpointLog) keep(sc protocol.SignedCheckpoint, msg []byte) {
+func (c *checkpointLog) keep(sc protocol.SignedCheckpoint, msg []byte) bool {
 	switch {
 	case c.note == nil || sc.Size > c.size:
 		c.latest, c.size, c.sigs, c.note = msg, sc.Size, len(sc.Note.Sigs), sc.Note
+		return true
 	case sc.Size == c.size && sc.Note.Text == c.note.Text:
 		merged := &note.Note{Text: c.note.Text, Sigs: slices.Clone(c.note.Sigs)}
 		for _, s := range sc.Note.Sigs {
@@ -150,13 +236,23 @@ func (c *checkpointLog) keep(sc protocol.SignedCheckpoint, msg []byte) {
 			}
 		}
 		if len(merged.Sigs) == len(c.note.Sigs) {
-			return
+			return false
 		}
 		out, err := note.Sign(merged)
 		if err != nil {
-			return
+			return false
 		}
 		c.latest, c.sigs, c.note = out, len(merged.Sigs), merged
+		return true
+	}
+	return false
+}
+
+// keep keeps sc in its log's record, and on disk if that changed it.
+// c.mu is held.
+func (c *checkpoints) keep(l *checkpointLog, sc protocol.SignedCheckpoint, msg []byte) {
+	if l.keep(sc, msg) {
+		c.save(sc.Author, l.latest)
 	}
 }
 
@@ -193,7 +289,7 @@ func (c *checkpoints) receive(sc protocol.SignedCheckpoint, msg []byte) ([]byte,
 	l := c.log(sc.Author)
 	if sc.Author == c.n.self.AuthorKey {
 		// Our own, come back with cosignatures.
-		l.keep(sc, msg)
+		c.keep(l, sc, msg)
 		return nil, nil
 	}
 	root, held, err := c.rootAt(sc.Author, sc.Size)
@@ -205,11 +301,12 @@ func (c *checkpoints) receive(sc protocol.SignedCheckpoint, msg []byte) ([]byte,
 	if !bytes.Equal(root, sc.Root) {
 		c.conflicts.Inc()
 		c.found = append(c.found, CheckpointConflict{Author: sc.Author, Size: sc.Size, Claimed: sc.Root, Held: root, Note: msg})
+		c.saveConflict(msg)
 		c.n.log.Error("checkpoint contradicts the log this node holds: the author showed another history",
 			"author", c.n.memberName(sc.Author), "size", sc.Size)
 		return nil, nil
 	}
-	l.keep(sc, msg)
+	c.keep(l, sc, msg)
 	if sc.Size <= l.cosigned || slices.Contains(sc.Cosigners, c.n.self.AuthorKey) {
 		return nil, nil
 	}
@@ -220,7 +317,7 @@ func (c *checkpoints) receive(sc protocol.SignedCheckpoint, msg []byte) ([]byte,
 	l.cosigned = sc.Size
 	c.cosigned.Inc()
 	if again, err := protocol.OpenCheckpoint(out, c.n.roster); err == nil {
-		l.keep(again, out)
+		c.keep(l, again, out)
 	}
 	return out, nil
 }
@@ -269,7 +366,7 @@ func (c *checkpoints) publishOwn() error {
 		return err
 	}
 	if sc, err := protocol.OpenCheckpoint(msg, c.n.roster); err == nil {
-		l.keep(sc, msg)
+		c.keep(l, sc, msg)
 	}
 	l.published = head.Seq
 	c.mu.Unlock()
@@ -302,6 +399,27 @@ func (n *Node) LatestCheckpoint(author protocol.AuthorKey) []byte {
 		return slices.Clone(l.latest)
 	}
 	return nil
+}
+
+// export lists the checkpoints to export: the latest of each log that
+// want selects, then the contradicting ones, sorted by author.
+func (c *checkpoints) export(want func(protocol.AuthorKey) bool) [][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	authors := mapKeys(c.logs)
+	slices.SortFunc(authors, func(a, b protocol.AuthorKey) int { return bytes.Compare(a[:], b[:]) })
+	var out [][]byte
+	for _, a := range authors {
+		if l := c.logs[a]; l.latest != nil && want(a) {
+			out = append(out, slices.Clone(l.latest))
+		}
+	}
+	for _, f := range c.found {
+		if want(f.Author) {
+			out = append(out, slices.Clone(f.Note))
+		}
+	}
+	return out
 }
 
 // CheckpointConflicts returns the contradicting checkpoints seen.

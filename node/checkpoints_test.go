@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"io"
 	"slices"
 	"testing"
 	"time"
@@ -11,6 +12,8 @@ import (
 	pubsubpb "github.com/libp2p/go-libp2p-pubsub/pb"
 
 	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/audit"
+	"github.com/staydown/staydown/protocol/export"
 )
 
 // Every node witnesses the others' logs: a checkpoint of the referral
@@ -53,6 +56,44 @@ func TestCheckpointsAreWitnessed(t *testing.T) {
 	}
 	if c := pfa.CheckpointConflicts(); len(c) != 0 {
 		t.Errorf("conflicts on an honest federation: %v", c)
+	}
+
+	// Exported with the logs, the checkpoints audit clean against them.
+	var buf bytes.Buffer
+	if err := pfb.Export(context.Background(), &buf, nil); err != nil {
+		t.Fatal(err)
+	}
+	r, err := export.NewReader(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := audit.New(pfb.roster)
+	for {
+		rec, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Kind == export.KindCheckpoint {
+			a.Checkpoint(rec)
+			continue
+		}
+		e, verr := audit.Decode(rec)
+		a.Add(rec, e, verr)
+	}
+	if res := a.Finish(0); len(res.Violations) != 0 || res.Checked == 0 {
+		t.Errorf("audit of pfb's export: %v, %d of %d checkpoints checked", res.Violations, res.Checked, res.Checkpoints)
+	}
+
+	// Kept across a restart.
+	if err := pfa.Close(); err != nil {
+		t.Fatal(err)
+	}
+	pfa = f.start("pfa")
+	if sc, err := protocol.OpenCheckpoint(pfa.LatestCheckpoint(nru.self.AuthorKey), pfa.roster); err != nil || sc.Size != 5 {
+		t.Errorf("after a restart: %v, %+v", err, sc)
 	}
 }
 

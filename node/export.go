@@ -15,9 +15,11 @@ import (
 
 var _ api.Exporter = (*Node)(nil)
 
-// Export implements api.Exporter: it writes every log this node holds
-// (or only those of authors, if given), then the evidence of equivocation
-// about them, as an export file (SPEC.md section 19). Each log is read up
+// Export implements api.Exporter: it writes the checkpoints this node
+// keeps (the latest of each log, with its cosignatures, and every
+// contradicting one), every log it holds (or only those of authors, if
+// given), then the evidence of equivocation about them, as an export
+// file (SPEC.md section 19). Each log is read up
 // to the head it had when the export began, in its own read transaction,
 // so a node that keeps applying entries meanwhile still writes whole,
 // contiguous logs.
@@ -38,6 +40,11 @@ func (n *Node) Export(ctx context.Context, w io.Writer, authors []protocol.Autho
 	ew, err := export.NewWriter(w, hdr)
 	if err != nil {
 		return err
+	}
+	for _, msg := range n.ckpt.export(want) {
+		if err := ew.Checkpoint(msg); err != nil {
+			return err
+		}
 	}
 	for _, h := range heads {
 		if !want(h.Author) {

@@ -213,6 +213,9 @@ func (n *Node) Close() error {
 			errs = append(errs, n.host.Close())
 		}
 		n.wg.Wait()
+		if n.ckpt != nil {
+			errs = append(errs, n.ckpt.close())
+		}
 		if n.store != nil {
 			errs = append(errs, n.store.Close())
 		}

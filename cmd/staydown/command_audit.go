@@ -179,6 +179,10 @@ func feed(r *export.Reader, a *audit.Auditor) error {
 				stop = err
 				break
 			}
+			if rec.Kind == export.KindCheckpoint {
+				a.Checkpoint(rec) // they come first, before any entry
+				continue
+			}
 			recs = append(recs, rec)
 		}
 		out := make([]decoded, len(recs))
@@ -219,7 +223,8 @@ func (r auditResult) name(k protocol.AuthorKey) string {
 
 func (r auditResult) print(c *cli) error {
 	w := c.stdout
-	fmt.Fprintf(w, "Audited %s: %d entries in %d logs, %d evidence records, in %v.\n", r.source, r.Entries, r.Logs, r.Evidence, r.took.Round(time.Millisecond))
+	fmt.Fprintf(w, "Audited %s: %d entries in %d logs, %d evidence records, %d checkpoints (%d compared with their log), in %v.\n",
+		r.source, r.Entries, r.Logs, r.Evidence, r.Checkpoints, r.Checked, r.took.Round(time.Millisecond))
 	if len(r.Violations) == 0 {
 		fmt.Fprintln(w, "Everything holds: every entry is well-formed, signed by a member whose role may write it, every log is contiguous and unforked.")
 	} else {
@@ -229,8 +234,10 @@ func (r auditResult) print(c *cli) error {
 			for _, raw := range v.Evidence() {
 				if e, err := protocol.Decode(append([]byte(nil), raw...)); err == nil {
 					fmt.Fprintf(w, "   evidence: entry %s by %s, seq %d, %d bytes\n", e.ID, r.name(e.Author), e.Seq(), len(raw))
+				} else if sc, err := protocol.OpenCheckpoint(raw, r.roster); err == nil {
+					fmt.Fprintf(w, "   evidence: checkpoint of %s's log, size %d, root %x, %d cosignatures\n", r.name(sc.Author), sc.Size, sc.Root, len(sc.Cosigners))
 				} else {
-					fmt.Fprintf(w, "   evidence: %d bytes that do not decode\n", len(raw))
+					fmt.Fprintf(w, "   evidence: %d bytes that are not an entry\n", len(raw))
 				}
 			}
 		}
@@ -246,13 +253,15 @@ func (r auditResult) print(c *cli) error {
 }
 
 type auditJSON struct {
-	OK         bool            `json:"ok"`
-	Entries    uint64          `json:"entries"`
-	Logs       int             `json:"logs"`
-	Evidence   uint64          `json:"evidence"`
-	Flagged    []string        `json:"flagged"`
-	Violations []violationJSON `json:"violations"`
-	Report     report.Report   `json:"report"`
+	OK          bool            `json:"ok"`
+	Checkpoints int             `json:"checkpoints"`
+	Checked     int             `json:"checkpoints_checked"`
+	Entries     uint64          `json:"entries"`
+	Logs        int             `json:"logs"`
+	Evidence    uint64          `json:"evidence"`
+	Flagged     []string        `json:"flagged"`
+	Violations  []violationJSON `json:"violations"`
+	Report      report.Report   `json:"report"`
 }
 
 type violationJSON struct {
@@ -262,7 +271,7 @@ type violationJSON struct {
 }
 
 func (r auditResult) json() auditJSON {
-	out := auditJSON{OK: len(r.Violations) == 0, Entries: r.Entries, Logs: r.Logs, Evidence: r.Evidence,
+	out := auditJSON{OK: len(r.Violations) == 0, Checkpoints: r.Checkpoints, Checked: r.Checked, Entries: r.Entries, Logs: r.Logs, Evidence: r.Evidence,
 		Flagged: []string{}, Violations: []violationJSON{}, Report: r.Report}
 	for _, k := range r.Flagged {
 		out.Flagged = append(out.Flagged, r.name(k))

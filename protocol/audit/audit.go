@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/export"
@@ -147,6 +148,48 @@ func (v *Equivocation) Error() string {
 func (v *Equivocation) Kind() string       { return "equivocation" }
 func (v *Equivocation) Evidence() [][]byte { return [][]byte{v.Logged.Raw, v.Other.Raw} }
 
+// BadCheckpoint: a checkpoint record does not open as a checkpoint of a
+// roster member's log signed by that member.
+type BadCheckpoint struct {
+	Where
+	Note []byte
+	Err  error
+}
+
+func (v *BadCheckpoint) Error() string {
+	return fmt.Sprintf("record %d: checkpoint: %v", v.Index, v.Err)
+}
+func (v *BadCheckpoint) Kind() string       { return "checkpoint" }
+func (v *BadCheckpoint) Evidence() [][]byte { return [][]byte{v.Note} }
+
+// CheckpointConflict: checkpoints signed by an author that cannot all be
+// true of one history: two of one size with different roots, or one
+// whose root is not the root of the exported log at its size. Notes are
+// the signed checkpoints; Entry, when set, is the log's entry at that
+// size, whose chain gives the other root.
+type CheckpointConflict struct {
+	Where
+	Author protocol.AuthorKey
+	Size   uint64
+	Notes  [][]byte
+	Entry  *protocol.Entry
+}
+
+func (v *CheckpointConflict) Error() string {
+	if v.Entry != nil {
+		return fmt.Sprintf("record %d: %s signed a checkpoint of size %d whose root is not the root of its log (entry %s at seq %d)", v.Index, v.Author, v.Size, v.Entry.ID, v.Size)
+	}
+	return fmt.Sprintf("record %d: %s signed two checkpoints of size %d with different roots", v.Index, v.Author, v.Size)
+}
+func (v *CheckpointConflict) Kind() string { return "checkpoint-conflict" }
+func (v *CheckpointConflict) Evidence() [][]byte {
+	out := slices.Clone(v.Notes)
+	if v.Entry != nil {
+		out = append(out, v.Entry.Raw)
+	}
+	return out
+}
+
 // FileError: the file itself is damaged: its trailer does not match what
 // it holds (records removed or added, bytes changed).
 type FileError struct {
@@ -161,7 +204,8 @@ func (v *FileError) Unwrap() error      { return v.Err }
 // log is what the auditor keeps of one author's log: the ids by seq (for
 // evidence), the last entry, and whether the chain has held so far.
 type log struct {
-	ids    []protocol.ID // ids[seq-1]
+	ids    []protocol.ID  // ids[seq-1]
+	tree   *protocol.Tree // over ids, while the chain holds
 	last   *protocol.Entry
 	broken bool // a gap or a broken link: later entries are not trusted
 	done   bool // another log followed it in the file
@@ -178,6 +222,57 @@ type Auditor struct {
 	evidence   uint64
 	flagged    map[protocol.AuthorKey]bool
 	pending    map[seqKey][]*Equivocation // awaiting Backfill
+	// checkpoints of each log, to compare with its root as it streams by
+	checkpoints map[protocol.AuthorKey][]checkpoint
+	checked     int // checkpoints compared with a log
+}
+
+type checkpoint struct {
+	protocol.SignedCheckpoint
+	raw   []byte
+	where Where
+}
+
+// Checkpoint checks a checkpoint record (they come before the entries):
+// it must open against the roster, must not contradict another of the
+// same log, and is compared with the log's root at its size when the log
+// reaches it.
+func (a *Auditor) Checkpoint(rec export.Record) {
+	sc, err := protocol.OpenCheckpoint(rec.Raw, a.roster)
+	if err != nil {
+		a.fail(&BadCheckpoint{where(rec), rec.Raw, err})
+		return
+	}
+	if a.checkpoints == nil {
+		a.checkpoints = map[protocol.AuthorKey][]checkpoint{}
+	}
+	for _, o := range a.checkpoints[sc.Author] {
+		if protocol.Contradict(o.Checkpoint, sc.Checkpoint) {
+			a.flagged[sc.Author] = true
+			a.fail(&CheckpointConflict{Where: where(rec), Author: sc.Author, Size: sc.Size, Notes: [][]byte{o.raw, rec.Raw}})
+		}
+	}
+	a.checkpoints[sc.Author] = append(a.checkpoints[sc.Author], checkpoint{sc, rec.Raw, where(rec)})
+}
+
+// compare checks the checkpoints of size l.tree.Size() against the root
+// of the log so far; last is the log's entry at that size.
+func (a *Auditor) compare(l *log, last *protocol.Entry) {
+	size := l.tree.Size()
+	var root []byte
+	for _, c := range a.checkpoints[last.Author] {
+		if c.Size != size {
+			continue
+		}
+		if root == nil {
+			root = l.tree.Root()
+		}
+		a.checked++
+		if !bytes.Equal(root, c.Root) {
+			a.flagged[last.Author] = true
+			a.fail(&CheckpointConflict{Where: c.where, Author: last.Author, Size: size, Notes: [][]byte{c.raw}, Entry: last})
+		}
+	}
 }
 
 // New returns an auditor that checks against roster.
@@ -276,6 +371,15 @@ func (a *Auditor) Add(rec export.Record, e *protocol.Entry, err error) {
 	if !l.broken && !suspect {
 		a.builder.Add(e)
 	}
+	if !l.broken && len(a.checkpoints[e.Author]) > 0 {
+		if l.tree == nil {
+			l.tree = protocol.NewTree()
+		}
+		if l.tree.Size()+1 == seq {
+			l.tree.Append(e.ID)
+			a.compare(l, e)
+		}
+	}
 }
 
 type seqKey struct {
@@ -339,11 +443,15 @@ func (a *Auditor) FileProblem(err error) { a.fail(&FileError{err}) }
 
 // Result is the audit's outcome.
 type Result struct {
-	Entries    uint64
-	Evidence   uint64
-	Logs       int
-	Flagged    []protocol.AuthorKey
-	Violations []Violation
+	// Checkpoints counts checkpoint records; Checked those compared with
+	// the root of their log (a checkpoint beyond the exported log, or
+	// past a break in it, cannot be).
+	Checkpoints, Checked int
+	Entries              uint64
+	Evidence             uint64
+	Logs                 int
+	Flagged              []protocol.AuthorKey
+	Violations           []Violation
 	// Report is the transparency report over the entries whose log held
 	// up to them (an entry after a gap or a broken link in its log is not
 	// counted), at the time asked.
@@ -352,7 +460,10 @@ type Result struct {
 
 // Finish ends the audit; the report's states are computed at nowMs.
 func (a *Auditor) Finish(nowMs int64) Result {
-	r := Result{Entries: a.entries, Evidence: a.evidence, Logs: len(a.logs), Violations: a.violations, Report: a.builder.Report(nowMs, 0)}
+	r := Result{Entries: a.entries, Evidence: a.evidence, Logs: len(a.logs), Violations: a.violations, Report: a.builder.Report(nowMs, 0), Checked: a.checked}
+	for _, cs := range a.checkpoints {
+		r.Checkpoints += len(cs)
+	}
 	for k := range a.flagged {
 		r.Flagged = append(r.Flagged, k)
 	}

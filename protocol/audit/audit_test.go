@@ -249,3 +249,114 @@ func FuzzAudit(f *testing.F) {
 		a.Finish(0)
 	})
 }
+
+// fileWith writes checkpoints, then the logs, as an export.
+func fileWith(t *testing.T, checkpoints [][]byte, entries [][]byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := export.NewWriter(&buf, &pb.ExportHeader{Federation: "f"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range checkpoints {
+		if err := w.Checkpoint(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, e := range entries {
+		w.Entry(e)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// runWithCheckpoints is run, routing checkpoint records as the CLI does.
+func runWithCheckpoints(t *testing.T, roster *protocol.Roster, b []byte) Result {
+	t.Helper()
+	a := New(roster)
+	r, err := export.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		rec, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Kind == export.KindCheckpoint {
+			a.Checkpoint(rec)
+			continue
+		}
+		e, verr := Decode(rec)
+		a.Add(rec, e, verr)
+	}
+	return a.Finish(0)
+}
+
+func TestCheckpointsAudited(t *testing.T) {
+	w := newWorld(t)
+	nru := w.nru.log
+	signer, err := protocol.NoteSigner("nru", w.nru.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	witness, err := protocol.NoteSigner("pfa", w.pfa.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := protocol.CheckpointOrigin("f", protocol.AuthorKeyOf(w.nru.key))
+	tree := protocol.NewTree()
+	for _, e := range nru[:4] {
+		tree.Append(e.ID)
+	}
+	sign := func(c protocol.Checkpoint) []byte {
+		m, err := protocol.SignCheckpoint(c, signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	good := sign(protocol.Checkpoint{Origin: origin, Size: 4, Root: tree.Root()})
+	sc, err := protocol.OpenCheckpoint(good, w.roster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cosigned, err := protocol.Cosign(sc.Note, witness)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := sign(protocol.Checkpoint{Origin: origin, Size: 4, Root: bytes.Repeat([]byte{9}, 32)})
+	forged := bytes.Replace(bytes.Clone(good), []byte("\n4\n"), []byte("\n3\n"), 1)
+	entries := raws(append(slices.Clone(nru), w.pfa.log...)...)
+
+	r := runWithCheckpoints(t, w.roster, fileWith(t, [][]byte{cosigned}, entries))
+	if len(r.Violations) != 0 || r.Checkpoints != 1 || r.Checked != 1 {
+		t.Fatalf("clean: %v, %d checkpoints, %d checked", r.Violations, r.Checkpoints, r.Checked)
+	}
+	cases := []struct {
+		name     string
+		ckpts    [][]byte
+		want     []string
+		evidence int
+	}{
+		{"two contradicting checkpoints", [][]byte{good, other}, []string{"checkpoint-conflict", "checkpoint-conflict"}, 2},
+		{"a checkpoint that is not of the log", [][]byte{other}, []string{"checkpoint-conflict"}, 2},
+		{"a checkpoint whose signature does not verify", [][]byte{forged}, []string{"checkpoint"}, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := runWithCheckpoints(t, w.roster, fileWith(t, c.ckpts, entries))
+			if got := kinds(r); !slices.Equal(got, c.want) {
+				t.Fatalf("violations %v (%v), want %v", got, r.Violations, c.want)
+			}
+			if n := len(r.Violations[0].Evidence()); n != c.evidence {
+				t.Errorf("evidence: %d items, want %d", n, c.evidence)
+			}
+		})
+	}
+}

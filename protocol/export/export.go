@@ -4,9 +4,9 @@
 //
 // The file is the magic line, then records, each a protobuf ExportRecord
 // prefixed by its length as an unsigned varint: one header (federation,
-// the roster the exporter loaded), the entries of every log author by
-// author in seq order, evidence of equivocation, and a trailer that counts
-// the records and hashes every byte before it. The package checks the
+// the roster the exporter loaded), checkpoints, the entries of every log
+// author by author in seq order, evidence of equivocation, and a trailer
+// that counts the records and hashes every byte before it. The package checks the
 // framing only; what the entries say is the auditor's business.
 package export
 
@@ -55,27 +55,29 @@ func (e *TrailerError) Unwrap() error { return ErrFormat }
 type Kind int
 
 const (
-	KindEntry    Kind = iota + 1 // a logged entry
-	KindEvidence                 // an entry conflicting with a logged one
+	KindEntry      Kind = iota + 1 // a logged entry
+	KindEvidence                   // an entry conflicting with a logged one
+	KindCheckpoint                 // a signed checkpoint note
 )
 
 // Record is one entry or evidence record.
 type Record struct {
 	Kind   Kind
-	Raw    []byte // the SignedEntry bytes
+	Raw    []byte // the SignedEntry bytes, or the checkpoint note
 	Index  uint64 // 1-based position among the file's records (the header is 1)
 	Offset int64  // byte offset of the record's length prefix
 }
 
-// Writer writes an export file. Call Entry for each logged entry, author
-// by author in seq order, then Evidence for each piece of evidence, then
-// Close.
+// Writer writes an export file. Call Checkpoint for each checkpoint, then
+// Entry for each logged entry, author by author in seq order, then
+// Evidence for each piece of evidence, then Close.
 type Writer struct {
-	w        *bufio.Writer
-	h        hash.Hash
-	entries  uint64
-	evidence uint64
-	err      error
+	w           *bufio.Writer
+	h           hash.Hash
+	entries     uint64
+	evidence    uint64
+	checkpoints uint64
+	err         error
 }
 
 // NewWriter writes the magic line and the header.
@@ -112,6 +114,17 @@ func (w *Writer) record(r *pb.ExportRecord) {
 	w.write(b)
 }
 
+// Checkpoint writes a signed checkpoint note. Checkpoints come before the
+// entries.
+func (w *Writer) Checkpoint(msg []byte) error {
+	if w.entries+w.evidence > 0 && w.err == nil {
+		w.err = fmt.Errorf("%w: a checkpoint after entries", ErrFormat)
+	}
+	w.checkpoints++
+	w.record(&pb.ExportRecord{Record: &pb.ExportRecord_Checkpoint{Checkpoint: msg}})
+	return w.err
+}
+
 // Entry writes a logged entry.
 func (w *Writer) Entry(raw []byte) error {
 	w.entries++
@@ -134,7 +147,7 @@ func (w *Writer) Close() error {
 	}
 	sum := w.h.Sum(nil)
 	b, err := proto.Marshal(&pb.ExportRecord{Record: &pb.ExportRecord_Trailer{Trailer: &pb.ExportTrailer{
-		Entries: w.entries, Evidence: w.evidence, Sha256: sum}}})
+		Entries: w.entries, Evidence: w.evidence, Checkpoints: w.checkpoints, Sha256: sum}}})
 	if err != nil {
 		return err
 	}
@@ -150,13 +163,14 @@ func (w *Writer) Close() error {
 
 // Reader reads an export file record by record.
 type Reader struct {
-	r        *bufio.Reader
-	h        hash.Hash
-	off      int64
-	index    uint64
-	entries  uint64
-	evidence uint64
-	done     bool
+	r           *bufio.Reader
+	h           hash.Hash
+	off         int64
+	index       uint64
+	entries     uint64
+	evidence    uint64
+	checkpoints uint64
+	done        bool
 	// Header is the file's header, read by NewReader.
 	Header *pb.ExportHeader
 }
@@ -238,12 +252,19 @@ func (r *Reader) Next() (Record, error) {
 	case *pb.ExportRecord_Evidence:
 		r.evidence++
 		return Record{Kind: KindEvidence, Raw: p.Evidence, Index: r.index, Offset: off}, nil
+	case *pb.ExportRecord_Checkpoint:
+		if r.entries+r.evidence > 0 {
+			return Record{}, fmt.Errorf("%w: offset %d: a checkpoint record after entries", ErrFormat, off)
+		}
+		r.checkpoints++
+		return Record{Kind: KindCheckpoint, Raw: p.Checkpoint, Index: r.index, Offset: off}, nil
 	case *pb.ExportRecord_Trailer:
 		t := p.Trailer
 		switch {
-		case t.Entries != r.entries || t.Evidence != r.evidence:
+		case t.Entries != r.entries || t.Evidence != r.evidence || t.Checkpoints != r.checkpoints:
 			r.done = true
-			return Record{}, &TrailerError{off, fmt.Sprintf("the trailer counts %d entries and %d evidence, the file holds %d and %d (records removed or added)", t.Entries, t.Evidence, r.entries, r.evidence)}
+			return Record{}, &TrailerError{off, fmt.Sprintf("the trailer counts %d entries, %d evidence and %d checkpoints, the file holds %d, %d and %d (records removed or added)",
+				t.Entries, t.Evidence, t.Checkpoints, r.entries, r.evidence, r.checkpoints)}
 		case string(t.Sha256) != string(r.h.Sum(nil)):
 			r.done = true
 			return Record{}, &TrailerError{off, fmt.Sprintf("the trailer's SHA-256 %x does not match the file's %x (bytes were changed)", t.Sha256, r.h.Sum(nil))}
