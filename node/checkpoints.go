@@ -17,6 +17,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/staydown/staydown/node/api"
 	"github.com/staydown/staydown/protocol"
 )
 
@@ -437,4 +438,35 @@ func readCheckpoints(ctx context.Context, sub *pubsub.Subscription) {
 			return
 		}
 	}
+}
+
+// Proof implements api.Prover: the entry with this id and its inclusion
+// proof against the latest checkpoint this node holds of its author's log
+// (with the cosignatures gathered). ErrNotFound when the entry is not
+// stored or no checkpoint covers it yet.
+func (n *Node) Proof(ctx context.Context, id protocol.ID) (protocol.EntryProof, error) {
+	e, err := n.store.Get(id)
+	if err != nil {
+		return protocol.EntryProof{}, fmt.Errorf("%w: no entry %s in this node's store", api.ErrNotFound, id)
+	}
+	msg := n.LatestCheckpoint(e.Author)
+	if msg == nil {
+		return protocol.EntryProof{}, fmt.Errorf("%w: no checkpoint of %s's log yet (one comes within %v of its author's last entry)", api.ErrNotFound, n.memberName(e.Author), DefaultCheckpointInterval)
+	}
+	sc, err := protocol.OpenCheckpoint(msg, n.roster)
+	if err != nil {
+		return protocol.EntryProof{}, err
+	}
+	if sc.Size < e.Seq() {
+		return protocol.EntryProof{}, fmt.Errorf("%w: the latest checkpoint of %s's log (size %d) does not cover seq %d yet", api.ErrNotFound, n.memberName(e.Author), sc.Size, e.Seq())
+	}
+	ids := make([]protocol.ID, 0, sc.Size)
+	err = n.store.RangeRaw(e.Author, 1, sc.Size, func(_ uint64, raw []byte) error {
+		ids = append(ids, protocol.IDOf(raw))
+		return ctx.Err()
+	})
+	if err != nil {
+		return protocol.EntryProof{}, err
+	}
+	return protocol.MakeEntryProof(e.Raw, e.Seq(), ids, msg, sc.Root)
 }

@@ -58,6 +58,17 @@ func TestCheckpointsAreWitnessed(t *testing.T) {
 		t.Errorf("conflicts on an honest federation: %v", c)
 	}
 
+	// An inclusion proof of the last entry, against the cosigned
+	// checkpoint, checks out with nothing but the roster.
+	p, err := pfb.Proof(context.Background(), last.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proven, err := protocol.VerifyEntryProof(p, pfb.roster)
+	if err != nil || proven.Entry.ID != last.ID || len(proven.Checkpoint.Cosigners) != 2 {
+		t.Errorf("proof: %v, %+v", err, proven)
+	}
+
 	// Exported with the logs, the checkpoints audit clean against them.
 	var buf bytes.Buffer
 	if err := pfb.Export(context.Background(), &buf, nil); err != nil {

@@ -3,7 +3,10 @@ package protocol
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
+
+	"github.com/staydown/staydown/protocol/pb"
 
 	"github.com/transparency-dev/merkle/testonly"
 )
@@ -190,4 +193,64 @@ func FuzzOpenCheckpoint(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+func TestEntryProof(t *testing.T) {
+	r, keys := checkpointRoster(t)
+	var log []*Entry
+	var prev ID
+	for i := range 9 {
+		e, err := Sign(keys["nru"], addBody("fed", uint64(i+1), prev))
+		if err != nil {
+			t.Fatal(err)
+		}
+		log = append(log, e)
+		prev = e.ID
+	}
+	var idList []ID
+	tree := NewTree()
+	for _, e := range log {
+		idList = append(idList, e.ID)
+		tree.Append(e.ID)
+	}
+	msg := mustSign(t, Checkpoint{Origin: CheckpointOrigin("fed", AuthorKeyOf(keys["nru"])), Size: 9, Root: tree.Root()}, "nru", keys["nru"])
+	for seq := uint64(1); seq <= 9; seq++ {
+		p, err := MakeEntryProof(log[seq-1].Raw, seq, idList, msg, tree.Root())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := VerifyEntryProof(p, r)
+		if err != nil || got.Entry.ID != log[seq-1].ID || got.Checkpoint.Size != 9 {
+			t.Fatalf("seq %d: %v", seq, err)
+		}
+		// Another entry with this proof, or a changed path, fails.
+		bad := p
+		bad.Entry = hexOf(log[seq%9].Raw)
+		if _, err := VerifyEntryProof(bad, r); err == nil {
+			t.Errorf("seq %d: another entry verified", seq)
+		}
+		if len(p.Proof) > 0 {
+			bad = p
+			bad.Proof = append([]string{hexOf(make([]byte, 32))}, p.Proof[1:]...)
+			if _, err := VerifyEntryProof(bad, r); err == nil {
+				t.Errorf("seq %d: a changed path verified", seq)
+			}
+		}
+	}
+	if _, err := MakeEntryProof(log[0].Raw, 1, idList[:8], msg, tree.Root()); !errors.Is(err, ErrCheckpoint) {
+		t.Errorf("a log that does not give the root: %v", err)
+	}
+}
+
+func hexOf(b []byte) string { return fmt.Sprintf("%x", b) }
+
+func addBody(fed string, seq uint64, prev ID) *pb.Entry {
+	b := &pb.Entry{Version: Version, Federation: fed, Seq: seq, TimestampMs: int64(seq),
+		Payload: &pb.Entry_Addition{Addition: &pb.Addition{
+			Signals: []*pb.Signal{{Value: &pb.Signal_Pdq{Pdq: bytes.Repeat([]byte{byte(seq)}, 32)}}},
+			Labels:  []*pb.Label{{Slug: "graphic-violence"}}}}}
+	if seq > 1 {
+		b.Prev = prev[:]
+	}
+	return b
 }

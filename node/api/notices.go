@@ -470,3 +470,34 @@ func (s *server) export(w http.ResponseWriter, r *http.Request) {
 		s.log.Error("api: export failed", "err", err)
 	}
 }
+
+// Prover is what GET /v1/proof needs of a node.
+type Prover interface {
+	// Proof is the entry with this id and its inclusion proof against
+	// the latest checkpoint of its author's log (SPEC.md section 20.2).
+	Proof(ctx context.Context, id protocol.ID) (protocol.EntryProof, error)
+}
+
+func (s *server) proof(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.backend.(Prover)
+	if !ok {
+		s.fail(w, http.StatusNotImplemented, "this backend gives no proofs")
+		return
+	}
+	q := r.URL.Query()
+	if err := checkParams(q, "id"); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	id, err := parseID("id", q.Get("id"))
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	out, err := p.Proof(r.Context(), id)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.reply(w, http.StatusOK, out)
+}

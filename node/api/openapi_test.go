@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/staydown/staydown/protocol"
 )
 
 // The OpenAPI document must describe exactly the routes the server has
@@ -98,6 +100,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"NoticeReply":         NoticeReply{},
 		"NoticeAction":        NoticeAction{},
 		"Event":               Event{},
+		"EntryProof":          protocol.EntryProof{},
 	}
 	schemas := section(strings.Split(string(OpenAPI), "\n"), 2, "schemas")
 	documented := map[string][]string{}

@@ -62,6 +62,7 @@ func NewServer(b Backend, token string, log *slog.Logger) http.Handler {
 		"/v1/report":         {http.MethodGet: s.report},
 		"/v1/events":         {http.MethodGet: s.events},
 		"/v1/export":         {http.MethodGet: s.export},
+		"/v1/proof":          {http.MethodGet: s.proof},
 		"/v1/openapi.yaml":   {http.MethodGet: s.openAPI},
 	}
 	return s
