@@ -51,6 +51,7 @@
 //	# optional:
 //	store = "store.db"           # store path, relative to D unless absolute
 //	log_level = "info"           # debug | info | warn | error
+//	checkpoint_interval = "30s"  # how often to publish a checkpoint of the node's log, if it grew
 //	allow_remote_api = false     # true lets api be a non-loopback address
 //
 //	[policy]                     # optional: what this node acts on (below)

@@ -45,13 +45,13 @@ type Node struct {
 	// with it. nil is time.Now.
 	Clock func() time.Time
 	// CheckpointInterval, when positive, is how often the node publishes
-	// a checkpoint of its own log (node.DefaultCheckpointInterval
-	// otherwise). Not read from config.toml: tests shorten it.
+	// a checkpoint of its own log (checkpoint_interval, a duration such as
+	// "30s"; node.DefaultCheckpointInterval when absent).
 	CheckpointInterval time.Duration
 }
 
 // nodeKeys are the keys config.toml may hold, in the order of the docs.
-var nodeKeys = []string{"name", "role", "federation", "roster", "listen", "api", "store", "log_level", "allow_remote_api", "policy"}
+var nodeKeys = []string{"name", "role", "federation", "roster", "listen", "api", "store", "log_level", "allow_remote_api", "checkpoint_interval", "policy"}
 
 // Load reads dir/config.toml and validates it. Errors are *Error values
 // naming the file, the line or key, and the fix. Load does not read the
@@ -152,6 +152,15 @@ func ParseNode(filename string, data []byte) (*Node, error) {
 	}
 	if err := checkLogLevel(n.LogLevel); err != nil {
 		return nil, invalid(filename, "log_level", "%v", err)
+	}
+	if iv, ok, err := t.str("checkpoint_interval", ""); err != nil {
+		return nil, err
+	} else if ok {
+		d, err := time.ParseDuration(iv)
+		if err != nil || d < 100*time.Millisecond || d > 24*time.Hour {
+			return nil, invalid(filename, "checkpoint_interval", "%q: want a duration from 100ms to 24h, e.g. \"30s\"", iv)
+		}
+		n.CheckpointInterval = d
 	}
 	if n.Policy, err = parsePolicy(filename, m); err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
@@ -148,6 +149,8 @@ func TestParseNodeErrors(t *testing.T) {
 		{"store empty", goodConfig + "store = \"\"\n", ErrInvalid, []string{"store: empty path"}},
 		{"store not string", goodConfig + "store = 1\n", ErrInvalid, []string{"store: want a string"}},
 		{"log level", goodConfig + "log_level = \"verbose\"\n", ErrInvalid, []string{`log_level: "verbose" is not a log level`, `"debug", "info", "warn" or "error"`}},
+		{"checkpoint interval", goodConfig + "checkpoint_interval = \"often\"\n", ErrInvalid, []string{`checkpoint_interval: "often": want a duration from 100ms to 24h`}},
+		{"checkpoint interval too short", goodConfig + "checkpoint_interval = \"1ms\"\n", ErrInvalid, []string{`checkpoint_interval: "1ms"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -242,5 +245,15 @@ func TestSuggest(t *testing.T) {
 	}
 	if got := suggest("authorkey", memberKeys); got != "author_key" {
 		t.Errorf("suggest(authorkey) = %q", got)
+	}
+}
+
+func TestCheckpointInterval(t *testing.T) {
+	n, err := ParseNode("/x/config.toml", []byte(goodConfig+"checkpoint_interval = \"2s\"\n"))
+	if err != nil || n.CheckpointInterval != 2*time.Second {
+		t.Fatalf("%v, %v", err, n)
+	}
+	if n, err := ParseNode("/x/config.toml", []byte(goodConfig)); err != nil || n.CheckpointInterval != 0 {
+		t.Fatalf("default: %v, %v", err, n)
 	}
 }
