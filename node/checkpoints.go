@@ -46,7 +46,7 @@ type CheckpointConflict struct {
 	Author  protocol.AuthorKey
 	Size    uint64
 	Claimed []byte // the checkpoint's root
-	Held    []byte // the root of the log this node holds
+	Held    []byte // the root of the log this node holds; nil when the evidence is another checkpoint
 	Note    []byte // the signed checkpoint
 }
 
@@ -293,18 +293,26 @@ func (c *checkpoints) receive(sc protocol.SignedCheckpoint, msg []byte) ([]byte,
 		c.keep(l, sc, msg)
 		return nil, nil
 	}
+	if l.note != nil && l.size == sc.Size && l.note.Text != sc.Note.Text {
+		// Two checkpoints of one size, both signed by the author, with
+		// different roots: evidence even without the log.
+		c.conflict(sc, nil, msg)
+		c.saveConflict(l.latest)
+		return nil, nil
+	}
 	root, held, err := c.rootAt(sc.Author, sc.Size)
-	if err != nil || !held {
-		// Not yet here: sync will bring the entries, the author will
-		// publish again.
+	if err != nil {
 		return nil, err
 	}
+	if !held {
+		// Not yet here: sync will bring the entries, and the author will
+		// publish again. Kept meanwhile: a signed statement that a later
+		// one of the same size must agree with.
+		c.keep(l, sc, msg)
+		return nil, nil
+	}
 	if !bytes.Equal(root, sc.Root) {
-		c.conflicts.Inc()
-		c.found = append(c.found, CheckpointConflict{Author: sc.Author, Size: sc.Size, Claimed: sc.Root, Held: root, Note: msg})
-		c.saveConflict(msg)
-		c.n.log.Error("checkpoint contradicts the log this node holds: the author showed another history",
-			"author", c.n.memberName(sc.Author), "size", sc.Size)
+		c.conflict(sc, root, msg)
 		return nil, nil
 	}
 	c.keep(l, sc, msg)
@@ -321,6 +329,22 @@ func (c *checkpoints) receive(sc protocol.SignedCheckpoint, msg []byte) ([]byte,
 		c.keep(l, again, out)
 	}
 	return out, nil
+}
+
+// conflict keeps a contradicting checkpoint as evidence; held is the
+// root of the log this node holds at its size, nil when the evidence is
+// another checkpoint of the same size. c.mu is held.
+func (c *checkpoints) conflict(sc protocol.SignedCheckpoint, held, msg []byte) {
+	for _, f := range c.found {
+		if bytes.Equal(f.Note, msg) {
+			return
+		}
+	}
+	c.conflicts.Inc()
+	c.found = append(c.found, CheckpointConflict{Author: sc.Author, Size: sc.Size, Claimed: sc.Root, Held: held, Note: msg})
+	c.saveConflict(msg)
+	c.n.log.Error("checkpoint contradicts what this node holds: the author showed another history",
+		"author", c.n.memberName(sc.Author), "size", sc.Size)
 }
 
 func (c *checkpoints) publish(msg []byte) {

@@ -145,6 +145,24 @@ func TestCheckpointConflict(t *testing.T) {
 		t.Errorf("status flagged %v (%v), want nru", st.Flagged, err)
 	}
 
+	// Two checkpoints of one size, neither held yet: the second is
+	// evidence against the first.
+	ahead := protocol.Checkpoint{Origin: other.Origin, Size: 9, Root: bytes.Repeat([]byte{1}, 32)}
+	for i, root := range [][]byte{ahead.Root, bytes.Repeat([]byte{2}, 32)} {
+		ahead.Root = root
+		m, err := protocol.SignCheckpoint(ahead, signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc, _ := protocol.OpenCheckpoint(m, pfa.roster)
+		if _, err := pfa.ckpt.receive(sc, m); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(pfa.CheckpointConflicts()); got != 1+i {
+			t.Fatalf("after checkpoint %d of size 9: %d conflicts", i+1, got)
+		}
+	}
+
 	forged := bytes.Replace(msg, []byte("\n3\n"), []byte("\n2\n"), 1)
 	res := pfa.ckpt.validate(context.Background(), nru.host.ID(), &pubsub.Message{Message: &pubsubpb.Message{Data: forged}})
 	if res != pubsub.ValidationReject {

@@ -351,8 +351,11 @@ func (a *Auditor) Add(rec export.Record, e *protocol.Entry, err error) {
 		a.fail(&Gap{where(rec), l.last, e})
 		l.broken = true
 	case seq <= uint64(len(l.ids)) && l.ids[seq-1] != e.ID:
-		// A second entry for a seq already taken: a fork.
-		a.equivocation(where(rec), l, seq, e)
+		// A second entry for a seq already taken: a fork, if its author
+		// signed it (SPEC 5.3); a badly signed one is reported as such.
+		if !untrusted {
+			a.equivocation(where(rec), l, seq, e)
+		}
 		return
 	default:
 		// The same entry again, or one that belongs before where it

@@ -204,6 +204,12 @@ func TestTamperedExports(t *testing.T) {
 		{"payload the role may not write", file(t, append(all(func(l []*protocol.Entry) []*protocol.Entry { return l }), roleBreach.Raw), nil), []string{"role"}, 1},
 		{"two forks of one log, as evidence", file(t, all(func(l []*protocol.Entry) []*protocol.Entry { return l }), [][]byte{fork.Raw}), []string{"equivocation"}, 2},
 		{"two forks of one log, in the log", file(t, all(func(l []*protocol.Entry) []*protocol.Entry { return slices.Insert(l, 3, fork) }), nil), []string{"equivocation"}, 2},
+		{"a badly signed entry for a seq already taken", file(t, all(func(l []*protocol.Entry) []*protocol.Entry {
+			bad := *fork
+			bad.Raw = bytes.Clone(fork.Raw)
+			bad.Raw[len(bad.Raw)-1] ^= 1
+			return slices.Insert(l, 3, &bad)
+		}), nil), []string{"bad-signature"}, 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

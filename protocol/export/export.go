@@ -202,17 +202,32 @@ func NewReader(r io.Reader) (*Reader, error) {
 // next reads one framed record.
 func (r *Reader) next() (*pb.ExportRecord, int64, error) {
 	off := r.off
-	n, err := binary.ReadUvarint(r.r)
-	if err == io.EOF {
-		return nil, off, fmt.Errorf("%w: offset %d: the file ends without a trailer (truncated?)", ErrFormat, off)
+	// The length prefix, read byte by byte so that the digest covers the
+	// bytes as they are; only its minimal encoding is accepted.
+	var prefix []byte
+	for {
+		b, err := r.r.ReadByte()
+		if err == io.EOF && len(prefix) == 0 {
+			return nil, off, fmt.Errorf("%w: offset %d: the file ends without a trailer (truncated?)", ErrFormat, off)
+		}
+		if err != nil {
+			return nil, off, fmt.Errorf("%w: offset %d: record length cut short", ErrFormat, off)
+		}
+		prefix = append(prefix, b)
+		if b < 0x80 {
+			break
+		}
+		if len(prefix) == binary.MaxVarintLen64 {
+			return nil, off, fmt.Errorf("%w: offset %d: record length is not a varint", ErrFormat, off)
+		}
 	}
-	if err != nil {
-		return nil, off, fmt.Errorf("%w: offset %d: record length: %v", ErrFormat, off, err)
+	n, m := binary.Uvarint(prefix)
+	if m != len(prefix) || len(binary.AppendUvarint(nil, n)) != len(prefix) {
+		return nil, off, fmt.Errorf("%w: offset %d: record length %x is not a minimal varint", ErrFormat, off, prefix)
 	}
 	if n == 0 || n > MaxRecord {
 		return nil, off, fmt.Errorf("%w: offset %d: record length %d, want 1 to %d", ErrFormat, off, n, MaxRecord)
 	}
-	prefix := binary.AppendUvarint(nil, n)
 	b := make([]byte, n)
 	if _, err := io.ReadFull(r.r, b); err != nil {
 		return nil, off, fmt.Errorf("%w: offset %d: record of %d bytes cut short (truncated?)", ErrFormat, off, n)

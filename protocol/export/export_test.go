@@ -83,6 +83,8 @@ func TestBadFiles(t *testing.T) {
 		"record removed":     {removed, true},
 		"bytes after":        {append(bytes.Clone(good), 0), false},
 		"huge length prefix": {append([]byte(Magic), 0xff, 0xff, 0xff, 0xff, 0x7f), false},
+		// The header's length written in two bytes where one would do.
+		"over-long prefix": {append(append([]byte(Magic), good[len(Magic)]|0x80, 0x00), good[len(Magic)+1:]...), false},
 	}
 	for name, c := range cases {
 		_, _, err := readAll(c.file)
