@@ -316,7 +316,15 @@ func (c *checkpoints) receive(sc protocol.SignedCheckpoint, msg []byte) ([]byte,
 		return nil, nil
 	}
 	c.keep(l, sc, msg)
-	if sc.Size <= l.cosigned || slices.Contains(sc.Cosigners, c.n.self.AuthorKey) {
+	if slices.Contains(sc.Cosigners, c.n.self.AuthorKey) {
+		return nil, nil
+	}
+	if sc.Size <= l.cosigned {
+		// Our cosignature of this size went missing on the way (gossip
+		// is best-effort): send the merged checkpoint, which carries it.
+		if sc.Size == l.size {
+			return slices.Clone(l.latest), nil
+		}
 		return nil, nil
 	}
 	out, err := protocol.Cosign(sc.Note, c.signer)
@@ -354,7 +362,7 @@ func (c *checkpoints) publish(msg []byte) {
 }
 
 // publishOwn signs and publishes a checkpoint of this node's log if it
-// grew since the last one.
+// grew since the last one, and otherwise publishes the last one again.
 func (c *checkpoints) publishOwn() error {
 	me := c.n.self.AuthorKey
 	head, err := c.n.store.Head(me)
@@ -368,13 +376,13 @@ func (c *checkpoints) publishOwn() error {
 		return nil
 	}
 	if head.Seq <= l.published {
-		// Gossip may have lost it, or a witness may not have held the
-		// entries yet: until every other member has cosigned, send the
-		// latest again, with the cosignatures it has gathered.
-		again := l.latest
-		full := l.sigs >= len(c.n.roster.Members)
+		// Gossip is best-effort and nodes come and go: send the latest
+		// again, with every cosignature gathered, so that witnesses that
+		// missed it cosign it and every node ends up with all the
+		// cosignatures. A few hundred bytes per interval.
+		again := slices.Clone(l.latest)
 		c.mu.Unlock()
-		if again != nil && !full {
+		if again != nil {
 			c.publish(again)
 		}
 		return nil

@@ -17,23 +17,25 @@ import (
 )
 
 // Every node witnesses the others' logs: a checkpoint of the referral
-// unit's log comes back to it cosigned by both platforms, and every node
-// ends up holding that fully cosigned checkpoint.
+// unit's log comes back to it cosigned by both platforms and the auditor
+// (whose node publishes nothing else), and every node ends up holding
+// that fully cosigned checkpoint.
 func TestCheckpointsAreWitnessed(t *testing.T) {
-	f := newFederation(t, "nru=referral", "pfa=platform", "pfb=platform")
+	f := newFederation(t, "nru=referral", "pfa=platform", "pfb=platform", "aud=auditor")
 	for _, cfg := range f.cfgs {
 		cfg.CheckpointInterval = 100 * time.Millisecond
 	}
-	nru, pfa, pfb := f.start("nru"), f.start("pfa"), f.start("pfb")
+	nru, pfa, pfb, aud := f.start("nru"), f.start("pfa"), f.start("pfb"), f.start("aud")
 	connect(t, nru, pfa)
 	connect(t, nru, pfb)
 	connect(t, pfa, pfb)
+	connect(t, aud, nru)
 	var last *protocol.Entry
 	for i := range 5 {
 		last = publishAddition(t, nru, []string{"graphic-violence"}, sha256Signal(uint64(i)))
 	}
-	for _, n := range []*Node{nru, pfa, pfb} {
-		waitUntil(t, 45*time.Second, n.self.Name+" holds nru's checkpoint at seq 5, cosigned by both platforms", func() bool {
+	for _, n := range []*Node{nru, pfa, pfb, aud} {
+		waitUntil(t, 45*time.Second, n.self.Name+" holds nru's checkpoint at seq 5, cosigned by both platforms and the auditor", func() bool {
 			msg := n.LatestCheckpoint(nru.self.AuthorKey)
 			if msg == nil {
 				return false
@@ -42,7 +44,8 @@ func TestCheckpointsAreWitnessed(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s holds a checkpoint that does not open: %v", n.self.Name, err)
 			}
-			return sc.Size == 5 && slices.Contains(sc.Cosigners, pfa.self.AuthorKey) && slices.Contains(sc.Cosigners, pfb.self.AuthorKey)
+			return sc.Size == 5 && slices.Contains(sc.Cosigners, pfa.self.AuthorKey) && slices.Contains(sc.Cosigners, pfb.self.AuthorKey) &&
+				slices.Contains(sc.Cosigners, aud.self.AuthorKey)
 		})
 	}
 	// The root is the root of the log every node holds.
@@ -65,7 +68,7 @@ func TestCheckpointsAreWitnessed(t *testing.T) {
 		t.Fatal(err)
 	}
 	proven, err := protocol.VerifyEntryProof(p, pfb.roster)
-	if err != nil || proven.Entry.ID != last.ID || len(proven.Checkpoint.Cosigners) != 2 {
+	if err != nil || proven.Entry.ID != last.ID || len(proven.Checkpoint.Cosigners) != 3 {
 		t.Errorf("proof: %v, %+v", err, proven)
 	}
 

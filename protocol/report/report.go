@@ -34,6 +34,8 @@ package report
 
 import (
 	"cmp"
+	"encoding/binary"
+	"math/bits"
 	"slices"
 
 	"github.com/staydown/staydown/protocol"
@@ -138,21 +140,144 @@ type Figures struct {
 // Builder accumulates entries, in any order, and computes reports. Entries
 // are assumed decoded and checked (signature, chain) by the caller. It is
 // not safe for concurrent use.
+//
+// It keeps of each entry only what the report reads, in a fixed-size
+// record (see rec and ref), not the entry: a few dozen bytes an entry
+// rather than the kilobyte or so of a decoded one.
 type Builder struct {
-	roster        *protocol.Roster
-	logs          map[protocol.AuthorKey]map[uint64]*protocol.Entry
-	seen          map[protocol.ID]struct{}
+	roster *protocol.Roster
+	logs   map[protocol.AuthorKey]*authorLog
+	// refs holds what the kinds other than addition and allow carry
+	// (targets, notice fields); rec.aux indexes it.
+	refs []ref
+	// dropped holds the ids of the entries left out (failing the roster,
+	// or equivocations), so that one added again is ignored silently. The
+	// entries kept are recognised again through their log's seq index.
+	dropped map[protocol.ID]struct{}
+	// kinds counts the records of each kind.
+	kinds         [kNoticeReply + 1]int
 	entries       int
 	ignored       int
 	equivocations int
 }
 
+// Kinds of record (protocol.Kind in a byte).
+const (
+	kOther uint8 = iota
+	kAddition
+	kAllow
+	kRetraction
+	kDispute
+	kNotice
+	kNoticeUpdate
+	kNoticeReply
+)
+
+// rec is what the builder keeps of an entry (56 bytes).
+type rec struct {
+	id   protocol.ID
+	kind uint8
+	// aux is, for an addition, its number of signals; for a retraction,
+	// dispute, notice, notice update or notice reply, the index of its
+	// ref in Builder.refs; unused for an allow.
+	aux uint32
+	seq uint64
+	ts  int64 // timestamp_ms
+}
+
+// ref is the rest of what the report reads of a retraction, dispute,
+// notice, notice update or notice reply: the fields of the payload that
+// NoticeLifecycle reads, and the target.
+type ref struct {
+	// target is the id the entry names (idOf of the retraction's or
+	// dispute's target, of the update's or reply's notice); zero for a
+	// notice.
+	target protocol.ID
+	kind   uint8
+	// withdraw is the update's.
+	withdraw bool
+	// status is the reply's.
+	status pb.ReplyStatus
+	// ms is the notice's deadline_ms, the update's deadline_ms or the
+	// reply's action_time_ms.
+	ms int64
+	// to is the notice's addressee.
+	to protocol.AuthorKey
+}
+
+// authorLog is one author's records, indexed by seq: sorted holds most of
+// them, in seq order; tail those added out of order since the last merge
+// (so that a log fed backwards costs n log n, not n squared). A seq is in
+// one or the other, never both.
+type authorLog struct {
+	author  protocol.AuthorKey
+	sorted  []rec
+	tail    []rec
+	tailSeq map[uint64]int // seq → index in tail
+}
+
+// find returns the record of seq, nil if there is none.
+func (l *authorLog) find(seq uint64) *rec {
+	if n := len(l.sorted); n > 0 && seq <= l.sorted[n-1].seq {
+		i, j := 0, n
+		for i < j {
+			h := int(uint(i+j) >> 1)
+			if l.sorted[h].seq < seq {
+				i = h + 1
+			} else {
+				j = h
+			}
+		}
+		if l.sorted[i].seq == seq {
+			return &l.sorted[i]
+		}
+	}
+	if i, ok := l.tailSeq[seq]; ok {
+		return &l.tail[i]
+	}
+	return nil
+}
+
+// add adds r, whose seq must not be taken.
+func (l *authorLog) add(r rec) {
+	if n := len(l.sorted); n == 0 || r.seq > l.sorted[n-1].seq {
+		l.sorted = append(l.sorted, r)
+		return
+	}
+	if l.tailSeq == nil {
+		l.tailSeq = map[uint64]int{}
+	}
+	l.tailSeq[r.seq] = len(l.tail)
+	l.tail = append(l.tail, r)
+	if len(l.tail) >= 64 && len(l.tail) >= len(l.sorted)/8 {
+		l.merge()
+	}
+}
+
+// merge moves the tail into sorted.
+func (l *authorLog) merge() {
+	slices.SortFunc(l.tail, func(x, y rec) int { return cmp.Compare(x.seq, y.seq) })
+	m := make([]rec, 0, len(l.sorted)+len(l.tail))
+	i, j := 0, 0
+	for i < len(l.sorted) && j < len(l.tail) {
+		if l.sorted[i].seq < l.tail[j].seq {
+			m = append(m, l.sorted[i])
+			i++
+		} else {
+			m = append(m, l.tail[j])
+			j++
+		}
+	}
+	m = append(append(m, l.sorted[i:]...), l.tail[j:]...)
+	l.sorted, l.tail, l.tailSeq = m, nil, nil
+}
+
 // New returns an empty builder for the federation of roster.
 func New(roster *protocol.Roster) *Builder {
 	return &Builder{
-		roster: roster,
-		logs:   map[protocol.AuthorKey]map[uint64]*protocol.Entry{},
-		seen:   map[protocol.ID]struct{}{},
+		roster:  roster,
+		logs:    map[protocol.AuthorKey]*authorLog{},
+		dropped: map[protocol.ID]struct{}{},
 	}
 }
 
@@ -169,25 +294,146 @@ func (b *Builder) Add(e *protocol.Entry) {
 		b.ignored++
 		return
 	}
-	if _, dup := b.seen[e.ID]; dup {
+	if _, dup := b.dropped[e.ID]; dup {
 		return
 	}
-	b.seen[e.ID] = struct{}{}
+	// Roster.Check depends on the entry alone: an entry kept passes it
+	// every time, one ignored fails it every time.
 	if b.roster.Check(e) != nil {
+		b.dropped[e.ID] = struct{}{}
 		b.ignored++
 		return
 	}
 	log := b.logs[e.Author]
 	if log == nil {
-		log = map[uint64]*protocol.Entry{}
+		log = &authorLog{author: e.Author}
 		b.logs[e.Author] = log
 	}
-	if _, taken := log[e.Seq()]; taken {
-		b.equivocations++
+	seq := e.Seq()
+	if r := log.find(seq); r != nil {
+		if r.id != e.ID {
+			b.dropped[e.ID] = struct{}{}
+			b.equivocations++
+		}
 		return
 	}
-	log[e.Seq()] = e
+	r := b.record(e)
+	log.add(r)
+	b.kinds[r.kind]++
 	b.entries++
+}
+
+// record makes e's record, adding its ref if it has one.
+func (b *Builder) record(e *protocol.Entry) rec {
+	r := rec{id: e.ID, seq: e.Seq(), ts: e.Body.TimestampMs}
+	var x ref
+	switch p := e.Body.GetPayload().(type) {
+	case *pb.Entry_Addition:
+		r.kind, r.aux = kAddition, uint32(len(p.Addition.Signals))
+		return r
+	case *pb.Entry_Allow:
+		r.kind = kAllow
+		return r
+	case *pb.Entry_Retraction:
+		r.kind, x.target = kRetraction, idOf(p.Retraction.Target)
+	case *pb.Entry_Dispute:
+		r.kind, x.target = kDispute, idOf(p.Dispute.Target)
+	case *pb.Entry_Notice:
+		r.kind, x.ms = kNotice, p.Notice.DeadlineMs
+		copy(x.to[:], p.Notice.Addressee)
+	case *pb.Entry_NoticeUpdate:
+		u := p.NoticeUpdate
+		r.kind, x.target, x.withdraw, x.ms = kNoticeUpdate, idOf(u.Notice), u.Withdraw, u.DeadlineMs
+	case *pb.Entry_NoticeReply:
+		y := p.NoticeReply
+		r.kind, x.target, x.status, x.ms = kNoticeReply, idOf(y.Notice), y.Status, y.ActionTimeMs
+	default:
+		return r // kOther: counted, no figure
+	}
+	x.kind = r.kind
+	r.aux = uint32(len(b.refs))
+	b.refs = append(b.refs, x)
+	return r
+}
+
+// arena rebuilds, for NoticeLifecycle, the entries of a notice thread
+// from their records: id, author, seq, timestamp and the payload fields
+// kept in their ref (all that NoticeLifecycle reads). Its memory is
+// reused from one thread to the next (NoticeLifecycle keeps nothing).
+type arena struct {
+	refs    []ref
+	ents    []protocol.Entry
+	bodies  []pb.Entry
+	notice  pb.Notice
+	nw      pb.Entry_Notice
+	updates []pb.NoticeUpdate
+	uw      []pb.Entry_NoticeUpdate
+	replies []pb.NoticeReply
+	rw      []pb.Entry_NoticeReply
+	bytes   []byte
+	us, rs  []*protocol.Entry
+}
+
+// fit returns s with length n, zeroed, reallocated if too small.
+func fit[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
+}
+
+// thread rebuilds notice n and its thread, updates and replies, and
+// returns them as NoticeLifecycle takes them. They are valid until the
+// next call.
+func (a *arena) thread(n placed, thread []placed) (notice *protocol.Entry, updates, replies []*protocol.Entry) {
+	nu := 0
+	for _, e := range thread {
+		if e.r.kind == kNoticeUpdate {
+			nu++
+		}
+	}
+	nr := len(thread) - nu
+	a.ents, a.bodies = fit(a.ents, 1+len(thread)), fit(a.bodies, 1+len(thread))
+	a.updates, a.uw = fit(a.updates, nu), fit(a.uw, nu)
+	a.replies, a.rw = fit(a.replies, nr), fit(a.rw, nr)
+	a.bytes = fit(a.bytes, len(protocol.AuthorKey{})+len(thread)*protocol.IDSize)
+	a.us, a.rs = a.us[:0], a.rs[:0]
+	free := a.bytes
+	clone := func(b []byte) []byte {
+		c := free[:len(b):len(b)]
+		free = free[len(b):]
+		copy(c, b)
+		return c
+	}
+	entry := func(i int, author protocol.AuthorKey, r *rec) (*protocol.Entry, *ref) {
+		body := &a.bodies[i]
+		body.Seq, body.TimestampMs = r.seq, r.ts
+		e := &a.ents[i]
+		e.ID, e.Author, e.Body = r.id, author, body
+		return e, &a.refs[r.aux]
+	}
+	notice, x := entry(0, n.log.author, n.r)
+	a.notice = pb.Notice{Addressee: clone(x.to[:]), DeadlineMs: x.ms}
+	a.nw.Notice, notice.Body.Payload = &a.notice, &a.nw
+	for i, t := range thread {
+		e, x := entry(1+i, t.log.author, t.r)
+		if t.r.kind == kNoticeUpdate {
+			k := len(a.us)
+			u := &a.updates[k]
+			u.Notice, u.Withdraw, u.DeadlineMs = clone(x.target[:]), x.withdraw, x.ms
+			a.uw[k].NoticeUpdate, e.Body.Payload = u, &a.uw[k]
+			a.us = append(a.us, e)
+		} else {
+			k := len(a.rs)
+			y := &a.replies[k]
+			y.Notice, y.Status, y.ActionTimeMs = clone(x.target[:]), x.status, x.ms
+			a.rw[k].NoticeReply, e.Body.Payload = y, &a.rw[k]
+			a.rs = append(a.rs, e)
+		}
+	}
+	return notice, a.us, a.rs
 }
 
 // member accumulates one member's figures and times to action (ms).
@@ -196,115 +442,193 @@ type member struct {
 	times []int64
 }
 
+// placed is a record and its log.
+type placed struct {
+	log *authorLog
+	r   *rec
+}
+
 // Report computes the report at nowMs (Unix ms) for the period from
 // sinceMs (0: everything). It does not change the builder: it can be
 // called again after more Adds.
 func (b *Builder) Report(nowMs, sinceMs int64) Report {
-	in := func(e *protocol.Entry) bool { return e.Body.TimestampMs >= sinceMs }
-
-	byID := make(map[protocol.ID]*protocol.Entry, b.entries)
-	for _, log := range b.logs {
-		for _, e := range log {
-			byID[e.ID] = e
-		}
-	}
 	figs := make(map[protocol.AuthorKey]*member, len(b.roster.Members))
 	for _, m := range b.roster.Members {
 		figs[m.AuthorKey] = &member{}
 	}
 
-	// Each log in seq order: the stateful rules (void entries), and the
-	// figures that need nothing from other logs.
-	var (
-		notices  []*protocol.Entry
-		updates  = map[protocol.ID][]*protocol.Entry{}
-		replies  = map[protocol.ID][]*protocol.Entry{}
-		disputed = map[protocol.ID]struct{}{} // additions a dispute of the period targets
-	)
-	retracted := map[protocol.ID]struct{}{} // targets of valid retractions
-	// own returns the entry target names if it is an earlier entry of e's
-	// own log, of one of the kinds; nil otherwise (e is void).
-	own := func(e *protocol.Entry, target []byte, kinds ...protocol.Kind) *protocol.Entry {
-		t := byID[idOf(target)]
-		if t == nil || t.Author != e.Author || t.Seq() >= e.Seq() || !slices.Contains(kinds, t.Kind()) {
-			return nil
-		}
-		return t
-	}
-	for author, log := range b.logs {
-		f := figs[author]
-		for _, e := range sortedLog(log) {
-			switch p := e.Body.GetPayload().(type) {
-			case *pb.Entry_Addition:
-				if in(e) {
-					f.Additions++
-					f.Signals += len(p.Addition.Signals)
-				}
-			case *pb.Entry_Allow:
-				if in(e) {
-					f.Allows++
-				}
-			case *pb.Entry_Retraction:
-				t := own(e, p.Retraction.Target, protocol.KindAddition, protocol.KindAllow)
-				if t != nil {
-					if _, done := retracted[t.ID]; done {
-						t = nil // only the first retraction of a target counts
-					}
-				}
-				switch {
-				case t == nil:
-					if in(e) {
-						f.VoidEntries++
-					}
-				case t.Kind() == protocol.KindAddition:
-					retracted[t.ID] = struct{}{}
-					if in(e) {
-						f.Retracted++
-					}
-				default:
-					retracted[t.ID] = struct{}{}
-					if in(e) {
-						f.AllowsRetracted++
-					}
-				}
-			case *pb.Entry_Dispute:
-				if in(e) {
-					f.DisputesFiled++
-					if t := byID[idOf(p.Dispute.Target)]; t != nil && t.Kind() == protocol.KindAddition {
-						disputed[t.ID] = struct{}{}
-					}
-				}
-			case *pb.Entry_Notice:
-				if in(e) {
-					f.NoticesIssued++
-					notices = append(notices, e)
-				}
-			case *pb.Entry_NoticeUpdate:
-				t := own(e, p.NoticeUpdate.Notice, protocol.KindNotice)
-				if t == nil {
-					if in(e) {
-						f.VoidEntries++
-					}
-					continue
-				}
-				updates[t.ID] = append(updates[t.ID], e)
-			case *pb.Entry_NoticeReply:
-				// Kept whatever its author: NoticeLifecycle takes only the
-				// addressee's.
-				id := idOf(p.NoticeReply.Notice)
-				replies[id] = append(replies[id], e)
+	// The ids that retractions, disputes and updates name, to be found
+	// among the records by the pass below (target: index in found).
+	target := map[protocol.ID]int{}
+	for i := range b.refs {
+		if x := &b.refs[i]; x.kind != kNotice && x.kind != kNoticeReply {
+			if _, ok := target[x.target]; !ok {
+				target[x.target] = len(target)
 			}
 		}
 	}
-	for id := range disputed {
-		figs[byID[id].Author].Disputed++
+	found := make([]placed, len(target)) // r nil: no entry has that id
+	// A one-hash Bloom filter of the targets, with 64 bits per target:
+	// most records need no map look-up.
+	filter := make([]uint64, 1<<bits.Len(uint(len(target))))
+	mask := uint64(len(filter))*64 - 1
+	bit := func(id *protocol.ID) uint64 { return binary.LittleEndian.Uint64(id[2:]) & mask }
+	for id := range target {
+		h := bit(&id)
+		filter[h/64] |= 1 << (h % 64)
 	}
 
-	for _, n := range notices {
-		st := protocol.NoticeLifecycle(n, updates[n.ID], replies[n.ID], nowMs)
-		var to protocol.AuthorKey
-		copy(to[:], n.Body.GetNotice().Addressee)
-		f := figs[to] // Roster.Check made it a member (a platform)
+	// One pass over every record: the figures that need nothing from
+	// other records, the targets, and the entries that name one.
+	var (
+		notices     = make([]placed, 0, b.kinds[kNotice])
+		retractions = make([]placed, 0, b.kinds[kRetraction])
+		updates     = make([]placed, 0, b.kinds[kNoticeUpdate])
+		replies     = make([]placed, 0, b.kinds[kNoticeReply])
+		disputes    = make([]protocol.ID, 0, b.kinds[kDispute]) // targets of the period's disputes
+	)
+	for author, log := range b.logs {
+		f := figs[author] // Roster.Check made it a member
+		for _, rs := range [2][]rec{log.sorted, log.tail} {
+			for i := range rs {
+				r := &rs[i]
+				if h := bit(&r.id); filter[h/64]&(1<<(h%64)) != 0 {
+					if t, ok := target[r.id]; ok {
+						found[t] = placed{log, r}
+					}
+				}
+				in := r.ts >= sinceMs
+				switch r.kind {
+				case kAddition:
+					if in {
+						f.Additions++
+						f.Signals += int(r.aux)
+					}
+				case kAllow:
+					if in {
+						f.Allows++
+					}
+				case kRetraction:
+					retractions = append(retractions, placed{log, r})
+				case kDispute:
+					if in {
+						f.DisputesFiled++
+						disputes = append(disputes, b.refs[r.aux].target)
+					}
+				case kNotice:
+					if in {
+						f.NoticesIssued++
+						notices = append(notices, placed{log, r})
+					}
+				case kNoticeUpdate:
+					updates = append(updates, placed{log, r})
+				case kNoticeReply:
+					replies = append(replies, placed{log, r})
+				}
+			}
+		}
+	}
+
+	// own returns the record e names if it is an earlier entry of e's own
+	// log, of one of the kinds; nil otherwise (e is void).
+	own := func(e placed, kinds ...uint8) *rec {
+		t := found[target[b.refs[e.r.aux].target]]
+		if t.r == nil || t.log != e.log || t.r.seq >= e.r.seq || !slices.Contains(kinds, t.r.kind) {
+			return nil
+		}
+		return t.r
+	}
+
+	// Of the valid retractions of a target (all in its author's log), the
+	// first in seq order counts; the others are void.
+	first := map[protocol.ID]uint64{} // target → seq of its first valid retraction
+	for _, e := range retractions {
+		if t := own(e, kAddition, kAllow); t != nil {
+			if s, ok := first[t.id]; !ok || e.r.seq < s {
+				first[t.id] = e.r.seq
+			}
+		}
+	}
+	for _, e := range retractions {
+		if e.r.ts < sinceMs {
+			continue
+		}
+		f := figs[e.log.author]
+		switch t := own(e, kAddition, kAllow); {
+		case t == nil || first[t.id] != e.r.seq:
+			f.VoidEntries++
+		case t.kind == kAddition:
+			f.Retracted++
+		default:
+			f.AllowsRetracted++
+		}
+	}
+
+	disputed := map[protocol.ID]struct{}{} // additions a dispute of the period targets
+	for _, id := range disputes {
+		if t := found[target[id]]; t.r != nil && t.r.kind == kAddition {
+			if _, done := disputed[id]; !done {
+				disputed[id] = struct{}{}
+				figs[t.log.author].Disputed++
+			}
+		}
+	}
+
+	// The threads of the period's notices: their valid updates and their
+	// replies (whatever their author: NoticeLifecycle takes only the
+	// addressee's), grouped by notice with a counting sort, so that
+	// thread[start[i]:start[i+1]] is notices[i]'s.
+	index := make(map[protocol.ID]int, len(notices))
+	for i, n := range notices {
+		index[n.r.id] = i
+	}
+	start := make([]int, len(notices)+1)
+	of := make([]int, 0, len(updates)+len(replies)) // for each update, then each reply: its notice's index, or -1
+	for _, e := range updates {
+		i := -1
+		if own(e, kNotice) == nil {
+			if e.r.ts >= sinceMs {
+				figs[e.log.author].VoidEntries++
+			}
+		} else if j, ok := index[b.refs[e.r.aux].target]; ok {
+			i = j
+			start[i+1]++
+		}
+		of = append(of, i)
+	}
+	for _, e := range replies {
+		i, ok := index[b.refs[e.r.aux].target]
+		if ok {
+			start[i+1]++
+		} else {
+			i = -1
+		}
+		of = append(of, i)
+	}
+	for i := range notices {
+		start[i+1] += start[i]
+	}
+	thread := make([]placed, start[len(notices)])
+	fill := slices.Clone(start[:len(notices)])
+	for k, i := range of {
+		if i < 0 {
+			continue
+		}
+		var e placed
+		if k < len(updates) {
+			e = updates[k]
+		} else {
+			e = replies[k-len(updates)]
+		}
+		thread[fill[i]] = e
+		fill[i]++
+	}
+
+	ar := &arena{refs: b.refs}
+	for i, n := range notices {
+		nt, us, rs := ar.thread(n, thread[start[i]:start[i+1]])
+		st := protocol.NoticeLifecycle(nt, us, rs, nowMs)
+		f := figs[b.refs[n.r.aux].to] // Roster.Check made it a member (a platform)
 		if f == nil {
 			continue
 		}
@@ -374,15 +698,6 @@ func (t *Totals) add(f *Figures) {
 	t.Open += f.Open
 	t.Withdrawn += f.Withdrawn
 	t.ClarificationRequested += f.ClarificationRequested
-}
-
-func sortedLog(log map[uint64]*protocol.Entry) []*protocol.Entry {
-	es := make([]*protocol.Entry, 0, len(log))
-	for _, e := range log {
-		es = append(es, e)
-	}
-	slices.SortFunc(es, func(x, y *protocol.Entry) int { return cmp.Compare(x.Seq(), y.Seq()) })
-	return es
 }
 
 // idOf converts a target field (34 bytes once decoded) to an ID; anything

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,9 +9,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
@@ -545,6 +550,145 @@ func BenchmarkReport(b *testing.B) {
 				bl.Add(e)
 			}
 			bl.Report(now, 0)
+		}
+	})
+}
+
+// memBench is a large export's worth of entries, as SignedEntry bytes:
+// memEntries additions of one sha256 signal each across 4 referral units
+// (a log after the other, in seq order, as the auditor and the node feed
+// them), then 2,000 notices to 4 platforms with 2 replies each, 500
+// disputes and 100 retractions. The signatures are zero: the builder does
+// not verify them, and signing a million entries would dominate.
+const memEntries = 1_000_000
+
+var memBench struct {
+	once   sync.Once
+	roster *protocol.Roster
+	raws   [][]byte
+}
+
+// fakeSign encodes b for s, with a zero signature, and decodes it.
+func (s *signer) fakeSign(tb testing.TB, ts int64, b *pb.Entry) *protocol.Entry {
+	tb.Helper()
+	s.seq++
+	a := s.author()
+	b.Version, b.Federation, b.Seq, b.TimestampMs, b.Author = protocol.Version, s.fed, s.seq, ts, a[:]
+	if s.seq > 1 {
+		b.Prev = s.prev[:]
+	}
+	signed, err := proto.MarshalOptions{Deterministic: true}.Marshal(b)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	raw := protowire.AppendTag(nil, 1, protowire.BytesType)
+	raw = protowire.AppendBytes(raw, signed)
+	raw = protowire.AppendTag(raw, 2, protowire.BytesType)
+	raw = protowire.AppendBytes(raw, make([]byte, ed25519.SignatureSize))
+	e, err := protocol.Decode(raw)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s.prev = e.ID
+	return e
+}
+
+func memFixture(b *testing.B) (*protocol.Roster, [][]byte) {
+	memBench.once.Do(func() {
+		var refs, pfs []*signer
+		var members []protocol.Member
+		for i := range 4 {
+			s := newSigner(byte(i + 1))
+			refs = append(refs, s)
+			members = append(members, protocol.Member{Name: fmt.Sprint("ru-", i), Role: protocol.RoleReferral, AuthorKey: s.author()})
+			p := newSigner(byte(100 + i))
+			pfs = append(pfs, p)
+			members = append(members, protocol.Member{Name: fmt.Sprint("pf-", i), Role: protocol.RolePlatform, AuthorKey: p.author()})
+		}
+		r, err := protocol.NewRoster("f", members)
+		if err != nil {
+			b.Fatal(err)
+		}
+		raws := make([][]byte, 0, memEntries+7_000)
+		var adds []protocol.ID
+		for i := range memEntries {
+			s := refs[i*4/memEntries]
+			body := &pb.Entry{Payload: &pb.Entry_Addition{Addition: &pb.Addition{
+				Signals: []*pb.Signal{signal("m", i)}, Labels: []*pb.Label{{Slug: "graphic-violence"}}}}}
+			e := s.fakeSign(b, t0+int64(i)*1000, body)
+			raws = append(raws, e.Raw)
+			if i%2000 == 0 {
+				adds = append(adds, e.ID)
+			}
+		}
+		base := int64(t0 + memEntries*1000)
+		for i := range 2000 {
+			issued := base + int64(i)*minute
+			to := pfs[i%4]
+			n := refs[i%4].fakeSign(b, issued, notice(to.author(), issued))
+			raws = append(raws, n.Raw,
+				to.fakeSign(b, issued+minute, reply(n.ID, received, 0)).Raw,
+				to.fakeSign(b, issued+int64(i%120)*minute+2*minute, reply(n.ID, removed, 0)).Raw)
+		}
+		for i := range 500 {
+			raws = append(raws, pfs[i%4].fakeSign(b, base+int64(i), dispute(adds[i])).Raw)
+		}
+		for i := range 100 { // refs[0]'s first additions
+			raws = append(raws, refs[0].fakeSign(b, base+int64(i), retraction(adds[i])).Raw)
+		}
+		memBench.roster, memBench.raws = r, raws
+	})
+	return memBench.roster, memBench.raws
+}
+
+func heapInuse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+// BenchmarkBuilderMemory reports the heap a builder holds per entry once
+// fed (B/entry: heap in use after Add minus before, the entries decoded
+// one at a time and dropped, as the auditor does), and how long Report
+// takes over them.
+func BenchmarkBuilderMemory(b *testing.B) {
+	r, raws := memFixture(b)
+	fill := func(b *testing.B) *Builder {
+		bl := New(r)
+		for _, raw := range raws {
+			e, err := protocol.Decode(bytes.Clone(raw))
+			if err != nil {
+				b.Fatal(err)
+			}
+			bl.Add(e)
+		}
+		return bl
+	}
+	now := int64(t0 + memEntries*1000 + 1000*hour)
+	check := func(b *testing.B, rep Report) {
+		if rep.Totals.Entries != len(raws) || rep.Totals.Additions != memEntries || rep.Totals.NoticesReceived != 2000 ||
+			rep.Totals.Disputed != 500 || rep.Totals.Retracted != 100 {
+			b.Fatalf("%+v", rep.Totals)
+		}
+	}
+	b.Run("add", func(b *testing.B) {
+		var perEntry float64
+		for b.Loop() {
+			before := heapInuse()
+			bl := fill(b)
+			after := heapInuse()
+			perEntry = float64(int64(after)-int64(before)) / float64(len(raws))
+			runtime.KeepAlive(bl)
+		}
+		b.ReportMetric(perEntry, "heap-B/entry")
+	})
+	b.Run("report", func(b *testing.B) {
+		bl := fill(b)
+		b.ResetTimer()
+		for b.Loop() {
+			check(b, bl.Report(now, 0))
 		}
 	})
 }
