@@ -113,6 +113,12 @@ func Start(ctx context.Context, cfg *config.Node, log *slog.Logger) (n *Node, er
 	if n.matching, err = newMatching(n.store, roster, cfg.Policy, cfg.Dir, n.metrics.reg, log); err != nil {
 		return nil, err
 	}
+	// The start-up scans touched much of the store file: hand those
+	// mapped pages back (they are a copy of the file), so that the node's
+	// resident memory is its own.
+	if err := n.store.ReleaseMapped(); err != nil {
+		log.Warn("releasing the store's mapped pages", "err", err)
+	}
 	if n.host, n.gater, err = newHost(nodeKey, cfg.Listen, roster, log); err != nil {
 		return nil, err
 	}

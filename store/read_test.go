@@ -307,3 +307,16 @@ func TestRangeRawMatchesRange(t *testing.T) {
 		}
 	}
 }
+
+// ReleaseMapped drops the process's copy of the file's pages; reads go on
+// as before.
+func TestReleaseMapped(t *testing.T) {
+	s, w := mustOpen(t), newWorld(t)
+	logs, fork := w.rich()
+	s.mustApplyRich(w, interleave(logs)...)
+	s.mustApply(Equivocation, fork)
+	if err := s.ReleaseMapped(); err != nil {
+		t.Fatal(err)
+	}
+	wantRichState(t, s, w)
+}
