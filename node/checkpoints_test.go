@@ -3,7 +3,6 @@ package node
 import (
 	"bytes"
 	"context"
-	"io"
 	"slices"
 	"testing"
 	"time"
@@ -82,20 +81,8 @@ func TestCheckpointsAreWitnessed(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := audit.New(pfb.roster)
-	for {
-		rec, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rec.Kind == export.KindCheckpoint {
-			a.Checkpoint(rec)
-			continue
-		}
-		e, verr := audit.Decode(rec)
-		a.Add(rec, e, verr)
+	if err := audit.Feed(r, a); err != nil {
+		t.Fatal(err)
 	}
 	if res := a.Finish(0); len(res.Violations) != 0 || res.Checked == 0 {
 		t.Errorf("audit of pfb's export: %v, %d of %d checkpoints checked", res.Violations, res.Checked, res.Checkpoints)

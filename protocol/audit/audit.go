@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 
 	"github.com/staydown/staydown/protocol"
@@ -471,4 +472,31 @@ func (a *Auditor) Finish(nowMs int64) Result {
 		r.Flagged = append(r.Flagged, k)
 	}
 	return r
+}
+
+// Feed reads every record of r and hands it to a, in file order, one at a
+// time: checkpoints to Checkpoint, entries and evidence to Add (decoded
+// here); a file damaged after its header becomes a FileProblem. Readers
+// that want the signatures checked on several cores decode in parallel
+// themselves (the staydown CLI does). It returns only read errors other
+// than the file's own damage.
+func Feed(r *export.Reader, a *Auditor) error {
+	for {
+		rec, err := r.Next()
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil
+		case errors.Is(err, export.ErrFormat):
+			a.FileProblem(err)
+			return nil
+		case err != nil:
+			return err
+		}
+		if rec.Kind == export.KindCheckpoint {
+			a.Checkpoint(rec)
+			continue
+		}
+		e, verr := Decode(rec)
+		a.Add(rec, e, verr)
+	}
 }

@@ -3,8 +3,6 @@ package audit
 import (
 	"bytes"
 	"crypto/ed25519"
-	"errors"
-	"io"
 	"slices"
 	"testing"
 
@@ -114,21 +112,8 @@ func run(t *testing.T, roster *protocol.Roster, b []byte) Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		rec, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		var te *export.TrailerError
-		if errors.As(err, &te) {
-			a.FileProblem(err)
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		e, verr := Decode(rec)
-		a.Add(rec, e, verr)
+	if err := Feed(r, a); err != nil {
+		t.Fatal(err)
 	}
 	if a.NeedsBackfill() {
 		r, _ := export.NewReader(bytes.NewReader(b))
@@ -278,32 +263,6 @@ func fileWith(t *testing.T, checkpoints [][]byte, entries [][]byte) []byte {
 	return buf.Bytes()
 }
 
-// runWithCheckpoints is run, routing checkpoint records as the CLI does.
-func runWithCheckpoints(t *testing.T, roster *protocol.Roster, b []byte) Result {
-	t.Helper()
-	a := New(roster)
-	r, err := export.NewReader(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		rec, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rec.Kind == export.KindCheckpoint {
-			a.Checkpoint(rec)
-			continue
-		}
-		e, verr := Decode(rec)
-		a.Add(rec, e, verr)
-	}
-	return a.Finish(0)
-}
-
 func TestCheckpointsAudited(t *testing.T) {
 	w := newWorld(t)
 	nru := w.nru.log
@@ -340,7 +299,7 @@ func TestCheckpointsAudited(t *testing.T) {
 	forged := bytes.Replace(bytes.Clone(good), []byte("\n4\n"), []byte("\n3\n"), 1)
 	entries := raws(append(slices.Clone(nru), w.pfa.log...)...)
 
-	r := runWithCheckpoints(t, w.roster, fileWith(t, [][]byte{cosigned}, entries))
+	r := run(t, w.roster, fileWith(t, [][]byte{cosigned}, entries))
 	if len(r.Violations) != 0 || r.Checkpoints != 1 || r.Checked != 1 {
 		t.Fatalf("clean: %v, %d checkpoints, %d checked", r.Violations, r.Checkpoints, r.Checked)
 	}
@@ -356,7 +315,7 @@ func TestCheckpointsAudited(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r := runWithCheckpoints(t, w.roster, fileWith(t, c.ckpts, entries))
+			r := run(t, w.roster, fileWith(t, c.ckpts, entries))
 			if got := kinds(r); !slices.Equal(got, c.want) {
 				t.Fatalf("violations %v (%v), want %v", got, r.Violations, c.want)
 			}
