@@ -2,8 +2,11 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -164,6 +167,26 @@ func BenchmarkNotices(b *testing.B) {
 			v, err := n.ListNotices(ctx, api.NoticeQuery{Open: true})
 			if err != nil || len(v) != 1000 {
 				b.Fatalf("%d open notices, %v; want 1000", len(v), err)
+			}
+		}
+	})
+	// The same over loopback HTTP, JSON encoding included: what
+	// `staydown notices --open` waits for.
+	srv := httptest.NewServer(api.NewServer(n, "bench-token", slog.New(slog.DiscardHandler)))
+	defer srv.Close()
+	b.Run("open-inbox-http", func(b *testing.B) {
+		for b.Loop() {
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/notices?open=true", nil)
+			req.Header.Set("Authorization", "Bearer bench-token")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var list api.NoticeList
+			err = json.NewDecoder(res.Body).Decode(&list)
+			res.Body.Close()
+			if err != nil || len(list.Notices) != 1000 {
+				b.Fatalf("%d notices, %v", len(list.Notices), err)
 			}
 		}
 	})
