@@ -252,12 +252,13 @@ func (s *server) openAPI(w http.ResponseWriter, r *http.Request) {
 	w.Write(OpenAPI)
 }
 
+// reply writes v as compact JSON (clients indent it as they like: the CLI
+// does with --json), which halves the bytes of a large inbox.
 func (s *server) reply(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
 	if err := enc.Encode(v); err != nil {
 		s.log.Debug("api: writing response", "err", err)
 	}
