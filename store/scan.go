@@ -52,8 +52,8 @@ func (s *Store) SignalKeys(typ protocol.SignalType, fn func(key []byte) error) e
 		c := b.idx[idxAttest].Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			n, m := binary.Uvarint(k)
-			if m <= 0 || n == 0 || uint64(len(k)-m) != n+idSize {
-				return fmt.Errorf("%w: attest/%x: key is not len(sk) || sk || id", ErrCorrupt, k)
+			if m <= 0 || n == 0 || uint64(len(k)-m) != n+uint64(logKeySize) {
+				return fmt.Errorf("%w: attest/%x: key is not len(sk) || sk || author || seq", ErrCorrupt, k)
 			}
 			sk := k[m : m+int(n)]
 			if sk[0] != tag || bytes.Equal(sk, last) {

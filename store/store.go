@@ -11,7 +11,12 @@ import (
 
 // schemaVersion is written to meta/schema by Open on a new file and checked
 // on every later Open. Bump it when a key or value layout changes.
-const schemaVersion = 1
+const schemaVersion = 2
+
+// indexOnlySchemas are the older schemas that differ from this one in
+// index layout only: Open rebuilds their indexes from the logs, once, and
+// stamps the file with schemaVersion.
+var indexOnlySchemas = map[uint64]bool{1: true}
 
 // Source buckets: Rebuild keeps them.
 var (
@@ -82,7 +87,10 @@ func Open(path string) (*Store, error) {
 		}
 		return checkSchema(tx.Bucket(bucketMeta))
 	})
-	if err != nil && !errors.Is(err, ErrSchema) {
+	switch {
+	case errors.Is(err, ErrSchema):
+		err = db.Update(upgrade)
+	case err != nil:
 		err = db.Update(initBuckets)
 	}
 	if err != nil {
@@ -99,6 +107,24 @@ func checkSchema(meta *bolt.Bucket) error {
 	}
 	if got := binary.BigEndian.Uint64(v); got != schemaVersion {
 		return fmt.Errorf("%w: file has schema %d, this build reads %d", ErrSchema, got, schemaVersion)
+	}
+	return nil
+}
+
+// upgrade brings a file of an older schema whose logs this build reads up
+// to schemaVersion by rebuilding its indexes (one transaction: a crash
+// leaves the old file as it was). Any other schema is ErrSchema.
+func upgrade(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	v := meta.Get(metaSchema)
+	if len(v) != 8 || !indexOnlySchemas[binary.BigEndian.Uint64(v)] {
+		return checkSchema(meta)
+	}
+	if err := meta.Put(metaSchema, u64(schemaVersion)); err != nil {
+		return err
+	}
+	if err := rebuild(tx); err != nil {
+		return fmt.Errorf("upgrade from schema %d: %w", binary.BigEndian.Uint64(v), err)
 	}
 	return nil
 }
