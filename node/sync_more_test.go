@@ -725,3 +725,40 @@ func TestSyncForkLeavesNothingPending(t *testing.T) {
 		t.Errorf("%d entries of the other branch wait in the out-of-order buffer for predecessors that will never come", got)
 	}
 }
+
+// A peer holds another branch of a forked log, thousands of entries
+// longer than this node's. With transactions smaller than an answer, the
+// fork shows while an answer is still arriving: the node must read that
+// answer to its end before it asks for the evidence, or it would take the
+// answer's next batch for the evidence and cut off an honest peer.
+func TestSyncForkFoundMidAnswerIsEvidence(t *testing.T) {
+	f := newFederation(t, "nru=referral", "pa=platform")
+	key := f.key("nru")
+	author := protocol.AuthorKeyOf(key)
+	mine := chain(t, key, 3, "branch a")
+	theirs := []*protocol.Entry{mine[0], mine[1]}
+	for seq := uint64(3); seq <= 3*protocol.MaxSyncBatch; seq++ {
+		theirs = append(theirs, addition(t, key, "test", seq, theirs[seq-2].ID, fmt.Sprintf("branch b %d", seq)))
+	}
+	seedOwnLog(t, f.cfgs["nru"].StorePath, theirs)
+	seedOwnLog(t, f.cfgs["pa"].StorePath, mine)
+	a, b := f.start("nru"), f.start("pa")
+	// A transaction of 100 entries: the second is handed over (and the
+	// first found not to continue the log) inside the first answer.
+	b.sync.txEntries = 100
+	connect(t, b, a)
+	waitUntil(t, 20*time.Second, "the author to be flagged", func() bool {
+		fl, _ := b.store.Flagged()
+		return len(fl) == 1 && fl[0] == author
+	})
+	if h, _ := b.store.Head(author); h.ID != mine[2].ID {
+		t.Errorf("head moved to %d %s", h.Seq, h.ID)
+	}
+	if got := testutil.ToFloat64(b.metrics.syncForged); got != 0 {
+		t.Errorf("an honest peer was cut off (%v sessions counted as forged)", got)
+	}
+	ev, _ := b.store.Evidence()
+	if len(ev) != 1 || protocol.IDOf(ev[0].Conflicting) != theirs[2].ID {
+		t.Errorf("evidence %d pieces, want their seq 3", len(ev))
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
@@ -143,11 +144,16 @@ func (s *Store) Append(author protocol.AuthorKey, build func(head protocol.Head)
 type writer struct {
 	*buckets
 	added uint64 // entries logged by this transaction
-	// attest holds this transaction's attest rows until finish. bbolt
-	// splits nodes only at commit, so random inserts into one node cost a
-	// memmove each, quadratic in the batch; put in key order they append.
-	// Nothing reads attest inside a write transaction.
-	attest []kv
+	// heads holds this transaction's new heads (author -> head row) until
+	// finish: a batch of one log moves its head thousands of times, and
+	// only the last counts.
+	heads map[protocol.AuthorKey][]byte
+	// deferred holds the rows of indexes that nothing reads inside a write
+	// transaction, until finish puts them in key order. bbolt splits nodes
+	// only at commit, so random inserts into one node cost a memmove each,
+	// quadratic in the batch; put in key order they append, and each page
+	// is visited once.
+	deferred [numIndexes][]kv
 	// before is meta/count when the transaction began, read on the first
 	// arrival.
 	before *uint64
@@ -155,39 +161,62 @@ type writer struct {
 
 type kv struct{ k, v []byte }
 
+// readInTx are the indexes a write transaction reads (the stateful rules
+// look up ids and retractions), so their rows go in at once.
+var readInTx = [numIndexes]bool{idxIDs: true, idxRetractions: true}
+
 func newWriter(tx *bolt.Tx) (*writer, error) {
 	b, err := openBuckets(tx)
 	if err != nil {
 		return nil, err
 	}
-	return &writer{buckets: b}, nil
+	// A log's additions rows only ever go after its earlier ones: full
+	// pages waste nothing, as in the logs.
+	b.idx[idxAdditions].FillPercent = 1
+	return &writer{buckets: b, heads: map[protocol.AuthorKey][]byte{}}, nil
 }
 
 func (w *writer) put(idx int, k, v []byte) error {
-	if idx == idxAttest {
-		w.attest = append(w.attest, kv{k, v})
+	switch {
+	case idx == idxHeads:
+		w.heads[authorOf(k)] = v
 		return nil
+	case readInTx[idx]:
+		return w.idx[idx].Put(k, v)
 	}
-	return w.idx[idx].Put(k, v)
+	w.deferred[idx] = append(w.deferred[idx], kv{k, v})
+	return nil
 }
 
 func (w *writer) head(author protocol.AuthorKey) (protocol.Head, error) {
-	v := w.idx[idxHeads].Get(author[:])
+	v, ok := w.heads[author]
+	if !ok {
+		v = w.idx[idxHeads].Get(author[:])
+	}
 	if v == nil {
 		return protocol.Head{Author: author}, nil
 	}
 	return parseHead(author, v)
 }
 
-// flush puts the deferred rows.
+// flush puts the deferred rows and heads.
 func (w *writer) flush() error {
-	slices.SortFunc(w.attest, func(x, y kv) int { return bytes.Compare(x.k, y.k) })
-	for _, r := range w.attest {
-		if err := w.idx[idxAttest].Put(r.k, r.v); err != nil {
+	for idx, rows := range w.deferred {
+		slices.SortStableFunc(rows, func(x, y kv) int { return bytes.Compare(x.k, y.k) })
+		for _, r := range rows {
+			if err := w.idx[idx].Put(r.k, r.v); err != nil {
+				return err
+			}
+		}
+		w.deferred[idx] = nil
+	}
+	authors := slices.SortedFunc(maps.Keys(w.heads), func(x, y protocol.AuthorKey) int { return bytes.Compare(x[:], y[:]) })
+	for _, a := range authors {
+		if err := w.idx[idxHeads].Put(a[:], w.heads[a]); err != nil {
 			return err
 		}
 	}
-	w.attest = nil
+	clear(w.heads)
 	return nil
 }
 
@@ -226,20 +255,23 @@ func (w *writer) apply(e *protocol.Entry) (Result, error) {
 	if e == nil || e.Body == nil || e.Kind() == "" {
 		return rejected(fmt.Errorf("%w: %v", ErrRule, errNilEntry)), nil
 	}
-	if exists(w.idx[idxIDs], e.ID[:]) {
-		return Result{Outcome: Duplicate}, nil
-	}
 	seq := e.Seq()
-	ek := evidenceKey(e.Author, seq, e.ID)
-	if exists(w.evidence, ek) {
-		return Result{Outcome: Duplicate}, nil
-	}
 	head, err := w.head(e.Author)
 	if err != nil {
 		return Result{}, err
 	}
 	log := w.logs.Bucket(e.Author[:])
+	// Past the head, e can be neither logged nor evidence (both sit at or
+	// below the head, which never moves back): no lookups by id, which
+	// would touch a random page each. A catching-up node lives here.
 	if seq <= head.Seq {
+		if exists(w.idx[idxIDs], e.ID[:]) {
+			return Result{Outcome: Duplicate}, nil
+		}
+		ek := evidenceKey(e.Author, seq, e.ID)
+		if exists(w.evidence, ek) {
+			return Result{Outcome: Duplicate}, nil
+		}
 		// The id is not stored, so whatever sits at seq differs: the
 		// author signed two entries for one position. Keep the stored one
 		// (replacing it would rewrite history under everyone who built on

@@ -1,9 +1,12 @@
 package store
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -116,4 +119,110 @@ func BenchmarkMatch(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkApplyLog applies one author's log of N one-signal additions
+// (STAYDOWN_BENCH_APPLYLOG, default 200,000) to a fresh store in
+// transactions of 8192 entries, as a node catching up does (node's
+// maxBatch), and reports entries/s and the bytes this process wrote per
+// entry. Signing a million entries takes longer than applying them: set
+// STAYDOWN_BENCH_ENTRIES to a file path to keep the signed log there
+// between runs.
+func BenchmarkApplyLog(b *testing.B) {
+	count := 200_000
+	if v := os.Getenv("STAYDOWN_BENCH_APPLYLOG"); v != "" {
+		var err error
+		if count, err = strconv.Atoi(v); err != nil || count < 1 {
+			b.Fatalf("STAYDOWN_BENCH_APPLYLOG=%q: want a positive number", v)
+		}
+	}
+	entries := benchLog(b, count, os.Getenv("STAYDOWN_BENCH_ENTRIES"))
+	const batch = 8192
+	b.ResetTimer()
+	var written uint64
+	for range b.N {
+		b.StopTimer()
+		s := mustOpen(b)
+		w0 := writtenBytes()
+		b.StartTimer()
+		for lo := 0; lo < len(entries); lo += batch {
+			hi := min(lo+batch, len(entries))
+			res, err := s.Apply(entries[lo:hi])
+			if err != nil {
+				b.Fatal(err)
+			}
+			if r := res[hi-lo-1]; r.Outcome != Applied {
+				b.Fatalf("%s: %v", r.Outcome, r.Err)
+			}
+		}
+		b.StopTimer()
+		written += writtenBytes() - w0
+		if fi, err := os.Stat(s.path); err == nil {
+			b.ReportMetric(float64(fi.Size())/(1<<20), "file-MiB")
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(count*b.N)/b.Elapsed().Seconds(), "entries/s")
+	b.ReportMetric(float64(written)/float64(count*b.N), "written-B/entry")
+}
+
+// benchLog signs count one-signal additions of one author, or reads them
+// from cache if it holds that many (and writes them there otherwise).
+func benchLog(b *testing.B, count int, cache string) []*protocol.Entry {
+	b.Helper()
+	if cache != "" {
+		if raw, err := os.ReadFile(cache); err == nil {
+			var entries []*protocol.Entry
+			for len(raw) > 0 {
+				n, m := binary.Uvarint(raw)
+				if m <= 0 || uint64(len(raw)-m) < n {
+					b.Fatalf("%s: truncated", cache)
+				}
+				e, err := protocol.Decode(raw[m : m+int(n)])
+				if err != nil {
+					b.Fatalf("%s: %v", cache, err)
+				}
+				entries = append(entries, e)
+				raw = raw[m+int(n):]
+			}
+			if len(entries) == count {
+				return entries
+			}
+		}
+	}
+	a := newAuthor(b, 1)
+	entries := make([]*protocol.Entry, count)
+	head := a.head
+	var out []byte
+	for i := range entries {
+		e := a.sign(head.Seq+1, head.ID, addition(shaN(uint64(i))))
+		head = protocol.Head{Author: a.key, Seq: e.Seq(), ID: e.ID}
+		entries[i] = e
+		if cache != "" {
+			out = binary.AppendUvarint(out, uint64(len(e.Raw)))
+			out = append(out, e.Raw...)
+		}
+	}
+	if cache != "" {
+		if err := os.WriteFile(cache, out, 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return entries
+}
+
+// writtenBytes is what this process has caused to be written to storage
+// (/proc/self/io), 0 where that is not available.
+func writtenBytes() uint64 {
+	raw, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "write_bytes: "); ok {
+			n, _ := strconv.ParseUint(v, 10, 64)
+			return n
+		}
+	}
+	return 0
 }

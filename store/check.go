@@ -64,6 +64,10 @@ func walkLog(author protocol.AuthorKey, log *bolt.Bucket, each func(*protocol.En
 	return last, nil
 }
 
+// rebuildChunk is how many entries' deferred rows Rebuild holds before it
+// puts them.
+const rebuildChunk = 1 << 16
+
 // Rebuild drops every index and derives it again from the logs, in one
 // write transaction: on any error nothing changes. Logs and evidence are
 // kept. It is the repair for an index that Check finds wrong. Like any
@@ -75,55 +79,69 @@ func walkLog(author protocol.AuthorKey, log *bolt.Bucket, each func(*protocol.En
 // node sign a second entry for a seq it already published, forking its own
 // log. Fetch the logs from peers into a fresh store instead.
 func (s *Store) Rebuild() error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		old := recordedHeads(tx)
-		for _, name := range indexNames {
-			if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
-				return fmt.Errorf("drop %s: %w", name, err)
-			}
-			if _, err := tx.CreateBucket(name); err != nil {
-				return fmt.Errorf("create %s: %w", name, err)
-			}
+	return wrapDB("rebuild", s.db.Update(rebuild))
+}
+
+// rebuild is Rebuild's transaction.
+func rebuild(tx *bolt.Tx) error {
+	old := recordedHeads(tx)
+	// A file of an older schema may have no arrivals bucket yet;
+	// repairArrivals fills it.
+	if _, err := tx.CreateBucketIfNotExists(bucketArrivals); err != nil {
+		return fmt.Errorf("create arrivals: %w", err)
+	}
+	for _, name := range indexNames {
+		if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+			return fmt.Errorf("drop %s: %w", name, err)
 		}
-		w, err := newWriter(tx)
-		if err != nil {
+		if _, err := tx.CreateBucket(name); err != nil {
+			return fmt.Errorf("create %s: %w", name, err)
+		}
+	}
+	w, err := newWriter(tx)
+	if err != nil {
+		return err
+	}
+	err = walkLogs(w.logs, func(e *protocol.Entry) error {
+		w.added++
+		if _, err := indexEntry(w, w.idx[idxIDs], w.idx[idxRetractions], e); err != nil {
 			return err
 		}
-		err = walkLogs(w.logs, func(e *protocol.Entry) error {
-			w.added++
-			_, err := indexEntry(w, w.idx[idxIDs], w.idx[idxRetractions], e)
-			return err
-		}, func(last *protocol.Entry) error {
-			// Through the chain, the newest signature vouches for the
-			// whole log; a damaged one must not become the head.
-			if err := last.Verify(); err != nil {
-				return fmt.Errorf("%w: logs/%s/%d (the head): %v", ErrCorrupt, last.Author, last.Seq(), err)
-			}
-			// Only a head row naming an entry the log does not have is
-			// proof of loss; a damaged row (its seq flipped) still names
-			// the last entry.
-			if h, ok := old[last.Author]; ok && h.Seq > last.Seq() && h.ID != last.ID {
-				return fmt.Errorf("%w: logs/%s ends at seq %d, but its head was seq %d (%s): the newest entries are lost", ErrCorrupt, last.Author, last.Seq(), h.Seq, h.ID)
-			}
-			delete(old, last.Author)
-			return w.put(idxHeads, last.Author[:], headValue(protocol.Head{Author: last.Author, Seq: last.Seq(), ID: last.ID}))
-		})
-		if err != nil {
-			return err
+		// The deferred rows are put in sorted chunks, so that memory
+		// holds the pages, not the pages and every row besides.
+		if w.added%rebuildChunk == 0 {
+			return w.flush()
 		}
-		if len(old) > 0 {
-			h := slices.MinFunc(slices.Collect(maps.Values(old)), func(x, y protocol.Head) int { return bytes.Compare(x.Author[:], y.Author[:]) })
-			return fmt.Errorf("%w: logs/%s is gone, but its head was seq %d (%s)", ErrCorrupt, h.Author, h.Seq, h.ID)
+		return nil
+	}, func(last *protocol.Entry) error {
+		// Through the chain, the newest signature vouches for the
+		// whole log; a damaged one must not become the head.
+		if err := last.Verify(); err != nil {
+			return fmt.Errorf("%w: logs/%s/%d (the head): %v", ErrCorrupt, last.Author, last.Seq(), err)
 		}
-		if err := w.flush(); err != nil {
-			return err
+		// Only a head row naming an entry the log does not have is
+		// proof of loss; a damaged row (its seq flipped) still names
+		// the last entry.
+		if h, ok := old[last.Author]; ok && h.Seq > last.Seq() && h.ID != last.ID {
+			return fmt.Errorf("%w: logs/%s ends at seq %d, but its head was seq %d (%s): the newest entries are lost", ErrCorrupt, last.Author, last.Seq(), h.Seq, h.ID)
 		}
-		if err := w.meta.Put(metaCount, u64(w.added)); err != nil {
-			return err
-		}
-		return repairArrivals(tx, w)
+		delete(old, last.Author)
+		return w.put(idxHeads, last.Author[:], headValue(protocol.Head{Author: last.Author, Seq: last.Seq(), ID: last.ID}))
 	})
-	return wrapDB("rebuild", err)
+	if err != nil {
+		return err
+	}
+	if len(old) > 0 {
+		h := slices.MinFunc(slices.Collect(maps.Values(old)), func(x, y protocol.Head) int { return bytes.Compare(x.Author[:], y.Author[:]) })
+		return fmt.Errorf("%w: logs/%s is gone, but its head was seq %d (%s)", ErrCorrupt, h.Author, h.Seq, h.ID)
+	}
+	if err := w.flush(); err != nil {
+		return err
+	}
+	if err := w.meta.Put(metaCount, u64(w.added)); err != nil {
+		return err
+	}
+	return repairArrivals(tx, w)
 }
 
 // repairArrivals keeps the arrivals bucket if it is sound, and otherwise
@@ -245,8 +263,9 @@ type verifier struct {
 	rows [numIndexes]int
 	// seen holds the current entry's rows: one addition may carry the same
 	// signal twice, which is one row. Rows of different entries never
-	// collide: every key holds the id of the entry it comes from, or (heads,
-	// retractions) a key only one valid entry can write.
+	// collide: every key holds the id or the log position (author || seq)
+	// of the entry it comes from, or (heads, retractions) a key only one
+	// valid entry can write.
 	seen map[rowKey]bool
 }
 

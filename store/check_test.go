@@ -44,10 +44,10 @@ func TestCheckCatchesCorruption(t *testing.T) {
 			return idx(tx, idxIDs).Put(id[:], idRowValue(w.A.log[0]))
 		}},
 		{"attest row for a signal the entry does not carry", true, func(tx *bolt.Tx, w *world) error {
-			return idx(tx, idxAttest).Put(append(signalPrefix(key(sha("bogus"))), w.A.log[0].ID[:]...), nil)
+			return idx(tx, idxAttest).Put(append(signalPrefix(key(sha("bogus"))), logKey(w.A.key, 1)...), nil)
 		}},
 		{"attest row deleted", true, func(tx *bolt.Tx, w *world) error {
-			return idx(tx, idxAttest).Delete(append(signalPrefix(key(sha("w"))), w.C.log[0].ID[:]...))
+			return idx(tx, idxAttest).Delete(append(signalPrefix(key(sha("w"))), logKey(w.C.key, 1)...))
 		}},
 		{"head behind the log", true, func(tx *bolt.Tx, w *world) error {
 			return idx(tx, idxHeads).Put(w.A.key[:], headValue(protocol.Head{Seq: 1, ID: w.A.log[0].ID}))
@@ -69,10 +69,10 @@ func TestCheckCatchesCorruption(t *testing.T) {
 			return idx(tx, idxAllow).Put(append(signalPrefix(key(sha("y"))), w.B.log[6].ID[:]...), []byte{1, 2, 3})
 		}},
 		{"additions summary changed", true, func(tx *bolt.Tx, w *world) error {
-			e := w.B.log[3]
-			v := slices.Clone(idx(tx, idxAdditions).Get(e.ID[:]))
+			lk := logKey(w.B.key, 4)
+			v := slices.Clone(idx(tx, idxAdditions).Get(lk))
 			v[len(v)-1] ^= 1
-			return idx(tx, idxAdditions).Put(e.ID[:], v)
+			return idx(tx, idxAdditions).Put(lk, v)
 		}},
 		{"noticerefs row deleted", true, func(tx *bolt.Tx, w *world) error {
 			return idx(tx, idxNoticeRefs).Delete(append(w.A.log[3].ID[:], w.B.log[2].ID[:]...))

@@ -39,7 +39,7 @@
 //
 // Source buckets (Rebuild keeps them):
 //
-//	meta                 "schema" -> version (1); "count" -> entries in all logs (derived, rewritten by Rebuild)
+//	meta                 "schema" -> version (3); "count" -> entries in all logs (derived, rewritten by Rebuild)
 //	logs/<author>        seq -> raw signed entry    one nested bucket per author; appends go to the end
 //	evidence             author || seq || id -> raw signed entry conflicting with the one logged at seq
 //	arrivals             n -> id                   the n-th entry this store logged (local order; see Arrivals)
@@ -49,8 +49,8 @@
 //	heads                author -> seq || id
 //	ids                  id -> author || seq || kind code (1 addition, 2 retraction, 3 dispute, 4 allow,
 //	                           5 notice, 6 notice-update, 7 notice-reply)
-//	additions            id -> author || seq || timestamp_ms || len(labels) {len(label) label} || case_ref
-//	attest               len(sk) || sk || id -> (empty)              one row per distinct signal of an addition
+//	additions            author || seq -> id || timestamp_ms || len(labels) {len(label) label} || case_ref
+//	attest               len(sk) || sk || author || seq -> (empty)   one row per distinct signal of an addition
 //	retractions          target id -> retraction id || reason
 //	disputes             target id || dispute id -> author || reason
 //	allow                len(sk) || sk || allow id -> author || len(category) category || reason
@@ -60,6 +60,16 @@
 //
 // The signal key's length leads so that a prefix scan for one key cannot
 // run into a longer key that starts with it.
+//
+// Every row costs its page a rewrite when the transaction commits, so where
+// a key can be a log position (author || seq) rather than an entry id, it
+// is: a batch of one log then writes its additions rows side by side, a
+// few pages, instead of one random page of a large file per entry. Only
+// ids (keyed by id, for Get and the duplicate check), attest (keyed by
+// signal) and the rows that name other entries by id take random keys.
+// Schema 1 keyed additions and ended attest keys by id and had no
+// noticesigs or arrivals; Open rebuilds the indexes of such a file once
+// (numbering its arrivals in log order).
 //
 // # Caveats
 //

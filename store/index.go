@@ -20,6 +20,9 @@ const (
 	headRowSize = 8 + idSize
 	// evidenceKeySize: author || seq || id.
 	evidenceKeySize = authorSize + 8 + idSize
+	// logKeySize: author || seq, the additions key and the end of an
+	// attest key.
+	logKeySize = authorSize + 8
 )
 
 // Kind codes as stored in ids rows. Frozen: they are on disk.
@@ -59,7 +62,7 @@ func cat(parts ...[]byte) []byte {
 // length goes first so that a prefix scan finds exactly this key and not a
 // longer key that starts with it (a URL and the same URL with a query).
 func signalPrefix(sk []byte) []byte {
-	b := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+len(sk)+idSize), uint64(len(sk)))
+	b := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+len(sk)+logKeySize), uint64(len(sk)))
 	return append(b, sk...)
 }
 
@@ -119,19 +122,26 @@ func evidenceKey(author protocol.AuthorKey, seq uint64, id protocol.ID) []byte {
 	return cat(author[:], u64(seq), id[:])
 }
 
-// summary is an additions value: what Match reports of an addition without
+// logKey is author || seq: where an entry sits in the logs. It keys the
+// additions index and ends attest keys, so that rows written by one batch
+// of a log are neighbours instead of scattered over the file.
+func logKey(author protocol.AuthorKey, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(make([]byte, 0, logKeySize), author[:]...), seq)
+}
+
+// summary is an additions row: what Match reports of an addition without
 // decoding an entry that may carry a thousand signals.
 type summary struct {
 	Author  protocol.AuthorKey
 	Seq     uint64
+	ID      protocol.ID
 	TimeMs  int64
 	Labels  []string
 	CaseRef string
 }
 
 func summaryValue(e *protocol.Entry, a *pb.Addition) []byte {
-	b := append(make([]byte, 0, authorSize+16+64+len(a.CaseRef)), e.Author[:]...)
-	b = binary.BigEndian.AppendUint64(b, e.Seq())
+	b := append(make([]byte, 0, idSize+8+64+len(a.CaseRef)), e.ID[:]...)
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Body.TimestampMs))
 	b = binary.AppendUvarint(b, uint64(len(a.Labels)))
 	for _, l := range a.Labels {
@@ -140,9 +150,15 @@ func summaryValue(e *protocol.Entry, a *pb.Addition) []byte {
 	return append(b, a.CaseRef...)
 }
 
-func parseSummary(id, v []byte) (summary, error) {
+// parseSummary decodes an additions row, key author || seq.
+func parseSummary(k, v []byte) (summary, error) {
+	if len(k) != logKeySize {
+		return summary{}, fmt.Errorf("%w: additions/%x: key is %d bytes, want %d", ErrCorrupt, k, len(k), logKeySize)
+	}
+	s := summary{Author: authorOf(k), Seq: binary.BigEndian.Uint64(k[authorSize:])}
 	r := newReader(v)
-	s := summary{Author: authorOf(r.next(authorSize)), Seq: r.uint64(), TimeMs: int64(r.uint64())}
+	copy(s.ID[:], r.next(idSize))
+	s.TimeMs = int64(r.uint64())
 	n := r.uvarint()
 	if n > protocol.MaxLabels {
 		r.fail()
@@ -152,7 +168,7 @@ func parseSummary(id, v []byte) (summary, error) {
 	}
 	s.CaseRef = string(r.rest())
 	if !r.ok || s.Seq == 0 {
-		return summary{}, fmt.Errorf("%w: additions/%x: does not decode", ErrCorrupt, id)
+		return summary{}, fmt.Errorf("%w: additions/%x: does not decode", ErrCorrupt, k)
 	}
 	return s, nil
 }
@@ -251,11 +267,12 @@ func index(w sink, e *protocol.Entry) error {
 	}
 	switch p := e.Body.GetPayload().(type) {
 	case *pb.Entry_Addition:
-		if err := w.put(idxAdditions, e.ID[:], summaryValue(e, p.Addition)); err != nil {
+		lk := logKey(e.Author, e.Seq())
+		if err := w.put(idxAdditions, lk, summaryValue(e, p.Addition)); err != nil {
 			return err
 		}
 		for _, s := range p.Addition.Signals {
-			if err := w.put(idxAttest, append(signalPrefix(protocol.SignalKey(s)), e.ID[:]...), nil); err != nil {
+			if err := w.put(idxAttest, append(signalPrefix(protocol.SignalKey(s)), lk...), nil); err != nil {
 				return err
 			}
 		}

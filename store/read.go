@@ -237,11 +237,11 @@ func (s *Store) Match(signalKey []byte) ([]Attestation, error) {
 		flagged := map[protocol.AuthorKey]bool{}
 		c := b.idx[idxAttest].Cursor()
 		for k, _ := c.Seek(prefix); hasPrefix(k, prefix); k, _ = c.Next() {
-			id, ok := idOf(k[len(prefix):])
-			if !ok {
-				return fmt.Errorf("%w: attest/%x: key does not end in an entry id", ErrCorrupt, k)
+			lk := k[len(prefix):]
+			if len(lk) != logKeySize {
+				return fmt.Errorf("%w: attest/%x: key does not end in author || seq", ErrCorrupt, k)
 			}
-			a, err := b.attestation(id, allows)
+			a, err := b.attestation(lk, allows)
 			if err != nil {
 				return err
 			}
@@ -310,15 +310,18 @@ func (b *buckets) allows(prefix []byte) ([]Reason, error) {
 	return rs, nil
 }
 
-func (b *buckets) attestation(id protocol.ID, allows []Reason) (Attestation, error) {
-	v := b.idx[idxAdditions].Get(id[:])
+// attestation reads the addition at lk (author || seq, an attest key's
+// tail) and what bears on it.
+func (b *buckets) attestation(lk []byte, allows []Reason) (Attestation, error) {
+	v := b.idx[idxAdditions].Get(lk)
 	if v == nil {
-		return Attestation{}, fmt.Errorf("%w: attest row for %s, but no additions row", ErrCorrupt, id)
+		return Attestation{}, fmt.Errorf("%w: attest row for %x, but no additions row", ErrCorrupt, lk)
 	}
-	sum, err := parseSummary(id[:], v)
+	sum, err := parseSummary(lk, v)
 	if err != nil {
 		return Attestation{}, err
 	}
+	id := sum.ID
 	a := Attestation{Kind: protocol.KindAddition, Author: sum.Author, EntryID: id, Seq: sum.Seq, Labels: sum.Labels, CaseRef: sum.CaseRef, TimeMs: sum.TimeMs}
 	a.Reasons = append(a.Reasons, allows...)
 	retracted := false

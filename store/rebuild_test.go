@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"slices"
 	"strings"
@@ -141,7 +142,7 @@ func TestRebuildRepairsIndexes(t *testing.T) {
 		if err := tx.Bucket(indexNames[idxIDs]).Delete(a1[:]); err != nil {
 			return err
 		}
-		if err := tx.Bucket(indexNames[idxAttest]).Put(append(signalPrefix(key(sha("bogus"))), a1[:]...), nil); err != nil {
+		if err := tx.Bucket(indexNames[idxAttest]).Put(append(signalPrefix(key(sha("bogus"))), logKey(w.A.key, 1)...), nil); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bucketMeta).Put(metaCount, u64(99)); err != nil {
@@ -179,4 +180,58 @@ func TestRebuildRefusesDamagedLog(t *testing.T) {
 		t.Errorf("a failed rebuild changed the file:\n%s", d)
 	}
 	s.corrupt = true
+}
+
+// A file of schema 1 (additions keyed by id, attest keys ending in the id)
+// opens as schema 2 with its indexes rebuilt, the same bytes a store of
+// schema 2 holds; its logs and evidence are untouched.
+func TestOpenUpgradesSchema1(t *testing.T) {
+	s, w := mustOpen(t), newWorld(t)
+	logs, fork := w.rich()
+	s.mustApplyRich(w, interleave(logs)...)
+	s.mustApply(Equivocation, fork)
+	want := s.snapshot()
+	// Back to schema 1's layout, as that build wrote it.
+	s.bolt(func(tx *bolt.Tx) error {
+		adds, attest := tx.Bucket(indexNames[idxAdditions]), tx.Bucket(indexNames[idxAttest])
+		ids := map[string][]byte{} // author || seq -> id
+		var oldAdds, oldAttest []kv
+		adds.ForEach(func(k, v []byte) error {
+			ids[string(k)] = v[:idSize]
+			oldAdds = append(oldAdds, kv{bytes.Clone(v[:idSize]), cat(k, v[idSize:])})
+			return nil
+		})
+		attest.ForEach(func(k, _ []byte) error {
+			n := len(k) - logKeySize
+			oldAttest = append(oldAttest, kv{cat(k[:n], ids[string(k[n:])]), nil})
+			return nil
+		})
+		for _, name := range [][]byte{indexNames[idxAdditions], indexNames[idxAttest]} {
+			if err := tx.DeleteBucket(name); err != nil {
+				return err
+			}
+		}
+		for name, rows := range map[string][]kv{"additions": oldAdds, "attest": oldAttest} {
+			b, err := tx.CreateBucket([]byte(name))
+			if err != nil {
+				return err
+			}
+			for _, r := range rows {
+				if err := b.Put(r.k, r.v); err != nil {
+					return err
+				}
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(metaSchema, u64(1))
+	})
+	if err := s.Check(); err == nil {
+		t.Fatal("check passed on a schema 1 file")
+	}
+	s.mustReopen()
+	if d := diff(want, s.snapshot()); d != "" {
+		t.Errorf("upgraded store differs from one written at schema %d:\n%s", schemaVersion, d)
+	}
+	if a := matchOne(t, s, sha("w")); a.Status != StatusDisputed || !a.Equivocated {
+		t.Errorf("w after the upgrade: %+v", a)
+	}
 }

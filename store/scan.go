@@ -51,12 +51,18 @@ func (s *Store) SignalKeys(typ protocol.SignalType, fn func(key []byte) error) e
 	var fnErr error
 	err := s.view(func(b *buckets) error {
 		for _, idx := range []int{idxAttest, idxNoticeSigs} {
+			// attest keys end in the addition's author || seq, noticesigs
+			// keys in the notice's id.
+			suffix := uint64(logKeySize)
+			if idx == idxNoticeSigs {
+				suffix = idSize
+			}
 			var last []byte
 			c := b.idx[idx].Cursor()
 			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 				n, m := binary.Uvarint(k)
-				if m <= 0 || n == 0 || uint64(len(k)-m) != n+idSize {
-					return fmt.Errorf("%w: %s/%x: key is not len(sk) || sk || id", ErrCorrupt, indexNames[idx], k)
+				if m <= 0 || n == 0 || uint64(len(k)-m) != n+suffix {
+					return fmt.Errorf("%w: %s/%x: key is not len(sk) || sk || its entry", ErrCorrupt, indexNames[idx], k)
 				}
 				sk := k[m : m+int(n)]
 				if sk[0] != tag || bytes.Equal(sk, last) {

@@ -12,9 +12,14 @@ import (
 // schemaVersion is written to meta/schema by Open on a new file and checked
 // on every later Open. Bump it when a key or value layout changes.
 //
-// 2: noticesigs index and arrivals bucket. A version 1 file is refused;
-// nothing was deployed with it, so there is no migration.
-const schemaVersion = 2
+// 3: noticesigs index and arrivals bucket; additions keyed by author ||
+// seq, attest keys ending with it. Schema 2 was never released.
+const schemaVersion = 3
+
+// indexOnlySchemas are the older schemas that differ from this one in
+// index layout only: Open rebuilds their indexes from the logs, once, and
+// stamps the file with schemaVersion.
+var indexOnlySchemas = map[uint64]bool{1: true}
 
 // Source buckets: Rebuild keeps them.
 var (
@@ -86,12 +91,21 @@ func Open(path string) (*Store, error) {
 	// A store that is already set up needs no write transaction (and no
 	// fsync) to open; a new or older one gets its buckets created.
 	err = db.View(func(tx *bolt.Tx) error {
+		// The schema first: an older file lacks buckets this one has.
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			if err := checkSchema(meta); err != nil {
+				return err
+			}
+		}
 		if _, err := openBuckets(tx); err != nil {
 			return err
 		}
 		return checkSchema(tx.Bucket(bucketMeta))
 	})
-	if err != nil && !errors.Is(err, ErrSchema) {
+	switch {
+	case errors.Is(err, ErrSchema):
+		err = db.Update(upgrade)
+	case err != nil:
 		err = db.Update(initBuckets)
 	}
 	if err != nil {
@@ -108,6 +122,24 @@ func checkSchema(meta *bolt.Bucket) error {
 	}
 	if got := binary.BigEndian.Uint64(v); got != schemaVersion {
 		return fmt.Errorf("%w: file has schema %d, this build reads %d", ErrSchema, got, schemaVersion)
+	}
+	return nil
+}
+
+// upgrade brings a file of an older schema whose logs this build reads up
+// to schemaVersion by rebuilding its indexes (one transaction: a crash
+// leaves the old file as it was). Any other schema is ErrSchema.
+func upgrade(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	v := meta.Get(metaSchema)
+	if len(v) != 8 || !indexOnlySchemas[binary.BigEndian.Uint64(v)] {
+		return checkSchema(meta)
+	}
+	if err := meta.Put(metaSchema, u64(schemaVersion)); err != nil {
+		return err
+	}
+	if err := rebuild(tx); err != nil {
+		return fmt.Errorf("upgrade from schema %d: %w", binary.BigEndian.Uint64(v), err)
 	}
 	return nil
 }
