@@ -77,7 +77,10 @@ type Store struct {
 
 // Open opens or creates the store at path. A second Open of the same file,
 // from this process or another, fails after one second: bbolt holds an
-// exclusive file lock.
+// exclusive file lock. A file of an older schema that differs only in its
+// indexes (schema 1) has them rebuilt from the logs first, in one
+// transaction that holds them all in memory (see Rebuild); any other
+// schema is ErrSchema.
 func Open(path string) (*Store, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		// The map freelist keeps allocation cheap on files of many GB,
