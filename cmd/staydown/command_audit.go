@@ -245,6 +245,16 @@ func (r auditResult) print(c *cli) error {
 	for _, k := range r.Flagged {
 		fmt.Fprintf(w, "Flagged: %s signed two entries for one position of its log.\n", r.name(k))
 	}
+	st := r.State
+	fmt.Fprintf(w, "State: %d signals match; attestations: %d active, %d disputed, %d allowlisted, %d retracted; %d notices open.\n",
+		st.Matching, st.Active, st.Disputed, st.Allowlisted, st.Retracted, len(st.Open))
+	for _, n := range st.Open {
+		deadline := "clock stopped (clarification requested)"
+		if n.DeadlineMs != 0 {
+			deadline = "deadline " + time.UnixMilli(n.DeadlineMs).UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "  %s %s -> %s: %s, %s\n", n.ID, r.name(n.From), r.name(n.To), n.State, deadline)
+	}
 	if r.backfill {
 		fmt.Fprintln(w, "Note: some equivocation evidence lacks the logged entry's bytes; audit an exported file for the full proof.")
 	}
@@ -261,7 +271,25 @@ type auditJSON struct {
 	Evidence    uint64          `json:"evidence"`
 	Flagged     []string        `json:"flagged"`
 	Violations  []violationJSON `json:"violations"`
+	State       stateJSON       `json:"state"`
 	Report      report.Report   `json:"report"`
+}
+
+type stateJSON struct {
+	Matching    int          `json:"matching_signals"`
+	Active      int          `json:"active"`
+	Disputed    int          `json:"disputed"`
+	Allowlisted int          `json:"allowlisted"`
+	Retracted   int          `json:"retracted"`
+	Open        []openNotice `json:"open_notices"`
+}
+
+type openNotice struct {
+	ID         string `json:"id"`
+	From       string `json:"from"`
+	To         string `json:"to"`
+	State      string `json:"state"`
+	DeadlineMs int64  `json:"deadline_ms"`
 }
 
 type violationJSON struct {
@@ -272,7 +300,12 @@ type violationJSON struct {
 
 func (r auditResult) json() auditJSON {
 	out := auditJSON{OK: len(r.Violations) == 0, Checkpoints: r.Checkpoints, Checked: r.Checked, Entries: r.Entries, Logs: r.Logs, Evidence: r.Evidence,
-		Flagged: []string{}, Violations: []violationJSON{}, Report: r.Report}
+		Flagged: []string{}, Violations: []violationJSON{}, Report: r.Report,
+		State: stateJSON{Matching: r.State.Matching, Active: r.State.Active, Disputed: r.State.Disputed,
+			Allowlisted: r.State.Allowlisted, Retracted: r.State.Retracted, Open: []openNotice{}}}
+	for _, n := range r.State.Open {
+		out.State.Open = append(out.State.Open, openNotice{ID: n.ID.String(), From: r.name(n.From), To: r.name(n.To), State: string(n.State), DeadlineMs: n.DeadlineMs})
+	}
 	for _, k := range r.Flagged {
 		out.Flagged = append(out.Flagged, r.name(k))
 	}

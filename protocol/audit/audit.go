@@ -219,6 +219,7 @@ type Auditor struct {
 	current    protocol.AuthorKey
 	violations []Violation
 	builder    *report.Builder
+	state      *stateBuilder
 	entries    uint64
 	evidence   uint64
 	flagged    map[protocol.AuthorKey]bool
@@ -278,7 +279,7 @@ func (a *Auditor) compare(l *log, last *protocol.Entry) {
 
 // New returns an auditor that checks against roster.
 func New(roster *protocol.Roster) *Auditor {
-	return &Auditor{roster: roster, logs: map[protocol.AuthorKey]*log{}, builder: report.New(roster), flagged: map[protocol.AuthorKey]bool{}}
+	return &Auditor{roster: roster, logs: map[protocol.AuthorKey]*log{}, builder: report.New(roster), state: newStateBuilder(), flagged: map[protocol.AuthorKey]bool{}}
 }
 
 func (a *Auditor) fail(v Violation) { a.violations = append(a.violations, v) }
@@ -374,6 +375,7 @@ func (a *Auditor) Add(rec export.Record, e *protocol.Entry, err error) {
 	}
 	if !l.broken && !suspect {
 		a.builder.Add(e)
+		a.state.add(e)
 	}
 	if !l.broken && len(a.checkpoints[e.Author]) > 0 {
 		if l.tree == nil {
@@ -458,13 +460,14 @@ type Result struct {
 	Violations           []Violation
 	// Report is the transparency report over the entries whose log held
 	// up to them (an entry after a gap or a broken link in its log is not
-	// counted), at the time asked.
+	// counted), at the time asked; State what those entries say now.
 	Report report.Report
+	State  State
 }
 
 // Finish ends the audit; the report's states are computed at nowMs.
 func (a *Auditor) Finish(nowMs int64) Result {
-	r := Result{Entries: a.entries, Evidence: a.evidence, Logs: len(a.logs), Violations: a.violations, Report: a.builder.Report(nowMs, 0), Checked: a.checked}
+	r := Result{Entries: a.entries, Evidence: a.evidence, Logs: len(a.logs), Violations: a.violations, Report: a.builder.Report(nowMs, 0), Checked: a.checked, State: a.state.finish(nowMs)}
 	for _, cs := range a.checkpoints {
 		r.Checkpoints += len(cs)
 	}
