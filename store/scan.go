@@ -27,6 +27,10 @@ var fixedKeyLen = map[protocol.SignalType]int{
 	protocol.SignalPDQ:    1 + protocol.PDQSize,
 }
 
+// releaseEvery is how many keys SignalKeys reads between releases of the
+// mapped pages (ReleaseMapped).
+var releaseEvery = 1 << 20
+
 // SignalKeys calls fn with the key (protocol.SignalKey) of every distinct
 // signal of type typ that some addition or some takedown notice carries,
 // in key order, first those of additions, then those of notices (a key
@@ -50,6 +54,7 @@ func (s *Store) SignalKeys(typ protocol.SignalType, fn func(key []byte) error) e
 	}
 	var fnErr error
 	err := s.view(func(b *buckets) error {
+		scanned := 0
 		for _, idx := range []int{idxAttest, idxNoticeSigs} {
 			// attest keys end in the addition's author || seq, noticesigs
 			// keys in the notice's id.
@@ -60,6 +65,15 @@ func (s *Store) SignalKeys(typ protocol.SignalType, fn func(key []byte) error) e
 			var last []byte
 			c := b.idx[idx].Cursor()
 			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+				// A scan of millions of keys reads much of the file: hand
+				// the pages back as it goes, so that the process's
+				// resident set does not grow by the index's size. (k is
+				// read again from the file if touched after.)
+				if scanned++; scanned%releaseEvery == 0 {
+					if err := s.dontNeed(); err != nil {
+						return err
+					}
+				}
 				n, m := binary.Uvarint(k)
 				if m <= 0 || n == 0 || uint64(len(k)-m) != n+suffix {
 					return fmt.Errorf("%w: %s/%x: key is not len(sk) || sk || its entry", ErrCorrupt, indexNames[idx], k)
@@ -74,6 +88,7 @@ func (s *Store) SignalKeys(typ protocol.SignalType, fn func(key []byte) error) e
 				if fnErr = fn(sk); fnErr != nil {
 					return fnErr
 				}
+
 			}
 		}
 		return nil

@@ -81,14 +81,20 @@ func TestSignalKeys(t *testing.T) {
 		protocol.SignalURL:     {url1, url2},
 		protocol.SignalAccount: {acct},
 	}
-	for typ, sigs := range want {
-		var wantKeys [][]byte
-		for _, sig := range sigs {
-			wantKeys = append(wantKeys, key(sig))
-		}
-		slices.SortFunc(wantKeys, bytes.Compare)
-		if got := collectKeys(t, s, typ); !slices.EqualFunc(got, wantKeys, bytes.Equal) {
-			t.Errorf("%s: keys\n%x\nwant\n%x", typ, got, wantKeys)
+	// The same with the mapped pages released after every key read, as a
+	// scan of millions does every releaseEvery keys.
+	defer func(n int) { releaseEvery = n }(releaseEvery)
+	for _, every := range []int{releaseEvery, 1} {
+		releaseEvery = every
+		for typ, sigs := range want {
+			var wantKeys [][]byte
+			for _, sig := range sigs {
+				wantKeys = append(wantKeys, key(sig))
+			}
+			slices.SortFunc(wantKeys, bytes.Compare)
+			if got := collectKeys(t, s, typ); !slices.EqualFunc(got, wantKeys, bytes.Equal) {
+				t.Errorf("release every %d: %s: keys\n%x\nwant\n%x", every, typ, got, wantKeys)
+			}
 		}
 	}
 
