@@ -35,7 +35,7 @@ import (
 // 1,000 PDQ signals: 90% uniform, 10% in clusters of 10 near-duplicates
 // within 0..20 bits of a random centre (the shape of node/match's bank).
 // The store is built by a child process (this test binary, running
-// TestBuildStartupStore), so that none of the building's memory counts in
+// BenchmarkBuildStartupStore), so that none of the building's memory counts in
 // the figures; with STAYDOWN_BENCH_STARTUP_DIR it is kept there and reused
 // by later runs. STAYDOWN_BENCH_STARTUP_COLD=1 drops the store file from
 // the page cache before each start (a start after a reboot):
@@ -43,13 +43,7 @@ import (
 //	STAYDOWN_BENCH_STARTUP_PDQ=10000000 STAYDOWN_BENCH_STARTUP_DIR=/var/tmp/startup10m \
 //	  go test -run '^$' -bench StartupPDQ -benchtime 1x -count 3 -timeout 3h ./node/
 func BenchmarkStartupPDQ(b *testing.B) {
-	count := 1_000_000
-	if v := os.Getenv("STAYDOWN_BENCH_STARTUP_PDQ"); v != "" {
-		var err error
-		if count, err = strconv.Atoi(v); err != nil || count < 1 {
-			b.Fatalf("STAYDOWN_BENCH_STARTUP_PDQ=%q: want a positive number of signals", v)
-		}
-	}
+	count := startupSignals(b)
 	dir := os.Getenv("STAYDOWN_BENCH_STARTUP_DIR")
 	if dir == "" {
 		dir = b.TempDir()
@@ -57,8 +51,8 @@ func BenchmarkStartupPDQ(b *testing.B) {
 	done := filepath.Join(dir, fmt.Sprintf("built-%d", count))
 	if _, err := os.Stat(done); err != nil {
 		start := time.Now()
-		cmd := exec.Command(os.Args[0], "-test.run=^TestBuildStartupStore$", "-test.v", "-test.timeout=0")
-		cmd.Env = append(os.Environ(), "STAYDOWN_STARTUP_BUILD_DIR="+dir, "STAYDOWN_STARTUP_BUILD_N="+strconv.Itoa(count))
+		cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^BenchmarkBuildStartupStore$", "-test.benchtime=1x", "-test.v", "-test.timeout=0")
+		cmd.Env = append(os.Environ(), "STAYDOWN_STARTUP_BUILD_DIR="+dir, "STAYDOWN_BENCH_STARTUP_PDQ="+strconv.Itoa(count))
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			b.Fatalf("building the store: %v", err)
@@ -119,14 +113,39 @@ func BenchmarkStartupPDQ(b *testing.B) {
 	b.ReportMetric(heap/N/mib, "heap-MiB")
 }
 
-// TestBuildStartupStore builds BenchmarkStartupPDQ's store; it runs only
-// as that benchmark's child process.
-func TestBuildStartupStore(t *testing.T) {
+// BenchmarkBuildStartupStore builds a store of STAYDOWN_BENCH_STARTUP_PDQ
+// PDQ signals (default 1,000,000) in STAYDOWN_STARTUP_BUILD_DIR (default a
+// temporary directory) and reports signals stored per second.
+// BenchmarkStartupPDQ runs it as a child process to build its store.
+func BenchmarkBuildStartupStore(b *testing.B) {
+	count := startupSignals(b)
 	dir := os.Getenv("STAYDOWN_STARTUP_BUILD_DIR")
-	count, _ := strconv.Atoi(os.Getenv("STAYDOWN_STARTUP_BUILD_N"))
-	if dir == "" || count < 1 {
-		t.Skip("builds BenchmarkStartupPDQ's store when that benchmark runs it")
+	if dir == "" {
+		dir = b.TempDir()
 	}
+	var took time.Duration
+	for b.Loop() {
+		start := time.Now()
+		buildStartupStore(b, dir, count)
+		took += time.Since(start)
+	}
+	b.ReportMetric(float64(count)*float64(b.N)/took.Seconds(), "signals/s")
+}
+
+// startupSignals is STAYDOWN_BENCH_STARTUP_PDQ, default 1,000,000.
+func startupSignals(b *testing.B) int {
+	count := 1_000_000
+	if v := os.Getenv("STAYDOWN_BENCH_STARTUP_PDQ"); v != "" {
+		var err error
+		if count, err = strconv.Atoi(v); err != nil || count < 1 {
+			b.Fatalf("STAYDOWN_BENCH_STARTUP_PDQ=%q: want a positive number of signals", v)
+		}
+	}
+	return count
+}
+
+// buildStartupStore writes a store of count PDQ signals into dir, anew.
+func buildStartupStore(t testing.TB, dir string, count int) {
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
