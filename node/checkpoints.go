@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -207,18 +208,10 @@ func (c *checkpoints) rootAt(author protocol.AuthorKey, size uint64) ([]byte, bo
 	}
 	root := l.tree.Root()
 	if len(l.roots) >= maxKeptRoots {
-		delete(l.roots, slices.Min(mapKeys(l.roots)))
+		delete(l.roots, slices.Min(slices.Collect(maps.Keys(l.roots))))
 	}
 	l.roots[size] = root
 	return root, true, nil
-}
-
-func mapKeys[K comparable, V any](m map[K]V) []K {
-	out := make([]K, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }
 
 // keep makes msg the log's latest checkpoint if it is newer; the same
@@ -439,8 +432,7 @@ func (n *Node) LatestCheckpoint(author protocol.AuthorKey) []byte {
 func (c *checkpoints) export(want func(protocol.AuthorKey) bool) [][]byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	authors := mapKeys(c.logs)
-	slices.SortFunc(authors, func(a, b protocol.AuthorKey) int { return bytes.Compare(a[:], b[:]) })
+	authors := slices.SortedFunc(maps.Keys(c.logs), func(a, b protocol.AuthorKey) int { return bytes.Compare(a[:], b[:]) })
 	var out [][]byte
 	for _, a := range authors {
 		if l := c.logs[a]; l.latest != nil && want(a) {

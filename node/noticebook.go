@@ -13,9 +13,7 @@ import (
 // noticeBook keeps, in memory, each stored notice's parties and its
 // lifecycle without the clock (protocol.NoticeLifecycle at the start of
 // time), so that an inbox of thousands of notices is filtered without
-// reading the store: the state at any time t is that state, made overdue
-// when it is open or acknowledged and t is past the deadline (exactly what
-// NoticeLifecycle does with t). It is built from the store at start-up
+// reading the store: NoticeStatus.At gives the state at any time. It is built from the store at start-up
 // and told of every notice, update and reply stored since; each recomputes
 // its thread from the store, so the book always equals the logs.
 //
@@ -83,14 +81,6 @@ func (b *noticeBook) stored(st *store.Store, e *protocol.Entry) error {
 	}
 	b.put(t)
 	return nil
-}
-
-// stateAt is a notice's state at time t (Unix ms).
-func stateAt(st protocol.NoticeStatus, t int64) protocol.NoticeState {
-	if (st.State == protocol.NoticeOpen || st.State == protocol.NoticeAcknowledged) && t > st.DeadlineMs {
-		return protocol.NoticeOverdue
-	}
-	return st.State
 }
 
 // selectIDs returns the ids of the notices that keep says to keep.

@@ -242,7 +242,7 @@ func (n *Node) ListNotices(ctx context.Context, q api.NoticeQuery) ([]api.Notice
 		case box == "in" && to != me, box == "out" && from != me:
 			return false
 		}
-		state := stateAt(st, at)
+		state := st.At(at)
 		final := state == protocol.NoticeActioned || state == protocol.NoticeNotExecuted || state == protocol.NoticeWithdrawn
 		return !(q.Open && final) && !(q.Overdue && state != protocol.NoticeOverdue)
 	})

@@ -143,8 +143,17 @@ func NoticeLifecycle(notice *Entry, updates, replies []*Entry, nowMs int64) Noti
 			}
 		}
 	}
-	if (st.State == NoticeOpen || st.State == NoticeAcknowledged) && nowMs > st.DeadlineMs {
-		st.State = NoticeOverdue
-	}
+	st.State = st.At(nowMs)
 	return st
+}
+
+// At is the state at nowMs of a status computed at an earlier time: an
+// open or acknowledged notice is overdue once its deadline has passed.
+// Nothing else about a notice changes with the clock alone, so a status
+// computed once serves any later time until a new update or reply.
+func (st NoticeStatus) At(nowMs int64) NoticeState {
+	if (st.State == NoticeOpen || st.State == NoticeAcknowledged) && nowMs > st.DeadlineMs {
+		return NoticeOverdue
+	}
+	return st.State
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -114,15 +113,7 @@ func auditFile(path, rosterPath string) (auditResult, error) {
 		if err != nil {
 			return auditResult{}, err
 		}
-		for {
-			rec, err := r.Next()
-			if err != nil {
-				break
-			}
-			if e, err := audit.Decode(rec); err == nil && rec.Kind == export.KindEntry {
-				a.Backfill(e)
-			}
-		}
+		a.BackfillFrom(r)
 	}
 	return auditResult{Result: a.Finish(time.Now().UnixMilli()), roster: roster, source: path, took: time.Since(start)}, nil
 }
@@ -159,59 +150,24 @@ func (c *cli) auditNode(ctx context.Context) (auditResult, error) {
 		took: time.Since(start), backfill: a.NeedsBackfill()}, nil
 }
 
-// feed reads every record and hands it to the auditor in file order,
-// decoding and verifying signatures on every core meanwhile. A file
-// damaged after its header is a violation (a FileError), not a failure.
+// feed audits every record, decoding and verifying signatures on every
+// core (audit.FeedBatches).
 func feed(r *export.Reader, a *audit.Auditor) error {
-	const chunk = 1024
-	type decoded struct {
-		rec export.Record
-		e   *protocol.Entry
-		err error
-	}
 	workers := runtime.GOMAXPROCS(0)
-	for {
-		var recs []export.Record
-		var stop error
-		for len(recs) < chunk {
-			rec, err := r.Next()
-			if err != nil {
-				stop = err
-				break
-			}
-			if rec.Kind == export.KindCheckpoint {
-				a.Checkpoint(rec) // they come first, before any entry
-				continue
-			}
-			recs = append(recs, rec)
-		}
-		out := make([]decoded, len(recs))
+	return audit.FeedBatches(r, a, 1024, func(recs []export.Record) []audit.Decoded {
+		out := make([]audit.Decoded, len(recs))
 		var wg sync.WaitGroup
 		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				for i := w; i < len(recs); i += workers {
 					e, err := audit.Decode(recs[i])
-					out[i] = decoded{recs[i], e, err}
+					out[i] = audit.Decoded{Rec: recs[i], Entry: e, Err: err}
 				}
-			}()
+			})
 		}
 		wg.Wait()
-		for _, d := range out {
-			a.Add(d.rec, d.e, d.err)
-		}
-		switch {
-		case stop == nil:
-		case errors.Is(stop, io.EOF):
-			return nil
-		case errors.Is(stop, export.ErrFormat):
-			a.FileProblem(stop)
-			return nil
-		default:
-			return stop
-		}
-	}
+		return out
+	})
 }
 
 func (r auditResult) name(k protocol.AuthorKey) string {

@@ -208,13 +208,9 @@ func parseTimeParam(q url.Values, name string) (int64, error) {
 	return t.UnixMilli(), nil
 }
 
-func (s *server) notices() (Notices, bool) {
-	n, ok := s.backend.(Notices)
-	return n, ok
-}
-
+// noticeBackend is the backend's Notices, or nil after answering 501.
 func (s *server) noticeBackend(w http.ResponseWriter) Notices {
-	n, ok := s.notices()
+	n, ok := s.backend.(Notices)
 	if !ok {
 		s.fail(w, http.StatusNotImplemented, "this backend has no notices")
 	}

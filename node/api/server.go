@@ -153,15 +153,28 @@ func publish[Req any](s *server, build func(*Req) (*pb.Entry, error)) http.Handl
 	}
 }
 
-func (s *server) matchMany(w http.ResponseWriter, r *http.Request) {
-	var req MatchRequest
-	if err := decodeBody(r.Body, &req); err != nil {
+// decodeSignals reads a request body of signals (Req) and parses them; it
+// answers the error itself and reports false when there is one.
+func decodeSignals[Req any, P interface {
+	*Req
+	Parse() ([]*pb.Signal, error)
+}](s *server, w http.ResponseWriter, r *http.Request) ([]*pb.Signal, bool) {
+	req := P(new(Req))
+	if err := decodeBody(r.Body, req); err != nil {
 		s.error(w, r, err)
-		return
+		return nil, false
 	}
 	sigs, err := req.Parse()
 	if err != nil {
 		s.error(w, r, err)
+		return nil, false
+	}
+	return sigs, true
+}
+
+func (s *server) matchMany(w http.ResponseWriter, r *http.Request) {
+	sigs, ok := decodeSignals[MatchRequest](s, w, r)
+	if !ok {
 		return
 	}
 	results, err := s.match(r.Context(), sigs)

@@ -213,12 +213,9 @@ func checkText(field, s string, max int, required bool) error {
 }
 
 func parseTarget(s string) ([]byte, error) {
-	if s == "" {
-		return nil, fieldErr("target", "required: the id of an entry, %d hex characters", 2*protocol.IDSize)
-	}
-	id, err := protocol.ParseID(s)
+	id, err := parseID("target", s)
 	if err != nil {
-		return nil, &FieldError{Field: "target", Err: err}
+		return nil, err
 	}
 	return id[:], nil
 }

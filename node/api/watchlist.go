@@ -132,14 +132,8 @@ func (r *WatchRequest) Parse() ([]*pb.Signal, error) {
 }
 
 func (s *server) watch(w http.ResponseWriter, r *http.Request) {
-	var req WatchRequest
-	if err := decodeBody(r.Body, &req); err != nil {
-		s.error(w, r, err)
-		return
-	}
-	sigs, err := req.Parse()
-	if err != nil {
-		s.error(w, r, err)
+	sigs, ok := decodeSignals[WatchRequest](s, w, r)
+	if !ok {
 		return
 	}
 	out, err := s.backend.Watch(r.Context(), sigs)
@@ -151,14 +145,8 @@ func (s *server) watch(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) unwatch(w http.ResponseWriter, r *http.Request) {
-	var req WatchRequest
-	if err := decodeBody(r.Body, &req); err != nil {
-		s.error(w, r, err)
-		return
-	}
-	sigs, err := req.Parse()
-	if err != nil {
-		s.error(w, r, err)
+	sigs, ok := decodeSignals[WatchRequest](s, w, r)
+	if !ok {
 		return
 	}
 	out, err := s.backend.Unwatch(r.Context(), sigs)

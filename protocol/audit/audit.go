@@ -416,6 +416,20 @@ func (a *Auditor) equivocation(w Where, l *log, seq uint64, other *protocol.Entr
 // second pass over the file).
 func (a *Auditor) NeedsBackfill() bool { return len(a.pending) > 0 }
 
+// BackfillFrom reads the file again (a second pass, from r) and gives the
+// equivocations that need them the bytes of the logged entries they name.
+func (a *Auditor) BackfillFrom(r *export.Reader) {
+	for a.NeedsBackfill() {
+		rec, err := r.Next()
+		if err != nil {
+			return
+		}
+		if e, err := Decode(rec); err == nil && rec.Kind == export.KindEntry {
+			a.Backfill(e)
+		}
+	}
+}
+
 // Backfill gives the bytes of a logged entry to the equivocations that
 // name it.
 func (a *Auditor) Backfill(e *protocol.Entry) {
@@ -423,6 +437,7 @@ func (a *Auditor) Backfill(e *protocol.Entry) {
 	for _, v := range a.pending[k] {
 		if v.Logged.ID == e.ID {
 			v.Logged = e
+			delete(a.pending, k)
 		}
 	}
 }
@@ -479,27 +494,59 @@ func (a *Auditor) Finish(nowMs int64) Result {
 
 // Feed reads every record of r and hands it to a, in file order, one at a
 // time: checkpoints to Checkpoint, entries and evidence to Add (decoded
-// here); a file damaged after its header becomes a FileProblem. Readers
-// that want the signatures checked on several cores decode in parallel
-// themselves (the staydown CLI does). It returns only read errors other
-// than the file's own damage.
-func Feed(r *export.Reader, a *Auditor) error {
+// here); a file damaged after its header becomes a FileProblem. It returns
+// only read errors other than the file's own damage.
+func Feed(r *export.Reader, a *Auditor) error { return FeedBatches(r, a, 1, DecodeAll) }
+
+// Decoded is a record with what Decode made of it.
+type Decoded struct {
+	Rec   export.Record
+	Entry *protocol.Entry
+	Err   error
+}
+
+// DecodeAll decodes records one after the other.
+func DecodeAll(recs []export.Record) []Decoded {
+	out := make([]Decoded, len(recs))
+	for i, rec := range recs {
+		e, err := Decode(rec)
+		out[i] = Decoded{rec, e, err}
+	}
+	return out
+}
+
+// FeedBatches is Feed with the decoding (and signature checks, most of an
+// audit's work) left to decode, which gets the entry and evidence records
+// in batches of up to batch, in file order, and may spread them over
+// several cores; it must return one result per record, in order.
+func FeedBatches(r *export.Reader, a *Auditor, batch int, decode func([]export.Record) []Decoded) error {
 	for {
-		rec, err := r.Next()
+		var recs []export.Record
+		var stop error
+		for len(recs) < batch {
+			rec, err := r.Next()
+			if err != nil {
+				stop = err
+				break
+			}
+			if rec.Kind == export.KindCheckpoint {
+				a.Checkpoint(rec) // they come first, before any entry
+				continue
+			}
+			recs = append(recs, rec)
+		}
+		for _, d := range decode(recs) {
+			a.Add(d.Rec, d.Entry, d.Err)
+		}
 		switch {
-		case errors.Is(err, io.EOF):
+		case stop == nil:
+		case errors.Is(stop, io.EOF):
 			return nil
-		case errors.Is(err, export.ErrFormat):
-			a.FileProblem(err)
+		case errors.Is(stop, export.ErrFormat):
+			a.FileProblem(stop)
 			return nil
-		case err != nil:
-			return err
+		default:
+			return stop
 		}
-		if rec.Kind == export.KindCheckpoint {
-			a.Checkpoint(rec)
-			continue
-		}
-		e, verr := Decode(rec)
-		a.Add(rec, e, verr)
 	}
 }

@@ -117,15 +117,7 @@ func run(t *testing.T, roster *protocol.Roster, b []byte) Result {
 	}
 	if a.NeedsBackfill() {
 		r, _ := export.NewReader(bytes.NewReader(b))
-		for {
-			rec, err := r.Next()
-			if err != nil {
-				break
-			}
-			if e, err := Decode(rec); err == nil && rec.Kind == export.KindEntry {
-				a.Backfill(e)
-			}
-		}
+		a.BackfillFrom(r)
 	}
 	return a.Finish(1_900_000_000_000)
 }
