@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -41,6 +42,14 @@ evidence (the signed entries that prove it; --json gives them whole, in
 hex). Exit 2: the file cannot be read.`,
 		Args: args("FILE", 0, 1),
 		RunE: func(cmd *cobra.Command, files []string) error {
+			// What an audit keeps (compact records per entry) is a few
+			// hundred MB at 10^6 entries; without a limit the collector
+			// lets the heap grow to twice that before collecting. A soft
+			// limit keeps the process near what it holds (GOMEMLIMIT
+			// overrides it).
+			if os.Getenv("GOMEMLIMIT") == "" {
+				debug.SetMemoryLimit(auditMemoryLimit)
+			}
 			var res auditResult
 			var err error
 			switch {
@@ -75,6 +84,9 @@ hex). Exit 2: the file cannot be read.`,
 	cmd.Flags().StringVar(&rosterPath, "roster", "", "the roster file to check against (required with FILE)")
 	return cmd
 }
+
+// auditMemoryLimit is the audit's soft memory limit (runtime/debug).
+const auditMemoryLimit = 400 << 20
 
 type auditResult struct {
 	audit.Result

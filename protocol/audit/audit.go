@@ -220,6 +220,8 @@ type Auditor struct {
 	violations []Violation
 	builder    *report.Builder
 	state      *stateBuilder
+	authors    []protocol.AuthorKey // authorIndex's table
+	authorIdx  map[protocol.AuthorKey]uint32
 	entries    uint64
 	evidence   uint64
 	flagged    map[protocol.AuthorKey]bool
@@ -283,6 +285,21 @@ func New(roster *protocol.Roster) *Auditor {
 }
 
 func (a *Auditor) fail(v Violation) { a.violations = append(a.violations, v) }
+
+// authorIndex numbers authors, so that per-entry records hold 4 bytes
+// instead of a 32-byte key.
+func (a *Auditor) authorIndex(k protocol.AuthorKey) uint32 {
+	i, ok := a.authorIdx[k]
+	if !ok {
+		if a.authorIdx == nil {
+			a.authorIdx = map[protocol.AuthorKey]uint32{}
+		}
+		i = uint32(len(a.authors))
+		a.authors = append(a.authors, k)
+		a.authorIdx[k] = i
+	}
+	return i
+}
 
 // Decode decodes a record's entry and verifies its signature: the costly,
 // order-independent part of Add, which callers may run in parallel. It
@@ -375,7 +392,7 @@ func (a *Auditor) Add(rec export.Record, e *protocol.Entry, err error) {
 	}
 	if !l.broken && !suspect {
 		a.builder.Add(e)
-		a.state.add(e)
+		a.state.add(e, a.authorIndex(e.Author))
 	}
 	if !l.broken && len(a.checkpoints[e.Author]) > 0 {
 		if l.tree == nil {
@@ -482,7 +499,7 @@ type Result struct {
 
 // Finish ends the audit; the report's states are computed at nowMs.
 func (a *Auditor) Finish(nowMs int64) Result {
-	r := Result{Entries: a.entries, Evidence: a.evidence, Logs: len(a.logs), Violations: a.violations, Report: a.builder.Report(nowMs, 0), Checked: a.checked, State: a.state.finish(nowMs)}
+	r := Result{Entries: a.entries, Evidence: a.evidence, Logs: len(a.logs), Violations: a.violations, Report: a.builder.Report(nowMs, 0), Checked: a.checked, State: a.state.finish(nowMs, a.authors)}
 	for _, cs := range a.checkpoints {
 		r.Checkpoints += len(cs)
 	}

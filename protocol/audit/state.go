@@ -33,56 +33,68 @@ type OpenNotice struct {
 	DeadlineMs int64 // 0 while a clarification is awaited
 }
 
-// stateBuilder keeps what the state needs, compactly: per addition its
-// signal keys and the facts that bear on it; allow entries by signal;
-// notices with their updates and replies (few).
+// stateBuilder keeps what the state needs, compactly, since an audit may
+// cover millions of additions: per addition its id, position and signal
+// keys (in one byte arena); retractions, disputes and allow entries, which
+// are few; notices with their updates and replies (few too).
 type stateBuilder struct {
-	additions map[protocol.ID]*addState
-	allows    map[string][]protocol.ID // signal key -> allow ids
-	retracted map[protocol.ID]bool     // additions and allows retracted (validly)
+	adds      []addRec
+	arena     []byte   // the additions' signal keys, back to back
+	keyOffs   []uint32 // key k is arena[keyOffs[k]:keyOffs[k+1]]
+	retracts  []retractRec
 	disputed  map[protocol.ID]bool     // ids some dispute targets
+	allows    map[string][]protocol.ID // signal key -> allow ids
+	allowIDs  map[protocol.ID]logPos
 	notices   []*protocol.Entry
 	updates   map[protocol.ID][]*protocol.Entry
 	replies   map[protocol.ID][]*protocol.Entry
-	allowIDs  map[protocol.ID]allowState
+	retracted map[protocol.ID]bool // filled by finish
 }
 
-type addState struct {
+type logPos struct {
 	author protocol.AuthorKey
 	seq    uint64
-	keys   []string
 }
 
-type allowState struct {
-	author protocol.AuthorKey
-	seq    uint64
+type addRec struct {
+	id       protocol.ID
+	seq      uint64
+	author   uint32 // index in authors
+	firstKey uint32 // index in keyOffs
+	keys     uint32 // how many
+}
+
+type retractRec struct {
+	target protocol.ID
+	by     logPos
 }
 
 func newStateBuilder() *stateBuilder {
 	return &stateBuilder{
-		additions: map[protocol.ID]*addState{}, allows: map[string][]protocol.ID{},
-		retracted: map[protocol.ID]bool{}, disputed: map[protocol.ID]bool{},
-		updates: map[protocol.ID][]*protocol.Entry{}, replies: map[protocol.ID][]*protocol.Entry{},
-		allowIDs: map[protocol.ID]allowState{},
+		keyOffs: []uint32{0}, disputed: map[protocol.ID]bool{}, allows: map[string][]protocol.ID{},
+		allowIDs: map[protocol.ID]logPos{}, updates: map[protocol.ID][]*protocol.Entry{}, replies: map[protocol.ID][]*protocol.Entry{},
 	}
 }
 
-// add takes an entry whose log held up to it, in its log's order (so a
-// retraction comes after its target: the stateful rules of SPEC 9.2 read
-// only the author's own log).
-func (s *stateBuilder) add(e *protocol.Entry) {
+// add takes an entry whose log held up to it.
+func (s *stateBuilder) add(e *protocol.Entry, author uint32) {
 	switch p := e.Body.GetPayload().(type) {
 	case *pb.Entry_Addition:
-		st := &addState{author: e.Author, seq: e.Seq()}
+		r := addRec{id: e.ID, seq: e.Seq(), author: author, firstKey: uint32(len(s.keyOffs) - 1)}
+		var seen [][]byte
 		for _, sig := range p.Addition.Signals {
-			k := string(protocol.SignalKey(sig))
-			if !slices.Contains(st.keys, k) {
-				st.keys = append(st.keys, k)
+			k := protocol.SignalKey(sig)
+			if slices.ContainsFunc(seen, func(o []byte) bool { return string(o) == string(k) }) {
+				continue
 			}
+			seen = append(seen, k)
+			s.arena = append(s.arena, k...)
+			s.keyOffs = append(s.keyOffs, uint32(len(s.arena)))
+			r.keys++
 		}
-		s.additions[e.ID] = st
+		s.adds = append(s.adds, r)
 	case *pb.Entry_Allow:
-		s.allowIDs[e.ID] = allowState{e.Author, e.Seq()}
+		s.allowIDs[e.ID] = logPos{e.Author, e.Seq()}
 		seen := map[string]bool{}
 		for _, sig := range p.Allow.Signals {
 			k := string(protocol.SignalKey(sig))
@@ -92,14 +104,7 @@ func (s *stateBuilder) add(e *protocol.Entry) {
 			}
 		}
 	case *pb.Entry_Retraction:
-		t := protocol.ID(p.Retraction.Target)
-		// Valid: the target is an earlier addition or allow of the same
-		// log, not retracted yet (the first retraction counts).
-		if a, ok := s.additions[t]; ok && a.author == e.Author && a.seq < e.Seq() {
-			s.retracted[t] = true
-		} else if a, ok := s.allowIDs[t]; ok && a.author == e.Author && a.seq < e.Seq() {
-			s.retracted[t] = true
-		}
+		s.retracts = append(s.retracts, retractRec{protocol.ID(p.Retraction.Target), logPos{e.Author, e.Seq()}})
 	case *pb.Entry_Dispute:
 		s.disputed[protocol.ID(p.Dispute.Target)] = true
 	case *pb.Entry_Notice:
@@ -110,6 +115,25 @@ func (s *stateBuilder) add(e *protocol.Entry) {
 	case *pb.Entry_NoticeReply:
 		n := protocol.ID(p.NoticeReply.Notice)
 		s.replies[n] = append(s.replies[n], e)
+	}
+}
+
+func (s *stateBuilder) key(k uint32) string { return string(s.arena[s.keyOffs[k]:s.keyOffs[k+1]]) }
+
+// resolveRetractions marks the targets of valid retractions (SPEC 9.2): an
+// earlier addition or allow entry of the retraction's own log. authors
+// maps an addition's author index back to its key.
+func (s *stateBuilder) resolveRetractions(authors []protocol.AuthorKey) {
+	s.retracted = map[protocol.ID]bool{}
+	slices.SortFunc(s.adds, func(a, b addRec) int { return slices.Compare(a.id[:], b.id[:]) })
+	for _, r := range s.retracts {
+		if i, ok := slices.BinarySearchFunc(s.adds, r.target, func(a addRec, t protocol.ID) int { return slices.Compare(a.id[:], t[:]) }); ok {
+			if a := s.adds[i]; authors[a.author] == r.by.author && a.seq < r.by.seq {
+				s.retracted[r.target] = true
+			}
+		} else if a, ok := s.allowIDs[r.target]; ok && a.author == r.by.author && a.seq < r.by.seq {
+			s.retracted[r.target] = true
+		}
 	}
 }
 
@@ -124,11 +148,16 @@ func (s *stateBuilder) allowlisted(k string) bool {
 }
 
 // finish computes the state at nowMs.
-func (s *stateBuilder) finish(nowMs int64) State {
+func (s *stateBuilder) finish(nowMs int64, authors []protocol.AuthorKey) State {
+	s.resolveRetractions(authors)
 	var st State
-	matching := map[string]bool{}
-	status := func(keys []string, retracted, disputed bool) {
-		allow := slices.ContainsFunc(keys, s.allowlisted)
+	// Keys of attestations that match (neither retracted nor
+	// allowlisted), counted once each at the end: additions' keys by
+	// their index in the arena, notices' by value.
+	var matchingKeys []uint32
+	noticeKeys := map[string]bool{}
+	status := func(k string, retracted, disputed bool) bool {
+		allow := s.allowlisted(k)
 		switch {
 		case retracted:
 			st.Retracted++
@@ -139,16 +168,14 @@ func (s *stateBuilder) finish(nowMs int64) State {
 		default:
 			st.Active++
 		}
-		if !retracted && !allow {
-			for _, k := range keys {
-				matching[k] = true
-			}
-		}
+		return !retracted && !allow
 	}
-	for id, a := range s.additions {
+	for _, a := range s.adds {
 		// An attestation per signal of the addition, as Match lists it.
-		for _, k := range a.keys {
-			status([]string{k}, s.retracted[id], s.disputed[id])
+		for k := a.firstKey; k < a.firstKey+a.keys; k++ {
+			if status(s.key(k), s.retracted[a.id], s.disputed[a.id]) {
+				matchingKeys = append(matchingKeys, k)
+			}
 		}
 	}
 	for _, n := range s.notices {
@@ -166,7 +193,9 @@ func (s *stateBuilder) finish(nowMs int64) State {
 				k := string(protocol.SignalKey(sig))
 				if !seen[k] {
 					seen[k] = true
-					status([]string{k}, withdrawn, s.disputed[n.ID])
+					if status(k, withdrawn, s.disputed[n.ID]) {
+						noticeKeys[k] = true
+					}
 				}
 			}
 		case protocol.NoticeNotExecuted, protocol.NoticeWithdrawn:
@@ -174,7 +203,14 @@ func (s *stateBuilder) finish(nowMs int64) State {
 			st.Open = append(st.Open, OpenNotice{ID: n.ID, From: n.Author, To: protocol.AuthorKey(p.Addressee), State: lc.State, DeadlineMs: lc.DeadlineMs})
 		}
 	}
-	st.Matching = len(matching)
+	slices.SortFunc(matchingKeys, func(a, b uint32) int { return cmp.Compare(s.key(a), s.key(b)) })
+	matchingKeys = slices.CompactFunc(matchingKeys, func(a, b uint32) bool { return s.key(a) == s.key(b) })
+	st.Matching = len(matchingKeys)
+	for k := range noticeKeys {
+		if _, found := slices.BinarySearchFunc(matchingKeys, k, func(a uint32, k string) int { return cmp.Compare(s.key(a), k) }); !found {
+			st.Matching++
+		}
+	}
 	slices.SortFunc(st.Open, func(a, b OpenNotice) int {
 		if (a.DeadlineMs == 0) != (b.DeadlineMs == 0) {
 			if a.DeadlineMs == 0 {
