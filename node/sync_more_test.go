@@ -335,6 +335,11 @@ func TestSyncAndGossipOverlap(t *testing.T) {
 	if c, _ := b.store.Count(); c != before+during {
 		t.Fatalf("pa holds %d entries, want %d", c, before+during)
 	}
+	// The counter moves just after each entry's commit: wait for it to
+	// reach the count, then require it not to exceed it.
+	waitUntil(t, 30*time.Second, "the applied counter to catch up", func() bool {
+		return testutil.ToFloat64(b.metrics.applied) >= before+during
+	})
 	if got := testutil.ToFloat64(b.metrics.applied); got != before+during {
 		t.Errorf("applied counter %v, want %d: an entry was applied twice or not at all", got, before+during)
 	}
