@@ -109,7 +109,7 @@ func FuzzNormalizeURL(f *testing.F) {
 	for _, s := range []string{
 		"https://example.com", "HTTP://EXAMPLE.COM:80/A?B#C", "http://[2001:DB8::1]:8080/x", "https://b\u00fccher.example/",
 		"https://example.com/a%2Fb", "https://example.com/%zz", "http://a/?\xff", "http://[fe80::1%25en0]/", "https://u:p@h/",
-		"http://%41.com/", "https://example.com/" + strings.Repeat("%20", 700),
+		"http://%41.com/", "HTTP://0? #", "https://example.com/" + strings.Repeat("%20", 700),
 	} {
 		f.Add(s)
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	mh "github.com/multiformats/go-multihash"
@@ -143,6 +144,12 @@ func NormalizeURL(s string) (string, error) {
 	}
 	u.Host = host
 	u.Fragment, u.RawFragment = "", ""
+	// The query is kept as given, except for white space at its end: the
+	// normal form must not end in white space, which step 2 would remove
+	// on a second pass ("http://h/? #x" -> "http://h/?", not "http://h/? ").
+	if q := strings.TrimRightFunc(u.RawQuery, unicode.IsSpace); q != u.RawQuery {
+		u.RawQuery, u.ForceQuery = q, true
+	}
 	if u.Path == "" {
 		u.Path, u.RawPath = "/", ""
 	}

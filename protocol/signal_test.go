@@ -125,6 +125,10 @@ func TestNormalizeURL(t *testing.T) {
 		{"https://192.0.2.1:443/", "https://192.0.2.1/"},
 		{"https://user@Example.com/", "https://user@example.com/"},
 		{"https://b\u00fccher.example/", "https://b%C3%BCcher.example/"},
+		// Found by FuzzNormalizeURL: the query's trailing space was kept,
+		// and a second pass trimmed it.
+		{"HTTP://0? #", "http://0/?"},
+		{"http://h/?a \u00a0#x", "http://h/?a"},
 	}
 	for _, c := range cases {
 		t.Run(c.in, func(t *testing.T) {

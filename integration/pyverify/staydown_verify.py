@@ -602,6 +602,10 @@ def _normalize_url(s):
     else:
         force_query = False
         rest, _, query = rest.partition(b"?")
+    if query:
+        trimmed = query.decode("utf-8").rstrip(GO_SPACE).encode("utf-8")
+        if trimmed != query:
+            force_query, query = True, trimmed
     if scheme not in (b"http", b"https"):
         raise BadURL("want an absolute http or https URL")
     if not rest.startswith(b"//"):
