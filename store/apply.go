@@ -157,13 +157,36 @@ type writer struct {
 	// before is meta/count when the transaction began, read on the first
 	// arrival.
 	before *uint64
+	// ids reads the ids index as this transaction leaves it: the rows
+	// written so far (pendingIDs, put into a run at flush) over the runs.
+	ids        idsView
+	pendingIDs map[string][]byte
+}
+
+// getter is what the stateful rules read the ids and retractions indexes
+// through.
+type getter interface{ Get(key []byte) []byte }
+
+// idsView is the ids index inside a write transaction.
+type idsView struct{ w *writer }
+
+func (v idsView) Get(key []byte) []byte {
+	if r, ok := v.w.pendingIDs[string(key)]; ok {
+		return r
+	}
+	rs, err := v.w.runSet(idxIDs)
+	if err != nil {
+		return nil // openBuckets checked the bucket; flush reports corruption
+	}
+	return rs.Get(key)
 }
 
 type kv struct{ k, v []byte }
 
-// readInTx are the indexes a write transaction reads (the stateful rules
-// look up ids and retractions), so their rows go in at once.
-var readInTx = [numIndexes]bool{idxIDs: true, idxRetractions: true}
+// readInTx are the plain indexes a write transaction reads (the stateful
+// rules look up retractions), so their rows go in at once. (The rules
+// also read ids, through idsView.)
+var readInTx = [numIndexes]bool{idxRetractions: true}
 
 func newWriter(tx *bolt.Tx) (*writer, error) {
 	b, err := openBuckets(tx)
@@ -173,7 +196,9 @@ func newWriter(tx *bolt.Tx) (*writer, error) {
 	// A log's additions rows only ever go after its earlier ones: full
 	// pages waste nothing, as in the logs.
 	b.idx[idxAdditions].FillPercent = 1
-	return &writer{buckets: b, heads: map[protocol.AuthorKey][]byte{}}, nil
+	w := &writer{buckets: b, heads: map[protocol.AuthorKey][]byte{}, pendingIDs: map[string][]byte{}}
+	w.ids = idsView{w}
+	return w, nil
 }
 
 func (w *writer) put(idx int, k, v []byte) error {
@@ -183,6 +208,8 @@ func (w *writer) put(idx int, k, v []byte) error {
 		return nil
 	case readInTx[idx]:
 		return w.idx[idx].Put(k, v)
+	case idx == idxIDs:
+		w.pendingIDs[string(k)] = v
 	}
 	w.deferred[idx] = append(w.deferred[idx], kv{k, v})
 	return nil
@@ -203,6 +230,17 @@ func (w *writer) head(author protocol.AuthorKey) (protocol.Head, error) {
 func (w *writer) flush() error {
 	for idx, rows := range w.deferred {
 		slices.SortStableFunc(rows, func(x, y kv) int { return bytes.Compare(x.k, y.k) })
+		if isRunIndex[idx] {
+			rs, err := w.runSet(idx)
+			if err != nil {
+				return err
+			}
+			if err := (&runWriter{rs}).add(lastOfEachKey(rows)); err != nil {
+				return fmt.Errorf("%s: %w", indexNames[idx], err)
+			}
+			w.deferred[idx] = nil
+			continue
+		}
 		for _, r := range rows {
 			if err := w.idx[idx].Put(r.k, r.v); err != nil {
 				return err
@@ -217,7 +255,22 @@ func (w *writer) flush() error {
 		}
 	}
 	clear(w.heads)
+	clear(w.pendingIDs)
 	return nil
+}
+
+// lastOfEachKey keeps, of rows sorted stably by key, the last row of each
+// key: a key put twice (one signal twice in an addition) is one row, and
+// the later value wins, as with Put.
+func lastOfEachKey(rows []kv) []kv {
+	out := rows[:0]
+	for i, r := range rows {
+		if i+1 < len(rows) && bytes.Equal(r.k, rows[i+1].k) {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // finish ends a transaction that appended to the logs.
@@ -265,20 +318,25 @@ func (w *writer) apply(e *protocol.Entry) (Result, error) {
 	// below the head, which never moves back): no lookups by id, which
 	// would touch a random page each. A catching-up node lives here.
 	if seq <= head.Seq {
-		if exists(w.idx[idxIDs], e.ID[:]) {
+		// The id is the hash of the bytes: the same bytes at seq are the
+		// same entry.
+		var logged []byte
+		if log != nil {
+			logged = log.Get(u64(seq))
+		}
+		if logged == nil {
+			return Result{}, fmt.Errorf("%w: head of %s is %d but entry %d is missing", ErrCorrupt, e.Author, head.Seq, seq)
+		}
+		if bytes.Equal(logged, e.Raw) {
 			return Result{Outcome: Duplicate}, nil
 		}
 		ek := evidenceKey(e.Author, seq, e.ID)
 		if exists(w.evidence, ek) {
 			return Result{Outcome: Duplicate}, nil
 		}
-		// The id is not stored, so whatever sits at seq differs: the
-		// author signed two entries for one position. Keep the stored one
-		// (replacing it would rewrite history under everyone who built on
-		// it) and this one as proof.
-		if log == nil || log.Get(u64(seq)) == nil {
-			return Result{}, fmt.Errorf("%w: head of %s is %d but entry %d is missing", ErrCorrupt, e.Author, head.Seq, seq)
-		}
+		// Whatever sits at seq differs: the author signed two entries for
+		// one position. Keep the stored one (replacing it would rewrite
+		// history under everyone who built on it) and this one as proof.
 		if err := w.evidence.Put(ek, e.Raw); err != nil {
 			return Result{}, err
 		}
@@ -303,7 +361,7 @@ func (w *writer) apply(e *protocol.Entry) (Result, error) {
 	if err := w.put(idxHeads, e.Author[:], headValue(protocol.Head{Author: e.Author, Seq: seq, ID: e.ID})); err != nil {
 		return Result{}, err
 	}
-	void, err := indexEntry(w, w.idx[idxIDs], w.idx[idxRetractions], e)
+	void, err := indexEntry(w, w.ids, w.idx[idxRetractions], e)
 	if err != nil {
 		return Result{}, err
 	}
@@ -322,7 +380,7 @@ func (w *writer) apply(e *protocol.Entry) (Result, error) {
 // (the author's later entries still chain to it) but has no effect.
 // Apply, Rebuild and Check all index through here, so they agree on what
 // is void. It returns the rule error for a void entry.
-func indexEntry(w sink, ids, retractions *bolt.Bucket, e *protocol.Entry) (void, err error) {
+func indexEntry(w sink, ids, retractions getter, e *protocol.Entry) (void, err error) {
 	if rerr := checkRules(ids, retractions, e); rerr != nil {
 		if !errors.Is(rerr, ErrRule) {
 			return nil, rerr
@@ -345,7 +403,7 @@ func indexEntry(w sink, ids, retractions *bolt.Bucket, e *protocol.Entry) (void,
 // order) is the one that counts, so a retraction is void when the
 // retractions row names another. That reads the same in the state when e
 // is applied and in the final state that Check sees.
-func checkRules(ids, retractions *bolt.Bucket, e *protocol.Entry) error {
+func checkRules(ids, retractions getter, e *protocol.Entry) error {
 	var target []byte
 	var want []protocol.Kind
 	switch p := e.Body.GetPayload().(type) {

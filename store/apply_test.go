@@ -406,12 +406,12 @@ func TestApplyTwiceChangesNothing(t *testing.T) {
 			t.Fatalf("entry %d: %s (%v)", i, r.Outcome, r.Err)
 		}
 	}
-	before := s.snapshot()
+	before := s.physical()
 	s.mustApply(Duplicate, all...)
 	for _, e := range all {
 		s.mustApply(Duplicate, e)
 	}
-	if d := diff(before, s.snapshot()); d != "" {
+	if d := diff(before, s.physical()); d != "" {
 		t.Errorf("applying twice changed the file:\n%s", d)
 	}
 }
@@ -434,7 +434,7 @@ func TestAppend(t *testing.T) {
 		last = e
 	}
 	head, _ := s.Head(a.key)
-	before := s.snapshot()
+	before := s.physical()
 
 	other := newAuthor(t, 2)
 	errBuild := errors.New("signer unavailable")
@@ -466,7 +466,7 @@ func TestAppend(t *testing.T) {
 			if !errors.Is(err, tt.want) || e != nil {
 				t.Fatalf("got %v, %v; want an error wrapping %v", e, err, tt.want)
 			}
-			if d := diff(before, s.snapshot()); d != "" {
+			if d := diff(before, s.physical()); d != "" {
 				t.Errorf("a refused append changed the file:\n%s", d)
 			}
 			wantHead(t, s, head)

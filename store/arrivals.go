@@ -59,7 +59,11 @@ func (s *Store) Arrivals(after uint64, limit int, fn func(Arrival) error) error 
 // would hold every id in memory.)
 func checkArrivals(b *buckets, count uint64) error {
 	var want uint64 = 1
-	err := b.arrivals.ForEach(func(k, v []byte) error {
+	ids, err := b.ids()
+	if err != nil {
+		return err
+	}
+	err = b.arrivals.ForEach(func(k, v []byte) error {
 		n, id, err := parseArrival(k, v)
 		if err != nil {
 			return err
@@ -68,7 +72,7 @@ func checkArrivals(b *buckets, count uint64) error {
 			return fmt.Errorf("%w: arrivals: number %d where %d was due", ErrCorrupt, n, want)
 		}
 		want++
-		if b.idx[idxIDs].Get(id[:]) == nil {
+		if ids.Get(id[:]) == nil {
 			return fmt.Errorf("%w: arrivals/%d: %s is not a logged entry", ErrCorrupt, n, id)
 		}
 		return nil

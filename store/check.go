@@ -90,7 +90,7 @@ func rebuild(tx *bolt.Tx) error {
 	if _, err := tx.CreateBucketIfNotExists(bucketArrivals); err != nil {
 		return fmt.Errorf("create arrivals: %w", err)
 	}
-	for _, name := range indexNames {
+	for _, name := range indexBuckets() {
 		if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
 			return fmt.Errorf("drop %s: %w", name, err)
 		}
@@ -104,7 +104,7 @@ func rebuild(tx *bolt.Tx) error {
 	}
 	err = walkLogs(w.logs, func(e *protocol.Entry) error {
 		w.added++
-		if _, err := indexEntry(w, w.idx[idxIDs], w.idx[idxRetractions], e); err != nil {
+		if _, err := indexEntry(w, w.ids, w.idx[idxRetractions], e); err != nil {
 			return err
 		}
 		// The deferred rows are put in sorted chunks, so that memory
@@ -207,13 +207,17 @@ func (s *Store) Check() error {
 			return fmt.Errorf("%w: meta/schema is %x, want %d", ErrCorrupt, v, schemaVersion)
 		}
 		ver := &verifier{b: b}
+		ids, err := b.ids()
+		if err != nil {
+			return err
+		}
 		var total uint64
-		err := walkLogs(b.logs, func(e *protocol.Entry) error {
+		err = walkLogs(b.logs, func(e *protocol.Entry) error {
 			ver.seen = map[rowKey]bool{}
 			// The target's own rows were verified when the walk passed it
 			// (same author, earlier seq), so the ids and retractions
 			// buckets can be trusted for the rules here.
-			if _, err := indexEntry(ver, b.idx[idxIDs], b.idx[idxRetractions], e); err != nil {
+			if _, err := indexEntry(ver, ids, b.idx[idxRetractions], e); err != nil {
 				return err
 			}
 			total++
@@ -234,7 +238,11 @@ func (s *Store) Check() error {
 			return err
 		}
 		for idx := range numIndexes {
-			if n := countRows(b.idx[idx]); n != ver.rows[idx] {
+			n, err := countRows(b, idx)
+			if err != nil {
+				return err
+			}
+			if n != ver.rows[idx] {
 				return extraRow(b, idx, n, ver.rows[idx])
 			}
 		}
@@ -276,7 +284,11 @@ func (v *verifier) put(idx int, key, value []byte) error {
 	}
 	v.seen[rk] = true
 	name := indexNames[idx]
-	k, got := v.b.idx[idx].Cursor().Seek(key)
+	c, err := v.b.cursor(idx)
+	if err != nil {
+		return err
+	}
+	k, got := c.Seek(key)
 	if k == nil || !bytes.Equal(k, key) {
 		return fmt.Errorf("%w: %s/%x: row missing", ErrCorrupt, name, key)
 	}
@@ -287,7 +299,28 @@ func (v *verifier) put(idx int, key, value []byte) error {
 	return nil
 }
 
-func countRows(b *bolt.Bucket) int {
+// countRows counts an index's rows. For a run index it also checks that
+// each run's sequence is its row count, which the merge policy relies on.
+func countRows(b *buckets, idx int) (int, error) {
+	if !isRunIndex[idx] {
+		return countKeys(b.idx[idx]), nil
+	}
+	rs, err := b.runSet(idx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range rs.runs {
+		have := countKeys(r.b)
+		if uint64(have) != r.b.Sequence() {
+			return 0, fmt.Errorf("%w: %s/%d: run holds %d rows, its sequence says %d", ErrCorrupt, indexNames[idx], r.num, have, r.b.Sequence())
+		}
+		n += have
+	}
+	return n, checkMerge(rs)
+}
+
+func countKeys(b *bolt.Bucket) int {
 	n := 0
 	c := b.Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
@@ -296,14 +329,54 @@ func countRows(b *bolt.Bucket) int {
 	return n
 }
 
+// checkMerge checks the state of a stepped merge in progress: its inputs
+// are live runs, its output exists, holds rows in key order up to "last"
+// and no more rows than the inputs.
+func checkMerge(rs *runSet) error {
+	name := mergeBucketName(rs.idx)
+	inputs, last, out := rs.mergeState()
+	if v := rs.merge.Get(mergeInputs); len(v)%8 != 0 {
+		return fmt.Errorf("%w: %s/inputs is %d bytes, not a list of run numbers", ErrCorrupt, name, len(v))
+	}
+	if len(inputs) == 0 {
+		if k, _ := rs.merge.Cursor().First(); k != nil {
+			return fmt.Errorf("%w: %s holds %q but no merge is in progress", ErrCorrupt, name, k)
+		}
+		return nil
+	}
+	if out == nil {
+		return fmt.Errorf("%w: %s: merge of runs %v has no output run", ErrCorrupt, name, inputs)
+	}
+	var in uint64
+	for _, num := range inputs {
+		i := slices.IndexFunc(rs.runs, func(r run) bool { return r.num == num })
+		if i < 0 {
+			return fmt.Errorf("%w: %s: merge input run %d is not a live run", ErrCorrupt, name, num)
+		}
+		in += rs.runs[i].b.Sequence()
+	}
+	have := countKeys(out)
+	if uint64(have) != out.Sequence() || out.Sequence() > in {
+		return fmt.Errorf("%w: %s: output holds %d rows, its sequence says %d, the inputs hold %d", ErrCorrupt, name, have, out.Sequence(), in)
+	}
+	if k, _ := out.Cursor().Last(); !bytes.Equal(k, last) {
+		return fmt.Errorf("%w: %s: output ends at %x, last copied %x", ErrCorrupt, name, k, last)
+	}
+	return nil
+}
+
 // extraRow names the first row of an index that no logged entry implies.
 // Only reached once a count is known to be off, so it may hold one
 // bucket's expected keys in memory.
 func extraRow(b *buckets, idx, have, want int) error {
 	name := indexNames[idx]
 	keys := keySet{idx: idx, keys: map[string]bool{}}
-	err := walkLogs(b.logs, func(e *protocol.Entry) error {
-		_, err := indexEntry(&keys, b.idx[idxIDs], b.idx[idxRetractions], e)
+	ids, err := b.ids()
+	if err != nil {
+		return err
+	}
+	err = walkLogs(b.logs, func(e *protocol.Entry) error {
+		_, err := indexEntry(&keys, ids, b.idx[idxRetractions], e)
 		return err
 	}, func(last *protocol.Entry) error {
 		return keys.put(idxHeads, last.Author[:], nil)
@@ -311,7 +384,10 @@ func extraRow(b *buckets, idx, have, want int) error {
 	if err != nil {
 		return err
 	}
-	c := b.idx[idx].Cursor()
+	c, err := b.cursor(idx)
+	if err != nil {
+		return err
+	}
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
 		if !keys.keys[string(k)] {
 			return fmt.Errorf("%w: %s/%x: row not implied by any logged entry (%d rows, the logs imply %d)", ErrCorrupt, name, k, have, want)

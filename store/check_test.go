@@ -33,21 +33,23 @@ func TestCheckCatchesCorruption(t *testing.T) {
 		damage     func(tx *bolt.Tx, w *world) error
 	}{
 		{"ids row deleted", true, func(tx *bolt.Tx, w *world) error {
-			return idx(tx, idxIDs).Delete(w.B.log[2].ID[:])
+			return runHolding(t, tx, idxIDs, w.B.log[2].ID[:]).Delete(w.B.log[2].ID[:])
 		}},
 		{"ids row points at another seq", true, func(tx *bolt.Tx, w *world) error {
 			e := w.A.log[1]
-			return idx(tx, idxIDs).Put(w.A.log[0].ID[:], idRowValue(e))
+			return runHolding(t, tx, idxIDs, w.A.log[0].ID[:]).Put(w.A.log[0].ID[:], idRowValue(e))
 		}},
 		{"ids row for no entry", true, func(tx *bolt.Tx, w *world) error {
 			id := protocol.IDOf([]byte("ghost"))
-			return idx(tx, idxIDs).Put(id[:], idRowValue(w.A.log[0]))
+			return runHolding(t, tx, idxIDs, id[:]).Put(id[:], idRowValue(w.A.log[0]))
 		}},
 		{"attest row for a signal the entry does not carry", true, func(tx *bolt.Tx, w *world) error {
-			return idx(tx, idxAttest).Put(append(signalPrefix(key(sha("bogus"))), logKey(w.A.key, 1)...), nil)
+			k := append(signalPrefix(key(sha("bogus"))), logKey(w.A.key, 1)...)
+			return runHolding(t, tx, idxAttest, k).Put(k, nil)
 		}},
 		{"attest row deleted", true, func(tx *bolt.Tx, w *world) error {
-			return idx(tx, idxAttest).Delete(append(signalPrefix(key(sha("w"))), logKey(w.C.key, 1)...))
+			k := append(signalPrefix(key(sha("w"))), logKey(w.C.key, 1)...)
+			return runHolding(t, tx, idxAttest, k).Delete(k)
 		}},
 		{"head behind the log", true, func(tx *bolt.Tx, w *world) error {
 			return idx(tx, idxHeads).Put(w.A.key[:], headValue(protocol.Head{Seq: 1, ID: w.A.log[0].ID}))
@@ -264,7 +266,8 @@ func TestWritesRefuseDamagedRows(t *testing.T) {
 			return tx.Bucket(bucketMeta).Put(metaCount, []byte{1})
 		}},
 		{"ids row garbled", func(tx *bolt.Tx, w *world) error {
-			return tx.Bucket(indexNames[idxIDs]).Put(w.A.log[len(w.A.log)-2].ID[:], []byte("garbage"))
+			id := w.A.log[len(w.A.log)-2].ID[:]
+			return runHolding(t, tx, idxIDs, id).Put(id, []byte("garbage"))
 		}},
 	}
 	for _, tt := range tests {
@@ -274,7 +277,7 @@ func TestWritesRefuseDamagedRows(t *testing.T) {
 			a2 := w.A.next(addition(sha("b")))
 			s.mustApply(Applied, a1, a2)
 			s.bolt(func(tx *bolt.Tx) error { return tt.damage(tx, w) })
-			before := s.snapshot()
+			before := s.physical()
 			next := w.A.next(retraction(a1.ID, "x"))
 			if _, err := s.Apply([]*protocol.Entry{next}); !errors.Is(err, ErrCorrupt) {
 				t.Errorf("Apply: %v, want ErrCorrupt", err)
@@ -282,7 +285,7 @@ func TestWritesRefuseDamagedRows(t *testing.T) {
 			if _, err := s.Append(w.A.key, func(h protocol.Head) (*protocol.Entry, error) { return next, nil }); !errors.Is(err, ErrCorrupt) {
 				t.Errorf("Append: %v, want ErrCorrupt", err)
 			}
-			if d := diff(before, s.snapshot()); d != "" {
+			if d := diff(before, s.physical()); d != "" {
 				t.Errorf("a refused write changed the file:\n%s", d)
 			}
 			if err := s.Rebuild(); err != nil {

@@ -72,7 +72,11 @@ func (s *Store) Get(id protocol.ID) (*protocol.Entry, error) {
 }
 
 func (b *buckets) get(id protocol.ID) (*protocol.Entry, error) {
-	v := b.idx[idxIDs].Get(id[:])
+	ids, err := b.ids()
+	if err != nil {
+		return nil, err
+	}
+	v := ids.Get(id[:])
 	if v == nil {
 		return nil, fmt.Errorf("entry %s: %w", id, ErrNotFound)
 	}
@@ -235,8 +239,11 @@ func (s *Store) Match(signalKey []byte) ([]Attestation, error) {
 			return err
 		}
 		flagged := map[protocol.AuthorKey]bool{}
-		c := b.idx[idxAttest].Cursor()
-		for k, _ := c.Seek(prefix); hasPrefix(k, prefix); k, _ = c.Next() {
+		attest, err := b.cursor(idxAttest)
+		if err != nil {
+			return err
+		}
+		for k, _ := attest.Seek(prefix); hasPrefix(k, prefix); k, _ = attest.Next() {
 			lk := k[len(prefix):]
 			if len(lk) != logKeySize {
 				return fmt.Errorf("%w: attest/%x: key does not end in author || seq", ErrCorrupt, k)
@@ -253,7 +260,7 @@ func (s *Store) Match(signalKey []byte) ([]Attestation, error) {
 			a.Equivocated = f
 			out = append(out, a)
 		}
-		c = b.idx[idxNoticeSigs].Cursor()
+		c := b.idx[idxNoticeSigs].Cursor()
 		for k, _ := c.Seek(prefix); hasPrefix(k, prefix); k, _ = c.Next() {
 			id, ok := idOf(k[len(prefix):])
 			if !ok {
@@ -613,7 +620,11 @@ func (s *Store) VoidReason(id protocol.ID) (string, error) {
 func (s *Store) Preview(e *protocol.Entry) (Outcome, error) {
 	var out Outcome
 	err := s.view(func(b *buckets) error {
-		if exists(b.idx[idxIDs], e.ID[:]) {
+		ids, err := b.ids()
+		if err != nil {
+			return err
+		}
+		if ids.Get(e.ID[:]) != nil {
 			out = Duplicate
 			return nil
 		}

@@ -16,13 +16,13 @@ import (
 
 func TestReopenKeepsEverything(t *testing.T) {
 	s, _ := richStore(t)
-	before := s.snapshot()
+	before := s.physical()
 	heads, err := s.Heads()
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.mustReopen()
-	if d := diff(before, s.snapshot()); d != "" {
+	if d := diff(before, s.physical()); d != "" {
 		t.Errorf("reopen changed the file:\n%s", d)
 	}
 	after, err := s.Heads()
@@ -254,11 +254,11 @@ func TestPreview(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := s.snapshot()
+			before := s.physical()
 			if got, err := s.Preview(tc.e); err != nil || got != tc.want {
 				t.Errorf("Preview = %s, %v; want %s", got, err, tc.want)
 			}
-			if d := diff(before, s.snapshot()); d != "" {
+			if d := diff(before, s.physical()); d != "" {
 				t.Errorf("Preview changed the file:\n%s", d)
 			}
 		})

@@ -139,10 +139,11 @@ func TestRebuildRepairsIndexes(t *testing.T) {
 	before := s.snapshot()
 	s.bolt(func(tx *bolt.Tx) error {
 		a1 := w.A.log[0].ID
-		if err := tx.Bucket(indexNames[idxIDs]).Delete(a1[:]); err != nil {
+		if err := runHolding(t, tx, idxIDs, a1[:]).Delete(a1[:]); err != nil {
 			return err
 		}
-		if err := tx.Bucket(indexNames[idxAttest]).Put(append(signalPrefix(key(sha("bogus"))), logKey(w.A.key, 1)...), nil); err != nil {
+		bogus := append(signalPrefix(key(sha("bogus"))), logKey(w.A.key, 1)...)
+		if err := runHolding(t, tx, idxAttest, bogus).Put(bogus, nil); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bucketMeta).Put(metaCount, u64(99)); err != nil {
@@ -193,6 +194,9 @@ func TestOpenUpgradesSchema1(t *testing.T) {
 	want := s.snapshot()
 	// Back to schema 1's layout, as that build wrote it.
 	s.bolt(func(tx *bolt.Tx) error {
+		if err := toSchema3(tx); err != nil {
+			return err
+		}
 		adds, attest := tx.Bucket(indexNames[idxAdditions]), tx.Bucket(indexNames[idxAttest])
 		ids := map[string][]byte{} // author || seq -> id
 		var oldAdds, oldAttest []kv
@@ -226,6 +230,61 @@ func TestOpenUpgradesSchema1(t *testing.T) {
 	})
 	if err := s.Check(); err == nil {
 		t.Fatal("check passed on a schema 1 file")
+	}
+	s.mustReopen()
+	if d := diff(want, s.snapshot()); d != "" {
+		t.Errorf("upgraded store differs from one written at schema %d:\n%s", schemaVersion, d)
+	}
+	if a := matchOne(t, s, sha("w")); a.Status != StatusDisputed || !a.Equivocated {
+		t.Errorf("w after the upgrade: %+v", a)
+	}
+}
+
+// toSchema3 turns the run indexes back into plain buckets, schema 3's
+// layout (which schema 1 shares for them), and stamps the file schema 3.
+func toSchema3(tx *bolt.Tx) error {
+	for idx := range numIndexes {
+		if !isRunIndex[idx] {
+			continue
+		}
+		rs, err := openRunSet(tx, idx)
+		if err != nil {
+			return err
+		}
+		var rows []kv
+		c := rs.cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			rows = append(rows, kv{bytes.Clone(k), bytes.Clone(v)})
+		}
+		for _, name := range [][]byte{indexNames[idx], mergeBucketName(idx)} {
+			if err := tx.DeleteBucket(name); err != nil {
+				return err
+			}
+		}
+		b, err := tx.CreateBucket(indexNames[idx])
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if err := b.Put(r.k, r.v); err != nil {
+				return err
+			}
+		}
+	}
+	return tx.Bucket(bucketMeta).Put(metaSchema, u64(3))
+}
+
+// A file of schema 3 (ids and attest as plain buckets) opens as schema 4
+// with its indexes rebuilt as runs; what it holds is unchanged.
+func TestOpenUpgradesSchema3(t *testing.T) {
+	s, w := mustOpen(t), newWorld(t)
+	logs, fork := w.rich()
+	s.mustApplyRich(w, interleave(logs)...)
+	s.mustApply(Equivocation, fork)
+	want := s.snapshot()
+	s.bolt(toSchema3)
+	if err := s.Check(); err == nil {
+		t.Fatal("check passed on a schema 3 file")
 	}
 	s.mustReopen()
 	if d := diff(want, s.snapshot()); d != "" {

@@ -63,7 +63,10 @@ func (s *Store) SignalKeys(typ protocol.SignalType, fn func(key []byte) error) e
 				suffix = idSize
 			}
 			var last []byte
-			c := b.idx[idx].Cursor()
+			c, err := b.cursor(idx)
+			if err != nil {
+				return err
+			}
 			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 				// A scan of millions of keys reads much of the file: hand
 				// the pages back as it goes, so that the process's

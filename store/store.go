@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -14,12 +15,13 @@ import (
 //
 // 3: noticesigs index and arrivals bucket; additions keyed by author ||
 // seq, attest keys ending with it. Schema 2 was never released.
-const schemaVersion = 3
+// 4: ids and attest kept as sorted runs (runs.go).
+const schemaVersion = 4
 
 // indexOnlySchemas are the older schemas that differ from this one in
 // index layout only: Open rebuilds their indexes from the logs, once, and
 // stamps the file with schemaVersion.
-var indexOnlySchemas = map[uint64]bool{1: true}
+var indexOnlySchemas = map[uint64]bool{1: true, 3: true}
 
 // Source buckets: Rebuild keeps them.
 var (
@@ -171,7 +173,7 @@ func initBuckets(tx *bolt.Tx) error {
 	if err := checkSchema(meta); err != nil {
 		return err
 	}
-	for _, name := range append([][]byte{bucketLogs, bucketEvidence, bucketArrivals}, indexNames[:]...) {
+	for _, name := range append([][]byte{bucketLogs, bucketEvidence, bucketArrivals}, indexBuckets()...) {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("bucket %s: %w", name, err)
 		}
@@ -188,23 +190,77 @@ func (s *Store) Close() error {
 	return nil
 }
 
+// indexBuckets names every top-level bucket that Rebuild drops and
+// refills: the indexes, and the merge state of the run indexes.
+func indexBuckets() [][]byte {
+	names := slices.Clone(indexNames[:])
+	for idx := range numIndexes {
+		if isRunIndex[idx] {
+			names = append(names, mergeBucketName(idx))
+		}
+	}
+	return names
+}
+
 // buckets are the top-level buckets of one transaction.
 type buckets struct {
+	tx                             *bolt.Tx
 	meta, logs, evidence, arrivals *bolt.Bucket
-	idx                            [numIndexes]*bolt.Bucket
+	// idx holds the plain index buckets; it is nil for the run indexes
+	// (isRunIndex), which are read through runSet.
+	idx  [numIndexes]*bolt.Bucket
+	runs [numIndexes]*runSet // opened on first use
 }
 
 func openBuckets(tx *bolt.Tx) (*buckets, error) {
-	b := &buckets{meta: tx.Bucket(bucketMeta), logs: tx.Bucket(bucketLogs), evidence: tx.Bucket(bucketEvidence), arrivals: tx.Bucket(bucketArrivals)}
+	b := &buckets{tx: tx, meta: tx.Bucket(bucketMeta), logs: tx.Bucket(bucketLogs), evidence: tx.Bucket(bucketEvidence), arrivals: tx.Bucket(bucketArrivals)}
 	if b.meta == nil || b.logs == nil || b.evidence == nil || b.arrivals == nil {
 		return nil, fmt.Errorf("%w: a source bucket (meta, logs, evidence, arrivals) is missing", ErrCorrupt)
 	}
 	for i, name := range indexNames {
+		if isRunIndex[i] {
+			continue
+		}
 		if b.idx[i] = tx.Bucket(name); b.idx[i] == nil {
 			return nil, fmt.Errorf("%w: index bucket %s is missing (Rebuild recreates it)", ErrCorrupt, name)
 		}
 	}
 	return b, nil
+}
+
+// runSet opens a run index (ids or attest) for this transaction.
+func (b *buckets) runSet(idx int) (*runSet, error) {
+	if b.runs[idx] == nil {
+		rs, err := openRunSet(b.tx, idx)
+		if err != nil {
+			return nil, err
+		}
+		b.runs[idx] = rs
+	}
+	return b.runs[idx], nil
+}
+
+// ids is the ids index of this transaction.
+func (b *buckets) ids() (*runSet, error) { return b.runSet(idxIDs) }
+
+// cursor is what reading an index in key order needs, from a bbolt
+// bucket or from a run index.
+type cursor interface {
+	First() ([]byte, []byte)
+	Seek(key []byte) ([]byte, []byte)
+	Next() ([]byte, []byte)
+}
+
+// cursor opens a cursor on any index.
+func (b *buckets) cursor(idx int) (cursor, error) {
+	if !isRunIndex[idx] {
+		return b.idx[idx].Cursor(), nil
+	}
+	rs, err := b.runSet(idx)
+	if err != nil {
+		return nil, err
+	}
+	return rs.cursor(), nil
 }
 
 func (b *buckets) count() (uint64, error) {
