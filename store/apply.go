@@ -86,8 +86,21 @@ func (s *Store) Apply(entries []*protocol.Entry) ([]Result, error) {
 	if err != nil {
 		return nil, wrapDB("apply", err)
 	}
+	// A long catch-up reads runs to merge them and the top of every
+	// index: hand those mapped pages back now and then, so that the
+	// process's resident set stays its own memory, not the file's.
+	if s.applied.Add(uint64(len(entries))) >= applyReleaseEvery {
+		s.applied.Store(0)
+		// Advice only: the batch is committed whatever madvise says, and
+		// the next release tries again.
+		_ = s.ReleaseMapped()
+	}
 	return results, nil
 }
+
+// applyReleaseEvery is how many entries Apply logs between releases of
+// the store's mapped pages (ReleaseMapped).
+const applyReleaseEvery = 1 << 17
 
 // Append adds an entry to a log this node writes. In one write
 // transaction it reads author's head (Seq 0 for an empty log), calls build

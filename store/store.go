@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -75,6 +76,9 @@ var indexNames = [numIndexes][]byte{
 // beside it.
 type Store struct {
 	db *bolt.DB
+	// applied counts entries Apply has logged since it last handed the
+	// mapped pages back (see applyReleaseEvery).
+	applied atomic.Uint64
 }
 
 // Open opens or creates the store at path. A second Open of the same file,
