@@ -226,13 +226,12 @@ func (ts *testStore) snapshot() map[string]string {
 			if !isRunIndex[idx] {
 				continue
 			}
-			rs, err := openRunSet(tx, idx)
+			rows, err := runRows(tx, idx)
 			if err != nil {
 				return err
 			}
-			c := rs.cursor()
-			for k, v := c.First(); k != nil; k, v = c.Next() {
-				out[row{path: [][]byte{indexNames[idx]}, key: k}.String()] = string(v)
+			for _, r := range rows {
+				out[row{path: [][]byte{indexNames[idx]}, key: r.k}.String()] = string(r.v)
 			}
 		}
 		return nil
@@ -241,6 +240,20 @@ func (ts *testStore) snapshot() map[string]string {
 		ts.tb.Fatalf("snapshot: %v", err)
 	}
 	return out
+}
+
+// runRows is every row of the live runs of a run index, in key order.
+func runRows(tx *bolt.Tx, idx int) ([]kv, error) {
+	rs, err := openRunSet(tx, idx)
+	if err != nil {
+		return nil, err
+	}
+	var rows []kv
+	c := rs.cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		rows = append(rows, kv{bytes.Clone(k), bytes.Clone(v)})
+	}
+	return rows, nil
 }
 
 // physical is every key and value of the file, nested buckets and the

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -183,61 +184,66 @@ func TestRebuildRefusesDamagedLog(t *testing.T) {
 	s.corrupt = true
 }
 
-// A file of schema 1 (additions keyed by id, attest keys ending in the id)
-// opens as schema 2 with its indexes rebuilt, the same bytes a store of
-// schema 2 holds; its logs and evidence are untouched.
-func TestOpenUpgradesSchema1(t *testing.T) {
-	s, w := mustOpen(t), newWorld(t)
-	logs, fork := w.rich()
-	s.mustApplyRich(w, interleave(logs)...)
-	s.mustApply(Equivocation, fork)
-	want := s.snapshot()
-	// Back to schema 1's layout, as that build wrote it.
-	s.bolt(func(tx *bolt.Tx) error {
-		if err := toSchema3(tx); err != nil {
+// A file of an older schema opens as the current one with its indexes
+// rebuilt, holding what a store of the current schema holds; its logs and
+// evidence are untouched. Schema 1 keyed additions by id and ended attest
+// keys with the id; schema 3 kept ids and attest as plain buckets.
+func TestOpenUpgradesOldSchemas(t *testing.T) {
+	for _, tt := range []struct {
+		schema    int
+		downgrade func(tx *bolt.Tx) error
+	}{{1, toSchema1}, {3, toSchema3}} {
+		t.Run(fmt.Sprintf("schema %d", tt.schema), func(t *testing.T) {
+			s, w := mustOpen(t), newWorld(t)
+			logs, fork := w.rich()
+			s.mustApplyRich(w, interleave(logs)...)
+			s.mustApply(Equivocation, fork)
+			want := s.snapshot()
+			s.bolt(tt.downgrade)
+			if err := s.Check(); err == nil {
+				t.Fatalf("check passed on a schema %d file", tt.schema)
+			}
+			s.mustReopen()
+			if d := diff(want, s.snapshot()); d != "" {
+				t.Errorf("upgraded store differs from one written at schema %d:\n%s", schemaVersion, d)
+			}
+			if a := matchOne(t, s, sha("w")); a.Status != StatusDisputed || !a.Equivocated {
+				t.Errorf("w after the upgrade: %+v", a)
+			}
+		})
+	}
+}
+
+// toSchema1 turns the indexes back into schema 1's layout, as that build
+// wrote it.
+func toSchema1(tx *bolt.Tx) error {
+	if err := toSchema3(tx); err != nil {
+		return err
+	}
+	adds, attest := tx.Bucket(indexNames[idxAdditions]), tx.Bucket(indexNames[idxAttest])
+	ids := map[string][]byte{} // author || seq -> id
+	var oldAdds, oldAttest []kv
+	adds.ForEach(func(k, v []byte) error {
+		ids[string(k)] = v[:idSize]
+		oldAdds = append(oldAdds, kv{bytes.Clone(v[:idSize]), cat(k, v[idSize:])})
+		return nil
+	})
+	attest.ForEach(func(k, _ []byte) error {
+		n := len(k) - logKeySize
+		oldAttest = append(oldAttest, kv{cat(k[:n], ids[string(k[n:])]), nil})
+		return nil
+	})
+	for _, name := range [][]byte{indexNames[idxAdditions], indexNames[idxAttest]} {
+		if err := tx.DeleteBucket(name); err != nil {
 			return err
 		}
-		adds, attest := tx.Bucket(indexNames[idxAdditions]), tx.Bucket(indexNames[idxAttest])
-		ids := map[string][]byte{} // author || seq -> id
-		var oldAdds, oldAttest []kv
-		adds.ForEach(func(k, v []byte) error {
-			ids[string(k)] = v[:idSize]
-			oldAdds = append(oldAdds, kv{bytes.Clone(v[:idSize]), cat(k, v[idSize:])})
-			return nil
-		})
-		attest.ForEach(func(k, _ []byte) error {
-			n := len(k) - logKeySize
-			oldAttest = append(oldAttest, kv{cat(k[:n], ids[string(k[n:])]), nil})
-			return nil
-		})
-		for _, name := range [][]byte{indexNames[idxAdditions], indexNames[idxAttest]} {
-			if err := tx.DeleteBucket(name); err != nil {
-				return err
-			}
+	}
+	for name, rows := range map[string][]kv{"additions": oldAdds, "attest": oldAttest} {
+		if err := createBucket(tx, []byte(name), rows); err != nil {
+			return err
 		}
-		for name, rows := range map[string][]kv{"additions": oldAdds, "attest": oldAttest} {
-			b, err := tx.CreateBucket([]byte(name))
-			if err != nil {
-				return err
-			}
-			for _, r := range rows {
-				if err := b.Put(r.k, r.v); err != nil {
-					return err
-				}
-			}
-		}
-		return tx.Bucket(bucketMeta).Put(metaSchema, u64(1))
-	})
-	if err := s.Check(); err == nil {
-		t.Fatal("check passed on a schema 1 file")
 	}
-	s.mustReopen()
-	if d := diff(want, s.snapshot()); d != "" {
-		t.Errorf("upgraded store differs from one written at schema %d:\n%s", schemaVersion, d)
-	}
-	if a := matchOne(t, s, sha("w")); a.Status != StatusDisputed || !a.Equivocated {
-		t.Errorf("w after the upgrade: %+v", a)
-	}
+	return tx.Bucket(bucketMeta).Put(metaSchema, u64(1))
 }
 
 // toSchema3 turns the run indexes back into plain buckets, schema 3's
@@ -247,50 +253,32 @@ func toSchema3(tx *bolt.Tx) error {
 		if !isRunIndex[idx] {
 			continue
 		}
-		rs, err := openRunSet(tx, idx)
+		rows, err := runRows(tx, idx)
 		if err != nil {
 			return err
-		}
-		var rows []kv
-		c := rs.cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			rows = append(rows, kv{bytes.Clone(k), bytes.Clone(v)})
 		}
 		for _, name := range [][]byte{indexNames[idx], mergeBucketName(idx)} {
 			if err := tx.DeleteBucket(name); err != nil {
 				return err
 			}
 		}
-		b, err := tx.CreateBucket(indexNames[idx])
-		if err != nil {
+		if err := createBucket(tx, indexNames[idx], rows); err != nil {
 			return err
-		}
-		for _, r := range rows {
-			if err := b.Put(r.k, r.v); err != nil {
-				return err
-			}
 		}
 	}
 	return tx.Bucket(bucketMeta).Put(metaSchema, u64(3))
 }
 
-// A file of schema 3 (ids and attest as plain buckets) opens as schema 4
-// with its indexes rebuilt as runs; what it holds is unchanged.
-func TestOpenUpgradesSchema3(t *testing.T) {
-	s, w := mustOpen(t), newWorld(t)
-	logs, fork := w.rich()
-	s.mustApplyRich(w, interleave(logs)...)
-	s.mustApply(Equivocation, fork)
-	want := s.snapshot()
-	s.bolt(toSchema3)
-	if err := s.Check(); err == nil {
-		t.Fatal("check passed on a schema 3 file")
+// createBucket creates a top-level bucket holding rows.
+func createBucket(tx *bolt.Tx, name []byte, rows []kv) error {
+	b, err := tx.CreateBucket(name)
+	if err != nil {
+		return err
 	}
-	s.mustReopen()
-	if d := diff(want, s.snapshot()); d != "" {
-		t.Errorf("upgraded store differs from one written at schema %d:\n%s", schemaVersion, d)
+	for _, r := range rows {
+		if err := b.Put(r.k, r.v); err != nil {
+			return err
+		}
 	}
-	if a := matchOne(t, s, sha("w")); a.Status != StatusDisputed || !a.Equivocated {
-		t.Errorf("w after the upgrade: %+v", a)
-	}
+	return nil
 }
