@@ -284,12 +284,20 @@ func (v *verifier) put(idx int, key, value []byte) error {
 	}
 	v.seen[rk] = true
 	name := indexNames[idx]
-	c, err := v.b.cursor(idx)
-	if err != nil {
-		return err
+	var got []byte
+	found := false
+	if isRunIndex[idx] {
+		rs, err := v.b.runSet(idx)
+		if err != nil {
+			return err
+		}
+		got, found = rs.lookup(key)
+	} else {
+		var k []byte
+		k, got = v.b.idx[idx].Cursor().Seek(key)
+		found = k != nil && bytes.Equal(k, key)
 	}
-	k, got := c.Seek(key)
-	if k == nil || !bytes.Equal(k, key) {
+	if !found {
 		return fmt.Errorf("%w: %s/%x: row missing", ErrCorrupt, name, key)
 	}
 	if !bytes.Equal(got, value) {

@@ -3,7 +3,9 @@ package store
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -249,5 +251,80 @@ func TestCheckCatchesRunDamage(t *testing.T) {
 				t.Errorf("rebuild did not restore the index:\n%s", d)
 			}
 		})
+	}
+}
+
+// mergedCursor against a sorted slice: First, Seek to keys present and
+// absent, and Next to the end, over runs of very different sizes (some
+// empty), as the store has them.
+func TestMergedCursor(t *testing.T) {
+	s := mustOpen(t)
+	rng := rand.New(rand.NewPCG(3, 4))
+	var all [][]byte
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		parent, err := tx.CreateBucket([]byte("test-runs"))
+		if err != nil {
+			return err
+		}
+		defer tx.DeleteBucket([]byte("test-runs"))
+		var runs []run
+		seen := map[string]bool{}
+		for i, size := range []int{0, 1, 2, 7, 300, 5000, 0, 40} {
+			b, err := parent.CreateBucket(u64(uint64(i)))
+			if err != nil {
+				return err
+			}
+			for range size {
+				k := make([]byte, 1+rng.IntN(6))
+				for j := range k {
+					k[j] = byte(rng.IntN(8)) // short keys of few values: many neighbours
+				}
+				if seen[string(k)] {
+					continue
+				}
+				seen[string(k)] = true
+				all = append(all, k)
+				if err := b.Put(k, append([]byte("v"), k...)); err != nil {
+					return err
+				}
+			}
+			runs = append(runs, run{uint64(i), b})
+		}
+		slices.SortFunc(all, bytes.Compare)
+		m := mergeCursors(runs)
+		check := func(what string, i int, k, v []byte) {
+			t.Helper()
+			if i == len(all) {
+				if k != nil {
+					t.Fatalf("%s: %x past the end", what, k)
+				}
+				return
+			}
+			if !bytes.Equal(k, all[i]) || !bytes.Equal(v, append([]byte("v"), all[i]...)) {
+				t.Fatalf("%s: got %x=%x, want %x", what, k, v, all[i])
+			}
+		}
+		k, v := m.First()
+		for i := 0; i <= len(all); i++ {
+			check("first/next", i, k, v)
+			k, v = m.Next()
+		}
+		for range 200 {
+			probe := make([]byte, rng.IntN(7))
+			for j := range probe {
+				probe[j] = byte(rng.IntN(8))
+			}
+			i, _ := slices.BinarySearchFunc(all, probe, bytes.Compare)
+			k, v := m.Seek(probe)
+			check(fmt.Sprintf("seek %x", probe), i, k, v)
+			for j := i + 1; j <= min(i+20, len(all)); j++ {
+				k, v = m.Next()
+				check(fmt.Sprintf("seek %x, next", probe), j, k, v)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
