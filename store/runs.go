@@ -73,6 +73,9 @@ type runSet struct {
 	parent *bolt.Bucket
 	merge  *bolt.Bucket // <index>.merge
 	runs   []run        // live, oldest first
+	// bySize is runs, largest first: the order a lookup tries them in,
+	// since a key is likelier in a larger run. Nil after runs changed.
+	bySize []run
 }
 
 type run struct {
@@ -108,8 +111,13 @@ func openRunSet(tx *bolt.Tx, idx int) (*runSet, error) {
 // lookup returns key's value and whether the key is there (attest rows
 // have empty values).
 func (rs *runSet) lookup(key []byte) ([]byte, bool) {
-	for i := len(rs.runs) - 1; i >= 0; i-- {
-		if k, v := rs.runs[i].b.Cursor().Seek(key); k != nil && bytes.Equal(k, key) {
+	if rs.bySize == nil {
+		rs.bySize = slices.SortedStableFunc(slices.Values(rs.runs), func(x, y run) int {
+			return cmp.Compare(y.b.Sequence(), x.b.Sequence())
+		})
+	}
+	for _, r := range rs.bySize {
+		if k, v := r.b.Cursor().Seek(key); k != nil && bytes.Equal(k, key) {
 			return v, true
 		}
 	}
@@ -249,6 +257,7 @@ func (w *runWriter) add(rows []kv) error {
 		if err := b.SetSequence(b.Sequence() + added); err != nil {
 			return err
 		}
+		w.bySize = nil
 	} else {
 		num, nb, err := w.newRun()
 		if err != nil {
@@ -264,6 +273,7 @@ func (w *runWriter) add(rows []kv) error {
 			return err
 		}
 		w.runs = append(w.runs, run{num, b})
+		w.bySize = nil
 	}
 	// A stepped merge copies at least twice what came in, so that it
 	// finishes before the runs it waits on pile up.
@@ -415,6 +425,7 @@ func (w *runWriter) replace(inputs []run, out run) error {
 	})
 	w.runs = append(w.runs, out)
 	slices.SortFunc(w.runs, func(x, y run) int { return cmp.Compare(x.num, y.num) })
+	w.bySize = nil
 	return nil
 }
 
