@@ -21,6 +21,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if path := os.Getenv(runsKillEnv); path != "" {
+		runsKillChild(path) // never returns: it is killed
+	}
 	code := m.Run()
 	closeMatchDB()
 	os.Exit(code)
