@@ -187,11 +187,7 @@ func (v idsView) Get(key []byte) []byte {
 	if r, ok := v.w.pendingIDs[string(key)]; ok {
 		return r
 	}
-	rs, err := v.w.runSet(idxIDs)
-	if err != nil {
-		return nil // openBuckets checked the bucket; flush reports corruption
-	}
-	return rs.Get(key)
+	return v.w.runs[idxIDs].Get(key) // newWriter opened it
 }
 
 type kv struct{ k, v []byte }
@@ -209,6 +205,15 @@ func newWriter(tx *bolt.Tx) (*writer, error) {
 	// A log's additions rows only ever go after its earlier ones: full
 	// pages waste nothing, as in the logs.
 	b.idx[idxAdditions].FillPercent = 1
+	// The run indexes are opened now, so that damage to them fails the
+	// transaction before any rule reads them.
+	for idx := range numIndexes {
+		if isRunIndex[idx] {
+			if _, err := b.runSet(idx); err != nil {
+				return nil, err
+			}
+		}
+	}
 	w := &writer{buckets: b, heads: map[protocol.AuthorKey][]byte{}, pendingIDs: map[string][]byte{}}
 	w.ids = idsView{w}
 	return w, nil

@@ -269,6 +269,9 @@ func TestWritesRefuseDamagedRows(t *testing.T) {
 			id := w.A.log[len(w.A.log)-2].ID[:]
 			return runHolding(t, tx, idxIDs, id).Put(id, []byte("garbage"))
 		}},
+		{"a value among the ids runs", func(tx *bolt.Tx, w *world) error {
+			return tx.Bucket(indexNames[idxIDs]).Put([]byte("not a run"), []byte("x"))
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
