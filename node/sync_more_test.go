@@ -691,6 +691,10 @@ func TestSyncForkAcrossBatchesIsEvidence(t *testing.T) {
 	if got := n.pending.len(); got != 0 {
 		t.Errorf("%d entries of the other branch wait in the out-of-order buffer for predecessors that will never come", got)
 	}
+	// The counter moves just after the commit that the waits above saw.
+	waitUntil(t, 10*time.Second, "the synced counter to count three", func() bool {
+		return testutil.ToFloat64(n.metrics.synced) >= 3
+	})
 	if got := testutil.ToFloat64(n.metrics.synced); got != 3 {
 		t.Errorf("synced counter %v, want 3 (the entries stored)", got)
 	}

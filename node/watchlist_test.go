@@ -102,6 +102,11 @@ func TestWatchlistAlertsOnArrival(t *testing.T) {
 			t.Errorf("the unrelated addition raised an alert")
 		}
 	}
+	// The counter moves just after the commit that makes an alert
+	// readable (it once read 2 here while the third was being counted).
+	waitUntil(t, 10*time.Second, "the alerts counter to count three", func() bool {
+		return testutil.ToFloat64(pa.matching.watchlist.alerted) >= 3
+	})
 	if got := testutil.ToFloat64(pa.matching.watchlist.alerted); got != 3 {
 		t.Errorf("staydown_watchlist_alerts_total %v, want 3", got)
 	}
