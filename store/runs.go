@@ -36,6 +36,8 @@ import (
 // the state, in one transaction, which makes the output live. Readers
 // never see it before then, and a crash between steps resumes the merge
 // where the last committed step left it.
+// The merge policy's settings (variables, not constants, so that tests
+// can make every kind of merge happen with a few rows).
 var (
 	// runTier0 is the row count at which a run stops taking small
 	// flushes and counts as tier 1; a run of n rows is tier
@@ -44,15 +46,14 @@ var (
 	// runFanIn runs of one tier are merged into one run of the next.
 	runFanIn = 4
 	// mergeInline is the most rows a merge copies in the transaction
-	// that plans it; a larger merge goes in steps of mergeStep rows, one
-	// per write transaction, so that no transaction holds more than a
-	// few tens of MB of new pages.
+	// that plans it; a larger merge goes in steps, one per write
+	// transaction, of mergeStep rows or twice the rows the transaction
+	// added if that is more (so that it keeps ahead of the runs piling
+	// up), and no transaction holds more than a few tens of MB of new
+	// pages.
 	mergeInline uint64 = 1 << 17
 	mergeStep          = 1 << 16
 )
-
-// (Variables, not constants, so that tests can make every kind of merge
-// happen with a few rows.)
 
 // isRunIndex says which indexes are kept as runs.
 var isRunIndex = [numIndexes]bool{idxIDs: true, idxAttest: true}
