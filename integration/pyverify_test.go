@@ -176,25 +176,11 @@ func TestPythonVerifier(t *testing.T) {
 	// write builds an export file with a freshly computed trailer.
 	write := func(entries, evidence [][]byte) []byte {
 		t.Helper()
-		var buf bytes.Buffer
-		w, err := export.NewWriter(&buf, &pb.ExportHeader{Federation: hdr.Federation, Roster: hdr.Roster, Exporter: hdr.Exporter, CreatedMs: hdr.CreatedMs})
+		b, err := export.Encode(hdr, nil, entries, evidence)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, e := range entries {
-			if err := w.Entry(e); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for _, e := range evidence {
-			if err := w.Evidence(e); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		return buf.Bytes()
+		return b
 	}
 	// entriesOf lists the logs in the file's order, with log k replaced.
 	entriesOf := func(replace map[protocol.AuthorKey][][]byte) [][]byte {
@@ -298,25 +284,11 @@ func TestPythonVerifier(t *testing.T) {
 	// broken.
 	writeWith := func(checkpoints [][]byte, entries [][]byte) []byte {
 		t.Helper()
-		var buf bytes.Buffer
-		w, err := export.NewWriter(&buf, &pb.ExportHeader{Federation: hdr.Federation, Roster: hdr.Roster, Exporter: hdr.Exporter, CreatedMs: hdr.CreatedMs})
+		b, err := export.Encode(hdr, checkpoints, entries, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, c := range checkpoints {
-			if err := w.Checkpoint(c); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for _, e := range entries {
-			if err := w.Entry(e); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		return buf.Bytes()
+		return b
 	}
 	tree := protocol.NewTree()
 	for _, raw := range nruLog {

@@ -169,12 +169,11 @@ func (m *matching) match(queries []api.Query) ([]api.Found, error) {
 			return nil, fmt.Errorf("%w: signals[%d]: %v", api.ErrInvalid, i, err)
 		}
 		var err error
-		switch k := protocol.SignalKey(q.Signal); {
-		case protocol.TypeOf(q.Signal) == protocol.SignalPDQ:
+		if protocol.TypeOf(q.Signal) == protocol.SignalPDQ {
 			out[i], err = m.matchPDQ(q)
-		case m.exact.has(k):
+		} else if k := protocol.SignalKey(q.Signal); m.exact.has(k) {
 			out[i], err = m.lookup(k)
-		default:
+		} else {
 			out[i].Verdict = api.VerdictNone
 		}
 		if err != nil {

@@ -177,18 +177,27 @@ func (n *Node) Alerts(ctx context.Context, since uint64) ([]api.RaisedAlert, err
 	return n.matching.alerts(since)
 }
 
-func (m *matching) watch(sigs []*pb.Signal) (api.WatchOutcome, error) {
-	w := m.watchlist
+// checkedKeys checks a request's signals and returns their keys.
+func checkedKeys(sigs []*pb.Signal) ([][]byte, error) {
 	keys := make([][]byte, len(sigs))
 	for i, s := range sigs {
 		if err := protocol.CheckSignal(s); err != nil {
-			return api.WatchOutcome{}, fmt.Errorf("%w: signals[%d]: %v", api.ErrInvalid, i, err)
+			return nil, fmt.Errorf("%w: signals[%d]: %v", api.ErrInvalid, i, err)
 		}
 		keys[i] = protocol.SignalKey(s)
 	}
+	return keys, nil
+}
+
+func (m *matching) watch(sigs []*pb.Signal) (api.WatchOutcome, error) {
+	w := m.watchlist
+	keys, err := checkedKeys(sigs)
+	if err != nil {
+		return api.WatchOutcome{}, err
+	}
 	var added [][]byte
 	var out api.WatchOutcome
-	err := w.update(func(tx *bolt.Tx) error {
+	err = w.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketWatched)
 		for _, k := range keys {
 			if b.Get(k) != nil {
@@ -241,16 +250,13 @@ func (m *matching) watch(sigs []*pb.Signal) (api.WatchOutcome, error) {
 // before.
 func (m *matching) unwatch(sigs []*pb.Signal) (api.UnwatchOutcome, error) {
 	w := m.watchlist
-	keys := make([][]byte, len(sigs))
-	for i, s := range sigs {
-		if err := protocol.CheckSignal(s); err != nil {
-			return api.UnwatchOutcome{}, fmt.Errorf("%w: signals[%d]: %v", api.ErrInvalid, i, err)
-		}
-		keys[i] = protocol.SignalKey(s)
+	keys, err := checkedKeys(sigs)
+	if err != nil {
+		return api.UnwatchOutcome{}, err
 	}
 	var removed [][]byte
 	var out api.UnwatchOutcome
-	err := w.update(func(tx *bolt.Tx) error {
+	err = w.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketWatched)
 		for _, k := range keys {
 			if b.Get(k) == nil {

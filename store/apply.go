@@ -253,7 +253,7 @@ func (w *writer) flush() error {
 			if err != nil {
 				return err
 			}
-			if err := (&runWriter{rs}).add(lastOfEachKey(rows)); err != nil {
+			if err := rs.add(lastOfEachKey(rows)); err != nil {
 				return fmt.Errorf("%s: %w", indexNames[idx], err)
 			}
 			w.deferred[idx] = nil

@@ -228,16 +228,12 @@ func (m *mergedCursor) down(j int) {
 	}
 }
 
-// runWriter changes one run index within a write transaction.
-type runWriter struct {
-	*runSet
-}
-
-// add puts rows, sorted by key with no key twice, into the index: into
-// the newest run if it is still tier 0 and not being merged (so a trickle
-// of gossip does not make a run per entry), else as a new run. It then
-// merges what the policy says is due.
-func (w *runWriter) add(rows []kv) error {
+// add puts rows, sorted by key with no key twice, into the index, in a
+// write transaction (as do the methods below it): into the newest run if
+// it is still tier 0 and not being merged (so a trickle of gossip does
+// not make a run per entry), else as a new run. It then merges what the
+// policy says is due.
+func (w *runSet) add(rows []kv) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -309,7 +305,7 @@ func (rs *runSet) mergeState() (inputs []uint64, last []byte, out *bolt.Bucket) 
 // stepped merge is reading), smallest tier first: inline when the merge
 // is at most mergeInline rows, else by starting a stepped merge if none
 // is in progress.
-func (w *runWriter) compact(step int) error {
+func (w *runSet) compact(step int) error {
 	if inputs, _, _ := w.mergeState(); len(inputs) > 0 {
 		if _, err := w.step(step); err != nil {
 			return err
@@ -355,7 +351,7 @@ func (w *runWriter) compact(step int) error {
 
 // newRun creates an empty run; it is live unless it is named as a
 // merge's output.
-func (w *runWriter) newRun() (uint64, *bolt.Bucket, error) {
+func (w *runSet) newRun() (uint64, *bolt.Bucket, error) {
 	num, err := w.parent.NextSequence()
 	if err != nil {
 		return 0, nil, err
@@ -369,7 +365,7 @@ func (w *runWriter) newRun() (uint64, *bolt.Bucket, error) {
 }
 
 // mergeNow merges runs into a new run within this transaction.
-func (w *runWriter) mergeNow(inputs []run) error {
+func (w *runSet) mergeNow(inputs []run) error {
 	num, out, err := w.newRun()
 	if err != nil {
 		return err
@@ -410,7 +406,7 @@ func copyRows(out *bolt.Bucket, inputs []run, last []byte, limit int) (next []by
 }
 
 // replace swaps the output of a merge in for its inputs.
-func (w *runWriter) replace(inputs []run, out run) error {
+func (w *runSet) replace(inputs []run, out run) error {
 	var want uint64
 	for _, r := range inputs {
 		want += r.b.Sequence()
@@ -430,7 +426,7 @@ func (w *runWriter) replace(inputs []run, out run) error {
 	return nil
 }
 
-func (w *runWriter) startMerge(inputs []run) error {
+func (w *runSet) startMerge(inputs []run) error {
 	var v []byte
 	for _, r := range inputs {
 		v = append(v, u64(r.num)...)
@@ -450,7 +446,7 @@ func (w *runWriter) startMerge(inputs []run) error {
 
 // step copies up to limit rows of the merge in progress into its output;
 // when none is left, it swaps the output in for the inputs.
-func (w *runWriter) step(limit int) (done bool, err error) {
+func (w *runSet) step(limit int) (done bool, err error) {
 	nums, last, out := w.mergeState()
 	if out == nil {
 		return false, fmt.Errorf("%w: %s: a merge of runs %v without an output bucket", ErrCorrupt, mergeBucketName(w.idx), nums)

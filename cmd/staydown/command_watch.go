@@ -48,18 +48,13 @@ sent in batches of up to 100,000. The node checks the new signals against
 the attestations it holds at once; the alerts that raises are printed.`,
 		Args: args("", 0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if file == "" {
-				return needFlag("file", "the list of signals, one TYPE:VALUE per line")
-			}
-			sigs, err := readWatchList(file)
-			if err != nil {
-				return err
-			}
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			total, err := c.sendWatchList(cmd.Context(), cl, sigs)
+			total := api.WatchResult{Alerts: []api.Alert{}}
+			err := postWatchList(c, cmd.Context(), file, "/v1/watchlist", func(res api.WatchResult) {
+				total.Added += res.Added
+				total.Known += res.Known
+				total.Total = res.Total
+				total.Alerts = append(total.Alerts, res.Alerts...)
+			})
 			if err != nil {
 				return err
 			}
@@ -86,30 +81,11 @@ sent, sent in batches of up to 100,000. Signals not on the watchlist are
 counted, not an error. Alerts already raised stay listed.`,
 		Args: args("", 0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if file == "" {
-				return needFlag("file", "the list of signals, one TYPE:VALUE per line")
-			}
-			sigs, err := readWatchList(file)
-			if err != nil {
-				return err
-			}
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
 			var total api.UnwatchResult
-			err = inBatches(sigs, func(batch []api.Signal) error {
-				var res api.UnwatchResult
-				if err := cl.call(cmd.Context(), http.MethodPost, "/v1/watchlist/remove", api.WatchRequest{Signals: batch}, &res); err != nil {
-					if total.Removed+total.Unknown > 0 {
-						return fmt.Errorf("%w (the first %d signals were sent)", err, total.Removed+total.Unknown)
-					}
-					return err
-				}
+			err := postWatchList(c, cmd.Context(), file, "/v1/watchlist/remove", func(res api.UnwatchResult) {
 				total.Removed += res.Removed
 				total.Unknown += res.Unknown
 				total.Total = res.Total
-				return nil
 			})
 			if err != nil {
 				return err
@@ -170,39 +146,39 @@ func readWatchList(name string) ([]api.Signal, error) {
 	return out, nil
 }
 
-// inBatches hands sigs to send in batches that fit a request.
-func inBatches(sigs []api.Signal, send func([]api.Signal) error) error {
+// postWatchList reads the list file, checks it whole, then posts its
+// signals to path in batches that fit a request, handing each answer to
+// add. An error after the first batch says how many signals were sent:
+// those took effect.
+func postWatchList[R any](c *cli, ctx context.Context, file, path string, add func(R)) error {
+	if file == "" {
+		return needFlag("file", "the list of signals, one TYPE:VALUE per line")
+	}
+	sigs, err := readWatchList(file)
+	if err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	sent := 0
 	for len(sigs) > 0 {
 		n, size := 0, 0
 		for n < len(sigs) && n < api.MaxWatchBatch && size < watchBatchBytes {
 			size += len(sigs[n].Type) + len(sigs[n].Value) + 32
 			n++
 		}
-		if err := send(sigs[:n]); err != nil {
-			return err
-		}
-		sigs = sigs[n:]
-	}
-	return nil
-}
-
-// sendWatchList posts the signals in batches and adds up the answers.
-func (c *cli) sendWatchList(ctx context.Context, cl *client, sigs []api.Signal) (api.WatchResult, error) {
-	var total api.WatchResult
-	total.Alerts = []api.Alert{}
-	err := inBatches(sigs, func(batch []api.Signal) error {
-		var res api.WatchResult
-		if err := cl.call(ctx, http.MethodPost, "/v1/watchlist", api.WatchRequest{Signals: batch}, &res); err != nil {
-			if total.Added+total.Known > 0 {
-				return fmt.Errorf("%w (the first %d signals were sent)", err, total.Added+total.Known)
+		var res R
+		if err := cl.call(ctx, http.MethodPost, path, api.WatchRequest{Signals: sigs[:n]}, &res); err != nil {
+			if sent > 0 {
+				return fmt.Errorf("%w (the first %d signals were sent)", err, sent)
 			}
 			return err
 		}
-		total.Added += res.Added
-		total.Known += res.Known
-		total.Total = res.Total
-		total.Alerts = append(total.Alerts, res.Alerts...)
-		return nil
-	})
-	return total, err
+		add(res)
+		sent += n
+		sigs = sigs[n:]
+	}
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -239,7 +240,7 @@ func publishNotice[Req any](s *server, do func(Notices, context.Context, Req) (*
 
 func checkParams(q url.Values, known ...string) error {
 	for k, v := range q {
-		if !strings.Contains(" "+strings.Join(known, " ")+" ", " "+k+" ") {
+		if !slices.Contains(known, k) {
 			return fieldErr(k, "unknown query parameter; use %s", strings.Join(known, ", "))
 		}
 		if len(v) > 1 {

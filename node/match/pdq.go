@@ -221,18 +221,23 @@ func (x *PDQIndex) maybeMerge() {
 		return
 	}
 	base, delta := x.base, x.delta
-	bl, dl := base.livePositions(), delta.livePositions()
+	merged := x.mergeOf(base, base.livePositions(), delta, delta.livePositions())
+	x.mu.Lock()
+	x.base, x.delta = merged, newDelta()
+	x.mu.Unlock()
+}
+
+// mergeOf builds one sorted segment of base's entries at positions bl
+// and delta's at dl.
+func (x *PDQIndex) mergeOf(base *sortedSegment, bl []uint32, delta *deltaSegment, dl []uint32) *sortedSegment {
 	n := len(bl) + len(dl)
-	merged := buildSorted(n, x.geometry(n), func(i int) (*words, uint64) {
+	return buildSorted(n, x.geometry(n), func(i int) (*words, uint64) {
 		if i < len(bl) {
 			return &base.hashes[bl[i]], base.refs[bl[i]]
 		}
 		i = int(dl[i-len(bl)])
 		return &delta.hashes[i], delta.refs[i]
 	})
-	x.mu.Lock()
-	x.base, x.delta = merged, newDelta()
-	x.mu.Unlock()
 }
 
 // mergeBackground freezes the delta and merges it with base on a new
@@ -251,15 +256,7 @@ func (x *PDQIndex) mergeBackground() {
 	x.mergeDone = done
 	go func() {
 		defer close(done)
-		bl, fl := livePositions(len(base.hashes), baseDead), livePositions(len(frozen.hashes), frozenDead)
-		n := len(bl) + len(fl)
-		merged := buildSorted(n, x.geometry(n), func(i int) (*words, uint64) {
-			if i < len(bl) {
-				return &base.hashes[bl[i]], base.refs[bl[i]]
-			}
-			i = int(fl[i-len(bl)])
-			return &frozen.hashes[i], frozen.refs[i]
-		})
+		merged := x.mergeOf(base, livePositions(len(base.hashes), baseDead), frozen, livePositions(len(frozen.hashes), frozenDead))
 		if x.mergeHook != nil {
 			x.mergeHook()
 		}

@@ -79,21 +79,17 @@ func newWorld(t testing.TB) *world {
 // file writes logs (raw entries in order) and evidence as an export.
 func file(t *testing.T, entries, evidence [][]byte) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	w, err := export.NewWriter(&buf, &pb.ExportHeader{Federation: "f"})
+	return fileOf(t, nil, entries, evidence)
+}
+
+// fileOf writes checkpoints, then logs and evidence, as an export.
+func fileOf(t *testing.T, checkpoints, entries, evidence [][]byte) []byte {
+	t.Helper()
+	b, err := export.Encode(&pb.ExportHeader{Federation: "f"}, checkpoints, entries, evidence)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range entries {
-		w.Entry(e)
-	}
-	for _, e := range evidence {
-		w.Evidence(e)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return b
 }
 
 func raws(es ...*protocol.Entry) [][]byte {
@@ -236,23 +232,7 @@ func FuzzAudit(f *testing.F) {
 // fileWith writes checkpoints, then the logs, as an export.
 func fileWith(t *testing.T, checkpoints [][]byte, entries [][]byte) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	w, err := export.NewWriter(&buf, &pb.ExportHeader{Federation: "f"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range checkpoints {
-		if err := w.Checkpoint(c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, e := range entries {
-		w.Entry(e)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return fileOf(t, checkpoints, entries, nil)
 }
 
 func TestCheckpointsAudited(t *testing.T) {

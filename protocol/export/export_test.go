@@ -11,25 +11,11 @@ import (
 
 func write(t testing.TB, entries, evidence [][]byte) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	w, err := NewWriter(&buf, &pb.ExportHeader{Federation: "f", Roster: []byte("[[member]]\n"), Exporter: "nru", CreatedMs: 1})
+	b, err := Encode(&pb.ExportHeader{Federation: "f", Roster: []byte("[[member]]\n"), Exporter: "nru", CreatedMs: 1}, nil, entries, evidence)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range entries {
-		if err := w.Entry(e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, e := range evidence {
-		if err := w.Evidence(e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return b
 }
 
 func readAll(b []byte) (*Reader, []Record, error) {
