@@ -10,44 +10,21 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/staydown/staydown/protocol"
-	"github.com/staydown/staydown/protocol/pb"
+	"github.com/staydown/staydown/protocol/replica"
 )
 
-// Outcome is what Apply did with one entry.
-type Outcome int
+// Outcome is what Apply did with one entry: the replica state machine's
+// decision (replica.Decide), acted on.
+type Outcome = replica.Outcome
 
 const (
-	// Applied: the entry continued its author's log and is stored and
-	// indexed. The node relays it.
-	Applied Outcome = iota
-	// Duplicate: an entry with this id is already stored, in a log or as
-	// evidence. Nothing changed; do not relay it again.
-	Duplicate
-	// Equivocation: another entry with the same author and seq is in the
-	// log. This one is kept as evidence and the author is flagged; the log
-	// is unchanged. The node gossips the evidence.
-	Equivocation
-	// Gap: the entry is ahead of the author's head. Nothing is stored;
-	// fetch the missing range and apply it again.
-	Gap
-	// Rejected: the entry does not continue the log (wrong prev at
-	// head+1). Nothing is stored; never relay it.
-	Rejected
-	// Void: the entry continues its log but breaks a stateful rule (a
-	// retraction of something not retractable, say). It is stored, so the
-	// author's log can go on, but has no effect; the void index records
-	// why. Append never writes one.
-	Void
+	Applied      = replica.Applied
+	Duplicate    = replica.Duplicate
+	Equivocation = replica.Equivocation
+	Gap          = replica.Gap
+	Rejected     = replica.Rejected
+	Void         = replica.Void
 )
-
-var outcomeNames = [...]string{Applied: "applied", Duplicate: "duplicate", Equivocation: "equivocation", Gap: "gap", Rejected: "rejected", Void: "void"}
-
-func (o Outcome) String() string {
-	if o >= 0 && int(o) < len(outcomeNames) {
-		return outcomeNames[o]
-	}
-	return fmt.Sprintf("Outcome(%d)", int(o))
-}
 
 // Result is the outcome of one entry of a batch.
 type Result struct {
@@ -55,6 +32,9 @@ type Result struct {
 	// Err says why, for Gap (wraps protocol.ErrGap), Rejected (wraps
 	// protocol.ErrChain) and Void (wraps ErrRule); nil otherwise.
 	Err error
+	// Effect is what the entry changed (replica.Step.Effect), for the
+	// readers that keep derived state.
+	Effect replica.Effect
 }
 
 // Apply stores a batch of entries in one write transaction: one fsync for
@@ -320,153 +300,130 @@ func (w *writer) arrived(id protocol.ID) error {
 	return w.arrivals.Put(u64(*w.before+w.added), id[:])
 }
 
-func rejected(err error) Result { return Result{Outcome: Rejected, Err: err} }
-
 func (w *writer) apply(e *protocol.Entry) (Result, error) {
-	if e == nil || e.Body == nil || e.Kind() == "" {
-		return rejected(fmt.Errorf("%w: %v", ErrRule, errNilEntry)), nil
-	}
-	seq := e.Seq()
-	head, err := w.head(e.Author)
+	step, err := replica.Decide(w, e)
 	if err != nil {
+		if errors.Is(err, replica.ErrView) {
+			err = fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
 		return Result{}, err
 	}
+	r := Result{Outcome: step.Outcome, Err: step.Err, Effect: step.Effect}
+	switch step.Outcome {
+	case Equivocation:
+		// Keep the stored entry (replacing it would rewrite history under
+		// everyone who built on it) and this one as proof.
+		return r, w.evidence.Put(evidenceKey(e.Author, e.Seq(), e.ID), e.Raw)
+	case Applied, Void:
+		return r, w.log(e, step.Outcome == Void, step.Err)
+	}
+	return r, nil
+}
+
+// log stores an entry that continues its log, its head and its index
+// rows: for a void entry only its ids row and a void row saying why.
+func (w *writer) log(e *protocol.Entry, void bool, why error) error {
 	log := w.logs.Bucket(e.Author[:])
-	// Past the head, e can be neither logged nor evidence (both sit at or
-	// below the head, which never moves back): no lookups by id, which
-	// would touch a random page each. A catching-up node lives here.
-	if seq <= head.Seq {
-		// The id is the hash of the bytes: the same bytes at seq are the
-		// same entry.
-		var logged []byte
-		if log != nil {
-			logged = log.Get(u64(seq))
-		}
-		if logged == nil {
-			return Result{}, fmt.Errorf("%w: head of %s is %d but entry %d is missing", ErrCorrupt, e.Author, head.Seq, seq)
-		}
-		if bytes.Equal(logged, e.Raw) {
-			return Result{Outcome: Duplicate}, nil
-		}
-		ek := evidenceKey(e.Author, seq, e.ID)
-		if exists(w.evidence, ek) {
-			return Result{Outcome: Duplicate}, nil
-		}
-		// Whatever sits at seq differs: the author signed two entries for
-		// one position. Keep the stored one (replacing it would rewrite
-		// history under everyone who built on it) and this one as proof.
-		if err := w.evidence.Put(ek, e.Raw); err != nil {
-			return Result{}, err
-		}
-		return Result{Outcome: Equivocation}, nil
-	}
-	if err := protocol.CheckNext(head, e); err != nil {
-		if errors.Is(err, protocol.ErrGap) {
-			return Result{Outcome: Gap, Err: err}, nil
-		}
-		return rejected(err), nil
-	}
 	if log == nil {
+		var err error
 		if log, err = w.logs.CreateBucket(e.Author[:]); err != nil {
-			return Result{}, err
+			return err
 		}
 	}
 	// Logs only grow at the end: full pages waste nothing and split less.
 	log.FillPercent = 1
-	if err := log.Put(u64(seq), e.Raw); err != nil {
-		return Result{}, err
+	if err := log.Put(u64(e.Seq()), e.Raw); err != nil {
+		return err
 	}
-	if err := w.put(idxHeads, e.Author[:], headValue(protocol.Head{Author: e.Author, Seq: seq, ID: e.ID})); err != nil {
-		return Result{}, err
+	if err := w.put(idxHeads, e.Author[:], headValue(protocol.Head{Author: e.Author, Seq: e.Seq(), ID: e.ID})); err != nil {
+		return err
 	}
-	void, err := indexEntry(w, w.ids, w.idx[idxRetractions], e)
-	if err != nil {
-		return Result{}, err
+	if err := indexRows(w, e, void, why); err != nil {
+		return err
 	}
 	w.added++
-	if err := w.arrived(e.ID); err != nil {
-		return Result{}, err
-	}
-	if void != nil {
-		return Result{Outcome: Void, Err: void}, nil
-	}
-	return Result{Outcome: Applied}, nil
+	return w.arrived(e.ID)
 }
 
-// indexEntry writes e's index rows. An entry that breaks a stateful rule
-// gets only its ids row and a void row saying why: it stays in the log
-// (the author's later entries still chain to it) but has no effect.
-// Apply, Rebuild and Check all index through here, so they agree on what
-// is void. It returns the rule error for a void entry.
+// The writer is the replica.View of a write transaction: the logs, heads
+// and indexes as this transaction leaves them.
+
+func (w *writer) Head(author protocol.AuthorKey) (protocol.Head, error) { return w.head(author) }
+
+func (w *writer) Logged(author protocol.AuthorKey, seq uint64) ([]byte, error) {
+	if log := w.logs.Bucket(author[:]); log != nil {
+		return log.Get(u64(seq)), nil
+	}
+	return nil, nil
+}
+
+func (w *writer) HasEvidence(author protocol.AuthorKey, seq uint64, id protocol.ID) (bool, error) {
+	return exists(w.evidence, evidenceKey(author, seq, id)), nil
+}
+
+func (w *writer) Ref(id protocol.ID) (replica.Ref, bool, error) {
+	return rules{w.ids, w.idx[idxRetractions]}.Ref(id)
+}
+
+func (w *writer) RetractedBy(target protocol.ID) (protocol.ID, bool, error) {
+	return rules{w.ids, w.idx[idxRetractions]}.RetractedBy(target)
+}
+
+// rules is the replica.Rules of an ids and a retractions index, read
+// through getters: the write transaction's, a rebuild's, a check's.
+type rules struct{ ids, retractions getter }
+
+func (r rules) Ref(id protocol.ID) (replica.Ref, bool, error) {
+	v := r.ids.Get(id[:])
+	if v == nil {
+		return replica.Ref{}, false, nil
+	}
+	row, err := parseIDRow(id[:], v)
+	if err != nil {
+		return replica.Ref{}, false, err
+	}
+	return replica.Ref(row), true, nil
+}
+
+func (r rules) RetractedBy(target protocol.ID) (protocol.ID, bool, error) {
+	v := r.retractions.Get(target[:])
+	if v == nil {
+		return protocol.ID{}, false, nil
+	}
+	by, ok := idOf(v[:min(len(v), idSize)])
+	if !ok {
+		return protocol.ID{}, false, fmt.Errorf("%w: retractions/%x: value does not start with an entry id", ErrCorrupt, target[:])
+	}
+	return by, true, nil
+}
+
+// indexEntry writes e's index rows, deciding with the stateful rules
+// (replica.CheckRules) whether it is void. Rebuild and Check index through
+// here, and Apply through indexRows with the decision replica.Decide
+// made, so they agree on what is void. It returns the rule error for a
+// void entry.
 func indexEntry(w sink, ids, retractions getter, e *protocol.Entry) (void, err error) {
-	if rerr := checkRules(ids, retractions, e); rerr != nil {
+	if rerr := replica.CheckRules(rules{ids, retractions}, e); rerr != nil {
 		if !errors.Is(rerr, ErrRule) {
 			return nil, rerr
 		}
-		if err := w.put(idxIDs, e.ID[:], idRowValue(e)); err != nil {
-			return nil, err
-		}
-		return rerr, w.put(idxVoid, e.ID[:], []byte(rerr.Error()))
+		return rerr, indexRows(w, e, true, rerr)
 	}
-	return nil, index(w, e)
+	return nil, indexRows(w, e, false, nil)
 }
 
-// checkRules applies the stateful rules, which look only at the author's
-// own log: a rule that looked at another log would accept an entry on one
-// node and reject it on another, depending on arrival order, and the logs
-// would never converge. Rules about other logs (a dispute's target is an
-// addition) are applied when reading.
-//
-// "Not already retracted": the first retraction of a target (in log
-// order) is the one that counts, so a retraction is void when the
-// retractions row names another. That reads the same in the state when e
-// is applied and in the final state that Check sees.
-func checkRules(ids, retractions getter, e *protocol.Entry) error {
-	var target []byte
-	var want []protocol.Kind
-	switch p := e.Body.GetPayload().(type) {
-	case *pb.Entry_Retraction:
-		target, want = p.Retraction.Target, []protocol.Kind{protocol.KindAddition, protocol.KindAllow}
-	case *pb.Entry_NoticeUpdate:
-		target, want = p.NoticeUpdate.Notice, []protocol.Kind{protocol.KindNotice}
-	default:
-		return nil
+// indexRows writes the rows of a logged entry. An entry that breaks a
+// stateful rule gets only its ids row and a void row saying why: it stays
+// in the log (the author's later entries still chain to it) but has no
+// effect.
+func indexRows(w sink, e *protocol.Entry, void bool, why error) error {
+	if !void {
+		return index(w, e)
 	}
-	kind := e.Kind()
-	// Whether the target is missing or in another author's log must read
-	// the same: which other logs have arrived differs from node to node.
-	notOwn := fmt.Errorf("%w: %s %s (seq %d): target %x is not an earlier entry of the author's own log", ErrRule, kind, e.ID, e.Seq(), target)
-	v := ids.Get(target)
-	if v == nil {
-		return notOwn
-	}
-	row, err := parseIDRow(target, v)
-	if err != nil {
+	if err := w.put(idxIDs, e.ID[:], idRowValue(e)); err != nil {
 		return err
 	}
-	switch {
-	case row.Author != e.Author || row.Seq >= e.Seq():
-		return notOwn
-	case row.Kind != want[0] && (len(want) == 1 || row.Kind != want[1]):
-		return fmt.Errorf("%w: %s %s: target %x is a %s, want %s", ErrRule, kind, e.ID, target, row.Kind, kindList(want))
-	}
-	if kind == protocol.KindRetraction {
-		if v := retractions.Get(target); v != nil && !bytes.Equal(v[:min(len(v), idSize)], e.ID[:]) {
-			return fmt.Errorf("%w: retraction %s: target %x is already retracted by %x", ErrRule, e.ID, target, v[:min(len(v), idSize)])
-		}
-	}
-	return nil
-}
-
-func kindList(ks []protocol.Kind) string {
-	var b bytes.Buffer
-	for i, k := range ks {
-		if i > 0 {
-			b.WriteString(" or ")
-		}
-		b.WriteString(string(k))
-	}
-	return b.String()
+	return w.put(idxVoid, e.ID[:], []byte(why.Error()))
 }
 
 // exists reports whether key is in b. Unlike Get it tells an empty value

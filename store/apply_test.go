@@ -329,7 +329,7 @@ func TestApply(t *testing.T) {
 	}, {
 		name: "nil entry rejected, the rest of the batch applied",
 		steps: func(w *world) []step {
-			return []step{{in: []*protocol.Entry{nil, w.A.next(addition(sha("a")))}, want: []Outcome{Rejected, Applied}, errs: []error{ErrRule, nil}}}
+			return []step{{in: []*protocol.Entry{nil, w.A.next(addition(sha("a")))}, want: []Outcome{Rejected, Applied}, errs: []error{protocol.ErrMalformed, nil}}}
 		},
 		check: func(t *testing.T, s *testStore, w *world) { wantCount(t, s, 1) },
 	}}

@@ -1,6 +1,10 @@
 package store
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/staydown/staydown/protocol/replica"
+)
 
 // Sentinel errors. Errors returned by this package wrap one of them, or one
 // of protocol's (ErrGap, ErrChain in a Result), or an I/O error from bbolt;
@@ -15,7 +19,7 @@ var (
 	// unretracted addition or allowlist entry; an update of something that
 	// is not the author's earlier notice). The author signed it, so a peer
 	// relaying it is not at fault, but it must never be stored or relayed.
-	ErrRule = errors.New("stateful rule broken")
+	ErrRule = replica.ErrRule
 
 	// ErrCorrupt: the file does not hold what this package wrote: a row
 	// that does not decode, a log with a hole, an index that disagrees with

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/replica"
 )
 
 // Head returns the newest entry of author's log, or a Head with only
@@ -178,15 +179,14 @@ func (s *Store) RangeRaw(author protocol.AuthorKey, from, to uint64, fn func(seq
 	return wrapDB("range", err)
 }
 
-// Status of an attestation, from the facts that bear on it. Precedence:
-// retracted > allowlisted > disputed > active.
-type Status string
+// Status of an attestation (replica.StatusOf has the precedence).
+type Status = replica.Status
 
 const (
-	StatusActive      Status = "active"
-	StatusRetracted   Status = "retracted"   // its author withdrew it
-	StatusDisputed    Status = "disputed"    // someone claims a false positive
-	StatusAllowlisted Status = "allowlisted" // someone allowlisted the signal; never auto-action
+	StatusActive      = replica.StatusActive
+	StatusRetracted   = replica.StatusRetracted
+	StatusDisputed    = replica.StatusDisputed
+	StatusAllowlisted = replica.StatusAllowlisted
 )
 
 // Attestation is one addition that carries the signal asked for, or one
@@ -372,16 +372,7 @@ func settle(a *Attestation, retracted, allowlisted, disputed bool) {
 		}
 		return bytes.Compare(x.EntryID[:], y.EntryID[:])
 	})
-	switch {
-	case retracted:
-		a.Status = StatusRetracted
-	case allowlisted:
-		a.Status = StatusAllowlisted
-	case disputed:
-		a.Status = StatusDisputed
-	default:
-		a.Status = StatusActive
-	}
+	a.Status = replica.StatusOf(retracted, allowlisted, disputed)
 }
 
 // noticeAttestation makes an attestation of the notice id if it is
@@ -610,13 +601,11 @@ func (s *Store) VoidReason(id protocol.ID) (string, error) {
 	return reason, err
 }
 
-// Preview says what Apply would do with e now, without writing: Duplicate
-// (its id is in a log or in the evidence, or it conflicts with an entry
-// whose conflict is already kept), Equivocation (a first conflicting entry
-// for its seq), Rejected (seq is head+1 but prev is not the head), Gap, or
-// Applied. It does not run the stateful rules: an entry it calls Applied
-// may be applied as Void. The gossip validator uses it to decide what to
-// relay; Apply decides again under the write lock.
+// Preview says what Apply would decide for e now (replica.Decide), without
+// writing, for the gossip validator; Apply decides again under the write
+// lock. One difference: an entry conflicting with one whose conflict is
+// already kept as evidence is Duplicate here, since it is not relayed
+// (replica.Relay), though Apply would keep it too.
 func (s *Store) Preview(e *protocol.Entry) (Outcome, error) {
 	var out Outcome
 	err := s.view(func(b *buckets) error {
@@ -624,37 +613,55 @@ func (s *Store) Preview(e *protocol.Entry) (Outcome, error) {
 		if err != nil {
 			return err
 		}
-		if ids.Get(e.ID[:]) != nil {
-			out = Duplicate
-			return nil
+		step, err := replica.Decide(readView{b, ids}, e)
+		if err != nil {
+			return err
 		}
-		var head protocol.Head
-		if v := b.idx[idxHeads].Get(e.Author[:]); v != nil {
-			var err error
-			if head, err = parseHead(e.Author, v); err != nil {
-				return err
-			}
-		}
-		switch seq := e.Seq(); {
-		case seq <= head.Seq:
+		out = step.Outcome
+		if out == Equivocation {
 			// Any evidence row at this seq, this entry or another, means
 			// the conflict is known already.
-			prefix := evidenceKey(e.Author, seq, protocol.ID{})[:authorSize+8]
-			if k, _ := b.evidence.Cursor().Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) {
+			prefix := evidenceKey(e.Author, e.Seq(), protocol.ID{})[:authorSize+8]
+			k, _ := b.evidence.Cursor().Seek(prefix)
+			if !replica.Relay(step, k != nil && bytes.HasPrefix(k, prefix)) {
 				out = Duplicate
-			} else {
-				out = Equivocation
 			}
-		case seq == head.Seq+1 && e.Prev() != head.ID:
-			out = Rejected
-		case seq > head.Seq+1:
-			out = Gap
-		default:
-			out = Applied
 		}
 		return nil
 	})
 	return out, wrapDB("preview", err)
+}
+
+// readView is the replica.View of a read transaction.
+type readView struct {
+	b   *buckets
+	ids *runSet
+}
+
+func (v readView) Head(author protocol.AuthorKey) (protocol.Head, error) {
+	if h := v.b.idx[idxHeads].Get(author[:]); h != nil {
+		return parseHead(author, h)
+	}
+	return protocol.Head{Author: author}, nil
+}
+
+func (v readView) Logged(author protocol.AuthorKey, seq uint64) ([]byte, error) {
+	if log := v.b.logs.Bucket(author[:]); log != nil {
+		return log.Get(u64(seq)), nil
+	}
+	return nil, nil
+}
+
+func (v readView) HasEvidence(author protocol.AuthorKey, seq uint64, id protocol.ID) (bool, error) {
+	return exists(v.b.evidence, evidenceKey(author, seq, id)), nil
+}
+
+func (v readView) Ref(id protocol.ID) (replica.Ref, bool, error) {
+	return rules{v.ids, v.b.idx[idxRetractions]}.Ref(id)
+}
+
+func (v readView) RetractedBy(target protocol.ID) (protocol.ID, bool, error) {
+	return rules{v.ids, v.b.idx[idxRetractions]}.RetractedBy(target)
 }
 
 // Notices calls fn with every stored notice's thread, in the order of

@@ -6,6 +6,7 @@ import (
 
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
+	"github.com/staydown/staydown/protocol/replica"
 )
 
 // State is what the logs say now (SPEC.md section 10), recomputed from the
@@ -65,8 +66,8 @@ type addRec struct {
 }
 
 type retractRec struct {
-	target protocol.ID
-	by     logPos
+	id, target protocol.ID
+	by         logPos
 }
 
 func newStateBuilder() *stateBuilder {
@@ -104,7 +105,7 @@ func (s *stateBuilder) add(e *protocol.Entry, author uint32) {
 			}
 		}
 	case *pb.Entry_Retraction:
-		s.retracts = append(s.retracts, retractRec{protocol.ID(p.Retraction.Target), logPos{e.Author, e.Seq()}})
+		s.retracts = append(s.retracts, retractRec{e.ID, protocol.ID(p.Retraction.Target), logPos{e.Author, e.Seq()}})
 	case *pb.Entry_Dispute:
 		s.disputed[protocol.ID(p.Dispute.Target)] = true
 	case *pb.Entry_Notice:
@@ -120,18 +121,24 @@ func (s *stateBuilder) add(e *protocol.Entry, author uint32) {
 
 func (s *stateBuilder) key(k uint32) string { return string(s.arena[s.keyOffs[k]:s.keyOffs[k+1]]) }
 
-// resolveRetractions marks the targets of valid retractions (SPEC 9.2): an
-// earlier addition or allow entry of the retraction's own log. authors
-// maps an addition's author index back to its key.
+// resolveRetractions marks the targets of valid retractions
+// (replica.CheckTarget, SPEC 9.2): an earlier addition or allow entry of
+// the retraction's own log. Which of several valid retractions of one
+// target counts does not change that it is retracted. authors maps an
+// addition's author index back to its key.
 func (s *stateBuilder) resolveRetractions(authors []protocol.AuthorKey) {
 	s.retracted = map[protocol.ID]bool{}
 	slices.SortFunc(s.adds, func(a, b addRec) int { return slices.Compare(a.id[:], b.id[:]) })
 	for _, r := range s.retracts {
+		var t replica.Ref
+		found := false
 		if i, ok := slices.BinarySearchFunc(s.adds, r.target, func(a addRec, t protocol.ID) int { return slices.Compare(a.id[:], t[:]) }); ok {
-			if a := s.adds[i]; authors[a.author] == r.by.author && a.seq < r.by.seq {
-				s.retracted[r.target] = true
-			}
-		} else if a, ok := s.allowIDs[r.target]; ok && a.author == r.by.author && a.seq < r.by.seq {
+			a := s.adds[i]
+			t, found = replica.Ref{Author: authors[a.author], Seq: a.seq, Kind: protocol.KindAddition}, true
+		} else if a, ok := s.allowIDs[r.target]; ok {
+			t, found = replica.Ref{Author: a.author, Seq: a.seq, Kind: protocol.KindAllow}, true
+		}
+		if replica.CheckTarget(protocol.KindRetraction, r.id, r.by.author, r.by.seq, r.target[:], t, found) == nil {
 			s.retracted[r.target] = true
 		}
 	}
@@ -157,18 +164,18 @@ func (s *stateBuilder) finish(nowMs int64, authors []protocol.AuthorKey) State {
 	var matchingKeys []uint32
 	noticeKeys := map[string]bool{}
 	status := func(k string, retracted, disputed bool) bool {
-		allow := s.allowlisted(k)
-		switch {
-		case retracted:
+		status := replica.StatusOf(retracted, s.allowlisted(k), disputed)
+		switch status {
+		case replica.StatusRetracted:
 			st.Retracted++
-		case allow:
+		case replica.StatusAllowlisted:
 			st.Allowlisted++
-		case disputed:
+		case replica.StatusDisputed:
 			st.Disputed++
 		default:
 			st.Active++
 		}
-		return !retracted && !allow
+		return status.Matches()
 	}
 	for _, a := range s.adds {
 		// An attestation per signal of the addition, as Match lists it.

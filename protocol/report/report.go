@@ -40,6 +40,7 @@ import (
 
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
+	"github.com/staydown/staydown/protocol/replica"
 )
 
 // Report is the federation's transparency report. It encodes to JSON with
@@ -172,6 +173,13 @@ const (
 	kNoticeUpdate
 	kNoticeReply
 )
+
+// recKinds names the kinds of record.
+var recKinds = [...]protocol.Kind{
+	kAddition: protocol.KindAddition, kAllow: protocol.KindAllow, kRetraction: protocol.KindRetraction,
+	kDispute: protocol.KindDispute, kNotice: protocol.KindNotice, kNoticeUpdate: protocol.KindNoticeUpdate,
+	kNoticeReply: protocol.KindNoticeReply,
+}
 
 // rec is what the builder keeps of an entry (56 bytes).
 type rec struct {
@@ -529,11 +537,18 @@ func (b *Builder) Report(nowMs, sinceMs int64) Report {
 		}
 	}
 
-	// own returns the record e names if it is an earlier entry of e's own
-	// log, of one of the kinds; nil otherwise (e is void).
-	own := func(e placed, kinds ...uint8) *rec {
-		t := found[target[b.refs[e.r.aux].target]]
-		if t.r == nil || t.log != e.log || t.r.seq >= e.r.seq || !slices.Contains(kinds, t.r.kind) {
+	// own returns the record e (a retraction or notice update) names if
+	// the stateful rule of SPEC 9.2 holds (replica.CheckTarget): an
+	// earlier entry of e's own log of a kind it may name; nil otherwise
+	// (e is void).
+	own := func(e placed) *rec {
+		x := b.refs[e.r.aux].target
+		t := found[target[x]]
+		var ref replica.Ref
+		if t.r != nil {
+			ref = replica.Ref{Author: t.log.author, Seq: t.r.seq, Kind: recKinds[t.r.kind]}
+		}
+		if replica.CheckTarget(recKinds[e.r.kind], e.r.id, e.log.author, e.r.seq, x[:], ref, t.r != nil) != nil {
 			return nil
 		}
 		return t.r
@@ -543,7 +558,7 @@ func (b *Builder) Report(nowMs, sinceMs int64) Report {
 	// first in seq order counts; the others are void.
 	first := map[protocol.ID]uint64{} // target → seq of its first valid retraction
 	for _, e := range retractions {
-		if t := own(e, kAddition, kAllow); t != nil {
+		if t := own(e); t != nil {
 			if s, ok := first[t.id]; !ok || e.r.seq < s {
 				first[t.id] = e.r.seq
 			}
@@ -554,7 +569,7 @@ func (b *Builder) Report(nowMs, sinceMs int64) Report {
 			continue
 		}
 		f := figs[e.log.author]
-		switch t := own(e, kAddition, kAllow); {
+		switch t := own(e); {
 		case t == nil || first[t.id] != e.r.seq:
 			f.VoidEntries++
 		case t.kind == kAddition:
@@ -586,7 +601,7 @@ func (b *Builder) Report(nowMs, sinceMs int64) Report {
 	of := make([]int, 0, len(updates)+len(replies)) // for each update, then each reply: its notice's index, or -1
 	for _, e := range updates {
 		i := -1
-		if own(e, kNotice) == nil {
+		if own(e) == nil {
 			if e.r.ts >= sinceMs {
 				figs[e.log.author].VoidEntries++
 			}
