@@ -57,9 +57,9 @@ type Node struct {
 	http    *http.Server
 	apiAddr net.Addr
 
-	// publishMu makes append-then-publish atomic, so that this node's own
-	// entries leave in seq order.
-	publishMu sync.Mutex
+	// proposals carry Publish's bodies to the writer (writer.go).
+	proposals  chan proposal
+	writerDone chan struct{} // closed when the writer has ended
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup // the background loops
@@ -93,7 +93,7 @@ func Start(ctx context.Context, cfg *config.Node, log *slog.Logger) (n *Node, er
 	runCtx, cancel := context.WithCancel(context.Background())
 	n = &Node{cfg: cfg, log: log, roster: roster, self: self, author: author,
 		metrics: newMetrics(), pending: newPending(maxPending), cancel: cancel,
-		syncIn: make(chan syncWork), runCtx: runCtx}
+		syncIn: make(chan syncWork), proposals: make(chan proposal, maxBatch), writerDone: make(chan struct{}), runCtx: runCtx}
 	n.sync = newSyncer(n)
 	// A failed start releases what it took. (Not through the named result:
 	// `return nil, err` has set it to nil by the time this runs.)
@@ -164,7 +164,7 @@ func Start(ctx context.Context, cfg *config.Node, log *slog.Logger) (n *Node, er
 	go func() { defer n.wg.Done(); n.ckpt.run(runCtx, interval) }()
 	go func() { defer n.wg.Done(); n.sync.run(runCtx) }()
 	go func() { defer n.wg.Done(); n.readLoop(runCtx, sub, received) }()
-	go func() { defer n.wg.Done(); n.applyLoop(received) }()
+	go func() { defer n.wg.Done(); n.writeLoop(received) }()
 	go func() { defer n.wg.Done(); newDialer(n.host, roster, log).run(runCtx) }()
 
 	if err = n.serveHTTP(token); err != nil {
@@ -242,34 +242,15 @@ func (n *Node) Publish(ctx context.Context, body *pb.Entry) (*protocol.Entry, er
 	if err := n.checkOwnTarget(body); err != nil {
 		return nil, err
 	}
-	n.publishMu.Lock()
-	defer n.publishMu.Unlock()
-	e, err := n.store.Append(n.self.AuthorKey, func(head protocol.Head) (*protocol.Entry, error) {
-		body.Version = protocol.Version
-		body.Federation = n.cfg.Federation
-		body.Seq = head.Seq + 1
-		body.Prev = nil
-		if head.Seq > 0 {
-			body.Prev = head.ID[:]
-		}
-		body.TimestampMs = n.now().UnixMilli()
-		return protocol.Sign(n.author, body)
-	})
+	// The writer signs it as the next entry of this node's log, stores
+	// it, updates what reads the store, and publishes it on gossip.
+	e, err := n.propose(ctx, body)
 	switch {
 	case errors.Is(err, protocol.ErrMalformed), errors.Is(err, protocol.ErrSignal), errors.Is(err, protocol.ErrLabel), errors.Is(err, store.ErrRule):
 		return nil, fmt.Errorf("%w: %v", api.ErrInvalid, err)
 	case err != nil:
 		return nil, err
 	}
-	n.metrics.published.Inc()
-	n.matching.stored(e)
-	n.noticeStored(e)
-	n.feed.publish(e)
-	// The entry is stored: if gossip fails now, peers still get it by sync.
-	if err := n.topic.Publish(ctx, e.Raw); err != nil {
-		n.log.Warn("gossip publish failed; entry is stored", "id", e.ID, "err", err)
-	}
-	n.log.Info("published", "kind", kind, "seq", e.Seq(), "id", e.ID)
 	return e, nil
 }
 

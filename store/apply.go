@@ -40,13 +40,47 @@ type Result struct {
 // Apply stores a batch of entries in one write transaction: one fsync for
 // the lot, which is what makes catching up on a long log affordable.
 // Entries must have passed protocol.Decode, Roster.Check and Entry.Verify;
-// Apply enforces the chain and the stateful rules. Entries of one author
-// may follow each other within the batch (seq n, n+1, ...), each seeing the
-// ones before it.
+// Apply decides each with the replica state machine (replica.Decide) and
+// acts on the decision. Entries of one author may follow each other
+// within the batch (seq n, n+1, ...), each seeing the ones before it.
 //
 // There is one Result per entry, in order. The error is for I/O failure and
 // corruption only; then nothing of the batch is stored.
 func (s *Store) Apply(entries []*protocol.Entry) ([]Result, error) {
+	return s.Commit(Batch{Entries: entries})
+}
+
+// Batch is what one write transaction stores.
+type Batch struct {
+	// Entries to apply, in order.
+	Entries []*protocol.Entry
+	// Own is how many of the first Entries are the node's own new
+	// entries, signed for this batch. Each must be Applied (an author's
+	// node never publishes a void entry, SPEC 9.2): if one is not, nothing
+	// of the batch is stored and Commit returns an *OwnError naming it.
+	Own int
+}
+
+// OwnError says which of a batch's own entries could not be applied, and
+// why; it wraps the reason (protocol.ErrChain, ErrRule).
+type OwnError struct {
+	Index  int
+	Result Result
+}
+
+func (e *OwnError) Error() string {
+	if e.Result.Err != nil {
+		return e.Result.Err.Error()
+	}
+	return fmt.Sprintf("own entry %d of the batch is %s", e.Index, e.Result.Outcome)
+}
+
+func (e *OwnError) Unwrap() error { return e.Result.Err }
+
+// Commit stores a batch in one write transaction, as Apply does, with
+// the batch's own entries held to the stricter rule above.
+func (s *Store) Commit(b Batch) ([]Result, error) {
+	entries := b.Entries
 	if len(entries) == 0 {
 		return nil, nil
 	}
@@ -60,9 +94,15 @@ func (s *Store) Apply(entries []*protocol.Entry) ([]Result, error) {
 			if results[i], err = w.apply(e); err != nil {
 				return err
 			}
+			if i < b.Own && results[i].Outcome != Applied {
+				return &OwnError{Index: i, Result: results[i]}
+			}
 		}
 		return w.finish()
 	})
+	if oe := (*OwnError)(nil); errors.As(err, &oe) {
+		return nil, oe
+	}
 	if err != nil {
 		return nil, wrapDB("apply", err)
 	}

@@ -1,0 +1,87 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/pb"
+)
+
+// The notice book is updated by the writer alone, in commit order, so it
+// always equals the store. Regression: Publish wrote the store and then
+// updated the book from the HTTP goroutine while the apply loop did the
+// same for received entries; each read the thread and then put it, and a
+// stale read put last lost the other's update (the book then disagreed
+// with the store until the thread's next event). That window is a few
+// microseconds wide, so this test rarely caught the old code; it holds
+// the writer to the invariant.
+func TestNoticeBookFollowsConcurrentWriters(t *testing.T) {
+	f := newFederation(t, "nru=referral", "pa=platform")
+	nru := f.start("nru")
+	pa := f.key("pa")
+	ctx := context.Background()
+	// A long thread makes reading it slow, which widens the window
+	// between the read and the put in which the old code lost updates.
+	const notices, preload, events = 4, 50, 20
+	var replySeq uint64
+	var replyHead protocol.ID
+	for round := range notices {
+		n, err := nru.IssueNotice(ctx, api.NoticeRequest{To: "pa", URLs: []string{"https://pa.example/v/1"},
+			Category: "graphic-violence", Basis: "art. 3", Order: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The referral unit updates its notice through the API while the
+		// platform's replies to it arrive, as from a peer.
+		replies := make([]*protocol.Entry, preload+events)
+		for i := range replies {
+			replySeq++
+			body := &pb.Entry{Version: protocol.Version, Federation: "test", Seq: replySeq,
+				TimestampMs: nru.now().UnixMilli() + int64(i), Payload: &pb.Entry_NoticeReply{NoticeReply: &pb.NoticeReply{
+					Notice: n.ID[:], Status: []pb.ReplyStatus{pb.ReplyStatus_REPLY_STATUS_RECEIVED, pb.ReplyStatus_REPLY_STATUS_CLARIFICATION_REQUESTED}[i%2]}}}
+			if replySeq > 1 {
+				body.Prev = replyHead[:]
+			}
+			e, err := protocol.Sign(pa, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			replyHead = e.ID
+			replies[i] = e
+		}
+		if res, err := nru.applySynced(replies[:preload]); err != nil || res[preload-1].Outcome.String() != "applied" {
+			t.Fatalf("round %d: preloading replies: %v", round, err)
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for i := range events {
+				if _, err := nru.UpdateNotice(ctx, api.NoticeUpdateRequest{Notice: n.ID.String(), Deadline: fmt.Sprintf("%dm", 61+i)}); err != nil {
+					t.Errorf("round %d update %d: %v", round, i, err)
+				}
+			}
+		})
+		wg.Go(func() {
+			for _, e := range replies[preload:] {
+				if res, err := nru.applySynced([]*protocol.Entry{e}); err != nil || res[0].Outcome.String() != "applied" {
+					t.Errorf("round %d reply seq %d: %v %v", round, e.Seq(), res, err)
+				}
+			}
+		})
+		wg.Wait()
+		th, err := nru.store.Notice(n.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := protocol.NoticeLifecycle(th.Notice, th.Updates, th.Replies, timeless)
+		nru.book.mu.RLock()
+		got := nru.book.m[n.ID].st
+		nru.book.mu.RUnlock()
+		if got != want {
+			t.Errorf("round %d: the book holds %+v, the store's thread gives %+v", round, got, want)
+		}
+	}
+}
