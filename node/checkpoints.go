@@ -63,7 +63,11 @@ type checkpoints struct {
 	cosigned  prometheus.Counter
 	conflicts prometheus.Counter
 
-	mu    sync.Mutex
+	// sends are the cosigned checkpoints being published from the
+	// validator (which must not block on a publish); close waits for them.
+	sends sync.WaitGroup
+
+	mu    sync.Mutex // guards logs and found
 	logs  map[protocol.AuthorKey]*checkpointLog
 	found []CheckpointConflict
 }
@@ -172,7 +176,12 @@ func (c *checkpoints) saveConflict(msg []byte) {
 	}
 }
 
-func (c *checkpoints) close() error { return c.db.Close() }
+// close waits for the publications under way (they end with the run
+// context) and closes the file.
+func (c *checkpoints) close() error {
+	c.sends.Wait()
+	return c.db.Close()
+}
 
 func (c *checkpoints) log(a protocol.AuthorKey) *checkpointLog {
 	l := c.logs[a]
@@ -270,7 +279,7 @@ func (c *checkpoints) validate(ctx context.Context, from peer.ID, m *pubsub.Mess
 		return pubsub.ValidationIgnore
 	}
 	if cosign != nil {
-		go c.publish(cosign)
+		c.sends.Go(func() { c.publish(cosign) })
 	}
 	return pubsub.ValidationAccept
 }

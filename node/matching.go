@@ -394,3 +394,7 @@ func (s *keySet) len() int {
 	defer s.mu.RUnlock()
 	return len(s.m)
 }
+
+// close stops the PDQ index's background merge, if one runs; the node is
+// closing and the index goes with it.
+func (m *matching) close() { m.pdq.Close() }

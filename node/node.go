@@ -199,19 +199,31 @@ func (n *Node) serveHTTP(token string) error {
 	return nil
 }
 
-// Close stops the node in this order: the API (no new entries), the
-// background loops (gossip in, dialing, applying what was received), the
-// libp2p host, the store. Safe to call more than once; every call returns
-// the first call's result.
+// Close stops the node in this order, each step waiting for the one
+// before:
+//
+//  1. The run context is cancelled: every loop (gossip in, the writer,
+//     sync, dialing, checkpoints) and every stream that waits on it (the
+//     API's /v1/events, a sync session) begins to end; proposals not yet
+//     written fail.
+//  2. The API stops taking requests and waits for those under way, which
+//     end promptly now.
+//  3. The gossip topic and the libp2p host close; the loops are waited
+//     for (the writer has applied or refused all it took).
+//  4. The PDQ index's background merge is stopped, the checkpoints'
+//     publications waited for, and the store closed last, so that nothing
+//     writes to a closed store.
+//
+// Safe to call more than once; every call returns the first call's result.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		var errs []error
+		n.cancel()
 		if n.http != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			errs = append(errs, n.http.Shutdown(ctx))
 			cancel()
 		}
-		n.cancel()
 		if n.topic != nil {
 			n.topic.Close() // fails while subscribed; the host's close ends it anyway
 		}
@@ -219,6 +231,9 @@ func (n *Node) Close() error {
 			errs = append(errs, n.host.Close())
 		}
 		n.wg.Wait()
+		if n.matching != nil {
+			n.matching.close()
+		}
 		if n.ckpt != nil {
 			errs = append(errs, n.ckpt.close())
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 )
 
 const (
@@ -62,6 +63,7 @@ type PDQIndex struct {
 	// millions of entries on thousands.
 	mergeMin  int                // smallest delta worth merging
 	mergeHook func()             // if set, a background merge calls it before it swaps (tests)
+	closed    atomic.Bool        // set by Close: a background merge gives up
 	probeOnly bool               // never scan, however cheaper
 	geometry  func(int) geometry // for a sorted segment of that many entries
 }
@@ -82,6 +84,16 @@ func (x *PDQIndex) MergeInBackground() {
 	x.wmu.Lock()
 	x.background = true
 	x.wmu.Unlock()
+}
+
+// Close stops a background merge that runs (it gives up at its next
+// step, within a fraction of a second at ten million hashes) and waits for
+// it to end. The index still answers queries, but must not be added to
+// or removed from (an abandoned merge's frozen delta is not merged again):
+// call it when the index is about to be dropped.
+func (x *PDQIndex) Close() {
+	x.closed.Store(true)
+	x.WaitMerge()
 }
 
 // WaitMerge returns once no background merge runs.
@@ -130,7 +142,7 @@ func (x *PDQIndex) Build(hs []Hash, refs []uint64) {
 	base := buildSorted(len(hs), x.geometry(len(hs)), func(i int) (*words, uint64) {
 		w = load(&hs[i])
 		return &w, refs[i]
-	})
+	}, nil)
 	x.mu.Lock()
 	x.base, x.delta, x.frozen = base, newDelta(), nil
 	x.mu.Unlock()
@@ -221,15 +233,15 @@ func (x *PDQIndex) maybeMerge() {
 		return
 	}
 	base, delta := x.base, x.delta
-	merged := x.mergeOf(base, base.livePositions(), delta, delta.livePositions())
+	merged := x.mergeOf(base, base.livePositions(), delta, delta.livePositions(), nil)
 	x.mu.Lock()
 	x.base, x.delta = merged, newDelta()
 	x.mu.Unlock()
 }
 
 // mergeOf builds one sorted segment of base's entries at positions bl
-// and delta's at dl.
-func (x *PDQIndex) mergeOf(base *sortedSegment, bl []uint32, delta *deltaSegment, dl []uint32) *sortedSegment {
+// and delta's at dl. It returns nil if stop (nil: never) says so meanwhile.
+func (x *PDQIndex) mergeOf(base *sortedSegment, bl []uint32, delta *deltaSegment, dl []uint32, stop func() bool) *sortedSegment {
 	n := len(bl) + len(dl)
 	return buildSorted(n, x.geometry(n), func(i int) (*words, uint64) {
 		if i < len(bl) {
@@ -237,7 +249,7 @@ func (x *PDQIndex) mergeOf(base *sortedSegment, bl []uint32, delta *deltaSegment
 		}
 		i = int(dl[i-len(bl)])
 		return &delta.hashes[i], delta.refs[i]
-	})
+	}, stop)
 }
 
 // mergeBackground freezes the delta and merges it with base on a new
@@ -256,12 +268,19 @@ func (x *PDQIndex) mergeBackground() {
 	x.mergeDone = done
 	go func() {
 		defer close(done)
-		merged := x.mergeOf(base, livePositions(len(base.hashes), baseDead), frozen, livePositions(len(frozen.hashes), frozenDead))
+		merged := x.mergeOf(base, livePositions(len(base.hashes), baseDead), frozen, livePositions(len(frozen.hashes), frozenDead), x.closed.Load)
 		if x.mergeHook != nil {
 			x.mergeHook()
 		}
 		x.wmu.Lock()
 		defer x.wmu.Unlock()
+		if merged == nil {
+			// Closed: the index is being dropped, the merge with it.
+			if x.epoch == epoch {
+				x.merging = false
+			}
+			return
+		}
 		if x.epoch != epoch {
 			return // Build replaced the contents meanwhile
 		}

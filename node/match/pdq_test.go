@@ -558,3 +558,33 @@ func TestParseHash(t *testing.T) {
 		}
 	}
 }
+
+// Close stops a background merge that runs: it gives up (the index keeps
+// its segments as they were and answers as before) and Close returns once
+// it has ended.
+func TestCloseStopsBackgroundMerge(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	hs := bank(rng, 600)
+	want := &pairs{hs: slices.Clone(hs[:400]), refs: sequentialRefs(0, 400)}
+	x := inBackground(newProbingIndex(100))
+	x.Build(want.hs[:300], want.refs[:300])
+	// Closed before the merge's first step: the merge that the next adds
+	// start gives up at once, deterministically.
+	x.closed.Store(true)
+	for i := 300; i < 400; i++ {
+		x.Add(want.hs[i], want.refs[i])
+	}
+	x.Close()
+	x.wmu.Lock()
+	merging, base, frozen := x.merging, len(x.base.hashes), x.frozen != nil
+	x.wmu.Unlock()
+	if !frozen {
+		t.Fatal("no merge began: the test proves nothing")
+	}
+	if merging || base != 300 {
+		t.Fatalf("after Close: merging %v, base of %d hashes; want no merge and the base as built (300)", merging, base)
+	}
+	for _, q := range queries(rng, hs, 30) {
+		checkQuery(t, x, want, q, 40)
+	}
+}

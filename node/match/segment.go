@@ -28,7 +28,10 @@ type sortedSegment struct {
 // buildSorted makes a segment of the n entries at(0), ..., at(n-1). It
 // calls at from one goroutine and copies *w before calling it again, so at
 // may reuse one buffer.
-func buildSorted(n int, geo geometry, at func(i int) (*words, uint64)) *sortedSegment {
+//
+// stop, when not nil, is asked between the tables; once it says true,
+// buildSorted gives up and returns nil.
+func buildSorted(n int, geo geometry, at func(i int) (*words, uint64), stop func() bool) *sortedSegment {
 	s := &sortedSegment{geo: geo}
 	if n == 0 {
 		return s
@@ -55,6 +58,9 @@ func buildSorted(n int, geo geometry, at func(i int) (*words, uint64)) *sortedSe
 		wg.Go(func() {
 			var lowBuf []uint16
 			for c := int(handed.Add(1)) - 1; c < g.chunks; c = int(handed.Add(1)) - 1 {
+				if stop != nil && stop() {
+					return
+				}
 				s.start[c], s.pos[c] = countingSort(n, g.width[c], func(i int) uint32 {
 					return g.chunk(&s.hashes[i], c)
 				}, &lowBuf)
@@ -62,6 +68,9 @@ func buildSorted(n int, geo geometry, at func(i int) (*words, uint64)) *sortedSe
 		})
 	}
 	wg.Wait()
+	if stop != nil && stop() {
+		return nil
+	}
 	return s
 }
 
