@@ -166,7 +166,7 @@ func (m *matching) match(queries []api.Query) ([]api.Found, error) {
 	out := make([]api.Found, len(queries))
 	for i, q := range queries {
 		if err := protocol.CheckSignal(q.Signal); err != nil {
-			return nil, fmt.Errorf("%w: signals[%d]: %v", api.ErrInvalid, i, err)
+			return nil, fmt.Errorf("%w: signals[%d]: %w", api.ErrInvalid, i, err)
 		}
 		var err error
 		if protocol.TypeOf(q.Signal) == protocol.SignalPDQ {

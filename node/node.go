@@ -262,7 +262,7 @@ func (n *Node) Publish(ctx context.Context, body *pb.Entry) (*protocol.Entry, er
 	e, err := n.propose(ctx, body)
 	switch {
 	case errors.Is(err, protocol.ErrMalformed), errors.Is(err, protocol.ErrSignal), errors.Is(err, protocol.ErrLabel), errors.Is(err, store.ErrRule):
-		return nil, fmt.Errorf("%w: %v", api.ErrInvalid, err)
+		return nil, fmt.Errorf("%w: %w", api.ErrInvalid, err)
 	case err != nil:
 		return nil, err
 	}

@@ -44,7 +44,7 @@ func details(urls []string, text string) (*pb.NoticeDetails, error) {
 		d.Urls = append(d.Urls, n)
 	}
 	if err := protocol.CheckDetails(d); err != nil {
-		return nil, fmt.Errorf("%w: %v", api.ErrInvalid, err)
+		return nil, fmt.Errorf("%w: %w", api.ErrInvalid, err)
 	}
 	return d, nil
 }
@@ -55,7 +55,7 @@ func (n *Node) seal(d *pb.NoticeDetails, addressee protocol.AuthorKey) (*pb.Seal
 	}
 	s, err := protocol.Seal(d, protocol.NoticeRecipients(n.roster, n.self.AuthorKey, addressee), nil)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", api.ErrInvalid, err)
+		return nil, fmt.Errorf("%w: %w", api.ErrInvalid, err)
 	}
 	return s, nil
 }

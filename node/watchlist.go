@@ -182,7 +182,7 @@ func checkedKeys(sigs []*pb.Signal) ([][]byte, error) {
 	keys := make([][]byte, len(sigs))
 	for i, s := range sigs {
 		if err := protocol.CheckSignal(s); err != nil {
-			return nil, fmt.Errorf("%w: signals[%d]: %v", api.ErrInvalid, i, err)
+			return nil, fmt.Errorf("%w: signals[%d]: %w", api.ErrInvalid, i, err)
 		}
 		keys[i] = protocol.SignalKey(s)
 	}

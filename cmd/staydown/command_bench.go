@@ -24,24 +24,33 @@ type benchReport struct {
 	P99Ms     float64 `json:"p99_ms"`
 	MaxMs     float64 `json:"max_ms"`
 	ElapsedS  float64 `json:"elapsed_s"`
+	Clients   int     `json:"clients"`
+	// PublishRate is entries per second, from the first publication to
+	// the return of the last.
+	PublishRate float64 `json:"publish_rate"`
 }
 
 func (c *cli) benchCommand() *cobra.Command {
-	var entries int
+	var entries, clients int
 	var interval, bound time.Duration
 	cmd := &cobra.Command{
-		Use:   "bench [--entries N] [--interval D]",
+		Use:   "bench [--entries N] [--clients N] [--interval D]",
 		Short: "Measure publish-to-matchable latency across a 3-node loopback federation",
 		Long: `Start a federation of three nodes on loopback (in a temporary directory,
 on free ports), publish N additions from the referral unit's node, one
 every --interval, and measure for each of the two platforms the time from
-publishing to the entry being stored there and so matchable. Prints the
-distribution: median, p90, p99, max, and entries not delivered within
---bound after the last publication.`,
+publishing to the entry being stored there and so matchable. With
+--clients N, N publishers run at once, as N API clients would (concurrent
+publications share the node's write transactions). Prints the publish
+rate and the distribution: median, p90, p99, max, and entries not
+delivered within --bound after the last publication.`,
 		Args: args("", 0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if entries < 1 || entries > 1_000_000 {
 				return usagef("--entries %d: want 1 to 1000000", entries)
+			}
+			if clients < 1 || clients > 1000 {
+				return usagef("--clients %d: want 1 to 1000", clients)
 			}
 			if interval < 0 || bound <= 0 {
 				return usagef("--interval must be >= 0 and --bound > 0")
@@ -64,19 +73,20 @@ distribution: median, p90, p99, max, and entries not delivered within
 			if err := f.WaitMesh(ctx); err != nil {
 				return err
 			}
-			res, err := localfed.Bench(ctx, f, entries, max(interval, time.Microsecond), bound)
+			res, err := localfed.Bench(ctx, f, entries, clients, max(interval, time.Microsecond), bound)
 			if err != nil {
 				return err
 			}
 			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 			r := benchReport{Nodes: len(f.Nodes), Entries: res.Entries, Delivered: len(res.Latencies), Lost: res.Lost,
 				MedianMs: ms(res.Quantile(0.5)), P90Ms: ms(res.Quantile(0.9)), P99Ms: ms(res.Quantile(0.99)),
-				MaxMs: ms(res.Quantile(1)), ElapsedS: res.Elapsed.Seconds()}
+				MaxMs: ms(res.Quantile(1)), ElapsedS: res.Elapsed.Seconds(), Clients: clients,
+				PublishRate: float64(res.Entries) / res.Publishing.Seconds()}
 			if c.json {
 				return c.printJSON(r)
 			}
-			fmt.Fprintf(c.stdout, "%d nodes, %d entries published one every %v; publish -> matchable on each of %d platforms:\n",
-				r.Nodes, r.Entries, interval, len(f.Nodes)-1)
+			fmt.Fprintf(c.stdout, "%d nodes, %d entries published by %d clients, each one every %v: %.0f entries/s; publish -> matchable on each of %d platforms:\n",
+				r.Nodes, r.Entries, clients, interval, r.PublishRate, len(f.Nodes)-1)
 			fmt.Fprintf(c.stdout, "  median %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms\n", r.MedianMs, r.P90Ms, r.P99Ms, r.MaxMs)
 			fmt.Fprintf(c.stdout, "  delivered %d of %d (lost to gossip within %v: %d); %.1f s in all\n",
 				r.Delivered, r.Delivered+r.Lost, bound, r.Lost, r.ElapsedS)
@@ -84,6 +94,7 @@ distribution: median, p90, p99, max, and entries not delivered within
 		},
 	}
 	cmd.Flags().IntVar(&entries, "entries", 500, "additions to publish")
+	cmd.Flags().IntVar(&clients, "clients", 1, "concurrent publishers")
 	cmd.Flags().DurationVar(&interval, "interval", 10*time.Millisecond, "pause between publications")
 	cmd.Flags().DurationVar(&bound, "bound", 10*time.Second, "how long to wait for stragglers after the last publication")
 	return cmd

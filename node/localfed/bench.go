@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/staydown/staydown/protocol"
@@ -20,6 +21,9 @@ type BenchResult struct {
 	Latencies []time.Duration // publish -> stored and matchable, one per (entry, receiver) delivered
 	Lost      int             // (entry, receiver) pairs not delivered before the bound
 	Elapsed   time.Duration
+	// Publishing is the time from the first call to Publish to the
+	// return of the last: Entries/Publishing is the publish rate.
+	Publishing time.Duration
 }
 
 // Quantile returns the q-quantile (0..1) of the latencies, nearest rank.
@@ -33,11 +37,13 @@ func (r BenchResult) Quantile(q float64) time.Duration {
 	return s[max(0, min(i, len(s)-1))]
 }
 
-// Bench publishes n additions from the first node, one every interval,
-// and measures for every other node the time from the call to Publish to
-// the moment the entry is stored there (and so matchable). It waits at
-// most bound after the last publication for stragglers.
-func Bench(ctx context.Context, f *Federation, n int, interval, bound time.Duration) (BenchResult, error) {
+// Bench publishes n additions from the first node, from clients
+// concurrent publishers each pausing interval between its publications
+// (as that many API clients would), and measures for every other node the
+// time from the call to Publish to the moment the entry is stored there
+// (and so matchable). It waits at most bound after the last publication
+// for stragglers.
+func Bench(ctx context.Context, f *Federation, n, clients int, interval, bound time.Duration) (BenchResult, error) {
 	src, receivers := f.Nodes[0], f.Nodes[1:]
 	res := BenchResult{Entries: n, Receivers: len(receivers)}
 	type seen struct {
@@ -54,30 +60,56 @@ func Bench(ctx context.Context, f *Federation, n int, interval, bound time.Durat
 			}
 		}()
 	}
-	published := make(map[protocol.ID]time.Time, n)
+	type sent struct {
+		id  protocol.ID
+		t0  time.Time
+		err error
+	}
+	out := make(chan sent, n)
+	clients = max(1, min(clients, n))
 	start := time.Now()
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for i := 0; i < n; i++ {
-		var b [32]byte
-		rand.Read(b[:])
-		sum := sha256.Sum256(b[:])
-		sig, err := protocol.ParseSignal("sha256", hex.EncodeToString(sum[:]))
-		if err != nil {
-			return res, err
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Go(func() {
+			tick := time.NewTicker(interval)
+			defer tick.Stop()
+			for i := c; i < n; i += clients {
+				var b [32]byte
+				rand.Read(b[:])
+				sum := sha256.Sum256(b[:])
+				sig, err := protocol.ParseSignal("sha256", hex.EncodeToString(sum[:]))
+				if err != nil {
+					out <- sent{err: err}
+					return
+				}
+				t0 := time.Now()
+				e, err := src.Publish(ctx, &pb.Entry{Payload: &pb.Entry_Addition{Addition: &pb.Addition{
+					Signals: []*pb.Signal{sig}, Labels: []*pb.Label{{Slug: "other", Text: "benchmark"}}}}})
+				if err != nil {
+					out <- sent{err: fmt.Errorf("publish %d: %w", i, err)}
+					return
+				}
+				out <- sent{id: e.ID, t0: t0}
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+			}
+		})
+	}
+	wg.Wait()
+	res.Publishing = time.Since(start)
+	close(out)
+	published := make(map[protocol.ID]time.Time, n)
+	for s := range out {
+		if s.err != nil {
+			return res, s.err
 		}
-		t0 := time.Now()
-		e, err := src.Publish(ctx, &pb.Entry{Payload: &pb.Entry_Addition{Addition: &pb.Addition{
-			Signals: []*pb.Signal{sig}, Labels: []*pb.Label{{Slug: "other", Text: "benchmark"}}}}})
-		if err != nil {
-			return res, fmt.Errorf("publish %d: %w", i, err)
-		}
-		published[e.ID] = t0
-		select {
-		case <-ctx.Done():
-			return res, ctx.Err()
-		case <-tick.C:
-		}
+		published[s.id] = s.t0
+	}
+	if err := ctx.Err(); err != nil {
+		return res, err
 	}
 	want := n * len(receivers)
 	timeout := time.After(bound)

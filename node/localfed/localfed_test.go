@@ -28,7 +28,7 @@ func TestBench(t *testing.T) {
 	if err := f.WaitMesh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Bench(ctx, f, 20, time.Millisecond, 20*time.Second)
+	res, err := Bench(ctx, f, 20, 4, time.Millisecond, 20*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
