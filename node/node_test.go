@@ -30,11 +30,11 @@ import (
 
 // testLogger writes the node's log into the test's log, so a failure shows
 // what the node said.
-func testLogger(t *testing.T, name string) *slog.Logger {
+func testLogger(t testing.TB, name string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", name)
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
@@ -45,14 +45,14 @@ func (w testWriter) Write(p []byte) (int, error) {
 // listen on kernel-chosen ports, so the roster carries no addresses and
 // tests connect nodes explicitly.
 type federation struct {
-	t       *testing.T
+	t       testing.TB
 	cfgs    map[string]*config.Node
 	members []string
 }
 
 var addrsLine = regexp.MustCompile(`(?m)^addrs = .*$`)
 
-func newFederation(t *testing.T, members ...string) *federation {
+func newFederation(t testing.TB, members ...string) *federation {
 	t.Helper()
 	dir := t.TempDir()
 	roster := filepath.Join(dir, "roster.toml")
@@ -134,7 +134,7 @@ func waitUntil(t *testing.T, bound time.Duration, what string, cond func() bool)
 }
 
 // freeAPIAddr asks the kernel for a free loopback port for the HTTP API.
-func freeAPIAddr(t *testing.T) string {
+func freeAPIAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

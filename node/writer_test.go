@@ -3,8 +3,12 @@ package node
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/staydown/staydown/node/api"
 	"github.com/staydown/staydown/protocol"
@@ -84,4 +88,42 @@ func TestNoticeBookFollowsConcurrentWriters(t *testing.T) {
 			t.Errorf("round %d: the book holds %+v, the store's thread gives %+v", round, got, want)
 		}
 	}
+}
+
+// BenchmarkPublishConcurrent publishes additions on one node from 64
+// goroutines at once, as 64 API clients would: the writer shares its
+// write transactions among them (group commit). Reports entries/s.
+func BenchmarkPublishConcurrent(b *testing.B) {
+	f := newFederation(b, "nru=referral")
+	n := f.start("nru")
+	clients := 64
+	if s := os.Getenv("STAYDOWN_BENCH_CLIENTS"); s != "" {
+		clients, _ = strconv.Atoi(s)
+	}
+	var next atomic.Uint64
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			for {
+				i := next.Add(1)
+				if i > uint64(b.N) {
+					return
+				}
+				sig, err := protocol.ParseSignal("sha256", fmt.Sprintf("%064x", i))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if _, err := n.Publish(context.Background(), &pb.Entry{Payload: &pb.Entry_Addition{Addition: &pb.Addition{
+					Signals: []*pb.Signal{sig}, Labels: []*pb.Label{{Slug: "graphic-violence"}}}}}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "entries/s")
 }
