@@ -57,20 +57,15 @@ func (b *noticeBook) put(t store.NoticeThread) {
 	b.mu.Unlock()
 }
 
-// stored updates the book for an entry now in its log.
-func (b *noticeBook) stored(st *store.Store, e *protocol.Entry) error {
-	var id protocol.ID
-	switch {
-	case e.Body.GetNotice() != nil:
-		id = e.ID
-	case e.Body.GetNoticeUpdate() != nil:
-		id = protocol.ID(e.Body.GetNoticeUpdate().Notice)
-	case e.Body.GetNoticeReply() != nil:
-		id = protocol.ID(e.Body.GetNoticeReply().Notice)
-	default:
+// stored updates the book for an entry now in its log, whose effect
+// (replica.Effect.Thread) names the thread it changed, if any. Only the
+// writer calls it, after the commit, in commit order: the thread it reads
+// is the newest.
+func (b *noticeBook) stored(st *store.Store, thread *protocol.ID) error {
+	if thread == nil {
 		return nil
 	}
-	t, err := st.Notice(id)
+	t, err := st.Notice(*thread)
 	if errors.Is(err, store.ErrNotFound) {
 		// A reply or update before its notice: the notice's own arrival
 		// computes the thread.

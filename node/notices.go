@@ -216,8 +216,8 @@ func byName[T comparable](field, s string, names map[T]string, hint string) (T, 
 }
 
 // noticeStored tells the notice book of an entry now stored.
-func (n *Node) noticeStored(e *protocol.Entry) {
-	if err := n.book.stored(n.store, e); err != nil {
+func (n *Node) noticeStored(e *protocol.Entry, thread *protocol.ID) {
+	if err := n.book.stored(n.store, thread); err != nil {
 		n.log.Error("notice book: reading a thread", "entry", e.ID, "err", err)
 	}
 }

@@ -301,7 +301,7 @@ func (n *Node) stored(e *protocol.Entry, r store.Result, own bool, next []*proto
 		n.metrics.applied.Inc()
 	}
 	n.matching.stored(e)
-	n.noticeStored(e)
+	n.noticeStored(e, r.Effect.Thread)
 	n.feed.publish(e)
 	if own {
 		if err := n.topic.Publish(n.runCtx, e.Raw); err != nil {
