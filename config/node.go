@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -44,6 +45,10 @@ type Node struct {
 	// and for deadlines. Not read from config.toml: tests drive time
 	// with it. nil is time.Now.
 	Clock func() time.Time
+	// Random, when set, is the randomness the node seals notice details
+	// with (tests make it deterministic); nil is crypto/rand.Reader. Not
+	// read from the file.
+	Random io.Reader
 	// CheckpointInterval, when positive, is how often the node publishes
 	// a checkpoint of its own log (checkpoint_interval, a duration such as
 	// "30s"; node.DefaultCheckpointInterval when absent).

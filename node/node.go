@@ -3,9 +3,11 @@ package node
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -303,6 +305,15 @@ func (n *Node) now() time.Time {
 		return n.cfg.Clock()
 	}
 	return time.Now()
+}
+
+// random is the node's randomness (config.Node.Random): what it seals
+// notice details with.
+func (n *Node) random() io.Reader {
+	if n.cfg.Random != nil {
+		return n.cfg.Random
+	}
+	return rand.Reader
 }
 
 // Match implements api.Backend.

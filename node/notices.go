@@ -53,7 +53,7 @@ func (n *Node) seal(d *pb.NoticeDetails, addressee protocol.AuthorKey) (*pb.Seal
 	if d == nil {
 		return nil, nil
 	}
-	s, err := protocol.Seal(d, protocol.NoticeRecipients(n.roster, n.self.AuthorKey, addressee), nil)
+	s, err := protocol.Seal(d, protocol.NoticeRecipients(n.roster, n.self.AuthorKey, addressee), n.random())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", api.ErrInvalid, err)
 	}
