@@ -100,6 +100,18 @@ func raws(es ...*protocol.Entry) [][]byte {
 	return out
 }
 
+// feed hands every record of r to a, decoding one at a time.
+func feed(r *export.Reader, a *Auditor) error {
+	return FeedBatches(r, a, 1, func(recs []export.Record) []Decoded {
+		out := make([]Decoded, len(recs))
+		for i, rec := range recs {
+			e, err := Decode(rec)
+			out[i] = Decoded{rec, e, err}
+		}
+		return out
+	})
+}
+
 // run audits a file the way the CLI does, with the backfill pass.
 func run(t *testing.T, roster *protocol.Roster, b []byte) Result {
 	t.Helper()
@@ -108,7 +120,7 @@ func run(t *testing.T, roster *protocol.Roster, b []byte) Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Feed(r, a); err != nil {
+	if err := feed(r, a); err != nil {
 		t.Fatal(err)
 	}
 	if a.NeedsBackfill() {
