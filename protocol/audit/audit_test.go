@@ -8,6 +8,7 @@ import (
 
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/export"
+	"github.com/staydown/staydown/protocol/export/exporttest"
 	"github.com/staydown/staydown/protocol/pb"
 )
 
@@ -85,7 +86,7 @@ func file(t *testing.T, entries, evidence [][]byte) []byte {
 // fileOf writes checkpoints, then logs and evidence, as an export.
 func fileOf(t *testing.T, checkpoints, entries, evidence [][]byte) []byte {
 	t.Helper()
-	b, err := export.Encode(&pb.ExportHeader{Federation: "f"}, checkpoints, entries, evidence)
+	b, err := exporttest.Encode(&pb.ExportHeader{Federation: "f"}, checkpoints, entries, evidence)
 	if err != nil {
 		t.Fatal(err)
 	}
