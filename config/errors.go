@@ -3,7 +3,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Sentinel errors. Every *Error this package returns unwraps to exactly one
@@ -57,7 +60,7 @@ type Error struct {
 // "file: key: msg".
 func (e *Error) Error() string {
 	var b strings.Builder
-	b.WriteString(e.File)
+	b.WriteString(display(e.File))
 	if e.Line > 0 {
 		fmt.Fprintf(&b, ":%d", e.Line)
 		if e.Column > 0 {
@@ -80,6 +83,27 @@ func (e *Error) Unwrap() []error {
 	}
 	return []error{e.Err, e.Cause}
 }
+
+// display is a path as messages show it: as it is, or quoted (%q) when it
+// holds a character that does not print (a newline, say), so that the
+// message naming it stays on one line.
+func display(path string) string {
+	if utf8.ValidString(path) && !strings.ContainsFunc(path, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return path
+	}
+	return strconv.Quote(path)
+}
+
+// ioError is an I/O failure other than a missing file, as "config: " and
+// the *fs.PathError's message, which the os package writes with the path
+// unquoted: control characters are escaped so that it stays on one line.
+// It unwraps to the *fs.PathError.
+type ioError struct{ err error }
+
+func (e *ioError) Error() string { return "config: " + oneLine(e.err.Error()) }
+func (e *ioError) Unwrap() error { return e.err }
+
+func wrapIO(err error) error { return &ioError{err} }
 
 // invalid is an ErrInvalid for key in file.
 func invalid(file, key, format string, args ...any) *Error {

@@ -47,6 +47,7 @@ func FuzzParseNode(f *testing.F) {
 	f.Add([]byte(withKey("api", `api = "[::1]:1"`) + "store = \"/abs/s.db\"\nlog_level = \"warn\"\n"))
 	f.Add([]byte("name = \"x\"\nrole = \"auditor\"\nfederation = \"f\\u0000\"\nroster = \"r\"\nlisten = []\napi = \":1\"\nallow_remote_api = true\n"))
 	f.Add([]byte(withKey("listen", `listen = ["/dns4/example.org/tcp/1", "/ip6/::1/udp/2/quic-v1/webtransport", "/unix/a\"b"]`)))
+	f.Add([]byte(withKey("listen", `listen = ["/ip4/1.2.3.4\n/tcp/1"]`))) // a two-line error once
 	f.Add([]byte(withKey("name", `name = "NRU"`)))
 	f.Add([]byte(withKey("role", `role = 1`)))
 	f.Add([]byte("name = \n"))
@@ -118,6 +119,17 @@ func FuzzParseRoster(f *testing.F) {
 	})
 }
 
+// checkKeyFileError checks that err wraps ErrKeyFile and is one line.
+func checkKeyFileError(t *testing.T, what string, err error) {
+	t.Helper()
+	if !errors.Is(err, ErrKeyFile) {
+		t.Fatalf("%s error %v is not ErrKeyFile", what, err)
+	}
+	if strings.Contains(err.Error(), "\n") {
+		t.Fatalf("%s error %q is not one line", what, err)
+	}
+}
+
 // FuzzKeyFiles feeds the three key file decoders arbitrary bytes.
 func FuzzKeyFiles(f *testing.F) {
 	author, node := testKeys(f, 0)
@@ -135,8 +147,8 @@ func FuzzKeyFiles(f *testing.F) {
 			if err != nil || !k2.Equal(k) {
 				t.Fatalf("author key round trip: %v", err)
 			}
-		} else if !errors.Is(err, ErrKeyFile) {
-			t.Fatalf("author key error %v is not ErrKeyFile", err)
+		} else {
+			checkKeyFileError(t, "author key", err)
 		}
 		if k, err := parseNodeKey("node.key", data); err == nil {
 			b, err := crypto.MarshalPrivateKey(k)
@@ -146,15 +158,15 @@ func FuzzKeyFiles(f *testing.F) {
 			if k2, err := parseNodeKey("node.key", b); err != nil || !k2.Equals(k) {
 				t.Fatalf("node key round trip: %v", err)
 			}
-		} else if !errors.Is(err, ErrKeyFile) {
-			t.Fatalf("node key error %v is not ErrKeyFile", err)
+		} else {
+			checkKeyFileError(t, "node key", err)
 		}
 		if tok, err := parseToken("api.token", data); err == nil {
 			if len(tok) != 64 {
 				t.Fatalf("token %q", tok)
 			}
-		} else if !errors.Is(err, ErrKeyFile) {
-			t.Fatalf("token error %v is not ErrKeyFile", err)
+		} else {
+			checkKeyFileError(t, "token", err)
 		}
 	})
 }

@@ -52,6 +52,9 @@ func wantError(t *testing.T, err, sentinel error, want ...string) {
 	if !errors.Is(err, sentinel) {
 		t.Errorf("error %q does not wrap %v", err, sentinel)
 	}
+	if strings.Contains(err.Error(), "\n") {
+		t.Errorf("error %q is not one line", err)
+	}
 	for _, w := range want {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q does not contain %q", err, w)

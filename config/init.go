@@ -53,7 +53,7 @@ func Init(o InitOptions) (member protocol.Member, block string, err error) {
 		return protocol.Member{}, "", err
 	}
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
-		return protocol.Member{}, "", fmt.Errorf("config: %w", err)
+		return protocol.Member{}, "", wrapIO(err)
 	}
 	cfgFile := filepath.Join(o.Dir, ConfigFile)
 	if err := refuseExisting(o.Dir); err != nil {
@@ -176,14 +176,14 @@ func refuseExisting(dir string) error {
 	if _, err := os.Lstat(cfg); err == nil {
 		return &Error{File: cfg, Msg: "already exists: this directory already holds a node; use another directory (init never overwrites a node's keys)", Err: ErrExists}
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("config: %w", err)
+		return wrapIO(err)
 	}
 	for _, name := range []string{AuthorKeyFile, NodeKeyFile, TokenFile} {
 		p := filepath.Join(dir, name)
 		if _, err := os.Lstat(p); err == nil {
-			return &Error{File: p, Msg: fmt.Sprintf("already exists, but %s does not: an earlier init did not finish, or the config was removed; init never overwrites keys: move the file away (or use another directory) and run init again", cfg), Err: ErrExists}
+			return &Error{File: p, Msg: fmt.Sprintf("already exists, but %s does not: an earlier init did not finish, or the config was removed; init never overwrites keys: move the file away (or use another directory) and run init again", display(cfg)), Err: ErrExists}
 		} else if !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("config: %w", err)
+			return wrapIO(err)
 		}
 	}
 	return nil
@@ -194,13 +194,13 @@ func refuseExisting(dir string) error {
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("config: %w", err)
+		return wrapIO(err)
 	}
 	defer d.Close()
 	// Some systems (Windows) cannot sync a directory; the files themselves
 	// were synced.
 	if err := d.Sync(); err != nil && !errors.Is(err, fs.ErrInvalid) && !errors.Is(err, errors.ErrUnsupported) {
-		return fmt.Errorf("config: %w", err)
+		return wrapIO(err)
 	}
 	return nil
 }

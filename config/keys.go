@@ -82,7 +82,7 @@ func parseAuthorKey(file string, data []byte) (ed25519.PrivateKey, error) {
 func parseNodeKey(file string, data []byte) (crypto.PrivKey, error) {
 	k, err := crypto.UnmarshalPrivateKey(data)
 	if err != nil {
-		return nil, keyFileError(file, "not a libp2p private key (%v): %s, or create a new one with `staydown init` in a new directory (the node's peer ID will change: update its roster block)", err, restoreHint)
+		return nil, keyFileError(file, "not a libp2p private key (%s): %s, or create a new one with `staydown init` in a new directory (the node's peer ID will change: update its roster block)", oneLine(err.Error()), restoreHint)
 	}
 	if k.Type() != crypto.Ed25519 {
 		return nil, keyFileError(file, "is a %s key; want ed25519: create a new one with `staydown init` in a new directory (the node's peer ID will change: update its roster block)", k.Type())
@@ -94,7 +94,7 @@ func parseNodeKey(file string, data []byte) (crypto.PrivKey, error) {
 func parseToken(file string, data []byte) (string, error) {
 	s := strings.TrimSpace(string(data))
 	if _, err := hex.DecodeString(s); err != nil || len(s) != 2*tokenBytes {
-		return "", keyFileError(file, "want %d hex characters on one line: %s, or write a new token with `openssl rand -hex %d > %s` (then restart the node)", 2*tokenBytes, restoreHint, tokenBytes, file)
+		return "", keyFileError(file, "want %d hex characters on one line: %s, or write a new token with `openssl rand -hex %d > %s` (then restart the node)", 2*tokenBytes, restoreHint, tokenBytes, display(file))
 	}
 	return s, nil
 }
@@ -117,17 +117,17 @@ func readSecret(file string) ([]byte, error) {
 	// what is read.
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, wrapIO(err)
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, keyFileError(file, "is not a regular file")
 	}
 	if perm := fi.Mode().Perm(); runtime.GOOS != "windows" && perm&0o077 != 0 {
-		return nil, &Error{File: file, Msg: fmt.Sprintf("permissions %04o are too open: a key must be readable by its owner only; run: chmod 600 %s", perm, file), Err: ErrPermissions}
+		return nil, &Error{File: file, Msg: fmt.Sprintf("permissions %04o are too open: a key must be readable by its owner only; run: chmod 600 %s", perm, display(file)), Err: ErrPermissions}
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
 	if err != nil {
-		return nil, fmt.Errorf("config: read %s: %w", file, err)
+		return nil, wrapIO(fmt.Errorf("read %s: %w", file, err))
 	}
 	if len(data) > maxSecretFile {
 		return nil, keyFileError(file, "larger than %d bytes, so not a key file: %s", maxSecretFile, restoreHint)
@@ -144,21 +144,21 @@ func writeNew(file string, data []byte) (err error) {
 		if errors.Is(err, fs.ErrExist) {
 			return &Error{File: file, Msg: "already exists: not overwriting it", Err: ErrExists, Cause: err}
 		}
-		return fmt.Errorf("config: %w", err)
+		return wrapIO(err)
 	}
 	defer func() {
 		if cerr := f.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("config: %w", cerr)
+			err = wrapIO(cerr)
 		}
 		if err != nil {
 			os.Remove(file)
 		}
 	}()
 	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("config: %w", err)
+		return wrapIO(err)
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("config: %w", err)
+		return wrapIO(err)
 	}
 	return nil
 }

@@ -66,7 +66,7 @@ func Load(dir string) (*Node, error) {
 	file := filepath.Join(dir, ConfigFile)
 	data, err := os.ReadFile(file)
 	if err != nil {
-		return nil, readError(file, err, fmt.Sprintf("is %s a node directory? create one with `staydown init --dir %s --name NAME --role ROLE`", dir, dir))
+		return nil, readError(file, err, fmt.Sprintf("is %s a node directory? create one with `staydown init --dir %s --name NAME --role ROLE`", display(dir), display(dir)))
 	}
 	return ParseNode(file, data)
 }
@@ -77,7 +77,7 @@ func Load(dir string) (*Node, error) {
 func ParseNode(filename string, data []byte) (*Node, error) {
 	dir, err := filepath.Abs(filepath.Dir(filename))
 	if err != nil {
-		return nil, fmt.Errorf("config: %s: %w", filename, err)
+		return nil, fmt.Errorf("config: %s: %w", display(filename), err)
 	}
 	m, err := decode(filename, data)
 	if err != nil {
@@ -193,5 +193,5 @@ func readError(file string, err error, fix string) error {
 	if errors.Is(err, fs.ErrNotExist) {
 		return &Error{File: file, Msg: "does not exist: " + fix, Err: ErrNotFound, Cause: err}
 	}
-	return fmt.Errorf("config: %w", err)
+	return wrapIO(err)
 }

@@ -2,9 +2,12 @@ package config
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -136,6 +139,9 @@ func TestParseNodeErrors(t *testing.T) {
 		{"listen bad multiaddr", withKey("listen", `listen = ["/ip4/127.0.0.1/tcp/4001", "127.0.0.1:4001"]`), ErrInvalid, []string{`listen: address 2: "127.0.0.1:4001" is not a multiaddr`, "/ip4/127.0.0.1/tcp/4001"}},
 		{"listen bad ip", withKey("listen", `listen = ["/ip4/300.0.0.1/tcp/4001"]`), ErrInvalid, []string{`listen: address 1: "/ip4/300.0.0.1/tcp/4001" is not a multiaddr`}},
 		{"listen p2p", withKey("listen", `listen = ["/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"]`), ErrInvalid, []string{"listen: address 1:", "has a /p2p/ part"}},
+		// FuzzParseNode found this: the multiaddr library's message quotes
+		// the address raw, so the error took two lines.
+		{"listen newline", withKey("listen", `listen = ["/ip4/1.2.3.4\n/tcp/1"]`), ErrInvalid, []string{`listen: address 1: "/ip4/1.2.3.4\n/tcp/1" is not a multiaddr`, `1.2.3.4\n)`}},
 		{"listen duplicate", withKey("listen", `listen = ["/ip4/127.0.0.1/tcp/4001", "/ip4/127.0.0.1/tcp/4001"]`), ErrInvalid, []string{"listen: address 2:", "duplicate of address 1"}},
 		{"api no port", withKey("api", `api = "127.0.0.1"`), ErrInvalid, []string{`api: "127.0.0.1" is not host:port`}},
 		{"api bad port", withKey("api", `api = "127.0.0.1:http"`), ErrInvalid, []string{`api: "127.0.0.1:http": port "http": want a number from 1 to 65535`}},
@@ -255,5 +261,48 @@ func TestCheckpointInterval(t *testing.T) {
 	}
 	if n, err := ParseNode("/x/config.toml", []byte(goodConfig)); err != nil || n.CheckpointInterval != 0 {
 		t.Fatalf("default: %v, %v", err, n)
+	}
+}
+
+// A directory whose name holds a newline is named quoted, so that every
+// message about its files stays on one line; an I/O error's message, which
+// names the path raw, has the newline escaped.
+func TestPathWithNewline(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows file names cannot hold a newline")
+	}
+	dir := filepath.Join(t.TempDir(), "node\ndir")
+	cfg := strconv.Quote(filepath.Join(dir, ConfigFile))
+
+	_, err := Load(dir)
+	wantError(t, err, ErrNotFound, cfg+": does not exist", "staydown init --dir "+strconv.Quote(dir)+" ")
+
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ConfigFile), []byte(withKey("role", `role = "x"`)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(dir)
+	wantError(t, err, ErrInvalid, cfg+": role:")
+
+	key := filepath.Join(dir, AuthorKeyFile)
+	if err := os.WriteFile(key, []byte(strings.Repeat("ab", 32)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(key, 0o644); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	_, err = (&Node{Dir: dir}).AuthorKey()
+	wantError(t, err, ErrPermissions, strconv.Quote(key)+": permissions 0644", "chmod 600 "+strconv.Quote(key))
+
+	roster := filepath.Join(dir, "roster.toml")
+	if err := os.Mkdir(roster, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, err = LoadRoster(roster, "f")
+	var pe *fs.PathError
+	if !errors.As(err, &pe) || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), `node\ndir`) {
+		t.Errorf("reading a directory as the roster: %q (%T), want the *fs.PathError on one line", err, err)
 	}
 }

@@ -33,7 +33,7 @@ func LoadRoster(path, federation string) (*protocol.Roster, error) {
 // multiaddr form.
 func ParseRoster(filename string, data []byte, federation string) (*protocol.Roster, error) {
 	if err := checkFederation(federation); err != nil {
-		return nil, fmt.Errorf("%w: %s: federation: %v", ErrInvalid, filename, err)
+		return nil, fmt.Errorf("%w: %s: federation: %v", ErrInvalid, display(filename), err)
 	}
 	m, err := decode(filename, data)
 	if err != nil {
@@ -160,7 +160,7 @@ func checkPeerID(s string, author protocol.AuthorKey) (string, error) {
 	}
 	raw, err := pk.Raw()
 	if err != nil {
-		return "", fmt.Errorf("%s: %v", short(s), err)
+		return "", fmt.Errorf("%s: %s", short(s), oneLine(err.Error()))
 	}
 	if bytes.Equal(raw, author[:]) {
 		return "", fmt.Errorf("%s is the peer ID of the author key: the node's transport key (node.key) must be a separate key; %s", short(s), fix)
@@ -186,7 +186,7 @@ func MemberBlock(m protocol.Member) string {
 // peer ID of its node key. A node that started without this check would
 // sign entries every peer rejects. Errors wrap ErrNotListed.
 func CheckRosterHasSelf(n *Node, r *protocol.Roster, authorKey protocol.AuthorKey, peerID peer.ID) error {
-	cfg := n.configPath()
+	cfg := display(n.configPath())
 	if r.Federation != n.Federation {
 		return &Error{File: n.RosterPath, Msg: fmt.Sprintf("loaded for federation %s, but %s says federation = %s", short(r.Federation), cfg, short(n.Federation)), Err: ErrNotListed}
 	}
@@ -236,7 +236,7 @@ func (n *Node) Roster() (*protocol.Roster, error) {
 	}
 	id, err := peer.IDFromPrivateKey(nk)
 	if err != nil {
-		return nil, fmt.Errorf("config: %s: %w", n.path(NodeKeyFile), err)
+		return nil, fmt.Errorf("config: %s: %w", display(n.path(NodeKeyFile)), err)
 	}
 	if err := CheckRosterHasSelf(n, r, protocol.AuthorKeyOf(priv), id); err != nil {
 		return nil, err

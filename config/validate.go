@@ -67,7 +67,8 @@ func checkAddr(s string) (string, error) {
 	}
 	a, err := ma.NewMultiaddr(s)
 	if err != nil {
-		return "", fmt.Errorf("%s is not a multiaddr (%v): write it like \"/ip4/127.0.0.1/tcp/4001\"", short(s), err)
+		// The library's message quotes the address raw.
+		return "", fmt.Errorf("%s is not a multiaddr (%s): write it like \"/ip4/127.0.0.1/tcp/4001\"", short(s), oneLine(err.Error()))
 	}
 	if _, err := a.ValueForProtocol(ma.P_P2P); err == nil {
 		return "", fmt.Errorf("%s has a /p2p/ part: remove it; the peer ID is given separately", short(s))

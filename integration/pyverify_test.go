@@ -20,6 +20,7 @@ import (
 	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/export"
+	"github.com/staydown/staydown/protocol/export/exporttest"
 	"github.com/staydown/staydown/protocol/pb"
 )
 
@@ -176,7 +177,7 @@ func TestPythonVerifier(t *testing.T) {
 	// write builds an export file with a freshly computed trailer.
 	write := func(entries, evidence [][]byte) []byte {
 		t.Helper()
-		b, err := export.Encode(hdr, nil, entries, evidence)
+		b, err := exporttest.Encode(hdr, nil, entries, evidence)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -284,7 +285,7 @@ func TestPythonVerifier(t *testing.T) {
 	// broken.
 	writeWith := func(checkpoints [][]byte, entries [][]byte) []byte {
 		t.Helper()
-		b, err := export.Encode(hdr, checkpoints, entries, nil)
+		b, err := exporttest.Encode(hdr, checkpoints, entries, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

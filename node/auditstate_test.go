@@ -68,7 +68,7 @@ func TestAuditStateMatchesNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := audit.New(pfa.roster)
-	if err := audit.Feed(r, a); err != nil {
+	if err := auditFeed(r, a); err != nil {
 		t.Fatal(err)
 	}
 	at := clock.now().UnixMilli()

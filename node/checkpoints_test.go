@@ -81,7 +81,7 @@ func TestCheckpointsAreWitnessed(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := audit.New(pfb.roster)
-	if err := audit.Feed(r, a); err != nil {
+	if err := auditFeed(r, a); err != nil {
 		t.Fatal(err)
 	}
 	if res := a.Finish(0); len(res.Violations) != 0 || res.Checked == 0 {
@@ -158,4 +158,16 @@ func TestCheckpointConflict(t *testing.T) {
 	if res != pubsub.ValidationReject {
 		t.Errorf("a checkpoint with a broken signature: %v, want reject", res)
 	}
+}
+
+// auditFeed hands every record of r to a, decoding one at a time.
+func auditFeed(r *export.Reader, a *audit.Auditor) error {
+	return audit.FeedBatches(r, a, 1, func(recs []export.Record) []audit.Decoded {
+		out := make([]audit.Decoded, len(recs))
+		for i, rec := range recs {
+			e, err := audit.Decode(rec)
+			out[i] = audit.Decoded{Rec: rec, Entry: e, Err: err}
+		}
+		return out
+	})
 }

@@ -347,9 +347,9 @@ func pdqSignal(h match.Hash) *pb.Signal {
 // thousand a second on one core; with the set in front a miss takes 0.15
 // microseconds (6.8 million a second), 0.39 with 10 million keys, whose
 // fingerprints take 30 bytes each, 300 MB (BenchmarkExactLookup,
-// BenchmarkKeySet10M). match.ExactIndex would answer as fast but keeps the
-// keys and refs, which matching does not need: 156 bytes a key, 1.5 GB at
-// 10 million. A fingerprint found sends the lookup on to the result cache
+// BenchmarkKeySet10M). An index of the keys themselves would answer as fast
+// but keep the keys and refs, which matching does not need: 156 bytes a
+// key, 1.5 GB at 10 million. A fingerprint found sends the lookup on to the result cache
 // and then the store, which has the last word, so a collision (one in
 // 2^64 per stored key) costs only that store lookup.
 type keySet struct {

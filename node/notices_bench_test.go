@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -98,7 +99,7 @@ func noticeBench(b *testing.B, nNotices int) (*Node, int) {
 	var ids []protocol.ID
 	for i := range nNotices {
 		ts := t0.Add(time.Duration(i) * time.Second).UnixMilli()
-		sealed, err := protocol.Seal(&pb.NoticeDetails{Urls: []string{fmt.Sprintf("https://video.example/v/%d", i)}}, recipients, nil)
+		sealed, err := protocol.Seal(&pb.NoticeDetails{Urls: []string{fmt.Sprintf("https://video.example/v/%d", i)}}, recipients, rand.Reader)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -16,7 +16,6 @@ import (
 	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/node/api"
 	"github.com/staydown/staydown/node/match"
-	"github.com/staydown/staydown/node/match/pdq"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/store"
@@ -90,7 +89,7 @@ func TestWatchlistAlertsOnArrival(t *testing.T) {
 	}{
 		{exact.ID, protocol.FormatSignal(hosted), 0},
 		{exact.ID, protocol.FormatSignal(hostedAccount), 0},
-		{near.ID, protocol.FormatSignal(pdqSignal(match.Hash(orig.Hash))), pdq.Distance(orig.Hash, blurred.Hash)},
+		{near.ID, protocol.FormatSignal(pdqSignal(match.Hash(orig.Hash))), hashDistance(orig.Hash, blurred.Hash)},
 	}
 	for i, a := range alerts {
 		w := want[i]
@@ -168,7 +167,7 @@ func TestWatchlistRetroactive(t *testing.T) {
 	if a := out.Alerts[0]; a.Attestation.EntryID != active.ID || protocol.FormatSignal(a.Watched) != protocol.FormatSignal(sigA) {
 		t.Errorf("alert 1: %+v", a)
 	}
-	if a := out.Alerts[1]; a.Attestation.EntryID != active.ID || a.Distance != pdq.Distance(orig.Hash, shrunk.Hash) || a.Distance == 0 {
+	if a := out.Alerts[1]; a.Attestation.EntryID != active.ID || a.Distance != hashDistance(orig.Hash, shrunk.Hash) || a.Distance == 0 {
 		t.Errorf("alert 2 (near PDQ): %+v", a)
 	}
 	out, err = pa.Watch(context.Background(), []*pb.Signal{sigA})

@@ -102,44 +102,11 @@ func path(d [][]byte, m uint64) [][]byte {
 	return append(path(d[k:], m-k), MerkleRoot(d[:k]))
 }
 
-// ConsistencyProof is RFC 6962's PROOF(m, leaves): that the tree of the
-// first m leaves is a prefix of the tree over all of them.
-func ConsistencyProof(leaves [][]byte, m uint64) ([][]byte, error) {
-	if m == 0 || m > uint64(len(leaves)) {
-		return nil, fmt.Errorf("%w: consistency from size %d to %d", ErrCheckpoint, m, len(leaves))
-	}
-	return subproof(m, leaves, true), nil
-}
-
-func subproof(m uint64, d [][]byte, b bool) [][]byte {
-	n := uint64(len(d))
-	if m == n {
-		if b {
-			return nil
-		}
-		return [][]byte{MerkleRoot(d)}
-	}
-	k := split(n)
-	if m <= k {
-		return append(subproof(m, d[:k], b), MerkleRoot(d[k:]))
-	}
-	return append(subproof(m-k, d[k:], false), MerkleRoot(d[:k]))
-}
-
 // VerifyInclusion checks an inclusion proof of the entry id at leaf index
 // in a tree of size with root.
 func VerifyInclusion(id ID, index, size uint64, path [][]byte, root []byte) error {
 	if err := proof.VerifyInclusion(hasher, index, size, LeafHash(id), path, root); err != nil {
 		return fmt.Errorf("%w: inclusion of %s at %d in %d: %v", ErrCheckpoint, id, index, size, err)
-	}
-	return nil
-}
-
-// VerifyConsistency checks that the tree (size1, root1) is a prefix of
-// (size2, root2).
-func VerifyConsistency(size1, size2 uint64, path [][]byte, root1, root2 []byte) error {
-	if err := proof.VerifyConsistency(hasher, size1, size2, path, root1, root2); err != nil {
-		return fmt.Errorf("%w: consistency of %d with %d: %v", ErrCheckpoint, size1, size2, err)
 	}
 	return nil
 }
@@ -297,7 +264,8 @@ func OpenCheckpoint(msg []byte, r *Roster) (SignedCheckpoint, error) {
 
 // Contradict reports whether two checkpoints of one log cannot both be
 // true of one honest history: the same size with different roots. (For
-// different sizes, a consistency proof decides; see VerifyConsistency.)
+// different sizes only a consistency proof could decide; version 1
+// exchanges none, SPEC.md section 17.)
 func Contradict(a, b Checkpoint) bool {
 	return a.Origin == b.Origin && a.Size == b.Size && !bytes.Equal(a.Root, b.Root)
 }

@@ -36,8 +36,8 @@ func ids(n int) []ID {
 	return out
 }
 
-// The incremental tree, the recursive root and the library's proof
-// verifiers agree at every size and index up to 70.
+// The incremental tree, the recursive root and the library's inclusion
+// proof verifier agree at every size and index up to 70.
 func TestTreeAndProofs(t *testing.T) {
 	all := ids(70)
 	tree := NewTree()
@@ -45,12 +45,10 @@ func TestTreeAndProofs(t *testing.T) {
 		t.Fatal("empty tree root")
 	}
 	var leaves [][]byte
-	var roots [][]byte
 	for n, id := range all {
 		tree.Append(id)
 		leaves = append(leaves, LeafHash(id))
 		root := MerkleRoot(leaves)
-		roots = append(roots, root)
 		if tree.Size() != uint64(n+1) || !bytes.Equal(tree.Root(), root) {
 			t.Fatalf("size %d: tree root %x, want %x", n+1, tree.Root(), root)
 		}
@@ -66,22 +64,6 @@ func TestTreeAndProofs(t *testing.T) {
 				t.Fatalf("inclusion of the wrong entry at %d in %d verified", i, n+1)
 			}
 		}
-		for m := 1; m <= n+1; m++ {
-			p, err := ConsistencyProof(leaves, uint64(m))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := VerifyConsistency(uint64(m), uint64(n+1), p, roots[m-1], root); err != nil {
-				t.Fatalf("consistency %d -> %d: %v", m, n+1, err)
-			}
-		}
-	}
-	// A forked history is not consistent with the original.
-	forked := append([][]byte(nil), leaves[:40]...)
-	forked[20] = LeafHash(IDOf([]byte("fork")))
-	p, _ := ConsistencyProof(leaves[:50], 40)
-	if err := VerifyConsistency(40, 50, p, MerkleRoot(forked), roots[49]); !errors.Is(err, ErrCheckpoint) {
-		t.Errorf("a fork passed the consistency check: %v", err)
 	}
 }
 

@@ -10,6 +10,18 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
+// checkParseError fails t unless err wraps sentinel and is one line: parse
+// errors quote what they were given, which may hold a newline.
+func checkParseError(t *testing.T, err, sentinel error) {
+	t.Helper()
+	if !errors.Is(err, sentinel) {
+		t.Fatalf("error does not wrap %v: %v", sentinel, err)
+	}
+	if strings.Contains(err.Error(), "\n") {
+		t.Fatalf("error %q is not one line", err)
+	}
+}
+
 // FuzzDecode: Decode never panics; what it accepts is canonical (re-encoding
 // the decoded body gives the same bytes, so the same id) and decodes again
 // to the same entry; what it rejects is rejected with ErrMalformed or
@@ -71,15 +83,14 @@ func FuzzParseSignal(f *testing.F) {
 		{"sha256", sha256Empty}, {"sha256", strings.ToUpper(sha256Empty)}, {"md5", md5Empty}, {"pdq", pdqHex},
 		{"url", "https://Example.com:443/a?b#c"}, {"url", "http://[::1]:80"}, {"account", "Example.com:user"},
 		{"account", "a:b:c"}, {"tmk", "00"}, {"url", "https://example.com/?\xff"}, {"account", "\xff:x"},
+		{"url", "https://exa\nmple.com/"}, {"account", "a\n"}, {"account", "a:\nb"}, {"md5", strings.Repeat("\n", 32)}, {"t\nmk", "00"},
 	} {
 		f.Add(s[0], s[1])
 	}
 	f.Fuzz(func(t *testing.T, typ, value string) {
 		s, err := ParseSignal(typ, value)
 		if err != nil {
-			if !errors.Is(err, ErrSignal) {
-				t.Fatalf("error does not wrap ErrSignal: %v", err)
-			}
+			checkParseError(t, err, ErrSignal)
 			return
 		}
 		if err := CheckSignal(s); err != nil {
@@ -109,16 +120,14 @@ func FuzzNormalizeURL(f *testing.F) {
 	for _, s := range []string{
 		"https://example.com", "HTTP://EXAMPLE.COM:80/A?B#C", "http://[2001:DB8::1]:8080/x", "https://b\u00fccher.example/",
 		"https://example.com/a%2Fb", "https://example.com/%zz", "http://a/?\xff", "http://[fe80::1%25en0]/", "https://u:p@h/",
-		"http://%41.com/", "HTTP://0? #", "https://example.com/" + strings.Repeat("%20", 700),
+		"http://%41.com/", "HTTP://0? #", "https://example.com/" + strings.Repeat("%20", 700), "http://a\n/", "http://[\n]/",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
 		n, err := NormalizeURL(in)
 		if err != nil {
-			if !errors.Is(err, ErrSignal) {
-				t.Fatalf("error does not wrap ErrSignal: %v", err)
-			}
+			checkParseError(t, err, ErrSignal)
 			return
 		}
 		again, err := NormalizeURL(n)
@@ -137,15 +146,13 @@ func FuzzNormalizeURL(f *testing.F) {
 // FuzzParseLabel: ParseLabel never panics; what it accepts can be encoded
 // and survives FormatLabel/ParseLabel unchanged.
 func FuzzParseLabel(f *testing.F) {
-	for _, s := range []string{"graphic-violence", "other:text", " other : x ", "other:", "spam", "other:a:b", "other:\xff"} {
+	for _, s := range []string{"graphic-violence", "other:text", " other : x ", "other:", "spam", "other:a:b", "other:\xff", "spa\nm", "other:a\nb"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
 		l, err := ParseLabel(in)
 		if err != nil {
-			if !errors.Is(err, ErrLabel) {
-				t.Fatalf("error does not wrap ErrLabel: %v", err)
-			}
+			checkParseError(t, err, ErrLabel)
 			return
 		}
 		if _, err := proto.Marshal(l); err != nil {

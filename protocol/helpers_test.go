@@ -144,6 +144,9 @@ func checkErr(t testing.TB, err, want error, mention ...string) {
 	if !errors.Is(err, want) {
 		t.Fatalf("error %q does not wrap %q", err, want)
 	}
+	if strings.Contains(err.Error(), "\n") {
+		t.Errorf("error %q is not one line", err)
+	}
 	for _, s := range sentinels {
 		if s != want && errors.Is(err, s) {
 			t.Errorf("error %q wraps %q as well as %q", err, s, want)

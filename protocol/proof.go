@@ -7,7 +7,7 @@ import (
 )
 
 // EntryProof is one entry and the proof that it is in its author's log as
-// a checkpoint states it (SPEC.md section 20.2): what a member hands a
+// a checkpoint states it (SPEC.md section 20): what a member hands a
 // court or an auditor instead of the whole log. The JSON form is the API's
 // and the CLI's.
 type EntryProof struct {

@@ -3,7 +3,6 @@ package protocol
 import (
 	"bytes"
 	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/sha512"
 	"errors"
 	"fmt"
@@ -109,11 +108,12 @@ func CheckDetails(d *pb.NoticeDetails) error {
 }
 
 // Seal encrypts details to the recipients. URLs must be normalised
-// already (CheckDetails). rand is the randomness source (crypto/rand's
-// Reader when nil).
+// already (CheckDetails). random is the randomness source for the content
+// key, the nonce and the ephemeral keys: crypto/rand.Reader outside tests.
+// It is required (the package does no I/O of its own): nil is an error.
 func Seal(d *pb.NoticeDetails, recipients []AuthorKey, random io.Reader) (*pb.Sealed, error) {
 	if random == nil {
-		random = rand.Reader
+		return nil, fmt.Errorf("%w: no randomness source: pass crypto/rand.Reader", ErrSealed)
 	}
 	if err := CheckDetails(d); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"io"
 	"testing"
 
 	"golang.org/x/crypto/curve25519"
@@ -40,7 +41,7 @@ func TestX25519Derivation(t *testing.T) {
 func TestSealOpen(t *testing.T) {
 	nru, pf, auditor, other := seedKey(1), seedKey(2), seedKey(3), seedKey(4)
 	details := &pb.NoticeDetails{Urls: []string{"https://example.org/v/1"}, Text: "the video at 0:42"}
-	s, err := Seal(details, []AuthorKey{AuthorKeyOf(nru), AuthorKeyOf(pf), AuthorKeyOf(auditor)}, nil)
+	s, err := Seal(details, []AuthorKey{AuthorKeyOf(nru), AuthorKeyOf(pf), AuthorKeyOf(auditor)}, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func TestSealOpen(t *testing.T) {
 func TestOpenTampered(t *testing.T) {
 	nru, pf := seedKey(1), seedKey(2)
 	seal := func() *pb.Sealed {
-		s, err := Seal(&pb.NoticeDetails{Urls: []string{"https://example.org/a"}}, []AuthorKey{AuthorKeyOf(nru), AuthorKeyOf(pf)}, nil)
+		s, err := Seal(&pb.NoticeDetails{Urls: []string{"https://example.org/a"}}, []AuthorKey{AuthorKeyOf(nru), AuthorKeyOf(pf)}, rand.Reader)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,6 +111,36 @@ func TestOpenTampered(t *testing.T) {
 	}
 }
 
+// Seal takes its randomness from the reader it is given, and only from it:
+// none is an error, the same bytes seal the same way, and a reader that
+// runs dry fails the seal.
+func TestSealRandomness(t *testing.T) {
+	d := &pb.NoticeDetails{Text: "x"}
+	pf := seedKey(2)
+	to := []AuthorKey{AuthorKeyOf(pf), AuthorKeyOf(seedKey(3))}
+	if _, err := Seal(d, to, nil); !errors.Is(err, ErrSealed) {
+		t.Errorf("sealed without randomness: %v", err)
+	}
+	fixed := func() io.Reader { return bytes.NewReader(bytes.Repeat([]byte{7}, 1024)) }
+	a, err := Seal(d, to, fixed())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Seal(d, to, fixed())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(a, b) {
+		t.Error("the same random bytes sealed two ways: Seal has another source")
+	}
+	if got, err := Open(a, pf); err != nil || got.Text != "x" {
+		t.Errorf("open: %v, %v", got, err)
+	}
+	if _, err := Seal(d, to, bytes.NewReader(make([]byte, 40))); !errors.Is(err, ErrSealed) {
+		t.Errorf("sealed with too few random bytes: %v", err)
+	}
+}
+
 func TestSealRefusesBadDetails(t *testing.T) {
 	to := []AuthorKey{AuthorKeyOf(seedKey(2))}
 	for name, d := range map[string]*pb.NoticeDetails{
@@ -122,7 +153,7 @@ func TestSealRefusesBadDetails(t *testing.T) {
 			t.Errorf("%s: sealed: %v", name, err)
 		}
 	}
-	if _, err := Seal(&pb.NoticeDetails{Text: "x"}, nil, nil); !errors.Is(err, ErrSealed) {
+	if _, err := Seal(&pb.NoticeDetails{Text: "x"}, nil, rand.Reader); !errors.Is(err, ErrSealed) {
 		t.Errorf("no recipients: %v", err)
 	}
 }
@@ -162,7 +193,7 @@ func TestNoticeRecipients(t *testing.T) {
 // or return well-formed details, never panic.
 func FuzzOpen(f *testing.F) {
 	pf := seedKey(2)
-	s, err := Seal(&pb.NoticeDetails{Urls: []string{"https://example.org/a"}, Text: "t"}, []AuthorKey{AuthorKeyOf(pf)}, nil)
+	s, err := Seal(&pb.NoticeDetails{Urls: []string{"https://example.org/a"}, Text: "t"}, []AuthorKey{AuthorKeyOf(pf)}, rand.Reader)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -131,15 +131,6 @@ func (rs *runSet) Get(key []byte) []byte {
 	return v
 }
 
-// rows is the number of rows the runs say they hold.
-func (rs *runSet) rows() uint64 {
-	var n uint64
-	for _, r := range rs.runs {
-		n += r.b.Sequence()
-	}
-	return n
-}
-
 func (rs *runSet) cursor() *mergedCursor {
 	return mergeCursors(rs.runs)
 }

@@ -103,7 +103,7 @@ func (cl *client) do(ctx context.Context, method, path string, body io.Reader, c
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("cannot reach the node at %s (is `staydown run --dir %s` running?)", cl.addr, cl.dir)
+		return fmt.Errorf("cannot reach the node at %s (is `staydown run --dir %s` running?)", cl.addr, display(cl.dir))
 	}
 	defer res.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(res.Body, maxResponse))
@@ -127,7 +127,7 @@ func (cl *client) errorOf(res *http.Response, data []byte) error {
 	}
 	switch res.StatusCode {
 	case http.StatusUnauthorized:
-		return fmt.Errorf("the node at %s refused the token in %s (%s): is another node listening on that address?", cl.addr, cl.tokenFile, e.Error)
+		return fmt.Errorf("the node at %s refused the token in %s (%s): is another node listening on that address?", cl.addr, display(cl.tokenFile), e.Error)
 	case http.StatusInternalServerError:
 		return fmt.Errorf("the node at %s failed: %s", cl.addr, e.Error)
 	}
@@ -147,7 +147,7 @@ func (cl *client) stream(ctx context.Context, method, path string) (io.ReadClose
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("cannot reach the node at %s (is `staydown run --dir %s` running?)", cl.addr, cl.dir)
+		return nil, fmt.Errorf("cannot reach the node at %s (is `staydown run --dir %s` running?)", cl.addr, display(cl.dir))
 	}
 	if res.StatusCode/100 != 2 {
 		defer res.Body.Close()

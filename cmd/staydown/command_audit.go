@@ -106,7 +106,7 @@ func auditFile(path, rosterPath string) (auditResult, error) {
 	defer f.Close()
 	r, err := export.NewReader(f)
 	if err != nil {
-		return auditResult{}, fmt.Errorf("%s: %w", path, err)
+		return auditResult{}, fmt.Errorf("%s: %w", display(path), err)
 	}
 	roster, err := config.LoadRoster(rosterPath, r.Header.Federation)
 	if err != nil {

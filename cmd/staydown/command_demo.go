@@ -40,7 +40,7 @@ Node i listens on 127.0.0.1:P+i (libp2p) and 127.0.0.1:P+100+i (HTTP API).`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			if err := localfed.Demo(ctx, c.stdout, dir, basePort, os.Args[0]); err != nil {
-				return fmt.Errorf("%w (node logs are in %s)", err, dir)
+				return fmt.Errorf("%w (node logs are in %s)", err, display(dir))
 			}
 			return nil
 		},

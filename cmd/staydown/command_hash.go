@@ -70,11 +70,11 @@ func hashPath(name string) (fileHashes, error) {
 	if st, err := f.Stat(); err != nil {
 		return fileHashes{}, err
 	} else if !st.Mode().IsRegular() {
-		return fileHashes{}, fmt.Errorf("%s is not a regular file", name)
+		return fileHashes{}, fmt.Errorf("%s is not a regular file", display(name))
 	}
 	h, err := api.HashSeeker(f)
 	if err != nil {
-		return fileHashes{}, fmt.Errorf("reading %s: %w", name, err)
+		return fileHashes{}, fmt.Errorf("reading %s: %w", display(name), err)
 	}
 	m := api.NewFileMatch(h, false, nil)
 	return fileHashes{File: name, Size: h.Size, Hashes: m.Hashes, Image: m.Image, ImageError: m.ImageError}, nil

@@ -22,7 +22,7 @@ func TestHash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := pdq.FromReader(f)
+	res, _, err := pdq.FromReaderDihedral(f)
 	f.Close()
 	if err != nil {
 		t.Fatal(err)

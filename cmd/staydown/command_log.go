@@ -70,7 +70,7 @@ written to FILE.tmp and renamed when complete.`,
 			}
 			if err != nil {
 				os.Remove(tmp)
-				return fmt.Errorf("writing %s: %w", out, err)
+				return fmt.Errorf("writing %s: %w", display(out), err)
 			}
 			// Check the file reads back whole before naming it: a stream cut
 			// short has no valid trailer.
@@ -141,10 +141,10 @@ was refused; 2 when the file or the store cannot be read.`,
 			defer f.Close()
 			r, err := export.NewReader(f)
 			if err != nil {
-				return fmt.Errorf("%s: %w", files[0], err)
+				return fmt.Errorf("%s: %w", display(files[0]), err)
 			}
 			if r.Header.Federation != cfg.Federation {
-				return fmt.Errorf("%s is an export of federation %q; this node is in %q", files[0], r.Header.Federation, cfg.Federation)
+				return fmt.Errorf("%s is an export of federation %q; this node is in %q", display(files[0]), r.Header.Federation, cfg.Federation)
 			}
 			st, err := store.Open(cfg.StorePath)
 			if err != nil {

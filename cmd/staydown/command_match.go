@@ -91,9 +91,9 @@ func (c *cli) matchFile(ctx context.Context, name string, dihedral bool) error {
 	case err != nil:
 		return err
 	case !st.Mode().IsRegular():
-		return fmt.Errorf("%s is not a regular file", name)
+		return fmt.Errorf("%s is not a regular file", display(name))
 	case st.Size() > api.MaxFileSize:
-		return fmt.Errorf("%s is %d bytes; a node matches files of up to %d bytes (32 MiB): hash it with `staydown hash` and match the hashes", name, st.Size(), api.MaxFileSize)
+		return fmt.Errorf("%s is %d bytes; a node matches files of up to %d bytes (32 MiB): hash it with `staydown hash` and match the hashes", display(name), st.Size(), api.MaxFileSize)
 	}
 	data, err := os.ReadFile(name)
 	if err != nil {

@@ -70,7 +70,7 @@ read.`,
 			}
 			var p protocol.EntryProof
 			if err := json.Unmarshal(data, &p); err != nil {
-				return fmt.Errorf("%s: not a proof: %v", files[0], err)
+				return fmt.Errorf("%s: not a proof: %v", display(files[0]), err)
 			}
 			got, err := protocol.VerifyEntryProof(p, roster)
 			if err != nil {

@@ -125,7 +125,7 @@ func readWatchList(name string) ([]api.Signal, error) {
 		// none (a url) or many (an id): only pdq and the hex types are cut.
 		typ, value, ok := strings.Cut(text, ":")
 		if !ok {
-			return nil, fmt.Errorf("%s:%d: %s is not TYPE:VALUE (e.g. sha256:HEX)", name, line, short(text))
+			return nil, fmt.Errorf("%s:%d: %s is not TYPE:VALUE (e.g. sha256:HEX)", display(name), line, short(text))
 		}
 		switch protocol.SignalType(typ) {
 		case protocol.SignalSHA256, protocol.SignalMD5, protocol.SignalPDQ:
@@ -133,15 +133,15 @@ func readWatchList(name string) ([]api.Signal, error) {
 		}
 		s, err := protocol.ParseSignal(typ, value)
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", name, line, err)
+			return nil, fmt.Errorf("%s:%d: %w", display(name), line, err)
 		}
 		out = append(out, api.FormatSignal(s))
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", name, err)
+		return nil, fmt.Errorf("reading %s: %w", display(name), err)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%s lists no signal", name)
+		return nil, fmt.Errorf("%s lists no signal", display(name))
 	}
 	return out, nil
 }

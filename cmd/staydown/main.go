@@ -21,7 +21,9 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
@@ -128,7 +130,10 @@ func (c *cli) report(root, cmd *cobra.Command, err error) {
 	if cmd != nil && cmd != root {
 		what += cmd.Name() + ": "
 	}
-	fmt.Fprintf(c.stderr, "%s%v\n", what, err)
+	// The message is one line even if an error from elsewhere (the os
+	// package's, naming a path raw; the node's answer) holds a newline, so
+	// that nothing a command was given can forge a line of output.
+	fmt.Fprintf(c.stderr, "%s%s\n", what, oneLine(err.Error()))
 	if cfgErr, ok := errors.AsType[*config.Error](err); ok && cfgErr.Snippet != "" {
 		fmt.Fprintln(c.stderr, cfgErr.Snippet)
 	}
@@ -190,6 +195,31 @@ func short(s string) string {
 		n--
 	}
 	return fmt.Sprintf("%q…", s[:n])
+}
+
+// display is a file name as messages show it: as it is, or quoted (%q)
+// when it holds a character that does not print (a newline, say).
+func display(name string) string {
+	if utf8.ValidString(name) && !strings.ContainsFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return name
+	}
+	return strconv.Quote(name)
+}
+
+// oneLine escapes the control characters of s (a newline becomes \n).
+func oneLine(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			b.WriteString(strings.Trim(strconv.QuoteRune(r), "'"))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // signalArgs parses the VALUE arguments as signals of type typ, so that a

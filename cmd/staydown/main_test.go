@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -263,6 +265,40 @@ func TestMissingDir(t *testing.T) {
 		})
 		t.Run(args[0]+" with a directory that is not a node", func(t *testing.T) {
 			wantFailure(t, staydown(append(args, "--dir", missing)...), filepath.Join(missing, config.ConfigFile)+": does not exist")
+		})
+	}
+}
+
+// An error that names a file or directory given with a newline is one
+// line: the name is quoted where the command writes it, and a message from
+// elsewhere (the os package names paths raw) has the newline escaped.
+func TestErrorsStayOneLine(t *testing.T) {
+	tmp := t.TempDir()
+	odd := filepath.Join(tmp, "a\nb")
+	if err := os.Mkdir(odd, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"hash of a directory", []string{"hash", odd}, "staydown: hash: " + strconv.Quote(odd) + " is not a regular file"},
+		{"hash of a missing file", []string{"hash", filepath.Join(odd, "x\ny")}, "staydown: hash: open " + tmp + `/a\nb/x\ny: no such file or directory`},
+		{"dir that is not a node", []string{"status", "--dir", odd}, "staydown: status: " + strconv.Quote(filepath.Join(odd, config.ConfigFile)) + ": does not exist"},
+		{"bad name", []string{"init", "--dir", filepath.Join(tmp, "n"), "--name", "a\nb", "--role", "platform"}, `staydown: init: --name: "a\nb" has '\n' at byte 2`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := staydown(tc.args...)
+			wantFailure(t, r, tc.want)
+			// A usage error adds a line pointing to --help.
+			lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+			if len(lines) > 2 || len(lines) == 2 && !strings.HasPrefix(lines[1], "Run '") {
+				t.Errorf("stderr is %d lines:\n%s", len(lines), r.stderr)
+			}
+			if first, _, _ := strings.Cut(r.stderr, "\n"); !strings.Contains(first, tc.want) {
+				t.Errorf("first line %q, want %q in it", first, tc.want)
+			}
 		})
 	}
 }

@@ -47,7 +47,7 @@ type Backend interface {
 type Query struct {
 	Signal *pb.Signal
 	// Variants are, for a PDQ hash computed from an image, the hashes of
-	// the image rotated and mirrored (pdq.FromImageDihedral), matched as
+	// the image rotated and mirrored (pdq.FromReaderDihedral), matched as
 	// well, so that a rotated or mirrored copy of known content matches.
 	Variants []Variant
 	// Quality is, for a PDQ hash computed from an image, its quality

@@ -29,7 +29,6 @@ const token = "s3cret-token"
 // Fixtures: valid values of each kind.
 var (
 	sha     = strings.Repeat("ab", 32)
-	sha2    = strings.Repeat("cd", 32)
 	md5     = strings.Repeat("0f", 16)
 	target  = "1220" + strings.Repeat("11", 32)
 	target2 = "1220" + strings.Repeat("22", 32)

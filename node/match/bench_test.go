@@ -200,45 +200,6 @@ func BenchmarkPDQAdd(b *testing.B) {
 	}
 }
 
-// BenchmarkExactLookup1M looks up stored keys shaped like SHA-256 signal
-// keys (a tag byte and 32 bytes) among a million.
-func BenchmarkExactLookup1M(b *testing.B) {
-	rng := rand.New(rand.NewPCG(1, 1))
-	x := NewExactIndex()
-	keys := make([]string, 1_000_000)
-	for i := range keys {
-		k := make([]byte, 33)
-		k[0] = 1
-		for j := 1; j < len(k); j++ {
-			k[j] = byte(rng.Uint32())
-		}
-		keys[i] = string(k)
-		x.Add(keys[i], uint64(i))
-	}
-	order := rng.Perm(len(keys))
-	b.Run("serial", func(b *testing.B) {
-		i := 0
-		for b.Loop() {
-			if x.Lookup(keys[order[i%len(order)]]) == nil {
-				b.Fatal("stored key not found")
-			}
-			i++
-		}
-	})
-	b.Run("parallel", func(b *testing.B) {
-		b.RunParallel(func(pb *testing.PB) {
-			i := rand.IntN(len(order))
-			for pb.Next() {
-				if x.Lookup(keys[order[i%len(order)]]) == nil {
-					b.Error("stored key not found")
-					return
-				}
-				i++
-			}
-		})
-	})
-}
-
 // BenchmarkPDQMergeStall10M measures how long one Add can keep its caller
 // (the node's apply loop) waiting at 10 million entries: starting from an
 // index built of the 10M bank, it adds fresh hashes one at a time until

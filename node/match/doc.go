@@ -1,19 +1,19 @@
-// Package match holds the node's in-memory match indexes: [PDQIndex], which
-// finds the stored PDQ hashes within a Hamming distance of a query, and
-// [ExactIndex], which finds the refs stored under a signal key. A ref is the
-// caller's handle for what carried the signal (an attestation number, say).
+// Package match holds the node's in-memory PDQ match index: [PDQIndex],
+// which finds the stored PDQ hashes within a Hamming distance of a query. A
+// ref is the caller's handle for what carried the hash (an attestation
+// number, say).
 //
 // # Basics
 //
 // At start-up the node loads every stored PDQ hash with [PDQIndex.Build];
 // afterwards its apply loop calls Add for each new hash and Remove for each
-// retracted one, while HTTP handlers call Query. Both indexes hold a
+// retracted one, while HTTP handlers call Query. The index holds a
 // multiset of (key, ref) pairs: adding a pair twice stores it twice, and
 // Remove takes out one copy.
 //
-// Query's answer is exactly that of [BruteForce], the scan of every stored
-// pair, at every threshold: same pairs, same order (distance, then hash
-// bytes, then ref). The tests hold it to that on the reference
+// Query's answer is exactly that of BruteForce (in the tests), the scan of
+// every stored pair, at every threshold: same pairs, same order (distance,
+// then hash bytes, then ref). The tests hold it to that on the reference
 // implementation's multi-index-hashing data, on random banks with
 // near-duplicate clusters, after adds, removes and merges, under a fuzzer,
 // and at 10 million hashes in the benchmark's setup.
@@ -141,9 +141,6 @@
 //   - Build: 3 to 4 s. Add: about 5 microseconds, nearly all of it the
 //     appends to the delta's 16 maps, under the write lock; 5 to 6 with its
 //     share of the merges, adding a million hashes to an empty index.
-//   - ExactIndex.Lookup among a million keys: 0.5 to 0.6 microseconds,
-//     most of it cache misses (the benchmark's own fetch of a random key
-//     among them).
 //
 // # Caveats
 //

@@ -2,6 +2,7 @@ package match
 
 import (
 	"bufio"
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -30,9 +31,9 @@ func readHashes(t testing.TB, name string) []Hash {
 		if sc.Text() == "" {
 			continue
 		}
-		h, err := ParseHash(sc.Text())
-		if err != nil {
-			t.Fatalf("%s:%d: %v", path, line, err)
+		var h Hash
+		if n, err := hex.Decode(h[:], sc.Bytes()); err != nil || n != len(h) || len(sc.Bytes()) != 2*len(h) {
+			t.Fatalf("%s:%d: %q is not a hash of 64 hex digits", path, line, sc.Text())
 		}
 		hs = append(hs, h)
 	}

@@ -19,9 +19,9 @@ const (
 )
 
 // PDQIndex finds the stored PDQ hashes within a Hamming distance of a query,
-// returning exactly what BruteForce over the same pairs returns. It holds a
-// multiset of (hash, ref) pairs: a hash may be stored with many refs, and a
-// pair added twice is stored twice.
+// returning exactly what a scan of every stored pair returns (BruteForce in
+// the tests). It holds a multiset of (hash, ref) pairs: a hash may be stored
+// with many refs, and a pair added twice is stored twice.
 //
 // Any number of goroutines may call Query and Len while one calls Add,
 // Remove or Build; writers are serialised, so several may call them, but the

@@ -1,7 +1,6 @@
 package match
 
 import (
-	"errors"
 	"fmt"
 	"math/bits"
 	"math/rand/v2"
@@ -531,30 +530,6 @@ func TestDistance(t *testing.T) {
 	} {
 		if got := Distance(tc.a, tc.b); got != tc.want {
 			t.Errorf("Distance(%x, %x) = %d, want %d", tc.a, tc.b, got, tc.want)
-		}
-	}
-}
-
-func TestParseHash(t *testing.T) {
-	const good = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
-	h, err := ParseHash(good)
-	if err != nil || fmt.Sprintf("%x", h) != good {
-		t.Fatalf("ParseHash(%q) = %x, %v", good, h, err)
-	}
-	if h2, err := ParseHash(strings.ToUpper(good)); err != nil || h2 != h {
-		t.Fatalf("ParseHash(upper case) = %x, %v", h2, err)
-	}
-	for _, tc := range []struct{ in, msg string }{
-		{"", "got 0 characters"},
-		{good[:63], "got 63 characters"},
-		{good + "0", "got 65 characters"},
-		{"0x" + good[2:], `'x' at offset 1`},
-		{good[:10] + "g" + good[11:], `'g' at offset 10`},
-		{good[:63] + " ", `' ' at offset 63`},
-	} {
-		_, err := ParseHash(tc.in)
-		if !errors.Is(err, ErrHashFormat) || !strings.Contains(err.Error(), tc.msg) {
-			t.Errorf("ParseHash(%q) = %v, want ErrHashFormat mentioning %q", tc.in, err, tc.msg)
 		}
 	}
 }

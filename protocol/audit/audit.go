@@ -509,12 +509,6 @@ func (a *Auditor) Finish(nowMs int64) Result {
 	return r
 }
 
-// Feed reads every record of r and hands it to a, in file order, one at a
-// time: checkpoints to Checkpoint, entries and evidence to Add (decoded
-// here); a file damaged after its header becomes a FileProblem. It returns
-// only read errors other than the file's own damage.
-func Feed(r *export.Reader, a *Auditor) error { return FeedBatches(r, a, 1, DecodeAll) }
-
 // Decoded is a record with what Decode made of it.
 type Decoded struct {
 	Rec   export.Record
@@ -522,20 +516,14 @@ type Decoded struct {
 	Err   error
 }
 
-// DecodeAll decodes records one after the other.
-func DecodeAll(recs []export.Record) []Decoded {
-	out := make([]Decoded, len(recs))
-	for i, rec := range recs {
-		e, err := Decode(rec)
-		out[i] = Decoded{rec, e, err}
-	}
-	return out
-}
-
-// FeedBatches is Feed with the decoding (and signature checks, most of an
-// audit's work) left to decode, which gets the entry and evidence records
-// in batches of up to batch, in file order, and may spread them over
-// several cores; it must return one result per record, in order.
+// FeedBatches reads every record of r and hands it to a, in file order:
+// checkpoints to Checkpoint, entries and evidence to Add; a file damaged
+// after its header becomes a FileProblem. It returns only read errors other
+// than the file's own damage. The decoding (and signature checks, most of
+// an audit's work) is left to decode (calling Decode on each record), which
+// gets the entry and evidence records in batches of up to batch, in file
+// order, and may spread them over several cores; it must return one result
+// per record, in order.
 func FeedBatches(r *export.Reader, a *Auditor, batch int, decode func([]export.Record) []Decoded) error {
 	for {
 		var recs []export.Record

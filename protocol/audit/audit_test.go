@@ -8,6 +8,7 @@ import (
 
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/export"
+	"github.com/staydown/staydown/protocol/export/exporttest"
 	"github.com/staydown/staydown/protocol/pb"
 )
 
@@ -85,7 +86,7 @@ func file(t *testing.T, entries, evidence [][]byte) []byte {
 // fileOf writes checkpoints, then logs and evidence, as an export.
 func fileOf(t *testing.T, checkpoints, entries, evidence [][]byte) []byte {
 	t.Helper()
-	b, err := export.Encode(&pb.ExportHeader{Federation: "f"}, checkpoints, entries, evidence)
+	b, err := exporttest.Encode(&pb.ExportHeader{Federation: "f"}, checkpoints, entries, evidence)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,6 +101,18 @@ func raws(es ...*protocol.Entry) [][]byte {
 	return out
 }
 
+// feed hands every record of r to a, decoding one at a time.
+func feed(r *export.Reader, a *Auditor) error {
+	return FeedBatches(r, a, 1, func(recs []export.Record) []Decoded {
+		out := make([]Decoded, len(recs))
+		for i, rec := range recs {
+			e, err := Decode(rec)
+			out[i] = Decoded{rec, e, err}
+		}
+		return out
+	})
+}
+
 // run audits a file the way the CLI does, with the backfill pass.
 func run(t *testing.T, roster *protocol.Roster, b []byte) Result {
 	t.Helper()
@@ -108,7 +121,7 @@ func run(t *testing.T, roster *protocol.Roster, b []byte) Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Feed(r, a); err != nil {
+	if err := feed(r, a); err != nil {
 		t.Fatal(err)
 	}
 	if a.NeedsBackfill() {

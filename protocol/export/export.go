@@ -12,7 +12,6 @@ package export
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -160,31 +159,6 @@ func (w *Writer) Close() error {
 		return err
 	}
 	return w.w.Flush()
-}
-
-// Encode is a whole export file held in memory, records in the order a
-// file holds them: checkpoints, logged entries, evidence. hdr is copied,
-// not changed.
-func Encode(hdr *pb.ExportHeader, checkpoints, entries, evidence [][]byte) ([]byte, error) {
-	var buf bytes.Buffer
-	w, err := NewWriter(&buf, proto.CloneOf(hdr))
-	if err != nil {
-		return nil, err
-	}
-	for _, records := range []struct {
-		raws [][]byte
-		put  func([]byte) error
-	}{{checkpoints, w.Checkpoint}, {entries, w.Entry}, {evidence, w.Evidence}} {
-		for _, raw := range records.raws {
-			if err := records.put(raw); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }
 
 // Reader reads an export file record by record.

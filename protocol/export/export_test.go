@@ -11,11 +11,25 @@ import (
 
 func write(t testing.TB, entries, evidence [][]byte) []byte {
 	t.Helper()
-	b, err := Encode(&pb.ExportHeader{Federation: "f", Roster: []byte("[[member]]\n"), Exporter: "nru", CreatedMs: 1}, nil, entries, evidence)
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, &pb.ExportHeader{Federation: "f", Roster: []byte("[[member]]\n"), Exporter: "nru", CreatedMs: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	for _, raw := range entries {
+		if err := w.Entry(raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, raw := range evidence {
+		if err := w.Evidence(raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 func readAll(b []byte) (*Reader, []Record, error) {

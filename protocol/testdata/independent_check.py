@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 # Usage: python3 protocol/testdata/independent_check.py protocol/testdata/vectors.json
-# Needs the "cryptography" package. Not run by go test.
+# Needs Python 3 and the "cryptography" package (Debian: python3-cryptography).
+# Run by go test (protocol/independent_check_test.go).
 # Independent check of SPEC.md against protocol/testdata/vectors.json:
 # re-encode each Entry from its field listing by the rules of SPEC 2.3,
 # rebuild SignedEntry by 2.2, the id by 4, verify the signature by 3.
+# Prints "ok NAME" for each vector that agrees and "FAIL NAME: ..." for
+# each that does not; exits 1 if any does not (or none was checked).
 import json, hashlib, re, sys
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey, Ed25519PrivateKey
 
@@ -52,7 +55,8 @@ def encode(msg, fields):
     out = b''; last = 0
     for name, val in fields:
         spec = S[msg][name]; num, typ = spec[0], spec[1]
-        assert num >= last, (msg, name); last = num
+        if num < last: raise ValueError('%s.%s out of field-number order' % (msg, name))
+        last = num
         if typ == 'm':
             body = encode(spec[2], val)
             out += varint(num<<3|2) + varint(len(body)) + body
@@ -68,23 +72,59 @@ def encode(msg, fields):
             if n: out += varint(num<<3|0) + varint(n)
     return out
 
-f = json.load(open(sys.argv[1]))
-ctx = bytes.fromhex(f['signature_context_hex']); assert ctx == b'staydown/v1/entry\n'
-pubs = {}
-for k in f['keys']:
-    priv = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(k['seed']))
-    pub = priv.public_key().public_bytes_raw()
-    assert pub.hex() == k['public']; pubs[k['name']] = (priv, pub)
-for v in f['vectors']:
-    fields, _ = parse(v['fields'].split('\n'), 0, 0)
-    entry = encode('Entry', fields)
-    assert entry.hex() == v['entry'], v['name'] + ': entry re-encoding differs'
-    priv, pub = pubs[v['key']]
-    sig = priv.sign(ctx + entry)
-    assert sig.hex() == v['signature'], v['name'] + ': signature differs'
-    Ed25519PublicKey.from_public_bytes(pub).verify(sig, ctx + entry)
-    se = b'\x0a' + varint(len(entry)) + entry + b'\x12\x40' + sig
-    assert se.hex() == v['signed_entry'], v['name'] + ': signed entry differs'
-    idb = b'\x12\x20' + hashlib.sha256(se).digest()
-    assert idb.hex() == v['id'], v['name'] + ': id differs'
-    print('ok', v['name'])
+def check(f):
+    """Checks every vector of f; returns the list of disagreements."""
+    problems = []
+    ctx = bytes.fromhex(f['signature_context_hex'])
+    if ctx != b'staydown/v1/entry\n':
+        problems.append('signature context %r is not SPEC 3\'s' % ctx)
+    pubs = {}
+    for k in f['keys']:
+        priv = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(k['seed']))
+        pub = priv.public_key().public_bytes_raw()
+        if pub.hex() != k['public']:
+            problems.append('key %s: public key differs from its seed\'s' % k['name'])
+        pubs[k['name']] = (priv, pub)
+    if not f['vectors']:
+        problems.append('no vectors')
+    for v in f['vectors']:
+        name = v['name']
+        try:
+            fields, _ = parse(v['fields'].split('\n'), 0, 0)
+            entry = encode('Entry', fields)
+        except Exception as e:  # a listing this encoder cannot read is a disagreement too
+            problems.append('%s: field listing: %r' % (name, e))
+            continue
+        if entry.hex() != v['entry']:
+            problems.append('%s: entry re-encoding differs' % name)
+            continue
+        priv, pub = pubs[v['key']]
+        sig = priv.sign(ctx + entry)
+        if sig.hex() != v['signature']:
+            problems.append('%s: signature differs' % name)
+            continue
+        Ed25519PublicKey.from_public_bytes(pub).verify(sig, ctx + entry)
+        se = b'\x0a' + varint(len(entry)) + entry + b'\x12\x40' + sig
+        if se.hex() != v['signed_entry']:
+            problems.append('%s: signed entry differs' % name)
+            continue
+        idb = b'\x12\x20' + hashlib.sha256(se).digest()
+        if idb.hex() != v['id']:
+            problems.append('%s: id differs' % name)
+            continue
+        print('ok', name)
+    return problems
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit('usage: independent_check.py VECTORS.json')
+    with open(sys.argv[1]) as fh:
+        f = json.load(fh)
+    problems = check(f)
+    for p in problems:
+        print('FAIL', p)
+    if problems:
+        sys.exit(1)
+
+if __name__ == '__main__':
+    main()

@@ -70,7 +70,7 @@ func (b *coefficients) hash() Hash {
 }
 
 // Dihedral names the eight symmetries of a square, the transforms
-// FromImageDihedral returns hashes for. The names and the direction of the
+// FromReaderDihedral returns hashes for. The names and the direction of the
 // rotations follow the reference, and the test images dih--bridge-* show
 // what each does: FlipX mirrors top to bottom (about the horizontal axis),
 // FlipY left to right, FlipPlus1 transposes (about the main diagonal),

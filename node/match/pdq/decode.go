@@ -40,7 +40,7 @@ var formats = map[string]bool{"jpeg": true, "png": true, "gif": true, "webp": tr
 // blamed on the image.
 //
 // EXIF orientation is not applied, as in the reference: a photo stored
-// sideways is hashed sideways (FromImageDihedral covers the rotations).
+// sideways is hashed sideways (FromReaderDihedral covers the rotations).
 func Decode(r io.Reader) (image.Image, string, error) {
 	rr := &readRecorder{r: r}
 	var header bytes.Buffer

@@ -8,24 +8,21 @@
 //
 // # Basics
 //
-// FromReader decodes a JPEG, PNG, GIF or WebP image and hashes it;
-// FromImage hashes an image already decoded. Both return the Hash and a
-// Quality from 0 to 100. Two hashes whose Distance is 31 or less are taken
-// to be the same picture, the reference's threshold. Hashes of quality
-// below MinQuality (featureless images) should not be matched: they are
-// mostly noise and collide with each other.
+// FromReaderDihedral decodes a JPEG, PNG, GIF or WebP image and hashes it.
+// It returns the Hash and a Quality from 0 to 100 and, from the same single
+// pass over the pixels, the hashes the image would have if rotated by 90,
+// 180 or 270 degrees or mirrored (see Dihedral); matching an upload's hash
+// against a list of such hashes finds rotated and flipped copies. Two
+// hashes 31 or fewer bits apart are taken to be the same picture, the
+// reference's threshold. Hashes of quality below MinQuality (featureless
+// images) should not be matched: they are mostly noise and collide with
+// each other.
 //
-// Both first shrink an image larger than 512x512 to fit in 512x512, as the
+// It first shrinks an image larger than 512x512 to fit in 512x512, as the
 // reference's Python file hasher does with Pillow's Image.thumbnail, and
-// hash the thumbnail (see "Why a thumbnail" below). FromImageFullSize
-// hashes the full-size image, as the published algorithm and the C++
-// reference do.
-//
-// FromImageDihedral returns, from the same single pass over the pixels, the
-// hashes the image would have if rotated by 90, 180 or 270 degrees or
-// mirrored (see Dihedral); matching an upload's hash against a list of
-// such hashes finds rotated and flipped copies. FromReaderDihedral does
-// the same for an encoded image.
+// hashes the thumbnail (see "Why a thumbnail" below). The published
+// algorithm and the C++ reference hash the full-size image; the tests do
+// too, to compare with them.
 //
 // # The algorithm as implemented
 //
@@ -91,7 +88,7 @@
 // rounding differs, and the thumbnail is resampled in float, not in 8-bit
 // RGB. Against the Python reference the distance is 0 to 2 bits on the
 // reference images; against the C++ reference and other full-size ports,
-// FromImageFullSize is 0 to 2 bits away. Transparent images are shrunk as
+// the full-size hash is 0 to 2 bits away. Transparent images are shrunk as
 // if opaque, where Pillow averages colours weighted by alpha; only the
 // pixels at transparency edges differ.
 //
@@ -103,7 +100,7 @@
 // files show the same), within the match threshold.
 //
 // EXIF orientation is not applied (nor by the reference): a photo stored
-// sideways hashes sideways; FromImageDihedral covers that case. Only the
+// sideways hashes sideways; the dihedral variants cover that case. Only the
 // first frame of an animated GIF is hashed. Decode refuses images whose
 // header declares more than MaxPixels pixels, or a side longer than 65,536,
 // before decoding them.

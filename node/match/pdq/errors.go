@@ -18,7 +18,4 @@ var (
 	// pixels. The pixels are never allocated, so a small file that claims to
 	// be enormous (a decompression bomb) costs nothing.
 	ErrTooLarge = errors.New("pdq: image too large")
-
-	// ErrBadHash means a string is not 64 hexadecimal characters.
-	ErrBadHash = errors.New("pdq: bad hash")
 )

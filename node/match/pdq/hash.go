@@ -1,11 +1,6 @@
 package pdq
 
-import (
-	"encoding/binary"
-	"encoding/hex"
-	"fmt"
-	"math/bits"
-)
+import "encoding/hex"
 
 // Hash is a 256-bit PDQ hash, stored in the byte order the reference prints
 // it: String is the hexadecimal encoding of the 32 bytes, first byte first.
@@ -26,29 +21,6 @@ type Hash [32]byte
 
 // String returns the 64 lower-case hex digits of h in the reference layout.
 func (h Hash) String() string { return hex.EncodeToString(h[:]) }
-
-// ParseHash parses 64 hexadecimal digits (either case) in the reference
-// layout, the inverse of String.
-func ParseHash(s string) (Hash, error) {
-	var h Hash
-	if len(s) != 2*len(h) {
-		return Hash{}, fmt.Errorf("%w: want %d hex characters, got %d", ErrBadHash, 2*len(h), len(s))
-	}
-	if _, err := hex.Decode(h[:], []byte(s)); err != nil {
-		return Hash{}, fmt.Errorf("%w: %w", ErrBadHash, err)
-	}
-	return h, nil
-}
-
-// Distance is the Hamming distance between a and b: the number of the 256
-// bits in which they differ. The reference treats 31 or less as a match.
-func Distance(a, b Hash) int {
-	n := 0
-	for i := 0; i < len(a); i += 8 {
-		n += bits.OnesCount64(binary.BigEndian.Uint64(a[i:]) ^ binary.BigEndian.Uint64(b[i:]))
-	}
-	return n
-}
 
 // setCoefficient sets the bit for DCT output coefficient (row, col), both
 // in 0..15; see the layout on Hash.

@@ -17,31 +17,23 @@ type Result struct {
 	Quality int
 }
 
-// FromImage hashes img the way the reference's file hasher does: shrunk to
-// fit ThumbnailSize x ThumbnailSize first, if it is larger (see doc.go). An
-// image with no pixels hashes to the zero Hash with quality 0.
-func FromImage(img image.Image) Result {
-	b, q := coefficientsOf(img, false)
-	return Result{Hash: b.hash(), Quality: q}
-}
-
-// FromImageFullSize hashes img without shrinking it first, as the published
-// algorithm and the C++ reference do. Its hashes are a few bits from
-// FromImage's on large photos (doc.go); FromImage is the one to match
-// against hashes made by the reference's file hasher.
-func FromImageFullSize(img image.Image) Result {
-	b, q := fullSizeCoefficients(img)
-	return Result{Hash: b.hash(), Quality: q}
-}
-
-// FromImageDihedral hashes img as FromImage does, together with the seven
-// other images obtained from it by rotating and mirroring, indexed by
-// Dihedral (hashes[Original] is Result.Hash), from one pass over the
-// pixels: each transform of the image is a transposition and sign changes
-// of its DCT coefficients. The quality is the same for all eight.
-func FromImageDihedral(img image.Image) (Result, [8]Hash) {
-	b, q := coefficientsOf(img, false)
-	return dihedralOf(&b, q)
+// FromReaderDihedral decodes a JPEG, PNG, GIF or WebP image (see Decode)
+// and hashes it the way the reference's file hasher does: shrunk to fit
+// ThumbnailSize x ThumbnailSize first, if it is larger, a large JPEG first
+// shrunk by 2, 4 or 8 as Pillow's draft mode would decode it (doc.go). It
+// returns the hash and quality, and the hashes of the seven other images
+// obtained by rotating and mirroring it, indexed by Dihedral
+// (hashes[Original] is Result.Hash), from one pass over the pixels: each
+// transform of the image is a transposition and sign changes of its DCT
+// coefficients. The quality is the same for all eight.
+func FromReaderDihedral(r io.Reader) (Result, [8]Hash, error) {
+	img, format, err := Decode(r)
+	if err != nil {
+		return Result{}, [8]Hash{}, err
+	}
+	b, q := coefficientsOf(img, format == "jpeg")
+	res, hashes := dihedralOf(&b, q)
+	return res, hashes, nil
 }
 
 func dihedralOf(b *coefficients, q int) (Result, [8]Hash) {
@@ -52,30 +44,6 @@ func dihedralOf(b *coefficients, q int) (Result, [8]Hash) {
 		hashes[d] = t.hash()
 	}
 	return Result{Hash: hashes[Original], Quality: q}, hashes
-}
-
-// FromReader decodes a JPEG, PNG, GIF or WebP image (see Decode) and hashes
-// it as FromImage does, except that a large JPEG is first shrunk by 2, 4 or
-// 8 as Pillow's draft mode would decode it (doc.go).
-func FromReader(r io.Reader) (Result, error) {
-	img, format, err := Decode(r)
-	if err != nil {
-		return Result{}, err
-	}
-	b, q := coefficientsOf(img, format == "jpeg")
-	return Result{Hash: b.hash(), Quality: q}, nil
-}
-
-// FromReaderDihedral decodes an image as FromReader does and returns its
-// hash and the seven rotated and mirrored hashes as FromImageDihedral does.
-func FromReaderDihedral(r io.Reader) (Result, [8]Hash, error) {
-	img, format, err := Decode(r)
-	if err != nil {
-		return Result{}, [8]Hash{}, err
-	}
-	b, q := coefficientsOf(img, format == "jpeg")
-	res, hashes := dihedralOf(&b, q)
-	return res, hashes, nil
 }
 
 // coefficientsOf returns the DCT coefficients and quality of img's

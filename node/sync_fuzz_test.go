@@ -1,0 +1,425 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	libp2pprotocol "github.com/libp2p/go-libp2p/core/protocol"
+	"google.golang.org/protobuf/encoding/protodelim"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/staydown/staydown/config"
+	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/pb"
+	"github.com/staydown/staydown/store"
+)
+
+// The sync fuzz targets drive the syncer's own stream handling (serve for
+// what a peer asks, with for what a peer answers) over an in-memory stream
+// whose peer side is the fuzzer's bytes, with a real store and no network.
+
+// pipeStream is a sync stream whose peer sends in and receives out. Only
+// the methods the syncer calls are implemented.
+type pipeStream struct {
+	network.Stream
+	in     io.Reader
+	remote peer.ID
+	mu     sync.Mutex // guards out and reset: with resets the stream from another goroutine
+	out    bytes.Buffer
+	reset  bool
+}
+
+func (s *pipeStream) Read(p []byte) (int, error) {
+	s.mu.Lock()
+	reset := s.reset
+	s.mu.Unlock()
+	if reset {
+		return 0, network.ErrReset
+	}
+	return s.in.Read(p)
+}
+
+func (s *pipeStream) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.reset {
+		return 0, network.ErrReset
+	}
+	return s.out.Write(p)
+}
+
+func (s *pipeStream) written() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.out.Bytes())
+}
+
+func (s *pipeStream) SetReadDeadline(time.Time) error  { return nil }
+func (s *pipeStream) SetWriteDeadline(time.Time) error { return nil }
+func (s *pipeStream) Close() error                     { return nil }
+func (s *pipeStream) CloseWrite() error                { return nil }
+func (s *pipeStream) Reset() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reset = true
+	return nil
+}
+func (s *pipeStream) Conn() network.Conn { return pipeConn{remote: s.remote} }
+
+type pipeConn struct {
+	network.Conn
+	remote peer.ID
+}
+
+func (c pipeConn) RemotePeer() peer.ID { return c.remote }
+
+// pipeHost opens the pipe stream it holds and records the peers the
+// syncer cut off.
+type pipeHost struct {
+	host.Host
+	stream *pipeStream
+	closed []peer.ID
+}
+
+func (h *pipeHost) NewStream(context.Context, peer.ID, ...libp2pprotocol.ID) (network.Stream, error) {
+	return h.stream, nil
+}
+func (h *pipeHost) Network() network.Network { return pipeNetwork{h: h} }
+
+type pipeNetwork struct {
+	network.Network
+	h *pipeHost
+}
+
+func (n pipeNetwork) ClosePeer(p peer.ID) error { n.h.closed = append(n.h.closed, p); return nil }
+
+// fuzzPeer is the peer ID of the fuzzer's side.
+const fuzzPeer = peer.ID("rogue")
+
+// fuzzFederation is a roster of nru (referral, whose log the tests sync)
+// and rogue (platform, the peer), with nru's signed log of n entries.
+func fuzzFederation(tb testing.TB, n int) (*protocol.Roster, protocol.AuthorKey, []*protocol.Entry) {
+	tb.Helper()
+	nruKey := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, 32))
+	rogueKey := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{2}, 32))
+	r, err := protocol.NewRoster("test", []protocol.Member{
+		{Name: "nru", Role: protocol.RoleReferral, AuthorKey: protocol.AuthorKeyOf(nruKey), PeerID: "nru"},
+		{Name: "rogue", Role: protocol.RolePlatform, AuthorKey: protocol.AuthorKeyOf(rogueKey), PeerID: string(fuzzPeer)},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var log []*protocol.Entry
+	var prev protocol.ID
+	for seq := uint64(1); seq <= uint64(n); seq++ {
+		sig, err := protocol.ParseSignal("sha256", fmt.Sprintf("%064x", seq))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		body := &pb.Entry{Version: 1, Federation: "test", Seq: seq, TimestampMs: 1_700_000_000_000 + int64(seq),
+			Payload: &pb.Entry_Addition{Addition: &pb.Addition{Signals: []*pb.Signal{sig}, Labels: []*pb.Label{{Slug: "graphic-violence"}}}}}
+		if seq > 1 {
+			body.Prev = prev[:]
+		}
+		e, err := protocol.Sign(nruKey, body)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		log = append(log, e)
+		prev = e.ID
+	}
+	return r, protocol.AuthorKeyOf(nruKey), log
+}
+
+// fuzzSyncer is a syncer of a node that is not started: its store is st,
+// its host h, and nothing else runs.
+func fuzzSyncer(r *protocol.Roster, st *store.Store, h *pipeHost) *syncer {
+	n := &Node{cfg: &config.Node{Federation: r.Federation}, log: slog.New(slog.DiscardHandler), roster: r, store: st,
+		host: h, metrics: newMetrics(), syncIn: make(chan syncWork),
+		gater: &rosterGater{allowed: map[peer.ID]string{fuzzPeer: "rogue"}, banned: map[peer.ID]time.Time{}, log: slog.New(slog.DiscardHandler)}}
+	n.runCtx = context.Background()
+	return newSyncer(n)
+}
+
+// delimited is msgs in the sync stream's encoding.
+func delimited(tb testing.TB, msgs ...proto.Message) []byte {
+	tb.Helper()
+	var b bytes.Buffer
+	for _, m := range msgs {
+		if _, err := protodelim.MarshalTo(&b, m); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return b.Bytes()
+}
+
+// validRequest is SPEC.md's rule for a SyncRequest, which a server cuts a
+// peer off for breaking.
+func validRequest(req *pb.SyncRequest) bool {
+	return len(req.Author) == len(protocol.AuthorKey{}) && req.FromSeq >= 1 && req.ToSeq >= req.FromSeq && req.ToSeq-req.FromSeq < protocol.MaxSyncRange
+}
+
+// validHello is the rule for a peer's SyncHello.
+func validHello(h *pb.SyncHello, federation string) bool {
+	if h.Federation != federation || len(h.Heads) > protocol.MaxSyncHeads {
+		return false
+	}
+	for _, hd := range h.Heads {
+		if len(hd.Author) != len(protocol.AuthorKey{}) || len(hd.Id) != protocol.IDSize || hd.Seq == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func readDelimited(r protodelim.Reader, m proto.Message) error {
+	return protodelim.UnmarshalOptions{MaxSize: protocol.MaxSyncMessage}.UnmarshalFrom(r, m)
+}
+
+// FuzzSyncServe sends a serving node any bytes as a peer's side of a sync
+// stream. It must answer exactly as the protocol says, worked out here
+// independently: nothing to a hello that does not decode; a cut-off and
+// nothing to a hello that breaks the rules; otherwise its own hello, then
+// for each request that decodes, in order, either a cut-off (a request
+// outside the limits) or the entries of the range it holds, in batches
+// within the limits, the last one marked.
+func FuzzSyncServe(f *testing.F) {
+	r, author, log := fuzzFederation(f, 6)
+	path := filepath.Join(f.TempDir(), "store.db")
+	seedOwnLog(f, path, log)
+	st, err := store.Open(path)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { st.Close() })
+
+	hello := &pb.SyncHello{Federation: "test"}
+	req := func(from, to uint64) *pb.SyncRequest {
+		return &pb.SyncRequest{Author: author[:], FromSeq: from, ToSeq: to}
+	}
+	f.Add(delimited(f, hello, req(1, 6)))
+	f.Add(delimited(f, hello, req(2, 4), req(5, 100), req(7, 9)))
+	f.Add(delimited(f, hello, req(1, protocol.MaxSyncRange), req(1, protocol.MaxSyncRange+1)))
+	f.Add(delimited(f, hello, req(0, 3)))
+	f.Add(delimited(f, hello, req(5, 3)))
+	f.Add(delimited(f, hello, &pb.SyncRequest{Author: author[:31], FromSeq: 1, ToSeq: 2}))
+	f.Add(delimited(f, hello, &pb.SyncRequest{Author: make([]byte, 32), FromSeq: 1, ToSeq: 2}))
+	f.Add(delimited(f, hello, req(1<<64-2, 1<<64-1)))
+	f.Add(delimited(f, &pb.SyncHello{Federation: "other"}, req(1, 2)))
+	f.Add(delimited(f, &pb.SyncHello{Federation: "test", Heads: []*pb.SyncHead{{Author: author[:], Seq: 9, Id: log[0].ID[:]}}}, req(1, 2)))
+	f.Add(delimited(f, &pb.SyncHello{Federation: "test", Heads: []*pb.SyncHead{{Author: author[:], Seq: 0, Id: log[0].ID[:]}}}))
+	f.Add(append(delimited(f, hello), 0xff, 0xff, 0xff, 0xff, 0x0f))
+	f.Add([]byte{})
+
+	f.Fuzz(func(t *testing.T, in []byte) {
+		h := &pipeHost{}
+		s := fuzzSyncer(r, st, h)
+		ps := &pipeStream{in: bytes.NewReader(in), remote: fuzzPeer}
+		s.serve(ps)
+
+		// What the node must have done, from the protocol alone.
+		src := bytes.NewReader(in)
+		var want []proto.Message // the node's messages, batches as their entries
+		var wantRanges [][][]byte
+		cutOff := false
+		var theirs pb.SyncHello
+		if readDelimited(src, &theirs) == nil {
+			if !validHello(&theirs, "test") {
+				cutOff = true
+			} else {
+				mine, err := s.hello()
+				if err != nil {
+					t.Fatal(err)
+				}
+				want = append(want, mine)
+				for {
+					var rq pb.SyncRequest
+					if readDelimited(src, &rq) != nil {
+						break
+					}
+					if !validRequest(&rq) {
+						cutOff = true
+						break
+					}
+					var raws [][]byte
+					if bytes.Equal(rq.Author, author[:]) {
+						for seq := rq.FromSeq; seq <= min(rq.ToSeq, uint64(len(log))); seq++ {
+							raws = append(raws, log[seq-1].Raw)
+						}
+					}
+					wantRanges = append(wantRanges, raws)
+				}
+			}
+		}
+
+		if banned := s.n.gater.isBanned(fuzzPeer); banned != cutOff || (len(h.closed) == 1) != cutOff {
+			t.Fatalf("peer banned %v, connection closed %v times; want cut off %v", banned, len(h.closed), cutOff)
+		}
+		out := bytes.NewReader(ps.written())
+		for _, m := range want {
+			got := m.ProtoReflect().New().Interface()
+			if err := readDelimited(out, got); err != nil || !proto.Equal(got, m) {
+				t.Fatalf("the node sent %v (%v), want %v", got, err, m)
+			}
+		}
+		for i, raws := range wantRanges {
+			var got [][]byte
+			for last := false; !last; {
+				var b pb.SyncBatch
+				if err := readDelimited(out, &b); err != nil {
+					t.Fatalf("answer %d: %v after %d entries, want %d", i, err, len(got), len(raws))
+				}
+				size := 0
+				for _, e := range b.Entries {
+					size += len(e)
+				}
+				if len(b.Entries) > protocol.MaxSyncBatch || len(b.Entries) > 1 && size > protocol.MaxSyncBatchBytes {
+					t.Fatalf("answer %d: a batch of %d entries, %d bytes", i, len(b.Entries), size)
+				}
+				if !b.Last && len(b.Entries) == 0 {
+					t.Fatalf("answer %d: an empty batch that is not the last", i)
+				}
+				got = append(got, b.Entries...)
+				last = b.Last
+			}
+			if len(got) != len(raws) || !equalRaws(got, raws) {
+				t.Fatalf("answer %d: %d entries, want %d (or not the stored ones)", i, len(got), len(raws))
+			}
+		}
+		if out.Len() != 0 {
+			t.Fatalf("the node sent %d bytes more than the protocol asks", out.Len())
+		}
+	})
+}
+
+func equalRaws(a, b [][]byte) bool {
+	for i := range a {
+		if !bytes.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// FuzzSyncFetch syncs a node that holds nothing from a peer whose side of
+// the stream (its hello and answers) is any bytes. Whatever the answers,
+// the node stores only a prefix of the one signed log, keeps its store
+// consistent, asks only for ranges within the protocol's limits that the
+// peer announced, and cuts the peer off exactly when it reports forged or
+// malformed data.
+func FuzzSyncFetch(f *testing.F) {
+	r, author, log := fuzzFederation(f, 6)
+	hello := func(seq uint64) *pb.SyncHello {
+		return &pb.SyncHello{Federation: "test", Heads: []*pb.SyncHead{{Author: author[:], Seq: seq, Id: log[seq-1].ID[:]}}}
+	}
+	batch := func(last bool, es ...*protocol.Entry) *pb.SyncBatch {
+		b := &pb.SyncBatch{Last: last}
+		for _, e := range es {
+			b.Entries = append(b.Entries, e.Raw)
+		}
+		return b
+	}
+	broken := proto.Clone(batch(false, log[2])).(*pb.SyncBatch)
+	broken.Entries[0] = bytes.Clone(broken.Entries[0])
+	broken.Entries[0][len(broken.Entries[0])-1] ^= 1
+	f.Add(delimited(f, hello(6), batch(true, log...)))
+	f.Add(delimited(f, hello(6), batch(false, log[:2]...), batch(false, log[2:4]...), batch(true, log[4:]...)))
+	f.Add(delimited(f, hello(6), batch(true, log[:3]...)))
+	f.Add(delimited(f, hello(6), batch(false, log[:2]...), broken, batch(true, log[3])))
+	f.Add(delimited(f, hello(6), broken))
+	f.Add(delimited(f, hello(6), batch(false), batch(true, log...)))
+	f.Add(delimited(f, hello(3), batch(true, log...)))
+	f.Add(delimited(f, hello(6), batch(true, log[1:]...)))
+	f.Add(delimited(f, hello(6), batch(true, log[0], log[2])))
+	f.Add(delimited(f, &pb.SyncHello{Federation: "other"}))
+	f.Add(delimited(f, &pb.SyncHello{Federation: "test", Heads: []*pb.SyncHead{{Author: author[:], Seq: 1 << 63, Id: log[0].ID[:]}}}, batch(true, log...)))
+	f.Add(delimited(f, hello(6)))
+
+	f.Fuzz(func(t *testing.T, in []byte) {
+		st, err := store.Open(filepath.Join(t.TempDir(), "store.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		ps := &pipeStream{in: bytes.NewReader(in), remote: fuzzPeer}
+		h := &pipeHost{stream: ps}
+		s := fuzzSyncer(r, st, h)
+		ctx, cancel := context.WithCancel(context.Background())
+		s.n.runCtx = ctx
+		applied := make(chan struct{})
+		go func() { // the apply loop, for sync's batches only
+			defer close(applied)
+			for {
+				select {
+				case w := <-s.n.syncIn:
+					res, err := st.Apply(w.entries)
+					w.done <- syncDone{res, err}
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+		err = s.with(context.Background(), fuzzPeer)
+		cancel()
+		<-applied
+
+		if banned := s.n.gater.isBanned(fuzzPeer); banned != errors.Is(err, protocol.ErrForged) {
+			t.Fatalf("peer banned %v, but the sync returned %v", banned, err)
+		}
+		head, herr := st.Head(author)
+		if herr != nil {
+			t.Fatal(herr)
+		}
+		if head.Seq > uint64(len(log)) {
+			t.Fatalf("stored up to seq %d of a log of %d", head.Seq, len(log))
+		}
+		i := 0
+		if err := st.RangeRaw(author, 1, head.Seq, func(seq uint64, raw []byte) error {
+			if seq != uint64(i+1) || !bytes.Equal(raw, log[i].Raw) {
+				return fmt.Errorf("stored seq %d is not the signed log's", seq)
+			}
+			i++
+			return nil
+		}); err != nil || uint64(i) != head.Seq {
+			t.Fatalf("stored log: %v (%d of %d entries)", err, i, head.Seq)
+		}
+		if err := st.Check(); err != nil {
+			t.Fatalf("store inconsistent after the sync: %v", err)
+		}
+
+		// Every request is within the limits and for what the peer announced.
+		var theirs pb.SyncHello
+		announced := map[string]uint64{}
+		if readDelimited(bytes.NewReader(in), &theirs) == nil {
+			for _, hd := range theirs.Heads {
+				announced[string(hd.Author)] = max(announced[string(hd.Author)], hd.Seq)
+			}
+		}
+		out := bytes.NewReader(ps.written())
+		var mine pb.SyncHello
+		if err := readDelimited(out, &mine); err != nil {
+			t.Fatalf("the node sent no hello: %v", err)
+		}
+		for out.Len() > 0 {
+			var rq pb.SyncRequest
+			if err := readDelimited(out, &rq); err != nil {
+				t.Fatalf("the node sent something that is not a request: %v", err)
+			}
+			if !validRequest(&rq) || rq.ToSeq > announced[string(rq.Author)] {
+				t.Fatalf("the node asked for %x seq %d to %d; the peer announced up to %d", rq.Author, rq.FromSeq, rq.ToSeq, announced[string(rq.Author)])
+			}
+		}
+	})
+}
