@@ -66,7 +66,12 @@ type Result struct {
 //
 // There is one Result per entry, in order. The error is for I/O failure and
 // corruption only; then nothing of the batch is stored.
-func (s *Store) Apply(entries []*protocol.Entry) ([]Result, error) {
+//
+// Each after hook given is called once, at the end of a non-empty batch,
+// inside the same write transaction (before the commit), with the
+// results: the node raises its watchlist alerts there (Writes). An error
+// it returns fails the whole batch, and Apply returns it wrapped.
+func (s *Store) Apply(entries []*protocol.Entry, after ...func(w *Writes, results []Result) error) ([]Result, error) {
 	if len(entries) == 0 {
 		return nil, nil
 	}
@@ -81,7 +86,10 @@ func (s *Store) Apply(entries []*protocol.Entry) ([]Result, error) {
 				return err
 			}
 		}
-		return w.finish()
+		if err := w.finish(); err != nil {
+			return err
+		}
+		return afterApply(w.buckets, results, after)
 	})
 	if err != nil {
 		return nil, wrapDB("apply", err)

@@ -35,7 +35,9 @@
 // The node keeps its own records here too, source data that no log
 // implies: the checkpoints it witnessed ([Store.SaveCheckpoint],
 // [Store.LatestCheckpoints]) and the platform's private watchlist with
-// its alerts ([Store.Watch], [Store.Alerts]). [Store.ImportLegacy] takes in the side files (checkpoints.db,
+// its alerts ([Store.Watch], [Store.Alerts]). Apply's after hook gets a
+// [Writes] on its transaction, so that alerts for a batch commit with
+// it. [Store.ImportLegacy] takes in the side files (checkpoints.db,
 // watchlist.db) that nodes kept beside the store before.
 //
 // # File layout

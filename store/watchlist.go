@@ -191,8 +191,10 @@ func parseUserSignal(s string) (*pb.Signal, error) {
 
 // RaiseAlerts runs fn in a write transaction of its own: for alerts
 // raised off the apply path (an entry this node published, signals just
-// watched checked against what is stored). If fn returns an error,
-// nothing it wrote is kept and RaiseAlerts returns it as is.
+// watched checked against what is stored). On the apply path, pass the
+// check to Apply as its after hook instead, so that the alerts commit
+// with the batch. If fn returns an error, nothing it wrote is kept and
+// RaiseAlerts returns it as is.
 func (s *Store) RaiseAlerts(fn func(w *Writes) error) error {
 	var fnErr error
 	err := s.db.Update(func(tx *bolt.Tx) error {
@@ -213,8 +215,8 @@ func (s *Store) RaiseAlerts(fn func(w *Writes) error) error {
 	return wrapDB("raise alerts", err)
 }
 
-// Writes is the watchlist's handle on a write transaction (RaiseAlerts):
-// it reads what the transaction has stored so far
+// Writes is the watchlist's handle on a write transaction (Apply's after
+// hook, RaiseAlerts): it reads what the transaction has stored so far
 // and raises alerts in it. It is valid only during the call it is
 // handed to, and is not safe for concurrent use.
 type Writes struct {
@@ -235,6 +237,24 @@ func newWrites(b *buckets) (*Writes, error) {
 		return nil, err
 	}
 	return w, nil
+}
+
+// afterApply calls Apply's after hooks, each once, at the end of its
+// write transaction (the batch's rows all put, so that they read back).
+func afterApply(b *buckets, results []Result, after []func(w *Writes, results []Result) error) error {
+	if len(after) == 0 {
+		return nil
+	}
+	w, err := newWrites(b)
+	if err != nil {
+		return err
+	}
+	for _, fn := range after {
+		if err := fn(w, results); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Watched reports whether the signal key is on the watchlist.

@@ -93,6 +93,156 @@ func sortedKeys(keys ...[]byte) [][]byte {
 	return slices.SortedFunc(slices.Values(keys), bytes.Compare)
 }
 
+// watchHook is a node's after hook in miniature: every applied addition
+// carrying a watched signal while active raises an alert (exact signals
+// only). It records what it saw.
+type watchHook struct {
+	seen   []Attestation
+	raised []Alert
+	fail   error
+}
+
+func (h *watchHook) after(batch []*protocol.Entry) func(*Writes, []Result) error {
+	return func(w *Writes, results []Result) error {
+		if len(results) != len(batch) {
+			return errors.New("results do not match the batch")
+		}
+		for i, r := range results {
+			a := batch[i].Body.GetAddition()
+			if r.Outcome != Applied || a == nil {
+				continue
+			}
+			for _, sig := range a.Signals {
+				if !w.Watched(key(sig)) {
+					continue
+				}
+				atts, err := w.Match(key(sig))
+				if err != nil {
+					return err
+				}
+				for _, att := range atts {
+					if att.EntryID != batch[i].ID {
+						continue
+					}
+					h.seen = append(h.seen, att)
+					if att.Status != StatusActive {
+						continue
+					}
+					al, ok, err := w.Raise(Alert{RaisedMs: 42, Watched: sig, Signal: sig, EntryID: att.EntryID})
+					if err != nil {
+						return err
+					}
+					if ok {
+						h.raised = append(h.raised, al)
+					}
+				}
+			}
+		}
+		return h.fail
+	}
+}
+
+// TestAlertsRaisedInApply: Apply's after hook sees the batch's own rows
+// (an addition and its retraction in one batch: retracted), raises
+// alerts in the batch's transaction, once per entry and watched signal;
+// a hook that fails takes the whole batch back with it.
+func TestAlertsRaisedInApply(t *testing.T) {
+	tests := []struct {
+		name string
+		// batches returns the batches to apply in turn; the last one's
+		// hook fails if fail is set.
+		batches    func(w *world) [][]*protocol.Entry
+		watch      []*pb.Signal
+		unwatch    []*pb.Signal // after the first batch
+		fail       bool
+		wantSeen   []Status
+		wantAlerts []string // watched signal of each alert, in seq order
+	}{
+		{"one addition, two watched signals, one not watched", func(w *world) [][]*protocol.Entry {
+			return [][]*protocol.Entry{{w.A.next(addition(sha("x"), sha("y"), sha("n")))}}
+		}, []*pb.Signal{sha("x"), sha("y")}, nil, false, []Status{StatusActive, StatusActive}, []string{"x", "y"}},
+		{"retracted in the same batch: seen, no alert", func(w *world) [][]*protocol.Entry {
+			a := w.A.next(addition(sha("x")))
+			return [][]*protocol.Entry{{a, w.A.next(retraction(a.ID, "oops"))}}
+		}, []*pb.Signal{sha("x")}, nil, false, []Status{StatusRetracted}, nil},
+		{"allowlisted before: no alert", func(w *world) [][]*protocol.Entry {
+			return [][]*protocol.Entry{{w.B.next(allow("news", "clip", sha("x")))}, {w.A.next(addition(sha("x")))}}
+		}, []*pb.Signal{sha("x")}, nil, false, []Status{StatusAllowlisted}, nil},
+		{"duplicate applied again: no second alert", func(w *world) [][]*protocol.Entry {
+			a := w.A.next(addition(sha("x")))
+			return [][]*protocol.Entry{{a}, {a}}
+		}, []*pb.Signal{sha("x")}, nil, false, []Status{StatusActive}, []string{"x"}},
+		{"unwatched after the first batch", func(w *world) [][]*protocol.Entry {
+			return [][]*protocol.Entry{{w.A.next(addition(sha("x")))}, {w.A.next(addition(sha("x")))}}
+		}, []*pb.Signal{sha("x")}, []*pb.Signal{sha("x")}, false, []Status{StatusActive}, []string{"x"}},
+		{"hook fails: the batch and its alerts are gone", func(w *world) [][]*protocol.Entry {
+			return [][]*protocol.Entry{{w.A.next(addition(sha("x"))), w.B.next(addition(sha("x")))}}
+		}, []*pb.Signal{sha("x")}, nil, true, []Status{StatusActive, StatusActive}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, w := mustOpen(t), newWorld(t)
+			var keys [][]byte
+			for _, sig := range tt.watch {
+				keys = append(keys, key(sig))
+			}
+			if err := s.Watch(keys, nil); err != nil {
+				t.Fatal(err)
+			}
+			h := &watchHook{}
+			batches := tt.batches(w)
+			for i, batch := range batches {
+				if i == 1 && tt.unwatch != nil {
+					if _, err := s.Unwatch([][]byte{key(tt.unwatch[0])}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				last := i == len(batches)-1
+				if last && tt.fail {
+					h.fail = errors.New("hook failed")
+				}
+				before := s.physical()
+				_, err := s.Apply(batch, h.after(batch))
+				if last && tt.fail {
+					if !errors.Is(err, h.fail) {
+						t.Fatalf("Apply with a failing hook: %v, want the hook's error", err)
+					}
+					if d := diff(before, s.physical()); d != "" {
+						t.Fatalf("a failed hook left changes:\n%s", d)
+					}
+					continue
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			var seen []Status
+			for _, a := range h.seen {
+				seen = append(seen, a.Status)
+			}
+			if !slices.Equal(seen, tt.wantSeen) {
+				t.Errorf("hook saw %v, want %v", seen, tt.wantSeen)
+			}
+			alerts, err := s.Alerts(0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(alerts) != len(tt.wantAlerts) {
+				t.Fatalf("%d alerts, want %d: %+v", len(alerts), len(tt.wantAlerts), alerts)
+			}
+			for i, a := range alerts {
+				want := sha(tt.wantAlerts[i])
+				if a.Seq != uint64(i+1) || protocol.FormatSignal(a.Watched) != protocol.FormatSignal(want) || a.RaisedMs != 42 {
+					t.Errorf("alert %d: %+v, want seq %d for %s", i, a, i+1, protocol.FormatSignal(want))
+				}
+				if !tt.fail && (len(h.raised) <= i || h.raised[i].Seq != a.Seq) {
+					t.Errorf("alert %d: the hook was told %+v", i, h.raised)
+				}
+			}
+		})
+	}
+}
+
 // TestRaiseAlerts: alerts raised in a transaction of their own, for
 // additions already stored, once per entry and watched signal whatever
 // the signal matched; Alerts lists those after a seq; an error from fn
