@@ -262,7 +262,7 @@ func (n *Node) applyBatch(batch []*protocol.Entry, buffer bool) ([]store.Result,
 	var first []store.Result
 	for len(batch) > 0 {
 		start := time.Now()
-		results, err := n.store.Apply(batch)
+		results, err := n.store.Apply(batch, n.matching.watchHook(batch))
 		n.metrics.applySeconds.Observe(time.Since(start).Seconds())
 		if err != nil {
 			n.log.Error("store apply failed; entries dropped until sync", "entries", len(batch), "err", err)

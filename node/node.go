@@ -265,6 +265,7 @@ func (n *Node) Publish(ctx context.Context, body *pb.Entry) (*protocol.Entry, er
 	}
 	n.metrics.published.Inc()
 	n.matching.stored(e)
+	n.matching.published(e)
 	n.noticeStored(e)
 	n.feed.publish(e)
 	// The entry is stored: if gossip fails now, peers still get it by sync.
