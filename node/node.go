@@ -106,6 +106,9 @@ func Start(ctx context.Context, cfg *config.Node, log *slog.Logger) (n *Node, er
 	if n.store, err = store.Open(cfg.StorePath); err != nil {
 		return nil, fmt.Errorf("store %s: %w", cfg.StorePath, err)
 	}
+	if err = importSideFiles(n.store, cfg.Dir, log); err != nil {
+		return nil, err
+	}
 	prefetchStore(cfg.StorePath, log)
 	if n.book, err = newNoticeBook(n.store); err != nil {
 		return nil, fmt.Errorf("loading notices: %w", err)
