@@ -29,10 +29,14 @@
 //	             what. Its peer ID is the member's peer_id.
 //	api.token    the bearer token of the local HTTP API: 32 random bytes as
 //	             64 lower-case hex characters and a newline.
-//	store.db     the bbolt store (default name; created by the node)
-//	watchlist.db the platform's private legacy-content watchlist and its
-//	             alerts (bbolt; created by the first `staydown watch
-//	             add`); never gossiped, never exported
+//	store.db     the bbolt store (default name; created by the node): the
+//	             logs, the checkpoints the node keeps, and the platform's
+//	             private legacy-content watchlist with its alerts (never
+//	             gossiped, never exported)
+//
+// A directory of an older node may hold checkpoints.db and watchlist.db
+// beside the store: the node imports them into the store when it starts
+// and renames them checkpoints.db.imported and watchlist.db.imported.
 //
 // The key and token readers refuse a file whose mode gives any access to
 // group or others, as ssh does, with an [ErrPermissions] error that says to

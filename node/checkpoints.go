@@ -3,11 +3,9 @@ package node
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"maps"
 	"math/rand/v2"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -15,7 +13,6 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
-	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/staydown/staydown/node/api"
@@ -51,14 +48,13 @@ type CheckpointConflict struct {
 	Note    []byte // the signed checkpoint
 }
 
+// checkpoints keeps the latest checkpoint of every log and the conflicts
+// in the node's store too (store.SaveCheckpoint), so that they survive a
+// restart; exports take them from here.
 type checkpoints struct {
 	n      *Node
 	signer note.Signer
 	topic  *pubsub.Topic
-	// db keeps the latest checkpoint of every log and the conflicts, so
-	// that they survive a restart and go into exports
-	// (CheckpointsFile in the node's directory).
-	db *bolt.DB
 
 	cosigned  prometheus.Counter
 	conflicts prometheus.Counter
@@ -84,23 +80,15 @@ type checkpointLog struct {
 	published uint64
 }
 
-// CheckpointsFile is where a node keeps checkpoints, in its directory.
+// CheckpointsFile is where a node kept checkpoints, in its directory,
+// before they moved into its store: Start imports the file and renames
+// it (sidefiles.go).
 const CheckpointsFile = "checkpoints.db"
-
-var (
-	bucketLatest    = []byte("latest")    // author -> the newest checkpoint note, with its cosignatures
-	bucketConflicts = []byte("conflicts") // n -> a contradicting checkpoint note
-)
 
 func newCheckpoints(n *Node, reg prometheus.Registerer) (*checkpoints, error) {
 	s, err := protocol.NoteSigner(n.self.Name, n.author)
 	if err != nil {
 		return nil, err
-	}
-	path := filepath.Join(n.cfg.Dir, CheckpointsFile)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		return nil, fmt.Errorf("checkpoints: open %s: %w", path, err)
 	}
 	c := &checkpoints{n: n, signer: s, logs: map[protocol.AuthorKey]*checkpointLog{},
 		cosigned: prometheus.NewCounter(prometheus.CounterOpts{
@@ -110,10 +98,8 @@ func newCheckpoints(n *Node, reg prometheus.Registerer) (*checkpoints, error) {
 			Name: "staydown_checkpoint_conflicts_total", Help: "Checkpoints whose root contradicts the log this node holds (evidence of a fork).",
 		}),
 	}
-	c.db = db
 	if err := c.load(); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("checkpoints: %s: %w", path, err)
+		return nil, fmt.Errorf("checkpoints: %w", err)
 	}
 	reg.MustRegister(c.cosigned, c.conflicts)
 	return c, nil
@@ -122,66 +108,49 @@ func newCheckpoints(n *Node, reg prometheus.Registerer) (*checkpoints, error) {
 // load reads what an earlier run kept. A kept note that no longer opens
 // against the roster (a member removed) is skipped.
 func (c *checkpoints) load() error {
-	return c.db.Update(func(tx *bolt.Tx) error {
-		latest, err := tx.CreateBucketIfNotExists(bucketLatest)
-		if err != nil {
-			return err
-		}
-		conflicts, err := tx.CreateBucketIfNotExists(bucketConflicts)
-		if err != nil {
-			return err
-		}
-		err = latest.ForEach(func(_, v []byte) error {
-			msg := bytes.Clone(v)
-			if sc, err := protocol.OpenCheckpoint(msg, c.n.roster); err == nil {
-				l := c.log(sc.Author)
-				l.keep(sc, msg)
-				if sc.Author == c.n.self.AuthorKey {
-					l.published = sc.Size
-				} else if slices.Contains(sc.Cosigners, c.n.self.AuthorKey) {
-					l.cosigned = sc.Size
-				}
+	latest, err := c.n.store.LatestCheckpoints()
+	if err != nil {
+		return err
+	}
+	for _, msg := range latest {
+		if sc, err := protocol.OpenCheckpoint(msg, c.n.roster); err == nil {
+			l := c.log(sc.Author)
+			l.keep(sc, msg)
+			if sc.Author == c.n.self.AuthorKey {
+				l.published = sc.Size
+			} else if slices.Contains(sc.Cosigners, c.n.self.AuthorKey) {
+				l.cosigned = sc.Size
 			}
-			return nil
-		})
-		if err != nil {
-			return err
 		}
-		return conflicts.ForEach(func(_, v []byte) error {
-			msg := bytes.Clone(v)
-			if sc, err := protocol.OpenCheckpoint(msg, c.n.roster); err == nil {
-				c.found = append(c.found, CheckpointConflict{Author: sc.Author, Size: sc.Size, Claimed: sc.Root, Note: msg})
-			}
-			return nil
-		})
-	})
+	}
+	conflicts, err := c.n.store.CheckpointConflicts()
+	if err != nil {
+		return err
+	}
+	for _, msg := range conflicts {
+		if sc, err := protocol.OpenCheckpoint(msg, c.n.roster); err == nil {
+			c.found = append(c.found, CheckpointConflict{Author: sc.Author, Size: sc.Size, Claimed: sc.Root, Note: msg})
+		}
+	}
+	return nil
 }
 
 // save keeps a log's latest checkpoint on disk.
 func (c *checkpoints) save(author protocol.AuthorKey, msg []byte) {
-	err := c.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketLatest).Put(author[:], msg) })
-	if err != nil {
+	if err := c.n.store.SaveCheckpoint(author, msg); err != nil {
 		c.n.log.Error("keeping a checkpoint", "err", err)
 	}
 }
 
 func (c *checkpoints) saveConflict(msg []byte) {
-	err := c.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketConflicts)
-		n, _ := b.NextSequence()
-		return b.Put(binary.BigEndian.AppendUint64(nil, n), msg)
-	})
-	if err != nil {
+	if err := c.n.store.SaveCheckpointConflict(msg); err != nil {
 		c.n.log.Error("keeping a checkpoint conflict", "err", err)
 	}
 }
 
 // close waits for the publications under way (they end with the run
-// context) and closes the file.
-func (c *checkpoints) close() error {
-	c.sends.Wait()
-	return c.db.Close()
-}
+// context), so that none writes to the store once it closes.
+func (c *checkpoints) close() { c.sends.Wait() }
 
 func (c *checkpoints) log(a protocol.AuthorKey) *checkpointLog {
 	l := c.logs[a]

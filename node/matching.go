@@ -61,14 +61,14 @@ type matching struct {
 }
 
 // newMatching builds the match indexes from every addition in st and
-// loads the watchlist of the node directory dir. It checks that the policy
-// names only roster members (the error names dir's config.toml), and
-// registers the indexes' metrics with reg.
+// loads the watchlist kept in st. It checks that the policy names only
+// roster members (the error names the config.toml of the node directory
+// dir), and registers the indexes' metrics with reg.
 func newMatching(st *store.Store, roster *protocol.Roster, policy config.Policy, dir string, reg prometheus.Registerer, log *slog.Logger) (*matching, error) {
 	if err := policy.CheckMembers(filepath.Join(dir, config.ConfigFile), roster); err != nil {
 		return nil, err
 	}
-	w, err := openWatchlist(filepath.Join(dir, WatchlistFile), reg, log)
+	w, err := openWatchlist(st, reg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -125,8 +125,9 @@ func newMatching(st *store.Store, roster *protocol.Roster, policy config.Policy,
 
 // stored tells matching of an entry now in the store, before the apply
 // that stored it is reported. An addition's signals enter the indexes (PDQ
-// hashes unless already there) and leave the result cache, and it is
-// checked against the watchlist; any other entry may change the result of
+// hashes unless already there) and leave the result cache, and the
+// watchlist alerts its transaction raised are reported (watchHook); any
+// other entry may change the result of
 // any signal (a retraction, dispute or allow entry: the status of
 // attestations) and empties the cache.
 func (m *matching) stored(e *protocol.Entry) {
@@ -134,7 +135,7 @@ func (m *matching) stored(e *protocol.Entry) {
 	switch {
 	case e.Body.GetAddition() != nil:
 		sigs = e.Body.GetAddition().Signals
-		defer m.checkWatchlist(e)
+		defer m.storedAlerts(e)
 	case e.Body.GetNotice() != nil:
 		// A notice's signals match once it is actioned (stay down); the
 		// store decides that at query time. The reply that actions it is

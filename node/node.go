@@ -108,6 +108,9 @@ func Start(ctx context.Context, cfg *config.Node, log *slog.Logger) (n *Node, er
 	if n.store, err = store.Open(cfg.StorePath); err != nil {
 		return nil, fmt.Errorf("store %s: %w", cfg.StorePath, err)
 	}
+	if err = importSideFiles(n.store, cfg.Dir, log); err != nil {
+		return nil, err
+	}
 	prefetchStore(cfg.StorePath, log)
 	if n.book, err = newNoticeBook(n.store); err != nil {
 		return nil, fmt.Errorf("loading notices: %w", err)
@@ -232,12 +235,17 @@ func (n *Node) Close() error {
 		if n.host != nil {
 			errs = append(errs, n.host.Close())
 		}
+		// The loops that write checkpoints and alerts to the store (the
+		// apply loop, the checkpoint publisher; the API went first) end
+		// here, before it closes. A checkpoint validator still running
+		// on a pubsub goroutine fails to keep its checkpoint, and logs
+		// so: bbolt's Close waits for a transaction under way.
 		n.wg.Wait()
 		if n.matching != nil {
 			n.matching.close()
 		}
 		if n.ckpt != nil {
-			errs = append(errs, n.ckpt.close())
+			n.ckpt.close()
 		}
 		if n.store != nil {
 			errs = append(errs, n.store.Close())

@@ -3,18 +3,12 @@ package node
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/staydown/staydown/node/api"
 	"github.com/staydown/staydown/node/match"
@@ -23,8 +17,9 @@ import (
 	"github.com/staydown/staydown/store"
 )
 
-// WatchlistFile is the watchlist's file in the node's directory. It is
-// this node's alone: nothing in it is gossiped or exported.
+// WatchlistFile is where a node kept its watchlist, in its directory,
+// before it moved into its store: Start imports the file and renames it
+// (sidefiles.go).
 const WatchlistFile = "watchlist.db"
 
 // watchlist is the platform's private list of the signals of content it
@@ -33,56 +28,45 @@ const WatchlistFile = "watchlist.db"
 // within the policy's threshold. A platform can then review and remove its
 // copy within the hour, as it would block a new upload.
 //
-// The signals live in WatchlistFile (bbolt): bucket "signals" maps each
-// signal key to the byte 1; "alerts" maps a seq (big-endian) to an alert
-// record (JSON); "alerted" maps entry id || watched key to the seq of the
-// alert it raised, so that an attestation alerts once per watched signal.
-// The file is opened for each read or write and closed again (dbMu
-// serialises them): writes are rare (bulk loads, alerts), and a node that
-// holds no handle has nothing to close on shutdown. Checks run in memory:
-// a fingerprint set of the exact keys and a near-match index of the PDQ
-// hashes, loaded at start-up.
+// The signals and the alerts live in the node's store (store.Watch,
+// store.Alerts), which raises each alert once per attestation and watched
+// signal; nothing of them is gossiped or exported. Checks run in memory: a
+// fingerprint set of the exact keys and a near-match index of the PDQ
+// hashes, loaded at start-up, and a candidate is confirmed in the store.
+// An addition, received or this node's own, is checked inside the
+// writer's transaction that stores it (watchHook).
 type watchlist struct {
-	path    string
+	store   *store.Store
 	log     *slog.Logger
 	alerted prometheus.Counter
 
-	exact *keySet         // exact watched keys (fingerprints: a hit is confirmed in the file)
+	exact *keySet         // exact watched keys (fingerprints: a hit is confirmed in the store)
 	pdq   *match.PDQIndex // watched PDQ hashes, ref 0
 
-	dbMu sync.Mutex // serialises opening the file: bbolt locks it per open
+	mu sync.Mutex // guards pending
+	// pending holds the alerts an apply transaction raised, by entry,
+	// until stored reports them (after the commit). Set by the apply
+	// loop's hook, emptied as the apply loop reports the entries.
+	pending map[protocol.ID][]api.RaisedAlert
 }
 
-// watchedValue is the value of a key in "signals" (a nil or empty value
-// would read back as nil, as if absent).
-var watchedValue = []byte{1}
-
-var (
-	bucketWatched = []byte("signals")
-	bucketAlerts  = []byte("alerts")
-	bucketAlerted = []byte("alerted")
-)
-
-// openWatchlist loads the watchlist at path (none yet: an empty one).
-func openWatchlist(path string, reg prometheus.Registerer, log *slog.Logger) (*watchlist, error) {
-	w := &watchlist{path: path, log: log, exact: newKeySet(), pdq: match.NewPDQIndex()}
+// openWatchlist loads the watchlist kept in st.
+func openWatchlist(st *store.Store, reg prometheus.Registerer, log *slog.Logger) (*watchlist, error) {
+	w := &watchlist{store: st, log: log, exact: newKeySet(), pdq: match.NewPDQIndex(), pending: map[protocol.ID][]api.RaisedAlert{}}
+	// Watch adds to the index under the store's write lock: its merges
+	// (seconds at 10 million hashes) must not hold up the apply loop.
+	w.pdq.MergeInBackground()
 	var hashes []match.Hash
-	err := w.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketWatched)
-		if b == nil {
-			return nil
+	err := st.WatchedKeys(func(k []byte) error {
+		if isPDQKey(k) {
+			hashes = append(hashes, match.Hash(k[1:]))
+		} else {
+			w.exact.add(k)
 		}
-		return b.ForEach(func(k, _ []byte) error {
-			if isPDQKey(k) {
-				hashes = append(hashes, match.Hash(k[1:]))
-			} else {
-				w.exact.add(k)
-			}
-			return nil
-		})
+		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("watchlist: %w", err)
 	}
 	w.pdq.Build(hashes, make([]uint64, len(hashes)))
 	w.alerted = prometheus.NewCounter(prometheus.CounterOpts{
@@ -101,44 +85,20 @@ func isPDQKey(k []byte) bool { return len(k) == 1+protocol.PDQSize && k[0] == pd
 
 func (w *watchlist) len() int { return w.exact.len() + w.pdq.Len() }
 
-// view runs fn in a read transaction of the file, if there is one.
-func (w *watchlist) view(fn func(tx *bolt.Tx) error) error {
-	w.dbMu.Lock()
-	defer w.dbMu.Unlock()
-	if _, err := os.Stat(w.path); errors.Is(err, fs.ErrNotExist) {
-		return nil
+func (w *watchlist) add(k []byte) {
+	if isPDQKey(k) {
+		w.pdq.Add(match.Hash(k[1:]), 0)
+	} else {
+		w.exact.add(k)
 	}
-	db, err := bolt.Open(w.path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
-	if err != nil {
-		return fmt.Errorf("watchlist %s: %w", w.path, err)
-	}
-	defer db.Close()
-	if err := db.View(fn); err != nil {
-		return fmt.Errorf("watchlist %s: %w", w.path, err)
-	}
-	return nil
 }
 
-// update runs fn in a write transaction of the file, creating it.
-func (w *watchlist) update(fn func(tx *bolt.Tx) error) error {
-	w.dbMu.Lock()
-	defer w.dbMu.Unlock()
-	db, err := bolt.Open(w.path, 0o600, &bolt.Options{Timeout: time.Second, FreelistType: bolt.FreelistMapType})
-	if err != nil {
-		return fmt.Errorf("watchlist %s: %w", w.path, err)
+func (w *watchlist) remove(k []byte) {
+	if isPDQKey(k) {
+		w.pdq.Remove(match.Hash(k[1:]), 0)
+	} else {
+		w.exact.remove(k)
 	}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketWatched, bucketAlerts, bucketAlerted} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return err
-			}
-		}
-		return fn(tx)
-	}); err != nil {
-		db.Close()
-		return fmt.Errorf("watchlist %s: %w", w.path, err)
-	}
-	return db.Close()
 }
 
 // watchHit is an attestation that matches a watched signal.
@@ -147,17 +107,6 @@ type watchHit struct {
 	signal   []byte // the attested signal's key
 	distance int    // pdq only
 	att      store.Attestation
-}
-
-// alertRecord is an alert as the file keeps it. Signals are in user form
-// (protocol.FormatSignal); the attestation is read from the store when
-// the alert is listed, with its status then.
-type alertRecord struct {
-	RaisedMs int64  `json:"raised_ms"`
-	Watched  string `json:"watched"`
-	Signal   string `json:"signal"`
-	Distance int    `json:"distance,omitempty"`
-	Entry    string `json:"entry"` // entry id, hex
 }
 
 // Watch implements api.Backend: it adds signals to the watchlist, then
@@ -195,33 +144,21 @@ func (m *matching) watch(sigs []*pb.Signal) (api.WatchOutcome, error) {
 	if err != nil {
 		return api.WatchOutcome{}, err
 	}
+	// The in-memory indexes take each new key inside the store's
+	// transaction: an apply that commits after it sees the key in both;
+	// one that committed before it is in what storedHits reads below.
 	var added [][]byte
-	var out api.WatchOutcome
-	err = w.update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketWatched)
-		for _, k := range keys {
-			if b.Get(k) != nil {
-				out.Known++
-				continue
-			}
-			if err := b.Put(k, watchedValue); err != nil {
-				return err
-			}
-			added = append(added, k)
-		}
-		return nil
+	err = m.store.Watch(keys, func(k []byte) {
+		w.add(k)
+		added = append(added, k)
 	})
 	if err != nil {
+		for _, k := range added {
+			w.remove(k)
+		}
 		return api.WatchOutcome{}, err
 	}
-	for _, k := range added {
-		if isPDQKey(k) {
-			w.pdq.Add(match.Hash(k[1:]), 0)
-		} else {
-			w.exact.add(k)
-		}
-	}
-	out.Added = len(added)
+	out := api.WatchOutcome{Added: len(added), Known: len(keys) - len(added)}
 	m.log.Info("watchlist: signals added", "added", out.Added, "known", out.Known, "total", w.len())
 
 	// Content hosted before the federation's attestations arrived: check
@@ -234,53 +171,40 @@ func (m *matching) watch(sigs []*pb.Signal) (api.WatchOutcome, error) {
 		}
 		hits = append(hits, found...)
 	}
-	raised, err := m.raise(hits)
-	if err != nil {
-		return out, err
+	var raised []api.RaisedAlert
+	if len(hits) > 0 {
+		err = m.store.RaiseAlerts(func(tx *store.Writes) (err error) {
+			raised, err = raise(tx, hits, time.Now().UnixMilli())
+			return err
+		})
+		if err != nil {
+			return out, err
+		}
 	}
+	m.report(raised)
 	out.Alerts, out.Total = raised, w.len()
 	return out, nil
 }
 
-// unwatch takes signals off the watchlist: the file first, then the
+// unwatch takes signals off the watchlist: the store first, then the
 // in-memory indexes. A check running meanwhile confirms every candidate in
-// the file, so it raises no alert for a signal removed from the file.
-// Alerts raised already stay, and so do their "alerted" marks: a signal
-// watched again does not alert again for an attestation that alerted
-// before.
+// the store, so it raises no alert for a signal removed there. Alerts
+// raised already stay, and so do their "alerted" marks: a signal watched
+// again does not alert again for an attestation that alerted before.
 func (m *matching) unwatch(sigs []*pb.Signal) (api.UnwatchOutcome, error) {
 	w := m.watchlist
 	keys, err := checkedKeys(sigs)
 	if err != nil {
 		return api.UnwatchOutcome{}, err
 	}
-	var removed [][]byte
-	var out api.UnwatchOutcome
-	err = w.update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketWatched)
-		for _, k := range keys {
-			if b.Get(k) == nil {
-				out.Unknown++
-				continue
-			}
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-			removed = append(removed, k)
-		}
-		return nil
-	})
+	removed, err := m.store.Unwatch(keys)
 	if err != nil {
 		return api.UnwatchOutcome{}, err
 	}
 	for _, k := range removed {
-		if isPDQKey(k) {
-			w.pdq.Remove(match.Hash(k[1:]), 0)
-		} else {
-			w.exact.remove(k)
-		}
+		w.remove(k)
 	}
-	out.Removed, out.Total = len(removed), w.len()
+	out := api.UnwatchOutcome{Removed: len(removed), Unknown: len(keys) - len(removed), Total: w.len()}
 	m.log.Info("watchlist: signals removed", "removed", out.Removed, "unknown", out.Unknown, "total", out.Total)
 	return out, nil
 }
@@ -315,155 +239,156 @@ func (m *matching) storedHits(k []byte) ([]watchHit, error) {
 	return hits, nil
 }
 
-// checkWatchlist checks a newly stored addition against the watchlist and
-// raises an alert for each watched signal it matches while active. It
-// runs on the writer's goroutine (apply loop or Publish), in memory but
-// for a hit: an exact check costs a fingerprint lookup, a PDQ check a
-// near-match query (BenchmarkWatchlistCheck).
-func (m *matching) checkWatchlist(e *protocol.Entry) {
+// watchCandidate is a watched signal that one of an addition's signals
+// may match, by the in-memory indexes.
+type watchCandidate struct {
+	watched, signal []byte
+	distance        int
+}
+
+// watchCandidates checks an addition's signals against the watchlist's
+// in-memory indexes: a fingerprint lookup per exact signal, a near-match
+// query per PDQ hash (BenchmarkWatchlistCheck).
+func (m *matching) watchCandidates(a *pb.Addition) []watchCandidate {
 	w := m.watchlist
-	a := e.Body.GetAddition()
-	if a == nil || w.len() == 0 {
-		return
+	if w.len() == 0 {
+		return nil
 	}
-	type candidate struct {
-		watched, signal []byte
-		distance        int
-	}
-	var cands []candidate
+	var cands []watchCandidate
 	for _, s := range a.Signals {
 		k := protocol.SignalKey(s)
 		if !isPDQKey(k) {
 			if w.exact.has(k) {
-				cands = append(cands, candidate{k, k, 0})
+				cands = append(cands, watchCandidate{k, k, 0})
 			}
 			continue
 		}
 		for _, r := range w.pdq.Query(match.Hash(k[1:]), m.policy.PDQThreshold) {
-			cands = append(cands, candidate{append([]byte{pdqTag}, r.Hash[:]...), k, r.Distance})
+			cands = append(cands, watchCandidate{append([]byte{pdqTag}, r.Hash[:]...), k, r.Distance})
 		}
 	}
-	if len(cands) == 0 {
-		return
+	return cands
+}
+
+// checkAddition checks a newly stored addition against the watchlist in
+// tx, a write transaction that holds it, and raises an alert for each
+// watched signal it matches while active. A candidate is confirmed in
+// the store (a fingerprint may collide; a signal may have been unwatched
+// since); the status of the attestation (active unless, say, an allow
+// entry came first) comes from tx.
+func (m *matching) checkAddition(tx *store.Writes, e *protocol.Entry, now int64) ([]api.RaisedAlert, error) {
+	a := e.Body.GetAddition()
+	if a == nil {
+		return nil, nil
 	}
-	// A fingerprint hit is confirmed in the file; the status of the
-	// attestation (active unless, say, an allow entry came first) comes
-	// from the store.
+	cands := m.watchCandidates(a)
+	if len(cands) == 0 {
+		return nil, nil
+	}
 	var hits []watchHit
-	err := w.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketWatched)
-		for _, c := range cands {
-			if b == nil || b.Get(c.watched) == nil {
+	for _, c := range cands {
+		if !tx.Watched(c.watched) {
+			continue
+		}
+		atts, err := tx.Match(c.signal)
+		if err != nil {
+			m.log.Error("watchlist: checking an addition failed; its alerts may be missing", "id", e.ID, "err", err)
+			return nil, nil
+		}
+		for _, att := range atts {
+			if att.EntryID == e.ID && att.Status == store.StatusActive {
+				hits = append(hits, watchHit{watched: c.watched, signal: c.signal, distance: c.distance, att: att})
+			}
+		}
+	}
+	return raise(tx, hits, now)
+}
+
+// watchHook is the apply loop's hook for Store.Apply (gossip.go): it
+// checks the applied additions of batch against the watchlist inside the
+// apply transaction and raises their alerts there, so that they commit
+// with the batch and no other write, no other fsync, happens on the apply
+// path. stored reports them (log line, metric) once the commit is done.
+func (m *matching) watchHook(batch []*protocol.Entry) func(*store.Writes, []store.Result) error {
+	return func(tx *store.Writes, results []store.Result) error {
+		w := m.watchlist
+		pending := map[protocol.ID][]api.RaisedAlert{}
+		now := time.Now().UnixMilli()
+		for i, r := range results {
+			if r.Outcome != store.Applied {
 				continue
 			}
-			atts, err := m.store.Match(c.signal)
+			raised, err := m.checkAddition(tx, batch[i], now)
 			if err != nil {
 				return err
 			}
-			for _, att := range atts {
-				if att.EntryID == e.ID && att.Status == store.StatusActive {
-					hits = append(hits, watchHit{watched: c.watched, signal: c.signal, distance: c.distance, att: att})
-				}
+			if len(raised) > 0 {
+				pending[batch[i].ID] = raised
 			}
 		}
+		// What an earlier batch left (its commit failed) goes: the alerts
+		// it raised were rolled back with it.
+		w.mu.Lock()
+		w.pending = pending
+		w.mu.Unlock()
 		return nil
-	})
-	if err == nil {
-		_, err = m.raise(hits)
-	}
-	if err != nil {
-		m.log.Error("watchlist: checking an addition failed; its alerts may be missing", "id", e.ID, "err", err)
 	}
 }
 
-// raise records an alert for each hit not alerted before (same entry and
-// watched signal), logs it and counts it, and returns the new alerts.
-func (m *matching) raise(hits []watchHit) ([]api.RaisedAlert, error) {
-	if len(hits) == 0 {
-		return nil, nil
-	}
+// storedAlerts reports the alerts that the transaction that stored e
+// raised (watchHook), now that it has committed.
+func (m *matching) storedAlerts(e *protocol.Entry) {
 	w := m.watchlist
-	now := time.Now().UnixMilli()
+	w.mu.Lock()
+	raised := w.pending[e.ID]
+	delete(w.pending, e.ID)
+	w.mu.Unlock()
+	m.report(raised)
+}
+
+// raise records in tx an alert for each hit not alerted before (same
+// entry and watched signal), and returns the new alerts.
+func raise(tx *store.Writes, hits []watchHit, now int64) ([]api.RaisedAlert, error) {
 	var raised []api.RaisedAlert
-	err := w.update(func(tx *bolt.Tx) error {
-		alerts, alerted := tx.Bucket(bucketAlerts), tx.Bucket(bucketAlerted)
-		for _, h := range hits {
-			once := append(bytes.Clone(h.att.EntryID[:]), h.watched...)
-			if alerted.Get(once) != nil {
-				continue
-			}
-			watched, signal := keySignal(h.watched), keySignal(h.signal)
-			seq, err := alerts.NextSequence()
-			if err != nil {
-				return err
-			}
-			rec, err := json.Marshal(alertRecord{RaisedMs: now, Watched: protocol.FormatSignal(watched),
-				Signal: protocol.FormatSignal(signal), Distance: h.distance, Entry: h.att.EntryID.String()})
-			if err != nil {
-				return err
-			}
-			k := binary.BigEndian.AppendUint64(nil, seq)
-			if err := alerts.Put(k, rec); err != nil {
-				return err
-			}
-			if err := alerted.Put(once, k); err != nil {
-				return err
-			}
-			raised = append(raised, api.RaisedAlert{Seq: seq, RaisedMs: now, Watched: watched, Signal: signal, Distance: h.distance, Attestation: h.att})
+	for _, h := range hits {
+		watched, signal := keySignal(h.watched), keySignal(h.signal)
+		a, ok, err := tx.Raise(store.Alert{RaisedMs: now, Watched: watched, Signal: signal, Distance: h.distance, EntryID: h.att.EntryID})
+		if err != nil {
+			return nil, err
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		if ok {
+			raised = append(raised, api.RaisedAlert{Seq: a.Seq, RaisedMs: now, Watched: watched, Signal: signal, Distance: h.distance, Attestation: h.att})
+		}
 	}
+	return raised, nil
+}
+
+// report logs and counts alerts that are committed.
+func (m *matching) report(raised []api.RaisedAlert) {
 	for _, a := range raised {
-		w.alerted.Inc()
+		m.watchlist.alerted.Inc()
 		m.log.Warn("watchlist alert: hosted content attested", "seq", a.Seq, "watched", protocol.FormatSignal(a.Watched),
 			"signal", protocol.FormatSignal(a.Signal), "distance", a.Distance, "author", m.memberName(a.Attestation.Author),
 			"labels", a.Attestation.Labels, "id", a.Attestation.EntryID)
 	}
-	return raised, nil
 }
 
 // alerts lists the alerts after seq since, each attestation read from the
 // store now.
 func (m *matching) alerts(since uint64) ([]api.RaisedAlert, error) {
-	var recs []alertRecord
-	var seqs []uint64
-	err := m.watchlist.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketAlerts)
-		if b == nil {
-			return nil
-		}
-		c := b.Cursor()
-		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, since+1)); k != nil; k, v = c.Next() {
-			var r alertRecord
-			if err := json.Unmarshal(v, &r); err != nil || len(k) != 8 {
-				return fmt.Errorf("alerts/%x: does not decode: %v", k, err)
-			}
-			recs = append(recs, r)
-			seqs = append(seqs, binary.BigEndian.Uint64(k))
-		}
-		return nil
-	})
+	kept, err := m.store.Alerts(since)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]api.RaisedAlert, 0, len(recs))
-	for i, r := range recs {
-		watched, err1 := parseUserSignal(r.Watched)
-		signal, err2 := parseUserSignal(r.Signal)
-		id, err3 := protocol.ParseID(r.Entry)
-		if err := errors.Join(err1, err2, err3); err != nil {
-			return nil, fmt.Errorf("alert %d: %w", seqs[i], err)
-		}
-		a := api.RaisedAlert{Seq: seqs[i], RaisedMs: r.RaisedMs, Watched: watched, Signal: signal, Distance: r.Distance}
-		atts, err := m.store.Match(protocol.SignalKey(signal))
+	out := make([]api.RaisedAlert, 0, len(kept))
+	for _, k := range kept {
+		a := api.RaisedAlert{Seq: k.Seq, RaisedMs: k.RaisedMs, Watched: k.Watched, Signal: k.Signal, Distance: k.Distance}
+		atts, err := m.store.Match(protocol.SignalKey(k.Signal))
 		if err != nil {
 			return nil, err
 		}
 		for _, att := range atts {
-			if att.EntryID == id {
+			if att.EntryID == k.EntryID {
 				a.Attestation = att
 			}
 		}
@@ -496,12 +421,3 @@ var (
 	md5Tag    = protocol.SignalKey(&pb.Signal{Value: &pb.Signal_Multihash{Multihash: append([]byte{0xd5, 0x01, 0x10}, make([]byte, 16)...)}})[0]
 	urlTag    = protocol.SignalKey(&pb.Signal{Value: &pb.Signal_Url{Url: "http://x/"}})[0]
 )
-
-// parseUserSignal parses TYPE:VALUE (protocol.FormatSignal's form).
-func parseUserSignal(s string) (*pb.Signal, error) {
-	typ, value, ok := bytes.Cut([]byte(s), []byte(":"))
-	if !ok {
-		return nil, fmt.Errorf("%q is not TYPE:VALUE", s)
-	}
-	return protocol.ParseSignal(string(typ), string(value))
-}

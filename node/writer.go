@@ -213,7 +213,9 @@ func (n *Node) commit(props []proposal, batch []*protocol.Entry, buffer bool) ([
 			}
 		}
 		start := time.Now()
-		results, err := n.store.Commit(store.Batch{Entries: append(own, batch...), Own: len(own)})
+		all := append(own, batch...)
+		results, err := n.store.Commit(store.Batch{Entries: all, Own: len(own),
+			After: []func(*store.Writes, []store.Result) error{n.matching.watchHook(all)}})
 		n.metrics.applySeconds.Observe(time.Since(start).Seconds())
 		if oe := (*store.OwnError)(nil); errors.As(err, &oe) {
 			// One proposal breaks a rule (two retractions of one entry,

@@ -46,8 +46,13 @@ type Result struct {
 //
 // There is one Result per entry, in order. The error is for I/O failure and
 // corruption only; then nothing of the batch is stored.
-func (s *Store) Apply(entries []*protocol.Entry) ([]Result, error) {
-	return s.Commit(Batch{Entries: entries})
+//
+// Each after hook given is called once, at the end of a non-empty batch,
+// inside the same write transaction (before the commit), with the
+// results: the node raises its watchlist alerts there (Writes). An error
+// it returns fails the whole batch, and Apply returns it wrapped.
+func (s *Store) Apply(entries []*protocol.Entry, after ...func(w *Writes, results []Result) error) ([]Result, error) {
+	return s.Commit(Batch{Entries: entries, After: after})
 }
 
 // Batch is what one write transaction stores.
@@ -59,6 +64,8 @@ type Batch struct {
 	// node never publishes a void entry, SPEC 9.2): if one is not, nothing
 	// of the batch is stored and Commit returns an *OwnError naming it.
 	Own int
+	// After are called as Apply's after hooks are.
+	After []func(w *Writes, results []Result) error
 }
 
 // OwnError says which of a batch's own entries could not be applied, and
@@ -98,7 +105,10 @@ func (s *Store) Commit(b Batch) ([]Result, error) {
 				return &OwnError{Index: i, Result: results[i]}
 			}
 		}
-		return w.finish()
+		if err := w.finish(); err != nil {
+			return err
+		}
+		return afterApply(w.buckets, results, b.After)
 	})
 	if oe := (*OwnError)(nil); errors.As(err, &oe) {
 		return nil, oe

@@ -69,8 +69,8 @@ func walkLog(author protocol.AuthorKey, log *bolt.Bucket, each func(*protocol.En
 const rebuildChunk = 1 << 16
 
 // Rebuild drops every index and derives it again from the logs, in one
-// write transaction: on any error nothing changes. Logs and evidence are
-// kept. It is the repair for an index that Check finds wrong. Like any
+// write transaction: on any error nothing changes. Logs, evidence,
+// arrivals and the node's own buckets (checkpoints, watchlist) are kept. It is the repair for an index that Check finds wrong. Like any
 // bbolt transaction it holds every page it writes in memory until it
 // commits: on the order of the index's size.
 //
@@ -197,7 +197,15 @@ func recordedHeads(tx *bolt.Tx) map[protocol.AuthorKey]protocol.Head {
 //   - every index bucket (heads and ids included) holds exactly the rows
 //     Rebuild would write, and meta/count is the number of logged entries;
 //   - every evidence row decodes, is signed by its author, and conflicts
-//     with the logged entry at its seq.
+//     with the logged entry at its seq;
+//   - the node's own rows have the shapes their writers give them: each
+//     kept checkpoint is a checkpoint note (of its key's log, for the
+//     latest), conflicts and alerts are numbered 1 to their bucket's
+//     sequence without a gap, each watched key is a signal key, each
+//     alert decodes and has exactly one alerted row (its entry and
+//     watched signal), and each alerted row names its alert. (The
+//     entry an alert names need not be in a log: a watchlist imported
+//     from a side file may name entries a new store has yet to sync.)
 //
 // It streams: memory does not grow with the store, except to name an
 // extra row once a bucket is known to hold one.
@@ -254,7 +262,10 @@ func (s *Store) Check() error {
 		if err := checkArrivals(b, total); err != nil {
 			return err
 		}
-		return checkEvidence(b)
+		if err := checkEvidence(b); err != nil {
+			return err
+		}
+		return checkLocal(b.tx)
 	})
 	return wrapDB("check", err)
 }

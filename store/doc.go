@@ -32,6 +32,14 @@
 // arrival order, and it is source data, not an index; so is the arrivals
 // bucket, which Rebuild keeps (or, if damaged, renumbers in log order).
 //
+// The node keeps its own records here too, source data that no log
+// implies: the checkpoints it witnessed ([Store.SaveCheckpoint],
+// [Store.LatestCheckpoints]) and the platform's private watchlist with
+// its alerts ([Store.Watch], [Store.Alerts]). Apply's after hook gets a
+// [Writes] on its transaction, so that alerts for a batch commit with
+// it. [Store.ImportLegacy] takes in the side files (checkpoints.db,
+// watchlist.db) that nodes kept beside the store before.
+//
 // # File layout
 //
 // Integers are big-endian uint64 unless said otherwise; author is the
@@ -44,6 +52,20 @@
 //	logs/<author>        seq -> raw signed entry    one nested bucket per author; appends go to the end
 //	evidence             author || seq || id -> raw signed entry conflicting with the one logged at seq
 //	arrivals             n -> id                   the n-th entry this store logged (local order; see Arrivals)
+//
+// The node's own buckets (source too; each holds nested buckets, rows
+// and sequences as in the side files they replace):
+//
+//	checkpoints/latest     author -> the newest checkpoint note held of author's log, with every cosignature seen
+//	checkpoints/conflicts  n -> a checkpoint note that contradicted a log or another checkpoint; n from 1, the bucket's sequence
+//	watchlist/signals      sk -> 0x01              a signal of content this platform hosts
+//	watchlist/alerts       n -> alert record       JSON {raised_ms, watched, signal, distance (PDQ), entry}: signals as
+//	                                               TYPE:VALUE (protocol.FormatSignal), entry the id in hex; n from 1, the sequence
+//	watchlist/alerted      id || sk -> n           addition id raised alert n for watched signal sk: once per pair, even if
+//	                                               sk is unwatched and watched again
+//
+// No row of them travels as such: the node gossips and exports
+// (protocol/export) checkpoints from its memory, and never the watchlist.
 //
 // Index buckets (Rebuild drops and refills them):
 //
@@ -81,7 +103,9 @@
 // Schema 1 keyed additions and ended attest keys by id and had no
 // noticesigs or arrivals; schema 3 kept ids and attest as plain buckets.
 // Open rebuilds the indexes of such a file once, in one transaction
-// (numbering a schema 1 file's arrivals in log order).
+// (numbering a schema 1 file's arrivals in log order). The node's own
+// buckets came later without a schema change: Open creates them, empty,
+// in a file that lacks them.
 //
 // # Caveats
 //

@@ -30,4 +30,10 @@ var (
 	// ErrSchema: the file was written by a version of this package with a
 	// different schema. Nothing was changed; run the matching binary.
 	ErrSchema = errors.New("unsupported store schema")
+
+	// ErrImport: ImportLegacy refused a side file: it holds a bucket the
+	// store does not know or rows that fail Check, or the store already
+	// holds other rows where the file's would go. Nothing was imported;
+	// the operator decides which to keep (the file is left in place).
+	ErrImport = errors.New("side file not imported")
 )

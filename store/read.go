@@ -232,59 +232,65 @@ type Reason struct {
 // anyone, unless its own author retracted it.
 func (s *Store) Match(signalKey []byte) ([]Attestation, error) {
 	var out []Attestation
-	err := s.view(func(b *buckets) error {
-		prefix := signalPrefix(signalKey)
-		allows, err := b.allows(prefix)
-		if err != nil {
-			return err
-		}
-		flagged := map[protocol.AuthorKey]bool{}
-		attest, err := b.cursor(idxAttest)
-		if err != nil {
-			return err
-		}
-		for k, _ := attest.Seek(prefix); hasPrefix(k, prefix); k, _ = attest.Next() {
-			lk := k[len(prefix):]
-			if len(lk) != logKeySize {
-				return fmt.Errorf("%w: attest/%x: key does not end in author || seq", ErrCorrupt, k)
-			}
-			a, err := b.attestation(lk, allows)
-			if err != nil {
-				return err
-			}
-			f, seen := flagged[a.Author]
-			if !seen {
-				f = b.flagged(a.Author)
-				flagged[a.Author] = f
-			}
-			a.Equivocated = f
-			out = append(out, a)
-		}
-		c := b.idx[idxNoticeSigs].Cursor()
-		for k, _ := c.Seek(prefix); hasPrefix(k, prefix); k, _ = c.Next() {
-			id, ok := idOf(k[len(prefix):])
-			if !ok {
-				return fmt.Errorf("%w: noticesigs/%x: key does not end in an entry id", ErrCorrupt, k)
-			}
-			a, ok, err := b.noticeAttestation(id, allows)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				continue
-			}
-			f, seen := flagged[a.Author]
-			if !seen {
-				f = b.flagged(a.Author)
-				flagged[a.Author] = f
-			}
-			a.Equivocated = f
-			out = append(out, a)
-		}
-		return nil
+	err := s.view(func(b *buckets) (err error) {
+		out, err = b.match(signalKey)
+		return err
 	})
 	if err != nil {
 		return nil, wrapDB("match", err)
+	}
+	return out, nil
+}
+
+func (b *buckets) match(signalKey []byte) ([]Attestation, error) {
+	var out []Attestation
+	prefix := signalPrefix(signalKey)
+	allows, err := b.allows(prefix)
+	if err != nil {
+		return nil, err
+	}
+	flagged := map[protocol.AuthorKey]bool{}
+	attest, err := b.cursor(idxAttest)
+	if err != nil {
+		return nil, err
+	}
+	for k, _ := attest.Seek(prefix); hasPrefix(k, prefix); k, _ = attest.Next() {
+		lk := k[len(prefix):]
+		if len(lk) != logKeySize {
+			return nil, fmt.Errorf("%w: attest/%x: key does not end in author || seq", ErrCorrupt, k)
+		}
+		a, err := b.attestation(lk, allows)
+		if err != nil {
+			return nil, err
+		}
+		f, seen := flagged[a.Author]
+		if !seen {
+			f = b.flagged(a.Author)
+			flagged[a.Author] = f
+		}
+		a.Equivocated = f
+		out = append(out, a)
+	}
+	c := b.idx[idxNoticeSigs].Cursor()
+	for k, _ := c.Seek(prefix); hasPrefix(k, prefix); k, _ = c.Next() {
+		id, ok := idOf(k[len(prefix):])
+		if !ok {
+			return nil, fmt.Errorf("%w: noticesigs/%x: key does not end in an entry id", ErrCorrupt, k)
+		}
+		a, ok, err := b.noticeAttestation(id, allows)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		f, seen := flagged[a.Author]
+		if !seen {
+			f = b.flagged(a.Author)
+			flagged[a.Author] = f
+		}
+		a.Equivocated = f
+		out = append(out, a)
 	}
 	slices.SortFunc(out, func(x, y Attestation) int {
 		if c := bytes.Compare(x.Author[:], y.Author[:]); c != 0 {

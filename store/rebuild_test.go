@@ -247,8 +247,14 @@ func toSchema1(tx *bolt.Tx) error {
 }
 
 // toSchema3 turns the run indexes back into plain buckets, schema 3's
-// layout (which schema 1 shares for them), and stamps the file schema 3.
+// layout (which schema 1 shares for them), drops the local buckets (the
+// node kept them in side files then), and stamps the file schema 3.
 func toSchema3(tx *bolt.Tx) error {
+	for _, l := range localBuckets {
+		if err := tx.DeleteBucket(l.name); err != nil {
+			return err
+		}
+	}
 	for idx := range numIndexes {
 		if !isRunIndex[idx] {
 			continue

@@ -86,7 +86,8 @@ type Store struct {
 // exclusive file lock. A file of an older schema that differs only in its
 // indexes (schema 1) has them rebuilt from the logs first, in one
 // transaction that holds them all in memory (see Rebuild); any other
-// schema is ErrSchema.
+// schema is ErrSchema. A file without the local buckets (checkpoints,
+// watchlist: written before they were kept here) gets them, empty.
 func Open(path string) (*Store, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		// The map freelist keeps allocation cheap on files of many GB,
@@ -109,7 +110,10 @@ func Open(path string) (*Store, error) {
 		if _, err := openBuckets(tx); err != nil {
 			return err
 		}
-		return checkSchema(tx.Bucket(bucketMeta))
+		if err := checkSchema(tx.Bucket(bucketMeta)); err != nil {
+			return err
+		}
+		return localBucketsPresent(tx)
 	})
 	switch {
 	case errors.Is(err, ErrSchema):
@@ -150,7 +154,7 @@ func upgrade(tx *bolt.Tx) error {
 	if err := rebuild(tx); err != nil {
 		return fmt.Errorf("upgrade from schema %d: %w", binary.BigEndian.Uint64(v), err)
 	}
-	return nil
+	return createLocalBuckets(tx)
 }
 
 func initBuckets(tx *bolt.Tx) error {
@@ -182,7 +186,7 @@ func initBuckets(tx *bolt.Tx) error {
 			return fmt.Errorf("bucket %s: %w", name, err)
 		}
 	}
-	return nil
+	return createLocalBuckets(tx)
 }
 
 // Close closes the file. It waits for running transactions to end; the

@@ -20,8 +20,8 @@ func (c *cli) watchCommand() *cobra.Command {
 		Use:   "watch",
 		Short: "The legacy-content watchlist: signals of content this platform hosts",
 		Long: `The watchlist holds the signals of content this platform already hosts. It
-is private to the node (watchlist.db in its directory): never gossiped,
-never exported. Whenever an addition arrives whose signal matches a watched
+is private to the node (kept in its store file): never gossiped, never
+exported. Whenever an addition arrives whose signal matches a watched
 one (exactly, or for PDQ within the node's pdq_threshold) while active, the
 node raises an alert at once: see "staydown alerts".`,
 		Args: args("", 0, 0),
