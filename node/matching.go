@@ -396,6 +396,10 @@ func (s *keySet) len() int {
 	return len(s.m)
 }
 
-// close stops the PDQ index's background merge, if one runs; the node is
-// closing and the index goes with it.
-func (m *matching) close() { m.pdq.Close() }
+// close stops the PDQ indexes' background merges (of the stored hashes
+// and of the watchlist's), if any runs; the node is closing and the
+// indexes go with it.
+func (m *matching) close() {
+	m.pdq.Close()
+	m.watchlist.pdq.Close()
+}
