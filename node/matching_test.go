@@ -532,7 +532,7 @@ func BenchmarkMatchingStartup(b *testing.B) {
 		}
 	}
 	for b.Loop() {
-		m, err := newMatching(st, roster, config.DefaultPolicy(), dir, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+		m, err := newMatching(st, roster, config.DefaultPolicy(), dir, prometheus.NewRegistry(), slog.New(slog.DiscardHandler), time.Now)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -383,7 +383,7 @@ func (m *matching) raise(hits []watchHit) ([]api.RaisedAlert, error) {
 		return nil, nil
 	}
 	w := m.watchlist
-	now := time.Now().UnixMilli()
+	now := m.now().UnixMilli()
 	var raised []api.RaisedAlert
 	err := w.update(func(tx *bolt.Tx) error {
 		alerts, alerted := tx.Bucket(bucketAlerts), tx.Bucket(bucketAlerted)
