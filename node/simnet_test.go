@@ -34,6 +34,8 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -96,6 +98,10 @@ type simFed struct {
 	latency  map[[2]string]time.Duration // by pair (simPair)
 	cut      map[[2]string]bool          // pairs a partition keeps apart
 	trace    *simTrace
+	// stored, when set, is told of every entry a node stores, from the
+	// node's feed (a goroutine per node), at the virtual time it is
+	// stored. Set it before starting nodes.
+	stored func(name string, e *protocol.Entry)
 }
 
 // simPair is the key of an unordered pair of members.
@@ -121,7 +127,7 @@ func inSim(t *testing.T, f func(t *testing.T)) {
 // failed, the trace is printed (or always, with STAYDOWN_SIM_TRACE=1).
 func newSimFed(t *testing.T, opts simOptions, members ...string) *simFed {
 	t.Helper()
-	dir := t.TempDir()
+	dir := simTempDir(t)
 	roster := filepath.Join(dir, "roster.toml")
 	f := &simFed{t: t, opts: opts, mn: mocknet.New(), cfgs: map[string]*config.Node{},
 		addrs: map[string]ma.Multiaddr{}, ids: map[string]peer.ID{}, nodes: map[string]*Node{},
@@ -184,6 +190,26 @@ func newSimFed(t *testing.T, opts simOptions, members ...string) *simFed {
 	return f
 }
 
+// simTempDir is a directory for a federation's nodes, removed when the
+// test ends: in memory (/dev/shm) where there is one. A goroutine in a
+// system call is not durably blocked, so every fsync of every node's
+// stores stops the bubble's clock until it returns, and on a disk a
+// hundred nodes spend minutes of real time in them for nothing the
+// simulation measures.
+func simTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/dev/shm", "staydown-sim-")
+	if err != nil {
+		return t.TempDir()
+	}
+	t.Cleanup(func() {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Error(err)
+		}
+	})
+	return dir
+}
+
 // start starts member name's node on its directory: on the mocknet,
 // without an API, linked to every running node the partition allows. The
 // node's dialer connects it (the roster carries the mocknet addresses).
@@ -208,7 +234,12 @@ func (f *simFed) start(name string) *Node {
 		for {
 			select {
 			case e := <-stored:
-				f.trace.node(name, "stored "+f.trace.label(e))
+				if f.trace.record {
+					f.trace.node(name, "stored "+f.trace.label(e))
+				}
+				if f.stored != nil {
+					f.stored(name, e)
+				}
 			case <-done:
 				return
 			}
@@ -238,6 +269,16 @@ func (f *simFed) host(name string, key crypto.PrivKey, g connmgr.ConnectionGater
 		}
 	}})
 	return &simHost{Host: h, f: f, name: name, gater: g}, nil
+}
+
+// key is member name's author key.
+func (f *simFed) key(name string) ed25519.PrivateKey {
+	f.t.Helper()
+	k, err := f.cfgs[name].AuthorKey()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return k
 }
 
 func (f *simFed) link(a, b string) error {
@@ -437,8 +478,8 @@ func (f *simFed) publish(name, tag string, count int) []*protocol.Entry {
 	f.t.Helper()
 	var out []*protocol.Entry
 	for i := range count {
-		sum := fmt.Sprintf("%x", []byte(fmt.Sprintf("%s %s %d", name, tag, i)))
-		sig, err := protocol.ParseSignal("sha256", (sum + strings.Repeat("0", 64))[:64])
+		sum := sha256.Sum256(fmt.Appendf(nil, "%s %s %d", name, tag, i))
+		sig, err := protocol.ParseSignal("sha256", hex.EncodeToString(sum[:]))
 		if err != nil {
 			f.t.Fatal(err)
 		}
@@ -816,10 +857,7 @@ func TestSimRestartCatchesUp(t *testing.T) {
 func TestSimEquivocationFlaggedEverywhere(t *testing.T) {
 	inSim(t, func(t *testing.T) {
 		f := newSimFed(t, simDefaults(4), "nru=referral", "pa=platform", "pb=platform", "pc=platform")
-		key, err := f.cfgs["nru"].AuthorKey()
-		if err != nil {
-			t.Fatal(err)
-		}
+		key := f.key("nru")
 		author := protocol.AuthorKeyOf(key)
 		x := addition(t, key, "test", 1, protocol.ID{}, "shown to pa")
 		y := addition(t, key, "test", 1, protocol.ID{}, "shown to pb")
