@@ -93,6 +93,9 @@ type simFed struct {
 	addrs map[string]ma.Multiaddr // each member's address in the roster
 	ids   map[string]peer.ID
 	nodes map[string]*Node // the running ones
+	// bare are members whose node a test scripts by hand: a bare libp2p
+	// host with the member's transport key (bareHost).
+	bare map[string]host.Host
 	// stopFeed ends the goroutine that records what a running node stores.
 	stopFeed map[string]func()
 	latency  map[[2]string]time.Duration // by pair (simPair)
@@ -130,7 +133,7 @@ func newSimFed(t *testing.T, opts simOptions, members ...string) *simFed {
 	dir := simTempDir(t)
 	roster := filepath.Join(dir, "roster.toml")
 	f := &simFed{t: t, opts: opts, mn: mocknet.New(), cfgs: map[string]*config.Node{},
-		addrs: map[string]ma.Multiaddr{}, ids: map[string]peer.ID{}, nodes: map[string]*Node{},
+		addrs: map[string]ma.Multiaddr{}, ids: map[string]peer.ID{}, nodes: map[string]*Node{}, bare: map[string]host.Host{},
 		stopFeed: map[string]func(){}, latency: map[[2]string]time.Duration{}, cut: map[[2]string]bool{},
 		trace: newSimTrace(!opts.quiet)}
 	var blocks strings.Builder
@@ -181,6 +184,9 @@ func newSimFed(t *testing.T, opts simOptions, members ...string) *simFed {
 				}
 				f.stop(name)
 			}
+		}
+		for _, h := range f.bare {
+			h.Close()
 		}
 		f.mn.Close()
 		if t.Failed() || os.Getenv("STAYDOWN_SIM_TRACE") != "" {
@@ -257,7 +263,7 @@ func (f *simFed) host(name string, key crypto.PrivKey, g connmgr.ConnectionGater
 		return nil, err
 	}
 	for _, other := range f.names {
-		if other != name && f.nodes[other] != nil && !f.cut[simPair(name, other)] {
+		if other != name && (f.nodes[other] != nil || f.bare[other] != nil) && !f.cut[simPair(name, other)] {
 			if err := f.link(name, other); err != nil {
 				return nil, err
 			}
@@ -279,6 +285,41 @@ func (f *simFed) key(name string) ed25519.PrivateKey {
 		f.t.Fatal(err)
 	}
 	return k
+}
+
+// useAuthorKey makes key member name's author key, in its directory and
+// the roster. Call it before anything starts.
+func (f *simFed) useAuthorKey(name string, key ed25519.PrivateKey) {
+	f.t.Helper()
+	useAuthorKey(f.t, f.cfgs[name], key)
+	f.trace.authors[protocol.AuthorKeyOf(key)] = name
+}
+
+// bareHost puts member name on the mocknet as a bare host with its
+// transport key, linked to every running node: a member whose node the
+// test scripts by hand. Nodes started later link to it too. The
+// federation closes it when the test ends.
+func (f *simFed) bareHost(name string) host.Host {
+	f.t.Helper()
+	cfg := f.cfgs[name]
+	key, err := cfg.NodeKey()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	h, err := f.mn.AddPeer(key, f.addrs[name])
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, other := range f.names {
+		if other != name && (f.nodes[other] != nil || f.bare[other] != nil) && !f.cut[simPair(name, other)] {
+			if err := f.link(name, other); err != nil {
+				f.t.Fatal(err)
+			}
+		}
+	}
+	sh := &simHost{Host: h, f: f, name: name}
+	f.bare[name] = sh
+	return sh
 }
 
 func (f *simFed) link(a, b string) error {
@@ -499,11 +540,11 @@ type simHost struct {
 	host.Host
 	f     *simFed
 	name  string
-	gater connmgr.ConnectionGater
+	gater connmgr.ConnectionGater // nil for a bare host: it dials anyone
 }
 
 func (h *simHost) refuses(p peer.ID) bool {
-	return h.Network().Connectedness(p) != network.Connected && !h.gater.InterceptPeerDial(p)
+	return h.gater != nil && h.Network().Connectedness(p) != network.Connected && !h.gater.InterceptPeerDial(p)
 }
 
 func (h *simHost) Connect(ctx context.Context, ai peer.AddrInfo) error {
