@@ -446,13 +446,20 @@ func (f *simFed) waitFor(bound time.Duration, what string, cond func() bool) tim
 	}
 }
 
-// meshed waits until every running node sees every other in the
-// entries topic: from then on gossip can carry what is published.
+// meshed waits until every running node sees, in the entries topic,
+// every other running node a partition does not keep from it: from then
+// on gossip can carry what is published.
 func (f *simFed) meshed(bound time.Duration) {
 	f.t.Helper()
-	f.waitFor(bound, "every node to see every other in the topic", func() bool {
-		for _, n := range f.nodes {
-			if len(n.topic.ListPeers()) != len(f.nodes)-1 {
+	f.waitFor(bound, "every node to see its peers in the topic", func() bool {
+		for name, n := range f.nodes {
+			want := 0
+			for other := range f.nodes {
+				if other != name && !f.cut[simPair(name, other)] {
+					want++
+				}
+			}
+			if len(n.topic.ListPeers()) != want {
 				return false
 			}
 		}
@@ -752,7 +759,7 @@ func (s *simStream) describe(frame []byte) string {
 	var parts []string
 	for _, m := range rpc.Publish {
 		if strings.HasSuffix(m.GetTopic(), "/checkpoints") {
-			parts = append(parts, "gossip checkpoint")
+			parts = append(parts, "gossip checkpoint signed by "+checkpointSigners(m.Data))
 		} else {
 			parts = append(parts, "gossip "+s.tr.labelRaw(m.Data))
 		}
@@ -761,6 +768,19 @@ func (s *simStream) describe(frame []byte) string {
 		parts = append(parts, fmt.Sprintf("iwant %d", len(w.MessageIDs)))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// checkpointSigners lists the names on a checkpoint note's signature
+// lines ("— name signature"), in order.
+func checkpointSigners(note []byte) string {
+	var names []string
+	for line := range strings.SplitSeq(string(note), "\n") {
+		if rest, ok := strings.CutPrefix(line, "\u2014 "); ok {
+			name, _, _ := strings.Cut(rest, " ")
+			names = append(names, name)
+		}
+	}
+	return strings.Join(names, ",")
 }
 
 // describeSync: each side's first frame is its hello; then the asker
