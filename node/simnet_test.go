@@ -21,6 +21,15 @@ package node
 //     PeerOptions.gater field is unexported. simHost consults the node's
 //     roster gater itself: before a dial, and on every new connection
 //     (which it closes if the gater refuses it).
+//   - mocknet opens a stream on a connection that is being closed, after
+//     the close has reset the connection's streams, and nothing ever ends
+//     that stream: its goroutines outlive the test and synctest.Test
+//     panics ("blocked goroutines remain"). simHost resets such a stream
+//     and fails the open. For the same reason a node is unlinked before
+//     it is closed (stop), so that no peer dials it while it closes.
+//   - A goroutine in a system call is not durably blocked either: every
+//     fsync holds the clock. The nodes' directories are on /dev/shm where
+//     there is one (simTempDir).
 //   - Stream deadlines are no-ops on mocknet, so the sync protocol's idle
 //     timeout (syncIdleTimeout) is not exercised here.
 //   - GOMAXPROCS is 1 while a federation runs: under -race, bubble timers
