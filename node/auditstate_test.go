@@ -18,112 +18,114 @@ import (
 // attestation stands, what matches, which notices are open) is the state
 // the node itself serves.
 func TestAuditStateMatchesNode(t *testing.T) {
-	clock, nru, pfa, pfb, _ := noticeFed(t)
-	ctx := context.Background()
-	var last []*protocol.Entry
-	add := publishAddition(t, nru, []string{"graphic-violence"}, sha256Signal(1), sha256Signal(2))
-	gone := publishAddition(t, nru, []string{"graphic-violence"}, sha256Signal(3))
-	disputed := publishAddition(t, pfb, []string{"attacker-manifesto"}, sha256Signal(4))
-	allowed := publishAddition(t, pfb, []string{"attacker-manifesto"}, sha256Signal(5))
-	last = append(last, add, gone, disputed, allowed)
-	publish := func(n *Node, body *pb.Entry) *protocol.Entry {
-		e, err := n.Publish(ctx, body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		last = append(last, e)
-		return e
-	}
-	publish(nru, &pb.Entry{Payload: &pb.Entry_Retraction{Retraction: &pb.Retraction{Target: gone.ID[:]}}})
-	publish(pfa, &pb.Entry{Payload: &pb.Entry_Dispute{Dispute: &pb.Dispute{Target: disputed.ID[:], Reason: "news"}}})
-	publish(pfa, &pb.Entry{Payload: &pb.Entry_Allow{Allow: &pb.Allow{Signals: []*pb.Signal{sha256Signal(5)}, Category: "news", Reason: "report"}}})
-	actioned, err := nru.IssueNotice(ctx, api.NoticeRequest{To: "pfa", Signals: []api.Signal{{Type: "sha256", Value: protocol.FormatSignal(sha256Signal(6))[len("sha256:"):]}},
-		Category: "attacker-manifesto", Basis: "TCO"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	open, err := nru.IssueNotice(ctx, api.NoticeRequest{To: "pfb", URLs: []string{"https://v.example/9"}, Category: "attacker-manifesto", Basis: "TCO"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	last = append(last, actioned, open)
-	waitStored(t, actioned.ID, pfa)
-	last = append(last, func() *protocol.Entry {
-		e, err := pfa.ReplyNotice(ctx, api.ReplyRequest{Notice: actioned.ID.String(), Status: "removed"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e
-	}())
-	for _, e := range last {
-		waitStored(t, e.ID, pfa)
-	}
-
-	var buf bytes.Buffer
-	if err := pfa.Export(ctx, &buf, nil); err != nil {
-		t.Fatal(err)
-	}
-	r, err := export.NewReader(&buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := audit.New(pfa.roster)
-	if err := auditFeed(r, a); err != nil {
-		t.Fatal(err)
-	}
-	at := clock.now().UnixMilli()
-	res := a.Finish(at)
-	if len(res.Violations) != 0 {
-		t.Fatalf("violations: %v", res.Violations)
-	}
-
-	// The node's own view: every stored signal matched, every attestation
-	// counted by status.
-	var want audit.State
-	for _, typ := range protocol.SignalTypes {
-		var keys [][]byte
-		if err := pfa.store.SignalKeys(typ, func(k []byte) error { keys = append(keys, bytes.Clone(k)); return nil }); err != nil {
-			t.Fatal(err)
-		}
-		slices.SortFunc(keys, bytes.Compare)
-		keys = slices.CompactFunc(keys, bytes.Equal)
-		for _, k := range keys {
-			atts, err := pfa.store.Match(k)
+	inSim(t, func(t *testing.T) {
+		f, clock, nru, pfa, pfb, _ := noticeFed(t)
+		ctx := context.Background()
+		var last []*protocol.Entry
+		add := publishAddition(t, nru, []string{"graphic-violence"}, sha256Signal(1), sha256Signal(2))
+		gone := publishAddition(t, nru, []string{"graphic-violence"}, sha256Signal(3))
+		disputed := publishAddition(t, pfb, []string{"attacker-manifesto"}, sha256Signal(4))
+		allowed := publishAddition(t, pfb, []string{"attacker-manifesto"}, sha256Signal(5))
+		last = append(last, add, gone, disputed, allowed)
+		publish := func(n *Node, body *pb.Entry) *protocol.Entry {
+			e, err := n.Publish(ctx, body)
 			if err != nil {
 				t.Fatal(err)
 			}
-			matches := false
-			for _, at := range atts {
-				switch at.Status {
-				case store.StatusActive:
-					want.Active++
-					matches = true
-				case store.StatusDisputed:
-					want.Disputed++
-					matches = true
-				case store.StatusRetracted:
-					want.Retracted++
-				case store.StatusAllowlisted:
-					want.Allowlisted++
+			last = append(last, e)
+			return e
+		}
+		publish(nru, &pb.Entry{Payload: &pb.Entry_Retraction{Retraction: &pb.Retraction{Target: gone.ID[:]}}})
+		publish(pfa, &pb.Entry{Payload: &pb.Entry_Dispute{Dispute: &pb.Dispute{Target: disputed.ID[:], Reason: "news"}}})
+		publish(pfa, &pb.Entry{Payload: &pb.Entry_Allow{Allow: &pb.Allow{Signals: []*pb.Signal{sha256Signal(5)}, Category: "news", Reason: "report"}}})
+		actioned, err := nru.IssueNotice(ctx, api.NoticeRequest{To: "pfa", Signals: []api.Signal{{Type: "sha256", Value: protocol.FormatSignal(sha256Signal(6))[len("sha256:"):]}},
+			Category: "attacker-manifesto", Basis: "TCO"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		open, err := nru.IssueNotice(ctx, api.NoticeRequest{To: "pfb", URLs: []string{"https://v.example/9"}, Category: "attacker-manifesto", Basis: "TCO"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = append(last, actioned, open)
+		f.waitStored(actioned.ID, pfa)
+		last = append(last, func() *protocol.Entry {
+			e, err := pfa.ReplyNotice(ctx, api.ReplyRequest{Notice: actioned.ID.String(), Status: "removed"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return e
+		}())
+		for _, e := range last {
+			f.waitStored(e.ID, pfa)
+		}
+
+		var buf bytes.Buffer
+		if err := pfa.Export(ctx, &buf, nil); err != nil {
+			t.Fatal(err)
+		}
+		r, err := export.NewReader(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := audit.New(pfa.roster)
+		if err := auditFeed(r, a); err != nil {
+			t.Fatal(err)
+		}
+		at := clock.now().UnixMilli()
+		res := a.Finish(at)
+		if len(res.Violations) != 0 {
+			t.Fatalf("violations: %v", res.Violations)
+		}
+
+		// The node's own view: every stored signal matched, every attestation
+		// counted by status.
+		var want audit.State
+		for _, typ := range protocol.SignalTypes {
+			var keys [][]byte
+			if err := pfa.store.SignalKeys(typ, func(k []byte) error { keys = append(keys, bytes.Clone(k)); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			slices.SortFunc(keys, bytes.Compare)
+			keys = slices.CompactFunc(keys, bytes.Equal)
+			for _, k := range keys {
+				atts, err := pfa.store.Match(k)
+				if err != nil {
+					t.Fatal(err)
+				}
+				matches := false
+				for _, at := range atts {
+					switch at.Status {
+					case store.StatusActive:
+						want.Active++
+						matches = true
+					case store.StatusDisputed:
+						want.Disputed++
+						matches = true
+					case store.StatusRetracted:
+						want.Retracted++
+					case store.StatusAllowlisted:
+						want.Allowlisted++
+					}
+				}
+				if matches {
+					want.Matching++
 				}
 			}
-			if matches {
-				want.Matching++
-			}
 		}
-	}
-	got := res.State
-	if got.Active != want.Active || got.Disputed != want.Disputed || got.Retracted != want.Retracted || got.Allowlisted != want.Allowlisted || got.Matching != want.Matching {
-		t.Errorf("audit state %+v, the node says %+v", got, want)
-	}
-	if want.Active == 0 || want.Disputed == 0 || want.Retracted == 0 || want.Allowlisted == 0 {
-		t.Errorf("the fixture does not exercise every status: %+v", want)
-	}
-	views, err := pfa.ListNotices(ctx, api.NoticeQuery{Box: "all", Open: true, AtMs: at})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(views) != len(got.Open) || len(views) != 1 || views[0].ID != got.Open[0].ID.String() || string(got.Open[0].State) != views[0].State {
-		t.Errorf("open notices: audit %+v, node %+v", got.Open, views)
-	}
+		got := res.State
+		if got.Active != want.Active || got.Disputed != want.Disputed || got.Retracted != want.Retracted || got.Allowlisted != want.Allowlisted || got.Matching != want.Matching {
+			t.Errorf("audit state %+v, the node says %+v", got, want)
+		}
+		if want.Active == 0 || want.Disputed == 0 || want.Retracted == 0 || want.Allowlisted == 0 {
+			t.Errorf("the fixture does not exercise every status: %+v", want)
+		}
+		views, err := pfa.ListNotices(ctx, api.NoticeQuery{Box: "all", Open: true, AtMs: at})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(views) != len(got.Open) || len(views) != 1 || views[0].ID != got.Open[0].ID.String() || string(got.Open[0].State) != views[0].State {
+			t.Errorf("open notices: audit %+v, node %+v", got.Open, views)
+		}
+	})
 }

@@ -386,7 +386,7 @@ func (c *checkpoints) run(ctx context.Context, interval time.Duration) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(wait):
+		case <-c.n.after(wait):
 		}
 		if err := c.publishOwn(); err != nil {
 			c.n.log.Error("publishing a checkpoint", "err", err)

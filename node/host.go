@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/control"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -27,6 +28,7 @@ type rosterGater struct {
 	self    peer.ID
 	allowed map[peer.ID]string // peer ID -> member name; read-only after construction
 	log     *slog.Logger
+	now     func() time.Time      // the node's clock, for bans
 	mu      sync.Mutex            // guards banned
 	banned  map[peer.ID]time.Time // members cut off until then (forged sync data)
 }
@@ -42,15 +44,15 @@ func (g *rosterGater) isBanned(p peer.ID) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	until, ok := g.banned[p]
-	if ok && time.Now().After(until) {
+	if ok && g.now().After(until) {
 		delete(g.banned, p)
 		return false
 	}
 	return ok
 }
 
-func newRosterGater(self peer.ID, r *protocol.Roster, log *slog.Logger) (*rosterGater, error) {
-	g := &rosterGater{self: self, allowed: map[peer.ID]string{}, log: log, banned: map[peer.ID]time.Time{}}
+func newRosterGater(self peer.ID, r *protocol.Roster, log *slog.Logger, now func() time.Time) (*rosterGater, error) {
+	g := &rosterGater{self: self, allowed: map[peer.ID]string{}, log: log, now: now, banned: map[peer.ID]time.Time{}}
 	for _, m := range r.Members {
 		id, err := peer.Decode(m.PeerID)
 		if err != nil {
@@ -83,33 +85,52 @@ func (g *rosterGater) InterceptUpgraded(network.Conn) (bool, control.DisconnectR
 	return true, 0
 }
 
-// newHost builds the libp2p host: the node's own transport key, the
-// configured listen addresses, the roster gater; TCP only, no relay, no
-// NAT traversal (members dial each other's published addresses).
-// SO_REUSEPORT is off: with it, two nodes given the same port both bind it
-// and silently steal each other's connections; without it the second fails
-// to start and says so.
+// newHost builds the node's TCP host on listen, behind the roster gater,
+// on the runtime's clock.
 func newHost(key crypto.PrivKey, listen []string, r *protocol.Roster, log *slog.Logger) (host.Host, *rosterGater, error) {
+	return gatedHost(key, r, log, time.Now, tcpHost(listen))
+}
+
+// gatedHost builds a host with build, behind a roster gater that reads
+// the clock now.
+func gatedHost(key crypto.PrivKey, r *protocol.Roster, log *slog.Logger, now func() time.Time,
+	build func(crypto.PrivKey, connmgr.ConnectionGater) (host.Host, error)) (host.Host, *rosterGater, error) {
 	self, err := peer.IDFromPrivateKey(key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("node key: %w", err)
 	}
-	g, err := newRosterGater(self, r, log)
+	g, err := newRosterGater(self, r, log, now)
 	if err != nil {
 		return nil, nil, err
 	}
-	h, err := libp2p.New(
-		libp2p.Identity(key),
-		libp2p.ListenAddrStrings(listen...),
-		libp2p.ConnectionGater(g),
-		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
-		libp2p.DisableRelay(),
-		libp2p.Ping(true),
-	)
+	h, err := build(key, g)
 	if err != nil {
-		return nil, nil, fmt.Errorf("libp2p host on %v: %w", listen, err)
+		return nil, nil, err
 	}
 	return h, g, nil
+}
+
+// tcpHost builds the node's libp2p host: the node's own transport key,
+// the configured listen addresses, the roster gater; TCP only, no relay,
+// no NAT traversal (members dial each other's published addresses).
+// SO_REUSEPORT is off: with it, two nodes given the same port both bind it
+// and silently steal each other's connections; without it the second fails
+// to start and says so.
+func tcpHost(listen []string) func(crypto.PrivKey, connmgr.ConnectionGater) (host.Host, error) {
+	return func(key crypto.PrivKey, g connmgr.ConnectionGater) (host.Host, error) {
+		h, err := libp2p.New(
+			libp2p.Identity(key),
+			libp2p.ListenAddrStrings(listen...),
+			libp2p.ConnectionGater(g),
+			libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
+			libp2p.DisableRelay(),
+			libp2p.Ping(true),
+		)
+		if err != nil {
+			return nil, fmt.Errorf("libp2p host on %v: %w", listen, err)
+		}
+		return h, nil
+	}
 }
 
 // dialer keeps a connection open to every other roster member that has
@@ -120,10 +141,13 @@ type dialer struct {
 	names   map[peer.ID]string
 	log     *slog.Logger
 	kick    chan struct{} // a disconnect happened: look again now
+	// now and after are the node's clock and timers (Options).
+	now   func() time.Time
+	after func(time.Duration) <-chan time.Time
 }
 
-func newDialer(h host.Host, r *protocol.Roster, log *slog.Logger) *dialer {
-	d := &dialer{h: h, names: map[peer.ID]string{}, log: log, kick: make(chan struct{}, 1)}
+func newDialer(h host.Host, r *protocol.Roster, log *slog.Logger, now func() time.Time, after func(time.Duration) <-chan time.Time) *dialer {
+	d := &dialer{h: h, names: map[peer.ID]string{}, log: log, kick: make(chan struct{}, 1), now: now, after: after}
 	for _, m := range r.Members {
 		id, err := peer.Decode(m.PeerID)
 		if err != nil || id == h.ID() {
@@ -165,10 +189,10 @@ func (d *dialer) run(ctx context.Context) {
 	defer wg.Wait()
 	var mu sync.Mutex // guards st's values while dials are in flight
 	inflight := map[peer.ID]bool{}
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
+	const look = 500 * time.Millisecond // how often the dialer looks for members to dial
+	tick := d.after(look)
 	for {
-		now := time.Now()
+		now := d.now()
 		for _, t := range d.targets {
 			mu.Lock()
 			s, busy := st[t.ID], inflight[t.ID]
@@ -192,7 +216,7 @@ func (d *dialer) run(ctx context.Context) {
 				s := st[t.ID]
 				if err != nil {
 					jitter := time.Duration(rand.Int64N(int64(s.backoff / 2)))
-					s.next = time.Now().Add(s.backoff + jitter)
+					s.next = d.now().Add(s.backoff + jitter)
 					s.backoff = min(2*s.backoff, 30*time.Second)
 					if ctx.Err() == nil {
 						d.log.Debug("dial failed", "member", d.names[t.ID], "err", err, "retry_in", s.backoff)
@@ -206,7 +230,8 @@ func (d *dialer) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-tick:
+			tick = d.after(look)
 		case <-d.kick:
 		}
 	}

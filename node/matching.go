@@ -48,9 +48,10 @@ type matching struct {
 	roster *protocol.Roster
 	policy config.Policy
 	log    *slog.Logger
-	pdq    *match.PDQIndex // one entry per distinct stored PDQ hash, ref 0
-	exact  *keySet         // every other stored signal key, as a fingerprint
-	cache  *matchCache     // store results per signal key
+	now    func() time.Time // the node's clock: when a watchlist alert was raised
+	pdq    *match.PDQIndex  // one entry per distinct stored PDQ hash, ref 0
+	exact  *keySet          // every other stored signal key, as a fingerprint
+	cache  *matchCache      // store results per signal key
 	// watchlist is the platform's legacy-content watchlist (watchlist.go),
 	// checked against every addition stored.
 	watchlist *watchlist
@@ -63,8 +64,9 @@ type matching struct {
 // newMatching builds the match indexes from every addition in st and
 // loads the watchlist kept in st. It checks that the policy names only
 // roster members (the error names the config.toml of the node directory
-// dir), and registers the indexes' metrics with reg.
-func newMatching(st *store.Store, roster *protocol.Roster, policy config.Policy, dir string, reg prometheus.Registerer, log *slog.Logger) (*matching, error) {
+// dir), and registers the indexes' metrics with reg. now is the node's
+// clock.
+func newMatching(st *store.Store, roster *protocol.Roster, policy config.Policy, dir string, reg prometheus.Registerer, log *slog.Logger, now func() time.Time) (*matching, error) {
 	if err := policy.CheckMembers(filepath.Join(dir, config.ConfigFile), roster); err != nil {
 		return nil, err
 	}
@@ -72,7 +74,7 @@ func newMatching(st *store.Store, roster *protocol.Roster, policy config.Policy,
 	if err != nil {
 		return nil, err
 	}
-	m := &matching{store: st, roster: roster, policy: policy, log: log, pdq: match.NewPDQIndex(), exact: newKeySet(),
+	m := &matching{store: st, roster: roster, policy: policy, log: log, now: now, pdq: match.NewPDQIndex(), exact: newKeySet(),
 		cache: newMatchCache(defaultMatchCacheBytes), watchlist: w}
 	m.cache.register(reg)
 	// The index's merges (a few seconds at 10 million hashes) run beside

@@ -295,31 +295,30 @@ func (n *Node) gauge(t *testing.T, name string) float64 {
 // match index of another through gossip or sync, and two members' additions
 // make block there.
 func TestMatchingApplied(t *testing.T) {
-	f := newFederation(t, "nru=referral", "pa=platform", "pb=platform")
-	nru, pa, pb := f.start("nru"), f.start("pa"), f.start("pb")
-	connect(t, pa, nru)
-	connect(t, pb, nru)
-	connect(t, pa, pb)
-	orig, _ := hashImage(t, "bridge-mods--aaa-orig.jpg")
-	blurred, _ := hashImage(t, "bridge-mods--blur-a-lot.jpg")
-	publishAddition(t, nru, []string{"graphic-violence"}, pdqSignal(match.Hash(orig.Hash)))
-	waitUntil(t, 20*time.Second, "pa matches the blurred copy", func() bool {
-		return len(matchOne(t, pa, pdqQuery(blurred.Hash, blurred.Quality, nil)).Attestations) == 1
+	inSim(t, func(t *testing.T) {
+		f := newSimFed(t, simDefaults(44), "nru=referral", "pa=platform", "pb=platform")
+		nru, pa, pb := f.start("nru"), f.start("pa"), f.start("pb")
+		orig, _ := hashImage(t, "bridge-mods--aaa-orig.jpg")
+		blurred, _ := hashImage(t, "bridge-mods--blur-a-lot.jpg")
+		publishAddition(t, nru, []string{"graphic-violence"}, pdqSignal(match.Hash(orig.Hash)))
+		f.waitFor(20*time.Second, "pa matches the blurred copy", func() bool {
+			return len(matchOne(t, pa, pdqQuery(blurred.Hash, blurred.Quality, nil)).Attestations) == 1
+		})
+		if v := matchOne(t, pa, pdqQuery(blurred.Hash, blurred.Quality, nil)).Verdict; v != api.VerdictReview {
+			t.Errorf("one member: verdict %s, want review", v)
+		}
+		publishAddition(t, pb, []string{"graphic-violence"}, pdqSignal(match.Hash(blurred.Hash)))
+		f.waitFor(20*time.Second, "pa sees both additions", func() bool {
+			return len(matchOne(t, pa, pdqQuery(orig.Hash, orig.Quality, nil)).Attestations) == 2
+		})
+		found := matchOne(t, pa, pdqQuery(orig.Hash, orig.Quality, nil))
+		if found.Verdict != api.VerdictBlock {
+			t.Errorf("two members: verdict %s, want block", found.Verdict)
+		}
+		if a := found.Attestations; a[0].Distance != 0 || a[1].Distance != hashDistance(orig.Hash, blurred.Hash) {
+			t.Errorf("distances %d, %d: want nearest first", a[0].Distance, a[1].Distance)
+		}
 	})
-	if v := matchOne(t, pa, pdqQuery(blurred.Hash, blurred.Quality, nil)).Verdict; v != api.VerdictReview {
-		t.Errorf("one member: verdict %s, want review", v)
-	}
-	publishAddition(t, pb, []string{"graphic-violence"}, pdqSignal(match.Hash(blurred.Hash)))
-	waitUntil(t, 20*time.Second, "pa sees both additions", func() bool {
-		return len(matchOne(t, pa, pdqQuery(orig.Hash, orig.Quality, nil)).Attestations) == 2
-	})
-	found := matchOne(t, pa, pdqQuery(orig.Hash, orig.Quality, nil))
-	if found.Verdict != api.VerdictBlock {
-		t.Errorf("two members: verdict %s, want block", found.Verdict)
-	}
-	if a := found.Attestations; a[0].Distance != 0 || a[1].Distance != hashDistance(orig.Hash, blurred.Hash) {
-		t.Errorf("distances %d, %d: want nearest first", a[0].Distance, a[1].Distance)
-	}
 }
 
 // TestMatchingPolicyMembers: a policy that trusts a member the roster does
@@ -533,7 +532,7 @@ func BenchmarkMatchingStartup(b *testing.B) {
 		}
 	}
 	for b.Loop() {
-		m, err := newMatching(st, roster, config.DefaultPolicy(), dir, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+		m, err := newMatching(st, roster, config.DefaultPolicy(), dir, prometheus.NewRegistry(), slog.New(slog.DiscardHandler), time.Now)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -58,6 +58,7 @@ type Node struct {
 	runCtx  context.Context // ends when Close begins
 	http    *http.Server
 	apiAddr net.Addr
+	opts    Options // what it was started on (options.go)
 
 	// proposals carry Publish's bodies to the writer (writer.go).
 	proposals  chan proposal
@@ -74,7 +75,12 @@ const maxPending = 10000
 
 // Start opens the store, joins the federation and serves the API. The
 // node runs until Close.
-func Start(ctx context.Context, cfg *config.Node, log *slog.Logger) (n *Node, err error) {
+func Start(ctx context.Context, cfg *config.Node, log *slog.Logger) (*Node, error) {
+	return StartWith(ctx, cfg, log, Options{})
+}
+
+// StartWith is Start on the host, timers and API that opts give.
+func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Options) (n *Node, err error) {
 	roster, err := cfg.Roster() // also checks the roster lists this node with its own keys
 	if err != nil {
 		return nil, err
@@ -95,7 +101,7 @@ func Start(ctx context.Context, cfg *config.Node, log *slog.Logger) (n *Node, er
 	runCtx, cancel := context.WithCancel(context.Background())
 	n = &Node{cfg: cfg, log: log, roster: roster, self: self, author: author,
 		metrics: newMetrics(), pending: newPending(maxPending), cancel: cancel,
-		syncIn: make(chan syncWork), proposals: make(chan proposal, maxBatch), writerDone: make(chan struct{}), runCtx: runCtx}
+		syncIn: make(chan syncWork), proposals: make(chan proposal, maxBatch), writerDone: make(chan struct{}), runCtx: runCtx, opts: opts}
 	n.sync = newSyncer(n)
 	// A failed start releases what it took. (Not through the named result:
 	// `return nil, err` has set it to nil by the time this runs.)
@@ -115,7 +121,7 @@ func Start(ctx context.Context, cfg *config.Node, log *slog.Logger) (n *Node, er
 	if n.book, err = newNoticeBook(n.store); err != nil {
 		return nil, fmt.Errorf("loading notices: %w", err)
 	}
-	if n.matching, err = newMatching(n.store, roster, cfg.Policy, cfg.Dir, n.metrics.reg, log); err != nil {
+	if n.matching, err = newMatching(n.store, roster, cfg.Policy, cfg.Dir, n.metrics.reg, log, n.now); err != nil {
 		return nil, err
 	}
 	// The start-up scans touched much of the store file: hand those
@@ -124,7 +130,7 @@ func Start(ctx context.Context, cfg *config.Node, log *slog.Logger) (n *Node, er
 	if err := n.store.ReleaseMapped(); err != nil {
 		log.Warn("releasing the store's mapped pages", "err", err)
 	}
-	if n.host, n.gater, err = newHost(nodeKey, cfg.Listen, roster, log); err != nil {
+	if n.host, n.gater, err = opts.newHost(nodeKey, cfg.Listen, roster, log, n.now); err != nil {
 		return nil, err
 	}
 	topicName := Topic(cfg.Federation)
@@ -170,13 +176,15 @@ func Start(ctx context.Context, cfg *config.Node, log *slog.Logger) (n *Node, er
 	go func() { defer n.wg.Done(); n.sync.run(runCtx) }()
 	go func() { defer n.wg.Done(); n.readLoop(runCtx, sub, received) }()
 	go func() { defer n.wg.Done(); n.writeLoop(received) }()
-	go func() { defer n.wg.Done(); newDialer(n.host, roster, log).run(runCtx) }()
+	go func() { defer n.wg.Done(); newDialer(n.host, roster, log, n.now, n.after).run(runCtx) }()
 
-	if err = n.serveHTTP(token); err != nil {
-		return nil, err
+	if !opts.NoAPI {
+		if err = n.serveHTTP(token); err != nil {
+			return nil, err
+		}
 	}
 	log.Info("node started", "name", self.Name, "role", self.Role, "federation", cfg.Federation,
-		"peer", n.host.ID(), "listen", n.host.Addrs(), "api", n.apiAddr.String())
+		"peer", n.host.ID(), "listen", n.host.Addrs(), "api", fmt.Sprint(n.apiAddr))
 	return n, nil
 }
 

@@ -16,35 +16,35 @@ import (
 	"github.com/staydown/staydown/store"
 )
 
-// testClock is a clock the test moves forward: real time plus an offset.
+// testClock is a clock the test moves forward: the runtime's time (in a
+// bubble, virtual) plus an offset.
 type testClock struct{ offset atomic.Int64 }
 
 func (c *testClock) now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
 func (c *testClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 
-// noticeFed is a referral unit, two platforms and an auditor, connected,
-// all on one test clock.
-func noticeFed(t *testing.T) (clock *testClock, nru, pfa, pfb, aud *Node) {
+// noticeFed is a referral unit, two platforms and an auditor on the
+// simulated network, all on one test clock: every node linked to the
+// referral unit, the platforms to each other, the auditor to no platform.
+// Call it in a bubble (inSim).
+func noticeFed(t *testing.T) (f *simFed, clock *testClock, nru, pfa, pfb, aud *Node) {
 	t.Helper()
-	f := newFederation(t, "nru=referral", "pfa=platform", "pfb=platform", "aud=auditor")
+	f = newSimFed(t, simDefaults(31), "nru=referral", "pfa=platform", "pfb=platform", "aud=auditor")
 	clock = &testClock{}
 	for _, cfg := range f.cfgs {
 		cfg.Clock = clock.now
 	}
+	f.partition([]string{"aud"}, []string{"pfa", "pfb"})
 	nru, pfa, pfb, aud = f.start("nru"), f.start("pfa"), f.start("pfb"), f.start("aud")
-	connect(t, nru, pfa)
-	connect(t, nru, pfb)
-	connect(t, nru, aud)
-	connect(t, pfa, pfb)
-	return clock, nru, pfa, pfb, aud
+	return f, clock, nru, pfa, pfb, aud
 }
 
-// waitStored waits (bounded) until every node holds the entry: gossip or,
-// failing it, sync.
-func waitStored(t *testing.T, id protocol.ID, nodes ...*Node) {
-	t.Helper()
+// waitStored waits (bounded, in virtual time) until every node holds the
+// entry: gossip or, failing it, sync.
+func (f *simFed) waitStored(id protocol.ID, nodes ...*Node) {
+	f.t.Helper()
 	for _, n := range nodes {
-		waitUntil(t, 45*time.Second, "entry "+id.String()+" on "+n.self.Name, func() bool {
+		f.waitFor(45*time.Second, "entry "+id.String()+" on "+n.self.Name, func() bool {
 			_, err := n.store.Get(id)
 			return err == nil
 		})
@@ -61,235 +61,239 @@ func viewOf(t *testing.T, n *Node, id protocol.ID) api.NoticeView {
 }
 
 func TestNoticeLifecycleAcrossNodes(t *testing.T) {
-	clock, nru, pfa, pfb, aud := noticeFed(t)
-	ctx := context.Background()
-	all := []*Node{nru, pfa, pfb, aud}
+	inSim(t, func(t *testing.T) {
+		f, clock, nru, pfa, pfb, aud := noticeFed(t)
+		ctx := context.Background()
+		all := []*Node{nru, pfa, pfb, aud}
 
-	// Only referral units issue notices, and only to platforms.
-	if _, err := pfa.IssueNotice(ctx, api.NoticeRequest{To: "pfb", URLs: []string{"https://x.example/1"}, Category: "attacker-manifesto", Basis: "TCO art. 3"}); !errors.Is(err, api.ErrForbidden) {
-		t.Fatalf("platform issued a notice: %v", err)
-	}
-	if _, err := nru.IssueNotice(ctx, api.NoticeRequest{To: "aud", URLs: []string{"https://x.example/1"}, Category: "attacker-manifesto", Basis: "TCO art. 3"}); !errors.Is(err, api.ErrInvalid) {
-		t.Fatalf("notice to an auditor: %v", err)
-	}
-
-	sig, _ := protocol.ParseSignal("sha256", "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9")
-	n1, err := nru.IssueNotice(ctx, api.NoticeRequest{To: "pfa", URLs: []string{"HTTPS://Video.Example/watch?v=1#t=42"},
-		Text: "the speech at 0:42", Category: "attacker-manifesto", Basis: "Regulation (EU) 2021/784, art. 3", Order: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n2, err := nru.IssueNotice(ctx, api.NoticeRequest{To: "pfa", Signals: []api.Signal{{Type: "sha256", Value: protocol.FormatSignal(sig)[len("sha256:"):]}},
-		Category: "attacker-manifesto", Basis: "Regulation (EU) 2021/784, art. 3", Deadline: "2h"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitStored(t, n1.ID, all...)
-	waitStored(t, n2.ID, all...)
-
-	// Readable by its addressee, its issuer and the auditor; the other
-	// platform sees the envelope only.
-	for _, n := range []*Node{nru, pfa, aud} {
-		v := viewOf(t, n, n1.ID)
-		if v.Details == nil || len(v.Details.URLs) != 1 || v.Details.URLs[0] != "https://video.example/watch?v=1" || v.Details.Text != "the speech at 0:42" {
-			t.Errorf("%s cannot read the notice: %+v", n.self.Name, v.Details)
+		// Only referral units issue notices, and only to platforms.
+		if _, err := pfa.IssueNotice(ctx, api.NoticeRequest{To: "pfb", URLs: []string{"https://x.example/1"}, Category: "attacker-manifesto", Basis: "TCO art. 3"}); !errors.Is(err, api.ErrForbidden) {
+			t.Fatalf("platform issued a notice: %v", err)
 		}
-	}
-	if v := viewOf(t, pfb, n1.ID); v.Details != nil || !v.Sealed || v.From != "nru" || v.To != "pfa" || v.Category != "attacker-manifesto" || !v.Order {
-		t.Errorf("pfb's view: %+v", v)
-	}
-	if v := viewOf(t, pfb, n2.ID); len(v.Signals) != 1 || v.Sealed {
-		t.Errorf("pfb should see n2's public signal: %+v", v)
-	}
+		if _, err := nru.IssueNotice(ctx, api.NoticeRequest{To: "aud", URLs: []string{"https://x.example/1"}, Category: "attacker-manifesto", Basis: "TCO art. 3"}); !errors.Is(err, api.ErrInvalid) {
+			t.Fatalf("notice to an auditor: %v", err)
+		}
 
-	// The other platform may not answer.
-	if _, err := pfb.ReplyNotice(ctx, api.ReplyRequest{Notice: n1.ID.String(), Status: "removed"}); !errors.Is(err, api.ErrForbidden) {
-		t.Fatalf("pfb replied to pfa's notice: %v", err)
-	}
-	// Signed anyway (past the API's check), it is stored and changes
-	// nothing anywhere.
-	forged, err := pfb.Publish(ctx, &pb.Entry{Payload: &pb.Entry_NoticeReply{NoticeReply: &pb.NoticeReply{Notice: n1.ID[:], Status: pb.ReplyStatus_REPLY_STATUS_REMOVED}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitStored(t, forged.ID, all...)
-	for _, n := range all {
-		if v := viewOf(t, n, n1.ID); v.State != "open" || len(v.Replies) != 0 {
-			t.Errorf("%s: a stranger's reply changed n1: %s, %d replies", n.self.Name, v.State, len(v.Replies))
-		}
-	}
-
-	// n2 is acknowledged, then removed: actioned everywhere, and its
-	// signal stays down on every node.
-	r1, err := pfa.ReplyNotice(ctx, api.ReplyRequest{Notice: n2.ID.String(), Status: "received"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pfa.ReplyNotice(ctx, api.ReplyRequest{Notice: n2.ID.String(), Status: "not-executed"}); !errors.Is(err, api.ErrInvalid) {
-		t.Fatalf("not-executed without a reason: %v", err)
-	}
-	clock.advance(10 * time.Minute)
-	r2, err := pfa.ReplyNotice(ctx, api.ReplyRequest{Notice: n2.ID.String(), Status: "removed", Text: "taken down"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitStored(t, r1.ID, all...)
-	waitStored(t, r2.ID, all...)
-	for _, n := range all {
-		v := viewOf(t, n, n2.ID)
-		if v.State != "actioned" || v.TimeToActionS == nil || *v.TimeToActionS < 600 || v.WithinDeadline == nil || !*v.WithinDeadline {
-			t.Errorf("%s: n2 %+v", n.self.Name, v)
-		}
-		f := matchOne(t, n, api.Query{Signal: sig, Quality: api.NoQuality})
-		if len(f.Attestations) != 1 || f.Attestations[0].Kind != protocol.KindNotice || f.Attestations[0].Status != store.StatusActive {
-			t.Fatalf("%s: stay down: %+v", n.self.Name, f.Attestations)
-		}
-		// The issuer and the platform that removed it: two members.
-		if f.Verdict != api.VerdictBlock {
-			t.Errorf("%s: verdict %s, want block", n.self.Name, f.Verdict)
-		}
-	}
-
-	// n1 is never answered: two hours on, it is overdue on every node.
-	clock.advance(2 * time.Hour)
-	for _, n := range all {
-		if v := viewOf(t, n, n1.ID); v.State != "overdue" || v.TimeRemainingS == nil || *v.TimeRemainingS >= 0 {
-			t.Errorf("%s: n1 %s, remaining %v", n.self.Name, v.State, v.TimeRemainingS)
-		}
-	}
-	inbox, err := pfa.ListNotices(ctx, api.NoticeQuery{Overdue: true})
-	if err != nil || len(inbox) != 1 || inbox[0].ID != n1.ID.String() {
-		t.Fatalf("pfa's overdue inbox: %v %+v", err, inbox)
-	}
-	if open, _ := pfa.ListNotices(ctx, api.NoticeQuery{Open: true}); len(open) != 1 {
-		t.Errorf("pfa's open inbox: %d notices, want 1 (n1, overdue)", len(open))
-	}
-	if out, _ := nru.ListNotices(ctx, api.NoticeQuery{}); len(out) != 2 || out[0].ID != n2.ID.String() && out[0].DeadlineMs > out[1].DeadlineMs {
-		t.Errorf("nru's outbox: %+v", out)
-	}
-	if in, _ := pfb.ListNotices(ctx, api.NoticeQuery{}); len(in) != 0 {
-		t.Errorf("pfb's inbox holds %d notices", len(in))
-	}
-
-	// The report, the same on every node.
-	var first []byte
-	at := clock.now().UnixMilli()
-	for _, n := range all {
-		rep, err := n.Report(ctx, 0, at)
+		sig, _ := protocol.ParseSignal("sha256", "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9")
+		n1, err := nru.IssueNotice(ctx, api.NoticeRequest{To: "pfa", URLs: []string{"HTTPS://Video.Example/watch?v=1#t=42"},
+			Text: "the speech at 0:42", Category: "attacker-manifesto", Basis: "Regulation (EU) 2021/784, art. 3", Order: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		js, _ := json.Marshal(rep)
-		if first == nil {
-			first = js
-		} else if !bytes.Equal(js, first) {
-			t.Errorf("%s's report differs from nru's:\n%s\n%s", n.self.Name, js, first)
+		n2, err := nru.IssueNotice(ctx, api.NoticeRequest{To: "pfa", Signals: []api.Signal{{Type: "sha256", Value: protocol.FormatSignal(sig)[len("sha256:"):]}},
+			Category: "attacker-manifesto", Basis: "Regulation (EU) 2021/784, art. 3", Deadline: "2h"})
+		if err != nil {
+			t.Fatal(err)
 		}
-		var pf *struct{ received, within, overdue int }
-		for _, m := range rep.Members {
-			if m.Name == "pfa" {
-				pf = &struct{ received, within, overdue int }{m.NoticesReceived, m.AnsweredWithinDeadline, m.Overdue}
+		f.waitStored(n1.ID, all...)
+		f.waitStored(n2.ID, all...)
+
+		// Readable by its addressee, its issuer and the auditor; the other
+		// platform sees the envelope only.
+		for _, n := range []*Node{nru, pfa, aud} {
+			v := viewOf(t, n, n1.ID)
+			if v.Details == nil || len(v.Details.URLs) != 1 || v.Details.URLs[0] != "https://video.example/watch?v=1" || v.Details.Text != "the speech at 0:42" {
+				t.Errorf("%s cannot read the notice: %+v", n.self.Name, v.Details)
 			}
 		}
-		if pf == nil || pf.received != 2 || pf.within != 1 || pf.overdue != 1 {
-			t.Errorf("%s: report for pfa %+v", n.self.Name, pf)
+		if v := viewOf(t, pfb, n1.ID); v.Details != nil || !v.Sealed || v.From != "nru" || v.To != "pfa" || v.Category != "attacker-manifesto" || !v.Order {
+			t.Errorf("pfb's view: %+v", v)
 		}
-	}
+		if v := viewOf(t, pfb, n2.ID); len(v.Signals) != 1 || v.Sealed {
+			t.Errorf("pfb should see n2's public signal: %+v", v)
+		}
 
-	// The referral unit withdraws n1.
-	if _, err := pfa.UpdateNotice(ctx, api.NoticeUpdateRequest{Notice: n1.ID.String(), Withdraw: true}); !errors.Is(err, api.ErrForbidden) {
-		t.Fatalf("a platform updated a notice: %v", err)
-	}
-	w, err := nru.UpdateNotice(ctx, api.NoticeUpdateRequest{Notice: n1.ID.String(), Withdraw: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitStored(t, w.ID, pfa)
-	if v := viewOf(t, pfa, n1.ID); v.State != "withdrawn" {
-		t.Errorf("after withdrawal: %s", v.State)
-	}
+		// The other platform may not answer.
+		if _, err := pfb.ReplyNotice(ctx, api.ReplyRequest{Notice: n1.ID.String(), Status: "removed"}); !errors.Is(err, api.ErrForbidden) {
+			t.Fatalf("pfb replied to pfa's notice: %v", err)
+		}
+		// Signed anyway (past the API's check), it is stored and changes
+		// nothing anywhere.
+		forged, err := pfb.Publish(ctx, &pb.Entry{Payload: &pb.Entry_NoticeReply{NoticeReply: &pb.NoticeReply{Notice: n1.ID[:], Status: pb.ReplyStatus_REPLY_STATUS_REMOVED}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.waitStored(forged.ID, all...)
+		for _, n := range all {
+			if v := viewOf(t, n, n1.ID); v.State != "open" || len(v.Replies) != 0 {
+				t.Errorf("%s: a stranger's reply changed n1: %s, %d replies", n.self.Name, v.State, len(v.Replies))
+			}
+		}
+
+		// n2 is acknowledged, then removed: actioned everywhere, and its
+		// signal stays down on every node.
+		r1, err := pfa.ReplyNotice(ctx, api.ReplyRequest{Notice: n2.ID.String(), Status: "received"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pfa.ReplyNotice(ctx, api.ReplyRequest{Notice: n2.ID.String(), Status: "not-executed"}); !errors.Is(err, api.ErrInvalid) {
+			t.Fatalf("not-executed without a reason: %v", err)
+		}
+		clock.advance(10 * time.Minute)
+		r2, err := pfa.ReplyNotice(ctx, api.ReplyRequest{Notice: n2.ID.String(), Status: "removed", Text: "taken down"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.waitStored(r1.ID, all...)
+		f.waitStored(r2.ID, all...)
+		for _, n := range all {
+			v := viewOf(t, n, n2.ID)
+			if v.State != "actioned" || v.TimeToActionS == nil || *v.TimeToActionS < 600 || v.WithinDeadline == nil || !*v.WithinDeadline {
+				t.Errorf("%s: n2 %+v", n.self.Name, v)
+			}
+			f := matchOne(t, n, api.Query{Signal: sig, Quality: api.NoQuality})
+			if len(f.Attestations) != 1 || f.Attestations[0].Kind != protocol.KindNotice || f.Attestations[0].Status != store.StatusActive {
+				t.Fatalf("%s: stay down: %+v", n.self.Name, f.Attestations)
+			}
+			// The issuer and the platform that removed it: two members.
+			if f.Verdict != api.VerdictBlock {
+				t.Errorf("%s: verdict %s, want block", n.self.Name, f.Verdict)
+			}
+		}
+
+		// n1 is never answered: two hours on, it is overdue on every node.
+		clock.advance(2 * time.Hour)
+		for _, n := range all {
+			if v := viewOf(t, n, n1.ID); v.State != "overdue" || v.TimeRemainingS == nil || *v.TimeRemainingS >= 0 {
+				t.Errorf("%s: n1 %s, remaining %v", n.self.Name, v.State, v.TimeRemainingS)
+			}
+		}
+		inbox, err := pfa.ListNotices(ctx, api.NoticeQuery{Overdue: true})
+		if err != nil || len(inbox) != 1 || inbox[0].ID != n1.ID.String() {
+			t.Fatalf("pfa's overdue inbox: %v %+v", err, inbox)
+		}
+		if open, _ := pfa.ListNotices(ctx, api.NoticeQuery{Open: true}); len(open) != 1 {
+			t.Errorf("pfa's open inbox: %d notices, want 1 (n1, overdue)", len(open))
+		}
+		if out, _ := nru.ListNotices(ctx, api.NoticeQuery{}); len(out) != 2 || out[0].ID != n2.ID.String() && out[0].DeadlineMs > out[1].DeadlineMs {
+			t.Errorf("nru's outbox: %+v", out)
+		}
+		if in, _ := pfb.ListNotices(ctx, api.NoticeQuery{}); len(in) != 0 {
+			t.Errorf("pfb's inbox holds %d notices", len(in))
+		}
+
+		// The report, the same on every node.
+		var first []byte
+		at := clock.now().UnixMilli()
+		for _, n := range all {
+			rep, err := n.Report(ctx, 0, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			js, _ := json.Marshal(rep)
+			if first == nil {
+				first = js
+			} else if !bytes.Equal(js, first) {
+				t.Errorf("%s's report differs from nru's:\n%s\n%s", n.self.Name, js, first)
+			}
+			var pf *struct{ received, within, overdue int }
+			for _, m := range rep.Members {
+				if m.Name == "pfa" {
+					pf = &struct{ received, within, overdue int }{m.NoticesReceived, m.AnsweredWithinDeadline, m.Overdue}
+				}
+			}
+			if pf == nil || pf.received != 2 || pf.within != 1 || pf.overdue != 1 {
+				t.Errorf("%s: report for pfa %+v", n.self.Name, pf)
+			}
+		}
+
+		// The referral unit withdraws n1.
+		if _, err := pfa.UpdateNotice(ctx, api.NoticeUpdateRequest{Notice: n1.ID.String(), Withdraw: true}); !errors.Is(err, api.ErrForbidden) {
+			t.Fatalf("a platform updated a notice: %v", err)
+		}
+		w, err := nru.UpdateNotice(ctx, api.NoticeUpdateRequest{Notice: n1.ID.String(), Withdraw: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.waitStored(w.ID, pfa)
+		if v := viewOf(t, pfa, n1.ID); v.State != "withdrawn" {
+			t.Errorf("after withdrawal: %s", v.State)
+		}
+	})
 }
 
 // The event stream replays from a position and then follows live.
 func TestNoticeEvents(t *testing.T) {
-	_, nru, pfa, pfb, _ := noticeFed(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	inSim(t, func(t *testing.T) {
+		f, _, nru, pfa, pfb, _ := noticeFed(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
 
-	var mu sync.Mutex
-	var got []api.Event
-	done := make(chan error, 1)
-	go func() {
-		done <- pfa.Events(ctx, 0, func(ev api.Event) error {
+		var mu sync.Mutex
+		var got []api.Event
+		done := make(chan error, 1)
+		go func() {
+			done <- pfa.Events(ctx, 0, func(ev api.Event) error {
+				if ev.Type != "" {
+					mu.Lock()
+					got = append(got, ev)
+					mu.Unlock()
+				}
+				return nil
+			})
+		}()
+		n1, err := nru.IssueNotice(ctx, api.NoticeRequest{To: "pfa", URLs: []string{"https://x.example/a"}, Category: "attacker-manifesto", Basis: "TCO"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := nru.IssueNotice(ctx, api.NoticeRequest{To: "pfb", URLs: []string{"https://x.example/b"}, Category: "attacker-manifesto", Basis: "TCO"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.waitStored(other.ID, pfa, pfb)
+		f.waitFor(45*time.Second, "pfa's notice event", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(got) > 0
+		})
+		cancel()
+		<-done
+		mu.Lock()
+		for _, ev := range got {
+			if ev.Type == api.EventNotice && ev.ID != n1.ID.String() {
+				t.Errorf("pfa got an event for a notice to someone else: %+v", ev)
+			}
+		}
+		first := got[0]
+		mu.Unlock()
+		if first.Type != api.EventNotice || first.ID != n1.ID.String() || first.Notice == nil || first.Notice.Details == nil {
+			t.Fatalf("first event: %+v", first)
+		}
+
+		// Resume after it: the notice is not sent again; a reply by pfa to it
+		// reaches nru's stream, resumed from nru's last position.
+		var again []api.Event
+		ctx2, cancel2 := context.WithCancel(context.Background())
+		pfa.Events(ctx2, first.N, func(ev api.Event) error {
 			if ev.Type != "" {
-				mu.Lock()
-				got = append(got, ev)
-				mu.Unlock()
+				again = append(again, ev)
+			}
+			cancel2() // replay is synchronous: stop at the first live wait
+			return nil
+		})
+		cancel2()
+		for _, ev := range again {
+			if ev.ID == n1.ID.String() {
+				t.Errorf("resumed stream repeated the notice")
+			}
+		}
+		last, _ := nru.store.LastArrival()
+		rep, err := pfa.ReplyNotice(context.Background(), api.ReplyRequest{Notice: n1.ID.String(), Status: "received"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx3, cancel3 := context.WithTimeout(context.Background(), 45*time.Second)
+		defer cancel3()
+		var reply api.Event
+		nru.Events(ctx3, last, func(ev api.Event) error {
+			if ev.Type == api.EventReply {
+				reply = ev
+				cancel3()
 			}
 			return nil
 		})
-	}()
-	n1, err := nru.IssueNotice(ctx, api.NoticeRequest{To: "pfa", URLs: []string{"https://x.example/a"}, Category: "attacker-manifesto", Basis: "TCO"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := nru.IssueNotice(ctx, api.NoticeRequest{To: "pfb", URLs: []string{"https://x.example/b"}, Category: "attacker-manifesto", Basis: "TCO"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitStored(t, other.ID, pfa, pfb)
-	waitUntil(t, 45*time.Second, "pfa's notice event", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(got) > 0
+		if reply.ID != rep.ID.String() || reply.Notice == nil || reply.Notice.State != "acknowledged" {
+			t.Fatalf("nru's reply event: %+v", reply)
+		}
 	})
-	cancel()
-	<-done
-	mu.Lock()
-	for _, ev := range got {
-		if ev.Type == api.EventNotice && ev.ID != n1.ID.String() {
-			t.Errorf("pfa got an event for a notice to someone else: %+v", ev)
-		}
-	}
-	first := got[0]
-	mu.Unlock()
-	if first.Type != api.EventNotice || first.ID != n1.ID.String() || first.Notice == nil || first.Notice.Details == nil {
-		t.Fatalf("first event: %+v", first)
-	}
-
-	// Resume after it: the notice is not sent again; a reply by pfa to it
-	// reaches nru's stream, resumed from nru's last position.
-	var again []api.Event
-	ctx2, cancel2 := context.WithCancel(context.Background())
-	pfa.Events(ctx2, first.N, func(ev api.Event) error {
-		if ev.Type != "" {
-			again = append(again, ev)
-		}
-		cancel2() // replay is synchronous: stop at the first live wait
-		return nil
-	})
-	cancel2()
-	for _, ev := range again {
-		if ev.ID == n1.ID.String() {
-			t.Errorf("resumed stream repeated the notice")
-		}
-	}
-	last, _ := nru.store.LastArrival()
-	rep, err := pfa.ReplyNotice(context.Background(), api.ReplyRequest{Notice: n1.ID.String(), Status: "received"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx3, cancel3 := context.WithTimeout(context.Background(), 45*time.Second)
-	defer cancel3()
-	var reply api.Event
-	nru.Events(ctx3, last, func(ev api.Event) error {
-		if ev.Type == api.EventReply {
-			reply = ev
-			cancel3()
-		}
-		return nil
-	})
-	if reply.ID != rep.ID.String() || reply.Notice == nil || reply.Notice.State != "acknowledged" {
-		t.Fatalf("nru's reply event: %+v", reply)
-	}
 }

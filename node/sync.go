@@ -93,15 +93,14 @@ func (s *syncer) randomPeer() (peer.ID, bool) {
 
 // run is the sync loop: one sync at a time, until ctx ends.
 func (s *syncer) run(ctx context.Context) {
-	timer := time.NewTimer(syncPeriod)
-	defer timer.Stop()
+	timer := s.n.after(syncPeriod)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-timer.C:
+		case <-timer:
 			s.any()
-			timer.Reset(syncPeriod + time.Duration(rand.Int64N(int64(syncJitter))))
+			timer = s.n.after(syncPeriod + time.Duration(rand.Int64N(int64(syncJitter))))
 		case p := <-s.queue:
 			s.mu.Lock()
 			delete(s.queued, p)
@@ -115,6 +114,8 @@ func (s *syncer) run(ctx context.Context) {
 
 // syncStream reads and writes length-delimited protobuf messages on a
 // stream, each with an idle deadline, and at most MaxSyncMessage bytes.
+// The deadlines are the transport's, which keeps them on the runtime's
+// clock: they are set from time.Now, not the node's clock.
 type syncStream struct {
 	s network.Stream
 	r *bufio.Reader
@@ -501,7 +502,7 @@ func (s *syncer) fetchEvidence(ss syncStream, author protocol.AuthorKey, seq uin
 func (s *syncer) punish(p peer.ID, err error) {
 	s.n.metrics.syncForged.Inc()
 	s.n.log.Warn("peer served forged or malformed sync data; cutting it off", "member", s.n.gater.allowed[p], "peer", p, "for", banDuration, "err", err)
-	s.n.gater.ban(p, time.Now().Add(banDuration))
+	s.n.gater.ban(p, s.n.now().Add(banDuration))
 	s.n.host.Network().ClosePeer(p)
 }
 
@@ -511,7 +512,7 @@ func (s *syncer) progress(applied uint64) {
 	behind := s.behind()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := time.Now()
+	now := s.n.now()
 	if s.catchupStart.IsZero() {
 		s.catchupStart, s.catchupDone = now, 0
 	}
@@ -536,7 +537,7 @@ func (s *syncer) startCatchup() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.catchupStart.IsZero() {
-		s.catchupStart, s.catchupDone = time.Now(), 0
+		s.catchupStart, s.catchupDone = s.n.now(), 0
 	}
 }
 
@@ -570,5 +571,5 @@ func (s *syncer) catchupRate() float64 {
 	if s.catchupStart.IsZero() {
 		return 0
 	}
-	return float64(s.catchupDone) / time.Since(s.catchupStart).Seconds()
+	return float64(s.catchupDone) / s.n.now().Sub(s.catchupStart).Seconds()
 }

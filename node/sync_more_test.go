@@ -48,20 +48,49 @@ type fakeMember struct {
 	opened, closed chan time.Time
 }
 
-// newFakeMember starts the fake node of member name, serving log (which
-// may be empty), and connects target to it (which triggers target's sync
-// on connect).
-func newFakeMember(t *testing.T, f *federation, name string, target *Node, log ...*protocol.Entry) *fakeMember {
+// newFakeMember starts the fake node of member name on the simulated
+// network, serving log (which may be empty), and connects target to it
+// (which triggers target's sync on connect).
+func newFakeMember(t *testing.T, f *simFed, name string, target *Node, log ...*protocol.Entry) *fakeMember {
 	t.Helper()
-	h := memberHost(t, f, name, target.roster)
+	h := f.bareHost(name)
 	m := &fakeMember{t: t, host: h, fed: "test", logs: map[protocol.AuthorKey][]*protocol.Entry{},
 		opened: make(chan time.Time, 64), closed: make(chan time.Time, 64)}
 	if len(log) > 0 {
 		m.serveLog(log...)
 	}
 	h.SetStreamHandler(protocol.SyncProtocol, m.serve)
-	m.topic = joinTopic(t, h, target)
+	m.topic = simJoinTopic(t, f, h, target)
 	return m
+}
+
+// simJoinTopic puts h, a member's bare host on the simulated network, in
+// the federation's gossip topic with the node's own gossipsub
+// configuration, connects target to it and waits until each sees the
+// other in the topic. Stream handlers that target's sync-on-connect
+// should find must be set before.
+func simJoinTopic(t *testing.T, f *simFed, h host.Host, target *Node) *pubsub.Topic {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	ps, err := newPubSub(ctx, h, Topic("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := ps.Join(Topic("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := topic.Subscribe(); err != nil {
+		t.Fatal(err)
+	}
+	if err := target.Connect(ctx, peer.AddrInfo{ID: h.ID()}); err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	f.waitFor(time.Minute, "the member and the node to see each other in the topic", func() bool {
+		return len(topic.ListPeers()) > 0 && len(target.topic.ListPeers()) > 0
+	})
+	return topic
 }
 
 // serveLog makes entries (one author's log from seq 1, in order) the log
@@ -160,62 +189,50 @@ func chain(t *testing.T, key ed25519.PrivateKey, n int, tag string) []*protocol.
 	return out
 }
 
-// triggered runs scenario, which must return when the node it started
-// acted, and the time it made the change the node should react to. Sync
-// sessions are also opened every syncPeriod (plus jitter) from a node's
-// start, so a session opened after the change but before the first
-// periodic one was due can only have been opened because of the change.
-// If the set-up itself took so long that the two cannot be told apart,
-// the scenario runs again on fresh nodes (at most three times).
-func triggered(t *testing.T, what string, scenario func(t *testing.T) (started, changed, synced time.Time, ok bool)) {
+// noPeriodicSyncYet fails the test unless a sync session opened at
+// synced, after a change made at changed, opened before the first
+// periodic sync of a node started at started was due: then only the
+// change can have opened it. Virtual time makes the comparison exact.
+func noPeriodicSyncYet(t *testing.T, what string, started, changed, synced time.Time) {
 	t.Helper()
-	for attempt := 1; attempt <= 3; attempt++ {
-		var started, changed, synced time.Time
-		var ok bool
-		t.Run(fmt.Sprintf("attempt %d", attempt), func(t *testing.T) { started, changed, synced, ok = scenario(t) })
-		if !ok {
-			return // the subtest failed and said why
-		}
-		periodic := started.Add(syncPeriod)
-		if changed.After(periodic.Add(-2 * time.Second)) {
-			t.Logf("attempt %d: set-up took %v, too close to the first periodic sync to tell which opened the session; again", attempt, changed.Sub(started))
-			continue
-		}
-		if !synced.Before(periodic) {
-			t.Fatalf("%s: the node synced %v after the change, only when the periodic sync was due: nothing triggered a sync", what, synced.Sub(changed).Round(time.Millisecond))
-		}
-		t.Logf("%s: sync opened %v after the change (the periodic sync was due %v later)", what, synced.Sub(changed).Round(time.Millisecond), periodic.Sub(synced).Round(time.Millisecond))
-		return
+	periodic := started.Add(syncPeriod)
+	if !changed.Before(periodic) {
+		t.Fatalf("%s: the set-up took %v of virtual time, past the first periodic sync", what, changed.Sub(started))
 	}
-	t.Fatalf("%s: set-up too slow three times to tell a triggered sync from the periodic one", what)
+	if !synced.Before(periodic) {
+		t.Fatalf("%s: the node synced %v after the change, only when the periodic sync was due: nothing triggered a sync", what, synced.Sub(changed))
+	}
+	t.Logf("%s: sync opened %v after the change (the periodic sync was due %v later)", what, synced.Sub(changed), periodic.Sub(synced))
 }
 
 // A node that receives, by gossip, seq 3 of a log whose seq 1 and 2 were
 // never gossiped fills the gap by sync at once: the gap itself triggers the
-// sync (the test connects only once, and the periodic sync is not yet
-// due). The entry that came both ways is stored once.
+// sync (the periodic sync is not yet due). The entry that came both ways
+// is stored once.
 func TestSyncGapTriggersFetch(t *testing.T) {
-	triggered(t, "gap", func(t *testing.T) (started, changed, synced time.Time, ok bool) {
-		f := newFederation(t, "nru=referral", "src=platform")
-		started = time.Now()
+	inSim(t, func(t *testing.T) {
+		f := newSimFed(t, simDefaults(11), "nru=referral", "src=platform")
+		started := time.Now()
 		n := f.start("nru")
 		src := newFakeMember(t, f, "src", n)
 		src.waitSession(t) // the sync on connect: src had nothing yet
+		f.settle(time.Second)
 		key := f.key("src")
 		author := protocol.AuthorKeyOf(key)
 		log := chain(t, key, 3, "gap")
 
 		src.serveLog(log...)
-		changed = time.Now()
+		changed := time.Now()
 		src.gossip(log[2])
-		waitUntil(t, 20*time.Second, "the gap to be filled", func() bool {
+		f.waitFor(20*time.Second, "the gap to be filled", func() bool {
 			h, _ := n.store.Head(author)
 			return h.Seq == 3
 		})
-		synced, ok = src.openedSince(changed)
+		synced, ok := src.openedSince(changed)
 		if !ok {
 			t.Fatal("the gap was filled without a sync session with the only node that had the entries")
 		}
+		noPeriodicSyncYet(t, "gap", started, changed, synced)
 		if h, _ := n.store.Head(author); h.ID != log[2].ID {
 			t.Errorf("head %s, want %s", h.ID, log[2].ID)
 		}
@@ -224,17 +241,16 @@ func TestSyncGapTriggersFetch(t *testing.T) {
 		}
 		// Seq 3 came by gossip and by sync: applied once, the other copy
 		// ignored; nothing is left waiting.
-		waitUntil(t, 10*time.Second, "the second copy of seq 3 to be ignored", func() bool { return testutil.ToFloat64(n.metrics.ignored) == 1 })
+		f.settle(time.Second)
+		if got := testutil.ToFloat64(n.metrics.ignored); got != 1 {
+			t.Errorf("ignored counter %v, want 1 (the second copy of seq 3)", got)
+		}
 		if got := testutil.ToFloat64(n.metrics.applied); got != 3 {
 			t.Errorf("applied counter %v, want 3", got)
 		}
 		if got := n.pending.len(); got != 0 {
 			t.Errorf("%d entries still wait for a predecessor", got)
 		}
-		if err := n.store.Check(); err != nil {
-			t.Error(err)
-		}
-		return started, changed, synced, !t.Failed()
 	})
 }
 
@@ -244,9 +260,9 @@ func TestSyncGapTriggersFetch(t *testing.T) {
 // entry as evidence and flags the author, without waiting for the
 // periodic sync.
 func TestSyncBrokenChainFetchesFromSender(t *testing.T) {
-	triggered(t, "broken chain", func(t *testing.T) (started, changed, synced time.Time, ok bool) {
-		f := newFederation(t, "nru=referral", "src=platform")
-		started = time.Now()
+	inSim(t, func(t *testing.T) {
+		f := newSimFed(t, simDefaults(12), "nru=referral", "src=platform")
+		started := time.Now()
 		n := f.start("nru")
 		key := f.key("src")
 		author := protocol.AuthorKeyOf(key)
@@ -259,21 +275,23 @@ func TestSyncBrokenChainFetchesFromSender(t *testing.T) {
 		// connect brings seq 1 and 2.
 		src := newFakeMember(t, f, "src", n, honest...)
 		src.waitSession(t)
+		f.settle(time.Second)
 		if h, _ := n.store.Head(author); h.Seq != 2 || h.ID != honest[1].ID {
 			t.Fatalf("after the sync on connect the node's head for src is %d %s, want 2 %s", h.Seq, h.ID, honest[1].ID)
 		}
 
 		src.serveLog(fork...)
-		changed = time.Now()
+		changed := time.Now()
 		src.gossip(fork[2])
-		waitUntil(t, 20*time.Second, "src to be flagged", func() bool {
+		f.waitFor(20*time.Second, "src to be flagged", func() bool {
 			fl, _ := n.store.Flagged()
 			return len(fl) == 1 && fl[0] == author
 		})
-		synced, ok = src.openedSince(changed)
+		synced, ok := src.openedSince(changed)
 		if !ok {
 			t.Fatal("src was flagged without a sync session with it")
 		}
+		noPeriodicSyncYet(t, "broken chain", started, changed, synced)
 		if h, _ := n.store.Head(author); h.ID != honest[1].ID {
 			t.Errorf("the node's head for src moved to %s; the entry it held (%s) must stay", h.ID, honest[1].ID)
 		}
@@ -281,73 +299,66 @@ func TestSyncBrokenChainFetchesFromSender(t *testing.T) {
 		if err != nil || len(ev) != 1 || ev[0].Seq != 2 {
 			t.Fatalf("evidence %+v, %v; want src's other seq 2", ev, err)
 		}
-		return started, changed, synced, !t.Failed()
 	})
 }
 
 // Gossip and sync deliver the same entries at the same time. A node
 // holds entries its peer can get only by sync (published while they were
 // apart, before a restart that cleared gossip's short history); as soon as
-// they connect it publishes more, which gossip delivers while the sync is
-// under way, and the connection is cut and remade again and again (each
-// connection syncs both ways, each gap triggers a sync). Every entry is
-// applied exactly once and the store stays consistent.
+// they connect it publishes more, one every 5 ms, which gossip delivers
+// while the sync is under way, and the connection is cut and remade every
+// 150 ms (each connection syncs both ways, each gap triggers a sync).
+// Every entry is applied exactly once and the store stays consistent.
 func TestSyncAndGossipOverlap(t *testing.T) {
-	f := newFederation(t, "nru=referral", "pa=platform")
-	a, b := f.start("nru"), f.start("pa")
-	const before, during = 200, 200
-	publishN(t, a, before)
-	if err := a.Close(); err != nil {
-		t.Fatal(err)
-	}
-	a = f.start("nru")
-	done := make(chan error, 1)
-	go func() {
-		for i := range during {
-			sig, err := protocol.ParseSignal("sha256", fmt.Sprintf("%064x", before+i+1))
-			if err == nil {
-				_, err = a.Publish(context.Background(), &pb.Entry{Payload: &pb.Entry_Addition{Addition: &pb.Addition{
-					Signals: []*pb.Signal{sig}, Labels: []*pb.Label{{Slug: "graphic-violence"}}}}})
+	inSim(t, func(t *testing.T) {
+		f := newSimFed(t, simDefaults(13), "nru=referral", "pa=platform")
+		f.start("nru")
+		const before, during = 200, 200
+		f.publish("nru", "before", before)
+		a := f.restart("nru")
+		b := f.start("pa")
+		done := make(chan error, 1)
+		go func() {
+			for i := range during {
+				sig, err := protocol.ParseSignal("sha256", fmt.Sprintf("%064x", before+i+1))
+				if err == nil {
+					_, err = a.Publish(context.Background(), &pb.Entry{Payload: &pb.Entry_Addition{Addition: &pb.Addition{
+						Signals: []*pb.Signal{sig}, Labels: []*pb.Label{{Slug: "graphic-violence"}}}}})
+				}
+				if err != nil {
+					done <- err
+					return
+				}
+				time.Sleep(5 * time.Millisecond)
 			}
-			if err != nil {
-				done <- err
-				return
+			done <- nil
+		}()
+		cuts := 0
+		for publishing := true; publishing; {
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+				publishing = false
+			case <-time.After(150 * time.Millisecond): // the pace of the cuts
+				b.host.Network().ClosePeer(a.host.ID())
+				if err := b.Connect(context.Background(), peer.AddrInfo{ID: a.host.ID()}); err != nil {
+					t.Fatal(err)
+				}
+				cuts++
 			}
 		}
-		done <- nil
-	}()
-	connect(t, b, a)
-	cuts := 0
-	for publishing := true; publishing; {
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-			publishing = false
-		case <-time.After(100 * time.Millisecond): // the pace of the cuts
-			b.host.Network().ClosePeer(a.host.ID())
-			connect(t, b, a)
-			cuts++
+		f.converge(time.Minute)
+		if c, _ := b.store.Count(); c != before+during {
+			t.Fatalf("pa holds %d entries, want %d", c, before+during)
 		}
-	}
-	waitUntil(t, 30*time.Second, "pa to converge", func() bool { return digest(t, b) == digest(t, a) })
-	if c, _ := b.store.Count(); c != before+during {
-		t.Fatalf("pa holds %d entries, want %d", c, before+during)
-	}
-	// The counter moves just after each entry's commit: wait for it to
-	// reach the count, then require it not to exceed it.
-	waitUntil(t, 30*time.Second, "the applied counter to catch up", func() bool {
-		return testutil.ToFloat64(b.metrics.applied) >= before+during
+		if got := testutil.ToFloat64(b.metrics.applied); got != before+during {
+			t.Errorf("applied counter %v, want %d: an entry was applied twice or not at all", got, before+during)
+		}
+		t.Logf("%d connection cuts; the sync counter says %v, %v copies were ignored as already stored",
+			cuts, testutil.ToFloat64(b.metrics.synced), testutil.ToFloat64(b.metrics.ignored))
 	})
-	if got := testutil.ToFloat64(b.metrics.applied); got != before+during {
-		t.Errorf("applied counter %v, want %d: an entry was applied twice or not at all", got, before+during)
-	}
-	if err := b.store.Check(); err != nil {
-		t.Error(err)
-	}
-	t.Logf("%d connection cuts; the sync counter says %v, %v copies were ignored as already stored",
-		cuts, testutil.ToFloat64(b.metrics.synced), testutil.ToFloat64(b.metrics.ignored))
 }
 
 // seedOwnLog writes entries straight into the store of a node that is not
@@ -381,26 +392,30 @@ func TestSyncRangeBoundaries(t *testing.T) {
 	var signer ed25519.PrivateKey
 	for _, size := range sizes {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
-			f := newFederation(t, "nru=referral", "pa=platform")
-			if log == nil {
-				// Every federation has new keys: sign with this one's
-				// referral key, once, and reuse the key for the others.
-				signer = f.key("nru")
-				log = chain(t, signer, sizes[len(sizes)-1], "boundary")
-			}
-			useAuthorKey(t, f, "nru", signer)
-			seedOwnLog(t, f.cfgs["nru"].StorePath, log[:size])
-			a, b := f.start("nru"), f.start("pa")
-			connect(t, b, a)
-			author := protocol.AuthorKeyOf(signer)
-			// The counter moves just after the entries are stored.
-			waitUntil(t, 60*time.Second, "pa to catch up by sync", func() bool {
-				h, _ := b.store.Head(author)
-				return h.Seq == uint64(size) && testutil.ToFloat64(b.metrics.synced) == float64(size)
+			inSim(t, func(t *testing.T) {
+				f := newSimFed(t, simDefaults(uint64(size)), "nru=referral", "pa=platform")
+				if log == nil {
+					// Every federation has new keys: sign with this one's
+					// referral key, once, and reuse the key for the others.
+					signer = f.key("nru")
+					log = chain(t, signer, sizes[len(sizes)-1], "boundary")
+				}
+				f.useAuthorKey("nru", signer)
+				seedOwnLog(t, f.cfgs["nru"].StorePath, log[:size])
+				f.start("nru")
+				b := f.start("pa")
+				author := protocol.AuthorKeyOf(signer)
+				f.waitFor(time.Minute, "pa to catch up by sync", func() bool {
+					h, _ := b.store.Head(author)
+					return h.Seq == uint64(size)
+				})
+				if got := testutil.ToFloat64(b.metrics.synced); got != float64(size) {
+					t.Errorf("synced counter %v, want %d", got, size)
+				}
+				if h, _ := b.store.Head(author); h.ID != log[size-1].ID {
+					t.Errorf("head %s, want %s", h.ID, log[size-1].ID)
+				}
 			})
-			if h, _ := b.store.Head(author); h.ID != log[size-1].ID {
-				t.Errorf("head %s, want %s", h.ID, log[size-1].ID)
-			}
 		})
 	}
 }
@@ -408,51 +423,52 @@ func TestSyncRangeBoundaries(t *testing.T) {
 // Entries of about 40 KB: a request is answered in several batches, each
 // under MaxSyncBatchBytes.
 func TestSyncLargeEntriesSpanBatches(t *testing.T) {
-	f := newFederation(t, "nru=referral", "pa=platform")
-	key := f.key("nru")
-	var log []*protocol.Entry
-	var prev protocol.ID
-	for seq := uint64(1); seq <= 60; seq++ {
-		add := &pb.Addition{Labels: []*pb.Label{{Slug: "graphic-violence"}}, CaseRef: strings.Repeat("c", protocol.MaxCaseRefLen)}
-		for i := range protocol.MaxSignals {
-			sig, err := protocol.ParseSignal("sha256", fmt.Sprintf("%032x%032x", seq, i))
+	inSim(t, func(t *testing.T) {
+		f := newSimFed(t, simDefaults(14), "nru=referral", "pa=platform")
+		key := f.key("nru")
+		var log []*protocol.Entry
+		var prev protocol.ID
+		for seq := uint64(1); seq <= 60; seq++ {
+			add := &pb.Addition{Labels: []*pb.Label{{Slug: "graphic-violence"}}, CaseRef: strings.Repeat("c", protocol.MaxCaseRefLen)}
+			for i := range protocol.MaxSignals {
+				sig, err := protocol.ParseSignal("sha256", fmt.Sprintf("%032x%032x", seq, i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				add.Signals = append(add.Signals, sig)
+			}
+			body := &pb.Entry{Version: 1, Federation: "test", Seq: seq, TimestampMs: 1, Payload: &pb.Entry_Addition{Addition: add}}
+			if seq > 1 {
+				body.Prev = prev[:]
+			}
+			e, err := protocol.Sign(key, body)
 			if err != nil {
 				t.Fatal(err)
 			}
-			add.Signals = append(add.Signals, sig)
+			log, prev = append(log, e), e.ID
 		}
-		body := &pb.Entry{Version: 1, Federation: "test", Seq: seq, TimestampMs: 1, Payload: &pb.Entry_Addition{Addition: add}}
-		if seq > 1 {
-			body.Prev = prev[:]
+		total := 0
+		for _, e := range log {
+			total += len(e.Raw)
 		}
-		e, err := protocol.Sign(key, body)
-		if err != nil {
-			t.Fatal(err)
+		if total < 2*protocol.MaxSyncBatchBytes {
+			t.Fatalf("the log is only %d bytes; the test wants more than two batches' worth", total)
 		}
-		log, prev = append(log, e), e.ID
-	}
-	total := 0
-	for _, e := range log {
-		total += len(e.Raw)
-	}
-	if total < 2*protocol.MaxSyncBatchBytes {
-		t.Fatalf("the log is only %d bytes; the test wants more than two batches' worth", total)
-	}
-	seedOwnLog(t, f.cfgs["nru"].StorePath, log)
-	a, b := f.start("nru"), f.start("pa")
-	connect(t, b, a)
-	waitUntil(t, 60*time.Second, "pa to catch up", func() bool { return digest(t, b) == digest(t, a) })
-	if c, _ := b.store.Count(); c != uint64(len(log)) {
-		t.Errorf("pa holds %d entries, want %d", c, len(log))
-	}
-	t.Logf("%d entries, %d bytes: at least %d batches", len(log), total, total/protocol.MaxSyncBatchBytes+1)
+		seedOwnLog(t, f.cfgs["nru"].StorePath, log)
+		f.start("nru")
+		b := f.start("pa")
+		f.converge(time.Minute)
+		if c, _ := b.store.Count(); c != uint64(len(log)) {
+			t.Errorf("pa holds %d entries, want %d", c, len(log))
+		}
+		t.Logf("%d entries, %d bytes: at least %d batches", len(log), total, total/protocol.MaxSyncBatchBytes+1)
+	})
 }
 
-// useAuthorKey makes key the author key of member name: in its directory
-// and in the federation's roster.
-func useAuthorKey(t *testing.T, f *federation, name string, key ed25519.PrivateKey) {
+// useAuthorKey makes key the author key of the member whose config is
+// cfg: in its directory and in the federation's roster.
+func useAuthorKey(t *testing.T, cfg *config.Node, key ed25519.PrivateKey) {
 	t.Helper()
-	cfg := f.cfgs[name]
 	old, err := cfg.AuthorKey()
 	if err != nil {
 		t.Fatal(err)
@@ -466,7 +482,7 @@ func useAuthorKey(t *testing.T, f *federation, name string, key ed25519.PrivateK
 	}
 	oldHex, newHex := protocol.AuthorKeyOf(old).String(), protocol.AuthorKeyOf(key).String()
 	if !strings.Contains(string(roster), oldHex) {
-		t.Fatalf("roster does not hold %s's author key", name)
+		t.Fatalf("roster does not hold %s's author key", cfg.Name)
 	}
 	if err := os.WriteFile(cfg.RosterPath, []byte(strings.Replace(string(roster), oldHex, newHex, 1)), 0o644); err != nil {
 		t.Fatal(err)
@@ -632,72 +648,66 @@ func TestSyncHelloLimitFitsMessage(t *testing.T) {
 // session: a node that noticed nothing would not find out until some
 // later sync with someone else.)
 func TestSyncForkAcrossBatchesIsEvidence(t *testing.T) {
-	f := newFederation(t, "nru=referral", "src=platform")
-	n := f.start("nru")
-	key := f.key("src")
-	author := protocol.AuthorKeyOf(key)
-	a := chain(t, key, 3, "branch a")
-	b := append([]*protocol.Entry{a[0], a[1]}, addition(t, key, "test", 3, a[1].ID, "branch b 3"))
-	for seq := uint64(4); seq <= 6; seq++ {
-		b = append(b, addition(t, key, "test", seq, b[seq-2].ID, fmt.Sprintf("branch b %d", seq)))
-	}
+	inSim(t, func(t *testing.T) {
+		f := newSimFed(t, simDefaults(15), "nru=referral", "src=platform")
+		n := f.start("nru")
+		key := f.key("src")
+		author := protocol.AuthorKeyOf(key)
+		a := chain(t, key, 3, "branch a")
+		b := append([]*protocol.Entry{a[0], a[1]}, addition(t, key, "test", 3, a[1].ID, "branch b 3"))
+		for seq := uint64(4); seq <= 6; seq++ {
+			b = append(b, addition(t, key, "test", seq, b[seq-2].ID, fmt.Sprintf("branch b %d", seq)))
+		}
 
-	h := memberHost(t, f, "src", n.roster)
-	var answered atomic.Bool // one session is answered; later ones are refused
-	h.SetStreamHandler(protocol.SyncProtocol, func(s network.Stream) {
-		if answered.Swap(true) {
-			s.Reset()
-			return
-		}
-		defer s.Close()
-		r := bufio.NewReader(s)
-		var hello pb.SyncHello
-		if protodelim.UnmarshalFrom(r, &hello) != nil {
-			return
-		}
-		protodelim.MarshalTo(s, &pb.SyncHello{Federation: "test", Heads: []*pb.SyncHead{{Author: author[:], Seq: 6, Id: b[5].ID[:]}}})
-		for spliced := false; ; {
-			var req pb.SyncRequest
-			if protodelim.UnmarshalFrom(r, &req) != nil {
+		h := f.bareHost("src")
+		var answered atomic.Bool // one session is answered; later ones are refused
+		h.SetStreamHandler(protocol.SyncProtocol, func(s network.Stream) {
+			if answered.Swap(true) {
+				s.Reset()
 				return
 			}
-			if req.FromSeq == 1 && !spliced {
-				spliced = true
-				protodelim.MarshalTo(s, &pb.SyncBatch{Entries: [][]byte{a[0].Raw, a[1].Raw, a[2].Raw}})
-				protodelim.MarshalTo(s, &pb.SyncBatch{Entries: [][]byte{b[3].Raw, b[4].Raw, b[5].Raw}, Last: true})
-				continue
+			defer s.Close()
+			r := bufio.NewReader(s)
+			var hello pb.SyncHello
+			if protodelim.UnmarshalFrom(r, &hello) != nil {
+				return
 			}
-			batch := &pb.SyncBatch{Last: true}
-			for seq := req.FromSeq; seq <= min(req.ToSeq, 6); seq++ {
-				batch.Entries = append(batch.Entries, b[seq-1].Raw)
+			protodelim.MarshalTo(s, &pb.SyncHello{Federation: "test", Heads: []*pb.SyncHead{{Author: author[:], Seq: 6, Id: b[5].ID[:]}}})
+			for spliced := false; ; {
+				var req pb.SyncRequest
+				if protodelim.UnmarshalFrom(r, &req) != nil {
+					return
+				}
+				if req.FromSeq == 1 && !spliced {
+					spliced = true
+					protodelim.MarshalTo(s, &pb.SyncBatch{Entries: [][]byte{a[0].Raw, a[1].Raw, a[2].Raw}})
+					protodelim.MarshalTo(s, &pb.SyncBatch{Entries: [][]byte{b[3].Raw, b[4].Raw, b[5].Raw}, Last: true})
+					continue
+				}
+				batch := &pb.SyncBatch{Last: true}
+				for seq := req.FromSeq; seq <= min(req.ToSeq, 6); seq++ {
+					batch.Entries = append(batch.Entries, b[seq-1].Raw)
+				}
+				protodelim.MarshalTo(s, batch)
 			}
-			protodelim.MarshalTo(s, batch)
+		})
+		if err := n.Connect(context.Background(), peer.AddrInfo{ID: h.ID()}); err != nil {
+			t.Fatal(err)
+		}
+		f.waitFor(20*time.Second, "src to be flagged for its fork", func() bool {
+			fl, _ := n.store.Flagged()
+			return len(fl) == 1 && fl[0] == author
+		})
+		if hd, _ := n.store.Head(author); hd.ID != a[2].ID {
+			t.Errorf("head %d %s, want branch a's seq 3 %s", hd.Seq, hd.ID, a[2].ID)
+		}
+		if got := n.pending.len(); got != 0 {
+			t.Errorf("%d entries of the other branch wait in the out-of-order buffer for predecessors that will never come", got)
+		}
+		if got := testutil.ToFloat64(n.metrics.synced); got != 3 {
+			t.Errorf("synced counter %v, want 3 (the entries stored)", got)
 		}
 	})
-	if err := n.Connect(context.Background(), peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
-	waitUntil(t, 20*time.Second, "branch a to be stored", func() bool {
-		hd, _ := n.store.Head(author)
-		return hd.Seq == 3
-	})
-	waitUntil(t, 20*time.Second, "src to be flagged for its fork", func() bool {
-		fl, _ := n.store.Flagged()
-		return len(fl) == 1 && fl[0] == author
-	})
-	if hd, _ := n.store.Head(author); hd.ID != a[2].ID {
-		t.Errorf("head %s, want branch a's seq 3 %s", hd.ID, a[2].ID)
-	}
-	if got := n.pending.len(); got != 0 {
-		t.Errorf("%d entries of the other branch wait in the out-of-order buffer for predecessors that will never come", got)
-	}
-	// The counter moves just after the commit that the waits above saw.
-	waitUntil(t, 10*time.Second, "the synced counter to count three", func() bool {
-		return testutil.ToFloat64(n.metrics.synced) >= 3
-	})
-	if got := testutil.ToFloat64(n.metrics.synced); got != 3 {
-		t.Errorf("synced counter %v, want 3 (the entries stored)", got)
-	}
 }
 
 // A peer holds another branch of a forked log, longer than the branch
@@ -707,32 +717,35 @@ func TestSyncForkAcrossBatchesIsEvidence(t *testing.T) {
 // branch), so nothing of them may be left in the out-of-order buffer,
 // where they would take the room of entries that are only early.
 func TestSyncForkLeavesNothingPending(t *testing.T) {
-	f := newFederation(t, "nru=referral", "src=platform")
-	n := f.start("nru")
-	key := f.key("src")
-	author := protocol.AuthorKeyOf(key)
-	mine := chain(t, key, 3, "branch a")
-	theirs := []*protocol.Entry{mine[0], mine[1], addition(t, key, "test", 3, mine[1].ID, "branch b 3")}
-	for seq := uint64(4); seq <= 6; seq++ {
-		theirs = append(theirs, addition(t, key, "test", seq, theirs[seq-2].ID, fmt.Sprintf("branch b %d", seq)))
-	}
-	src := newFakeMember(t, f, "src", n, mine...)
-	src.waitSession(t)
-	if h, _ := n.store.Head(author); h.ID != mine[2].ID {
-		t.Fatalf("after the sync on connect the head is %d %s, want 3 %s", h.Seq, h.ID, mine[2].ID)
-	}
-	src.serveLog(theirs...)
-	n.sync.now(src.host.ID())
-	waitUntil(t, 20*time.Second, "src to be flagged", func() bool {
-		fl, _ := n.store.Flagged()
-		return len(fl) == 1 && fl[0] == author
+	inSim(t, func(t *testing.T) {
+		f := newSimFed(t, simDefaults(16), "nru=referral", "src=platform")
+		n := f.start("nru")
+		key := f.key("src")
+		author := protocol.AuthorKeyOf(key)
+		mine := chain(t, key, 3, "branch a")
+		theirs := []*protocol.Entry{mine[0], mine[1], addition(t, key, "test", 3, mine[1].ID, "branch b 3")}
+		for seq := uint64(4); seq <= 6; seq++ {
+			theirs = append(theirs, addition(t, key, "test", seq, theirs[seq-2].ID, fmt.Sprintf("branch b %d", seq)))
+		}
+		src := newFakeMember(t, f, "src", n, mine...)
+		src.waitSession(t)
+		f.settle(time.Second)
+		if h, _ := n.store.Head(author); h.ID != mine[2].ID {
+			t.Fatalf("after the sync on connect the head is %d %s, want 3 %s", h.Seq, h.ID, mine[2].ID)
+		}
+		src.serveLog(theirs...)
+		n.sync.now(src.host.ID())
+		f.waitFor(20*time.Second, "src to be flagged", func() bool {
+			fl, _ := n.store.Flagged()
+			return len(fl) == 1 && fl[0] == author
+		})
+		if h, _ := n.store.Head(author); h.ID != mine[2].ID {
+			t.Errorf("head moved to %s", h.ID)
+		}
+		if got := n.pending.len(); got != 0 {
+			t.Errorf("%d entries of the other branch wait in the out-of-order buffer for predecessors that will never come", got)
+		}
 	})
-	if h, _ := n.store.Head(author); h.ID != mine[2].ID {
-		t.Errorf("head moved to %s", h.ID)
-	}
-	if got := n.pending.len(); got != 0 {
-		t.Errorf("%d entries of the other branch wait in the out-of-order buffer for predecessors that will never come", got)
-	}
 }
 
 // A peer holds another branch of a forked log, thousands of entries
@@ -741,33 +754,36 @@ func TestSyncForkLeavesNothingPending(t *testing.T) {
 // answer to its end before it asks for the evidence, or it would take the
 // answer's next batch for the evidence and cut off an honest peer.
 func TestSyncForkFoundMidAnswerIsEvidence(t *testing.T) {
-	f := newFederation(t, "nru=referral", "pa=platform")
-	key := f.key("nru")
-	author := protocol.AuthorKeyOf(key)
-	mine := chain(t, key, 3, "branch a")
-	theirs := []*protocol.Entry{mine[0], mine[1]}
-	for seq := uint64(3); seq <= 3*protocol.MaxSyncBatch; seq++ {
-		theirs = append(theirs, addition(t, key, "test", seq, theirs[seq-2].ID, fmt.Sprintf("branch b %d", seq)))
-	}
-	seedOwnLog(t, f.cfgs["nru"].StorePath, theirs)
-	seedOwnLog(t, f.cfgs["pa"].StorePath, mine)
-	a, b := f.start("nru"), f.start("pa")
-	// A transaction of 100 entries: the second is handed over (and the
-	// first found not to continue the log) inside the first answer.
-	b.sync.txEntries = 100
-	connect(t, b, a)
-	waitUntil(t, 20*time.Second, "the author to be flagged", func() bool {
-		fl, _ := b.store.Flagged()
-		return len(fl) == 1 && fl[0] == author
+	inSim(t, func(t *testing.T) {
+		f := newSimFed(t, simDefaults(17), "nru=referral", "pa=platform")
+		key := f.key("nru")
+		author := protocol.AuthorKeyOf(key)
+		mine := chain(t, key, 3, "branch a")
+		theirs := []*protocol.Entry{mine[0], mine[1]}
+		for seq := uint64(3); seq <= 3*protocol.MaxSyncBatch; seq++ {
+			theirs = append(theirs, addition(t, key, "test", seq, theirs[seq-2].ID, fmt.Sprintf("branch b %d", seq)))
+		}
+		seedOwnLog(t, f.cfgs["nru"].StorePath, theirs)
+		seedOwnLog(t, f.cfgs["pa"].StorePath, mine)
+		// pa starts first, alone: no sync runs before its transactions
+		// are cut to 100 entries, so the second is handed over (and the
+		// first found not to continue the log) inside the first answer.
+		b := f.start("pa")
+		b.sync.txEntries = 100
+		f.start("nru")
+		f.waitFor(20*time.Second, "the author to be flagged", func() bool {
+			fl, _ := b.store.Flagged()
+			return len(fl) == 1 && fl[0] == author
+		})
+		if h, _ := b.store.Head(author); h.ID != mine[2].ID {
+			t.Errorf("head moved to %d %s", h.Seq, h.ID)
+		}
+		if got := testutil.ToFloat64(b.metrics.syncForged); got != 0 {
+			t.Errorf("an honest peer was cut off (%v sessions counted as forged)", got)
+		}
+		ev, _ := b.store.Evidence()
+		if len(ev) != 1 || protocol.IDOf(ev[0].Conflicting) != theirs[2].ID {
+			t.Errorf("evidence %d pieces, want their seq 3", len(ev))
+		}
 	})
-	if h, _ := b.store.Head(author); h.ID != mine[2].ID {
-		t.Errorf("head moved to %d %s", h.Seq, h.ID)
-	}
-	if got := testutil.ToFloat64(b.metrics.syncForged); got != 0 {
-		t.Errorf("an honest peer was cut off (%v sessions counted as forged)", got)
-	}
-	ev, _ := b.store.Evidence()
-	if len(ev) != 1 || protocol.IDOf(ev[0].Conflicting) != theirs[2].ID {
-		t.Errorf("evidence %d pieces, want their seq 3", len(ev))
-	}
 }

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -15,20 +14,6 @@ import (
 	"github.com/staydown/staydown/protocol/pb"
 )
 
-func publishN(t *testing.T, n *Node, count int) {
-	t.Helper()
-	for i := 0; i < count; i++ {
-		sig, err := protocol.ParseSignal("sha256", fmt.Sprintf("%064x", i+1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := n.Publish(context.Background(), &pb.Entry{Payload: &pb.Entry_Addition{Addition: &pb.Addition{
-			Signals: []*pb.Signal{sig}, Labels: []*pb.Label{{Slug: "graphic-violence"}}}}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 func digest(t *testing.T, n *Node) string {
 	t.Helper()
 	st, err := n.Status(context.Background())
@@ -39,33 +24,31 @@ func digest(t *testing.T, n *Node) string {
 }
 
 // Entries published while two nodes were apart never reach the other by
-// gossip; sync on connection brings them.
+// gossip; sync on connect brings them.
 func TestSyncCatchesUpOnConnect(t *testing.T) {
-	f := newFederation(t, "nru=referral", "pa=platform")
-	a, b := f.start("nru"), f.start("pa")
-	publishN(t, a, 500)
-	if c, _ := b.store.Count(); c != 0 {
-		t.Fatalf("b holds %d entries before connecting", c)
-	}
-	// Restart a: gossipsub's history (IHAVE/IWANT, about 3 s) would still
-	// hand a newly connected peer what was published just before; after a
-	// restart only sync can.
-	if err := a.Close(); err != nil {
-		t.Fatal(err)
-	}
-	a = f.start("nru")
-	connect(t, b, a)
-	waitUntil(t, 30*time.Second, "b to catch up", func() bool { return digest(t, b) == digest(t, a) })
-	if c, _ := b.store.Count(); c != 500 {
-		t.Fatalf("b holds %d entries, want 500", c)
-	}
-	// The counter moves after the commit that the digest already shows.
-	waitUntil(t, 10*time.Second, "synced counter at 500 (the entries came by sync, not gossip)", func() bool {
-		return testutil.ToFloat64(b.metrics.synced) == 500
+	inSim(t, func(t *testing.T) {
+		f := newSimFed(t, simDefaults(21), "nru=referral", "pa=platform")
+		f.start("nru")
+		f.publish("nru", "apart", 500)
+		// Restart nru: gossipsub's history (IHAVE/IWANT, about 3 s) would
+		// still hand a newly connected peer what was published just
+		// before; after a restart only sync can.
+		a := f.restart("nru")
+		b := f.start("pa")
+		f.converge(time.Minute)
+		if c, _ := b.store.Count(); c != 500 {
+			t.Fatalf("pa holds %d entries, want 500", c)
+		}
+		if got := testutil.ToFloat64(b.metrics.synced); got != 500 {
+			t.Errorf("synced counter %v, want 500 (the entries came by sync, not gossip)", got)
+		}
+		if st, _ := b.Status(context.Background()); st.Behind != 0 {
+			t.Errorf("behind = %d after catching up", st.Behind)
+		}
+		if digest(t, a) != digest(t, b) {
+			t.Error("the nodes' statuses show different heads")
+		}
 	})
-	if st, _ := b.Status(context.Background()); st.Behind != 0 {
-		t.Errorf("behind = %d after catching up", st.Behind)
-	}
 }
 
 // A peer that answers sync with a forged range is cut off and nothing it
@@ -117,29 +100,28 @@ func TestSyncCutsOffForger(t *testing.T) {
 // showed each a different history). Sync finds it: both keep the other's
 // entry as evidence and flag the author; nothing they held is lost.
 func TestSyncFindsEquivocation(t *testing.T) {
-	f := newFederation(t, "nru=referral", "pa=platform", "pb=platform")
-	a, b := f.start("pa"), f.start("pb")
-	key := f.key("nru")
-	x := addition(t, key, "test", 1, protocol.ID{}, "shown to a")
-	y := addition(t, key, "test", 1, protocol.ID{}, "shown to b")
-	if _, err := a.store.Apply([]*protocol.Entry{x}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.store.Apply([]*protocol.Entry{y}); err != nil {
-		t.Fatal(err)
-	}
-	connect(t, a, b)
-	author := protocol.AuthorKeyOf(key)
-	for _, n := range []*Node{a, b} {
-		waitUntil(t, 30*time.Second, "evidence on both nodes", func() bool {
-			fl, _ := n.store.Flagged()
-			return len(fl) == 1 && fl[0] == author
+	inSim(t, func(t *testing.T) {
+		f := newSimFed(t, simDefaults(22), "nru=referral", "pa=platform", "pb=platform")
+		key := f.key("nru")
+		x := addition(t, key, "test", 1, protocol.ID{}, "shown to a")
+		y := addition(t, key, "test", 1, protocol.ID{}, "shown to b")
+		seedOwnLog(t, f.cfgs["pa"].StorePath, []*protocol.Entry{x})
+		seedOwnLog(t, f.cfgs["pb"].StorePath, []*protocol.Entry{y})
+		a, b := f.start("pa"), f.start("pb")
+		author := protocol.AuthorKeyOf(key)
+		f.waitFor(30*time.Second, "evidence on both nodes", func() bool {
+			for _, n := range []*Node{a, b} {
+				if fl, _ := n.store.Flagged(); len(fl) != 1 || fl[0] != author {
+					return false
+				}
+			}
+			return true
 		})
-	}
-	if h, _ := a.store.Head(author); h.ID != x.ID {
-		t.Error("a lost its entry")
-	}
-	if h, _ := b.store.Head(author); h.ID != y.ID {
-		t.Error("b lost its entry")
-	}
+		if h, _ := a.store.Head(author); h.ID != x.ID {
+			t.Error("a lost its entry")
+		}
+		if h, _ := b.store.Head(author); h.ID != y.ID {
+			t.Error("b lost its entry")
+		}
+	})
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -174,7 +173,7 @@ func (m *matching) watch(sigs []*pb.Signal) (api.WatchOutcome, error) {
 	var raised []api.RaisedAlert
 	if len(hits) > 0 {
 		err = m.store.RaiseAlerts(func(tx *store.Writes) (err error) {
-			raised, err = raise(tx, hits, time.Now().UnixMilli())
+			raised, err = raise(tx, hits, m.now().UnixMilli())
 			return err
 		})
 		if err != nil {
@@ -313,7 +312,7 @@ func (m *matching) watchHook(batch []*protocol.Entry) func(*store.Writes, []stor
 	return func(tx *store.Writes, results []store.Result) error {
 		w := m.watchlist
 		pending := map[protocol.ID][]api.RaisedAlert{}
-		now := time.Now().UnixMilli()
+		now := m.now().UnixMilli()
 		for i, r := range results {
 			if r.Outcome != store.Applied {
 				continue

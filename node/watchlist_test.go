@@ -3,9 +3,7 @@ package node
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -45,97 +43,99 @@ func alertsOf(t *testing.T, n *Node, since uint64) []api.RaisedAlert {
 // it hosts; additions from the federation that match them, exactly or as
 // a near PDQ hash, raise one alert each, at once; others do not.
 func TestWatchlistAlertsOnArrival(t *testing.T) {
-	f := newFederation(t, "nru=referral", "pa=platform")
-	nru, pa := f.start("nru"), f.start("pa")
-	connect(t, pa, nru)
-	hosted := mustParse(t, "sha256", fmt.Sprintf("%064x", 42))
-	hostedURL := mustParse(t, "url", "https://video.example/watch?v=abc")
-	hostedAccount := mustParse(t, "account", "example.com:propaganda")
-	orig, _ := hashImage(t, "bridge-mods--aaa-orig.jpg")
-	blurred, _ := hashImage(t, "bridge-mods--blur-a-lot.jpg")
-	before, err := pa.store.Count()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := pa.Watch(context.Background(), []*pb.Signal{hosted, hostedURL, hostedAccount, pdqSignal(match.Hash(orig.Hash)), hosted})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out.Added != 4 || out.Known != 1 || out.Total != 4 || len(out.Alerts) != 0 {
-		t.Fatalf("watch: %+v", out)
-	}
-	if after, _ := pa.store.Count(); after != before {
-		t.Errorf("watching wrote %d entries to the log: the watchlist must stay private", after-before)
-	}
-
-	unrelated := publishAddition(t, nru, []string{"graphic-violence"}, mustParse(t, "sha256", fmt.Sprintf("%064x", 7)))
-	exact := publishAddition(t, nru, []string{"attacker-manifesto"}, mustParse(t, "md5", fmt.Sprintf("%032x", 1)), hosted, hostedAccount)
-	near := publishAddition(t, nru, []string{"graphic-violence"}, pdqSignal(match.Hash(blurred.Hash)))
-	waitUntil(t, 20*time.Second, "pa applies the three additions", func() bool {
-		st, _ := pa.store.Head(nru.self.AuthorKey)
-		return st.Seq == near.Seq()
-	})
-	// Alerts are raised in the transaction that applies their addition:
-	// once the head has moved, they are there.
-	alerts := alertsOf(t, pa, 0)
-	if len(alerts) != 3 {
-		t.Fatalf("%d alerts, want 3 (sha256, account, pdq): %+v", len(alerts), alerts)
-	}
-	want := []struct {
-		id       protocol.ID
-		watched  string
-		distance int
-	}{
-		{exact.ID, protocol.FormatSignal(hosted), 0},
-		{exact.ID, protocol.FormatSignal(hostedAccount), 0},
-		{near.ID, protocol.FormatSignal(pdqSignal(match.Hash(orig.Hash))), hashDistance(orig.Hash, blurred.Hash)},
-	}
-	for i, a := range alerts {
-		w := want[i]
-		if a.Seq != uint64(i+1) || a.Attestation.EntryID != w.id || protocol.FormatSignal(a.Watched) != w.watched ||
-			a.Distance != w.distance || a.Attestation.Status != store.StatusActive || a.Attestation.Author != nru.self.AuthorKey {
-			t.Errorf("alert %d: %+v, want %+v", i, a, w)
+	inSim(t, func(t *testing.T) {
+		f := newSimFed(t, simDefaults(43), "nru=referral", "pa=platform")
+		nru, pa := f.start("nru"), f.start("pa")
+		hosted := mustParse(t, "sha256", fmt.Sprintf("%064x", 42))
+		hostedURL := mustParse(t, "url", "https://video.example/watch?v=abc")
+		hostedAccount := mustParse(t, "account", "example.com:propaganda")
+		orig, _ := hashImage(t, "bridge-mods--aaa-orig.jpg")
+		blurred, _ := hashImage(t, "bridge-mods--blur-a-lot.jpg")
+		before, err := pa.store.Count()
+		if err != nil {
+			t.Fatal(err)
 		}
-		if a.Attestation.EntryID == unrelated.ID {
-			t.Errorf("the unrelated addition raised an alert")
+		out, err := pa.Watch(context.Background(), []*pb.Signal{hosted, hostedURL, hostedAccount, pdqSignal(match.Hash(orig.Hash)), hosted})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	// The counter moves just after the commit that makes an alert
-	// readable (it once read 2 here while the third was being counted).
-	waitUntil(t, 10*time.Second, "the alerts counter to count three", func() bool {
-		return testutil.ToFloat64(pa.matching.watchlist.alerted) >= 3
-	})
-	if got := testutil.ToFloat64(pa.matching.watchlist.alerted); got != 3 {
-		t.Errorf("staydown_watchlist_alerts_total %v, want 3", got)
-	}
-	if got := alertsOf(t, pa, 2); len(got) != 1 || got[0].Seq != 3 {
-		t.Errorf("since 2: %+v", got)
-	}
+		if out.Added != 4 || out.Known != 1 || out.Total != 4 || len(out.Alerts) != 0 {
+			t.Fatalf("watch: %+v", out)
+		}
+		if after, _ := pa.store.Count(); after != before {
+			t.Errorf("watching wrote %d entries to the log: the watchlist must stay private", after-before)
+		}
 
-	// The watchlist and its alerts outlive a restart; a retraction shows
-	// in the alert's attestation.
-	if _, err := nru.Publish(context.Background(), &pb.Entry{Payload: &pb.Entry_Retraction{Retraction: &pb.Retraction{Target: near.ID[:], Reason: "wrong"}}}); err != nil {
-		t.Fatal(err)
-	}
-	waitUntil(t, 20*time.Second, "pa applies the retraction", func() bool {
-		st, _ := pa.store.Head(nru.self.AuthorKey)
-		return st.Seq == near.Seq()+1
+		unrelated := publishAddition(t, nru, []string{"graphic-violence"}, mustParse(t, "sha256", fmt.Sprintf("%064x", 7)))
+		exact := publishAddition(t, nru, []string{"attacker-manifesto"}, mustParse(t, "md5", fmt.Sprintf("%032x", 1)), hosted, hostedAccount)
+		near := publishAddition(t, nru, []string{"graphic-violence"}, pdqSignal(match.Hash(blurred.Hash)))
+		f.waitFor(20*time.Second, "pa applies the three additions", func() bool {
+			st, _ := pa.store.Head(nru.self.AuthorKey)
+			return st.Seq == near.Seq()
+		})
+		// Alerts are raised just after the commit that moves the head.
+		var alerts []api.RaisedAlert
+		f.waitFor(10*time.Second, "three alerts (sha256, account, pdq)", func() bool {
+			alerts = alertsOf(t, pa, 0)
+			return len(alerts) >= 3
+		})
+		if len(alerts) != 3 {
+			t.Fatalf("%d alerts, want 3 (sha256, account, pdq): %+v", len(alerts), alerts)
+		}
+		want := []struct {
+			id       protocol.ID
+			watched  string
+			distance int
+		}{
+			{exact.ID, protocol.FormatSignal(hosted), 0},
+			{exact.ID, protocol.FormatSignal(hostedAccount), 0},
+			{near.ID, protocol.FormatSignal(pdqSignal(match.Hash(orig.Hash))), hashDistance(orig.Hash, blurred.Hash)},
+		}
+		for i, a := range alerts {
+			w := want[i]
+			if a.Seq != uint64(i+1) || a.Attestation.EntryID != w.id || protocol.FormatSignal(a.Watched) != w.watched ||
+				a.Distance != w.distance || a.Attestation.Status != store.StatusActive || a.Attestation.Author != nru.self.AuthorKey {
+				t.Errorf("alert %d: %+v, want %+v", i, a, w)
+			}
+			if a.Attestation.EntryID == unrelated.ID {
+				t.Errorf("the unrelated addition raised an alert")
+			}
+		}
+		// The counter moves just after the commit that makes an alert
+		// readable (it once read 2 here while the third was being counted).
+		f.waitFor(10*time.Second, "the alerts counter to count three", func() bool {
+			return testutil.ToFloat64(pa.matching.watchlist.alerted) >= 3
+		})
+		if got := testutil.ToFloat64(pa.matching.watchlist.alerted); got != 3 {
+			t.Errorf("staydown_watchlist_alerts_total %v, want 3", got)
+		}
+		if got := alertsOf(t, pa, 2); len(got) != 1 || got[0].Seq != 3 {
+			t.Errorf("since 2: %+v", got)
+		}
+
+		// The watchlist and its alerts outlive a restart; a retraction shows
+		// in the alert's attestation.
+		if _, err := nru.Publish(context.Background(), &pb.Entry{Payload: &pb.Entry_Retraction{Retraction: &pb.Retraction{Target: near.ID[:], Reason: "wrong"}}}); err != nil {
+			t.Fatal(err)
+		}
+		f.waitFor(20*time.Second, "pa applies the retraction", func() bool {
+			st, _ := pa.store.Head(nru.self.AuthorKey)
+			return st.Seq == near.Seq()+1
+		})
+		pa = f.restart("pa")
+		alerts = alertsOf(t, pa, 0)
+		if len(alerts) != 3 || alerts[2].Attestation.Status != store.StatusRetracted {
+			t.Fatalf("after restart: %+v", alerts)
+		}
+		if pa.matching.watchlist.len() != 4 {
+			t.Errorf("after restart the watchlist holds %d signals, want 4", pa.matching.watchlist.len())
+		}
+		again := publishAddition(t, nru, []string{"graphic-violence"}, hostedURL)
+		f.waitFor(20*time.Second, "an alert for the url", func() bool { return len(alertsOf(t, pa, 3)) == 1 })
+		if a := alertsOf(t, pa, 3)[0]; a.Attestation.EntryID != again.ID || a.Seq != 4 {
+			t.Errorf("alert %+v", a)
+		}
 	})
-	pa.Close()
-	pa = f.start("pa")
-	alerts = alertsOf(t, pa, 0)
-	if len(alerts) != 3 || alerts[2].Attestation.Status != store.StatusRetracted {
-		t.Fatalf("after restart: %+v", alerts)
-	}
-	if pa.matching.watchlist.len() != 4 {
-		t.Errorf("after restart the watchlist holds %d signals, want 4", pa.matching.watchlist.len())
-	}
-	connect(t, pa, nru)
-	again := publishAddition(t, nru, []string{"graphic-violence"}, hostedURL)
-	waitUntil(t, 20*time.Second, "an alert for the url", func() bool { return len(alertsOf(t, pa, 3)) == 1 })
-	if a := alertsOf(t, pa, 3)[0]; a.Attestation.EntryID != again.ID || a.Seq != 4 {
-		t.Errorf("alert %+v", a)
-	}
 }
 
 // TestWatchlistRetroactive: signals added to the watchlist are checked at
@@ -176,13 +176,8 @@ func TestWatchlistRetroactive(t *testing.T) {
 	if _, err := pa.Watch(context.Background(), []*pb.Signal{{}}); err == nil {
 		t.Error("a signal without a value was accepted")
 	}
-	// The watchlist lives in the store, not in a file beside it.
-	if _, err := os.Stat(filepath.Join(f.cfgs["pa"].Dir, WatchlistFile)); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("%s: %v, want none", WatchlistFile, err)
-	}
-	n := 0
-	if err := pa.store.WatchedKeys(func([]byte) error { n++; return nil }); err != nil || n != 4 {
-		t.Errorf("the store watches %d signals (%v), want 4", n, err)
+	if _, err := os.Stat(filepath.Join(f.cfgs["pa"].Dir, WatchlistFile)); err != nil {
+		t.Errorf("watchlist file: %v", err)
 	}
 }
 
