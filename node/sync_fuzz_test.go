@@ -148,7 +148,7 @@ func fuzzFederation(tb testing.TB, n int) (*protocol.Roster, protocol.AuthorKey,
 func fuzzSyncer(r *protocol.Roster, st *store.Store, h *pipeHost) *syncer {
 	n := &Node{cfg: &config.Node{Federation: r.Federation}, log: slog.New(slog.DiscardHandler), roster: r, store: st,
 		host: h, metrics: newMetrics(), syncIn: make(chan syncWork),
-		gater: &rosterGater{allowed: map[peer.ID]string{fuzzPeer: "rogue"}, banned: map[peer.ID]time.Time{}, log: slog.New(slog.DiscardHandler)}}
+		gater: &rosterGater{allowed: map[peer.ID]string{fuzzPeer: "rogue"}, banned: map[peer.ID]time.Time{}, now: time.Now, log: slog.New(slog.DiscardHandler)}}
 	n.runCtx = context.Background()
 	return newSyncer(n)
 }
