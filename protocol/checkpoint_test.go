@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/staydown/staydown/protocol/pb"
@@ -164,15 +165,48 @@ func mustSign(t *testing.T, c Checkpoint, name string, key []byte) []byte {
 	return m
 }
 
-// FuzzOpenCheckpoint: any bytes open or fail with ErrCheckpoint.
+// FuzzOpenCheckpoint: any bytes open or fail with ErrCheckpoint on one
+// line; what opens is the checkpoint its author signed (nothing else is
+// signed here), and its cosigners are other members of the roster.
 func FuzzOpenCheckpoint(f *testing.F) {
 	r, keys := checkpointRoster(f)
-	s, _ := NoteSigner("nru", keys["nru"])
-	m, _ := SignCheckpoint(Checkpoint{Origin: CheckpointOrigin("fed", AuthorKeyOf(keys["nru"])), Size: 3, Root: make([]byte, 32)}, s)
+	nru := AuthorKeyOf(keys["nru"])
+	c := Checkpoint{Origin: CheckpointOrigin("fed", nru), Size: 3, Root: make([]byte, 32)}
+	m := mustSignTB(f, c, "nru", keys["nru"])
 	f.Add(m)
+	sc, err := OpenCheckpoint(m, r)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, w := range []string{"pfa", "aud"} {
+		ws, err := NoteSigner(w, keys[w])
+		if err != nil {
+			f.Fatal(err)
+		}
+		if m, err = Cosign(sc.Note, ws); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(m)
+		if sc, err = OpenCheckpoint(m, r); err != nil {
+			f.Fatal(err)
+		}
+	}
+	f.Add(mustSignTB(f, c, "pfa", keys["pfa"]))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if _, err := OpenCheckpoint(b, r); err != nil && !errors.Is(err, ErrCheckpoint) {
-			t.Fatal(err)
+		sc, err := OpenCheckpoint(b, r)
+		if err != nil {
+			if !errors.Is(err, ErrCheckpoint) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error %q does not wrap ErrCheckpoint on one line", err)
+			}
+			return
+		}
+		if sc.Author != nru || sc.Origin != c.Origin || sc.Size != c.Size || !bytes.Equal(sc.Root, c.Root) {
+			t.Fatalf("opened %+v, which nobody signed", sc.Checkpoint)
+		}
+		for _, k := range sc.Cosigners {
+			if _, ok := r.ByKey(k); !ok || k == sc.Author {
+				t.Fatalf("cosigner %s is not another member", k)
+			}
 		}
 	})
 }
