@@ -44,7 +44,12 @@ func syntaxError(file string, data []byte, err error) error {
 
 // oneLine escapes control characters, so that a message taken from toml
 // (which may quote the input raw) stays on one line.
-func oneLine(s string) string {
+func oneLine(s string) string { return OneLine(s) }
+
+// OneLine escapes the control characters of s (a newline becomes \n), so
+// that an error message quoting a library's text, or a path, stays on one
+// line.
+func OneLine(s string) string {
 	if !strings.ContainsFunc(s, unicode.IsControl) {
 		return s
 	}

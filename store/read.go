@@ -250,6 +250,15 @@ func (b *buckets) match(signalKey []byte) ([]Attestation, error) {
 		return nil, err
 	}
 	flagged := map[protocol.AuthorKey]bool{}
+	mark := func(a Attestation) Attestation {
+		f, seen := flagged[a.Author]
+		if !seen {
+			f = b.flagged(a.Author)
+			flagged[a.Author] = f
+		}
+		a.Equivocated = f
+		return a
+	}
 	attest, err := b.cursor(idxAttest)
 	if err != nil {
 		return nil, err
@@ -263,13 +272,7 @@ func (b *buckets) match(signalKey []byte) ([]Attestation, error) {
 		if err != nil {
 			return nil, err
 		}
-		f, seen := flagged[a.Author]
-		if !seen {
-			f = b.flagged(a.Author)
-			flagged[a.Author] = f
-		}
-		a.Equivocated = f
-		out = append(out, a)
+		out = append(out, mark(a))
 	}
 	c := b.idx[idxNoticeSigs].Cursor()
 	for k, _ := c.Seek(prefix); hasPrefix(k, prefix); k, _ = c.Next() {
@@ -284,13 +287,7 @@ func (b *buckets) match(signalKey []byte) ([]Attestation, error) {
 		if !ok {
 			continue
 		}
-		f, seen := flagged[a.Author]
-		if !seen {
-			f = b.flagged(a.Author)
-			flagged[a.Author] = f
-		}
-		a.Equivocated = f
-		out = append(out, a)
+		out = append(out, mark(a))
 	}
 	slices.SortFunc(out, func(x, y Attestation) int {
 		if c := bytes.Compare(x.Author[:], y.Author[:]); c != 0 {

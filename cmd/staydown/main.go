@@ -207,20 +207,7 @@ func display(name string) string {
 }
 
 // oneLine escapes the control characters of s (a newline becomes \n).
-func oneLine(s string) string {
-	if !strings.ContainsFunc(s, unicode.IsControl) {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			b.WriteString(strings.Trim(strconv.QuoteRune(r), "'"))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+func oneLine(s string) string { return config.OneLine(s) }
 
 // signalArgs parses the VALUE arguments as signals of type typ, so that a
 // typo fails here, before any request. Values are sent normalised.
