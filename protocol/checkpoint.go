@@ -106,7 +106,9 @@ func path(d [][]byte, m uint64) [][]byte {
 // in a tree of size with root.
 func VerifyInclusion(id ID, index, size uint64, path [][]byte, root []byte) error {
 	if err := proof.VerifyInclusion(hasher, index, size, LeafHash(id), path, root); err != nil {
-		return fmt.Errorf("%w: inclusion of %s at %d in %d: %v", ErrCheckpoint, id, index, size, err)
+		// The merkle library's message spans lines (it prints both roots):
+		// keep ours on one.
+		return fmt.Errorf("%w: inclusion of %s at %d in %d: %s", ErrCheckpoint, id, index, size, strings.Join(strings.Fields(err.Error()), " "))
 	}
 	return nil
 }
