@@ -190,19 +190,7 @@ func memberHost(t *testing.T, f *federation, name string, roster *protocol.Roste
 // target's sync-on-connect should find must be set before.
 func joinTopic(t *testing.T, h host.Host, target *Node) *pubsub.Topic {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	ps, err := newPubSub(ctx, h, Topic("test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	topic, err := ps.Join(Topic("test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := topic.Subscribe(); err != nil {
-		t.Fatal(err)
-	}
+	ctx, topic := subscribedTopic(t, h)
 	if err := target.Connect(ctx, peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}); err != nil {
 		t.Fatalf("connect: %v", err)
 	}
@@ -231,4 +219,24 @@ func scriptSync(h host.Host, author protocol.AuthorKey, head protocol.Head, answ
 			}
 		}
 	})
+}
+
+// subscribedTopic puts h in the federation's gossip topic with the node's
+// own gossipsub configuration, subscribed, until the test ends.
+func subscribedTopic(t *testing.T, h host.Host) (context.Context, *pubsub.Topic) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	ps, err := newPubSub(ctx, h, Topic("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := ps.Join(Topic("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := topic.Subscribe(); err != nil {
+		t.Fatal(err)
+	}
+	return ctx, topic
 }

@@ -71,19 +71,7 @@ func newFakeMember(t *testing.T, f *simFed, name string, target *Node, log ...*p
 // should find must be set before.
 func simJoinTopic(t *testing.T, f *simFed, h host.Host, target *Node) *pubsub.Topic {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	ps, err := newPubSub(ctx, h, Topic("test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	topic, err := ps.Join(Topic("test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := topic.Subscribe(); err != nil {
-		t.Fatal(err)
-	}
+	ctx, topic := subscribedTopic(t, h)
 	if err := target.Connect(ctx, peer.AddrInfo{ID: h.ID()}); err != nil {
 		t.Fatalf("connect: %v", err)
 	}
