@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"testing"
 
 	"github.com/staydown/staydown/node/api"
@@ -40,7 +39,7 @@ func TestMatchCacheInvalidation(t *testing.T) {
 		}
 		return e
 	}
-	hits := func() uint64 { _, _, h, _, _ := pa.matching.cache.stats(); return h }
+	hits := func() float64 { return pa.metric(t, "staydown_match_cache_hits_total") }
 	// check matches x and near (whose stored neighbour is p) on pa, twice.
 	check := func(step string, verdict api.Verdict, statuses ...store.Status) {
 		t.Helper()
@@ -166,103 +165,6 @@ func TestMatchCacheUnderLoad(t *testing.T) {
 	}
 }
 
-// TestMatchCacheTicket: a result read from the store before an
-// invalidation of its key, or of everything, is not inserted after it.
-func TestMatchCacheTicket(t *testing.T) {
-	c := newMatchCache(1 << 20)
-	k := []byte("key")
-	stale := api.Found{Verdict: api.VerdictBlock}
-	for _, inv := range []struct {
-		name string
-		fn   func()
-	}{{"key", func() { c.invalidate(k) }}, {"all", c.invalidateAll}} {
-		_, ok, ticket := c.get(k)
-		if ok {
-			t.Fatal("hit in an empty cache")
-		}
-		inv.fn() // commit and invalidation between the store read and put
-		c.put(k, ticket, stale)
-		if f, ok, _ := c.get(k); ok {
-			t.Errorf("invalidation of %s: the stale result %v was inserted", inv.name, f)
-		}
-	}
-	_, _, ticket := c.get(k)
-	c.put(k, ticket, stale)
-	if f, ok, _ := c.get(k); !ok || f.Verdict != api.VerdictBlock {
-		t.Errorf("no invalidation: got %v, %v", f, ok)
-	}
-	c.invalidate(k)
-	if _, ok, _ := c.get(k); ok {
-		t.Error("invalidated key still cached")
-	}
-}
-
-// TestMatchCacheBound: the cache stays within its bytes, evicts by CLOCK
-// (an entry used since the hand last passed survives), and counts.
-func TestMatchCacheBound(t *testing.T) {
-	const max = cacheShards * 4096
-	c := newMatchCache(max)
-	f := api.Found{Attestations: make([]api.FoundAttestation, 1), Verdict: api.VerdictReview}
-	rng := rand.New(rand.NewPCG(1, 1))
-	hot := []byte("hot")
-	for i := range 20_000 {
-		k := fmt.Appendf(nil, "key-%d-%d", i, rng.Uint64())
-		_, _, ticket := c.get(k)
-		c.put(k, ticket, f)
-		if _, ok, t2 := c.get(hot); !ok {
-			c.put(hot, t2, f)
-		}
-	}
-	bytes, entries, hits, misses, evictions := c.stats()
-	if bytes > max || entries == 0 || evictions == 0 {
-		t.Errorf("bytes %d (max %d), entries %d, evictions %d", bytes, max, entries, evictions)
-	}
-	if hits < 19_000 {
-		t.Errorf("the entry used on every round was evicted: %d hits of 20,000 lookups", hits)
-	}
-	if misses < 20_000 {
-		t.Errorf("%d misses", misses)
-	}
-	c.invalidateAll()
-	if bytes, entries, _, _, _ := c.stats(); bytes != 0 || entries != 0 {
-		t.Errorf("after invalidateAll: %d bytes, %d entries", bytes, entries)
-	}
-}
-
-// TestMatchCacheConcurrent runs lookups, inserts and invalidations at once
-// (for the race detector) and checks the bound afterwards.
-func TestMatchCacheConcurrent(t *testing.T) {
-	const max = cacheShards * 2048
-	c := newMatchCache(max)
-	f := api.Found{Attestations: make([]api.FoundAttestation, 1)}
-	done := make(chan struct{})
-	for w := range 4 {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			rng := rand.New(rand.NewPCG(uint64(w), 1))
-			for range 20_000 {
-				k := fmt.Appendf(nil, "k%d", rng.IntN(2000))
-				switch r := rng.IntN(100); {
-				case r == 0:
-					c.invalidateAll()
-				case r < 10:
-					c.invalidate(k)
-				default:
-					if _, ok, ticket := c.get(k); !ok {
-						c.put(k, ticket, f)
-					}
-				}
-			}
-		}()
-	}
-	for range 4 {
-		<-done
-	}
-	if bytes, _, _, _, _ := c.stats(); bytes > max {
-		t.Errorf("%d bytes, max %d", bytes, max)
-	}
-}
-
 // BenchmarkMatchCache measures exact lookups through matching as the API
 // makes them, in batches of 1,000 queries, on one goroutine (lookups/s is
 // per core) over a node holding 100,000 sha256 signals: hits (10,000
@@ -302,7 +204,7 @@ func BenchmarkMatchCache(b *testing.B) {
 	} {
 		b.Run(tt.name, func(b *testing.B) {
 			for _, q := range tt.batches { // warm the cache
-				if _, err := n.matching.match(q); err != nil {
+				if _, err := n.matcher.Match(q); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -310,10 +212,10 @@ func BenchmarkMatchCache(b *testing.B) {
 			for b.Loop() {
 				if tt.cold {
 					b.StopTimer()
-					n.matching.cache.invalidateAll()
+					n.matcher.InvalidateAll()
 					b.StartTimer()
 				}
-				found, err := n.matching.match(tt.batches[i%len(tt.batches)])
+				found, err := n.matcher.Match(tt.batches[i%len(tt.batches)])
 				if err != nil || len(found) != protocol.MaxSignals {
 					b.Fatal(err)
 				}

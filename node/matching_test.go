@@ -3,25 +3,20 @@ package node
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"math/bits"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/node/api"
@@ -31,95 +26,6 @@ import (
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/store"
 )
-
-// TestVerdict checks every rule of the verdict (matching.verdict; README,
-// "Matching") on attestations made up for it.
-func TestVerdict(t *testing.T) {
-	members := []protocol.Member{
-		{Name: "nru", Role: protocol.RoleReferral, AuthorKey: protocol.AuthorKey{1}},
-		{Name: "platform-a", Role: protocol.RolePlatform, AuthorKey: protocol.AuthorKey{2}},
-		{Name: "platform-b", Role: protocol.RolePlatform, AuthorKey: protocol.AuthorKey{3}},
-	}
-	roster, err := protocol.NewRoster("test", members)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nru, pa, pb, outsider := members[0].AuthorKey, members[1].AuthorKey, members[2].AuthorKey, protocol.AuthorKey{9}
-	att := func(author protocol.AuthorKey, status store.Status, labels ...string) api.FoundAttestation {
-		if len(labels) == 0 {
-			labels = []string{"graphic-violence"}
-		}
-		return api.FoundAttestation{Attestation: store.Attestation{Author: author, Status: status, Labels: labels}}
-	}
-	allowed := func(a api.FoundAttestation) api.FoundAttestation {
-		a.Reasons = append(a.Reasons, store.Reason{Kind: protocol.KindAllow, Author: pb, Category: "news", Reason: "report"})
-		return a
-	}
-	flagged := func(a api.FoundAttestation) api.FoundAttestation { a.Equivocated = true; return a }
-	active, retracted, disputed, allowlisted := store.StatusActive, store.StatusRetracted, store.StatusDisputed, store.StatusAllowlisted
-
-	def := config.DefaultPolicy()
-	with := func(change func(*config.Policy)) config.Policy { p := config.DefaultPolicy(); change(&p); return p }
-	trustSome := with(func(p *config.Policy) {
-		p.Trust = map[string][]string{"nru": {"*"}, "platform-a": {"graphic-violence", "other"}}
-	})
-	tests := []struct {
-		name   string
-		policy config.Policy
-		atts   []api.FoundAttestation
-		want   api.Verdict
-	}{
-		{"nothing found: none", def, nil, api.VerdictNone},
-		{"only retracted: none", def, []api.FoundAttestation{att(nru, retracted), att(pa, retracted)}, api.VerdictNone},
-		{"only disputed: review", def, []api.FoundAttestation{att(nru, disputed), att(pa, disputed)}, api.VerdictReview},
-		{"only allowlisted: none", def, []api.FoundAttestation{allowed(att(nru, allowlisted)), allowed(att(pa, allowlisted))}, api.VerdictNone},
-		{"one active: review", def, []api.FoundAttestation{att(nru, active)}, api.VerdictReview},
-		{"two members active: block", def, []api.FoundAttestation{att(nru, active), att(pa, active)}, api.VerdictBlock},
-		{"one member twice: review", def, []api.FoundAttestation{att(nru, active), att(nru, active)}, api.VerdictReview},
-		{"second member retracted: review", def, []api.FoundAttestation{att(nru, active), att(pa, retracted)}, api.VerdictReview},
-		{"second member disputed: review", def, []api.FoundAttestation{att(nru, active), att(pa, disputed)}, api.VerdictReview},
-		{"second member flagged for equivocation: review", def, []api.FoundAttestation{att(nru, active), flagged(att(pa, active))}, api.VerdictReview},
-		{"flagged members still make review", def, []api.FoundAttestation{flagged(att(nru, active))}, api.VerdictReview},
-		{"three members, one flagged: block", def, []api.FoundAttestation{att(nru, active), flagged(att(pa, active)), att(pb, active)}, api.VerdictBlock},
-		{"two members, and a near hash allowlisted: review", def,
-			[]api.FoundAttestation{att(nru, active), att(pa, active), allowed(att(pb, allowlisted))}, api.VerdictReview},
-		{"allow in force on a retracted attestation still prevents block", def,
-			[]api.FoundAttestation{att(nru, active), att(pa, active), allowed(att(pb, retracted))}, api.VerdictReview},
-		{"block_min_attesters 1: one member blocks", with(func(p *config.Policy) { p.BlockMinAttesters = 1 }),
-			[]api.FoundAttestation{att(pa, active)}, api.VerdictBlock},
-		{"block_min_attesters 3: two members review", with(func(p *config.Policy) { p.BlockMinAttesters = 3 }),
-			[]api.FoundAttestation{att(nru, active), att(pa, active)}, api.VerdictReview},
-		{"block_min_attesters 3: three members block", with(func(p *config.Policy) { p.BlockMinAttesters = 3 }),
-			[]api.FoundAttestation{att(nru, active), att(pa, active), att(pb, active)}, api.VerdictBlock},
-		{"trusted for the label: block", trustSome,
-			[]api.FoundAttestation{att(nru, active, "attacker-manifesto"), att(pa, active, "graphic-violence")}, api.VerdictBlock},
-		{"trusted for one of several labels: block", trustSome,
-			[]api.FoundAttestation{att(nru, active), att(pa, active, "attacker-manifesto", "graphic-violence")}, api.VerdictBlock},
-		{"trusted for other, whatever its text: block", trustSome,
-			[]api.FoundAttestation{att(nru, active), att(pa, active, "other:beheading video")}, api.VerdictBlock},
-		{"not trusted for the label: review", trustSome,
-			[]api.FoundAttestation{att(nru, active), att(pa, active, "recruitment-and-instruction")}, api.VerdictReview},
-		{"member not trusted at all: review", trustSome,
-			[]api.FoundAttestation{att(nru, active), att(pb, active)}, api.VerdictReview},
-		{"untrusted member alone: still review", trustSome, []api.FoundAttestation{att(pb, active)}, api.VerdictReview},
-		{"trust no one: never block", with(func(p *config.Policy) { p.Trust = map[string][]string{} }),
-			[]api.FoundAttestation{att(nru, active), att(pa, active), att(pb, active)}, api.VerdictReview},
-		{"every member for one label", with(func(p *config.Policy) { p.Trust = map[string][]string{"*": {"attacker-manifesto"}} }),
-			[]api.FoundAttestation{att(pa, active, "attacker-manifesto"), att(pb, active, "attacker-manifesto")}, api.VerdictBlock},
-		{"author outside the roster counts under the default", def,
-			[]api.FoundAttestation{att(nru, active), att(outsider, active)}, api.VerdictBlock},
-		{"author outside the roster is not a named member", trustSome,
-			[]api.FoundAttestation{att(nru, active), att(outsider, active)}, api.VerdictReview},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			m := &matching{roster: roster, policy: tt.policy}
-			if got := m.verdict(tt.atts); got != tt.want {
-				t.Errorf("verdict %s, want %s", got, tt.want)
-			}
-		})
-	}
-}
 
 // referenceImages is the PDQ reference data (shared/testdata/pdq/images,
 // beside the module root).
@@ -276,7 +182,10 @@ func TestMatchingPDQ(t *testing.T) {
 }
 
 // gauge reads a registered gauge by name.
-func (n *Node) gauge(t *testing.T, name string) float64 {
+func (n *Node) gauge(t *testing.T, name string) float64 { t.Helper(); return n.metric(t, name) }
+
+// metric is the value of the node's gauge or counter name.
+func (n *Node) metric(t *testing.T, name string) float64 {
 	t.Helper()
 	mfs, err := n.metrics.reg.Gather()
 	if err != nil {
@@ -284,10 +193,13 @@ func (n *Node) gauge(t *testing.T, name string) float64 {
 	}
 	for _, mf := range mfs {
 		if mf.GetName() == name && len(mf.Metric) == 1 {
+			if c := mf.Metric[0].GetCounter(); c != nil {
+				return c.GetValue()
+			}
 			return mf.Metric[0].GetGauge().GetValue()
 		}
 	}
-	t.Fatalf("no gauge %s", name)
+	t.Fatalf("no metric %s", name)
 	return 0
 }
 
@@ -414,7 +326,7 @@ func BenchmarkExactLookup(b *testing.B) {
 		b.Run("node/"+tt.name, func(b *testing.B) {
 			q := []api.Query{{Signal: tt.sig, Quality: api.NoQuality}}
 			for b.Loop() {
-				found, err := n.matching.match(q)
+				found, err := n.matcher.Match(q)
 				if err != nil || len(found[0].Attestations) != tt.want {
 					b.Fatalf("%v %v", found, err)
 				}
@@ -438,39 +350,12 @@ func BenchmarkExactLookup(b *testing.B) {
 			q[i] = api.Query{Signal: sha256Signal(1<<40 + uint64(i)), Quality: api.NoQuality}
 		}
 		for b.Loop() {
-			if _, err := n.matching.match(q); err != nil {
+			if _, err := n.matcher.Match(q); err != nil {
 				b.Fatal(err)
 			}
 		}
 		b.ReportMetric(float64(b.N*len(q))/b.Elapsed().Seconds(), "lookups/s")
 	})
-}
-
-// BenchmarkKeySet10M: the fingerprint set at 10 million keys, its lookup
-// cost when the set is far larger than the caches, and its memory.
-func BenchmarkKeySet10M(b *testing.B) {
-	const n = 10_000_000
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	s := newKeySet()
-	k := make([]byte, 33)
-	for i := range uint64(n) {
-		binary.BigEndian.PutUint64(k[1:], i)
-		s.add(k)
-	}
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	i := uint64(0)
-	for b.Loop() {
-		binary.BigEndian.PutUint64(k[1:], n+i)
-		i++
-		if s.has(k) {
-			b.Fatal("collision")
-		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
-	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heap-bytes/key")
 }
 
 // loopbackAddr is a free loopback TCP address.
@@ -482,65 +367,6 @@ func loopbackAddr(tb testing.TB) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
-}
-
-// BenchmarkMatchingStartup measures what newMatching costs at start-up
-// over a store of 1,000,000 random PDQ hashes (1,000 additions of 1,000):
-// reading the hashes from the store and building the index. The store is
-// filled once, directly (not through a node).
-func BenchmarkMatchingStartup(b *testing.B) {
-	const additions = 1000
-	dir := b.TempDir()
-	st, err := store.Open(filepath.Join(dir, "store.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
-	member := protocol.Member{Name: "nru", Role: protocol.RoleReferral, AuthorKey: protocol.AuthorKeyOf(key)}
-	roster, err := protocol.NewRoster("test", []protocol.Member{member})
-	if err != nil {
-		b.Fatal(err)
-	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	var prev protocol.ID
-	var batch []*protocol.Entry
-	for seq := uint64(1); seq <= additions; seq++ {
-		sigs := make([]*pb.Signal, protocol.MaxSignals)
-		for i := range sigs {
-			var h match.Hash
-			for j := 0; j < len(h); j += 8 {
-				binary.LittleEndian.PutUint64(h[j:], rng.Uint64())
-			}
-			sigs[i] = pdqSignal(h)
-		}
-		body := &pb.Entry{Version: protocol.Version, Federation: "test", Seq: seq, TimestampMs: 1_700_000_000_000 + int64(seq),
-			Payload: &pb.Entry_Addition{Addition: &pb.Addition{Signals: sigs, Labels: []*pb.Label{{Slug: "graphic-violence"}}}}}
-		if seq > 1 {
-			body.Prev = prev[:]
-		}
-		e, err := protocol.Sign(key, body)
-		if err != nil {
-			b.Fatal(err)
-		}
-		prev = e.ID
-		if batch = append(batch, e); len(batch) == 100 {
-			if _, err := st.Apply(batch); err != nil {
-				b.Fatal(err)
-			}
-			batch = batch[:0]
-		}
-	}
-	for b.Loop() {
-		m, err := newMatching(st, roster, config.DefaultPolicy(), dir, prometheus.NewRegistry(), slog.New(slog.DiscardHandler), time.Now)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if m.pdq.Len() != additions*protocol.MaxSignals {
-			b.Fatalf("%d hashes", m.pdq.Len())
-		}
-	}
-	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/start")
 }
 
 // TestMatchFileOverHTTP posts reference images to a real node's API: a
@@ -659,4 +485,9 @@ func hashDistance(a, b pdq.Hash) int {
 		n += bits.OnesCount8(a[i] ^ b[i])
 	}
 	return n
+}
+
+// pdqSignal is a PDQ signal of h.
+func pdqSignal(h match.Hash) *pb.Signal {
+	return &pb.Signal{Value: &pb.Signal_Pdq{Pdq: h[:]}}
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/node/matching"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/store"
@@ -38,9 +39,9 @@ type Node struct {
 	self   protocol.Member
 	author ed25519.PrivateKey
 	store  *store.Store
-	// matching answers match queries (matching.go); made in Start once
+	// matcher answers match queries (package matching); made in Start once
 	// the store is open, before anything is applied.
-	matching *matching
+	matcher *matching.Matching
 	// book is every notice's lifecycle, in memory (noticebook.go).
 	book *noticeBook
 	// ckpt publishes and witnesses checkpoints (checkpoints.go).
@@ -121,7 +122,7 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	if n.book, err = newNoticeBook(n.store); err != nil {
 		return nil, fmt.Errorf("loading notices: %w", err)
 	}
-	if n.matching, err = newMatching(n.store, roster, cfg.Policy, cfg.Dir, n.metrics.reg, log, n.now); err != nil {
+	if n.matcher, err = matching.New(n.store, roster, cfg.Policy, cfg.Dir, n.metrics.reg, log, n.now); err != nil {
 		return nil, err
 	}
 	// The start-up scans touched much of the store file: hand those
@@ -249,8 +250,8 @@ func (n *Node) Close() error {
 		// on a pubsub goroutine fails to keep its checkpoint, and logs
 		// so: bbolt's Close waits for a transaction under way.
 		n.wg.Wait()
-		if n.matching != nil {
-			n.matching.close()
+		if n.matcher != nil {
+			n.matcher.Close()
 		}
 		if n.ckpt != nil {
 			n.ckpt.close()
@@ -333,8 +334,23 @@ func (n *Node) random() io.Reader {
 }
 
 // Match implements api.Backend.
-func (n *Node) Match(ctx context.Context, queries []api.Query) ([]api.Found, error) {
-	return n.matching.match(queries)
+func (n *Node) Match(ctx context.Context, queries []matching.Query) ([]matching.Found, error) {
+	return n.matcher.Match(queries)
+}
+
+// Watch implements api.Backend.
+func (n *Node) Watch(ctx context.Context, sigs []*pb.Signal) (matching.WatchOutcome, error) {
+	return n.matcher.Watch(sigs)
+}
+
+// Unwatch implements api.Backend.
+func (n *Node) Unwatch(ctx context.Context, sigs []*pb.Signal) (matching.UnwatchOutcome, error) {
+	return n.matcher.Unwatch(sigs)
+}
+
+// Alerts implements api.Backend.
+func (n *Node) Alerts(ctx context.Context, since uint64) ([]matching.RaisedAlert, error) {
+	return n.matcher.Alerts(since)
 }
 
 // Roster implements api.Backend.

@@ -19,8 +19,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/staydown/staydown/protocol/pb"
 	"google.golang.org/protobuf/encoding/protodelim"
+
+	"github.com/staydown/staydown/protocol/pb"
 
 	bolterrors "go.etcd.io/bbolt/errors"
 

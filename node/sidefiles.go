@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"github.com/staydown/staydown/node/matching"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -12,7 +13,7 @@ import (
 )
 
 // importSideFiles brings what an older node kept beside its store
-// (CheckpointsFile, WatchlistFile in the node directory dir) into the
+// (CheckpointsFile, matching.WatchlistFile in the node directory dir) into the
 // store, in one transaction (store.ImportLegacy), then renames each file
 // to NAME.imported: kept, never deleted, and not imported again. It
 // refuses to start if NAME.imported exists already. A failed rename
@@ -20,7 +21,7 @@ import (
 // and only renames.
 func importSideFiles(st *store.Store, dir string, log *slog.Logger) error {
 	var paths []string
-	for _, name := range []string{CheckpointsFile, WatchlistFile} {
+	for _, name := range []string{CheckpointsFile, matching.WatchlistFile} {
 		p := filepath.Join(dir, name)
 		switch _, err := os.Stat(p); {
 		case errors.Is(err, fs.ErrNotExist):

@@ -14,6 +14,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/staydown/staydown/node/matching"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 )
@@ -98,7 +99,7 @@ func TestSideFilesImported(t *testing.T) {
 		map[string][][]byte{"conflicts": {conflict}})
 	alert := fmt.Sprintf(`{"raised_ms":1700000000000,"watched":%q,"signal":%q,"entry":%q}`,
 		protocol.FormatSignal(hosted), protocol.FormatSignal(hosted), e.ID)
-	writeSideFile(t, filepath.Join(dir, WatchlistFile),
+	writeSideFile(t, filepath.Join(dir, matching.WatchlistFile),
 		map[string][][2][]byte{
 			"signals": {{protocol.SignalKey(hosted), {1}}, {protocol.SignalKey(other), {1}}},
 			"alerted": {{append(e.ID[:], protocol.SignalKey(hosted)...), binary.BigEndian.AppendUint64(nil, 1)}},
@@ -106,7 +107,7 @@ func TestSideFilesImported(t *testing.T) {
 		map[string][][]byte{"alerts": {[]byte(alert)}})
 
 	pa = f.start("pa")
-	for _, name := range []string{CheckpointsFile, WatchlistFile} {
+	for _, name := range []string{CheckpointsFile, matching.WatchlistFile} {
 		p := filepath.Join(dir, name)
 		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("%s after the import: %v, want it renamed", name, err)
@@ -123,7 +124,7 @@ func TestSideFilesImported(t *testing.T) {
 		if c := pa.CheckpointConflicts(); len(c) != 1 || !bytes.Equal(c[0].Note, conflict) {
 			t.Errorf("%s: conflicts %+v", when, c)
 		}
-		if n := pa.matching.watchlist.len(); n != 2 {
+		if n := int(pa.metric(t, "staydown_watchlist_signals")); n != 2 {
 			t.Errorf("%s: %d signals watched, want 2", when, n)
 		}
 		a := alertsOf(t, pa, 0)
@@ -153,7 +154,7 @@ func TestSideFilesImported(t *testing.T) {
 
 	// A side file back beside its imported copy: the node does not
 	// start, and imports nothing.
-	p := filepath.Join(dir, WatchlistFile)
+	p := filepath.Join(dir, matching.WatchlistFile)
 	old, err := os.ReadFile(p + importedSuffix)
 	if err != nil {
 		t.Fatal(err)
@@ -166,8 +167,8 @@ func TestSideFilesImported(t *testing.T) {
 		n.Close()
 		t.Fatal("started with watchlist.db beside watchlist.db.imported")
 	}
-	if !strings.Contains(err.Error(), WatchlistFile+importedSuffix) {
-		t.Errorf("start: %v, want it to name %s", err, WatchlistFile+importedSuffix)
+	if !strings.Contains(err.Error(), matching.WatchlistFile+importedSuffix) {
+		t.Errorf("start: %v, want it to name %s", err, matching.WatchlistFile+importedSuffix)
 	}
 	if err := os.Remove(p); err != nil {
 		t.Fatal(err)

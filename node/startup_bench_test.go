@@ -85,14 +85,15 @@ func BenchmarkStartupPDQ(b *testing.B) {
 			b.Fatal(err)
 		}
 		took += time.Since(t0).Seconds()
-		exact += n.matching.exactRead.Seconds()
-		read += n.matching.pdqRead.Seconds()
-		build += n.matching.pdqBuild.Seconds()
+		su := n.matcher.Startup()
+		exact += su.ExactRead.Seconds()
+		read += su.PDQRead.Seconds()
+		build += su.PDQBuild.Seconds()
 		st := procStatus("VmRSS", "RssAnon", "RssFile", "VmHWM")
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		rss, anon, file, hwm, heap = rss+float64(st["VmRSS"]), anon+float64(st["RssAnon"]), file+float64(st["RssFile"]), hwm+float64(st["VmHWM"]), heap+float64(ms.HeapInuse)
-		got := n.matching.pdq.Len()
+		got := su.PDQHashes
 		if got < count*9/10 {
 			b.Fatalf("%d hashes indexed of %d signals", got, count)
 		}

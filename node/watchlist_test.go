@@ -2,22 +2,17 @@ package node
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
-	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/node/api"
 	"github.com/staydown/staydown/node/match"
+	"github.com/staydown/staydown/node/matching"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/store"
@@ -106,9 +101,9 @@ func TestWatchlistAlertsOnArrival(t *testing.T) {
 		// The counter moves just after the commit that makes an alert
 		// readable (it once read 2 here while the third was being counted).
 		f.waitFor(10*time.Second, "the alerts counter to count three", func() bool {
-			return testutil.ToFloat64(pa.matching.watchlist.alerted) >= 3
+			return pa.metric(t, "staydown_watchlist_alerts_total") >= 3
 		})
-		if got := testutil.ToFloat64(pa.matching.watchlist.alerted); got != 3 {
+		if got := pa.metric(t, "staydown_watchlist_alerts_total"); got != 3 {
 			t.Errorf("staydown_watchlist_alerts_total %v, want 3", got)
 		}
 		if got := alertsOf(t, pa, 2); len(got) != 1 || got[0].Seq != 3 {
@@ -129,8 +124,8 @@ func TestWatchlistAlertsOnArrival(t *testing.T) {
 		if len(alerts) != 3 || alerts[2].Attestation.Status != store.StatusRetracted {
 			t.Fatalf("after restart: %+v", alerts)
 		}
-		if pa.matching.watchlist.len() != 4 {
-			t.Errorf("after restart the watchlist holds %d signals, want 4", pa.matching.watchlist.len())
+		if int(pa.metric(t, "staydown_watchlist_signals")) != 4 {
+			t.Errorf("after restart the watchlist holds %d signals, want 4", int(pa.metric(t, "staydown_watchlist_signals")))
 		}
 		again := publishAddition(t, nru, []string{"graphic-violence"}, hostedURL)
 		f.waitFor(20*time.Second, "an alert for the url", func() bool { return len(alertsOf(t, pa, 3)) == 1 })
@@ -179,69 +174,9 @@ func TestWatchlistRetroactive(t *testing.T) {
 		t.Error("a signal without a value was accepted")
 	}
 	// The watchlist lives in the store, not in a file beside it.
-	if _, err := os.Stat(filepath.Join(f.cfgs["pa"].Dir, WatchlistFile)); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("%s: %v, want none", WatchlistFile, err)
+	if _, err := os.Stat(filepath.Join(f.cfgs["pa"].Dir, matching.WatchlistFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s: %v, want none", matching.WatchlistFile, err)
 	}
-}
-
-// TestKeySignal: keys turn back into their signals.
-func TestKeySignal(t *testing.T) {
-	for _, s := range []*pb.Signal{
-		mustParse(t, "sha256", fmt.Sprintf("%064x", 3)), mustParse(t, "md5", fmt.Sprintf("%032x", 3)),
-		mustParse(t, "pdq", fmt.Sprintf("%064x", 3)), mustParse(t, "url", "https://example.com/a?b"),
-		mustParse(t, "account", "example.com:some:one"),
-	} {
-		if got := keySignal(protocol.SignalKey(s)); protocol.FormatSignal(got) != protocol.FormatSignal(s) {
-			t.Errorf("%s came back as %s", protocol.FormatSignal(s), protocol.FormatSignal(got))
-		}
-	}
-}
-
-// BenchmarkWatchlistCheck checks one incoming attestation (an addition of
-// one signal that matches nothing, the common case) against a watchlist
-// of 10,000,000 signals of its type, in memory as the node holds it.
-func BenchmarkWatchlistCheck(b *testing.B) {
-	const n = 10_000_000
-	rng := rand.New(rand.NewPCG(3, 4))
-	random := func() match.Hash {
-		var h match.Hash
-		for j := 0; j < len(h); j += 8 {
-			binary.LittleEndian.PutUint64(h[j:], rng.Uint64())
-		}
-		return h
-	}
-	addition := func(s *pb.Signal) *pb.Addition { return &pb.Addition{Signals: []*pb.Signal{s}} }
-	m := &matching{policy: config.DefaultPolicy(), log: slog.New(slog.DiscardHandler)}
-	b.Run("sha256", func(b *testing.B) {
-		m.watchlist = &watchlist{exact: newKeySet(), pdq: match.NewPDQIndex()}
-		k := make([]byte, 33)
-		for range n {
-			h := random()
-			k[0] = sha256Tag
-			copy(k[1:], h[:])
-			m.watchlist.exact.add(k)
-		}
-		for b.Loop() {
-			h := random()
-			if m.watchCandidates(addition(&pb.Signal{Value: &pb.Signal_Multihash{Multihash: append([]byte{0x12, 0x20}, h[:]...)}})) != nil {
-				b.Fatal("a random hash is watched")
-			}
-		}
-		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/attestation")
-	})
-	b.Run("pdq", func(b *testing.B) {
-		m.watchlist = &watchlist{exact: newKeySet(), pdq: match.NewPDQIndex()}
-		hs := make([]match.Hash, n)
-		for i := range hs {
-			hs[i] = random()
-		}
-		m.watchlist.pdq.Build(hs, make([]uint64, n))
-		hs = nil
-		for b.Loop() {
-			m.watchCandidates(addition(pdqSignal(random())))
-		}
-		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/attestation")
-	})
 }
 
 // TestWatchlistRemove: signals taken off the watchlist alert no more (an
@@ -286,7 +221,7 @@ func TestWatchlistRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	pa = f.start("pa")
-	if n := pa.matching.watchlist.len(); n != 1 {
+	if n := int(pa.metric(t, "staydown_watchlist_signals")); n != 1 {
 		t.Errorf("after a restart: %d signals watched, want 1", n)
 	}
 }

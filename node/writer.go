@@ -215,7 +215,7 @@ func (n *Node) commit(props []proposal, batch []*protocol.Entry, buffer bool) ([
 		start := time.Now()
 		all := append(own, batch...)
 		results, err := n.store.Commit(store.Batch{Entries: all, Own: len(own),
-			After: []func(*store.Writes, []store.Result) error{n.matching.watchHook(all)}})
+			After: []func(*store.Writes, []store.Result) error{n.matcher.WatchHook(all)}})
 		n.metrics.applySeconds.Observe(time.Since(start).Seconds())
 		if oe := (*store.OwnError)(nil); errors.As(err, &oe) {
 			// One proposal breaks a rule (two retractions of one entry,
@@ -258,7 +258,7 @@ func (n *Node) commit(props []proposal, batch []*protocol.Entry, buffer bool) ([
 				n.metrics.equivocations.Inc()
 				// The author is flagged now: every result that holds one
 				// of its attestations changes.
-				n.matching.cache.invalidateAll()
+				n.matcher.InvalidateAll()
 				n.log.Error("equivocation: author signed two entries with the same seq; kept as evidence", "author", n.memberName(entry.Author), "seq", entry.Seq(), "id", entry.ID)
 			case store.Void:
 				// Stored, no effect: the author broke a stateful rule.
@@ -302,7 +302,7 @@ func (n *Node) stored(e *protocol.Entry, r store.Result, own bool, next []*proto
 	} else {
 		n.metrics.applied.Inc()
 	}
-	n.matching.stored(e)
+	n.matcher.Stored(e)
 	n.noticeStored(e, r.Effect.Thread)
 	n.feed.publish(e)
 	if own {

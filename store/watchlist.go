@@ -14,7 +14,7 @@ import (
 	"github.com/staydown/staydown/protocol/pb"
 )
 
-// The platform's legacy-content watchlist (node/watchlist.go): the
+// The platform's legacy-content watchlist (node/matching/watchlist.go): the
 // signals of content it hosts, and the alerts raised when an addition
 // carrying one of them was stored while active. It is this node's
 // alone: never gossiped, never exported, not derived from the logs. A

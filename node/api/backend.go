@@ -2,11 +2,11 @@ package api
 
 import (
 	"context"
-	"errors"
 
+	"github.com/staydown/staydown/node/kind"
+	"github.com/staydown/staydown/node/matching"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
-	"github.com/staydown/staydown/store"
 )
 
 // Backend is what the HTTP API needs from a running node. node.Node
@@ -26,7 +26,7 @@ type Backend interface {
 	// are internal (500). Results may share memory with the node's caches:
 	// callers must not change them.
 	Match(ctx context.Context, queries []Query) ([]Found, error)
-	// Watch adds signals to the node's private watchlist (watchlist.go)
+	// Watch adds signals to the node's private watchlist (node/matching/watchlist.go)
 	// and raises an alert for every active attestation already stored
 	// that matches one of the signals added. Errors wrap ErrInvalid or are
 	// internal.
@@ -43,75 +43,35 @@ type Backend interface {
 	Roster() *protocol.Roster
 }
 
-// Query is one signal to match.
-type Query struct {
-	Signal *pb.Signal
-	// Variants are, for a PDQ hash computed from an image, the hashes of
-	// the image rotated and mirrored (pdq.FromReaderDihedral), matched as
-	// well, so that a rotated or mirrored copy of known content matches.
-	Variants []Variant
-	// Quality is, for a PDQ hash computed from an image, its quality
-	// (0..100): below the policy's min_quality the hash is not matched.
-	// NoQuality for a hash given by the client, which is always matched.
-	Quality int
-}
+// The domain types of matching and the watchlist, under the names the
+// API has always used for them.
+type (
+	Query            = matching.Query
+	Variant          = matching.Variant
+	Found            = matching.Found
+	FoundAttestation = matching.FoundAttestation
+	Verdict          = matching.Verdict
+	WatchOutcome     = matching.WatchOutcome
+	UnwatchOutcome   = matching.UnwatchOutcome
+	RaisedAlert      = matching.RaisedAlert
+)
 
 // NoQuality is Query.Quality for a signal whose quality is not known.
-const NoQuality = -1
-
-// Variant is a rotated or mirrored form of a queried PDQ hash.
-type Variant struct {
-	Transform string // pdq.Dihedral's name, e.g. "rotate90"
-	Hash      [32]byte
-}
-
-// Found is the answer to one Query.
-type Found struct {
-	// Attestations: for an exact signal, in the store's order (author,
-	// seq); for PDQ, nearest first, then by hash, then in the store's
-	// order.
-	Attestations []FoundAttestation
-	Verdict      Verdict
-	// Skipped, when not empty, says why the signal was not matched (a PDQ
-	// hash below the policy's min_quality); Attestations is then empty.
-	Skipped string
-}
-
-// FoundAttestation is one attestation of a Found, with where it was found.
-type FoundAttestation struct {
-	store.Attestation
-	// PDQ only: the stored hash that the attestation carries, its Hamming
-	// distance from the query, and which variant of the query it is
-	// nearest to ("" for the query itself).
-	Hash      [32]byte
-	Distance  int
-	Transform string
-}
-
-// Verdict is what the node's local policy makes of a match result.
-type Verdict string
+const NoQuality = matching.NoQuality
 
 // Verdicts, weakest first.
 const (
-	VerdictNone   Verdict = "none"   // nothing to act on
-	VerdictReview Verdict = "review" // a human should look
-	VerdictBlock  Verdict = "block"  // act without waiting for a human
+	VerdictNone   = matching.VerdictNone
+	VerdictReview = matching.VerdictReview
+	VerdictBlock  = matching.VerdictBlock
 )
 
-// Stronger returns the stronger of two verdicts.
-func (v Verdict) Stronger(w Verdict) Verdict {
-	rank := map[Verdict]int{VerdictNone: 0, VerdictReview: 1, VerdictBlock: 2}
-	if rank[w] > rank[v] {
-		return w
-	}
-	return v
-}
-
-// Errors a Backend wraps, mapped to HTTP status codes by the server.
+// Errors a Backend wraps, mapped to HTTP status codes by the server: the
+// kinds of the node's errors (package kind).
 var (
-	ErrInvalid   = errors.New("invalid request")
-	ErrForbidden = errors.New("forbidden")
-	ErrNotFound  = errors.New("not found")
+	ErrInvalid   = kind.ErrInvalid
+	ErrForbidden = kind.ErrForbidden
+	ErrNotFound  = kind.ErrNotFound
 )
 
 // Status is the body of GET /v1/status, and `staydown status --json`.

@@ -8,7 +8,6 @@ import (
 
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
-	"github.com/staydown/staydown/store"
 )
 
 // The legacy-content watchlist: the signals of content a platform already
@@ -48,11 +47,6 @@ type UnwatchResult struct {
 	Total   int `json:"total"`   // signals on the watchlist now
 }
 
-// UnwatchOutcome is what Backend.Unwatch did.
-type UnwatchOutcome struct {
-	Removed, Unknown, Total int
-}
-
 // AlertList answers GET /v1/alerts.
 type AlertList struct {
 	Alerts []Alert `json:"alerts"` // oldest first
@@ -71,22 +65,6 @@ type Alert struct {
 	// Attestation is the addition, with its status now (it was active when
 	// the alert was raised).
 	Attestation Attestation `json:"attestation"`
-}
-
-// WatchOutcome is what Backend.Watch did.
-type WatchOutcome struct {
-	Added, Known, Total int
-	Alerts              []RaisedAlert
-}
-
-// RaisedAlert is an alert as the Backend keeps it.
-type RaisedAlert struct {
-	Seq         uint64
-	RaisedMs    int64
-	Watched     *pb.Signal
-	Signal      *pb.Signal
-	Distance    int // pdq only
-	Attestation store.Attestation
 }
 
 func newAlert(a RaisedAlert, roster *protocol.Roster) Alert {

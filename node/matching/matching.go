@@ -1,4 +1,6 @@
-package node
+// Package matching answers match queries for a node, and keeps its
+// legacy-content watchlist.
+package matching
 
 import (
 	"bytes"
@@ -15,14 +17,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/staydown/staydown/config"
-	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/node/kind"
 	"github.com/staydown/staydown/node/match"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/store"
 )
 
-// matching answers match queries. Exact signals (sha256, md5, url,
+// Matching answers match queries. Exact signals (sha256, md5, url,
 // account) are looked up in the store's own index, behind a fingerprint
 // set of every stored key that answers the misses from memory. PDQ hashes
 // go through
@@ -35,15 +37,15 @@ import (
 // query time, so a retracted hash is found and shown as retracted. The
 // policy turns each result into a verdict. What the store says of a
 // stored signal (exact, or a stored PDQ hash near a query) is cached per
-// signal key (matchcache.go), and the cache is told of every entry stored,
+// signal key (cache.go), and the cache is told of every entry stored,
 // so that a result is never stale once the apply that changes it is
 // reported.
 //
 // match, stored and the watchlist's methods may run concurrently: the
 // indexes and the watchlist guard themselves (the PDQ index serialises
 // its writers and lets queries run beside them); the other fields are
-// read-only after newMatching.
-type matching struct {
+// read-only after New.
+type Matching struct {
 	store  *store.Store
 	roster *protocol.Roster
 	policy config.Policy
@@ -61,12 +63,12 @@ type matching struct {
 	exactRead, pdqRead, pdqBuild time.Duration
 }
 
-// newMatching builds the match indexes from every addition in st and
+// New builds the match indexes from every addition in st and
 // loads the watchlist kept in st. It checks that the policy names only
 // roster members (the error names the config.toml of the node directory
 // dir), and registers the indexes' metrics with reg. now is the node's
 // clock.
-func newMatching(st *store.Store, roster *protocol.Roster, policy config.Policy, dir string, reg prometheus.Registerer, log *slog.Logger, now func() time.Time) (*matching, error) {
+func New(st *store.Store, roster *protocol.Roster, policy config.Policy, dir string, reg prometheus.Registerer, log *slog.Logger, now func() time.Time) (*Matching, error) {
 	if err := policy.CheckMembers(filepath.Join(dir, config.ConfigFile), roster); err != nil {
 		return nil, err
 	}
@@ -74,7 +76,7 @@ func newMatching(st *store.Store, roster *protocol.Roster, policy config.Policy,
 	if err != nil {
 		return nil, err
 	}
-	m := &matching{store: st, roster: roster, policy: policy, log: log, now: now, pdq: match.NewPDQIndex(), exact: newKeySet(),
+	m := &Matching{store: st, roster: roster, policy: policy, log: log, now: now, pdq: match.NewPDQIndex(), exact: newKeySet(),
 		cache: newMatchCache(defaultMatchCacheBytes), watchlist: w}
 	m.cache.register(reg)
 	// The index's merges (a few seconds at 10 million hashes) run beside
@@ -125,14 +127,14 @@ func newMatching(st *store.Store, roster *protocol.Roster, policy config.Policy,
 	return m, nil
 }
 
-// stored tells matching of an entry now in the store, before the apply
+// Stored tells matching of an entry now in the store, before the apply
 // that stored it is reported. An addition's signals enter the indexes (PDQ
 // hashes unless already there) and leave the result cache, and the
 // watchlist alerts its transaction raised are reported (watchHook); any
 // other entry may change the result of
 // any signal (a retraction, dispute or allow entry: the status of
 // attestations) and empties the cache.
-func (m *matching) stored(e *protocol.Entry) {
+func (m *Matching) Stored(e *protocol.Entry) {
 	var sigs []*pb.Signal
 	switch {
 	case e.Body.GetAddition() != nil:
@@ -164,12 +166,13 @@ func (m *matching) stored(e *protocol.Entry) {
 	}
 }
 
-// match answers queries (api.Backend.Match).
-func (m *matching) match(queries []api.Query) ([]api.Found, error) {
-	out := make([]api.Found, len(queries))
+// Match answers queries, in order: the attestations of each signal
+// with their status now, and the verdict of the node's policy.
+func (m *Matching) Match(queries []Query) ([]Found, error) {
+	out := make([]Found, len(queries))
 	for i, q := range queries {
 		if err := protocol.CheckSignal(q.Signal); err != nil {
-			return nil, fmt.Errorf("%w: signals[%d]: %w", api.ErrInvalid, i, err)
+			return nil, fmt.Errorf("%w: signals[%d]: %w", kind.ErrInvalid, i, err)
 		}
 		var err error
 		if protocol.TypeOf(q.Signal) == protocol.SignalPDQ {
@@ -177,7 +180,7 @@ func (m *matching) match(queries []api.Query) ([]api.Found, error) {
 		} else if k := protocol.SignalKey(q.Signal); m.exact.has(k) {
 			out[i], err = m.lookup(k)
 		} else {
-			out[i].Verdict = api.VerdictNone
+			out[i].Verdict = VerdictNone
 		}
 		if err != nil {
 			return nil, err
@@ -189,18 +192,18 @@ func (m *matching) match(queries []api.Query) ([]api.Found, error) {
 // lookup returns what the store says of the signal with key k, with the
 // verdict, from the cache or else from the store. The result is shared
 // with the cache: callers must not change it.
-func (m *matching) lookup(k []byte) (api.Found, error) {
+func (m *Matching) lookup(k []byte) (Found, error) {
 	f, ok, ticket := m.cache.get(k)
 	if ok {
 		return f, nil
 	}
 	atts, err := m.store.Match(k)
 	if err != nil {
-		return api.Found{}, err
+		return Found{}, err
 	}
-	f.Attestations = make([]api.FoundAttestation, len(atts))
+	f.Attestations = make([]FoundAttestation, len(atts))
 	for j, a := range atts {
-		f.Attestations[j] = api.FoundAttestation{Attestation: a}
+		f.Attestations[j] = FoundAttestation{Attestation: a}
 	}
 	f.Verdict = m.verdict(f.Attestations)
 	m.cache.put(k, ticket, f)
@@ -214,15 +217,15 @@ type candidate struct {
 	transform string
 }
 
-func (m *matching) matchPDQ(q api.Query) (api.Found, error) {
-	if q.Quality != api.NoQuality && q.Quality < m.policy.MinQuality {
-		return api.Found{Verdict: api.VerdictNone, Skipped: fmt.Sprintf("quality %d is below min_quality %d: not matched", q.Quality, m.policy.MinQuality)}, nil
+func (m *Matching) matchPDQ(q Query) (Found, error) {
+	if q.Quality != NoQuality && q.Quality < m.policy.MinQuality {
+		return Found{Verdict: VerdictNone, Skipped: fmt.Sprintf("quality %d is below min_quality %d: not matched", q.Quality, m.policy.MinQuality)}, nil
 	}
-	var f api.Found
+	var f Found
 	for _, c := range m.pdqCandidates(q) {
 		stored, err := m.lookup(append([]byte{pdqTag}, c.hash[:]...))
 		if err != nil {
-			return api.Found{}, err
+			return Found{}, err
 		}
 		for _, a := range stored.Attestations {
 			a.Hash, a.Distance, a.Transform = c.hash, c.distance, c.transform
@@ -239,7 +242,7 @@ var pdqTag = protocol.SignalKey(pdqSignal(match.Hash{}))[0]
 // pdqCandidates returns the distinct stored hashes within the threshold of
 // the query's hash or of one of its variants, each with its smallest
 // distance (the query itself winning a tie), nearest first, then by hash.
-func (m *matching) pdqCandidates(q api.Query) []candidate {
+func (m *Matching) pdqCandidates(q Query) []candidate {
 	best := map[match.Hash]candidate{}
 	search := func(h match.Hash, transform string) {
 		for _, r := range m.pdq.Query(h, m.policy.PDQThreshold) {
@@ -279,7 +282,7 @@ func (m *matching) pdqCandidates(q api.Query) []candidate {
 //   - review: otherwise, when some attestation is active, whoever wrote it.
 //   - none: no attestation is active (nothing found, or only retracted,
 //     disputed or allowlisted ones).
-func (m *matching) verdict(atts []api.FoundAttestation) api.Verdict {
+func (m *Matching) verdict(atts []FoundAttestation) Verdict {
 	// A disputed attestation still asks for a person's look: one member
 	// says it is terrorist content, another disagrees.
 	active, disputed, allowlisted := false, false, false
@@ -321,18 +324,18 @@ func (m *matching) verdict(atts []api.FoundAttestation) api.Verdict {
 	}
 	switch {
 	case !active && !disputed:
-		return api.VerdictNone
+		return VerdictNone
 	case !active:
-		return api.VerdictReview
+		return VerdictReview
 	case len(counted) >= m.policy.BlockMinAttesters && !allowlisted:
-		return api.VerdictBlock
+		return VerdictBlock
 	}
-	return api.VerdictReview
+	return VerdictReview
 }
 
 // memberName names an author for the policy. An author outside the roster
 // (whose entries the node would not have accepted) matches only "*".
-func (m *matching) memberName(k protocol.AuthorKey) string {
+func (m *Matching) memberName(k protocol.AuthorKey) string {
 	if mem, ok := m.roster.ByKey(k); ok {
 		return mem.Name
 	}
@@ -398,10 +401,28 @@ func (s *keySet) len() int {
 	return len(s.m)
 }
 
-// close stops the PDQ indexes' background merges (of the stored hashes
+// Close stops the PDQ indexes' background merges (of the stored hashes
 // and of the watchlist's), if any runs; the node is closing and the
 // indexes go with it.
-func (m *matching) close() {
+func (m *Matching) Close() {
 	m.pdq.Close()
 	m.watchlist.pdq.Close()
+}
+
+// InvalidateAll empties the result cache: every stored result may have
+// changed (an author was flagged for equivocation).
+func (m *Matching) InvalidateAll() { m.cache.invalidateAll() }
+
+// Startup is what building the indexes at start-up took: reading the
+// exact signal keys, reading the PDQ hashes, and reading them and
+// building the index (BenchmarkStartupPDQ); and how many PDQ hashes the
+// index holds now.
+type Startup struct {
+	ExactRead, PDQRead, PDQBuild time.Duration
+	PDQHashes                    int
+}
+
+// Startup reports what building the indexes took.
+func (m *Matching) Startup() Startup {
+	return Startup{ExactRead: m.exactRead, PDQRead: m.pdqRead, PDQBuild: m.pdqBuild, PDQHashes: m.pdq.Len()}
 }

@@ -1,4 +1,4 @@
-package node
+package matching
 
 import (
 	"hash/maphash"
@@ -6,8 +6,6 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/staydown/staydown/node/api"
 )
 
 // matchCache keeps, per signal key, what the store said of it (its
@@ -23,7 +21,7 @@ import (
 // whether their authors are flagged for equivocation (and, as the
 // protocol grows, possibly on other kinds). matching tells the cache of
 // every entry the store has applied before the apply is reported (see
-// matching.stored and Node.applyBatch), by a rule that needs no knowledge
+// Matching.Stored, called by the node's writer), by a rule that needs no knowledge
 // of the store's indexes: an addition invalidates the keys of its
 // signals, since it changes the results of those keys only; any other
 // entry, and any equivocation, invalidates everything. So once an apply
@@ -88,7 +86,7 @@ type cacheShard struct {
 
 type cacheEntry struct {
 	key   string
-	found api.Found
+	found Found
 	size  int
 	slot  int
 	used  atomic.Bool // CLOCK's mark
@@ -115,7 +113,7 @@ func (c *matchCache) shard(k []byte) *cacheShard {
 
 // get returns the cached result of key k or, on a miss, a ticket for put.
 // The result is shared: callers must not change it.
-func (c *matchCache) get(k []byte) (api.Found, bool, cacheTicket) {
+func (c *matchCache) get(k []byte) (Found, bool, cacheTicket) {
 	s := c.shard(k)
 	// The ticket is taken before the shard is looked at, hence before the
 	// caller reads the store.
@@ -133,12 +131,12 @@ func (c *matchCache) get(k []byte) (api.Found, bool, cacheTicket) {
 	}
 	s.mu.RUnlock()
 	s.misses.Add(1)
-	return api.Found{}, false, t
+	return Found{}, false, t
 }
 
 // put caches f as the result of key k, read from the store after get
 // returned t, unless an invalidation happened since.
-func (c *matchCache) put(k []byte, t cacheTicket, f api.Found) {
+func (c *matchCache) put(k []byte, t cacheTicket, f Found) {
 	size := entrySize(k, f)
 	if size > c.maxShard/8 {
 		return
@@ -227,7 +225,7 @@ func (c *matchCache) invalidateAll() {
 // entrySize estimates the memory an entry of key k with result f takes:
 // the entry, its map slot and ring slot, the key, the attestations and
 // the strings and reasons they hold.
-func entrySize(k []byte, f api.Found) int {
+func entrySize(k []byte, f Found) int {
 	const entry, perAtt, perReason = 160, 320, 120
 	n := entry + len(k) + len(f.Skipped)
 	for _, a := range f.Attestations {
@@ -266,7 +264,7 @@ func (c *matchCache) register(reg prometheus.Registerer) {
 	}
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "staydown_match_cache_bytes",
-			Help: "Estimated memory of the match result cache (bounded; see node/matchcache.go)."}, stat(0)),
+			Help: "Estimated memory of the match result cache (bounded; see node/matching/cache.go)."}, stat(0)),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "staydown_match_cache_entries",
 			Help: "Signals whose match result is cached."}, stat(1)),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "staydown_match_cache_hits_total",

@@ -1,15 +1,14 @@
-package node
+package matching
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"log/slog"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/node/kind"
 	"github.com/staydown/staydown/node/match"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
@@ -46,12 +45,12 @@ type watchlist struct {
 	// pending holds the alerts an apply transaction raised, by entry,
 	// until stored reports them (after the commit). Set by the apply
 	// loop's hook, emptied as the apply loop reports the entries.
-	pending map[protocol.ID][]api.RaisedAlert
+	pending map[protocol.ID][]RaisedAlert
 }
 
 // openWatchlist loads the watchlist kept in st.
 func openWatchlist(st *store.Store, reg prometheus.Registerer, log *slog.Logger) (*watchlist, error) {
-	w := &watchlist{store: st, log: log, exact: newKeySet(), pdq: match.NewPDQIndex(), pending: map[protocol.ID][]api.RaisedAlert{}}
+	w := &watchlist{store: st, log: log, exact: newKeySet(), pdq: match.NewPDQIndex(), pending: map[protocol.ID][]RaisedAlert{}}
 	// Watch adds to the index under the store's write lock: its merges
 	// (seconds at 10 million hashes) must not hold up the apply loop.
 	w.pdq.MergeInBackground()
@@ -108,40 +107,26 @@ type watchHit struct {
 	att      store.Attestation
 }
 
-// Watch implements api.Backend: it adds signals to the watchlist, then
-// raises an alert for each active attestation already stored that matches
-// one of the signals added.
-func (n *Node) Watch(ctx context.Context, sigs []*pb.Signal) (api.WatchOutcome, error) {
-	return n.matching.watch(sigs)
-}
-
-// Unwatch implements api.Backend: it removes signals from the watchlist.
-func (n *Node) Unwatch(ctx context.Context, sigs []*pb.Signal) (api.UnwatchOutcome, error) {
-	return n.matching.unwatch(sigs)
-}
-
-// Alerts implements api.Backend.
-func (n *Node) Alerts(ctx context.Context, since uint64) ([]api.RaisedAlert, error) {
-	return n.matching.alerts(since)
-}
-
 // checkedKeys checks a request's signals and returns their keys.
 func checkedKeys(sigs []*pb.Signal) ([][]byte, error) {
 	keys := make([][]byte, len(sigs))
 	for i, s := range sigs {
 		if err := protocol.CheckSignal(s); err != nil {
-			return nil, fmt.Errorf("%w: signals[%d]: %w", api.ErrInvalid, i, err)
+			return nil, fmt.Errorf("%w: signals[%d]: %w", kind.ErrInvalid, i, err)
 		}
 		keys[i] = protocol.SignalKey(s)
 	}
 	return keys, nil
 }
 
-func (m *matching) watch(sigs []*pb.Signal) (api.WatchOutcome, error) {
+// Watch adds signals to the watchlist and raises an alert for every
+// active attestation already stored that matches one of the signals
+// added. Errors wrap kind.ErrInvalid (a bad signal) or are internal.
+func (m *Matching) Watch(sigs []*pb.Signal) (WatchOutcome, error) {
 	w := m.watchlist
 	keys, err := checkedKeys(sigs)
 	if err != nil {
-		return api.WatchOutcome{}, err
+		return WatchOutcome{}, err
 	}
 	// The in-memory indexes take each new key inside the store's
 	// transaction: an apply that commits after it sees the key in both;
@@ -155,9 +140,9 @@ func (m *matching) watch(sigs []*pb.Signal) (api.WatchOutcome, error) {
 		for _, k := range added {
 			w.remove(k)
 		}
-		return api.WatchOutcome{}, err
+		return WatchOutcome{}, err
 	}
-	out := api.WatchOutcome{Added: len(added), Known: len(keys) - len(added)}
+	out := WatchOutcome{Added: len(added), Known: len(keys) - len(added)}
 	m.log.Info("watchlist: signals added", "added", out.Added, "known", out.Known, "total", w.len())
 
 	// Content hosted before the federation's attestations arrived: check
@@ -170,7 +155,7 @@ func (m *matching) watch(sigs []*pb.Signal) (api.WatchOutcome, error) {
 		}
 		hits = append(hits, found...)
 	}
-	var raised []api.RaisedAlert
+	var raised []RaisedAlert
 	if len(hits) > 0 {
 		err = m.store.RaiseAlerts(func(tx *store.Writes) (err error) {
 			raised, err = raise(tx, hits, m.now().UnixMilli())
@@ -185,32 +170,32 @@ func (m *matching) watch(sigs []*pb.Signal) (api.WatchOutcome, error) {
 	return out, nil
 }
 
-// unwatch takes signals off the watchlist: the store first, then the
+// Unwatch takes signals off the watchlist: the store first, then the
 // in-memory indexes. A check running meanwhile confirms every candidate in
 // the store, so it raises no alert for a signal removed there. Alerts
 // raised already stay, and so do their "alerted" marks: a signal watched
 // again does not alert again for an attestation that alerted before.
-func (m *matching) unwatch(sigs []*pb.Signal) (api.UnwatchOutcome, error) {
+func (m *Matching) Unwatch(sigs []*pb.Signal) (UnwatchOutcome, error) {
 	w := m.watchlist
 	keys, err := checkedKeys(sigs)
 	if err != nil {
-		return api.UnwatchOutcome{}, err
+		return UnwatchOutcome{}, err
 	}
 	removed, err := m.store.Unwatch(keys)
 	if err != nil {
-		return api.UnwatchOutcome{}, err
+		return UnwatchOutcome{}, err
 	}
 	for _, k := range removed {
 		w.remove(k)
 	}
-	out := api.UnwatchOutcome{Removed: len(removed), Unknown: len(keys) - len(removed), Total: w.len()}
+	out := UnwatchOutcome{Removed: len(removed), Unknown: len(keys) - len(removed), Total: w.len()}
 	m.log.Info("watchlist: signals removed", "removed", out.Removed, "unknown", out.Unknown, "total", out.Total)
 	return out, nil
 }
 
 // storedHits returns the active attestations already stored that match
 // the watched key k.
-func (m *matching) storedHits(k []byte) ([]watchHit, error) {
+func (m *Matching) storedHits(k []byte) ([]watchHit, error) {
 	var hits []watchHit
 	addHits := func(signal []byte, distance int) error {
 		atts, err := m.store.Match(signal)
@@ -248,7 +233,7 @@ type watchCandidate struct {
 // watchCandidates checks an addition's signals against the watchlist's
 // in-memory indexes: a fingerprint lookup per exact signal, a near-match
 // query per PDQ hash (BenchmarkWatchlistCheck).
-func (m *matching) watchCandidates(a *pb.Addition) []watchCandidate {
+func (m *Matching) watchCandidates(a *pb.Addition) []watchCandidate {
 	w := m.watchlist
 	if w.len() == 0 {
 		return nil
@@ -275,7 +260,7 @@ func (m *matching) watchCandidates(a *pb.Addition) []watchCandidate {
 // the store (a fingerprint may collide; a signal may have been unwatched
 // since); the status of the attestation (active unless, say, an allow
 // entry came first) comes from tx.
-func (m *matching) checkAddition(tx *store.Writes, e *protocol.Entry, now int64) ([]api.RaisedAlert, error) {
+func (m *Matching) checkAddition(tx *store.Writes, e *protocol.Entry, now int64) ([]RaisedAlert, error) {
 	a := e.Body.GetAddition()
 	if a == nil {
 		return nil, nil
@@ -303,15 +288,15 @@ func (m *matching) checkAddition(tx *store.Writes, e *protocol.Entry, now int64)
 	return raise(tx, hits, now)
 }
 
-// watchHook is the apply loop's hook for Store.Apply (gossip.go): it
+// WatchHook is the writer's hook for the store's commit (store.Batch.After): it
 // checks the applied additions of batch against the watchlist inside the
 // apply transaction and raises their alerts there, so that they commit
 // with the batch and no other write, no other fsync, happens on the apply
 // path. stored reports them (log line, metric) once the commit is done.
-func (m *matching) watchHook(batch []*protocol.Entry) func(*store.Writes, []store.Result) error {
+func (m *Matching) WatchHook(batch []*protocol.Entry) func(*store.Writes, []store.Result) error {
 	return func(tx *store.Writes, results []store.Result) error {
 		w := m.watchlist
-		pending := map[protocol.ID][]api.RaisedAlert{}
+		pending := map[protocol.ID][]RaisedAlert{}
 		now := m.now().UnixMilli()
 		for i, r := range results {
 			if r.Outcome != store.Applied {
@@ -336,7 +321,7 @@ func (m *matching) watchHook(batch []*protocol.Entry) func(*store.Writes, []stor
 
 // storedAlerts reports the alerts that the transaction that stored e
 // raised (watchHook), now that it has committed.
-func (m *matching) storedAlerts(e *protocol.Entry) {
+func (m *Matching) storedAlerts(e *protocol.Entry) {
 	w := m.watchlist
 	w.mu.Lock()
 	raised := w.pending[e.ID]
@@ -347,8 +332,8 @@ func (m *matching) storedAlerts(e *protocol.Entry) {
 
 // raise records in tx an alert for each hit not alerted before (same
 // entry and watched signal), and returns the new alerts.
-func raise(tx *store.Writes, hits []watchHit, now int64) ([]api.RaisedAlert, error) {
-	var raised []api.RaisedAlert
+func raise(tx *store.Writes, hits []watchHit, now int64) ([]RaisedAlert, error) {
+	var raised []RaisedAlert
 	for _, h := range hits {
 		watched, signal := keySignal(h.watched), keySignal(h.signal)
 		a, ok, err := tx.Raise(store.Alert{RaisedMs: now, Watched: watched, Signal: signal, Distance: h.distance, EntryID: h.att.EntryID})
@@ -356,14 +341,14 @@ func raise(tx *store.Writes, hits []watchHit, now int64) ([]api.RaisedAlert, err
 			return nil, err
 		}
 		if ok {
-			raised = append(raised, api.RaisedAlert{Seq: a.Seq, RaisedMs: now, Watched: watched, Signal: signal, Distance: h.distance, Attestation: h.att})
+			raised = append(raised, RaisedAlert{Seq: a.Seq, RaisedMs: now, Watched: watched, Signal: signal, Distance: h.distance, Attestation: h.att})
 		}
 	}
 	return raised, nil
 }
 
 // report logs and counts alerts that are committed.
-func (m *matching) report(raised []api.RaisedAlert) {
+func (m *Matching) report(raised []RaisedAlert) {
 	for _, a := range raised {
 		m.watchlist.alerted.Inc()
 		m.log.Warn("watchlist alert: hosted content attested", "seq", a.Seq, "watched", protocol.FormatSignal(a.Watched),
@@ -372,16 +357,16 @@ func (m *matching) report(raised []api.RaisedAlert) {
 	}
 }
 
-// alerts lists the alerts after seq since, each attestation read from the
+// Alerts lists the alerts after seq since, each attestation read from the
 // store now.
-func (m *matching) alerts(since uint64) ([]api.RaisedAlert, error) {
+func (m *Matching) Alerts(since uint64) ([]RaisedAlert, error) {
 	kept, err := m.store.Alerts(since)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]api.RaisedAlert, 0, len(kept))
+	out := make([]RaisedAlert, 0, len(kept))
 	for _, k := range kept {
-		a := api.RaisedAlert{Seq: k.Seq, RaisedMs: k.RaisedMs, Watched: k.Watched, Signal: k.Signal, Distance: k.Distance}
+		a := RaisedAlert{Seq: k.Seq, RaisedMs: k.RaisedMs, Watched: k.Watched, Signal: k.Signal, Distance: k.Distance}
 		atts, err := m.store.Match(protocol.SignalKey(k.Signal))
 		if err != nil {
 			return nil, err

@@ -1,0 +1,18 @@
+// Package kind holds the kinds of error the node's operations return, so
+// that a caller (the HTTP API, the CLI) can tell a wrong request from a
+// forbidden one or a missing entry without parsing messages. An error
+// wraps one of them with %w; the protocol's or the store's sentinel, when
+// there is one, is wrapped beside it, so errors.Is finds both.
+package kind
+
+import "errors"
+
+var (
+	// ErrInvalid: the request is wrong (the API answers 400).
+	ErrInvalid = errors.New("invalid request")
+	// ErrForbidden: this node's role may not do it (403).
+	ErrForbidden = errors.New("forbidden")
+	// ErrNotFound: an entry or notice the request names is not stored
+	// (404).
+	ErrNotFound = errors.New("not found")
+)

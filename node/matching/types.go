@@ -1,0 +1,91 @@
+package matching
+
+import (
+	"github.com/staydown/staydown/protocol/pb"
+	"github.com/staydown/staydown/store"
+)
+
+// Query is one signal to match.
+type Query struct {
+	Signal *pb.Signal
+	// Variants are, for a PDQ hash computed from an image, the hashes of
+	// the image rotated and mirrored (pdq.FromReaderDihedral), matched as
+	// well, so that a rotated or mirrored copy of known content matches.
+	Variants []Variant
+	// Quality is, for a PDQ hash computed from an image, its quality
+	// (0..100): below the policy's min_quality the hash is not matched.
+	// NoQuality for a hash given by the client, which is always matched.
+	Quality int
+}
+
+// NoQuality is Query.Quality for a signal whose quality is not known.
+const NoQuality = -1
+
+// Variant is a rotated or mirrored form of a queried PDQ hash.
+type Variant struct {
+	Transform string // pdq.Dihedral's name, e.g. "rotate90"
+	Hash      [32]byte
+}
+
+// Found is the answer to one Query.
+type Found struct {
+	// Attestations: for an exact signal, in the store's order (author,
+	// seq); for PDQ, nearest first, then by hash, then in the store's
+	// order.
+	Attestations []FoundAttestation
+	Verdict      Verdict
+	// Skipped, when not empty, says why the signal was not matched (a PDQ
+	// hash below the policy's min_quality); Attestations is then empty.
+	Skipped string
+}
+
+// FoundAttestation is one attestation of a Found, with where it was found.
+type FoundAttestation struct {
+	store.Attestation
+	// PDQ only: the stored hash that the attestation carries, its Hamming
+	// distance from the query, and which variant of the query it is
+	// nearest to ("" for the query itself).
+	Hash      [32]byte
+	Distance  int
+	Transform string
+}
+
+// Verdict is what the node's local policy makes of a match result.
+type Verdict string
+
+// Verdicts, weakest first.
+const (
+	VerdictNone   Verdict = "none"   // nothing to act on
+	VerdictReview Verdict = "review" // a human should look
+	VerdictBlock  Verdict = "block"  // act without waiting for a human
+)
+
+// Stronger returns the stronger of two verdicts.
+func (v Verdict) Stronger(w Verdict) Verdict {
+	rank := map[Verdict]int{VerdictNone: 0, VerdictReview: 1, VerdictBlock: 2}
+	if rank[w] > rank[v] {
+		return w
+	}
+	return v
+}
+
+// UnwatchOutcome is what Matching.Unwatch did.
+type UnwatchOutcome struct {
+	Removed, Unknown, Total int
+}
+
+// WatchOutcome is what Matching.Watch did.
+type WatchOutcome struct {
+	Added, Known, Total int
+	Alerts              []RaisedAlert
+}
+
+// RaisedAlert is an alert as the node keeps it.
+type RaisedAlert struct {
+	Seq         uint64
+	RaisedMs    int64
+	Watched     *pb.Signal
+	Signal      *pb.Signal
+	Distance    int // pdq only
+	Attestation store.Attestation
+}
