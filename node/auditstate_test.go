@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/node/notices"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/audit"
 	"github.com/staydown/staydown/protocol/export"
@@ -38,19 +38,19 @@ func TestAuditStateMatchesNode(t *testing.T) {
 		publish(nru, &pb.Entry{Payload: &pb.Entry_Retraction{Retraction: &pb.Retraction{Target: gone.ID[:]}}})
 		publish(pfa, &pb.Entry{Payload: &pb.Entry_Dispute{Dispute: &pb.Dispute{Target: disputed.ID[:], Reason: "news"}}})
 		publish(pfa, &pb.Entry{Payload: &pb.Entry_Allow{Allow: &pb.Allow{Signals: []*pb.Signal{sha256Signal(5)}, Category: "news", Reason: "report"}}})
-		actioned, err := nru.IssueNotice(ctx, api.NoticeRequest{To: "pfa", Signals: []api.Signal{{Type: "sha256", Value: protocol.FormatSignal(sha256Signal(6))[len("sha256:"):]}},
+		actioned, err := nru.IssueNotice(ctx, notices.IssueRequest{To: "pfa", Signals: []*pb.Signal{sha256Signal(6)},
 			Category: "attacker-manifesto", Basis: "TCO"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		open, err := nru.IssueNotice(ctx, api.NoticeRequest{To: "pfb", URLs: []string{"https://v.example/9"}, Category: "attacker-manifesto", Basis: "TCO"})
+		open, err := nru.IssueNotice(ctx, notices.IssueRequest{To: "pfb", URLs: []string{"https://v.example/9"}, Category: "attacker-manifesto", Basis: "TCO"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		last = append(last, actioned, open)
 		f.waitStored(actioned.ID, pfa)
 		last = append(last, func() *protocol.Entry {
-			e, err := pfa.ReplyNotice(ctx, api.ReplyRequest{Notice: actioned.ID.String(), Status: "removed"})
+			e, err := pfa.ReplyNotice(ctx, notices.ReplyRequest{Notice: actioned.ID.String(), Status: "removed"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -120,7 +120,7 @@ func TestAuditStateMatchesNode(t *testing.T) {
 		if want.Active == 0 || want.Disputed == 0 || want.Retracted == 0 || want.Allowlisted == 0 {
 			t.Errorf("the fixture does not exercise every status: %+v", want)
 		}
-		views, err := pfa.ListNotices(ctx, api.NoticeQuery{Box: "all", Open: true, AtMs: at})
+		views, err := pfa.ListNotices(ctx, notices.Query{Box: "all", Open: true, AtMs: at})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -323,7 +323,7 @@ func (c *checkpoints) conflict(sc protocol.SignedCheckpoint, held, msg []byte) {
 	c.found = append(c.found, CheckpointConflict{Author: sc.Author, Size: sc.Size, Claimed: sc.Root, Held: held, Note: msg})
 	c.saveConflict(msg)
 	c.n.log.Error("checkpoint contradicts what this node holds: the author showed another history",
-		"author", c.n.memberName(sc.Author), "size", sc.Size)
+		"author", c.n.roster.NameOf(sc.Author), "size", sc.Size)
 }
 
 func (c *checkpoints) publish(msg []byte) {
@@ -453,14 +453,14 @@ func (n *Node) Proof(ctx context.Context, id protocol.ID) (protocol.EntryProof, 
 	}
 	msg := n.LatestCheckpoint(e.Author)
 	if msg == nil {
-		return protocol.EntryProof{}, fmt.Errorf("%w: no checkpoint of %s's log yet (one comes within %v of its author's last entry)", api.ErrNotFound, n.memberName(e.Author), DefaultCheckpointInterval)
+		return protocol.EntryProof{}, fmt.Errorf("%w: no checkpoint of %s's log yet (one comes within %v of its author's last entry)", api.ErrNotFound, n.roster.NameOf(e.Author), DefaultCheckpointInterval)
 	}
 	sc, err := protocol.OpenCheckpoint(msg, n.roster)
 	if err != nil {
 		return protocol.EntryProof{}, err
 	}
 	if sc.Size < e.Seq() {
-		return protocol.EntryProof{}, fmt.Errorf("%w: the latest checkpoint of %s's log (size %d) does not cover seq %d yet", api.ErrNotFound, n.memberName(e.Author), sc.Size, e.Seq())
+		return protocol.EntryProof{}, fmt.Errorf("%w: the latest checkpoint of %s's log (size %d) does not cover seq %d yet", api.ErrNotFound, n.roster.NameOf(e.Author), sc.Size, e.Seq())
 	}
 	ids := make([]protocol.ID, 0, sc.Size)
 	err = n.store.RangeRaw(e.Author, 1, sc.Size, func(_ uint64, raw []byte) error {

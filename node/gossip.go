@@ -109,7 +109,7 @@ func (n *Node) validate(ctx context.Context, from peer.ID, m *pubsub.Message) pu
 		// seq is head+1 but prev is not our head: the author forked
 		// earlier. The relay is not at fault (SPEC.md, "Gossip").
 		n.metrics.ignored.Inc()
-		n.log.Warn("entry does not continue the log we hold: the author forked; syncing with the sender for evidence", "author", n.memberName(e.Author), "seq", e.Seq(), "id", e.ID, "peer", from)
+		n.log.Warn("entry does not continue the log we hold: the author forked; syncing with the sender for evidence", "author", n.roster.NameOf(e.Author), "seq", e.Seq(), "id", e.ID, "peer", from)
 		n.sync.now(from)
 		return pubsub.ValidationIgnore
 	}
@@ -178,13 +178,6 @@ func (n *Node) readLoop(ctx context.Context, sub *pubsub.Subscription, out chan<
 			return
 		}
 	}
-}
-
-func (n *Node) memberName(k protocol.AuthorKey) string {
-	if m, ok := n.roster.ByKey(k); ok {
-		return m.Name
-	}
-	return k.String()
 }
 
 // pendingEntries buffers entries that arrived before their predecessor,

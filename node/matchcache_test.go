@@ -96,7 +96,7 @@ func TestMatchCacheInvalidation(t *testing.T) {
 	}
 	for _, a := range matchOne(t, pa, api.Query{Signal: x, Quality: api.NoQuality}).Attestations {
 		if a.Equivocated != (a.Author == nru.self.AuthorKey) {
-			t.Errorf("after nru equivocated: %s's attestation has Equivocated %v", pa.memberName(a.Author), a.Equivocated)
+			t.Errorf("after nru equivocated: %s's attestation has Equivocated %v", pa.roster.NameOf(a.Author), a.Equivocated)
 		}
 	}
 }

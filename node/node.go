@@ -24,8 +24,10 @@ import (
 	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/node/api"
 	"github.com/staydown/staydown/node/matching"
+	"github.com/staydown/staydown/node/notices"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
+	"github.com/staydown/staydown/protocol/report"
 	"github.com/staydown/staydown/store"
 )
 
@@ -42,8 +44,8 @@ type Node struct {
 	// matcher answers match queries (package matching); made in Start once
 	// the store is open, before anything is applied.
 	matcher *matching.Matching
-	// book is every notice's lifecycle, in memory (noticebook.go).
-	book *noticeBook
+	// notices issues and follows takedown notices (package notices).
+	notices *notices.Notices
 	// ckpt publishes and witnesses checkpoints (checkpoints.go).
 	ckpt *checkpoints
 
@@ -119,8 +121,10 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 		return nil, err
 	}
 	prefetchStore(cfg.StorePath, log)
-	if n.book, err = newNoticeBook(n.store); err != nil {
-		return nil, fmt.Errorf("loading notices: %w", err)
+	n.notices, err = notices.New(notices.Deps{Store: n.store, Roster: roster, Self: self, Author: author,
+		Publish: n.Publish, Subscribe: n.Subscribe, Done: runCtx.Done(), Now: n.now, Random: n.random, Log: log})
+	if err != nil {
+		return nil, err
 	}
 	if n.matcher, err = matching.New(n.store, roster, cfg.Policy, cfg.Dir, n.metrics.reg, log, n.now); err != nil {
 		return nil, err
@@ -311,7 +315,7 @@ func (n *Node) checkOwnTarget(body *pb.Entry) error {
 		return err
 	}
 	if t.Author != n.self.AuthorKey {
-		return fmt.Errorf("%w: entry %s was written by %s; a member may only retract or update its own entries", api.ErrInvalid, id, n.memberName(t.Author))
+		return fmt.Errorf("%w: entry %s was written by %s; a member may only retract or update its own entries", api.ErrInvalid, id, n.roster.NameOf(t.Author))
 	}
 	return nil
 }
@@ -353,6 +357,41 @@ func (n *Node) Alerts(ctx context.Context, since uint64) ([]matching.RaisedAlert
 	return n.matcher.Alerts(since)
 }
 
+// IssueNotice implements api.Notices (notices.Notices.IssueNotice).
+func (n *Node) IssueNotice(ctx context.Context, req notices.IssueRequest) (*protocol.Entry, error) {
+	return n.notices.IssueNotice(ctx, req)
+}
+
+// UpdateNotice implements api.Notices.
+func (n *Node) UpdateNotice(ctx context.Context, req notices.UpdateRequest) (*protocol.Entry, error) {
+	return n.notices.UpdateNotice(ctx, req)
+}
+
+// ReplyNotice implements api.Notices.
+func (n *Node) ReplyNotice(ctx context.Context, req notices.ReplyRequest) (*protocol.Entry, error) {
+	return n.notices.ReplyNotice(ctx, req)
+}
+
+// ListNotices implements api.Notices.
+func (n *Node) ListNotices(ctx context.Context, q notices.Query) ([]notices.View, error) {
+	return n.notices.ListNotices(ctx, q)
+}
+
+// GetNotice implements api.Notices.
+func (n *Node) GetNotice(ctx context.Context, id protocol.ID, atMs int64) (notices.View, error) {
+	return n.notices.GetNotice(ctx, id, atMs)
+}
+
+// Report implements api.Notices.
+func (n *Node) Report(ctx context.Context, sinceMs, atMs int64) (report.Report, error) {
+	return n.notices.Report(ctx, sinceMs, atMs)
+}
+
+// Events implements api.Notices.
+func (n *Node) Events(ctx context.Context, after uint64, send func(notices.Event) error) error {
+	return n.notices.Events(ctx, after, send)
+}
+
 // Roster implements api.Backend.
 func (n *Node) Roster() *protocol.Roster { return n.roster }
 
@@ -380,7 +419,7 @@ func (n *Node) Status(ctx context.Context) (api.Status, error) {
 		return st, err
 	}
 	for _, h := range heads {
-		st.Heads[n.memberName(h.Author)] = h.Seq
+		st.Heads[n.roster.NameOf(h.Author)] = h.Seq
 	}
 	d := protocol.HeadsDigest(heads)
 	st.HeadsDigest = hex.EncodeToString(d[:])
@@ -399,7 +438,7 @@ func (n *Node) Status(ctx context.Context) (api.Status, error) {
 		}
 	}
 	for _, a := range flagged {
-		st.Flagged = append(st.Flagged, n.memberName(a))
+		st.Flagged = append(st.Flagged, n.roster.NameOf(a))
 	}
 	return st, nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/node/notices"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 )
@@ -144,7 +145,7 @@ func noticeBench(b *testing.B, nNotices int) (*Node, int) {
 	// The entries went straight to the store: load the notice book as a
 	// start-up does.
 	start := time.Now()
-	if n.book, err = newNoticeBook(n.store); err != nil {
+	if n.notices, err = notices.New(n.notices.Deps); err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("notice book loaded in %v", time.Since(start).Round(time.Millisecond))
@@ -159,13 +160,13 @@ func BenchmarkNotices(b *testing.B) {
 	b.Logf("%d notices, %d replies", 10_000, replies)
 	ctx := context.Background()
 	start := time.Now()
-	if _, err := n.ListNotices(ctx, api.NoticeQuery{Open: true}); err != nil {
+	if _, err := n.ListNotices(ctx, notices.Query{Open: true}); err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("first open inbox (opens 1,000 sealed details): %v", time.Since(start).Round(time.Millisecond))
 	b.Run("open-inbox", func(b *testing.B) {
 		for b.Loop() {
-			v, err := n.ListNotices(ctx, api.NoticeQuery{Open: true})
+			v, err := n.ListNotices(ctx, notices.Query{Open: true})
 			if err != nil || len(v) != 1000 {
 				b.Fatalf("%d open notices, %v; want 1000", len(v), err)
 			}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/node/notices"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/store"
@@ -51,7 +52,7 @@ func (f *simFed) waitStored(id protocol.ID, nodes ...*Node) {
 	}
 }
 
-func viewOf(t *testing.T, n *Node, id protocol.ID) api.NoticeView {
+func viewOf(t *testing.T, n *Node, id protocol.ID) notices.View {
 	t.Helper()
 	v, err := n.GetNotice(context.Background(), id, 0)
 	if err != nil {
@@ -67,20 +68,20 @@ func TestNoticeLifecycleAcrossNodes(t *testing.T) {
 		all := []*Node{nru, pfa, pfb, aud}
 
 		// Only referral units issue notices, and only to platforms.
-		if _, err := pfa.IssueNotice(ctx, api.NoticeRequest{To: "pfb", URLs: []string{"https://x.example/1"}, Category: "attacker-manifesto", Basis: "TCO art. 3"}); !errors.Is(err, api.ErrForbidden) {
+		if _, err := pfa.IssueNotice(ctx, notices.IssueRequest{To: "pfb", URLs: []string{"https://x.example/1"}, Category: "attacker-manifesto", Basis: "TCO art. 3"}); !errors.Is(err, api.ErrForbidden) {
 			t.Fatalf("platform issued a notice: %v", err)
 		}
-		if _, err := nru.IssueNotice(ctx, api.NoticeRequest{To: "aud", URLs: []string{"https://x.example/1"}, Category: "attacker-manifesto", Basis: "TCO art. 3"}); !errors.Is(err, api.ErrInvalid) {
+		if _, err := nru.IssueNotice(ctx, notices.IssueRequest{To: "aud", URLs: []string{"https://x.example/1"}, Category: "attacker-manifesto", Basis: "TCO art. 3"}); !errors.Is(err, api.ErrInvalid) {
 			t.Fatalf("notice to an auditor: %v", err)
 		}
 
 		sig, _ := protocol.ParseSignal("sha256", "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9")
-		n1, err := nru.IssueNotice(ctx, api.NoticeRequest{To: "pfa", URLs: []string{"HTTPS://Video.Example/watch?v=1#t=42"},
+		n1, err := nru.IssueNotice(ctx, notices.IssueRequest{To: "pfa", URLs: []string{"HTTPS://Video.Example/watch?v=1#t=42"},
 			Text: "the speech at 0:42", Category: "attacker-manifesto", Basis: "Regulation (EU) 2021/784, art. 3", Order: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		n2, err := nru.IssueNotice(ctx, api.NoticeRequest{To: "pfa", Signals: []api.Signal{{Type: "sha256", Value: protocol.FormatSignal(sig)[len("sha256:"):]}},
+		n2, err := nru.IssueNotice(ctx, notices.IssueRequest{To: "pfa", Signals: []*pb.Signal{sig},
 			Category: "attacker-manifesto", Basis: "Regulation (EU) 2021/784, art. 3", Deadline: "2h"})
 		if err != nil {
 			t.Fatal(err)
@@ -104,7 +105,7 @@ func TestNoticeLifecycleAcrossNodes(t *testing.T) {
 		}
 
 		// The other platform may not answer.
-		if _, err := pfb.ReplyNotice(ctx, api.ReplyRequest{Notice: n1.ID.String(), Status: "removed"}); !errors.Is(err, api.ErrForbidden) {
+		if _, err := pfb.ReplyNotice(ctx, notices.ReplyRequest{Notice: n1.ID.String(), Status: "removed"}); !errors.Is(err, api.ErrForbidden) {
 			t.Fatalf("pfb replied to pfa's notice: %v", err)
 		}
 		// Signed anyway (past the API's check), it is stored and changes
@@ -122,15 +123,15 @@ func TestNoticeLifecycleAcrossNodes(t *testing.T) {
 
 		// n2 is acknowledged, then removed: actioned everywhere, and its
 		// signal stays down on every node.
-		r1, err := pfa.ReplyNotice(ctx, api.ReplyRequest{Notice: n2.ID.String(), Status: "received"})
+		r1, err := pfa.ReplyNotice(ctx, notices.ReplyRequest{Notice: n2.ID.String(), Status: "received"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := pfa.ReplyNotice(ctx, api.ReplyRequest{Notice: n2.ID.String(), Status: "not-executed"}); !errors.Is(err, api.ErrInvalid) {
+		if _, err := pfa.ReplyNotice(ctx, notices.ReplyRequest{Notice: n2.ID.String(), Status: "not-executed"}); !errors.Is(err, api.ErrInvalid) {
 			t.Fatalf("not-executed without a reason: %v", err)
 		}
 		clock.advance(10 * time.Minute)
-		r2, err := pfa.ReplyNotice(ctx, api.ReplyRequest{Notice: n2.ID.String(), Status: "removed", Text: "taken down"})
+		r2, err := pfa.ReplyNotice(ctx, notices.ReplyRequest{Notice: n2.ID.String(), Status: "removed", Text: "taken down"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,17 +159,17 @@ func TestNoticeLifecycleAcrossNodes(t *testing.T) {
 				t.Errorf("%s: n1 %s, remaining %v", n.self.Name, v.State, v.TimeRemainingS)
 			}
 		}
-		inbox, err := pfa.ListNotices(ctx, api.NoticeQuery{Overdue: true})
+		inbox, err := pfa.ListNotices(ctx, notices.Query{Overdue: true})
 		if err != nil || len(inbox) != 1 || inbox[0].ID != n1.ID.String() {
 			t.Fatalf("pfa's overdue inbox: %v %+v", err, inbox)
 		}
-		if open, _ := pfa.ListNotices(ctx, api.NoticeQuery{Open: true}); len(open) != 1 {
+		if open, _ := pfa.ListNotices(ctx, notices.Query{Open: true}); len(open) != 1 {
 			t.Errorf("pfa's open inbox: %d notices, want 1 (n1, overdue)", len(open))
 		}
-		if out, _ := nru.ListNotices(ctx, api.NoticeQuery{}); len(out) != 2 || out[0].ID != n2.ID.String() && out[0].DeadlineMs > out[1].DeadlineMs {
+		if out, _ := nru.ListNotices(ctx, notices.Query{}); len(out) != 2 || out[0].ID != n2.ID.String() && out[0].DeadlineMs > out[1].DeadlineMs {
 			t.Errorf("nru's outbox: %+v", out)
 		}
-		if in, _ := pfb.ListNotices(ctx, api.NoticeQuery{}); len(in) != 0 {
+		if in, _ := pfb.ListNotices(ctx, notices.Query{}); len(in) != 0 {
 			t.Errorf("pfb's inbox holds %d notices", len(in))
 		}
 
@@ -198,10 +199,10 @@ func TestNoticeLifecycleAcrossNodes(t *testing.T) {
 		}
 
 		// The referral unit withdraws n1.
-		if _, err := pfa.UpdateNotice(ctx, api.NoticeUpdateRequest{Notice: n1.ID.String(), Withdraw: true}); !errors.Is(err, api.ErrForbidden) {
+		if _, err := pfa.UpdateNotice(ctx, notices.UpdateRequest{Notice: n1.ID.String(), Withdraw: true}); !errors.Is(err, api.ErrForbidden) {
 			t.Fatalf("a platform updated a notice: %v", err)
 		}
-		w, err := nru.UpdateNotice(ctx, api.NoticeUpdateRequest{Notice: n1.ID.String(), Withdraw: true})
+		w, err := nru.UpdateNotice(ctx, notices.UpdateRequest{Notice: n1.ID.String(), Withdraw: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -220,10 +221,10 @@ func TestNoticeEvents(t *testing.T) {
 		defer cancel()
 
 		var mu sync.Mutex
-		var got []api.Event
+		var got []notices.Event
 		done := make(chan error, 1)
 		go func() {
-			done <- pfa.Events(ctx, 0, func(ev api.Event) error {
+			done <- pfa.Events(ctx, 0, func(ev notices.Event) error {
 				if ev.Type != "" {
 					mu.Lock()
 					got = append(got, ev)
@@ -232,11 +233,11 @@ func TestNoticeEvents(t *testing.T) {
 				return nil
 			})
 		}()
-		n1, err := nru.IssueNotice(ctx, api.NoticeRequest{To: "pfa", URLs: []string{"https://x.example/a"}, Category: "attacker-manifesto", Basis: "TCO"})
+		n1, err := nru.IssueNotice(ctx, notices.IssueRequest{To: "pfa", URLs: []string{"https://x.example/a"}, Category: "attacker-manifesto", Basis: "TCO"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		other, err := nru.IssueNotice(ctx, api.NoticeRequest{To: "pfb", URLs: []string{"https://x.example/b"}, Category: "attacker-manifesto", Basis: "TCO"})
+		other, err := nru.IssueNotice(ctx, notices.IssueRequest{To: "pfb", URLs: []string{"https://x.example/b"}, Category: "attacker-manifesto", Basis: "TCO"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -250,21 +251,21 @@ func TestNoticeEvents(t *testing.T) {
 		<-done
 		mu.Lock()
 		for _, ev := range got {
-			if ev.Type == api.EventNotice && ev.ID != n1.ID.String() {
+			if ev.Type == notices.EventNotice && ev.ID != n1.ID.String() {
 				t.Errorf("pfa got an event for a notice to someone else: %+v", ev)
 			}
 		}
 		first := got[0]
 		mu.Unlock()
-		if first.Type != api.EventNotice || first.ID != n1.ID.String() || first.Notice == nil || first.Notice.Details == nil {
+		if first.Type != notices.EventNotice || first.ID != n1.ID.String() || first.Notice == nil || first.Notice.Details == nil {
 			t.Fatalf("first event: %+v", first)
 		}
 
 		// Resume after it: the notice is not sent again; a reply by pfa to it
 		// reaches nru's stream, resumed from nru's last position.
-		var again []api.Event
+		var again []notices.Event
 		ctx2, cancel2 := context.WithCancel(context.Background())
-		pfa.Events(ctx2, first.N, func(ev api.Event) error {
+		pfa.Events(ctx2, first.N, func(ev notices.Event) error {
 			if ev.Type != "" {
 				again = append(again, ev)
 			}
@@ -278,15 +279,15 @@ func TestNoticeEvents(t *testing.T) {
 			}
 		}
 		last, _ := nru.store.LastArrival()
-		rep, err := pfa.ReplyNotice(context.Background(), api.ReplyRequest{Notice: n1.ID.String(), Status: "received"})
+		rep, err := pfa.ReplyNotice(context.Background(), notices.ReplyRequest{Notice: n1.ID.String(), Status: "received"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		ctx3, cancel3 := context.WithTimeout(context.Background(), 45*time.Second)
 		defer cancel3()
-		var reply api.Event
-		nru.Events(ctx3, last, func(ev api.Event) error {
-			if ev.Type == api.EventReply {
+		var reply notices.Event
+		nru.Events(ctx3, last, func(ev notices.Event) error {
+			if ev.Type == notices.EventReply {
 				reply = ev
 				cancel3()
 			}

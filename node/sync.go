@@ -489,7 +489,7 @@ func (s *syncer) fetchEvidence(ss syncStream, author protocol.AuthorKey, seq uin
 		return err
 	}
 	if results[0].Outcome == store.Equivocation {
-		s.n.log.Error("equivocation found by sync: kept as evidence, gossiping it", "author", s.n.memberName(author), "seq", seq, "id", entries[0].ID)
+		s.n.log.Error("equivocation found by sync: kept as evidence, gossiping it", "author", s.n.roster.NameOf(author), "seq", seq, "id", entries[0].ID)
 		if err := s.n.topic.Publish(context.Background(), entries[0].Raw); err != nil {
 			s.n.log.Warn("gossip evidence", "err", err)
 		}

@@ -251,7 +251,7 @@ func (n *Node) commit(props []proposal, batch []*protocol.Entry, buffer bool) ([
 					continue
 				}
 				if !n.pending.put(entry) {
-					n.log.Warn("out-of-order buffer full; entry dropped until sync", "author", n.memberName(entry.Author), "seq", entry.Seq())
+					n.log.Warn("out-of-order buffer full; entry dropped until sync", "author", n.roster.NameOf(entry.Author), "seq", entry.Seq())
 				}
 				gap = true
 			case store.Equivocation:
@@ -259,15 +259,15 @@ func (n *Node) commit(props []proposal, batch []*protocol.Entry, buffer bool) ([
 				// The author is flagged now: every result that holds one
 				// of its attestations changes.
 				n.matcher.InvalidateAll()
-				n.log.Error("equivocation: author signed two entries with the same seq; kept as evidence", "author", n.memberName(entry.Author), "seq", entry.Seq(), "id", entry.ID)
+				n.log.Error("equivocation: author signed two entries with the same seq; kept as evidence", "author", n.roster.NameOf(entry.Author), "seq", entry.Seq(), "id", entry.ID)
 			case store.Void:
 				// Stored, no effect: the author broke a stateful rule.
 				n.metrics.void.Inc()
-				n.log.Warn("entry breaks a rule of its log: stored without effect", "author", n.memberName(entry.Author), "seq", entry.Seq(), "err", r.Err)
+				n.log.Warn("entry breaks a rule of its log: stored without effect", "author", n.roster.NameOf(entry.Author), "seq", entry.Seq(), "err", r.Err)
 				next = n.stored(entry, r, false, next)
 			case store.Rejected:
 				n.metrics.rejected.WithLabelValues("chain").Inc()
-				n.log.Warn("entry does not continue its log", "author", n.memberName(entry.Author), "seq", entry.Seq(), "err", r.Err)
+				n.log.Warn("entry does not continue its log", "author", n.roster.NameOf(entry.Author), "seq", entry.Seq(), "err", r.Err)
 			}
 		}
 		n.answer(props, own, nil)
@@ -303,7 +303,7 @@ func (n *Node) stored(e *protocol.Entry, r store.Result, own bool, next []*proto
 		n.metrics.applied.Inc()
 	}
 	n.matcher.Stored(e)
-	n.noticeStored(e, r.Effect.Thread)
+	n.notices.Stored(e, r.Effect.Thread)
 	n.feed.publish(e)
 	if own {
 		if err := n.topic.Publish(n.runCtx, e.Raw); err != nil {

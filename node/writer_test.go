@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"sync"
@@ -10,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/node/notices"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 )
@@ -30,11 +31,11 @@ func TestNoticeBookFollowsConcurrentWriters(t *testing.T) {
 	ctx := context.Background()
 	// A long thread makes reading it slow, which widens the window
 	// between the read and the put in which the old code lost updates.
-	const notices, preload, events = 4, 50, 20
+	const rounds, preload, events = 4, 50, 20
 	var replySeq uint64
 	var replyHead protocol.ID
-	for round := range notices {
-		n, err := nru.IssueNotice(ctx, api.NoticeRequest{To: "pa", URLs: []string{"https://pa.example/v/1"},
+	for round := range rounds {
+		n, err := nru.IssueNotice(ctx, notices.IssueRequest{To: "pa", URLs: []string{"https://pa.example/v/1"},
 			Category: "graphic-violence", Basis: "art. 3", Order: true})
 		if err != nil {
 			t.Fatal(err)
@@ -63,7 +64,7 @@ func TestNoticeBookFollowsConcurrentWriters(t *testing.T) {
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			for i := range events {
-				if _, err := nru.UpdateNotice(ctx, api.NoticeUpdateRequest{Notice: n.ID.String(), Deadline: fmt.Sprintf("%dm", 61+i)}); err != nil {
+				if _, err := nru.UpdateNotice(ctx, notices.UpdateRequest{Notice: n.ID.String(), Deadline: fmt.Sprintf("%dm", 61+i)}); err != nil {
 					t.Errorf("round %d update %d: %v", round, i, err)
 				}
 			}
@@ -80,10 +81,8 @@ func TestNoticeBookFollowsConcurrentWriters(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := protocol.NoticeLifecycle(th.Notice, th.Updates, th.Replies, timeless)
-		nru.book.mu.RLock()
-		got := nru.book.m[n.ID].st
-		nru.book.mu.RUnlock()
+		want := protocol.NoticeLifecycle(th.Notice, th.Updates, th.Replies, math.MinInt64)
+		got, _ := nru.notices.Booked(n.ID)
 		if got != want {
 			t.Errorf("round %d: the book holds %+v, the store's thread gives %+v", round, got, want)
 		}

@@ -98,6 +98,15 @@ func (r *Roster) ByKey(k AuthorKey) (Member, bool) {
 }
 
 // ByName finds a member by name.
+// NameOf is the member name of k, or k in hex when it is not in the
+// roster.
+func (r *Roster) NameOf(k AuthorKey) string {
+	if m, ok := r.ByKey(k); ok {
+		return m.Name
+	}
+	return k.String()
+}
+
 func (r *Roster) ByName(name string) (Member, bool) {
 	i, ok := r.byName[name]
 	if !ok {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/staydown/staydown/node/notices"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/protocol/report"
@@ -24,7 +25,7 @@ type Notices interface {
 	// IssueNotice seals the request's URLs and text to the addressee,
 	// the issuer and the roster's auditors, then signs and publishes the
 	// notice.
-	IssueNotice(ctx context.Context, req NoticeRequest) (*protocol.Entry, error)
+	IssueNotice(ctx context.Context, req notices.IssueRequest) (*protocol.Entry, error)
 	// UpdateNotice clarifies or withdraws one of this node's notices.
 	UpdateNotice(ctx context.Context, req NoticeUpdateRequest) (*protocol.Entry, error)
 	// ReplyNotice answers a notice addressed to this node.
@@ -44,7 +45,8 @@ type Notices interface {
 	Events(ctx context.Context, after uint64, send func(Event) error) error
 }
 
-// NoticeRequest is the body of POST /v1/notices.
+// NoticeRequest is the body of POST /v1/notices; the server parses its
+// signals into a notices.IssueRequest (Issue).
 type NoticeRequest struct {
 	To       string   `json:"to"`                // member name of a platform
 	URLs     []string `json:"urls,omitempty"`    // sealed: only the addressee, the issuer and auditors read them
@@ -58,92 +60,40 @@ type NoticeRequest struct {
 	Deadline string `json:"deadline,omitempty"`
 }
 
-// NoticeUpdateRequest is the body of POST /v1/notice-updates.
-type NoticeUpdateRequest struct {
-	Notice   string   `json:"notice"` // id, hex
-	Withdraw bool     `json:"withdraw,omitempty"`
-	Deadline string   `json:"deadline,omitempty"` // as in NoticeRequest; "" leaves it
-	URLs     []string `json:"urls,omitempty"`     // sealed clarification
-	Text     string   `json:"text,omitempty"`     // sealed clarification
+// Issue is the request with its signals parsed. Errors name the field.
+func (r NoticeRequest) Issue() (notices.IssueRequest, error) {
+	sigs, err := ParseSignalList("signals", r.Signals)
+	if err != nil {
+		return notices.IssueRequest{}, err
+	}
+	return notices.IssueRequest{To: r.To, URLs: r.URLs, Signals: sigs, Text: r.Text, Category: r.Category,
+		Basis: r.Basis, Order: r.Order, Deadline: r.Deadline}, nil
 }
 
-// ReplyRequest is the body of POST /v1/replies.
-type ReplyRequest struct {
-	Notice string `json:"notice"` // id, hex
-	Status string `json:"status"` // received | removed | disabled | clarification-requested | not-executed | not-found
-	Reason string `json:"reason,omitempty"`
-	Text   string `json:"text,omitempty"` // public
-	// ActionTime: when the content was acted on, RFC 3339; default the
-	// reply's own time.
-	ActionTime string `json:"action_time,omitempty"`
-}
+// The notice types of the domain (package notices), under the names the
+// API has always used for them. Their JSON is the API's (openapi.yaml).
+type (
+	NoticeUpdateRequest = notices.UpdateRequest
+	ReplyRequest        = notices.ReplyRequest
+	NoticeQuery         = notices.Query
+	NoticeView          = notices.View
+	NoticeDetails       = notices.Details
+	NoticeUpdate        = notices.UpdateView
+	NoticeReply         = notices.ReplyView
+	Event               = notices.Event
+)
 
-// NoticeQuery filters GET /v1/notices.
-type NoticeQuery struct {
-	// Box: "in" (addressed to this node), "out" (issued by it), "all".
-	// "" is the node's own: in for a platform, out for a referral unit,
-	// all for an auditor.
-	Box     string
-	Open    bool // not final: open, acknowledged, clarification-requested or overdue
-	Overdue bool
-	AtMs    int64
-}
+// Event types.
+const (
+	EventNotice       = notices.EventNotice
+	EventNoticeUpdate = notices.EventNoticeUpdate
+	EventReply        = notices.EventReply
+	EventAttestation  = notices.EventAttestation
+)
 
-// NoticeView is a notice and its thread as this node sees them.
-type NoticeView struct {
-	ID     string `json:"id"`
-	From   string `json:"from"` // member names
-	To     string `json:"to"`
-	State  string `json:"state"`
-	Issued string `json:"issued"` // the issuer's timestamp
-	// Deadline in force, RFC 3339; "" while a clarification is awaited
-	// (the clock is stopped).
-	Deadline   string `json:"deadline"`
-	DeadlineMs int64  `json:"deadline_ms"`
-	// TimeRemainingS: seconds to the deadline at the time asked about
-	// (negative once passed), for notices not final; null otherwise.
-	TimeRemainingS *float64 `json:"time_remaining_s"`
-	// TimeToActionS and WithinDeadline: once the addressee acted (SPEC
-	// 10.1); null before.
-	TimeToActionS  *float64 `json:"time_to_action_s"`
-	WithinDeadline *bool    `json:"within_deadline"`
-	Category       string   `json:"category"`
-	LegalBasis     string   `json:"legal_basis"`
-	Order          bool     `json:"order"` // binding removal order
-	Signals        []string `json:"signals"`
-	// Sealed: the notice carries sealed details; Details is them, opened,
-	// when this node is a recipient (null otherwise).
-	Sealed  bool           `json:"sealed"`
-	Details *NoticeDetails `json:"details"`
-	Updates []NoticeUpdate `json:"updates"`
-	Replies []NoticeReply  `json:"replies"`
-}
-
-// NoticeDetails are the sealed URLs and text, opened.
-type NoticeDetails struct {
-	URLs []string `json:"urls"`
-	Text string   `json:"text"`
-}
-
-// NoticeUpdate is one update of a notice by its issuer.
-type NoticeUpdate struct {
-	ID       string         `json:"id"`
-	Time     string         `json:"time"`
-	Withdraw bool           `json:"withdraw"`
-	Deadline string         `json:"deadline,omitempty"`
-	Sealed   bool           `json:"sealed"`
-	Details  *NoticeDetails `json:"details"`
-}
-
-// NoticeReply is one reply of the addressee.
-type NoticeReply struct {
-	ID         string `json:"id"`
-	Time       string `json:"time"`
-	Status     string `json:"status"`
-	Reason     string `json:"reason,omitempty"`
-	Text       string `json:"text"`
-	ActionTime string `json:"action_time,omitempty"`
-}
+// ParseDeadline reads a deadline: a positive duration from now, or an
+// RFC 3339 time after now.
+func ParseDeadline(s string, now time.Time) (time.Time, error) { return notices.ParseDeadline(s, now) }
 
 // NoticeAction is, in a notice attestation, the action that made it one.
 type NoticeAction struct {
@@ -151,48 +101,6 @@ type NoticeAction struct {
 	Order      bool   `json:"order"`
 	Reply      string `json:"reply"`       // id of the first action
 	ActionTime string `json:"action_time"` // the addressee's claim
-}
-
-// Event is one Server-Sent Event of GET /v1/events.
-type Event struct {
-	N    uint64 `json:"n"` // position: resume with ?after=N or Last-Event-ID
-	Type string `json:"type"`
-	// ID and Author of the entry that caused the event.
-	ID     string `json:"id"`
-	Author string `json:"author"`
-	// Notice: for notice, notice-update and reply events, the notice as it
-	// stands after the entry.
-	Notice *NoticeView `json:"notice,omitempty"`
-	// Signals and Labels: for attestation events.
-	Signals []string `json:"signals,omitempty"`
-	Labels  []string `json:"labels,omitempty"`
-}
-
-// Event types.
-const (
-	EventNotice       = "notice"        // a notice addressed to this node
-	EventNoticeUpdate = "notice-update" // an update of a notice addressed to this node
-	EventReply        = "reply"         // a reply to a notice of this node
-	EventAttestation  = "attestation"   // an addition, or a reply that actioned a notice naming signals
-)
-
-// ParseDeadline reads a deadline: a positive duration from now, or an
-// RFC 3339 time after now.
-func ParseDeadline(s string, now time.Time) (time.Time, error) {
-	if d, err := time.ParseDuration(s); err == nil {
-		if d <= 0 {
-			return time.Time{}, fmt.Errorf("%q is not a positive duration", s)
-		}
-		return now.Add(d), nil
-	}
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%q is neither a duration (1h, 90m) nor an RFC 3339 time", s)
-	}
-	if !t.After(now) {
-		return time.Time{}, fmt.Errorf("%s is not in the future", t.Format(time.RFC3339))
-	}
-	return t, nil
 }
 
 // parseTimeParam reads an RFC 3339 query parameter into Unix ms (0 when

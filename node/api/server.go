@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 )
 
@@ -54,8 +55,14 @@ func NewServer(b Backend, token string, log *slog.Logger) http.Handler {
 		"/v1/alerts":           {http.MethodGet: s.alerts},
 		"/v1/status":           {http.MethodGet: s.status},
 		"/v1/notices": {
-			http.MethodPost: publishNotice(s, Notices.IssueNotice),
-			http.MethodGet:  s.listNotices,
+			http.MethodPost: publishNotice(s, func(n Notices, ctx context.Context, req NoticeRequest) (*protocol.Entry, error) {
+				issue, err := req.Issue()
+				if err != nil {
+					return nil, err
+				}
+				return n.IssueNotice(ctx, issue)
+			}),
+			http.MethodGet: s.listNotices,
 		},
 		"/v1/notice-updates": {http.MethodPost: publishNotice(s, Notices.UpdateNotice)},
 		"/v1/replies":        {http.MethodPost: publishNotice(s, Notices.ReplyNotice)},

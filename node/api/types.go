@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/staydown/staydown/node/notices"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/store"
@@ -124,7 +125,7 @@ type ErrorBody struct {
 
 // TimeFormat is how the API writes times: RFC 3339 in UTC with
 // milliseconds.
-const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+const TimeFormat = notices.TimeFormat
 
 // FieldError is a problem with one field of a request. It wraps ErrInvalid
 // and the underlying error (often a protocol sentinel).

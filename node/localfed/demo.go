@@ -12,6 +12,7 @@ import (
 
 	"github.com/staydown/staydown/node"
 	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/node/notices"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/store"
@@ -198,9 +199,13 @@ func demoNotice(ctx context.Context, f *Federation, say func(string, ...any)) er
 	hash := hex.EncodeToString(sum[:])
 	say("\n4. %s sends %s a takedown notice (a binding removal order, one hour):", f.Configs[0].Name, f.Configs[1].Name)
 	say("   URL https://video.example/watch?v=demo (sealed to %s), content hash sha256:%s (public).", f.Configs[1].Name, hash[:16]+"…")
+	signal, err := protocol.ParseSignal("sha256", hash)
+	if err != nil {
+		return err
+	}
 	t0 := time.Now()
-	n, err := nru.IssueNotice(ctx, api.NoticeRequest{To: f.Configs[1].Name, URLs: []string{"https://video.example/watch?v=demo"},
-		Signals: []api.Signal{{Type: "sha256", Value: hash}}, Category: "attacker-manifesto",
+	n, err := nru.IssueNotice(ctx, notices.IssueRequest{To: f.Configs[1].Name, URLs: []string{"https://video.example/watch?v=demo"},
+		Signals: []*pb.Signal{signal}, Category: "attacker-manifesto",
 		Basis: "Regulation (EU) 2021/784, art. 3", Order: true})
 	if err != nil {
 		return err

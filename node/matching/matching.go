@@ -313,7 +313,7 @@ func (m *Matching) verdict(atts []FoundAttestation) Verdict {
 			if counted[who] {
 				continue
 			}
-			name := m.memberName(who)
+			name := m.roster.NameOf(who)
 			for _, l := range a.Labels {
 				if m.policy.Trusts(name, l) {
 					counted[who] = true
@@ -331,15 +331,6 @@ func (m *Matching) verdict(atts []FoundAttestation) Verdict {
 		return VerdictBlock
 	}
 	return VerdictReview
-}
-
-// memberName names an author for the policy. An author outside the roster
-// (whose entries the node would not have accepted) matches only "*".
-func (m *Matching) memberName(k protocol.AuthorKey) string {
-	if mem, ok := m.roster.ByKey(k); ok {
-		return mem.Name
-	}
-	return k.String()
 }
 
 func pdqSignal(h match.Hash) *pb.Signal {

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/node/notices"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/protocol/report"
@@ -50,8 +51,14 @@ func (b *Backend) record(req any) {
 
 // IssueNotice records the request and publishes a stand-in entry (a
 // dispute: the fake seals nothing and keeps no notices).
-func (b *Backend) IssueNotice(ctx context.Context, req api.NoticeRequest) (*protocol.Entry, error) {
-	b.record(req)
+// The request is recorded as the api.NoticeRequest that carried it.
+func (b *Backend) IssueNotice(ctx context.Context, req notices.IssueRequest) (*protocol.Entry, error) {
+	body := api.NoticeRequest{To: req.To, URLs: req.URLs, Text: req.Text, Category: req.Category,
+		Basis: req.Basis, Order: req.Order, Deadline: req.Deadline}
+	for _, s := range req.Signals {
+		body.Signals = append(body.Signals, api.FormatSignal(s))
+	}
+	b.record(body)
 	return b.standIn(ctx)
 }
 

@@ -1,11 +1,10 @@
-package node
+package notices
 
 import (
 	"errors"
 	"math"
 	"sync"
 
-	"github.com/staydown/staydown/node/api"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/store"
 )
@@ -28,7 +27,7 @@ type noticeBook struct {
 type bookEntry struct {
 	from, to protocol.AuthorKey
 	st       protocol.NoticeStatus // without the clock: never overdue
-	details  *api.NoticeDetails    // opened, once asked for
+	details  *Details              // opened, once asked for
 	opened   bool
 }
 
@@ -93,7 +92,7 @@ func (b *noticeBook) selectIDs(keep func(from, to protocol.AuthorKey, st protoco
 
 // details returns the notice's opened details, opening them with open on
 // first use.
-func (b *noticeBook) details(id protocol.ID, open func() *api.NoticeDetails) *api.NoticeDetails {
+func (b *noticeBook) details(id protocol.ID, open func() *Details) *Details {
 	b.mu.RLock()
 	e, ok := b.m[id]
 	if ok && e.opened {
@@ -109,4 +108,18 @@ func (b *noticeBook) details(id protocol.ID, open func() *api.NoticeDetails) *ap
 		b.mu.Unlock()
 	}
 	return d
+}
+
+// Booked is what the notice book holds for notice id: its lifecycle
+// without the clock (protocol.NoticeLifecycle at math.MinInt64), which
+// must equal the store's thread once the writer has reported every
+// entry of it.
+func (n *Notices) Booked(id protocol.ID) (protocol.NoticeStatus, bool) {
+	n.book.mu.RLock()
+	defer n.book.mu.RUnlock()
+	e, ok := n.book.m[id]
+	if !ok {
+		return protocol.NoticeStatus{}, false
+	}
+	return e.st, true
 }

@@ -1,33 +1,73 @@
-package node
+// Package notices is a node's side of takedown notices (SPEC 10): issuing,
+// updating and replying to them, the inbox and outbox with each notice's
+// state, the transparency report, and the live event feed. It reads the
+// store and proposes entries to the node's writer; it never writes the
+// store itself.
+package notices
 
 import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/node/kind"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/protocol/report"
 	"github.com/staydown/staydown/store"
 )
 
-// Takedown notices (issue, update, reply), the transparency report and
-// the live event feed: api.Notices.
+// Deps are what Notices needs of its node.
+type Deps struct {
+	Store  *store.Store
+	Roster *protocol.Roster
+	Self   protocol.Member
+	// Author is the node's author key: it opens the details sealed to
+	// the node.
+	Author ed25519.PrivateKey
+	// Publish signs a body as the node's next entry and has the writer
+	// store and gossip it (node.Node.Publish).
+	Publish func(ctx context.Context, body *pb.Entry) (*protocol.Entry, error)
+	// Subscribe rings on every entry stored (the node's feed).
+	Subscribe func(buffer int) (<-chan *protocol.Entry, func())
+	// Done is closed when the node begins to close: event streams end.
+	Done   <-chan struct{}
+	Now    func() time.Time
+	Random func() io.Reader // what details are sealed with
+	Log    *slog.Logger
+}
 
-var _ api.Notices = (*Node)(nil)
+// Notices issues, reads and follows a node's takedown notices. Its
+// methods may run concurrently; Stored is the writer's alone.
+type Notices struct {
+	Deps
+	// book is every notice's lifecycle, in memory (book.go).
+	book *noticeBook
+}
+
+// New loads the notice book from the store.
+func New(d Deps) (*Notices, error) {
+	b, err := newNoticeBook(d.Store)
+	if err != nil {
+		return nil, fmt.Errorf("loading notices: %w", err)
+	}
+	return &Notices{Deps: d, book: b}, nil
+}
 
 // DefaultNoticeDeadline is a notice's deadline when the issuer names none:
 // the EU's one hour.
 const DefaultNoticeDeadline = time.Hour
 
 func invalid(field, format string, args ...any) error {
-	return fmt.Errorf("%w: %s: %s", api.ErrInvalid, field, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: %s: %s", kind.ErrInvalid, field, fmt.Sprintf(format, args...))
 }
 
 // details builds the plaintext details of a request, URLs normalised.
@@ -44,39 +84,43 @@ func details(urls []string, text string) (*pb.NoticeDetails, error) {
 		d.Urls = append(d.Urls, n)
 	}
 	if err := protocol.CheckDetails(d); err != nil {
-		return nil, fmt.Errorf("%w: %w", api.ErrInvalid, err)
+		return nil, fmt.Errorf("%w: %w", kind.ErrInvalid, err)
 	}
 	return d, nil
 }
 
-func (n *Node) seal(d *pb.NoticeDetails, addressee protocol.AuthorKey) (*pb.Sealed, error) {
+func (n *Notices) seal(d *pb.NoticeDetails, addressee protocol.AuthorKey) (*pb.Sealed, error) {
 	if d == nil {
 		return nil, nil
 	}
-	s, err := protocol.Seal(d, protocol.NoticeRecipients(n.roster, n.self.AuthorKey, addressee), n.random())
+	s, err := protocol.Seal(d, protocol.NoticeRecipients(n.Roster, n.Self.AuthorKey, addressee), n.Random())
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", api.ErrInvalid, err)
+		return nil, fmt.Errorf("%w: %w", kind.ErrInvalid, err)
 	}
 	return s, nil
 }
 
-// IssueNotice implements api.Notices.
-func (n *Node) IssueNotice(ctx context.Context, req api.NoticeRequest) (*protocol.Entry, error) {
-	if !protocol.MayWrite(n.self.Role, protocol.KindNotice) {
-		return nil, fmt.Errorf("%w: a %s may not issue notices; only referral units do", api.ErrForbidden, n.self.Role)
+// IssueNotice seals the request's URLs and text to the addressee, the
+// issuer and the roster's auditors, then signs and publishes the notice.
+// Errors wrap a kind (package kind) or are internal.
+func (n *Notices) IssueNotice(ctx context.Context, req IssueRequest) (*protocol.Entry, error) {
+	if !protocol.MayWrite(n.Self.Role, protocol.KindNotice) {
+		return nil, fmt.Errorf("%w: a %s may not issue notices; only referral units do", kind.ErrForbidden, n.Self.Role)
 	}
-	to, ok := n.roster.ByName(req.To)
+	to, ok := n.Roster.ByName(req.To)
 	switch {
 	case req.To == "":
-		return nil, invalid("to", "required: the member name of a platform (%s)", n.roster.Names())
+		return nil, invalid("to", "required: the member name of a platform (%s)", n.Roster.Names())
 	case !ok:
-		return nil, invalid("to", "%q is not in the roster (%s)", req.To, n.roster.Names())
+		return nil, invalid("to", "%q is not in the roster (%s)", req.To, n.Roster.Names())
 	case to.Role != protocol.RolePlatform:
 		return nil, invalid("to", "%s is a %s; notices go to platforms", to.Name, to.Role)
 	}
-	sigs, err := api.ParseSignalList("signals", req.Signals)
-	if err != nil {
-		return nil, err
+	sigs := req.Signals
+	for i, sig := range sigs {
+		if err := protocol.CheckSignal(sig); err != nil {
+			return nil, invalid(fmt.Sprintf("signals[%d]", i), "%v", err)
+		}
 	}
 	cat, err := protocol.ParseLabel(req.Category)
 	if err != nil {
@@ -85,10 +129,10 @@ func (n *Node) IssueNotice(ctx context.Context, req api.NoticeRequest) (*protoco
 	if strings.TrimSpace(req.Basis) == "" {
 		return nil, invalid("basis", "required: the legal basis, e.g. the law and article")
 	}
-	now := n.now()
+	now := n.Now()
 	deadline := now.Add(DefaultNoticeDeadline)
 	if req.Deadline != "" {
-		if deadline, err = api.ParseDeadline(req.Deadline, now); err != nil {
+		if deadline, err = ParseDeadline(req.Deadline, now); err != nil {
 			return nil, invalid("deadline", "%v", err)
 		}
 	}
@@ -103,7 +147,7 @@ func (n *Node) IssueNotice(ctx context.Context, req api.NoticeRequest) (*protoco
 	if err != nil {
 		return nil, err
 	}
-	return n.Publish(ctx, &pb.Entry{Payload: &pb.Entry_Notice{Notice: &pb.Notice{
+	return n.Deps.Publish(ctx, &pb.Entry{Payload: &pb.Entry_Notice{Notice: &pb.Notice{
 		Addressee: to.AuthorKey[:], Signals: sigs, Category: cat, LegalBasis: req.Basis,
 		Binding: req.Order, DeadlineMs: deadline.UnixMilli(), Details: sealed,
 	}}})
@@ -111,33 +155,33 @@ func (n *Node) IssueNotice(ctx context.Context, req api.NoticeRequest) (*protoco
 
 // notice reads a stored notice for an update or reply, with a clear error
 // when it is missing.
-func (n *Node) notice(field, idHex string) (store.NoticeThread, error) {
+func (n *Notices) notice(field, idHex string) (store.NoticeThread, error) {
 	id, err := protocol.ParseID(idHex)
 	if err != nil {
 		return store.NoticeThread{}, invalid(field, "%v", err)
 	}
-	t, err := n.store.Notice(id)
+	t, err := n.Store.Notice(id)
 	if errors.Is(err, store.ErrNotFound) {
-		return t, fmt.Errorf("%w: notice %s is not in this node's store (%v)", api.ErrNotFound, id, err)
+		return t, fmt.Errorf("%w: notice %s is not in this node's store (%v)", kind.ErrNotFound, id, err)
 	}
 	return t, err
 }
 
-// UpdateNotice implements api.Notices.
-func (n *Node) UpdateNotice(ctx context.Context, req api.NoticeUpdateRequest) (*protocol.Entry, error) {
-	if !protocol.MayWrite(n.self.Role, protocol.KindNoticeUpdate) {
-		return nil, fmt.Errorf("%w: a %s may not update notices", api.ErrForbidden, n.self.Role)
+// UpdateNotice clarifies or withdraws one of this node's notices.
+func (n *Notices) UpdateNotice(ctx context.Context, req UpdateRequest) (*protocol.Entry, error) {
+	if !protocol.MayWrite(n.Self.Role, protocol.KindNoticeUpdate) {
+		return nil, fmt.Errorf("%w: a %s may not update notices", kind.ErrForbidden, n.Self.Role)
 	}
 	t, err := n.notice("notice", req.Notice)
 	if err != nil {
 		return nil, err
 	}
-	if t.Notice.Author != n.self.AuthorKey {
-		return nil, fmt.Errorf("%w: notice %s was issued by %s; only its issuer updates it", api.ErrForbidden, t.Notice.ID, n.memberName(t.Notice.Author))
+	if t.Notice.Author != n.Self.AuthorKey {
+		return nil, fmt.Errorf("%w: notice %s was issued by %s; only its issuer updates it", kind.ErrForbidden, t.Notice.ID, n.Roster.NameOf(t.Notice.Author))
 	}
 	u := &pb.NoticeUpdate{Notice: t.Notice.ID[:], Withdraw: req.Withdraw}
 	if req.Deadline != "" {
-		dl, err := api.ParseDeadline(req.Deadline, n.now())
+		dl, err := ParseDeadline(req.Deadline, n.Now())
 		if err != nil {
 			return nil, invalid("deadline", "%v", err)
 		}
@@ -153,20 +197,20 @@ func (n *Node) UpdateNotice(ctx context.Context, req api.NoticeUpdateRequest) (*
 	if !u.Withdraw && u.DeadlineMs == 0 && u.Details == nil {
 		return nil, invalid("notice update", "changes nothing: withdraw, or give a deadline, URLs or text")
 	}
-	return n.Publish(ctx, &pb.Entry{Payload: &pb.Entry_NoticeUpdate{NoticeUpdate: u}})
+	return n.Deps.Publish(ctx, &pb.Entry{Payload: &pb.Entry_NoticeUpdate{NoticeUpdate: u}})
 }
 
-// ReplyNotice implements api.Notices.
-func (n *Node) ReplyNotice(ctx context.Context, req api.ReplyRequest) (*protocol.Entry, error) {
-	if !protocol.MayWrite(n.self.Role, protocol.KindNoticeReply) {
-		return nil, fmt.Errorf("%w: a %s may not reply to notices; only platforms do", api.ErrForbidden, n.self.Role)
+// ReplyNotice answers a notice addressed to this node.
+func (n *Notices) ReplyNotice(ctx context.Context, req ReplyRequest) (*protocol.Entry, error) {
+	if !protocol.MayWrite(n.Self.Role, protocol.KindNoticeReply) {
+		return nil, fmt.Errorf("%w: a %s may not reply to notices; only platforms do", kind.ErrForbidden, n.Self.Role)
 	}
 	t, err := n.notice("notice", req.Notice)
 	if err != nil {
 		return nil, err
 	}
-	if to := protocol.AuthorKey(t.Notice.Body.GetNotice().Addressee); to != n.self.AuthorKey {
-		return nil, fmt.Errorf("%w: notice %s is addressed to %s; only its addressee replies", api.ErrForbidden, t.Notice.ID, n.memberName(to))
+	if to := protocol.AuthorKey(t.Notice.Body.GetNotice().Addressee); to != n.Self.AuthorKey {
+		return nil, fmt.Errorf("%w: notice %s is addressed to %s; only its addressee replies", kind.ErrForbidden, t.Notice.ID, n.Roster.NameOf(to))
 	}
 	r := &pb.NoticeReply{Notice: t.Notice.ID[:], Text: req.Text}
 	if r.Status, err = parseReplyStatus(req.Status); err != nil {
@@ -185,12 +229,12 @@ func (n *Node) ReplyNotice(ctx context.Context, req api.ReplyRequest) (*protocol
 		if err != nil {
 			return nil, invalid("action_time", "%q is not an RFC 3339 time", req.ActionTime)
 		}
-		if at.After(n.now()) {
+		if at.After(n.Now()) {
 			return nil, invalid("action_time", "%s is in the future", req.ActionTime)
 		}
 		r.ActionTimeMs = at.UnixMilli()
 	}
-	return n.Publish(ctx, &pb.Entry{Payload: &pb.Entry_NoticeReply{NoticeReply: r}})
+	return n.Deps.Publish(ctx, &pb.Entry{Payload: &pb.Entry_NoticeReply{NoticeReply: r}})
 }
 
 func parseReplyStatus(s string) (pb.ReplyStatus, error) {
@@ -215,28 +259,31 @@ func byName[T comparable](field, s string, names map[T]string, hint string) (T, 
 	return zero, invalid(field, "%q; %s %s", s, hint, strings.Join(all, ", "))
 }
 
-// noticeStored tells the notice book of an entry now stored.
-func (n *Node) noticeStored(e *protocol.Entry, thread *protocol.ID) {
-	if err := n.book.stored(n.store, thread); err != nil {
-		n.log.Error("notice book: reading a thread", "entry", e.ID, "err", err)
+// Stored tells the notice book of an entry now stored, whose effect
+// (replica.Effect.Thread) names the notice thread it changed, if any. The
+// node's writer calls it after the commit, in commit order.
+func (n *Notices) Stored(e *protocol.Entry, thread *protocol.ID) {
+	if err := n.book.stored(n.Store, thread); err != nil {
+		n.Log.Error("notice book: reading a thread", "entry", e.ID, "err", err)
 	}
 }
 
-// ListNotices implements api.Notices. The notice book picks the notices;
+// ListNotices lists notices with their state at q.AtMs (0: now), sorted
+// by deadline (stopped clocks last), then by id. The notice book picks the notices;
 // only those are read from the store and rendered.
-func (n *Node) ListNotices(ctx context.Context, q api.NoticeQuery) ([]api.NoticeView, error) {
+func (n *Notices) ListNotices(ctx context.Context, q Query) ([]View, error) {
 	box := q.Box
 	if box == "" {
-		box = map[protocol.Role]string{protocol.RolePlatform: "in", protocol.RoleReferral: "out"}[n.self.Role]
+		box = map[protocol.Role]string{protocol.RolePlatform: "in", protocol.RoleReferral: "out"}[n.Self.Role]
 		if box == "" {
 			box = "all"
 		}
 	}
 	at := q.AtMs
 	if at == 0 {
-		at = n.now().UnixMilli()
+		at = n.Now().UnixMilli()
 	}
-	me := n.self.AuthorKey
+	me := n.Self.AuthorKey
 	ids := n.book.selectIDs(func(from, to protocol.AuthorKey, st protocol.NoticeStatus) bool {
 		switch {
 		case box == "in" && to != me, box == "out" && from != me:
@@ -246,8 +293,8 @@ func (n *Node) ListNotices(ctx context.Context, q api.NoticeQuery) ([]api.Notice
 		final := state == protocol.NoticeActioned || state == protocol.NoticeNotExecuted || state == protocol.NoticeWithdrawn
 		return !(q.Open && final) && !(q.Overdue && state != protocol.NoticeOverdue)
 	})
-	out := make([]api.NoticeView, 0, len(ids))
-	err := n.store.Threads(ids, func(t store.NoticeThread) error {
+	out := make([]View, 0, len(ids))
+	err := n.Store.Threads(ids, func(t store.NoticeThread) error {
 		v, _ := n.noticeView(t, at)
 		out = append(out, v)
 		return ctx.Err()
@@ -255,7 +302,7 @@ func (n *Node) ListNotices(ctx context.Context, q api.NoticeQuery) ([]api.Notice
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(out, func(a, b api.NoticeView) int {
+	slices.SortFunc(out, func(a, b View) int {
 		// Stopped clocks (deadline 0) last.
 		if (a.DeadlineMs == 0) != (b.DeadlineMs == 0) {
 			if a.DeadlineMs == 0 {
@@ -268,49 +315,49 @@ func (n *Node) ListNotices(ctx context.Context, q api.NoticeQuery) ([]api.Notice
 	return out, nil
 }
 
-// GetNotice implements api.Notices.
-func (n *Node) GetNotice(ctx context.Context, id protocol.ID, atMs int64) (api.NoticeView, error) {
-	t, err := n.store.Notice(id)
+// GetNotice is one notice, by id, at atMs (0: now).
+func (n *Notices) GetNotice(ctx context.Context, id protocol.ID, atMs int64) (View, error) {
+	t, err := n.Store.Notice(id)
 	if errors.Is(err, store.ErrNotFound) {
-		return api.NoticeView{}, fmt.Errorf("%w: no notice %s in this node's store", api.ErrNotFound, id)
+		return View{}, fmt.Errorf("%w: no notice %s in this node's store", kind.ErrNotFound, id)
 	}
 	if err != nil {
-		return api.NoticeView{}, err
+		return View{}, err
 	}
 	if atMs == 0 {
-		atMs = n.now().UnixMilli()
+		atMs = n.Now().UnixMilli()
 	}
 	v, _ := n.noticeView(t, atMs)
 	return v, nil
 }
 
-func apiTime(ms int64) string { return time.UnixMilli(ms).UTC().Format(api.TimeFormat) }
+func apiTime(ms int64) string { return time.UnixMilli(ms).UTC().Format(TimeFormat) }
 
 // open opens sealed details if this node is a recipient; nil otherwise.
 // Details that do not open are logged: the issuer sealed them wrongly.
-func (n *Node) open(s *pb.Sealed, id protocol.ID) *api.NoticeDetails {
-	if s == nil || !protocol.Readable(s, n.self.AuthorKey) {
+func (n *Notices) open(s *pb.Sealed, id protocol.ID) *Details {
+	if s == nil || !protocol.Readable(s, n.Self.AuthorKey) {
 		return nil
 	}
-	d, err := protocol.Open(s, n.author)
+	d, err := protocol.Open(s, n.Author)
 	if err != nil {
-		n.log.Warn("sealed details addressed to this node do not open", "entry", id, "err", err)
+		n.Log.Warn("sealed details addressed to this node do not open", "entry", id, "err", err)
 		return nil
 	}
-	return &api.NoticeDetails{URLs: d.Urls, Text: d.Text}
+	return &Details{URLs: d.Urls, Text: d.Text}
 }
 
 // noticeView renders a thread with its lifecycle at atMs.
-func (n *Node) noticeView(t store.NoticeThread, atMs int64) (api.NoticeView, protocol.NoticeStatus) {
+func (n *Notices) noticeView(t store.NoticeThread, atMs int64) (View, protocol.NoticeStatus) {
 	p := t.Notice.Body.GetNotice()
 	st := protocol.NoticeLifecycle(t.Notice, t.Updates, t.Replies, atMs)
-	v := api.NoticeView{
-		ID: t.Notice.ID.String(), From: n.memberName(t.Notice.Author), To: n.memberName(protocol.AuthorKey(p.Addressee)),
+	v := View{
+		ID: t.Notice.ID.String(), From: n.Roster.NameOf(t.Notice.Author), To: n.Roster.NameOf(protocol.AuthorKey(p.Addressee)),
 		State: string(st.State), Issued: apiTime(t.Notice.Body.TimestampMs), DeadlineMs: st.DeadlineMs,
 		Category: protocol.FormatLabel(p.Category), LegalBasis: p.LegalBasis, Order: p.Binding,
 		Signals: []string{}, Sealed: p.Details != nil,
-		Details: n.book.details(t.Notice.ID, func() *api.NoticeDetails { return n.open(p.Details, t.Notice.ID) }),
-		Updates: []api.NoticeUpdate{}, Replies: []api.NoticeReply{},
+		Details: n.book.details(t.Notice.ID, func() *Details { return n.open(p.Details, t.Notice.ID) }),
+		Updates: []UpdateView{}, Replies: []ReplyView{},
 	}
 	if st.DeadlineMs != 0 {
 		v.Deadline = apiTime(st.DeadlineMs)
@@ -332,7 +379,7 @@ func (n *Node) noticeView(t store.NoticeThread, atMs int64) (api.NoticeView, pro
 	}
 	for _, e := range t.Updates {
 		u := e.Body.GetNoticeUpdate()
-		vu := api.NoticeUpdate{ID: e.ID.String(), Time: apiTime(e.Body.TimestampMs), Withdraw: u.Withdraw,
+		vu := UpdateView{ID: e.ID.String(), Time: apiTime(e.Body.TimestampMs), Withdraw: u.Withdraw,
 			Sealed: u.Details != nil, Details: n.open(u.Details, e.ID)}
 		if u.DeadlineMs != 0 {
 			vu.Deadline = apiTime(u.DeadlineMs)
@@ -341,7 +388,7 @@ func (n *Node) noticeView(t store.NoticeThread, atMs int64) (api.NoticeView, pro
 	}
 	for _, e := range t.Replies {
 		r := e.Body.GetNoticeReply()
-		vr := api.NoticeReply{ID: e.ID.String(), Time: apiTime(e.Body.TimestampMs), Status: protocol.ReplyStatuses[r.Status],
+		vr := ReplyView{ID: e.ID.String(), Time: apiTime(e.Body.TimestampMs), Status: protocol.ReplyStatuses[r.Status],
 			Reason: protocol.NotExecutedReasons[r.Reason], Text: r.Text}
 		if r.ActionTimeMs != 0 {
 			vr.ActionTime = apiTime(r.ActionTimeMs)
@@ -351,14 +398,15 @@ func (n *Node) noticeView(t store.NoticeThread, atMs int64) (api.NoticeView, pro
 	return v, st
 }
 
-// Report implements api.Notices: every stored log, fed to the report
+// Report is the transparency report of everything stored, at atMs (0:
+// now), for the period from sinceMs (0: everything): every stored log, fed to the report
 // builder (which keeps a compact record of about 66 bytes per entry).
-func (n *Node) Report(ctx context.Context, sinceMs, atMs int64) (report.Report, error) {
+func (n *Notices) Report(ctx context.Context, sinceMs, atMs int64) (report.Report, error) {
 	if atMs == 0 {
-		atMs = n.now().UnixMilli()
+		atMs = n.Now().UnixMilli()
 	}
-	b := report.New(n.roster)
-	heads, err := n.store.Heads()
+	b := report.New(n.Roster)
+	heads, err := n.Store.Heads()
 	if err != nil {
 		return report.Report{}, err
 	}
@@ -366,7 +414,7 @@ func (n *Node) Report(ctx context.Context, sinceMs, atMs int64) (report.Report, 
 		if err := ctx.Err(); err != nil {
 			return report.Report{}, err
 		}
-		err := n.store.Range(h.Author, 1, h.Seq, func(e *protocol.Entry) error { b.Add(e); return nil })
+		err := n.Store.Range(h.Author, 1, h.Seq, func(e *protocol.Entry) error { b.Add(e); return nil })
 		if err != nil {
 			return report.Report{}, err
 		}
@@ -378,11 +426,13 @@ func (n *Node) Report(ctx context.Context, sinceMs, atMs int64) (report.Report, 
 // so that proxies and clients see the connection is alive.
 const eventKeepAlive = 15 * time.Second
 
-// Events implements api.Notices. The store's arrivals are the source: a
+// Events calls send with every event for this node after position after
+// (0: from the beginning), then with each new one as it is stored, until
+// ctx ends, the node closes or send fails. The store's arrivals are the source: a
 // stream replays them after the client's position, then waits on the
 // node's feed (a doorbell; the entries themselves are read back from the
 // store, so nothing the feed drops is missed).
-func (n *Node) Events(ctx context.Context, after uint64, send func(api.Event) error) error {
+func (n *Notices) Events(ctx context.Context, after uint64, send func(Event) error) error {
 	bell, cancel := n.Subscribe(1)
 	defer cancel()
 	keepAlive := time.NewTicker(eventKeepAlive)
@@ -391,7 +441,7 @@ func (n *Node) Events(ctx context.Context, after uint64, send func(api.Event) er
 		var batch []store.Arrival
 		for {
 			batch = batch[:0]
-			err := n.store.Arrivals(after, 512, func(a store.Arrival) error { batch = append(batch, a); return nil })
+			err := n.Store.Arrivals(after, 512, func(a store.Arrival) error { batch = append(batch, a); return nil })
 			if err != nil {
 				return err
 			}
@@ -415,11 +465,11 @@ func (n *Node) Events(ctx context.Context, after uint64, send func(api.Event) er
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-n.runCtx.Done():
+		case <-n.Done:
 			return nil
 		case <-bell:
 		case <-keepAlive.C:
-			if err := send(api.Event{}); err != nil {
+			if err := send(Event{}); err != nil {
 				return err
 			}
 		}
@@ -427,13 +477,13 @@ func (n *Node) Events(ctx context.Context, after uint64, send func(api.Event) er
 }
 
 // event says what an arrival means to this node, if anything.
-func (n *Node) event(a store.Arrival) (api.Event, bool, error) {
+func (n *Notices) event(a store.Arrival) (Event, bool, error) {
 	e := a.Entry
-	ev := api.Event{N: a.N, ID: e.ID.String(), Author: n.memberName(e.Author)}
+	ev := Event{N: a.N, ID: e.ID.String(), Author: n.Roster.NameOf(e.Author)}
 	var noticeID protocol.ID
 	switch p := e.Body.GetPayload().(type) {
 	case *pb.Entry_Addition:
-		ev.Type = api.EventAttestation
+		ev.Type = EventAttestation
 		for _, s := range p.Addition.Signals {
 			ev.Signals = append(ev.Signals, protocol.FormatSignal(s))
 		}
@@ -442,18 +492,18 @@ func (n *Node) event(a store.Arrival) (api.Event, bool, error) {
 		}
 		return ev, true, nil
 	case *pb.Entry_Notice:
-		if !bytes.Equal(p.Notice.Addressee, n.self.AuthorKey[:]) {
+		if !bytes.Equal(p.Notice.Addressee, n.Self.AuthorKey[:]) {
 			return ev, false, nil
 		}
-		ev.Type, noticeID = api.EventNotice, e.ID
+		ev.Type, noticeID = EventNotice, e.ID
 	case *pb.Entry_NoticeUpdate:
-		ev.Type, noticeID = api.EventNoticeUpdate, protocol.ID(p.NoticeUpdate.Notice)
+		ev.Type, noticeID = EventNoticeUpdate, protocol.ID(p.NoticeUpdate.Notice)
 	case *pb.Entry_NoticeReply:
-		ev.Type, noticeID = api.EventReply, protocol.ID(p.NoticeReply.Notice)
+		ev.Type, noticeID = EventReply, protocol.ID(p.NoticeReply.Notice)
 	default:
 		return ev, false, nil
 	}
-	t, err := n.store.Notice(noticeID)
+	t, err := n.Store.Notice(noticeID)
 	if errors.Is(err, store.ErrNotFound) {
 		return ev, false, nil // a reply or update before its notice: the notice's own event comes later
 	}
@@ -461,24 +511,24 @@ func (n *Node) event(a store.Arrival) (api.Event, bool, error) {
 		return ev, false, err
 	}
 	to := protocol.AuthorKey(t.Notice.Body.GetNotice().Addressee)
-	v, st := n.noticeView(t, n.now().UnixMilli())
+	v, st := n.noticeView(t, n.Now().UnixMilli())
 	ev.Notice = &v
 	switch ev.Type {
-	case api.EventNoticeUpdate:
-		if to != n.self.AuthorKey || e.Author != t.Notice.Author {
+	case EventNoticeUpdate:
+		if to != n.Self.AuthorKey || e.Author != t.Notice.Author {
 			return ev, false, nil
 		}
-	case api.EventReply:
+	case EventReply:
 		if e.Author != to {
 			return ev, false, nil
 		}
-		if t.Notice.Author == n.self.AuthorKey {
+		if t.Notice.Author == n.Self.AuthorKey {
 			return ev, true, nil
 		}
 		// Someone else's notice, actioned by this reply: a new
 		// attestation if it names signals (stay down).
 		if st.State == protocol.NoticeActioned && st.ActionID == e.ID && len(t.Notice.Body.GetNotice().Signals) > 0 {
-			ev.Type, ev.Signals = api.EventAttestation, v.Signals
+			ev.Type, ev.Signals = EventAttestation, v.Signals
 			ev.Labels = []string{v.Category}
 			return ev, true, nil
 		}
