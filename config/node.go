@@ -51,7 +51,7 @@ type Node struct {
 	Random io.Reader
 	// CheckpointInterval, when positive, is how often the node publishes
 	// a checkpoint of its own log (checkpoint_interval, a duration such as
-	// "30s"; node.DefaultCheckpointInterval when absent).
+	// "30s"; checkpoints.DefaultInterval when absent).
 	CheckpointInterval time.Duration
 }
 

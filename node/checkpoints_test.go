@@ -132,7 +132,7 @@ func TestCheckpointConflict(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cosign, err := pfa.ckpt.receive(sc, msg)
+		cosign, err := pfa.ckpt.Receive(sc, msg)
 		if err != nil || cosign != nil {
 			t.Fatalf("a contradicting checkpoint was cosigned (%v)", err)
 		}
@@ -155,7 +155,7 @@ func TestCheckpointConflict(t *testing.T) {
 				t.Fatal(err)
 			}
 			sc, _ := protocol.OpenCheckpoint(m, pfa.roster)
-			if _, err := pfa.ckpt.receive(sc, m); err != nil {
+			if _, err := pfa.ckpt.Receive(sc, m); err != nil {
 				t.Fatal(err)
 			}
 			if got := len(pfa.CheckpointConflicts()); got != 1+i {
@@ -164,7 +164,7 @@ func TestCheckpointConflict(t *testing.T) {
 		}
 
 		forged := bytes.Replace(msg, []byte("\n3\n"), []byte("\n2\n"), 1)
-		res := pfa.ckpt.validate(context.Background(), nru.host.ID(), &pubsub.Message{Message: &pubsubpb.Message{Data: forged}})
+		res := pfa.ckpt.Validate(context.Background(), nru.host.ID(), &pubsub.Message{Message: &pubsubpb.Message{Data: forged}})
 		if res != pubsub.ValidationReject {
 			t.Errorf("a checkpoint with a broken signature: %v, want reject", res)
 		}

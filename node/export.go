@@ -41,7 +41,7 @@ func (n *Node) Export(ctx context.Context, w io.Writer, authors []protocol.Autho
 	if err != nil {
 		return err
 	}
-	for _, msg := range n.ckpt.export(want) {
+	for _, msg := range n.ckpt.Export(want) {
 		if err := ew.Checkpoint(msg); err != nil {
 			return err
 		}

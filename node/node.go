@@ -23,6 +23,7 @@ import (
 
 	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/node/checkpoints"
 	"github.com/staydown/staydown/node/matching"
 	"github.com/staydown/staydown/node/notices"
 	"github.com/staydown/staydown/protocol"
@@ -46,8 +47,8 @@ type Node struct {
 	matcher *matching.Matching
 	// notices issues and follows takedown notices (package notices).
 	notices *notices.Notices
-	// ckpt publishes and witnesses checkpoints (checkpoints.go).
-	ckpt *checkpoints
+	// ckpt publishes and witnesses checkpoints (package checkpoints).
+	ckpt *checkpoints.Checkpoints
 
 	host    host.Host
 	gater   *rosterGater
@@ -139,7 +140,7 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 		return nil, err
 	}
 	topicName := Topic(cfg.Federation)
-	ckptTopic := CheckpointTopic(cfg.Federation)
+	ckptTopic := checkpoints.Topic(cfg.Federation)
 	if n.ps, err = newPubSub(runCtx, n.host, topicName, ckptTopic); err != nil {
 		return nil, fmt.Errorf("gossipsub: %w", err)
 	}
@@ -153,18 +154,15 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	if err != nil {
 		return nil, fmt.Errorf("gossipsub subscribe: %w", err)
 	}
-	if n.ckpt, err = newCheckpoints(n, n.metrics.reg); err != nil {
+	n.ckpt, err = checkpoints.New(checkpoints.Deps{Store: n.store, Roster: roster, Self: self, Author: author,
+		Federation: cfg.Federation, Host: n.host.ID(), After: n.after, Log: log, Reg: n.metrics.reg,
+		Rejected: func() { n.metrics.rejected.WithLabelValues("checkpoint").Inc() }})
+	if err != nil {
 		return nil, err
 	}
-	if err = n.ps.RegisterTopicValidator(ckptTopic, n.ckpt.validate); err != nil {
-		return nil, fmt.Errorf("gossipsub validator: %w", err)
-	}
-	if n.ckpt.topic, err = n.ps.Join(ckptTopic); err != nil {
-		return nil, fmt.Errorf("gossipsub join %s: %w", ckptTopic, err)
-	}
-	ckptSub, err := n.ckpt.topic.Subscribe()
+	ckptSub, err := n.ckpt.Join(runCtx, n.ps)
 	if err != nil {
-		return nil, fmt.Errorf("gossipsub subscribe: %w", err)
+		return nil, err
 	}
 	n.host.SetStreamHandler(protocol.SyncProtocol, n.sync.serve)
 	n.host.Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
@@ -173,11 +171,11 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	received := make(chan *protocol.Entry, maxBatch)
 	interval := cfg.CheckpointInterval
 	if interval <= 0 {
-		interval = DefaultCheckpointInterval
+		interval = checkpoints.DefaultInterval
 	}
 	n.wg.Add(6)
-	go func() { defer n.wg.Done(); readCheckpoints(runCtx, ckptSub) }()
-	go func() { defer n.wg.Done(); n.ckpt.run(runCtx, interval) }()
+	go func() { defer n.wg.Done(); checkpoints.Drain(runCtx, ckptSub) }()
+	go func() { defer n.wg.Done(); n.ckpt.Run(runCtx, interval) }()
 	go func() { defer n.wg.Done(); n.sync.run(runCtx) }()
 	go func() { defer n.wg.Done(); n.readLoop(runCtx, sub, received) }()
 	go func() { defer n.wg.Done(); n.writeLoop(received) }()
@@ -258,7 +256,7 @@ func (n *Node) Close() error {
 			n.matcher.Close()
 		}
 		if n.ckpt != nil {
-			n.ckpt.close()
+			n.ckpt.Close()
 		}
 		if n.store != nil {
 			errs = append(errs, n.store.Close())
@@ -392,6 +390,19 @@ func (n *Node) Events(ctx context.Context, after uint64, send func(notices.Event
 	return n.notices.Events(ctx, after, send)
 }
 
+// LatestCheckpoint returns the newest checkpoint this node holds of
+// author's log, with every cosignature it has seen, or nil.
+func (n *Node) LatestCheckpoint(author protocol.AuthorKey) []byte { return n.ckpt.Latest(author) }
+
+// CheckpointConflicts returns the contradicting checkpoints seen.
+func (n *Node) CheckpointConflicts() []checkpoints.Conflict { return n.ckpt.Conflicts() }
+
+// Proof implements api.Prover: the entry with this id and its inclusion
+// proof against the latest checkpoint this node holds of its author's log.
+func (n *Node) Proof(ctx context.Context, id protocol.ID) (protocol.EntryProof, error) {
+	return n.ckpt.Proof(ctx, id)
+}
+
 // Roster implements api.Backend.
 func (n *Node) Roster() *protocol.Roster { return n.roster }
 
@@ -432,7 +443,7 @@ func (n *Node) Status(ctx context.Context) (api.Status, error) {
 	if err != nil {
 		return st, err
 	}
-	for _, c := range n.CheckpointConflicts() {
+	for _, c := range n.ckpt.Conflicts() {
 		if !slices.Contains(flagged, c.Author) {
 			flagged = append(flagged, c.Author)
 		}

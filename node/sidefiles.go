@@ -3,17 +3,19 @@ package node
 import (
 	"errors"
 	"fmt"
-	"github.com/staydown/staydown/node/matching"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 
+	"github.com/staydown/staydown/node/checkpoints"
+	"github.com/staydown/staydown/node/matching"
+
 	"github.com/staydown/staydown/store"
 )
 
 // importSideFiles brings what an older node kept beside its store
-// (CheckpointsFile, matching.WatchlistFile in the node directory dir) into the
+// (checkpoints.File, matching.WatchlistFile in the node directory dir) into the
 // store, in one transaction (store.ImportLegacy), then renames each file
 // to NAME.imported: kept, never deleted, and not imported again. It
 // refuses to start if NAME.imported exists already. A failed rename
@@ -21,7 +23,7 @@ import (
 // and only renames.
 func importSideFiles(st *store.Store, dir string, log *slog.Logger) error {
 	var paths []string
-	for _, name := range []string{CheckpointsFile, matching.WatchlistFile} {
+	for _, name := range []string{checkpoints.File, matching.WatchlistFile} {
 		p := filepath.Join(dir, name)
 		switch _, err := os.Stat(p); {
 		case errors.Is(err, fs.ErrNotExist):

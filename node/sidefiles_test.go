@@ -14,6 +14,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/staydown/staydown/node/checkpoints"
 	"github.com/staydown/staydown/node/matching"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
@@ -94,7 +95,7 @@ func TestSideFilesImported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeSideFile(t, filepath.Join(dir, CheckpointsFile),
+	writeSideFile(t, filepath.Join(dir, checkpoints.File),
 		map[string][][2][]byte{"latest": {{pa.self.AuthorKey[:], latest}}},
 		map[string][][]byte{"conflicts": {conflict}})
 	alert := fmt.Sprintf(`{"raised_ms":1700000000000,"watched":%q,"signal":%q,"entry":%q}`,
@@ -107,7 +108,7 @@ func TestSideFilesImported(t *testing.T) {
 		map[string][][]byte{"alerts": {[]byte(alert)}})
 
 	pa = f.start("pa")
-	for _, name := range []string{CheckpointsFile, matching.WatchlistFile} {
+	for _, name := range []string{checkpoints.File, matching.WatchlistFile} {
 		p := filepath.Join(dir, name)
 		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("%s after the import: %v, want it renamed", name, err)

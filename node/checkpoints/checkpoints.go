@@ -1,9 +1,13 @@
-package node
+// Package checkpoints is a node's side of checkpoints and witnessing
+// (SPEC.md section 20).
+package checkpoints
 
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"fmt"
+	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -15,8 +19,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/node/kind"
 	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/store"
 )
 
 // Checkpoints and witnessing (SPEC.md section 20). Every node publishes a
@@ -27,20 +32,20 @@ import (
 // the author showed another history to someone, and is kept as evidence
 // (the author is flagged). Checkpoints travel on their own topic.
 
-// CheckpointTopic is the federation's checkpoint topic.
-func CheckpointTopic(federation string) string { return "/staydown/v1/" + federation + "/checkpoints" }
+// Topic is the federation's checkpoint topic.
+func Topic(federation string) string { return "/staydown/v1/" + federation + "/checkpoints" }
 
-// DefaultCheckpointInterval is how often a node publishes a checkpoint of
+// DefaultInterval is how often a node publishes a checkpoint of
 // its own log, if the log grew.
-const DefaultCheckpointInterval = 30 * time.Second
+const DefaultInterval = 30 * time.Second
 
 // maxKeptRoots bounds the roots a witness remembers per log.
 const maxKeptRoots = 64
 
-// CheckpointConflict is a checkpoint whose root is not the root of the
+// Conflict is a checkpoint whose root is not the root of the
 // author's log as this node holds it, at that size: proof, with the
 // entries this node holds, that the author forked its history.
-type CheckpointConflict struct {
+type Conflict struct {
 	Author  protocol.AuthorKey
 	Size    uint64
 	Claimed []byte // the checkpoint's root
@@ -48,13 +53,32 @@ type CheckpointConflict struct {
 	Note    []byte // the signed checkpoint
 }
 
-// checkpoints keeps the latest checkpoint of every log and the conflicts
+// Deps are what Checkpoints needs of its node.
+type Deps struct {
+	Store      *store.Store
+	Roster     *protocol.Roster
+	Self       protocol.Member
+	Author     ed25519.PrivateKey // signs this node's checkpoints and cosignatures
+	Federation string
+	// Host is this node's peer: its own messages are not checked again.
+	Host peer.ID
+	// After makes the timers of the publication interval.
+	After func(d time.Duration) <-chan time.Time
+	// Rejected counts a message rejected from a peer (the node's metric).
+	Rejected func()
+	Log      *slog.Logger
+	Reg      prometheus.Registerer
+}
+
+// Checkpoints keeps the latest checkpoint of every log and the conflicts,
 // in the node's store too (store.SaveCheckpoint), so that they survive a
 // restart; exports take them from here.
-type checkpoints struct {
-	n      *Node
+type Checkpoints struct {
+	d      Deps
 	signer note.Signer
 	topic  *pubsub.Topic
+	// ctx is Join's: the publications end with it.
+	ctx context.Context
 
 	cosigned  prometheus.Counter
 	conflicts prometheus.Counter
@@ -65,7 +89,7 @@ type checkpoints struct {
 
 	mu    sync.Mutex // guards logs and found
 	logs  map[protocol.AuthorKey]*checkpointLog
-	found []CheckpointConflict
+	found []Conflict
 }
 
 // checkpointLog is what a node knows of one log's checkpoints.
@@ -80,17 +104,18 @@ type checkpointLog struct {
 	published uint64
 }
 
-// CheckpointsFile is where a node kept checkpoints, in its directory,
+// File is where a node kept checkpoints, in its directory,
 // before they moved into its store: Start imports the file and renames
 // it (sidefiles.go).
-const CheckpointsFile = "checkpoints.db"
+const File = "checkpoints.db"
 
-func newCheckpoints(n *Node, reg prometheus.Registerer) (*checkpoints, error) {
-	s, err := protocol.NoteSigner(n.self.Name, n.author)
+// New loads what an earlier run kept, from the store.
+func New(d Deps) (*Checkpoints, error) {
+	s, err := protocol.NoteSigner(d.Self.Name, d.Author)
 	if err != nil {
 		return nil, err
 	}
-	c := &checkpoints{n: n, signer: s, logs: map[protocol.AuthorKey]*checkpointLog{},
+	c := &Checkpoints{d: d, signer: s, ctx: context.Background(), logs: map[protocol.AuthorKey]*checkpointLog{},
 		cosigned: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "staydown_checkpoints_cosigned_total", Help: "Checkpoints of other members' logs this node witnessed and cosigned.",
 		}),
@@ -101,58 +126,58 @@ func newCheckpoints(n *Node, reg prometheus.Registerer) (*checkpoints, error) {
 	if err := c.load(); err != nil {
 		return nil, fmt.Errorf("checkpoints: %w", err)
 	}
-	reg.MustRegister(c.cosigned, c.conflicts)
+	d.Reg.MustRegister(c.cosigned, c.conflicts)
 	return c, nil
 }
 
 // load reads what an earlier run kept. A kept note that no longer opens
 // against the roster (a member removed) is skipped.
-func (c *checkpoints) load() error {
-	latest, err := c.n.store.LatestCheckpoints()
+func (c *Checkpoints) load() error {
+	latest, err := c.d.Store.LatestCheckpoints()
 	if err != nil {
 		return err
 	}
 	for _, msg := range latest {
-		if sc, err := protocol.OpenCheckpoint(msg, c.n.roster); err == nil {
+		if sc, err := protocol.OpenCheckpoint(msg, c.d.Roster); err == nil {
 			l := c.log(sc.Author)
 			l.keep(sc, msg)
-			if sc.Author == c.n.self.AuthorKey {
+			if sc.Author == c.d.Self.AuthorKey {
 				l.published = sc.Size
-			} else if slices.Contains(sc.Cosigners, c.n.self.AuthorKey) {
+			} else if slices.Contains(sc.Cosigners, c.d.Self.AuthorKey) {
 				l.cosigned = sc.Size
 			}
 		}
 	}
-	conflicts, err := c.n.store.CheckpointConflicts()
+	conflicts, err := c.d.Store.CheckpointConflicts()
 	if err != nil {
 		return err
 	}
 	for _, msg := range conflicts {
-		if sc, err := protocol.OpenCheckpoint(msg, c.n.roster); err == nil {
-			c.found = append(c.found, CheckpointConflict{Author: sc.Author, Size: sc.Size, Claimed: sc.Root, Note: msg})
+		if sc, err := protocol.OpenCheckpoint(msg, c.d.Roster); err == nil {
+			c.found = append(c.found, Conflict{Author: sc.Author, Size: sc.Size, Claimed: sc.Root, Note: msg})
 		}
 	}
 	return nil
 }
 
 // save keeps a log's latest checkpoint on disk.
-func (c *checkpoints) save(author protocol.AuthorKey, msg []byte) {
-	if err := c.n.store.SaveCheckpoint(author, msg); err != nil {
-		c.n.log.Error("keeping a checkpoint", "err", err)
+func (c *Checkpoints) save(author protocol.AuthorKey, msg []byte) {
+	if err := c.d.Store.SaveCheckpoint(author, msg); err != nil {
+		c.d.Log.Error("keeping a checkpoint", "err", err)
 	}
 }
 
-func (c *checkpoints) saveConflict(msg []byte) {
-	if err := c.n.store.SaveCheckpointConflict(msg); err != nil {
-		c.n.log.Error("keeping a checkpoint conflict", "err", err)
+func (c *Checkpoints) saveConflict(msg []byte) {
+	if err := c.d.Store.SaveCheckpointConflict(msg); err != nil {
+		c.d.Log.Error("keeping a checkpoint conflict", "err", err)
 	}
 }
 
-// close waits for the publications under way (they end with the run
+// Close waits for the publications under way (they end with the run
 // context), so that none writes to the store once it closes.
-func (c *checkpoints) close() { c.sends.Wait() }
+func (c *Checkpoints) Close() { c.sends.Wait() }
 
-func (c *checkpoints) log(a protocol.AuthorKey) *checkpointLog {
+func (c *Checkpoints) log(a protocol.AuthorKey) *checkpointLog {
 	l := c.logs[a]
 	if l == nil {
 		l = &checkpointLog{tree: protocol.NewTree(), roots: map[uint64][]byte{}}
@@ -163,12 +188,12 @@ func (c *checkpoints) log(a protocol.AuthorKey) *checkpointLog {
 
 // rootAt is the root of author's log at size as stored here, and false if
 // the store does not hold that many entries yet. c.mu is held.
-func (c *checkpoints) rootAt(author protocol.AuthorKey, size uint64) ([]byte, bool, error) {
+func (c *Checkpoints) rootAt(author protocol.AuthorKey, size uint64) ([]byte, bool, error) {
 	l := c.log(author)
 	if r, ok := l.roots[size]; ok {
 		return r, true, nil
 	}
-	head, err := c.n.store.Head(author)
+	head, err := c.d.Store.Head(author)
 	if err != nil || head.Seq < size {
 		return nil, false, err
 	}
@@ -176,7 +201,7 @@ func (c *checkpoints) rootAt(author protocol.AuthorKey, size uint64) ([]byte, bo
 		l.tree = protocol.NewTree()
 	}
 	if l.tree.Size() < size {
-		err := c.n.store.RangeRaw(author, l.tree.Size()+1, size, func(_ uint64, raw []byte) error {
+		err := c.d.Store.RangeRaw(author, l.tree.Size()+1, size, func(_ uint64, raw []byte) error {
 			l.tree.Append(protocol.IDOf(raw))
 			return nil
 		})
@@ -222,29 +247,29 @@ func (c *checkpointLog) keep(sc protocol.SignedCheckpoint, msg []byte) bool {
 
 // keep keeps sc in its log's record, and on disk if that changed it.
 // c.mu is held.
-func (c *checkpoints) keep(l *checkpointLog, sc protocol.SignedCheckpoint, msg []byte) {
+func (c *Checkpoints) keep(l *checkpointLog, sc protocol.SignedCheckpoint, msg []byte) {
 	if l.keep(sc, msg) {
 		c.save(sc.Author, l.latest)
 	}
 }
 
-// validate is the checkpoint topic's validator: a checkpoint that does
+// Validate is the checkpoint topic's validator: a checkpoint that does
 // not open against the roster is rejected (the forwarder is penalised);
 // every valid one is relayed, conflicting ones too, so that every node
 // sees the evidence.
-func (c *checkpoints) validate(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
-	if from == c.n.host.ID() {
+func (c *Checkpoints) Validate(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+	if from == c.d.Host {
 		return pubsub.ValidationAccept
 	}
-	sc, err := protocol.OpenCheckpoint(m.Data, c.n.roster)
+	sc, err := protocol.OpenCheckpoint(m.Data, c.d.Roster)
 	if err != nil {
-		c.n.metrics.rejected.WithLabelValues("checkpoint").Inc()
-		c.n.log.Warn("rejected checkpoint from peer", "peer", from, "err", err)
+		c.d.Rejected()
+		c.d.Log.Warn("rejected checkpoint from peer", "peer", from, "err", err)
 		return pubsub.ValidationReject
 	}
-	cosign, err := c.receive(sc, m.Data)
+	cosign, err := c.Receive(sc, m.Data)
 	if err != nil {
-		c.n.log.Error("checking a checkpoint", "err", err)
+		c.d.Log.Error("checking a checkpoint", "err", err)
 		return pubsub.ValidationIgnore
 	}
 	if cosign != nil {
@@ -253,13 +278,13 @@ func (c *checkpoints) validate(ctx context.Context, from peer.ID, m *pubsub.Mess
 	return pubsub.ValidationAccept
 }
 
-// receive witnesses a checkpoint opened against the roster. It returns
+// Receive witnesses a checkpoint opened against the roster. It returns
 // this node's cosigned version to publish, if it cosigns.
-func (c *checkpoints) receive(sc protocol.SignedCheckpoint, msg []byte) ([]byte, error) {
+func (c *Checkpoints) Receive(sc protocol.SignedCheckpoint, msg []byte) ([]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	l := c.log(sc.Author)
-	if sc.Author == c.n.self.AuthorKey {
+	if sc.Author == c.d.Self.AuthorKey {
 		// Our own, come back with cosignatures.
 		c.keep(l, sc, msg)
 		return nil, nil
@@ -287,7 +312,7 @@ func (c *checkpoints) receive(sc protocol.SignedCheckpoint, msg []byte) ([]byte,
 		return nil, nil
 	}
 	c.keep(l, sc, msg)
-	if slices.Contains(sc.Cosigners, c.n.self.AuthorKey) {
+	if slices.Contains(sc.Cosigners, c.d.Self.AuthorKey) {
 		return nil, nil
 	}
 	if sc.Size <= l.cosigned {
@@ -304,7 +329,7 @@ func (c *checkpoints) receive(sc protocol.SignedCheckpoint, msg []byte) ([]byte,
 	}
 	l.cosigned = sc.Size
 	c.cosigned.Inc()
-	if again, err := protocol.OpenCheckpoint(out, c.n.roster); err == nil {
+	if again, err := protocol.OpenCheckpoint(out, c.d.Roster); err == nil {
 		c.keep(l, again, out)
 	}
 	return out, nil
@@ -313,30 +338,30 @@ func (c *checkpoints) receive(sc protocol.SignedCheckpoint, msg []byte) ([]byte,
 // conflict keeps a contradicting checkpoint as evidence; held is the
 // root of the log this node holds at its size, nil when the evidence is
 // another checkpoint of the same size. c.mu is held.
-func (c *checkpoints) conflict(sc protocol.SignedCheckpoint, held, msg []byte) {
+func (c *Checkpoints) conflict(sc protocol.SignedCheckpoint, held, msg []byte) {
 	for _, f := range c.found {
 		if bytes.Equal(f.Note, msg) {
 			return
 		}
 	}
 	c.conflicts.Inc()
-	c.found = append(c.found, CheckpointConflict{Author: sc.Author, Size: sc.Size, Claimed: sc.Root, Held: held, Note: msg})
+	c.found = append(c.found, Conflict{Author: sc.Author, Size: sc.Size, Claimed: sc.Root, Held: held, Note: msg})
 	c.saveConflict(msg)
-	c.n.log.Error("checkpoint contradicts what this node holds: the author showed another history",
-		"author", c.n.roster.NameOf(sc.Author), "size", sc.Size)
+	c.d.Log.Error("checkpoint contradicts what this node holds: the author showed another history",
+		"author", c.d.Roster.NameOf(sc.Author), "size", sc.Size)
 }
 
-func (c *checkpoints) publish(msg []byte) {
-	if err := c.topic.Publish(c.n.runCtx, msg); err != nil && c.n.runCtx.Err() == nil {
-		c.n.log.Warn("gossip publish of a checkpoint failed", "err", err)
+func (c *Checkpoints) publish(msg []byte) {
+	if err := c.topic.Publish(c.ctx, msg); err != nil && c.ctx.Err() == nil {
+		c.d.Log.Warn("gossip publish of a checkpoint failed", "err", err)
 	}
 }
 
 // publishOwn signs and publishes a checkpoint of this node's log if it
 // grew since the last one, and otherwise publishes the last one again.
-func (c *checkpoints) publishOwn() error {
-	me := c.n.self.AuthorKey
-	head, err := c.n.store.Head(me)
+func (c *Checkpoints) publishOwn() error {
+	me := c.d.Self.AuthorKey
+	head, err := c.d.Store.Head(me)
 	if err != nil {
 		return err
 	}
@@ -363,13 +388,13 @@ func (c *checkpoints) publishOwn() error {
 		c.mu.Unlock()
 		return err
 	}
-	cp := protocol.Checkpoint{Origin: protocol.CheckpointOrigin(c.n.cfg.Federation, me), Size: head.Seq, Root: root}
+	cp := protocol.Checkpoint{Origin: protocol.CheckpointOrigin(c.d.Federation, me), Size: head.Seq, Root: root}
 	msg, err := protocol.SignCheckpoint(cp, c.signer)
 	if err != nil {
 		c.mu.Unlock()
 		return err
 	}
-	if sc, err := protocol.OpenCheckpoint(msg, c.n.roster); err == nil {
+	if sc, err := protocol.OpenCheckpoint(msg, c.d.Roster); err == nil {
 		c.keep(l, sc, msg)
 	}
 	l.published = head.Seq
@@ -378,36 +403,36 @@ func (c *checkpoints) publishOwn() error {
 	return nil
 }
 
-// run publishes this node's checkpoints every interval (jittered by up
-// to a fifth) until ctx ends.
-func (c *checkpoints) run(ctx context.Context, interval time.Duration) {
+// Run publishes this node's checkpoints every interval (jittered by up
+// to a fifth) until ctx ends. Call it once, after Join.
+func (c *Checkpoints) Run(ctx context.Context, interval time.Duration) {
 	for {
 		wait := interval + time.Duration(rand.Int64N(int64(interval)/5+1))
 		select {
 		case <-ctx.Done():
 			return
-		case <-c.n.after(wait):
+		case <-c.d.After(wait):
 		}
 		if err := c.publishOwn(); err != nil {
-			c.n.log.Error("publishing a checkpoint", "err", err)
+			c.d.Log.Error("publishing a checkpoint", "err", err)
 		}
 	}
 }
 
-// LatestCheckpoint returns the newest checkpoint this node holds of author's log,
+// Latest returns the newest checkpoint this node holds of author's log,
 // with every cosignature it has seen, or nil.
-func (n *Node) LatestCheckpoint(author protocol.AuthorKey) []byte {
-	n.ckpt.mu.Lock()
-	defer n.ckpt.mu.Unlock()
-	if l := n.ckpt.logs[author]; l != nil {
+func (c *Checkpoints) Latest(author protocol.AuthorKey) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l := c.logs[author]; l != nil {
 		return slices.Clone(l.latest)
 	}
 	return nil
 }
 
-// export lists the checkpoints to export: the latest of each log that
+// Export lists the checkpoints to export: the latest of each log that
 // want selects, then the contradicting ones, sorted by author.
-func (c *checkpoints) export(want func(protocol.AuthorKey) bool) [][]byte {
+func (c *Checkpoints) Export(want func(protocol.AuthorKey) bool) [][]byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	authors := slices.SortedFunc(maps.Keys(c.logs), func(a, b protocol.AuthorKey) int { return bytes.Compare(a[:], b[:]) })
@@ -425,16 +450,37 @@ func (c *checkpoints) export(want func(protocol.AuthorKey) bool) [][]byte {
 	return out
 }
 
-// CheckpointConflicts returns the contradicting checkpoints seen.
-func (n *Node) CheckpointConflicts() []CheckpointConflict {
-	n.ckpt.mu.Lock()
-	defer n.ckpt.mu.Unlock()
-	return slices.Clone(n.ckpt.found)
+// Conflicts returns the contradicting checkpoints seen.
+func (c *Checkpoints) Conflicts() []Conflict {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.found)
 }
 
-// readCheckpoints drains the checkpoint subscription: the validator did
-// the work.
-func readCheckpoints(ctx context.Context, sub *pubsub.Subscription) {
+// Join registers the validator of the checkpoint topic, joins it and
+// returns its subscription, which Drain empties. Publications end with
+// ctx (the node's run context).
+func (c *Checkpoints) Join(ctx context.Context, ps *pubsub.PubSub) (*pubsub.Subscription, error) {
+	c.ctx = ctx
+	name := Topic(c.d.Federation)
+	if err := ps.RegisterTopicValidator(name, c.Validate); err != nil {
+		return nil, fmt.Errorf("gossipsub validator: %w", err)
+	}
+	t, err := ps.Join(name)
+	if err != nil {
+		return nil, fmt.Errorf("gossipsub join %s: %w", name, err)
+	}
+	c.topic = t
+	sub, err := t.Subscribe()
+	if err != nil {
+		return nil, fmt.Errorf("gossipsub subscribe: %w", err)
+	}
+	return sub, nil
+}
+
+// Drain empties the checkpoint subscription until ctx ends: the validator
+// did the work.
+func Drain(ctx context.Context, sub *pubsub.Subscription) {
 	for {
 		if _, err := sub.Next(ctx); err != nil {
 			return
@@ -442,28 +488,28 @@ func readCheckpoints(ctx context.Context, sub *pubsub.Subscription) {
 	}
 }
 
-// Proof implements api.Prover: the entry with this id and its inclusion
+// Proof is the entry with this id and its inclusion
 // proof against the latest checkpoint this node holds of its author's log
 // (with the cosignatures gathered). ErrNotFound when the entry is not
 // stored or no checkpoint covers it yet.
-func (n *Node) Proof(ctx context.Context, id protocol.ID) (protocol.EntryProof, error) {
-	e, err := n.store.Get(id)
+func (c *Checkpoints) Proof(ctx context.Context, id protocol.ID) (protocol.EntryProof, error) {
+	e, err := c.d.Store.Get(id)
 	if err != nil {
-		return protocol.EntryProof{}, fmt.Errorf("%w: no entry %s in this node's store", api.ErrNotFound, id)
+		return protocol.EntryProof{}, fmt.Errorf("%w: no entry %s in this node's store", kind.ErrNotFound, id)
 	}
-	msg := n.LatestCheckpoint(e.Author)
+	msg := c.Latest(e.Author)
 	if msg == nil {
-		return protocol.EntryProof{}, fmt.Errorf("%w: no checkpoint of %s's log yet (one comes within %v of its author's last entry)", api.ErrNotFound, n.roster.NameOf(e.Author), DefaultCheckpointInterval)
+		return protocol.EntryProof{}, fmt.Errorf("%w: no checkpoint of %s's log yet (one comes within %v of its author's last entry)", kind.ErrNotFound, c.d.Roster.NameOf(e.Author), DefaultInterval)
 	}
-	sc, err := protocol.OpenCheckpoint(msg, n.roster)
+	sc, err := protocol.OpenCheckpoint(msg, c.d.Roster)
 	if err != nil {
 		return protocol.EntryProof{}, err
 	}
 	if sc.Size < e.Seq() {
-		return protocol.EntryProof{}, fmt.Errorf("%w: the latest checkpoint of %s's log (size %d) does not cover seq %d yet", api.ErrNotFound, n.roster.NameOf(e.Author), sc.Size, e.Seq())
+		return protocol.EntryProof{}, fmt.Errorf("%w: the latest checkpoint of %s's log (size %d) does not cover seq %d yet", kind.ErrNotFound, c.d.Roster.NameOf(e.Author), sc.Size, e.Seq())
 	}
 	ids := make([]protocol.ID, 0, sc.Size)
-	err = n.store.RangeRaw(e.Author, 1, sc.Size, func(_ uint64, raw []byte) error {
+	err = c.d.Store.RangeRaw(e.Author, 1, sc.Size, func(_ uint64, raw []byte) error {
 		ids = append(ids, protocol.IDOf(raw))
 		return ctx.Err()
 	})
