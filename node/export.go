@@ -7,15 +7,12 @@ import (
 	"os"
 	"slices"
 
-	"github.com/staydown/staydown/node/api"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/export"
 	"github.com/staydown/staydown/protocol/pb"
 )
 
-var _ api.Exporter = (*Node)(nil)
-
-// Export implements api.Exporter: it writes the checkpoints this node
+// Export (api.Exporter) it writes the checkpoints this node
 // keeps (the latest of each log, with its cosignatures, and every
 // contradicting one), every log it holds (or only those of authors, if
 // given), then the evidence of equivocation about them, as an export

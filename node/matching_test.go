@@ -287,7 +287,7 @@ func exactBench(b *testing.B) (*Node, []*pb.Signal) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	n, err := Start(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	n, err := StartWith(context.Background(), cfg, slog.New(slog.DiscardHandler), withAPI(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -22,10 +22,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/staydown/staydown/config"
-	"github.com/staydown/staydown/node/api"
 	"github.com/staydown/staydown/node/checkpoints"
+	"github.com/staydown/staydown/node/kind"
 	"github.com/staydown/staydown/node/matching"
 	"github.com/staydown/staydown/node/notices"
+	"github.com/staydown/staydown/node/status"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/protocol/report"
@@ -198,7 +199,9 @@ func (n *Node) serveHTTP(token string) error {
 	}
 	n.apiAddr = ln.Addr()
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", api.NewServer(n, token, n.log))
+	if n.opts.API != nil {
+		mux.Handle("/v1/", n.opts.API(n, token))
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "staydown node %s (%s) of federation %s\nAPI: /v1/ (bearer token), /v1/openapi.yaml\nMetrics: /metrics\n",
@@ -268,12 +271,12 @@ func (n *Node) Close() error {
 
 // Publish implements api.Backend.
 func (n *Node) Publish(ctx context.Context, body *pb.Entry) (*protocol.Entry, error) {
-	kind := protocol.KindOf(body)
-	if kind == "" {
-		return nil, fmt.Errorf("%w: no payload", api.ErrInvalid)
+	what := protocol.KindOf(body)
+	if what == "" {
+		return nil, fmt.Errorf("%w: no payload", kind.ErrInvalid)
 	}
-	if !protocol.MayWrite(n.self.Role, kind) {
-		return nil, fmt.Errorf("%w: a %s may not write a %s", api.ErrForbidden, n.self.Role, kind)
+	if !protocol.MayWrite(n.self.Role, what) {
+		return nil, fmt.Errorf("%w: a %s may not write a %s", kind.ErrForbidden, n.self.Role, what)
 	}
 	if err := n.checkOwnTarget(body); err != nil {
 		return nil, err
@@ -283,7 +286,7 @@ func (n *Node) Publish(ctx context.Context, body *pb.Entry) (*protocol.Entry, er
 	e, err := n.propose(ctx, body)
 	switch {
 	case errors.Is(err, protocol.ErrMalformed), errors.Is(err, protocol.ErrSignal), errors.Is(err, protocol.ErrLabel), errors.Is(err, store.ErrRule):
-		return nil, fmt.Errorf("%w: %w", api.ErrInvalid, err)
+		return nil, fmt.Errorf("%w: %w", kind.ErrInvalid, err)
 	case err != nil:
 		return nil, err
 	}
@@ -307,13 +310,13 @@ func (n *Node) checkOwnTarget(body *pb.Entry) error {
 	copy(id[:], target)
 	t, err := n.store.Get(id)
 	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%w: entry %s is not in this node's store", api.ErrNotFound, id)
+		return fmt.Errorf("%w: entry %s is not in this node's store", kind.ErrNotFound, id)
 	}
 	if err != nil {
 		return err
 	}
 	if t.Author != n.self.AuthorKey {
-		return fmt.Errorf("%w: entry %s was written by %s; a member may only retract or update its own entries", api.ErrInvalid, id, n.roster.NameOf(t.Author))
+		return fmt.Errorf("%w: entry %s was written by %s; a member may only retract or update its own entries", kind.ErrInvalid, id, n.roster.NameOf(t.Author))
 	}
 	return nil
 }
@@ -407,8 +410,8 @@ func (n *Node) Proof(ctx context.Context, id protocol.ID) (protocol.EntryProof, 
 func (n *Node) Roster() *protocol.Roster { return n.roster }
 
 // Status implements api.Backend.
-func (n *Node) Status(ctx context.Context) (api.Status, error) {
-	st := api.Status{
+func (n *Node) Status(ctx context.Context) (status.Status, error) {
+	st := status.Status{
 		ID: n.host.ID().String(), Name: n.self.Name, Role: string(n.self.Role),
 		Author: n.self.AuthorKey.String(), Federation: n.cfg.Federation,
 		TopicPeers: len(n.topic.ListPeers()), Heads: map[string]uint64{}, Flagged: []string{},

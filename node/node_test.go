@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,6 +22,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/encoding/protodelim"
 
+	"github.com/staydown/staydown/node/api"
 	"github.com/staydown/staydown/protocol/pb"
 
 	bolterrors "go.etcd.io/bbolt/errors"
@@ -86,7 +88,7 @@ func newFederation(t testing.TB, members ...string) *federation {
 
 func (f *federation) start(name string) *Node {
 	f.t.Helper()
-	n, err := Start(context.Background(), f.cfgs[name], testLogger(f.t, name))
+	n, err := StartWith(context.Background(), f.cfgs[name], testLogger(f.t, name), withAPI(testLogger(f.t, name)))
 	if err != nil {
 		f.t.Fatalf("start %s: %v", name, err)
 	}
@@ -161,7 +163,7 @@ func TestStartFailsCleanlyOnBusyPort(t *testing.T) {
 		t.Fatalf("Start on a busy port: %v, want an address-in-use error", err)
 	}
 	// The store was closed: it opens again at once.
-	n, err := Start(context.Background(), f.cfgs["a"], testLogger(t, "a"))
+	n, err := StartWith(context.Background(), f.cfgs["a"], testLogger(t, "a"), withAPI(testLogger(t, "a")))
 	if err != nil {
 		t.Fatalf("second start: %v", err)
 	}
@@ -240,4 +242,10 @@ func subscribedTopic(t *testing.T, h host.Host) (context.Context, *pubsub.Topic)
 		t.Fatal(err)
 	}
 	return ctx, topic
+}
+
+// withAPI is the Options of a node that serves its HTTP API, as
+// cmd/staydown's run does.
+func withAPI(log *slog.Logger) Options {
+	return Options{API: func(n *Node, token string) http.Handler { return api.NewServer(n, token, log) }}
 }

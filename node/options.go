@@ -2,6 +2,7 @@ package node
 
 import (
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/connmgr"
@@ -14,7 +15,7 @@ import (
 // Options say what StartWith runs a node on where that is not what its
 // config says: tests run federations on a simulated network in virtual
 // time (simnet_test.go). The zero Options is what Start uses: a TCP host
-// on cfg.Listen, the runtime's timers and the HTTP API on cfg.API.
+// on cfg.Listen, the runtime's timers, and on cfg.API /metrics only.
 //
 // A node reads the time from cfg.Clock (time.Now when nil) and waits on
 // After's timers: the two together are its sense of time, and a test that
@@ -31,7 +32,13 @@ type Options struct {
 	// periodic sync, the dial backoff, the checkpoint interval); nil is
 	// time.After.
 	After func(d time.Duration) <-chan time.Time
-	// NoAPI starts the node without its HTTP API (APIAddr is then nil).
+	// API, when set, is the node's HTTP API (package api: api.NewServer),
+	// served under /v1/ on cfg.API beside /metrics; token is the bearer
+	// token the API requires. The node does not know the API: the
+	// composition root (cmd/staydown, localfed) hands it in.
+	API func(n *Node, token string) http.Handler
+	// NoAPI starts the node without its HTTP listener (APIAddr is then
+	// nil).
 	// A test in a testing/synctest bubble needs it: a listening socket's
 	// accept loop waits on the network, outside the bubble, so it is
 	// never durably blocked and the bubble's clock would never move.

@@ -7,10 +7,10 @@ import (
 	"github.com/staydown/staydown/config"
 )
 
-// Run starts the node described by cfg and blocks until ctx is done, then
-// shuts it down cleanly (see Close for the order).
-func Run(ctx context.Context, cfg *config.Node, log *slog.Logger) error {
-	n, err := Start(ctx, cfg, log)
+// Run starts the node described by cfg on opts and blocks until ctx is
+// done, then shuts it down cleanly (see Close for the order).
+func Run(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Options) error {
+	n, err := StartWith(ctx, cfg, log, opts)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/node/match/filehash"
 )
 
 func (c *cli) hashCommand() *cobra.Command {
@@ -72,7 +73,7 @@ func hashPath(name string) (fileHashes, error) {
 	} else if !st.Mode().IsRegular() {
 		return fileHashes{}, fmt.Errorf("%s is not a regular file", display(name))
 	}
-	h, err := api.HashSeeker(f)
+	h, err := filehash.ReadSeeker(f)
 	if err != nil {
 		return fileHashes{}, fmt.Errorf("reading %s: %w", display(name), err)
 	}

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/node/match/filehash"
 	"github.com/staydown/staydown/node/match/pdq"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
@@ -154,7 +155,7 @@ func TestMatchFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := api.HashSeeker(f)
+	h, err := filehash.ReadSeeker(f)
 	f.Close()
 	if err != nil {
 		t.Fatal(err)

@@ -1,19 +1,28 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/node"
+	"github.com/staydown/staydown/node/api"
 )
 
-// runNode is node.Run; tests replace it to check the wiring around it.
-var runNode = node.Run
+// runNode runs the node with its HTTP API (node.Run); tests replace it to
+// check the wiring around it.
+var runNode = func(ctx context.Context, cfg *config.Node, log *slog.Logger) error {
+	return node.Run(ctx, cfg, log, node.Options{API: func(n *node.Node, token string) http.Handler {
+		return api.NewServer(n, token, log)
+	}})
+}
 
 func (c *cli) runCommand() *cobra.Command {
 	return &cobra.Command{

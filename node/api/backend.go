@@ -5,6 +5,7 @@ import (
 
 	"github.com/staydown/staydown/node/kind"
 	"github.com/staydown/staydown/node/matching"
+	"github.com/staydown/staydown/node/status"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 )
@@ -74,24 +75,6 @@ var (
 	ErrNotFound  = kind.ErrNotFound
 )
 
-// Status is the body of GET /v1/status, and `staydown status --json`.
-type Status struct {
-	ID          string            `json:"id"`   // this node's libp2p peer ID
-	Name        string            `json:"name"` // member name
-	Role        string            `json:"role"`
-	Author      string            `json:"author"` // author key, hex
-	Federation  string            `json:"federation"`
-	Peers       int               `json:"peers"`       // connected roster peers
-	TopicPeers  int               `json:"topic_peers"` // peers subscribed to the federation topic
-	Entries     uint64            `json:"entries"`     // entries stored, all logs
-	Heads       map[string]uint64 `json:"heads"`       // member name -> seq
-	HeadsDigest string            `json:"heads_digest"`
-	Flagged     []string          `json:"flagged"` // members caught equivocating
-	Listen      []string          `json:"listen"`  // multiaddrs this node listens on
-	// Catch-up: entries peers have announced that this node lacks, and,
-	// while catching up, the rate of the catch-up (entries/s) and the time
-	// it should still take.
-	Behind            uint64  `json:"behind"`
-	CatchupRate       float64 `json:"catchup_rate,omitempty"`
-	CatchupETASeconds float64 `json:"catchup_eta_s,omitempty"`
-}
+// Status is the body of GET /v1/status, and `staydown status --json`: the
+// node's own description of itself (package status).
+type Status = status.Status

@@ -3,12 +3,9 @@ package api
 import (
 	"bytes"
 	"context"
-	"crypto/md5"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -17,6 +14,7 @@ import (
 
 	mh "github.com/multiformats/go-multihash"
 
+	"github.com/staydown/staydown/node/match/filehash"
 	"github.com/staydown/staydown/node/match/pdq"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
@@ -26,108 +24,10 @@ import (
 // an ordinary photo; larger uploads are answered 413.
 const MaxFileSize = 32 << 20
 
-// FileHashes are the signals computed from one file's bytes.
-type FileHashes struct {
-	Size   int64
-	SHA256 [sha256.Size]byte
-	MD5    [md5.Size]byte
-	// Image is the image format ("jpeg", "png", "gif", "webp") when the
-	// bytes decode as an image, and PDQ, Variants its PDQ hash, quality
-	// and rotated and mirrored hashes (indexed by pdq.Dihedral).
-	Image    string
-	PDQ      pdq.Result
-	Variants [8]pdq.Hash
-	// ImageErr says why there is no PDQ hash: the bytes are not an image
-	// in a format the hasher reads, or a malformed or too large one.
-	ImageErr error
-}
-
-// HashFile reads r to the end, at most limit bytes, and computes sha256
-// and md5 as it reads, then, if the bytes decode as an image, its PDQ
-// hash. It holds the bytes in memory (an HTTP body can be read only once).
-// More than limit bytes is an error wrapping ErrTooLarge; a read error is
-// returned as it is.
-func HashFile(r io.Reader, limit int64) (*FileHashes, error) {
-	var buf bytes.Buffer
-	f, err := hashStream(io.TeeReader(io.LimitReader(r, limit+1), &buf))
-	if err != nil {
-		return nil, err
-	}
-	if f.Size > limit {
-		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
-	}
-	f.hashImage(buf.Bytes())
-	return f, nil
-}
-
-// HashSeeker is HashFile for a file that can be read twice, of any size:
-// it streams the bytes through sha256 and md5, then rewinds and decodes
-// the image, if it is one, so that only the decoder's own buffers are
-// held in memory.
-func HashSeeker(r io.ReadSeeker) (*FileHashes, error) {
-	f, err := hashStream(r)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	head := make([]byte, 12)
-	n, _ := io.ReadFull(r, head)
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	res, variants, err := pdq.FromReaderDihedral(r)
-	if err != nil {
-		f.ImageErr = err
-		return f, nil
-	}
-	f.PDQ, f.Variants = res, variants
-	f.Image, _ = imageFormat(head[:n])
-	return f, nil
-}
-
-func hashStream(r io.Reader) (*FileHashes, error) {
-	s, m := sha256.New(), md5.New()
-	n, err := io.Copy(io.MultiWriter(s, m), r)
-	if err != nil {
-		return nil, err
-	}
-	f := &FileHashes{Size: n}
-	s.Sum(f.SHA256[:0])
-	m.Sum(f.MD5[:0])
-	return f, nil
-}
-
-func (f *FileHashes) hashImage(b []byte) {
-	res, variants, err := pdq.FromReaderDihedral(bytes.NewReader(b))
-	if err != nil {
-		f.ImageErr = err
-		return
-	}
-	f.PDQ, f.Variants = res, variants
-	f.Image, _ = imageFormat(b)
-}
-
-// imageFormat names the format pdq decoded, from the file's first bytes.
-func imageFormat(b []byte) (string, bool) {
-	for _, f := range []struct{ magic, name string }{
-		{"\xff\xd8", "jpeg"}, {"\x89PNG\r\n\x1a\n", "png"}, {"GIF8", "gif"},
-	} {
-		if bytes.HasPrefix(b, []byte(f.magic)) {
-			return f.name, true
-		}
-	}
-	if len(b) >= 12 && string(b[:4]) == "RIFF" && string(b[8:12]) == "WEBP" {
-		return "webp", true
-	}
-	return "", false
-}
-
-// Queries returns the queries that match the file's signals, sha256, md5
+// fileQueries returns the queries that match the file's signals, sha256, md5
 // and (for an image) pdq: the PDQ query carries the hash's
 // quality and, when dihedral, the seven rotated and mirrored hashes.
-func (f *FileHashes) Queries(dihedral bool) []Query {
+func fileQueries(f *filehash.Hashes, dihedral bool) []Query {
 	sha, _ := mh.Encode(f.SHA256[:], mh.SHA2_256)
 	md, _ := mh.Encode(f.MD5[:], mh.MD5)
 	qs := []Query{
@@ -176,7 +76,7 @@ type FileHash struct {
 
 // NewFileMatch puts together the answer from the hashes and the results
 // of their queries.
-func NewFileMatch(f *FileHashes, dihedral bool, results []MatchResult) FileMatch {
+func NewFileMatch(f *filehash.Hashes, dihedral bool, results []MatchResult) FileMatch {
 	out := FileMatch{Size: f.Size, Image: f.Image, Dihedral: dihedral && f.ImageErr == nil, Results: results, Verdict: string(VerdictNone)}
 	out.Hashes = []FileHash{
 		{Type: string(protocol.SignalSHA256), Value: hex.EncodeToString(f.SHA256[:])},
@@ -196,7 +96,7 @@ func NewFileMatch(f *FileHashes, dihedral bool, results []MatchResult) FileMatch
 }
 
 // ErrTooLarge: an uploaded file is larger than MaxFileSize (413).
-var ErrTooLarge = errors.New("too large")
+var ErrTooLarge = filehash.ErrTooLarge
 
 // fileSlots bounds the files hashed at once: decoding takes a CPU and up
 // to a few hundred MB for the largest images pdq accepts.
@@ -245,7 +145,7 @@ func (s *server) matchFile(w http.ResponseWriter, r *http.Request) {
 	if err := acquireFileSlot(r.Context()); err != nil {
 		return // the client went away
 	}
-	f, err := HashFile(r.Body, MaxFileSize)
+	f, err := filehash.Read(r.Body, MaxFileSize)
 	<-fileSlots
 	var tooLarge *http.MaxBytesError
 	switch {
@@ -259,7 +159,7 @@ func (s *server) matchFile(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, fieldErr("body", "empty: send the file's bytes"))
 		return
 	}
-	queries := f.Queries(dihedral)
+	queries := fileQueries(f, dihedral)
 	results, err := s.matchQueries(r.Context(), queries)
 	if err != nil {
 		s.error(w, r, err)

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -215,43 +214,4 @@ func TestMatchFileErrors(t *testing.T) {
 	}
 	wantError(t, h.do(t, "GET", "/v1/match/file", ""), 405, "method GET not allowed on /v1/match/file; use POST")
 	wantError(t, h.do(t, "POST", "/v1/match/file", "x", "-"), 401, "authorization: missing")
-}
-
-func TestHashFile(t *testing.T) {
-	data := []byte("0123456789")
-	f, err := api.HashFile(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if f.Size != 10 || f.SHA256 != sha256.Sum256(data) || f.MD5 != cryptomd5.Sum(data) || f.ImageErr == nil || !errors.Is(f.ImageErr, pdq.ErrNotImage) {
-		t.Errorf("hashes %+v", f)
-	}
-	if _, err := api.HashFile(bytes.NewReader(data), int64(len(data)-1)); !errors.Is(err, api.ErrTooLarge) {
-		t.Errorf("one byte over the limit: %v, want ErrTooLarge", err)
-	}
-	broken := errors.New("connection reset")
-	if _, err := api.HashFile(io.MultiReader(bytes.NewReader(data), errReader{broken}), 100); !errors.Is(err, broken) {
-		t.Errorf("read error: %v", err)
-	}
-}
-
-type errReader struct{ err error }
-
-func (r errReader) Read([]byte) (int, error) { return 0, r.err }
-
-// TestHashSeeker: streaming a file gives what HashFile gives from memory.
-func TestHashSeeker(t *testing.T) {
-	for _, data := range [][]byte{referenceImage(t, "dih--bridge-3-rotate-180.jpg"), referenceImage(t, "misc-images--c.png"), []byte("plain text")} {
-		want, err := api.HashFile(bytes.NewReader(data), int64(len(data)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := api.HashSeeker(bytes.NewReader(data))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("HashSeeker %+v, HashFile %+v", got, want)
-		}
-	}
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/node"
+	"github.com/staydown/staydown/node/api"
 	"github.com/staydown/staydown/protocol"
 )
 
@@ -111,7 +113,9 @@ func (f *Federation) Start(ctx context.Context, level slog.Level) error {
 		}
 		f.logs = append(f.logs, lf)
 		log := slog.New(slog.NewTextHandler(lf, &slog.HandlerOptions{Level: level}))
-		n, err := node.Start(ctx, cfg, log)
+		n, err := node.StartWith(ctx, cfg, log, node.Options{API: func(n *node.Node, token string) http.Handler {
+			return api.NewServer(n, token, log)
+		}})
 		if err != nil {
 			return fmt.Errorf("%s: %w", cfg.Name, err)
 		}
