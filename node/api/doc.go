@@ -22,7 +22,7 @@
 //
 // Every MatchResult carries the verdict of the node's local policy, and
 // for PDQ each attestation's stored hash and distance. /v1/match/file
-// hashes the bytes with [HashFile] (sha256, md5, and PDQ with its quality
+// hashes the bytes with [filehash.Read] (sha256, md5, and PDQ with its quality
 // for an image, with its rotations and mirror images unless
 // ?dihedral=false) and matches the hashes.
 //

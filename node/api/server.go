@@ -106,7 +106,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	limit := int64(MaxBodySize)
 	switch r.URL.Path {
 	case "/v1/match/file":
-		limit = MaxFileSize + 1 // HashFile itself says when a file is too large
+		limit = MaxFileSize + 1 // filehash.Read itself says when a file is too large
 	case "/v1/watchlist", "/v1/watchlist/remove":
 		limit = maxWatchBody
 	}
