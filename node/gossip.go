@@ -92,7 +92,7 @@ func (n *Node) validate(ctx context.Context, from peer.ID, m *pubsub.Message) pu
 	e, err := n.check(m.Data)
 	if err != nil {
 		n.metrics.rejected.WithLabelValues(rejectReason(err)).Inc()
-		n.log.Warn("rejected entry from peer", "peer", from, "member", n.gater.allowed[from], "err", err)
+		n.log.Warn("rejected entry from peer", "peer", from, "member", n.gater.Name(from), "err", err)
 		return pubsub.ValidationReject
 	}
 	outcome, err := n.store.Preview(e)
@@ -110,7 +110,7 @@ func (n *Node) validate(ctx context.Context, from peer.ID, m *pubsub.Message) pu
 		// earlier. The relay is not at fault (SPEC.md, "Gossip").
 		n.metrics.ignored.Inc()
 		n.log.Warn("entry does not continue the log we hold: the author forked; syncing with the sender for evidence", "author", n.roster.NameOf(e.Author), "seq", e.Seq(), "id", e.ID, "peer", from)
-		n.sync.now(from)
+		n.sync.Soon(from)
 		return pubsub.ValidationIgnore
 	}
 	// Applied, Gap (buffered until its predecessors arrive) and a first

@@ -26,7 +26,9 @@ import (
 	"github.com/staydown/staydown/node/kind"
 	"github.com/staydown/staydown/node/matching"
 	"github.com/staydown/staydown/node/notices"
+	"github.com/staydown/staydown/node/p2p"
 	"github.com/staydown/staydown/node/status"
+	"github.com/staydown/staydown/node/syncer"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/protocol/report"
@@ -52,13 +54,13 @@ type Node struct {
 	ckpt *checkpoints.Checkpoints
 
 	host    host.Host
-	gater   *rosterGater
+	gater   *p2p.Gater
 	ps      *pubsub.PubSub
 	topic   *pubsub.Topic
 	metrics *metrics
 	pending *pendingEntries // owned by the apply loop
 	feed    feed
-	sync    *syncer
+	sync    *syncer.Syncer
 	syncIn  chan syncWork   // sync batches for the apply loop
 	runCtx  context.Context // ends when Close begins
 	http    *http.Server
@@ -107,7 +109,6 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	n = &Node{cfg: cfg, log: log, roster: roster, self: self, author: author,
 		metrics: newMetrics(), pending: newPending(maxPending), cancel: cancel,
 		syncIn: make(chan syncWork), proposals: make(chan proposal, maxBatch), writerDone: make(chan struct{}), runCtx: runCtx, opts: opts}
-	n.sync = newSyncer(n)
 	// A failed start releases what it took. (Not through the named result:
 	// `return nil, err` has set it to nil by the time this runs.)
 	partial := n
@@ -140,6 +141,10 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	if n.host, n.gater, err = opts.newHost(nodeKey, cfg.Listen, roster, log, n.now); err != nil {
 		return nil, err
 	}
+	n.sync = syncer.New(syncer.Deps{Store: n.store, Roster: roster, Federation: cfg.Federation, Host: n.host, Gater: n.gater,
+		Apply: n.applySynced, Gossip: func(raw []byte) error { return n.topic.Publish(context.Background(), raw) },
+		Now: n.now, After: n.after, Log: log, TxEntries: maxBatch, TxBytes: maxBatchBytes,
+		Synced: func(k uint64) { n.metrics.synced.Add(float64(k)) }, Forged: n.metrics.syncForged.Inc})
 	topicName := Topic(cfg.Federation)
 	ckptTopic := checkpoints.Topic(cfg.Federation)
 	if n.ps, err = newPubSub(runCtx, n.host, topicName, ckptTopic); err != nil {
@@ -165,9 +170,9 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	if err != nil {
 		return nil, err
 	}
-	n.host.SetStreamHandler(protocol.SyncProtocol, n.sync.serve)
+	n.host.SetStreamHandler(protocol.SyncProtocol, n.sync.Serve)
 	n.host.Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
-		n.sync.now(c.RemotePeer()) // whatever happened while apart, catch up
+		n.sync.Soon(c.RemotePeer()) // whatever happened while apart, catch up
 	}})
 	received := make(chan *protocol.Entry, maxBatch)
 	interval := cfg.CheckpointInterval
@@ -177,10 +182,10 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	n.wg.Add(6)
 	go func() { defer n.wg.Done(); checkpoints.Drain(runCtx, ckptSub) }()
 	go func() { defer n.wg.Done(); n.ckpt.Run(runCtx, interval) }()
-	go func() { defer n.wg.Done(); n.sync.run(runCtx) }()
+	go func() { defer n.wg.Done(); n.sync.Run(runCtx) }()
 	go func() { defer n.wg.Done(); n.readLoop(runCtx, sub, received) }()
 	go func() { defer n.wg.Done(); n.writeLoop(received) }()
-	go func() { defer n.wg.Done(); newDialer(n.host, roster, log, n.now, n.after).run(runCtx) }()
+	go func() { defer n.wg.Done(); p2p.NewDialer(n.host, roster, log, n.now, n.after).Run(runCtx) }()
 
 	if !opts.NoAPI {
 		if err = n.serveHTTP(token); err != nil {
@@ -417,7 +422,7 @@ func (n *Node) Status(ctx context.Context) (status.Status, error) {
 		TopicPeers: len(n.topic.ListPeers()), Heads: map[string]uint64{}, Flagged: []string{},
 	}
 	for _, p := range n.host.Network().Peers() {
-		if n.gater.ok(p) && n.host.Network().Connectedness(p) == network.Connected {
+		if n.gater.Member(p) && n.host.Network().Connectedness(p) == network.Connected {
 			st.Peers++
 		}
 	}
@@ -437,8 +442,8 @@ func (n *Node) Status(ctx context.Context) (status.Status, error) {
 	}
 	d := protocol.HeadsDigest(heads)
 	st.HeadsDigest = hex.EncodeToString(d[:])
-	st.Behind = n.sync.behind()
-	if rate := n.sync.catchupRate(); rate > 0 && st.Behind > 0 {
+	st.Behind = n.sync.Behind()
+	if rate := n.sync.CatchupRate(); rate > 0 && st.Behind > 0 {
 		st.CatchupRate = rate
 		st.CatchupETASeconds = float64(st.Behind) / rate
 	}

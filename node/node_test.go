@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/encoding/protodelim"
 
 	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/node/p2p"
 	"github.com/staydown/staydown/protocol/pb"
 
 	bolterrors "go.etcd.io/bbolt/errors"
@@ -179,7 +180,7 @@ func memberHost(t *testing.T, f *federation, name string, roster *protocol.Roste
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, _, err := newHost(key, []string{"/ip4/127.0.0.1/tcp/0"}, roster, testLogger(t, name))
+	h, _, err := p2p.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"}, roster, testLogger(t, name))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ package node
 //     fsync holds the clock. The nodes' directories are on /dev/shm where
 //     there is one (simTempDir).
 //   - Stream deadlines are no-ops on mocknet, so the sync protocol's idle
-//     timeout (syncIdleTimeout) is not exercised here.
+//     timeout (syncer's idle timeout) is not exercised here.
 //   - GOMAXPROCS is 1 while a federation runs: under -race, bubble timers
 //     firing on several threads at once corrupt the race detector's state
 //     (golang/go#78156; go-libp2p-pubsub's tests do the same).
@@ -75,6 +75,7 @@ import (
 	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
+	"github.com/staydown/staydown/store/storetest"
 )
 
 // simOptions shape a simulated federation.
@@ -931,8 +932,8 @@ func TestSimEquivocationFlaggedEverywhere(t *testing.T) {
 		author := protocol.AuthorKeyOf(key)
 		x := addition(t, key, "test", 1, protocol.ID{}, "shown to pa")
 		y := addition(t, key, "test", 1, protocol.ID{}, "shown to pb")
-		seedOwnLog(t, f.cfgs["pa"].StorePath, []*protocol.Entry{x})
-		seedOwnLog(t, f.cfgs["pb"].StorePath, []*protocol.Entry{y})
+		storetest.Seed(t, f.cfgs["pa"].StorePath, []*protocol.Entry{x})
+		storetest.Seed(t, f.cfgs["pb"].StorePath, []*protocol.Entry{y})
 		flagged := func() bool {
 			for _, n := range f.nodes {
 				if fl, _ := n.store.Flagged(); !slices.Equal(fl, []protocol.AuthorKey{author}) {

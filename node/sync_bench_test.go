@@ -393,7 +393,7 @@ func BenchmarkHeadExchange(b *testing.B) {
 	if err := a.Connect(context.Background(), peer.AddrInfo{ID: p.host.ID(), Addrs: p.host.Addrs()}); err != nil {
 		b.Fatal(err)
 	}
-	hello, err := a.sync.hello()
+	hello, err := a.sync.Hello()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -408,7 +408,7 @@ func BenchmarkHeadExchange(b *testing.B) {
 	b.Run("hello", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
-			h, err := a.sync.hello()
+			h, err := a.sync.Hello()
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -420,7 +420,7 @@ func BenchmarkHeadExchange(b *testing.B) {
 			if err := proto.Unmarshal(raw, &got); err != nil {
 				b.Fatal(err)
 			}
-			if _, err := p.sync.peerHeads(&got); err != nil {
+			if _, err := p.sync.PeerHeads(&got); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -429,7 +429,7 @@ func BenchmarkHeadExchange(b *testing.B) {
 	b.Run("round", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
-			if err := a.sync.with(context.Background(), p.host.ID()); err != nil {
+			if err := a.sync.With(context.Background(), p.host.ID()); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -25,9 +25,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/staydown/staydown/config"
+	"github.com/staydown/staydown/node/syncer"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
-	"github.com/staydown/staydown/store"
+	"github.com/staydown/staydown/store/storetest"
 )
 
 // fakeMember is a roster member whose node is a bare libp2p host with the
@@ -183,7 +184,7 @@ func chain(t *testing.T, key ed25519.PrivateKey, n int, tag string) []*protocol.
 // change can have opened it. Virtual time makes the comparison exact.
 func noPeriodicSyncYet(t *testing.T, what string, started, changed, synced time.Time) {
 	t.Helper()
-	periodic := started.Add(syncPeriod)
+	periodic := started.Add(syncer.Period)
 	if !changed.Before(periodic) {
 		t.Fatalf("%s: the set-up took %v of virtual time, past the first periodic sync", what, changed.Sub(started))
 	}
@@ -349,28 +350,6 @@ func TestSyncAndGossipOverlap(t *testing.T) {
 	})
 }
 
-// seedOwnLog writes entries straight into the store of a node that is not
-// running (its config's store), as if it had published them long ago.
-func seedOwnLog(t testing.TB, path string, entries []*protocol.Entry) {
-	t.Helper()
-	st, err := store.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	for lo := 0; lo < len(entries); lo += 4096 {
-		res, err := st.Apply(entries[lo:min(lo+4096, len(entries))])
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range res {
-			if r.Outcome != store.Applied {
-				t.Fatalf("seeding: %s %v", r.Outcome, r.Err)
-			}
-		}
-	}
-}
-
 // Catch-ups whose length falls on each side of the batch and request
 // limits: the last entry of a full batch, the first of the next, a full
 // request and one more.
@@ -389,7 +368,7 @@ func TestSyncRangeBoundaries(t *testing.T) {
 					log = chain(t, signer, sizes[len(sizes)-1], "boundary")
 				}
 				f.useAuthorKey("nru", signer)
-				seedOwnLog(t, f.cfgs["nru"].StorePath, log[:size])
+				storetest.Seed(t, f.cfgs["nru"].StorePath, log[:size])
 				f.start("nru")
 				b := f.start("pa")
 				author := protocol.AuthorKeyOf(signer)
@@ -442,7 +421,7 @@ func TestSyncLargeEntriesSpanBatches(t *testing.T) {
 		if total < 2*protocol.MaxSyncBatchBytes {
 			t.Fatalf("the log is only %d bytes; the test wants more than two batches' worth", total)
 		}
-		seedOwnLog(t, f.cfgs["nru"].StorePath, log)
+		storetest.Seed(t, f.cfgs["nru"].StorePath, log)
 		f.start("nru")
 		b := f.start("pa")
 		f.converge(time.Minute)
@@ -525,7 +504,7 @@ func TestSyncServeCutsOffBadRequests(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFederation(t, "nru=referral", "rogue=platform")
 			key := f.key("nru")
-			seedOwnLog(t, f.cfgs["nru"].StorePath, chain(t, key, 3, "served"))
+			storetest.Seed(t, f.cfgs["nru"].StorePath, chain(t, key, 3, "served"))
 			n := f.start("nru")
 			h, s, r := syncClient(t, f, "rogue", n)
 			hello := tc.hello
@@ -558,7 +537,7 @@ func TestSyncServeCutsOffBadRequests(t *testing.T) {
 				waitUntil(t, 10*time.Second, "the peer to be cut off", func() bool {
 					return testutil.ToFloat64(n.metrics.syncForged) == 1 && n.host.Network().Connectedness(h.ID()) != network.Connected
 				})
-				if !n.gater.isBanned(h.ID()) {
+				if !n.gater.Banned(h.ID()) {
 					t.Error("not banned")
 				}
 				return
@@ -567,7 +546,7 @@ func TestSyncServeCutsOffBadRequests(t *testing.T) {
 			if got := testutil.ToFloat64(n.metrics.syncForged); got != 0 {
 				t.Errorf("an honest request was punished (%v)", got)
 			}
-			if n.gater.isBanned(h.ID()) {
+			if n.gater.Banned(h.ID()) {
 				t.Error("an honest peer was banned")
 			}
 		})
@@ -722,7 +701,7 @@ func TestSyncForkLeavesNothingPending(t *testing.T) {
 			t.Fatalf("after the sync on connect the head is %d %s, want 3 %s", h.Seq, h.ID, mine[2].ID)
 		}
 		src.serveLog(theirs...)
-		n.sync.now(src.host.ID())
+		n.sync.Soon(src.host.ID())
 		f.waitFor(20*time.Second, "src to be flagged", func() bool {
 			fl, _ := n.store.Flagged()
 			return len(fl) == 1 && fl[0] == author
@@ -751,13 +730,13 @@ func TestSyncForkFoundMidAnswerIsEvidence(t *testing.T) {
 		for seq := uint64(3); seq <= 3*protocol.MaxSyncBatch; seq++ {
 			theirs = append(theirs, addition(t, key, "test", seq, theirs[seq-2].ID, fmt.Sprintf("branch b %d", seq)))
 		}
-		seedOwnLog(t, f.cfgs["nru"].StorePath, theirs)
-		seedOwnLog(t, f.cfgs["pa"].StorePath, mine)
+		storetest.Seed(t, f.cfgs["nru"].StorePath, theirs)
+		storetest.Seed(t, f.cfgs["pa"].StorePath, mine)
 		// pa starts first, alone: no sync runs before its transactions
 		// are cut to 100 entries, so the second is handed over (and the
 		// first found not to continue the log) inside the first answer.
 		b := f.start("pa")
-		b.sync.txEntries = 100
+		b.sync.LimitTransactions(100, maxBatchBytes)
 		f.start("nru")
 		f.waitFor(20*time.Second, "the author to be flagged", func() bool {
 			fl, _ := b.store.Flagged()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
+	"github.com/staydown/staydown/store/storetest"
 )
 
 func digest(t *testing.T, n *Node) string {
@@ -86,7 +87,7 @@ func TestSyncCutsOffForger(t *testing.T) {
 	if c, _ := n.store.Count(); c != 0 {
 		t.Errorf("stored %d entries from a forged range", c)
 	}
-	if !n.gater.isBanned(h.ID()) {
+	if !n.gater.Banned(h.ID()) {
 		t.Error("the forger is not banned")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -105,8 +106,8 @@ func TestSyncFindsEquivocation(t *testing.T) {
 		key := f.key("nru")
 		x := addition(t, key, "test", 1, protocol.ID{}, "shown to a")
 		y := addition(t, key, "test", 1, protocol.ID{}, "shown to b")
-		seedOwnLog(t, f.cfgs["pa"].StorePath, []*protocol.Entry{x})
-		seedOwnLog(t, f.cfgs["pb"].StorePath, []*protocol.Entry{y})
+		storetest.Seed(t, f.cfgs["pa"].StorePath, []*protocol.Entry{x})
+		storetest.Seed(t, f.cfgs["pb"].StorePath, []*protocol.Entry{y})
 		a, b := f.start("pa"), f.start("pb")
 		author := protocol.AuthorKeyOf(key)
 		f.waitFor(30*time.Second, "evidence on both nodes", func() bool {

@@ -274,7 +274,7 @@ func (n *Node) commit(props []proposal, batch []*protocol.Entry, buffer bool) ([
 		props = nil
 		n.metrics.pending.Set(float64(n.pending.len()))
 		if gap {
-			n.sync.any() // the missing entries are somewhere: fetch them
+			n.sync.Any() // the missing entries are somewhere: fetch them
 		}
 		batch = next
 	}

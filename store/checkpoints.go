@@ -12,7 +12,7 @@ import (
 	"github.com/staydown/staydown/protocol"
 )
 
-// The node's checkpoints (node/checkpoints.go, SPEC.md section 20): the
+// The node's checkpoints (node/checkpoints, SPEC.md section 20): the
 // latest checkpoint it holds of every log, with every cosignature it has
 // seen, and every checkpoint that contradicted a log. They are this
 // node's own record, gathered from gossip, not derived from the logs: a

@@ -1,4 +1,4 @@
-package node
+package syncer
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -20,10 +21,11 @@ import (
 	"google.golang.org/protobuf/encoding/protodelim"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/staydown/staydown/config"
+	"github.com/staydown/staydown/node/p2p"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/store"
+	"github.com/staydown/staydown/store/storetest"
 )
 
 // The sync fuzz targets drive the syncer's own stream handling (serve for
@@ -105,8 +107,22 @@ type pipeNetwork struct {
 
 func (n pipeNetwork) ClosePeer(p peer.ID) error { n.h.closed = append(n.h.closed, p); return nil }
 
-// fuzzPeer is the peer ID of the fuzzer's side.
-const fuzzPeer = peer.ID("rogue")
+// fuzzPeer is the peer ID of the fuzzer's side, nruPeer the other
+// member's.
+var fuzzPeer, nruPeer = testPeer(2), testPeer(1)
+
+// testPeer is a peer ID made from a fixed key.
+func testPeer(seed byte) peer.ID {
+	k, err := crypto.UnmarshalEd25519PrivateKey(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed, 'p'}, 16)))
+	if err != nil {
+		panic(err)
+	}
+	id, err := peer.IDFromPrivateKey(k)
+	if err != nil {
+		panic(err)
+	}
+	return id
+}
 
 // fuzzFederation is a roster of nru (referral, whose log the tests sync)
 // and rogue (platform, the peer), with nru's signed log of n entries.
@@ -115,8 +131,8 @@ func fuzzFederation(tb testing.TB, n int) (*protocol.Roster, protocol.AuthorKey,
 	nruKey := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, 32))
 	rogueKey := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{2}, 32))
 	r, err := protocol.NewRoster("test", []protocol.Member{
-		{Name: "nru", Role: protocol.RoleReferral, AuthorKey: protocol.AuthorKeyOf(nruKey), PeerID: "nru"},
-		{Name: "rogue", Role: protocol.RolePlatform, AuthorKey: protocol.AuthorKeyOf(rogueKey), PeerID: string(fuzzPeer)},
+		{Name: "nru", Role: protocol.RoleReferral, AuthorKey: protocol.AuthorKeyOf(nruKey), PeerID: nruPeer.String()},
+		{Name: "rogue", Role: protocol.RolePlatform, AuthorKey: protocol.AuthorKeyOf(rogueKey), PeerID: fuzzPeer.String()},
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -144,13 +160,18 @@ func fuzzFederation(tb testing.TB, n int) (*protocol.Roster, protocol.AuthorKey,
 }
 
 // fuzzSyncer is a syncer of a node that is not started: its store is st,
-// its host h, and nothing else runs.
-func fuzzSyncer(r *protocol.Roster, st *store.Store, h *pipeHost) *syncer {
-	n := &Node{cfg: &config.Node{Federation: r.Federation}, log: slog.New(slog.DiscardHandler), roster: r, store: st,
-		host: h, metrics: newMetrics(), syncIn: make(chan syncWork),
-		gater: &rosterGater{allowed: map[peer.ID]string{fuzzPeer: "rogue"}, banned: map[peer.ID]time.Time{}, now: time.Now, log: slog.New(slog.DiscardHandler)}}
-	n.runCtx = context.Background()
-	return newSyncer(n)
+// its host h, its writer st.Apply, and nothing else runs.
+func fuzzSyncer(tb testing.TB, r *protocol.Roster, st *store.Store, h *pipeHost) *Syncer {
+	tb.Helper()
+	log := slog.New(slog.DiscardHandler)
+	g, err := p2p.NewGater(nruPeer, r, log, time.Now)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return New(Deps{Store: st, Roster: r, Federation: r.Federation, Host: h, Gater: g,
+		Apply:  func(es []*protocol.Entry) ([]store.Result, error) { return st.Apply(es) },
+		Gossip: func([]byte) error { return nil }, Now: time.Now, After: time.After,
+		Synced: func(uint64) {}, Forged: func() {}, Log: log, TxEntries: 8192, TxBytes: 16 << 20})
 }
 
 // delimited is msgs in the sync stream's encoding.
@@ -198,7 +219,7 @@ func readDelimited(r protodelim.Reader, m proto.Message) error {
 func FuzzSyncServe(f *testing.F) {
 	r, author, log := fuzzFederation(f, 6)
 	path := filepath.Join(f.TempDir(), "store.db")
-	seedOwnLog(f, path, log)
+	storetest.Seed(f, path, log)
 	st, err := store.Open(path)
 	if err != nil {
 		f.Fatal(err)
@@ -225,9 +246,9 @@ func FuzzSyncServe(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, in []byte) {
 		h := &pipeHost{}
-		s := fuzzSyncer(r, st, h)
+		s := fuzzSyncer(t, r, st, h)
 		ps := &pipeStream{in: bytes.NewReader(in), remote: fuzzPeer}
-		s.serve(ps)
+		s.Serve(ps)
 
 		// What the node must have done, from the protocol alone.
 		src := bytes.NewReader(in)
@@ -239,7 +260,7 @@ func FuzzSyncServe(f *testing.F) {
 			if !validHello(&theirs, "test") {
 				cutOff = true
 			} else {
-				mine, err := s.hello()
+				mine, err := s.Hello()
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -264,7 +285,7 @@ func FuzzSyncServe(f *testing.F) {
 			}
 		}
 
-		if banned := s.n.gater.isBanned(fuzzPeer); banned != cutOff || (len(h.closed) == 1) != cutOff {
+		if banned := s.d.Gater.Banned(fuzzPeer); banned != cutOff || (len(h.closed) == 1) != cutOff {
 			t.Fatalf("peer banned %v, connection closed %v times; want cut off %v", banned, len(h.closed), cutOff)
 		}
 		out := bytes.NewReader(ps.written())
@@ -355,27 +376,10 @@ func FuzzSyncFetch(f *testing.F) {
 		defer st.Close()
 		ps := &pipeStream{in: bytes.NewReader(in), remote: fuzzPeer}
 		h := &pipeHost{stream: ps}
-		s := fuzzSyncer(r, st, h)
-		ctx, cancel := context.WithCancel(context.Background())
-		s.n.runCtx = ctx
-		applied := make(chan struct{})
-		go func() { // the apply loop, for sync's batches only
-			defer close(applied)
-			for {
-				select {
-				case w := <-s.n.syncIn:
-					res, err := st.Apply(w.entries)
-					w.done <- syncDone{res, err}
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
-		err = s.with(context.Background(), fuzzPeer)
-		cancel()
-		<-applied
+		s := fuzzSyncer(t, r, st, h)
+		err = s.With(context.Background(), fuzzPeer)
 
-		if banned := s.n.gater.isBanned(fuzzPeer); banned != errors.Is(err, protocol.ErrForged) {
+		if banned := s.d.Gater.Banned(fuzzPeer); banned != errors.Is(err, protocol.ErrForged) {
 			t.Fatalf("peer banned %v, but the sync returned %v", banned, err)
 		}
 		head, herr := st.Head(author)

@@ -1,20 +1,27 @@
-package node
+// Package syncer is a node's side of the sync protocol (SPEC.md, "Sync"):
+// it serves its replica's ranges to peers, and fetches from them what it
+// lacks, checking every entry and handing it to the node's writer. Gossip
+// makes entries travel fast; sync makes them arrive.
+package syncer
 
 import (
 	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/encoding/protodelim"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/staydown/staydown/node/p2p"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/store"
@@ -22,19 +29,45 @@ import (
 
 // Sync timing. Gossip makes entries travel fast; sync makes them arrive:
 // on every new connection, when gossip shows a gap, and every
-// syncPeriod (plus jitter) with a random connected peer.
+// Period (plus jitter) with a random connected peer.
 const (
-	syncPeriod      = 10 * time.Second
+	Period          = 10 * time.Second
 	syncJitter      = 5 * time.Second
 	syncIdleTimeout = 30 * time.Second // a silent peer is dropped after this
 	maxSyncServing  = 4                // streams this node serves at once
 	banDuration     = 10 * time.Minute // how long a peer that forged data is cut off
 )
 
-// syncer runs this node's side of the sync protocol. The sync loop is the
-// only client; the apply loop stays the only writer (sync hands it batches).
-type syncer struct {
-	n      *Node
+// Deps are what a Syncer needs of its node.
+type Deps struct {
+	Store      *store.Store // read only: entries are written by Apply
+	Roster     *protocol.Roster
+	Federation string
+	Host       host.Host
+	Gater      *p2p.Gater // who a peer is; cuts off forgers
+	// Apply hands entries fetched to the node's writer and waits for
+	// their results (one per entry).
+	Apply func([]*protocol.Entry) ([]store.Result, error)
+	// Gossip publishes an entry on the federation's topic: the evidence
+	// of an equivocation that sync found.
+	Gossip func(raw []byte) error
+	// Now and After are the node's clock and timers.
+	Now   func() time.Time
+	After func(time.Duration) <-chan time.Time
+	// Synced counts entries stored by sync; Forged a session in which a
+	// peer served forged or malformed data (the node's metrics).
+	Synced func(n uint64)
+	Forged func()
+	Log    *slog.Logger
+	// TxEntries and TxBytes bound one transaction of fetched entries.
+	TxEntries, TxBytes int
+}
+
+// Syncer runs this node's side of the sync protocol. The sync loop (Run)
+// is the only client; the node's writer stays the only writer (sync hands
+// it batches through Apply).
+type Syncer struct {
+	d      Deps
 	queue  chan peer.ID
 	mu     sync.Mutex // guards queued, remote and catch-up progress
 	queued map[peer.ID]bool
@@ -46,19 +79,25 @@ type syncer struct {
 	lastReport   time.Time
 	serving      chan struct{} // semaphore for served streams
 	// txEntries and txBytes bound a transaction of fetched entries
-	// (maxBatch, maxBatchBytes; tests lower them).
+	// (Deps.TxEntries, TxBytes; tests lower them).
 	txEntries, txBytes int
 }
 
-func newSyncer(n *Node) *syncer {
-	return &syncer{n: n, queue: make(chan peer.ID, 64), queued: map[peer.ID]bool{},
+// New makes the syncer; Run starts its loop, and the host hands it the
+// sync streams peers open (Serve).
+func New(d Deps) *Syncer {
+	return &Syncer{d: d, queue: make(chan peer.ID, 64), queued: map[peer.ID]bool{},
 		remote: map[protocol.AuthorKey]uint64{}, serving: make(chan struct{}, maxSyncServing),
-		txEntries: maxBatch, txBytes: maxBatchBytes}
+		txEntries: d.TxEntries, txBytes: d.TxBytes}
 }
 
-// now asks for a sync with p soon. It never blocks; a peer already queued
+// LimitTransactions lowers the bounds of a transaction of fetched entries
+// (tests of batch boundaries). Call it before the first sync.
+func (s *Syncer) LimitTransactions(entries, bytes int) { s.txEntries, s.txBytes = entries, bytes }
+
+// Soon asks for a sync with p soon. It never blocks; a peer already queued
 // is not queued twice.
-func (s *syncer) now(p peer.ID) {
+func (s *Syncer) Soon(p peer.ID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.queued[p] {
@@ -71,17 +110,17 @@ func (s *syncer) now(p peer.ID) {
 	}
 }
 
-// any asks for a sync with a random connected roster peer.
-func (s *syncer) any() {
+// Any asks for a sync with a random connected roster peer.
+func (s *Syncer) Any() {
 	if p, ok := s.randomPeer(); ok {
-		s.now(p)
+		s.Soon(p)
 	}
 }
 
-func (s *syncer) randomPeer() (peer.ID, bool) {
+func (s *Syncer) randomPeer() (peer.ID, bool) {
 	var ps []peer.ID
-	for _, p := range s.n.host.Network().Peers() {
-		if s.n.gater.ok(p) {
+	for _, p := range s.d.Host.Network().Peers() {
+		if s.d.Gater.Member(p) {
 			ps = append(ps, p)
 		}
 	}
@@ -91,22 +130,22 @@ func (s *syncer) randomPeer() (peer.ID, bool) {
 	return ps[rand.IntN(len(ps))], true
 }
 
-// run is the sync loop: one sync at a time, until ctx ends.
-func (s *syncer) run(ctx context.Context) {
-	timer := s.n.after(syncPeriod)
+// Run is the sync loop: one sync at a time, until ctx ends.
+func (s *Syncer) Run(ctx context.Context) {
+	timer := s.d.After(Period)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-timer:
-			s.any()
-			timer = s.n.after(syncPeriod + time.Duration(rand.Int64N(int64(syncJitter))))
+			s.Any()
+			timer = s.d.After(Period + time.Duration(rand.Int64N(int64(syncJitter))))
 		case p := <-s.queue:
 			s.mu.Lock()
 			delete(s.queued, p)
 			s.mu.Unlock()
-			if err := s.with(ctx, p); err != nil && ctx.Err() == nil {
-				s.n.log.Debug("sync", "member", s.n.gater.allowed[p], "err", err)
+			if err := s.With(ctx, p); err != nil && ctx.Err() == nil {
+				s.d.Log.Debug("sync", "member", s.d.Gater.Name(p), "err", err)
 			}
 		}
 	}
@@ -134,25 +173,25 @@ func (ss syncStream) write(m proto.Message) error {
 	return err
 }
 
-// hello is this node's SyncHello: its federation and every head it holds.
-func (s *syncer) hello() (*pb.SyncHello, error) {
-	heads, err := s.n.store.Heads()
+// Hello is this node's SyncHello: its federation and every head it holds.
+func (s *Syncer) Hello() (*pb.SyncHello, error) {
+	heads, err := s.d.Store.Heads()
 	if err != nil {
 		return nil, err
 	}
-	h := &pb.SyncHello{Federation: s.n.cfg.Federation, Heads: make([]*pb.SyncHead, len(heads))}
+	h := &pb.SyncHello{Federation: s.d.Federation, Heads: make([]*pb.SyncHead, len(heads))}
 	for i, hd := range heads {
 		h.Heads[i] = &pb.SyncHead{Author: hd.Author[:], Seq: hd.Seq, Id: hd.ID[:]}
 	}
 	return h, nil
 }
 
-// peerHeads checks a peer's SyncHello and returns its heads for authors in
+// PeerHeads checks a peer's SyncHello and returns its heads for authors in
 // the roster (heads of unknown authors are ignored: the roster may have
 // changed on one side).
-func (s *syncer) peerHeads(h *pb.SyncHello) ([]protocol.Head, error) {
-	if h.Federation != s.n.cfg.Federation {
-		return nil, fmt.Errorf("%w: hello for federation %q, this is %q", protocol.ErrForged, h.Federation, s.n.cfg.Federation)
+func (s *Syncer) PeerHeads(h *pb.SyncHello) ([]protocol.Head, error) {
+	if h.Federation != s.d.Federation {
+		return nil, fmt.Errorf("%w: hello for federation %q, this is %q", protocol.ErrForged, h.Federation, s.d.Federation)
 	}
 	if len(h.Heads) > protocol.MaxSyncHeads {
 		return nil, fmt.Errorf("%w: hello with %d heads, limit %d", protocol.ErrForged, len(h.Heads), protocol.MaxSyncHeads)
@@ -166,7 +205,7 @@ func (s *syncer) peerHeads(h *pb.SyncHello) ([]protocol.Head, error) {
 		copy(hd.Author[:], sh.Author)
 		copy(hd.ID[:], sh.Id)
 		hd.Seq = sh.Seq
-		if _, ok := s.n.roster.ByKey(hd.Author); ok {
+		if _, ok := s.d.Roster.ByKey(hd.Author); ok {
 			out = append(out, hd)
 		}
 	}
@@ -175,7 +214,7 @@ func (s *syncer) peerHeads(h *pb.SyncHello) ([]protocol.Head, error) {
 }
 
 // learn records what peers hold, for the catch-up progress.
-func (s *syncer) learn(heads []protocol.Head) {
+func (s *Syncer) learn(heads []protocol.Head) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, h := range heads {
@@ -185,9 +224,9 @@ func (s *syncer) learn(heads []protocol.Head) {
 	}
 }
 
-// serve answers a peer's sync stream: hellos, then ranges until the peer
+// Serve answers a peer's sync stream: hellos, then ranges until the peer
 // closes. A malformed request cuts the peer off.
-func (s *syncer) serve(st network.Stream) {
+func (s *Syncer) Serve(st network.Stream) {
 	defer st.Close()
 	p := st.Conn().RemotePeer()
 	select {
@@ -200,21 +239,21 @@ func (s *syncer) serve(st network.Stream) {
 	ss := newSyncStream(st)
 	var theirs pb.SyncHello
 	if err := ss.read(&theirs); err != nil {
-		s.n.log.Debug("sync serve: hello", "member", s.n.gater.allowed[p], "err", err)
+		s.d.Log.Debug("sync serve: hello", "member", s.d.Gater.Name(p), "err", err)
 		return
 	}
-	heads, err := s.peerHeads(&theirs)
+	heads, err := s.PeerHeads(&theirs)
 	if err != nil {
 		s.punish(p, err)
 		return
 	}
-	mine, err := s.hello()
+	mine, err := s.Hello()
 	if err != nil || ss.write(mine) != nil {
 		return
 	}
 	// The asker holds something this node lacks: ask back.
 	if s.behindOf(heads) {
-		s.now(p)
+		s.Soon(p)
 	}
 	for {
 		var req pb.SyncRequest
@@ -228,7 +267,7 @@ func (s *syncer) serve(st network.Stream) {
 		}
 		copy(author[:], req.Author)
 		if err := s.serveRange(ss, author, req.FromSeq, req.ToSeq); err != nil {
-			s.n.log.Debug("sync serve: range", "member", s.n.gater.allowed[p], "err", err)
+			s.d.Log.Debug("sync serve: range", "member", s.d.Gater.Name(p), "err", err)
 			return
 		}
 	}
@@ -236,13 +275,13 @@ func (s *syncer) serve(st network.Stream) {
 
 // serveRange sends from..to of author's log in batches bounded in entries
 // and bytes; each batch is read in its own short read transaction.
-func (s *syncer) serveRange(ss syncStream, author protocol.AuthorKey, from, to uint64) error {
+func (s *Syncer) serveRange(ss syncStream, author protocol.AuthorKey, from, to uint64) error {
 	for {
 		var batch pb.SyncBatch
 		size, next := 0, from
 		stop := errors.New("batch full")
 		// Raw bytes: the asker checks every entry itself.
-		err := s.n.store.RangeRaw(author, from, to, func(seq uint64, raw []byte) error {
+		err := s.d.Store.RangeRaw(author, from, to, func(seq uint64, raw []byte) error {
 			if len(batch.Entries) == protocol.MaxSyncBatch || (size > 0 && size+len(raw) > protocol.MaxSyncBatchBytes) {
 				return stop
 			}
@@ -266,30 +305,30 @@ func (s *syncer) serveRange(ss syncStream, author protocol.AuthorKey, from, to u
 }
 
 // behindOf reports whether any of heads is ahead of this node.
-func (s *syncer) behindOf(heads []protocol.Head) bool {
+func (s *Syncer) behindOf(heads []protocol.Head) bool {
 	for _, h := range heads {
-		if mine, err := s.n.store.Head(h.Author); err == nil && h.Seq > mine.Seq {
+		if mine, err := s.d.Store.Head(h.Author); err == nil && h.Seq > mine.Seq {
 			return true
 		}
 	}
 	return false
 }
 
-// with syncs from peer p: hellos, then for every author p is ahead on,
+// With syncs from peer p: hellos, then for every author p is ahead on,
 // the missing ranges; for every author p is behind or level on, a check
 // that p's head is the entry this node holds at that seq (if not, the
 // author equivocated: fetch p's entry as evidence).
-func (s *syncer) with(ctx context.Context, p peer.ID) error {
+func (s *Syncer) With(ctx context.Context, p peer.ID) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	st, err := s.n.host.NewStream(ctx, p, protocol.SyncProtocol)
+	st, err := s.d.Host.NewStream(ctx, p, protocol.SyncProtocol)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	go func() { <-ctx.Done(); st.Reset() }()
 	ss := newSyncStream(st)
-	mine, err := s.hello()
+	mine, err := s.Hello()
 	if err != nil {
 		return err
 	}
@@ -300,7 +339,7 @@ func (s *syncer) with(ctx context.Context, p peer.ID) error {
 	if err := ss.read(&theirs); err != nil {
 		return err
 	}
-	heads, err := s.peerHeads(&theirs)
+	heads, err := s.PeerHeads(&theirs)
 	if err != nil {
 		s.punish(p, err)
 		return err
@@ -309,7 +348,7 @@ func (s *syncer) with(ctx context.Context, p peer.ID) error {
 		s.startCatchup()
 	}
 	for _, h := range heads {
-		local, err := s.n.store.Head(h.Author)
+		local, err := s.d.Store.Head(h.Author)
 		if err != nil {
 			return err
 		}
@@ -336,7 +375,7 @@ func (s *syncer) with(ctx context.Context, p peer.ID) error {
 // whatever the backlog. (Fetching the next transaction while one is
 // applied was measured slower on two cores: the writer is the bottleneck
 // and the fetcher took CPU from it.)
-func (s *syncer) fetch(ss syncStream, p peer.ID, author protocol.AuthorKey, from, to uint64) error {
+func (s *Syncer) fetch(ss syncStream, p peer.ID, author protocol.AuthorKey, from, to uint64) error {
 	var held []*protocol.Entry
 	heldBytes := 0
 	// flush applies what is held; it reports false when the log does not
@@ -345,7 +384,7 @@ func (s *syncer) fetch(ss syncStream, p peer.ID, author protocol.AuthorKey, from
 		if len(held) == 0 {
 			return true, nil
 		}
-		results, err := s.n.applySynced(held)
+		results, err := s.d.Apply(held)
 		held, heldBytes = nil, 0
 		if err != nil {
 			return false, err
@@ -375,7 +414,7 @@ func (s *syncer) fetch(ss syncStream, p peer.ID, author protocol.AuthorKey, from
 			}
 			last = b.Last
 		}
-		local, err := s.n.store.Head(author)
+		local, err := s.d.Store.Head(author)
 		if err != nil {
 			return err
 		}
@@ -407,7 +446,7 @@ func (s *syncer) fetch(ss syncStream, p peer.ID, author protocol.AuthorKey, from
 				// else is a stream that never ends.
 				return fmt.Errorf("%w: an empty batch that is not the last", protocol.ErrForged)
 			}
-			entries, n, err := protocol.CheckRange(s.n.roster, author, from, b.Entries)
+			entries, n, err := protocol.CheckRange(s.d.Roster, author, from, b.Entries)
 			if err != nil {
 				return err
 			}
@@ -455,9 +494,9 @@ func (s *syncer) fetch(ss syncStream, p peer.ID, author protocol.AuthorKey, from
 
 // compare checks that p's head for an author this node is level with or
 // ahead of names the entry this node holds at that seq.
-func (s *syncer) compare(ss syncStream, p peer.ID, h protocol.Head) error {
+func (s *Syncer) compare(ss syncStream, p peer.ID, h protocol.Head) error {
 	var held protocol.ID
-	err := s.n.store.RangeRaw(h.Author, h.Seq, h.Seq, func(_ uint64, raw []byte) error { held = protocol.IDOf(raw); return nil })
+	err := s.d.Store.RangeRaw(h.Author, h.Seq, h.Seq, func(_ uint64, raw []byte) error { held = protocol.IDOf(raw); return nil })
 	if err != nil || held == h.ID {
 		return err
 	}
@@ -467,7 +506,7 @@ func (s *syncer) compare(ss syncStream, p peer.ID, h protocol.Head) error {
 // fetchEvidence gets the peer's entry at seq and applies it: it differs
 // from the one held here, so the store keeps it as evidence, and the node
 // gossips it so that every node learns of the equivocation.
-func (s *syncer) fetchEvidence(ss syncStream, author protocol.AuthorKey, seq uint64) error {
+func (s *Syncer) fetchEvidence(ss syncStream, author protocol.AuthorKey, seq uint64) error {
 	if err := ss.write(&pb.SyncRequest{Author: author[:], FromSeq: seq, ToSeq: seq}); err != nil {
 		return err
 	}
@@ -480,18 +519,18 @@ func (s *syncer) fetchEvidence(ss syncStream, author protocol.AuthorKey, seq uin
 	}
 	// Evidence must carry its own signature: CheckRange of one entry
 	// authenticates it by that signature alone.
-	entries, n, err := protocol.CheckRange(s.n.roster, author, seq, b.Entries)
+	entries, n, err := protocol.CheckRange(s.d.Roster, author, seq, b.Entries)
 	if err != nil || n != 1 {
 		return err
 	}
-	results, err := s.n.applySynced(entries)
+	results, err := s.d.Apply(entries)
 	if err != nil {
 		return err
 	}
 	if results[0].Outcome == store.Equivocation {
-		s.n.log.Error("equivocation found by sync: kept as evidence, gossiping it", "author", s.n.roster.NameOf(author), "seq", seq, "id", entries[0].ID)
-		if err := s.n.topic.Publish(context.Background(), entries[0].Raw); err != nil {
-			s.n.log.Warn("gossip evidence", "err", err)
+		s.d.Log.Error("equivocation found by sync: kept as evidence, gossiping it", "author", s.d.Roster.NameOf(author), "seq", seq, "id", entries[0].ID)
+		if err := s.d.Gossip(entries[0].Raw); err != nil {
+			s.d.Log.Warn("gossip evidence", "err", err)
 		}
 	}
 	return nil
@@ -499,51 +538,51 @@ func (s *syncer) fetchEvidence(ss syncStream, author protocol.AuthorKey, seq uin
 
 // punish cuts off a peer that served forged or malformed data: the
 // connection is closed and the gater refuses it for banDuration.
-func (s *syncer) punish(p peer.ID, err error) {
-	s.n.metrics.syncForged.Inc()
-	s.n.log.Warn("peer served forged or malformed sync data; cutting it off", "member", s.n.gater.allowed[p], "peer", p, "for", banDuration, "err", err)
-	s.n.gater.ban(p, s.n.now().Add(banDuration))
-	s.n.host.Network().ClosePeer(p)
+func (s *Syncer) punish(p peer.ID, err error) {
+	s.d.Forged()
+	s.d.Log.Warn("peer served forged or malformed sync data; cutting it off", "member", s.d.Gater.Name(p), "peer", p, "for", banDuration, "err", err)
+	s.d.Gater.Ban(p, s.d.Now().Add(banDuration))
+	s.d.Host.Network().ClosePeer(p)
 }
 
 // progress accounts for entries applied by sync and logs the catch-up
 // every few seconds.
-func (s *syncer) progress(applied uint64) {
-	behind := s.behind()
+func (s *Syncer) progress(applied uint64) {
+	behind := s.Behind()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.n.now()
+	now := s.d.Now()
 	if s.catchupStart.IsZero() {
 		s.catchupStart, s.catchupDone = now, 0
 	}
 	s.catchupDone += applied
-	s.n.metrics.synced.Add(float64(applied))
+	s.d.Synced(applied)
 	if behind == 0 {
-		s.n.log.Info("caught up", "entries", s.catchupDone, "took", now.Sub(s.catchupStart).Round(time.Millisecond))
+		s.d.Log.Info("caught up", "entries", s.catchupDone, "took", now.Sub(s.catchupStart).Round(time.Millisecond))
 		s.catchupStart = time.Time{}
 		return
 	}
 	if now.Sub(s.lastReport) >= 2*time.Second {
 		s.lastReport = now
 		rate := float64(s.catchupDone) / now.Sub(s.catchupStart).Seconds()
-		s.n.log.Info("catching up", "behind", behind, "rate_per_s", int(rate), "eta", time.Duration(float64(behind)/rate*float64(time.Second)).Round(time.Second))
+		s.d.Log.Info("catching up", "behind", behind, "rate_per_s", int(rate), "eta", time.Duration(float64(behind)/rate*float64(time.Second)).Round(time.Second))
 	}
 }
 
 // startCatchup starts the catch-up clock, if it is not running, before
 // the first range is fetched, so that the rate counts the first
 // transaction's time too.
-func (s *syncer) startCatchup() {
+func (s *Syncer) startCatchup() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.catchupStart.IsZero() {
-		s.catchupStart, s.catchupDone = s.n.now(), 0
+		s.catchupStart, s.catchupDone = s.d.Now(), 0
 	}
 }
 
-// behind is how many entries peers have announced that this node lacks.
+// Behind is how many entries peers have announced that this node lacks.
 // Announcements are claims: the sum saturates rather than overflow.
-func (s *syncer) behind() uint64 {
+func (s *Syncer) Behind() uint64 {
 	s.mu.Lock()
 	remote := make(map[protocol.AuthorKey]uint64, len(s.remote))
 	for a, seq := range s.remote {
@@ -552,7 +591,7 @@ func (s *syncer) behind() uint64 {
 	s.mu.Unlock()
 	var total uint64
 	for a, seq := range remote {
-		if h, err := s.n.store.Head(a); err == nil && seq > h.Seq {
+		if h, err := s.d.Store.Head(a); err == nil && seq > h.Seq {
 			if d := seq - h.Seq; total+d >= total {
 				total += d
 			} else {
@@ -563,13 +602,13 @@ func (s *syncer) behind() uint64 {
 	return total
 }
 
-// catchupRate is entries/s applied by the current catch-up, 0 when caught
+// CatchupRate is entries/s applied by the current catch-up, 0 when caught
 // up.
-func (s *syncer) catchupRate() float64 {
+func (s *Syncer) CatchupRate() float64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.catchupStart.IsZero() {
 		return 0
 	}
-	return float64(s.catchupDone) / s.n.now().Sub(s.catchupStart).Seconds()
+	return float64(s.catchupDone) / s.d.Now().Sub(s.catchupStart).Seconds()
 }

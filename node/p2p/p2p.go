@@ -1,4 +1,7 @@
-package node
+// Package p2p is a node's libp2p host: a roster gater that admits only
+// the roster's peers and cuts off those that misbehave, the TCP host, and
+// a dialer that keeps the node connected to every member it can reach.
+package p2p
 
 import (
 	"context"
@@ -21,10 +24,9 @@ import (
 	"github.com/staydown/staydown/protocol"
 )
 
-// rosterGater admits connections only from and to the roster's node peer
-// IDs. A peer outside the roster cannot even complete a handshake, so it
+// Gater admits connections only from and to the roster's node peer IDs. A peer outside the roster cannot even complete a handshake, so it
 // can neither gossip nor take a mesh slot.
-type rosterGater struct {
+type Gater struct {
 	self    peer.ID
 	allowed map[peer.ID]string // peer ID -> member name; read-only after construction
 	log     *slog.Logger
@@ -33,14 +35,15 @@ type rosterGater struct {
 	banned  map[peer.ID]time.Time // members cut off until then (forged sync data)
 }
 
-// ban refuses p's connections until the given time.
-func (g *rosterGater) ban(p peer.ID, until time.Time) {
+// Ban refuses p's connections until the given time.
+func (g *Gater) Ban(p peer.ID, until time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.banned[p] = until
 }
 
-func (g *rosterGater) isBanned(p peer.ID) bool {
+// Banned reports whether p is cut off now.
+func (g *Gater) Banned(p peer.ID) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	until, ok := g.banned[p]
@@ -51,8 +54,10 @@ func (g *rosterGater) isBanned(p peer.ID) bool {
 	return ok
 }
 
-func newRosterGater(self peer.ID, r *protocol.Roster, log *slog.Logger, now func() time.Time) (*rosterGater, error) {
-	g := &rosterGater{self: self, allowed: map[peer.ID]string{}, log: log, now: now, banned: map[peer.ID]time.Time{}}
+// NewGater makes the gater of the node with peer ID self: it admits the
+// peers of r; now is the node's clock, which bans are measured on.
+func NewGater(self peer.ID, r *protocol.Roster, log *slog.Logger, now func() time.Time) (*Gater, error) {
+	g := &Gater{self: self, allowed: map[peer.ID]string{}, log: log, now: now, banned: map[peer.ID]time.Time{}}
 	for _, m := range r.Members {
 		id, err := peer.Decode(m.PeerID)
 		if err != nil {
@@ -63,43 +68,47 @@ func newRosterGater(self peer.ID, r *protocol.Roster, log *slog.Logger, now func
 	return g, nil
 }
 
-func (g *rosterGater) ok(p peer.ID) bool { _, ok := g.allowed[p]; return ok && p != g.self }
+// Member reports whether p is another member's node.
+func (g *Gater) Member(p peer.ID) bool { _, ok := g.allowed[p]; return ok && p != g.self }
 
-func (g *rosterGater) InterceptPeerDial(p peer.ID) bool { return g.ok(p) && !g.isBanned(p) }
-func (g *rosterGater) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool {
-	return g.ok(p) && !g.isBanned(p)
+// Name is the member name of peer p ("" when p is not in the roster).
+func (g *Gater) Name(p peer.ID) string { return g.allowed[p] }
+
+func (g *Gater) InterceptPeerDial(p peer.ID) bool { return g.Member(p) && !g.Banned(p) }
+func (g *Gater) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool {
+	return g.Member(p) && !g.Banned(p)
 }
-func (g *rosterGater) InterceptAccept(network.ConnMultiaddrs) bool { return true }
-func (g *rosterGater) InterceptSecured(d network.Direction, p peer.ID, a network.ConnMultiaddrs) bool {
-	if !g.ok(p) {
+func (g *Gater) InterceptAccept(network.ConnMultiaddrs) bool { return true }
+func (g *Gater) InterceptSecured(d network.Direction, p peer.ID, a network.ConnMultiaddrs) bool {
+	if !g.Member(p) {
 		g.log.Warn("refused connection from a peer not in the roster", "peer", p, "remote", a.RemoteMultiaddr())
 		return false
 	}
-	if g.isBanned(p) {
+	if g.Banned(p) {
 		g.log.Debug("refused connection from a banned member", "member", g.allowed[p])
 		return false
 	}
 	return true
 }
-func (g *rosterGater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) {
+func (g *Gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) {
 	return true, 0
 }
 
-// newHost builds the node's TCP host on listen, behind the roster gater,
+// NewHost builds a node's TCP host on listen, behind the roster gater,
 // on the runtime's clock.
-func newHost(key crypto.PrivKey, listen []string, r *protocol.Roster, log *slog.Logger) (host.Host, *rosterGater, error) {
-	return gatedHost(key, r, log, time.Now, tcpHost(listen))
+func NewHost(key crypto.PrivKey, listen []string, r *protocol.Roster, log *slog.Logger) (host.Host, *Gater, error) {
+	return Gated(key, r, log, time.Now, TCP(listen))
 }
 
-// gatedHost builds a host with build, behind a roster gater that reads
+// Gated builds a host with build, behind a roster gater that reads
 // the clock now.
-func gatedHost(key crypto.PrivKey, r *protocol.Roster, log *slog.Logger, now func() time.Time,
-	build func(crypto.PrivKey, connmgr.ConnectionGater) (host.Host, error)) (host.Host, *rosterGater, error) {
+func Gated(key crypto.PrivKey, r *protocol.Roster, log *slog.Logger, now func() time.Time,
+	build func(crypto.PrivKey, connmgr.ConnectionGater) (host.Host, error)) (host.Host, *Gater, error) {
 	self, err := peer.IDFromPrivateKey(key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("node key: %w", err)
 	}
-	g, err := newRosterGater(self, r, log, now)
+	g, err := NewGater(self, r, log, now)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -110,13 +119,13 @@ func gatedHost(key crypto.PrivKey, r *protocol.Roster, log *slog.Logger, now fun
 	return h, g, nil
 }
 
-// tcpHost builds the node's libp2p host: the node's own transport key,
+// TCP builds the node's libp2p host: the node's own transport key,
 // the configured listen addresses, the roster gater; TCP only, no relay,
 // no NAT traversal (members dial each other's published addresses).
 // SO_REUSEPORT is off: with it, two nodes given the same port both bind it
 // and silently steal each other's connections; without it the second fails
 // to start and says so.
-func tcpHost(listen []string) func(crypto.PrivKey, connmgr.ConnectionGater) (host.Host, error) {
+func TCP(listen []string) func(crypto.PrivKey, connmgr.ConnectionGater) (host.Host, error) {
 	return func(key crypto.PrivKey, g connmgr.ConnectionGater) (host.Host, error) {
 		h, err := libp2p.New(
 			libp2p.Identity(key),
@@ -133,9 +142,9 @@ func tcpHost(listen []string) func(crypto.PrivKey, connmgr.ConnectionGater) (hos
 	}
 }
 
-// dialer keeps a connection open to every other roster member that has
+// Dialer keeps a connection open to every other roster member that has
 // addresses, redialling with jittered exponential backoff (1 s to 30 s).
-type dialer struct {
+type Dialer struct {
 	h       host.Host
 	targets []peer.AddrInfo
 	names   map[peer.ID]string
@@ -146,8 +155,10 @@ type dialer struct {
 	after func(time.Duration) <-chan time.Time
 }
 
-func newDialer(h host.Host, r *protocol.Roster, log *slog.Logger, now func() time.Time, after func(time.Duration) <-chan time.Time) *dialer {
-	d := &dialer{h: h, names: map[peer.ID]string{}, log: log, kick: make(chan struct{}, 1), now: now, after: after}
+// NewDialer makes the dialer of host h for the members of r, on the
+// node's clock and timers.
+func NewDialer(h host.Host, r *protocol.Roster, log *slog.Logger, now func() time.Time, after func(time.Duration) <-chan time.Time) *Dialer {
+	d := &Dialer{h: h, names: map[peer.ID]string{}, log: log, kick: make(chan struct{}, 1), now: now, after: after}
 	for _, m := range r.Members {
 		id, err := peer.Decode(m.PeerID)
 		if err != nil || id == h.ID() {
@@ -175,8 +186,8 @@ func newDialer(h host.Host, r *protocol.Roster, log *slog.Logger, now func() tim
 	return d
 }
 
-// run dials until ctx is done.
-func (d *dialer) run(ctx context.Context) {
+// Run dials until ctx is done.
+func (d *Dialer) Run(ctx context.Context) {
 	type state struct {
 		next    time.Time
 		backoff time.Duration
