@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/staydown/staydown/node/gossip"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/store"
@@ -57,7 +58,6 @@ func BenchmarkReceive(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	n := &Node{roster: roster}
 
 	b.ResetTimer()
 	// Checking and applying overlap, as in the node: while the apply loop
@@ -75,7 +75,7 @@ func BenchmarkReceive(b *testing.B) {
 				go func(w int) {
 					defer wg.Done()
 					for i := lo + w; i < hi; i += workers {
-						e, err := n.check(raws[i])
+						e, err := gossip.Check(roster, raws[i])
 						if err != nil {
 							b.Error(err)
 							return

@@ -23,6 +23,7 @@ import (
 
 	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/node/checkpoints"
+	"github.com/staydown/staydown/node/gossip"
 	"github.com/staydown/staydown/node/kind"
 	"github.com/staydown/staydown/node/matching"
 	"github.com/staydown/staydown/node/notices"
@@ -145,12 +146,13 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 		Apply: n.applySynced, Gossip: func(raw []byte) error { return n.topic.Publish(context.Background(), raw) },
 		Now: n.now, After: n.after, Log: log, TxEntries: maxBatch, TxBytes: maxBatchBytes,
 		Synced: func(k uint64) { n.metrics.synced.Add(float64(k)) }, Forged: n.metrics.syncForged.Inc})
-	topicName := Topic(cfg.Federation)
+	topicName := gossip.Topic(cfg.Federation)
 	ckptTopic := checkpoints.Topic(cfg.Federation)
-	if n.ps, err = newPubSub(runCtx, n.host, topicName, ckptTopic); err != nil {
+	if n.ps, err = gossip.NewPubSub(runCtx, n.host, topicName, ckptTopic); err != nil {
 		return nil, fmt.Errorf("gossipsub: %w", err)
 	}
-	if err = n.ps.RegisterTopicValidator(topicName, n.validate); err != nil {
+	if err = n.ps.RegisterTopicValidator(topicName, (&gossip.Validator{Store: n.store, Roster: roster, Self: n.host.ID(), Gater: n.gater, Log: log,
+		Rejected: func(reason string) { n.metrics.rejected.WithLabelValues(reason).Inc() }, Ignored: n.metrics.ignored.Inc, Forked: n.sync.Soon}).Validate); err != nil {
 		return nil, fmt.Errorf("gossipsub validator: %w", err)
 	}
 	if n.topic, err = n.ps.Join(topicName); err != nil {
@@ -183,7 +185,7 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	go func() { defer n.wg.Done(); checkpoints.Drain(runCtx, ckptSub) }()
 	go func() { defer n.wg.Done(); n.ckpt.Run(runCtx, interval) }()
 	go func() { defer n.wg.Done(); n.sync.Run(runCtx) }()
-	go func() { defer n.wg.Done(); n.readLoop(runCtx, sub, received) }()
+	go func() { defer n.wg.Done(); gossip.Read(runCtx, sub, n.host.ID(), received) }()
 	go func() { defer n.wg.Done(); n.writeLoop(received) }()
 	go func() { defer n.wg.Done(); p2p.NewDialer(n.host, roster, log, n.now, n.after).Run(runCtx) }()
 

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/encoding/protodelim"
 
 	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/node/gossip"
 	"github.com/staydown/staydown/node/p2p"
 	"github.com/staydown/staydown/protocol/pb"
 
@@ -231,11 +232,11 @@ func subscribedTopic(t *testing.T, h host.Host) (context.Context, *pubsub.Topic)
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	ps, err := newPubSub(ctx, h, Topic("test"))
+	ps, err := gossip.NewPubSub(ctx, h, gossip.Topic("test"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	topic, err := ps.Join(Topic("test"))
+	topic, err := ps.Join(gossip.Topic("test"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,12 @@
-package node
+// Package gossip is a node's side of the federation's gossip topic
+// (SPEC.md, "Gossip"): gossipsub configured as the protocol says, and the
+// validator that checks every entry a peer relays before it travels on.
+package gossip
 
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -10,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/staydown/staydown/node/p2p"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/store"
 )
@@ -61,12 +66,12 @@ func scoreParams(topics ...string) (*pubsub.PeerScoreParams, *pubsub.PeerScoreTh
 		}
 }
 
-// newPubSub configures gossipsub as SPEC.md says: records carry their own
+// NewPubSub configures gossipsub as SPEC.md says: records carry their own
 // author signatures, so pubsub signing is off (StrictNoSign, which also
 // drops messages that carry pubsub signatures or author fields) and the
 // message id is the entry id. Queues are raised from their defaults (32)
 // so that a burst of entries is validated, not dropped.
-func newPubSub(ctx context.Context, h host.Host, topics ...string) (*pubsub.PubSub, error) {
+func NewPubSub(ctx context.Context, h host.Host, topics ...string) (*pubsub.PubSub, error) {
 	sp, st := scoreParams(topics...)
 	return pubsub.NewGossipSub(ctx, h,
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
@@ -80,37 +85,53 @@ func newPubSub(ctx context.Context, h host.Host, topics ...string) (*pubsub.PubS
 	)
 }
 
-// validate is the topic validator (SPEC.md, "Gossip validation"). Reject
+// Validator checks the entries of the topic for a node.
+type Validator struct {
+	Store  *store.Store // read only: Preview
+	Roster *protocol.Roster
+	Self   peer.ID // the node's own messages are not checked again
+	Gater  *p2p.Gater
+	Log    *slog.Logger
+	// Rejected counts an entry refused, by reason; Ignored one dropped
+	// without penalty (the node's metrics).
+	Rejected func(reason string)
+	Ignored  func()
+	// Forked asks for a sync with the peer that relayed an entry that
+	// does not continue the log held: it has the evidence.
+	Forked func(from peer.ID)
+}
+
+// Validate is the topic validator (SPEC.md, "Gossip validation"). Reject
 // penalises the peer that forwarded the message; Ignore drops it without
-// penalty. A fully checked entry travels to the apply loop in
+// penalty. A fully checked entry travels to the writer in
 // Message.ValidatorData, so it is decoded once.
-func (n *Node) validate(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
-	if from == n.host.ID() {
+func (n *Validator) Validate(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+	if from == n.Self {
 		// Our own entry, already signed, checked and stored by Publish.
 		return pubsub.ValidationAccept
 	}
-	e, err := n.check(m.Data)
+	e, err := Check(n.Roster, m.Data)
 	if err != nil {
-		n.metrics.rejected.WithLabelValues(rejectReason(err)).Inc()
-		n.log.Warn("rejected entry from peer", "peer", from, "member", n.gater.Name(from), "err", err)
+		n.Rejected(rejectReason(err))
+		n.Log.Warn("rejected entry from peer", "peer", from, "member", n.Gater.Name(from), "err", err)
 		return pubsub.ValidationReject
 	}
-	outcome, err := n.store.Preview(e)
+	outcome, err := n.Store.Preview(e)
 	if err != nil {
-		n.log.Error("store lookup during validation", "err", err)
+		n.Log.Error("store lookup during validation", "err", err)
 		return pubsub.ValidationIgnore
 	}
 	switch outcome {
 	case store.Duplicate:
 		// Already stored, or a conflict already kept as evidence.
-		n.metrics.ignored.Inc()
+		n.Ignored()
 		return pubsub.ValidationIgnore
 	case store.Rejected:
 		// seq is head+1 but prev is not our head: the author forked
 		// earlier. The relay is not at fault (SPEC.md, "Gossip").
-		n.metrics.ignored.Inc()
-		n.log.Warn("entry does not continue the log we hold: the author forked; syncing with the sender for evidence", "author", n.roster.NameOf(e.Author), "seq", e.Seq(), "id", e.ID, "peer", from)
-		n.sync.Soon(from)
+		n.Ignored()
+		n.Log.Warn("entry does not continue the log we hold: the author forked; syncing with the sender for evidence", "author", n.Roster.NameOf(e.Author), "seq", e.Seq(), "id", e.ID, "peer", from)
+		n.Forked(from)
 		return pubsub.ValidationIgnore
 	}
 	// Applied, Gap (buffered until its predecessors arrive) and a first
@@ -120,16 +141,16 @@ func (n *Node) validate(ctx context.Context, from peer.ID, m *pubsub.Message) pu
 	return pubsub.ValidationAccept
 }
 
-// check decodes and authenticates an entry received from outside: shape,
+// Check decodes and authenticates an entry received from outside: shape,
 // roster, role, signature. It needs no store.
-func (n *Node) check(raw []byte) (*protocol.Entry, error) {
+func Check(roster *protocol.Roster, raw []byte) (*protocol.Entry, error) {
 	// raw belongs to the pubsub message, which is not reused: Decode may
 	// retain it.
 	e, err := protocol.Decode(raw)
 	if err != nil {
 		return nil, err
 	}
-	if err := n.roster.Check(e); err != nil {
+	if err := roster.Check(e); err != nil {
 		return nil, err
 	}
 	if err := e.Verify(); err != nil {
@@ -157,15 +178,17 @@ func rejectReason(err error) string {
 	return "other"
 }
 
-// readLoop hands accepted messages to the apply loop until ctx is done.
-func (n *Node) readLoop(ctx context.Context, sub *pubsub.Subscription, out chan<- *protocol.Entry) {
+// Read hands the entries of accepted messages to out, the writer's, until
+// ctx is done, then closes out. Messages from self (the node's own,
+// already stored) are skipped.
+func Read(ctx context.Context, sub *pubsub.Subscription, self peer.ID, out chan<- *protocol.Entry) {
 	defer close(out)
 	for {
 		m, err := sub.Next(ctx)
 		if err != nil {
 			return // ctx done or subscription cancelled
 		}
-		if m.ReceivedFrom == n.host.ID() {
+		if m.ReceivedFrom == self {
 			continue
 		}
 		e, ok := m.ValidatorData.(*protocol.Entry)
@@ -179,43 +202,3 @@ func (n *Node) readLoop(ctx context.Context, sub *pubsub.Subscription, out chan<
 		}
 	}
 }
-
-// pendingEntries buffers entries that arrived before their predecessor,
-// bounded in count. Only the apply loop touches it, except len.
-type pendingEntries struct {
-	max int
-	m   map[protocol.AuthorKey]map[uint64]*protocol.Entry
-	n   int
-}
-
-func newPending(max int) *pendingEntries {
-	return &pendingEntries{max: max, m: map[protocol.AuthorKey]map[uint64]*protocol.Entry{}}
-}
-
-func (p *pendingEntries) put(e *protocol.Entry) bool {
-	byseq := p.m[e.Author]
-	if byseq == nil {
-		byseq = map[uint64]*protocol.Entry{}
-		p.m[e.Author] = byseq
-	}
-	if _, dup := byseq[e.Seq()]; dup {
-		return true
-	}
-	if p.n >= p.max {
-		return false
-	}
-	byseq[e.Seq()] = e
-	p.n++
-	return true
-}
-
-func (p *pendingEntries) take(a protocol.AuthorKey, seq uint64) *protocol.Entry {
-	e := p.m[a][seq]
-	if e != nil {
-		delete(p.m[a], seq)
-		p.n--
-	}
-	return e
-}
-
-func (p *pendingEntries) len() int { return p.n }
