@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/staydown/staydown/node/gossip"
+	"github.com/staydown/staydown/node/writer"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/store"
@@ -16,7 +17,7 @@ import (
 
 // BenchmarkReceive measures what a node does with gossiped entries: check
 // each one (decode, roster, signature: in parallel on every core, as the
-// pubsub validator workers do) and apply them in batches of maxBatch, one
+// pubsub validator workers do) and apply them in batches of writer.MaxBatch, one
 // transaction each, as the apply loop does. Reported as entries/s.
 func BenchmarkReceive(b *testing.B) {
 	const authors = 10
@@ -66,8 +67,8 @@ func BenchmarkReceive(b *testing.B) {
 	go func() {
 		defer close(batches)
 		workers := runtime.GOMAXPROCS(0)
-		for lo := 0; lo < len(raws); lo += maxBatch {
-			hi := min(lo+maxBatch, len(raws))
+		for lo := 0; lo < len(raws); lo += writer.MaxBatch {
+			hi := min(lo+writer.MaxBatch, len(raws))
 			checked := make([]*protocol.Entry, hi-lo)
 			var wg sync.WaitGroup
 			for w := 0; w < workers; w++ {

@@ -26,7 +26,7 @@ func TestMatchCacheInvalidation(t *testing.T) {
 	near[31] ^= 0x0f // 4 bits from p
 	applied := func(e *protocol.Entry) {
 		t.Helper()
-		res, err := pa.applySynced([]*protocol.Entry{e})
+		res, err := pa.writer.Apply([]*protocol.Entry{e})
 		if err != nil || res[0].Outcome != store.Applied {
 			t.Fatalf("apply %s: %v %v", e.Kind(), res, err)
 		}
@@ -91,7 +91,7 @@ func TestMatchCacheInvalidation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res, err := pa.applySynced([]*protocol.Entry{fork}); err != nil || res[0].Outcome != store.Equivocation {
+	if res, err := pa.writer.Apply([]*protocol.Entry{fork}); err != nil || res[0].Outcome != store.Equivocation {
 		t.Fatalf("fork: %v %v", res, err)
 	}
 	for _, a := range matchOne(t, pa, api.Query{Signal: x, Quality: api.NoQuality}).Attestations {
@@ -142,7 +142,7 @@ func TestMatchCacheUnderLoad(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res, err := pa.applySynced([]*protocol.Entry{e}); err != nil || res[0].Outcome != store.Applied {
+		if res, err := pa.writer.Apply([]*protocol.Entry{e}); err != nil || res[0].Outcome != store.Applied {
 			t.Fatalf("apply: %v %v", res, err)
 		}
 		return e

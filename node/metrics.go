@@ -1,6 +1,10 @@
 package node
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/staydown/staydown/store"
+)
 
 // metrics are per node (one registry each), so that several nodes can run
 // in one process, as the in-process tests do.
@@ -56,4 +60,19 @@ func newMetrics() *metrics {
 	m.reg.MustRegister(m.applied, m.published, m.ignored, m.rejected, m.equivocations, m.void, m.pending, m.synced, m.syncForged, m.applySeconds,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
+}
+
+// count counts a result of the writer by its outcome (applied and
+// published entries are counted by Node.stored).
+func (m *metrics) count(o store.Outcome) {
+	switch o {
+	case store.Duplicate:
+		m.ignored.Inc()
+	case store.Equivocation:
+		m.equivocations.Inc()
+	case store.Void:
+		m.void.Inc()
+	case store.Rejected:
+		m.rejected.WithLabelValues("chain").Inc()
+	}
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/staydown/staydown/node/p2p"
 	"github.com/staydown/staydown/node/status"
 	"github.com/staydown/staydown/node/syncer"
+	"github.com/staydown/staydown/node/writer"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/protocol/report"
@@ -59,27 +60,21 @@ type Node struct {
 	ps      *pubsub.PubSub
 	topic   *pubsub.Topic
 	metrics *metrics
-	pending *pendingEntries // owned by the apply loop
 	feed    feed
 	sync    *syncer.Syncer
-	syncIn  chan syncWork   // sync batches for the apply loop
 	runCtx  context.Context // ends when Close begins
 	http    *http.Server
 	apiAddr net.Addr
 	opts    Options // what it was started on (options.go)
 
-	// proposals carry Publish's bodies to the writer (writer.go).
-	proposals  chan proposal
-	writerDone chan struct{} // closed when the writer has ended
+	// writer is the one loop that writes the store (package writer).
+	writer *writer.Writer
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup // the background loops
 	closeOnce sync.Once
 	closeErr  error
 }
-
-// maxPending bounds the out-of-order buffer (entries, all authors).
-const maxPending = 10000
 
 // Start opens the store, joins the federation and serves the API. The
 // node runs until Close.
@@ -108,8 +103,7 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	n = &Node{cfg: cfg, log: log, roster: roster, self: self, author: author,
-		metrics: newMetrics(), pending: newPending(maxPending), cancel: cancel,
-		syncIn: make(chan syncWork), proposals: make(chan proposal, maxBatch), writerDone: make(chan struct{}), runCtx: runCtx, opts: opts}
+		metrics: newMetrics(), cancel: cancel, runCtx: runCtx, opts: opts}
 	// A failed start releases what it took. (Not through the named result:
 	// `return nil, err` has set it to nil by the time this runs.)
 	partial := n
@@ -124,7 +118,7 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	if err = importSideFiles(n.store, cfg.Dir, log); err != nil {
 		return nil, err
 	}
-	prefetchStore(cfg.StorePath, log)
+	store.Prefetch(cfg.StorePath, log)
 	n.notices, err = notices.New(notices.Deps{Store: n.store, Roster: roster, Self: self, Author: author,
 		Publish: n.Publish, Subscribe: n.Subscribe, Done: runCtx.Done(), Now: n.now, Random: n.random, Log: log})
 	if err != nil {
@@ -133,6 +127,14 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	if n.matcher, err = matching.New(n.store, roster, cfg.Policy, cfg.Dir, n.metrics.reg, log, n.now); err != nil {
 		return nil, err
 	}
+	n.writer = writer.New(writer.Deps{Store: n.store, Roster: roster, Federation: cfg.Federation, Self: self.AuthorKey,
+		Author: author, Now: n.now, Done: runCtx.Done(), Log: log,
+		Hooks: func(batch []*protocol.Entry) []func(*store.Writes, []store.Result) error {
+			return []func(*store.Writes, []store.Result) error{n.matcher.WatchHook(batch)}
+		},
+		Stored: n.stored, Equivocation: n.equivocation, Missing: func() { n.sync.Any() },
+		Counted: n.metrics.count, Committed: func(d time.Duration) { n.metrics.applySeconds.Observe(d.Seconds()) },
+		Pending: func(k int) { n.metrics.pending.Set(float64(k)) }})
 	// The start-up scans touched much of the store file: hand those
 	// mapped pages back (they are a copy of the file), so that the node's
 	// resident memory is its own.
@@ -143,8 +145,8 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 		return nil, err
 	}
 	n.sync = syncer.New(syncer.Deps{Store: n.store, Roster: roster, Federation: cfg.Federation, Host: n.host, Gater: n.gater,
-		Apply: n.applySynced, Gossip: func(raw []byte) error { return n.topic.Publish(context.Background(), raw) },
-		Now: n.now, After: n.after, Log: log, TxEntries: maxBatch, TxBytes: maxBatchBytes,
+		Apply: n.writer.Apply, Gossip: func(raw []byte) error { return n.topic.Publish(context.Background(), raw) },
+		Now: n.now, After: n.after, Log: log, TxEntries: writer.MaxBatch, TxBytes: writer.MaxBatchBytes,
 		Synced: func(k uint64) { n.metrics.synced.Add(float64(k)) }, Forged: n.metrics.syncForged.Inc})
 	topicName := gossip.Topic(cfg.Federation)
 	ckptTopic := checkpoints.Topic(cfg.Federation)
@@ -176,7 +178,7 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	n.host.Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
 		n.sync.Soon(c.RemotePeer()) // whatever happened while apart, catch up
 	}})
-	received := make(chan *protocol.Entry, maxBatch)
+	received := make(chan *protocol.Entry, writer.MaxBatch)
 	interval := cfg.CheckpointInterval
 	if interval <= 0 {
 		interval = checkpoints.DefaultInterval
@@ -186,7 +188,7 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	go func() { defer n.wg.Done(); n.ckpt.Run(runCtx, interval) }()
 	go func() { defer n.wg.Done(); n.sync.Run(runCtx) }()
 	go func() { defer n.wg.Done(); gossip.Read(runCtx, sub, n.host.ID(), received) }()
-	go func() { defer n.wg.Done(); n.writeLoop(received) }()
+	go func() { defer n.wg.Done(); n.writer.Run(received) }()
 	go func() { defer n.wg.Done(); p2p.NewDialer(n.host, roster, log, n.now, n.after).Run(runCtx) }()
 
 	if !opts.NoAPI {
@@ -290,7 +292,7 @@ func (n *Node) Publish(ctx context.Context, body *pb.Entry) (*protocol.Entry, er
 	}
 	// The writer signs it as the next entry of this node's log, stores
 	// it, updates what reads the store, and publishes it on gossip.
-	e, err := n.propose(ctx, body)
+	e, err := n.writer.Propose(ctx, body)
 	switch {
 	case errors.Is(err, protocol.ErrMalformed), errors.Is(err, protocol.ErrSignal), errors.Is(err, protocol.ErrLabel), errors.Is(err, store.ErrRule):
 		return nil, fmt.Errorf("%w: %w", kind.ErrInvalid, err)
@@ -469,3 +471,32 @@ func (n *Node) APIAddr() net.Addr { return n.apiAddr }
 
 // Connect dials a peer now instead of waiting for the dialer.
 func (n *Node) Connect(ctx context.Context, ai peer.AddrInfo) error { return n.host.Connect(ctx, ai) }
+
+// stored does what follows the commit of an entry now in its log, in the
+// writer's goroutine, in commit order (writer.Deps.Stored). This node's
+// own new entries (own) go out on gossip; if that fails, peers still get
+// them by sync.
+func (n *Node) stored(e *protocol.Entry, r store.Result, own bool) {
+	if own {
+		n.metrics.published.Inc()
+	} else {
+		n.metrics.applied.Inc()
+	}
+	n.matcher.Stored(e)
+	n.notices.Stored(e, r.Effect.Thread)
+	n.feed.publish(e)
+	if own {
+		if err := n.topic.Publish(n.runCtx, e.Raw); err != nil {
+			n.log.Warn("gossip publish failed; entry is stored", "id", e.ID, "err", err)
+		}
+		n.log.Info("published", "kind", e.Kind(), "seq", e.Seq(), "id", e.ID)
+	}
+}
+
+// equivocation is told of a conflicting entry the writer kept as evidence.
+func (n *Node) equivocation(e *protocol.Entry) {
+	// The author is flagged now: every result that holds one of its
+	// attestations changes.
+	n.matcher.InvalidateAll()
+	n.log.Error("equivocation: author signed two entries with the same seq; kept as evidence", "author", n.roster.NameOf(e.Author), "seq", e.Seq(), "id", e.ID)
+}

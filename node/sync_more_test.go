@@ -26,6 +26,7 @@ import (
 
 	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/node/syncer"
+	"github.com/staydown/staydown/node/writer"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/store/storetest"
@@ -237,7 +238,7 @@ func TestSyncGapTriggersFetch(t *testing.T) {
 		if got := testutil.ToFloat64(n.metrics.applied); got != 3 {
 			t.Errorf("applied counter %v, want 3", got)
 		}
-		if got := n.pending.len(); got != 0 {
+		if got := n.writer.PendingLen(); got != 0 {
 			t.Errorf("%d entries still wait for a predecessor", got)
 		}
 	})
@@ -668,7 +669,7 @@ func TestSyncForkAcrossBatchesIsEvidence(t *testing.T) {
 		if hd, _ := n.store.Head(author); hd.ID != a[2].ID {
 			t.Errorf("head %d %s, want branch a's seq 3 %s", hd.Seq, hd.ID, a[2].ID)
 		}
-		if got := n.pending.len(); got != 0 {
+		if got := n.writer.PendingLen(); got != 0 {
 			t.Errorf("%d entries of the other branch wait in the out-of-order buffer for predecessors that will never come", got)
 		}
 		if got := testutil.ToFloat64(n.metrics.synced); got != 3 {
@@ -709,7 +710,7 @@ func TestSyncForkLeavesNothingPending(t *testing.T) {
 		if h, _ := n.store.Head(author); h.ID != mine[2].ID {
 			t.Errorf("head moved to %s", h.ID)
 		}
-		if got := n.pending.len(); got != 0 {
+		if got := n.writer.PendingLen(); got != 0 {
 			t.Errorf("%d entries of the other branch wait in the out-of-order buffer for predecessors that will never come", got)
 		}
 	})
@@ -736,7 +737,7 @@ func TestSyncForkFoundMidAnswerIsEvidence(t *testing.T) {
 		// are cut to 100 entries, so the second is handed over (and the
 		// first found not to continue the log) inside the first answer.
 		b := f.start("pa")
-		b.sync.LimitTransactions(100, maxBatchBytes)
+		b.sync.LimitTransactions(100, writer.MaxBatchBytes)
 		f.start("nru")
 		f.waitFor(20*time.Second, "the author to be flagged", func() bool {
 			fl, _ := b.store.Flagged()

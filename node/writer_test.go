@@ -58,7 +58,7 @@ func TestNoticeBookFollowsConcurrentWriters(t *testing.T) {
 			replyHead = e.ID
 			replies[i] = e
 		}
-		if res, err := nru.applySynced(replies[:preload]); err != nil || res[preload-1].Outcome.String() != "applied" {
+		if res, err := nru.writer.Apply(replies[:preload]); err != nil || res[preload-1].Outcome.String() != "applied" {
 			t.Fatalf("round %d: preloading replies: %v", round, err)
 		}
 		var wg sync.WaitGroup
@@ -71,7 +71,7 @@ func TestNoticeBookFollowsConcurrentWriters(t *testing.T) {
 		})
 		wg.Go(func() {
 			for _, e := range replies[preload:] {
-				if res, err := nru.applySynced([]*protocol.Entry{e}); err != nil || res[0].Outcome.String() != "applied" {
+				if res, err := nru.writer.Apply([]*protocol.Entry{e}); err != nil || res[0].Outcome.String() != "applied" {
 					t.Errorf("round %d reply seq %d: %v %v", round, e.Seq(), res, err)
 				}
 			}

@@ -1,9 +1,9 @@
-package node
+package writer
 
 import "github.com/staydown/staydown/protocol"
 
 // pendingEntries buffers entries that arrived before their predecessor,
-// bounded in count. Only the apply loop touches it, except len.
+// bounded in count. Only the writer touches it, except len.
 type pendingEntries struct {
 	max int
 	m   map[protocol.AuthorKey]map[uint64]*protocol.Entry

@@ -1,4 +1,4 @@
-package node
+package store
 
 import (
 	"bufio"
@@ -12,8 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// prefetchStore asks the kernel to read the store file at path into the
-// page cache, in file order, before newMatching scans the signal index.
+// Prefetch asks the kernel to read the store file at path into the
+// page cache, in file order, before a node builds its match indexes from the signal index.
 // The index was written in random key order, so its pages lie scattered
 // over the file and a cold scan reads them one at a time: at 10 million
 // signals (a 2.3 GB store) the scans took 26 to 30 s after the file left
@@ -22,7 +22,7 @@ import (
 // file unless a sample of its pages shows it cached already, and not when
 // it exceeds half of the memory available, where it would evict its own
 // pages. Nothing it does can fail the start.
-func prefetchStore(path string, log *slog.Logger) {
+func Prefetch(path string, log *slog.Logger) {
 	f, err := os.Open(path)
 	if err != nil {
 		return

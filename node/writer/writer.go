@@ -1,0 +1,354 @@
+// Package writer is the one loop that writes a node's replica.
+package writer
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/pb"
+	"github.com/staydown/staydown/store"
+)
+
+// The writer is the one loop that writes the replica (Writer.Run). Every
+// entry that enters the store goes through it: this node's own new
+// entries (proposed by Publish), entries received by gossip, and ranges
+// fetched by sync. It decides and stores them in batches, one write
+// transaction each (group commit: concurrent proposals share one fsync),
+// and then, in commit order and in this goroutine only, runs the work that
+// follows a commit (Deps.Stored: the node's match indexes and cache, its
+// notice book, its events feed and the gossip publication of its own
+// entries) and retries the entries of its out-of-order buffer. Nothing else writes the store's logs, so no reader
+// can see a state the book or the indexes have not caught up with for
+// long, and no read-then-put outside this loop can lose an update.
+
+// proposal is an entry this node wants to publish: a body without the log
+// fields, which the writer fills in (seq, prev, timestamp) and signs.
+type proposal struct {
+	body *pb.Entry
+	done chan proposed // buffered: the writer never waits for the proposer
+}
+
+type proposed struct {
+	e   *protocol.Entry
+	err error
+}
+
+// syncWork is a batch fetched by sync, handed to the writer.
+type syncWork struct {
+	entries []*protocol.Entry
+	done    chan syncDone
+}
+
+type syncDone struct {
+	results []store.Result
+	err     error
+}
+
+// MaxBatch and MaxBatchBytes bound one apply transaction. Large batches
+// amortise a commit across many entries: the indexes take random keys, so
+// a commit rewrites every index page the batch touched, and past a few
+// thousand entries a bigger batch touches hardly more pages. The byte
+// bound keeps memory bounded whatever the entries' sizes.
+const (
+	MaxBatch      = 8192
+	MaxBatchBytes = 16 << 20
+)
+
+// maxPending bounds the out-of-order buffer (entries, all authors).
+const maxPending = 10000
+
+// Deps are what the writer needs of its node.
+type Deps struct {
+	Store      *store.Store
+	Roster     *protocol.Roster // names in log lines
+	Federation string
+	Self       protocol.AuthorKey
+	Author     ed25519.PrivateKey // signs this node's entries
+	Now        func() time.Time   // their timestamps
+	// Done is closed when the node begins to close: proposals and sync
+	// batches not yet taken fail.
+	Done <-chan struct{}
+	// Hooks are the work to do inside the commit transaction of a batch
+	// (the watchlist's alerts: matching.Matching.WatchHook).
+	Hooks func(batch []*protocol.Entry) []func(*store.Writes, []store.Result) error
+	// Stored is told of every entry now in its log (applied, or void:
+	// stored without effect), in commit order, before the proposer or
+	// sync hears of it; own says it is this node's new entry.
+	Stored func(e *protocol.Entry, r store.Result, own bool)
+	// Equivocation is told of a conflicting entry kept as evidence.
+	Equivocation func(e *protocol.Entry)
+	// Missing asks for a sync: an entry came before its predecessor.
+	Missing func()
+	// Counted is told of each result's outcome; Committed of each
+	// transaction's duration; Pending of the buffer's size (metrics).
+	Counted   func(store.Outcome)
+	Committed func(time.Duration)
+	Pending   func(int)
+	Log       *slog.Logger
+}
+
+// Writer is the one writer of a node's replica.
+type Writer struct {
+	d Deps
+	// proposals carry Propose's bodies, syncIn Apply's batches.
+	proposals chan proposal
+	syncIn    chan syncWork
+	done      chan struct{} // closed when Run has ended
+	pending   *pendingEntries
+}
+
+// New makes the writer; Run runs it.
+func New(d Deps) *Writer {
+	return &Writer{d: d, proposals: make(chan proposal, MaxBatch), syncIn: make(chan syncWork),
+		done: make(chan struct{}), pending: newPending(maxPending)}
+}
+
+// PendingLen is the number of entries waiting for a predecessor. Only
+// for tests: the buffer is the writer's, and Run may be changing it.
+func (w *Writer) PendingLen() int { return w.pending.len() }
+
+// Run is the writer. It drains what is waiting (gossiped entries and
+// proposals) into one batch, applies each sync batch as it comes, and
+// after each retries entries that were waiting for a predecessor. It ends
+// when received is closed (the gossip reader ends with the run context),
+// failing the proposals still waiting.
+func (w *Writer) Run(received <-chan *protocol.Entry) {
+	defer w.failProposals()
+	defer close(w.done)
+	var (
+		gossip []*protocol.Entry
+		props  []proposal
+	)
+	for {
+		gossip, props = gossip[:0], props[:0]
+		select {
+		case e, ok := <-received:
+			if !ok {
+				return
+			}
+			gossip = append(gossip, e)
+		case p := <-w.proposals:
+			props = append(props, p)
+		case sw := <-w.syncIn:
+			results, err := w.commit(nil, sw.entries, false)
+			sw.done <- syncDone{results, err}
+			continue
+		}
+		size := 0
+	drain:
+		for len(gossip)+len(props) < MaxBatch && size < MaxBatchBytes {
+			select {
+			case e, ok := <-received:
+				if !ok {
+					break drain
+				}
+				gossip = append(gossip, e)
+				size += len(e.Raw)
+			case p := <-w.proposals:
+				props = append(props, p)
+				size += 1024 // a body is signed later; count it as an entry of 1 KiB
+			default:
+				break drain
+			}
+		}
+		w.commit(props, gossip, true)
+	}
+}
+
+// failProposals answers the proposals that will not be written.
+func (w *Writer) failProposals() {
+	for {
+		select {
+		case p := <-w.proposals:
+			p.done <- proposed{err: fmt.Errorf("node is shutting down: %w", context.Canceled)}
+		default:
+			return
+		}
+	}
+}
+
+// Propose hands a body to the writer and waits for the signed, stored
+// entry. When ctx ends first, the entry may still be written.
+func (w *Writer) Propose(ctx context.Context, body *pb.Entry) (*protocol.Entry, error) {
+	p := proposal{body: body, done: make(chan proposed, 1)}
+	select {
+	case w.proposals <- p:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-w.d.Done:
+		return nil, fmt.Errorf("node is shutting down: %w", context.Canceled)
+	}
+	select {
+	case r := <-p.done:
+		return r.e, r.err
+	case <-w.done:
+		// The writer answers every proposal it took before it ends, and
+		// failProposals the ones it did not.
+		select {
+		case r := <-p.done:
+			return r.e, r.err
+		default:
+			return nil, fmt.Errorf("node is shutting down: %w", context.Canceled)
+		}
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Apply hands a batch fetched by sync to the writer and waits for its
+// results (one per entry given).
+func (w *Writer) Apply(entries []*protocol.Entry) ([]store.Result, error) {
+	sw := syncWork{entries: entries, done: make(chan syncDone, 1)}
+	select {
+	case w.syncIn <- sw:
+	case <-w.d.Done:
+		return nil, fmt.Errorf("node is shutting down: %w", context.Canceled)
+	}
+	select {
+	case d := <-sw.done:
+		return d.results, d.err
+	case <-w.d.Done:
+		return nil, fmt.Errorf("node is shutting down: %w", context.Canceled)
+	}
+}
+
+// sign makes the proposals into entries that continue this node's log
+// from its head, in order. A proposal that cannot be signed is answered
+// now and left out.
+func (w *Writer) sign(props []proposal) ([]proposal, []*protocol.Entry, error) {
+	head, err := w.d.Store.Head(w.d.Self)
+	if err != nil {
+		return props, nil, err
+	}
+	kept := props[:0]
+	var own []*protocol.Entry
+	for _, p := range props {
+		body := p.body
+		body.Version = protocol.Version
+		body.Federation = w.d.Federation
+		body.Seq = head.Seq + 1
+		body.Prev = nil
+		if head.Seq > 0 {
+			body.Prev = head.ID[:]
+		}
+		body.TimestampMs = w.d.Now().UnixMilli()
+		e, err := protocol.Sign(w.d.Author, body)
+		if err != nil {
+			p.done <- proposed{err: fmt.Errorf("build entry %d: %w", body.Seq, err)}
+			continue
+		}
+		kept = append(kept, p)
+		own = append(own, e)
+		head = protocol.Head{Author: e.Author, Seq: e.Seq(), ID: e.ID}
+	}
+	return kept, own, nil
+}
+
+// commit writes the proposals and the entries received in one
+// transaction, then does what follows the commit, and, after every
+// success, applies any buffered successors that now continue their log.
+// It returns the results of the entries given. Gossiped entries that
+// arrive before their predecessor are buffered (buffer); a sync batch's
+// are not: they come after a fork in the range, and their predecessors
+// never will.
+func (w *Writer) commit(props []proposal, batch []*protocol.Entry, buffer bool) ([]store.Result, error) {
+	var first []store.Result
+	for len(props) > 0 || len(batch) > 0 {
+		var own []*protocol.Entry
+		if len(props) > 0 {
+			var err error
+			if props, own, err = w.sign(props); err != nil {
+				w.answer(props, nil, err)
+				props = nil
+				w.d.Log.Error("reading this node's head failed; proposals refused", "err", err)
+			}
+		}
+		start := time.Now()
+		all := append(own, batch...)
+		results, err := w.d.Store.Commit(store.Batch{Entries: all, Own: len(own),
+			After: w.d.Hooks(all)})
+		w.d.Committed(time.Since(start))
+		if oe := (*store.OwnError)(nil); errors.As(err, &oe) {
+			// One proposal breaks a rule (two retractions of one entry,
+			// proposed together, say): refuse it, sign the rest again.
+			props[oe.Index].done <- proposed{err: err}
+			props = append(props[:oe.Index:oe.Index], props[oe.Index+1:]...)
+			continue
+		}
+		if err != nil {
+			w.answer(props, nil, err)
+			w.d.Log.Error("store apply failed; entries dropped until sync", "entries", len(batch), "err", err)
+			return first, err
+		}
+		if first == nil && len(batch) > 0 {
+			first = results[len(own):]
+		}
+		var next []*protocol.Entry
+		gap := false
+		for i, r := range results {
+			var entry *protocol.Entry
+			if i < len(own) {
+				entry = own[i]
+			} else {
+				entry = batch[i-len(own)]
+			}
+			w.d.Counted(r.Outcome)
+			switch r.Outcome {
+			case store.Applied:
+				next = w.stored(entry, r, i < len(own), next)
+			case store.Duplicate:
+			case store.Gap:
+				if !buffer {
+					continue
+				}
+				if !w.pending.put(entry) {
+					w.d.Log.Warn("out-of-order buffer full; entry dropped until sync", "author", w.d.Roster.NameOf(entry.Author), "seq", entry.Seq())
+				}
+				gap = true
+			case store.Equivocation:
+				w.d.Equivocation(entry)
+				w.d.Log.Error("equivocation: author signed two entries with the same seq; kept as evidence", "author", w.d.Roster.NameOf(entry.Author), "seq", entry.Seq(), "id", entry.ID)
+			case store.Void:
+				// Stored, no effect: the author broke a stateful rule.
+				w.d.Log.Warn("entry breaks a rule of its log: stored without effect", "author", w.d.Roster.NameOf(entry.Author), "seq", entry.Seq(), "err", r.Err)
+				next = w.stored(entry, r, false, next)
+			case store.Rejected:
+				w.d.Log.Warn("entry does not continue its log", "author", w.d.Roster.NameOf(entry.Author), "seq", entry.Seq(), "err", r.Err)
+			}
+		}
+		w.answer(props, own, nil)
+		props = nil
+		w.d.Pending(w.pending.len())
+		if gap {
+			w.d.Missing() // the missing entries are somewhere: fetch them
+		}
+		batch = next
+	}
+	return first, nil
+}
+
+// answer tells each proposer its entry (or err).
+func (w *Writer) answer(props []proposal, own []*protocol.Entry, err error) {
+	for i, p := range props {
+		if err != nil {
+			p.done <- proposed{err: err}
+		} else {
+			p.done <- proposed{e: own[i]}
+		}
+	}
+}
+
+// stored tells the node of an entry now in its log (Deps.Stored), and
+// queues its buffered successor, if any, for the next round.
+func (w *Writer) stored(e *protocol.Entry, r store.Result, own bool, next []*protocol.Entry) []*protocol.Entry {
+	w.d.Stored(e, r, own)
+	if s := w.pending.take(e.Author, e.Seq()+1); s != nil {
+		next = append(next, s)
+	}
+	return next
+}
