@@ -33,6 +33,7 @@ import (
 	"github.com/staydown/staydown/node/writer"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
+	"github.com/staydown/staydown/protocol/replica"
 	"github.com/staydown/staydown/protocol/report"
 	"github.com/staydown/staydown/store"
 )
@@ -494,9 +495,10 @@ func (n *Node) stored(e *protocol.Entry, r store.Result, own bool) {
 }
 
 // equivocation is told of a conflicting entry the writer kept as evidence.
-func (n *Node) equivocation(e *protocol.Entry) {
+func (n *Node) equivocation(ev *replica.EquivocationError) {
 	// The author is flagged now: every result that holds one of its
 	// attestations changes.
 	n.matcher.InvalidateAll()
-	n.log.Error("equivocation: author signed two entries with the same seq; kept as evidence", "author", n.roster.NameOf(e.Author), "seq", e.Seq(), "id", e.ID)
+	n.log.Error("equivocation: author signed two entries with the same seq; kept as evidence", "author", n.roster.NameOf(ev.Author), "seq", ev.Seq,
+		"logged", protocol.IDOf(ev.Logged), "id", ev.Other.ID)
 }

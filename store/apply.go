@@ -29,8 +29,13 @@ const (
 // Result is the outcome of one entry of a batch.
 type Result struct {
 	Outcome Outcome
-	// Err says why, for Gap (wraps protocol.ErrGap), Rejected (wraps
-	// protocol.ErrChain) and Void (wraps ErrRule); nil otherwise.
+	// Err says why, with the evidence an operator or auditor acts on:
+	// for Equivocation a *replica.EquivocationError (both signed entries), for
+	// Void a *replica.RuleError (wraps ErrRule), for Rejected a *replica.ChainError
+	// (wraps protocol.ErrChain: the entry and the head it should have
+	// followed; an entry without a payload wraps protocol.ErrMalformed),
+	// for Gap an error wrapping protocol.ErrGap; nil for Applied and
+	// Duplicate.
 	Err error
 	// Effect is what the entry changed (replica.Step.Effect), for the
 	// readers that keep derived state.
@@ -171,7 +176,7 @@ func (s *Store) Append(author protocol.AuthorKey, build func(head protocol.Head)
 		case r.Outcome == Applied:
 			out = e
 			return w.finish()
-		case r.Err != nil: // Void and Rejected: the transaction rolls back
+		case r.Err != nil && r.Outcome != Equivocation: // Void, Rejected, Gap: the transaction rolls back
 			return r.Err
 		default:
 			return fmt.Errorf("%w: entry %s seq %d is %s, head is %d", protocol.ErrChain, e.ID, e.Seq(), r.Outcome, head.Seq)

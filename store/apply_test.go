@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
+	"github.com/staydown/staydown/protocol/replica"
 )
 
 // step is one Apply call and the outcome expected for each entry; errs,
@@ -102,8 +104,8 @@ func TestApply(t *testing.T) {
 			f2 := w.A.sign(2, a1.ID, dispute(a1.ID, "a third entry 2"))
 			f3 := w.A.sign(1, protocol.ID{}, addition(sha("other first")))
 			return []step{
-				{in: []*protocol.Entry{a1, a2, f1}, want: []Outcome{Applied, Applied, Equivocation}},
-				{in: []*protocol.Entry{f1, f2, f3}, want: []Outcome{Duplicate, Equivocation, Equivocation}},
+				{in: []*protocol.Entry{a1, a2, f1}, want: []Outcome{Applied, Applied, Equivocation}, errs: []error{nil, nil, replica.ErrEquivocation}},
+				{in: []*protocol.Entry{f1, f2, f3}, want: []Outcome{Duplicate, Equivocation, Equivocation}, errs: []error{nil, replica.ErrEquivocation, replica.ErrEquivocation}},
 			}
 		},
 		check: func(t *testing.T, s *testStore, w *world) {
@@ -516,5 +518,42 @@ func wantVoid(t *testing.T, s *testStore, id protocol.ID, why string) {
 	reason, err := s.VoidReason(id)
 	if err != nil || !strings.Contains(reason, why) {
 		t.Errorf("VoidReason(%s) = %q, %v; want a reason containing %q", id, reason, err, why)
+	}
+}
+
+// TestResultsCarryEvidence: a result that an operator or auditor acts on
+// carries the entries: an equivocation both signed entries (still intact
+// after the transaction that read the logged one has ended: bbolt says
+// its bytes are valid only within it), a void entry
+// itself and its target, a rejected entry itself and the head it should
+// have followed.
+func TestResultsCarryEvidence(t *testing.T) {
+	s, w := mustOpen(t), newWorld(t)
+	a1 := w.A.next(addition(sha("a")))
+	b1 := w.B.next(addition(sha("b")))
+	a2 := w.A.next(retraction(b1.ID, "not mine")) // void: B's entry
+	fork := w.A.sign(2, a1.ID, addition(sha("fork")))
+	broken := w.A.sign(3, fork.ID, addition(sha("after the fork")))
+	s.mustApply(Applied, a1, b1)
+	res, err := s.Apply([]*protocol.Entry{a2, fork, broken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rule *replica.RuleError
+	if !errors.As(res[0].Err, &rule) || rule.Entry != a2 || !bytes.Equal(rule.Target, b1.ID[:]) || !errors.Is(res[0].Err, ErrRule) {
+		t.Errorf("void: %s %#v", res[0].Outcome, res[0].Err)
+	}
+	var eq *replica.EquivocationError
+	if !errors.As(res[1].Err, &eq) || !errors.Is(res[1].Err, replica.ErrEquivocation) {
+		t.Fatalf("equivocation: %s %#v", res[1].Outcome, res[1].Err)
+	}
+	s.mustApply(Applied, w.B.next(addition(sha("a later transaction"))))
+	ev := eq.Evidence()
+	if eq.Author != w.A.key || eq.Seq != 2 || !bytes.Equal(ev[0], a2.Raw) || !bytes.Equal(ev[1], fork.Raw) {
+		t.Errorf("evidence: author %s seq %d, %d and %d bytes", eq.Author, eq.Seq, len(ev[0]), len(ev[1]))
+	}
+	var chain *replica.ChainError
+	if !errors.As(res[2].Err, &chain) || chain.Entry != broken || chain.Head.ID != a2.ID || !errors.Is(res[2].Err, protocol.ErrChain) {
+		t.Errorf("rejected: %s %#v", res[2].Outcome, res[2].Err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
+	"github.com/staydown/staydown/protocol/replica"
 	"github.com/staydown/staydown/store"
 )
 
@@ -80,8 +81,9 @@ type Deps struct {
 	// stored without effect), in commit order, before the proposer or
 	// sync hears of it; own says it is this node's new entry.
 	Stored func(e *protocol.Entry, r store.Result, own bool)
-	// Equivocation is told of a conflicting entry kept as evidence.
-	Equivocation func(e *protocol.Entry)
+	// Equivocation is told of a conflicting entry kept as evidence, with
+	// the entry it conflicts with.
+	Equivocation func(ev *replica.EquivocationError)
 	// Missing asks for a sync: an entry came before its predecessor.
 	Missing func()
 	// Counted is told of each result's outcome; Committed of each
@@ -311,7 +313,10 @@ func (w *Writer) commit(props []proposal, batch []*protocol.Entry, buffer bool) 
 				}
 				gap = true
 			case store.Equivocation:
-				w.d.Equivocation(entry)
+				var ev *replica.EquivocationError
+				if errors.As(r.Err, &ev) {
+					w.d.Equivocation(ev)
+				}
 				w.d.Log.Error("equivocation: author signed two entries with the same seq; kept as evidence", "author", w.d.Roster.NameOf(entry.Author), "seq", entry.Seq(), "id", entry.ID)
 			case store.Void:
 				// Stored, no effect: the author broke a stateful rule.

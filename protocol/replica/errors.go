@@ -1,6 +1,12 @@
 package replica
 
-import "errors"
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/staydown/staydown/protocol"
+)
 
 // Sentinel errors. Errors returned by this package wrap one of them, or
 // one of protocol's (ErrGap, ErrChain in a Step), or the View's own.
@@ -14,4 +20,60 @@ var (
 	// ErrView: the view contradicts itself (a head whose entry is
 	// missing). The replica is damaged, not the entry.
 	ErrView = errors.New("replica view inconsistent")
+
+	// ErrEquivocation: the author signed two different entries for one
+	// position of its log (SPEC 5.3). Step.Err is then an
+	// *EquivocationError, which carries both.
+	ErrEquivocation = errors.New("equivocation")
 )
+
+// EquivocationError is the evidence of an equivocation: the entry held in
+// the author's log at Seq and the other one, both signed by the author.
+// An operator or auditor acts on it as it is (Evidence).
+type EquivocationError struct {
+	Author protocol.AuthorKey
+	Seq    uint64
+	Logged []byte          // the entry held in the log at Seq, as signed
+	Other  *protocol.Entry // the other entry, kept as evidence
+}
+
+func (e *EquivocationError) Error() string {
+	return fmt.Sprintf("%v: author %s signed entries %s and %s for seq %d", ErrEquivocation, e.Author, protocol.IDOf(e.Logged), e.Other.ID, e.Seq)
+}
+
+func (e *EquivocationError) Unwrap() error { return ErrEquivocation }
+
+// Evidence is the two signed entries, the logged one first.
+func (e *EquivocationError) Evidence() [][]byte { return [][]byte{e.Logged, e.Other.Raw} }
+
+// RuleError is why an entry is void (it wraps ErrRule), with the entry
+// and the target it names. Its message is the reason the replica stores
+// beside the entry, unchanged.
+type RuleError struct {
+	Entry  *protocol.Entry
+	Target []byte // the entry id it names (OwnTarget)
+	Err    error  // wraps ErrRule
+}
+
+func (e *RuleError) Error() string { return e.Err.Error() }
+func (e *RuleError) Unwrap() error { return e.Err }
+
+// ChainError is why an entry that would be the author's next does not
+// continue the log held (it wraps protocol.ErrChain): the entry, and the
+// head it should have followed. The author forked at or before that
+// head; sync fetches the evidence.
+type ChainError struct {
+	Entry *protocol.Entry
+	Head  protocol.Head
+	Err   error
+}
+
+func (e *ChainError) Error() string { return e.Err.Error() }
+func (e *ChainError) Unwrap() error { return e.Err }
+
+// equivocation is the evidence of e against the entry logged at its seq,
+// copied: logged may belong to a transaction that ends before the
+// result is read.
+func equivocation(e *protocol.Entry, logged []byte) *EquivocationError {
+	return &EquivocationError{Author: e.Author, Seq: e.Seq(), Logged: bytes.Clone(logged), Other: e}
+}

@@ -85,8 +85,13 @@ type Rules interface {
 // Step is the decision on one entry.
 type Step struct {
 	Outcome Outcome
-	// Err says why, for Gap (wraps protocol.ErrGap), Rejected (wraps
-	// protocol.ErrChain) and Void (wraps ErrRule); nil otherwise.
+	// Err says why, with the evidence an operator or auditor acts on:
+	// for Equivocation an *EquivocationError (both signed entries), for
+	// Void a *RuleError (wraps ErrRule), for Rejected a *ChainError
+	// (wraps protocol.ErrChain: the entry and the head it should have
+	// followed; an entry without a payload wraps protocol.ErrMalformed),
+	// for Gap an error wrapping protocol.ErrGap; nil for Applied and
+	// Duplicate.
 	Err error
 	// Effect is what the entry changes once stored: set for Applied,
 	// Void (its head only) and Equivocation (its author flagged).
@@ -122,20 +127,20 @@ func Decide(v View, e *protocol.Entry) (Step, error) {
 		if err != nil || kept {
 			return Step{Outcome: Duplicate}, err
 		}
-		return Step{Outcome: Equivocation, Effect: Effect{Flagged: e.Author}}, nil
+		return Step{Outcome: Equivocation, Err: equivocation(e, logged), Effect: Effect{Flagged: e.Author}}, nil
 	}
 	if err := protocol.CheckNext(head, e); err != nil {
 		if errors.Is(err, protocol.ErrGap) {
 			return Step{Outcome: Gap, Err: err}, nil
 		}
-		return Step{Outcome: Rejected, Err: err}, nil
+		return Step{Outcome: Rejected, Err: &ChainError{Entry: e, Head: head, Err: err}}, nil
 	}
 	newHead := protocol.Head{Author: e.Author, Seq: seq, ID: e.ID}
 	if err := CheckRules(v, e); err != nil {
 		if !errors.Is(err, ErrRule) {
 			return Step{}, err
 		}
-		return Step{Outcome: Void, Err: err, Effect: Effect{Head: newHead}}, nil
+		return Step{Outcome: Void, Err: &RuleError{Entry: e, Target: OwnTarget(e), Err: err}, Effect: Effect{Head: newHead}}, nil
 	}
 	return Step{Outcome: Applied, Effect: effectOf(e, newHead)}, nil
 }
