@@ -19,7 +19,10 @@ type BenchResult struct {
 	Entries   int             // additions published
 	Receivers int             // nodes that should receive each
 	Latencies []time.Duration // publish -> stored and matchable, one per (entry, receiver) delivered
-	Lost      int             // (entry, receiver) pairs not delivered before the bound
+	// Committed is, per entry, the time Publish took on the publishing
+	// node: proposed, signed and committed there.
+	Committed []time.Duration
+	Lost      int // (entry, receiver) pairs not delivered before the bound
 	Elapsed   time.Duration
 	// Publishing is the time from the first call to Publish to the
 	// return of the last: Entries/Publishing is the publish rate.
@@ -27,11 +30,16 @@ type BenchResult struct {
 }
 
 // Quantile returns the q-quantile (0..1) of the latencies, nearest rank.
-func (r BenchResult) Quantile(q float64) time.Duration {
-	if len(r.Latencies) == 0 {
+func (r BenchResult) Quantile(q float64) time.Duration { return quantile(r.Latencies, q) }
+
+// CommittedQuantile returns the q-quantile (0..1) of Committed.
+func (r BenchResult) CommittedQuantile(q float64) time.Duration { return quantile(r.Committed, q) }
+
+func quantile(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
 		return 0
 	}
-	s := slices.Clone(r.Latencies)
+	s := slices.Clone(d)
 	slices.Sort(s)
 	i := int(q*float64(len(s))+0.5) - 1
 	return s[max(0, min(i, len(s)-1))]
@@ -61,9 +69,10 @@ func Bench(ctx context.Context, f *Federation, n, clients int, interval, bound t
 		}()
 	}
 	type sent struct {
-		id  protocol.ID
-		t0  time.Time
-		err error
+		id   protocol.ID
+		t0   time.Time
+		took time.Duration
+		err  error
 	}
 	out := make(chan sent, n)
 	clients = max(1, min(clients, n))
@@ -89,7 +98,7 @@ func Bench(ctx context.Context, f *Federation, n, clients int, interval, bound t
 					out <- sent{err: fmt.Errorf("publish %d: %w", i, err)}
 					return
 				}
-				out <- sent{id: e.ID, t0: t0}
+				out <- sent{id: e.ID, t0: t0, took: time.Since(t0)}
 				select {
 				case <-ctx.Done():
 					return
@@ -107,6 +116,7 @@ func Bench(ctx context.Context, f *Federation, n, clients int, interval, bound t
 			return res, s.err
 		}
 		published[s.id] = s.t0
+		res.Committed = append(res.Committed, s.took)
 	}
 	if err := ctx.Err(); err != nil {
 		return res, err

@@ -349,11 +349,17 @@ func (w *Writer) answer(props []proposal, own []*protocol.Entry, err error) {
 }
 
 // stored tells the node of an entry now in its log (Deps.Stored), and
-// queues its buffered successor, if any, for the next round.
+// queues its buffered successors, if any, for the next round.
 func (w *Writer) stored(e *protocol.Entry, r store.Result, own bool, next []*protocol.Entry) []*protocol.Entry {
 	w.d.Stored(e, r, own)
-	if s := w.pending.take(e.Author, e.Seq()+1); s != nil {
+	// Every buffered successor in a row, not just the next: they follow
+	// each other in the next round's batch, one transaction for the lot
+	// instead of one per entry.
+	for seq := e.Seq() + 1; ; seq++ {
+		s := w.pending.take(e.Author, seq)
+		if s == nil {
+			return next
+		}
 		next = append(next, s)
 	}
-	return next
 }

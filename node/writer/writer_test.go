@@ -1,0 +1,143 @@
+package writer
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/pb"
+	"github.com/staydown/staydown/protocol/replica"
+	"github.com/staydown/staydown/store"
+)
+
+// testWriter is a writer on a fresh store for a roster of one referral
+// unit (whose log the tests write) and the node's own member; it counts
+// the transactions it commits and reports each commit on commits.
+type testWriter struct {
+	*Writer
+	store    *store.Store
+	key      ed25519.PrivateKey // the referral unit's
+	received chan *protocol.Entry
+	commits  chan int // the pending buffer's size after each commit
+	stored   []protocol.ID
+}
+
+func newTestWriter(t *testing.T) *testWriter {
+	t.Helper()
+	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	own := ed25519.NewKeyFromSeed(append(make([]byte, ed25519.SeedSize-1), 1))
+	roster, err := protocol.NewRoster("test", []protocol.Member{
+		{Name: "nru", Role: protocol.RoleReferral, AuthorKey: protocol.AuthorKeyOf(key)},
+		{Name: "pa", Role: protocol.RolePlatform, AuthorKey: protocol.AuthorKeyOf(own)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(filepath.Join(t.TempDir(), "store.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := &testWriter{store: st, key: key, received: make(chan *protocol.Entry, 64), commits: make(chan int, 64)}
+	done := make(chan struct{})
+	tw.Writer = New(Deps{Store: st, Roster: roster, Federation: "test", Self: protocol.AuthorKeyOf(own), Author: own,
+		Now: time.Now, Done: done, Log: slog.New(slog.DiscardHandler),
+		Hooks:        func([]*protocol.Entry) []func(*store.Writes, []store.Result) error { return nil },
+		Stored:       func(e *protocol.Entry, _ store.Result, _ bool) { tw.stored = append(tw.stored, e.ID) },
+		Equivocation: func(*replica.EquivocationError) {}, Missing: func() {},
+		Counted: func(store.Outcome) {}, Committed: func(time.Duration) {},
+		Pending: func(n int) { tw.commits <- n }})
+	ran := make(chan struct{})
+	go func() { defer close(ran); tw.Run(tw.received) }()
+	t.Cleanup(func() {
+		close(tw.received)
+		<-ran
+		close(done)
+		if err := st.Check(); err != nil {
+			t.Error(err)
+		}
+		st.Close()
+	})
+	return tw
+}
+
+// log signs n entries of the referral unit's log.
+func (tw *testWriter) log(t *testing.T, n int) []*protocol.Entry {
+	t.Helper()
+	var out []*protocol.Entry
+	var prev protocol.ID
+	for seq := uint64(1); seq <= uint64(n); seq++ {
+		sig, err := protocol.ParseSignal("sha256", fmt.Sprintf("%064x", seq))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := &pb.Entry{Version: protocol.Version, Federation: "test", Seq: seq, TimestampMs: 1_700_000_000_000 + int64(seq),
+			Payload: &pb.Entry_Addition{Addition: &pb.Addition{Signals: []*pb.Signal{sig}, Labels: []*pb.Label{{Slug: "graphic-violence"}}}}}
+		if seq > 1 {
+			body.Prev = prev[:]
+		}
+		e, err := protocol.Sign(tw.key, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+		prev = e.ID
+	}
+	return out
+}
+
+// deliver hands e to the writer as the gossip reader does and waits for
+// the commit; it returns the buffer's size after it.
+func (tw *testWriter) deliver(e *protocol.Entry) int {
+	tw.received <- e
+	return <-tw.commits
+}
+
+// TestBufferedRunIsOneTransaction: entries that came before their
+// predecessor wait in the buffer; when the predecessor is stored, the
+// whole run that now continues the log is stored in the next transaction,
+// not one transaction (one fsync) per entry. Under load gossip reorders
+// often, and a transaction per buffered entry made receivers fall
+// seconds behind (staydown bench --clients 8 --interval 10ms).
+func TestBufferedRunIsOneTransaction(t *testing.T) {
+	tw := newTestWriter(t)
+	log := tw.log(t, 10)
+	if n := tw.deliver(log[0]); n != 0 {
+		t.Fatalf("after seq 1: %d buffered", n)
+	}
+	for i, e := range log[2:] {
+		if n := tw.deliver(e); n != i+1 {
+			t.Fatalf("after seq %d: %d buffered, want %d", e.Seq(), n, i+1)
+		}
+	}
+	// Seq 2's transaction releases the whole run from the buffer; the
+	// next stores it.
+	tw.received <- log[1]
+	if n := <-tw.commits; n != 0 {
+		t.Fatalf("after seq 2's transaction %d entries are still buffered: the run leaves one entry per transaction", n)
+	}
+	if n := <-tw.commits; n != 0 {
+		t.Fatalf("after the run's transaction: %d buffered", n)
+	}
+	// A duplicate's transaction comes after whatever else the writer was
+	// doing: nothing was.
+	if n := tw.deliver(log[0]); n != 0 {
+		t.Fatalf("%d buffered", n)
+	}
+	select {
+	case n := <-tw.commits:
+		t.Fatalf("another transaction (buffer %d)", n)
+	default:
+	}
+	if len(tw.stored) != 10 {
+		t.Fatalf("%d entries stored, want 10", len(tw.stored))
+	}
+	for i, id := range tw.stored {
+		if id != log[i].ID {
+			t.Fatalf("stored %d is %s, want seq %d", i, id, i+1)
+		}
+	}
+}
