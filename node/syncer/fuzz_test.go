@@ -24,6 +24,7 @@ import (
 	"github.com/staydown/staydown/node/p2p"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
+	"github.com/staydown/staydown/protocol/prototest"
 	"github.com/staydown/staydown/store"
 	"github.com/staydown/staydown/store/storetest"
 )
@@ -137,26 +138,7 @@ func fuzzFederation(tb testing.TB, n int) (*protocol.Roster, protocol.AuthorKey,
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var log []*protocol.Entry
-	var prev protocol.ID
-	for seq := uint64(1); seq <= uint64(n); seq++ {
-		sig, err := protocol.ParseSignal("sha256", fmt.Sprintf("%064x", seq))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		body := &pb.Entry{Version: 1, Federation: "test", Seq: seq, TimestampMs: 1_700_000_000_000 + int64(seq),
-			Payload: &pb.Entry_Addition{Addition: &pb.Addition{Signals: []*pb.Signal{sig}, Labels: []*pb.Label{{Slug: "graphic-violence"}}}}}
-		if seq > 1 {
-			body.Prev = prev[:]
-		}
-		e, err := protocol.Sign(nruKey, body)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		log = append(log, e)
-		prev = e.ID
-	}
-	return r, protocol.AuthorKeyOf(nruKey), log
+	return r, protocol.AuthorKeyOf(nruKey), prototest.Additions(tb, nruKey, "test", n)
 }
 
 // fuzzSyncer is a syncer of a node that is not started: its store is st,

@@ -2,14 +2,13 @@ package writer
 
 import (
 	"crypto/ed25519"
-	"fmt"
 	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/staydown/staydown/protocol"
-	"github.com/staydown/staydown/protocol/pb"
+	"github.com/staydown/staydown/protocol/prototest"
 	"github.com/staydown/staydown/protocol/replica"
 	"github.com/staydown/staydown/store"
 )
@@ -64,31 +63,6 @@ func newTestWriter(t *testing.T) *testWriter {
 	return tw
 }
 
-// log signs n entries of the referral unit's log.
-func (tw *testWriter) log(t *testing.T, n int) []*protocol.Entry {
-	t.Helper()
-	var out []*protocol.Entry
-	var prev protocol.ID
-	for seq := uint64(1); seq <= uint64(n); seq++ {
-		sig, err := protocol.ParseSignal("sha256", fmt.Sprintf("%064x", seq))
-		if err != nil {
-			t.Fatal(err)
-		}
-		body := &pb.Entry{Version: protocol.Version, Federation: "test", Seq: seq, TimestampMs: 1_700_000_000_000 + int64(seq),
-			Payload: &pb.Entry_Addition{Addition: &pb.Addition{Signals: []*pb.Signal{sig}, Labels: []*pb.Label{{Slug: "graphic-violence"}}}}}
-		if seq > 1 {
-			body.Prev = prev[:]
-		}
-		e, err := protocol.Sign(tw.key, body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, e)
-		prev = e.ID
-	}
-	return out
-}
-
 // deliver hands e to the writer as the gossip reader does and waits for
 // the commit; it returns the buffer's size after it.
 func (tw *testWriter) deliver(e *protocol.Entry) int {
@@ -104,7 +78,7 @@ func (tw *testWriter) deliver(e *protocol.Entry) int {
 // seconds behind (staydown bench --clients 8 --interval 10ms).
 func TestBufferedRunIsOneTransaction(t *testing.T) {
 	tw := newTestWriter(t)
-	log := tw.log(t, 10)
+	log := prototest.Additions(t, tw.key, "test", 10)
 	if n := tw.deliver(log[0]); n != 0 {
 		t.Fatalf("after seq 1: %d buffered", n)
 	}
