@@ -41,6 +41,11 @@ import (
 // Node is a running Staydown node: a libp2p host in the federation's
 // gossip topic, a replica of every log in a bbolt store, and the local HTTP
 // API. Start makes one; Close stops it.
+//
+// Node is the wiring: StartWith makes each part (the writer, gossip, sync,
+// checkpoints, notices, matching, the host) from what that part needs,
+// and starts their loops; no part holds the Node. What follows a commit,
+// in commit order, is Node.stored.
 type Node struct {
 	cfg    *config.Node
 	log    *slog.Logger
