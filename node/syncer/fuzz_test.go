@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -193,11 +194,12 @@ func readDelimited(r protodelim.Reader, m proto.Message) error {
 
 // FuzzSyncServe sends a serving node any bytes as a peer's side of a sync
 // stream. It must answer exactly as the protocol says, worked out here
-// independently: nothing to a hello that does not decode; a cut-off and
-// nothing to a hello that breaks the rules; otherwise its own hello, then
-// for each request that decodes, in order, either a cut-off (a request
-// outside the limits) or the entries of the range it holds, in batches
-// within the limits, the last one marked.
+// independently: nothing to a stream that ends before a whole hello; a
+// cut-off and nothing to a hello that does not decode, is over the size
+// limit or breaks the rules; otherwise its own hello, then for each
+// request, in order, until the stream ends: a cut-off for a request that
+// does not decode or is outside the limits, or the entries of the range
+// it holds, in batches within the limits, the last one marked.
 func FuzzSyncServe(f *testing.F) {
 	r, author, log := fuzzFederation(f, 6)
 	path := filepath.Join(f.TempDir(), "store.db")
@@ -225,6 +227,11 @@ func FuzzSyncServe(f *testing.F) {
 	f.Add(delimited(f, &pb.SyncHello{Federation: "test", Heads: []*pb.SyncHead{{Author: author[:], Seq: 0, Id: log[0].ID[:]}}}))
 	f.Add(append(delimited(f, hello), 0xff, 0xff, 0xff, 0xff, 0x0f))
 	f.Add([]byte{})
+	f.Add([]byte{3, 0xff, 0xff, 0xff})                        // a hello that does not decode
+	f.Add([]byte{0xff, 0xff, 0xff, 0x0f})                     // a hello over the size limit
+	f.Add(append(delimited(f, hello), 3, 0xff, 0xff, 0xff))   // a request that does not decode
+	f.Add(append(delimited(f, hello), 5, 0x0a, 0x20))         // a request cut short: the stream ended
+	f.Add(append(delimited(f, hello, req(1, 2)), 0xff, 0xff)) // a length cut short
 
 	f.Fuzz(func(t *testing.T, in []byte) {
 		h := &pipeHost{}
@@ -238,7 +245,9 @@ func FuzzSyncServe(f *testing.F) {
 		var wantRanges [][][]byte
 		cutOff := false
 		var theirs pb.SyncHello
-		if readDelimited(src, &theirs) == nil {
+		if err := readDelimited(src, &theirs); errors.Is(err, proto.Error) {
+			cutOff = true
+		} else if err == nil {
 			if !validHello(&theirs, "test") {
 				cutOff = true
 			} else {
@@ -249,7 +258,8 @@ func FuzzSyncServe(f *testing.F) {
 				want = append(want, mine)
 				for {
 					var rq pb.SyncRequest
-					if readDelimited(src, &rq) != nil {
+					if err := readDelimited(src, &rq); err != nil {
+						cutOff = errors.Is(err, proto.Error)
 						break
 					}
 					if !validRequest(&rq) {
@@ -408,4 +418,47 @@ func FuzzSyncFetch(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSyncCutsOffMalformedMessages: a message that does not decode, or
+// whose length is over the limit, is a violation on either side (SPEC
+// 16.4): the peer is cut off and banned, and the log names the side. A
+// stream that merely ends is not.
+func TestSyncCutsOffMalformedMessages(t *testing.T) {
+	r, author, log := fuzzFederation(t, 2)
+	hello := delimited(t, &pb.SyncHello{Federation: "test", Heads: []*pb.SyncHead{{Author: author[:], Seq: 2, Id: log[1].ID[:]}}})
+	for _, tt := range []struct {
+		name  string
+		in    []byte
+		serve bool // the peer asks (else it answers this node's fetch)
+		cut   bool
+	}{
+		{"garbage hello asked", []byte{3, 0xff, 0xff, 0xff}, true, true},
+		{"oversized hello asked", []byte{0xff, 0xff, 0xff, 0x0f}, true, true},
+		{"garbage request", append(delimited(t, &pb.SyncHello{Federation: "test"}), 3, 0xff, 0xff, 0xff), true, true},
+		{"stream ends in a request", append(delimited(t, &pb.SyncHello{Federation: "test"}), 5, 0x0a), true, false},
+		{"garbage hello served", []byte{3, 0xff, 0xff, 0xff}, false, true},
+		{"garbage batch served", append(slices.Clone(hello), 3, 0xff, 0xff, 0xff), false, true},
+		{"oversized batch served", append(slices.Clone(hello), 0xff, 0xff, 0xff, 0x0f), false, true},
+		{"stream ends in a batch", append(slices.Clone(hello), 9, 0x0a), false, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			st, err := store.Open(filepath.Join(t.TempDir(), "store.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			ps := &pipeStream{in: bytes.NewReader(tt.in), remote: fuzzPeer}
+			h := &pipeHost{stream: ps}
+			s := fuzzSyncer(t, r, st, h)
+			if tt.serve {
+				s.Serve(ps)
+			} else if err := s.With(context.Background(), fuzzPeer); tt.cut != errors.Is(err, protocol.ErrForged) {
+				t.Errorf("sync returned %v", err)
+			}
+			if banned := s.d.Gater.Banned(fuzzPeer); banned != tt.cut || (len(h.closed) == 1) != tt.cut {
+				t.Errorf("banned %v, closed %d times; want cut off %v", banned, len(h.closed), tt.cut)
+			}
+		})
+	}
 }

@@ -162,9 +162,16 @@ type syncStream struct {
 
 func newSyncStream(s network.Stream) syncStream { return syncStream{s: s, r: bufio.NewReader(s)} }
 
+// read reads one message. A message that does not decode or is over the
+// size limit is a violation (SPEC 16.4): its error wraps
+// protocol.ErrForged. The stream ending, or failing, is not.
 func (ss syncStream) read(m proto.Message) error {
 	ss.s.SetReadDeadline(time.Now().Add(syncIdleTimeout))
-	return protodelim.UnmarshalOptions{MaxSize: protocol.MaxSyncMessage}.UnmarshalFrom(ss.r, m)
+	err := protodelim.UnmarshalOptions{MaxSize: protocol.MaxSyncMessage}.UnmarshalFrom(ss.r, m)
+	if errors.Is(err, proto.Error) {
+		return fmt.Errorf("%w: malformed %s: %v", protocol.ErrForged, m.ProtoReflect().Descriptor().Name(), err)
+	}
+	return err
 }
 
 func (ss syncStream) write(m proto.Message) error {
@@ -239,12 +246,16 @@ func (s *Syncer) Serve(st network.Stream) {
 	ss := newSyncStream(st)
 	var theirs pb.SyncHello
 	if err := ss.read(&theirs); err != nil {
+		if errors.Is(err, protocol.ErrForged) {
+			s.punish(p, asked, err)
+			return
+		}
 		s.d.Log.Debug("sync serve: hello", "member", s.d.Gater.Name(p), "err", err)
 		return
 	}
 	heads, err := s.PeerHeads(&theirs)
 	if err != nil {
-		s.punish(p, err)
+		s.punish(p, asked, err)
 		return
 	}
 	mine, err := s.Hello()
@@ -258,11 +269,14 @@ func (s *Syncer) Serve(st network.Stream) {
 	for {
 		var req pb.SyncRequest
 		if err := ss.read(&req); err != nil {
+			if errors.Is(err, protocol.ErrForged) {
+				s.punish(p, asked, err)
+			}
 			return // io.EOF: the peer is done
 		}
 		var author protocol.AuthorKey
 		if len(req.Author) != len(author) || req.FromSeq == 0 || req.ToSeq < req.FromSeq || req.ToSeq-req.FromSeq >= protocol.MaxSyncRange {
-			s.punish(p, fmt.Errorf("%w: request for seq %d to %d (limit %d entries)", protocol.ErrForged, req.FromSeq, req.ToSeq, protocol.MaxSyncRange))
+			s.punish(p, asked, fmt.Errorf("%w: request for seq %d to %d (limit %d entries)", protocol.ErrForged, req.FromSeq, req.ToSeq, protocol.MaxSyncRange))
 			return
 		}
 		copy(author[:], req.Author)
@@ -337,11 +351,14 @@ func (s *Syncer) With(ctx context.Context, p peer.ID) error {
 	}
 	var theirs pb.SyncHello
 	if err := ss.read(&theirs); err != nil {
+		if errors.Is(err, protocol.ErrForged) {
+			s.punish(p, served, err)
+		}
 		return err
 	}
 	heads, err := s.PeerHeads(&theirs)
 	if err != nil {
-		s.punish(p, err)
+		s.punish(p, served, err)
 		return err
 	}
 	if s.behindOf(heads) {
@@ -360,7 +377,7 @@ func (s *Syncer) With(ctx context.Context, p peer.ID) error {
 		}
 		if err != nil {
 			if errors.Is(err, protocol.ErrForged) {
-				s.punish(p, err)
+				s.punish(p, served, err)
 			}
 			return err
 		}
@@ -536,11 +553,18 @@ func (s *Syncer) fetchEvidence(ss syncStream, author protocol.AuthorKey, seq uin
 	return nil
 }
 
-// punish cuts off a peer that served forged or malformed data: the
+// The sides of a sync session a peer can break the rules on.
+const (
+	served = "peer served forged or malformed sync data; cutting it off"   // this node asked, the peer answered
+	asked  = "peer sent a malformed sync hello or request; cutting it off" // the peer asked, this node serves
+)
+
+// punish cuts off a peer that broke the sync protocol's rules (SPEC
+// 16.4), as the client (side served) or as the asker (side asked): the
 // connection is closed and the gater refuses it for banDuration.
-func (s *Syncer) punish(p peer.ID, err error) {
+func (s *Syncer) punish(p peer.ID, side string, err error) {
 	s.d.Forged()
-	s.d.Log.Warn("peer served forged or malformed sync data; cutting it off", "member", s.d.Gater.Name(p), "peer", p, "for", banDuration, "err", err)
+	s.d.Log.Warn(side, "member", s.d.Gater.Name(p), "peer", p, "for", banDuration, "err", err)
 	s.d.Gater.Ban(p, s.d.Now().Add(banDuration))
 	s.d.Host.Network().ClosePeer(p)
 }
