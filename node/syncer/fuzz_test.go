@@ -43,6 +43,14 @@ type pipeStream struct {
 	mu     sync.Mutex // guards out and reset: with resets the stream from another goroutine
 	out    bytes.Buffer
 	reset  bool
+	// wrote, when not nil, is closed at the first write.
+	wrote chan struct{}
+}
+
+func (s *pipeStream) isReset() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reset
 }
 
 func (s *pipeStream) Read(p []byte) (int, error) {
@@ -60,6 +68,9 @@ func (s *pipeStream) Write(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	if s.reset {
 		return 0, network.ErrReset
+	}
+	if s.wrote != nil && s.out.Len() == 0 {
+		close(s.wrote)
 	}
 	return s.out.Write(p)
 }
@@ -461,4 +472,40 @@ func TestSyncCutsOffMalformedMessages(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestServeOneStreamPerPeer: a member that opens several sync streams at
+// once is served on one of them; the others are reset, so that it cannot
+// take every serving slot and starve the other members (#12 item 4).
+func TestServeOneStreamPerPeer(t *testing.T) {
+	r, _, log := fuzzFederation(t, 2)
+	path := filepath.Join(t.TempDir(), "store.db")
+	storetest.Seed(t, path, log)
+	st, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s := fuzzSyncer(t, r, st, &pipeHost{})
+	// The hostile member's first stream: a hello, then silence.
+	hold, release := io.Pipe()
+	first := &pipeStream{in: hold, remote: fuzzPeer, wrote: make(chan struct{})}
+	served := make(chan struct{})
+	go func() { defer close(served); s.Serve(first) }()
+	release.Write(delimited(t, &pb.SyncHello{Federation: "test"}))
+	<-first.wrote // its hello was answered: the session holds a slot, waiting for a request
+	for i := range maxSyncServing {
+		again := &pipeStream{in: bytes.NewReader(delimited(t, &pb.SyncHello{Federation: "test"})), remote: fuzzPeer}
+		s.Serve(again)
+		if !again.isReset() || len(again.written()) != 0 {
+			t.Fatalf("stream %d of the same peer: reset %v, %d bytes answered", i+2, again.isReset(), len(again.written()))
+		}
+	}
+	other := &pipeStream{in: bytes.NewReader(delimited(t, &pb.SyncHello{Federation: "test"})), remote: nruPeer}
+	s.Serve(other)
+	if other.isReset() || len(other.written()) == 0 {
+		t.Fatalf("another member was not served: reset %v", other.isReset())
+	}
+	release.Close()
+	<-served
 }

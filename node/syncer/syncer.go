@@ -69,7 +69,7 @@ type Deps struct {
 type Syncer struct {
 	d      Deps
 	queue  chan peer.ID
-	mu     sync.Mutex // guards queued, remote and catch-up progress
+	mu     sync.Mutex // guards queued, remote, servingPeers and catch-up progress
 	queued map[peer.ID]bool
 	// remote is the highest seq any peer has announced per author: what
 	// this node knows it is missing.
@@ -77,7 +77,8 @@ type Syncer struct {
 	catchupStart time.Time // when this node last went from caught up to behind
 	catchupDone  uint64    // entries applied by sync since then
 	lastReport   time.Time
-	serving      chan struct{} // semaphore for served streams
+	serving      chan struct{}    // semaphore for served streams
+	servingPeers map[peer.ID]bool // peers with a stream served now (one each); guarded by mu
 	// txEntries and txBytes bound a transaction of fetched entries
 	// (Deps.TxEntries, TxBytes; tests lower them).
 	txEntries, txBytes int
@@ -87,7 +88,7 @@ type Syncer struct {
 // sync streams peers open (Serve).
 func New(d Deps) *Syncer {
 	return &Syncer{d: d, queue: make(chan peer.ID, 64), queued: map[peer.ID]bool{},
-		remote: map[protocol.AuthorKey]uint64{}, serving: make(chan struct{}, maxSyncServing),
+		remote: map[protocol.AuthorKey]uint64{}, serving: make(chan struct{}, maxSyncServing), servingPeers: map[peer.ID]bool{},
 		txEntries: d.TxEntries, txBytes: d.TxBytes}
 }
 
@@ -232,10 +233,27 @@ func (s *Syncer) learn(heads []protocol.Head) {
 }
 
 // Serve answers a peer's sync stream: hellos, then ranges until the peer
-// closes. A malformed request cuts the peer off.
+// closes. A malformed request cuts the peer off. It serves maxSyncServing
+// streams at once, one per peer (a node syncs with one peer at a time), so
+// that no member can take every slot; a stream beyond that is reset.
 func (s *Syncer) Serve(st network.Stream) {
 	defer st.Close()
 	p := st.Conn().RemotePeer()
+	s.mu.Lock()
+	busy := s.servingPeers[p]
+	if !busy {
+		s.servingPeers[p] = true
+	}
+	s.mu.Unlock()
+	if busy {
+		st.Reset() // this peer has a session already
+		return
+	}
+	defer func() {
+		s.mu.Lock()
+		delete(s.servingPeers, p)
+		s.mu.Unlock()
+	}()
 	select {
 	case s.serving <- struct{}{}:
 		defer func() { <-s.serving }()
