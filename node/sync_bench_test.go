@@ -420,7 +420,7 @@ func BenchmarkHeadExchange(b *testing.B) {
 			if err := proto.Unmarshal(raw, &got); err != nil {
 				b.Fatal(err)
 			}
-			if _, err := p.sync.PeerHeads(&got); err != nil {
+			if _, err := p.sync.PeerHeads(a.host.ID(), &got); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -508,4 +509,51 @@ func TestServeOneStreamPerPeer(t *testing.T) {
 	}
 	release.Close()
 	<-served
+}
+
+// TestLyingHeadsExpire: a peer's announced heads count towards Behind
+// only until a sync with that peer settles them or they grow old (#12
+// item 7): a hello claiming seq 2^64-1 no longer shows as entries behind
+// once the peer has been asked for them and served none, and a claim
+// nobody followed up lapses after claimTTL.
+func TestLyingHeadsExpire(t *testing.T) {
+	r, author, _ := fuzzFederation(t, 1)
+	lie := &pb.SyncHello{Federation: "test", Heads: []*pb.SyncHead{{Author: author[:], Seq: math.MaxUint64, Id: make([]byte, protocol.IDSize)}}}
+	st, err := store.Open(filepath.Join(t.TempDir(), "store.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+
+	// Settled by a sync: the liar is asked for the entries and has none.
+	ps := &pipeStream{in: bytes.NewReader(delimited(t, lie, &pb.SyncBatch{Last: true})), remote: fuzzPeer}
+	s := fuzzSyncer(t, r, st, &pipeHost{stream: ps})
+	if _, err := s.PeerHeads(fuzzPeer, lie); err != nil {
+		t.Fatal(err)
+	}
+	if b := s.Behind(); b != math.MaxUint64 {
+		t.Fatalf("behind %d before the sync, want the claim (saturated)", b)
+	}
+	if err := s.With(context.Background(), fuzzPeer); err != nil {
+		t.Fatal(err)
+	}
+	if b := s.Behind(); b != 0 {
+		t.Errorf("behind %d after a sync with the peer that served nothing", b)
+	}
+
+	// Lapsed: nobody synced with the peer.
+	now := time.Unix(1_700_000_000, 0)
+	s = fuzzSyncer(t, r, st, &pipeHost{})
+	s.d.Now = func() time.Time { return now }
+	if _, err := s.PeerHeads(fuzzPeer, lie); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(claimTTL)
+	if b := s.Behind(); b != math.MaxUint64 {
+		t.Fatalf("behind %d at claimTTL, want the claim", b)
+	}
+	now = now.Add(time.Millisecond)
+	if b := s.Behind(); b != 0 {
+		t.Errorf("behind %d after claimTTL", b)
+	}
 }

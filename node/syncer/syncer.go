@@ -71,9 +71,13 @@ type Syncer struct {
 	queue  chan peer.ID
 	mu     sync.Mutex // guards queued, remote, servingPeers and catch-up progress
 	queued map[peer.ID]bool
-	// remote is the highest seq any peer has announced per author: what
-	// this node knows it is missing.
-	remote       map[protocol.AuthorKey]uint64
+	// claims are the heads each peer announced (its last hello), and
+	// when: what this node may be missing. A claim is a claim: it counts
+	// until the next sync with that peer settles it (With drops the
+	// peer's claims when it ends: what the peer could serve is stored by
+	// then) or until it is claimTTL old, so a lying peer cannot keep
+	// "behind" up.
+	claims map[peer.ID]claim
 	catchupStart time.Time // when this node last went from caught up to behind
 	catchupDone  uint64    // entries applied by sync since then
 	lastReport   time.Time
@@ -88,7 +92,7 @@ type Syncer struct {
 // sync streams peers open (Serve).
 func New(d Deps) *Syncer {
 	return &Syncer{d: d, queue: make(chan peer.ID, 64), queued: map[peer.ID]bool{},
-		remote: map[protocol.AuthorKey]uint64{}, serving: make(chan struct{}, maxSyncServing), servingPeers: map[peer.ID]bool{},
+		claims: map[peer.ID]claim{}, serving: make(chan struct{}, maxSyncServing), servingPeers: map[peer.ID]bool{},
 		txEntries: d.TxEntries, txBytes: d.TxBytes}
 }
 
@@ -197,7 +201,7 @@ func (s *Syncer) Hello() (*pb.SyncHello, error) {
 // PeerHeads checks a peer's SyncHello and returns its heads for authors in
 // the roster (heads of unknown authors are ignored: the roster may have
 // changed on one side).
-func (s *Syncer) PeerHeads(h *pb.SyncHello) ([]protocol.Head, error) {
+func (s *Syncer) PeerHeads(p peer.ID, h *pb.SyncHello) ([]protocol.Head, error) {
 	if h.Federation != s.d.Federation {
 		return nil, fmt.Errorf("%w: hello for federation %q, this is %q", protocol.ErrForged, h.Federation, s.d.Federation)
 	}
@@ -217,19 +221,33 @@ func (s *Syncer) PeerHeads(h *pb.SyncHello) ([]protocol.Head, error) {
 			out = append(out, hd)
 		}
 	}
-	s.learn(out)
+	s.learn(p, out)
 	return out, nil
 }
 
-// learn records what peers hold, for the catch-up progress.
-func (s *Syncer) learn(heads []protocol.Head) {
+// claimTTL is how long a peer's announced heads count towards Behind
+// without a sync with that peer settling them.
+const claimTTL = 3 * Period
+
+// claim is what one peer announced.
+type claim struct {
+	heads []protocol.Head
+	at    time.Time
+}
+
+// learn records what a peer says it holds, for the catch-up progress.
+func (s *Syncer) learn(p peer.ID, heads []protocol.Head) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, h := range heads {
-		if h.Seq > s.remote[h.Author] {
-			s.remote[h.Author] = h.Seq
-		}
-	}
+	s.claims[p] = claim{heads: heads, at: s.d.Now()}
+}
+
+// settle drops p's claims: a sync with p has ended, and stored what p
+// could serve.
+func (s *Syncer) settle(p peer.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.claims, p)
 }
 
 // Serve answers a peer's sync stream: hellos, then ranges until the peer
@@ -271,7 +289,7 @@ func (s *Syncer) Serve(st network.Stream) {
 		s.d.Log.Debug("sync serve: hello", "member", s.d.Gater.Name(p), "err", err)
 		return
 	}
-	heads, err := s.PeerHeads(&theirs)
+	heads, err := s.PeerHeads(p, &theirs)
 	if err != nil {
 		s.punish(p, asked, err)
 		return
@@ -358,6 +376,7 @@ func (s *Syncer) With(ctx context.Context, p peer.ID) error {
 		return err
 	}
 	defer st.Close()
+	defer s.settle(p) // what p claims is stored by now, or p cannot serve it
 	go func() { <-ctx.Done(); st.Reset() }()
 	ss := newSyncStream(st)
 	mine, err := s.Hello()
@@ -374,7 +393,7 @@ func (s *Syncer) With(ctx context.Context, p peer.ID) error {
 		}
 		return err
 	}
-	heads, err := s.PeerHeads(&theirs)
+	heads, err := s.PeerHeads(p, &theirs)
 	if err != nil {
 		s.punish(p, served, err)
 		return err
@@ -622,13 +641,22 @@ func (s *Syncer) startCatchup() {
 	}
 }
 
-// Behind is how many entries peers have announced that this node lacks.
-// Announcements are claims: the sum saturates rather than overflow.
+// Behind is how many entries peers have announced that this node lacks:
+// for each author, the highest head a peer claims that no sync with that
+// peer has settled yet (and that is under claimTTL old), less the head
+// held. Announcements are claims: the sum saturates rather than overflow.
 func (s *Syncer) Behind() uint64 {
 	s.mu.Lock()
-	remote := make(map[protocol.AuthorKey]uint64, len(s.remote))
-	for a, seq := range s.remote {
-		remote[a] = seq
+	now := s.d.Now()
+	remote := map[protocol.AuthorKey]uint64{}
+	for p, c := range s.claims {
+		if now.Sub(c.at) > claimTTL {
+			delete(s.claims, p)
+			continue
+		}
+		for _, h := range c.heads {
+			remote[h.Author] = max(remote[h.Author], h.Seq)
+		}
 	}
 	s.mu.Unlock()
 	var total uint64
