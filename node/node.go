@@ -160,7 +160,7 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 		return nil, fmt.Errorf("gossipsub: %w", err)
 	}
 	if err = n.ps.RegisterTopicValidator(topicName, (&gossip.Validator{Store: n.store, Roster: roster, Self: n.host.ID(), Gater: n.gater, Log: log,
-		Rejected: func(reason string) { n.metrics.rejected.WithLabelValues(reason).Inc() }, Ignored: n.metrics.ignored.Inc, Forked: n.sync.Soon}).Validate); err != nil {
+		Rejected: func(reason string) { n.metrics.rejected.WithLabelValues(reason).Inc() }, Ignored: n.metrics.ignored.Inc, SyncWith: n.sync.Soon}).Validate); err != nil {
 		return nil, fmt.Errorf("gossipsub validator: %w", err)
 	}
 	if n.topic, err = n.ps.Join(topicName); err != nil {

@@ -605,13 +605,12 @@ func (s *Store) VoidReason(id protocol.ID) (string, error) {
 }
 
 // Preview says what Apply would decide for e now (replica.Decide), without
-// writing, for the gossip validator; Apply decides again under the write
-// lock. One difference: an entry conflicting with one whose conflict is
-// already kept as evidence is Duplicate here, since it is not relayed
-// (replica.Relay), though Apply would keep it too.
-func (s *Store) Preview(e *protocol.Entry) (Outcome, error) {
-	var out Outcome
-	err := s.view(func(b *buckets) error {
+// writing, and whether gossip relays it (replica.Relay), for the gossip
+// validator; Apply decides again under the write lock. One difference: an
+// entry conflicting with one whose conflict is already kept as evidence is
+// Duplicate here, since it is not relayed, though Apply would keep it too.
+func (s *Store) Preview(e *protocol.Entry) (out Outcome, relay bool, err error) {
+	err = s.view(func(b *buckets) error {
 		ids, err := b.ids()
 		if err != nil {
 			return err
@@ -621,18 +620,21 @@ func (s *Store) Preview(e *protocol.Entry) (Outcome, error) {
 			return err
 		}
 		out = step.Outcome
+		anyEvidence := false
 		if out == Equivocation {
 			// Any evidence row at this seq, this entry or another, means
 			// the conflict is known already.
 			prefix := evidenceKey(e.Author, e.Seq(), protocol.ID{})[:authorSize+8]
 			k, _ := b.evidence.Cursor().Seek(prefix)
-			if !replica.Relay(step, k != nil && bytes.HasPrefix(k, prefix)) {
-				out = Duplicate
-			}
+			anyEvidence = k != nil && bytes.HasPrefix(k, prefix)
+		}
+		relay = replica.Relay(step, anyEvidence)
+		if out == Equivocation && !relay {
+			out = Duplicate
 		}
 		return nil
 	})
-	return out, wrapDB("preview", err)
+	return out, relay, wrapDB("preview", err)
 }
 
 // readView is the replica.View of a read transaction.

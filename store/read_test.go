@@ -12,6 +12,7 @@ import (
 
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
+	"github.com/staydown/staydown/protocol/replica"
 )
 
 func TestReopenKeepsEverything(t *testing.T) {
@@ -241,22 +242,25 @@ func TestPreview(t *testing.T) {
 	fork2 := w.A.sign(2, a1.ID, addition(sha("fork")))
 	fork2b := w.A.sign(2, a1.ID, addition(sha("fork, again")))
 	cases := []struct {
-		name string
-		e    *protocol.Entry
-		want Outcome
+		name  string
+		e     *protocol.Entry
+		want  Outcome
+		relay bool
 	}{
-		{"stored", a2, Duplicate},
-		{"next", w.A.sign(3, a2.ID, addition(sha("c"))), Applied},
-		{"next, broken link", w.A.sign(3, a1.ID, addition(sha("c"))), Rejected},
-		{"ahead", w.A.sign(5, a2.ID, addition(sha("c"))), Gap},
-		{"new author", w.B.sign(1, protocol.ID{}, addition(sha("c"))), Applied},
-		{"first conflict", fork2, Equivocation},
+		{"stored", a2, Duplicate, false},
+		{"next", w.A.sign(3, a2.ID, addition(sha("c"))), Applied, true},
+		{"next, broken link", w.A.sign(3, a1.ID, addition(sha("c"))), Rejected, false},
+		{"ahead", w.A.sign(5, a2.ID, addition(sha("c"))), Gap, true},
+		{"ahead by MaxGap", w.A.sign(2+replica.MaxGap, a2.ID, addition(sha("c"))), Gap, true},
+		{"further ahead", w.A.sign(3+replica.MaxGap, a2.ID, addition(sha("c"))), Gap, false},
+		{"new author", w.B.sign(1, protocol.ID{}, addition(sha("c"))), Applied, true},
+		{"first conflict", fork2, Equivocation, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			before := s.physical()
-			if got, err := s.Preview(tc.e); err != nil || got != tc.want {
-				t.Errorf("Preview = %s, %v; want %s", got, err, tc.want)
+			if got, relay, err := s.Preview(tc.e); err != nil || got != tc.want || relay != tc.relay {
+				t.Errorf("Preview = %s, relay %v, %v; want %s, relay %v", got, relay, err, tc.want, tc.relay)
 			}
 			if d := diff(before, s.physical()); d != "" {
 				t.Errorf("Preview changed the file:\n%s", d)
@@ -266,7 +270,7 @@ func TestPreview(t *testing.T) {
 	// Once a conflict at seq 2 is kept, further ones are old news.
 	s.mustApply(Equivocation, fork2)
 	for _, e := range []*protocol.Entry{fork2, fork2b} {
-		if got, err := s.Preview(e); err != nil || got != Duplicate {
+		if got, relay, err := s.Preview(e); err != nil || got != Duplicate || relay {
 			t.Errorf("Preview after evidence = %s, %v; want duplicate", got, err)
 		}
 	}

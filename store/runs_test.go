@@ -151,7 +151,7 @@ func TestRunsRandomBatches(t *testing.T) {
 		if err != nil || !bytes.Equal(got.Raw, e.Raw) {
 			t.Fatalf("Get %s: %v", e.ID, err)
 		}
-		if out, err := s.Preview(e); err != nil || out != Duplicate {
+		if out, _, err := s.Preview(e); err != nil || out != Duplicate {
 			t.Fatalf("Preview of logged %s: %s %v, want duplicate", e.ID, out, err)
 		}
 	}

@@ -96,9 +96,10 @@ type Validator struct {
 	// without penalty (the node's metrics).
 	Rejected func(reason string)
 	Ignored  func()
-	// Forked asks for a sync with the peer that relayed an entry that
-	// does not continue the log held: it has the evidence.
-	Forked func(from peer.ID)
+	// SyncWith asks for a sync with the peer that relayed an entry that
+	// does not continue the log held (it has the evidence), or one too
+	// far ahead of it to hold (it has the entries between).
+	SyncWith func(from peer.ID)
 }
 
 // Validate is the topic validator (SPEC.md, "Gossip validation"). Reject
@@ -116,7 +117,7 @@ func (n *Validator) Validate(ctx context.Context, from peer.ID, m *pubsub.Messag
 		n.Log.Warn("rejected entry from peer", "peer", from, "member", n.Gater.Name(from), "err", err)
 		return pubsub.ValidationReject
 	}
-	outcome, err := n.Store.Preview(e)
+	outcome, relay, err := n.Store.Preview(e)
 	if err != nil {
 		n.Log.Error("store lookup during validation", "err", err)
 		return pubsub.ValidationIgnore
@@ -131,12 +132,21 @@ func (n *Validator) Validate(ctx context.Context, from peer.ID, m *pubsub.Messag
 		// earlier. The relay is not at fault (SPEC.md, "Gossip").
 		n.Ignored()
 		n.Log.Warn("entry does not continue the log we hold: the author forked; syncing with the sender for evidence", "author", n.Roster.NameOf(e.Author), "seq", e.Seq(), "id", e.ID, "peer", from)
-		n.Forked(from)
+		n.SyncWith(from)
 		return pubsub.ValidationIgnore
+	case store.Gap:
+		if !relay {
+			// Further ahead than gossip reorders (replica.MaxGap): not
+			// relayed, not held; sync fetches the log in order.
+			n.Ignored()
+			n.Log.Debug("entry far ahead of the log we hold: syncing with the sender", "author", n.Roster.NameOf(e.Author), "seq", e.Seq(), "peer", from)
+			n.SyncWith(from)
+			return pubsub.ValidationIgnore
+		}
 	}
-	// Applied, Gap (buffered until its predecessors arrive) and a first
-	// Equivocation (kept as evidence and relayed, so every node learns of
-	// it) travel on.
+	// Applied, Gap within replica.MaxGap (held until its predecessors
+	// arrive) and a first Equivocation (kept as evidence and relayed, so
+	// every node learns of it) travel on.
 	m.ValidatorData = e
 	return pubsub.ValidationAccept
 }

@@ -60,9 +60,6 @@ const (
 	MaxBatchBytes = 16 << 20
 )
 
-// maxPending bounds the out-of-order buffer (entries, all authors).
-const maxPending = 10000
-
 // Deps are what the writer needs of its node.
 type Deps struct {
 	Store      *store.Store
@@ -107,7 +104,7 @@ type Writer struct {
 // New makes the writer; Run runs it.
 func New(d Deps) *Writer {
 	return &Writer{d: d, proposals: make(chan proposal, MaxBatch), syncIn: make(chan syncWork),
-		done: make(chan struct{}), pending: newPending(maxPending)}
+		done: make(chan struct{}), pending: newPending(maxPending, maxPendingBytes, maxPendingAge)}
 }
 
 // PendingLen is the number of entries waiting for a predecessor. Only
@@ -308,7 +305,7 @@ func (w *Writer) commit(props []proposal, batch []*protocol.Entry, buffer bool) 
 				if !buffer {
 					continue
 				}
-				if !w.pending.put(entry) {
+				if !w.pending.put(entry, w.d.Now()) {
 					w.d.Log.Warn("out-of-order buffer full; entry dropped until sync", "author", w.d.Roster.NameOf(entry.Author), "seq", entry.Seq())
 				}
 				gap = true
@@ -317,7 +314,6 @@ func (w *Writer) commit(props []proposal, batch []*protocol.Entry, buffer bool) 
 				if errors.As(r.Err, &ev) {
 					w.d.Equivocation(ev)
 				}
-				w.d.Log.Error("equivocation: author signed two entries with the same seq; kept as evidence", "author", w.d.Roster.NameOf(entry.Author), "seq", entry.Seq(), "id", entry.ID)
 			case store.Void:
 				// Stored, no effect: the author broke a stateful rule.
 				w.d.Log.Warn("entry breaks a rule of its log: stored without effect", "author", w.d.Roster.NameOf(entry.Author), "seq", entry.Seq(), "err", r.Err)
@@ -328,6 +324,10 @@ func (w *Writer) commit(props []proposal, batch []*protocol.Entry, buffer bool) 
 		}
 		w.answer(props, own, nil)
 		props = nil
+		if n := w.pending.expire(w.d.Now()); n > 0 {
+			w.d.Log.Warn("entries held for their predecessors too long: dropped until sync fetches them", "entries", n, "held_for", maxPendingAge)
+			gap = true
+		}
 		w.d.Pending(w.pending.len())
 		if gap {
 			w.d.Missing() // the missing entries are somewhere: fetch them

@@ -115,3 +115,53 @@ func TestBufferedRunIsOneTransaction(t *testing.T) {
 		}
 	}
 }
+
+// TestPendingBounds: the out-of-order buffer holds at most replica.MaxGap
+// entries of one author, maxPending in all and maxBytes, and gives up
+// what it held longer than its age (#12 item 2: a member sending entries
+// ahead of its log could pin gigabytes on every node).
+func TestPendingBounds(t *testing.T) {
+	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	other := ed25519.NewKeyFromSeed(append(make([]byte, ed25519.SeedSize-1), 7))
+	log := prototest.Additions(t, key, "test", replica.MaxGap+2)
+	t0 := time.Unix(1_700_000_000, 0)
+
+	p := newPending(10_000, 1<<30, time.Minute)
+	for i, e := range log[1:] {
+		if held := p.put(e, t0); held != (i < replica.MaxGap) {
+			t.Fatalf("entry %d of one author ahead of its log: held %v", i+1, held)
+		}
+	}
+	if !p.put(prototest.Additions(t, other, "test", 2)[1], t0) {
+		t.Fatal("another author's entry refused: the bound is per author")
+	}
+
+	size := len(log[1].Raw)
+	p = newPending(10_000, 2*size, time.Minute)
+	if !p.put(log[1], t0) || !p.put(log[2], t0) || p.put(log[3], t0) {
+		t.Fatal("the byte bound does not hold")
+	}
+	if p.take(log[1].Author, 2) == nil || !p.put(log[3], t0) {
+		t.Fatal("taking an entry does not free its bytes")
+	}
+
+	p = newPending(2, 1<<30, time.Minute)
+	if !p.put(log[1], t0) || !p.put(log[2], t0) || p.put(log[3], t0) {
+		t.Fatal("the count bound does not hold")
+	}
+
+	p = newPending(10_000, 1<<30, time.Minute)
+	p.put(log[1], t0)
+	p.put(log[2], t0.Add(30*time.Second))
+	p.put(log[3], t0.Add(40*time.Second))
+	p.take(log[2].Author, 3)
+	if n := p.expire(t0.Add(time.Minute)); n != 0 {
+		t.Fatalf("%d expired at exactly the age", n)
+	}
+	if n := p.expire(t0.Add(time.Minute + time.Millisecond)); n != 1 || p.len() != 1 {
+		t.Fatalf("%d expired, %d left; want 1, 1", n, p.len())
+	}
+	if n := p.expire(t0.Add(2 * time.Minute)); n != 1 || p.len() != 0 || p.bytes != 0 || len(p.m) != 0 {
+		t.Fatalf("%d expired, %d left, %d bytes, %d authors", n, p.len(), p.bytes, len(p.m))
+	}
+}

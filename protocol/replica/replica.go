@@ -96,6 +96,9 @@ type Step struct {
 	// Effect is what the entry changes once stored: set for Applied,
 	// Void (its head only) and Equivocation (its author flagged).
 	Effect Effect
+	// Ahead is, for Gap, how far the entry is ahead of its author's head
+	// (seq - head seq, at least 2).
+	Ahead uint64
 }
 
 // Decide says what the entry is to the replica v, and what it changes
@@ -131,7 +134,7 @@ func Decide(v View, e *protocol.Entry) (Step, error) {
 	}
 	if err := protocol.CheckNext(head, e); err != nil {
 		if errors.Is(err, protocol.ErrGap) {
-			return Step{Outcome: Gap, Err: err}, nil
+			return Step{Outcome: Gap, Err: err, Ahead: seq - head.Seq}, nil
 		}
 		return Step{Outcome: Rejected, Err: &ChainError{Entry: e, Head: head, Err: err}}, nil
 	}
@@ -145,16 +148,26 @@ func Decide(v View, e *protocol.Entry) (Step, error) {
 	return Step{Outcome: Applied, Effect: effectOf(e, newHead)}, nil
 }
 
+// MaxGap is how far ahead of its author's head (seq - head seq) an entry
+// is still relayed, and held until its predecessors come (SPEC 13): gossip
+// reorders entries that were published close together, never by
+// hundreds. An entry further ahead is not relayed; sync fetches it in
+// order.
+const MaxGap = 256
+
 // Relay is what the gossip validator does with an entry (SPEC 13): relay
 // it when a replica would store it or keep it as a first piece of
-// evidence, or when it is ahead of the head (its predecessors will come).
-// A duplicate, a broken link, or a further conflict at a seq whose
-// conflict is known already, is not relayed. anyEvidence reports whether
-// any evidence against the author at the entry's seq is kept.
+// evidence, or when it is ahead of the head by at most MaxGap (its
+// predecessors will come). A duplicate, a broken link, an entry further
+// ahead, or a further conflict at a seq whose conflict is known already,
+// is not relayed. anyEvidence reports whether any evidence against the
+// author at the entry's seq is kept.
 func Relay(step Step, anyEvidence bool) bool {
 	switch step.Outcome {
-	case Applied, Void, Gap:
+	case Applied, Void:
 		return true
+	case Gap:
+		return step.Ahead <= MaxGap
 	case Equivocation:
 		return !anyEvidence
 	default:
