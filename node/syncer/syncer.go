@@ -77,7 +77,7 @@ type Syncer struct {
 	// peer's claims when it ends: what the peer could serve is stored by
 	// then) or until it is claimTTL old, so a lying peer cannot keep
 	// "behind" up.
-	claims map[peer.ID]claim
+	claims       map[peer.ID]claim
 	catchupStart time.Time // when this node last went from caught up to behind
 	catchupDone  uint64    // entries applied by sync since then
 	lastReport   time.Time
