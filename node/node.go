@@ -300,7 +300,7 @@ func (n *Node) Publish(ctx context.Context, body *pb.Entry) (*protocol.Entry, er
 	// it, updates what reads the store, and publishes it on gossip.
 	e, err := n.writer.Propose(ctx, body)
 	switch {
-	case errors.Is(err, protocol.ErrMalformed), errors.Is(err, protocol.ErrSignal), errors.Is(err, protocol.ErrLabel), errors.Is(err, store.ErrRule):
+	case errors.Is(err, protocol.ErrMalformed), errors.Is(err, protocol.ErrTooLarge), errors.Is(err, protocol.ErrSignal), errors.Is(err, protocol.ErrLabel), errors.Is(err, store.ErrRule):
 		return nil, fmt.Errorf("%w: %w", kind.ErrInvalid, err)
 	case err != nil:
 		return nil, err

@@ -24,6 +24,7 @@ import (
 
 	"github.com/staydown/staydown/node/api"
 	"github.com/staydown/staydown/node/gossip"
+	"github.com/staydown/staydown/node/kind"
 	"github.com/staydown/staydown/node/p2p"
 	"github.com/staydown/staydown/protocol/pb"
 
@@ -250,4 +251,27 @@ func subscribedTopic(t *testing.T, h host.Host) (context.Context, *pubsub.Topic)
 // cmd/staydown's run does.
 func withAPI(log *slog.Logger) Options {
 	return Options{API: func(n *Node, token string) http.Handler { return api.NewServer(n, token, log) }}
+}
+
+// TestPublishTooLarge: an entry over the size limit is the client's
+// mistake (the API answers 400 naming the limit), not an internal error,
+// and nothing is stored (#12 item 9).
+func TestPublishTooLarge(t *testing.T) {
+	f := newFederation(t, "nru=referral")
+	n := f.start("nru")
+	var sigs []*pb.Signal
+	for i := range 40 {
+		s, err := protocol.ParseSignal("url", fmt.Sprintf("https://video.example/%d/%s", i, strings.Repeat("x", 2000)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sigs = append(sigs, s)
+	}
+	_, err := n.Publish(context.Background(), &pb.Entry{Payload: &pb.Entry_Addition{Addition: &pb.Addition{Signals: sigs, Labels: []*pb.Label{{Slug: "graphic-violence"}}}}})
+	if !errors.Is(err, kind.ErrInvalid) || !errors.Is(err, protocol.ErrTooLarge) || !strings.Contains(err.Error(), fmt.Sprintf("limit %d", protocol.MaxEntrySize)) {
+		t.Fatalf("publish of an entry over the limit: %v", err)
+	}
+	if c, err := n.store.Count(); err != nil || c != 0 {
+		t.Errorf("%d entries stored (%v)", c, err)
+	}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 
 	"github.com/staydown/staydown/protocol"
 )
@@ -33,6 +34,9 @@ func (s *Store) LastArrival() (uint64, error) { return s.Count() }
 // a read transaction and must not call the Store; an error it returns is
 // returned as is.
 func (s *Store) Arrivals(after uint64, limit int, fn func(Arrival) error) error {
+	if after == math.MaxUint64 {
+		return nil // nothing comes after the last position there can be
+	}
 	return s.viewCalling("arrivals", func(b *buckets, call func(error) error) error {
 		c := b.arrivals.Cursor()
 		n := 0

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"math"
 	"testing"
 
 	"github.com/staydown/staydown/protocol"
@@ -142,6 +143,9 @@ func TestArrivals(t *testing.T) {
 	}
 	if got := read(4, 0); len(got) != 0 {
 		t.Errorf("after the last: %v", got)
+	}
+	if got := read(math.MaxUint64, 0); len(got) != 0 {
+		t.Errorf("after the largest position: %v (the position wrapped round to 0)", got)
 	}
 	if n, _ := s.LastArrival(); n != 4 {
 		t.Errorf("last arrival %d", n)

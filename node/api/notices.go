@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -278,8 +279,8 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	var after uint64
 	if pos != "" {
 		var err error
-		if after, err = strconv.ParseUint(pos, 10, 64); err != nil {
-			s.error(w, r, fieldErr("after", "%q is not a position (a non-negative integer)", pos))
+		if after, err = strconv.ParseUint(pos, 10, 64); err != nil || after > math.MaxInt64 {
+			s.error(w, r, fieldErr("after", "%q is not a position (an integer from 0 to 2^63-1)", pos))
 			return
 		}
 	}

@@ -602,3 +602,13 @@ func TestOpenAPIServed(t *testing.T) {
 		t.Errorf("body is not the embedded OpenAPI document")
 	}
 }
+
+// TestEventsPosition: a position that no arrival can have is refused
+// (#12 item 9: after=2^64-1 replayed the whole history, after+1 wrapping
+// round to 0).
+func TestEventsPosition(t *testing.T) {
+	h := newHarness(t)
+	for _, pos := range []string{"18446744073709551615", "9223372036854775808", "-1", "x"} {
+		wantError(t, h.do(t, "GET", "/v1/events?after="+pos, ""), 400, `after: "`+pos+`" is not a position`)
+	}
+}
