@@ -557,3 +557,31 @@ func TestLyingHeadsExpire(t *testing.T) {
 		t.Errorf("behind %d after claimTTL", b)
 	}
 }
+
+// TestFetchDrainHasNoEmptyBatches: after an entry that does not
+// authenticate, the client drains the rest of the answer; a peer that
+// keeps that drain going with empty batches that are not the last (#12
+// item 3: one every 20 s held the sync loop for the session's 10
+// minutes) is cut off at the first, as in the main loop.
+func TestFetchDrainHasNoEmptyBatches(t *testing.T) {
+	r, author, log := fuzzFederation(t, 3)
+	bad := bytes.Clone(log[1].Raw)
+	bad[len(bad)-1] ^= 1
+	in := delimited(t,
+		&pb.SyncHello{Federation: "test", Heads: []*pb.SyncHead{{Author: author[:], Seq: 3, Id: log[2].ID[:]}}},
+		&pb.SyncBatch{Entries: [][]byte{log[0].Raw, bad}},
+		&pb.SyncBatch{}, &pb.SyncBatch{}, &pb.SyncBatch{})
+	st, err := store.Open(filepath.Join(t.TempDir(), "store.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	h := &pipeHost{stream: &pipeStream{in: bytes.NewReader(in), remote: fuzzPeer}}
+	s := fuzzSyncer(t, r, st, h)
+	if err := s.With(context.Background(), fuzzPeer); !errors.Is(err, protocol.ErrForged) {
+		t.Fatalf("sync returned %v, want a violation", err)
+	}
+	if !s.d.Gater.Banned(fuzzPeer) {
+		t.Error("the peer is not cut off")
+	}
+}

@@ -460,10 +460,31 @@ func (s *Syncer) fetch(ss syncStream, p peer.ID, author protocol.AuthorKey, from
 	// answer in progress (unless that was the last batch: otherwise the
 	// answer's next batch would pass for the evidence), then gets p's
 	// entry at our head's seq as evidence.
+	// left is how many more entries the answer in progress may carry;
+	// readBatch reads its next batch and holds it to that and to the
+	// shape of a batch, whichever loop reads it, so that no peer can keep
+	// a drain going with empty batches.
+	var left uint64
+	readBatch := func() (*pb.SyncBatch, error) {
+		var b pb.SyncBatch
+		if err := ss.read(&b); err != nil {
+			return nil, err
+		}
+		if len(b.Entries) > protocol.MaxSyncBatch || uint64(len(b.Entries)) > left {
+			return nil, fmt.Errorf("%w: %d entries where at most %d more were asked for", protocol.ErrForged, len(b.Entries), left)
+		}
+		if len(b.Entries) == 0 && !b.Last {
+			// Only the last batch of an answer may be empty: anything
+			// else is a stream that never ends.
+			return nil, fmt.Errorf("%w: an empty batch that is not the last", protocol.ErrForged)
+		}
+		left -= uint64(len(b.Entries))
+		return &b, nil
+	}
 	forked := func(last bool) error {
 		for !last {
-			var b pb.SyncBatch
-			if err := ss.read(&b); err != nil {
+			b, err := readBatch()
+			if err != nil {
 				return err
 			}
 			last = b.Last
@@ -486,20 +507,13 @@ func (s *Syncer) fetch(ss syncStream, p peer.ID, author protocol.AuthorKey, from
 		if err := ss.write(&pb.SyncRequest{Author: author[:], FromSeq: from, ToSeq: hi}); err != nil {
 			return err
 		}
+		left = hi + 1 - from
 		for last := false; !last; {
-			var b pb.SyncBatch
-			if err := ss.read(&b); err != nil {
+			b, err := readBatch()
+			if err != nil {
 				return err
 			}
 			last = b.Last
-			if len(b.Entries) > protocol.MaxSyncBatch || from+uint64(len(b.Entries)) > hi+1 {
-				return fmt.Errorf("%w: %d entries where at most %d were asked for", protocol.ErrForged, len(b.Entries), hi+1-from)
-			}
-			if len(b.Entries) == 0 && !last {
-				// Only the last batch of an answer may be empty: anything
-				// else is a stream that never ends.
-				return fmt.Errorf("%w: an empty batch that is not the last", protocol.ErrForged)
-			}
 			entries, n, err := protocol.CheckRange(s.d.Roster, author, from, b.Entries)
 			if err != nil {
 				return err
@@ -530,7 +544,7 @@ func (s *Syncer) fetch(ss syncStream, p peer.ID, author protocol.AuthorKey, from
 				// Nothing authenticates the rest yet: keep what is, drain
 				// the answer and stop on this author.
 				for !last {
-					if err := ss.read(&b); err != nil {
+					if b, err = readBatch(); err != nil {
 						return err
 					}
 					last = b.Last
