@@ -585,3 +585,61 @@ func TestFetchDrainHasNoEmptyBatches(t *testing.T) {
 		t.Error("the peer is not cut off")
 	}
 }
+
+// TestUnservedHeadNotAskedAgain: a peer that announces a head it then
+// cannot serve (the other branch of a forked log, or a lie) is not asked
+// for it again while neither head moves (#12 item 13: the node holding
+// the minority branch refetched the log from every peer every few seconds
+// forever); once the time has passed, it is.
+func TestUnservedHeadNotAskedAgain(t *testing.T) {
+	r, author, log := fuzzFederation(t, 2)
+	path := filepath.Join(t.TempDir(), "store.db")
+	storetest.Seed(t, path, log[:1])
+	st, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	claim := &pb.SyncHello{Federation: "test", Heads: []*pb.SyncHead{{Author: author[:], Seq: 5, Id: bytes.Repeat([]byte{7}, protocol.IDSize)}}}
+	now := time.Unix(1_700_000_000, 0)
+	// session syncs with the peer, which serves what it has of the
+	// range asked for (serves), and counts the requests made.
+	session := func(s *Syncer, serves ...*protocol.Entry) (requests int) {
+		t.Helper()
+		answer := &pb.SyncBatch{Last: true}
+		for _, e := range serves {
+			answer.Entries = append(answer.Entries, e.Raw)
+		}
+		ps := &pipeStream{in: bytes.NewReader(delimited(t, claim, answer)), remote: fuzzPeer}
+		s.d.Host = &pipeHost{stream: ps}
+		if err := s.With(context.Background(), fuzzPeer); err != nil {
+			t.Fatal(err)
+		}
+		out := bytes.NewReader(ps.written())
+		var hello pb.SyncHello
+		if err := readDelimited(out, &hello); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			var req pb.SyncRequest
+			if readDelimited(out, &req) != nil {
+				return requests
+			}
+			requests++
+		}
+	}
+	s := fuzzSyncer(t, r, st, &pipeHost{})
+	s.d.Now = func() time.Time { return now }
+	if n := session(s, log[1]); n != 1 {
+		t.Fatalf("first sync: %d requests, want 1", n)
+	}
+	// The peer served seq 2 of the 5 it announced: the rest is
+	// unfetchable from it for now.
+	if n := session(s); n != 0 {
+		t.Errorf("second sync: %d requests for a head the peer could not serve", n)
+	}
+	now = now.Add(unfetchableFor)
+	if n := session(s); n != 1 {
+		t.Errorf("after %v: %d requests, want 1", unfetchableFor, n)
+	}
+}

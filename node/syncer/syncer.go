@@ -69,7 +69,7 @@ type Deps struct {
 type Syncer struct {
 	d      Deps
 	queue  chan peer.ID
-	mu     sync.Mutex // guards queued, remote, servingPeers and catch-up progress
+	mu     sync.Mutex // guards queued, claims, unfetched, servingPeers and catch-up progress
 	queued map[peer.ID]bool
 	// claims are the heads each peer announced (its last hello), and
 	// when: what this node may be missing. A claim is a claim: it counts
@@ -77,7 +77,10 @@ type Syncer struct {
 	// peer's claims when it ends: what the peer could serve is stored by
 	// then) or until it is claimTTL old, so a lying peer cannot keep
 	// "behind" up.
-	claims       map[peer.ID]claim
+	claims map[peer.ID]claim
+	// unfetched is, per peer and author, the last head the peer
+	// announced and could not serve (unfetchable).
+	unfetched    map[peerLog]unfetched
 	catchupStart time.Time // when this node last went from caught up to behind
 	catchupDone  uint64    // entries applied by sync since then
 	lastReport   time.Time
@@ -92,7 +95,7 @@ type Syncer struct {
 // sync streams peers open (Serve).
 func New(d Deps) *Syncer {
 	return &Syncer{d: d, queue: make(chan peer.ID, 64), queued: map[peer.ID]bool{},
-		claims: map[peer.ID]claim{}, serving: make(chan struct{}, maxSyncServing), servingPeers: map[peer.ID]bool{},
+		claims: map[peer.ID]claim{}, unfetched: map[peerLog]unfetched{}, serving: make(chan struct{}, maxSyncServing), servingPeers: map[peer.ID]bool{},
 		txEntries: d.TxEntries, txBytes: d.TxBytes}
 }
 
@@ -223,6 +226,49 @@ func (s *Syncer) PeerHeads(p peer.ID, h *pb.SyncHello) ([]protocol.Head, error) 
 	}
 	s.learn(p, out)
 	return out, nil
+}
+
+// unfetchableFor is how long a range a peer claimed and could not serve
+// is not asked of it again while neither head moves.
+const unfetchableFor = 10 * time.Minute
+
+// unfetched is a head a peer announced and could not serve, against the
+// head held then.
+type unfetched struct {
+	held, them protocol.ID
+	at         time.Time
+}
+
+// peerLog is one author's log as one peer holds it.
+type peerLog struct {
+	peer   peer.ID
+	author protocol.AuthorKey
+}
+
+// fetched records, after a fetch from p, whether p served up to its head
+// h; if not, the next syncs skip it (unfetchable).
+func (s *Syncer) fetched(p peer.ID, h protocol.Head) {
+	local, err := s.d.Store.Head(h.Author)
+	if err != nil || local.Seq >= h.Seq {
+		s.mu.Lock()
+		delete(s.unfetched, peerLog{p, h.Author})
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Lock()
+	s.unfetched[peerLog{p, h.Author}] = unfetched{held: local.ID, them: h.ID, at: s.d.Now()}
+	s.mu.Unlock()
+	s.d.Log.Info("peer could not serve the head it announced: not asking it again for a while", "member", s.d.Gater.Name(p),
+		"author", s.d.Roster.NameOf(h.Author), "announced", h.Seq, "held", local.Seq, "for", unfetchableFor)
+}
+
+// unfetchable reports whether p failed to serve this very head h lately,
+// while this node held local.
+func (s *Syncer) unfetchable(p peer.ID, local, h protocol.Head) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.unfetched[peerLog{p, h.Author}]
+	return ok && u.held == local.ID && u.them == h.ID && s.d.Now().Sub(u.at) < unfetchableFor
 }
 
 // claimTTL is how long a peer's announced heads count towards Behind
@@ -407,8 +453,15 @@ func (s *Syncer) With(ctx context.Context, p peer.ID) error {
 			return err
 		}
 		switch {
+		case h.Seq > local.Seq && s.unfetchable(p, local, h):
+			// Asked for lately, and p could not give it: p holds
+			// another branch of a forked log (the evidence is kept), or
+			// claims what it does not have. Not again until either head
+			// moves or unfetchableFor has passed.
 		case h.Seq > local.Seq:
-			err = s.fetch(ss, p, h.Author, local.Seq+1, h.Seq)
+			if err = s.fetch(ss, p, h.Author, local.Seq+1, h.Seq); err == nil {
+				s.fetched(p, h)
+			}
 		default:
 			err = s.compare(ss, p, h)
 		}
