@@ -158,6 +158,21 @@ func (c *cli) auditNode(ctx context.Context) (auditResult, error) {
 	if err := feed(r, a); err != nil {
 		return auditResult{}, err
 	}
+	if a.NeedsBackfill() {
+		// The equivocations found need the logged entries they name,
+		// which came earlier in the stream: read it a second time, as a
+		// file is.
+		again, err := cl.stream(ctx, http.MethodGet, "/v1/export")
+		if err != nil {
+			return auditResult{}, err
+		}
+		defer again.Close()
+		r, err := export.NewReader(again)
+		if err != nil {
+			return auditResult{}, err
+		}
+		a.BackfillFrom(r)
+	}
 	return auditResult{Result: a.Finish(time.Now().UnixMilli()), roster: roster, source: "the node of " + c.dir,
 		took: time.Since(start), backfill: a.NeedsBackfill()}, nil
 }
