@@ -62,9 +62,9 @@ func New(d Deps) (*Notices, error) {
 	return &Notices{Deps: d, book: b}, nil
 }
 
-// DefaultNoticeDeadline is a notice's deadline when the issuer names none:
+// DefaultDeadline is a notice's deadline when the issuer names none:
 // the EU's one hour.
-const DefaultNoticeDeadline = time.Hour
+const DefaultDeadline = time.Hour
 
 func invalid(field, format string, args ...any) error {
 	return fmt.Errorf("%w: %s: %s", kind.ErrInvalid, field, fmt.Sprintf(format, args...))
@@ -130,7 +130,7 @@ func (n *Notices) IssueNotice(ctx context.Context, req IssueRequest) (*protocol.
 		return nil, invalid("basis", "required: the legal basis, e.g. the law and article")
 	}
 	now := n.Now()
-	deadline := now.Add(DefaultNoticeDeadline)
+	deadline := now.Add(DefaultDeadline)
 	if req.Deadline != "" {
 		if deadline, err = ParseDeadline(req.Deadline, now); err != nil {
 			return nil, invalid("deadline", "%v", err)
