@@ -145,7 +145,7 @@ func noticeBench(b *testing.B, nNotices int) (*Node, int) {
 	// The entries went straight to the store: load the notice book as a
 	// start-up does.
 	start := time.Now()
-	if n.notices, err = notices.New(n.notices.Deps); err != nil {
+	if err = n.notices.Reload(); err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("notice book loaded in %v", time.Since(start).Round(time.Millisecond))

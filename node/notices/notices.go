@@ -48,7 +48,7 @@ type Deps struct {
 // Notices issues, reads and follows a node's takedown notices. Its
 // methods may run concurrently; Stored is the writer's alone.
 type Notices struct {
-	Deps
+	d Deps
 	// book is every notice's lifecycle, in memory (book.go).
 	book *noticeBook
 }
@@ -59,7 +59,7 @@ func New(d Deps) (*Notices, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading notices: %w", err)
 	}
-	return &Notices{Deps: d, book: b}, nil
+	return &Notices{d: d, book: b}, nil
 }
 
 // DefaultDeadline is a notice's deadline when the issuer names none:
@@ -93,7 +93,7 @@ func (n *Notices) seal(d *pb.NoticeDetails, addressee protocol.AuthorKey) (*pb.S
 	if d == nil {
 		return nil, nil
 	}
-	s, err := protocol.Seal(d, protocol.NoticeRecipients(n.Roster, n.Self.AuthorKey, addressee), n.Random())
+	s, err := protocol.Seal(d, protocol.NoticeRecipients(n.d.Roster, n.d.Self.AuthorKey, addressee), n.d.Random())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", kind.ErrInvalid, err)
 	}
@@ -104,15 +104,15 @@ func (n *Notices) seal(d *pb.NoticeDetails, addressee protocol.AuthorKey) (*pb.S
 // issuer and the roster's auditors, then signs and publishes the notice.
 // Errors wrap a kind (package kind) or are internal.
 func (n *Notices) IssueNotice(ctx context.Context, req IssueRequest) (*protocol.Entry, error) {
-	if !protocol.MayWrite(n.Self.Role, protocol.KindNotice) {
-		return nil, fmt.Errorf("%w: a %s may not issue notices; only referral units do", kind.ErrForbidden, n.Self.Role)
+	if !protocol.MayWrite(n.d.Self.Role, protocol.KindNotice) {
+		return nil, fmt.Errorf("%w: a %s may not issue notices; only referral units do", kind.ErrForbidden, n.d.Self.Role)
 	}
-	to, ok := n.Roster.ByName(req.To)
+	to, ok := n.d.Roster.ByName(req.To)
 	switch {
 	case req.To == "":
-		return nil, invalid("to", "required: the member name of a platform (%s)", n.Roster.Names())
+		return nil, invalid("to", "required: the member name of a platform (%s)", n.d.Roster.Names())
 	case !ok:
-		return nil, invalid("to", "%q is not in the roster (%s)", req.To, n.Roster.Names())
+		return nil, invalid("to", "%q is not in the roster (%s)", req.To, n.d.Roster.Names())
 	case to.Role != protocol.RolePlatform:
 		return nil, invalid("to", "%s is a %s; notices go to platforms", to.Name, to.Role)
 	}
@@ -129,7 +129,7 @@ func (n *Notices) IssueNotice(ctx context.Context, req IssueRequest) (*protocol.
 	if strings.TrimSpace(req.Basis) == "" {
 		return nil, invalid("basis", "required: the legal basis, e.g. the law and article")
 	}
-	now := n.Now()
+	now := n.d.Now()
 	deadline := now.Add(DefaultDeadline)
 	if req.Deadline != "" {
 		if deadline, err = ParseDeadline(req.Deadline, now); err != nil {
@@ -147,7 +147,7 @@ func (n *Notices) IssueNotice(ctx context.Context, req IssueRequest) (*protocol.
 	if err != nil {
 		return nil, err
 	}
-	return n.Deps.Publish(ctx, &pb.Entry{Payload: &pb.Entry_Notice{Notice: &pb.Notice{
+	return n.d.Publish(ctx, &pb.Entry{Payload: &pb.Entry_Notice{Notice: &pb.Notice{
 		Addressee: to.AuthorKey[:], Signals: sigs, Category: cat, LegalBasis: req.Basis,
 		Binding: req.Order, DeadlineMs: deadline.UnixMilli(), Details: sealed,
 	}}})
@@ -160,7 +160,7 @@ func (n *Notices) notice(field, idHex string) (store.NoticeThread, error) {
 	if err != nil {
 		return store.NoticeThread{}, invalid(field, "%v", err)
 	}
-	t, err := n.Store.Notice(id)
+	t, err := n.d.Store.Notice(id)
 	if errors.Is(err, store.ErrNotFound) {
 		return t, fmt.Errorf("%w: notice %s is not in this node's store (%v)", kind.ErrNotFound, id, err)
 	}
@@ -169,19 +169,19 @@ func (n *Notices) notice(field, idHex string) (store.NoticeThread, error) {
 
 // UpdateNotice clarifies or withdraws one of this node's notices.
 func (n *Notices) UpdateNotice(ctx context.Context, req UpdateRequest) (*protocol.Entry, error) {
-	if !protocol.MayWrite(n.Self.Role, protocol.KindNoticeUpdate) {
-		return nil, fmt.Errorf("%w: a %s may not update notices", kind.ErrForbidden, n.Self.Role)
+	if !protocol.MayWrite(n.d.Self.Role, protocol.KindNoticeUpdate) {
+		return nil, fmt.Errorf("%w: a %s may not update notices", kind.ErrForbidden, n.d.Self.Role)
 	}
 	t, err := n.notice("notice", req.Notice)
 	if err != nil {
 		return nil, err
 	}
-	if t.Notice.Author != n.Self.AuthorKey {
-		return nil, fmt.Errorf("%w: notice %s was issued by %s; only its issuer updates it", kind.ErrForbidden, t.Notice.ID, n.Roster.NameOf(t.Notice.Author))
+	if t.Notice.Author != n.d.Self.AuthorKey {
+		return nil, fmt.Errorf("%w: notice %s was issued by %s; only its issuer updates it", kind.ErrForbidden, t.Notice.ID, n.d.Roster.NameOf(t.Notice.Author))
 	}
 	u := &pb.NoticeUpdate{Notice: t.Notice.ID[:], Withdraw: req.Withdraw}
 	if req.Deadline != "" {
-		dl, err := ParseDeadline(req.Deadline, n.Now())
+		dl, err := ParseDeadline(req.Deadline, n.d.Now())
 		if err != nil {
 			return nil, invalid("deadline", "%v", err)
 		}
@@ -197,20 +197,20 @@ func (n *Notices) UpdateNotice(ctx context.Context, req UpdateRequest) (*protoco
 	if !u.Withdraw && u.DeadlineMs == 0 && u.Details == nil {
 		return nil, invalid("notice update", "changes nothing: withdraw, or give a deadline, URLs or text")
 	}
-	return n.Deps.Publish(ctx, &pb.Entry{Payload: &pb.Entry_NoticeUpdate{NoticeUpdate: u}})
+	return n.d.Publish(ctx, &pb.Entry{Payload: &pb.Entry_NoticeUpdate{NoticeUpdate: u}})
 }
 
 // ReplyNotice answers a notice addressed to this node.
 func (n *Notices) ReplyNotice(ctx context.Context, req ReplyRequest) (*protocol.Entry, error) {
-	if !protocol.MayWrite(n.Self.Role, protocol.KindNoticeReply) {
-		return nil, fmt.Errorf("%w: a %s may not reply to notices; only platforms do", kind.ErrForbidden, n.Self.Role)
+	if !protocol.MayWrite(n.d.Self.Role, protocol.KindNoticeReply) {
+		return nil, fmt.Errorf("%w: a %s may not reply to notices; only platforms do", kind.ErrForbidden, n.d.Self.Role)
 	}
 	t, err := n.notice("notice", req.Notice)
 	if err != nil {
 		return nil, err
 	}
-	if to := protocol.AuthorKey(t.Notice.Body.GetNotice().Addressee); to != n.Self.AuthorKey {
-		return nil, fmt.Errorf("%w: notice %s is addressed to %s; only its addressee replies", kind.ErrForbidden, t.Notice.ID, n.Roster.NameOf(to))
+	if to := protocol.AuthorKey(t.Notice.Body.GetNotice().Addressee); to != n.d.Self.AuthorKey {
+		return nil, fmt.Errorf("%w: notice %s is addressed to %s; only its addressee replies", kind.ErrForbidden, t.Notice.ID, n.d.Roster.NameOf(to))
 	}
 	r := &pb.NoticeReply{Notice: t.Notice.ID[:], Text: req.Text}
 	if r.Status, err = parseReplyStatus(req.Status); err != nil {
@@ -229,12 +229,12 @@ func (n *Notices) ReplyNotice(ctx context.Context, req ReplyRequest) (*protocol.
 		if err != nil {
 			return nil, invalid("action_time", "%q is not an RFC 3339 time", req.ActionTime)
 		}
-		if at.After(n.Now()) {
+		if at.After(n.d.Now()) {
 			return nil, invalid("action_time", "%s is in the future", req.ActionTime)
 		}
 		r.ActionTimeMs = at.UnixMilli()
 	}
-	return n.Deps.Publish(ctx, &pb.Entry{Payload: &pb.Entry_NoticeReply{NoticeReply: r}})
+	return n.d.Publish(ctx, &pb.Entry{Payload: &pb.Entry_NoticeReply{NoticeReply: r}})
 }
 
 func parseReplyStatus(s string) (pb.ReplyStatus, error) {
@@ -263,8 +263,8 @@ func byName[T comparable](field, s string, names map[T]string, hint string) (T, 
 // (replica.Effect.Thread) names the notice thread it changed, if any. The
 // node's writer calls it after the commit, in commit order.
 func (n *Notices) Stored(e *protocol.Entry, thread *protocol.ID) {
-	if err := n.book.stored(n.Store, thread); err != nil {
-		n.Log.Error("notice book: reading a thread", "entry", e.ID, "err", err)
+	if err := n.book.stored(n.d.Store, thread); err != nil {
+		n.d.Log.Error("notice book: reading a thread", "entry", e.ID, "err", err)
 	}
 }
 
@@ -274,16 +274,16 @@ func (n *Notices) Stored(e *protocol.Entry, thread *protocol.ID) {
 func (n *Notices) ListNotices(ctx context.Context, q Query) ([]View, error) {
 	box := q.Box
 	if box == "" {
-		box = map[protocol.Role]string{protocol.RolePlatform: "in", protocol.RoleReferral: "out"}[n.Self.Role]
+		box = map[protocol.Role]string{protocol.RolePlatform: "in", protocol.RoleReferral: "out"}[n.d.Self.Role]
 		if box == "" {
 			box = "all"
 		}
 	}
 	at := q.AtMs
 	if at == 0 {
-		at = n.Now().UnixMilli()
+		at = n.d.Now().UnixMilli()
 	}
-	me := n.Self.AuthorKey
+	me := n.d.Self.AuthorKey
 	ids := n.book.selectIDs(func(from, to protocol.AuthorKey, st protocol.NoticeStatus) bool {
 		switch {
 		case box == "in" && to != me, box == "out" && from != me:
@@ -294,7 +294,7 @@ func (n *Notices) ListNotices(ctx context.Context, q Query) ([]View, error) {
 		return !(q.Open && final) && !(q.Overdue && state != protocol.NoticeOverdue)
 	})
 	out := make([]View, 0, len(ids))
-	err := n.Store.Threads(ids, func(t store.NoticeThread) error {
+	err := n.d.Store.Threads(ids, func(t store.NoticeThread) error {
 		v, _ := n.noticeView(t, at)
 		out = append(out, v)
 		return ctx.Err()
@@ -317,7 +317,7 @@ func (n *Notices) ListNotices(ctx context.Context, q Query) ([]View, error) {
 
 // GetNotice is one notice, by id, at atMs (0: now).
 func (n *Notices) GetNotice(ctx context.Context, id protocol.ID, atMs int64) (View, error) {
-	t, err := n.Store.Notice(id)
+	t, err := n.d.Store.Notice(id)
 	if errors.Is(err, store.ErrNotFound) {
 		return View{}, fmt.Errorf("%w: no notice %s in this node's store", kind.ErrNotFound, id)
 	}
@@ -325,7 +325,7 @@ func (n *Notices) GetNotice(ctx context.Context, id protocol.ID, atMs int64) (Vi
 		return View{}, err
 	}
 	if atMs == 0 {
-		atMs = n.Now().UnixMilli()
+		atMs = n.d.Now().UnixMilli()
 	}
 	v, _ := n.noticeView(t, atMs)
 	return v, nil
@@ -336,12 +336,12 @@ func apiTime(ms int64) string { return time.UnixMilli(ms).UTC().Format(TimeForma
 // open opens sealed details if this node is a recipient; nil otherwise.
 // Details that do not open are logged: the issuer sealed them wrongly.
 func (n *Notices) open(s *pb.Sealed, id protocol.ID) *Details {
-	if s == nil || !protocol.Readable(s, n.Self.AuthorKey) {
+	if s == nil || !protocol.Readable(s, n.d.Self.AuthorKey) {
 		return nil
 	}
-	d, err := protocol.Open(s, n.Author)
+	d, err := protocol.Open(s, n.d.Author)
 	if err != nil {
-		n.Log.Warn("sealed details addressed to this node do not open", "entry", id, "err", err)
+		n.d.Log.Warn("sealed details addressed to this node do not open", "entry", id, "err", err)
 		return nil
 	}
 	return &Details{URLs: d.Urls, Text: d.Text}
@@ -352,7 +352,7 @@ func (n *Notices) noticeView(t store.NoticeThread, atMs int64) (View, protocol.N
 	p := t.Notice.Body.GetNotice()
 	st := protocol.NoticeLifecycle(t.Notice, t.Updates, t.Replies, atMs)
 	v := View{
-		ID: t.Notice.ID.String(), From: n.Roster.NameOf(t.Notice.Author), To: n.Roster.NameOf(protocol.AuthorKey(p.Addressee)),
+		ID: t.Notice.ID.String(), From: n.d.Roster.NameOf(t.Notice.Author), To: n.d.Roster.NameOf(protocol.AuthorKey(p.Addressee)),
 		State: string(st.State), Issued: apiTime(t.Notice.Body.TimestampMs), DeadlineMs: st.DeadlineMs,
 		Category: protocol.FormatLabel(p.Category), LegalBasis: p.LegalBasis, Order: p.Binding,
 		Signals: []string{}, Sealed: p.Details != nil,
@@ -403,10 +403,10 @@ func (n *Notices) noticeView(t store.NoticeThread, atMs int64) (View, protocol.N
 // builder (which keeps a compact record of about 66 bytes per entry).
 func (n *Notices) Report(ctx context.Context, sinceMs, atMs int64) (report.Report, error) {
 	if atMs == 0 {
-		atMs = n.Now().UnixMilli()
+		atMs = n.d.Now().UnixMilli()
 	}
-	b := report.New(n.Roster)
-	heads, err := n.Store.Heads()
+	b := report.New(n.d.Roster)
+	heads, err := n.d.Store.Heads()
 	if err != nil {
 		return report.Report{}, err
 	}
@@ -414,7 +414,7 @@ func (n *Notices) Report(ctx context.Context, sinceMs, atMs int64) (report.Repor
 		if err := ctx.Err(); err != nil {
 			return report.Report{}, err
 		}
-		err := n.Store.Range(h.Author, 1, h.Seq, func(e *protocol.Entry) error { b.Add(e); return nil })
+		err := n.d.Store.Range(h.Author, 1, h.Seq, func(e *protocol.Entry) error { b.Add(e); return nil })
 		if err != nil {
 			return report.Report{}, err
 		}
@@ -433,7 +433,7 @@ const eventKeepAlive = 15 * time.Second
 // node's feed (a doorbell; the entries themselves are read back from the
 // store, so nothing the feed drops is missed).
 func (n *Notices) Events(ctx context.Context, after uint64, send func(Event) error) error {
-	bell, cancel := n.Subscribe(1)
+	bell, cancel := n.d.Subscribe(1)
 	defer cancel()
 	keepAlive := time.NewTicker(eventKeepAlive)
 	defer keepAlive.Stop()
@@ -441,7 +441,7 @@ func (n *Notices) Events(ctx context.Context, after uint64, send func(Event) err
 		var batch []store.Arrival
 		for {
 			batch = batch[:0]
-			err := n.Store.Arrivals(after, 512, func(a store.Arrival) error { batch = append(batch, a); return nil })
+			err := n.d.Store.Arrivals(after, 512, func(a store.Arrival) error { batch = append(batch, a); return nil })
 			if err != nil {
 				return err
 			}
@@ -465,7 +465,7 @@ func (n *Notices) Events(ctx context.Context, after uint64, send func(Event) err
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-n.Done:
+		case <-n.d.Done:
 			return nil
 		case <-bell:
 		case <-keepAlive.C:
@@ -479,7 +479,7 @@ func (n *Notices) Events(ctx context.Context, after uint64, send func(Event) err
 // event says what an arrival means to this node, if anything.
 func (n *Notices) event(a store.Arrival) (Event, bool, error) {
 	e := a.Entry
-	ev := Event{N: a.N, ID: e.ID.String(), Author: n.Roster.NameOf(e.Author)}
+	ev := Event{N: a.N, ID: e.ID.String(), Author: n.d.Roster.NameOf(e.Author)}
 	var noticeID protocol.ID
 	switch p := e.Body.GetPayload().(type) {
 	case *pb.Entry_Addition:
@@ -492,7 +492,7 @@ func (n *Notices) event(a store.Arrival) (Event, bool, error) {
 		}
 		return ev, true, nil
 	case *pb.Entry_Notice:
-		if !bytes.Equal(p.Notice.Addressee, n.Self.AuthorKey[:]) {
+		if !bytes.Equal(p.Notice.Addressee, n.d.Self.AuthorKey[:]) {
 			return ev, false, nil
 		}
 		ev.Type, noticeID = EventNotice, e.ID
@@ -503,7 +503,7 @@ func (n *Notices) event(a store.Arrival) (Event, bool, error) {
 	default:
 		return ev, false, nil
 	}
-	t, err := n.Store.Notice(noticeID)
+	t, err := n.d.Store.Notice(noticeID)
 	if errors.Is(err, store.ErrNotFound) {
 		return ev, false, nil // a reply or update before its notice: the notice's own event comes later
 	}
@@ -511,18 +511,18 @@ func (n *Notices) event(a store.Arrival) (Event, bool, error) {
 		return ev, false, err
 	}
 	to := protocol.AuthorKey(t.Notice.Body.GetNotice().Addressee)
-	v, st := n.noticeView(t, n.Now().UnixMilli())
+	v, st := n.noticeView(t, n.d.Now().UnixMilli())
 	ev.Notice = &v
 	switch ev.Type {
 	case EventNoticeUpdate:
-		if to != n.Self.AuthorKey || e.Author != t.Notice.Author {
+		if to != n.d.Self.AuthorKey || e.Author != t.Notice.Author {
 			return ev, false, nil
 		}
 	case EventReply:
 		if e.Author != to {
 			return ev, false, nil
 		}
-		if t.Notice.Author == n.Self.AuthorKey {
+		if t.Notice.Author == n.d.Self.AuthorKey {
 			return ev, true, nil
 		}
 		// Someone else's notice, actioned by this reply: a new
@@ -535,4 +535,17 @@ func (n *Notices) event(a store.Arrival) (Event, bool, error) {
 		return ev, false, nil
 	}
 	return ev, true, nil
+}
+
+// Reload reads the notice book from the store again, for a store written
+// beneath the node (a benchmark's preload).
+func (n *Notices) Reload() error {
+	b, err := newNoticeBook(n.d.Store)
+	if err != nil {
+		return fmt.Errorf("loading notices: %w", err)
+	}
+	n.book.mu.Lock()
+	n.book.m = b.m
+	n.book.mu.Unlock()
+	return nil
 }
