@@ -55,7 +55,7 @@ func printAlerts(c *cli, alerts []api.Alert) error {
 		}
 		at := a.Attestation
 		fmt.Fprintln(w, strings.Join([]string{fmt.Sprintf("alert %d", a.Seq), a.Raised, watched,
-			at.Status, at.Author, strings.Join(at.Labels, ","), at.ID}, "\t"))
+			at.Status, at.Author, strings.Join(printables(at.Labels), ","), at.ID}, "\t"))
 	}
 	return w.Flush()
 }

@@ -213,7 +213,7 @@ func (r auditResult) print(c *cli) error {
 	} else {
 		fmt.Fprintf(w, "%d violations:\n", len(r.Violations))
 		for i, v := range r.Violations {
-			fmt.Fprintf(w, "%d. [%s] %v\n", i+1, v.Kind(), v)
+			fmt.Fprintf(w, "%d. [%s] %s\n", i+1, v.Kind(), printable(v.Error()))
 			for _, raw := range v.Evidence() {
 				if e, err := protocol.Decode(append([]byte(nil), raw...)); err == nil {
 					fmt.Fprintf(w, "   evidence: entry %s by %s, seq %d, %d bytes\n", e.ID, r.name(e.Author), e.Seq(), len(raw))

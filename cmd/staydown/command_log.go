@@ -160,7 +160,7 @@ was refused; 2 when the file or the store cannot be read.`,
 			fmt.Fprintf(w, "Imported %s into %s in %v: %d entries stored, %d already held, %d evidence kept, %d refused.\n",
 				files[0], filepath.Base(cfg.Dir), time.Since(start).Round(time.Millisecond), res.applied, res.duplicate, res.evidence, len(res.refused))
 			for _, why := range res.refused {
-				fmt.Fprintf(w, "  refused: %s\n", why)
+				fmt.Fprintf(w, "  refused: %s\n", printable(why))
 			}
 			if len(res.refused) > 0 {
 				c.code = exitNoMatch

@@ -162,17 +162,17 @@ func printAttestations(c *cli, atts []api.Attestation, indent string) error {
 		for _, r := range a.Reasons {
 			n := r.Kind + " by " + r.Author
 			if r.Category != "" {
-				n += " (" + r.Category + ")"
+				n += " (" + printable(r.Category) + ")"
 			}
 			if r.Reason != "" {
-				n += ": " + r.Reason
+				n += ": " + printable(r.Reason)
 			}
 			notes = append(notes, n)
 		}
 		if a.Equivocated {
 			notes = append(notes, a.Author+" is flagged for equivocation")
 		}
-		fields := []string{a.Status, a.Author, strings.Join(a.Labels, ","), a.ID, a.Time}
+		fields := []string{a.Status, a.Author, strings.Join(printables(a.Labels), ","), a.ID, a.Time}
 		if a.Distance != nil {
 			d := fmt.Sprintf("distance=%d", *a.Distance)
 			if a.Transform != "" {

@@ -103,17 +103,17 @@ func printNotices(c *cli, notices []api.NoticeView) error {
 		if n.Order {
 			order = "order"
 		}
-		fmt.Fprintln(w, strings.Join([]string{deadline, remaining, n.State, n.From, n.To, n.Category, order, n.ID}, "\t"))
+		fmt.Fprintln(w, strings.Join([]string{deadline, remaining, n.State, n.From, n.To, printable(n.Category), order, n.ID}, "\t"))
 		if d := n.Details; d != nil {
 			for _, u := range d.URLs {
-				fmt.Fprintf(w, "  url: %s\n", u)
+				fmt.Fprintf(w, "  url: %s\n", printable(u))
 			}
 			if d.Text != "" {
-				fmt.Fprintf(w, "  text: %s\n", d.Text)
+				fmt.Fprintf(w, "  text: %s\n", printable(d.Text))
 			}
 		}
 		for _, s := range n.Signals {
-			fmt.Fprintf(w, "  signal: %s\n", s)
+			fmt.Fprintf(w, "  signal: %s\n", printable(s))
 		}
 	}
 	return w.Flush()
