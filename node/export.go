@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,14 +13,23 @@ import (
 	"github.com/staydown/staydown/protocol/pb"
 )
 
-// Export (api.Exporter) it writes the checkpoints this node
+// The bounds of a chunk of a log that Export reads in one transaction.
+const (
+	exportChunk      = 4096
+	exportChunkBytes = 4 << 20
+)
+
+// Export (api.Exporter) writes the checkpoints this node
 // keeps (the latest of each log, with its cosignatures, and every
 // contradicting one), every log it holds (or only those of authors, if
 // given), then the evidence of equivocation about them, as an export
-// file (SPEC.md section 19). Each log is read up
-// to the head it had when the export began, in its own read transaction,
-// so a node that keeps applying entries meanwhile still writes whole,
-// contiguous logs.
+// file (SPEC.md section 19). Each log is read up to the head it had when
+// the export began, so a node that keeps applying entries meanwhile still
+// writes whole, contiguous logs. The logs are read in chunks of at most
+// exportChunk entries or exportChunkBytes, each in a short read
+// transaction, and written to w only after it has ended: a slow reader at
+// the other end of w holds no transaction, which would hold up the store
+// once its file must grow.
 func (n *Node) Export(ctx context.Context, w io.Writer, authors []protocol.AuthorKey) error {
 	roster, err := os.ReadFile(n.cfg.RosterPath)
 	if err != nil {
@@ -50,9 +60,28 @@ func (n *Node) Export(ctx context.Context, w io.Writer, authors []protocol.Autho
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err := n.store.RangeRaw(h.Author, 1, h.Seq, func(_ uint64, raw []byte) error { return ew.Entry(raw) })
-		if err != nil {
-			return err
+		for from := uint64(1); from <= h.Seq; {
+			chunk, size := make([][]byte, 0, min(exportChunk, h.Seq-from+1)), 0
+			stop := errors.New("chunk full")
+			err := n.store.RangeRaw(h.Author, from, h.Seq, func(_ uint64, raw []byte) error {
+				if len(chunk) == exportChunk || size >= exportChunkBytes {
+					return stop
+				}
+				chunk, size = append(chunk, raw), size+len(raw)
+				return nil
+			})
+			if err != nil && !errors.Is(err, stop) {
+				return err
+			}
+			if len(chunk) == 0 {
+				return fmt.Errorf("log of %s: no entry at seq %d below its head %d", n.roster.NameOf(h.Author), from, h.Seq)
+			}
+			for _, raw := range chunk {
+				if err := ew.Entry(raw); err != nil {
+					return err
+				}
+			}
+			from += uint64(len(chunk))
 		}
 	}
 	evidence, err := n.store.Evidence()

@@ -300,3 +300,6 @@ func wrapDB(op string, err error) error {
 }
 
 var errNilEntry = errors.New("nil entry")
+
+// OpenReads is the number of read transactions open now.
+func (s *Store) OpenReads() int { return s.db.Stats().OpenTxN }
