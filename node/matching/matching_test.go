@@ -17,6 +17,7 @@ import (
 	"github.com/staydown/staydown/node/match"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
+	"github.com/staydown/staydown/protocol/prototest"
 	"github.com/staydown/staydown/store"
 )
 
@@ -172,9 +173,9 @@ func BenchmarkMatchingStartup(b *testing.B) {
 		b.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	var prev protocol.ID
+	log := prototest.NewLog(key, "test")
 	var batch []*protocol.Entry
-	for seq := uint64(1); seq <= additions; seq++ {
+	for range additions {
 		sigs := make([]*pb.Signal, protocol.MaxSignals)
 		for i := range sigs {
 			var h match.Hash
@@ -183,17 +184,7 @@ func BenchmarkMatchingStartup(b *testing.B) {
 			}
 			sigs[i] = pdqSignal(h)
 		}
-		body := &pb.Entry{Version: protocol.Version, Federation: "test", Seq: seq, TimestampMs: 1_700_000_000_000 + int64(seq),
-			Payload: &pb.Entry_Addition{Addition: &pb.Addition{Signals: sigs, Labels: []*pb.Label{{Slug: "graphic-violence"}}}}}
-		if seq > 1 {
-			body.Prev = prev[:]
-		}
-		e, err := protocol.Sign(key, body)
-		if err != nil {
-			b.Fatal(err)
-		}
-		prev = e.ID
-		if batch = append(batch, e); len(batch) == 100 {
+		if batch = append(batch, log.Next(b, prototest.Addition(sigs...))); len(batch) == 100 {
 			if _, err := st.Apply(batch); err != nil {
 				b.Fatal(err)
 			}
