@@ -209,8 +209,9 @@ func recordedHeads(tx *bolt.Tx) map[protocol.AuthorKey]protocol.Head {
 //
 // It streams: memory does not grow with the store, except to name an
 // extra row once a bucket is known to hold one.
-func (s *Store) Check() error {
-	err := s.view(func(b *buckets) error {
+func (s *Store) Check() (err error) {
+	defer damaged(s.db.Path(), &err)()
+	err = s.view(func(b *buckets) error {
 		if v := b.meta.Get(metaSchema); len(v) != 8 || binary.BigEndian.Uint64(v) != schemaVersion {
 			return fmt.Errorf("%w: meta/schema is %x, want %d", ErrCorrupt, v, schemaVersion)
 		}

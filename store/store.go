@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -88,8 +89,15 @@ type Store struct {
 // transaction that holds them all in memory (see Rebuild); any other
 // schema is ErrSchema. A file without the local buckets (checkpoints,
 // watchlist: written before they were kept here) gets them, empty.
-func Open(path string) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
+func Open(path string) (s *Store, err error) {
+	var db *bolt.DB
+	defer func() {
+		if err != nil && db != nil {
+			db.Close() // after damaged has turned a panic into err
+		}
+	}()
+	defer damaged(path, &err)()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{
 		// The map freelist keeps allocation cheap on files of many GB,
 		// where the array freelist's linear scans dominate writes.
 		FreelistType: bolt.FreelistMapType,
@@ -122,7 +130,6 @@ func Open(path string) (*Store, error) {
 		err = db.Update(initBuckets)
 	}
 	if err != nil {
-		db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	return &Store{db: db}, nil
@@ -303,3 +310,21 @@ var errNilEntry = errors.New("nil entry")
 
 // OpenReads is the number of read transactions open now.
 func (s *Store) OpenReads() int { return s.db.Stats().OpenTxN }
+
+// damaged makes memory faults in this goroutine recoverable and returns
+// the function to defer: it turns a panic of bbolt on a damaged file
+// ("page expected to be...") or a fault reading it (a truncated file
+// under the mapping) into an error wrapping ErrCorrupt in *err, naming
+// path and what to do. Open and Check run under it, so that a damaged
+// store is a clear error and not a crash of the node or the CLI.
+//
+//	defer damaged(path, &err)()
+func damaged(path string, err *error) func() {
+	old := debug.SetPanicOnFault(true)
+	return func() {
+		debug.SetPanicOnFault(old)
+		if r := recover(); r != nil {
+			*err = fmt.Errorf("%w: %s is damaged (%v): check it with `staydown store check`; a node's logs can be fetched again from its peers into a fresh store", ErrCorrupt, path, r)
+		}
+	}
+}

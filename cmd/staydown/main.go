@@ -105,6 +105,7 @@ Exit codes: 0 success, 1 "match" found nothing active, 2 any error.`,
 		c.watchCommand(),
 		c.alertsCommand(),
 		c.statusCommand(),
+		c.storeCommand(),
 		c.demoCommand(),
 		c.benchCommand(),
 	)
