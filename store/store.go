@@ -324,7 +324,7 @@ func damaged(path string, err *error) func() {
 	return func() {
 		debug.SetPanicOnFault(old)
 		if r := recover(); r != nil {
-			*err = fmt.Errorf("%w: %s is damaged (%v): check it with `staydown store check`; a node's logs can be fetched again from its peers into a fresh store", ErrCorrupt, path, r)
+			*err = fmt.Errorf("%w: %s is damaged (%v): check it with `staydown store check` and restore the file from a backup", ErrCorrupt, path, r)
 		}
 	}
 }
