@@ -31,8 +31,54 @@ type Gater struct {
 	allowed map[peer.ID]string // peer ID -> member name; read-only after construction
 	log     *slog.Logger
 	now     func() time.Time      // the node's clock, for bans
-	mu      sync.Mutex            // guards banned
+	mu      sync.Mutex            // guards banned and refusals
 	banned  map[peer.ID]time.Time // members cut off until then (forged sync data)
+	// refusals are, per outsider, when its refusal was last logged and
+	// how many since went unlogged (refusedLogEvery).
+	refusals map[peer.ID]*refusal
+}
+
+// refusedLogEvery is how often a refusal of one outsider is logged; the
+// ones between are counted and the count logged with the next.
+const refusedLogEvery = time.Minute
+
+// maxRefusals bounds the outsiders whose refusals are counted; past it,
+// the oldest are forgotten.
+const maxRefusals = 1024
+
+type refusal struct {
+	logged     time.Time
+	suppressed int
+}
+
+// refused reports whether to log a refusal of outsider p now, and how
+// many refusals of it went unlogged since the last line.
+func (g *Gater) refused(p peer.ID) (log bool, suppressed int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.now()
+	r := g.refusals[p]
+	if r == nil {
+		if len(g.refusals) >= maxRefusals {
+			for q, old := range g.refusals {
+				if now.Sub(old.logged) >= refusedLogEvery {
+					delete(g.refusals, q)
+				}
+			}
+			if len(g.refusals) >= maxRefusals {
+				return false, 0 // a flood of outsiders: counted by nobody, logged by nobody
+			}
+		}
+		g.refusals[p] = &refusal{logged: now}
+		return true, 0
+	}
+	if now.Sub(r.logged) < refusedLogEvery {
+		r.suppressed++
+		return false, 0
+	}
+	suppressed = r.suppressed
+	r.logged, r.suppressed = now, 0
+	return true, suppressed
 }
 
 // Ban refuses p's connections until the given time.
@@ -57,7 +103,7 @@ func (g *Gater) Banned(p peer.ID) bool {
 // NewGater makes the gater of the node with peer ID self: it admits the
 // peers of r; now is the node's clock, which bans are measured on.
 func NewGater(self peer.ID, r *protocol.Roster, log *slog.Logger, now func() time.Time) (*Gater, error) {
-	g := &Gater{self: self, allowed: map[peer.ID]string{}, log: log, now: now, banned: map[peer.ID]time.Time{}}
+	g := &Gater{self: self, allowed: map[peer.ID]string{}, log: log, now: now, banned: map[peer.ID]time.Time{}, refusals: map[peer.ID]*refusal{}}
 	for _, m := range r.Members {
 		id, err := peer.Decode(m.PeerID)
 		if err != nil {
@@ -81,7 +127,10 @@ func (g *Gater) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool {
 func (g *Gater) InterceptAccept(network.ConnMultiaddrs) bool { return true }
 func (g *Gater) InterceptSecured(d network.Direction, p peer.ID, a network.ConnMultiaddrs) bool {
 	if !g.Member(p) {
-		g.log.Warn("refused connection from a peer not in the roster", "peer", p, "remote", a.RemoteMultiaddr())
+		if log, suppressed := g.refused(p); log {
+			g.log.Warn("refused connection from a peer not in the roster", "peer", p, "remote", a.RemoteMultiaddr(),
+				"refused_since_last_line", suppressed)
+		}
 		return false
 	}
 	if g.Banned(p) {
