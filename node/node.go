@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -67,6 +68,7 @@ type Node struct {
 	topic   *pubsub.Topic
 	metrics *metrics
 	feed    feed
+	scores  peerScores // the gossipsub score of each peer, as last inspected
 	sync    *syncer.Syncer
 	runCtx  context.Context // ends when Close begins
 	http    *http.Server
@@ -156,7 +158,7 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 		Synced: func(k uint64) { n.metrics.synced.Add(float64(k)) }, Forged: n.metrics.syncForged.Inc})
 	topicName := gossip.Topic(cfg.Federation)
 	ckptTopic := checkpoints.Topic(cfg.Federation)
-	if n.ps, err = gossip.NewPubSub(runCtx, n.host, topicName, ckptTopic); err != nil {
+	if n.ps, err = gossip.NewPubSub(runCtx, n.host, n.scores.set, topicName, ckptTopic); err != nil {
 		return nil, fmt.Errorf("gossipsub: %w", err)
 	}
 	if err = n.ps.RegisterTopicValidator(topicName, (&gossip.Validator{Store: n.store, Roster: roster, Self: n.host.ID(), Gater: n.gater, Log: log,
@@ -469,6 +471,14 @@ func (n *Node) Status(ctx context.Context) (status.Status, error) {
 	for _, a := range flagged {
 		st.Flagged = append(st.Flagged, n.roster.NameOf(a))
 	}
+	for p, score := range n.scores.get() {
+		if name := n.gater.Name(p); name != "" {
+			if st.PeerScores == nil {
+				st.PeerScores = map[string]float64{}
+			}
+			st.PeerScores[name] = score
+		}
+	}
 	return st, nil
 }
 
@@ -506,4 +516,23 @@ func (n *Node) equivocation(ev *replica.EquivocationError) {
 	n.matcher.InvalidateAll()
 	n.log.Error("equivocation: author signed two entries with the same seq; kept as evidence", "author", n.roster.NameOf(ev.Author), "seq", ev.Seq,
 		"logged", protocol.IDOf(ev.Logged), "id", ev.Other.ID)
+}
+
+// peerScores keeps the gossipsub scores of the peers, as the router last
+// reported them (gossip.NewPubSub's inspect).
+type peerScores struct {
+	mu sync.Mutex
+	m  map[peer.ID]float64
+}
+
+func (s *peerScores) set(m map[peer.ID]float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m = m
+}
+
+func (s *peerScores) get() map[peer.ID]float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.m)
 }

@@ -186,3 +186,17 @@ func TestValidatorIgnoresAndAccepts(t *testing.T) {
 		}
 	}
 }
+
+// TestPeerScoreInStatus: a member that relays an invalid message loses
+// standing with the node (gossipsub's peer score, SPEC 13), and status
+// shows it by member name (#12 item 17).
+func TestPeerScoreInStatus(t *testing.T) {
+	f := newFederation(t, "nru=referral", "rogue=platform")
+	n := f.start("nru")
+	r := newRogue(t, f, "rogue", n)
+	r.send(t, []byte("not an entry at all"))
+	waitUntil(t, 10*time.Second, "a negative score for rogue in status", func() bool {
+		st, err := n.Status(context.Background())
+		return err == nil && st.PeerScores["rogue"] < 0
+	})
+}

@@ -62,6 +62,18 @@ func printStatus(c *cli, st api.Status) error {
 	}
 	fmt.Fprintf(w, "heads digest\t%s\n", st.HeadsDigest)
 	fmt.Fprintf(w, "flagged\t%s\n", flagged)
+	scored := make([]string, 0, len(st.PeerScores))
+	for n := range st.PeerScores {
+		scored = append(scored, n)
+	}
+	slices.Sort(scored)
+	for i, n := range scored {
+		label := ""
+		if i == 0 {
+			label = "peer scores"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%.1f\n", label, n, st.PeerScores[n])
+	}
 	names := make([]string, 0, len(st.Heads))
 	for n := range st.Heads {
 		names = append(names, n)

@@ -71,19 +71,28 @@ func scoreParams(topics ...string) (*pubsub.PeerScoreParams, *pubsub.PeerScoreTh
 // drops messages that carry pubsub signatures or author fields) and the
 // message id is the entry id. Queues are raised from their defaults (32)
 // so that a burst of entries is validated, not dropped.
-func NewPubSub(ctx context.Context, h host.Host, topics ...string) (*pubsub.PubSub, error) {
+// inspect, when not nil, is told every ScoreInspectPeriod of the score of
+// every peer (SPEC 13, "Peer scoring").
+func NewPubSub(ctx context.Context, h host.Host, inspect func(map[peer.ID]float64), topics ...string) (*pubsub.PubSub, error) {
 	sp, st := scoreParams(topics...)
-	return pubsub.NewGossipSub(ctx, h,
+	opts := []pubsub.Option{
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
 		pubsub.WithNoAuthor(),
 		pubsub.WithMessageIdFn(messageID),
-		pubsub.WithMaxMessageSize(protocol.MaxEntrySize+1024),
+		pubsub.WithMaxMessageSize(protocol.MaxEntrySize + 1024),
 		pubsub.WithValidateQueueSize(4096),
 		pubsub.WithPeerOutboundQueueSize(4096),
 		pubsub.WithPeerScore(sp, st),
 		pubsub.WithFloodPublish(true),
-	)
+	}
+	if inspect != nil {
+		opts = append(opts, pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(inspect), ScoreInspectPeriod))
+	}
+	return pubsub.NewGossipSub(ctx, h, opts...)
 }
+
+// ScoreInspectPeriod is how often NewPubSub's inspect is told the scores.
+const ScoreInspectPeriod = time.Second
 
 // Validator checks the entries of the topic for a node.
 type Validator struct {

@@ -18,6 +18,11 @@ type Status struct {
 	HeadsDigest string            `json:"heads_digest"`
 	Flagged     []string          `json:"flagged"` // members caught equivocating
 	Listen      []string          `json:"listen"`  // multiaddrs this node listens on
+	// PeerScores: member name to the gossipsub score this node gives its
+	// peer (SPEC 13, "Peer scoring"): 0 for a well-behaved peer,
+	// negative after invalid messages; at -100 it loses gossip, at -300
+	// it is graylisted. Absent before the first scoring.
+	PeerScores map[string]float64 `json:"peer_scores,omitempty"`
 	// Catch-up: entries peers have announced that this node lacks, and,
 	// while catching up, the rate of the catch-up (entries/s) and the time
 	// it should still take.
