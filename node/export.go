@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -26,10 +25,10 @@ const (
 // file (SPEC.md section 19). Each log is read up to the head it had when
 // the export began, so a node that keeps applying entries meanwhile still
 // writes whole, contiguous logs. The logs are read in chunks of at most
-// exportChunk entries or exportChunkBytes, each in a short read
-// transaction, and written to w only after it has ended: a slow reader at
-// the other end of w holds no transaction, which would hold up the store
-// once its file must grow.
+// exportChunk entries or exportChunkBytes (store.RangeBatch), each in a
+// short read transaction, and written to w only after it has ended: a
+// slow reader at the other end of w holds no transaction, which would
+// hold up the store once its file must grow.
 func (n *Node) Export(ctx context.Context, w io.Writer, authors []protocol.AuthorKey) error {
 	roster, err := os.ReadFile(n.cfg.RosterPath)
 	if err != nil {
@@ -61,16 +60,8 @@ func (n *Node) Export(ctx context.Context, w io.Writer, authors []protocol.Autho
 			return err
 		}
 		for from := uint64(1); from <= h.Seq; {
-			chunk, size := make([][]byte, 0, min(exportChunk, h.Seq-from+1)), 0
-			stop := errors.New("chunk full")
-			err := n.store.RangeRaw(h.Author, from, h.Seq, func(_ uint64, raw []byte) error {
-				if len(chunk) == exportChunk || size >= exportChunkBytes {
-					return stop
-				}
-				chunk, size = append(chunk, raw), size+len(raw)
-				return nil
-			})
-			if err != nil && !errors.Is(err, stop) {
+			chunk, _, err := n.store.RangeBatch(h.Author, from, h.Seq, exportChunk, exportChunkBytes)
+			if err != nil {
 				return err
 			}
 			if len(chunk) == 0 {

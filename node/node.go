@@ -135,7 +135,7 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	if n.matcher, err = matching.New(n.store, roster, cfg.Policy, cfg.Dir, n.metrics.reg, log, n.now); err != nil {
 		return nil, err
 	}
-	n.writer = writer.New(writer.Deps{Store: n.store, Roster: roster, Federation: cfg.Federation, Self: self.AuthorKey,
+	n.writer = writer.New(writer.Deps{Store: n.store, Roster: roster, Federation: cfg.Federation,
 		Author: author, Now: n.now, Done: runCtx.Done(), Log: log,
 		Hooks: func(batch []*protocol.Entry) []func(*store.Writes, []store.Result) error {
 			return []func(*store.Writes, []store.Result) error{n.matcher.WatchHook(batch)}
@@ -314,13 +314,8 @@ func (n *Node) Publish(ctx context.Context, body *pb.Entry) (*protocol.Entry, er
 // notice update points at an entry this node cannot act on. The store
 // enforces the same rules inside the append transaction.
 func (n *Node) checkOwnTarget(body *pb.Entry) error {
-	var target []byte
-	switch {
-	case body.GetRetraction() != nil:
-		target = body.GetRetraction().Target
-	case body.GetNoticeUpdate() != nil:
-		target = body.GetNoticeUpdate().Notice
-	default:
+	target, ruled := replica.OwnTarget(body)
+	if !ruled {
 		return nil
 	}
 	var id protocol.ID

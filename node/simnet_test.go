@@ -477,6 +477,16 @@ func (f *simFed) meshed(bound time.Duration) {
 	})
 }
 
+// wantEachHolds fails the test unless every node stores want entries.
+func (f *simFed) wantEachHolds(want uint64) {
+	f.t.Helper()
+	for _, name := range f.names {
+		if c, _ := f.nodes[name].store.Count(); c != want {
+			f.t.Errorf("%s holds %d entries, want %d", name, c, want)
+		}
+	}
+}
+
 // converged reports whether every running node holds the same heads.
 func (f *simFed) converged() bool {
 	var first string
@@ -852,11 +862,7 @@ func TestSimPublishReachesAll(t *testing.T) {
 		f.meshed(time.Minute)
 		f.publish("nru", "meshed", 5)
 		took := f.converge(time.Minute)
-		for _, name := range f.names {
-			if c, _ := f.nodes[name].store.Count(); c != 8 {
-				t.Errorf("%s holds %d entries, want 8", name, c)
-			}
-		}
+		f.wantEachHolds(8)
 		t.Logf("converged %v after the last publish", took)
 	})
 }
@@ -888,11 +894,7 @@ func TestSimPartitionHeals(t *testing.T) {
 		}
 		f.heal()
 		took := f.converge(3 * time.Minute)
-		for _, name := range f.names {
-			if c, _ := f.nodes[name].store.Count(); c != 17 {
-				t.Errorf("%s holds %d entries, want 17", name, c)
-			}
-		}
+		f.wantEachHolds(17)
 		t.Logf("converged %v after the partition healed", took)
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
+	"slices"
 
 	"fmt"
 	"math"
@@ -607,6 +608,18 @@ func TestSyncHelloLimitFitsMessage(t *testing.T) {
 	}
 }
 
+// extend returns log continued up to seq upTo by additions of key whose
+// content is tag and the seq ("branch b 3"): another branch, when log is
+// the trunk of a fork.
+func extend(t *testing.T, key ed25519.PrivateKey, log []*protocol.Entry, upTo uint64, tag string) []*protocol.Entry {
+	t.Helper()
+	out := slices.Clone(log)
+	for seq := uint64(len(log)) + 1; seq <= upTo; seq++ {
+		out = append(out, addition(t, key, "test", seq, out[seq-2].ID, fmt.Sprintf("%s %d", tag, seq)))
+	}
+	return out
+}
+
 // A member that forked its log serves, in answer to one request, a batch
 // from one branch and the next batch from the other. Each batch is a
 // chain, and each is signed by the author; only the link between them is
@@ -622,10 +635,7 @@ func TestSyncForkAcrossBatchesIsEvidence(t *testing.T) {
 		key := f.key("src")
 		author := protocol.AuthorKeyOf(key)
 		a := chain(t, key, 3, "branch a")
-		b := append([]*protocol.Entry{a[0], a[1]}, addition(t, key, "test", 3, a[1].ID, "branch b 3"))
-		for seq := uint64(4); seq <= 6; seq++ {
-			b = append(b, addition(t, key, "test", seq, b[seq-2].ID, fmt.Sprintf("branch b %d", seq)))
-		}
+		b := extend(t, key, a[:2], 6, "branch b")
 
 		h := f.bareHost("src")
 		var answered atomic.Bool // one session is answered; later ones are refused
@@ -691,10 +701,7 @@ func TestSyncForkLeavesNothingPending(t *testing.T) {
 		key := f.key("src")
 		author := protocol.AuthorKeyOf(key)
 		mine := chain(t, key, 3, "branch a")
-		theirs := []*protocol.Entry{mine[0], mine[1], addition(t, key, "test", 3, mine[1].ID, "branch b 3")}
-		for seq := uint64(4); seq <= 6; seq++ {
-			theirs = append(theirs, addition(t, key, "test", seq, theirs[seq-2].ID, fmt.Sprintf("branch b %d", seq)))
-		}
+		theirs := extend(t, key, mine[:2], 6, "branch b")
 		src := newFakeMember(t, f, "src", n, mine...)
 		src.waitSession(t)
 		f.settle(time.Second)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -140,6 +141,28 @@ func (s *Store) Range(author protocol.AuthorKey, from, to uint64, fn func(*proto
 		}
 		return fn(e)
 	})
+}
+
+// RangeBatch reads a batch of author's log from from on, up to to: at
+// most maxEntries entries and maxBytes bytes (the first entry always,
+// whatever its size), in one short read transaction, as RangeRaw hands
+// them over. more says the range holds entries beyond the batch. It is
+// for callers that write the bytes to a peer or a client: they read a
+// batch, then write it, so that no transaction waits on the other end.
+func (s *Store) RangeBatch(author protocol.AuthorKey, from, to uint64, maxEntries, maxBytes int) (raws [][]byte, more bool, err error) {
+	size := 0
+	full := errors.New("batch full")
+	err = s.RangeRaw(author, from, to, func(_ uint64, raw []byte) error {
+		if len(raws) == maxEntries || (size > 0 && size+len(raw) > maxBytes) {
+			return full
+		}
+		raws, size = append(raws, raw), size+len(raw)
+		return nil
+	})
+	if errors.Is(err, full) {
+		return raws, true, nil
+	}
+	return raws, false, err
 }
 
 // RangeRaw is Range without decoding: fn gets each entry's seq and its

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -62,29 +64,16 @@ func printStatus(c *cli, st api.Status) error {
 	}
 	fmt.Fprintf(w, "heads digest\t%s\n", st.HeadsDigest)
 	fmt.Fprintf(w, "flagged\t%s\n", flagged)
-	scored := make([]string, 0, len(st.PeerScores))
-	for n := range st.PeerScores {
-		scored = append(scored, n)
-	}
-	slices.Sort(scored)
-	for i, n := range scored {
-		label := ""
-		if i == 0 {
-			label = "peer scores"
-		}
-		fmt.Fprintf(w, "%s\t%s\t%.1f\n", label, n, st.PeerScores[n])
-	}
-	names := make([]string, 0, len(st.Heads))
-	for n := range st.Heads {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for i, n := range names {
-		label := ""
-		if i == 0 {
-			label = "heads"
-		}
-		fmt.Fprintf(w, "%s\t%s\t%d\n", label, n, st.Heads[n])
-	}
+	printByName(w, "peer scores", st.PeerScores, "%.1f")
+	printByName(w, "heads", st.Heads, "%d")
 	return w.Flush()
+}
+
+// printByName writes one line per member of m, sorted by name, the value
+// in format, label on the first line only.
+func printByName[V any](w io.Writer, label string, m map[string]V, format string) {
+	for _, n := range slices.Sorted(maps.Keys(m)) {
+		fmt.Fprintf(w, "%s\t%s\t"+format+"\n", label, n, m[n])
+		label = ""
+	}
 }

@@ -131,31 +131,29 @@ func (n *Validator) Validate(ctx context.Context, from peer.ID, m *pubsub.Messag
 		n.Log.Error("store lookup during validation", "err", err)
 		return pubsub.ValidationIgnore
 	}
-	switch outcome {
-	case store.Duplicate:
-		// Already stored, or a conflict already kept as evidence.
+	if !relay {
+		// replica.Relay decided: nothing here travels on, and nothing is
+		// the relaying peer's fault (SPEC.md, "Gossip").
 		n.Ignored()
-		return pubsub.ValidationIgnore
-	case store.Rejected:
-		// seq is head+1 but prev is not our head: the author forked
-		// earlier. The relay is not at fault (SPEC.md, "Gossip").
-		n.Ignored()
-		n.Log.Warn("entry does not continue the log we hold: the author forked; syncing with the sender for evidence", "author", n.Roster.NameOf(e.Author), "seq", e.Seq(), "id", e.ID, "peer", from)
-		n.SyncWith(from)
-		return pubsub.ValidationIgnore
-	case store.Gap:
-		if !relay {
+		switch outcome {
+		case store.Rejected:
+			// seq is head+1 but prev is not our head: the author forked
+			// earlier.
+			n.Log.Warn("entry does not continue the log we hold: the author forked; syncing with the sender for evidence", "author", n.Roster.NameOf(e.Author), "seq", e.Seq(), "id", e.ID, "peer", from)
+			n.SyncWith(from)
+		case store.Gap:
 			// Further ahead than gossip reorders (replica.MaxGap): not
-			// relayed, not held; sync fetches the log in order.
-			n.Ignored()
+			// held; sync fetches the log in order.
 			n.Log.Debug("entry far ahead of the log we hold: syncing with the sender", "author", n.Roster.NameOf(e.Author), "seq", e.Seq(), "peer", from)
 			n.SyncWith(from)
-			return pubsub.ValidationIgnore
 		}
+		// Duplicate: already stored, or a conflict already kept as
+		// evidence.
+		return pubsub.ValidationIgnore
 	}
-	// Applied, Gap within replica.MaxGap (held until its predecessors
-	// arrive) and a first Equivocation (kept as evidence and relayed, so
-	// every node learns of it) travel on.
+	// Applied, Void, Gap within replica.MaxGap (held until its
+	// predecessors arrive) and a first Equivocation (kept as evidence and
+	// relayed, so every node learns of it) travel on.
 	m.ValidatorData = e
 	return pubsub.ValidationAccept
 }

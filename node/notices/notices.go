@@ -116,12 +116,7 @@ func (n *Notices) IssueNotice(ctx context.Context, req IssueRequest) (*protocol.
 	case to.Role != protocol.RolePlatform:
 		return nil, invalid("to", "%s is a %s; notices go to platforms", to.Name, to.Role)
 	}
-	sigs := req.Signals
-	for i, sig := range sigs {
-		if err := protocol.CheckSignal(sig); err != nil {
-			return nil, invalid(fmt.Sprintf("signals[%d]", i), "%v", err)
-		}
-	}
+	sigs := req.Signals // checked with the entry, when it is signed (the API parsed them)
 	cat, err := protocol.ParseLabel(req.Category)
 	if err != nil {
 		return nil, invalid("category", "%v", err)

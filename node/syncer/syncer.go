@@ -86,22 +86,18 @@ type Syncer struct {
 	lastReport   time.Time
 	serving      chan struct{}    // semaphore for served streams
 	servingPeers map[peer.ID]bool // peers with a stream served now (one each); guarded by mu
-	// txEntries and txBytes bound a transaction of fetched entries
-	// (Deps.TxEntries, TxBytes; tests lower them).
-	txEntries, txBytes int
 }
 
 // New makes the syncer; Run starts its loop, and the host hands it the
 // sync streams peers open (Serve).
 func New(d Deps) *Syncer {
 	return &Syncer{d: d, queue: make(chan peer.ID, 64), queued: map[peer.ID]bool{},
-		claims: map[peer.ID]claim{}, unfetched: map[peerLog]unfetched{}, serving: make(chan struct{}, maxSyncServing), servingPeers: map[peer.ID]bool{},
-		txEntries: d.TxEntries, txBytes: d.TxBytes}
+		claims: map[peer.ID]claim{}, unfetched: map[peerLog]unfetched{}, serving: make(chan struct{}, maxSyncServing), servingPeers: map[peer.ID]bool{}}
 }
 
 // LimitTransactions lowers the bounds of a transaction of fetched entries
 // (tests of batch boundaries). Call it before the first sync.
-func (s *Syncer) LimitTransactions(entries, bytes int) { s.txEntries, s.txBytes = entries, bytes }
+func (s *Syncer) LimitTransactions(entries, bytes int) { s.d.TxEntries, s.d.TxBytes = entries, bytes }
 
 // Soon asks for a sync with p soon. It never blocks; a peer already queued
 // is not queued twice.
@@ -373,30 +369,18 @@ func (s *Syncer) Serve(st network.Stream) {
 // and bytes; each batch is read in its own short read transaction.
 func (s *Syncer) serveRange(ss syncStream, author protocol.AuthorKey, from, to uint64) error {
 	for {
-		var batch pb.SyncBatch
-		size, next := 0, from
-		stop := errors.New("batch full")
 		// Raw bytes: the asker checks every entry itself.
-		err := s.d.Store.RangeRaw(author, from, to, func(seq uint64, raw []byte) error {
-			if len(batch.Entries) == protocol.MaxSyncBatch || (size > 0 && size+len(raw) > protocol.MaxSyncBatchBytes) {
-				return stop
-			}
-			batch.Entries = append(batch.Entries, raw)
-			size += len(raw)
-			next = seq + 1
-			return nil
-		})
-		if err != nil && !errors.Is(err, stop) {
+		raws, more, err := s.d.Store.RangeBatch(author, from, to, protocol.MaxSyncBatch, protocol.MaxSyncBatchBytes)
+		if err != nil {
 			return err
 		}
-		batch.Last = !errors.Is(err, stop)
-		if err := ss.write(&batch); err != nil {
+		if err := ss.write(&pb.SyncBatch{Entries: raws, Last: !more}); err != nil {
 			return err
 		}
-		if batch.Last {
+		if !more {
 			return nil
 		}
-		from = next
+		from += uint64(len(raws))
 	}
 }
 
@@ -586,7 +570,7 @@ func (s *Syncer) fetch(ss syncStream, p peer.ID, author protocol.AuthorKey, from
 				held = append(held, e)
 				heldBytes += len(e.Raw)
 			}
-			if len(held) >= s.txEntries || heldBytes >= s.txBytes {
+			if len(held) >= s.d.TxEntries || heldBytes >= s.d.TxBytes {
 				if ok, err := flush(); err != nil {
 					return err
 				} else if !ok {

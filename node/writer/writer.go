@@ -65,7 +65,6 @@ type Deps struct {
 	Store      *store.Store
 	Roster     *protocol.Roster // names in log lines
 	Federation string
-	Self       protocol.AuthorKey
 	Author     ed25519.PrivateKey // signs this node's entries
 	Now        func() time.Time   // their timestamps
 	// Done is closed when the node begins to close: proposals and sync
@@ -93,7 +92,8 @@ type Deps struct {
 
 // Writer is the one writer of a node's replica.
 type Writer struct {
-	d Deps
+	d    Deps
+	self protocol.AuthorKey // of d.Author
 	// proposals carry Propose's bodies, syncIn Apply's batches.
 	proposals chan proposal
 	syncIn    chan syncWork
@@ -103,7 +103,7 @@ type Writer struct {
 
 // New makes the writer; Run runs it.
 func New(d Deps) *Writer {
-	return &Writer{d: d, proposals: make(chan proposal, MaxBatch), syncIn: make(chan syncWork),
+	return &Writer{d: d, self: protocol.AuthorKeyOf(d.Author), proposals: make(chan proposal, MaxBatch), syncIn: make(chan syncWork),
 		done: make(chan struct{}), pending: newPending(maxPending, maxPendingBytes, maxPendingAge)}
 }
 
@@ -220,7 +220,7 @@ func (w *Writer) Apply(entries []*protocol.Entry) ([]store.Result, error) {
 // from its head, in order. A proposal that cannot be signed is answered
 // now and left out.
 func (w *Writer) sign(props []proposal) ([]proposal, []*protocol.Entry, error) {
-	head, err := w.d.Store.Head(w.d.Self)
+	head, err := w.d.Store.Head(w.self)
 	if err != nil {
 		return props, nil, err
 	}

@@ -143,7 +143,7 @@ func Decide(v View, e *protocol.Entry) (Step, error) {
 		if !errors.Is(err, ErrRule) {
 			return Step{}, err
 		}
-		return Step{Outcome: Void, Err: &RuleError{Entry: e, Target: OwnTarget(e), Err: err}, Effect: Effect{Head: newHead}}, nil
+		return Step{Outcome: Void, Err: &RuleError{Entry: e, Target: ownTarget(e), Err: err}, Effect: Effect{Head: newHead}}, nil
 	}
 	return Step{Outcome: Applied, Effect: effectOf(e, newHead)}, nil
 }
@@ -182,16 +182,22 @@ var targetKinds = map[protocol.Kind][]protocol.Kind{
 	protocol.KindNoticeUpdate: {protocol.KindNotice},
 }
 
-// OwnTarget returns the id bytes that e names in its own log, for the
-// kinds with a stateful rule (retraction, notice-update); nil otherwise.
-func OwnTarget(e *protocol.Entry) []byte {
-	switch p := e.Body.GetPayload().(type) {
+// OwnTarget returns the id bytes that body names in its own log, and
+// whether its kind names one at all (retraction, notice-update: the kinds
+// with a stateful rule, SPEC 9.2).
+func OwnTarget(body *pb.Entry) (target []byte, ruled bool) {
+	switch p := body.GetPayload().(type) {
 	case *pb.Entry_Retraction:
-		return p.Retraction.Target
+		return p.Retraction.Target, true
 	case *pb.Entry_NoticeUpdate:
-		return p.NoticeUpdate.Notice
+		return p.NoticeUpdate.Notice, true
 	}
-	return nil
+	return nil, false
+}
+
+func ownTarget(e *protocol.Entry) []byte {
+	t, _ := OwnTarget(e.Body)
+	return t
 }
 
 // CheckTarget is the first stateful rule of SPEC 9.2: the entry id, of
@@ -224,7 +230,7 @@ func CheckRules(v Rules, e *protocol.Entry) error {
 	if _, ruled := targetKinds[kind]; !ruled {
 		return nil
 	}
-	target := OwnTarget(e)
+	target := ownTarget(e)
 	var t Ref
 	found := false
 	if id, ok := idFrom(target); ok {
