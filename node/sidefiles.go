@@ -10,13 +10,12 @@ import (
 
 	"github.com/staydown/staydown/node/checkpoints"
 	"github.com/staydown/staydown/node/matching"
-
 	"github.com/staydown/staydown/store"
 )
 
 // importSideFiles brings what an older node kept beside its store
-// (checkpoints.File, matching.WatchlistFile in the node directory dir) into the
-// store, in one transaction (store.ImportLegacy), then renames each file
+// (checkpoints.File, matching.WatchlistFile in the node directory dir)
+// into the store, in one transaction (store.ImportLegacy), then renames each file
 // to NAME.imported: kept, never deleted, and not imported again. It
 // refuses to start if NAME.imported exists already. A failed rename
 // fails the start; the next start finds the rows in the store already
