@@ -118,15 +118,6 @@ func (f *federation) key(name string) ed25519.PrivateKey {
 	return k
 }
 
-func connect(t *testing.T, a, b *Node) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := a.Connect(ctx, peer.AddrInfo{ID: b.host.ID(), Addrs: b.host.Addrs()}); err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-}
-
 // waitUntil polls cond every 10 ms until it holds or bound passes.
 func waitUntil(t *testing.T, bound time.Duration, what string, cond func() bool) {
 	t.Helper()

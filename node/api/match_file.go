@@ -95,9 +95,6 @@ func NewFileMatch(f *filehash.Hashes, dihedral bool, results []MatchResult) File
 	return out
 }
 
-// ErrTooLarge: an uploaded file is larger than MaxFileSize (413).
-var ErrTooLarge = filehash.ErrTooLarge
-
 // fileSlots bounds the files hashed at once: decoding takes a CPU and up
 // to a few hundred MB for the largest images pdq accepts.
 var fileSlots = make(chan struct{}, max(runtime.GOMAXPROCS(0), 1))
@@ -149,7 +146,7 @@ func (s *server) matchFile(w http.ResponseWriter, r *http.Request) {
 	<-fileSlots
 	var tooLarge *http.MaxBytesError
 	switch {
-	case errors.Is(err, ErrTooLarge), errors.As(err, &tooLarge):
+	case errors.Is(err, filehash.ErrTooLarge), errors.As(err, &tooLarge):
 		s.fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body: larger than %d bytes (32 MiB)", MaxFileSize))
 		return
 	case err != nil:

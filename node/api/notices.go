@@ -92,10 +92,6 @@ const (
 	EventAttestation  = notices.EventAttestation
 )
 
-// ParseDeadline reads a deadline: a positive duration from now, or an
-// RFC 3339 time after now.
-func ParseDeadline(s string, now time.Time) (time.Time, error) { return notices.ParseDeadline(s, now) }
-
 // NoticeAction is, in a notice attestation, the action that made it one.
 type NoticeAction struct {
 	Addressee  string `json:"addressee"` // member name

@@ -127,7 +127,7 @@ func (n *Notices) IssueNotice(ctx context.Context, req IssueRequest) (*protocol.
 	now := n.d.Now()
 	deadline := now.Add(DefaultDeadline)
 	if req.Deadline != "" {
-		if deadline, err = ParseDeadline(req.Deadline, now); err != nil {
+		if deadline, err = parseDeadline(req.Deadline, now); err != nil {
 			return nil, invalid("deadline", "%v", err)
 		}
 	}
@@ -176,7 +176,7 @@ func (n *Notices) UpdateNotice(ctx context.Context, req UpdateRequest) (*protoco
 	}
 	u := &pb.NoticeUpdate{Notice: t.Notice.ID[:], Withdraw: req.Withdraw}
 	if req.Deadline != "" {
-		dl, err := ParseDeadline(req.Deadline, n.d.Now())
+		dl, err := parseDeadline(req.Deadline, n.d.Now())
 		if err != nil {
 			return nil, invalid("deadline", "%v", err)
 		}

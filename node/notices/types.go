@@ -132,9 +132,9 @@ const (
 	EventAttestation  = "attestation"   // an addition, or a reply that actioned a notice naming signals
 )
 
-// ParseDeadline reads a deadline: a positive duration from now, or an
+// parseDeadline reads a deadline: a positive duration from now, or an
 // RFC 3339 time after now.
-func ParseDeadline(s string, now time.Time) (time.Time, error) {
+func parseDeadline(s string, now time.Time) (time.Time, error) {
 	if d, err := time.ParseDuration(s); err == nil {
 		if d <= 0 {
 			return time.Time{}, fmt.Errorf("%q is not a positive duration", s)
