@@ -80,3 +80,6 @@ func idFromBytes(b []byte) (ID, error) {
 	copy(id[:], b)
 	return id, nil
 }
+
+// IDFromBytes reads a 34-byte id (a sha2-256 multihash).
+func IDFromBytes(b []byte) (ID, error) { return idFromBytes(b) }

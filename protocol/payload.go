@@ -18,7 +18,17 @@ const (
 	KindNotice       Kind = "notice"
 	KindNoticeUpdate Kind = "notice-update"
 	KindNoticeReply  Kind = "notice-reply"
+	// Membership kinds (SPEC 12).
+	KindAmendment  Kind = "amendment"
+	KindApproval   Kind = "approval"
+	KindRotation   Kind = "rotation"
+	KindPeerUpdate Kind = "peer-update"
 )
+
+// IsMembership reports whether entries of kind k change the roster (SPEC 12).
+func (k Kind) IsMembership() bool {
+	return k == KindAmendment || k == KindApproval || k == KindRotation || k == KindPeerUpdate
+}
 
 // KindOf returns the kind of the entry's payload, "" if it has none.
 func KindOf(b *pb.Entry) Kind {
@@ -37,6 +47,14 @@ func KindOf(b *pb.Entry) Kind {
 		return KindNoticeUpdate
 	case *pb.Entry_NoticeReply:
 		return KindNoticeReply
+	case *pb.Entry_Amendment:
+		return KindAmendment
+	case *pb.Entry_Approval:
+		return KindApproval
+	case *pb.Entry_Rotation:
+		return KindRotation
+	case *pb.Entry_PeerUpdate:
+		return KindPeerUpdate
 	}
 	return ""
 }
@@ -178,6 +196,20 @@ func CheckPayload(b *pb.Entry) error {
 			return malformed("notice_reply.action_time_ms", "negative")
 		}
 		return checkText("notice_reply.text", r.Text, MaxReplyText, false)
+	case *pb.Entry_Amendment:
+		return checkAmendment(p.Amendment)
+	case *pb.Entry_Approval:
+		return checkID("approval.proposal", p.Approval.Proposal)
+	case *pb.Entry_Rotation:
+		if err := checkKey("rotation.new_key", p.Rotation.NewKey); err != nil {
+			return err
+		}
+		if string(p.Rotation.NewKey) == string(b.Author) {
+			return malformed("rotation.new_key", "is the author's own key")
+		}
+		return nil
+	case *pb.Entry_PeerUpdate:
+		return CheckPeer("peer_update", p.PeerUpdate.PeerId, p.PeerUpdate.Addrs)
 	}
 	return malformed("payload", "missing or of an unknown type")
 }
@@ -276,6 +308,14 @@ func payloadIsNil(b *pb.Entry) bool {
 		return p.NoticeUpdate == nil
 	case *pb.Entry_NoticeReply:
 		return p.NoticeReply == nil
+	case *pb.Entry_Amendment:
+		return p.Amendment == nil
+	case *pb.Entry_Approval:
+		return p.Approval == nil
+	case *pb.Entry_Rotation:
+		return p.Rotation == nil
+	case *pb.Entry_PeerUpdate:
+		return p.PeerUpdate == nil
 	}
 	return false
 }

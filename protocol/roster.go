@@ -27,9 +27,11 @@ func ParseRole(s string) (Role, error) {
 // mayWrite is the role rule: which role may write which payload kind.
 // Auditors write nothing in v1 (checkpoints come in a later version).
 var mayWrite = map[Role]map[Kind]bool{
-	RoleReferral: {KindAddition: true, KindRetraction: true, KindDispute: true, KindAllow: true, KindNotice: true, KindNoticeUpdate: true},
-	RolePlatform: {KindAddition: true, KindRetraction: true, KindDispute: true, KindAllow: true, KindNoticeReply: true},
-	RoleAuditor:  {},
+	RoleReferral: {KindAddition: true, KindRetraction: true, KindDispute: true, KindAllow: true, KindNotice: true, KindNoticeUpdate: true, KindAmendment: true, KindApproval: true, KindRotation: true, KindPeerUpdate: true},
+	RolePlatform: {KindAddition: true, KindRetraction: true, KindDispute: true, KindAllow: true, KindNoticeReply: true, KindAmendment: true, KindApproval: true, KindRotation: true, KindPeerUpdate: true},
+	// Auditors keep their own keys and addresses, and vote if the
+	// voting rule says so (membership decides who votes, SPEC 12.3).
+	RoleAuditor: {KindAmendment: true, KindApproval: true, KindRotation: true, KindPeerUpdate: true},
 }
 
 // MayWrite reports whether role may write payloads of kind k.
@@ -42,6 +44,9 @@ type Member struct {
 	AuthorKey AuthorKey
 	PeerID    string   // libp2p peer ID of its node (transport identity)
 	Addrs     []string // multiaddrs to dial
+	// Keys is every author key the member has signed with, in order,
+	// AuthorKey among them (SPEC 12.4); empty means just AuthorKey.
+	Keys []AuthorKey
 }
 
 // Roster is the federation's membership, loaded identically by every node.
@@ -49,8 +54,10 @@ type Member struct {
 type Roster struct {
 	Federation string
 	Members    []Member
-	byKey      map[AuthorKey]int
-	byName     map[string]int
+	// Version is the roster version (SPEC 12.3): 0 for a genesis.
+	Version uint64
+	byKey   map[AuthorKey]int
+	byName  map[string]int
 }
 
 // NewRoster builds a roster and checks that names, author keys and peer IDs
@@ -64,6 +71,7 @@ func NewRoster(federation string, members []Member) (*Roster, error) {
 	members = slices.Clone(members)
 	for i := range members {
 		members[i].Addrs = slices.Clone(members[i].Addrs)
+		members[i].Keys = slices.Clone(members[i].Keys)
 	}
 	r := &Roster{Federation: federation, Members: members, byKey: map[AuthorKey]int{}, byName: map[string]int{}}
 	peers := map[string]int{}
@@ -77,13 +85,16 @@ func NewRoster(federation string, members []Member) (*Roster, error) {
 		if j, dup := r.byName[m.Name]; dup {
 			return nil, fmt.Errorf("%w: member %d and member %d are both named %q", ErrRoster, j+1, i+1, m.Name)
 		}
-		if j, dup := r.byKey[m.AuthorKey]; dup {
-			return nil, fmt.Errorf("%w: members %q and %q have the same author key", ErrRoster, members[j].Name, m.Name)
+		for _, k := range append([]AuthorKey{m.AuthorKey}, m.Keys...) {
+			if j, dup := r.byKey[k]; dup && j != i {
+				return nil, fmt.Errorf("%w: members %q and %q have the same author key", ErrRoster, members[j].Name, m.Name)
+			}
+			r.byKey[k] = i
 		}
 		if j, dup := peers[m.PeerID]; dup && m.PeerID != "" {
 			return nil, fmt.Errorf("%w: members %q and %q have the same peer ID", ErrRoster, members[j].Name, m.Name)
 		}
-		r.byName[m.Name], r.byKey[m.AuthorKey], peers[m.PeerID] = i, i, i
+		r.byName[m.Name], peers[m.PeerID] = i, i
 	}
 	return r, nil
 }

@@ -35,6 +35,7 @@ type ExportRecord struct {
 	//	*ExportRecord_Entry
 	//	*ExportRecord_Evidence
 	//	*ExportRecord_Checkpoint
+	//	*ExportRecord_Outside
 	//	*ExportRecord_Trailer
 	Record        isExportRecord_Record `protobuf_oneof:"record"`
 	unknownFields protoimpl.UnknownFields
@@ -114,6 +115,15 @@ func (x *ExportRecord) GetCheckpoint() []byte {
 	return nil
 }
 
+func (x *ExportRecord) GetOutside() []byte {
+	if x != nil {
+		if x, ok := x.Record.(*ExportRecord_Outside); ok {
+			return x.Outside
+		}
+	}
+	return nil
+}
+
 func (x *ExportRecord) GetTrailer() *ExportTrailer {
 	if x != nil {
 		if x, ok := x.Record.(*ExportRecord_Trailer); ok {
@@ -143,6 +153,10 @@ type ExportRecord_Checkpoint struct {
 	Checkpoint []byte `protobuf:"bytes,4,opt,name=checkpoint,proto3,oneof"` // a signed checkpoint note (SPEC.md section 20), before any entry
 }
 
+type ExportRecord_Outside struct {
+	Outside []byte `protobuf:"bytes,5,opt,name=outside,proto3,oneof"` // a SignedEntry past the end of its key (SPEC 12.5), kept as evidence
+}
+
 type ExportRecord_Trailer struct {
 	Trailer *ExportTrailer `protobuf:"bytes,15,opt,name=trailer,proto3,oneof"`
 }
@@ -155,6 +169,8 @@ func (*ExportRecord_Evidence) isExportRecord_Record() {}
 
 func (*ExportRecord_Checkpoint) isExportRecord_Record() {}
 
+func (*ExportRecord_Outside) isExportRecord_Record() {}
+
 func (*ExportRecord_Trailer) isExportRecord_Record() {}
 
 type ExportHeader struct {
@@ -165,6 +181,7 @@ type ExportHeader struct {
 	Exporter      string                 `protobuf:"bytes,4,opt,name=exporter,proto3" json:"exporter,omitempty"`                     // member name of the exporting node
 	CreatedMs     int64                  `protobuf:"varint,5,opt,name=created_ms,json=createdMs,proto3" json:"created_ms,omitempty"` // the exporter's clock, Unix ms
 	Authors       [][]byte               `protobuf:"bytes,6,rep,name=authors,proto3" json:"authors,omitempty"`                       // if not empty, the export holds only these logs
+	Genesis       []byte                 `protobuf:"bytes,7,opt,name=genesis,proto3" json:"genesis,omitempty"`                       // the federation's genesis (pb.Genesis encoding, SPEC 12.1)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -241,6 +258,13 @@ func (x *ExportHeader) GetAuthors() [][]byte {
 	return nil
 }
 
+func (x *ExportHeader) GetGenesis() []byte {
+	if x != nil {
+		return x.Genesis
+	}
+	return nil
+}
+
 type ExportTrailer struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Entries       uint64                 `protobuf:"varint,1,opt,name=entries,proto3" json:"entries,omitempty"`         // entry records in the file
@@ -313,16 +337,17 @@ var File_protocol_pb_export_proto protoreflect.FileDescriptor
 
 const file_protocol_pb_export_proto_rawDesc = "" +
 	"\n" +
-	"\x18protocol/pb/export.proto\x12\vstaydown.v1\"\xdd\x01\n" +
+	"\x18protocol/pb/export.proto\x12\vstaydown.v1\"\xf9\x01\n" +
 	"\fExportRecord\x123\n" +
 	"\x06header\x18\x01 \x01(\v2\x19.staydown.v1.ExportHeaderH\x00R\x06header\x12\x16\n" +
 	"\x05entry\x18\x02 \x01(\fH\x00R\x05entry\x12\x1c\n" +
 	"\bevidence\x18\x03 \x01(\fH\x00R\bevidence\x12 \n" +
 	"\n" +
 	"checkpoint\x18\x04 \x01(\fH\x00R\n" +
-	"checkpoint\x126\n" +
+	"checkpoint\x12\x1a\n" +
+	"\aoutside\x18\x05 \x01(\fH\x00R\aoutside\x126\n" +
 	"\atrailer\x18\x0f \x01(\v2\x1a.staydown.v1.ExportTrailerH\x00R\atrailerB\b\n" +
-	"\x06record\"\xb5\x01\n" +
+	"\x06record\"\xcf\x01\n" +
 	"\fExportHeader\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x1e\n" +
 	"\n" +
@@ -332,7 +357,8 @@ const file_protocol_pb_export_proto_rawDesc = "" +
 	"\bexporter\x18\x04 \x01(\tR\bexporter\x12\x1d\n" +
 	"\n" +
 	"created_ms\x18\x05 \x01(\x03R\tcreatedMs\x12\x18\n" +
-	"\aauthors\x18\x06 \x03(\fR\aauthors\"\x7f\n" +
+	"\aauthors\x18\x06 \x03(\fR\aauthors\x12\x18\n" +
+	"\agenesis\x18\a \x01(\fR\agenesis\"\x7f\n" +
 	"\rExportTrailer\x12\x18\n" +
 	"\aentries\x18\x01 \x01(\x04R\aentries\x12\x1a\n" +
 	"\bevidence\x18\x02 \x01(\x04R\bevidence\x12 \n" +
@@ -377,6 +403,7 @@ func file_protocol_pb_export_proto_init() {
 		(*ExportRecord_Entry)(nil),
 		(*ExportRecord_Evidence)(nil),
 		(*ExportRecord_Checkpoint)(nil),
+		(*ExportRecord_Outside)(nil),
 		(*ExportRecord_Trailer)(nil),
 	}
 	type x struct{}

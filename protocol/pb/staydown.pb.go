@@ -215,6 +215,10 @@ type Entry struct {
 	//	*Entry_Notice
 	//	*Entry_NoticeUpdate
 	//	*Entry_NoticeReply
+	//	*Entry_Amendment
+	//	*Entry_Approval
+	//	*Entry_Rotation
+	//	*Entry_PeerUpdate
 	Payload       isEntry_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -362,6 +366,42 @@ func (x *Entry) GetNoticeReply() *NoticeReply {
 	return nil
 }
 
+func (x *Entry) GetAmendment() *Amendment {
+	if x != nil {
+		if x, ok := x.Payload.(*Entry_Amendment); ok {
+			return x.Amendment
+		}
+	}
+	return nil
+}
+
+func (x *Entry) GetApproval() *Approval {
+	if x != nil {
+		if x, ok := x.Payload.(*Entry_Approval); ok {
+			return x.Approval
+		}
+	}
+	return nil
+}
+
+func (x *Entry) GetRotation() *Rotation {
+	if x != nil {
+		if x, ok := x.Payload.(*Entry_Rotation); ok {
+			return x.Rotation
+		}
+	}
+	return nil
+}
+
+func (x *Entry) GetPeerUpdate() *PeerUpdate {
+	if x != nil {
+		if x, ok := x.Payload.(*Entry_PeerUpdate); ok {
+			return x.PeerUpdate
+		}
+	}
+	return nil
+}
+
 type isEntry_Payload interface {
 	isEntry_Payload()
 }
@@ -394,6 +434,22 @@ type Entry_NoticeReply struct {
 	NoticeReply *NoticeReply `protobuf:"bytes,16,opt,name=notice_reply,json=noticeReply,proto3,oneof"`
 }
 
+type Entry_Amendment struct {
+	Amendment *Amendment `protobuf:"bytes,17,opt,name=amendment,proto3,oneof"`
+}
+
+type Entry_Approval struct {
+	Approval *Approval `protobuf:"bytes,18,opt,name=approval,proto3,oneof"`
+}
+
+type Entry_Rotation struct {
+	Rotation *Rotation `protobuf:"bytes,19,opt,name=rotation,proto3,oneof"`
+}
+
+type Entry_PeerUpdate struct {
+	PeerUpdate *PeerUpdate `protobuf:"bytes,20,opt,name=peer_update,json=peerUpdate,proto3,oneof"`
+}
+
 func (*Entry_Addition) isEntry_Payload() {}
 
 func (*Entry_Retraction) isEntry_Payload() {}
@@ -407,6 +463,14 @@ func (*Entry_Notice) isEntry_Payload() {}
 func (*Entry_NoticeUpdate) isEntry_Payload() {}
 
 func (*Entry_NoticeReply) isEntry_Payload() {}
+
+func (*Entry_Amendment) isEntry_Payload() {}
+
+func (*Entry_Approval) isEntry_Payload() {}
+
+func (*Entry_Rotation) isEntry_Payload() {}
+
+func (*Entry_PeerUpdate) isEntry_Payload() {}
 
 // Signal is one typed identifier of content or of an account. Cryptographic
 // hashes are multihashes (sha2-256 0x12, md5 0xd5); types without a
@@ -1267,6 +1331,694 @@ func (x *NoticeReply) GetActionTimeMs() int64 {
 	return 0
 }
 
+// MemberBlock is one member as the genesis and an admission state it
+// (SPEC 12.1).
+type MemberBlock struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Role          string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`                            // referral | platform | auditor
+	AuthorKey     []byte                 `protobuf:"bytes,3,opt,name=author_key,json=authorKey,proto3" json:"author_key,omitempty"` // ed25519 public key, 32 bytes
+	PeerId        string                 `protobuf:"bytes,4,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`          // libp2p peer ID of the member's node
+	Addrs         []string               `protobuf:"bytes,5,rep,name=addrs,proto3" json:"addrs,omitempty"`                          // multiaddrs to dial
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemberBlock) Reset() {
+	*x = MemberBlock{}
+	mi := &file_protocol_pb_staydown_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemberBlock) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemberBlock) ProtoMessage() {}
+
+func (x *MemberBlock) ProtoReflect() protoreflect.Message {
+	mi := &file_protocol_pb_staydown_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemberBlock.ProtoReflect.Descriptor instead.
+func (*MemberBlock) Descriptor() ([]byte, []int) {
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *MemberBlock) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *MemberBlock) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *MemberBlock) GetAuthorKey() []byte {
+	if x != nil {
+		return x.AuthorKey
+	}
+	return nil
+}
+
+func (x *MemberBlock) GetPeerId() string {
+	if x != nil {
+		return x.PeerId
+	}
+	return ""
+}
+
+func (x *MemberBlock) GetAddrs() []string {
+	if x != nil {
+		return x.Addrs
+	}
+	return nil
+}
+
+// VotingRule says who votes on amendments and how many must approve:
+// approvals * 100 > voters * threshold_percent (SPEC 12.3).
+type VotingRule struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Roles            []string               `protobuf:"bytes,1,rep,name=roles,proto3" json:"roles,omitempty"`                                                // the voting roles, no repeats
+	ThresholdPercent uint32                 `protobuf:"varint,2,opt,name=threshold_percent,json=thresholdPercent,proto3" json:"threshold_percent,omitempty"` // 50 to 99
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *VotingRule) Reset() {
+	*x = VotingRule{}
+	mi := &file_protocol_pb_staydown_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VotingRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VotingRule) ProtoMessage() {}
+
+func (x *VotingRule) ProtoReflect() protoreflect.Message {
+	mi := &file_protocol_pb_staydown_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VotingRule.ProtoReflect.Descriptor instead.
+func (*VotingRule) Descriptor() ([]byte, []int) {
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *VotingRule) GetRoles() []string {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
+func (x *VotingRule) GetThresholdPercent() uint32 {
+	if x != nil {
+		return x.ThresholdPercent
+	}
+	return 0
+}
+
+// Genesis is the first roster of a federation. Its hash (SPEC 12.1) is
+// part of the federation's identity. It never travels inside an entry.
+type Genesis struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Federation    string                 `protobuf:"bytes,1,opt,name=federation,proto3" json:"federation,omitempty"`
+	Members       []*MemberBlock         `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty"`
+	Rule          *VotingRule            `protobuf:"bytes,3,opt,name=rule,proto3" json:"rule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Genesis) Reset() {
+	*x = Genesis{}
+	mi := &file_protocol_pb_staydown_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Genesis) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Genesis) ProtoMessage() {}
+
+func (x *Genesis) ProtoReflect() protoreflect.Message {
+	mi := &file_protocol_pb_staydown_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Genesis.ProtoReflect.Descriptor instead.
+func (*Genesis) Descriptor() ([]byte, []int) {
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Genesis) GetFederation() string {
+	if x != nil {
+		return x.Federation
+	}
+	return ""
+}
+
+func (x *Genesis) GetMembers() []*MemberBlock {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *Genesis) GetRule() *VotingRule {
+	if x != nil {
+		return x.Rule
+	}
+	return nil
+}
+
+// Amendment proposes one change to the roster version `base`; its author's
+// signature is the author's approval (SPEC 12.3).
+type Amendment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Base  uint64                 `protobuf:"varint,1,opt,name=base,proto3" json:"base,omitempty"`
+	// Types that are valid to be assigned to Change:
+	//
+	//	*Amendment_Admit
+	//	*Amendment_Remove
+	//	*Amendment_Role
+	//	*Amendment_Revoke
+	//	*Amendment_Rule
+	Change        isAmendment_Change `protobuf_oneof:"change"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Amendment) Reset() {
+	*x = Amendment{}
+	mi := &file_protocol_pb_staydown_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Amendment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Amendment) ProtoMessage() {}
+
+func (x *Amendment) ProtoReflect() protoreflect.Message {
+	mi := &file_protocol_pb_staydown_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Amendment.ProtoReflect.Descriptor instead.
+func (*Amendment) Descriptor() ([]byte, []int) {
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *Amendment) GetBase() uint64 {
+	if x != nil {
+		return x.Base
+	}
+	return 0
+}
+
+func (x *Amendment) GetChange() isAmendment_Change {
+	if x != nil {
+		return x.Change
+	}
+	return nil
+}
+
+func (x *Amendment) GetAdmit() *MemberBlock {
+	if x != nil {
+		if x, ok := x.Change.(*Amendment_Admit); ok {
+			return x.Admit
+		}
+	}
+	return nil
+}
+
+func (x *Amendment) GetRemove() *Removal {
+	if x != nil {
+		if x, ok := x.Change.(*Amendment_Remove); ok {
+			return x.Remove
+		}
+	}
+	return nil
+}
+
+func (x *Amendment) GetRole() *RoleChange {
+	if x != nil {
+		if x, ok := x.Change.(*Amendment_Role); ok {
+			return x.Role
+		}
+	}
+	return nil
+}
+
+func (x *Amendment) GetRevoke() *Revocation {
+	if x != nil {
+		if x, ok := x.Change.(*Amendment_Revoke); ok {
+			return x.Revoke
+		}
+	}
+	return nil
+}
+
+func (x *Amendment) GetRule() *VotingRule {
+	if x != nil {
+		if x, ok := x.Change.(*Amendment_Rule); ok {
+			return x.Rule
+		}
+	}
+	return nil
+}
+
+type isAmendment_Change interface {
+	isAmendment_Change()
+}
+
+type Amendment_Admit struct {
+	Admit *MemberBlock `protobuf:"bytes,2,opt,name=admit,proto3,oneof"`
+}
+
+type Amendment_Remove struct {
+	Remove *Removal `protobuf:"bytes,3,opt,name=remove,proto3,oneof"`
+}
+
+type Amendment_Role struct {
+	Role *RoleChange `protobuf:"bytes,4,opt,name=role,proto3,oneof"`
+}
+
+type Amendment_Revoke struct {
+	Revoke *Revocation `protobuf:"bytes,5,opt,name=revoke,proto3,oneof"`
+}
+
+type Amendment_Rule struct {
+	Rule *VotingRule `protobuf:"bytes,6,opt,name=rule,proto3,oneof"`
+}
+
+func (*Amendment_Admit) isAmendment_Change() {}
+
+func (*Amendment_Remove) isAmendment_Change() {}
+
+func (*Amendment_Role) isAmendment_Change() {}
+
+func (*Amendment_Revoke) isAmendment_Change() {}
+
+func (*Amendment_Rule) isAmendment_Change() {}
+
+// Removal removes a member: entries of `key` after `after_seq`, and every
+// entry of any key that follows it, are outside the logs.
+type Removal struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Member        string                 `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	AfterSeq      uint64                 `protobuf:"varint,3,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Removal) Reset() {
+	*x = Removal{}
+	mi := &file_protocol_pb_staydown_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Removal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Removal) ProtoMessage() {}
+
+func (x *Removal) ProtoReflect() protoreflect.Message {
+	mi := &file_protocol_pb_staydown_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Removal.ProtoReflect.Descriptor instead.
+func (*Removal) Descriptor() ([]byte, []int) {
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *Removal) GetMember() string {
+	if x != nil {
+		return x.Member
+	}
+	return ""
+}
+
+func (x *Removal) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *Removal) GetAfterSeq() uint64 {
+	if x != nil {
+		return x.AfterSeq
+	}
+	return 0
+}
+
+// RoleChange gives a member a new role for the entries of `key` after
+// `after_seq` and of every key that follows it.
+type RoleChange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Member        string                 `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	AfterSeq      uint64                 `protobuf:"varint,3,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
+	Role          string                 `protobuf:"bytes,4,opt,name=role,proto3" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoleChange) Reset() {
+	*x = RoleChange{}
+	mi := &file_protocol_pb_staydown_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoleChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoleChange) ProtoMessage() {}
+
+func (x *RoleChange) ProtoReflect() protoreflect.Message {
+	mi := &file_protocol_pb_staydown_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoleChange.ProtoReflect.Descriptor instead.
+func (*RoleChange) Descriptor() ([]byte, []int) {
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RoleChange) GetMember() string {
+	if x != nil {
+		return x.Member
+	}
+	return ""
+}
+
+func (x *RoleChange) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *RoleChange) GetAfterSeq() uint64 {
+	if x != nil {
+		return x.AfterSeq
+	}
+	return 0
+}
+
+func (x *RoleChange) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+// Revocation ends `key` after `after_seq` (a stolen key); `new_key`, if
+// set, is the member's key from then on.
+type Revocation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Member        string                 `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	AfterSeq      uint64                 `protobuf:"varint,3,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
+	NewKey        []byte                 `protobuf:"bytes,4,opt,name=new_key,json=newKey,proto3" json:"new_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Revocation) Reset() {
+	*x = Revocation{}
+	mi := &file_protocol_pb_staydown_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Revocation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Revocation) ProtoMessage() {}
+
+func (x *Revocation) ProtoReflect() protoreflect.Message {
+	mi := &file_protocol_pb_staydown_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Revocation.ProtoReflect.Descriptor instead.
+func (*Revocation) Descriptor() ([]byte, []int) {
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *Revocation) GetMember() string {
+	if x != nil {
+		return x.Member
+	}
+	return ""
+}
+
+func (x *Revocation) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *Revocation) GetAfterSeq() uint64 {
+	if x != nil {
+		return x.AfterSeq
+	}
+	return 0
+}
+
+func (x *Revocation) GetNewKey() []byte {
+	if x != nil {
+		return x.NewKey
+	}
+	return nil
+}
+
+// Approval approves the amendment `proposal` of roster version `base`.
+type Approval struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Proposal      []byte                 `protobuf:"bytes,1,opt,name=proposal,proto3" json:"proposal,omitempty"`
+	Base          uint64                 `protobuf:"varint,2,opt,name=base,proto3" json:"base,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Approval) Reset() {
+	*x = Approval{}
+	mi := &file_protocol_pb_staydown_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Approval) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Approval) ProtoMessage() {}
+
+func (x *Approval) ProtoReflect() protoreflect.Message {
+	mi := &file_protocol_pb_staydown_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Approval.ProtoReflect.Descriptor instead.
+func (*Approval) Descriptor() ([]byte, []int) {
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *Approval) GetProposal() []byte {
+	if x != nil {
+		return x.Proposal
+	}
+	return nil
+}
+
+func (x *Approval) GetBase() uint64 {
+	if x != nil {
+		return x.Base
+	}
+	return 0
+}
+
+// Rotation ends its author's key at this entry; the member's log goes on
+// under new_key, from seq 1 (SPEC 12.4). No vote.
+type Rotation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NewKey        []byte                 `protobuf:"bytes,1,opt,name=new_key,json=newKey,proto3" json:"new_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Rotation) Reset() {
+	*x = Rotation{}
+	mi := &file_protocol_pb_staydown_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Rotation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Rotation) ProtoMessage() {}
+
+func (x *Rotation) ProtoReflect() protoreflect.Message {
+	mi := &file_protocol_pb_staydown_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Rotation.ProtoReflect.Descriptor instead.
+func (*Rotation) Descriptor() ([]byte, []int) {
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *Rotation) GetNewKey() []byte {
+	if x != nil {
+		return x.NewKey
+	}
+	return nil
+}
+
+// PeerUpdate replaces its author's peer ID and addresses. No vote.
+type PeerUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PeerId        string                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	Addrs         []string               `protobuf:"bytes,2,rep,name=addrs,proto3" json:"addrs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeerUpdate) Reset() {
+	*x = PeerUpdate{}
+	mi := &file_protocol_pb_staydown_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerUpdate) ProtoMessage() {}
+
+func (x *PeerUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_protocol_pb_staydown_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerUpdate.ProtoReflect.Descriptor instead.
+func (*PeerUpdate) Descriptor() ([]byte, []int) {
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *PeerUpdate) GetPeerId() string {
+	if x != nil {
+		return x.PeerId
+	}
+	return ""
+}
+
+func (x *PeerUpdate) GetAddrs() []string {
+	if x != nil {
+		return x.Addrs
+	}
+	return nil
+}
+
 var File_protocol_pb_staydown_proto protoreflect.FileDescriptor
 
 const file_protocol_pb_staydown_proto_rawDesc = "" +
@@ -1274,7 +2026,7 @@ const file_protocol_pb_staydown_proto_rawDesc = "" +
 	"\x1aprotocol/pb/staydown.proto\x12\vstaydown.v1\"A\n" +
 	"\vSignedEntry\x12\x14\n" +
 	"\x05entry\x18\x01 \x01(\fR\x05entry\x12\x1c\n" +
-	"\tsignature\x18\x02 \x01(\fR\tsignature\"\xab\x04\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"\x89\x06\n" +
 	"\x05Entry\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x1e\n" +
 	"\n" +
@@ -1293,7 +2045,12 @@ const file_protocol_pb_staydown_proto_rawDesc = "" +
 	"\x05allow\x18\r \x01(\v2\x12.staydown.v1.AllowH\x00R\x05allow\x12-\n" +
 	"\x06notice\x18\x0e \x01(\v2\x13.staydown.v1.NoticeH\x00R\x06notice\x12@\n" +
 	"\rnotice_update\x18\x0f \x01(\v2\x19.staydown.v1.NoticeUpdateH\x00R\fnoticeUpdate\x12=\n" +
-	"\fnotice_reply\x18\x10 \x01(\v2\x18.staydown.v1.NoticeReplyH\x00R\vnoticeReplyB\t\n" +
+	"\fnotice_reply\x18\x10 \x01(\v2\x18.staydown.v1.NoticeReplyH\x00R\vnoticeReply\x126\n" +
+	"\tamendment\x18\x11 \x01(\v2\x16.staydown.v1.AmendmentH\x00R\tamendment\x123\n" +
+	"\bapproval\x18\x12 \x01(\v2\x15.staydown.v1.ApprovalH\x00R\bapproval\x123\n" +
+	"\brotation\x18\x13 \x01(\v2\x15.staydown.v1.RotationH\x00R\brotation\x12:\n" +
+	"\vpeer_update\x18\x14 \x01(\v2\x17.staydown.v1.PeerUpdateH\x00R\n" +
+	"peerUpdateB\t\n" +
 	"\apayload\"\x8b\x01\n" +
 	"\x06Signal\x12\x1e\n" +
 	"\tmultihash\x18\x01 \x01(\fH\x00R\tmultihash\x12\x12\n" +
@@ -1358,7 +2115,57 @@ const file_protocol_pb_staydown_proto_rawDesc = "" +
 	"\x06status\x18\x02 \x01(\x0e2\x18.staydown.v1.ReplyStatusR\x06status\x126\n" +
 	"\x06reason\x18\x03 \x01(\x0e2\x1e.staydown.v1.NotExecutedReasonR\x06reason\x12\x12\n" +
 	"\x04text\x18\x04 \x01(\tR\x04text\x12$\n" +
-	"\x0eaction_time_ms\x18\x05 \x01(\x03R\factionTimeMs*\xe0\x01\n" +
+	"\x0eaction_time_ms\x18\x05 \x01(\x03R\factionTimeMs\"\x83\x01\n" +
+	"\vMemberBlock\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12\x1d\n" +
+	"\n" +
+	"author_key\x18\x03 \x01(\fR\tauthorKey\x12\x17\n" +
+	"\apeer_id\x18\x04 \x01(\tR\x06peerId\x12\x14\n" +
+	"\x05addrs\x18\x05 \x03(\tR\x05addrs\"O\n" +
+	"\n" +
+	"VotingRule\x12\x14\n" +
+	"\x05roles\x18\x01 \x03(\tR\x05roles\x12+\n" +
+	"\x11threshold_percent\x18\x02 \x01(\rR\x10thresholdPercent\"\x8a\x01\n" +
+	"\aGenesis\x12\x1e\n" +
+	"\n" +
+	"federation\x18\x01 \x01(\tR\n" +
+	"federation\x122\n" +
+	"\amembers\x18\x02 \x03(\v2\x18.staydown.v1.MemberBlockR\amembers\x12+\n" +
+	"\x04rule\x18\x03 \x01(\v2\x17.staydown.v1.VotingRuleR\x04rule\"\x9c\x02\n" +
+	"\tAmendment\x12\x12\n" +
+	"\x04base\x18\x01 \x01(\x04R\x04base\x120\n" +
+	"\x05admit\x18\x02 \x01(\v2\x18.staydown.v1.MemberBlockH\x00R\x05admit\x12.\n" +
+	"\x06remove\x18\x03 \x01(\v2\x14.staydown.v1.RemovalH\x00R\x06remove\x12-\n" +
+	"\x04role\x18\x04 \x01(\v2\x17.staydown.v1.RoleChangeH\x00R\x04role\x121\n" +
+	"\x06revoke\x18\x05 \x01(\v2\x17.staydown.v1.RevocationH\x00R\x06revoke\x12-\n" +
+	"\x04rule\x18\x06 \x01(\v2\x17.staydown.v1.VotingRuleH\x00R\x04ruleB\b\n" +
+	"\x06change\"P\n" +
+	"\aRemoval\x12\x16\n" +
+	"\x06member\x18\x01 \x01(\tR\x06member\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12\x1b\n" +
+	"\tafter_seq\x18\x03 \x01(\x04R\bafterSeq\"g\n" +
+	"\n" +
+	"RoleChange\x12\x16\n" +
+	"\x06member\x18\x01 \x01(\tR\x06member\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12\x1b\n" +
+	"\tafter_seq\x18\x03 \x01(\x04R\bafterSeq\x12\x12\n" +
+	"\x04role\x18\x04 \x01(\tR\x04role\"l\n" +
+	"\n" +
+	"Revocation\x12\x16\n" +
+	"\x06member\x18\x01 \x01(\tR\x06member\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12\x1b\n" +
+	"\tafter_seq\x18\x03 \x01(\x04R\bafterSeq\x12\x17\n" +
+	"\anew_key\x18\x04 \x01(\fR\x06newKey\":\n" +
+	"\bApproval\x12\x1a\n" +
+	"\bproposal\x18\x01 \x01(\fR\bproposal\x12\x12\n" +
+	"\x04base\x18\x02 \x01(\x04R\x04base\"#\n" +
+	"\bRotation\x12\x17\n" +
+	"\anew_key\x18\x01 \x01(\fR\x06newKey\";\n" +
+	"\n" +
+	"PeerUpdate\x12\x17\n" +
+	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x14\n" +
+	"\x05addrs\x18\x02 \x03(\tR\x05addrs*\xe0\x01\n" +
 	"\vReplyStatus\x12\x1c\n" +
 	"\x18REPLY_STATUS_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15REPLY_STATUS_RECEIVED\x10\x01\x12\x18\n" +
@@ -1387,7 +2194,7 @@ func file_protocol_pb_staydown_proto_rawDescGZIP() []byte {
 }
 
 var file_protocol_pb_staydown_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_protocol_pb_staydown_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_protocol_pb_staydown_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_protocol_pb_staydown_proto_goTypes = []any{
 	(ReplyStatus)(0),       // 0: staydown.v1.ReplyStatus
 	(NotExecutedReason)(0), // 1: staydown.v1.NotExecutedReason
@@ -1406,6 +2213,16 @@ var file_protocol_pb_staydown_proto_goTypes = []any{
 	(*Notice)(nil),         // 14: staydown.v1.Notice
 	(*NoticeUpdate)(nil),   // 15: staydown.v1.NoticeUpdate
 	(*NoticeReply)(nil),    // 16: staydown.v1.NoticeReply
+	(*MemberBlock)(nil),    // 17: staydown.v1.MemberBlock
+	(*VotingRule)(nil),     // 18: staydown.v1.VotingRule
+	(*Genesis)(nil),        // 19: staydown.v1.Genesis
+	(*Amendment)(nil),      // 20: staydown.v1.Amendment
+	(*Removal)(nil),        // 21: staydown.v1.Removal
+	(*RoleChange)(nil),     // 22: staydown.v1.RoleChange
+	(*Revocation)(nil),     // 23: staydown.v1.Revocation
+	(*Approval)(nil),       // 24: staydown.v1.Approval
+	(*Rotation)(nil),       // 25: staydown.v1.Rotation
+	(*PeerUpdate)(nil),     // 26: staydown.v1.PeerUpdate
 }
 var file_protocol_pb_staydown_proto_depIdxs = []int32{
 	7,  // 0: staydown.v1.Entry.addition:type_name -> staydown.v1.Addition
@@ -1415,22 +2232,33 @@ var file_protocol_pb_staydown_proto_depIdxs = []int32{
 	14, // 4: staydown.v1.Entry.notice:type_name -> staydown.v1.Notice
 	15, // 5: staydown.v1.Entry.notice_update:type_name -> staydown.v1.NoticeUpdate
 	16, // 6: staydown.v1.Entry.notice_reply:type_name -> staydown.v1.NoticeReply
-	5,  // 7: staydown.v1.Signal.account:type_name -> staydown.v1.Account
-	4,  // 8: staydown.v1.Addition.signals:type_name -> staydown.v1.Signal
-	6,  // 9: staydown.v1.Addition.labels:type_name -> staydown.v1.Label
-	4,  // 10: staydown.v1.Allow.signals:type_name -> staydown.v1.Signal
-	12, // 11: staydown.v1.Sealed.recipients:type_name -> staydown.v1.Recipient
-	4,  // 12: staydown.v1.Notice.signals:type_name -> staydown.v1.Signal
-	6,  // 13: staydown.v1.Notice.category:type_name -> staydown.v1.Label
-	11, // 14: staydown.v1.Notice.details:type_name -> staydown.v1.Sealed
-	11, // 15: staydown.v1.NoticeUpdate.details:type_name -> staydown.v1.Sealed
-	0,  // 16: staydown.v1.NoticeReply.status:type_name -> staydown.v1.ReplyStatus
-	1,  // 17: staydown.v1.NoticeReply.reason:type_name -> staydown.v1.NotExecutedReason
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	20, // 7: staydown.v1.Entry.amendment:type_name -> staydown.v1.Amendment
+	24, // 8: staydown.v1.Entry.approval:type_name -> staydown.v1.Approval
+	25, // 9: staydown.v1.Entry.rotation:type_name -> staydown.v1.Rotation
+	26, // 10: staydown.v1.Entry.peer_update:type_name -> staydown.v1.PeerUpdate
+	5,  // 11: staydown.v1.Signal.account:type_name -> staydown.v1.Account
+	4,  // 12: staydown.v1.Addition.signals:type_name -> staydown.v1.Signal
+	6,  // 13: staydown.v1.Addition.labels:type_name -> staydown.v1.Label
+	4,  // 14: staydown.v1.Allow.signals:type_name -> staydown.v1.Signal
+	12, // 15: staydown.v1.Sealed.recipients:type_name -> staydown.v1.Recipient
+	4,  // 16: staydown.v1.Notice.signals:type_name -> staydown.v1.Signal
+	6,  // 17: staydown.v1.Notice.category:type_name -> staydown.v1.Label
+	11, // 18: staydown.v1.Notice.details:type_name -> staydown.v1.Sealed
+	11, // 19: staydown.v1.NoticeUpdate.details:type_name -> staydown.v1.Sealed
+	0,  // 20: staydown.v1.NoticeReply.status:type_name -> staydown.v1.ReplyStatus
+	1,  // 21: staydown.v1.NoticeReply.reason:type_name -> staydown.v1.NotExecutedReason
+	17, // 22: staydown.v1.Genesis.members:type_name -> staydown.v1.MemberBlock
+	18, // 23: staydown.v1.Genesis.rule:type_name -> staydown.v1.VotingRule
+	17, // 24: staydown.v1.Amendment.admit:type_name -> staydown.v1.MemberBlock
+	21, // 25: staydown.v1.Amendment.remove:type_name -> staydown.v1.Removal
+	22, // 26: staydown.v1.Amendment.role:type_name -> staydown.v1.RoleChange
+	23, // 27: staydown.v1.Amendment.revoke:type_name -> staydown.v1.Revocation
+	18, // 28: staydown.v1.Amendment.rule:type_name -> staydown.v1.VotingRule
+	29, // [29:29] is the sub-list for method output_type
+	29, // [29:29] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_protocol_pb_staydown_proto_init() }
@@ -1446,6 +2274,10 @@ func file_protocol_pb_staydown_proto_init() {
 		(*Entry_Notice)(nil),
 		(*Entry_NoticeUpdate)(nil),
 		(*Entry_NoticeReply)(nil),
+		(*Entry_Amendment)(nil),
+		(*Entry_Approval)(nil),
+		(*Entry_Rotation)(nil),
+		(*Entry_PeerUpdate)(nil),
 	}
 	file_protocol_pb_staydown_proto_msgTypes[2].OneofWrappers = []any{
 		(*Signal_Multihash)(nil),
@@ -1453,13 +2285,20 @@ func file_protocol_pb_staydown_proto_init() {
 		(*Signal_Url)(nil),
 		(*Signal_Account)(nil),
 	}
+	file_protocol_pb_staydown_proto_msgTypes[18].OneofWrappers = []any{
+		(*Amendment_Admit)(nil),
+		(*Amendment_Remove)(nil),
+		(*Amendment_Role)(nil),
+		(*Amendment_Revoke)(nil),
+		(*Amendment_Rule)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_protocol_pb_staydown_proto_rawDesc), len(file_protocol_pb_staydown_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   15,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -92,6 +92,7 @@ type SyncHello struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Federation    string                 `protobuf:"bytes,1,opt,name=federation,proto3" json:"federation,omitempty"`
 	Heads         []*SyncHead            `protobuf:"bytes,2,rep,name=heads,proto3" json:"heads,omitempty"`
+	Genesis       []byte                 `protobuf:"bytes,3,opt,name=genesis,proto3" json:"genesis,omitempty"` // SHA-256 of the federation's genesis (SPEC 12.1)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -136,6 +137,13 @@ func (x *SyncHello) GetFederation() string {
 func (x *SyncHello) GetHeads() []*SyncHead {
 	if x != nil {
 		return x.Heads
+	}
+	return nil
+}
+
+func (x *SyncHello) GetGenesis() []byte {
+	if x != nil {
+		return x.Genesis
 	}
 	return nil
 }
@@ -264,12 +272,13 @@ const file_protocol_pb_sync_proto_rawDesc = "" +
 	"\bSyncHead\x12\x16\n" +
 	"\x06author\x18\x01 \x01(\fR\x06author\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x0e\n" +
-	"\x02id\x18\x03 \x01(\fR\x02id\"X\n" +
+	"\x02id\x18\x03 \x01(\fR\x02id\"r\n" +
 	"\tSyncHello\x12\x1e\n" +
 	"\n" +
 	"federation\x18\x01 \x01(\tR\n" +
 	"federation\x12+\n" +
-	"\x05heads\x18\x02 \x03(\v2\x15.staydown.v1.SyncHeadR\x05heads\"W\n" +
+	"\x05heads\x18\x02 \x03(\v2\x15.staydown.v1.SyncHeadR\x05heads\x12\x18\n" +
+	"\agenesis\x18\x03 \x01(\fR\agenesis\"W\n" +
 	"\vSyncRequest\x12\x16\n" +
 	"\x06author\x18\x01 \x01(\fR\x06author\x12\x19\n" +
 	"\bfrom_seq\x18\x02 \x01(\x04R\afromSeq\x12\x15\n" +

@@ -67,3 +67,33 @@ func Additions(tb testing.TB, key ed25519.PrivateKey, federation string, n int) 
 	}
 	return out
 }
+
+// Amend is an amendment of roster version base.
+func Amend(base uint64, change any) *pb.Entry {
+	a := &pb.Amendment{Base: base}
+	switch c := change.(type) {
+	case *pb.MemberBlock:
+		a.Change = &pb.Amendment_Admit{Admit: c}
+	case *pb.Removal:
+		a.Change = &pb.Amendment_Remove{Remove: c}
+	case *pb.RoleChange:
+		a.Change = &pb.Amendment_Role{Role: c}
+	case *pb.Revocation:
+		a.Change = &pb.Amendment_Revoke{Revoke: c}
+	case *pb.VotingRule:
+		a.Change = &pb.Amendment_Rule{Rule: c}
+	default:
+		panic(fmt.Sprintf("prototest.Amend: %T is no amendment", change))
+	}
+	return &pb.Entry{Payload: &pb.Entry_Amendment{Amendment: a}}
+}
+
+// Approve is an approval of the amendment proposal of version base.
+func Approve(base uint64, proposal protocol.ID) *pb.Entry {
+	return &pb.Entry{Payload: &pb.Entry_Approval{Approval: &pb.Approval{Proposal: proposal[:], Base: base}}}
+}
+
+// Rotate is a rotation to newKey.
+func Rotate(newKey protocol.AuthorKey) *pb.Entry {
+	return &pb.Entry{Payload: &pb.Entry_Rotation{Rotation: &pb.Rotation{NewKey: newKey[:]}}}
+}

@@ -1,0 +1,112 @@
+package membership
+
+import (
+	"maps"
+
+	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/pb"
+)
+
+// Verdict is what the membership says of an entry (SPEC 12.5).
+type Verdict int
+
+const (
+	// In: the author is a member's key, the entry is within the key's
+	// end, and the member's role then may write it.
+	In Verdict = iota
+	// Unknown: the author is no member's key, as far as this history
+	// knows. The entry may become In when an admission passes: hold it.
+	Unknown
+	// Outside: the entry is past the end of its key (rotated, revoked,
+	// removed). It is not part of the logs.
+	Outside
+	// Role: the author's role at that seq may not write the entry, or a
+	// notice is not addressed to a platform. The entry is void.
+	Role
+)
+
+var verdictNames = [...]string{In: "in", Unknown: "unknown", Outside: "outside", Role: "role"}
+
+func (v Verdict) String() string { return verdictNames[v] }
+
+// Judge says what the membership in force for e makes of it, with a
+// reason for every verdict but In.
+func (h *History) Judge(author protocol.AuthorKey, seq uint64, body *pb.Entry) (Verdict, string) {
+	s := h.now
+	ks, ok := s.keys[author]
+	if !ok {
+		return Unknown, "author " + author.String() + " is not a member's key"
+	}
+	if seq > ks.End {
+		why := ks.Why
+		if ks.End == 0 {
+			return Outside, "key of " + ks.Member + " " + why + ": no entry of it counts"
+		}
+		return Outside, "key of " + ks.Member + " " + why + " after seq " + itoa(ks.End)
+	}
+	m := s.members[ks.Member]
+	role := m.roleAt(ks, author, seq)
+	k := protocol.KindOf(body)
+	if !protocol.MayWrite(role, k) {
+		return Role, m.name + " (" + string(role) + ") may not write a " + string(k)
+	}
+	if n := body.GetNotice(); n != nil {
+		var to protocol.AuthorKey
+		copy(to[:], n.Addressee)
+		a, ok := s.keys[to]
+		if !ok || !s.members[a.Member].platform {
+			return Role, "notice addressed to " + to.String() + ", which is not a platform's key"
+		}
+	}
+	return In, ""
+}
+
+// roleAt is the member's role for entry seq of key (SPEC 12.3): the role
+// it was admitted with, changed by each role amendment that covers the
+// entry, in version order.
+func (m *member) roleAt(ks KeyState, key protocol.AuthorKey, seq uint64) protocol.Role {
+	role := m.admittedRole
+	for _, sg := range m.segs {
+		if ks.Pos > sg.pos || ks.Pos == sg.pos && (key != sg.key || seq > sg.after) {
+			role = sg.role
+		}
+	}
+	return role
+}
+
+func itoa(n uint64) string {
+	if n == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(b[i:])
+}
+
+// Roster is the roster in force: the latest version, with the peer IDs and
+// addresses its members last gave.
+func (h *History) Roster() *protocol.Roster { return h.Versions[len(h.Versions)-1].Roster }
+
+// Version is the number of the roster version in force.
+func (h *History) Version() uint64 { return h.Versions[len(h.Versions)-1].N }
+
+// Key is what the history says of author key k, false if it is no
+// member's key.
+func (h *History) Key(k protocol.AuthorKey) (KeyState, bool) {
+	ks, ok := h.now.keys[k]
+	return ks, ok
+}
+
+// Keys is every key the history knows, with its state.
+func (h *History) Keys() map[protocol.AuthorKey]KeyState { return maps.Clone(h.now.keys) }
+
+// Entry is the membership entry with id, if the history was computed with it.
+func (h *History) Entry(id protocol.ID) (*protocol.Entry, bool) {
+	e, ok := h.entries[id]
+	return e, ok
+}
