@@ -98,7 +98,7 @@ func (s *Store) Commit(b Batch) ([]Result, error) {
 	}
 	results := make([]Result, len(entries))
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		w, err := newWriter(tx)
+		w, err := newWriter(tx, s.judge())
 		if err != nil {
 			return err
 		}
@@ -151,7 +151,7 @@ const applyReleaseEvery = 1 << 17
 func (s *Store) Append(author protocol.AuthorKey, build func(head protocol.Head) (*protocol.Entry, error)) (*protocol.Entry, error) {
 	var out *protocol.Entry
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		w, err := newWriter(tx)
+		w, err := newWriter(tx, s.judge())
 		if err != nil {
 			return err
 		}
@@ -232,11 +232,12 @@ type kv struct{ k, v []byte }
 // also read ids, through idsView.)
 var readInTx = [numIndexes]bool{idxRetractions: true}
 
-func newWriter(tx *bolt.Tx) (*writer, error) {
+func newWriter(tx *bolt.Tx, members replica.Members) (*writer, error) {
 	b, err := openBuckets(tx)
 	if err != nil {
 		return nil, err
 	}
+	b.members = members
 	// A log's additions rows only ever go after its earlier ones: full
 	// pages waste nothing, as in the logs.
 	b.idx[idxAdditions].FillPercent = 1
@@ -356,7 +357,7 @@ func (w *writer) arrived(id protocol.ID) error {
 }
 
 func (w *writer) apply(e *protocol.Entry) (Result, error) {
-	step, err := replica.Decide(w, e)
+	step, err := replica.Decide(w, w.members, e)
 	if err != nil {
 		if errors.Is(err, replica.ErrView) {
 			err = fmt.Errorf("%w: %v", ErrCorrupt, err)
@@ -457,8 +458,8 @@ func (r rules) RetractedBy(target protocol.ID) (protocol.ID, bool, error) {
 // here, and Apply through indexRows with the decision replica.Decide
 // made, so they agree on what is void. It returns the rule error for a
 // void entry.
-func indexEntry(w sink, ids, retractions getter, e *protocol.Entry) (void, err error) {
-	if rerr := replica.CheckRules(rules{ids, retractions}, e); rerr != nil {
+func indexEntry(w sink, ids, retractions getter, members replica.Members, e *protocol.Entry) (void, err error) {
+	if rerr := replica.CheckRules(rules{ids, retractions}, members, e); rerr != nil {
 		if !errors.Is(rerr, ErrRule) {
 			return nil, rerr
 		}
@@ -472,6 +473,13 @@ func indexEntry(w sink, ids, retractions getter, e *protocol.Entry) (void, err e
 // in the log (the author's later entries still chain to it) but has no
 // effect.
 func indexRows(w sink, e *protocol.Entry, void bool, why error) error {
+	// Every logged membership entry is listed, void or not: a vote past
+	// its key's end may have counted before that end (SPEC 12.5).
+	if e.Kind().IsMembership() {
+		if err := w.put(idxMembership, logKey(e.Author, e.Seq()), nil); err != nil {
+			return err
+		}
+	}
 	if !void {
 		return index(w, e)
 	}

@@ -12,6 +12,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/replica"
 )
 
 // walkLogs decodes every log, authors in key order, seqs ascending,
@@ -79,11 +80,12 @@ const rebuildChunk = 1 << 16
 // node sign a second entry for a seq it already published, forking its own
 // log. Fetch the logs from peers into a fresh store instead.
 func (s *Store) Rebuild() error {
-	return wrapDB("rebuild", s.db.Update(rebuild))
+	m := s.judge()
+	return wrapDB("rebuild", s.db.Update(func(tx *bolt.Tx) error { return rebuild(tx, m) }))
 }
 
-// rebuild is Rebuild's transaction.
-func rebuild(tx *bolt.Tx) error {
+// rebuild is Rebuild's transaction, judging entries under members.
+func rebuild(tx *bolt.Tx, members replica.Members) error {
 	old := recordedHeads(tx)
 	// A file of an older schema may have no arrivals bucket yet;
 	// repairArrivals fills it.
@@ -98,13 +100,13 @@ func rebuild(tx *bolt.Tx) error {
 			return fmt.Errorf("create %s: %w", name, err)
 		}
 	}
-	w, err := newWriter(tx)
+	w, err := newWriter(tx, members)
 	if err != nil {
 		return err
 	}
 	err = walkLogs(w.logs, func(e *protocol.Entry) error {
 		w.added++
-		if _, err := indexEntry(w, w.ids, w.idx[idxRetractions], e); err != nil {
+		if _, err := indexEntry(w, w.ids, w.idx[idxRetractions], w.members, e); err != nil {
 			return err
 		}
 		// The deferred rows are put in sorted chunks, so that memory
@@ -226,7 +228,7 @@ func (s *Store) Check() (err error) {
 			// The target's own rows were verified when the walk passed it
 			// (same author, earlier seq), so the ids and retractions
 			// buckets can be trusted for the rules here.
-			if _, err := indexEntry(ver, ids, b.idx[idxRetractions], e); err != nil {
+			if _, err := indexEntry(ver, ids, b.idx[idxRetractions], b.members, e); err != nil {
 				return err
 			}
 			total++
@@ -396,7 +398,7 @@ func extraRow(b *buckets, idx, have, want int) error {
 		return err
 	}
 	err = walkLogs(b.logs, func(e *protocol.Entry) error {
-		_, err := indexEntry(&keys, ids, b.idx[idxRetractions], e)
+		_, err := indexEntry(&keys, ids, b.idx[idxRetractions], b.members, e)
 		return err
 	}, func(last *protocol.Entry) error {
 		return keys.put(idxHeads, last.Author[:], nil)

@@ -34,6 +34,10 @@ var kindCodes = map[protocol.Kind]byte{
 	protocol.KindNotice:       5,
 	protocol.KindNoticeUpdate: 6,
 	protocol.KindNoticeReply:  7,
+	protocol.KindAmendment:    8,
+	protocol.KindApproval:     9,
+	protocol.KindRotation:     10,
+	protocol.KindPeerUpdate:   11,
 }
 
 var codeKinds = func() map[byte]protocol.Kind {

@@ -638,7 +638,7 @@ func (s *Store) Preview(e *protocol.Entry) (out Outcome, relay bool, err error) 
 		if err != nil {
 			return err
 		}
-		step, err := replica.Decide(readView{b, ids}, e)
+		step, err := replica.Decide(readView{b, ids}, b.members, e)
 		if err != nil {
 			return err
 		}

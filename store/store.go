@@ -10,6 +10,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/staydown/staydown/protocol/replica"
 )
 
 // schemaVersion is written to meta/schema by Open on a new file and checked
@@ -18,12 +20,12 @@ import (
 // 3: noticesigs index and arrivals bucket; additions keyed by author ||
 // seq, attest keys ending with it. Schema 2 was never released.
 // 4: ids and attest kept as sorted runs (runs.go).
-const schemaVersion = 4
+const schemaVersion = 5
 
 // indexOnlySchemas are the older schemas that differ from this one in
 // index layout only: Open rebuilds their indexes from the logs, once, and
 // stamps the file with schemaVersion.
-var indexOnlySchemas = map[uint64]bool{1: true, 3: true}
+var indexOnlySchemas = map[uint64]bool{1: true, 3: true, 4: true}
 
 // Source buckets: Rebuild keeps them.
 var (
@@ -39,6 +41,9 @@ var (
 var (
 	metaSchema = []byte("schema")
 	metaCount  = []byte("count")
+	// metaMembers is the fingerprint of the membership the indexes were
+	// derived under (SetMembers).
+	metaMembers = []byte("members")
 )
 
 // Index buckets: everything in them is derived from the logs, so Rebuild
@@ -55,6 +60,7 @@ const (
 	idxNoticeRefs
 	idxNoticeSigs
 	idxVoid
+	idxMembership
 	numIndexes
 )
 
@@ -70,13 +76,15 @@ var indexNames = [numIndexes][]byte{
 	idxNoticeRefs:  []byte("noticerefs"),
 	idxNoticeSigs:  []byte("noticesigs"),
 	idxVoid:        []byte("void"),
+	idxMembership:  []byte("membership"),
 }
 
 // Store is an open store file. Its methods are safe for concurrent use:
 // bbolt lets one write transaction run at a time and any number of reads
 // beside it.
 type Store struct {
-	db *bolt.DB
+	db      *bolt.DB
+	members atomic.Pointer[membersBox]
 	// applied counts entries Apply has logged since it last handed the
 	// mapped pages back (see applyReleaseEvery).
 	applied atomic.Uint64
@@ -158,7 +166,9 @@ func upgrade(tx *bolt.Tx) error {
 	if err := meta.Put(metaSchema, u64(schemaVersion)); err != nil {
 		return err
 	}
-	if err := rebuild(tx); err != nil {
+	// Without a membership yet: the node's SetMembers derives the
+	// indexes again under its own (the fingerprint is missing).
+	if err := rebuild(tx, nil); err != nil {
 		return fmt.Errorf("upgrade from schema %d: %w", binary.BigEndian.Uint64(v), err)
 	}
 	return createLocalBuckets(tx)
@@ -225,6 +235,8 @@ type buckets struct {
 	// (isRunIndex), which are read through runSet.
 	idx  [numIndexes]*bolt.Bucket
 	runs [numIndexes]*runSet // opened on first use
+	// members judges entries (SPEC 12.5); nil judges all in.
+	members replica.Members
 }
 
 func openBuckets(tx *bolt.Tx) (*buckets, error) {
@@ -293,6 +305,7 @@ func (s *Store) view(fn func(b *buckets) error) error {
 		if err != nil {
 			return err
 		}
+		b.members = s.judge()
 		return fn(b)
 	})
 }

@@ -18,14 +18,23 @@ const (
 	// knows. The entry may become In when an admission passes: hold it.
 	Unknown
 	// Outside: the entry is past the end of its key (rotated, revoked,
-	// removed). It is not part of the logs.
+	// removed), by at most OutsideSlack. It is stored, void: no effect.
 	Outside
+	// Past: the entry is more than OutsideSlack past the end of its key.
+	// It is not stored.
+	Past
 	// Role: the author's role at that seq may not write the entry, or a
 	// notice is not addressed to a platform. The entry is void.
 	Role
 )
 
-var verdictNames = [...]string{In: "in", Unknown: "unknown", Outside: "outside", Role: "role"}
+var verdictNames = [...]string{In: "in", Unknown: "unknown", Outside: "outside", Past: "past", Role: "role"}
+
+// OutsideSlack is how many entries past the end of its key a log keeps,
+// void (SPEC 12.5): enough that every node holds the same log of a
+// revoked key, and the votes it cast before the revocation, while a thief
+// cannot make every node store its key's log for ever.
+const OutsideSlack = 256
 
 func (v Verdict) String() string { return verdictNames[v] }
 
@@ -38,11 +47,14 @@ func (h *History) Judge(author protocol.AuthorKey, seq uint64, body *pb.Entry) (
 		return Unknown, "author " + author.String() + " is not a member's key"
 	}
 	if seq > ks.End {
-		why := ks.Why
-		if ks.End == 0 {
-			return Outside, "key of " + ks.Member + " " + why + ": no entry of it counts"
+		v := Outside
+		if seq-ks.End > OutsideSlack {
+			v = Past
 		}
-		return Outside, "key of " + ks.Member + " " + why + " after seq " + itoa(ks.End)
+		if ks.End == 0 {
+			return v, ks.Member + "'s key " + short(author) + " " + ks.Why + ": no entry of it counts"
+		}
+		return v, ks.Member + "'s key " + short(author) + " " + ks.Why + " after seq " + itoa(ks.End)
 	}
 	m := s.members[ks.Member]
 	role := m.roleAt(ks, author, seq)

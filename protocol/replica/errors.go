@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/membership"
 )
 
 // Sentinel errors. Errors returned by this package wrap one of them, or
@@ -25,6 +26,10 @@ var (
 	// position of its log (SPEC 5.3). Step.Err is then an
 	// *EquivocationError, which carries both.
 	ErrEquivocation = errors.New("equivocation")
+
+	// ErrMember: the membership in force does not take the entry as it
+	// is (SPEC 12.5); the error is a *MemberError.
+	ErrMember = errors.New("membership")
 )
 
 // EquivocationError is the evidence of an equivocation: the entry held in
@@ -57,6 +62,27 @@ type RuleError struct {
 
 func (e *RuleError) Error() string { return e.Err.Error() }
 func (e *RuleError) Unwrap() error { return e.Err }
+
+// MemberError is why the membership in force does not take an entry as
+// it is (SPEC 12.5): its verdict and the reason. It wraps ErrMember, and
+// ErrRule too when the entry is logged void (outside its key's end, or a
+// role that may not write it).
+type MemberError struct {
+	Entry   *protocol.Entry
+	Verdict membership.Verdict
+	Why     string
+}
+
+func (e *MemberError) Error() string {
+	return fmt.Sprintf("%v: %s (%s)", ErrMember, e.Why, e.Verdict)
+}
+
+func (e *MemberError) Unwrap() []error {
+	if e.Verdict == membership.Outside || e.Verdict == membership.Role {
+		return []error{ErrMember, ErrRule}
+	}
+	return []error{ErrMember}
+}
 
 // ChainError is why an entry that would be the author's next does not
 // continue the log held (it wraps protocol.ErrChain): the entry, and the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/membership"
 	"github.com/staydown/staydown/protocol/pb"
 )
 
@@ -29,11 +30,20 @@ const (
 	// never relay it.
 	Rejected
 	// Void: the entry continues its log but breaks a stateful rule (SPEC
-	// 9.2). Store it, so the author's log goes on, with no effect.
+	// 9.2), or the membership in force makes it void (SPEC 12.5: past its
+	// key's end, or a role that may not write it). Store it, so the
+	// author's log goes on, with no effect.
 	Void
+	// Held: the author is no member's key yet (SPEC 12.5). Store
+	// nothing, do not relay, do not blame the sender; decide again when
+	// the roster changes.
+	Held
+	// Refused: the entry is further past its key's end than the logs keep
+	// (SPEC 12.5). Store nothing, do not relay, do not blame the sender.
+	Refused
 )
 
-var outcomeNames = [...]string{Applied: "applied", Duplicate: "duplicate", Equivocation: "equivocation", Gap: "gap", Rejected: "rejected", Void: "void"}
+var outcomeNames = [...]string{Applied: "applied", Duplicate: "duplicate", Equivocation: "equivocation", Gap: "gap", Rejected: "rejected", Void: "void", Held: "held", Refused: "refused"}
 
 func (o Outcome) String() string {
 	if o >= 0 && int(o) < len(outcomeNames) {
@@ -82,6 +92,20 @@ type Rules interface {
 	RetractedBy(target protocol.ID) (protocol.ID, bool, error)
 }
 
+// Members is the membership entries are judged against (SPEC 12.5): a
+// *membership.History. A nil Members judges every entry in (tools and
+// tests that hold logs without a roster).
+type Members interface {
+	Judge(author protocol.AuthorKey, seq uint64, body *pb.Entry) (membership.Verdict, string)
+}
+
+func judge(m Members, e *protocol.Entry) (membership.Verdict, string) {
+	if m == nil {
+		return membership.In, ""
+	}
+	return m.Judge(e.Author, e.Seq(), e.Body)
+}
+
 // Step is the decision on one entry.
 type Step struct {
 	Outcome Outcome
@@ -101,12 +125,16 @@ type Step struct {
 	Ahead uint64
 }
 
-// Decide says what the entry is to the replica v, and what it changes
-// (SPEC 5.2, 5.3, 9.2). e must have passed the stateless checks. The
-// error is v's: a broken view, not a broken entry.
-func Decide(v View, e *protocol.Entry) (Step, error) {
+// Decide says what the entry is to the replica v, under the membership m,
+// and what it changes (SPEC 5.2, 5.3, 9.2, 12.5). e must have passed the
+// stateless checks. The error is v's: a broken view, not a broken entry.
+func Decide(v View, m Members, e *protocol.Entry) (Step, error) {
 	if e == nil || e.Body == nil || e.Kind() == "" {
 		return Step{Outcome: Rejected, Err: fmt.Errorf("%w: entry without payload", protocol.ErrMalformed)}, nil
+	}
+	verdict, why := judge(m, e)
+	if verdict == membership.Unknown {
+		return Step{Outcome: Held, Err: &MemberError{Entry: e, Verdict: verdict, Why: why}}, nil
 	}
 	head, err := v.Head(e.Author)
 	if err != nil {
@@ -132,6 +160,9 @@ func Decide(v View, e *protocol.Entry) (Step, error) {
 		}
 		return Step{Outcome: Equivocation, Err: equivocation(e, logged), Effect: Effect{Flagged: e.Author}}, nil
 	}
+	if verdict == membership.Past {
+		return Step{Outcome: Refused, Err: &MemberError{Entry: e, Verdict: verdict, Why: why}}, nil
+	}
 	if err := protocol.CheckNext(head, e); err != nil {
 		if errors.Is(err, protocol.ErrGap) {
 			return Step{Outcome: Gap, Err: err, Ahead: seq - head.Seq}, nil
@@ -139,7 +170,7 @@ func Decide(v View, e *protocol.Entry) (Step, error) {
 		return Step{Outcome: Rejected, Err: &ChainError{Entry: e, Head: head, Err: err}}, nil
 	}
 	newHead := protocol.Head{Author: e.Author, Seq: seq, ID: e.ID}
-	if err := CheckRules(v, e); err != nil {
+	if err := CheckRules(v, m, e); err != nil {
 		if !errors.Is(err, ErrRule) {
 			return Step{}, err
 		}
@@ -220,12 +251,17 @@ func CheckTarget(kind protocol.Kind, id protocol.ID, author protocol.AuthorKey, 
 	return nil
 }
 
-// CheckRules applies SPEC 9.2 to e through v: the target rule, and for a
-// retraction, "not already retracted": the first retraction of a target
-// (in log order) is the one that counts. That reads the same when e is
-// decided and in the final state that a rebuild or a check sees.
-// It returns an error wrapping ErrRule for a void entry, and v's errors.
-func CheckRules(v Rules, e *protocol.Entry) error {
+// CheckRules says whether a logged entry is void: the membership m makes
+// it so (SPEC 12.5: a *MemberError), or it breaks SPEC 9.2 through v: the
+// target rule, and for a retraction, "not already retracted": the first
+// retraction of a target (in log order) is the one that counts. That
+// reads the same when e is decided and in the final state that a rebuild
+// or a check sees. It returns an error wrapping ErrRule for a void entry,
+// and v's errors.
+func CheckRules(v Rules, m Members, e *protocol.Entry) error {
+	if verdict, why := judge(m, e); verdict != membership.In {
+		return &MemberError{Entry: e, Verdict: verdict, Why: why}
+	}
 	kind := e.Kind()
 	if _, ruled := targetKinds[kind]; !ruled {
 		return nil

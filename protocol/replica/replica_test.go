@@ -14,6 +14,7 @@ import (
 	"github.com/cockroachdb/datadriven"
 
 	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/membership"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/protocol/replica"
 )
@@ -100,12 +101,19 @@ func (m *memory) act(e *protocol.Entry, s replica.Step) {
 }
 
 type world struct {
-	mem   *memory
-	keys  map[string]ed25519.PrivateKey
-	named map[string]*protocol.Entry // by name
-	names map[string]string          // hex id -> name
-	sigs  map[string]string          // hex of a signal key's digest -> token
-	clock int64
+	mem *memory
+	// genesis and hist are the membership, once a genesis command set
+	// one; held are the entries decided Held, in arrival order.
+	genesis *membership.Genesis
+	hist    *membership.History
+	held    []*protocol.Entry
+	// conflicts is how many conflicting approvals were printed.
+	conflicts int
+	keys    map[string]ed25519.PrivateKey
+	named   map[string]*protocol.Entry // by name
+	names   map[string]string          // hex id -> name
+	sigs    map[string]string          // hex of a signal key's digest -> token
+	clock   int64
 }
 
 func newWorld() *world {
@@ -156,6 +164,12 @@ func (w *world) id(t *testing.T, d *datadriven.TestData, arg string) []byte {
 }
 
 func (w *world) run(t *testing.T, d *datadriven.TestData) string {
+	switch d.Cmd {
+	case "genesis":
+		return w.setGenesis(t, d)
+	case "roster":
+		return w.roster()
+	}
 	if d.Cmd == "resend" {
 		var name string
 		d.ScanArgs(t, "name", &name)
@@ -224,6 +238,8 @@ func (w *world) run(t *testing.T, d *datadriven.TestData) string {
 		}
 	case "reply":
 		body.Payload = &pb.Entry_NoticeReply{NoticeReply: &pb.NoticeReply{Notice: w.id(t, d, "notice"), Status: pb.ReplyStatus_REPLY_STATUS_REMOVED, ActionTimeMs: body.TimestampMs}}
+	case "admit", "remove", "role", "revoke", "rule", "approve", "rotate":
+		w.membershipPayload(t, d, body)
 	default:
 		d.Fatalf(t, "unknown command %q", d.Cmd)
 	}
@@ -241,12 +257,23 @@ func (w *world) run(t *testing.T, d *datadriven.TestData) string {
 }
 
 func (w *world) decide(t *testing.T, name string, e *protocol.Entry) string {
-	step, err := replica.Decide(w.mem, e)
+	var members replica.Members
+	if w.hist != nil {
+		members = w.hist
+	}
+	step, err := replica.Decide(w.mem, members, e)
 	if err != nil {
 		t.Fatalf("%s: view error %v", name, err)
 	}
 	relay := replica.Relay(step, w.mem.anyEvidence(e.Author, e.Seq()))
 	w.mem.act(e, step)
+	if step.Outcome == replica.Held {
+		w.held = append(w.held, e)
+	}
+	var after string
+	if step.Outcome.Logged() && e.Kind().IsMembership() && w.hist != nil {
+		after = w.recompute(t)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s: %s", name, e.Kind(), step.Outcome)
 	if step.Err != nil {
@@ -281,7 +308,7 @@ func (w *world) decide(t *testing.T, name string, e *protocol.Entry) string {
 	if len(parts) > 0 {
 		fmt.Fprintf(&b, "  effect: %s\n", strings.Join(parts, "; "))
 	}
-	return b.String()
+	return b.String() + after
 }
 
 // readable replaces the hex of every known id and key in s by its name.
@@ -290,4 +317,151 @@ func (w *world) readable(s string) string {
 		s = strings.ReplaceAll(s, h, name)
 	}
 	return s
+}
+
+// setGenesis starts the membership: genesis a=referral b=platform ...
+// (each key a member of that role, named as the key). Until a genesis,
+// every entry is judged in.
+func (w *world) setGenesis(t *testing.T, d *datadriven.TestData) string {
+	var ms []protocol.Member
+	for _, a := range d.CmdArgs {
+		ms = append(ms, protocol.Member{Name: a.Key, Role: protocol.Role(a.Vals[0]), AuthorKey: protocol.AuthorKeyOf(w.key(a.Key)), PeerID: peerOf(a.Key)})
+	}
+	r, err := protocol.NewRoster("test", ms)
+	if err != nil {
+		d.Fatalf(t, "%v", err)
+	}
+	if w.genesis, err = membership.NewGenesis(r, membership.Rule{}); err != nil {
+		d.Fatalf(t, "%v", err)
+	}
+	w.hist = membership.Compute(w.genesis, nil)
+	return w.roster()
+}
+
+func peerOf(name string) string {
+	const alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+	out := []byte("12D3KooW")
+	for i := 0; i < len(name); i++ {
+		out = append(out, alphabet[name[i]%58])
+	}
+	return string(out)
+}
+
+// membershipPayload builds the payload of a membership command:
+//
+//	admit AUTHOR name=N role=R [base=B]
+//	remove AUTHOR member=N [key=K] after=S [base=B]
+//	role AUTHOR member=N role=R after=S [key=K] [base=B]
+//	revoke AUTHOR member=N key=K after=S [new=K2] [base=B]
+//	rule AUTHOR roles=a,b threshold=P [base=B]
+//	approve AUTHOR proposal=NAME [base=B]
+//	rotate AUTHOR to=K
+//
+// base defaults to the version in force; keys are named as authors are.
+func (w *world) membershipPayload(t *testing.T, d *datadriven.TestData, body *pb.Entry) {
+	base := w.hist.Version()
+	if d.HasArg("base") {
+		d.ScanArgs(t, "base", &base)
+	}
+	str := func(arg string) string {
+		var s string
+		d.ScanArgs(t, arg, &s)
+		return s
+	}
+	keyOf := func(arg string) []byte {
+		k := protocol.AuthorKeyOf(w.key(str(arg)))
+		return k[:]
+	}
+	memberKey := func() []byte {
+		if d.HasArg("key") {
+			return keyOf("key")
+		}
+		return keyOf("member")
+	}
+	var after uint64
+	if d.HasArg("after") {
+		d.ScanArgs(t, "after", &after)
+	}
+	amend := func(a *pb.Amendment) {
+		a.Base = base
+		body.Payload = &pb.Entry_Amendment{Amendment: a}
+	}
+	switch d.Cmd {
+	case "admit":
+		name := str("name")
+		k := protocol.AuthorKeyOf(w.key(name))
+		amend(&pb.Amendment{Change: &pb.Amendment_Admit{Admit: &pb.MemberBlock{Name: name, Role: str("role"), AuthorKey: k[:], PeerId: peerOf(name)}}})
+	case "remove":
+		amend(&pb.Amendment{Change: &pb.Amendment_Remove{Remove: &pb.Removal{Member: str("member"), Key: memberKey(), AfterSeq: after}}})
+	case "role":
+		amend(&pb.Amendment{Change: &pb.Amendment_Role{Role: &pb.RoleChange{Member: str("member"), Key: memberKey(), AfterSeq: after, Role: str("role")}}})
+	case "revoke":
+		r := &pb.Revocation{Member: str("member"), Key: keyOf("key"), AfterSeq: after}
+		if d.HasArg("new") {
+			r.NewKey = keyOf("new")
+		}
+		amend(&pb.Amendment{Change: &pb.Amendment_Revoke{Revoke: r}})
+	case "rule":
+		var pct uint32
+		d.ScanArgs(t, "threshold", &pct)
+		amend(&pb.Amendment{Change: &pb.Amendment_Rule{Rule: &pb.VotingRule{Roles: strings.Split(str("roles"), ","), ThresholdPercent: pct}}})
+	case "approve":
+		body.Payload = &pb.Entry_Approval{Approval: &pb.Approval{Proposal: w.id(t, d, "proposal"), Base: base}}
+	case "rotate":
+		body.Payload = &pb.Entry_Rotation{Rotation: &pb.Rotation{NewKey: keyOf("to")}}
+	default:
+		d.Fatalf(t, "unknown membership command %q", d.Cmd)
+	}
+}
+
+// recompute derives the membership from every logged membership entry,
+// as a node does after logging one, prints what changed, and decides the
+// held entries again.
+func (w *world) recompute(t *testing.T) string {
+	var es []*protocol.Entry
+	for _, log := range w.mem.logs {
+		for _, raw := range log {
+			e, err := protocol.Decode(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Kind().IsMembership() {
+				es = append(es, e)
+			}
+		}
+	}
+	before := w.hist.Version()
+	w.hist = membership.Compute(w.genesis, es)
+	var b strings.Builder
+	if w.hist.Version() != before {
+		b.WriteString(w.roster())
+		held := w.held
+		w.held = nil
+		for _, e := range held {
+			b.WriteString("retry " + w.decide(t, w.names[e.ID.String()], e))
+		}
+	}
+	for _, c := range w.hist.Conflicts[w.conflicts:] {
+		fmt.Fprintf(&b, "conflict: %s approved %s and %s at version %d\n", c.Member, w.names[c.First.ID.String()], w.names[c.Second.ID.String()], c.Base)
+	}
+	w.conflicts = len(w.hist.Conflicts)
+	return b.String()
+}
+
+// roster prints the roster in force and the pending amendments.
+func (w *world) roster() string {
+	var b strings.Builder
+	r := w.hist.Roster()
+	fmt.Fprintf(&b, "roster version %d:", r.Version)
+	for _, m := range r.Members {
+		fmt.Fprintf(&b, " %s=%s", m.Name, m.Role)
+		if n := w.names[m.AuthorKey.String()]; n != m.Name {
+			fmt.Fprintf(&b, "(key %s)", n)
+		}
+	}
+	b.WriteString("\n")
+	for _, p := range w.hist.Pending {
+		fmt.Fprintf(&b, "pending %s: %s, %d of %d votes\n", w.names[p.ID.String()], p.Change, len(p.Votes), p.Needed)
+	}
+	return b.String()
 }

@@ -1,0 +1,102 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/replica"
+)
+
+// Members is a membership the store judges entries under (SPEC 12.5): a
+// *membership.History.
+type Members interface {
+	replica.Members
+	// Fingerprint changes whenever the verdict on some entry may.
+	Fingerprint() []byte
+}
+
+type membersBox struct{ m replica.Members }
+
+// judge is the membership entries are decided under now; nil (before
+// SetMembers) judges every entry in.
+func (s *Store) judge() replica.Members {
+	if b := s.members.Load(); b != nil {
+		return b.m
+	}
+	return nil
+}
+
+// SetMembers makes m the membership that Apply, Preview, Rebuild and
+// Check judge entries under, from the next write on. The indexes hold
+// what the logs mean under some membership: if it was another one (its
+// fingerprint differs, or none is recorded: a new or upgraded file) and
+// affected says the verdict on an entry of some log up to its head may
+// differ, they are derived again under m (Rebuild), in the same write
+// transaction. A nil affected means any. It reports whether it rebuilt.
+func (s *Store) SetMembers(m Members, affected func(author protocol.AuthorKey, head uint64) bool) (rebuilt bool, err error) {
+	fp := m.Fingerprint()
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		s.members.Store(&membersBox{m})
+		meta := tx.Bucket(bucketMeta)
+		if old := meta.Get(metaMembers); bytes.Equal(old, fp) {
+			return nil
+		} else if old != nil && affected != nil {
+			heads := tx.Bucket(indexNames[idxHeads])
+			err := heads.ForEach(func(k, v []byte) error {
+				if len(k) != authorSize || len(v) < 8 {
+					return fmt.Errorf("%w: heads/%x: bad row", ErrCorrupt, k)
+				}
+				if affected(protocol.AuthorKey(k), binary.BigEndian.Uint64(v)) {
+					rebuilt = true
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		} else {
+			rebuilt = true
+		}
+		if rebuilt {
+			if err := rebuild(tx, m); err != nil {
+				return err
+			}
+		}
+		return meta.Put(metaMembers, fp)
+	})
+	return rebuilt, wrapDB("set members", err)
+}
+
+// MembershipEntries is every logged membership entry (amendment,
+// approval, rotation, peer-update; SPEC 12.2), void ones too, in log
+// order: what membership.Compute takes.
+func (s *Store) MembershipEntries() ([]*protocol.Entry, error) {
+	var out []*protocol.Entry
+	err := s.view(func(b *buckets) error {
+		return b.idx[idxMembership].ForEach(func(k, _ []byte) error {
+			if len(k) != logKeySize {
+				return fmt.Errorf("%w: membership/%x: want author || seq", ErrCorrupt, k)
+			}
+			author, seq := authorOf(k), binary.BigEndian.Uint64(k[authorSize:])
+			log := b.logs.Bucket(author[:])
+			if log == nil {
+				return fmt.Errorf("%w: membership/%x: no log", ErrCorrupt, k)
+			}
+			v := log.Get(u64(seq))
+			if v == nil {
+				return fmt.Errorf("%w: membership/%x: no entry at seq %d", ErrCorrupt, k, seq)
+			}
+			e, err := decodeStored(author, seq, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, e)
+			return nil
+		})
+	})
+	return out, wrapDB("membership entries", err)
+}
