@@ -109,11 +109,11 @@ type world struct {
 	held    []*protocol.Entry
 	// conflicts is how many conflicting approvals were printed.
 	conflicts int
-	keys    map[string]ed25519.PrivateKey
-	named   map[string]*protocol.Entry // by name
-	names   map[string]string          // hex id -> name
-	sigs    map[string]string          // hex of a signal key's digest -> token
-	clock   int64
+	keys      map[string]ed25519.PrivateKey
+	named     map[string]*protocol.Entry // by name
+	names     map[string]string          // hex id -> name
+	sigs      map[string]string          // hex of a signal key's digest -> token
+	clock     int64
 }
 
 func newWorld() *world {
