@@ -24,6 +24,8 @@ const (
 	Gap          = replica.Gap
 	Rejected     = replica.Rejected
 	Void         = replica.Void
+	Held         = replica.Held
+	Refused      = replica.Refused
 )
 
 // Result is the outcome of one entry of a batch.

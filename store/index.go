@@ -304,6 +304,9 @@ func index(w sink, e *protocol.Entry) error {
 		return w.put(idxNoticeRefs, cat(p.NoticeUpdate.Notice, e.ID[:]), cat([]byte{kindCodes[protocol.KindNoticeUpdate]}, e.Author[:]))
 	case *pb.Entry_NoticeReply:
 		return w.put(idxNoticeRefs, cat(p.NoticeReply.Notice, e.ID[:]), cat([]byte{kindCodes[protocol.KindNoticeReply]}, e.Author[:]))
+	case *pb.Entry_Amendment, *pb.Entry_Approval, *pb.Entry_Rotation, *pb.Entry_PeerUpdate:
+		// Listed in membership by indexRows; their effect is the
+		// roster's (protocol/membership), read from the logs.
 	default:
 		return fmt.Errorf("%w: entry %s has no payload this store knows", ErrCorrupt, e.ID)
 	}

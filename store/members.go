@@ -58,6 +58,11 @@ func (s *Store) SetMembers(m Members, affected func(author protocol.AuthorKey, h
 			if err != nil {
 				return err
 			}
+			if !rebuilt {
+				if rebuilt, err = voidTurnsIn(tx, m); err != nil {
+					return err
+				}
+			}
 		} else {
 			rebuilt = true
 		}
@@ -69,6 +74,45 @@ func (s *Store) SetMembers(m Members, affected func(author protocol.AuthorKey, h
 		return meta.Put(metaMembers, fp)
 	})
 	return rebuilt, wrapDB("set members", err)
+}
+
+// voidTurnsIn reports whether m takes in an entry the membership made
+// void before (a notice to a key that has become a platform's).
+func voidTurnsIn(tx *bolt.Tx, m Members) (bool, error) {
+	b, err := openBuckets(tx)
+	if err != nil {
+		return false, err
+	}
+	ids, err := b.ids()
+	if err != nil {
+		return false, err
+	}
+	prefix := []byte(replica.ErrMember.Error() + ": ")
+	found := false
+	err = b.idx[idxVoid].ForEach(func(k, v []byte) error {
+		if found || !bytes.HasPrefix(v, prefix) {
+			return nil
+		}
+		row := ids.Get(k)
+		if row == nil {
+			return fmt.Errorf("%w: void/%x: no ids row", ErrCorrupt, k)
+		}
+		r, err := parseIDRow(k, row)
+		if err != nil {
+			return err
+		}
+		log := b.logs.Bucket(r.Author[:])
+		if log == nil || log.Get(u64(r.Seq)) == nil {
+			return fmt.Errorf("%w: void/%x: not in its log", ErrCorrupt, k)
+		}
+		e, err := decodeStored(r.Author, r.Seq, log.Get(u64(r.Seq)))
+		if err != nil {
+			return err
+		}
+		found = replica.CheckRules(rules{ids, b.idx[idxRetractions]}, m, e) == nil
+		return nil
+	})
+	return found, err
 }
 
 // MembershipEntries is every logged membership entry (amendment,

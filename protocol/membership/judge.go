@@ -1,7 +1,11 @@
 package membership
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
 	"maps"
+	"slices"
 
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
@@ -121,4 +125,51 @@ func (h *History) Keys() map[protocol.AuthorKey]KeyState { return maps.Clone(h.n
 func (h *History) Entry(id protocol.ID) (*protocol.Entry, bool) {
 	e, ok := h.entries[id]
 	return e, ok
+}
+
+// Fingerprint is a digest of everything Judge reads: two histories with
+// the same fingerprint judge every entry alike.
+func (h *History) Fingerprint() []byte {
+	s := h.now
+	d := sha256.New()
+	keys := slices.SortedFunc(maps.Keys(s.keys), func(a, b protocol.AuthorKey) int { return bytes.Compare(a[:], b[:]) })
+	for _, k := range keys {
+		ks := s.keys[k]
+		fmt.Fprintf(d, "key %x %s %d %d\n", k[:], ks.Member, ks.Pos, ks.End)
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.members)) {
+		m := s.members[name]
+		fmt.Fprintf(d, "member %s %s %t\n", name, m.admittedRole, m.platform)
+		for _, sg := range m.segs {
+			fmt.Fprintf(d, "role %x %d %d %s\n", sg.key[:], sg.pos, sg.after, sg.role)
+		}
+	}
+	return d.Sum(nil)
+}
+
+// Affected reports, for a log of author held up to seq head, whether
+// Judge may say something else of one of its entries than old did, in
+// the direction that takes effect away: a key's end that moved, a role
+// that changed. (Verdicts only turn from void to in through a member
+// gaining the platform role; a store finds those among its void entries.)
+// A nil old affects every log.
+func (h *History) Affected(old *History) func(author protocol.AuthorKey, head uint64) bool {
+	return func(author protocol.AuthorKey, head uint64) bool {
+		if old == nil {
+			return true
+		}
+		now, okNow := h.now.keys[author]
+		was, okWas := old.now.keys[author]
+		if okNow != okWas {
+			return true
+		}
+		if !okNow {
+			return false
+		}
+		if now.End != was.End && min(now.End, was.End) < head {
+			return true
+		}
+		m, o := h.now.members[now.Member], old.now.members[was.Member]
+		return now.Member != was.Member || m.admittedRole != o.admittedRole || !slices.Equal(m.segs, o.segs)
+	}
 }
