@@ -35,7 +35,6 @@ type ExportRecord struct {
 	//	*ExportRecord_Entry
 	//	*ExportRecord_Evidence
 	//	*ExportRecord_Checkpoint
-	//	*ExportRecord_Outside
 	//	*ExportRecord_Trailer
 	Record        isExportRecord_Record `protobuf_oneof:"record"`
 	unknownFields protoimpl.UnknownFields
@@ -115,15 +114,6 @@ func (x *ExportRecord) GetCheckpoint() []byte {
 	return nil
 }
 
-func (x *ExportRecord) GetOutside() []byte {
-	if x != nil {
-		if x, ok := x.Record.(*ExportRecord_Outside); ok {
-			return x.Outside
-		}
-	}
-	return nil
-}
-
 func (x *ExportRecord) GetTrailer() *ExportTrailer {
 	if x != nil {
 		if x, ok := x.Record.(*ExportRecord_Trailer); ok {
@@ -153,10 +143,6 @@ type ExportRecord_Checkpoint struct {
 	Checkpoint []byte `protobuf:"bytes,4,opt,name=checkpoint,proto3,oneof"` // a signed checkpoint note (SPEC.md section 20), before any entry
 }
 
-type ExportRecord_Outside struct {
-	Outside []byte `protobuf:"bytes,5,opt,name=outside,proto3,oneof"` // a SignedEntry past the end of its key (SPEC 12.5), kept as evidence
-}
-
 type ExportRecord_Trailer struct {
 	Trailer *ExportTrailer `protobuf:"bytes,15,opt,name=trailer,proto3,oneof"`
 }
@@ -168,8 +154,6 @@ func (*ExportRecord_Entry) isExportRecord_Record() {}
 func (*ExportRecord_Evidence) isExportRecord_Record() {}
 
 func (*ExportRecord_Checkpoint) isExportRecord_Record() {}
-
-func (*ExportRecord_Outside) isExportRecord_Record() {}
 
 func (*ExportRecord_Trailer) isExportRecord_Record() {}
 
@@ -337,15 +321,14 @@ var File_protocol_pb_export_proto protoreflect.FileDescriptor
 
 const file_protocol_pb_export_proto_rawDesc = "" +
 	"\n" +
-	"\x18protocol/pb/export.proto\x12\vstaydown.v1\"\xf9\x01\n" +
+	"\x18protocol/pb/export.proto\x12\vstaydown.v1\"\xdd\x01\n" +
 	"\fExportRecord\x123\n" +
 	"\x06header\x18\x01 \x01(\v2\x19.staydown.v1.ExportHeaderH\x00R\x06header\x12\x16\n" +
 	"\x05entry\x18\x02 \x01(\fH\x00R\x05entry\x12\x1c\n" +
 	"\bevidence\x18\x03 \x01(\fH\x00R\bevidence\x12 \n" +
 	"\n" +
 	"checkpoint\x18\x04 \x01(\fH\x00R\n" +
-	"checkpoint\x12\x1a\n" +
-	"\aoutside\x18\x05 \x01(\fH\x00R\aoutside\x126\n" +
+	"checkpoint\x126\n" +
 	"\atrailer\x18\x0f \x01(\v2\x1a.staydown.v1.ExportTrailerH\x00R\atrailerB\b\n" +
 	"\x06record\"\xcf\x01\n" +
 	"\fExportHeader\x12\x18\n" +
@@ -403,7 +386,6 @@ func file_protocol_pb_export_proto_init() {
 		(*ExportRecord_Entry)(nil),
 		(*ExportRecord_Evidence)(nil),
 		(*ExportRecord_Checkpoint)(nil),
-		(*ExportRecord_Outside)(nil),
 		(*ExportRecord_Trailer)(nil),
 	}
 	type x struct{}
