@@ -36,6 +36,11 @@ type Node struct {
 	Federation     string   // federation name; entries are bound to it
 	RosterPath     string   // absolute, resolved against Dir
 	Listen         []string // libp2p multiaddrs, canonical form; may be empty (dial out only)
+	// Bootstrap are members' addresses with their peer IDs
+	// (/ip4/.../tcp/.../p2p/12D3KooW...), dialled besides the roster's:
+	// how a node that joins after the genesis first reaches the
+	// federation (SPEC 12.1).
+	Bootstrap []string
 	API            string   // host:port of the HTTP API
 	StorePath      string   // absolute, resolved against Dir
 	LogLevel       string   // debug|info|warn|error
@@ -56,7 +61,7 @@ type Node struct {
 }
 
 // nodeKeys are the keys config.toml may hold, in the order of the docs.
-var nodeKeys = []string{"name", "role", "federation", "roster", "listen", "api", "store", "log_level", "allow_remote_api", "checkpoint_interval", "policy"}
+var nodeKeys = []string{"name", "role", "federation", "roster", "listen", "bootstrap", "api", "store", "log_level", "allow_remote_api", "checkpoint_interval", "policy"}
 
 // Load reads dir/config.toml and validates it. Errors are *Error values
 // naming the file, the line or key, and the fix. Load does not read the
@@ -125,6 +130,14 @@ func ParseNode(filename string, data []byte) (*Node, error) {
 	}
 	if n.Listen, err = checkAddrs(listen); err != nil {
 		return nil, invalid(filename, "listen", "%v", err)
+	}
+
+	bootstrap, _, err := t.strs("bootstrap", "")
+	if err != nil {
+		return nil, err
+	}
+	if n.Bootstrap, err = CheckBootstrap(bootstrap); err != nil {
+		return nil, invalid(filename, "bootstrap", "%v", err)
 	}
 
 	// allow_remote_api first: the api check depends on it.

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/membership"
 )
 
 // memberKeys are the keys a [[member]] block may hold.
@@ -32,16 +34,89 @@ func LoadRoster(path, federation string) (*protocol.Roster, error) {
 // returned in their canonical (base58) form and addresses in canonical
 // multiaddr form.
 func ParseRoster(filename string, data []byte, federation string) (*protocol.Roster, error) {
-	if err := checkFederation(federation); err != nil {
-		return nil, fmt.Errorf("%w: %s: federation: %v", ErrInvalid, display(filename), err)
-	}
-	m, err := decode(filename, data)
+	g, err := ParseGenesis(filename, data, federation)
 	if err != nil {
 		return nil, err
 	}
-	top := table{file: filename, m: m}
-	if err := top.checkKeys([]string{"member"}); err != nil {
+	return g.Roster, nil
+}
+
+// LoadGenesis reads the genesis file at path (SPEC 12.1: the roster's
+// [[member]] blocks and an optional [voting] table) for federation.
+func LoadGenesis(path, federation string) (*membership.Genesis, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, readError(path, err, "create it: "+appendHint)
+	}
+	return ParseGenesis(path, data, federation)
+}
+
+// votingKeys are the keys of the [voting] table.
+var votingKeys = []string{"roles", "threshold_percent"}
+
+// ParseGenesis parses and validates a genesis file (SPEC 12.1): one or
+// more [[member]] blocks and an optional [voting] table (roles, and
+// threshold_percent from 50 to 99; the default is more than half of the
+// referral units and platforms).
+func ParseGenesis(filename string, data []byte, federation string) (*membership.Genesis, error) {
+	r, m, err := parseRoster(filename, data, federation)
+	if err != nil {
 		return nil, err
+	}
+	rule := membership.DefaultRule()
+	if v, ok := m["voting"]; ok {
+		vm, isTable := v.(map[string]any)
+		if !isTable {
+			return nil, invalid(filename, "voting", "want a table ([voting] and keys below it), got %s", typeName(v))
+		}
+		t := table{file: filename, path: "voting", m: vm}
+		if err := t.checkKeys(votingKeys); err != nil {
+			return nil, err
+		}
+		if roles, ok, err := t.strs("roles", `roles = ["referral", "platform"], the roles that vote on amendments`); err != nil {
+			return nil, err
+		} else if ok {
+			rule.Roles = nil
+			for _, s := range roles {
+				role, err := checkRole(s)
+				if err != nil {
+					return nil, invalid(filename, "voting.roles", "%v", err)
+				}
+				if slices.Contains(rule.Roles, role) {
+					return nil, invalid(filename, "voting.roles", "%s is listed twice", short(s))
+				}
+				rule.Roles = append(rule.Roles, role)
+			}
+			if len(rule.Roles) == 0 {
+				return nil, invalid(filename, "voting.roles", "empty: name at least one role that votes")
+			}
+		}
+		if v, ok := vm["threshold_percent"]; ok {
+			n, isInt := v.(int64)
+			if !isInt || n < protocol.MinThreshold || n > protocol.MaxThreshold {
+				return nil, invalid(filename, "voting.threshold_percent", "want an integer from %d to %d (an amendment passes with more than this share of the voters), got %v", protocol.MinThreshold, protocol.MaxThreshold, v)
+			}
+			rule.Threshold = uint32(n)
+		}
+	}
+	g, err := membership.NewGenesis(r, rule)
+	if err != nil {
+		return nil, &Error{File: filename, Msg: oneLine(err.Error()), Err: ErrInvalid, Cause: err}
+	}
+	return g, nil
+}
+
+func parseRoster(filename string, data []byte, federation string) (*protocol.Roster, map[string]any, error) {
+	if err := checkFederation(federation); err != nil {
+		return nil, nil, fmt.Errorf("%w: %s: federation: %v", ErrInvalid, display(filename), err)
+	}
+	m, err := decode(filename, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	top := table{file: filename, m: m}
+	if err := top.checkKeys([]string{"member", "voting"}); err != nil {
+		return nil, nil, err
 	}
 	var blocks []map[string]any
 	switch v := m["member"].(type) {
@@ -52,27 +127,27 @@ func ParseRoster(filename string, data []byte, federation string) (*protocol.Ros
 		for i, e := range v {
 			b, ok := e.(map[string]any)
 			if !ok {
-				return nil, invalid(filename, fmt.Sprintf("member %d", i+1), "want a table of name, role, author_key, peer_id and addrs, got %s", typeName(e))
+				return nil, nil, invalid(filename, fmt.Sprintf("member %d", i+1), "want a table of name, role, author_key, peer_id and addrs, got %s", typeName(e))
 			}
 			blocks = append(blocks, b)
 		}
 	default:
-		return nil, invalid(filename, "member", "want [[member]] blocks, got %s", typeName(v))
+		return nil, nil, invalid(filename, "member", "want [[member]] blocks, got %s", typeName(v))
 	}
 	if len(blocks) == 0 {
-		return nil, &Error{File: filename, Msg: "no members: " + appendHint, Err: ErrInvalid}
+		return nil, nil, &Error{File: filename, Msg: "no members: " + appendHint, Err: ErrInvalid}
 	}
 	members := make([]protocol.Member, len(blocks))
 	for i, b := range blocks {
 		if members[i], err = parseMember(filename, i, b); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	r, err := protocol.NewRoster(federation, members)
 	if err != nil {
-		return nil, &Error{File: filename, Msg: err.Error() + ": every member has its own name, author key and peer ID; was a block appended twice?", Err: ErrInvalid, Cause: err}
+		return nil, nil, &Error{File: filename, Msg: err.Error() + ": every member has its own name, author key and peer ID; was a block appended twice?", Err: ErrInvalid, Cause: err}
 	}
-	return r, nil
+	return r, m, nil
 }
 
 // parseMember validates block i (0-based) of the roster.
@@ -242,4 +317,11 @@ func (n *Node) Roster() (*protocol.Roster, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// Genesis loads the genesis the config names (the roster file) for the
+// node's federation. Unlike Roster it does not require this node to be
+// in it: a node that joins later is admitted by amendments (SPEC 12).
+func (n *Node) Genesis() (*membership.Genesis, error) {
+	return LoadGenesis(n.RosterPath, n.Federation)
 }

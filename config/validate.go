@@ -10,6 +10,7 @@ import (
 
 	"github.com/staydown/staydown/protocol"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -74,6 +75,26 @@ func checkAddr(s string) (string, error) {
 		return "", fmt.Errorf("%s has a /p2p/ part: remove it; the peer ID is given separately", short(s))
 	}
 	return a.String(), nil
+}
+
+// CheckBootstrap checks bootstrap addresses: multiaddrs that end in the
+// member's peer ID (/p2p/12D3KooW...), returned in canonical form.
+func CheckBootstrap(ss []string) ([]string, error) {
+	var out []string
+	for i, s := range ss {
+		if !utf8.ValidString(s) {
+			return nil, fmt.Errorf("address %d: %s is not valid UTF-8", i+1, short(s))
+		}
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("address %d: %s is not a multiaddr (%s): write it like \"/ip4/192.0.2.1/tcp/4001/p2p/12D3KooW...\"", i+1, short(s), oneLine(err.Error()))
+		}
+		if _, err := peer.AddrInfoFromP2pAddr(a); err != nil {
+			return nil, fmt.Errorf("address %d: %s does not end in /p2p/ and the member's peer ID: add it (`staydown status` on that member prints its listen addresses with it)", i+1, short(s))
+		}
+		out = append(out, a.String())
+	}
+	return out, nil
 }
 
 // checkAddrs checks a list of multiaddrs and returns them in canonical form.
