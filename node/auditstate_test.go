@@ -68,7 +68,7 @@ func TestAuditStateMatchesNode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a := audit.New(pfa.roster)
+		a := audit.New(pfa.Roster())
 		if err := auditFeed(r, a); err != nil {
 			t.Fatal(err)
 		}

@@ -76,7 +76,7 @@ func BenchmarkReceive(b *testing.B) {
 				go func(w int) {
 					defer wg.Done()
 					for i := lo + w; i < hi; i += workers {
-						e, err := gossip.Check(roster, raws[i])
+						e, err := gossip.Check(roster.Federation, raws[i])
 						if err != nil {
 							b.Error(err)
 							return

@@ -46,23 +46,23 @@ func TestCheckpointsAreWitnessed(t *testing.T) {
 			last = publishAddition(t, nru, []string{"graphic-violence"}, sha256Signal(uint64(i)))
 		}
 		for _, n := range []*Node{nru, pfa, pfb, aud} {
-			f.waitFor(45*time.Second, n.self.Name+" holds nru's checkpoint at seq 5, cosigned by both platforms and the auditor", func() bool {
-				msg := n.LatestCheckpoint(nru.self.AuthorKey)
+			f.waitFor(45*time.Second, n.me.Name+" holds nru's checkpoint at seq 5, cosigned by both platforms and the auditor", func() bool {
+				msg := n.LatestCheckpoint(nru.me.AuthorKey)
 				if msg == nil {
 					return false
 				}
-				sc, err := protocol.OpenCheckpoint(msg, n.roster)
+				sc, err := protocol.OpenCheckpoint(msg, n.Roster())
 				if err != nil {
-					t.Fatalf("%s holds a checkpoint that does not open: %v", n.self.Name, err)
+					t.Fatalf("%s holds a checkpoint that does not open: %v", n.me.Name, err)
 				}
-				return sc.Size == 5 && slices.Contains(sc.Cosigners, pfa.self.AuthorKey) && slices.Contains(sc.Cosigners, pfb.self.AuthorKey) &&
-					slices.Contains(sc.Cosigners, aud.self.AuthorKey)
+				return sc.Size == 5 && slices.Contains(sc.Cosigners, pfa.me.AuthorKey) && slices.Contains(sc.Cosigners, pfb.me.AuthorKey) &&
+					slices.Contains(sc.Cosigners, aud.me.AuthorKey)
 			})
 		}
 		// The root is the root of the log every node holds.
-		sc, _ := protocol.OpenCheckpoint(pfb.LatestCheckpoint(nru.self.AuthorKey), pfb.roster)
+		sc, _ := protocol.OpenCheckpoint(pfb.LatestCheckpoint(nru.me.AuthorKey), pfb.Roster())
 		tree := protocol.NewTree()
-		if err := pfb.store.Range(nru.self.AuthorKey, 1, last.Seq(), func(e *protocol.Entry) error { tree.Append(e.ID); return nil }); err != nil {
+		if err := pfb.store.Range(nru.me.AuthorKey, 1, last.Seq(), func(e *protocol.Entry) error { tree.Append(e.ID); return nil }); err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(tree.Root(), sc.Root) {
@@ -78,7 +78,7 @@ func TestCheckpointsAreWitnessed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		proven, err := protocol.VerifyEntryProof(p, pfb.roster)
+		proven, err := protocol.VerifyEntryProof(p, pfb.Roster())
 		if err != nil || proven.Entry.ID != last.ID || len(proven.Checkpoint.Cosigners) != 3 {
 			t.Errorf("proof: %v, %+v", err, proven)
 		}
@@ -92,7 +92,7 @@ func TestCheckpointsAreWitnessed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a := audit.New(pfb.roster)
+		a := audit.New(pfb.Roster())
 		if err := auditFeed(r, a); err != nil {
 			t.Fatal(err)
 		}
@@ -102,7 +102,7 @@ func TestCheckpointsAreWitnessed(t *testing.T) {
 
 		// Kept across a restart.
 		pfa = f.restart("pfa")
-		if sc, err := protocol.OpenCheckpoint(pfa.LatestCheckpoint(nru.self.AuthorKey), pfa.roster); err != nil || sc.Size != 5 {
+		if sc, err := protocol.OpenCheckpoint(pfa.LatestCheckpoint(nru.me.AuthorKey), pfa.Roster()); err != nil || sc.Size != 5 {
 			t.Errorf("after a restart: %v, %+v", err, sc)
 		}
 	})
@@ -123,12 +123,12 @@ func TestCheckpointConflict(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		other := protocol.Checkpoint{Origin: protocol.CheckpointOrigin("test", nru.self.AuthorKey), Size: 3, Root: bytes.Repeat([]byte{7}, 32)}
+		other := protocol.Checkpoint{Origin: protocol.CheckpointOrigin("test", nru.me.AuthorKey), Size: 3, Root: bytes.Repeat([]byte{7}, 32)}
 		msg, err := protocol.SignCheckpoint(other, signer)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sc, err := protocol.OpenCheckpoint(msg, pfa.roster)
+		sc, err := protocol.OpenCheckpoint(msg, pfa.Roster())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,7 +137,7 @@ func TestCheckpointConflict(t *testing.T) {
 			t.Fatalf("a contradicting checkpoint was cosigned (%v)", err)
 		}
 		c := pfa.CheckpointConflicts()
-		if len(c) != 1 || c[0].Author != nru.self.AuthorKey || c[0].Size != 3 || !bytes.Equal(c[0].Note, msg) {
+		if len(c) != 1 || c[0].Author != nru.me.AuthorKey || c[0].Size != 3 || !bytes.Equal(c[0].Note, msg) {
 			t.Fatalf("conflicts %+v", c)
 		}
 		st, err := pfa.Status(context.Background())
@@ -154,7 +154,7 @@ func TestCheckpointConflict(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sc, _ := protocol.OpenCheckpoint(m, pfa.roster)
+			sc, _ := protocol.OpenCheckpoint(m, pfa.Roster())
 			if _, err := pfa.ckpt.Receive(sc, m); err != nil {
 				t.Fatal(err)
 			}

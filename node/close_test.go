@@ -45,7 +45,7 @@ func TestCloseWithStreamsOpen(t *testing.T) {
 
 	// A peer that announces a log and never serves the range asked for.
 	key := f.key("slow")
-	h := memberHost(t, f, "slow", n.roster)
+	h := memberHost(t, f, "slow", n.Roster())
 	asked := make(chan struct{}, 1)
 	hold := make(chan struct{})
 	defer close(hold)

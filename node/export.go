@@ -34,7 +34,8 @@ func (n *Node) Export(ctx context.Context, w io.Writer, authors []protocol.Autho
 	if err != nil {
 		return fmt.Errorf("reading the roster to include: %w", err)
 	}
-	hdr := &pb.ExportHeader{Federation: n.cfg.Federation, Roster: roster, Exporter: n.self.Name, CreatedMs: n.now().UnixMilli()}
+	hdr := &pb.ExportHeader{Federation: n.cfg.Federation, Roster: roster, Exporter: n.me.Name, CreatedMs: n.now().UnixMilli(),
+		Genesis: n.members.Genesis().Raw()}
 	for _, a := range authors {
 		hdr.Authors = append(hdr.Authors, append([]byte(nil), a[:]...))
 	}
@@ -65,7 +66,7 @@ func (n *Node) Export(ctx context.Context, w io.Writer, authors []protocol.Autho
 				return err
 			}
 			if len(chunk) == 0 {
-				return fmt.Errorf("log of %s: no entry at seq %d below its head %d", n.roster.NameOf(h.Author), from, h.Seq)
+				return fmt.Errorf("log of %s: no entry at seq %d below its head %d", n.nameOf(h.Author), from, h.Seq)
 			}
 			for _, raw := range chunk {
 				if err := ew.Entry(raw); err != nil {

@@ -64,7 +64,7 @@ func TestMatchCacheInvalidation(t *testing.T) {
 	// Attestations come in the store's order, by author: list nru's first
 	// when its key sorts first.
 	order := func(nruStatus, paStatus store.Status) []store.Status {
-		if string(nru.self.AuthorKey[:]) < string(pa.self.AuthorKey[:]) {
+		if string(nru.me.AuthorKey[:]) < string(pa.me.AuthorKey[:]) {
 			return []store.Status{nruStatus, paStatus}
 		}
 		return []store.Status{paStatus, nruStatus}
@@ -95,8 +95,8 @@ func TestMatchCacheInvalidation(t *testing.T) {
 		t.Fatalf("fork: %v %v", res, err)
 	}
 	for _, a := range matchOne(t, pa, api.Query{Signal: x, Quality: api.NoQuality}).Attestations {
-		if a.Equivocated != (a.Author == nru.self.AuthorKey) {
-			t.Errorf("after nru equivocated: %s's attestation has Equivocated %v", pa.roster.NameOf(a.Author), a.Equivocated)
+		if a.Equivocated != (a.Author == nru.me.AuthorKey) {
+			t.Errorf("after nru equivocated: %s's attestation has Equivocated %v", pa.Roster().NameOf(a.Author), a.Equivocated)
 		}
 	}
 }

@@ -27,12 +27,14 @@ import (
 	"github.com/staydown/staydown/node/gossip"
 	"github.com/staydown/staydown/node/kind"
 	"github.com/staydown/staydown/node/matching"
+	"github.com/staydown/staydown/node/members"
 	"github.com/staydown/staydown/node/notices"
 	"github.com/staydown/staydown/node/p2p"
 	"github.com/staydown/staydown/node/status"
 	"github.com/staydown/staydown/node/syncer"
 	"github.com/staydown/staydown/node/writer"
 	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/membership"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/protocol/replica"
 	"github.com/staydown/staydown/protocol/report"
@@ -48,12 +50,15 @@ import (
 // and starts their loops; no part holds the Node. What follows a commit,
 // in commit order, is Node.stored.
 type Node struct {
-	cfg    *config.Node
-	log    *slog.Logger
-	roster *protocol.Roster
-	self   protocol.Member
-	author ed25519.PrivateKey
-	store  *store.Store
+	cfg *config.Node
+	log *slog.Logger
+	// members is the membership in force (SPEC 12); me is this node's
+	// identity as its config and keys say (its member, when admitted,
+	// is Self()).
+	members *members.Live
+	me      protocol.Member
+	author  ed25519.PrivateKey
+	store   *store.Store
 	// matcher answers match queries (package matching); made in Start once
 	// the store is open, before anything is applied.
 	matcher *matching.Matching
@@ -78,6 +83,8 @@ type Node struct {
 	// writer is the one loop that writes the store (package writer).
 	writer *writer.Writer
 
+	dialer *p2p.Dialer
+
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup // the background loops
 	closeOnce sync.Once
@@ -92,7 +99,7 @@ func Start(ctx context.Context, cfg *config.Node, log *slog.Logger) (*Node, erro
 
 // StartWith is Start on the host, timers and API that opts give.
 func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Options) (n *Node, err error) {
-	roster, err := cfg.Roster() // also checks the roster lists this node with its own keys
+	genesis, err := cfg.Genesis()
 	if err != nil {
 		return nil, err
 	}
@@ -104,13 +111,21 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	if err != nil {
 		return nil, err
 	}
-	self, _ := roster.ByName(cfg.Name)
+	peerID, err := peer.IDFromPrivateKey(nodeKey)
+	if err != nil {
+		return nil, fmt.Errorf("node key: %w", err)
+	}
+	boot, err := bootstrapPeers(cfg.Bootstrap)
+	if err != nil {
+		return nil, err
+	}
 	token, err := cfg.Token()
 	if err != nil {
 		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	n = &Node{cfg: cfg, log: log, roster: roster, self: self, author: author,
+	me := protocol.Member{Name: cfg.Name, Role: cfg.Role, AuthorKey: protocol.AuthorKeyOf(author), PeerID: peerID.String()}
+	n = &Node{cfg: cfg, log: log, me: me, author: author,
 		metrics: newMetrics(), cancel: cancel, runCtx: runCtx, opts: opts}
 	// A failed start releases what it took. (Not through the named result:
 	// `return nil, err` has set it to nil by the time this runs.)
@@ -127,15 +142,22 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 		return nil, err
 	}
 	store.Prefetch(cfg.StorePath, log)
-	n.notices, err = notices.New(notices.Deps{Store: n.store, Roster: roster, Self: self, Author: author,
+	if n.members, err = members.Open(genesis, n.store, log); err != nil {
+		return nil, err
+	}
+	if err = n.checkSelf(); err != nil {
+		return nil, err
+	}
+	roster := n.members.Roster()
+	n.notices, err = notices.New(notices.Deps{Store: n.store, Roster: n.members.Roster, Self: n.Self, Author: author,
 		Publish: n.Publish, Subscribe: n.Subscribe, Done: runCtx.Done(), Now: n.now, Random: n.random, Log: log})
 	if err != nil {
 		return nil, err
 	}
-	if n.matcher, err = matching.New(n.store, roster, cfg.Policy, cfg.Dir, n.metrics.reg, log, n.now); err != nil {
+	if n.matcher, err = matching.New(n.store, n.members.Roster, cfg.Policy, cfg.Dir, n.metrics.reg, log, n.now); err != nil {
 		return nil, err
 	}
-	n.writer = writer.New(writer.Deps{Store: n.store, Roster: roster, Federation: cfg.Federation,
+	n.writer = writer.New(writer.Deps{Store: n.store, Names: n.nameOf, Federation: cfg.Federation, Refresh: n.members.Refresh,
 		Author: author, Now: n.now, Done: runCtx.Done(), Log: log,
 		Hooks: func(batch []*protocol.Entry) []func(*store.Writes, []store.Result) error {
 			return []func(*store.Writes, []store.Result) error{n.matcher.WatchHook(batch)}
@@ -149,10 +171,15 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	if err := n.store.ReleaseMapped(); err != nil {
 		log.Warn("releasing the store's mapped pages", "err", err)
 	}
-	if n.host, n.gater, err = opts.newHost(nodeKey, cfg.Listen, roster, log, n.now); err != nil {
+	bootIDs := make([]peer.ID, len(boot))
+	for i, b := range boot {
+		bootIDs[i] = b.ID
+	}
+	if n.host, n.gater, err = opts.newHost(nodeKey, cfg.Listen, roster, bootIDs, log, n.now); err != nil {
 		return nil, err
 	}
-	n.sync = syncer.New(syncer.Deps{Store: n.store, Roster: roster, Federation: cfg.Federation, Host: n.host, Gater: n.gater,
+	gh := genesis.Hash()
+	n.sync = syncer.New(syncer.Deps{Store: n.store, Members: n.members.History, Genesis: gh[:], Federation: cfg.Federation, Host: n.host, Gater: n.gater,
 		Apply: n.writer.Apply, Gossip: func(raw []byte) error { return n.topic.Publish(context.Background(), raw) },
 		Now: n.now, After: n.after, Log: log, TxEntries: writer.MaxBatch, TxBytes: writer.MaxBatchBytes,
 		Synced: func(k uint64) { n.metrics.synced.Add(float64(k)) }, Forged: n.metrics.syncForged.Inc})
@@ -161,8 +188,9 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	if n.ps, err = gossip.NewPubSub(runCtx, n.host, n.scores.set, topicName, ckptTopic); err != nil {
 		return nil, fmt.Errorf("gossipsub: %w", err)
 	}
-	if err = n.ps.RegisterTopicValidator(topicName, (&gossip.Validator{Store: n.store, Roster: roster, Self: n.host.ID(), Gater: n.gater, Log: log,
-		Rejected: func(reason string) { n.metrics.rejected.WithLabelValues(reason).Inc() }, Ignored: n.metrics.ignored.Inc, SyncWith: n.sync.Soon}).Validate); err != nil {
+	if err = n.ps.RegisterTopicValidator(topicName, (&gossip.Validator{Store: n.store, Federation: cfg.Federation, Names: n.nameOf, Self: n.host.ID(), Gater: n.gater, Log: log,
+		Rejected: func(reason string) { n.metrics.rejected.WithLabelValues(reason).Inc() }, Ignored: n.metrics.ignored.Inc, SyncWith: n.sync.Soon,
+		Hold: n.writer.Hold}).Validate); err != nil {
 		return nil, fmt.Errorf("gossipsub validator: %w", err)
 	}
 	if n.topic, err = n.ps.Join(topicName); err != nil {
@@ -172,7 +200,7 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	if err != nil {
 		return nil, fmt.Errorf("gossipsub subscribe: %w", err)
 	}
-	n.ckpt, err = checkpoints.New(checkpoints.Deps{Store: n.store, Roster: roster, Self: self, Author: author,
+	n.ckpt, err = checkpoints.New(checkpoints.Deps{Store: n.store, Roster: n.members.Roster, Self: me, Author: author,
 		Federation: cfg.Federation, Host: n.host.ID(), After: n.after, Log: log, Reg: n.metrics.reg,
 		Rejected: func() { n.metrics.rejected.WithLabelValues("checkpoint").Inc() }})
 	if err != nil {
@@ -186,6 +214,8 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	n.host.Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
 		n.sync.Soon(c.RemotePeer()) // whatever happened while apart, catch up
 	}})
+	n.dialer = p2p.NewDialer(n.host, roster, boot, log, n.now, n.after)
+	n.members.Watch(n.membershipChanged)
 	received := make(chan *protocol.Entry, writer.MaxBatch)
 	interval := cfg.CheckpointInterval
 	if interval <= 0 {
@@ -197,14 +227,16 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	go func() { defer n.wg.Done(); n.sync.Run(runCtx) }()
 	go func() { defer n.wg.Done(); gossip.Read(runCtx, sub, n.host.ID(), received) }()
 	go func() { defer n.wg.Done(); n.writer.Run(received) }()
-	go func() { defer n.wg.Done(); p2p.NewDialer(n.host, roster, log, n.now, n.after).Run(runCtx) }()
+	go func() { defer n.wg.Done(); n.dialer.Run(runCtx) }()
 
 	if !opts.NoAPI {
 		if err = n.serveHTTP(token); err != nil {
 			return nil, err
 		}
 	}
-	log.Info("node started", "name", self.Name, "role", self.Role, "federation", cfg.Federation,
+	self, member := n.member()
+	log.Info("node started", "name", self.Name, "role", self.Role, "federation", cfg.Federation, "genesis", hex.EncodeToString(gh[:8]),
+		"roster_version", n.members.History().Version(), "member", member,
 		"peer", n.host.ID(), "listen", n.host.Addrs(), "api", fmt.Sprint(n.apiAddr))
 	return n, nil
 }
@@ -221,8 +253,9 @@ func (n *Node) serveHTTP(token string) error {
 	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		self := n.Self()
 		fmt.Fprintf(w, "staydown node %s (%s) of federation %s\nAPI: /v1/ (bearer token), /v1/openapi.yaml\nMetrics: /metrics\n",
-			n.self.Name, n.self.Role, n.cfg.Federation)
+			self.Name, self.Role, n.cfg.Federation)
 	})
 	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	n.wg.Add(1)
@@ -292,8 +325,12 @@ func (n *Node) Publish(ctx context.Context, body *pb.Entry) (*protocol.Entry, er
 	if what == "" {
 		return nil, fmt.Errorf("%w: no payload", kind.ErrInvalid)
 	}
-	if !protocol.MayWrite(n.self.Role, what) {
-		return nil, fmt.Errorf("%w: a %s may not write a %s", kind.ErrForbidden, n.self.Role, what)
+	self, member := n.member()
+	if !member {
+		return nil, fmt.Errorf("%w: %s is not a member of the roster in force (version %d) yet: its entries would be held by every node until its admission passes (staydown member proposals)", kind.ErrForbidden, self.Name, n.members.History().Version())
+	}
+	if !protocol.MayWrite(self.Role, what) {
+		return nil, fmt.Errorf("%w: a %s may not write a %s", kind.ErrForbidden, self.Role, what)
 	}
 	if err := n.checkOwnTarget(body); err != nil {
 		return nil, err
@@ -302,6 +339,8 @@ func (n *Node) Publish(ctx context.Context, body *pb.Entry) (*protocol.Entry, er
 	// it, updates what reads the store, and publishes it on gossip.
 	e, err := n.writer.Propose(ctx, body)
 	switch {
+	case errors.Is(err, replica.ErrMember):
+		return nil, fmt.Errorf("%w: %w", kind.ErrForbidden, err)
 	case errors.Is(err, protocol.ErrMalformed), errors.Is(err, protocol.ErrTooLarge), errors.Is(err, protocol.ErrSignal), errors.Is(err, protocol.ErrLabel), errors.Is(err, store.ErrRule):
 		return nil, fmt.Errorf("%w: %w", kind.ErrInvalid, err)
 	case err != nil:
@@ -327,8 +366,8 @@ func (n *Node) checkOwnTarget(body *pb.Entry) error {
 	if err != nil {
 		return err
 	}
-	if t.Author != n.self.AuthorKey {
-		return fmt.Errorf("%w: entry %s was written by %s; a member may only retract or update its own entries", kind.ErrInvalid, id, n.roster.NameOf(t.Author))
+	if t.Author != n.me.AuthorKey {
+		return fmt.Errorf("%w: entry %s was written by %s; a member may only retract or update its own entries", kind.ErrInvalid, id, n.nameOf(t.Author))
 	}
 	return nil
 }
@@ -418,14 +457,41 @@ func (n *Node) Proof(ctx context.Context, id protocol.ID) (protocol.EntryProof, 
 	return n.ckpt.Proof(ctx, id)
 }
 
-// Roster implements api.Backend.
-func (n *Node) Roster() *protocol.Roster { return n.roster }
+// Roster implements api.Backend: the roster in force.
+func (n *Node) Roster() *protocol.Roster { return n.members.Roster() }
+
+// Members is the node's membership (SPEC 12).
+func (n *Node) Members() *members.Live { return n.members }
+
+// Self is this node's member in the roster in force, or, before its
+// admission, its identity as its config and keys say.
+func (n *Node) Self() protocol.Member {
+	m, _ := n.member()
+	return m
+}
+
+// member is Self, and whether the roster in force has this node as a
+// member with its own key.
+func (n *Node) member() (protocol.Member, bool) {
+	if m, ok := n.members.Roster().ByName(n.me.Name); ok && m.AuthorKey == n.me.AuthorKey {
+		return m, true
+	}
+	return n.me, false
+}
+
+// nameOf is the member name of author key k (current or past), for log
+// lines and status.
+func (n *Node) nameOf(k protocol.AuthorKey) string { return n.members.History().NameOf(k) }
 
 // Status implements api.Backend.
 func (n *Node) Status(ctx context.Context) (status.Status, error) {
+	self, member := n.member()
+	h := n.members.History()
+	gh := h.Genesis.Hash()
 	st := status.Status{
-		ID: n.host.ID().String(), Name: n.self.Name, Role: string(n.self.Role),
-		Author: n.self.AuthorKey.String(), Federation: n.cfg.Federation,
+		ID: n.host.ID().String(), Name: self.Name, Role: string(self.Role),
+		Author: self.AuthorKey.String(), Federation: n.cfg.Federation,
+		Genesis: hex.EncodeToString(gh[:]), RosterVersion: h.Version(), Member: member, Proposals: len(h.Pending),
 		TopicPeers: len(n.topic.ListPeers()), Heads: map[string]uint64{}, Flagged: []string{},
 	}
 	for _, p := range n.host.Network().Peers() {
@@ -444,8 +510,12 @@ func (n *Node) Status(ctx context.Context) (status.Status, error) {
 	if err != nil {
 		return st, err
 	}
-	for _, h := range heads {
-		st.Heads[n.roster.NameOf(h.Author)] = h.Seq
+	for _, hd := range heads {
+		name := h.NameOf(hd.Author)
+		if _, taken := st.Heads[name]; taken || (name != hd.Author.String() && hd.Author != keyOf(h, name)) {
+			name += " (key " + hd.Author.String()[:16] + ")" // a member's earlier key
+		}
+		st.Heads[name] = hd.Seq
 	}
 	d := protocol.HeadsDigest(heads)
 	st.HeadsDigest = hex.EncodeToString(d[:])
@@ -464,7 +534,12 @@ func (n *Node) Status(ctx context.Context) (status.Status, error) {
 		}
 	}
 	for _, a := range flagged {
-		st.Flagged = append(st.Flagged, n.roster.NameOf(a))
+		st.Flagged = append(st.Flagged, h.NameOf(a))
+	}
+	for _, c := range h.Conflicts {
+		if !slices.Contains(st.Flagged, c.Member) {
+			st.Flagged = append(st.Flagged, c.Member) // approved two amendments of one version
+		}
 	}
 	for p, score := range n.scores.get() {
 		if name := n.gater.Name(p); name != "" {
@@ -509,7 +584,7 @@ func (n *Node) equivocation(ev *replica.EquivocationError) {
 	// The author is flagged now: every result that holds one of its
 	// attestations changes.
 	n.matcher.InvalidateAll()
-	n.log.Error("equivocation: author signed two entries with the same seq; kept as evidence", "author", n.roster.NameOf(ev.Author), "seq", ev.Seq,
+	n.log.Error("equivocation: author signed two entries with the same seq; kept as evidence", "author", n.nameOf(ev.Author), "seq", ev.Seq,
 		"logged", protocol.IDOf(ev.Logged), "id", ev.Other.ID)
 }
 
@@ -530,4 +605,78 @@ func (s *peerScores) get() map[peer.ID]float64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return maps.Clone(s.m)
+}
+
+// keyOf is the current key of member name in h's roster in force (zero if
+// it is not a member now).
+func keyOf(h *membership.History, name string) protocol.AuthorKey {
+	m, _ := h.Roster().ByName(name)
+	return m.AuthorKey
+}
+
+// checkSelf checks this node against the roster in force at start: a
+// member of its name must have this node's author key as its current key
+// (else the key was rotated or revoked, and entries signed with it would
+// be refused). A node not in the roster yet starts, syncs and waits for
+// its admission (SPEC 12.1).
+func (n *Node) checkSelf() error {
+	h := n.members.History()
+	m, ok := h.Roster().ByName(n.me.Name)
+	switch {
+	case !ok:
+		if ks, known := h.Key(n.me.AuthorKey); known {
+			return fmt.Errorf("member %q was removed from the federation (its key %s %s): this node cannot publish", n.me.Name, n.me.AuthorKey, ks.Why)
+		}
+		n.log.Warn("this node is not a member of the roster in force yet: it syncs, and publishes once an admission of it passes", "name", n.me.Name,
+			"roster_version", h.Version(), "author_key", n.me.AuthorKey, "peer", n.me.PeerID)
+	case m.AuthorKey != n.me.AuthorKey:
+		if ks, known := h.Key(n.me.AuthorKey); known && ks.Member == m.Name {
+			return fmt.Errorf("member %q signs with key %s now; this node's author.key (%s) was %s after seq %d: install the member's current key", m.Name, m.AuthorKey, n.me.AuthorKey, ks.Why, ks.End)
+		}
+		return fmt.Errorf("member %q of the roster in force has author key %s, but this node's author.key holds %s: make them agree", m.Name, m.AuthorKey, n.me.AuthorKey)
+	default:
+		if m.PeerID != n.me.PeerID {
+			n.log.Warn("the roster in force gives this member another peer ID than this node's node.key: peers will refuse this node until a peer update says so", "roster", m.PeerID, "node", n.me.PeerID)
+		}
+		if m.Role != n.cfg.Role {
+			n.log.Warn("the roster in force gives this member another role than config.toml: the roster's holds", "roster", m.Role, "config", n.cfg.Role)
+		}
+	}
+	return nil
+}
+
+// membershipChanged follows a new membership (members.Live.Watch): the
+// gater admits the peers of the roster in force and the connections of
+// those it no longer names are closed; the dialer dials the new members;
+// a sync fetches the logs of members just admitted; match results are
+// derived again (verdicts on entries may have changed).
+func (n *Node) membershipChanged(old, now *membership.History) {
+	if old.Version() == now.Version() && old.Roster() == now.Roster() {
+		return
+	}
+	r := now.Roster()
+	for _, p := range n.gater.SetRoster(r) {
+		n.log.Info("closing the connections of a peer no longer in the roster", "peer", p)
+		_ = n.host.Network().ClosePeer(p)
+	}
+	n.dialer.SetRoster(r)
+	n.matcher.InvalidateAll()
+	if old.Version() != now.Version() {
+		v := now.Versions[len(now.Versions)-1]
+		n.log.Info("roster changed", "version", now.Version(), "change", v.Change, "proposer", v.Proposer, "votes", len(v.Votes), "of", v.Voters)
+	}
+	n.sync.Any()
+}
+
+// bootstrapPeers parses the bootstrap addresses of the config.
+func bootstrapPeers(addrs []string) ([]peer.AddrInfo, error) {
+	var out []peer.AddrInfo
+	for _, a := range addrs {
+		ai, err := peer.AddrInfoFromString(a)
+		if err != nil {
+			return nil, fmt.Errorf("bootstrap address %q: %w", a, err)
+		}
+		out = append(out, *ai)
+	}
+	return out, nil
 }

@@ -208,7 +208,7 @@ func scriptSync(h host.Host, author protocol.AuthorKey, head protocol.Head, answ
 		if protodelim.UnmarshalFrom(r, &hello) != nil {
 			return
 		}
-		protodelim.MarshalTo(s, &pb.SyncHello{Federation: "test", Heads: []*pb.SyncHead{{Author: author[:], Seq: head.Seq, Id: head.ID[:]}}})
+		protodelim.MarshalTo(s, &pb.SyncHello{Federation: "test", Genesis: hello.Genesis, Heads: []*pb.SyncHead{{Author: author[:], Seq: head.Seq, Id: head.ID[:]}}})
 		for {
 			var req pb.SyncRequest
 			if protodelim.UnmarshalFrom(r, &req) != nil || !answer(s, &req) {

@@ -68,8 +68,8 @@ func noticeBench(b *testing.B, nNotices int) (*Node, int) {
 	}
 	b.Cleanup(func() { n.Close() })
 
-	pfa := n.self.AuthorKey
-	recipients := protocol.NoticeRecipients(n.roster, protocol.AuthorKeyOf(nruKey), pfa)
+	pfa := n.me.AuthorKey
+	recipients := protocol.NoticeRecipients(n.Roster(), protocol.AuthorKeyOf(nruKey), pfa)
 	var head protocol.Head
 	var batch []*protocol.Entry
 	sign := func(ts int64, body *pb.Entry) *protocol.Entry {

@@ -45,7 +45,7 @@ func noticeFed(t *testing.T) (f *simFed, clock *testClock, nru, pfa, pfb, aud *N
 func (f *simFed) waitStored(id protocol.ID, nodes ...*Node) {
 	f.t.Helper()
 	for _, n := range nodes {
-		f.waitFor(45*time.Second, "entry "+id.String()+" on "+n.self.Name, func() bool {
+		f.waitFor(45*time.Second, "entry "+id.String()+" on "+n.me.Name, func() bool {
 			_, err := n.store.Get(id)
 			return err == nil
 		})
@@ -56,7 +56,7 @@ func viewOf(t *testing.T, n *Node, id protocol.ID) notices.View {
 	t.Helper()
 	v, err := n.GetNotice(context.Background(), id, 0)
 	if err != nil {
-		t.Fatalf("%s: %v", n.self.Name, err)
+		t.Fatalf("%s: %v", n.me.Name, err)
 	}
 	return v
 }
@@ -94,7 +94,7 @@ func TestNoticeLifecycleAcrossNodes(t *testing.T) {
 		for _, n := range []*Node{nru, pfa, aud} {
 			v := viewOf(t, n, n1.ID)
 			if v.Details == nil || len(v.Details.URLs) != 1 || v.Details.URLs[0] != "https://video.example/watch?v=1" || v.Details.Text != "the speech at 0:42" {
-				t.Errorf("%s cannot read the notice: %+v", n.self.Name, v.Details)
+				t.Errorf("%s cannot read the notice: %+v", n.me.Name, v.Details)
 			}
 		}
 		if v := viewOf(t, pfb, n1.ID); v.Details != nil || !v.Sealed || v.From != "nru" || v.To != "pfa" || v.Category != "attacker-manifesto" || !v.Order {
@@ -117,7 +117,7 @@ func TestNoticeLifecycleAcrossNodes(t *testing.T) {
 		f.waitStored(forged.ID, all...)
 		for _, n := range all {
 			if v := viewOf(t, n, n1.ID); v.State != "open" || len(v.Replies) != 0 {
-				t.Errorf("%s: a stranger's reply changed n1: %s, %d replies", n.self.Name, v.State, len(v.Replies))
+				t.Errorf("%s: a stranger's reply changed n1: %s, %d replies", n.me.Name, v.State, len(v.Replies))
 			}
 		}
 
@@ -140,15 +140,15 @@ func TestNoticeLifecycleAcrossNodes(t *testing.T) {
 		for _, n := range all {
 			v := viewOf(t, n, n2.ID)
 			if v.State != "actioned" || v.TimeToActionS == nil || *v.TimeToActionS < 600 || v.WithinDeadline == nil || !*v.WithinDeadline {
-				t.Errorf("%s: n2 %+v", n.self.Name, v)
+				t.Errorf("%s: n2 %+v", n.me.Name, v)
 			}
 			f := matchOne(t, n, api.Query{Signal: sig, Quality: api.NoQuality})
 			if len(f.Attestations) != 1 || f.Attestations[0].Kind != protocol.KindNotice || f.Attestations[0].Status != store.StatusActive {
-				t.Fatalf("%s: stay down: %+v", n.self.Name, f.Attestations)
+				t.Fatalf("%s: stay down: %+v", n.me.Name, f.Attestations)
 			}
 			// The issuer and the platform that removed it: two members.
 			if f.Verdict != api.VerdictBlock {
-				t.Errorf("%s: verdict %s, want block", n.self.Name, f.Verdict)
+				t.Errorf("%s: verdict %s, want block", n.me.Name, f.Verdict)
 			}
 		}
 
@@ -156,7 +156,7 @@ func TestNoticeLifecycleAcrossNodes(t *testing.T) {
 		clock.advance(2 * time.Hour)
 		for _, n := range all {
 			if v := viewOf(t, n, n1.ID); v.State != "overdue" || v.TimeRemainingS == nil || *v.TimeRemainingS >= 0 {
-				t.Errorf("%s: n1 %s, remaining %v", n.self.Name, v.State, v.TimeRemainingS)
+				t.Errorf("%s: n1 %s, remaining %v", n.me.Name, v.State, v.TimeRemainingS)
 			}
 		}
 		inbox, err := pfa.ListNotices(ctx, notices.Query{Overdue: true})
@@ -185,7 +185,7 @@ func TestNoticeLifecycleAcrossNodes(t *testing.T) {
 			if first == nil {
 				first = js
 			} else if !bytes.Equal(js, first) {
-				t.Errorf("%s's report differs from nru's:\n%s\n%s", n.self.Name, js, first)
+				t.Errorf("%s's report differs from nru's:\n%s\n%s", n.me.Name, js, first)
 			}
 			var pf *struct{ received, within, overdue int }
 			for _, m := range rep.Members {
@@ -194,7 +194,7 @@ func TestNoticeLifecycleAcrossNodes(t *testing.T) {
 				}
 			}
 			if pf == nil || pf.received != 2 || pf.within != 1 || pf.overdue != 1 {
-				t.Errorf("%s: report for pfa %+v", n.self.Name, pf)
+				t.Errorf("%s: report for pfa %+v", n.me.Name, pf)
 			}
 		}
 

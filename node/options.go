@@ -8,6 +8,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/staydown/staydown/node/p2p"
 	"github.com/staydown/staydown/protocol"
@@ -48,12 +49,12 @@ type Options struct {
 
 // newHost makes the node's host as o says, behind a roster gater that
 // reads the node's clock.
-func (o Options) newHost(key crypto.PrivKey, listen []string, r *protocol.Roster, log *slog.Logger, now func() time.Time) (host.Host, *p2p.Gater, error) {
+func (o Options) newHost(key crypto.PrivKey, listen []string, r *protocol.Roster, boot []peer.ID, log *slog.Logger, now func() time.Time) (host.Host, *p2p.Gater, error) {
 	build := o.Host
 	if build == nil {
 		build = p2p.TCP(listen)
 	}
-	return p2p.Gated(key, r, log, now, build)
+	return p2p.Gated(key, r, boot, log, now, build)
 }
 
 // after is a timer of the node's clock (Options.After).

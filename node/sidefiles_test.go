@@ -84,7 +84,7 @@ func TestSideFilesImported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	origin := protocol.CheckpointOrigin("test", pa.self.AuthorKey)
+	origin := protocol.CheckpointOrigin("test", pa.me.AuthorKey)
 	tree := protocol.NewTree()
 	tree.Append(e.ID)
 	latest, err := protocol.SignCheckpoint(protocol.Checkpoint{Origin: origin, Size: 1, Root: tree.Root()}, signer)
@@ -96,7 +96,7 @@ func TestSideFilesImported(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeSideFile(t, filepath.Join(dir, checkpoints.File),
-		map[string][][2][]byte{"latest": {{pa.self.AuthorKey[:], latest}}},
+		map[string][][2][]byte{"latest": {{pa.me.AuthorKey[:], latest}}},
 		map[string][][]byte{"conflicts": {conflict}})
 	alert := fmt.Sprintf(`{"raised_ms":1700000000000,"watched":%q,"signal":%q,"entry":%q}`,
 		protocol.FormatSignal(hosted), protocol.FormatSignal(hosted), e.ID)
@@ -119,7 +119,7 @@ func TestSideFilesImported(t *testing.T) {
 	}
 	imported := func(when string) {
 		t.Helper()
-		if got := pa.LatestCheckpoint(pa.self.AuthorKey); !bytes.Equal(got, latest) {
+		if got := pa.LatestCheckpoint(pa.me.AuthorKey); !bytes.Equal(got, latest) {
 			t.Errorf("%s: latest checkpoint %q, want %q", when, got, latest)
 		}
 		if c := pa.CheckpointConflicts(); len(c) != 1 || !bytes.Equal(c[0].Note, conflict) {

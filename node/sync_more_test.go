@@ -109,7 +109,7 @@ func (m *fakeMember) serve(s network.Stream) {
 	if protodelim.UnmarshalFrom(r, &hello) != nil {
 		return
 	}
-	mine := &pb.SyncHello{Federation: m.fed}
+	mine := &pb.SyncHello{Federation: m.fed, Genesis: hello.Genesis}
 	m.mu.Lock()
 	for a, log := range m.logs {
 		last := log[len(log)-1]
@@ -465,7 +465,7 @@ func useAuthorKey(t *testing.T, cfg *config.Node, key ed25519.PrivateKey) {
 // transport identity, as a misbehaving member's node would.
 func syncClient(t *testing.T, f *federation, name string, n *Node) (host.Host, network.Stream, *bufio.Reader) {
 	t.Helper()
-	h := memberHost(t, f, name, n.roster)
+	h := memberHost(t, f, name, n.Roster())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := h.Connect(ctx, peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()}); err != nil {
@@ -501,6 +501,7 @@ func TestSyncServeCutsOffBadRequests(t *testing.T) {
 		}, false},
 		{"hello of another federation", &pb.SyncHello{Federation: "other"}, nil, true},
 		{"hello with a malformed head", &pb.SyncHello{Federation: "test", Heads: []*pb.SyncHead{{Author: make([]byte, 32), Seq: 1, Id: []byte{1}}}}, nil, true},
+		{"hello of another genesis (same name, other founders)", &pb.SyncHello{Federation: "test", Genesis: make([]byte, 32)}, nil, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -512,6 +513,10 @@ func TestSyncServeCutsOffBadRequests(t *testing.T) {
 			hello := tc.hello
 			if hello == nil {
 				hello = &pb.SyncHello{Federation: "test"}
+			}
+			if hello.Genesis == nil {
+				gh := n.members.Genesis().Hash()
+				hello.Genesis = gh[:]
 			}
 			if _, err := protodelim.MarshalTo(s, hello); err != nil {
 				t.Fatal(err)
@@ -567,7 +572,7 @@ func TestSyncCutsOffStaller(t *testing.T) {
 	key := f.key("rogue")
 	author := protocol.AuthorKeyOf(key)
 	first := addition(t, key, "test", 1, protocol.ID{}, "one")
-	h := memberHost(t, f, "rogue", n.roster)
+	h := memberHost(t, f, "rogue", n.Roster())
 	stalling := make(chan struct{}, 1)
 	scriptSync(h, author, protocol.Head{Seq: 5, ID: first.ID}, func(s network.Stream, _ *pb.SyncRequest) bool {
 		select {
@@ -650,7 +655,7 @@ func TestSyncForkAcrossBatchesIsEvidence(t *testing.T) {
 			if protodelim.UnmarshalFrom(r, &hello) != nil {
 				return
 			}
-			protodelim.MarshalTo(s, &pb.SyncHello{Federation: "test", Heads: []*pb.SyncHead{{Author: author[:], Seq: 6, Id: b[5].ID[:]}}})
+			protodelim.MarshalTo(s, &pb.SyncHello{Federation: "test", Genesis: hello.Genesis, Heads: []*pb.SyncHead{{Author: author[:], Seq: 6, Id: b[5].ID[:]}}})
 			for spliced := false; ; {
 				var req pb.SyncRequest
 				if protodelim.UnmarshalFrom(r, &req) != nil {

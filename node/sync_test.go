@@ -65,7 +65,7 @@ func TestSyncCutsOffForger(t *testing.T) {
 	// the authenticated prefix is kept, the rest fetched again later.)
 	forged := []byte("garbage where entry 2 should be")
 
-	h := memberHost(t, f, "rogue", n.roster)
+	h := memberHost(t, f, "rogue", n.Roster())
 	served := make(chan struct{}, 1)
 	// Claims a log of 2 entries, serves a forged second one.
 	scriptSync(h, author, protocol.Head{Seq: 2, ID: good.ID}, func(s network.Stream, _ *pb.SyncRequest) bool {

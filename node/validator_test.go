@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,7 +25,7 @@ type rogue struct {
 
 func newRogue(t *testing.T, f *federation, name string, target *Node) *rogue {
 	t.Helper()
-	return &rogue{topic: joinTopic(t, memberHost(t, f, name, target.roster), target)}
+	return &rogue{topic: joinTopic(t, memberHost(t, f, name, target.Roster()), target)}
 }
 
 func (r *rogue) send(t *testing.T, data []byte) {
@@ -72,23 +73,8 @@ func TestValidatorRejects(t *testing.T) {
 			raw[len(raw)-1] ^= 1
 			return raw
 		}},
-		{"unknown author", "unknown_author", func(f *federation) []byte {
-			stranger := ed25519.NewKeyFromSeed(make([]byte, 32))
-			return addition(t, stranger, "test", 1, protocol.ID{}, "x").Raw
-		}},
 		{"wrong federation", "wrong_federation", func(f *federation) []byte {
 			return addition(t, f.key("nru"), "other-federation", 1, protocol.ID{}, "x").Raw
-		}},
-		{"role", "role", func(f *federation) []byte {
-			// A platform may not issue a notice.
-			var to protocol.AuthorKey = protocol.AuthorKeyOf(f.key("rogue"))
-			e, err := protocol.Sign(f.key("rogue"), &pb.Entry{Version: 1, Federation: "test", Seq: 1, TimestampMs: 1,
-				Payload: &pb.Entry_Notice{Notice: &pb.Notice{Addressee: to[:], Signals: []*pb.Signal{{Value: &pb.Signal_Pdq{Pdq: make([]byte, 32)}}},
-					Category: &pb.Label{Slug: "graphic-violence"}, LegalBasis: "TCO Art. 3", DeadlineMs: 3_600_001}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return e.Raw
 		}},
 	}
 	for _, tc := range cases {
@@ -104,6 +90,42 @@ func TestValidatorRejects(t *testing.T) {
 				t.Errorf("store holds %d entries after a rejected message", c)
 			}
 		})
+	}
+}
+
+// TestValidatorMembership: what the membership decides (SPEC 12.5) costs
+// the relaying peer nothing. An entry by a key no member has is held, not
+// stored, not relayed; an entry the author's role may not write is
+// stored void (the author signed it; the log goes on).
+func TestValidatorMembership(t *testing.T) {
+	f := newFederation(t, "nru=referral", "rogue=platform")
+	n := f.start("nru")
+	r := newRogue(t, f, "rogue", n)
+
+	stranger := ed25519.NewKeyFromSeed(make([]byte, 32))
+	r.send(t, addition(t, stranger, "test", 1, protocol.ID{}, "x").Raw)
+	waitUntil(t, 10*time.Second, "the stranger's entry ignored", func() bool { return testutil.ToFloat64(n.metrics.ignored) == 1 })
+
+	// A platform may not issue a notice.
+	to := protocol.AuthorKeyOf(f.key("rogue"))
+	notice, err := protocol.Sign(f.key("rogue"), &pb.Entry{Version: 1, Federation: "test", Seq: 1, TimestampMs: 1,
+		Payload: &pb.Entry_Notice{Notice: &pb.Notice{Addressee: to[:], Signals: []*pb.Signal{{Value: &pb.Signal_Pdq{Pdq: make([]byte, 32)}}},
+			Category: &pb.Label{Slug: "graphic-violence"}, LegalBasis: "TCO Art. 3", DeadlineMs: 3_600_001}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.send(t, notice.Raw)
+	waitUntil(t, 10*time.Second, "the platform's notice stored void", func() bool {
+		why, err := n.store.VoidReason(notice.ID)
+		return err == nil && strings.Contains(why, "may not write a notice")
+	})
+	if c, _ := n.store.Count(); c != 1 {
+		t.Errorf("store holds %d entries, want the void notice alone", c)
+	}
+	for _, reason := range []string{"unknown_author", "role", "malformed", "bad_signature"} {
+		if got := testutil.ToFloat64(n.metrics.rejected.WithLabelValues(reason)); got != 0 {
+			t.Errorf("rejected %v for %s: the membership's verdicts are nobody's fault", got, reason)
+		}
 	}
 }
 

@@ -67,7 +67,7 @@ func TestWatchlistAlertsOnArrival(t *testing.T) {
 		exact := publishAddition(t, nru, []string{"attacker-manifesto"}, mustParse(t, "md5", fmt.Sprintf("%032x", 1)), hosted, hostedAccount)
 		near := publishAddition(t, nru, []string{"graphic-violence"}, pdqSignal(match.Hash(blurred.Hash)))
 		f.waitFor(20*time.Second, "pa applies the three additions", func() bool {
-			st, _ := pa.store.Head(nru.self.AuthorKey)
+			st, _ := pa.store.Head(nru.me.AuthorKey)
 			return st.Seq == near.Seq()
 		})
 		// Alerts are raised just after the commit that moves the head.
@@ -91,7 +91,7 @@ func TestWatchlistAlertsOnArrival(t *testing.T) {
 		for i, a := range alerts {
 			w := want[i]
 			if a.Seq != uint64(i+1) || a.Attestation.EntryID != w.id || protocol.FormatSignal(a.Watched) != w.watched ||
-				a.Distance != w.distance || a.Attestation.Status != store.StatusActive || a.Attestation.Author != nru.self.AuthorKey {
+				a.Distance != w.distance || a.Attestation.Status != store.StatusActive || a.Attestation.Author != nru.me.AuthorKey {
 				t.Errorf("alert %d: %+v, want %+v", i, a, w)
 			}
 			if a.Attestation.EntryID == unrelated.ID {
@@ -116,7 +116,7 @@ func TestWatchlistAlertsOnArrival(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.waitFor(20*time.Second, "pa applies the retraction", func() bool {
-			st, _ := pa.store.Head(nru.self.AuthorKey)
+			st, _ := pa.store.Head(nru.me.AuthorKey)
 			return st.Seq == near.Seq()+1
 		})
 		pa = f.restart("pa")

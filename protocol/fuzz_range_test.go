@@ -79,7 +79,7 @@ func FuzzCheckRange(f *testing.F) {
 		if proto.Unmarshal(data, &b) != nil {
 			return
 		}
-		entries, n, err := CheckRange(r, author, from, b.Entries)
+		entries, n, err := CheckRange(r.Federation, author, from, b.Entries)
 		if err != nil {
 			if !errors.Is(err, ErrForged) || strings.Contains(err.Error(), "\n") {
 				t.Fatalf("error %q does not wrap ErrForged on one line", err)

@@ -126,6 +126,15 @@ func (r *Roster) ByName(name string) (Member, bool) {
 	return r.Members[i], true
 }
 
+// CheckFederationOf checks that e is an entry of the federation named
+// federation (SPEC 9.1, "wrong federation").
+func CheckFederationOf(federation string, e *Entry) error {
+	if e.Body.Federation != federation {
+		return fmt.Errorf("%w: entry %s is for %q, this is %q", ErrFederation, e.ID, e.Body.Federation, federation)
+	}
+	return nil
+}
+
 // Check applies the roster rules to a decoded entry: right federation,
 // author in the roster, role allowed to write the payload, and a notice
 // addressed to a platform of the roster. It does not verify the signature.

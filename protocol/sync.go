@@ -29,7 +29,7 @@ const (
 var ErrForged = errors.New("forged or malformed range")
 
 // CheckRange checks entries served for author's log from seq from on,
-// without state: each decodes, passes the roster, is by author at the
+// without state: each decodes, is of the federation, is by author at the
 // expected seq, and links to the one before (entry i's prev is the id of
 // entry i-1; the first entry's prev is for the store to check against its
 // head). It then authenticates the range by signatures from the newest
@@ -42,14 +42,14 @@ var ErrForged = errors.New("forged or malformed range")
 // In the common case that is one signature check for the whole range,
 // plus one sha2-256 per entry (the ids), which is what makes catching up
 // on a long log affordable.
-func CheckRange(r *Roster, author AuthorKey, from uint64, raws [][]byte) ([]*Entry, int, error) {
+func CheckRange(federation string, author AuthorKey, from uint64, raws [][]byte) ([]*Entry, int, error) {
 	entries := make([]*Entry, len(raws))
 	for i, raw := range raws {
 		e, err := Decode(raw)
 		if err != nil {
 			return nil, 0, fmt.Errorf("%w: entry %d of the range: %v", ErrForged, i, err)
 		}
-		if err := r.Check(e); err != nil {
+		if err := CheckFederationOf(federation, e); err != nil {
 			return nil, 0, fmt.Errorf("%w: entry %d of the range: %v", ErrForged, i, err)
 		}
 		if e.Author != author || e.Seq() != from+uint64(i) {

@@ -56,7 +56,7 @@ func badSig(e *Entry) []byte {
 func TestCheckRange(t *testing.T) {
 	r, author, log := syncFixture(t, 5)
 	t.Run("whole range", func(t *testing.T) {
-		es, n, err := CheckRange(r, author, 1, raws(log))
+		es, n, err := CheckRange(r.Federation, author, 1, raws(log))
 		if err != nil || n != 5 || es[4].ID != log[4].ID {
 			t.Fatalf("got n=%d err=%v", n, err)
 		}
@@ -64,20 +64,20 @@ func TestCheckRange(t *testing.T) {
 	t.Run("a swapped signature in the middle breaks the next link", func(t *testing.T) {
 		rs := raws(log)
 		rs[2] = badSig(log[2]) // changes entry 3's id, so entry 4's link breaks
-		if _, _, err := CheckRange(r, author, 1, rs); !errors.Is(err, ErrForged) {
+		if _, _, err := CheckRange(r.Federation, author, 1, rs); !errors.Is(err, ErrForged) {
 			t.Fatalf("a swapped signature went unnoticed: %v", err)
 		}
 	})
 	t.Run("tail signature broken: authenticated up to the last good one", func(t *testing.T) {
 		rs := raws(log)
 		rs[4] = badSig(log[4])
-		_, n, err := CheckRange(r, author, 1, rs)
+		_, n, err := CheckRange(r.Federation, author, 1, rs)
 		if err != nil || n != 4 {
 			t.Fatalf("got n=%d err=%v, want 4 authenticated", n, err)
 		}
 	})
 	t.Run("single entry with a bad signature", func(t *testing.T) {
-		if _, _, err := CheckRange(r, author, 5, [][]byte{badSig(log[4])}); !errors.Is(err, ErrForged) {
+		if _, _, err := CheckRange(r.Federation, author, 5, [][]byte{badSig(log[4])}); !errors.Is(err, ErrForged) {
 			t.Fatalf("got %v", err)
 		}
 	})
@@ -99,13 +99,13 @@ func TestCheckRange(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if _, _, err := CheckRange(r, author, c.from, c.rs()); !errors.Is(err, ErrForged) {
+			if _, _, err := CheckRange(r.Federation, author, c.from, c.rs()); !errors.Is(err, ErrForged) {
 				t.Fatalf("got %v, want ErrForged", err)
 			}
 		})
 	}
 	t.Run("empty", func(t *testing.T) {
-		if _, n, err := CheckRange(r, author, 1, nil); err != nil || n != 0 {
+		if _, n, err := CheckRange(r.Federation, author, 1, nil); err != nil || n != 0 {
 			t.Fatalf("got n=%d err=%v", n, err)
 		}
 	})

@@ -534,13 +534,13 @@ func TestStatus(t *testing.T) {
 	}{
 		{"full", api.Status{
 			ID: "12D3KooWabc", Name: "bka", Role: "referral", Author: strings.Repeat("aa", 32), Federation: "staydown",
-			Peers: 2, TopicPeers: 1, Entries: 42, Heads: map[string]uint64{"bka": 40, "platform-a": 2},
+			Genesis: strings.Repeat("9e", 32), RosterVersion: 3, Member: true, Proposals: 1, Peers: 2, TopicPeers: 1, Entries: 42, Heads: map[string]uint64{"bka": 40, "platform-a": 2},
 			HeadsDigest: strings.Repeat("d1", 32), Flagged: []string{"platform-a"}, Listen: []string{"/ip4/127.0.0.1/tcp/4001"},
 		}, `{"id":"12D3KooWabc","name":"bka","role":"referral","author":"` + strings.Repeat("aa", 32) + `","federation":"staydown",
-			"peers":2,"topic_peers":1,"entries":42,"heads":{"bka":40,"platform-a":2},"heads_digest":"` + strings.Repeat("d1", 32) + `",
+			"genesis":"` + strings.Repeat("9e", 32) + `","roster_version":3,"member":true,"proposals":1,"peers":2,"topic_peers":1,"entries":42,"heads":{"bka":40,"platform-a":2},"heads_digest":"` + strings.Repeat("d1", 32) + `",
 			"flagged":["platform-a"],"listen":["/ip4/127.0.0.1/tcp/4001"],"behind":0}`},
 		{"empty collections are not null", api.Status{Name: "bka"},
-			`{"id":"","name":"bka","role":"","author":"","federation":"","peers":0,"topic_peers":0,"entries":0,
+			`{"id":"","name":"bka","role":"","author":"","federation":"","genesis":"","roster_version":0,"member":false,"proposals":0,"peers":0,"topic_peers":0,"entries":0,
 			  "heads":{},"heads_digest":"","flagged":[],"listen":[],"behind":0}`},
 	}
 	for _, tt := range tests {

@@ -56,7 +56,7 @@ type Conflict struct {
 // Deps are what Checkpoints needs of its node.
 type Deps struct {
 	Store      *store.Store
-	Roster     *protocol.Roster
+	Roster     func() *protocol.Roster // the roster in force
 	Self       protocol.Member
 	Author     ed25519.PrivateKey // signs this node's checkpoints and cosignatures
 	Federation string
@@ -138,7 +138,7 @@ func (c *Checkpoints) load() error {
 		return err
 	}
 	for _, msg := range latest {
-		if sc, err := protocol.OpenCheckpoint(msg, c.d.Roster); err == nil {
+		if sc, err := protocol.OpenCheckpoint(msg, c.d.Roster()); err == nil {
 			l := c.log(sc.Author)
 			l.keep(sc, msg)
 			if sc.Author == c.d.Self.AuthorKey {
@@ -153,7 +153,7 @@ func (c *Checkpoints) load() error {
 		return err
 	}
 	for _, msg := range conflicts {
-		if sc, err := protocol.OpenCheckpoint(msg, c.d.Roster); err == nil {
+		if sc, err := protocol.OpenCheckpoint(msg, c.d.Roster()); err == nil {
 			c.found = append(c.found, Conflict{Author: sc.Author, Size: sc.Size, Claimed: sc.Root, Note: msg})
 		}
 	}
@@ -261,7 +261,7 @@ func (c *Checkpoints) Validate(ctx context.Context, from peer.ID, m *pubsub.Mess
 	if from == c.d.Host {
 		return pubsub.ValidationAccept
 	}
-	sc, err := protocol.OpenCheckpoint(m.Data, c.d.Roster)
+	sc, err := protocol.OpenCheckpoint(m.Data, c.d.Roster())
 	if err != nil {
 		c.d.Rejected()
 		c.d.Log.Warn("rejected checkpoint from peer", "peer", from, "err", err)
@@ -329,7 +329,7 @@ func (c *Checkpoints) Receive(sc protocol.SignedCheckpoint, msg []byte) ([]byte,
 	}
 	l.cosigned = sc.Size
 	c.cosigned.Inc()
-	if again, err := protocol.OpenCheckpoint(out, c.d.Roster); err == nil {
+	if again, err := protocol.OpenCheckpoint(out, c.d.Roster()); err == nil {
 		c.keep(l, again, out)
 	}
 	return out, nil
@@ -348,7 +348,7 @@ func (c *Checkpoints) conflict(sc protocol.SignedCheckpoint, held, msg []byte) {
 	c.found = append(c.found, Conflict{Author: sc.Author, Size: sc.Size, Claimed: sc.Root, Held: held, Note: msg})
 	c.saveConflict(msg)
 	c.d.Log.Error("checkpoint contradicts what this node holds: the author showed another history",
-		"author", c.d.Roster.NameOf(sc.Author), "size", sc.Size)
+		"author", c.d.Roster().NameOf(sc.Author), "size", sc.Size)
 }
 
 func (c *Checkpoints) publish(msg []byte) {
@@ -394,7 +394,7 @@ func (c *Checkpoints) publishOwn() error {
 		c.mu.Unlock()
 		return err
 	}
-	if sc, err := protocol.OpenCheckpoint(msg, c.d.Roster); err == nil {
+	if sc, err := protocol.OpenCheckpoint(msg, c.d.Roster()); err == nil {
 		c.keep(l, sc, msg)
 	}
 	l.published = head.Seq
@@ -499,14 +499,14 @@ func (c *Checkpoints) Proof(ctx context.Context, id protocol.ID) (protocol.Entry
 	}
 	msg := c.Latest(e.Author)
 	if msg == nil {
-		return protocol.EntryProof{}, fmt.Errorf("%w: no checkpoint of %s's log yet (one comes within %v of its author's last entry)", kind.ErrNotFound, c.d.Roster.NameOf(e.Author), DefaultInterval)
+		return protocol.EntryProof{}, fmt.Errorf("%w: no checkpoint of %s's log yet (one comes within %v of its author's last entry)", kind.ErrNotFound, c.d.Roster().NameOf(e.Author), DefaultInterval)
 	}
-	sc, err := protocol.OpenCheckpoint(msg, c.d.Roster)
+	sc, err := protocol.OpenCheckpoint(msg, c.d.Roster())
 	if err != nil {
 		return protocol.EntryProof{}, err
 	}
 	if sc.Size < e.Seq() {
-		return protocol.EntryProof{}, fmt.Errorf("%w: the latest checkpoint of %s's log (size %d) does not cover seq %d yet", kind.ErrNotFound, c.d.Roster.NameOf(e.Author), sc.Size, e.Seq())
+		return protocol.EntryProof{}, fmt.Errorf("%w: the latest checkpoint of %s's log (size %d) does not cover seq %d yet", kind.ErrNotFound, c.d.Roster().NameOf(e.Author), sc.Size, e.Seq())
 	}
 	ids := make([]protocol.ID, 0, sc.Size)
 	err = c.d.Store.RangeRaw(e.Author, 1, sc.Size, func(_ uint64, raw []byte) error {

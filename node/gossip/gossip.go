@@ -96,9 +96,10 @@ const ScoreInspectPeriod = time.Second
 
 // Validator checks the entries of the topic for a node.
 type Validator struct {
-	Store  *store.Store // read only: Preview
-	Roster *protocol.Roster
-	Self   peer.ID // the node's own messages are not checked again
+	Store      *store.Store // read only: Preview (which judges under the membership in force)
+	Federation string
+	Names      func(protocol.AuthorKey) string // member names, for log lines
+	Self       peer.ID                         // the node's own messages are not checked again
 	Gater  *p2p.Gater
 	Log    *slog.Logger
 	// Rejected counts an entry refused, by reason; Ignored one dropped
@@ -109,6 +110,9 @@ type Validator struct {
 	// does not continue the log held (it has the evidence), or one too
 	// far ahead of it to hold (it has the entries between).
 	SyncWith func(from peer.ID)
+	// Hold is given an entry whose author is no member's key yet (SPEC
+	// 12.5): the writer holds it until the roster changes.
+	Hold func(e *protocol.Entry)
 }
 
 // Validate is the topic validator (SPEC.md, "Gossip validation"). Reject
@@ -120,7 +124,7 @@ func (n *Validator) Validate(ctx context.Context, from peer.ID, m *pubsub.Messag
 		// Our own entry, already signed, checked and stored by Publish.
 		return pubsub.ValidationAccept
 	}
-	e, err := Check(n.Roster, m.Data)
+	e, err := Check(n.Federation, m.Data)
 	if err != nil {
 		n.Rejected(rejectReason(err))
 		n.Log.Warn("rejected entry from peer", "peer", from, "member", n.Gater.Name(from), "err", err)
@@ -139,13 +143,22 @@ func (n *Validator) Validate(ctx context.Context, from peer.ID, m *pubsub.Messag
 		case store.Rejected:
 			// seq is head+1 but prev is not our head: the author forked
 			// earlier.
-			n.Log.Warn("entry does not continue the log we hold: the author forked; syncing with the sender for evidence", "author", n.Roster.NameOf(e.Author), "seq", e.Seq(), "id", e.ID, "peer", from)
+			n.Log.Warn("entry does not continue the log we hold: the author forked; syncing with the sender for evidence", "author", n.Names(e.Author), "seq", e.Seq(), "id", e.ID, "peer", from)
 			n.SyncWith(from)
 		case store.Gap:
 			// Further ahead than gossip reorders (replica.MaxGap): not
 			// held; sync fetches the log in order.
-			n.Log.Debug("entry far ahead of the log we hold: syncing with the sender", "author", n.Roster.NameOf(e.Author), "seq", e.Seq(), "peer", from)
+			n.Log.Debug("entry far ahead of the log we hold: syncing with the sender", "author", n.Names(e.Author), "seq", e.Seq(), "peer", from)
 			n.SyncWith(from)
+		case store.Held:
+			// Not a member's key yet: an admission may be on its way.
+			// Nobody is blamed; the writer holds it a while.
+			n.Log.Debug("entry by a key no member has (yet): held", "author", e.Author, "seq", e.Seq(), "peer", from)
+			n.Hold(e)
+		case store.Refused:
+			// Far past its key's end (SPEC 12.5): the sender may not
+			// have the revocation yet.
+			n.Log.Debug("entry far past the end of its key: dropped", "author", n.Names(e.Author), "seq", e.Seq(), "peer", from)
 		}
 		// Duplicate: already stored, or a conflict already kept as
 		// evidence.
@@ -159,15 +172,16 @@ func (n *Validator) Validate(ctx context.Context, from peer.ID, m *pubsub.Messag
 }
 
 // Check decodes and authenticates an entry received from outside: shape,
-// roster, role, signature. It needs no store.
-func Check(roster *protocol.Roster, raw []byte) (*protocol.Entry, error) {
+// federation, signature. It needs no store; whether its author may write
+// it is the membership's to say, through the store (SPEC 12.5).
+func Check(federation string, raw []byte) (*protocol.Entry, error) {
 	// raw belongs to the pubsub message, which is not reused: Decode may
 	// retain it.
 	e, err := protocol.Decode(raw)
 	if err != nil {
 		return nil, err
 	}
-	if err := roster.Check(e); err != nil {
+	if err := protocol.CheckFederationOf(federation, e); err != nil {
 		return nil, err
 	}
 	if err := e.Verify(); err != nil {

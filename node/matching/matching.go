@@ -47,7 +47,7 @@ import (
 // read-only after New.
 type Matching struct {
 	store  *store.Store
-	roster *protocol.Roster
+	roster func() *protocol.Roster // the roster in force, for names
 	policy config.Policy
 	log    *slog.Logger
 	now    func() time.Time // the node's clock: when a watchlist alert was raised
@@ -68,8 +68,8 @@ type Matching struct {
 // roster members (the error names the config.toml of the node directory
 // dir), and registers the indexes' metrics with reg. now is the node's
 // clock.
-func New(st *store.Store, roster *protocol.Roster, policy config.Policy, dir string, reg prometheus.Registerer, log *slog.Logger, now func() time.Time) (*Matching, error) {
-	if err := policy.CheckMembers(filepath.Join(dir, config.ConfigFile), roster); err != nil {
+func New(st *store.Store, roster func() *protocol.Roster, policy config.Policy, dir string, reg prometheus.Registerer, log *slog.Logger, now func() time.Time) (*Matching, error) {
+	if err := policy.CheckMembers(filepath.Join(dir, config.ConfigFile), roster()); err != nil {
 		return nil, err
 	}
 	w, err := openWatchlist(st, reg, log)
@@ -313,7 +313,7 @@ func (m *Matching) verdict(atts []FoundAttestation) Verdict {
 			if counted[who] {
 				continue
 			}
-			name := m.roster.NameOf(who)
+			name := m.roster().NameOf(who)
 			for _, l := range a.Labels {
 				if m.policy.Trusts(name, l) {
 					counted[who] = true

@@ -102,7 +102,7 @@ func TestVerdict(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := &Matching{roster: roster, policy: tt.policy}
+			m := &Matching{roster: func() *protocol.Roster { return roster }, policy: tt.policy}
 			if got := m.verdict(tt.atts); got != tt.want {
 				t.Errorf("verdict %s, want %s", got, tt.want)
 			}
@@ -192,7 +192,7 @@ func BenchmarkMatchingStartup(b *testing.B) {
 		}
 	}
 	for b.Loop() {
-		m, err := New(st, roster, config.DefaultPolicy(), dir, prometheus.NewRegistry(), slog.New(slog.DiscardHandler), time.Now)
+		m, err := New(st, func() *protocol.Roster { return roster }, config.DefaultPolicy(), dir, prometheus.NewRegistry(), slog.New(slog.DiscardHandler), time.Now)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -352,7 +352,7 @@ func (m *Matching) report(raised []RaisedAlert) {
 	for _, a := range raised {
 		m.watchlist.alerted.Inc()
 		m.log.Warn("watchlist alert: hosted content attested", "seq", a.Seq, "watched", protocol.FormatSignal(a.Watched),
-			"signal", protocol.FormatSignal(a.Signal), "distance", a.Distance, "author", m.roster.NameOf(a.Attestation.Author),
+			"signal", protocol.FormatSignal(a.Signal), "distance", a.Distance, "author", m.roster().NameOf(a.Attestation.Author),
 			"labels", a.Attestation.Labels, "id", a.Attestation.EntryID)
 	}
 }

@@ -27,9 +27,13 @@ import (
 
 // Deps are what Notices needs of its node.
 type Deps struct {
-	Store  *store.Store
-	Roster *protocol.Roster
-	Self   protocol.Member
+	Store *store.Store
+	// Roster is the roster in force (SPEC 12): notices go to its
+	// platforms, details are sealed to its auditors.
+	Roster func() *protocol.Roster
+	// Self is this node's member as the roster in force has it (its
+	// role and current key).
+	Self func() protocol.Member
 	// Author is the node's author key: it opens the details sealed to
 	// the node.
 	Author ed25519.PrivateKey
@@ -93,7 +97,7 @@ func (n *Notices) seal(d *pb.NoticeDetails, addressee protocol.AuthorKey) (*pb.S
 	if d == nil {
 		return nil, nil
 	}
-	s, err := protocol.Seal(d, protocol.NoticeRecipients(n.d.Roster, n.d.Self.AuthorKey, addressee), n.d.Random())
+	s, err := protocol.Seal(d, protocol.NoticeRecipients(n.d.Roster(), n.d.Self().AuthorKey, addressee), n.d.Random())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", kind.ErrInvalid, err)
 	}
@@ -104,15 +108,15 @@ func (n *Notices) seal(d *pb.NoticeDetails, addressee protocol.AuthorKey) (*pb.S
 // issuer and the roster's auditors, then signs and publishes the notice.
 // Errors wrap a kind (package kind) or are internal.
 func (n *Notices) IssueNotice(ctx context.Context, req IssueRequest) (*protocol.Entry, error) {
-	if !protocol.MayWrite(n.d.Self.Role, protocol.KindNotice) {
-		return nil, fmt.Errorf("%w: a %s may not issue notices; only referral units do", kind.ErrForbidden, n.d.Self.Role)
+	if !protocol.MayWrite(n.d.Self().Role, protocol.KindNotice) {
+		return nil, fmt.Errorf("%w: a %s may not issue notices; only referral units do", kind.ErrForbidden, n.d.Self().Role)
 	}
-	to, ok := n.d.Roster.ByName(req.To)
+	to, ok := n.d.Roster().ByName(req.To)
 	switch {
 	case req.To == "":
-		return nil, invalid("to", "required: the member name of a platform (%s)", n.d.Roster.Names())
+		return nil, invalid("to", "required: the member name of a platform (%s)", n.d.Roster().Names())
 	case !ok:
-		return nil, invalid("to", "%q is not in the roster (%s)", req.To, n.d.Roster.Names())
+		return nil, invalid("to", "%q is not in the roster (%s)", req.To, n.d.Roster().Names())
 	case to.Role != protocol.RolePlatform:
 		return nil, invalid("to", "%s is a %s; notices go to platforms", to.Name, to.Role)
 	}
@@ -164,15 +168,15 @@ func (n *Notices) notice(field, idHex string) (store.NoticeThread, error) {
 
 // UpdateNotice clarifies or withdraws one of this node's notices.
 func (n *Notices) UpdateNotice(ctx context.Context, req UpdateRequest) (*protocol.Entry, error) {
-	if !protocol.MayWrite(n.d.Self.Role, protocol.KindNoticeUpdate) {
-		return nil, fmt.Errorf("%w: a %s may not update notices", kind.ErrForbidden, n.d.Self.Role)
+	if !protocol.MayWrite(n.d.Self().Role, protocol.KindNoticeUpdate) {
+		return nil, fmt.Errorf("%w: a %s may not update notices", kind.ErrForbidden, n.d.Self().Role)
 	}
 	t, err := n.notice("notice", req.Notice)
 	if err != nil {
 		return nil, err
 	}
-	if t.Notice.Author != n.d.Self.AuthorKey {
-		return nil, fmt.Errorf("%w: notice %s was issued by %s; only its issuer updates it", kind.ErrForbidden, t.Notice.ID, n.d.Roster.NameOf(t.Notice.Author))
+	if t.Notice.Author != n.d.Self().AuthorKey {
+		return nil, fmt.Errorf("%w: notice %s was issued by %s; only its issuer updates it", kind.ErrForbidden, t.Notice.ID, n.d.Roster().NameOf(t.Notice.Author))
 	}
 	u := &pb.NoticeUpdate{Notice: t.Notice.ID[:], Withdraw: req.Withdraw}
 	if req.Deadline != "" {
@@ -197,15 +201,15 @@ func (n *Notices) UpdateNotice(ctx context.Context, req UpdateRequest) (*protoco
 
 // ReplyNotice answers a notice addressed to this node.
 func (n *Notices) ReplyNotice(ctx context.Context, req ReplyRequest) (*protocol.Entry, error) {
-	if !protocol.MayWrite(n.d.Self.Role, protocol.KindNoticeReply) {
-		return nil, fmt.Errorf("%w: a %s may not reply to notices; only platforms do", kind.ErrForbidden, n.d.Self.Role)
+	if !protocol.MayWrite(n.d.Self().Role, protocol.KindNoticeReply) {
+		return nil, fmt.Errorf("%w: a %s may not reply to notices; only platforms do", kind.ErrForbidden, n.d.Self().Role)
 	}
 	t, err := n.notice("notice", req.Notice)
 	if err != nil {
 		return nil, err
 	}
-	if to := protocol.AuthorKey(t.Notice.Body.GetNotice().Addressee); to != n.d.Self.AuthorKey {
-		return nil, fmt.Errorf("%w: notice %s is addressed to %s; only its addressee replies", kind.ErrForbidden, t.Notice.ID, n.d.Roster.NameOf(to))
+	if to := protocol.AuthorKey(t.Notice.Body.GetNotice().Addressee); to != n.d.Self().AuthorKey {
+		return nil, fmt.Errorf("%w: notice %s is addressed to %s; only its addressee replies", kind.ErrForbidden, t.Notice.ID, n.d.Roster().NameOf(to))
 	}
 	r := &pb.NoticeReply{Notice: t.Notice.ID[:], Text: req.Text}
 	if r.Status, err = parseReplyStatus(req.Status); err != nil {
@@ -269,7 +273,7 @@ func (n *Notices) Stored(e *protocol.Entry, thread *protocol.ID) {
 func (n *Notices) ListNotices(ctx context.Context, q Query) ([]View, error) {
 	box := q.Box
 	if box == "" {
-		box = map[protocol.Role]string{protocol.RolePlatform: "in", protocol.RoleReferral: "out"}[n.d.Self.Role]
+		box = map[protocol.Role]string{protocol.RolePlatform: "in", protocol.RoleReferral: "out"}[n.d.Self().Role]
 		if box == "" {
 			box = "all"
 		}
@@ -278,7 +282,7 @@ func (n *Notices) ListNotices(ctx context.Context, q Query) ([]View, error) {
 	if at == 0 {
 		at = n.d.Now().UnixMilli()
 	}
-	me := n.d.Self.AuthorKey
+	me := n.d.Self().AuthorKey
 	ids := n.book.selectIDs(func(from, to protocol.AuthorKey, st protocol.NoticeStatus) bool {
 		switch {
 		case box == "in" && to != me, box == "out" && from != me:
@@ -331,7 +335,7 @@ func apiTime(ms int64) string { return time.UnixMilli(ms).UTC().Format(TimeForma
 // open opens sealed details if this node is a recipient; nil otherwise.
 // Details that do not open are logged: the issuer sealed them wrongly.
 func (n *Notices) open(s *pb.Sealed, id protocol.ID) *Details {
-	if s == nil || !protocol.Readable(s, n.d.Self.AuthorKey) {
+	if s == nil || !protocol.Readable(s, n.d.Self().AuthorKey) {
 		return nil
 	}
 	d, err := protocol.Open(s, n.d.Author)
@@ -347,7 +351,7 @@ func (n *Notices) noticeView(t store.NoticeThread, atMs int64) (View, protocol.N
 	p := t.Notice.Body.GetNotice()
 	st := protocol.NoticeLifecycle(t.Notice, t.Updates, t.Replies, atMs)
 	v := View{
-		ID: t.Notice.ID.String(), From: n.d.Roster.NameOf(t.Notice.Author), To: n.d.Roster.NameOf(protocol.AuthorKey(p.Addressee)),
+		ID: t.Notice.ID.String(), From: n.d.Roster().NameOf(t.Notice.Author), To: n.d.Roster().NameOf(protocol.AuthorKey(p.Addressee)),
 		State: string(st.State), Issued: apiTime(t.Notice.Body.TimestampMs), DeadlineMs: st.DeadlineMs,
 		Category: protocol.FormatLabel(p.Category), LegalBasis: p.LegalBasis, Order: p.Binding,
 		Signals: []string{}, Sealed: p.Details != nil,
@@ -400,7 +404,7 @@ func (n *Notices) Report(ctx context.Context, sinceMs, atMs int64) (report.Repor
 	if atMs == 0 {
 		atMs = n.d.Now().UnixMilli()
 	}
-	b := report.New(n.d.Roster)
+	b := report.New(n.d.Roster())
 	heads, err := n.d.Store.Heads()
 	if err != nil {
 		return report.Report{}, err
@@ -474,7 +478,7 @@ func (n *Notices) Events(ctx context.Context, after uint64, send func(Event) err
 // event says what an arrival means to this node, if anything.
 func (n *Notices) event(a store.Arrival) (Event, bool, error) {
 	e := a.Entry
-	ev := Event{N: a.N, ID: e.ID.String(), Author: n.d.Roster.NameOf(e.Author)}
+	ev := Event{N: a.N, ID: e.ID.String(), Author: n.d.Roster().NameOf(e.Author)}
 	var noticeID protocol.ID
 	switch p := e.Body.GetPayload().(type) {
 	case *pb.Entry_Addition:
@@ -487,7 +491,7 @@ func (n *Notices) event(a store.Arrival) (Event, bool, error) {
 		}
 		return ev, true, nil
 	case *pb.Entry_Notice:
-		if !bytes.Equal(p.Notice.Addressee, n.d.Self.AuthorKey[:]) {
+		if me := n.d.Self().AuthorKey; !bytes.Equal(p.Notice.Addressee, me[:]) {
 			return ev, false, nil
 		}
 		ev.Type, noticeID = EventNotice, e.ID
@@ -510,14 +514,14 @@ func (n *Notices) event(a store.Arrival) (Event, bool, error) {
 	ev.Notice = &v
 	switch ev.Type {
 	case EventNoticeUpdate:
-		if to != n.d.Self.AuthorKey || e.Author != t.Notice.Author {
+		if to != n.d.Self().AuthorKey || e.Author != t.Notice.Author {
 			return ev, false, nil
 		}
 	case EventReply:
 		if e.Author != to {
 			return ev, false, nil
 		}
-		if t.Notice.Author == n.d.Self.AuthorKey {
+		if t.Notice.Author == n.d.Self().AuthorKey {
 			return ev, true, nil
 		}
 		// Someone else's notice, actioned by this reply: a new

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -24,11 +25,15 @@ import (
 	"github.com/staydown/staydown/protocol"
 )
 
-// Gater admits connections only from and to the roster's node peer IDs. A peer outside the roster cannot even complete a handshake, so it
-// can neither gossip nor take a mesh slot.
+// Gater admits connections only from and to the roster's node peer IDs,
+// and the bootstrap peers a joining node was given. A peer outside the
+// roster cannot even complete a handshake, so it can neither gossip nor
+// take a mesh slot. The roster is the one in force: SetRoster follows
+// each membership change (SPEC 12.4).
 type Gater struct {
 	self    peer.ID
-	allowed map[peer.ID]string // peer ID -> member name; read-only after construction
+	allowed atomic.Pointer[map[peer.ID]string] // peer ID -> member name; replaced whole by SetRoster
+	boot    map[peer.ID]bool                   // bootstrap peers, admitted until the roster names them
 	log     *slog.Logger
 	now     func() time.Time      // the node's clock, for bans
 	mu      sync.Mutex            // guards banned and refusals
@@ -101,24 +106,47 @@ func (g *Gater) Banned(p peer.ID) bool {
 }
 
 // NewGater makes the gater of the node with peer ID self: it admits the
-// peers of r; now is the node's clock, which bans are measured on.
-func NewGater(self peer.ID, r *protocol.Roster, log *slog.Logger, now func() time.Time) (*Gater, error) {
-	g := &Gater{self: self, allowed: map[peer.ID]string{}, log: log, now: now, banned: map[peer.ID]time.Time{}, refusals: map[peer.ID]*refusal{}}
-	for _, m := range r.Members {
-		id, err := peer.Decode(m.PeerID)
-		if err != nil {
-			return nil, fmt.Errorf("roster: member %q: peer_id: %w", m.Name, err)
-		}
-		g.allowed[id] = m.Name
+// peers of r and the bootstrap peers boot; now is the node's clock, which
+// bans are measured on.
+func NewGater(self peer.ID, r *protocol.Roster, boot []peer.ID, log *slog.Logger, now func() time.Time) *Gater {
+	g := &Gater{self: self, boot: map[peer.ID]bool{}, log: log, now: now, banned: map[peer.ID]time.Time{}, refusals: map[peer.ID]*refusal{}}
+	for _, p := range boot {
+		g.boot[p] = true
 	}
-	return g, nil
+	g.SetRoster(r)
+	return g
 }
 
-// Member reports whether p is another member's node.
-func (g *Gater) Member(p peer.ID) bool { _, ok := g.allowed[p]; return ok && p != g.self }
+// SetRoster makes r the roster the gater admits, and returns the peers it
+// admitted before and not now (removed members, replaced peer IDs): the
+// caller closes their connections. A member whose peer ID does not parse
+// is never admitted (the protocol checks only its characters).
+func (g *Gater) SetRoster(r *protocol.Roster) (gone []peer.ID) {
+	allowed := map[peer.ID]string{}
+	for _, m := range r.Members {
+		if id, err := peer.Decode(m.PeerID); err == nil {
+			allowed[id] = m.Name
+		}
+	}
+	if old := g.allowed.Swap(&allowed); old != nil {
+		for p := range *old {
+			if _, still := allowed[p]; !still {
+				gone = append(gone, p)
+			}
+		}
+	}
+	return gone
+}
+
+// Member reports whether p is another member's node (or a bootstrap
+// peer, which a joining node must reach before it knows the roster).
+func (g *Gater) Member(p peer.ID) bool {
+	_, ok := (*g.allowed.Load())[p]
+	return (ok || g.boot[p]) && p != g.self
+}
 
 // Name is the member name of peer p ("" when p is not in the roster).
-func (g *Gater) Name(p peer.ID) string { return g.allowed[p] }
+func (g *Gater) Name(p peer.ID) string { return (*g.allowed.Load())[p] }
 
 func (g *Gater) InterceptPeerDial(p peer.ID) bool { return g.Member(p) && !g.Banned(p) }
 func (g *Gater) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool {
@@ -134,7 +162,7 @@ func (g *Gater) InterceptSecured(d network.Direction, p peer.ID, a network.ConnM
 		return false
 	}
 	if g.Banned(p) {
-		g.log.Debug("refused connection from a banned member", "member", g.allowed[p])
+		g.log.Debug("refused connection from a banned member", "member", g.Name(p))
 		return false
 	}
 	return true
@@ -146,21 +174,18 @@ func (g *Gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason)
 // NewHost builds a node's TCP host on listen, behind the roster gater,
 // on the runtime's clock.
 func NewHost(key crypto.PrivKey, listen []string, r *protocol.Roster, log *slog.Logger) (host.Host, *Gater, error) {
-	return Gated(key, r, log, time.Now, TCP(listen))
+	return Gated(key, r, nil, log, time.Now, TCP(listen))
 }
 
-// Gated builds a host with build, behind a roster gater that reads
-// the clock now.
-func Gated(key crypto.PrivKey, r *protocol.Roster, log *slog.Logger, now func() time.Time,
+// Gated builds a host with build, behind a roster gater (admitting r's
+// peers and boot) that reads the clock now.
+func Gated(key crypto.PrivKey, r *protocol.Roster, boot []peer.ID, log *slog.Logger, now func() time.Time,
 	build func(crypto.PrivKey, connmgr.ConnectionGater) (host.Host, error)) (host.Host, *Gater, error) {
 	self, err := peer.IDFromPrivateKey(key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("node key: %w", err)
 	}
-	g, err := NewGater(self, r, log, now)
-	if err != nil {
-		return nil, nil, err
-	}
+	g := NewGater(self, r, boot, log, now)
 	h, err := build(key, g)
 	if err != nil {
 		return nil, nil, err
@@ -192,11 +217,15 @@ func TCP(listen []string) func(crypto.PrivKey, connmgr.ConnectionGater) (host.Ho
 }
 
 // Dialer keeps a connection open to every other roster member that has
-// addresses, redialling with jittered exponential backoff (1 s to 30 s).
+// addresses, and to the bootstrap peers, redialling with jittered
+// exponential backoff (1 s to 30 s). SetRoster follows the roster in
+// force.
 type Dialer struct {
 	h       host.Host
+	mu      sync.Mutex // guards targets and names
 	targets []peer.AddrInfo
 	names   map[peer.ID]string
+	boot    []peer.AddrInfo
 	log     *slog.Logger
 	kick    chan struct{} // a disconnect happened: look again now
 	// now and after are the node's clock and timers (Options).
@@ -204,26 +233,11 @@ type Dialer struct {
 	after func(time.Duration) <-chan time.Time
 }
 
-// NewDialer makes the dialer of host h for the members of r, on the
-// node's clock and timers.
-func NewDialer(h host.Host, r *protocol.Roster, log *slog.Logger, now func() time.Time, after func(time.Duration) <-chan time.Time) *Dialer {
-	d := &Dialer{h: h, names: map[peer.ID]string{}, log: log, kick: make(chan struct{}, 1), now: now, after: after}
-	for _, m := range r.Members {
-		id, err := peer.Decode(m.PeerID)
-		if err != nil || id == h.ID() {
-			continue
-		}
-		ai := peer.AddrInfo{ID: id}
-		for _, a := range m.Addrs {
-			if maddr, err := ma.NewMultiaddr(a); err == nil {
-				ai.Addrs = append(ai.Addrs, maddr)
-			}
-		}
-		if len(ai.Addrs) > 0 {
-			d.targets = append(d.targets, ai)
-			d.names[id] = m.Name
-		}
-	}
+// NewDialer makes the dialer of host h for the members of r and the
+// bootstrap peers boot, on the node's clock and timers.
+func NewDialer(h host.Host, r *protocol.Roster, boot []peer.AddrInfo, log *slog.Logger, now func() time.Time, after func(time.Duration) <-chan time.Time) *Dialer {
+	d := &Dialer{h: h, boot: boot, log: log, kick: make(chan struct{}, 1), now: now, after: after}
+	d.SetRoster(r)
 	h.Network().Notify(&network.NotifyBundle{
 		DisconnectedF: func(_ network.Network, c network.Conn) {
 			select {
@@ -235,16 +249,49 @@ func NewDialer(h host.Host, r *protocol.Roster, log *slog.Logger, now func() tim
 	return d
 }
 
+// SetRoster makes the dialer keep connections to r's members (and the
+// bootstrap peers r does not name), from its next look on.
+func (d *Dialer) SetRoster(r *protocol.Roster) {
+	var targets []peer.AddrInfo
+	names := map[peer.ID]string{}
+	for _, m := range r.Members {
+		id, err := peer.Decode(m.PeerID)
+		if err != nil || id == d.h.ID() {
+			continue
+		}
+		ai := peer.AddrInfo{ID: id}
+		for _, a := range m.Addrs {
+			if maddr, err := ma.NewMultiaddr(a); err == nil {
+				ai.Addrs = append(ai.Addrs, maddr)
+			}
+		}
+		if len(ai.Addrs) > 0 {
+			targets = append(targets, ai)
+			names[id] = m.Name
+		}
+	}
+	for _, b := range d.boot {
+		if _, named := names[b.ID]; !named && b.ID != d.h.ID() {
+			targets = append(targets, b)
+			names[b.ID] = "bootstrap " + b.ID.String()
+		}
+	}
+	d.mu.Lock()
+	d.targets, d.names = targets, names
+	d.mu.Unlock()
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
 // Run dials until ctx is done.
 func (d *Dialer) Run(ctx context.Context) {
 	type state struct {
 		next    time.Time
 		backoff time.Duration
 	}
-	st := make(map[peer.ID]*state, len(d.targets))
-	for _, t := range d.targets {
-		st[t.ID] = &state{backoff: time.Second}
-	}
+	st := map[peer.ID]*state{}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	var mu sync.Mutex // guards st's values while dials are in flight
@@ -253,8 +300,14 @@ func (d *Dialer) Run(ctx context.Context) {
 	tick := d.after(look)
 	for {
 		now := d.now()
-		for _, t := range d.targets {
+		d.mu.Lock()
+		targets, names := d.targets, d.names
+		d.mu.Unlock()
+		for _, t := range targets {
 			mu.Lock()
+			if st[t.ID] == nil {
+				st[t.ID] = &state{backoff: time.Second}
+			}
 			s, busy := st[t.ID], inflight[t.ID]
 			due := !busy && now.After(s.next)
 			mu.Unlock()
@@ -279,12 +332,12 @@ func (d *Dialer) Run(ctx context.Context) {
 					s.next = d.now().Add(s.backoff + jitter)
 					s.backoff = min(2*s.backoff, 30*time.Second)
 					if ctx.Err() == nil {
-						d.log.Debug("dial failed", "member", d.names[t.ID], "err", err, "retry_in", s.backoff)
+						d.log.Debug("dial failed", "member", names[t.ID], "err", err, "retry_in", s.backoff)
 					}
 					return
 				}
 				s.backoff = time.Second
-				d.log.Info("connected", "member", d.names[t.ID], "peer", t.ID)
+				d.log.Info("connected", "member", names[t.ID], "peer", t.ID)
 			}(t)
 		}
 		select {

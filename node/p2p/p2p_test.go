@@ -64,10 +64,7 @@ func TestOutsiderRefusalsLoggedOncePerMinute(t *testing.T) {
 	}
 	log := &records{}
 	now := time.Unix(1_700_000_000, 0)
-	g, err := NewGater(self, roster, slog.New(log), func() time.Time { return now })
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := NewGater(self, roster, nil, slog.New(log), func() time.Time { return now })
 	remote := ma.StringCast("/ip4/192.0.2.7/tcp/4001")
 	refuse := func(n int) {
 		for range n {

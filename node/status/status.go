@@ -11,6 +11,15 @@ type Status struct {
 	Role        string            `json:"role"`
 	Author      string            `json:"author"` // author key, hex
 	Federation  string            `json:"federation"`
+	// Genesis is the hash of the federation's genesis (SPEC 12.1), hex;
+	// RosterVersion the roster version in force (SPEC 12.3); Member
+	// whether this node is a member in it (false while it waits for its
+	// admission); Proposals how many amendments of that version wait
+	// for votes.
+	Genesis       string `json:"genesis"`
+	RosterVersion uint64 `json:"roster_version"`
+	Member        bool   `json:"member"`
+	Proposals     int    `json:"proposals"`
 	Peers       int               `json:"peers"`       // connected roster peers
 	TopicPeers  int               `json:"topic_peers"` // peers subscribed to the federation topic
 	Entries     uint64            `json:"entries"`     // entries stored, all logs

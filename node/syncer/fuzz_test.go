@@ -25,6 +25,7 @@ import (
 
 	"github.com/staydown/staydown/node/p2p"
 	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/membership"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/protocol/prototest"
 	"github.com/staydown/staydown/store"
@@ -159,11 +160,14 @@ func fuzzFederation(tb testing.TB, n int) (*protocol.Roster, protocol.AuthorKey,
 func fuzzSyncer(tb testing.TB, r *protocol.Roster, st *store.Store, h *pipeHost) *Syncer {
 	tb.Helper()
 	log := slog.New(slog.DiscardHandler)
-	g, err := p2p.NewGater(nruPeer, r, log, time.Now)
+	g := p2p.NewGater(nruPeer, r, nil, log, time.Now)
+	gen, err := membership.NewGenesis(r, membership.Rule{})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return New(Deps{Store: st, Roster: r, Federation: r.Federation, Host: h, Gater: g,
+	members := membership.Compute(gen, nil)
+	// Genesis stays nil: the hellos of the corpus carry none.
+	return New(Deps{Store: st, Members: func() *membership.History { return members }, Federation: r.Federation, Host: h, Gater: g,
 		Apply:  func(es []*protocol.Entry) ([]store.Result, error) { return st.Apply(es) },
 		Gossip: func([]byte) error { return nil }, Now: time.Now, After: time.After,
 		Synced: func(uint64) {}, Forged: func() {}, Log: log, TxEntries: 8192, TxBytes: 16 << 20})

@@ -6,6 +6,7 @@ package syncer
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/staydown/staydown/node/p2p"
 	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/membership"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/store"
 )
@@ -40,11 +42,16 @@ const (
 
 // Deps are what a Syncer needs of its node.
 type Deps struct {
-	Store      *store.Store // read only: entries are written by Apply
-	Roster     *protocol.Roster
+	Store *store.Store // read only: entries are written by Apply
+	// Members is the membership in force (SPEC 12): which logs to fetch,
+	// and how far.
+	Members    func() *membership.History
 	Federation string
-	Host       host.Host
-	Gater      *p2p.Gater // who a peer is; cuts off forgers
+	// Genesis is the hash of the federation's genesis (SPEC 12.1): a
+	// peer whose hello names another is of another federation.
+	Genesis []byte
+	Host    host.Host
+	Gater   *p2p.Gater // who a peer is; cuts off forgers
 	// Apply hands entries fetched to the node's writer and waits for
 	// their results (one per entry).
 	Apply func([]*protocol.Entry) ([]store.Result, error)
@@ -190,20 +197,25 @@ func (s *Syncer) Hello() (*pb.SyncHello, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &pb.SyncHello{Federation: s.d.Federation, Heads: make([]*pb.SyncHead, len(heads))}
+	h := &pb.SyncHello{Federation: s.d.Federation, Heads: make([]*pb.SyncHead, len(heads)), Genesis: s.d.Genesis}
 	for i, hd := range heads {
 		h.Heads[i] = &pb.SyncHead{Author: hd.Author[:], Seq: hd.Seq, Id: hd.ID[:]}
 	}
 	return h, nil
 }
 
-// PeerHeads checks a peer's SyncHello and returns its heads for authors in
-// the roster (heads of unknown authors are ignored: the roster may have
-// changed on one side).
+// PeerHeads checks a peer's SyncHello and returns its heads for the keys
+// of members (heads of other keys are ignored: an admission may not have
+// reached one side yet), a head past the end of its key's log (SPEC 12.5)
+// cut to the last seq a log keeps.
 func (s *Syncer) PeerHeads(p peer.ID, h *pb.SyncHello) ([]protocol.Head, error) {
 	if h.Federation != s.d.Federation {
 		return nil, fmt.Errorf("%w: hello for federation %q, this is %q", protocol.ErrForged, h.Federation, s.d.Federation)
 	}
+	if !bytes.Equal(h.Genesis, s.d.Genesis) {
+		return nil, fmt.Errorf("%w: hello for the federation of genesis %x, this is %x: same name, other founders", protocol.ErrForged, h.Genesis, s.d.Genesis)
+	}
+	members := s.d.Members()
 	if len(h.Heads) > protocol.MaxSyncHeads {
 		return nil, fmt.Errorf("%w: hello with %d heads, limit %d", protocol.ErrForged, len(h.Heads), protocol.MaxSyncHeads)
 	}
@@ -216,13 +228,24 @@ func (s *Syncer) PeerHeads(p peer.ID, h *pb.SyncHello) ([]protocol.Head, error) 
 		copy(hd.Author[:], sh.Author)
 		copy(hd.ID[:], sh.Id)
 		hd.Seq = sh.Seq
-		if _, ok := s.d.Roster.ByKey(hd.Author); ok {
-			out = append(out, hd)
+		ks, ok := members.Key(hd.Author)
+		if !ok {
+			continue
 		}
+		if keep := ks.End + membership.OutsideSlack; ks.End != membership.Open && hd.Seq > keep {
+			if local, err := s.d.Store.Head(hd.Author); err != nil || local.Seq >= keep {
+				continue
+			}
+			hd.Seq, hd.ID = keep, protocol.ID{}
+		}
+		out = append(out, hd)
 	}
 	s.learn(p, out)
 	return out, nil
 }
+
+// name is the member name of key k, for log lines.
+func (s *Syncer) name(k protocol.AuthorKey) string { return s.d.Members().NameOf(k) }
 
 // unfetchableFor is how long a range a peer claimed and could not serve
 // is not asked of it again while neither head moves.
@@ -255,7 +278,7 @@ func (s *Syncer) fetched(p peer.ID, h protocol.Head) {
 	s.unfetched[peerLog{p, h.Author}] = unfetched{held: local.ID, them: h.ID, at: s.d.Now()}
 	s.mu.Unlock()
 	s.d.Log.Info("peer could not serve the head it announced: not asking it again for a while", "member", s.d.Gater.Name(p),
-		"author", s.d.Roster.NameOf(h.Author), "announced", h.Seq, "held", local.Seq, "for", unfetchableFor)
+		"author", s.name(h.Author), "announced", h.Seq, "held", local.Seq, "for", unfetchableFor)
 }
 
 // unfetchable reports whether p failed to serve this very head h lately,
@@ -551,7 +574,7 @@ func (s *Syncer) fetch(ss syncStream, p peer.ID, author protocol.AuthorKey, from
 				return err
 			}
 			last = b.Last
-			entries, n, err := protocol.CheckRange(s.d.Roster, author, from, b.Entries)
+			entries, n, err := protocol.CheckRange(s.d.Federation, author, from, b.Entries)
 			if err != nil {
 				return err
 			}
@@ -624,7 +647,7 @@ func (s *Syncer) fetchEvidence(ss syncStream, author protocol.AuthorKey, seq uin
 	}
 	// Evidence must carry its own signature: CheckRange of one entry
 	// authenticates it by that signature alone.
-	entries, n, err := protocol.CheckRange(s.d.Roster, author, seq, b.Entries)
+	entries, n, err := protocol.CheckRange(s.d.Federation, author, seq, b.Entries)
 	if err != nil || n != 1 {
 		return err
 	}
@@ -633,7 +656,7 @@ func (s *Syncer) fetchEvidence(ss syncStream, author protocol.AuthorKey, seq uin
 		return err
 	}
 	if results[0].Outcome == store.Equivocation {
-		s.d.Log.Error("equivocation found by sync: kept as evidence, gossiping it", "author", s.d.Roster.NameOf(author), "seq", seq, "id", entries[0].ID)
+		s.d.Log.Error("equivocation found by sync: kept as evidence, gossiping it", "author", s.name(author), "seq", seq, "id", entries[0].ID)
 		if err := s.d.Gossip(entries[0].Raw); err != nil {
 			s.d.Log.Warn("gossip evidence", "err", err)
 		}

@@ -1,6 +1,9 @@
 package writer
 
 import (
+	"bytes"
+	"cmp"
+	"slices"
 	"time"
 
 	"github.com/staydown/staydown/protocol"
@@ -105,3 +108,20 @@ func (p *pendingEntries) expire(now time.Time) int {
 }
 
 func (p *pendingEntries) len() int { return p.n }
+
+// all takes every entry held, in log order of each author.
+func (p *pendingEntries) all() []*protocol.Entry {
+	var out []*protocol.Entry
+	for _, byseq := range p.m {
+		for _, e := range byseq {
+			out = append(out, e)
+		}
+	}
+	slices.SortFunc(out, func(a, b *protocol.Entry) int {
+		return cmp.Or(bytes.Compare(a.Author[:], b.Author[:]), cmp.Compare(a.Seq(), b.Seq()))
+	})
+	for _, e := range out {
+		p.remove(e)
+	}
+	return out
+}

@@ -63,7 +63,7 @@ const (
 // Deps are what the writer needs of its node.
 type Deps struct {
 	Store      *store.Store
-	Roster     *protocol.Roster // names in log lines
+	Names      func(protocol.AuthorKey) string // member names, for log lines
 	Federation string
 	Author     ed25519.PrivateKey // signs this node's entries
 	Now        func() time.Time   // their timestamps
@@ -82,6 +82,10 @@ type Deps struct {
 	Equivocation func(ev *replica.EquivocationError)
 	// Missing asks for a sync: an entry came before its predecessor.
 	Missing func()
+	// Refresh computes the membership again after a commit that logged a
+	// membership entry (members.Live.Refresh), and reports whether the
+	// roster changed: the entries held for an admission are tried again.
+	Refresh func() (bool, error)
 	// Counted is told of each result's outcome; Committed of each
 	// transaction's duration; Pending of the buffer's size (metrics).
 	Counted   func(store.Outcome)
@@ -99,12 +103,29 @@ type Writer struct {
 	syncIn    chan syncWork
 	done      chan struct{} // closed when Run has ended
 	pending   *pendingEntries
+	// held are entries whose author is no member's key yet (SPEC 12.5),
+	// bounded as pending is; holdIn brings them from the gossip
+	// validator.
+	held   *pendingEntries
+	holdIn chan *protocol.Entry
 }
 
 // New makes the writer; Run runs it.
 func New(d Deps) *Writer {
 	return &Writer{d: d, self: protocol.AuthorKeyOf(d.Author), proposals: make(chan proposal, MaxBatch), syncIn: make(chan syncWork),
-		done: make(chan struct{}), pending: newPending(maxPending, maxPendingBytes, maxPendingAge)}
+		done: make(chan struct{}), pending: newPending(maxPending, maxPendingBytes, maxPendingAge),
+		held: newPending(maxPending, maxPendingBytes, maxPendingAge), holdIn: make(chan *protocol.Entry, 1024)}
+}
+
+// Hold asks the writer to hold an entry whose author is no member's key
+// yet, and to apply it if an admission makes it one within a minute. It
+// never blocks: when the writer is busy, the entry is dropped (sync
+// fetches the log once its author is a member).
+func (w *Writer) Hold(e *protocol.Entry) {
+	select {
+	case w.holdIn <- e:
+	default:
+	}
 }
 
 // PendingLen is the number of entries waiting for a predecessor. Only
@@ -136,6 +157,9 @@ func (w *Writer) Run(received <-chan *protocol.Entry) {
 		case sw := <-w.syncIn:
 			results, err := w.commit(nil, sw.entries, false)
 			sw.done <- syncDone{results, err}
+			continue
+		case e := <-w.holdIn:
+			w.hold(e)
 			continue
 		}
 		size := 0
@@ -288,7 +312,7 @@ func (w *Writer) commit(props []proposal, batch []*protocol.Entry, buffer bool) 
 			first = results[len(own):]
 		}
 		var next []*protocol.Entry
-		gap := false
+		gap, members := false, false
 		for i, r := range results {
 			var entry *protocol.Entry
 			if i < len(own) {
@@ -297,6 +321,9 @@ func (w *Writer) commit(props []proposal, batch []*protocol.Entry, buffer bool) 
 				entry = batch[i-len(own)]
 			}
 			w.d.Counted(r.Outcome)
+			if r.Outcome.Logged() && entry.Kind().IsMembership() {
+				members = true
+			}
 			switch r.Outcome {
 			case store.Applied:
 				next = w.stored(entry, r, i < len(own), next)
@@ -306,7 +333,7 @@ func (w *Writer) commit(props []proposal, batch []*protocol.Entry, buffer bool) 
 					continue
 				}
 				if !w.pending.put(entry, w.d.Now()) {
-					w.d.Log.Warn("out-of-order buffer full; entry dropped until sync", "author", w.d.Roster.NameOf(entry.Author), "seq", entry.Seq())
+					w.d.Log.Warn("out-of-order buffer full; entry dropped until sync", "author", w.d.Names(entry.Author), "seq", entry.Seq())
 				}
 				gap = true
 			case store.Equivocation:
@@ -316,14 +343,33 @@ func (w *Writer) commit(props []proposal, batch []*protocol.Entry, buffer bool) 
 				}
 			case store.Void:
 				// Stored, no effect: the author broke a stateful rule.
-				w.d.Log.Warn("entry breaks a rule of its log: stored without effect", "author", w.d.Roster.NameOf(entry.Author), "seq", entry.Seq(), "err", r.Err)
+				w.d.Log.Warn("entry stored without effect (void)", "author", w.d.Names(entry.Author), "seq", entry.Seq(), "err", r.Err)
 				next = w.stored(entry, r, false, next)
 			case store.Rejected:
-				w.d.Log.Warn("entry does not continue its log", "author", w.d.Roster.NameOf(entry.Author), "seq", entry.Seq(), "err", r.Err)
+				w.d.Log.Warn("entry does not continue its log", "author", w.d.Names(entry.Author), "seq", entry.Seq(), "err", r.Err)
+			case store.Held:
+				if buffer {
+					w.hold(entry)
+				}
+			case store.Refused:
+				w.d.Log.Debug("entry far past the end of its key: not stored", "author", w.d.Names(entry.Author), "seq", entry.Seq(), "err", r.Err)
+			}
+		}
+		if members {
+			changed, err := w.d.Refresh()
+			if err != nil {
+				w.d.Log.Error("computing the membership after a membership entry", "err", err)
+			} else if changed {
+				// Held entries may be a new member's: try them again
+				// (the store holds them again if not).
+				next = append(next, w.held.all()...)
 			}
 		}
 		w.answer(props, own, nil)
 		props = nil
+		if n := w.held.expire(w.d.Now()); n > 0 {
+			w.d.Log.Info("entries by keys no member has were held a minute: dropped (sync fetches a log once its author is a member)", "entries", n)
+		}
 		if n := w.pending.expire(w.d.Now()); n > 0 {
 			w.d.Log.Warn("entries held for their predecessors too long: dropped until sync fetches them", "entries", n, "held_for", maxPendingAge)
 			gap = true
@@ -335,6 +381,13 @@ func (w *Writer) commit(props []proposal, batch []*protocol.Entry, buffer bool) 
 		batch = next
 	}
 	return first, nil
+}
+
+// hold keeps an entry by a key no member has yet (SPEC 12.5).
+func (w *Writer) hold(e *protocol.Entry) {
+	if !w.held.put(e, w.d.Now()) {
+		w.d.Log.Debug("held-entries buffer full: entry by a key no member has dropped", "author", e.Author, "seq", e.Seq())
+	}
 }
 
 // answer tells each proposer its entry (or err).

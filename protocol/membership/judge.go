@@ -173,3 +173,12 @@ func (h *History) Affected(old *History) func(author protocol.AuthorKey, head ui
 		return now.Member != was.Member || m.admittedRole != o.admittedRole || !slices.Equal(m.segs, o.segs)
 	}
 }
+
+// NameOf is the member name of key k, current or past (removed members
+// included), or k in hex when no member ever had it.
+func (h *History) NameOf(k protocol.AuthorKey) string {
+	if ks, ok := h.now.keys[k]; ok {
+		return ks.Member
+	}
+	return k.String()
+}
