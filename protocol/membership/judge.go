@@ -182,3 +182,42 @@ func (h *History) NameOf(k protocol.AuthorKey) string {
 	}
 	return k.String()
 }
+
+// CanApply says why amendment a cannot apply to the roster version in
+// force ("" if it can): what a node checks before it proposes (SPEC 12.3).
+func (h *History) CanApply(a *pb.Amendment) string { return h.now.check(a) }
+
+// Votes reports whether member name votes at the version in force.
+func (h *History) Votes(name string) bool {
+	m, ok := h.now.members[name]
+	return ok && !m.removed && h.now.rule.Votes(m.role)
+}
+
+// Rule is the voting rule in force.
+func (h *History) Rule() Rule { return h.now.rule }
+
+// Voted is the amendment member name's vote at the version in force
+// counts for, if it has voted.
+func (h *History) Voted(name string) (protocol.ID, bool) {
+	for _, p := range h.Pending {
+		for _, v := range p.Votes {
+			if v.Member == name {
+				return p.ID, true
+			}
+		}
+		if slices.Contains(p.Elsewise, name) {
+			return protocol.ID{}, true // for an amendment not (yet) seen
+		}
+	}
+	return protocol.ID{}, false
+}
+
+// Admitted is the roster version that admitted member name (0: the
+// genesis), false if it never was a member.
+func (h *History) Admitted(name string) (uint64, bool) {
+	m, ok := h.now.members[name]
+	if !ok {
+		return 0, false
+	}
+	return m.admitted, true
+}
