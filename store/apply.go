@@ -478,7 +478,7 @@ func indexRows(w sink, e *protocol.Entry, void bool, why error) error {
 	// Every logged membership entry is listed, void or not: a vote past
 	// its key's end may have counted before that end (SPEC 12.5).
 	if e.Kind().IsMembership() {
-		if err := w.put(idxMembership, logKey(e.Author, e.Seq()), nil); err != nil {
+		if err := w.put(idxMembership, logKey(e.Author, e.Seq()), e.ID[:]); err != nil {
 			return err
 		}
 	}

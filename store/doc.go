@@ -48,7 +48,8 @@
 //
 // Source buckets (Rebuild keeps them):
 //
-//	meta                 "schema" -> version (4); "count" -> entries in all logs (derived, rewritten by Rebuild)
+//	meta                 "schema" -> version (5); "count" -> entries in all logs (derived, rewritten by Rebuild);
+//	                     "members" -> fingerprint of the membership the indexes were derived under (SetMembers)
 //	logs/<author>        seq -> raw signed entry    one nested bucket per author; appends go to the end
 //	evidence             author || seq || id -> raw signed entry conflicting with the one logged at seq
 //	arrivals             n -> id                   the n-th entry this store logged (local order; see Arrivals)
@@ -71,7 +72,8 @@
 //
 //	heads                author -> seq || id
 //	ids (runs)           id -> author || seq || kind code (1 addition, 2 retraction, 3 dispute, 4 allow,
-//	                           5 notice, 6 notice-update, 7 notice-reply)
+//	                           5 notice, 6 notice-update, 7 notice-reply, 8 amendment, 9 approval,
+//	                           10 rotation, 11 peer-update)
 //	additions            author || seq -> id || timestamp_ms || len(labels) {len(label) label} || case_ref
 //	attest (runs)        len(sk) || sk || author || seq -> (empty)   one row per distinct signal of an addition
 //	retractions          target id -> retraction id || reason
@@ -80,6 +82,8 @@
 //	notices              addressee || notice id -> issuer
 //	noticerefs           notice id || update or reply id -> kind code || author
 //	noticesigs           len(sk) || sk || notice id -> (empty)     one row per distinct signal a notice names
+//	void                 id -> why                 a logged entry without effect (SPEC 9.2, 12.5)
+//	membership           author || seq -> id       every logged membership entry, void ones too (SPEC 12.2)
 //
 // The signal key's length leads so that a prefix scan for one key cannot
 // run into a longer key that starts with it.
@@ -101,7 +105,9 @@
 // writes about 1 KB per entry instead of about 7 KB at a million entries.
 //
 // Schema 1 keyed additions and ended attest keys by id and had no
-// noticesigs or arrivals; schema 3 kept ids and attest as plain buckets.
+// noticesigs or arrivals; schema 3 kept ids and attest as plain buckets;
+// schema 4 had no membership index and judged no entry against a
+// membership.
 // Open rebuilds the indexes of such a file once, in one transaction
 // (numbering a schema 1 file's arrivals in log order). The node's own
 // buckets came later without a schema change: Open creates them, empty,

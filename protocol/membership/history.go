@@ -33,8 +33,10 @@ type Version struct {
 	Votes    []Vote // the approvals counted, in member order
 	Voters   int
 	Needed   int
-	Roster   *protocol.Roster
-	Rule     Rule
+	// Roster is the roster of this version: set on the version in force
+	// only (History.Roster), since each costs a copy of the members.
+	Roster *protocol.Roster
+	Rule   Rule
 }
 
 // Proposal is an amendment of the current version that has not passed.
@@ -129,8 +131,13 @@ type History struct {
 	voidSet   map[protocol.ID]bool
 }
 
-// logs is the membership entries by author, each log's in seq order.
-type logs map[protocol.AuthorKey][]*protocol.Entry
+// logs is what the chains and peers read of the logs: the rotation and
+// peer-update entries of each author, in seq order, and how many
+// rotation entries name each new key.
+type logs struct {
+	rotations, peers map[protocol.AuthorKey][]*protocol.Entry
+	rotatedTo        map[protocol.AuthorKey]int
+}
 
 // Compute derives the history from the genesis and every membership
 // entry (amendment, approval, rotation, peer-update) of the logs, in any
@@ -138,7 +145,7 @@ type logs map[protocol.AuthorKey][]*protocol.Entry
 // their place in their author's log. Others are ignored.
 func Compute(g *Genesis, entries []*protocol.Entry) *History {
 	h := &History{Genesis: g, entries: map[protocol.ID]*protocol.Entry{}, voidSet: map[protocol.ID]bool{}}
-	byAuthor := logs{}
+	byAuthor := map[protocol.AuthorKey][]*protocol.Entry{}
 	byBase := map[uint64][]*protocol.Entry{}
 	for _, e := range entries {
 		if !e.Kind().IsMembership() || e.Body.Federation != g.Roster.Federation {
@@ -156,12 +163,28 @@ func Compute(g *Genesis, entries []*protocol.Entry) *History {
 			byBase[p.Approval.Base] = append(byBase[p.Approval.Base], e)
 		}
 	}
-	for _, l := range byAuthor {
-		slices.SortFunc(l, func(a, b *protocol.Entry) int { return cmp.Compare(a.Seq(), b.Seq()) })
+	// Only rotations and peer updates are read log by log (chains,
+	// peers): keep those, in seq order.
+	l := logs{rotations: map[protocol.AuthorKey][]*protocol.Entry{}, peers: map[protocol.AuthorKey][]*protocol.Entry{}, rotatedTo: map[protocol.AuthorKey]int{}}
+	for a, es := range byAuthor {
+		for _, e := range es {
+			switch p := e.Body.Payload.(type) {
+			case *pb.Entry_Rotation:
+				l.rotations[a] = append(l.rotations[a], e)
+				l.rotatedTo[protocol.AuthorKey(p.Rotation.NewKey)]++
+			case *pb.Entry_PeerUpdate:
+				l.peers[a] = append(l.peers[a], e)
+			}
+		}
+	}
+	for _, m := range []map[protocol.AuthorKey][]*protocol.Entry{l.rotations, l.peers} {
+		for _, es := range m {
+			slices.SortFunc(es, func(a, b *protocol.Entry) int { return cmp.Compare(a.Seq(), b.Seq()) })
+		}
 	}
 	s := genesisState(g)
-	s.chains(byAuthor)
-	h.Versions = append(h.Versions, Version{Roster: s.roster(g.Roster.Federation), Rule: s.rule, Voters: s.voters(), Change: "genesis"})
+	s.chains(l)
+	h.Versions = append(h.Versions, Version{Rule: s.rule, Voters: s.voters(), Change: "genesis"})
 	decided := map[protocol.ID]bool{}
 	for {
 		t := s.tally(byBase[s.version], h)
@@ -171,13 +194,17 @@ func Compute(g *Genesis, entries []*protocol.Entry) *History {
 		}
 		p := t.winner
 		decided[p.ID] = true
-		change := s.apply(p.Body.GetAmendment())
+		a := p.Body.GetAmendment()
+		change := s.apply(a)
 		s.version++
-		s.chains(byAuthor)
+		if admit := a.GetAdmit(); admit != nil {
+			s.chainOf(admit.Name, l) // no other chain changes
+		} else if a.GetRole() == nil && a.GetRule() == nil {
+			s.chains(l)
+		}
 		h.Versions = append(h.Versions, Version{
 			N: s.version, Proposal: p.ID, Proposer: t.proposer, Change: change,
-			Votes: t.votes[p.ID], Voters: t.voters, Needed: t.needed,
-			Roster: s.roster(g.Roster.Federation), Rule: s.rule,
+			Votes: t.votes[p.ID], Voters: t.voters, Needed: t.needed, Rule: s.rule,
 		})
 	}
 	// Amendments at an older base that did not pass there are void, as
@@ -193,7 +220,7 @@ func Compute(g *Genesis, entries []*protocol.Entry) *History {
 			}
 		}
 	}
-	s.peers(byAuthor, h)
+	s.peers(l, h)
 	h.now = s
 	h.Versions[len(h.Versions)-1].Roster = s.roster(g.Roster.Federation)
 	slices.SortFunc(h.Voids, func(a, b Void) int { return bytes.Compare(a.Entry.ID[:], b.Entry.ID[:]) })
@@ -240,69 +267,66 @@ func (s *state) admit(b *pb.MemberBlock, version uint64) {
 
 // chains works out each member's keys, in order, and where each ends
 // (SPEC 12.4): a key ends at its revocation or removal seq, or at its
-// first rotation entry within that; the next key is the revocation's new
-// key, else the rotation's. A rotation to a key already in use is void.
+// first valid rotation entry within that; the next key is the
+// revocation's new key, else the rotation's. A rotation is void when its
+// new key is named by another rotation entry anywhere, or by a member
+// block or a revocation. A key that was in a chain and is in none now
+// holds nothing (its end is 0).
 func (s *state) chains(l logs) {
 	before := s.keys
 	s.keys = map[protocol.AuthorKey]KeyState{}
-	defer func() {
-		// A key that left every chain (a rotation the revocation of its
-		// key voided, a successor a revocation replaced) holds nothing.
-		for k, ks := range before {
-			if _, ok := s.keys[k]; !ok {
-				ks.End, ks.Why = 0, "replaced"
-				s.keys[k] = ks
-			}
-		}
-	}()
-	used := map[protocol.AuthorKey]bool{}
-	for k := range s.declared {
-		used[k] = true
+	for name := range s.members {
+		s.chainOf(name, l)
 	}
-	names := slices.Sorted(maps.Keys(s.members))
-	for _, name := range names {
-		m := s.members[name]
-		m.chain = m.chain[:0]
-		k := m.first
-		for pos := 0; ; pos++ {
-			if _, seen := s.keys[k]; seen {
+	// A key that left every chain (a rotation the revocation of its key
+	// voided, a successor a revocation replaced) holds nothing.
+	for k, ks := range before {
+		if _, ok := s.keys[k]; !ok {
+			ks.End, ks.Why = 0, "replaced"
+			s.keys[k] = ks
+		}
+	}
+}
+
+// chainOf works out the chain of one member (chains).
+func (s *state) chainOf(name string, l logs) {
+	m := s.members[name]
+	m.chain = m.chain[:0]
+	k := m.first
+	for pos := 0; ; pos++ {
+		if _, seen := s.keys[k]; seen && pos > 0 {
+			return // a cycle of successors: stop at the first repeat
+		}
+		m.chain = append(m.chain, k)
+		end, why := uint64(Open), ""
+		if c, ok := s.cuts[k]; ok {
+			end, why = c.after, c.why
+		}
+		if m.removed && k == m.gone {
+			s.keys[k] = KeyState{Member: name, Pos: pos, End: end, Why: why}
+			return
+		}
+		if next, ok := s.succ[k]; ok {
+			s.keys[k] = KeyState{Member: name, Pos: pos, End: end, Why: why}
+			k = next
+			continue
+		}
+		rotated := false
+		for _, e := range l.rotations[k] {
+			if e.Seq() > end {
 				break
 			}
-			m.chain = append(m.chain, k)
-			end, why := uint64(Open), ""
-			if c, ok := s.cuts[k]; ok {
-				end, why = c.after, c.why
-			}
-			last := m.removed && k == m.gone
-			next, ok := s.succ[k]
-			if ok && !last {
-				s.keys[k] = KeyState{Member: name, Pos: pos, End: end, Why: why}
-				k = next
+			nk := protocol.AuthorKey(e.Body.GetRotation().NewKey)
+			if l.rotatedTo[nk] > 1 || s.declared[nk] {
 				continue
 			}
-			ok = false
-			if !last {
-				for _, e := range l[k] {
-					r := e.Body.GetRotation()
-					if r == nil || e.Seq() > end {
-						continue
-					}
-					var nk protocol.AuthorKey
-					copy(nk[:], r.NewKey)
-					if used[nk] {
-						continue
-					}
-					used[nk] = true
-					s.keys[k] = KeyState{Member: name, Pos: pos, End: e.Seq(), Why: "rotated"}
-					next, ok = nk, true
-					break
-				}
-			}
-			if !ok {
-				s.keys[k] = KeyState{Member: name, Pos: pos, End: end, Why: why}
-				break
-			}
-			k = next
+			s.keys[k] = KeyState{Member: name, Pos: pos, End: e.Seq(), Why: "rotated"}
+			k, rotated = nk, true
+			break
+		}
+		if !rotated {
+			s.keys[k] = KeyState{Member: name, Pos: pos, End: end, Why: why}
+			return
 		}
 	}
 }
@@ -612,9 +636,9 @@ func (s *state) peers(l logs, h *History) {
 	for _, name := range slices.Sorted(maps.Keys(s.members)) {
 		m := s.members[name]
 		for _, k := range m.chain {
-			for _, e := range l[k] {
+			for _, e := range l.peers[k] {
 				u := e.Body.GetPeerUpdate()
-				if u == nil || e.Seq() > s.keys[k].End {
+				if e.Seq() > s.keys[k].End {
 					continue
 				}
 				if other, ok := held[u.PeerId]; ok && other != name {
