@@ -30,22 +30,22 @@ const (
 // Node is a validated node config, read from config.toml in Dir. All paths
 // are absolute. A Node is a value: nothing in it changes after Load.
 type Node struct {
-	Dir            string // the node's directory, absolute
-	Name           string // member name; the roster lists this node under it
-	Role           protocol.Role
-	Federation     string   // federation name; entries are bound to it
-	RosterPath     string   // absolute, resolved against Dir
-	Listen         []string // libp2p multiaddrs, canonical form; may be empty (dial out only)
+	Dir        string // the node's directory, absolute
+	Name       string // member name; the roster lists this node under it
+	Role       protocol.Role
+	Federation string   // federation name; entries are bound to it
+	RosterPath string   // absolute, resolved against Dir
+	Listen     []string // libp2p multiaddrs, canonical form; may be empty (dial out only)
 	// Bootstrap are members' addresses with their peer IDs
 	// (/ip4/.../tcp/.../p2p/12D3KooW...), dialled besides the roster's:
 	// how a node that joins after the genesis first reaches the
 	// federation (SPEC 12.1).
-	Bootstrap []string
-	API            string   // host:port of the HTTP API
-	StorePath      string   // absolute, resolved against Dir
-	LogLevel       string   // debug|info|warn|error
-	AllowRemoteAPI bool     // API may bind to a non-loopback address
-	Policy         Policy   // the [policy] table: what this node acts on (policy.go)
+	Bootstrap      []string
+	API            string // host:port of the HTTP API
+	StorePath      string // absolute, resolved against Dir
+	LogLevel       string // debug|info|warn|error
+	AllowRemoteAPI bool   // API may bind to a non-loopback address
+	Policy         Policy // the [policy] table: what this node acts on (policy.go)
 	// Clock, when set, is the node's clock for the timestamps it signs
 	// and for deadlines. Not read from config.toml: tests drive time
 	// with it. nil is time.Now.

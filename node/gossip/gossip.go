@@ -100,8 +100,8 @@ type Validator struct {
 	Federation string
 	Names      func(protocol.AuthorKey) string // member names, for log lines
 	Self       peer.ID                         // the node's own messages are not checked again
-	Gater  *p2p.Gater
-	Log    *slog.Logger
+	Gater      *p2p.Gater
+	Log        *slog.Logger
 	// Rejected counts an entry refused, by reason; Ignored one dropped
 	// without penalty (the node's metrics).
 	Rejected func(reason string)

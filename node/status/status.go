@@ -6,27 +6,27 @@ package status
 // Status describes a node now. It is the body of GET /v1/status, and of
 // `staydown status --json`.
 type Status struct {
-	ID          string            `json:"id"`   // this node's libp2p peer ID
-	Name        string            `json:"name"` // member name
-	Role        string            `json:"role"`
-	Author      string            `json:"author"` // author key, hex
-	Federation  string            `json:"federation"`
+	ID         string `json:"id"`   // this node's libp2p peer ID
+	Name       string `json:"name"` // member name
+	Role       string `json:"role"`
+	Author     string `json:"author"` // author key, hex
+	Federation string `json:"federation"`
 	// Genesis is the hash of the federation's genesis (SPEC 12.1), hex;
 	// RosterVersion the roster version in force (SPEC 12.3); Member
 	// whether this node is a member in it (false while it waits for its
 	// admission); Proposals how many amendments of that version wait
 	// for votes.
-	Genesis       string `json:"genesis"`
-	RosterVersion uint64 `json:"roster_version"`
-	Member        bool   `json:"member"`
-	Proposals     int    `json:"proposals"`
-	Peers       int               `json:"peers"`       // connected roster peers
-	TopicPeers  int               `json:"topic_peers"` // peers subscribed to the federation topic
-	Entries     uint64            `json:"entries"`     // entries stored, all logs
-	Heads       map[string]uint64 `json:"heads"`       // member name -> seq
-	HeadsDigest string            `json:"heads_digest"`
-	Flagged     []string          `json:"flagged"` // members caught equivocating
-	Listen      []string          `json:"listen"`  // multiaddrs this node listens on
+	Genesis       string            `json:"genesis"`
+	RosterVersion uint64            `json:"roster_version"`
+	Member        bool              `json:"member"`
+	Proposals     int               `json:"proposals"`
+	Peers         int               `json:"peers"`       // connected roster peers
+	TopicPeers    int               `json:"topic_peers"` // peers subscribed to the federation topic
+	Entries       uint64            `json:"entries"`     // entries stored, all logs
+	Heads         map[string]uint64 `json:"heads"`       // member name -> seq
+	HeadsDigest   string            `json:"heads_digest"`
+	Flagged       []string          `json:"flagged"` // members caught equivocating
+	Listen        []string          `json:"listen"`  // multiaddrs this node listens on
 	// PeerScores: member name to the gossipsub score this node gives its
 	// peer (SPEC 13, "Peer scoring"): 0 for a well-behaved peer,
 	// negative after invalid messages; at -100 it loses gossip, at -300

@@ -44,7 +44,7 @@ func newTestWriter(t *testing.T) *testWriter {
 	done := make(chan struct{})
 	tw.Writer = New(Deps{Store: st, Names: roster.NameOf, Federation: "test", Author: own,
 		Refresh: func() (bool, error) { return false, nil },
-		Now: time.Now, Done: done, Log: slog.New(slog.DiscardHandler),
+		Now:     time.Now, Done: done, Log: slog.New(slog.DiscardHandler),
 		Hooks:        func([]*protocol.Entry) []func(*store.Writes, []store.Result) error { return nil },
 		Stored:       func(e *protocol.Entry, _ store.Result, _ bool) { tw.stored = append(tw.stored, e.ID) },
 		Equivocation: func(*replica.EquivocationError) {}, Missing: func() {},

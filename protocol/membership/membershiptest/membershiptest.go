@@ -64,7 +64,7 @@ func Big(tb testing.TB, federation string, members, amends int) (*membership.Gen
 	needed := members/2 + 1
 	for v := range amends {
 		name := fmt.Sprintf("a%d", v)
-		nk := protocol.AuthorKeyOf(Key(1 << 20 + v))
+		nk := protocol.AuthorKeyOf(Key(1<<20 + v))
 		block := &pb.MemberBlock{Name: name, Role: "auditor", AuthorKey: nk[:], PeerId: PeerOf(name)}
 		proposer := v % members
 		p := logs[proposer].Next(tb, prototest.Amend(uint64(v), block))
