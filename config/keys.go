@@ -162,3 +162,57 @@ func writeNew(file string, data []byte) (err error) {
 	}
 	return nil
 }
+
+// NextKeyFile holds a member's next author key (SPEC 12.4): made by
+// NewNextKey before a rotation or for a revocation's new key, and
+// promoted to AuthorKeyFile once the roster names it.
+const NextKeyFile = "author.key.next"
+
+// NewNextKey makes a fresh author key in Dir/author.key.next (never
+// overwriting one) and returns its public key.
+func (n *Node) NewNextKey() (ed25519.PublicKey, error) {
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		return nil, fmt.Errorf("config: next author key: %w", err)
+	}
+	if err := writeNew(n.path(NextKeyFile), []byte(hex.EncodeToString(priv.Seed())+"\n")); err != nil {
+		return nil, err
+	}
+	if err := syncDir(n.Dir); err != nil {
+		return nil, err
+	}
+	return pub, nil
+}
+
+// NextKey reads Dir/author.key.next; nil, nil when there is none.
+func (n *Node) NextKey() (ed25519.PrivateKey, error) {
+	file := n.path(NextKeyFile)
+	if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	data, err := readSecret(file)
+	if err != nil {
+		return nil, err
+	}
+	return parseAuthorKey(file, data)
+}
+
+// PromoteNextKey makes author.key.next the author key: the current one
+// is kept as author.key.old-<its first 16 hex characters> (details
+// sealed to it stay readable), then author.key.next replaces author.key
+// in one rename, so that a crash leaves one key or the other, never none.
+func (n *Node) PromoteNextKey() error {
+	cur, err := n.AuthorKey()
+	if err != nil {
+		return err
+	}
+	pub := hex.EncodeToString(cur.Public().(ed25519.PublicKey))
+	old := n.path(AuthorKeyFile + ".old-" + pub[:16])
+	if err := writeNew(old, []byte(hex.EncodeToString(cur.Seed())+"\n")); err != nil && !errors.Is(err, ErrExists) {
+		return err
+	}
+	if err := os.Rename(n.path(NextKeyFile), n.path(AuthorKeyFile)); err != nil {
+		return wrapIO(err)
+	}
+	return syncDir(n.Dir)
+}

@@ -145,11 +145,14 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	if n.members, err = members.Open(genesis, n.store, log); err != nil {
 		return nil, err
 	}
+	if err = n.adoptNextKey(); err != nil {
+		return nil, err
+	}
 	if err = n.checkSelf(); err != nil {
 		return nil, err
 	}
 	roster := n.members.Roster()
-	n.notices, err = notices.New(notices.Deps{Store: n.store, Roster: n.members.Roster, Self: n.Self, Author: author,
+	n.notices, err = notices.New(notices.Deps{Store: n.store, Roster: n.members.Roster, Self: n.Self, Author: n.author,
 		Publish: n.Publish, Subscribe: n.Subscribe, Done: runCtx.Done(), Now: n.now, Random: n.random, Log: log})
 	if err != nil {
 		return nil, err
@@ -158,7 +161,7 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 		return nil, err
 	}
 	n.writer = writer.New(writer.Deps{Store: n.store, Names: n.nameOf, Federation: cfg.Federation, Refresh: n.members.Refresh,
-		Author: author, Now: n.now, Done: runCtx.Done(), Log: log,
+		Author: n.author, Now: n.now, Done: runCtx.Done(), Log: log,
 		Hooks: func(batch []*protocol.Entry) []func(*store.Writes, []store.Result) error {
 			return []func(*store.Writes, []store.Result) error{n.matcher.WatchHook(batch)}
 		},
@@ -200,7 +203,7 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	if err != nil {
 		return nil, fmt.Errorf("gossipsub subscribe: %w", err)
 	}
-	n.ckpt, err = checkpoints.New(checkpoints.Deps{Store: n.store, Roster: n.members.Roster, Self: me, Author: author,
+	n.ckpt, err = checkpoints.New(checkpoints.Deps{Store: n.store, Roster: n.members.Roster, Self: n.me, Author: n.author,
 		Federation: cfg.Federation, Host: n.host.ID(), After: n.after, Log: log, Reg: n.metrics.reg,
 		Rejected: func() { n.metrics.rejected.WithLabelValues("checkpoint").Inc() }})
 	if err != nil {
@@ -612,6 +615,28 @@ func (s *peerScores) get() map[peer.ID]float64 {
 func keyOf(h *membership.History, name string) protocol.AuthorKey {
 	m, _ := h.Roster().ByName(name)
 	return m.AuthorKey
+}
+
+// adoptNextKey makes author.key.next this node's author key when the
+// roster in force names it as this member's key (a revocation gave it,
+// or a rotation signed elsewhere): SPEC 12.4.
+func (n *Node) adoptNextKey() error {
+	next, err := n.cfg.NextKey()
+	if err != nil || next == nil {
+		return err
+	}
+	pub := protocol.AuthorKeyOf(next)
+	m, ok := n.members.Roster().ByName(n.me.Name)
+	if !ok || m.AuthorKey != pub {
+		n.log.Info("author.key.next is not this member's key in the roster in force (yet): keeping author.key", "next", pub, "roster_version", n.members.History().Version())
+		return nil
+	}
+	if err := n.cfg.PromoteNextKey(); err != nil {
+		return fmt.Errorf("adopting author.key.next, which the roster names as this member's key: %w", err)
+	}
+	n.log.Warn("the roster names author.key.next as this member's key: it is author.key now (the old one is kept beside it)", "key", pub, "was", n.me.AuthorKey)
+	n.author, n.me.AuthorKey = next, pub
+	return nil
 }
 
 // checkSelf checks this node against the roster in force at start: a
