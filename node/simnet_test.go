@@ -86,6 +86,10 @@ type simOptions struct {
 	// quiet records no trace, only the bytes each node sends (for the
 	// benchmark's hundred nodes).
 	quiet bool
+	// late are members not in the genesis: their directories are made,
+	// and they are admitted by amendments (SPEC 12). Each bootstraps
+	// from the first member of the genesis.
+	late []string
 }
 
 func simDefaults(seed uint64) simOptions {
@@ -102,7 +106,9 @@ type simFed struct {
 	cfgs  map[string]*config.Node
 	addrs map[string]ma.Multiaddr // each member's address in the roster
 	ids   map[string]peer.ID
-	nodes map[string]*Node // the running ones
+	// members are each member's block as init made it (for admissions).
+	members map[string]protocol.Member
+	nodes   map[string]*Node // the running ones
 	// bare are members whose node a test scripts by hand: a bare libp2p
 	// host with the member's transport key (bareHost).
 	bare map[string]host.Host
@@ -143,7 +149,7 @@ func newSimFed(t *testing.T, opts simOptions, members ...string) *simFed {
 	dir := simTempDir(t)
 	roster := filepath.Join(dir, "roster.toml")
 	f := &simFed{t: t, opts: opts, mn: mocknet.New(), cfgs: map[string]*config.Node{},
-		addrs: map[string]ma.Multiaddr{}, ids: map[string]peer.ID{}, nodes: map[string]*Node{}, bare: map[string]host.Host{},
+		addrs: map[string]ma.Multiaddr{}, ids: map[string]peer.ID{}, members: map[string]protocol.Member{}, nodes: map[string]*Node{}, bare: map[string]host.Host{},
 		stopFeed: map[string]func(){}, latency: map[[2]string]time.Duration{}, cut: map[[2]string]bool{},
 		trace: newSimTrace(!opts.quiet)}
 	var blocks strings.Builder
@@ -157,7 +163,10 @@ func newSimFed(t *testing.T, opts simOptions, members ...string) *simFed {
 		if err != nil {
 			t.Fatal(err)
 		}
-		blocks.WriteString(block + "\n")
+		if !slices.Contains(opts.late, name) {
+			blocks.WriteString(block + "\n")
+		}
+		f.members[name] = member
 		f.names = append(f.names, name)
 		f.addrs[name] = ma.StringCast(addr)
 		if f.ids[name], err = peer.Decode(member.PeerID); err != nil {
@@ -173,6 +182,10 @@ func newSimFed(t *testing.T, opts simOptions, members ...string) *simFed {
 		cfg, err := config.Load(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)
+		}
+		if slices.Contains(opts.late, name) {
+			first := f.names[0]
+			cfg.Bootstrap = []string{f.addrs[first].String() + "/p2p/" + f.ids[first].String()}
 		}
 		f.cfgs[name] = cfg
 	}
@@ -570,8 +583,21 @@ type simHost struct {
 	gater connmgr.ConnectionGater // nil for a bare host: it dials anyone
 }
 
+// refuses reports whether a new connection to p would fail: this node's
+// gater refuses to dial p, or p's node's gater would refuse this peer in
+// the handshake (on TCP the dial fails then; mocknet would connect and
+// let p close the connection at once, which a dialer takes for success).
 func (h *simHost) refuses(p peer.ID) bool {
-	return h.gater != nil && h.Network().Connectedness(p) != network.Connected && !h.gater.InterceptPeerDial(p)
+	if h.Network().Connectedness(p) == network.Connected {
+		return false
+	}
+	if h.gater != nil && !h.gater.InterceptPeerDial(p) {
+		return true
+	}
+	if remote := h.f.nodes[h.f.trace.names[p]]; remote != nil && (!remote.gater.Member(h.ID()) || remote.gater.Banned(h.ID())) {
+		return true
+	}
+	return false
 }
 
 func (h *simHost) Connect(ctx context.Context, ai peer.AddrInfo) error {
