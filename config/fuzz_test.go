@@ -89,6 +89,8 @@ func FuzzParseRoster(f *testing.F) {
 	f.Add([]byte(strings.Replace(text, "[[member]]", "[[membr]]", 1)), "demo")
 	f.Add([]byte("[[member]]\nname = \"a\n"), "demo")
 	f.Add([]byte(""), "")
+	f.Add([]byte("[voting]\nroles = [\"referral\"]\nthreshold_percent = 66\n\n"+text), "demo")
+	f.Add([]byte("[voting]\nthreshold_percent = 100\n\n"+text), "demo")
 	f.Fuzz(func(t *testing.T, data []byte, federation string) {
 		const file = "fed/roster.toml"
 		r, err := ParseRoster(file, data, federation)

@@ -8,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
+
+	"github.com/staydown/staydown/protocol/pb"
 )
 
 // checkParseError fails t unless err wraps sentinel and is one line: parse
@@ -37,6 +39,14 @@ func FuzzDecode(f *testing.F) {
 		flipped[len(flipped)/3] ^= 0x10
 		f.Add(flipped)
 		f.Add(rawSignBytes(seedKey(0x01), append(append([]byte(nil), v.entry.Signed...), 0x98, 0x06, 0x01)))
+	}
+	for _, body := range membershipBodies() {
+		body.Version, body.Federation, body.Author, body.Seq, body.TimestampMs = 1, "fuzz", make([]byte, 32), 1, 1
+		signed, err := proto.MarshalOptions{Deterministic: true}.Marshal(body)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(rawSignBytes(seedKey(0x01), signed))
 	}
 	f.Add([]byte{})
 	f.Add([]byte{0x0a, 0x00, 0x12, 0x40})
@@ -163,4 +173,56 @@ func FuzzParseLabel(f *testing.F) {
 			t.Fatalf("round trip of %q: %v", FormatLabel(l), err)
 		}
 	})
+}
+
+// membershipBodies are one body of each membership payload (SPEC 12.2),
+// valid, for the fuzz corpora.
+func membershipBodies() []*pb.Entry {
+	key := bytes.Repeat([]byte{7}, 32)
+	id := append([]byte{0x12, 0x20}, bytes.Repeat([]byte{9}, 32)...)
+	block := &pb.MemberBlock{Name: "acme", Role: "platform", AuthorKey: key, PeerId: "12D3KooWAcme", Addrs: []string{"/ip4/192.0.2.1/tcp/4001"}}
+	amend := func(a *pb.Amendment) *pb.Entry { return &pb.Entry{Payload: &pb.Entry_Amendment{Amendment: a}} }
+	return []*pb.Entry{
+		amend(&pb.Amendment{Base: 3, Change: &pb.Amendment_Admit{Admit: block}}),
+		amend(&pb.Amendment{Change: &pb.Amendment_Remove{Remove: &pb.Removal{Member: "acme", Key: key, AfterSeq: 12}}}),
+		amend(&pb.Amendment{Change: &pb.Amendment_Role{Role: &pb.RoleChange{Member: "acme", Key: key, AfterSeq: 1, Role: "referral"}}}),
+		amend(&pb.Amendment{Change: &pb.Amendment_Revoke{Revoke: &pb.Revocation{Member: "acme", Key: key, AfterSeq: 5, NewKey: bytes.Repeat([]byte{8}, 32)}}}),
+		amend(&pb.Amendment{Change: &pb.Amendment_Rule{Rule: &pb.VotingRule{Roles: []string{"referral", "platform"}, ThresholdPercent: 66}}}),
+		{Payload: &pb.Entry_Approval{Approval: &pb.Approval{Proposal: id, Base: 3}}},
+		{Payload: &pb.Entry_Rotation{Rotation: &pb.Rotation{NewKey: bytes.Repeat([]byte{8}, 32)}}},
+		{Payload: &pb.Entry_PeerUpdate{PeerUpdate: &pb.PeerUpdate{PeerId: "12D3KooWAcme", Addrs: []string{"/dns4/acme.example/tcp/4001"}}}},
+	}
+}
+
+// TestMembershipPayloads: each membership payload decodes when valid and
+// is malformed when a field breaks its rule (SPEC 12.2).
+func TestMembershipPayloads(t *testing.T) {
+	for _, body := range membershipBodies() {
+		if err := CheckPayload(body); err != nil {
+			t.Errorf("%s: %v", KindOf(body), err)
+		}
+	}
+	bad := []struct {
+		name string
+		body *pb.Entry
+	}{
+		{"admit: bad name", &pb.Entry{Payload: &pb.Entry_Amendment{Amendment: &pb.Amendment{Change: &pb.Amendment_Admit{Admit: &pb.MemberBlock{Name: "Acme", Role: "platform", AuthorKey: bytes.Repeat([]byte{7}, 32), PeerId: "12D3KooWAcme"}}}}}},
+		{"admit: bad role", &pb.Entry{Payload: &pb.Entry_Amendment{Amendment: &pb.Amendment{Change: &pb.Amendment_Admit{Admit: &pb.MemberBlock{Name: "acme", Role: "admin", AuthorKey: bytes.Repeat([]byte{7}, 32), PeerId: "12D3KooWAcme"}}}}}},
+		{"admit: zero key", &pb.Entry{Payload: &pb.Entry_Amendment{Amendment: &pb.Amendment{Change: &pb.Amendment_Admit{Admit: &pb.MemberBlock{Name: "acme", Role: "platform", AuthorKey: make([]byte, 32), PeerId: "12D3KooWAcme"}}}}}},
+		{"admit: peer not base58", &pb.Entry{Payload: &pb.Entry_Amendment{Amendment: &pb.Amendment{Change: &pb.Amendment_Admit{Admit: &pb.MemberBlock{Name: "acme", Role: "platform", AuthorKey: bytes.Repeat([]byte{7}, 32), PeerId: "0OIl"}}}}}},
+		{"admit: address", &pb.Entry{Payload: &pb.Entry_Amendment{Amendment: &pb.Amendment{Change: &pb.Amendment_Admit{Admit: &pb.MemberBlock{Name: "acme", Role: "platform", AuthorKey: bytes.Repeat([]byte{7}, 32), PeerId: "12D3KooWAcme", Addrs: []string{"ip4 1.2.3.4"}}}}}}},
+		{"no change", &pb.Entry{Payload: &pb.Entry_Amendment{Amendment: &pb.Amendment{Base: 1}}}},
+		{"rule: threshold 49", &pb.Entry{Payload: &pb.Entry_Amendment{Amendment: &pb.Amendment{Change: &pb.Amendment_Rule{Rule: &pb.VotingRule{Roles: []string{"platform"}, ThresholdPercent: 49}}}}}},
+		{"rule: threshold 100", &pb.Entry{Payload: &pb.Entry_Amendment{Amendment: &pb.Amendment{Change: &pb.Amendment_Rule{Rule: &pb.VotingRule{Roles: []string{"platform"}, ThresholdPercent: 100}}}}}},
+		{"rule: repeated role", &pb.Entry{Payload: &pb.Entry_Amendment{Amendment: &pb.Amendment{Change: &pb.Amendment_Rule{Rule: &pb.VotingRule{Roles: []string{"platform", "platform"}, ThresholdPercent: 50}}}}}},
+		{"revoke: new key is the key", &pb.Entry{Payload: &pb.Entry_Amendment{Amendment: &pb.Amendment{Change: &pb.Amendment_Revoke{Revoke: &pb.Revocation{Member: "acme", Key: bytes.Repeat([]byte{7}, 32), NewKey: bytes.Repeat([]byte{7}, 32)}}}}}},
+		{"approval: not an id", &pb.Entry{Payload: &pb.Entry_Approval{Approval: &pb.Approval{Proposal: []byte{1, 2}}}}},
+		{"rotation: short key", &pb.Entry{Payload: &pb.Entry_Rotation{Rotation: &pb.Rotation{NewKey: []byte{1}}}}},
+		{"peer update: no peer", &pb.Entry{Payload: &pb.Entry_PeerUpdate{PeerUpdate: &pb.PeerUpdate{}}}},
+	}
+	for _, c := range bad {
+		if err := CheckPayload(c.body); !errors.Is(err, ErrMalformed) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: %v", c.name, err)
+		}
+	}
 }
