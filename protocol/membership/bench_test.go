@@ -29,21 +29,20 @@ func BenchmarkCompute(b *testing.B) {
 func BenchmarkJudge(b *testing.B) {
 	g, es, keys := membershiptest.Big(b, fed, 200, 1000)
 	h := membership.Compute(g, es)
-	body := &pb.Entry{Federation: fed, Payload: &pb.Entry_Addition{Addition: &pb.Addition{}}}
+	addition := &pb.Entry{Federation: fed, Payload: &pb.Entry_Addition{Addition: &pb.Addition{}}}
+	reply := &pb.Entry{Federation: fed, Payload: &pb.Entry_NoticeReply{NoticeReply: &pb.NoticeReply{}}}
 	authors := make([]protocol.AuthorKey, len(keys))
 	for i, k := range keys {
 		authors[i] = protocol.AuthorKeyOf(k)
 	}
-	b.ResetTimer()
+	es, keys = nil, nil
 	i := 0
 	for b.Loop() {
-		a := authors[i%len(authors)]
+		body := addition
 		if i%2 == 1 {
-			body.Payload = &pb.Entry_NoticeReply{NoticeReply: &pb.NoticeReply{}}
-		} else {
-			body.Payload = &pb.Entry_Addition{Addition: &pb.Addition{}}
+			body = reply // a platform's (odd members are platforms)
 		}
-		if v, why := h.Judge(a, uint64(i+1), body); v != membership.In {
+		if v, why := h.Judge(authors[i%len(authors)], uint64(i+1), body); v != membership.In {
 			b.Fatalf("%v: %s", v, why)
 		}
 		i++
