@@ -187,12 +187,13 @@ func TestRebuildRefusesDamagedLog(t *testing.T) {
 // A file of an older schema opens as the current one with its indexes
 // rebuilt, holding what a store of the current schema holds; its logs and
 // evidence are untouched. Schema 1 keyed additions by id and ended attest
-// keys with the id; schema 3 kept ids and attest as plain buckets.
+// keys with the id; schema 3 kept ids and attest as plain buckets; schema
+// 4 had no membership index.
 func TestOpenUpgradesOldSchemas(t *testing.T) {
 	for _, tt := range []struct {
 		schema    int
 		downgrade func(tx *bolt.Tx) error
-	}{{1, toSchema1}, {3, toSchema3}} {
+	}{{1, toSchema1}, {3, toSchema3}, {4, toSchema4}} {
 		t.Run(fmt.Sprintf("schema %d", tt.schema), func(t *testing.T) {
 			s, w := mustOpen(t), newWorld(t)
 			logs, fork := w.rich()
@@ -250,6 +251,9 @@ func toSchema1(tx *bolt.Tx) error {
 // layout (which schema 1 shares for them), drops the local buckets (the
 // node kept them in side files then), and stamps the file schema 3.
 func toSchema3(tx *bolt.Tx) error {
+	if err := toSchema4(tx); err != nil {
+		return err
+	}
 	for _, l := range localBuckets {
 		if err := tx.DeleteBucket(l.name); err != nil {
 			return err
@@ -273,6 +277,19 @@ func toSchema3(tx *bolt.Tx) error {
 		}
 	}
 	return tx.Bucket(bucketMeta).Put(metaSchema, u64(3))
+}
+
+// toSchema4 drops the membership index and the fingerprint of the
+// membership the indexes were derived under, and stamps the file schema 4.
+func toSchema4(tx *bolt.Tx) error {
+	if err := tx.DeleteBucket(indexNames[idxMembership]); err != nil {
+		return err
+	}
+	meta := tx.Bucket(bucketMeta)
+	if err := meta.Delete(metaMembers); err != nil {
+		return err
+	}
+	return meta.Put(metaSchema, u64(4))
 }
 
 // createBucket creates a top-level bucket holding rows.
