@@ -86,7 +86,16 @@ func NewGenesis(r *protocol.Roster, rule Rule) (*Genesis, error) {
 		return nil, err
 	}
 	g.raw = raw
-	g.hash = sha256.Sum256(append([]byte("staydown/v1/genesis\n"), raw...))
+	// The identity leaves the addresses out: they are where to dial, not
+	// who the founders are, and nodes may each know other ones.
+	for _, b := range msg.Members {
+		b.Addrs = nil
+	}
+	bare, err := proto.MarshalOptions{Deterministic: true}.Marshal(msg)
+	if err != nil {
+		return nil, err
+	}
+	g.hash = sha256.Sum256(append([]byte("staydown/v1/genesis\n"), bare...))
 	return g, nil
 }
 
@@ -121,7 +130,8 @@ func ParseGenesis(raw []byte) (*Genesis, error) {
 	return g, nil
 }
 
-// Hash is SHA-256("staydown/v1/genesis\n" || the genesis encoding).
+// Hash is SHA-256("staydown/v1/genesis\n" || the genesis encoding with
+// every member's addresses left out) (SPEC 12.1).
 func (g *Genesis) Hash() [32]byte { return g.hash }
 
 // Raw is the genesis's canonical protobuf encoding.
