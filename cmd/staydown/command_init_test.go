@@ -39,15 +39,11 @@ func TestInit(t *testing.T) {
 			if r.code != exitOK {
 				t.Fatalf("exit %d: %s", r.code, r.stderr)
 			}
-			// stdout is the roster block and nothing else: it parses as a roster.
-			roster, err := config.ParseRoster("stdout", []byte(r.stdout), tt.federation)
+			// stdout is the member block and nothing else.
+			m, err := config.ParseMemberBlock("stdout", []byte(r.stdout))
 			if err != nil {
-				t.Fatalf("stdout is not a roster: %v\n%s", err, r.stdout)
+				t.Fatalf("stdout is not a member block: %v\n%s", err, r.stdout)
 			}
-			if len(roster.Members) != 1 {
-				t.Fatalf("%d members in %q", len(roster.Members), r.stdout)
-			}
-			m := roster.Members[0]
 			if m.Name != tt.member.Name || m.Role != tt.member.Role || !slices.Equal(m.Addrs, tt.member.Addrs) {
 				t.Errorf("member %+v, want %+v", m, tt.member)
 			}
