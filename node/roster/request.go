@@ -399,3 +399,45 @@ func votedAt(h *membership.History, name string) (protocol.ID, bool) {
 	}
 	return protocol.ID{}, elsewhere
 }
+
+// Propose is the amendment a voting member (name, signing with key)
+// proposes at the version in force in h: Check, then CheckVoter,
+// CheckFirstVote and Amend, in that order. The caller signs it as the
+// member's next entry, holding its lock on the member's votes from the
+// reading of h to the signing: two amendments of one version would be
+// evidence against it.
+func Propose(h *membership.History, name string, key protocol.AuthorKey, req ProposeRequest, head func(protocol.AuthorKey) (uint64, error)) (*pb.Amendment, error) {
+	if err := req.Check(); err != nil {
+		return nil, err
+	}
+	if err := CheckVoter(h, name, key); err != nil {
+		return nil, err
+	}
+	if err := CheckFirstVote(h, name); err != nil {
+		return nil, err
+	}
+	return Amend(h, req, head)
+}
+
+// Approve is voting member name's approval of proposal id, pending at
+// the version in force in h: CheckVoter, then Approval. The caller signs
+// it under the same lock as Propose's.
+func Approve(h *membership.History, name string, key protocol.AuthorKey, id protocol.ID) (*pb.Approval, error) {
+	if err := CheckVoter(h, name, key); err != nil {
+		return nil, err
+	}
+	return Approval(h, name, id)
+}
+
+// Published is the amendment with entry id as h has it once published:
+// pending, passed or void. A history that does not hold it yet (its
+// computation failed after the commit: the node logged it) gives the
+// amendment a as its proposer's one vote, so that the caller, whose entry
+// is signed and stored, never answers with an error and is asked again.
+func Published(h *membership.History, id protocol.ID, proposer string, a *pb.Amendment) Proposal {
+	if p, ok := Find(h, id); ok {
+		return p
+	}
+	return Proposal{ID: id.String(), Base: a.Base, Proposer: proposer, Change: membership.Describe(a), Amendment: amendmentView(a),
+		Votes: []string{proposer}, Missing: []string{}, Elsewhere: []string{}}
+}
