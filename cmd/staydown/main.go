@@ -124,12 +124,15 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
-// report prints err as "staydown: COMMAND: PROBLEM", and for a config
+// report prints err as "staydown: COMMAND: PROBLEM" (COMMAND with its
+// parents': "watch remove", "member propose admit"), and for a config
 // file's syntax error the offending lines.
 func (c *cli) report(root, cmd *cobra.Command, err error) {
 	what := "staydown: "
+	path := ""
 	if cmd != nil && cmd != root {
-		what += cmd.Name() + ": "
+		path = strings.TrimPrefix(cmd.CommandPath(), root.Name()+" ")
+		what += path + ": "
 	}
 	// The message is one line even if an error from elsewhere (the os
 	// package's, naming a path raw; the node's answer) holds a newline, so
@@ -141,8 +144,8 @@ func (c *cli) report(root, cmd *cobra.Command, err error) {
 	_, usage := errors.AsType[usageError](err)
 	if usage || strings.HasPrefix(err.Error(), "unknown command") {
 		help := "staydown --help"
-		if cmd != nil && cmd != root {
-			help = "staydown " + cmd.Name() + " --help"
+		if path != "" {
+			help = "staydown " + path + " --help"
 		}
 		fmt.Fprintf(c.stderr, "Run '%s' for usage.\n", help)
 	}
