@@ -73,10 +73,12 @@ func (c *cli) rootCommand() *cobra.Command {
 		Short: "Staydown: a federated, signed log of terrorist-content hashes and takedown notices",
 		Long: `Staydown: a federated, signed log of terrorist-content hashes and takedown notices.
 
-Create a node with "staydown init", add its roster block to the roster of
-every member, run it with "staydown run", then publish and match with the
-other commands. They talk to the running node's HTTP API, found through the
-node directory given with --dir.
+Create a node with "staydown init", add its roster block to the genesis
+roster of every founding member (or, to join a running federation, have a
+voting member propose its admission: "staydown member --help"), run it with
+"staydown run", then publish and match with the other commands. They talk
+to the running node's HTTP API, found through the node directory given with
+--dir.
 
 Exit codes: 0 success, 1 "match" found nothing active, 2 any error.`,
 		SilenceErrors:     true,
