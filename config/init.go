@@ -37,7 +37,21 @@ type InitOptions struct {
 	Listen     []string // libp2p multiaddrs; also the addrs of the roster block
 	API        string   // host:port; must be loopback (edit config.toml to allow more)
 	Roster     string   // roster path as written to config.toml, relative to Dir unless absolute
+	// Genesis, when set, is the path of the federation's genesis file,
+	// for a node that joins a running federation (SPEC 12.1): Init checks
+	// that it is a genesis of Federation with no member named Name,
+	// copies it into Dir as GenesisFile and points the config's roster at
+	// the copy. Roster must then be empty.
+	Genesis string
+	// Bootstrap are members' addresses with their peer IDs
+	// (/ip4/.../tcp/4001/p2p/12D3KooW...), written as the config's
+	// bootstrap: how a joining node first reaches the federation.
+	Bootstrap []string
 }
+
+// GenesisFile is the name Init gives the copy of the genesis it was
+// handed (InitOptions.Genesis) in the node's directory.
+const GenesisFile = "genesis.toml"
 
 // Init creates a node directory: it generates the author key, the node key
 // and the API token and writes them and config.toml, each with mode 0600,
@@ -57,6 +71,10 @@ func Init(o InitOptions) (member protocol.Member, block string, err error) {
 	}
 	cfgFile := filepath.Join(o.Dir, ConfigFile)
 	if err := refuseExisting(o.Dir); err != nil {
+		return protocol.Member{}, "", err
+	}
+	genesis, err := o.readGenesis()
+	if err != nil {
 		return protocol.Member{}, "", err
 	}
 
@@ -87,15 +105,19 @@ func Init(o InitOptions) (member protocol.Member, block string, err error) {
 		return protocol.Member{}, "", fmt.Errorf("config: bug: init wrote a config it cannot load: %w", err)
 	}
 
-	files := []struct {
+	type file struct {
 		name string
 		data []byte
-	}{
+	}
+	files := []file{
 		{AuthorKeyFile, []byte(hex.EncodeToString(authorKey.Seed()) + "\n")},
 		{NodeKeyFile, nodeKeyBytes},
 		{TokenFile, []byte(hex.EncodeToString(token) + "\n")},
-		{ConfigFile, []byte(text)}, // last: its presence means init finished
 	}
+	if genesis != nil {
+		files = append(files, file{GenesisFile, genesis})
+	}
+	files = append(files, file{ConfigFile, []byte(text)}) // last: its presence means init finished
 	var created []string
 	defer func() {
 		if err != nil {
@@ -158,9 +180,20 @@ func (o *InitOptions) fill() error {
 	if err := checkAPI(o.API, false); err != nil {
 		return bad("api", err)
 	}
+	if o.Genesis != "" {
+		if o.Roster != "" {
+			return bad("roster", errors.New("give either a roster path or a genesis to copy, not both"))
+		}
+		o.Roster = GenesisFile
+	}
 	if o.Roster == "" {
 		o.Roster = DefaultRoster
 	}
+	boot, err := CheckBootstrap(o.Bootstrap)
+	if err != nil {
+		return bad("bootstrap", err)
+	}
+	o.Bootstrap = boot
 	if !utf8.ValidString(o.Roster) {
 		return bad("roster", errors.New("path is not valid UTF-8"))
 	}
@@ -168,6 +201,43 @@ func (o *InitOptions) fill() error {
 		return bad("roster", err)
 	}
 	return nil
+}
+
+// readGenesis reads and checks the genesis a joining node was given
+// (o.Genesis): a genesis of o.Federation (ParseGenesis) that has no member
+// named o.Name. It returns the file's bytes to copy, or nil when there is
+// nothing to copy: no genesis given, or the file is already the node's
+// GenesisFile.
+func (o *InitOptions) readGenesis() ([]byte, error) {
+	if o.Genesis == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(o.Genesis)
+	if err != nil {
+		return nil, readError(o.Genesis, err, "give the genesis file of the federation to join (a member has it: the roster file its config names)")
+	}
+	g, err := ParseGenesis(o.Genesis, data, o.Federation)
+	if err != nil {
+		return nil, err
+	}
+	if m, ok := g.Roster.ByName(o.Name); ok {
+		return nil, &Error{File: o.Genesis, Msg: fmt.Sprintf("already has a member named %s (%s, author key %s): a joining node needs a name of its own; a founding member's node is initialised with --roster", short(o.Name), m.Role, m.AuthorKey), Err: ErrInvalid}
+	}
+	src, err := filepath.Abs(o.Genesis)
+	if err != nil {
+		return nil, wrapIO(err)
+	}
+	dst, err := filepath.Abs(filepath.Join(o.Dir, GenesisFile))
+	if err != nil {
+		return nil, wrapIO(err)
+	}
+	if src == dst {
+		return nil, nil
+	}
+	if _, err := os.Lstat(dst); err == nil {
+		return nil, &Error{File: dst, Msg: fmt.Sprintf("already exists: not overwriting it with %s; move it away, or give it as the genesis itself", display(o.Genesis)), Err: ErrExists}
+	}
+	return data, nil
 }
 
 // refuseExisting fails if dir already holds any file Init writes.
@@ -217,10 +287,19 @@ func initConfigText(o InitOptions) string {
 	fmt.Fprintf(&b, "role = %s\n", quote(string(o.Role)))
 	b.WriteString("# The federation's name, the same on every node: entries are bound to it.\n")
 	fmt.Fprintf(&b, "federation = %s\n", quote(o.Federation))
-	b.WriteString("# The roster: the [[member]] block of every member, this one included.\n")
+	if o.Genesis != "" {
+		b.WriteString("# The federation's genesis: its founding members and voting rule. Later\n")
+		b.WriteString("# members, this one included, are admitted by votes in the logs.\n")
+	} else {
+		b.WriteString("# The roster: the [[member]] block of every member, this one included.\n")
+	}
 	fmt.Fprintf(&b, "roster = %s\n", quote(o.Roster))
 	b.WriteString("# libp2p addresses to listen on; peers dial the addrs in the roster.\n")
 	fmt.Fprintf(&b, "listen = %s\n", quoteList(o.Listen))
+	if len(o.Bootstrap) > 0 {
+		b.WriteString("# Members to dial first (multiaddrs ending in /p2p/PEER_ID), besides the roster's.\n")
+		fmt.Fprintf(&b, "bootstrap = %s\n", quoteList(o.Bootstrap))
+	}
 	b.WriteString("# The HTTP API for the staydown commands; the token is in api.token.\n")
 	fmt.Fprintf(&b, "api = %s\n\n", quote(o.API))
 	fmt.Fprintf(&b, "# store = %s\n", quote(DefaultStore))

@@ -213,3 +213,120 @@ func TestInitConfigQuoting(t *testing.T) {
 		t.Errorf("roster path %q, want %q", n.RosterPath, filepath.Join(dir, roster))
 	}
 }
+
+// A node that joins a running federation is initialised with the
+// federation's genesis and a member's address: the genesis is copied into
+// its directory and the config names the copy and the bootstrap address.
+func TestInitJoin(t *testing.T) {
+	base := t.TempDir()
+	founder := testMember(t, 1, "nru", protocol.RoleReferral)
+	genesis := filepath.Join(base, "fed-genesis.toml")
+	text := "# the founders\n" + MemberBlock(founder)
+	if err := os.WriteFile(genesis, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	boot := "/ip4/192.0.2.1/tcp/4001/p2p/" + founder.PeerID
+	dir := filepath.Join(base, "acme")
+	m, _, err := Init(InitOptions{Dir: dir, Name: "acme", Role: protocol.RolePlatform, Federation: "fed",
+		Genesis: genesis, Bootstrap: []string{boot}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.RosterPath != filepath.Join(dir, GenesisFile) || !reflect.DeepEqual(n.Bootstrap, []string{boot}) {
+		t.Errorf("config roster %s bootstrap %v", n.RosterPath, n.Bootstrap)
+	}
+	if copied, err := os.ReadFile(n.RosterPath); err != nil || string(copied) != text {
+		t.Errorf("the copy holds %q (%v), want the genesis as it was", copied, err)
+	}
+	g, err := n.Genesis()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Roster.Members) != 1 || g.Roster.Members[0].Name != "nru" {
+		t.Errorf("genesis members %+v", g.Roster.Members)
+	}
+	// The joining node is not in it: Roster, the check of a founder, fails;
+	// the node starts from Genesis and waits for its admission.
+	if _, err := n.Roster(); !errors.Is(err, ErrNotListed) {
+		t.Errorf("Roster: %v, want ErrNotListed", err)
+	}
+	if m.Name != "acme" {
+		t.Errorf("member %+v", m)
+	}
+
+	// A genesis already in the directory, under the name Init gives it, is
+	// used where it is.
+	dir2 := filepath.Join(base, "beta")
+	if err := os.MkdirAll(dir2, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir2, GenesisFile), []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Init(InitOptions{Dir: dir2, Name: "beta", Role: protocol.RolePlatform, Federation: "fed",
+		Genesis: filepath.Join(dir2, GenesisFile)}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := Load(dir2); err != nil || n.RosterPath != filepath.Join(dir2, GenesisFile) || n.Bootstrap != nil {
+		t.Errorf("Load: %+v, %v", n, err)
+	}
+}
+
+func TestInitJoinErrors(t *testing.T) {
+	base := t.TempDir()
+	founder := testMember(t, 1, "nru", protocol.RoleReferral)
+	write := func(name, text string) string {
+		p := filepath.Join(base, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	genesis := write("genesis.toml", MemberBlock(founder))
+	auditors := write("auditors.toml", MemberBlock(testMember(t, 2, "aud", protocol.RoleAuditor)))
+	notToml := write("broken.toml", "[[member]\n")
+	boot := "/ip4/192.0.2.1/tcp/4001/p2p/" + founder.PeerID
+	occupied := filepath.Join(base, "occupied")
+	if err := os.MkdirAll(occupied, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	write("occupied/"+GenesisFile, "# another genesis\n")
+	tests := []struct {
+		name     string
+		o        InitOptions
+		sentinel error
+		want     []string
+	}{
+		{"name taken", InitOptions{Name: "nru", Genesis: genesis}, ErrInvalid, []string{genesis, `already has a member named "nru"`, "a name of its own"}},
+		{"no voter", InitOptions{Name: "acme", Genesis: auditors}, ErrInvalid, []string{auditors, "no member has a voting role"}},
+		{"not toml", InitOptions{Name: "acme", Genesis: notToml}, ErrSyntax, []string{notToml}},
+		{"missing", InitOptions{Name: "acme", Genesis: filepath.Join(base, "nowhere.toml")}, ErrNotFound, []string{"nowhere.toml: does not exist", "genesis file of the federation"}},
+		{"roster and genesis", InitOptions{Name: "acme", Genesis: genesis, Roster: "roster.toml"}, ErrInvalid, []string{"roster: give either a roster path or a genesis"}},
+		{"bootstrap without peer", InitOptions{Name: "acme", Genesis: genesis, Bootstrap: []string{"/ip4/192.0.2.1/tcp/4001"}}, ErrInvalid, []string{`bootstrap: address 1: "/ip4/192.0.2.1/tcp/4001" does not end in /p2p/`}},
+		{"bootstrap not a multiaddr", InitOptions{Name: "acme", Bootstrap: []string{"192.0.2.1:4001"}}, ErrInvalid, []string{`bootstrap: address 1: "192.0.2.1:4001" is not a multiaddr`}},
+		{"genesis there already", InitOptions{Dir: occupied, Name: "acme", Genesis: genesis, Bootstrap: []string{boot}}, ErrExists, []string{filepath.Join(occupied, GenesisFile), "already exists: not overwriting it"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := tt.o
+			if o.Dir == "" {
+				o.Dir = filepath.Join(base, "node")
+			}
+			o.Role, o.Federation = protocol.RolePlatform, "fed"
+			_, _, err := Init(o)
+			wantError(t, err, tt.sentinel, tt.want...)
+			for _, f := range append(initFiles, GenesisFile) {
+				if o.Dir == occupied && f == GenesisFile {
+					continue
+				}
+				if _, err := os.Stat(filepath.Join(o.Dir, f)); err == nil {
+					t.Errorf("a failed init left %s", f)
+				}
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -118,6 +119,22 @@ func parseRoster(filename string, data []byte, federation string) (*protocol.Ros
 	if err := top.checkKeys([]string{"member", "voting"}); err != nil {
 		return nil, nil, err
 	}
+	members, err := parseMembers(filename, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(members) == 0 {
+		return nil, nil, &Error{File: filename, Msg: "no members: " + appendHint, Err: ErrInvalid}
+	}
+	r, err := protocol.NewRoster(federation, members)
+	if err != nil {
+		return nil, nil, &Error{File: filename, Msg: err.Error() + ": every member has its own name, author key and peer ID; was a block appended twice?", Err: ErrInvalid, Cause: err}
+	}
+	return r, m, nil
+}
+
+// parseMembers validates the [[member]] blocks of a decoded file.
+func parseMembers(filename string, m map[string]any) ([]protocol.Member, error) {
 	var blocks []map[string]any
 	switch v := m["member"].(type) {
 	case nil:
@@ -127,27 +144,72 @@ func parseRoster(filename string, data []byte, federation string) (*protocol.Ros
 		for i, e := range v {
 			b, ok := e.(map[string]any)
 			if !ok {
-				return nil, nil, invalid(filename, fmt.Sprintf("member %d", i+1), "want a table of name, role, author_key, peer_id and addrs, got %s", typeName(e))
+				return nil, invalid(filename, fmt.Sprintf("member %d", i+1), "want a table of name, role, author_key, peer_id and addrs, got %s", typeName(e))
 			}
 			blocks = append(blocks, b)
 		}
 	default:
-		return nil, nil, invalid(filename, "member", "want [[member]] blocks, got %s", typeName(v))
-	}
-	if len(blocks) == 0 {
-		return nil, nil, &Error{File: filename, Msg: "no members: " + appendHint, Err: ErrInvalid}
+		return nil, invalid(filename, "member", "want [[member]] blocks, got %s", typeName(v))
 	}
 	members := make([]protocol.Member, len(blocks))
 	for i, b := range blocks {
+		var err error
 		if members[i], err = parseMember(filename, i, b); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	r, err := protocol.NewRoster(federation, members)
+	return members, nil
+}
+
+// ParseMemberBlock parses and validates exactly one [[member]] block, as
+// `staydown init` printed it for a node: what a voting member proposes to
+// admit (SPEC 12.3). Unlike ParseGenesis it asks nothing of the block's
+// role (a lone auditor's block is a fine admission). filename is used only
+// in messages.
+func ParseMemberBlock(filename string, data []byte) (protocol.Member, error) {
+	m, err := decode(filename, data)
 	if err != nil {
-		return nil, nil, &Error{File: filename, Msg: err.Error() + ": every member has its own name, author key and peer ID; was a block appended twice?", Err: ErrInvalid, Cause: err}
+		return protocol.Member{}, err
 	}
-	return r, m, nil
+	top := table{file: filename, m: m}
+	if err := top.checkKeys([]string{"member"}); err != nil {
+		return protocol.Member{}, err
+	}
+	members, err := parseMembers(filename, m)
+	if err != nil {
+		return protocol.Member{}, err
+	}
+	if len(members) != 1 {
+		return protocol.Member{}, &Error{File: filename, Msg: fmt.Sprintf("want exactly one [[member]] block (the one `staydown init` printed for the node to admit), got %d", len(members)), Err: ErrInvalid}
+	}
+	return members[0], nil
+}
+
+// CheckMember validates a member as a block of the roster would be: its
+// name, role, author key, the peer ID of an ed25519 transport key that is
+// not the author key, and its addresses (multiaddrs without /p2p/). It
+// returns the member with its peer ID and addresses in canonical form.
+// Errors name the key (name, role, peer_id, addrs) and quote the value.
+func CheckMember(m protocol.Member) (protocol.Member, error) {
+	if err := CheckName(m.Name); err != nil {
+		return m, fmt.Errorf("name: %w", err)
+	}
+	if _, err := checkRole(string(m.Role)); err != nil {
+		return m, fmt.Errorf("role: %w", err)
+	}
+	if m.AuthorKey == (protocol.AuthorKey{}) {
+		return m, errors.New("author_key: all zeros")
+	}
+	id, err := checkPeerID(m.PeerID, m.AuthorKey)
+	if err != nil {
+		return m, fmt.Errorf("peer_id: %w", err)
+	}
+	addrs, err := checkAddrs(m.Addrs)
+	if err != nil {
+		return m, fmt.Errorf("addrs: %w", err)
+	}
+	m.PeerID, m.Addrs = id, addrs
+	return m, nil
 }
 
 // parseMember validates block i (0-based) of the roster.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -246,6 +247,82 @@ func TestCheckRosterHasSelf(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			wantError(t, CheckRosterHasSelf(tt.n, r, tt.key, tt.id), ErrNotListed, tt.want...)
+		})
+	}
+}
+
+// A node's block alone parses as the member to admit, whatever its role;
+// anything but exactly one valid block is refused with the key at fault.
+func TestParseMemberBlock(t *testing.T) {
+	ms, text := testRoster(t)
+	aud := MemberBlock(ms[2])
+	m, err := ParseMemberBlock("block.toml", []byte("# from init\n"+aud))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(m, ms[2]) {
+		t.Errorf("parsed %+v, want %+v", m, ms[2])
+	}
+	for _, tc := range []struct {
+		name, text string
+		want       []string
+	}{
+		{"three blocks", text, []string{"block.toml", "want exactly one [[member]] block", "got 3"}},
+		{"empty", "# nothing\n", []string{"want exactly one [[member]] block", "got 0"}},
+		{"voting table", aud + "[voting]\nthreshold_percent = 60\n", []string{`unknown key "voting"`}},
+		{"bad key", setMemberKey(aud, 0, "author_key", `author_key = "abc"`), []string{`member 1 ("watch.org"): author_key`, "want 64 hex characters, got 3"}},
+		{"peer id of the author key", setMemberKey(aud, 0, "peer_id", `peer_id = "`+authorPeerID(t, 2)+`"`), []string{"peer_id", "is the peer ID of the author key"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseMemberBlock("block.toml", []byte(tc.text))
+			wantError(t, err, ErrInvalid, tc.want...)
+		})
+	}
+}
+
+// authorPeerID is the peer ID of member i's author key (testKeys): what
+// a block must never give as its peer ID.
+func authorPeerID(t *testing.T, i int) string {
+	t.Helper()
+	author, _ := testKeys(t, i)
+	pk, err := crypto.UnmarshalEd25519PrivateKey(author)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPrivateKey(pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id.String()
+}
+
+func TestCheckMember(t *testing.T) {
+	good := testMember(t, 1, "acme", protocol.RolePlatform)
+	good.Addrs = []string{"/ip4/127.0.0.1/tcp/4001", "/dns4/node.example/tcp/4001"}
+	if m, err := CheckMember(good); err != nil || !reflect.DeepEqual(m, good) {
+		t.Fatalf("CheckMember(%+v) = %+v, %v", good, m, err)
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(*protocol.Member)
+		want string
+	}{
+		{"bad name", func(m *protocol.Member) { m.Name = "Acme" }, `name: "Acme" has 'A' at byte 1`},
+		{"bad role", func(m *protocol.Member) { m.Role = "admin" }, `role: "admin" is not a role`},
+		{"zero key", func(m *protocol.Member) { m.AuthorKey = protocol.AuthorKey{} }, "author_key: all zeros"},
+		{"bad peer id", func(m *protocol.Member) { m.PeerID = "12D3KooWnope" }, `peer_id: "12D3KooWnope" is not the libp2p peer ID of an ed25519 key`},
+		{"author's peer id", func(m *protocol.Member) { m.PeerID = authorPeerID(t, 1) }, "peer_id: " + `"` + authorPeerID(t, 1) + `" is the peer ID of the author key`},
+		{"bad addr", func(m *protocol.Member) { m.Addrs = []string{"127.0.0.1:4001"} }, `addrs: address 1: "127.0.0.1:4001" is not a multiaddr`},
+		{"addr with peer", func(m *protocol.Member) { m.Addrs = []string{"/ip4/127.0.0.1/tcp/1/p2p/" + good.PeerID} }, "addrs: address 1: \"/ip4/127.0.0.1/tcp/1/p2p/" + good.PeerID + "\" has a /p2p/ part"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := good
+			m.Addrs = slices.Clone(good.Addrs)
+			tc.edit(&m)
+			_, err := CheckMember(m)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want %q", err, tc.want)
+			}
 		})
 	}
 }

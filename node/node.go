@@ -85,6 +85,10 @@ type Node struct {
 
 	dialer *p2p.Dialer
 
+	// votes serialises this node's membership votes (members_api.go):
+	// two at one roster version are evidence against it.
+	votes sync.Mutex
+
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup // the background loops
 	closeOnce sync.Once

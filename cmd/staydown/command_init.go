@@ -13,7 +13,7 @@ func (c *cli) initCommand() *cobra.Command {
 	o := config.InitOptions{}
 	var role string
 	cmd := &cobra.Command{
-		Use:   "init --dir D --name NAME --role ROLE [--listen MULTIADDR ...] [--api HOST:PORT] [--roster FILE] [--federation NAME]",
+		Use:   "init --dir D --name NAME --role ROLE [--listen MULTIADDR ...] [--api HOST:PORT] [--roster FILE | --genesis FILE --bootstrap MULTIADDR ...] [--federation NAME]",
 		Short: "Create a node directory and print its roster block",
 		Long: `Create a node directory: its author key (signs its log), its libp2p key,
 its API token and config.toml. Nothing is ever overwritten.
@@ -23,7 +23,16 @@ that
 
     staydown init --dir nodes/nru --name nru --role referral >> roster.toml
 
-builds a roster. Every member of the federation needs every block.
+builds the genesis roster of a new federation: every founding member
+needs every block.
+
+A node that joins a running federation is given the federation's genesis
+file (--genesis: copied into D as genesis.toml, which config.toml names)
+and the address of at least one member's node (--bootstrap, ending in
+/p2p/PEER_ID, as "staydown status" on that member lists it). Its block
+goes to a voting member, who proposes its admission with
+"staydown member propose admit --block FILE"; once enough members approve,
+the new node is a member.
 
 Defaults: --listen ` + config.DefaultListen + `, --api ` + config.DefaultAPI + `,
 --roster ` + config.DefaultRoster + ` (relative to --dir unless absolute),
@@ -47,6 +56,12 @@ config.toml to expose it).`,
 				return usagef("--role: %s is not a role: use referral, platform or auditor", short(role))
 			}
 			o.Dir, o.Role = c.dir, r
+			if o.Genesis != "" {
+				if cmd.Flags().Changed("roster") {
+					return usagef("--roster and --genesis: give one (--genesis copies the federation's genesis into the node's directory and names it as the roster)")
+				}
+				o.Roster = ""
+			}
 			_, block, err := config.Init(o)
 			if err != nil {
 				return err
@@ -56,8 +71,15 @@ config.toml to expose it).`,
 			if cfg, err := config.Load(c.dir); err == nil {
 				roster = cfg.RosterPath
 			}
-			fmt.Fprintf(c.stderr, "created node %s (%s) in %s\n", o.Name, r, c.dir)
-			fmt.Fprintf(c.stderr, "append the block above to the roster (%s) of every member, this one included; then start the node with: staydown run --dir %s\n", roster, c.dir)
+			fmt.Fprintf(c.stderr, "created node %s (%s) in %s\n", o.Name, r, display(c.dir))
+			if o.Genesis == "" {
+				fmt.Fprintf(c.stderr, "append the block above to the roster (%s) of every member, this one included; then start the node with: staydown run --dir %s\n", display(roster), display(c.dir))
+				return nil
+			}
+			fmt.Fprintf(c.stderr, "it joins federation %s from the genesis copied to %s\n", o.Federation, display(roster))
+			fmt.Fprintf(c.stderr, "next: send the block above to a voting member of the federation, who proposes this node's admission with\n")
+			fmt.Fprintf(c.stderr, "    staydown member propose admit --dir THEIR_DIR --block FILE    (FILE: the block above)\n")
+			fmt.Fprintf(c.stderr, "start this node with: staydown run --dir %s; once enough voting members approve its admission (staydown member approve), the federation lets it in and it catches up\n", display(c.dir))
 			return nil
 		},
 	}
@@ -68,5 +90,7 @@ config.toml to expose it).`,
 	f.StringVar(&o.API, "api", config.DefaultAPI, "HOST:PORT of the HTTP API (loopback)")
 	f.StringVar(&o.Roster, "roster", config.DefaultRoster, "roster file, relative to --dir unless absolute")
 	f.StringVar(&o.Federation, "federation", config.DefaultFederation, "federation name, the same on every node")
+	f.StringVar(&o.Genesis, "genesis", "", "the genesis file of the federation to join, copied into the directory (instead of --roster)")
+	f.StringSliceVar(&o.Bootstrap, "bootstrap", nil, "a member's node to dial first: MULTIADDR/p2p/PEER_ID (repeat, or separate with commas)")
 	return cmd
 }

@@ -39,15 +39,11 @@ func TestInit(t *testing.T) {
 			if r.code != exitOK {
 				t.Fatalf("exit %d: %s", r.code, r.stderr)
 			}
-			// stdout is the roster block and nothing else: it parses as a roster.
-			roster, err := config.ParseRoster("stdout", []byte(r.stdout), tt.federation)
+			// stdout is the member block and nothing else.
+			m, err := config.ParseMemberBlock("stdout", []byte(r.stdout))
 			if err != nil {
-				t.Fatalf("stdout is not a roster: %v\n%s", err, r.stdout)
+				t.Fatalf("stdout is not a member block: %v\n%s", err, r.stdout)
 			}
-			if len(roster.Members) != 1 {
-				t.Fatalf("%d members in %q", len(roster.Members), r.stdout)
-			}
-			m := roster.Members[0]
 			if m.Name != tt.member.Name || m.Role != tt.member.Role || !slices.Equal(m.Addrs, tt.member.Addrs) {
 				t.Errorf("member %+v, want %+v", m, tt.member)
 			}
@@ -134,6 +130,79 @@ func TestInitErrors(t *testing.T) {
 				if _, err := os.Stat(filepath.Join(n.dir, config.ConfigFile)); err == nil {
 					t.Error("a failed init left a config behind")
 				}
+			}
+		})
+	}
+}
+
+// A node that joins: init copies the genesis into its directory, writes
+// the bootstrap address, prints the block and, on stderr, how to be
+// admitted.
+func TestInitJoin(t *testing.T) {
+	base := t.TempDir()
+	founder := staydown("init", "--dir", filepath.Join(base, "nru"), "--name", "nru", "--role", "referral", "--federation", "fed")
+	if founder.code != exitOK {
+		t.Fatal(founder.stderr)
+	}
+	genesis := filepath.Join(base, "shared", "genesis.toml")
+	if err := os.MkdirAll(filepath.Dir(genesis), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(genesis, []byte(founder.stdout), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	nru, err := config.ParseMemberBlock("nru", []byte(founder.stdout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	boot := "/ip4/192.0.2.1/tcp/4001/p2p/" + nru.PeerID
+	dir := filepath.Join(base, "pc")
+	r := staydown("init", "--dir", dir, "--name", "pc", "--role", "platform", "--federation", "fed", "--genesis", genesis, "--bootstrap", boot)
+	if r.code != exitOK {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	m, err := config.ParseMemberBlock("stdout", []byte(r.stdout))
+	if err != nil || m.Name != "pc" || m.Role != protocol.RolePlatform {
+		t.Fatalf("stdout %q: %+v %v", r.stdout, m, err)
+	}
+	cfg, err := config.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.RosterPath != filepath.Join(dir, config.GenesisFile) || !slices.Equal(cfg.Bootstrap, []string{boot}) {
+		t.Errorf("config roster %s bootstrap %v", cfg.RosterPath, cfg.Bootstrap)
+	}
+	if copied, err := os.ReadFile(cfg.RosterPath); err != nil || string(copied) != founder.stdout {
+		t.Errorf("genesis copy %q, %v", copied, err)
+	}
+	for _, want := range []string{
+		"created node pc (platform) in " + dir + "\n",
+		"it joins federation fed from the genesis copied to " + cfg.RosterPath + "\n",
+		"    staydown member propose admit --dir THEIR_DIR --block FILE",
+		"start this node with: staydown run --dir " + dir,
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr\n%s\nwant %q in it", r.stderr, want)
+		}
+	}
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"roster and genesis", []string{"--genesis", genesis, "--roster", "r.toml"}, "staydown: init: --roster and --genesis: give one"},
+		{"bootstrap without peer", []string{"--genesis", genesis, "--bootstrap", "/ip4/192.0.2.1/tcp/4001"}, `bootstrap: address 1: "/ip4/192.0.2.1/tcp/4001" does not end in /p2p/`},
+		{"name in the genesis", []string{"--name", "nru", "--genesis", genesis}, genesis + `: already has a member named "nru"`},
+		{"genesis of nobody", []string{"--genesis", filepath.Join(base, "none.toml")}, filepath.Join(base, "none.toml") + ": does not exist"},
+		{"genesis of another federation's rule", []string{"--genesis", genesis, "--federation", "Bad"}, "federation:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fresh := filepath.Join(t.TempDir(), "node")
+			args := append([]string{"init", "--dir", fresh, "--name", "pd", "--role", "platform", "--federation", "fed"}, tc.args...)
+			wantFailure(t, staydown(args...), tc.want)
+			if _, err := os.Stat(filepath.Join(fresh, config.ConfigFile)); err == nil {
+				t.Error("a failed init left a config behind")
 			}
 		})
 	}

@@ -51,6 +51,19 @@ func printStatus(c *cli, st api.Status) error {
 	fmt.Fprintf(w, "author key\t%s\n", st.Author)
 	fmt.Fprintf(w, "peer id\t%s\n", st.ID)
 	fmt.Fprintf(w, "listen\t%s\n", listen)
+	fmt.Fprintf(w, "genesis\t%s\n", st.Genesis)
+	roster := fmt.Sprintf("version %d", st.RosterVersion)
+	if !st.Member {
+		roster += "; this node is not a member yet: it waits for its admission"
+	}
+	switch st.Proposals {
+	case 0:
+	case 1:
+		roster += "; 1 proposal waits for votes (staydown member proposals)"
+	default:
+		roster += fmt.Sprintf("; %d proposals wait for votes (staydown member proposals)", st.Proposals)
+	}
+	fmt.Fprintf(w, "roster\t%s\n", roster)
 	fmt.Fprintf(w, "peers\t%d connected, %d on the topic\n", st.Peers, st.TopicPeers)
 	fmt.Fprintf(w, "entries\t%d\n", st.Entries)
 	switch {

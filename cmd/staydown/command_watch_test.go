@@ -54,7 +54,7 @@ func TestWatchAddErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no file", nil, "staydown: add: --file: required"},
+		{"no file", nil, "staydown: watch add: --file: required"},
 		{"missing file", []string{"--file", "/nonexistent/list"}, "open /nonexistent/list: no such file or directory"},
 		{"bad line", []string{"--file", writeList(t, "sha256:"+sha+"\n# ok\nmd5:abc\n")}, "hosted.txt:3: bad signal: md5: want 32 hex characters, got 3"},
 		{"no type", []string{"--file", writeList(t, sha+"\n")}, `hosted.txt:1: "` + sha + `" is not TYPE:VALUE`},
@@ -139,7 +139,7 @@ func TestWatchRemoveErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no file", nil, "staydown: remove: --file: required"},
+		{"no file", nil, "staydown: watch remove: --file: required"},
 		{"bad line", []string{"--file", writeList(t, "sha256:"+sha+"\nmd5:abc\n")}, "hosted.txt:2: bad signal: md5: want 32 hex characters, got 3"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

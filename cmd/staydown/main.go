@@ -73,10 +73,12 @@ func (c *cli) rootCommand() *cobra.Command {
 		Short: "Staydown: a federated, signed log of terrorist-content hashes and takedown notices",
 		Long: `Staydown: a federated, signed log of terrorist-content hashes and takedown notices.
 
-Create a node with "staydown init", add its roster block to the roster of
-every member, run it with "staydown run", then publish and match with the
-other commands. They talk to the running node's HTTP API, found through the
-node directory given with --dir.
+Create a node with "staydown init", add its roster block to the genesis
+roster of every founding member (or, to join a running federation, have a
+voting member propose its admission: "staydown member --help"), run it with
+"staydown run", then publish and match with the other commands. They talk
+to the running node's HTTP API, found through the node directory given with
+--dir.
 
 Exit codes: 0 success, 1 "match" found nothing active, 2 any error.`,
 		SilenceErrors:     true,
@@ -105,6 +107,7 @@ Exit codes: 0 success, 1 "match" found nothing active, 2 any error.`,
 		c.watchCommand(),
 		c.alertsCommand(),
 		c.statusCommand(),
+		c.memberCommand(),
 		c.storeCommand(),
 		c.demoCommand(),
 		c.benchCommand(),
@@ -124,12 +127,15 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
-// report prints err as "staydown: COMMAND: PROBLEM", and for a config
+// report prints err as "staydown: COMMAND: PROBLEM" (COMMAND with its
+// parents': "watch remove", "member propose admit"), and for a config
 // file's syntax error the offending lines.
 func (c *cli) report(root, cmd *cobra.Command, err error) {
 	what := "staydown: "
+	path := ""
 	if cmd != nil && cmd != root {
-		what += cmd.Name() + ": "
+		path = strings.TrimPrefix(cmd.CommandPath(), root.Name()+" ")
+		what += path + ": "
 	}
 	// The message is one line even if an error from elsewhere (the os
 	// package's, naming a path raw; the node's answer) holds a newline, so
@@ -141,8 +147,8 @@ func (c *cli) report(root, cmd *cobra.Command, err error) {
 	_, usage := errors.AsType[usageError](err)
 	if usage || strings.HasPrefix(err.Error(), "unknown command") {
 		help := "staydown --help"
-		if cmd != nil && cmd != root {
-			help = "staydown " + cmd.Name() + " --help"
+		if path != "" {
+			help = "staydown " + path + " --help"
 		}
 		fmt.Fprintf(c.stderr, "Run '%s' for usage.\n", help)
 	}

@@ -37,7 +37,15 @@ type testNode struct {
 }
 
 // startNode opens the listener first, so that Init can write its address.
+// The fake's roster is the node (nru, a referral unit) and other.
 func startNode(t *testing.T) *testNode {
+	t.Helper()
+	return startNodeWith(t, other)
+}
+
+// startNodeWith is startNode with the fake's roster of the node and
+// others.
+func startNodeWith(t *testing.T, others ...protocol.Member) *testNode {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -52,7 +60,7 @@ func startNode(t *testing.T) *testNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.fake = apitest.New(cfg.Name, cfg.Role, other)
+	n.fake = apitest.New(cfg.Name, cfg.Role, others...)
 	srv := &http.Server{Handler: api.NewServer(n.fake, token, slog.New(slog.DiscardHandler))}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })

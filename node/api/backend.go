@@ -73,6 +73,7 @@ var (
 	ErrInvalid   = kind.ErrInvalid
 	ErrForbidden = kind.ErrForbidden
 	ErrNotFound  = kind.ErrNotFound
+	ErrConflict  = kind.ErrConflict
 )
 
 // Status is the body of GET /v1/status, and `staydown status --json`: the

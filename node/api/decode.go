@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"reflect"
@@ -82,6 +83,8 @@ func locate(v any, t reflect.Type, path string) (at, problem string, found bool)
 		where = "body"
 	}
 	switch t.Kind() {
+	case reflect.Pointer:
+		return locate(v, t.Elem(), path)
 	case reflect.Struct:
 		obj, ok := v.(map[string]any)
 		if !ok {
@@ -123,16 +126,21 @@ func locate(v any, t reflect.Type, path string) (at, problem string, found bool)
 		if _, ok := v.(bool); !ok {
 			return where, "want true or false, got " + jsonKind(v), true
 		}
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		n, ok := v.(json.Number)
 		if !ok {
 			return where, "want an integer, got " + jsonKind(v), true
 		}
-		if _, err := strconv.ParseInt(string(n), 10, 64); err != nil {
-			if _, err := strconv.ParseUint(string(n), 10, 64); err != nil {
-				return where, "want an integer, got " + string(n), true
-			}
+		if _, err := strconv.ParseInt(string(n), 10, t.Bits()); err != nil {
+			return where, "want an integer, got " + string(n), true
+		}
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		n, ok := v.(json.Number)
+		if !ok {
+			return where, "want an integer, got " + jsonKind(v), true
+		}
+		if _, err := strconv.ParseUint(string(n), 10, t.Bits()); err != nil {
+			return where, fmt.Sprintf("want an integer from 0 to %d, got %s", uint64(1)<<t.Bits()-1, n), true
 		}
 	}
 	return "", "", false

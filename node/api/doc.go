@@ -29,6 +29,24 @@
 //	GET  /v1/status                                       -> Status
 //	GET  /v1/openapi.yaml
 //
+// The membership (SPEC.md section 12), through [Membership]: the roster
+// in force and its history, the amendments that wait for votes, and this
+// node's votes, each signed and published as an entry of its log:
+//
+//	GET  /v1/members                                      -> MembersView
+//	GET  /v1/proposals                                    -> ProposalList
+//	POST /v1/proposals   ProposeRequest (one change)      -> 201 ProposalView
+//	POST /v1/proposals/{id}/approvals  (empty body)       -> 201 ProposalView
+//
+// A ProposeRequest is checked (ProposeRequest.Check: names, roles, hex
+// keys, the block's peer ID and multiaddrs, the rule's threshold) before
+// the node sees it. The node then refuses, before it signs anything, a
+// vote it may not cast: 403 when it does not vote at the version in
+// force, 404 for an unknown member or no such pending proposal, 409 when
+// the amendment cannot apply to the version in force, the proposal
+// passed already, or this node voted at this version already (a second
+// vote at one version is evidence against it, SPEC 12.3).
+//
 // # Authentication
 //
 // Every request under /v1/, reads included, must carry
@@ -46,7 +64,7 @@
 // body over [MaxBodySize], a missing or bad field) is answered 400 before
 // the Backend is called; a file over [MaxFileSize] is answered 413, and
 // one not sent as application/octet-stream (or image/*) 415. Backend errors map by sentinel: [ErrInvalid] 400,
-// [ErrForbidden] 403, [ErrNotFound] 404, anything else 500 with a generic
+// [ErrForbidden] 403, [ErrNotFound] 404, [ErrConflict] 409, anything else 500 with a generic
 // message (the error itself goes to the log). A known path with the wrong
 // method is 405 with an Allow header; an unknown path is 404.
 package api

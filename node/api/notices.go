@@ -90,6 +90,10 @@ const (
 	EventNoticeUpdate = notices.EventNoticeUpdate
 	EventReply        = notices.EventReply
 	EventAttestation  = notices.EventAttestation
+	EventAmendment    = notices.EventAmendment
+	EventApproval     = notices.EventApproval
+	EventMemberKey    = notices.EventMemberKey
+	EventMemberPeer   = notices.EventMemberPeer
 )
 
 // NoticeAction is, in a notice attestation, the action that made it one.

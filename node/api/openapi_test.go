@@ -101,6 +101,21 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"NoticeAction":        NoticeAction{},
 		"Event":               Event{},
 		"EntryProof":          protocol.EntryProof{},
+		"MembersView":         MembersView{},
+		"VotingRule":          VotingRule{},
+		"MemberView":          MemberView{},
+		"MemberKey":           MemberKey{},
+		"RemovedMember":       RemovedMember{},
+		"VoteConflict":        VoteConflict{},
+		"RosterVersion":       RosterVersion{},
+		"ProposalList":        ProposalList{},
+		"ProposalView":        ProposalView{},
+		"AmendmentView":       AmendmentView{},
+		"ProposeRequest":      ProposeRequest{},
+		"MemberBlock":         MemberBlock{},
+		"Removal":             Removal{},
+		"RoleChange":          RoleChange{},
+		"Revocation":          Revocation{},
 	}
 	schemas := section(strings.Split(string(OpenAPI), "\n"), 2, "schemas")
 	documented := map[string][]string{}

@@ -70,6 +70,9 @@ func NewServer(b Backend, token string, log *slog.Logger) http.Handler {
 		"/v1/events":         {http.MethodGet: s.events},
 		"/v1/export":         {http.MethodGet: s.export},
 		"/v1/proof":          {http.MethodGet: s.proof},
+		"/v1/members":        {http.MethodGet: s.members},
+		"/v1/proposals":      {http.MethodGet: s.listProposals, http.MethodPost: s.propose},
+		approvalsRoute:       {http.MethodPost: s.approve},
 		"/v1/openapi.yaml":   {http.MethodGet: s.openAPI},
 	}
 	return s
@@ -87,7 +90,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusUnauthorized, "authorization: "+problem)
 		return
 	}
-	methods, ok := s.routes[r.URL.Path]
+	methods, ok := s.routes[route(r.URL.Path)]
 	if !ok {
 		s.fail(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s; see %sopenapi.yaml", r.URL.Path, Prefix))
 		return
@@ -299,6 +302,8 @@ func (s *server) error(w http.ResponseWriter, r *http.Request, err error) {
 		s.fail(w, http.StatusForbidden, err.Error())
 	case errors.Is(err, ErrNotFound):
 		s.fail(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, ErrConflict):
+		s.fail(w, http.StatusConflict, err.Error())
 	default:
 		s.log.Error("api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		s.fail(w, http.StatusInternalServerError, "internal error; the node's log has the details")

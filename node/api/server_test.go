@@ -385,6 +385,10 @@ func TestBackendErrors(t *testing.T) {
 		{"POST", "/v1/match", `{"signals":[{"type":"sha256","value":"` + sha + `"}]}`},
 		{"GET", "/v1/match?type=sha256&value=" + sha, ""},
 		{"GET", "/v1/status", ""},
+		{"GET", "/v1/members", ""},
+		{"GET", "/v1/proposals", ""},
+		{"POST", "/v1/proposals", `{"remove":{"member":"platform-a"}}`},
+		{"POST", "/v1/proposals/" + target + "/approvals", ""},
 	}
 	errs := []struct {
 		name string
@@ -395,6 +399,7 @@ func TestBackendErrors(t *testing.T) {
 		{"invalid", fmt.Errorf("%w: target %s is a retraction, not an addition", api.ErrInvalid, target), 400, "invalid request: target " + target + " is a retraction"},
 		{"forbidden", fmt.Errorf("%w: auditors write nothing", api.ErrForbidden), 403, "forbidden: auditors write nothing"},
 		{"not found", fmt.Errorf("%w: entry %s", api.ErrNotFound, target), 404, "not found: entry " + target},
+		{"conflict", fmt.Errorf("%w: voted already", api.ErrConflict), 409, "conflict: voted already"},
 		{"internal", errors.New("bolt: /secret/path/store.db: disk full"), 500, "internal error; the node's log has the details"},
 	}
 	for _, e := range errs {

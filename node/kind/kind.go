@@ -15,4 +15,9 @@ var (
 	// ErrNotFound: an entry or notice the request names is not stored
 	// (404).
 	ErrNotFound = errors.New("not found")
+	// ErrConflict: the request is well formed but the state it would
+	// change does not allow it now, e.g. an amendment that cannot apply
+	// to the roster version in force, or a second vote at one version
+	// (409).
+	ErrConflict = errors.New("conflict")
 )

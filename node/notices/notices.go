@@ -10,6 +10,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/ed25519"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/staydown/staydown/node/kind"
 	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/membership"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/protocol/report"
 	"github.com/staydown/staydown/store"
@@ -499,6 +501,23 @@ func (n *Notices) event(a store.Arrival) (Event, bool, error) {
 		ev.Type, noticeID = EventNoticeUpdate, protocol.ID(p.NoticeUpdate.Notice)
 	case *pb.Entry_NoticeReply:
 		ev.Type, noticeID = EventReply, protocol.ID(p.NoticeReply.Notice)
+	case *pb.Entry_Amendment:
+		version, base := n.d.Roster().Version, p.Amendment.Base
+		ev.Type, ev.Change, ev.Base, ev.RosterVersion = EventAmendment, membership.Describe(p.Amendment), &base, &version
+		return ev, true, nil
+	case *pb.Entry_Approval:
+		version, base := n.d.Roster().Version, p.Approval.Base
+		ev.Type, ev.Base, ev.RosterVersion = EventApproval, &base, &version
+		if id, err := protocol.IDFromBytes(p.Approval.Proposal); err == nil {
+			ev.Proposal = id.String()
+		}
+		return ev, true, nil
+	case *pb.Entry_Rotation:
+		ev.Type, ev.Key = EventMemberKey, hex.EncodeToString(p.Rotation.NewKey)
+		return ev, true, nil
+	case *pb.Entry_PeerUpdate:
+		ev.Type, ev.PeerID, ev.Addrs = EventMemberPeer, p.PeerUpdate.PeerId, p.PeerUpdate.Addrs
+		return ev, true, nil
 	default:
 		return ev, false, nil
 	}

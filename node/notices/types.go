@@ -122,6 +122,19 @@ type Event struct {
 	// Signals and Labels: for attestation events.
 	Signals []string `json:"signals,omitempty"`
 	Labels  []string `json:"labels,omitempty"`
+	// Membership events (SPEC 12). amendment: Change (what it changes,
+	// for people) and Base (the roster version it amends; Author is the
+	// proposer); approval: Proposal (the amendment's id) and Base. Both
+	// carry RosterVersion, the version in force when the event is sent.
+	Change        string  `json:"change,omitempty"`
+	Proposal      string  `json:"proposal,omitempty"`
+	Base          *uint64 `json:"base,omitempty"`
+	RosterVersion *uint64 `json:"roster_version,omitempty"`
+	// member-key: Key, the key the author's member signs with after its
+	// rotation; member-peer: PeerID and Addrs, its node's new identity.
+	Key    string   `json:"key,omitempty"`
+	PeerID string   `json:"peer_id,omitempty"`
+	Addrs  []string `json:"addrs,omitempty"`
 }
 
 // Event types.
@@ -130,6 +143,10 @@ const (
 	EventNoticeUpdate = "notice-update" // an update of a notice addressed to this node
 	EventReply        = "reply"         // a reply to a notice of this node
 	EventAttestation  = "attestation"   // an addition, or a reply that actioned a notice naming signals
+	EventAmendment    = "amendment"     // a member proposed a change of the roster
+	EventApproval     = "approval"      // a member approved a proposed change
+	EventMemberKey    = "member-key"    // a member rotated its author key
+	EventMemberPeer   = "member-peer"   // a member gave its node a new peer ID or addresses
 )
 
 // parseDeadline reads a deadline: a positive duration from now, or an

@@ -34,6 +34,8 @@ type Backend struct {
 	key    ed25519.PrivateKey
 	roster *protocol.Roster
 
+	votes sync.Mutex // serialises Propose and Approve, as a node does (members.go)
+
 	mu         sync.Mutex // guards everything below
 	head       protocol.Head
 	err        error
@@ -54,19 +56,41 @@ type Backend struct {
 	noticeQs   []api.NoticeQuery
 	notices    []api.NoticeView
 	report     report.Report
+	// members.go
+	name        string
+	memberCalls int
+	memberReqs  []any
+	ballots     []*protocol.Entry        // every membership entry signed, the fake's and others'
+	others      map[string]protocol.Head // the heads of the logs Sign writes, by member name
 }
 
 // New returns a fake node of the member named name with role role, in a
 // roster of itself and others.
+// A member without a peer ID is given one derived from its name
+// (PeerID), so that the roster is a valid genesis for the fake's
+// membership (members.go).
 func New(name string, role protocol.Role, others ...protocol.Member) *Backend {
-	seed := sha256.Sum256([]byte("apitest " + name))
-	key := ed25519.NewKeyFromSeed(seed[:])
-	self := protocol.Member{Name: name, Role: role, AuthorKey: protocol.AuthorKeyOf(key)}
-	roster, err := protocol.NewRoster(Federation, append([]protocol.Member{self}, others...))
+	key := Key(name)
+	self := protocol.Member{Name: name, Role: role, AuthorKey: protocol.AuthorKeyOf(key), PeerID: PeerID(name)}
+	members := append([]protocol.Member{self}, others...)
+	for i := range members {
+		if members[i].PeerID == "" {
+			members[i].PeerID = PeerID(members[i].Name)
+		}
+	}
+	roster, err := protocol.NewRoster(Federation, members)
 	if err != nil {
 		panic(fmt.Sprintf("apitest: %v", err))
 	}
-	return &Backend{key: key, roster: roster, atts: map[string][]store.Attestation{}, verdicts: map[string]api.Verdict{}, watched: map[string]bool{}}
+	return &Backend{key: key, roster: roster, name: name, others: map[string]protocol.Head{},
+		atts: map[string][]store.Attestation{}, verdicts: map[string]api.Verdict{}, watched: map[string]bool{}}
+}
+
+// Key is the author key the fake gives member name (its own, and those of
+// members made with Member).
+func Key(name string) ed25519.PrivateKey {
+	seed := sha256.Sum256([]byte("apitest " + name))
+	return ed25519.NewKeyFromSeed(seed[:])
 }
 
 // Author is the fake's author key.
@@ -129,11 +153,12 @@ func (b *Backend) Matched() [][]*pb.Signal {
 	return append([][]*pb.Signal(nil), b.matched...)
 }
 
-// Calls counts the calls of Publish, Match, Watch and Status.
+// Calls counts the calls of Publish, Match, Watch, Status, ListNotices
+// and of the membership's methods.
 func (b *Backend) Calls() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return len(b.published) + len(b.matched) + b.watchCalls + b.statuses + len(b.noticeQs)
+	return len(b.published) + len(b.matched) + b.watchCalls + b.statuses + len(b.noticeQs) + b.memberCalls
 }
 
 // SetAlerts sets the alerts Alerts answers (it filters them by seq) and
@@ -236,6 +261,9 @@ func (b *Backend) Publish(ctx context.Context, body *pb.Entry) (*protocol.Entry,
 	}
 	b.head = protocol.Head{Author: e.Author, Seq: e.Seq(), ID: e.ID}
 	b.signed = append(b.signed, e)
+	if e.Kind().IsMembership() {
+		b.ballots = append(b.ballots, e)
+	}
 	return e, nil
 }
 
