@@ -205,6 +205,8 @@ func (h *History) Voted(name string) (protocol.ID, bool) {
 				return p.ID, true
 			}
 		}
+	}
+	for _, p := range h.Pending {
 		if slices.Contains(p.Elsewise, name) {
 			return protocol.ID{}, true // for an amendment not (yet) seen
 		}
