@@ -36,7 +36,9 @@ func (s *Store) judge() replica.Members {
 // fingerprint differs, or none is recorded: a new or upgraded file) and
 // affected says the verdict on an entry of some log up to its head may
 // differ, they are derived again under m (Rebuild), in the same write
-// transaction. A nil affected means any. It reports whether it rebuilt.
+// transaction. A nil affected means any. A store with no membership
+// recorded was derived judging every entry in: affected is asked against
+// that (membership.History.Affected(nil)). It reports whether it rebuilt.
 func (s *Store) SetMembers(m Members, affected func(author protocol.AuthorKey, head uint64) bool) (rebuilt bool, err error) {
 	fp := m.Fingerprint()
 	err = s.db.Update(func(tx *bolt.Tx) error {
@@ -44,7 +46,7 @@ func (s *Store) SetMembers(m Members, affected func(author protocol.AuthorKey, h
 		meta := tx.Bucket(bucketMeta)
 		if old := meta.Get(metaMembers); bytes.Equal(old, fp) {
 			return nil
-		} else if old != nil && affected != nil {
+		} else if affected != nil {
 			heads := tx.Bucket(indexNames[idxHeads])
 			err := heads.ForEach(func(k, v []byte) error {
 				if len(k) != authorSize || len(v) < 8 {

@@ -39,7 +39,7 @@ func Open(g *membership.Genesis, st *store.Store, log *slog.Logger) (*Live, erro
 		return nil, err
 	}
 	start := time.Now()
-	rebuilt, err := st.SetMembers(h, nil)
+	rebuilt, err := st.SetMembers(h, h.Affected(nil))
 	if err != nil {
 		return nil, err
 	}

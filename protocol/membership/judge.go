@@ -152,11 +152,19 @@ func (h *History) Fingerprint() []byte {
 // the direction that takes effect away: a key's end that moved, a role
 // that changed. (Verdicts only turn from void to in through a member
 // gaining the platform role; a store finds those among its void entries.)
-// A nil old affects every log.
+// A nil old stands for judging every entry in (a store derived without a
+// membership: one of schema 4, or seeded by a tool): a log is affected
+// unless its key is a member's, it ends within the key's end, its role
+// never changed, and it is no auditor's (auditors wrote nothing before).
 func (h *History) Affected(old *History) func(author protocol.AuthorKey, head uint64) bool {
 	return func(author protocol.AuthorKey, head uint64) bool {
 		if old == nil {
-			return true
+			ks, ok := h.now.keys[author]
+			if !ok || ks.End < head {
+				return true
+			}
+			m := h.now.members[ks.Member]
+			return len(m.segs) > 0 || m.admittedRole == protocol.RoleAuditor
 		}
 		now, okNow := h.now.keys[author]
 		was, okWas := old.now.keys[author]
