@@ -202,10 +202,8 @@ func Describe(h *membership.History) View {
 		vv := Version{N: ver.N, Proposer: ver.Proposer, Change: ver.Change, Votes: voteNames(ver.Votes), Voters: ver.Voters, Needed: ver.Needed}
 		if i > 0 {
 			vv.Proposal = ver.Proposal.String()
-			for _, m := range h.Versions[i-1].Roster.Members {
-				if _, still := ver.Roster.ByName(m.Name); !still {
-					v.Removed = append(v.Removed, Removed{Name: m.Name, Version: ver.N})
-				}
+			if ver.Removed != "" {
+				v.Removed = append(v.Removed, Removed{Name: ver.Removed, Version: ver.N})
 			}
 		}
 		v.History = append(v.History, vv)
@@ -247,11 +245,7 @@ func Find(h *membership.History, id protocol.ID) (Proposal, bool) {
 		p := Proposal{ID: id.String(), Base: prev.N, Proposer: ver.Proposer, Change: ver.Change, Amendment: amendmentView(a),
 			Votes: voteNames(ver.Votes), Voters: ver.Voters, Needed: ver.Needed, Missing: []string{}, Elsewhere: []string{},
 			Passed: true, Version: ver.N}
-		for _, m := range prev.Roster.Members {
-			if prev.Rule.Votes(m.Role) && !slices.Contains(p.Votes, m.Name) {
-				p.Missing = append(p.Missing, m.Name)
-			}
-		}
+		p.Missing = append(p.Missing, ver.Missing...)
 		return p, true
 	}
 	for _, v := range h.Voids {

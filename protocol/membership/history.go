@@ -33,6 +33,11 @@ type Version struct {
 	Votes    []Vote // the approvals counted, in member order
 	Voters   int
 	Needed   int
+	// Missing are the voters of the base version whose vote did not
+	// count for this amendment (they did not vote, or voted for another).
+	Missing []string
+	// Removed is the member this version removed, if it is a removal.
+	Removed string
 	// Roster is the roster of this version: set on the version in force
 	// only (History.Roster), since each costs a copy of the members.
 	Roster *protocol.Roster
@@ -195,6 +200,12 @@ func Compute(g *Genesis, entries []*protocol.Entry) *History {
 		p := t.winner
 		decided[p.ID] = true
 		a := p.Body.GetAmendment()
+		var missing []string
+		for _, name := range s.voterNames() {
+			if t.first[name] != p.ID {
+				missing = append(missing, name)
+			}
+		}
 		change := s.apply(a)
 		s.version++
 		if admit := a.GetAdmit(); admit != nil {
@@ -205,6 +216,7 @@ func Compute(g *Genesis, entries []*protocol.Entry) *History {
 		h.Versions = append(h.Versions, Version{
 			N: s.version, Proposal: p.ID, Proposer: t.proposer, Change: change,
 			Votes: t.votes[p.ID], Voters: t.voters, Needed: t.needed, Rule: s.rule,
+			Missing: missing, Removed: a.GetRemove().GetMember(),
 		})
 	}
 	// Amendments at an older base that did not pass there are void, as
