@@ -20,8 +20,8 @@ import (
 // memberStatus is what `status --json` says of the membership.
 type memberStatus struct {
 	status
-	Genesis       string `json:"genesis"`
-	RosterVersion uint64 `json:"roster_version"`
+	Genesis       string   `json:"genesis"`
+	RosterVersion uint64   `json:"roster_version"`
 	Member        bool     `json:"member"`
 	Author        string   `json:"author"`
 	Listen        []string `json:"listen"`
