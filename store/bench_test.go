@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,15 +13,30 @@ import (
 	"time"
 
 	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/membership"
+	"github.com/staydown/staydown/protocol/membership/membershiptest"
 	"github.com/staydown/staydown/protocol/pb"
 )
 
 // BenchmarkApply applies a chain of one-signal additions of one author,
 // batch entries per Apply call, that is per write transaction and fsync.
+// With judged, every entry is judged against a membership of 200 members
+// and 1,000 amendments (SetMembers): the cost of SPEC 12.5 on apply.
 func BenchmarkApply(b *testing.B) {
-	for _, batch := range []int{1, 1000, 4000} {
-		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+	for _, c := range []struct {
+		batch  int
+		judged bool
+	}{{1, false}, {1000, false}, {4000, false}, {4000, true}} {
+		batch := c.batch
+		name := fmt.Sprintf("batch=%d", batch)
+		if c.judged {
+			name += "/judged"
+		}
+		b.Run(name, func(b *testing.B) {
 			s, a := mustOpen(b), newAuthor(b, 1)
+			if c.judged {
+				s.judgeAs(b, a)
+			}
 			entries := make([]*protocol.Entry, b.N*batch)
 			for i := range entries {
 				entries[i] = a.next(addition(shaN(uint64(i))))
@@ -225,4 +241,31 @@ func writtenBytes() uint64 {
 		}
 	}
 	return 0
+}
+
+// judgeAs has the store judge entries under a membership of 200 voters and
+// 1,000 amendments in which a is the first referral unit.
+func (ts *testStore) judgeAs(b *testing.B, a *author) {
+	b.Helper()
+	g, es, keys := membershiptest.Big(b, federation, 200, 1000)
+	ms := slices.Clone(g.Roster.Members)
+	ms[0].AuthorKey = a.key
+	_ = keys
+	r, err := protocol.NewRoster(federation, ms)
+	if err != nil {
+		b.Fatal(err)
+	}
+	g2, err := membership.NewGenesis(r, membership.Rule{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The amendments were signed by the first key of Big's federation,
+	// which is a's now: keep the others' (they pass without it).
+	h := membership.Compute(g2, es)
+	if _, err := ts.SetMembers(h, nil); err != nil {
+		b.Fatal(err)
+	}
+	if v, why := h.Judge(a.key, 1, addition(shaN(1))); v != membership.In {
+		b.Fatalf("the benchmark's author is not in: %v %s", v, why)
+	}
 }
