@@ -58,12 +58,6 @@ func (f *fedT) newKey(name string) ed25519.PrivateKey {
 	return k
 }
 
-func (f *fedT) pub(name string) protocol.AuthorKey { return protocol.AuthorKeyOf(f.keys[name]) }
-
-// write signs body as the next entry of name's current key.
-func (f *fedT) write(name string, body *pb.Entry) *protocol.Entry {
-	return f.writeKey(f.keys[name], body)
-}
 
 func (f *fedT) writeKey(k ed25519.PrivateKey, body *pb.Entry) *protocol.Entry {
 	a := protocol.AuthorKeyOf(k)
@@ -281,7 +275,16 @@ func TestAnyOrder(t *testing.T) {
 		r := f.write("e", prototest.Amend(uint64(i), f.block(fmt.Sprintf("r%d", i), "platform")))
 		f.write("c", prototest.Approve(uint64(i), r.ID))
 	}
-	want := summary(f.compute())
+	h := f.compute()
+	if h.Version() != 6 {
+		t.Fatalf("version %d, want 6", h.Version())
+	}
+	for i, id := range ids {
+		if h.Versions[i+1].Proposal != id {
+			t.Fatalf("version %d is %s, want the admission of n%d", i+1, h.Versions[i+1].Proposal, i)
+		}
+	}
+	want := summary(h)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 50 {
 		rng.Shuffle(len(f.entries), func(i, j int) { f.entries[i], f.entries[j] = f.entries[j], f.entries[i] })
