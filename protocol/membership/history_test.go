@@ -59,6 +59,11 @@ func (f *fedT) newKey(name string) ed25519.PrivateKey {
 }
 
 
+// write signs body as the next entry of name's current key.
+func (f *fedT) write(name string, body *pb.Entry) *protocol.Entry {
+	return f.writeKey(f.keys[name], body)
+}
+
 func (f *fedT) writeKey(k ed25519.PrivateKey, body *pb.Entry) *protocol.Entry {
 	a := protocol.AuthorKeyOf(k)
 	l := f.logs[a]
