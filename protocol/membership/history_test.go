@@ -9,6 +9,7 @@ import (
 
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/membership"
+	"github.com/staydown/staydown/protocol/membership/membershiptest"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/protocol/prototest"
 )
@@ -39,7 +40,7 @@ func newFed(t *testing.T, members ...string) *fedT {
 	for _, nr := range members {
 		name, role, _ := strings.Cut(nr, ":")
 		k := f.newKey(name)
-		ms = append(ms, protocol.Member{Name: name, Role: protocol.Role(role), AuthorKey: protocol.AuthorKeyOf(k), PeerID: peerOf(name)})
+		ms = append(ms, protocol.Member{Name: name, Role: protocol.Role(role), AuthorKey: protocol.AuthorKeyOf(k), PeerID: membershiptest.PeerOf(name)})
 	}
 	r, err := protocol.NewRoster(fed, ms)
 	if err != nil {
@@ -57,7 +58,6 @@ func (f *fedT) newKey(name string) ed25519.PrivateKey {
 	f.keys[name] = k
 	return k
 }
-
 
 // write signs body as the next entry of name's current key.
 func (f *fedT) write(name string, body *pb.Entry) *protocol.Entry {
@@ -80,7 +80,7 @@ func (f *fedT) writeKey(k ed25519.PrivateKey, body *pb.Entry) *protocol.Entry {
 
 func (f *fedT) block(name, role string) *pb.MemberBlock {
 	k := f.newKey(name)
-	return &pb.MemberBlock{Name: name, Role: role, AuthorKey: pub(k), PeerId: peerOf(name)}
+	return &pb.MemberBlock{Name: name, Role: role, AuthorKey: pub(k), PeerId: membershiptest.PeerOf(name)}
 }
 
 func (f *fedT) compute() *membership.History { return membership.Compute(f.genesis, f.entries) }
@@ -235,8 +235,8 @@ func TestInvalidAmendments(t *testing.T) {
 	cases := []*pb.Entry{
 		prototest.Amend(0, &pb.Removal{Member: "nobody", Key: pub(f.keys["a"])}),
 		prototest.Amend(0, &pb.Removal{Member: "b", Key: pub(f.keys["a"])}),
-		prototest.Amend(0, &pb.MemberBlock{Name: "c", Role: "platform", AuthorKey: pub(key(999)), PeerId: peerOf("x")}),
-		prototest.Amend(0, &pb.MemberBlock{Name: "z", Role: "platform", AuthorKey: pub(f.keys["c"]), PeerId: peerOf("x")}),
+		prototest.Amend(0, &pb.MemberBlock{Name: "c", Role: "platform", AuthorKey: pub(key(999)), PeerId: membershiptest.PeerOf("x")}),
+		prototest.Amend(0, &pb.MemberBlock{Name: "z", Role: "platform", AuthorKey: pub(f.keys["c"]), PeerId: membershiptest.PeerOf("x")}),
 		prototest.Amend(0, &pb.RoleChange{Member: "c", Key: pub(f.keys["c"]), Role: "platform"}),
 		prototest.Amend(0, &pb.RoleChange{Member: "c", Key: pub(f.keys["a"]), Role: "referral"}),
 	}
@@ -251,16 +251,6 @@ func TestInvalidAmendments(t *testing.T) {
 		}
 		t.Fatalf("voids %d, pending %d", len(h.Voids), len(h.Pending))
 	}
-}
-
-// peerOf is a made-up peer ID for name, in base58 characters.
-func peerOf(name string) string {
-	const alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-	out := []byte("12D3KooW")
-	for i := 0; i < len(name); i++ {
-		out = append(out, alphabet[name[i]%58])
-	}
-	return string(out)
 }
 
 func pub(k ed25519.PrivateKey) []byte { a := protocol.AuthorKeyOf(k); return a[:] }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/membership"
+	"github.com/staydown/staydown/protocol/membership/membershiptest"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/protocol/replica"
 )
@@ -325,7 +326,7 @@ func (w *world) readable(s string) string {
 func (w *world) setGenesis(t *testing.T, d *datadriven.TestData) string {
 	var ms []protocol.Member
 	for _, a := range d.CmdArgs {
-		ms = append(ms, protocol.Member{Name: a.Key, Role: protocol.Role(a.Vals[0]), AuthorKey: protocol.AuthorKeyOf(w.key(a.Key)), PeerID: peerOf(a.Key)})
+		ms = append(ms, protocol.Member{Name: a.Key, Role: protocol.Role(a.Vals[0]), AuthorKey: protocol.AuthorKeyOf(w.key(a.Key)), PeerID: membershiptest.PeerOf(a.Key)})
 	}
 	r, err := protocol.NewRoster("test", ms)
 	if err != nil {
@@ -336,15 +337,6 @@ func (w *world) setGenesis(t *testing.T, d *datadriven.TestData) string {
 	}
 	w.hist = membership.Compute(w.genesis, nil)
 	return w.roster()
-}
-
-func peerOf(name string) string {
-	const alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-	out := []byte("12D3KooW")
-	for i := 0; i < len(name); i++ {
-		out = append(out, alphabet[name[i]%58])
-	}
-	return string(out)
 }
 
 // membershipPayload builds the payload of a membership command:
@@ -390,7 +382,7 @@ func (w *world) membershipPayload(t *testing.T, d *datadriven.TestData, body *pb
 	case "admit":
 		name := str("name")
 		k := protocol.AuthorKeyOf(w.key(name))
-		amend(&pb.Amendment{Change: &pb.Amendment_Admit{Admit: &pb.MemberBlock{Name: name, Role: str("role"), AuthorKey: k[:], PeerId: peerOf(name)}}})
+		amend(&pb.Amendment{Change: &pb.Amendment_Admit{Admit: &pb.MemberBlock{Name: name, Role: str("role"), AuthorKey: k[:], PeerId: membershiptest.PeerOf(name)}}})
 	case "remove":
 		amend(&pb.Amendment{Change: &pb.Amendment_Remove{Remove: &pb.Removal{Member: str("member"), Key: memberKey(), AfterSeq: after}}})
 	case "role":
