@@ -400,7 +400,7 @@ func (n *Notices) Report(ctx context.Context, sinceMs, atMs int64) (report.Repor
 	if atMs == 0 {
 		atMs = n.d.Now().UnixMilli()
 	}
-	b := report.New(n.d.Roster)
+	b := report.New(n.d.Roster, nil)
 	heads, err := n.d.Store.Heads()
 	if err != nil {
 		return report.Report{}, err

@@ -281,7 +281,7 @@ func (a *Auditor) compare(l *log, last *protocol.Entry) {
 
 // New returns an auditor that checks against roster.
 func New(roster *protocol.Roster) *Auditor {
-	return &Auditor{roster: roster, logs: map[protocol.AuthorKey]*log{}, builder: report.New(roster), state: newStateBuilder(), flagged: map[protocol.AuthorKey]bool{}}
+	return &Auditor{roster: roster, logs: map[protocol.AuthorKey]*log{}, builder: report.New(roster, nil), state: newStateBuilder(), flagged: map[protocol.AuthorKey]bool{}}
 }
 
 func (a *Auditor) fail(v Violation) { a.violations = append(a.violations, v) }
