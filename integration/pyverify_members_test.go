@@ -7,21 +7,26 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/audit/audittest"
 	"github.com/staydown/staydown/protocol/export/exporttest"
 	"github.com/staydown/staydown/protocol/membership"
+	"github.com/staydown/staydown/protocol/pb"
 )
 
 // memberVerdict is what both verifiers print with --json about the
@@ -246,4 +251,197 @@ func memberMessages(v memberVerdict) string {
 		m = append(m, "["+x.Kind+"] "+x.Message)
 	}
 	return strings.Join(m, "\n")
+}
+
+// TestPythonDecoderMembership: the Python verifier's strict decoder and
+// shape rules accept exactly the membership entries protocol.Decode
+// accepts (SPEC 2.3, 12.2): the scenario's membership entries mutated at
+// random (bytes flipped, inserted, deleted) and field by field (each
+// shape rule broken, and kept), all in one export, must be reported
+// malformed on the same records by both.
+func TestPythonDecoderMembership(t *testing.T) {
+	py := requirePython(t)
+	s := audittest.New(t, transportPeer(t))
+	var bodies []*pb.Entry
+	var sigs [][]byte
+	for _, raw := range s.Entries {
+		e, err := protocol.Decode(bytes.Clone(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Kind().IsMembership() {
+			bodies = append(bodies, e.Body)
+			sigs = append(sigs, e.Signature)
+		}
+	}
+	wrap := func(entry, sig []byte) []byte {
+		b := protowire.AppendTag(nil, 1, protowire.BytesType)
+		b = protowire.AppendBytes(b, entry)
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		return protowire.AppendBytes(b, sig)
+	}
+	marshal := func(b *pb.Entry) []byte {
+		out, err := proto.MarshalOptions{Deterministic: true}.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	var records [][]byte
+	// Field by field: each change breaks a shape rule of SPEC 12.2, or
+	// keeps to it at its limit.
+	long := strings.Repeat("a", 65)
+	key31, zero := bytes.Repeat([]byte{7}, 31), make([]byte, 32)
+	for i, body := range bodies {
+		var changes []func(*pb.Entry)
+		switch p := body.Payload.(type) {
+		case *pb.Entry_Amendment:
+			changes = append(changes,
+				func(b *pb.Entry) { b.GetAmendment().Change = nil },
+				func(b *pb.Entry) { b.GetAmendment().Base = 1 << 40 })
+			switch p.Amendment.Change.(type) {
+			case *pb.Amendment_Admit:
+				for _, f := range []func(*pb.MemberBlock){
+					func(m *pb.MemberBlock) { m.Name = "" }, func(m *pb.MemberBlock) { m.Name = "Upper" },
+					func(m *pb.MemberBlock) { m.Name = long }, func(m *pb.MemberBlock) { m.Name = long[:64] },
+					func(m *pb.MemberBlock) { m.Role = "king" }, func(m *pb.MemberBlock) { m.Role = "auditor" },
+					func(m *pb.MemberBlock) { m.AuthorKey = key31 }, func(m *pb.MemberBlock) { m.AuthorKey = zero },
+					func(m *pb.MemberBlock) { m.PeerId = "" }, func(m *pb.MemberBlock) { m.PeerId = "12D3KooW0" },
+					func(m *pb.MemberBlock) { m.PeerId = strings.Repeat("z", 129) }, func(m *pb.MemberBlock) { m.PeerId = strings.Repeat("z", 128) },
+					func(m *pb.MemberBlock) { m.Addrs = nil }, func(m *pb.MemberBlock) { m.Addrs = []string{""} },
+					func(m *pb.MemberBlock) { m.Addrs = []string{"ip4"} }, func(m *pb.MemberBlock) { m.Addrs = []string{"/ip4 x"} },
+					func(m *pb.MemberBlock) { m.Addrs = []string{"/" + strings.Repeat("a", 255)} },
+					func(m *pb.MemberBlock) { m.Addrs = []string{"/" + strings.Repeat("a", 256)} },
+					func(m *pb.MemberBlock) { m.Addrs = slices.Repeat([]string{"/a"}, 16) },
+					func(m *pb.MemberBlock) { m.Addrs = slices.Repeat([]string{"/a"}, 17) },
+					func(m *pb.MemberBlock) { m.Addrs = []string{"/é"} },
+				} {
+					changes = append(changes, func(b *pb.Entry) { f(b.GetAmendment().GetAdmit()) })
+				}
+			case *pb.Amendment_Remove:
+				changes = append(changes,
+					func(b *pb.Entry) { b.GetAmendment().GetRemove().Member = "" },
+					func(b *pb.Entry) { b.GetAmendment().GetRemove().Key = key31 },
+					func(b *pb.Entry) { b.GetAmendment().GetRemove().Key = zero },
+					func(b *pb.Entry) { b.GetAmendment().GetRemove().AfterSeq = 0 })
+			case *pb.Amendment_Role:
+				changes = append(changes,
+					func(b *pb.Entry) { b.GetAmendment().GetRole().Role = "" },
+					func(b *pb.Entry) { b.GetAmendment().GetRole().Role = "Platform" },
+					func(b *pb.Entry) { b.GetAmendment().GetRole().Member = "a b" },
+					func(b *pb.Entry) { b.GetAmendment().GetRole().Key = nil })
+			case *pb.Amendment_Revoke:
+				changes = append(changes,
+					func(b *pb.Entry) { r := b.GetAmendment().GetRevoke(); r.NewKey = r.Key },
+					func(b *pb.Entry) { b.GetAmendment().GetRevoke().NewKey = zero },
+					func(b *pb.Entry) { b.GetAmendment().GetRevoke().NewKey = key31 },
+					func(b *pb.Entry) { b.GetAmendment().GetRevoke().NewKey = nil },
+					func(b *pb.Entry) { b.GetAmendment().GetRevoke().Key = zero })
+			case *pb.Amendment_Rule:
+				for _, f := range []func(*pb.VotingRule){
+					func(r *pb.VotingRule) { r.Roles = nil }, func(r *pb.VotingRule) { r.Roles = []string{"platform", "platform"} },
+					func(r *pb.VotingRule) { r.Roles = []string{"referral", "platform", "auditor"} },
+					func(r *pb.VotingRule) { r.Roles = []string{"referral", "platform", "auditor", "referral"} },
+					func(r *pb.VotingRule) { r.Roles = []string{"x"} }, func(r *pb.VotingRule) { r.Roles = []string{""} },
+					func(r *pb.VotingRule) { r.ThresholdPercent = 49 }, func(r *pb.VotingRule) { r.ThresholdPercent = 50 },
+					func(r *pb.VotingRule) { r.ThresholdPercent = 99 }, func(r *pb.VotingRule) { r.ThresholdPercent = 100 },
+					func(r *pb.VotingRule) { r.ThresholdPercent = 0 },
+				} {
+					changes = append(changes, func(b *pb.Entry) { f(b.GetAmendment().GetRule()) })
+				}
+			}
+		case *pb.Entry_Approval:
+			changes = append(changes,
+				func(b *pb.Entry) { b.GetApproval().Proposal = b.GetApproval().Proposal[:33] },
+				func(b *pb.Entry) { b.GetApproval().Proposal = append([]byte{0x12, 0x21}, b.GetApproval().Proposal[2:]...) },
+				func(b *pb.Entry) { b.GetApproval().Proposal = nil },
+				func(b *pb.Entry) { b.GetApproval().Base = 0 })
+		case *pb.Entry_Rotation:
+			changes = append(changes,
+				func(b *pb.Entry) { b.GetRotation().NewKey = b.Author },
+				func(b *pb.Entry) { b.GetRotation().NewKey = zero },
+				func(b *pb.Entry) { b.GetRotation().NewKey = nil })
+		case *pb.Entry_PeerUpdate:
+			changes = append(changes,
+				func(b *pb.Entry) { b.GetPeerUpdate().PeerId = "" },
+				func(b *pb.Entry) { b.GetPeerUpdate().PeerId = "Il0O" },
+				func(b *pb.Entry) { b.GetPeerUpdate().Addrs = []string{"/x", ""} },
+				func(b *pb.Entry) { b.GetPeerUpdate().Addrs = slices.Repeat([]string{"/a"}, 17) })
+		}
+		for _, change := range changes {
+			b := proto.CloneOf(body)
+			change(b)
+			records = append(records, wrap(marshal(b), sigs[i]))
+		}
+	}
+	// At random: the Entry bytes with a byte flipped, set, inserted or
+	// deleted.
+	rng := rand.New(rand.NewPCG(11, 12))
+	for range 2500 {
+		i := rng.IntN(len(bodies))
+		m := marshal(bodies[i])
+		j := rng.IntN(len(m))
+		switch rng.IntN(4) {
+		case 0:
+			m[j] ^= 1 << rng.IntN(8)
+		case 1:
+			m[j] = byte(rng.IntN(256))
+		case 2:
+			m = slices.Insert(m, j, byte(rng.IntN(256)))
+		default:
+			m = slices.Delete(m, j, j+1)
+		}
+		records = append(records, wrap(m, sigs[i]))
+	}
+	file, err := exporttest.Encode(s.Header, nil, records, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "mutated.export")
+	if err := os.WriteFile(path, file, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	genesisFile := filepath.Join(t.TempDir(), "genesis.toml")
+	if err := os.WriteFile(genesisFile, s.GenesisTOML, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// What protocol.Decode says of each record (the header is record 1).
+	var want []string
+	for i, raw := range records {
+		if _, err := protocol.Decode(bytes.Clone(raw)); err != nil {
+			want = append(want, fmt.Sprint(i+2))
+		}
+	}
+	malformed := func(v memberVerdict) []string {
+		var out []string
+		for _, x := range v.Violations {
+			if x.Kind == "malformed" {
+				n, _, _ := strings.Cut(strings.TrimPrefix(x.Message, "record "), ":")
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	pyV := runMemberVerifier(t, py, pyVerifier, path, "--genesis", genesisFile, "--json")
+	got := malformed(pyV)
+	slices.Sort(got)
+	slices.Sort(want)
+	t.Logf("%d records, %d malformed", len(records), len(want))
+	if len(want) < len(records)/2 || len(want) == len(records) {
+		t.Fatalf("the mutations are not a mix: %d of %d malformed", len(want), len(records))
+	}
+	if !slices.Equal(got, want) {
+		for _, n := range want {
+			if !slices.Contains(got, n) {
+				i, _ := strconv.Atoi(n)
+				_, err := protocol.Decode(bytes.Clone(records[i-2]))
+				t.Errorf("record %s: Go rejects it (%v), Python accepts it", n, err)
+			}
+		}
+		for _, n := range got {
+			if !slices.Contains(want, n) {
+				t.Errorf("record %s: Python rejects it, Go accepts it", n)
+			}
+		}
+	}
 }

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/export"
+	"github.com/staydown/staydown/protocol/audit/audittest"
 	"github.com/staydown/staydown/protocol/export/exporttest"
 	"github.com/staydown/staydown/protocol/membership"
 	"github.com/staydown/staydown/protocol/pb"
@@ -249,6 +251,10 @@ func FuzzAudit(f *testing.F) {
 	for _, e := range append(slices.Clone(w.nru.log), w.pfa.log...) {
 		f.Add(e.Raw, false)
 	}
+	// Membership entries, of another federation: decoded, and refused.
+	for _, raw := range audittest.New(f, func(name string) string { return "12D3KooW" + strings.ReplaceAll(name, "-", "z") }).Entries {
+		f.Add(raw, false)
+	}
 	f.Add([]byte{}, true)
 	f.Fuzz(func(t *testing.T, raw []byte, evidence bool) {
 		a := New(w.genesis)
@@ -261,6 +267,9 @@ func FuzzAudit(f *testing.F) {
 		}
 		e, err := Decode(rec)
 		a.Add(rec, e, err)
+		if a.NeedsBackfill() {
+			a.Backfill(rec)
+		}
 		a.Finish(0)
 	})
 }

@@ -287,3 +287,51 @@ func TestPastSlack(t *testing.T) {
 		t.Fatalf("aud: %d outside, %d of them past the slack; want %d, 1", outside, past, 1+membership.OutsideSlack)
 	}
 }
+
+// FuzzAuditMembership: any selection of the scenario's entries, in any
+// order, repeated or missing, audits without a panic; every membership
+// finding gets its entry from the second pass, and names a record of the
+// file.
+func FuzzAuditMembership(f *testing.F) {
+	s := audittest.New(f, fakePeer)
+	all := make([]byte, len(s.Entries))
+	for i := range all {
+		all[i] = byte(i)
+	}
+	f.Add(all)
+	f.Add([]byte{})
+	f.Add([]byte{3, 2, 1, 0, 40, 41, 42})
+	f.Fuzz(func(t *testing.T, pick []byte) {
+		if len(pick) > 300 {
+			pick = pick[:300]
+		}
+		a := audit.New(s.Genesis)
+		a.Header(s.Header)
+		var recs []export.Record
+		for i, p := range pick {
+			raw := s.Entries[int(p)%len(s.Entries)]
+			rec := export.Record{Kind: export.KindEntry, Raw: raw, Index: uint64(i + 2), Offset: int64(i)}
+			recs = append(recs, rec)
+			e, err := audit.Decode(rec)
+			a.Add(rec, e, err)
+		}
+		if a.NeedsBackfill() {
+			for _, rec := range recs {
+				a.Backfill(rec)
+			}
+		}
+		if a.NeedsBackfill() {
+			t.Fatal("a finding lacks its entry after the second pass")
+		}
+		res := a.Finish(1_900_000_000_000)
+		for _, v := range res.Violations {
+			m, ok := v.(*audit.MemberViolation)
+			if !ok {
+				continue
+			}
+			if m.Index < 2 || m.Index >= uint64(len(recs)+2) || !bytes.Equal(recs[m.Index-2].Raw, m.Entry.Raw) {
+				t.Fatalf("finding %v names record %d, which does not hold its entry", m, m.Index)
+			}
+		}
+	})
+}
