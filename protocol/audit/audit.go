@@ -588,9 +588,9 @@ type Decoded struct {
 }
 
 // FeedBatches reads every record of r and hands it to a, in file order:
-// checkpoints to Checkpoint, entries and evidence to Add; a file damaged
-// after its header becomes a FileProblem. It returns only read errors other
-// than the file's own damage. The decoding (and signature checks, most of
+// the header to Header, checkpoints to Checkpoint, entries and evidence
+// to Add; a file damaged after its header becomes a FileProblem. It
+// returns only read errors other than the file's own damage. The decoding (and signature checks, most of
 // an audit's work) is left to decode (calling Decode on each record), which
 // gets the entry and evidence records in batches of up to batch, in file
 // order, and may spread them over several cores; it must return one result

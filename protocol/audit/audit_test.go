@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/staydown/staydown/protocol"
-	"github.com/staydown/staydown/protocol/export"
 	"github.com/staydown/staydown/protocol/audit/audittest"
+	"github.com/staydown/staydown/protocol/export"
 	"github.com/staydown/staydown/protocol/export/exporttest"
 	"github.com/staydown/staydown/protocol/membership"
 	"github.com/staydown/staydown/protocol/pb"
