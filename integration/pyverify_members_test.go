@@ -353,7 +353,9 @@ func TestPythonDecoderMembership(t *testing.T) {
 		case *pb.Entry_Approval:
 			changes = append(changes,
 				func(b *pb.Entry) { b.GetApproval().Proposal = b.GetApproval().Proposal[:33] },
-				func(b *pb.Entry) { b.GetApproval().Proposal = append([]byte{0x12, 0x21}, b.GetApproval().Proposal[2:]...) },
+				func(b *pb.Entry) {
+					b.GetApproval().Proposal = append([]byte{0x12, 0x21}, b.GetApproval().Proposal[2:]...)
+				},
 				func(b *pb.Entry) { b.GetApproval().Proposal = nil },
 				func(b *pb.Entry) { b.GetApproval().Base = 0 })
 		case *pb.Entry_Rotation:
