@@ -447,3 +447,47 @@ func TestPythonDecoderMembership(t *testing.T) {
 		}
 	}
 }
+
+// TestPythonVerifierRandomMembership: on federations whose membership
+// changes at random (audittest.Random), the two verifiers compute the
+// same membership and reach the same findings, with the same evidence,
+// and the same membership entries without effect.
+func TestPythonVerifierRandomMembership(t *testing.T) {
+	py := requirePython(t)
+	dir := t.TempDir()
+	kinds := map[string]int{}
+	for seed := range uint64(16) {
+		s := audittest.Random(t, seed, transportPeer(t))
+		genesisFile := filepath.Join(dir, fmt.Sprintf("genesis-%d.toml", seed))
+		file := filepath.Join(dir, fmt.Sprintf("random-%d.export", seed))
+		if err := os.WriteFile(genesisFile, s.GenesisTOML, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(file, s.File, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		goV := runMemberVerifier(t, binary, "audit", file, "--genesis", genesisFile, "--json")
+		pyV := runMemberVerifier(t, py, pyVerifier, file, "--genesis", genesisFile, "--json")
+		if goV.Genesis != pyV.Genesis || goV.Code != pyV.Code {
+			t.Errorf("seed %d: genesis %s / %s, exit %d / %d", seed, goV.Genesis, pyV.Genesis, goV.Code, pyV.Code)
+		}
+		gf, pf := goV.findings(t), pyV.findings(t)
+		if !slices.Equal(gf, pf) {
+			t.Errorf("seed %d: the verifiers disagree:\ngo:\n%s\npy:\n%s\ngo says:\n%s\npy says:\n%s", seed,
+				strings.Join(gf, "\n"), strings.Join(pf, "\n"), memberMessages(goV), memberMessages(pyV))
+		}
+		if gv, pv := goV.voids(), pyV.voids(); !slices.Equal(gv, pv) {
+			t.Errorf("seed %d: membership entries without effect: go %v, py %v", seed, gv, pv)
+		}
+		for _, v := range goV.Violations {
+			kinds[v.Kind]++
+		}
+		kinds["void membership"] += len(goV.Voids)
+	}
+	t.Logf("findings over every seed: %v", kinds)
+	for _, k := range []string{"unknown-author", "outside", "role", "conflicting-approval", "void membership"} {
+		if kinds[k] == 0 {
+			t.Errorf("no seed gave a %s: the random federations miss a case", k)
+		}
+	}
+}

@@ -335,3 +335,25 @@ func FuzzAuditMembership(f *testing.F) {
 		}
 	})
 }
+
+// TestRandomMembership: federations whose membership changes at random
+// audit with every finding complete, and do change: amendments pass.
+func TestRandomMembership(t *testing.T) {
+	versions := 0
+	for seed := range uint64(24) {
+		s := audittest.Random(t, seed, fakePeer)
+		res := auditFile(t, s.Genesis, s.File)
+		versions += int(res.Membership.Version())
+		for _, v := range res.Violations {
+			for _, raw := range v.Evidence() {
+				if len(raw) == 0 {
+					t.Fatalf("seed %d: %s without its evidence: %v", seed, v.Kind(), v)
+				}
+			}
+		}
+	}
+	t.Logf("%d versions over 24 seeds", versions)
+	if versions < 24 {
+		t.Errorf("the random federations hardly change: %d versions over 24 seeds", versions)
+	}
+}

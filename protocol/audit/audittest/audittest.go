@@ -8,6 +8,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -256,4 +257,166 @@ func Extend(tb testing.TB, name string, log [][]byte, n int) [][]byte {
 		out = append(out, l.Next(tb, prototest.Addition(prototest.SHA256(tb, uint64(1000+i)))).Raw)
 	}
 	return out
+}
+
+// Random writes the export of a federation whose membership changes at
+// random (seed decides): members propose, approve and vote twice,
+// rotate their keys (now and then to a key already in use), update their
+// peers, and write additions, notices and replies, also with keys past
+// their end and with roles that may not; strangers write too. Amendments
+// are mostly of the version in force (computed as the logs grow), some of
+// an older or a later one, some that cannot apply. Admissions always
+// bring a new peer ID. It gives the scenario's genesis, file and entries;
+// what an audit must find is for the auditors to agree on.
+func Random(tb testing.TB, seed uint64, peerID func(name string) string) *Scenario {
+	tb.Helper()
+	rng := rand.New(rand.NewPCG(seed, 7))
+	s := &Scenario{Named: map[string]*protocol.Entry{}, Keys: map[string]protocol.AuthorKey{}}
+	priv := map[protocol.AuthorKey]ed25519.PrivateKey{}
+	logs := map[protocol.AuthorKey]*prototest.Log{}
+	entries := map[protocol.AuthorKey][]*protocol.Entry{}
+	var order []protocol.AuthorKey
+	var members []*protocol.Entry // membership entries so far
+	fresh := func(label string) protocol.AuthorKey {
+		k := key(fmt.Sprintf("random %d %s", seed, label))
+		a := protocol.AuthorKeyOf(k)
+		priv[a] = k
+		return a
+	}
+	write := func(a protocol.AuthorKey, body *pb.Entry) *protocol.Entry {
+		l := logs[a]
+		if l == nil {
+			l = prototest.NewLog(priv[a], Federation)
+			logs[a] = l
+			order = append(order, a)
+		}
+		e := l.Next(tb, body)
+		entries[a] = append(entries[a], e)
+		if e.Kind().IsMembership() {
+			members = append(members, e)
+		}
+		return e
+	}
+	roles := []string{"referral", "platform", "auditor"}
+	var ms []protocol.Member
+	var toml strings.Builder
+	n := 3 + rng.IntN(3)
+	for i := range n {
+		role := roles[rng.IntN(3)]
+		if i == 0 {
+			role = "referral"
+		}
+		name := fmt.Sprintf("m%d", i)
+		m := protocol.Member{Name: name, Role: protocol.Role(role), AuthorKey: fresh(name), PeerID: peerID(name)}
+		ms = append(ms, m)
+		fmt.Fprintf(&toml, "[[member]]\nname = %q\nrole = %q\nauthor_key = %q\npeer_id = %q\n\n", m.Name, m.Role, m.AuthorKey, m.PeerID)
+	}
+	r, err := protocol.NewRoster(Federation, ms)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if s.Genesis, err = membership.NewGenesis(r, membership.Rule{}); err != nil {
+		tb.Fatal(err)
+	}
+	s.GenesisTOML = []byte(toml.String())
+	admitted := n
+	var proposals []*protocol.Entry
+	var allKeys []protocol.AuthorKey
+	for _, m := range ms {
+		allKeys = append(allKeys, m.AuthorKey)
+	}
+	sig := uint64(0)
+	for step := range 120 {
+		h := membership.Compute(s.Genesis, members)
+		everyone := h.Everyone()
+		m := everyone.Members[rng.IntN(len(everyone.Members))]
+		author := m.AuthorKey
+		if rng.IntN(8) == 0 { // an older key of the member, perhaps past its end
+			author = m.Keys[rng.IntN(len(m.Keys))]
+		}
+		base := h.Version()
+		switch rng.IntN(10) {
+		case 0:
+			base = uint64(rng.IntN(int(base) + 2))
+		}
+		other := everyone.Members[rng.IntN(len(everyone.Members))]
+		sig++
+		switch a := rng.IntN(16); {
+		case a < 3:
+			write(author, prototest.Addition(prototest.SHA256(tb, sig)))
+		case a == 3:
+			to := allKeys[rng.IntN(len(allKeys))]
+			write(author, &pb.Entry{Payload: &pb.Entry_Notice{Notice: &pb.Notice{Addressee: to[:], Signals: []*pb.Signal{prototest.SHA256(tb, sig)},
+				Category: &pb.Label{Slug: "attacker-manifesto"}, LegalBasis: "TCO", DeadlineMs: 1_800_000_000_000}}})
+		case a == 4:
+			id := protocol.IDOf([]byte(fmt.Sprint("notice ", sig)))
+			write(author, &pb.Entry{Payload: &pb.Entry_NoticeReply{NoticeReply: &pb.NoticeReply{Notice: id[:], Status: pb.ReplyStatus_REPLY_STATUS_RECEIVED}}})
+		case a == 5: // admit
+			name := fmt.Sprintf("m%d", admitted)
+			admitted++
+			k := fresh(name)
+			allKeys = append(allKeys, k)
+			proposals = append(proposals, write(author, prototest.Amend(base, &pb.MemberBlock{Name: name, Role: roles[rng.IntN(3)], AuthorKey: k[:], PeerId: peerID(name)})))
+		case a == 6: // remove, role, revoke
+			key := other.Keys[rng.IntN(len(other.Keys))]
+			after := uint64(len(entries[key])) + uint64(rng.IntN(3))
+			var change any
+			switch rng.IntN(4) {
+			case 0:
+				change = &pb.Removal{Member: other.Name, Key: key[:], AfterSeq: after}
+			case 1:
+				change = &pb.RoleChange{Member: other.Name, Key: key[:], AfterSeq: after, Role: roles[rng.IntN(3)]}
+			case 2:
+				change = &pb.Revocation{Member: other.Name, Key: key[:], AfterSeq: after}
+			default:
+				nk := fresh(fmt.Sprint("revoked ", step))
+				allKeys = append(allKeys, nk)
+				change = &pb.Revocation{Member: other.Name, Key: key[:], AfterSeq: after, NewKey: nk[:]}
+			}
+			proposals = append(proposals, write(author, prototest.Amend(base, change)))
+		case a == 7:
+			rule := &pb.VotingRule{Roles: []string{"referral", "platform"}, ThresholdPercent: uint32(50 + rng.IntN(50))}
+			if rng.IntN(3) == 0 {
+				rule.Roles = []string{roles[rng.IntN(3)]}
+			}
+			proposals = append(proposals, write(author, prototest.Amend(base, rule)))
+		case a < 13 && len(proposals) > 0: // approvals, mostly of pending amendments
+			p := proposals[max(0, len(proposals)-1-rng.IntN(3))]
+			if len(h.Pending) > 0 && rng.IntN(4) > 0 {
+				if e, ok := h.Entry(h.Pending[rng.IntN(len(h.Pending))].ID); ok {
+					p = e
+				}
+			}
+			pbase := p.Body.GetAmendment().Base
+			if rng.IntN(8) == 0 {
+				pbase = base
+			}
+			write(author, prototest.Approve(pbase, p.ID))
+		case a == 13:
+			nk := fresh(fmt.Sprint("rotated ", step))
+			if rng.IntN(6) == 0 {
+				nk = allKeys[rng.IntN(len(allKeys))] // a key in use: void
+			}
+			if nk != author {
+				allKeys = append(allKeys, nk)
+				write(author, prototest.Rotate(nk))
+			}
+		case a == 14:
+			write(author, &pb.Entry{Payload: &pb.Entry_PeerUpdate{PeerUpdate: &pb.PeerUpdate{PeerId: peerID(fmt.Sprint("peer", rng.IntN(n+3)))}}})
+		default:
+			stranger := fresh(fmt.Sprint("stranger ", rng.IntN(3)))
+			write(stranger, prototest.Addition(prototest.SHA256(tb, sig)))
+		}
+	}
+	slices.SortFunc(order, func(a, b protocol.AuthorKey) int { return strings.Compare(string(a[:]), string(b[:])) })
+	for _, a := range order {
+		for _, e := range entries[a] {
+			s.Entries = append(s.Entries, e.Raw)
+		}
+	}
+	s.Header = &pb.ExportHeader{Federation: Federation, Genesis: s.Genesis.Raw()}
+	if s.File, err = exporttest.Encode(s.Header, nil, s.Entries, nil); err != nil {
+		tb.Fatal(err)
+	}
+	return s
 }
