@@ -129,7 +129,7 @@ func auditFile(path, genesisPath string) (auditResult, error) {
 		return auditResult{}, err
 	}
 	start := time.Now()
-	a := audit.New(genesis)
+	a := audit.NewUnder(genesis)
 	if err := feed(r, a); err != nil {
 		return auditResult{}, err
 	}
@@ -170,7 +170,7 @@ func (c *cli) auditNode(ctx context.Context) (auditResult, error) {
 	if err != nil {
 		return auditResult{}, err
 	}
-	a := audit.New(genesis)
+	a := audit.NewUnder(genesis)
 	if err := feed(r, a); err != nil {
 		return auditResult{}, err
 	}

@@ -304,10 +304,23 @@ func (a *Auditor) compare(l *log, last *protocol.Entry) {
 	}
 }
 
-// New returns an auditor that checks a file's entries under the genesis
-// g, which the auditor obtained itself: against the membership g and the
-// file's membership entries make (SPEC 12).
-func New(g *membership.Genesis) *Auditor {
+// New returns an auditor under the genesis that roster is with the
+// default voting rule: a roster file of version 1 (SPEC 12.1), as tests
+// and callers that hold no genesis file load it. A roster that is no
+// genesis (no member of a voting role, a block that breaks SPEC 12.2;
+// config never loads one) panics. Callers with a genesis use NewUnder.
+func New(roster *protocol.Roster) *Auditor {
+	g, err := membership.NewGenesis(roster, membership.Rule{})
+	if err != nil {
+		panic(fmt.Sprintf("audit.New: the roster is no genesis: %v", err))
+	}
+	return NewUnder(g)
+}
+
+// NewUnder returns an auditor that checks a file's entries under the
+// genesis g, which the auditor obtained itself: against the membership g
+// and the file's membership entries make (SPEC 12).
+func NewUnder(g *membership.Genesis) *Auditor {
 	return &Auditor{genesis: g, genesisRaw: g.Raw(), roster: g.Roster, logs: map[protocol.AuthorKey]*log{},
 		builder: report.New(g.Roster, nil), state: newStateBuilder(), flagged: map[protocol.AuthorKey]bool{}}
 }

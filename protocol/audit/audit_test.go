@@ -141,7 +141,7 @@ func feed(r *export.Reader, a *Auditor) error {
 // run audits a file the way the CLI does, with the backfill pass.
 func run(t *testing.T, g *membership.Genesis, b []byte) Result {
 	t.Helper()
-	a := New(g)
+	a := NewUnder(g)
 	r, err := export.NewReader(bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
@@ -257,7 +257,7 @@ func FuzzAudit(f *testing.F) {
 	}
 	f.Add([]byte{}, true)
 	f.Fuzz(func(t *testing.T, raw []byte, evidence bool) {
-		a := New(w.genesis)
+		a := New(w.roster)
 		for _, e := range w.nru.log[:2] {
 			a.Add(export.Record{Kind: export.KindEntry, Raw: e.Raw}, e, nil)
 		}

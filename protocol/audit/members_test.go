@@ -31,7 +31,7 @@ func fakePeer(name string) string {
 // second pass the findings need, the result.
 func auditFile(t *testing.T, g *membership.Genesis, file []byte) audit.Result {
 	t.Helper()
-	a := audit.New(g)
+	a := audit.NewUnder(g)
 	r, err := export.NewReader(bytes.NewReader(file))
 	if err != nil {
 		t.Fatal(err)
@@ -305,7 +305,7 @@ func FuzzAuditMembership(f *testing.F) {
 		if len(pick) > 300 {
 			pick = pick[:300]
 		}
-		a := audit.New(s.Genesis)
+		a := audit.NewUnder(s.Genesis)
 		a.Header(s.Header)
 		var recs []export.Record
 		for i, p := range pick {
