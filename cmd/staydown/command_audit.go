@@ -18,28 +18,36 @@ import (
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/audit"
 	"github.com/staydown/staydown/protocol/export"
+	"github.com/staydown/staydown/protocol/membership"
 	"github.com/staydown/staydown/protocol/report"
 )
 
 func (c *cli) auditCommand() *cobra.Command {
-	var rosterPath string
+	var genesisPath, rosterPath string
 	cmd := &cobra.Command{
-		Use:   "audit (FILE --roster ROSTER | --dir D) [--json]",
-		Short: "Verify an export offline: signatures, chains, roles, forks; recompute the report",
-		Long: `Verify an export file (from "staydown log export") against ROSTER, with no
-network and no node: every entry well-formed and signed by a roster member
-whose role may write it, every log contiguous from seq 1 with every link
-intact, no log forked (two entries signed for one seq), the file's own
-counts and digest. Recomputes the transparency report from the entries
-that hold.
+		Use:   "audit (FILE --genesis GENESIS | --dir D) [--json]",
+		Short: "Verify an export offline: signatures, chains, membership, roles, forks; recompute the report",
+		Long: `Verify an export file (from "staydown log export") under the federation's
+GENESIS (the genesis file, the roster file of the first members; --roster
+is another name for --genesis), with no network and no node: the
+membership the genesis and the file's amendments, approvals and rotations
+make (SPEC 12), and every entry against it: well-formed, signed by a
+member's key within its end (before a rotation, revocation or removal),
+of a kind the member's role then may write; every log contiguous from
+seq 1 with every link intact, no log forked (two entries signed for one
+seq), no member voting for two amendments of one roster version, the
+file's own counts and digest, and the genesis in its header. Recomputes
+the transparency report from the entries that hold.
 
 With --dir D instead of FILE, audits the running node's store in place:
-the node streams its logs to the auditor, which checks them against the
-node's roster.
+the node streams its logs to the auditor, which checks them under the
+genesis file the node's config names.
 
 Exit 0: everything holds. Exit 1: violations, each printed with its
 evidence (the signed entries that prove it; --json gives them whole, in
-hex). Exit 2: the file cannot be read.`,
+hex). Membership entries without effect (a vote that lost, an approval
+after another amendment passed) are listed apart: they are not
+violations. Exit 2: the file or the genesis cannot be read.`,
 		Args: args("FILE", 0, 1),
 		RunE: func(cmd *cobra.Command, files []string) error {
 			// What an audit keeps (compact records per entry) is a few
@@ -55,11 +63,16 @@ hex). Exit 2: the file cannot be read.`,
 			switch {
 			case len(files) == 1 && c.dir != "":
 				return usagef("give FILE or --dir, not both")
+			case genesisPath != "" && rosterPath != "" && genesisPath != rosterPath:
+				return usagef("--genesis %q and --roster %q name two files: give one (--roster is another name for --genesis)", genesisPath, rosterPath)
 			case len(files) == 1:
-				if rosterPath == "" {
-					return needFlag("roster", "the federation's roster file, to check the entries against")
+				if genesisPath == "" {
+					genesisPath = rosterPath
 				}
-				res, err = auditFile(files[0], rosterPath)
+				if genesisPath == "" {
+					return needFlag("genesis", "the federation's genesis file (its first roster), to check the entries against")
+				}
+				res, err = auditFile(files[0], genesisPath)
 			case c.dir != "":
 				res, err = c.auditNode(cmd.Context())
 			default:
@@ -81,7 +94,10 @@ hex). Exit 2: the file cannot be read.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&rosterPath, "roster", "", "the roster file to check against (required with FILE)")
+	cmd.Flags().StringVar(&genesisPath, "genesis", "", "the federation's genesis file to check against (required with FILE)")
+	// --roster is the flag's name from before membership, when the genesis
+	// file was the roster: it stays, as another name for --genesis.
+	cmd.Flags().StringVar(&rosterPath, "roster", "", "the same as --genesis (the genesis file is the first roster)")
 	return cmd
 }
 
@@ -90,7 +106,7 @@ const auditMemoryLimit = 400 << 20
 
 type auditResult struct {
 	audit.Result
-	roster   *protocol.Roster
+	genesis  *membership.Genesis
 	source   string
 	took     time.Duration
 	backfill bool // equivocation evidence could not be completed (no second pass)
@@ -98,7 +114,7 @@ type auditResult struct {
 
 // auditFile audits an export file: one streaming pass, and a second one
 // only if an equivocation needs the bytes of an entry read earlier.
-func auditFile(path, rosterPath string) (auditResult, error) {
+func auditFile(path, genesisPath string) (auditResult, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return auditResult{}, err
@@ -108,12 +124,12 @@ func auditFile(path, rosterPath string) (auditResult, error) {
 	if err != nil {
 		return auditResult{}, fmt.Errorf("%s: %w", display(path), err)
 	}
-	roster, err := config.LoadRoster(rosterPath, r.Header.Federation)
+	genesis, err := config.LoadGenesis(genesisPath, r.Header.Federation)
 	if err != nil {
 		return auditResult{}, err
 	}
 	start := time.Now()
-	a := audit.New(roster)
+	a := audit.NewUnder(genesis)
 	if err := feed(r, a); err != nil {
 		return auditResult{}, err
 	}
@@ -127,7 +143,7 @@ func auditFile(path, rosterPath string) (auditResult, error) {
 		}
 		a.BackfillFrom(r)
 	}
-	return auditResult{Result: a.Finish(time.Now().UnixMilli()), roster: roster, source: path, took: time.Since(start)}, nil
+	return auditResult{Result: a.Finish(time.Now().UnixMilli()), genesis: genesis, source: path, took: time.Since(start)}, nil
 }
 
 // auditNode audits the node of --dir through its export stream.
@@ -136,7 +152,7 @@ func (c *cli) auditNode(ctx context.Context) (auditResult, error) {
 	if err != nil {
 		return auditResult{}, err
 	}
-	roster, err := config.LoadRoster(cfg.RosterPath, cfg.Federation)
+	genesis, err := cfg.Genesis()
 	if err != nil {
 		return auditResult{}, err
 	}
@@ -154,14 +170,13 @@ func (c *cli) auditNode(ctx context.Context) (auditResult, error) {
 	if err != nil {
 		return auditResult{}, err
 	}
-	a := audit.New(roster)
+	a := audit.NewUnder(genesis)
 	if err := feed(r, a); err != nil {
 		return auditResult{}, err
 	}
 	if a.NeedsBackfill() {
-		// The equivocations found need the logged entries they name,
-		// which came earlier in the stream: read it a second time, as a
-		// file is.
+		// The findings need the entries they name, which came earlier in
+		// the stream: read it a second time, as a file is.
 		again, err := cl.stream(ctx, http.MethodGet, "/v1/export")
 		if err != nil {
 			return auditResult{}, err
@@ -173,7 +188,7 @@ func (c *cli) auditNode(ctx context.Context) (auditResult, error) {
 		}
 		a.BackfillFrom(r)
 	}
-	return auditResult{Result: a.Finish(time.Now().UnixMilli()), roster: roster, source: "the node of " + c.dir,
+	return auditResult{Result: a.Finish(time.Now().UnixMilli()), genesis: genesis, source: "the node of " + c.dir,
 		took: time.Since(start), backfill: a.NeedsBackfill()}, nil
 }
 
@@ -198,18 +213,39 @@ func feed(r *export.Reader, a *audit.Auditor) error {
 }
 
 func (r auditResult) name(k protocol.AuthorKey) string {
-	if m, ok := r.roster.ByKey(k); ok {
+	if m, ok := r.Everyone.ByKey(k); ok {
 		return m.Name
 	}
 	return k.String()
+}
+
+// memberSummary is one line on the membership the audit judged under.
+func (r auditResult) memberSummary() string {
+	h := r.Membership
+	inForce := h.Roster()
+	s := fmt.Sprintf("Membership: genesis %x; roster version %d in force, %d members", r.genesis.Hash(), h.Version(), len(inForce.Members))
+	if n := len(r.Everyone.Members) - len(inForce.Members); n > 0 {
+		s += fmt.Sprintf(" (%d removed)", n)
+	}
+	if n := len(h.Pending); n > 0 {
+		s += fmt.Sprintf("; %d amendments pending", n)
+	}
+	return s + "."
 }
 
 func (r auditResult) print(c *cli) error {
 	w := c.stdout
 	fmt.Fprintf(w, "Audited %s: %d entries in %d logs, %d evidence records, %d checkpoints (%d compared with their log), in %v.\n",
 		r.source, r.Entries, r.Logs, r.Evidence, r.Checkpoints, r.Checked, r.took.Round(time.Millisecond))
+	fmt.Fprintln(w, r.memberSummary())
+	for _, p := range r.Membership.Pending {
+		fmt.Fprintf(w, "  pending %s by %s: %s, %d of the %d votes needed\n", p.ID, p.Proposer, printable(p.Change), len(p.Votes), p.Needed)
+	}
+	if r.NoHeaderGenesis {
+		fmt.Fprintln(w, "Note: the export's header carries no genesis (its exporter predates membership): only the genesis given was used.")
+	}
 	if len(r.Violations) == 0 {
-		fmt.Fprintln(w, "Everything holds: every entry is well-formed, signed by a member whose role may write it, every log is contiguous and unforked.")
+		fmt.Fprintln(w, "Everything holds: every entry is well-formed, signed by a member's key within its end, of a kind the member's role then may write; every log is contiguous and unforked; no member voted twice.")
 	} else {
 		fmt.Fprintf(w, "%d violations:\n", len(r.Violations))
 		for i, v := range r.Violations {
@@ -217,12 +253,18 @@ func (r auditResult) print(c *cli) error {
 			for _, raw := range v.Evidence() {
 				if e, err := protocol.Decode(append([]byte(nil), raw...)); err == nil {
 					fmt.Fprintf(w, "   evidence: entry %s by %s, seq %d, %d bytes\n", e.ID, r.name(e.Author), e.Seq(), len(raw))
-				} else if sc, err := protocol.OpenCheckpoint(raw, r.roster); err == nil {
+				} else if sc, err := protocol.OpenCheckpoint(raw, r.genesis.Roster); err == nil {
 					fmt.Fprintf(w, "   evidence: checkpoint of %s's log, size %d, root %x, %d cosignatures\n", r.name(sc.Author), sc.Size, sc.Root, len(sc.Cosigners))
 				} else {
 					fmt.Fprintf(w, "   evidence: %d bytes that are not an entry\n", len(raw))
 				}
 			}
+		}
+	}
+	if len(r.VoidMembership) > 0 {
+		fmt.Fprintf(w, "%d membership entries without effect (signed, not violations):\n", len(r.VoidMembership))
+		for i, v := range r.VoidMembership {
+			fmt.Fprintf(w, "%d. record %d: %s by %s, seq %d: %s\n", i+1, v.Index, v.Entry.ID, r.name(v.Entry.Author), v.Entry.Seq(), printable(v.Why))
 		}
 	}
 	for _, k := range r.Flagged {
@@ -239,23 +281,58 @@ func (r auditResult) print(c *cli) error {
 		fmt.Fprintf(w, "  %s %s -> %s: %s, %s\n", n.ID, r.name(n.From), r.name(n.To), n.State, deadline)
 	}
 	if r.backfill {
-		fmt.Fprintln(w, "Note: some equivocation evidence lacks the logged entry's bytes; audit an exported file for the full proof.")
+		fmt.Fprintln(w, "Note: some evidence lacks the bytes of an entry read earlier; audit an exported file for the full proof.")
 	}
 	fmt.Fprintln(w)
 	return printReport(c, r.Report)
 }
 
 type auditJSON struct {
-	OK          bool            `json:"ok"`
-	Checkpoints int             `json:"checkpoints"`
-	Checked     int             `json:"checkpoints_checked"`
-	Entries     uint64          `json:"entries"`
-	Logs        int             `json:"logs"`
-	Evidence    uint64          `json:"evidence"`
-	Flagged     []string        `json:"flagged"`
-	Violations  []violationJSON `json:"violations"`
-	State       stateJSON       `json:"state"`
-	Report      report.Report   `json:"report"`
+	OK             bool            `json:"ok"`
+	Checkpoints    int             `json:"checkpoints"`
+	Checked        int             `json:"checkpoints_checked"`
+	Entries        uint64          `json:"entries"`
+	Logs           int             `json:"logs"`
+	Evidence       uint64          `json:"evidence"`
+	Genesis        string          `json:"genesis"`        // the genesis hash, hex
+	HeaderGenesis  string          `json:"header_genesis"` // "same", "absent" or "other"
+	Membership     membershipJSON  `json:"membership"`
+	Flagged        []string        `json:"flagged"`
+	Violations     []violationJSON `json:"violations"`
+	VoidMembership []voidJSON      `json:"void_membership"`
+	State          stateJSON       `json:"state"`
+	Report         report.Report   `json:"report"`
+}
+
+type membershipJSON struct {
+	Version uint64        `json:"version"`
+	Members []memberJSON  `json:"members"` // every member admitted, removed ones too
+	Pending []pendingJSON `json:"pending"`
+}
+
+type memberJSON struct {
+	Name    string   `json:"name"`
+	Role    string   `json:"role"`
+	Key     string   `json:"key"`
+	Keys    []string `json:"keys"`
+	Removed bool     `json:"removed"`
+}
+
+type pendingJSON struct {
+	ID       string `json:"id"`
+	Base     uint64 `json:"base"`
+	Proposer string `json:"proposer"`
+	Change   string `json:"change"`
+	Votes    int    `json:"votes"`
+	Needed   int    `json:"needed"`
+}
+
+type voidJSON struct {
+	Entry    string `json:"entry"`
+	Author   string `json:"author"`
+	Seq      uint64 `json:"seq"`
+	Reason   string `json:"reason"`
+	Evidence string `json:"evidence"` // the signed entry, hex
 }
 
 type stateJSON struct {
@@ -283,7 +360,9 @@ type violationJSON struct {
 
 func (r auditResult) json() auditJSON {
 	out := auditJSON{OK: len(r.Violations) == 0, Checkpoints: r.Checkpoints, Checked: r.Checked, Entries: r.Entries, Logs: r.Logs, Evidence: r.Evidence,
-		Flagged: []string{}, Violations: []violationJSON{}, Report: r.Report,
+		Genesis: fmt.Sprintf("%x", r.genesis.Hash()), HeaderGenesis: "same",
+		Membership: membershipJSON{Version: r.Membership.Version(), Members: []memberJSON{}, Pending: []pendingJSON{}},
+		Flagged:    []string{}, Violations: []violationJSON{}, VoidMembership: []voidJSON{}, Report: r.Report,
 		State: stateJSON{Matching: r.State.Matching, Active: r.State.Active, Disputed: r.State.Disputed,
 			Allowlisted: r.State.Allowlisted, Retracted: r.State.Retracted, Open: []openNotice{}}}
 	for _, n := range r.State.Open {
@@ -292,7 +371,29 @@ func (r auditResult) json() auditJSON {
 	for _, k := range r.Flagged {
 		out.Flagged = append(out.Flagged, r.name(k))
 	}
+	inForce := r.Membership.Roster()
+	for _, m := range r.Everyone.Members {
+		j := memberJSON{Name: m.Name, Role: string(m.Role), Key: m.AuthorKey.String(), Keys: []string{}}
+		for _, k := range m.Keys {
+			j.Keys = append(j.Keys, k.String())
+		}
+		_, in := inForce.ByName(m.Name)
+		j.Removed = !in
+		out.Membership.Members = append(out.Membership.Members, j)
+	}
+	for _, p := range r.Membership.Pending {
+		out.Membership.Pending = append(out.Membership.Pending, pendingJSON{ID: p.ID.String(), Base: p.Base, Proposer: p.Proposer, Change: p.Change, Votes: len(p.Votes), Needed: p.Needed})
+	}
+	for _, v := range r.VoidMembership {
+		out.VoidMembership = append(out.VoidMembership, voidJSON{Entry: v.Entry.ID.String(), Author: r.name(v.Entry.Author), Seq: v.Entry.Seq(), Reason: v.Why, Evidence: hex.EncodeToString(v.Entry.Raw)})
+	}
+	if r.NoHeaderGenesis {
+		out.HeaderGenesis = "absent"
+	}
 	for _, v := range r.Violations {
+		if v.Kind() == "genesis" {
+			out.HeaderGenesis = "other"
+		}
 		j := violationJSON{Kind: v.Kind(), Message: v.Error(), Evidence: []string{}}
 		for _, raw := range v.Evidence() {
 			j.Evidence = append(j.Evidence, hex.EncodeToString(raw))

@@ -112,6 +112,10 @@ SCHEMA = {
         14: ("notice", "Notice", False, "payload"),
         15: ("notice_update", "NoticeUpdate", False, "payload"),
         16: ("notice_reply", "NoticeReply", False, "payload"),
+        17: ("amendment", "Amendment", False, "payload"),
+        18: ("approval", "Approval", False, "payload"),
+        19: ("rotation", "Rotation", False, "payload"),
+        20: ("peer_update", "PeerUpdate", False, "payload"),
     },
     "Signal": {
         1: ("multihash", "bytes", False, "value"),
@@ -176,6 +180,54 @@ SCHEMA = {
         4: ("text", "string", False, None),
         5: ("action_time_ms", "int64", False, None),
     },
+    # Membership (SPEC 12.2).
+    "MemberBlock": {
+        1: ("name", "string", False, None),
+        2: ("role", "string", False, None),
+        3: ("author_key", "bytes", False, None),
+        4: ("peer_id", "string", False, None),
+        5: ("addrs", "string", True, None),
+    },
+    "VotingRule": {
+        1: ("roles", "string", True, None),
+        2: ("threshold_percent", "uint32", False, None),
+    },
+    "Amendment": {
+        1: ("base", "uint64", False, None),
+        2: ("admit", "MemberBlock", False, "change"),
+        3: ("remove", "Removal", False, "change"),
+        4: ("role", "RoleChange", False, "change"),
+        5: ("revoke", "Revocation", False, "change"),
+        6: ("rule", "VotingRule", False, "change"),
+    },
+    "Removal": {
+        1: ("member", "string", False, None),
+        2: ("key", "bytes", False, None),
+        3: ("after_seq", "uint64", False, None),
+    },
+    "RoleChange": {
+        1: ("member", "string", False, None),
+        2: ("key", "bytes", False, None),
+        3: ("after_seq", "uint64", False, None),
+        4: ("role", "string", False, None),
+    },
+    "Revocation": {
+        1: ("member", "string", False, None),
+        2: ("key", "bytes", False, None),
+        3: ("after_seq", "uint64", False, None),
+        4: ("new_key", "bytes", False, None),
+    },
+    "Approval": {
+        1: ("proposal", "bytes", False, None),
+        2: ("base", "uint64", False, None),
+    },
+    "Rotation": {
+        1: ("new_key", "bytes", False, None),
+    },
+    "PeerUpdate": {
+        1: ("peer_id", "string", False, None),
+        2: ("addrs", "string", True, None),
+    },
 }
 
 PAYLOAD_KINDS = {
@@ -186,7 +238,12 @@ PAYLOAD_KINDS = {
     "notice": "notice",
     "notice_update": "notice-update",
     "notice_reply": "notice-reply",
+    "amendment": "amendment",
+    "approval": "approval",
+    "rotation": "rotation",
+    "peer_update": "peer-update",
 }
+MEMBERSHIP_KINDS = {"amendment", "approval", "rotation", "peer-update"}
 
 
 def decode_canonical(msg, buf, depth=0):
@@ -354,8 +411,88 @@ def check_sealed(field, s):
         raise Malformed("%s.ciphertext: want 1 to 32768 bytes" % field)
 
 
+# Membership payload shapes, SPEC 12.2.
+
+ROLES = ("referral", "platform", "auditor")
+NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
+BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+
+def valid_name(s):
+    """A member (or federation) name: 1 to 64 bytes of a-z, 0-9, -, _, ."""
+    return 1 <= blen(s) <= 64 and all(c in NAME_CHARS for c in s)
+
+
+def check_name(field, s):
+    if not valid_name(s):
+        raise Malformed("%s: %r is not 1 to 64 of a-z, 0-9, '-', '_', '.'" % (field, s))
+
+
+def check_role(field, s):
+    if s not in ROLES:
+        raise Malformed("%s: %r is not referral, platform or auditor" % (field, s))
+
+
+def check_key(field, k):
+    if not isinstance(k, bytes) or len(k) != 32:
+        raise Malformed("%s: want a 32-byte key" % field)
+    if k == bytes(32):
+        raise Malformed("%s: all zeros" % field)
+
+
+def check_peer(field, peer_id, addrs):
+    if not 1 <= len(peer_id) <= 128 or any(c not in BASE58 for c in peer_id):
+        raise Malformed("%s.peer_id: want 1 to 128 base58 characters" % field)
+    if len(addrs) > 16:
+        raise Malformed("%s.addrs: at most 16" % field)
+    for i, a in enumerate(addrs):
+        raw = a.encode("utf-8")
+        if not 1 <= len(raw) <= 256 or raw[:1] != b"/" or any(c < 0x21 or c > 0x7E for c in raw):
+            raise Malformed("%s.addrs[%d]: want 1 to 256 printable ASCII bytes starting with /" % (field, i))
+
+
+def check_block(field, b):
+    check_name(field + ".name", b.get("name", ""))
+    check_role(field + ".role", b.get("role", ""))
+    check_key(field + ".author_key", b.get("author_key", b""))
+    check_peer(field, b.get("peer_id", ""), b.get("addrs", []))
+
+
+def check_rule(field, r):
+    roles = r.get("roles", [])
+    if not 1 <= len(roles) <= 3:
+        raise Malformed("%s.roles: want 1 to 3" % field)
+    for i, role in enumerate(roles):
+        check_role("%s.roles[%d]" % (field, i), role)
+        if role in roles[:i]:
+            raise Malformed("%s.roles[%d]: %r repeated" % (field, i, role))
+    if not 50 <= r.get("threshold_percent", 0) <= 99:
+        raise Malformed("%s.threshold_percent: want 50 to 99" % field)
+
+
+def check_amendment(a):
+    change = a["_oneof"].get("change")
+    if change is None:
+        raise Malformed("amendment.change: missing")
+    c = a[change]
+    field = "amendment." + change
+    if change == "admit":
+        check_block(field, c)
+    elif change == "rule":
+        check_rule(field, c)
+    else:
+        if change == "role":
+            check_role(field + ".role", c.get("role", ""))
+        check_name(field + ".member", c.get("member", ""))
+        check_key(field + ".key", c.get("key", b""))
+        if change == "revoke" and c.get("new_key", b""):
+            check_key(field + ".new_key", c["new_key"])
+            if c["new_key"] == c["key"]:
+                raise Malformed(field + ".new_key: is the revoked key")
+
+
 def check_entry(e):
-    """SPEC 5.1 and 6. Returns the payload's kind."""
+    """SPEC 5.1, 6 and 12.2. Returns the payload's kind."""
     if e.get("version", 0) != 1:
         raise Malformed("version %d, want 1" % e.get("version", 0))
     fed = e.get("federation", "")
@@ -429,6 +566,17 @@ def check_entry(e):
         if p.get("action_time_ms", 0) < 0:
             raise Malformed("notice_reply.action_time_ms negative")
         check_text("notice_reply.text", p.get("text", ""), 4096, False)
+    elif member == "amendment":
+        check_amendment(p)
+    elif member == "approval":
+        if not is_id(p.get("proposal", b"")):
+            raise Malformed("approval.proposal: not an id")
+    elif member == "rotation":
+        check_key("rotation.new_key", p.get("new_key", b""))
+        if p["new_key"] == e["author"]:
+            raise Malformed("rotation.new_key: is the author's own key")
+    elif member == "peer_update":
+        check_peer("peer_update", p.get("peer_id", ""), p.get("addrs", []))
     return PAYLOAD_KINDS[member]
 
 
@@ -682,7 +830,7 @@ def _normalize_url(s):
 
 class Entry:
     __slots__ = ("raw", "id", "signed", "sig", "body", "author", "seq", "prev",
-                 "federation", "kind", "addressee")
+                 "federation", "kind", "addressee", "payload")
 
 
 def decode_signed_entry(raw):
@@ -714,6 +862,7 @@ def decode_signed_entry(raw):
     e.prev = body.get("prev", b"")
     e.federation = body["federation"]
     e.addressee = body["notice"].get("addressee") if kind == "notice" else None
+    e.payload = body[body["_oneof"]["payload"]]
     return e
 
 
@@ -726,26 +875,146 @@ def verify_signature(e):
 
 
 # ---------------------------------------------------------------------------
-# Roster (SPEC 12) and role rules (SPEC 9.1).
+# Genesis (SPEC 12.1), role rules (SPEC 9.1, 12.2).
 
+MEMBERSHIP_WRITES = {"amendment", "approval", "rotation", "peer-update"}
 MAY_WRITE = {
-    "referral": {"addition", "retraction", "dispute", "allow", "notice", "notice-update"},
-    "platform": {"addition", "retraction", "dispute", "allow", "notice-reply"},
-    "auditor": set(),
+    "referral": {"addition", "retraction", "dispute", "allow", "notice", "notice-update"} | MEMBERSHIP_WRITES,
+    "platform": {"addition", "retraction", "dispute", "allow", "notice-reply"} | MEMBERSHIP_WRITES,
+    "auditor": set(MEMBERSHIP_WRITES),
 }
+GENESIS_CONTEXT = b"staydown/v1/genesis\n"   # SPEC 12.1
+DEFAULT_RULE = (("referral", "platform"), 50)
+OUTSIDE_SLACK = 256                        # SPEC 12.5
+OPEN = 1 << 64                             # the end of a key nothing has ended
 
 
-def load_roster(path):
-    """Returns {author key bytes: (name, role)}; raises ValueError."""
+def b58decode(s):
+    n = 0
+    for c in s:
+        n = n * 58 + BASE58.index(c)
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b""
+    return b"\x00" * (len(s) - len(s.lstrip("1"))) + raw
+
+
+def peer_id_key(peer_id):
+    """The ed25519 key a peer ID embeds (identity multihash of a libp2p
+    PublicKey), or None."""
+    raw = b58decode(peer_id)
+    if len(raw) == 38 and raw[:6] == b"\x00\x24\x08\x01\x12\x20":
+        return raw[6:]
+    return None
+
+
+def enc_bytes(num, b):
+    return encode_varint(num << 3 | 2) + encode_varint(len(b)) + b
+
+
+def enc_varint(num, v):
+    return encode_varint(num << 3) + encode_varint(v) if v else b""
+
+
+def enc_string(num, s):
+    return enc_bytes(num, s.encode("utf-8")) if s else b""
+
+
+def encode_genesis(federation, blocks, rule):
+    """The canonical encoding (SPEC 2.3) of a pb.Genesis: federation (1),
+    the member blocks in order (2), the voting rule (3, always set)."""
+    out = enc_string(1, federation)
+    for b in blocks:
+        m = enc_string(1, b["name"]) + enc_string(2, b["role"]) + (enc_bytes(3, b["author_key"]) if b["author_key"] else b"")
+        m += enc_string(4, b["peer_id"])
+        for a in b["addrs"]:
+            m += enc_bytes(5, a.encode("utf-8"))
+        out += enc_bytes(2, m)
+    roles, threshold = rule
+    r = b"".join(enc_bytes(1, role.encode("utf-8")) for role in roles) + enc_varint(2, threshold)
+    return out + enc_bytes(3, r)
+
+
+def genesis_hash_of(raw):
+    """SPEC 12.1's hash of genesis bytes (an export header's): the bytes
+    with every member block's addrs (field 5) left out; None if they are
+    not protobuf fields of a Genesis."""
+    def fields(buf):
+        pos, out = 0, []
+        while pos < len(buf):
+            fstart = pos
+            key, pos, _ = read_varint(buf, pos)
+            num, wire = key >> 3, key & 7
+            if wire == 0:
+                _, pos, _ = read_varint(buf, pos)
+                value = b""
+            elif wire == 2:
+                n, pos, _ = read_varint(buf, pos)
+                if pos + n > len(buf):
+                    raise Malformed("truncated field")
+                value = buf[pos:pos + n]
+                pos += n
+            else:
+                raise Malformed("wire type %d" % wire)
+            out.append((num, wire, value, buf[fstart:pos]))
+        return out
+    try:
+        bare = b""
+        for num, wire, value, whole in fields(raw):
+            if num == 2 and wire == 2:
+                block = b"".join(w for n, _, _, w in fields(value) if n != 5)
+                bare += enc_bytes(2, block)
+            else:
+                bare += whole
+    except Malformed:
+        return None
+    return hashlib.sha256(GENESIS_CONTEXT + bare).digest()
+
+
+class Genesis:
+    """A genesis file: the first members (blocks, in file order) and the
+    voting rule; its canonical encoding and hash."""
+
+    def __init__(self, federation, blocks, rule):
+        self.federation, self.blocks, self.rule = federation, blocks, rule
+        self.raw = encode_genesis(federation, blocks, rule)
+        # The identity leaves the addresses out (SPEC 12.1): the hash is
+        # over the same encoding with every block's addrs empty.
+        bare = [dict(b, addrs=[]) for b in blocks]
+        self.hash = hashlib.sha256(GENESIS_CONTEXT + encode_genesis(federation, bare, rule)).digest()
+        # The genesis roster, for checkpoints: key -> (name, role).
+        self.members = {b["author_key"]: (b["name"], b["role"]) for b in blocks}
+
+
+def load_genesis(path, federation):
+    """Reads a genesis file (SPEC 12.1: [[member]] blocks and an optional
+    [voting] table) for federation; raises ValueError."""
     with open(path, "rb") as f:
         doc = tomllib.load(f)
-    extra = set(doc) - {"member"}
+    extra = set(doc) - {"member", "voting"}
     if extra:
-        raise ValueError("%s: unexpected keys %s: a roster holds [[member]] blocks only" % (path, sorted(extra)))
+        raise ValueError("%s: unexpected keys %s: a genesis holds [[member]] blocks and a [voting] table" % (path, sorted(extra)))
+    rule = DEFAULT_RULE
+    if "voting" in doc:
+        v = doc["voting"]
+        if not isinstance(v, dict):
+            raise ValueError("%s: voting: want a table" % path)
+        unknown = set(v) - {"roles", "threshold_percent"}
+        if unknown:
+            raise ValueError("%s: voting: unknown keys %s" % (path, sorted(unknown)))
+        roles, threshold = rule
+        if "roles" in v:
+            roles = v["roles"]
+            if not isinstance(roles, list) or not roles or not all(isinstance(r, str) and r in ROLES for r in roles) or len(set(roles)) != len(roles):
+                raise ValueError("%s: voting.roles: want distinct roles of referral, platform, auditor" % path)
+            roles = tuple(roles)
+        if "threshold_percent" in v:
+            threshold = v["threshold_percent"]
+            if isinstance(threshold, bool) or not isinstance(threshold, int) or not 50 <= threshold <= 99:
+                raise ValueError("%s: voting.threshold_percent: want an integer from 50 to 99" % path)
+        rule = (roles, threshold)
     blocks = doc.get("member", [])
     if not isinstance(blocks, list) or not blocks:
         raise ValueError("%s: no members" % path)
-    members, names, peers = {}, set(), set()
+    out, names, keys, peers = [], set(), set(), set()
     for i, b in enumerate(blocks, 1):
         if not isinstance(b, dict):
             raise ValueError("%s: member %d is not a table" % (path, i))
@@ -755,37 +1024,376 @@ def load_roster(path):
         for k in ("name", "role", "author_key", "peer_id"):
             if not isinstance(b.get(k), str) or not b[k]:
                 raise ValueError("%s: member %d: %s is required" % (path, i, k))
-        if b["role"] not in MAY_WRITE:
-            raise ValueError("%s: member %d: unknown role %r" % (path, i, b["role"]))
+        addrs = b.get("addrs", [])
+        if not isinstance(addrs, list) or not all(isinstance(a, str) for a in addrs):
+            raise ValueError("%s: member %d: addrs: want a list of strings" % (path, i))
         ak = b["author_key"]
-        if len(ak) != 64:
+        if len(ak) != 64 or any(c not in "0123456789abcdefABCDEF" for c in ak):
             raise ValueError("%s: member %d: author_key: want 64 hex characters" % (path, i))
-        key = bytes.fromhex(ak)
-        if key == bytes(32):
-            raise ValueError("%s: member %d: author key is all zeros" % (path, i))
-        if b["name"] in names or key in members or b["peer_id"] in peers:
+        block = {"name": b["name"], "role": b["role"], "author_key": bytes.fromhex(ak), "peer_id": b["peer_id"], "addrs": list(addrs)}
+        try:
+            check_block("member %d" % i, block)
+        except Malformed as err:
+            raise ValueError("%s: %s" % (path, err))
+        if peer_id_key(block["peer_id"]) == block["author_key"]:
+            raise ValueError("%s: member %d: peer_id is the author key's: the node's transport key must be another key" % (path, i))
+        if block["name"] in names or block["author_key"] in keys or block["peer_id"] in peers:
             raise ValueError("%s: member %d: duplicate name, author key or peer ID" % (path, i))
-        names.add(b["name"])
-        peers.add(b["peer_id"])
-        members[key] = (b["name"], b["role"])
-    return members
+        names.add(block["name"])
+        keys.add(block["author_key"])
+        peers.add(block["peer_id"])
+        out.append(block)
+    if not any(b["role"] in rule[0] for b in out):
+        raise ValueError("%s: no member has a voting role %s" % (path, list(rule[0])))
+    return Genesis(federation, out, rule)
 
 
-def roster_check(members, federation, e):
-    """SPEC 9.1. Returns None or (kind, message)."""
-    if e.federation != federation:
-        return ("wrong-federation", "entry %s is for %r, the file's federation is %r" % (e.id.hex(), e.federation, federation))
-    m = members.get(e.author)
-    if m is None:
-        return ("unknown-author", "entry %s: author %s is not in the roster" % (e.id.hex(), e.author.hex()))
-    name, role = m
-    if e.kind not in MAY_WRITE[role]:
-        return ("role", "entry %s: %s (%s) may not write a %s" % (e.id.hex(), name, role, e.kind))
-    if e.kind == "notice":
-        to = members.get(e.addressee)
-        if to is None or to[1] != "platform":
-            return ("role", "notice %s is addressed to %s, not a platform of the roster" % (e.id.hex(), e.addressee.hex()))
-    return None
+# ---------------------------------------------------------------------------
+# Membership (SPEC 12.3, 12.4): the roster as a function of the genesis and
+# the membership entries of the logs, in any order.
+
+class Member:
+    def __init__(self, block, version):
+        self.name, self.role = block["name"], block["role"]
+        self.admitted_role = self.role
+        self.first = block["author_key"]
+        self.peer, self.addrs = block["peer_id"], list(block["addrs"])
+        self.segs = []          # role changes in version order: (key, pos, after, role)
+        self.removed = False
+        self.gone = None        # the key its removal named
+        self.platform = self.role == "platform"
+        self.chain = []
+
+
+class KeyState:
+    def __init__(self, member, pos, end, why):
+        self.member, self.pos, self.end, self.why = member, pos, end, why
+
+
+def short(k):
+    return k.hex()[:16]
+
+
+def describe(a):
+    change = a["_oneof"]["change"]
+    c = a[change]
+    if change == "admit":
+        return "admit %s (%s)" % (c["name"], c["role"])
+    if change == "rule":
+        return "voting rule %s, more than %d%%" % (c.get("roles", []), c.get("threshold_percent", 0))
+    return "%s %s" % (change, c.get("member", ""))
+
+
+class Version:
+    def __init__(self, n, proposal, votes):
+        self.n, self.proposal, self.votes = n, proposal, votes  # proposal: Entry; votes: the counted ballots
+
+
+class History:
+    """SPEC 12.3 and 12.4, computed from a genesis and membership entries
+    (logged ones: signed, at their place in their log), in any order."""
+
+    def __init__(self, genesis, entries):
+        self.genesis = genesis
+        self.entries = {}
+        self.voids = {}          # entry id -> (entry, why)
+        self.conflicts = []      # (member, base, first entry, second entry)
+        self.versions = []       # Version, from 1
+        self.pending = []        # (entry, votes, needed) at the version in force
+        self.members, self.order = {}, []
+        self.cuts, self.succ, self.declared = {}, {}, set()
+        self.keys = {}
+        self.rule = genesis.rule
+        self.version = 0
+        logs, by_base = {}, {}
+        for e in entries:
+            if e.kind not in MEMBERSHIP_KINDS or e.federation != genesis.federation or e.id in self.entries:
+                continue
+            self.entries[e.id] = e
+            logs.setdefault(e.author, []).append(e)
+            if e.kind in ("amendment", "approval"):
+                by_base.setdefault(e.payload.get("base", 0), []).append(e)
+        for l in logs.values():
+            l.sort(key=lambda e: e.seq)
+        self.logs = logs
+        # How many rotation entries, in all logs, name each new key: a
+        # rotation is void when another names the same key (SPEC 12.4).
+        self.rotated_to = {}
+        for e in self.entries.values():
+            if e.kind == "rotation":
+                nk = e.payload["new_key"]
+                self.rotated_to[nk] = self.rotated_to.get(nk, 0) + 1
+        for b in genesis.blocks:
+            self.admit(b)
+        self.chains()
+        decided = set()
+        while True:
+            winner, votes, needed, props, first = self.tally(by_base.get(self.version, []))
+            if winner is None:
+                for pid, p in sorted(props.items()):
+                    self.pending.append((p, votes.get(pid, []), needed))
+                break
+            decided.add(winner.id)
+            self.apply(winner.payload)
+            self.version += 1
+            self.chains()
+            self.versions.append(Version(self.version, winner, votes[winner.id]))
+        for base, es in by_base.items():
+            for e in es:
+                if e.kind == "amendment" and e.id not in decided and base != self.version:
+                    if base < self.version:
+                        self.void(e, "amendment of version %d, which another amendment replaced" % base)
+                    else:
+                        self.void(e, "amendment of version %d, which never came (the roster is at %d)" % (base, self.version))
+        self.peers()
+
+    def void(self, e, why):
+        if e.id not in self.voids:
+            self.voids[e.id] = (e, why)
+
+    def admit(self, b):
+        m = Member(b, self.version)
+        self.members[m.name] = m
+        self.order.append(m.name)
+        self.declared.add(m.first)
+
+    def chains(self):
+        """SPEC 12.4: each member's chain of keys and where each ends."""
+        before = self.keys
+        self.keys = {}
+        for name in sorted(self.members):
+            self.chain_of(name)
+        for k, ks in before.items():
+            if k not in self.keys:
+                self.keys[k] = KeyState(ks.member, ks.pos, 0, "replaced")
+
+    def chain_of(self, name):
+        m = self.members[name]
+        m.chain = []
+        k, pos = m.first, 0
+        while True:
+            if k in self.keys and pos > 0:
+                return  # a cycle of successors: stop at the first repeat
+            m.chain.append(k)
+            end, why = self.cuts.get(k, (OPEN, ""))
+            if m.removed and k == m.gone:
+                self.keys[k] = KeyState(name, pos, end, why)
+                return
+            if k in self.succ:
+                self.keys[k] = KeyState(name, pos, end, why)
+                k, pos = self.succ[k], pos + 1
+                continue
+            nxt = None
+            for e in self.logs.get(k, []):
+                if e.kind != "rotation":
+                    continue
+                if e.seq > end:
+                    break
+                nk = e.payload["new_key"]
+                if self.rotated_to.get(nk, 0) > 1 or nk in self.declared:
+                    continue  # another rotation, or a block or revocation, names it: void
+                self.keys[k] = KeyState(name, pos, e.seq, "rotated")
+                nxt = nk
+                break
+            if nxt is None:
+                self.keys[k] = KeyState(name, pos, end, why)
+                return
+            k, pos = nxt, pos + 1
+
+    def valid(self, e):
+        ks = self.keys.get(e.author)
+        if ks is None or e.seq > ks.end:
+            return None, None
+        return self.members[ks.member], ks
+
+    def voters(self):
+        return sum(1 for m in self.members.values() if not m.removed and m.role in self.rule[0])
+
+    def tally(self, es):
+        """SPEC 12.3 steps 2 to 5 at the current version."""
+        voters = self.voters()
+        needed = voters * self.rule[1] // 100 + 1
+        ballots, props, invalid = [], {}, set()
+        for e in es:
+            m, ks = self.valid(e)
+            if m is None:
+                self.void(e, "not a member's key, or past its end, at version %d" % self.version)
+                continue
+            if m.removed or m.role not in self.rule[0]:
+                self.void(e, "%s does not vote at version %d" % (m.name, self.version))
+                continue
+            if e.kind == "amendment":
+                why = self.check(e.payload)
+                if why:
+                    invalid.add(e.id)
+                    self.void(e, why)
+                    continue
+                props[e.id] = e
+                target = e.id
+            else:
+                target = e.payload["proposal"]
+            ballots.append((m.name, ks.pos, e.seq, e, target))
+        kept = []
+        for b in ballots:
+            e, target = b[3], b[4]
+            if e.kind == "approval" and target in self.entries:
+                t = self.entries[target]
+                if t.kind != "amendment" or t.payload.get("base", 0) != self.version:
+                    self.void(e, "approves %s, not an amendment of version %d" % (target.hex(), self.version))
+                    continue
+                if target in invalid:
+                    self.void(e, "approves %s, which cannot apply to version %d" % (target.hex(), self.version))
+                    continue
+            kept.append(b)
+        kept.sort(key=lambda b: (b[0], b[1], b[2]))
+        first, first_entry, votes = {}, {}, {}
+        for name, _, _, e, target in kept:
+            if name in first:
+                if first[name] != target:
+                    self.conflicts.append((name, self.version, first_entry[name], e))
+                continue
+            first[name], first_entry[name] = target, e
+            votes.setdefault(target, []).append(e)
+        winner = None
+        for pid, p in props.items():
+            if len(votes.get(pid, [])) >= needed:
+                winner = p
+        return winner, votes, needed, props, first
+
+    def is_key_of(self, name, k):
+        ks = self.keys.get(k)
+        return ks is not None and ks.member == name
+
+    def check_cut(self, name, key):
+        m = self.members.get(name)
+        if m is None:
+            return "%r is not a member" % name
+        if m.removed:
+            return "%r is removed already" % name
+        if not self.is_key_of(name, key):
+            return "%s is not a key of %r" % (key.hex(), name)
+        return ""
+
+    def check(self, a):
+        """Why amendment a cannot apply at the current version ("" if it can)."""
+        change = a["_oneof"]["change"]
+        c = a[change]
+        if change == "admit":
+            # SPEC 12.3: the name, author key and peer ID are no member's of
+            # the history (removed members' too; any key ever used or named).
+            if c["name"] in self.members:
+                return "admits %r, a name of the roster's history" % c["name"]
+            if c["author_key"] in self.keys or c["author_key"] in self.declared:
+                return "admits %r with a key already used or named" % c["name"]
+            for m in self.members.values():
+                if m.peer == c["peer_id"]:
+                    return "admits %r with the peer ID of %r" % (c["name"], m.name)
+            return ""
+        if change in ("remove", "role", "revoke"):
+            why = self.check_cut(c.get("member", ""), c.get("key", b""))
+            if why:
+                return why
+            m = self.members[c["member"]]
+            if change == "remove" and m.role in self.rule[0] and self.voters() == 1:
+                return "removes %r, the last voter" % m.name
+            if change == "role":
+                if c["role"] == m.role:
+                    return "gives %r the role it has" % m.name
+                if m.role in self.rule[0] and c["role"] not in self.rule[0] and self.voters() == 1:
+                    return "takes the vote from %r, the last voter" % m.name
+            if change == "revoke" and c.get("new_key", b""):
+                if c["new_key"] in self.keys or c["new_key"] in self.declared:
+                    return "gives %r a new key already used or named" % m.name
+            return ""
+        roles = c.get("roles", [])
+        if not any(not m.removed and m.role in roles for m in self.members.values()):
+            return "sets a rule under which no member votes"
+        return ""
+
+    def cut(self, key, after, why):
+        old = self.cuts.get(key)
+        if old is None or after < old[0]:
+            self.cuts[key] = (after, why)
+        elif why == "removed":
+            self.cuts[key] = (old[0], why)
+
+    def apply(self, a):
+        change = a["_oneof"]["change"]
+        c = a[change]
+        if change == "admit":
+            self.admit({"name": c["name"], "role": c["role"], "author_key": c["author_key"],
+                        "peer_id": c["peer_id"], "addrs": c.get("addrs", [])})
+        elif change == "remove":
+            m = self.members[c["member"]]
+            m.removed, m.gone = True, c["key"]
+            self.cut(c["key"], c.get("after_seq", 0), "removed")
+        elif change == "role":
+            m = self.members[c["member"]]
+            m.segs.append((c["key"], self.keys[c["key"]].pos, c.get("after_seq", 0), c["role"]))
+            m.role = c["role"]
+            m.platform = m.platform or c["role"] == "platform"
+        elif change == "revoke":
+            self.cut(c["key"], c.get("after_seq", 0), "revoked")
+            if c.get("new_key", b""):
+                self.succ[c["key"]] = c["new_key"]
+                self.declared.add(c["new_key"])
+        else:
+            self.rule = (tuple(c.get("roles", [])), c.get("threshold_percent", 0))
+
+    def peers(self):
+        """SPEC 12.4: peer updates within their keys' ends, in chain order
+        then seq, unless another member holds the peer ID."""
+        held = {}
+        for name in self.order:
+            m = self.members[name]
+            if not m.removed:
+                held[m.peer] = name
+        for name in sorted(self.members):
+            m = self.members[name]
+            for k in m.chain:
+                for e in self.logs.get(k, []):
+                    if e.kind != "peer-update" or e.seq > self.keys[k].end:
+                        continue
+                    pid = e.payload.get("peer_id", "")
+                    other = held.get(pid)
+                    if other is not None and other != name:
+                        self.void(e, "peer ID %s is %r's" % (pid, other))
+                        continue
+                    held.pop(m.peer, None)
+                    m.peer, m.addrs = pid, list(e.payload.get("addrs", []))
+                    held[pid] = name
+
+    def role_at(self, m, ks, key, seq):
+        role = m.admitted_role
+        for (k, pos, after, r) in m.segs:
+            if ks.pos > pos or (ks.pos == pos and (key != k or seq > after)):
+                role = r
+        return role
+
+    def judge(self, author, seq, kind, addressee):
+        """SPEC 12.5: (verdict, reason); verdicts "in", "unknown", "outside",
+        "past", "role"."""
+        ks = self.keys.get(author)
+        if ks is None:
+            return "unknown", "author %s is no member's key" % author.hex()
+        if seq > ks.end:
+            verdict = "past" if seq - ks.end > OUTSIDE_SLACK else "outside"
+            if ks.end == 0:
+                return verdict, "%s's key %s %s: no entry of it counts" % (ks.member, short(author), ks.why)
+            return verdict, "%s's key %s %s after seq %d" % (ks.member, short(author), ks.why, ks.end)
+        m = self.members[ks.member]
+        role = self.role_at(m, ks, author, seq)
+        if kind not in MAY_WRITE[role]:
+            return "role", "%s (%s) may not write a %s" % (m.name, role, kind)
+        if kind == "notice":
+            to = self.keys.get(addressee)
+            if to is None or not self.members[to.member].platform:
+                return "role", "notice addressed to %s, no key of a member that has been a platform" % addressee.hex()
+        return "in", ""
+
+    def name_of(self, k):
+        ks = self.keys.get(k)
+        return ks.member if ks is not None else k.hex()
 
 
 # ---------------------------------------------------------------------------
@@ -870,7 +1478,7 @@ def parse_record(body):
     merged = b"".join(parts)  # message fields given twice are merged
     fields = parse_fields(merged)
     if kind == "header":
-        h = {"version": 0, "federation": "", "exporter": ""}
+        h = {"version": 0, "federation": "", "exporter": "", "genesis": b""}
         for num, wt, v in fields:
             if num == 1 and wt == 0:
                 h["version"] = v & 0xFFFFFFFF
@@ -879,6 +1487,8 @@ def parse_record(body):
                     h["federation" if num == 2 else "exporter"] = v.decode("utf-8")
                 except UnicodeDecodeError:
                     raise Malformed("header string is not UTF-8")
+            elif num == 7 and wt == 2:
+                h["genesis"] = v
         return kind, h
     t = {"entries": 0, "evidence": 0, "checkpoints": 0, "sha256": b""}
     for num, wt, v in fields:
@@ -1044,9 +1654,10 @@ class Log:
 
 
 class Auditor:
-    def __init__(self, members, federation):
-        self.members = members
-        self.federation = federation
+    def __init__(self, genesis):
+        self.genesis = genesis
+        self.members = genesis.members  # the genesis roster, for checkpoints
+        self.federation = genesis.federation
         self.logs = {}
         self.current = None
         self.violations = []
@@ -1054,6 +1665,12 @@ class Auditor:
         self.evidence = 0
         self.flagged = set()
         self.checkpoints = {}  # author -> [(size, root)]
+        self.judged = []       # (record index, entry): every entry judged at the end
+        self.membership = []   # membership entries whose log held up to them
+        self.history = None
+        self.voids = []
+        self.header_genesis = "same"
+        self.raws = {}         # entry id -> SignedEntry bytes, for evidence
 
     def checkpoint(self, raw, index):
         try:
@@ -1067,31 +1684,44 @@ class Auditor:
                 self.fail("checkpoint-conflict", "record %d: %s signed two checkpoints of size %d with different roots" % (index, author.hex(), size))
         self.checkpoints.setdefault(author, []).append((size, root))
 
-    def fail(self, kind, message):
-        self.violations.append({"kind": kind, "message": message})
+    def fail(self, kind, message, evidence=()):
+        self.violations.append({"kind": kind, "message": message, "evidence": [r.hex() for r in evidence]})
+
+    def header(self, h):
+        """SPEC 19.1, 19.2: the header's genesis, if any, must be ours: the
+        same hash (SPEC 12.1: addresses left out)."""
+        if not h["genesis"]:
+            self.header_genesis = "absent"
+            return
+        theirs = genesis_hash_of(h["genesis"])
+        if theirs != self.genesis.hash:
+            self.header_genesis = "other"
+            shown = theirs.hex() if theirs is not None else "(not a genesis)"
+            self.fail("genesis", "the header's genesis %s is not the genesis given (%s)" % (shown, self.genesis.hash.hex()))
 
     def add(self, rec_kind, raw, index):
         where = "record %d" % index
         try:
             e = decode_signed_entry(raw)
         except Malformed as err:
-            self.fail("malformed", "%s: malformed entry: %s" % (where, err))
+            self.fail("malformed", "%s: malformed entry: %s" % (where, err), [raw])
             return
-        suspect = untrusted = False
+        untrusted = False
         if not verify_signature(e):
-            self.fail("bad-signature", "%s: %s seq %d (%s): signature does not verify" % (where, e.author.hex(), e.seq, e.id.hex()))
-            suspect = untrusted = True
-        else:
-            refusal = roster_check(self.members, self.federation, e)
-            if refusal is not None:
-                self.fail(refusal[0], "%s: %s" % (where, refusal[1]))
-                if refusal[0] in ("unknown-author", "wrong-federation"):
-                    return
-                suspect = True
+            self.fail("bad-signature", "%s: %s seq %d (%s): signature does not verify" % (where, e.author.hex(), e.seq, e.id.hex()), [e.raw])
+            untrusted = True
+        elif e.federation != self.federation:
+            self.fail("wrong-federation", "%s: entry %s is for %r, the genesis's federation is %r" % (where, e.id.hex(), e.federation, self.federation), [e.raw])
+            return
         if rec_kind == "evidence":
-            if not suspect:
+            # An equivocation proves a fork by the key, whoever holds it:
+            # evidence is not judged against the membership (SPEC 19.2).
+            if not untrusted:
                 self.add_evidence(e, where)
             return
+        if not untrusted:
+            self.judged.append((index, e))
+        self.raws.setdefault(e.id, e.raw)
         self.entries += 1
         log = self.logs.get(e.author)
         if log is None:
@@ -1134,6 +1764,8 @@ class Auditor:
         log.last = e
         if untrusted:
             log.broken = True
+        if not log.broken and e.kind in MEMBERSHIP_KINDS:
+            self.membership.append((index, e))
         if not log.broken and self.checkpoints.get(e.author):
             if len(log.leaves) + 1 == e.seq:
                 log.leaves.append(leaf_hash(e.id))
@@ -1151,7 +1783,81 @@ class Auditor:
         self.flagged.add(e.author)
         logged = self.logs[e.author].ids[e.seq - 1]
         self.fail("equivocation", "%s: %s signed two entries for seq %d: %s and %s" % (
-            where, e.author.hex(), e.seq, logged.hex(), e.id.hex()))
+            where, e.author.hex(), e.seq, logged.hex(), e.id.hex()), [self.raws[logged], e.raw])
+
+    def finish(self):
+        """SPEC 19.2: the membership of the file's membership entries, and
+        every entry judged against it, once the whole file is read."""
+        h = History(self.genesis, [e for _, e in self.membership])
+        self.history = h
+        where = {e.id: index for index, e in self.membership}
+        kinds = {"unknown": "unknown-author", "outside": "outside", "past": "outside", "role": "role"}
+        found = []
+        for index, e in self.judged:
+            verdict, why = h.judge(e.author, e.seq, e.kind, e.addressee)
+            if verdict == "in":
+                continue
+            if verdict == "past":
+                why += " (more than %d past its end: nodes do not store it)" % OUTSIDE_SLACK
+            related, notes = self.related(h, e, verdict)
+            msg = "record %d: %s seq %d (%s): %s" % (index, e.author.hex(), e.seq, e.id.hex(), "; ".join([why] + notes))
+            found.append((index, kinds[verdict], msg, [e.raw] + [r.raw for r in related]))
+        for member, base, first, second in h.conflicts:
+            msg = "record %d: %s voted for two amendments of version %d: %s and %s" % (
+                where[second.id], member, base, first.id.hex(), second.id.hex())
+            found.append((where[second.id], "conflicting-approval", msg, [first.raw, second.raw]))
+        found.sort(key=lambda f: f[0])
+        for _, kind, msg, evidence in found:
+            self.fail(kind, msg, evidence)
+        self.voids = sorted(h.voids.values(), key=lambda v: where[v[0].id])
+
+    def related(self, h, e, verdict):
+        """The membership entries that show why e is not taken in (SPEC
+        19.2), and notes for the message."""
+        key = e.author
+        if verdict == "unknown":
+            def names(a):
+                change = a["_oneof"]["change"]
+                c = a[change]
+                return (change == "admit" and c.get("author_key") == key) or (change == "revoke" and c.get("new_key") == key)
+            out, notes = [], []
+            for p, votes, needed in h.pending:
+                if names(p.payload):
+                    out.append(p)
+                    notes.append("amendment %s (%s) would have made it a member's key but was approved by too few (%d of the %d votes needed)" % (
+                        p.id.hex(), describe(p.payload), len(votes), needed))
+            for vid in sorted(h.voids):
+                v, why = h.voids[vid]
+                if v.kind == "amendment" and names(v.payload):
+                    out.append(v)
+                    notes.append("amendment %s would have made it a member's key but did not pass: %s" % (v.id.hex(), why))
+            return out, notes
+        ks = h.keys[key]
+        if verdict in ("outside", "past"):
+            if ks.why == "rotated":
+                return [r for r in h.logs.get(key, []) if r.seq == ks.end and r.kind == "rotation"], []
+
+            def cuts(a):
+                change = a["_oneof"]["change"]
+                c = a[change]
+                return change in ("revoke", "remove") and c["member"] == ks.member and (ks.why == "replaced" or c["key"] == key)
+            return self.passed(h, cuts), []
+
+        def roles(a):
+            change = a["_oneof"]["change"]
+            return change == "role" and a[change]["member"] == ks.member
+        return self.passed(h, roles), []
+
+    @staticmethod
+    def passed(h, match):
+        """The passed amendments (in version order) match holds for, each
+        followed by the other ballots counted for it."""
+        out = []
+        for v in h.versions:
+            if match(v.proposal.payload):
+                out.append(v.proposal)
+                out.extend(b for b in v.votes if b.id != v.proposal.id)
+        return out
 
     def add_evidence(self, e, where):
         self.evidence += 1
@@ -1165,9 +1871,9 @@ class Auditor:
         self.equivocation(where, e)
 
 
-def audit(data, roster_path):
+def audit(data, genesis_path):
     """Returns the result dict, or raises FileDamage/ValueError/OSError for
-    a file or roster that cannot be read (exit 2)."""
+    a file or genesis that cannot be read (exit 2)."""
     if data[:len(MAGIC)] != MAGIC:
         raise FileDamage("offset 0: not a Staydown export (want the line %r)" % MAGIC[:-1].decode())
     r = ExportReader(data)
@@ -1182,8 +1888,9 @@ def audit(data, roster_path):
     fed_ok = 1 <= len(federation) <= 64 and all(c in "abcdefghijklmnopqrstuvwxyz0123456789-_." for c in federation)
     if not fed_ok:
         raise FileDamage("the header's federation %r is not a valid federation name" % federation)
-    members = load_roster(roster_path)
-    a = Auditor(members, federation)
+    genesis = load_genesis(genesis_path, federation)
+    a = Auditor(genesis)
+    a.header(header)
     n_entries = n_evidence = n_checkpoints = 0
     while True:
         try:
@@ -1222,26 +1929,33 @@ def audit(data, roster_path):
         else:
             a.fail("file", "offset %d: an empty or unknown record" % off)
             break
+    a.finish()
+    h = a.history
     return {
         "ok": not a.violations,
         "entries": a.entries,
         "logs": len(a.logs),
         "evidence": a.evidence,
+        "genesis": genesis.hash.hex(),
+        "header_genesis": a.header_genesis,
+        "version": h.version,
         "violations": a.violations,
-        "flagged": sorted(members[k][0] if k in members else k.hex() for k in a.flagged),
+        "void_membership": [{"entry": e.id.hex(), "author": h.name_of(e.author), "seq": e.seq, "reason": why} for e, why in a.voids],
+        "flagged": sorted(h.name_of(k) for k in a.flagged),
     }
 
 
 def main(argv):
     ap = argparse.ArgumentParser(description="Verify a Staydown export file offline (SPEC.md section 19).")
     ap.add_argument("file")
-    ap.add_argument("--roster", required=True, help="the federation's roster file (TOML)")
+    ap.add_argument("--genesis", "--roster", dest="genesis", required=True,
+                    help="the federation's genesis file (TOML: its first roster and [voting]); --roster is another name")
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
     args = ap.parse_args(argv)
     try:
         with open(args.file, "rb") as f:
             data = f.read()
-        res = audit(data, args.roster)
+        res = audit(data, args.genesis)
     except (OSError, ValueError, FileDamage, tomllib.TOMLDecodeError) as err:
         sys.stderr.write("staydown_verify: %s\n" % err)
         return 2
@@ -1249,16 +1963,23 @@ def main(argv):
         sys.stderr.write("staydown_verify: internal error: %r\n" % err)
         return 2
     if args.json:
-        out = {k: res[k] for k in ("ok", "entries", "logs", "evidence", "violations")}
+        out = {k: res[k] for k in ("ok", "entries", "logs", "evidence", "genesis", "header_genesis", "version", "violations", "void_membership")}
         print(json.dumps(out, indent=2))
     else:
         print("Verified %s: %d entries in %d logs, %d evidence records." % (args.file, res["entries"], res["logs"], res["evidence"]))
+        print("Membership: genesis %s; roster version %d in force." % (res["genesis"], res["version"]))
+        if res["header_genesis"] == "absent":
+            print("Note: the export's header carries no genesis.")
         if res["ok"]:
             print("Everything holds.")
         else:
             print("%d violations:" % len(res["violations"]))
             for i, v in enumerate(res["violations"], 1):
                 print("%d. [%s] %s" % (i, v["kind"], v["message"]))
+        if res["void_membership"]:
+            print("%d membership entries without effect (not violations):" % len(res["void_membership"]))
+            for i, v in enumerate(res["void_membership"], 1):
+                print("%d. %s by %s, seq %d: %s" % (i, v["entry"], v["author"], v["seq"], v["reason"]))
         for name in res["flagged"]:
             print("Flagged: %s signed two entries for one position of its log." % name)
     return 0 if res["ok"] else 1

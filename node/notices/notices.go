@@ -36,6 +36,9 @@ type Deps struct {
 	// Self is this node's member as the roster in force has it (its
 	// role and current key).
 	Self func() protocol.Member
+	// History is the membership in force: the report judges entries
+	// under it (SPEC 18).
+	History func() *membership.History
 	// Author is the node's author key: it opens the details sealed to
 	// the node.
 	Author ed25519.PrivateKey
@@ -406,7 +409,8 @@ func (n *Notices) Report(ctx context.Context, sinceMs, atMs int64) (report.Repor
 	if atMs == 0 {
 		atMs = n.d.Now().UnixMilli()
 	}
-	b := report.New(n.d.Roster())
+	h := n.d.History()
+	b := report.New(h.Everyone(), h)
 	heads, err := n.d.Store.Heads()
 	if err != nil {
 		return report.Report{}, err

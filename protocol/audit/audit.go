@@ -1,14 +1,21 @@
 // Package audit verifies an export file's logs offline (SPEC.md section
-// 19.2): every entry well-formed, signed by a roster member entitled to
-// write it, every log contiguous from seq 1 with every link intact, no
-// log forked; and it recomputes the transparency report from the entries
-// that hold. Each violation is a typed value carrying its evidence (the
-// signed entries involved), because an auditor needs the proof, not a
-// message.
+// 19.2) under a federation's genesis: every entry well-formed, signed, and
+// taken in by the membership that the genesis and the file's membership
+// entries make (SPEC 12: by a member's key, within the key's end, of a
+// kind the member's role then may write), every log contiguous from seq
+// 1 with every link intact, no log forked, no member voting twice at one
+// roster version; and it recomputes the transparency report and the state
+// from the entries that hold. Each violation is a typed value carrying
+// its evidence (the signed entries involved), because an auditor needs
+// the proof, not a message.
 //
 // The package is pure: the caller reads the file (package export) and
 // feeds records in file order; signature verification may be done by the
-// caller in parallel (see Auditor.Add).
+// caller in parallel (see Auditor.Add). The membership needs every
+// membership entry, wherever it is in the file, so entries are judged
+// against it at the end: the auditor keeps a byte per entry until then,
+// and the bytes of the entries it finds at fault come from a second pass
+// over the file (Auditor.NeedsBackfill), as equivocation evidence does.
 package audit
 
 import (
@@ -20,6 +27,7 @@ import (
 
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/export"
+	"github.com/staydown/staydown/protocol/membership"
 	"github.com/staydown/staydown/protocol/report"
 )
 
@@ -64,9 +72,9 @@ func (v *BadSignature) Error() string {
 func (v *BadSignature) Kind() string       { return "bad-signature" }
 func (v *BadSignature) Evidence() [][]byte { return [][]byte{v.Entry.Raw} }
 
-// NotAllowed: the roster refuses the entry: an author not in it, another
-// federation, or a payload the author's role may not write. Err wraps
-// protocol.ErrUnknownAuthor, ErrFederation or ErrRole.
+// NotAllowed: the entry is of another federation than the genesis's. Err
+// wraps protocol.ErrFederation. (What the membership refuses is a
+// MemberViolation.)
 type NotAllowed struct {
 	Where
 	Entry *protocol.Entry
@@ -214,7 +222,9 @@ type log struct {
 
 // Auditor checks records fed in file order.
 type Auditor struct {
-	roster     *protocol.Roster
+	genesis    *membership.Genesis
+	genesisRaw []byte
+	roster     *protocol.Roster // the genesis's
 	logs       map[protocol.AuthorKey]*log
 	current    protocol.AuthorKey
 	violations []Violation
@@ -229,6 +239,20 @@ type Auditor struct {
 	// checkpoints of each log, to compare with its root as it streams by
 	checkpoints map[protocol.AuthorKey][]checkpoint
 	checked     int // checkpoints compared with a log
+
+	// What judging entries against the membership at the end needs: a
+	// byte per entry (runs), the addressee of each notice (by record
+	// index), and the membership entries whose log held up to them.
+	runs          []entryRun
+	addressees    map[uint64]protocol.AuthorKey
+	memberEntries []memberEntry
+	// Set by settle: the membership, what it finds, and the findings
+	// that await the bytes of their entry (by record index).
+	history         *membership.History
+	memberFindings  []Violation
+	voids           []VoidMembership
+	wanted          map[uint64]*MemberViolation
+	noHeaderGenesis bool
 }
 
 type checkpoint struct {
@@ -238,7 +262,8 @@ type checkpoint struct {
 }
 
 // Checkpoint checks a checkpoint record (they come before the entries):
-// it must open against the roster, must not contradict another of the
+// it must open against the genesis roster (checkpoints come before the
+// membership entries that change it), must not contradict another of the
 // same log, and is compared with the log's root at its size when the log
 // reaches it.
 func (a *Auditor) Checkpoint(rec export.Record) {
@@ -279,9 +304,25 @@ func (a *Auditor) compare(l *log, last *protocol.Entry) {
 	}
 }
 
-// New returns an auditor that checks against roster.
+// New returns an auditor under the genesis that roster is with the
+// default voting rule: a roster file of version 1 (SPEC 12.1), as tests
+// and callers that hold no genesis file load it. A roster that is no
+// genesis (no member of a voting role, a block that breaks SPEC 12.2;
+// config never loads one) panics. Callers with a genesis use NewUnder.
 func New(roster *protocol.Roster) *Auditor {
-	return &Auditor{roster: roster, logs: map[protocol.AuthorKey]*log{}, builder: report.New(roster), state: newStateBuilder(), flagged: map[protocol.AuthorKey]bool{}}
+	g, err := membership.NewGenesis(roster, membership.Rule{})
+	if err != nil {
+		panic(fmt.Sprintf("audit.New: the roster is no genesis: %v", err))
+	}
+	return NewUnder(g)
+}
+
+// NewUnder returns an auditor that checks a file's entries under the
+// genesis g, which the auditor obtained itself: against the membership g
+// and the file's membership entries make (SPEC 12).
+func NewUnder(g *membership.Genesis) *Auditor {
+	return &Auditor{genesis: g, genesisRaw: g.Raw(), roster: g.Roster, logs: map[protocol.AuthorKey]*log{},
+		builder: report.New(g.Roster, nil), state: newStateBuilder(), flagged: map[protocol.AuthorKey]bool{}}
 }
 
 func (a *Auditor) fail(v Violation) { a.violations = append(a.violations, v) }
@@ -318,26 +359,29 @@ func (a *Auditor) Add(rec export.Record, e *protocol.Entry, err error) {
 		a.fail(&Malformed{where(rec), rec.Raw, err})
 		return
 	}
-	// A badly signed entry, or one its author's role may not write, still
-	// stands at its place in its log (so that what follows is checked
-	// against it, not reported again as a gap), but counts for nothing;
-	// after a bad signature nothing more of that log is trusted.
-	var suspect, untrusted bool
+	// A badly signed entry still stands at its place in its log (so that
+	// what follows is checked against it, not reported again as a gap),
+	// but counts for nothing, and nothing more of that log is trusted.
+	// Whether the membership takes an entry in is decided at the end
+	// (settle); until then every entry of a log that holds counts.
+	untrusted := false
 	if err != nil {
 		a.fail(&BadSignature{where(rec), e})
-		suspect, untrusted = true, true
-	} else if err := a.roster.Check(e); err != nil {
-		a.fail(&NotAllowed{where(rec), e, err})
-		if _, member := a.roster.ByKey(e.Author); !member || errors.Is(err, protocol.ErrFederation) {
-			return
-		}
-		suspect = true
+		untrusted = true
+	} else if e.Body.Federation != a.roster.Federation {
+		a.fail(&NotAllowed{where(rec), e, fmt.Errorf("%w: entry %s is for %q, this is %q", protocol.ErrFederation, e.ID, e.Body.Federation, a.roster.Federation)})
+		return
 	}
 	if rec.Kind == export.KindEvidence {
-		if !suspect {
+		// An equivocation proves a fork by the key, whoever holds it:
+		// evidence is not judged against the membership.
+		if !untrusted {
 			a.addEvidence(rec, e)
 		}
 		return
+	}
+	if !untrusted {
+		a.noteEntry(rec, e)
 	}
 	a.entries++
 	l := a.logs[e.Author]
@@ -390,9 +434,12 @@ func (a *Auditor) Add(rec export.Record, e *protocol.Entry, err error) {
 	if untrusted {
 		l.broken = true
 	}
-	if !l.broken && !suspect {
+	if !l.broken {
 		a.builder.Add(e)
 		a.state.add(e, a.authorIndex(e.Author))
+		if e.Kind().IsMembership() {
+			a.memberEntries = append(a.memberEntries, memberEntry{e, where(rec)})
+		}
 	}
 	if !l.broken && len(a.checkpoints[e.Author]) > 0 {
 		if l.tree == nil {
@@ -428,28 +475,46 @@ func (a *Auditor) equivocation(w Where, l *log, seq uint64, other *protocol.Entr
 	a.fail(v)
 }
 
-// NeedsBackfill reports whether some equivocation still lacks the bytes
-// of the logged entry: feed every entry record again to Backfill (a
-// second pass over the file).
-func (a *Auditor) NeedsBackfill() bool { return len(a.pending) > 0 }
+// NeedsBackfill is called once every record has been fed. It judges the
+// entries against the membership (once), and reports whether some
+// finding still lacks the bytes of an entry read earlier (an
+// equivocation's logged entry, an entry the membership does not take
+// in): feed every record again to Backfill (a second pass over the file).
+func (a *Auditor) NeedsBackfill() bool {
+	a.settle()
+	return len(a.pending) > 0 || len(a.wanted) > 0
+}
 
 // BackfillFrom reads the file again (a second pass, from r) and gives the
-// equivocations that need them the bytes of the logged entries they name.
+// findings that need them the bytes of the entries they name.
 func (a *Auditor) BackfillFrom(r *export.Reader) {
 	for a.NeedsBackfill() {
 		rec, err := r.Next()
 		if err != nil {
 			return
 		}
-		if e, err := Decode(rec); err == nil && rec.Kind == export.KindEntry {
-			a.Backfill(e)
+		if rec.Kind == export.KindEntry {
+			a.Backfill(rec)
 		}
 	}
 }
 
-// Backfill gives the bytes of a logged entry to the equivocations that
-// name it.
-func (a *Auditor) Backfill(e *protocol.Entry) {
+// Backfill gives the bytes of an entry record, read again, to the
+// findings that name it. The record was verified when it was fed: here it
+// is only decoded, and matched by id or by its place in the file.
+func (a *Auditor) Backfill(rec export.Record) {
+	v, want := a.wanted[rec.Index]
+	if !want && len(a.pending) == 0 {
+		return
+	}
+	e, err := protocol.Decode(bytes.Clone(rec.Raw))
+	if err != nil {
+		return
+	}
+	if want && v.Entry.Author == e.Author && v.Entry.Seq() == e.Seq() {
+		v.Entry, v.Offset = e, rec.Offset
+		delete(a.wanted, rec.Index)
+	}
 	k := seqKey{e.Author, e.Seq()}
 	for _, v := range a.pending[k] {
 		if v.Logged.ID == e.ID {
@@ -490,16 +555,35 @@ type Result struct {
 	Logs                 int
 	Flagged              []protocol.AuthorKey
 	Violations           []Violation
+	// Membership is the history the genesis and the membership entries
+	// of the file make (of logs that held up to them): every entry was
+	// judged against it. Everyone names every key it knows.
+	Membership *membership.History
+	Everyone   *protocol.Roster
+	// VoidMembership lists the membership entries without effect, in
+	// file order: signed statements, not violations.
+	VoidMembership []VoidMembership
+	// NoHeaderGenesis: the export's header carries no genesis (its
+	// exporter predates membership), so it could not be compared.
+	NoHeaderGenesis bool
 	// Report is the transparency report over the entries whose log held
 	// up to them (an entry after a gap or a broken link in its log is not
-	// counted), at the time asked; State what those entries say now.
+	// counted) and which the membership takes in, at the time asked;
+	// State what those entries say now.
 	Report report.Report
 	State  State
 }
 
-// Finish ends the audit; the report's states are computed at nowMs.
+// Finish ends the audit (judging the entries against the membership, if
+// NeedsBackfill has not); the report's states are computed at nowMs.
 func (a *Auditor) Finish(nowMs int64) Result {
-	r := Result{Entries: a.entries, Evidence: a.evidence, Logs: len(a.logs), Violations: a.violations, Report: a.builder.Report(nowMs, 0), Checked: a.checked, State: a.state.finish(nowMs, a.authors)}
+	a.settle()
+	everyone := a.history.Everyone()
+	a.builder.SetMembers(everyone, a.history)
+	r := Result{Entries: a.entries, Evidence: a.evidence, Logs: len(a.logs), Checked: a.checked,
+		Violations: append(slices.Clone(a.violations), a.memberFindings...),
+		Membership: a.history, Everyone: everyone, VoidMembership: a.voids, NoHeaderGenesis: a.noHeaderGenesis,
+		Report: a.builder.Report(nowMs, 0), State: a.state.finish(nowMs, a.authors, a.history)}
 	for _, cs := range a.checkpoints {
 		r.Checkpoints += len(cs)
 	}
@@ -517,14 +601,15 @@ type Decoded struct {
 }
 
 // FeedBatches reads every record of r and hands it to a, in file order:
-// checkpoints to Checkpoint, entries and evidence to Add; a file damaged
-// after its header becomes a FileProblem. It returns only read errors other
-// than the file's own damage. The decoding (and signature checks, most of
+// the header to Header, checkpoints to Checkpoint, entries and evidence
+// to Add; a file damaged after its header becomes a FileProblem. It
+// returns only read errors other than the file's own damage. The decoding (and signature checks, most of
 // an audit's work) is left to decode (calling Decode on each record), which
 // gets the entry and evidence records in batches of up to batch, in file
 // order, and may spread them over several cores; it must return one result
 // per record, in order.
 func FeedBatches(r *export.Reader, a *Auditor, batch int, decode func([]export.Record) []Decoded) error {
+	a.Header(r.Header)
 	for {
 		var recs []export.Record
 		var stop error

@@ -4,13 +4,37 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/audit/audittest"
 	"github.com/staydown/staydown/protocol/export"
 	"github.com/staydown/staydown/protocol/export/exporttest"
+	"github.com/staydown/staydown/protocol/membership"
 	"github.com/staydown/staydown/protocol/pb"
 )
+
+// testGenesis is the genesis of newWorld's federation (its keys are
+// fixed), for the headers of the files the tests write.
+var testGenesis = func() *membership.Genesis {
+	r, err := worldRoster(newSigner(1), newSigner(2))
+	if err != nil {
+		panic(err)
+	}
+	g, err := membership.NewGenesis(r, membership.Rule{})
+	if err != nil {
+		panic(err)
+	}
+	return g
+}()
+
+func worldRoster(nru, pfa *signer) (*protocol.Roster, error) {
+	return protocol.NewRoster("f", []protocol.Member{
+		{Name: "nru", Role: protocol.RoleReferral, AuthorKey: protocol.AuthorKeyOf(nru.key), PeerID: "a"},
+		{Name: "pfa", Role: protocol.RolePlatform, AuthorKey: protocol.AuthorKeyOf(pfa.key), PeerID: "b"},
+	})
+}
 
 type signer struct {
 	key  ed25519.PrivateKey
@@ -51,6 +75,7 @@ func addition(label string) *pb.Entry {
 
 type world struct {
 	roster   *protocol.Roster
+	genesis  *membership.Genesis
 	nru, pfa *signer
 	stranger *signer
 }
@@ -58,11 +83,11 @@ type world struct {
 func newWorld(t testing.TB) *world {
 	w := &world{nru: newSigner(1), pfa: newSigner(2), stranger: newSigner(9)}
 	var err error
-	w.roster, err = protocol.NewRoster("f", []protocol.Member{
-		{Name: "nru", Role: protocol.RoleReferral, AuthorKey: protocol.AuthorKeyOf(w.nru.key), PeerID: "a"},
-		{Name: "pfa", Role: protocol.RolePlatform, AuthorKey: protocol.AuthorKeyOf(w.pfa.key), PeerID: "b"},
-	})
+	w.roster, err = worldRoster(w.nru, w.pfa)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if w.genesis, err = membership.NewGenesis(w.roster, membership.Rule{}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 5 {
@@ -86,7 +111,7 @@ func file(t *testing.T, entries, evidence [][]byte) []byte {
 // fileOf writes checkpoints, then logs and evidence, as an export.
 func fileOf(t *testing.T, checkpoints, entries, evidence [][]byte) []byte {
 	t.Helper()
-	b, err := exporttest.Encode(&pb.ExportHeader{Federation: "f"}, checkpoints, entries, evidence)
+	b, err := exporttest.Encode(&pb.ExportHeader{Federation: "f", Genesis: testGenesis.Raw()}, checkpoints, entries, evidence)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,9 +139,9 @@ func feed(r *export.Reader, a *Auditor) error {
 }
 
 // run audits a file the way the CLI does, with the backfill pass.
-func run(t *testing.T, roster *protocol.Roster, b []byte) Result {
+func run(t *testing.T, g *membership.Genesis, b []byte) Result {
 	t.Helper()
-	a := New(roster)
+	a := NewUnder(g)
 	r, err := export.NewReader(bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +166,7 @@ func kinds(r Result) []string {
 
 func TestCleanExport(t *testing.T) {
 	w := newWorld(t)
-	r := run(t, w.roster, file(t, raws(append(slices.Clone(w.nru.log), w.pfa.log...)...), nil))
+	r := run(t, w.genesis, file(t, raws(append(slices.Clone(w.nru.log), w.pfa.log...)...), nil))
 	if len(r.Violations) != 0 || r.Entries != 8 || r.Logs != 2 {
 		t.Fatalf("clean export: %d entries, %d logs, violations %v", r.Entries, r.Logs, r.Violations)
 	}
@@ -199,7 +224,7 @@ func TestTamperedExports(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r := run(t, w.roster, c.file)
+			r := run(t, w.genesis, c.file)
 			if got := kinds(r); !slices.Equal(got, c.want) {
 				t.Fatalf("violations %v (%v), want %v", got, r.Violations, c.want)
 			}
@@ -226,6 +251,10 @@ func FuzzAudit(f *testing.F) {
 	for _, e := range append(slices.Clone(w.nru.log), w.pfa.log...) {
 		f.Add(e.Raw, false)
 	}
+	// Membership entries, of another federation: decoded, and refused.
+	for _, raw := range audittest.New(f, func(name string) string { return "12D3KooW" + strings.ReplaceAll(name, "-", "z") }).Entries {
+		f.Add(raw, false)
+	}
 	f.Add([]byte{}, true)
 	f.Fuzz(func(t *testing.T, raw []byte, evidence bool) {
 		a := New(w.roster)
@@ -238,6 +267,9 @@ func FuzzAudit(f *testing.F) {
 		}
 		e, err := Decode(rec)
 		a.Add(rec, e, err)
+		if a.NeedsBackfill() {
+			a.Backfill(rec)
+		}
 		a.Finish(0)
 	})
 }
@@ -284,7 +316,7 @@ func TestCheckpointsAudited(t *testing.T) {
 	forged := bytes.Replace(bytes.Clone(good), []byte("\n4\n"), []byte("\n3\n"), 1)
 	entries := raws(append(slices.Clone(nru), w.pfa.log...)...)
 
-	r := run(t, w.roster, fileWith(t, [][]byte{cosigned}, entries))
+	r := run(t, w.genesis, fileWith(t, [][]byte{cosigned}, entries))
 	if len(r.Violations) != 0 || r.Checkpoints != 1 || r.Checked != 1 {
 		t.Fatalf("clean: %v, %d checkpoints, %d checked", r.Violations, r.Checkpoints, r.Checked)
 	}
@@ -300,7 +332,7 @@ func TestCheckpointsAudited(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r := run(t, w.roster, fileWith(t, c.ckpts, entries))
+			r := run(t, w.genesis, fileWith(t, c.ckpts, entries))
 			if got := kinds(r); !slices.Equal(got, c.want) {
 				t.Fatalf("violations %v (%v), want %v", got, r.Violations, c.want)
 			}

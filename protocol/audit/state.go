@@ -5,13 +5,15 @@ import (
 	"slices"
 
 	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/membership"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/protocol/replica"
 )
 
 // State is what the logs say now (SPEC.md section 10), recomputed from the
-// entries an audit accepted: how every attestation stands, what matches,
-// and which notices are open.
+// entries an audit accepted and the membership takes in (void entries
+// have no effect): how every attestation stands, what matches, and which
+// notices are open.
 type State struct {
 	// Attestations by status (section 10): additions, and actioned
 	// notices that name signals (10.2).
@@ -37,13 +39,16 @@ type OpenNotice struct {
 // stateBuilder keeps what the state needs, compactly, since an audit may
 // cover millions of additions: per addition its id, position and signal
 // keys (in one byte arena); retractions, disputes and allow entries, which
-// are few; notices with their updates and replies (few too).
+// are few; notices with their updates and replies (few too). What the
+// membership does not take in, or makes void, is left out when the state
+// is computed (finish), once the membership is known.
 type stateBuilder struct {
 	adds      []addRec
 	arena     []byte   // the additions' signal keys, back to back
 	keyOffs   []uint32 // key k is arena[keyOffs[k]:keyOffs[k+1]]
 	retracts  []retractRec
-	disputed  map[protocol.ID]bool     // ids some dispute targets
+	disputes  []retractRec             // a dispute's id, target and place
+	disputed  map[protocol.ID]bool     // ids some dispute taken in targets: filled by finish
 	allows    map[string][]protocol.ID // signal key -> allow ids
 	allowIDs  map[protocol.ID]logPos
 	notices   []*protocol.Entry
@@ -72,7 +77,7 @@ type retractRec struct {
 
 func newStateBuilder() *stateBuilder {
 	return &stateBuilder{
-		keyOffs: []uint32{0}, disputed: map[protocol.ID]bool{}, allows: map[string][]protocol.ID{},
+		keyOffs: []uint32{0}, allows: map[string][]protocol.ID{},
 		allowIDs: map[protocol.ID]logPos{}, updates: map[protocol.ID][]*protocol.Entry{}, replies: map[protocol.ID][]*protocol.Entry{},
 	}
 }
@@ -107,7 +112,7 @@ func (s *stateBuilder) add(e *protocol.Entry, author uint32) {
 	case *pb.Entry_Retraction:
 		s.retracts = append(s.retracts, retractRec{e.ID, protocol.ID(p.Retraction.Target), logPos{e.Author, e.Seq()}})
 	case *pb.Entry_Dispute:
-		s.disputed[protocol.ID(p.Dispute.Target)] = true
+		s.disputes = append(s.disputes, retractRec{e.ID, protocol.ID(p.Dispute.Target), logPos{e.Author, e.Seq()}})
 	case *pb.Entry_Notice:
 		s.notices = append(s.notices, e)
 	case *pb.Entry_NoticeUpdate:
@@ -120,6 +125,41 @@ func (s *stateBuilder) add(e *protocol.Entry, author uint32) {
 }
 
 func (s *stateBuilder) key(k uint32) string { return string(s.arena[s.keyOffs[k]:s.keyOffs[k+1]]) }
+
+// judge reports whether the membership takes in, without voiding it, the
+// entry at seq of author's log, of the kind of body (SPEC 12.5).
+type judge func(author protocol.AuthorKey, seq uint64, body *pb.Entry) bool
+
+// leaveOut drops what the membership does not take in or makes void: such
+// an entry has no effect on the state.
+func (s *stateBuilder) leaveOut(authors []protocol.AuthorKey, in judge) {
+	add, allow, retract, dispute := shells[kindCode(protocol.KindAddition)], shells[kindCode(protocol.KindAllow)],
+		shells[kindCode(protocol.KindRetraction)], shells[kindCode(protocol.KindDispute)]
+	s.adds = slices.DeleteFunc(s.adds, func(a addRec) bool { return !in(authors[a.author], a.seq, add) })
+	for id, at := range s.allowIDs {
+		if !in(at.author, at.seq, allow) {
+			delete(s.allowIDs, id)
+		}
+	}
+	for k, ids := range s.allows {
+		s.allows[k] = slices.DeleteFunc(ids, func(id protocol.ID) bool { _, ok := s.allowIDs[id]; return !ok })
+	}
+	s.retracts = slices.DeleteFunc(s.retracts, func(r retractRec) bool { return !in(r.by.author, r.by.seq, retract) })
+	s.disputed = map[protocol.ID]bool{}
+	for _, d := range s.disputes {
+		if in(d.by.author, d.by.seq, dispute) {
+			s.disputed[d.target] = true
+		}
+	}
+	whole := func(e *protocol.Entry) bool { return !in(e.Author, e.Seq(), e.Body) }
+	s.notices = slices.DeleteFunc(s.notices, whole)
+	for n, es := range s.updates {
+		s.updates[n] = slices.DeleteFunc(es, whole)
+	}
+	for n, es := range s.replies {
+		s.replies[n] = slices.DeleteFunc(es, whole)
+	}
+}
 
 // resolveRetractions marks the targets of valid retractions
 // (replica.CheckTarget, SPEC 9.2): an earlier addition or allow entry of
@@ -154,8 +194,13 @@ func (s *stateBuilder) allowlisted(k string) bool {
 	return false
 }
 
-// finish computes the state at nowMs.
-func (s *stateBuilder) finish(nowMs int64, authors []protocol.AuthorKey) State {
+// finish computes the state at nowMs, of the entries the membership m
+// takes in without voiding them. It is called once.
+func (s *stateBuilder) finish(nowMs int64, authors []protocol.AuthorKey, m replica.Members) State {
+	s.leaveOut(authors, func(author protocol.AuthorKey, seq uint64, body *pb.Entry) bool {
+		v, _ := m.Judge(author, seq, body)
+		return v == membership.In
+	})
 	s.resolveRetractions(authors)
 	var st State
 	// Keys of attestations that match (neither retracted nor

@@ -4,7 +4,8 @@
 //
 // The file is the magic line, then records, each a protobuf ExportRecord
 // prefixed by its length as an unsigned varint: one header (federation,
-// the roster the exporter loaded), checkpoints, the entries of every log
+// the federation's genesis, the genesis file the exporter loaded),
+// checkpoints, the entries of every log
 // author by author in seq order, evidence of equivocation, and a trailer
 // that counts the records and hashes every byte before it. The package checks the
 // framing only; what the entries say is the auditor's business.
@@ -80,7 +81,11 @@ type Writer struct {
 	err         error
 }
 
-// NewWriter writes the magic line and the header.
+// NewWriter writes the magic line and the header. The caller fills the
+// header in; its version is set here. Its genesis should be the
+// federation's (membership.Genesis.Raw: the canonical pb.Genesis bytes,
+// SPEC 12.1), which an auditor compares with the genesis it obtained
+// itself.
 func NewWriter(w io.Writer, hdr *pb.ExportHeader) (*Writer, error) {
 	ew := &Writer{w: bufio.NewWriterSize(w, 1<<20), h: sha256.New()}
 	ew.write([]byte(Magic))
@@ -171,7 +176,10 @@ type Reader struct {
 	evidence    uint64
 	checkpoints uint64
 	done        bool
-	// Header is the file's header, read by NewReader.
+	// Header is the file's header, read by NewReader. Header.Genesis is
+	// the genesis the exporter wrote (pb.Genesis bytes, as
+	// membership.ParseGenesis reads them), empty from an exporter that
+	// wrote none.
 	Header *pb.ExportHeader
 }
 

@@ -12,7 +12,7 @@ import (
 func write(t testing.TB, entries, evidence [][]byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	w, err := NewWriter(&buf, &pb.ExportHeader{Federation: "f", Roster: []byte("[[member]]\n"), Exporter: "nru", CreatedMs: 1})
+	w, err := NewWriter(&buf, &pb.ExportHeader{Federation: "f", Roster: []byte("[[member]]\n"), Exporter: "nru", CreatedMs: 1, Genesis: []byte("genesis")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Header.Federation != "f" || r.Header.Exporter != "nru" || r.Header.Version != Version {
+	if r.Header.Federation != "f" || r.Header.Exporter != "nru" || r.Header.Version != Version || string(r.Header.Genesis) != "genesis" {
 		t.Errorf("header %v", r.Header)
 	}
 	if len(recs) != 3 || recs[0].Kind != KindEntry || string(recs[1].Raw) != "two" || recs[2].Kind != KindEvidence || recs[2].Index != 4 {

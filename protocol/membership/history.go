@@ -514,8 +514,10 @@ func (s *state) check(a *pb.Amendment) string {
 		if _, used := s.keys[k]; used || s.declared[k] {
 			return fmt.Sprintf("admits %q with author key %s, already in use", b.Name, k)
 		}
+		// Removed members' peer IDs too: a removed member's node still
+		// holds that transport key, and would be let in as the new one.
 		for _, m := range s.members {
-			if !m.removed && m.peer == b.PeerId {
+			if m.peer == b.PeerId {
 				return fmt.Sprintf("admits %q with the peer ID of %q", b.Name, m.name)
 			}
 		}

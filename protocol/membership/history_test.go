@@ -59,6 +59,8 @@ func (f *fedT) newKey(name string) ed25519.PrivateKey {
 	return k
 }
 
+func (f *fedT) pub(name string) protocol.AuthorKey { return protocol.AuthorKeyOf(f.keys[name]) }
+
 // write signs body as the next entry of name's current key.
 func (f *fedT) write(name string, body *pb.Entry) *protocol.Entry {
 	return f.writeKey(f.keys[name], body)

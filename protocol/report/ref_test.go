@@ -11,7 +11,9 @@ import (
 	"unsafe"
 
 	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/membership"
 	"github.com/staydown/staydown/protocol/pb"
+	"github.com/staydown/staydown/protocol/replica"
 )
 
 // refBuilder is the builder as it was before it kept compact records:
@@ -21,31 +23,31 @@ import (
 // are assumed decoded and checked (signature, chain) by the caller. It is
 // not safe for concurrent use.
 type refBuilder struct {
-	roster        *protocol.Roster
-	logs          map[protocol.AuthorKey]map[uint64]*protocol.Entry
-	seen          map[protocol.ID]struct{}
-	entries       int
-	ignored       int
-	equivocations int
+	roster  *protocol.Roster
+	members replica.Members
+	logs    map[protocol.AuthorKey]map[uint64]*protocol.Entry
+	forks   []*protocol.Entry // second entries for a seq taken
+	seen    map[protocol.ID]struct{}
+	ignored int
 }
 
-// newRef returns an empty builder for the federation of roster.
-func newRef(roster *protocol.Roster) *refBuilder {
+// newRef returns an empty builder for the federation of roster, judging
+// entries under members (nil: roster alone).
+func newRef(roster *protocol.Roster, members replica.Members) *refBuilder {
 	return &refBuilder{
-		roster: roster,
-		logs:   map[protocol.AuthorKey]map[uint64]*protocol.Entry{},
-		seen:   map[protocol.ID]struct{}{},
+		roster:  roster,
+		members: members,
+		logs:    map[protocol.AuthorKey]map[uint64]*protocol.Entry{},
+		seen:    map[protocol.ID]struct{}{},
 	}
 }
 
 // Add records an entry. An entry added again (same id) is ignored
-// silently, whatever it is. An entry that fails the roster (Roster.Check:
-// unknown author, other federation, a role that may not write the payload)
-// is ignored and counted in ignored_entries, as is a nil entry. A second,
-// different entry for an author and seq already taken is an equivocation:
-// the first added is kept and the other counted in equivocations (so with
-// equivocating logs the report depends on the order of Add; callers
-// normally keep only one branch).
+// silently, whatever it is. An entry of another federation is ignored and
+// counted in ignored_entries, as is a nil entry. A second, different entry
+// for an author and seq already taken is an equivocation: the first added
+// is kept and the other counted in equivocations, if the membership takes
+// in the first, else in ignored_entries.
 func (b *refBuilder) Add(e *protocol.Entry) {
 	if e == nil || e.Body == nil {
 		b.ignored++
@@ -55,7 +57,7 @@ func (b *refBuilder) Add(e *protocol.Entry) {
 		return
 	}
 	b.seen[e.ID] = struct{}{}
-	if b.roster.Check(e) != nil {
+	if e.Body.Federation != b.roster.Federation {
 		b.ignored++
 		return
 	}
@@ -65,11 +67,23 @@ func (b *refBuilder) Add(e *protocol.Entry) {
 		b.logs[e.Author] = log
 	}
 	if _, taken := log[e.Seq()]; taken {
-		b.equivocations++
+		b.forks = append(b.forks, e)
 		return
 	}
 	log[e.Seq()] = e
-	b.entries++
+}
+
+// verdict judges e, with its whole body: taken in (void or not) or not.
+func (b *refBuilder) verdict(e *protocol.Entry) (taken, void bool) {
+	m := b.members
+	if m == nil {
+		m = rosterMembers{b.roster}
+	}
+	v, _ := m.Judge(e.Author, e.Seq(), e.Body)
+	if _, named := b.roster.ByKey(e.Author); !named {
+		return false, false
+	}
+	return v == membership.In || v == membership.Outside || v == membership.Role, v != membership.In
 }
 
 // Report computes the report at nowMs (Unix ms) for the period from
@@ -78,15 +92,40 @@ func (b *refBuilder) Add(e *protocol.Entry) {
 func (b *refBuilder) Report(nowMs, sinceMs int64) Report {
 	in := func(e *protocol.Entry) bool { return e.Body.TimestampMs >= sinceMs }
 
-	byID := make(map[protocol.ID]*protocol.Entry, b.entries)
-	for _, log := range b.logs {
-		for _, e := range log {
+	byID := map[protocol.ID]*protocol.Entry{}
+	void := map[protocol.ID]bool{}
+	entries, ignored, equivocations := 0, b.ignored, 0
+	logs := map[protocol.AuthorKey]map[uint64]*protocol.Entry{} // the entries taken in
+	for author, log := range b.logs {
+		for seq, e := range log {
+			taken, v := b.verdict(e)
+			if !taken {
+				ignored++
+				continue
+			}
+			if logs[author] == nil {
+				logs[author] = map[uint64]*protocol.Entry{}
+			}
+			logs[author][seq] = e
+			entries++
 			byID[e.ID] = e
+			void[e.ID] = v
+		}
+	}
+	for _, e := range b.forks {
+		if _, ok := logs[e.Author][e.Seq()]; ok {
+			equivocations++
+		} else {
+			ignored++
 		}
 	}
 	figs := make(map[protocol.AuthorKey]*member, len(b.roster.Members))
 	for _, m := range b.roster.Members {
-		figs[m.AuthorKey] = &member{}
+		f := &member{}
+		figs[m.AuthorKey] = f
+		for _, k := range m.Keys {
+			figs[k] = f
+		}
 	}
 
 	// Each log in seq order: the stateful rules (void entries), and the
@@ -107,9 +146,15 @@ func (b *refBuilder) Report(nowMs, sinceMs int64) Report {
 		}
 		return t
 	}
-	for author, log := range b.logs {
+	for author, log := range logs {
 		f := figs[author]
 		for _, e := range refSortedLog(log) {
+			if void[e.ID] {
+				if in(e) {
+					f.VoidEntries++
+				}
+				continue
+			}
 			switch p := e.Body.GetPayload().(type) {
 			case *pb.Entry_Addition:
 				if in(e) {
@@ -146,7 +191,7 @@ func (b *refBuilder) Report(nowMs, sinceMs int64) Report {
 			case *pb.Entry_Dispute:
 				if in(e) {
 					f.DisputesFiled++
-					if t := byID[idOf(p.Dispute.Target)]; t != nil && t.Kind() == protocol.KindAddition {
+					if t := byID[idOf(p.Dispute.Target)]; t != nil && !void[t.ID] && t.Kind() == protocol.KindAddition {
 						disputed[t.ID] = struct{}{}
 					}
 				}
@@ -215,7 +260,7 @@ func (b *refBuilder) Report(nowMs, sinceMs int64) Report {
 		NowMs:      nowMs,
 		SinceMs:    sinceMs,
 		Members:    make([]Member, 0, len(b.roster.Members)),
-		Totals:     Totals{Entries: b.entries, IgnoredEntries: b.ignored, Equivocations: b.equivocations},
+		Totals:     Totals{Entries: entries, IgnoredEntries: ignored, Equivocations: equivocations},
 	}
 	var all []int64
 	for _, m := range b.roster.Members {
@@ -363,7 +408,7 @@ func TestBuilderMatchesRef(t *testing.T) {
 			feed = slices.Insert(feed, i, es[rng.IntN(len(es))])
 		}
 		feed = slices.Insert(feed, rng.IntN(len(feed)+1), nil)
-		b, ref := New(roster), newRef(roster)
+		b, ref := New(roster, nil), newRef(roster, nil)
 		for i, e := range feed {
 			b.Add(e)
 			ref.Add(e)
@@ -403,7 +448,7 @@ func TestReportIncremental(t *testing.T) {
 	f := newFixture(t)
 	es := slices.Clone(f.entries)
 	rand.New(rand.NewPCG(7, 7)).Shuffle(len(es), func(i, j int) { es[i], es[j] = es[j], es[i] })
-	b := New(f.roster)
+	b := New(f.roster, nil)
 	for i, e := range es {
 		b.Add(e)
 		fresh := build(f, es[:i+1])

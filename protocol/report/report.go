@@ -9,8 +9,13 @@
 //
 // # Definitions
 //
-// The rules are SPEC.md's: a void entry (section 9.2) has no effect; a
-// dispute counts only against an addition (section 10); a notice thread is
+// The rules are SPEC.md's: every entry is judged against the membership
+// (section 12.5); an entry whose author the membership does not take in
+// (unknown, or too far past its key's end) is left out and counted as
+// ignored; one it makes void (past its key's end, or a kind its author's
+// role then may not write) is void. A void entry (sections 9.2 and 12.5)
+// has no effect; a dispute counts only against an addition (section 10); a
+// notice thread is
 // the notice, its issuer's non-void updates and its addressee's replies, and
 // its state is [protocol.NoticeLifecycle] at the report's time (section
 // 10.1). Times are the authors' claims (section 15).
@@ -39,6 +44,7 @@ import (
 	"slices"
 
 	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/membership"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/protocol/replica"
 )
@@ -52,17 +58,18 @@ type Report struct {
 	NowMs int64 `json:"now_ms"`
 	// SinceMs is the start of the period, Unix ms; 0 is everything.
 	SinceMs int64 `json:"since_ms"`
-	// Members lists every roster member, sorted by name, including those
-	// with no entries.
+	// Members lists every member of the roster the report names authors
+	// by, sorted by name, including those with no entries.
 	Members []Member `json:"members"`
 	Totals  Totals   `json:"totals"`
 }
 
-// Member is one roster member's figures.
+// Member is one member's figures, over the entries of every key it has
+// had.
 type Member struct {
 	Name string        `json:"name"`
 	Role protocol.Role `json:"role"`
-	Key  string        `json:"key"` // author key, 64 hex characters
+	Key  string        `json:"key"` // its current author key, 64 hex characters
 	Figures
 }
 
@@ -71,10 +78,12 @@ type Member struct {
 type Totals struct {
 	Figures
 	// Entries counts the entries the report is computed from (all of
-	// them, whatever since is); IgnoredEntries those left out because
-	// they fail the roster (unknown author, other federation, a role that
-	// may not write the payload); Equivocations the second and later
-	// entries added for an author and seq already taken.
+	// them, whatever since is, void ones included); IgnoredEntries those
+	// left out: of another federation, or whose author the membership
+	// does not take in (SPEC 12.5: an unknown key, or an entry more than
+	// OutsideSlack past its key's end); Equivocations the second and later
+	// entries added for an author and seq already taken (of authors whose
+	// entry there is taken in; the others are ignored).
 	Entries        int `json:"entries"`
 	IgnoredEntries int `json:"ignored_entries"`
 	Equivocations  int `json:"equivocations"`
@@ -100,8 +109,10 @@ type Figures struct {
 	// is still a signed dispute).
 	DisputesFiled int `json:"disputes_filed"`
 	Allows        int `json:"allows"`
-	// VoidEntries: entries that broke a stateful rule (SPEC.md 9.2) and so
-	// have no effect: retractions and notice-updates.
+	// VoidEntries: entries that have no effect: retractions and
+	// notice-updates that broke a stateful rule (SPEC.md 9.2), and entries
+	// of any kind the membership makes void (12.5: past the end of their
+	// key, or of a kind the author's role then may not write).
 	VoidEntries int `json:"void_entries"`
 
 	// NoticesIssued: notices the member (a referral unit) signed.
@@ -144,22 +155,26 @@ type Figures struct {
 //
 // It keeps of each entry only what the report reads, in a fixed-size
 // record (see rec and ref), not the entry: a few dozen bytes an entry
-// rather than the kilobyte or so of a decoded one.
+// rather than the kilobyte or so of a decoded one. Entries are judged
+// against the membership when a report is computed, not when they are
+// added: an audit learns the membership from the same logs it reads
+// (SetMembers).
 type Builder struct {
-	roster *protocol.Roster
-	logs   map[protocol.AuthorKey]*authorLog
+	federation string
+	roster     *protocol.Roster
+	members    replica.Members
+	logs       map[protocol.AuthorKey]*authorLog
 	// refs holds what the kinds other than addition and allow carry
 	// (targets, notice fields); rec.aux indexes it.
 	refs []ref
-	// dropped holds the ids of the entries left out (failing the roster,
-	// or equivocations), so that one added again is ignored silently. The
-	// entries kept are recognised again through their log's seq index.
+	// dropped holds the ids of the entries left out when added (of
+	// another federation, or equivocations), so that one added again is
+	// ignored silently. The entries kept are recognised again through
+	// their log's seq index.
 	dropped map[protocol.ID]struct{}
 	// kinds counts the records of each kind.
-	kinds         [kNoticeReply + 1]int
-	entries       int
-	ignored       int
-	equivocations int
+	kinds   [kPeerUpdate + 1]int
+	ignored int // nil entries and entries of another federation
 }
 
 // Kinds of record (protocol.Kind in a byte).
@@ -172,13 +187,36 @@ const (
 	kNotice
 	kNoticeUpdate
 	kNoticeReply
+	kAmendment
+	kApproval
+	kRotation
+	kPeerUpdate
 )
 
 // recKinds names the kinds of record.
 var recKinds = [...]protocol.Kind{
 	kAddition: protocol.KindAddition, kAllow: protocol.KindAllow, kRetraction: protocol.KindRetraction,
 	kDispute: protocol.KindDispute, kNotice: protocol.KindNotice, kNoticeUpdate: protocol.KindNoticeUpdate,
-	kNoticeReply: protocol.KindNoticeReply,
+	kNoticeReply: protocol.KindNoticeReply, kAmendment: protocol.KindAmendment, kApproval: protocol.KindApproval,
+	kRotation: protocol.KindRotation, kPeerUpdate: protocol.KindPeerUpdate,
+}
+
+// shells are, for each kind of record but the notice, an entry of that
+// kind with an empty payload: what Judge reads of an entry other than a
+// notice is its kind (its author and seq are arguments). A notice's
+// addressee matters too: judge fills one in.
+var shells = [...]*pb.Entry{
+	kOther:        {},
+	kAddition:     {Payload: &pb.Entry_Addition{Addition: &pb.Addition{}}},
+	kAllow:        {Payload: &pb.Entry_Allow{Allow: &pb.Allow{}}},
+	kRetraction:   {Payload: &pb.Entry_Retraction{Retraction: &pb.Retraction{}}},
+	kDispute:      {Payload: &pb.Entry_Dispute{Dispute: &pb.Dispute{}}},
+	kNoticeUpdate: {Payload: &pb.Entry_NoticeUpdate{NoticeUpdate: &pb.NoticeUpdate{}}},
+	kNoticeReply:  {Payload: &pb.Entry_NoticeReply{NoticeReply: &pb.NoticeReply{}}},
+	kAmendment:    {Payload: &pb.Entry_Amendment{Amendment: &pb.Amendment{}}},
+	kApproval:     {Payload: &pb.Entry_Approval{Approval: &pb.Approval{}}},
+	kRotation:     {Payload: &pb.Entry_Rotation{Rotation: &pb.Rotation{}}},
+	kPeerUpdate:   {Payload: &pb.Entry_PeerUpdate{PeerUpdate: &pb.PeerUpdate{}}},
 }
 
 // rec is what the builder keeps of an entry (56 bytes).
@@ -222,6 +260,10 @@ type authorLog struct {
 	sorted  []rec
 	tail    []rec
 	tailSeq map[uint64]int // seq → index in tail
+	// forks are the seqs of the second and later entries added for a seq
+	// taken, once per entry: equivocations if the membership takes in the
+	// entry at that seq, ignored otherwise.
+	forks []uint64
 }
 
 // find returns the record of seq, nil if there is none.
@@ -280,23 +322,40 @@ func (l *authorLog) merge() {
 	l.sorted, l.tail, l.tailSeq = m, nil, nil
 }
 
-// New returns an empty builder for the federation of roster.
-func New(roster *protocol.Roster) *Builder {
+// New returns an empty builder for the federation of roster. Its reports
+// judge entries under members (SPEC 12.5: a *membership.History) and
+// name their authors by roster, which must then list every member whose
+// key members takes in, with every key it has had (History.Everyone). A
+// nil members judges by roster alone, as a genesis that no amendment has
+// changed: an author must be one of its keys, its role must be allowed
+// to write the kind, a notice must be addressed to a platform.
+func New(roster *protocol.Roster, members replica.Members) *Builder {
 	return &Builder{
-		roster:  roster,
-		logs:    map[protocol.AuthorKey]*authorLog{},
-		dropped: map[protocol.ID]struct{}{},
+		federation: roster.Federation,
+		roster:     roster,
+		members:    members,
+		logs:       map[protocol.AuthorKey]*authorLog{},
+		dropped:    map[protocol.ID]struct{}{},
 	}
 }
 
+// SetMembers replaces the roster and membership that the builder's
+// reports judge entries under (see New), for a caller that learns the
+// membership only once it has added every entry (an audit reads it from
+// the logs it feeds). roster must be of the builder's federation: the
+// entries of others were dropped as they were added.
+func (b *Builder) SetMembers(roster *protocol.Roster, members replica.Members) {
+	b.roster, b.members = roster, members
+}
+
 // Add records an entry. An entry added again (same id) is ignored
-// silently, whatever it is. An entry that fails the roster (Roster.Check:
-// unknown author, other federation, a role that may not write the payload)
-// is ignored and counted in ignored_entries, as is a nil entry. A second,
-// different entry for an author and seq already taken is an equivocation:
-// the first added is kept and the other counted in equivocations (so with
-// equivocating logs the report depends on the order of Add; callers
-// normally keep only one branch).
+// silently, whatever it is. An entry of another federation is ignored and
+// counted in ignored_entries, as is a nil entry. Whether the membership
+// takes the others in is decided by Report. A second, different entry for
+// an author and seq already taken is an equivocation: the first added is
+// kept and the other counted in equivocations (so with equivocating logs
+// the report depends on the order of Add; callers normally keep only one
+// branch).
 func (b *Builder) Add(e *protocol.Entry) {
 	if e == nil || e.Body == nil {
 		b.ignored++
@@ -305,9 +364,7 @@ func (b *Builder) Add(e *protocol.Entry) {
 	if _, dup := b.dropped[e.ID]; dup {
 		return
 	}
-	// Roster.Check depends on the entry alone: an entry kept passes it
-	// every time, one ignored fails it every time.
-	if b.roster.Check(e) != nil {
+	if e.Body.Federation != b.federation {
 		b.dropped[e.ID] = struct{}{}
 		b.ignored++
 		return
@@ -321,14 +378,13 @@ func (b *Builder) Add(e *protocol.Entry) {
 	if r := log.find(seq); r != nil {
 		if r.id != e.ID {
 			b.dropped[e.ID] = struct{}{}
-			b.equivocations++
+			log.forks = append(log.forks, seq)
 		}
 		return
 	}
 	r := b.record(e)
 	log.add(r)
 	b.kinds[r.kind]++
-	b.entries++
 }
 
 // record makes e's record, adding its ref if it has one.
@@ -355,6 +411,18 @@ func (b *Builder) record(e *protocol.Entry) rec {
 	case *pb.Entry_NoticeReply:
 		y := p.NoticeReply
 		r.kind, x.target, x.status, x.ms = kNoticeReply, idOf(y.Notice), y.Status, y.ActionTimeMs
+	case *pb.Entry_Amendment:
+		r.kind = kAmendment
+		return r
+	case *pb.Entry_Approval:
+		r.kind = kApproval
+		return r
+	case *pb.Entry_Rotation:
+		r.kind = kRotation
+		return r
+	case *pb.Entry_PeerUpdate:
+		r.kind = kPeerUpdate
+		return r
 	default:
 		return r // kOther: counted, no figure
 	}
@@ -450,20 +518,84 @@ type member struct {
 	times []int64
 }
 
-// placed is a record and its log.
+// placed is a record and its log; void, if the membership makes it void.
 type placed struct {
-	log *authorLog
-	r   *rec
+	log  *authorLog
+	r    *rec
+	void bool
+}
+
+// judge is the report's view of the membership: the verdict on a record,
+// and the member (index in the roster) a key names.
+type judge struct {
+	members replica.Members
+	index   map[protocol.AuthorKey]int // every key of every member
+	notice  pb.Notice                  // the shell of a notice, reused
+	shell   pb.Entry
+	wrapper pb.Entry_Notice
+}
+
+func newJudge(roster *protocol.Roster, members replica.Members) *judge {
+	j := &judge{members: members, index: map[protocol.AuthorKey]int{}}
+	if members == nil {
+		j.members = rosterMembers{roster}
+	}
+	for i, m := range roster.Members {
+		j.index[m.AuthorKey] = i
+		for _, k := range m.Keys {
+			j.index[k] = i
+		}
+	}
+	j.wrapper.Notice = &j.notice
+	j.shell.Payload = &j.wrapper
+	return j
+}
+
+// verdict judges the record r of log: taken in (and void or not), or
+// left out.
+func (j *judge) verdict(log *authorLog, r *rec, refs []ref) (in, void bool) {
+	body := shells[r.kind]
+	if r.kind == kNotice {
+		j.notice.Addressee = refs[r.aux].to[:]
+		body = &j.shell
+	}
+	switch v, _ := j.members.Judge(log.author, r.seq, body); v {
+	case membership.In:
+		return true, false
+	case membership.Outside, membership.Role:
+		return true, true
+	}
+	return false, false
+}
+
+// rosterMembers judges by a roster alone (see New).
+type rosterMembers struct{ r *protocol.Roster }
+
+func (m rosterMembers) Judge(author protocol.AuthorKey, _ uint64, body *pb.Entry) (membership.Verdict, string) {
+	a, ok := m.r.ByKey(author)
+	if !ok {
+		return membership.Unknown, "author " + author.String() + " is not in the roster"
+	}
+	if k := protocol.KindOf(body); !protocol.MayWrite(a.Role, k) {
+		return membership.Role, a.Name + " (" + string(a.Role) + ") may not write a " + string(k)
+	}
+	if n := body.GetNotice(); n != nil {
+		var to protocol.AuthorKey
+		copy(to[:], n.Addressee)
+		if p, ok := m.r.ByKey(to); !ok || p.Role != protocol.RolePlatform {
+			return membership.Role, "notice addressed to " + to.String() + ", which is not a platform of the roster"
+		}
+	}
+	return membership.In, ""
 }
 
 // Report computes the report at nowMs (Unix ms) for the period from
 // sinceMs (0: everything). It does not change the builder: it can be
 // called again after more Adds.
 func (b *Builder) Report(nowMs, sinceMs int64) Report {
-	figs := make(map[protocol.AuthorKey]*member, len(b.roster.Members))
-	for _, m := range b.roster.Members {
-		figs[m.AuthorKey] = &member{}
-	}
+	j := newJudge(b.roster, b.members)
+	figs := make([]member, len(b.roster.Members))
+	entries, ignored, equivocations := 0, b.ignored, 0
 
 	// The ids that retractions, disputes and updates name, to be found
 	// among the records by the pass below (target: index in found).
@@ -496,16 +628,35 @@ func (b *Builder) Report(nowMs, sinceMs int64) Report {
 		disputes    = make([]protocol.ID, 0, b.kinds[kDispute]) // targets of the period's disputes
 	)
 	for author, log := range b.logs {
-		f := figs[author] // Roster.Check made it a member
+		who, named := j.index[author]
+		var f *member
+		if named {
+			f = &figs[who]
+		}
 		for _, rs := range [2][]rec{log.sorted, log.tail} {
 			for i := range rs {
 				r := &rs[i]
+				taken, void := j.verdict(log, r, b.refs)
+				if !taken || !named {
+					// Left out: no figure, and no entry names it.
+					ignored++
+					continue
+				}
+				entries++
 				if h := bit(&r.id); filter[h/64]&(1<<(h%64)) != 0 {
 					if t, ok := target[r.id]; ok {
-						found[t] = placed{log, r}
+						found[t] = placed{log, r, void}
 					}
 				}
 				in := r.ts >= sinceMs
+				if void {
+					// An entry of its log (a retraction or update of its
+					// own log may name it, SPEC 9.2) with no effect.
+					if in {
+						f.VoidEntries++
+					}
+					continue
+				}
 				switch r.kind {
 				case kAddition:
 					if in {
@@ -517,7 +668,7 @@ func (b *Builder) Report(nowMs, sinceMs int64) Report {
 						f.Allows++
 					}
 				case kRetraction:
-					retractions = append(retractions, placed{log, r})
+					retractions = append(retractions, placed{log: log, r: r})
 				case kDispute:
 					if in {
 						f.DisputesFiled++
@@ -526,14 +677,23 @@ func (b *Builder) Report(nowMs, sinceMs int64) Report {
 				case kNotice:
 					if in {
 						f.NoticesIssued++
-						notices = append(notices, placed{log, r})
+						notices = append(notices, placed{log: log, r: r})
 					}
 				case kNoticeUpdate:
-					updates = append(updates, placed{log, r})
+					updates = append(updates, placed{log: log, r: r})
 				case kNoticeReply:
-					replies = append(replies, placed{log, r})
+					replies = append(replies, placed{log: log, r: r})
 				}
 			}
+		}
+		for _, seq := range log.forks {
+			if r := log.find(seq); named && r != nil {
+				if taken, _ := j.verdict(log, r, b.refs); taken {
+					equivocations++
+					continue
+				}
+			}
+			ignored++
 		}
 	}
 
@@ -568,7 +728,7 @@ func (b *Builder) Report(nowMs, sinceMs int64) Report {
 		if e.r.ts < sinceMs {
 			continue
 		}
-		f := figs[e.log.author]
+		f := &figs[j.index[e.log.author]]
 		switch t := own(e); {
 		case t == nil || first[t.id] != e.r.seq:
 			f.VoidEntries++
@@ -581,10 +741,10 @@ func (b *Builder) Report(nowMs, sinceMs int64) Report {
 
 	disputed := map[protocol.ID]struct{}{} // additions a dispute of the period targets
 	for _, id := range disputes {
-		if t := found[target[id]]; t.r != nil && t.r.kind == kAddition {
+		if t := found[target[id]]; t.r != nil && !t.void && t.r.kind == kAddition {
 			if _, done := disputed[id]; !done {
 				disputed[id] = struct{}{}
-				figs[t.log.author].Disputed++
+				figs[j.index[t.log.author]].Disputed++
 			}
 		}
 	}
@@ -603,7 +763,7 @@ func (b *Builder) Report(nowMs, sinceMs int64) Report {
 		i := -1
 		if own(e) == nil {
 			if e.r.ts >= sinceMs {
-				figs[e.log.author].VoidEntries++
+				figs[j.index[e.log.author]].VoidEntries++
 			}
 		} else if j, ok := index[b.refs[e.r.aux].target]; ok {
 			i = j
@@ -643,10 +803,13 @@ func (b *Builder) Report(nowMs, sinceMs int64) Report {
 	for i, n := range notices {
 		nt, us, rs := ar.thread(n, thread[start[i]:start[i+1]])
 		st := protocol.NoticeLifecycle(nt, us, rs, nowMs)
-		f := figs[b.refs[n.r.aux].to] // Roster.Check made it a member (a platform)
-		if f == nil {
+		// The membership takes a notice in only if it is addressed to
+		// a key of a member (one that has been a platform).
+		to, ok := j.index[b.refs[n.r.aux].to]
+		if !ok {
 			continue
 		}
+		f := &figs[to]
 		f.NoticesReceived++
 		switch st.State {
 		case protocol.NoticeActioned, protocol.NoticeNotExecuted:
@@ -674,15 +837,15 @@ func (b *Builder) Report(nowMs, sinceMs int64) Report {
 	}
 
 	r := Report{
-		Federation: b.roster.Federation,
+		Federation: b.federation,
 		NowMs:      nowMs,
 		SinceMs:    sinceMs,
 		Members:    make([]Member, 0, len(b.roster.Members)),
-		Totals:     Totals{Entries: b.entries, IgnoredEntries: b.ignored, Equivocations: b.equivocations},
+		Totals:     Totals{Entries: entries, IgnoredEntries: ignored, Equivocations: equivocations},
 	}
 	var all []int64
-	for _, m := range b.roster.Members {
-		f := figs[m.AuthorKey]
+	for i, m := range b.roster.Members {
+		f := &figs[i]
 		f.MedianTimeToActionS, f.P90TimeToActionS = percentiles(f.times)
 		all = append(all, f.times...)
 		r.Members = append(r.Members, Member{Name: m.Name, Role: m.Role, Key: m.AuthorKey.String(), Figures: f.Figures})

@@ -207,8 +207,9 @@ func newFixture(t testing.TB) *fixture {
 	at(f.pfD, 45, reply(n7.ID, clarify, 0))                     // n7 waits
 	at(f.pfD, 50, reply(n6.ID, notExec, 0))                     // n6 not executed
 
-	// Ignored: an auditor may write nothing, a stranger is not in the
-	// roster, and ru-a's key signing for another federation.
+	// Void: an auditor may not write an addition (SPEC 12.5: stored, no
+	// effect). Ignored: a stranger is not in the roster, and ru-a's key
+	// signing for another federation.
 	at(f.audE, 20, addition("e", 1))
 	at(f.stranger, 20, addition("x", 1))
 	other := &signer{key: f.ruA.key, fed: "g"}
@@ -243,7 +244,9 @@ func wantAll(f *fixture) Report {
 	return Report{
 		Federation: "f", NowMs: t0 + 10*hour, SinceMs: 0,
 		Members: []Member{
-			{Name: "aud-e", Role: protocol.RoleAuditor, Key: f.audE.author().String()}, // its addition is ignored
+			{Name: "aud-e", Role: protocol.RoleAuditor, Key: f.audE.author().String(), Figures: Figures{
+				VoidEntries: 1, // its addition: an auditor may not write one
+			}},
 			{Name: "pf-c", Role: protocol.RolePlatform, Key: f.pfC.author().String(), Figures: Figures{
 				Additions:       1, // c1
 				Signals:         2, // c1's 2
@@ -291,16 +294,16 @@ func wantAll(f *fixture) Report {
 		Totals: Totals{
 			Figures: Figures{
 				Additions: 5, Signals: 12, Retracted: 2, AllowsRetracted: 1, Disputed: 2,
-				DisputesFiled: 5, Allows: 2, VoidEntries: 3, NoticesIssued: 7, NoticesReceived: 7,
+				DisputesFiled: 5, Allows: 2, VoidEntries: 4, NoticesIssued: 7, NoticesReceived: 7,
 				AnsweredWithinDeadline: 3, AnsweredLate: 1, Actioned: 3, NotExecuted: 1,
 				Overdue: 1, Open: 1, Withdrawn: 1, ClarificationRequested: 1,
 				// pooled 780, 1200, 4200, 7200 s: median rank ceil(2) = 2,
 				// p90 rank ceil(3.6) = 4
 				MedianTimeToActionS: sec(1200), P90TimeToActionS: sec(7200),
 			},
-			// ru-a 12, ru-b 8, pf-c 9, pf-d 6; ignored: auditor, stranger,
-			// other federation
-			Entries: 35, IgnoredEntries: 3,
+			// ru-a 12, ru-b 8, pf-c 9, pf-d 6, aud-e 1 (void); ignored:
+			// stranger, other federation
+			Entries: 36, IgnoredEntries: 2,
 		},
 	}
 }
@@ -311,7 +314,9 @@ func wantSince(f *fixture) Report {
 	return Report{
 		Federation: "f", NowMs: t0 + 10*hour, SinceMs: t0 + 20*minute,
 		Members: []Member{
-			{Name: "aud-e", Role: protocol.RoleAuditor, Key: f.audE.author().String()},
+			{Name: "aud-e", Role: protocol.RoleAuditor, Key: f.audE.author().String(), Figures: Figures{
+				VoidEntries: 1, // its addition at 20m
+			}},
 			{Name: "pf-c", Role: protocol.RolePlatform, Key: f.pfC.author().String(), Figures: Figures{
 				// c1 (2m), the dispute of a2 (3m), wc and its retraction
 				// (4m, 5m) are before; so are the disputes of c1 (2m, 13m).
@@ -334,18 +339,18 @@ func wantSince(f *fixture) Report {
 		},
 		Totals: Totals{
 			Figures: Figures{
-				Retracted: 1, VoidEntries: 1, NoticesIssued: 3, NoticesReceived: 3,
+				Retracted: 1, VoidEntries: 2, NoticesIssued: 3, NoticesReceived: 3,
 				AnsweredWithinDeadline: 2, Actioned: 1, NotExecuted: 1, Open: 1, ClarificationRequested: 1,
 				// 1200, 4200 s: median rank ceil(1) = 1, p90 rank ceil(1.8) = 2
 				MedianTimeToActionS: sec(1200), P90TimeToActionS: sec(4200),
 			},
-			Entries: 35, IgnoredEntries: 3,
+			Entries: 36, IgnoredEntries: 2,
 		},
 	}
 }
 
 func build(f *fixture, entries []*protocol.Entry) *Builder {
-	b := New(f.roster)
+	b := New(f.roster, nil)
 	for _, e := range entries {
 		b.Add(e)
 	}
@@ -441,7 +446,7 @@ func TestReportJSON(t *testing.T) {
 	for _, want := range []string{
 		`"now_ms":1767261600000`, `"since_ms":0`, `"members":[{"name":"aud-e","role":"auditor","key":"`,
 		`"median_time_to_action_s":null`, `"median_time_to_action_s":4200,"p90_time_to_action_s":7200`,
-		`"answered_within_deadline":2`, `"clarification_requested":1`, `"ignored_entries":3`, `"equivocations":0`,
+		`"answered_within_deadline":2`, `"clarification_requested":1`, `"ignored_entries":2`, `"equivocations":0`,
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("JSON lacks %s:\n%s", want, s)
@@ -531,7 +536,7 @@ func BenchmarkReport(b *testing.B) {
 	r, es := benchFixture(b)
 	now := int64(t0 + 1000*hour)
 	b.Run("report", func(b *testing.B) {
-		bl := New(r)
+		bl := New(r, nil)
 		for _, e := range es {
 			bl.Add(e)
 		}
@@ -545,7 +550,7 @@ func BenchmarkReport(b *testing.B) {
 	})
 	b.Run("add+report", func(b *testing.B) {
 		for b.Loop() {
-			bl := New(r)
+			bl := New(r, nil)
 			for _, e := range es {
 				bl.Add(e)
 			}
@@ -656,7 +661,7 @@ func heapInuse() uint64 {
 func BenchmarkBuilderMemory(b *testing.B) {
 	r, raws := memFixture(b)
 	fill := func(b *testing.B) *Builder {
-		bl := New(r)
+		bl := New(r, nil)
 		for _, raw := range raws {
 			e, err := protocol.Decode(bytes.Clone(raw))
 			if err != nil {
