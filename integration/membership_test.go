@@ -198,6 +198,32 @@ func TestMembershipStolenKey(t *testing.T) {
 		}
 	}
 
+	// An auditor's offline audit of pa's export lists the thief's three
+	// entries, and nothing else, as past the end of the revoked key.
+	file := filepath.Join(c.dir, "pa.export")
+	mustCLI(t, "log", "export", "--dir", pa.dir, "--out", file)
+	out, _, code := cli(t, "audit", file, "--genesis", c.roster, "--json")
+	var audit struct {
+		Violations []struct {
+			Kind    string `json:"kind"`
+			Message string `json:"message"`
+		} `json:"violations"`
+	}
+	if err := json.Unmarshal([]byte(out), &audit); err != nil || code != 1 {
+		t.Fatalf("audit: exit %d, %v:\n%s", code, err, out)
+	}
+	outside := 0
+	for _, v := range audit.Violations {
+		if v.Kind == "outside" {
+			outside++
+		} else {
+			t.Errorf("audit finding %s: %s", v.Kind, v.Message)
+		}
+	}
+	if outside != len(thief) {
+		t.Errorf("audit lists %d entries past the revoked key's end, want the thief's %d", outside, len(thief))
+	}
+
 	// The owner has its machine back: at its start the node takes the
 	// new key the roster names, and goes on under it.
 	c.stop(pc)

@@ -2,7 +2,9 @@ package node
 
 import (
 	"context"
+	"fmt"
 
+	"github.com/staydown/staydown/node/kind"
 	"github.com/staydown/staydown/node/roster"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
@@ -75,4 +77,24 @@ func (n *Node) Approve(ctx context.Context, id protocol.ID) (roster.Proposal, er
 	}
 	n.log.Info("approved an amendment", "id", e.ID, "proposal", id, "base", a.Base, "passed", p.Passed)
 	return p, nil
+}
+
+// AnnouncePeer implements api.Membership: a peer update (SPEC 12.4) with
+// this node's peer ID and the addresses given, or those it listens on.
+func (n *Node) AnnouncePeer(ctx context.Context, req roster.PeerRequest) (roster.PeerAnnounced, error) {
+	addrs := req.Addrs
+	if len(addrs) == 0 {
+		for _, a := range n.host.Addrs() {
+			addrs = append(addrs, a.String())
+		}
+	}
+	id := n.host.ID().String()
+	if err := protocol.CheckPeer("peer", id, addrs); err != nil {
+		return roster.PeerAnnounced{}, fmt.Errorf("%w: %w", kind.ErrInvalid, err)
+	}
+	e, err := n.Publish(ctx, &pb.Entry{Payload: &pb.Entry_PeerUpdate{PeerUpdate: &pb.PeerUpdate{PeerId: id, Addrs: addrs}}})
+	if err != nil {
+		return roster.PeerAnnounced{}, err
+	}
+	return roster.PeerAnnounced{ID: e.ID.String(), PeerID: id, Addrs: addrs}, nil
 }

@@ -5,8 +5,10 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/staydown/staydown/config"
+	"github.com/staydown/staydown/node/kind"
+	"github.com/staydown/staydown/node/roster"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/membership/membershiptest"
 	"github.com/staydown/staydown/protocol/pb"
@@ -149,4 +153,26 @@ func oldKey(t *testing.T, f *federation) ed25519.PrivateKey {
 		t.Fatal(err)
 	}
 	return ed25519.NewKeyFromSeed(seed)
+}
+
+// TestAnnouncePeer: a member's peer update (no vote) gives every node the
+// member's new addresses.
+func TestAnnouncePeer(t *testing.T) {
+	f := newFederation(t, "nru=referral", "pa=platform")
+	nru, pa := f.start("nru"), f.start("pa")
+	connect(t, nru, pa)
+	got, err := nru.AnnouncePeer(context.Background(), roster.PeerRequest{Addrs: []string{"/ip4/192.0.2.9/tcp/4009"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.PeerID != nru.host.ID().String() {
+		t.Fatalf("announced %s, the node is %s", got.PeerID, nru.host.ID())
+	}
+	waitUntil(t, 20*time.Second, "pa to hold nru's new address", func() bool {
+		m, _ := pa.Roster().ByName("nru")
+		return slices.Equal(m.Addrs, []string{"/ip4/192.0.2.9/tcp/4009"})
+	})
+	if _, err := nru.AnnouncePeer(context.Background(), roster.PeerRequest{Addrs: []string{"nonsense"}}); !errors.Is(err, kind.ErrInvalid) {
+		t.Fatalf("a bad address: %v", err)
+	}
 }

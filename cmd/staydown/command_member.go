@@ -34,7 +34,7 @@ every node keeps as evidence against it. The commands below refuse to cast
 such a vote.`,
 		Args: args("", 0, 0),
 	}
-	cmd.AddCommand(c.memberListCommand(), c.memberProposalsCommand(), c.memberProposeCommand(), c.memberApproveCommand(), c.memberRotateKeyCommand(), c.memberNewKeyCommand())
+	cmd.AddCommand(c.memberListCommand(), c.memberProposalsCommand(), c.memberProposeCommand(), c.memberApproveCommand(), c.memberRotateKeyCommand(), c.memberNewKeyCommand(), c.memberAnnounceCommand())
 	return cmd
 }
 

@@ -3,10 +3,14 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net/http"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/node"
+	"github.com/staydown/staydown/node/api"
 )
 
 // memberRotateKeyCommand is `staydown member rotate-key`.
@@ -70,4 +74,41 @@ author.key.next is reported, not replaced.`,
 			return err
 		},
 	}
+}
+
+// memberAnnounceCommand is `staydown member announce`.
+func (c *cli) memberAnnounceCommand() *cobra.Command {
+	var addrs []string
+	cmd := &cobra.Command{
+		Use:   "announce --dir D [--addr MULTIADDR]...",
+		Short: "Announce this node's peer ID and addresses to the federation",
+		Long: `Publish a peer update (SPEC 12.4): this member's node is now the one of
+--dir (its peer ID, from node.key) at the addresses given, or, with none,
+at the addresses it listens on. No vote is needed. Run it after giving
+the node a new node.key, or when it moves: the other nodes dial the new
+addresses, and let the new peer ID in, once they hold the update.`,
+		Args: args("", 0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, a := range addrs {
+				if _, err := config.CheckBootstrap([]string{a}); err == nil {
+					return usagef("--addr %s ends in /p2p/: give the address alone, the peer ID is this node's", short(a))
+				}
+			}
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			var p api.PeerAnnounced
+			if err := cl.call(cmd.Context(), http.MethodPost, "/v1/members/peer", api.PeerRequest{Addrs: addrs}, &p); err != nil {
+				return err
+			}
+			if c.json {
+				return c.printJSON(p)
+			}
+			_, err = fmt.Fprintf(c.stdout, "announced  peer %s\n           addresses %s\n           entry %s\n", p.PeerID, strings.Join(p.Addrs, ", "), p.ID)
+			return err
+		},
+	}
+	cmd.Flags().StringSliceVar(&addrs, "addr", nil, "a multiaddr to be dialled at (repeat; none: the node's listen addresses)")
+	return cmd
 }

@@ -3,9 +3,12 @@ package api
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
+
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/staydown/staydown/node/roster"
 	"github.com/staydown/staydown/protocol"
@@ -32,6 +35,39 @@ type Membership interface {
 	// Approve publishes this node's approval of proposal id and returns
 	// the proposal after it.
 	Approve(ctx context.Context, id protocol.ID) (ProposalView, error)
+	// AnnouncePeer publishes this node's peer ID and the addresses req
+	// gives (none: the ones it listens on) as its member's (SPEC 12.4, a
+	// peer-update: no vote), and returns what it published.
+	AnnouncePeer(ctx context.Context, req PeerRequest) (PeerAnnounced, error)
+}
+
+// announcePeer publishes this node's peer ID and addresses: 201.
+func (s *server) announcePeer(w http.ResponseWriter, r *http.Request) {
+	m := s.membership(w)
+	if m == nil {
+		return
+	}
+	var req PeerRequest
+	if err := decodeBody(r.Body, &req); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if len(req.Addrs) > protocol.MaxAddrs {
+		s.error(w, r, fieldErr("addrs", "%d addresses, at most %d", len(req.Addrs), protocol.MaxAddrs))
+		return
+	}
+	for i, a := range req.Addrs {
+		if _, err := ma.NewMultiaddr(a); err != nil || strings.Contains(a, "/p2p/") {
+			s.error(w, r, fieldErr(fmt.Sprintf("addrs[%d]", i), "%q is not a multiaddr without /p2p/, like \"/ip4/192.0.2.1/tcp/4001\"", a))
+			return
+		}
+	}
+	p, err := m.AnnouncePeer(r.Context(), req)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.reply(w, http.StatusCreated, p)
 }
 
 // The membership types of the domain (package node/roster). Their JSON is
@@ -52,6 +88,8 @@ type (
 	RoleChange     = roster.RoleChange
 	Revocation     = roster.Revocation
 	ProposeRequest = roster.ProposeRequest
+	PeerRequest    = roster.PeerRequest
+	PeerAnnounced  = roster.PeerAnnounced
 )
 
 // ApprovalRequest is the body of POST /v1/proposals/{id}/approvals: empty,

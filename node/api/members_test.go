@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
@@ -250,5 +251,31 @@ func TestMembershipPaths(t *testing.T) {
 	}
 	if n := h.fake.Calls(); n != 0 {
 		t.Errorf("backend called %d times", n)
+	}
+}
+
+// POST /v1/members/peer publishes a peer update; bad addresses are
+// refused before the node is asked, and nothing is published.
+func TestAnnouncePeerOverAPI(t *testing.T) {
+	h := newFederation(t)
+	r := h.do(t, "POST", "/v1/members/peer", `{"addrs":["/ip4/192.0.2.7/tcp/4001"]}`)
+	if r.code != http.StatusCreated {
+		t.Fatalf("status %d: %s", r.code, r.body)
+	}
+	var p api.PeerAnnounced
+	if err := json.Unmarshal(r.body, &p); err != nil || len(p.Addrs) != 1 || p.Addrs[0] != "/ip4/192.0.2.7/tcp/4001" || len(p.ID) != 68 {
+		t.Fatalf("announced %s (%v)", r.body, err)
+	}
+	if s := h.fake.Signed(); len(s) != 1 || s[0].Kind() != protocol.KindPeerUpdate {
+		t.Fatalf("published %v", s)
+	}
+	for _, body := range []string{`{"addrs":["not an address"]}`, `{"addrs":["/ip4/192.0.2.7/tcp/4001/p2p/12D3KooWAcme"]}`, `{"addr":[]}`} {
+		r := h.do(t, "POST", "/v1/members/peer", body)
+		if r.code != http.StatusBadRequest || bytes.Contains(r.body, []byte("\n")) && len(bytes.TrimSpace(r.body)) != len(r.body)-1 {
+			t.Errorf("%s: status %d: %s", body, r.code, r.body)
+		}
+	}
+	if s := h.fake.Signed(); len(s) != 1 {
+		t.Errorf("bad requests published %d entries", len(s)-1)
 	}
 }

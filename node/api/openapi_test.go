@@ -112,6 +112,8 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"ProposalView":        ProposalView{},
 		"AmendmentView":       AmendmentView{},
 		"ProposeRequest":      ProposeRequest{},
+		"PeerRequest":         PeerRequest{},
+		"PeerAnnounced":       PeerAnnounced{},
 		"MemberBlock":         MemberBlock{},
 		"Removal":             Removal{},
 		"RoleChange":          RoleChange{},

@@ -71,6 +71,7 @@ func NewServer(b Backend, token string, log *slog.Logger) http.Handler {
 		"/v1/export":         {http.MethodGet: s.export},
 		"/v1/proof":          {http.MethodGet: s.proof},
 		"/v1/members":        {http.MethodGet: s.members},
+		"/v1/members/peer":   {http.MethodPost: s.announcePeer},
 		"/v1/proposals":      {http.MethodGet: s.listProposals, http.MethodPost: s.propose},
 		approvalsRoute:       {http.MethodPost: s.approve},
 		"/v1/openapi.yaml":   {http.MethodGet: s.openAPI},

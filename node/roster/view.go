@@ -311,3 +311,16 @@ func nonNil(ss []string) []string {
 }
 
 func ptr(v uint64) *uint64 { return &v }
+
+// PeerRequest is the body of POST /v1/members/peer: the addresses to
+// announce (none: those the node listens on).
+type PeerRequest struct {
+	Addrs []string `json:"addrs"`
+}
+
+// PeerAnnounced is what a node announced of its own peer (SPEC 12.4).
+type PeerAnnounced struct {
+	ID     string   `json:"id"` // the peer-update entry
+	PeerID string   `json:"peer_id"`
+	Addrs  []string `json:"addrs"`
+}

@@ -185,3 +185,18 @@ func (b *Backend) Approve(ctx context.Context, id protocol.ID) (api.ProposalView
 	p, _ := roster.Find(h, id)
 	return p, nil
 }
+
+// AnnouncePeer records the request and publishes a peer update with the
+// fake's peer ID and the addresses given (none: 127.0.0.1:4001).
+func (b *Backend) AnnouncePeer(ctx context.Context, req api.PeerRequest) (api.PeerAnnounced, error) {
+	addrs := req.Addrs
+	if len(addrs) == 0 {
+		addrs = []string{"/ip4/127.0.0.1/tcp/4001"}
+	}
+	const peerID = "12D3KooWFakeFakeFake"
+	e, err := b.Publish(ctx, &pb.Entry{Payload: &pb.Entry_PeerUpdate{PeerUpdate: &pb.PeerUpdate{PeerId: peerID, Addrs: addrs}}})
+	if err != nil {
+		return api.PeerAnnounced{}, err
+	}
+	return api.PeerAnnounced{ID: e.ID.String(), PeerID: peerID, Addrs: addrs}, nil
+}
