@@ -73,6 +73,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/staydown/staydown/config"
+	"github.com/staydown/staydown/node/p2p"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/store/storetest"
@@ -109,6 +110,9 @@ type simFed struct {
 	// members are each member's block as init made it (for admissions).
 	members map[string]protocol.Member
 	nodes   map[string]*Node // the running ones
+	// gaters are the running nodes' roster gaters by peer ID, for the
+	// hosts' dialers, which run on the nodes' goroutines (refuses).
+	gaters sync.Map
 	// bare are members whose node a test scripts by hand: a bare libp2p
 	// host with the member's transport key (bareHost).
 	bare map[string]host.Host
@@ -255,6 +259,7 @@ func (f *simFed) start(name string) *Node {
 		f.t.Fatalf("start %s: %v", name, err)
 	}
 	f.nodes[name] = n
+	f.gaters.Store(f.ids[name], n.gater)
 	stored, cancel := n.Subscribe(1 << 16)
 	done := make(chan struct{})
 	ended := make(chan struct{})
@@ -387,6 +392,7 @@ func (f *simFed) stop(name string) {
 		}
 	}
 	synctest.Wait() // no dial that found a link is still under way
+	f.gaters.Delete(f.ids[name])
 	if err := n.Close(); err != nil {
 		f.t.Errorf("close %s: %v", name, err)
 	}
@@ -594,8 +600,10 @@ func (h *simHost) refuses(p peer.ID) bool {
 	if h.gater != nil && !h.gater.InterceptPeerDial(p) {
 		return true
 	}
-	if remote := h.f.nodes[h.f.trace.names[p]]; remote != nil && (!remote.gater.Member(h.ID()) || remote.gater.Banned(h.ID())) {
-		return true
+	if g, ok := h.f.gaters.Load(p); ok {
+		if remote := g.(*p2p.Gater); !remote.Member(h.ID()) || remote.Banned(h.ID()) {
+			return true
+		}
 	}
 	return false
 }
