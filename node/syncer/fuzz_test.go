@@ -192,8 +192,10 @@ func validRequest(req *pb.SyncRequest) bool {
 }
 
 // validHello is the rule for a peer's SyncHello.
+// The fuzzed syncer has no genesis (fuzzSyncer): a hello naming one is of
+// another federation.
 func validHello(h *pb.SyncHello, federation string) bool {
-	if h.Federation != federation || len(h.Heads) > protocol.MaxSyncHeads {
+	if h.Federation != federation || len(h.Genesis) != 0 || len(h.Heads) > protocol.MaxSyncHeads {
 		return false
 	}
 	for _, hd := range h.Heads {
@@ -239,6 +241,7 @@ func FuzzSyncServe(f *testing.F) {
 	f.Add(delimited(f, hello, &pb.SyncRequest{Author: make([]byte, 32), FromSeq: 1, ToSeq: 2}))
 	f.Add(delimited(f, hello, req(1<<64-2, 1<<64-1)))
 	f.Add(delimited(f, &pb.SyncHello{Federation: "other"}, req(1, 2)))
+	f.Add(delimited(f, &pb.SyncHello{Federation: "test", Genesis: make([]byte, 32)}, req(1, 2)))
 	f.Add(delimited(f, &pb.SyncHello{Federation: "test", Heads: []*pb.SyncHead{{Author: author[:], Seq: 9, Id: log[0].ID[:]}}}, req(1, 2)))
 	f.Add(delimited(f, &pb.SyncHello{Federation: "test", Heads: []*pb.SyncHead{{Author: author[:], Seq: 0, Id: log[0].ID[:]}}}))
 	f.Add(append(delimited(f, hello), 0xff, 0xff, 0xff, 0xff, 0x0f))
