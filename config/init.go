@@ -169,7 +169,7 @@ func (o *InitOptions) fill() error {
 	if len(o.Listen) == 0 {
 		o.Listen = []string{DefaultListen}
 	}
-	listen, err := checkAddrs(o.Listen)
+	listen, err := CheckAddrs(o.Listen)
 	if err != nil {
 		return bad("listen", err)
 	}

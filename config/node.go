@@ -128,7 +128,7 @@ func ParseNode(filename string, data []byte) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n.Listen, err = checkAddrs(listen); err != nil {
+	if n.Listen, err = CheckAddrs(listen); err != nil {
 		return nil, invalid(filename, "listen", "%v", err)
 	}
 
@@ -207,4 +207,12 @@ func readError(file string, err error, fix string) error {
 		return &Error{File: file, Msg: "does not exist: " + fix, Err: ErrNotFound, Cause: err}
 	}
 	return wrapIO(err)
+}
+
+// Now is the node's clock: Clock, or time.Now when it is not set.
+func (n *Node) Now() time.Time {
+	if n.Clock != nil {
+		return n.Clock()
+	}
+	return time.Now()
 }

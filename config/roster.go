@@ -204,7 +204,7 @@ func CheckMember(m protocol.Member) (protocol.Member, error) {
 	if err != nil {
 		return m, fmt.Errorf("peer_id: %w", err)
 	}
-	addrs, err := checkAddrs(m.Addrs)
+	addrs, err := CheckAddrs(m.Addrs)
 	if err != nil {
 		return m, fmt.Errorf("addrs: %w", err)
 	}
@@ -258,7 +258,7 @@ func parseMember(file string, i int, b map[string]any) (protocol.Member, error) 
 	if err != nil {
 		return m, err
 	}
-	if m.Addrs, err = checkAddrs(addrs); err != nil {
+	if m.Addrs, err = CheckAddrs(addrs); err != nil {
 		return m, invalid(file, t.key("addrs"), "%v", err)
 	}
 	return m, nil

@@ -97,10 +97,10 @@ func CheckBootstrap(ss []string) ([]string, error) {
 	return out, nil
 }
 
-// checkAddrs checks a list of multiaddrs and returns them in canonical form.
+// CheckAddrs checks a list of multiaddrs and returns them in canonical form.
 // Duplicates are refused: listening twice on one address fails at start.
 // An empty list is nil.
-func checkAddrs(ss []string) ([]string, error) {
+func CheckAddrs(ss []string) ([]string, error) {
 	if len(ss) == 0 {
 		return nil, nil
 	}

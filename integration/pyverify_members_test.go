@@ -5,12 +5,9 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -83,24 +80,12 @@ func (v memberVerdict) voids() []string {
 // (failing the test on exit 2, when it prints only an error).
 func runMemberVerifier(t *testing.T, prog string, args ...string) memberVerdict {
 	t.Helper()
-	cmd := exec.Command(prog, args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
 	var v memberVerdict
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		v.Code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("%s %v: %v", prog, args, err)
+	code, stderr := runJSON(t, &v, prog, args...)
+	if code == 2 {
+		t.Fatalf("%s %v: exit 2: %s", prog, args, stderr)
 	}
-	if v.Code == 2 {
-		t.Fatalf("%s %v: exit 2: %s", prog, args, errb.String())
-	}
-	if err := json.Unmarshal(out.Bytes(), &v); err != nil {
-		t.Fatalf("%s %v: exit %d: output is not JSON: %v\nstdout: %s\nstderr: %s", prog, args, v.Code, err, out.String(), errb.String())
-	}
+	v.Code = code
 	return v
 }
 
@@ -152,22 +137,7 @@ func TestPythonVerifierMembership(t *testing.T) {
 
 	// The logs in reverse order: the membership entries come in another
 	// order, the findings are the same.
-	var logs [][][]byte
-	for _, raw := range s.Entries {
-		e, err := protocol.Decode(bytes.Clone(raw))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.Seq() == 1 {
-			logs = append(logs, nil)
-		}
-		logs[len(logs)-1] = append(logs[len(logs)-1], raw)
-	}
-	slices.Reverse(logs)
-	reversed, err := exporttest.Encode(s.Header, nil, slices.Concat(logs...), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reversed := s.Reversed(t)
 	other, err := membership.NewGenesis(s.Genesis.Roster, membership.Rule{Roles: []protocol.Role{protocol.RoleReferral}, Threshold: 75})
 	if err != nil {
 		t.Fatal(err)

@@ -375,28 +375,39 @@ func messages(v verdict) string {
 // on exit 2, when it prints only an error).
 func runVerifier(t *testing.T, prog string, args ...string) verdict {
 	t.Helper()
+	var v verdict
+	code, stderr := runJSON(t, &v, prog, args...)
+	v.Code = code
+	if code == 2 && stderr == "" {
+		t.Errorf("%s %v: exit 2 without a message", prog, args)
+	}
+	return v
+}
+
+// runJSON runs prog with args and decodes what it prints into v, unless
+// it exits 2 (when it prints only an error). It returns the exit code and
+// what it wrote to stderr.
+func runJSON(t *testing.T, v any, prog string, args ...string) (int, string) {
+	t.Helper()
 	cmd := exec.Command(prog, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
-	var v verdict
+	code := 0
 	var ee *exec.ExitError
 	switch {
 	case errors.As(err, &ee):
-		v.Code = ee.ExitCode()
+		code = ee.ExitCode()
 	case err != nil:
 		t.Fatalf("%s %v: %v", prog, args, err)
 	}
-	if v.Code == 2 {
-		if errb.Len() == 0 {
-			t.Errorf("%s %v: exit 2 without a message", prog, args)
-		}
-		return v
+	if code == 2 {
+		return code, errb.String()
 	}
-	if err := json.Unmarshal(out.Bytes(), &v); err != nil {
-		t.Fatalf("%s %v: exit %d: output is not JSON: %v\nstdout: %s\nstderr: %s", prog, args, v.Code, err, out.String(), errb.String())
+	if err := json.Unmarshal(out.Bytes(), v); err != nil {
+		t.Fatalf("%s %v: exit %d: output is not JSON: %v\nstdout: %s\nstderr: %s", prog, args, code, err, out.String(), errb.String())
 	}
-	return v
+	return code, errb.String()
 }
 
 // readExport returns an export's header, its logs (SignedEntry bytes by

@@ -82,6 +82,9 @@ func (n *Node) Approve(ctx context.Context, id protocol.ID) (roster.Proposal, er
 // AnnouncePeer implements api.Membership: a peer update (SPEC 12.4) with
 // this node's peer ID and the addresses given, or those it listens on.
 func (n *Node) AnnouncePeer(ctx context.Context, req roster.PeerRequest) (roster.PeerAnnounced, error) {
+	if err := req.Check(); err != nil {
+		return roster.PeerAnnounced{}, err
+	}
 	addrs := req.Addrs
 	if len(addrs) == 0 {
 		for _, a := range n.host.Addrs() {

@@ -380,12 +380,7 @@ func (n *Node) checkOwnTarget(body *pb.Entry) error {
 }
 
 // now is the node's clock (config.Node.Clock).
-func (n *Node) now() time.Time {
-	if n.cfg.Clock != nil {
-		return n.cfg.Clock()
-	}
-	return time.Now()
-}
+func (n *Node) now() time.Time { return n.cfg.Now() }
 
 // random is the node's randomness (config.Node.Random): what it seals
 // notice details with.
@@ -517,10 +512,11 @@ func (n *Node) Status(ctx context.Context) (status.Status, error) {
 	if err != nil {
 		return st, err
 	}
+	inForce := h.Roster()
 	for _, hd := range heads {
 		name := h.NameOf(hd.Author)
-		if _, taken := st.Heads[name]; taken || (name != hd.Author.String() && hd.Author != keyOf(h, name)) {
-			name += " (key " + hd.Author.String()[:16] + ")" // a member's earlier key
+		if m, ok := inForce.ByName(name); ok && m.AuthorKey != hd.Author || !ok && name != hd.Author.String() {
+			name += " (key " + hd.Author.String()[:16] + ")" // an earlier key, or a removed member's
 		}
 		st.Heads[name] = hd.Seq
 	}
@@ -614,13 +610,6 @@ func (s *peerScores) get() map[peer.ID]float64 {
 	return maps.Clone(s.m)
 }
 
-// keyOf is the current key of member name in h's roster in force (zero if
-// it is not a member now).
-func keyOf(h *membership.History, name string) protocol.AuthorKey {
-	m, _ := h.Roster().ByName(name)
-	return m.AuthorKey
-}
-
 // adoptNextKey makes author.key.next this node's author key when the
 // roster in force names it as this member's key (a revocation gave it,
 // or a rotation signed elsewhere): SPEC 12.4.
@@ -680,9 +669,6 @@ func (n *Node) checkSelf() error {
 // a sync fetches the logs of members just admitted; match results are
 // derived again (verdicts on entries may have changed).
 func (n *Node) membershipChanged(old, now *membership.History) {
-	if old.Version() == now.Version() && old.Roster() == now.Roster() {
-		return
-	}
 	r := now.Roster()
 	for _, p := range n.gater.SetRoster(r) {
 		n.log.Info("closing the connections of a peer no longer in the roster", "peer", p)

@@ -3,7 +3,6 @@ package node
 import (
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/node/kind"
@@ -71,7 +70,7 @@ func RotateKey(cfg *config.Node, log *slog.Logger) (Rotation, error) {
 		return Rotation{}, fmt.Errorf("%w: author.key.next (%s) is a key the federation knows already: remove it and run rotate-key again", kind.ErrInvalid, nk)
 	}
 	e, err := st.Append(old, func(head protocol.Head) (*protocol.Entry, error) {
-		body := &pb.Entry{Version: protocol.Version, Federation: cfg.Federation, Seq: head.Seq + 1, TimestampMs: now(cfg),
+		body := &pb.Entry{Version: protocol.Version, Federation: cfg.Federation, Seq: head.Seq + 1, TimestampMs: cfg.Now().UnixMilli(),
 			Payload: &pb.Entry_Rotation{Rotation: &pb.Rotation{NewKey: nk[:]}}}
 		if head.Seq > 0 {
 			body.Prev = head.ID[:]
@@ -87,13 +86,6 @@ func RotateKey(cfg *config.Node, log *slog.Logger) (Rotation, error) {
 		return Rotation{}, fmt.Errorf("the rotation entry %s is stored, but author.key.next could not replace author.key (%w): rename it by hand before starting the node", e.ID, err)
 	}
 	return Rotation{Old: old, New: nk, Entry: e}, nil
-}
-
-func now(cfg *config.Node) int64 {
-	if cfg.Clock != nil {
-		return cfg.Clock().UnixMilli()
-	}
-	return time.Now().UnixMilli()
 }
 
 // NewKey makes author.key.next for the member of cfg and returns its

@@ -139,8 +139,8 @@ func CheckFederationOf(federation string, e *Entry) error {
 // author in the roster, role allowed to write the payload, and a notice
 // addressed to a platform of the roster. It does not verify the signature.
 func (r *Roster) Check(e *Entry) error {
-	if e.Body.Federation != r.Federation {
-		return fmt.Errorf("%w: entry %s is for %q, this is %q", ErrFederation, e.ID, e.Body.Federation, r.Federation)
+	if err := CheckFederationOf(r.Federation, e); err != nil {
+		return err
 	}
 	m, ok := r.ByKey(e.Author)
 	if !ok {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/node"
 	"github.com/staydown/staydown/node/api"
 )
@@ -89,17 +88,16 @@ the node a new node.key, or when it moves: the other nodes dial the new
 addresses, and let the new peer ID in, once they hold the update.`,
 		Args: args("", 0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			for _, a := range addrs {
-				if _, err := config.CheckBootstrap([]string{a}); err == nil {
-					return usagef("--addr %s ends in /p2p/: give the address alone, the peer ID is this node's", short(a))
-				}
+			req := api.PeerRequest{Addrs: addrs}
+			if err := req.Check(); err != nil {
+				return err
 			}
 			cl, err := c.client()
 			if err != nil {
 				return err
 			}
 			var p api.PeerAnnounced
-			if err := cl.call(cmd.Context(), http.MethodPost, "/v1/members/peer", api.PeerRequest{Addrs: addrs}, &p); err != nil {
+			if err := cl.call(cmd.Context(), http.MethodPost, "/v1/members/peer", req, &p); err != nil {
 				return err
 			}
 			if c.json {

@@ -3,12 +3,9 @@ package api
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
-
-	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/staydown/staydown/node/roster"
 	"github.com/staydown/staydown/protocol"
@@ -43,31 +40,16 @@ type Membership interface {
 
 // announcePeer publishes this node's peer ID and addresses: 201.
 func (s *server) announcePeer(w http.ResponseWriter, r *http.Request) {
-	m := s.membership(w)
-	if m == nil {
-		return
-	}
-	var req PeerRequest
-	if err := decodeBody(r.Body, &req); err != nil {
-		s.error(w, r, err)
-		return
-	}
-	if len(req.Addrs) > protocol.MaxAddrs {
-		s.error(w, r, fieldErr("addrs", "%d addresses, at most %d", len(req.Addrs), protocol.MaxAddrs))
-		return
-	}
-	for i, a := range req.Addrs {
-		if _, err := ma.NewMultiaddr(a); err != nil || strings.Contains(a, "/p2p/") {
-			s.error(w, r, fieldErr(fmt.Sprintf("addrs[%d]", i), "%q is not a multiaddr without /p2p/, like \"/ip4/192.0.2.1/tcp/4001\"", a))
-			return
+	s.onMembership(w, r, http.StatusCreated, func(m Membership) (any, error) {
+		var req PeerRequest
+		if err := decodeBody(r.Body, &req); err != nil {
+			return nil, err
 		}
-	}
-	p, err := m.AnnouncePeer(r.Context(), req)
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	s.reply(w, http.StatusCreated, p)
+		if err := req.Check(); err != nil {
+			return nil, err
+		}
+		return m.AnnouncePeer(r.Context(), req)
+	})
 }
 
 // The membership types of the domain (package node/roster). Their JSON is
@@ -110,102 +92,76 @@ func route(path string) string {
 	return path
 }
 
-// membership is the backend's Membership, or nil after answering 501.
-func (s *server) membership(w http.ResponseWriter) Membership {
+// onMembership answers a membership request: 501 when the backend has
+// no membership; else call, which checks the request (4xx before the
+// backend is asked) and calls the backend, and its error or its result
+// with status.
+func (s *server) onMembership(w http.ResponseWriter, r *http.Request, status int, call func(m Membership) (any, error)) {
 	m, ok := s.backend.(Membership)
 	if !ok {
 		s.fail(w, http.StatusNotImplemented, "this backend has no membership")
+		return
 	}
-	return m
+	v, err := call(m)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.reply(w, status, v)
 }
 
 func (s *server) members(w http.ResponseWriter, r *http.Request) {
-	m := s.membership(w)
-	if m == nil {
-		return
-	}
-	if err := checkParams(r.URL.Query()); err != nil {
-		s.error(w, r, err)
-		return
-	}
-	v, err := m.Membership(r.Context())
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	s.reply(w, http.StatusOK, v)
+	s.onMembership(w, r, http.StatusOK, func(m Membership) (any, error) {
+		if err := checkParams(r.URL.Query()); err != nil {
+			return nil, err
+		}
+		return m.Membership(r.Context())
+	})
 }
 
 func (s *server) listProposals(w http.ResponseWriter, r *http.Request) {
-	m := s.membership(w)
-	if m == nil {
-		return
-	}
-	if err := checkParams(r.URL.Query()); err != nil {
-		s.error(w, r, err)
-		return
-	}
-	l, err := m.Proposals(r.Context())
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	s.reply(w, http.StatusOK, l)
+	s.onMembership(w, r, http.StatusOK, func(m Membership) (any, error) {
+		if err := checkParams(r.URL.Query()); err != nil {
+			return nil, err
+		}
+		return m.Proposals(r.Context())
+	})
 }
 
 // propose decodes and checks a ProposeRequest (400 before the backend
 // sees it), then has the backend publish the amendment: 201 with the
 // proposal.
 func (s *server) propose(w http.ResponseWriter, r *http.Request) {
-	m := s.membership(w)
-	if m == nil {
-		return
-	}
-	var req ProposeRequest
-	if err := decodeBody(r.Body, &req); err != nil {
-		s.error(w, r, err)
-		return
-	}
-	if err := req.Check(); err != nil {
-		s.error(w, r, err)
-		return
-	}
-	p, err := m.Propose(r.Context(), req)
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	s.reply(w, http.StatusCreated, p)
+	s.onMembership(w, r, http.StatusCreated, func(m Membership) (any, error) {
+		var req ProposeRequest
+		if err := decodeBody(r.Body, &req); err != nil {
+			return nil, err
+		}
+		if err := req.Check(); err != nil {
+			return nil, err
+		}
+		return m.Propose(r.Context(), req)
+	})
 }
 
 // approve has the backend publish this node's approval of the proposal
 // named in the path: 201 with the proposal after it.
 func (s *server) approve(w http.ResponseWriter, r *http.Request) {
-	m := s.membership(w)
-	if m == nil {
-		return
-	}
-	idHex := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/v1/proposals/"), "/approvals")
-	id, err := parseID("id", idHex)
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		s.error(w, r, fieldErr("body", "%v", err))
-		return
-	}
-	if len(bytes.TrimSpace(body)) > 0 {
-		if err := decodeBody(bytes.NewReader(body), &ApprovalRequest{}); err != nil {
-			s.error(w, r, err)
-			return
+	s.onMembership(w, r, http.StatusCreated, func(m Membership) (any, error) {
+		idHex := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/v1/proposals/"), "/approvals")
+		id, err := parseID("id", idHex)
+		if err != nil {
+			return nil, err
 		}
-	}
-	p, err := m.Approve(r.Context(), id)
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	s.reply(w, http.StatusCreated, p)
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return nil, fieldErr("body", "%v", err)
+		}
+		if len(bytes.TrimSpace(body)) > 0 {
+			if err := decodeBody(bytes.NewReader(body), &ApprovalRequest{}); err != nil {
+				return nil, err
+			}
+		}
+		return m.Approve(r.Context(), id)
+	})
 }

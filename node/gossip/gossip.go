@@ -198,9 +198,7 @@ func rejectReason(err error) string {
 		{protocol.ErrTooLarge, "too_large"},
 		{protocol.ErrMalformed, "malformed"},
 		{protocol.ErrBadSignature, "bad_signature"},
-		{protocol.ErrUnknownAuthor, "unknown_author"},
 		{protocol.ErrFederation, "wrong_federation"},
-		{protocol.ErrRole, "role"},
 	} {
 		if errors.Is(err, s.err) {
 			return s.name

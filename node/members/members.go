@@ -68,7 +68,8 @@ func (l *Live) History() *membership.History { return l.cur.Load() }
 func (l *Live) Roster() *protocol.Roster { return l.cur.Load().Roster() }
 
 // Watch calls fn, in the writer's goroutine, after every refresh that
-// changed the membership, with the history before and after.
+// changed the roster in force (its version, or a member's key, peer ID or
+// addresses), with the history before and after.
 func (l *Live) Watch(fn func(old, now *membership.History)) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -79,8 +80,8 @@ func (l *Live) Watch(fn func(old, now *membership.History)) {
 // that logged a membership entry (the writer calls it). If a verdict may
 // have changed, the store judges under the new membership from now on
 // (deriving its indexes again if a stored entry's verdict changed). The
-// watchers are told of every refresh. Refresh reports whether the roster
-// in force changed: held entries may apply now.
+// watchers are told when the roster in force changed, which Refresh
+// reports: held entries may apply now.
 func (l *Live) Refresh() (bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -100,10 +101,13 @@ func (l *Live) Refresh() (bool, error) {
 		}
 	}
 	l.cur.Store(h)
-	for _, fn := range l.watches {
-		fn(old, h)
+	changed := h.Version() != old.Version() || !samePeers(h, old)
+	if changed {
+		for _, fn := range l.watches {
+			fn(old, h)
+		}
 	}
-	return h.Version() != old.Version() || !samePeers(h, old), nil
+	return changed, nil
 }
 
 func samePeers(a, b *membership.History) bool {

@@ -340,7 +340,7 @@ func CheckVoter(h *membership.History, name string, key protocol.AuthorKey) erro
 // would be a second vote at one version, a conflicting approval that
 // every node keeps as evidence against it (SPEC 12.3).
 func CheckFirstVote(h *membership.History, name string) error {
-	id, voted := votedAt(h, name)
+	id, voted := h.Voted(name)
 	if !voted {
 		return nil
 	}
@@ -372,7 +372,7 @@ func Approval(h *membership.History, name string, id protocol.ID) (*pb.Approval,
 	case !ok:
 		return nil, refuse(kind.ErrNotFound, "no pending proposal %s at roster version %d (staydown member proposals lists them)", id, h.Version())
 	}
-	if got, voted := votedAt(h, name); voted {
+	if got, voted := h.Voted(name); voted {
 		if got == id {
 			return nil, refuse(kind.ErrConflict, "%s already approved proposal %s", name, id)
 		}
@@ -380,24 +380,6 @@ func Approval(h *membership.History, name string, id protocol.ID) (*pb.Approval,
 			name, h.Version(), votedFor(h, got), name)
 	}
 	return &pb.Approval{Proposal: id[:], Base: p.Base}, nil
-}
-
-// votedAt is the amendment member name's vote at the version in force
-// counts for (the zero id: one this node does not hold), if it has voted.
-// Unlike membership.History.Voted, which returns at the first pending
-// proposal that lists the member as voting elsewhere, it looks for the
-// vote among every pending proposal before it settles for "elsewhere".
-func votedAt(h *membership.History, name string) (protocol.ID, bool) {
-	elsewhere := false
-	for _, p := range h.Pending {
-		for _, v := range p.Votes {
-			if v.Member == name {
-				return p.ID, true
-			}
-		}
-		elsewhere = elsewhere || slices.Contains(p.Elsewise, name)
-	}
-	return protocol.ID{}, elsewhere
 }
 
 // Propose is the amendment a voting member (name, signing with key)

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"slices"
 
+	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/membership"
 	"github.com/staydown/staydown/protocol/pb"
@@ -316,6 +317,18 @@ func ptr(v uint64) *uint64 { return &v }
 // announce (none: those the node listens on).
 type PeerRequest struct {
 	Addrs []string `json:"addrs"`
+}
+
+// Check validates the addresses: at most 16 multiaddrs, each without a
+// /p2p/ part (the peer ID is the node's). Errors wrap kind.ErrInvalid.
+func (r PeerRequest) Check() error {
+	if len(r.Addrs) > protocol.MaxAddrs {
+		return invalid("addrs", "%d addresses, at most %d", len(r.Addrs), protocol.MaxAddrs)
+	}
+	if _, err := config.CheckAddrs(r.Addrs); err != nil {
+		return invalid("addrs", "%v", err)
+	}
+	return nil
 }
 
 // PeerAnnounced is what a node announced of its own peer (SPEC 12.4).

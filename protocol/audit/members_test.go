@@ -177,24 +177,7 @@ func nameAll(names map[protocol.ID]string, ids []protocol.ID) []string {
 func TestMembershipOrder(t *testing.T) {
 	s := audittest.New(t, fakePeer)
 	want := findingKeys(t, auditFile(t, s.Genesis, s.File))
-	rev := slices.Clone(s.Entries)
-	// Logs in the reverse order, each still in seq order.
-	var logs [][][]byte
-	for _, raw := range rev {
-		e, err := protocol.Decode(bytes.Clone(raw))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.Seq() == 1 {
-			logs = append(logs, nil)
-		}
-		logs[len(logs)-1] = append(logs[len(logs)-1], raw)
-	}
-	slices.Reverse(logs)
-	file, err := exporttest.Encode(s.Header, nil, slices.Concat(logs...), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	file := s.Reversed(t)
 	if got := findingKeys(t, auditFile(t, s.Genesis, file)); !slices.Equal(got, want) {
 		t.Fatalf("logs reversed:\n%v\nwant\n%v", got, want)
 	}

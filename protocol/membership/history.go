@@ -206,7 +206,8 @@ func Compute(g *Genesis, entries []*protocol.Entry) *History {
 				missing = append(missing, name)
 			}
 		}
-		change := s.apply(a)
+		change := describe(a)
+		s.apply(a)
 		s.version++
 		if admit := a.GetAdmit(); admit != nil {
 			s.chainOf(admit.Name, l) // no other chain changes
@@ -258,12 +259,10 @@ func genesisState(g *Genesis) *state {
 		succ: map[protocol.AuthorKey]protocol.AuthorKey{}, declared: map[protocol.AuthorKey]bool{},
 	}
 	for _, m := range g.Roster.Members {
-		s.admit(memberBlock(m), 0)
+		s.admit(Block(m), 0)
 	}
 	return s
 }
-
-func memberBlock(m protocol.Member) *pb.MemberBlock { return Block(m) }
 
 func (s *state) admit(b *pb.MemberBlock, version uint64) {
 	var k protocol.AuthorKey
@@ -584,45 +583,35 @@ func (s *state) checkCut(name string, key []byte) string {
 	return ""
 }
 
-// apply makes the passed amendment a of s, and says what changed.
-func (s *state) apply(a *pb.Amendment) string {
+// apply makes the passed amendment a of s.
+func (s *state) apply(a *pb.Amendment) {
 	next := s.version + 1
 	switch c := a.Change.(type) {
 	case *pb.Amendment_Admit:
 		s.admit(c.Admit, next)
-		return fmt.Sprintf("admit %s (%s)", c.Admit.Name, c.Admit.Role)
 	case *pb.Amendment_Remove:
 		m := s.members[c.Remove.Member]
 		m.removed = true
 		copy(m.gone[:], c.Remove.Key)
 		s.cutKey(c.Remove.Key, c.Remove.AfterSeq, "removed")
-		return fmt.Sprintf("remove %s after seq %d", m.name, c.Remove.AfterSeq)
 	case *pb.Amendment_Role:
 		m := s.members[c.Role.Member]
-		var k protocol.AuthorKey
-		copy(k[:], c.Role.Key)
+		k := protocol.AuthorKey(c.Role.Key)
 		role := protocol.Role(c.Role.Role)
 		m.segs = append(m.segs, roleSeg{key: k, pos: s.keys[k].Pos, after: c.Role.AfterSeq, role: role})
 		m.role = role
 		m.platform = m.platform || role == protocol.RolePlatform
-		return fmt.Sprintf("role of %s: %s after seq %d", m.name, role, c.Role.AfterSeq)
 	case *pb.Amendment_Revoke:
-		var k protocol.AuthorKey
-		copy(k[:], c.Revoke.Key)
+		k := protocol.AuthorKey(c.Revoke.Key)
 		s.cutKey(k[:], c.Revoke.AfterSeq, "revoked")
 		if len(c.Revoke.NewKey) > 0 {
-			var nk protocol.AuthorKey
-			copy(nk[:], c.Revoke.NewKey)
+			nk := protocol.AuthorKey(c.Revoke.NewKey)
 			s.succ[k] = nk
 			s.declared[nk] = true
-			return fmt.Sprintf("revoke %s's key %s after seq %d; new key %s", c.Revoke.Member, short(k), c.Revoke.AfterSeq, short(nk))
 		}
-		return fmt.Sprintf("revoke %s's key %s after seq %d", c.Revoke.Member, short(k), c.Revoke.AfterSeq)
 	case *pb.Amendment_Rule:
 		s.rule = ruleOf(c.Rule)
-		return "voting rule: " + s.rule.String()
 	}
-	return ""
 }
 
 func short(k protocol.AuthorKey) string { return k.String()[:16] }
@@ -707,6 +696,9 @@ func describe(a *pb.Amendment) string {
 	case *pb.Amendment_Revoke:
 		var k protocol.AuthorKey
 		copy(k[:], c.Revoke.Key)
+		if len(c.Revoke.NewKey) > 0 {
+			return fmt.Sprintf("revoke %s's key %s after seq %d; new key %s", c.Revoke.Member, short(k), c.Revoke.AfterSeq, short(protocol.AuthorKey(c.Revoke.NewKey)))
+		}
 		return fmt.Sprintf("revoke %s's key %s after seq %d", c.Revoke.Member, short(k), c.Revoke.AfterSeq)
 	case *pb.Amendment_Rule:
 		return "voting rule: " + ruleOf(c.Rule).String()

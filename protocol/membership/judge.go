@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
@@ -58,7 +59,7 @@ func (h *History) Judge(author protocol.AuthorKey, seq uint64, body *pb.Entry) (
 		if ks.End == 0 {
 			return v, ks.Member + "'s key " + short(author) + " " + ks.Why + ": no entry of it counts"
 		}
-		return v, ks.Member + "'s key " + short(author) + " " + ks.Why + " after seq " + itoa(ks.End)
+		return v, ks.Member + "'s key " + short(author) + " " + ks.Why + " after seq " + strconv.FormatUint(ks.End, 10)
 	}
 	m := s.members[ks.Member]
 	role := m.roleAt(ks, author, seq)
@@ -90,20 +91,6 @@ func (m *member) roleAt(ks KeyState, key protocol.AuthorKey, seq uint64) protoco
 	return role
 }
 
-func itoa(n uint64) string {
-	if n == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	return string(b[i:])
-}
-
 // Roster is the roster in force: the latest version, with the peer IDs and
 // addresses its members last gave.
 func (h *History) Roster() *protocol.Roster { return h.Versions[len(h.Versions)-1].Roster }
@@ -116,15 +103,6 @@ func (h *History) Version() uint64 { return h.Versions[len(h.Versions)-1].N }
 func (h *History) Key(k protocol.AuthorKey) (KeyState, bool) {
 	ks, ok := h.now.keys[k]
 	return ks, ok
-}
-
-// Keys is every key the history knows, with its state.
-func (h *History) Keys() map[protocol.AuthorKey]KeyState { return maps.Clone(h.now.keys) }
-
-// Entry is the membership entry with id, if the history was computed with it.
-func (h *History) Entry(id protocol.ID) (*protocol.Entry, bool) {
-	e, ok := h.entries[id]
-	return e, ok
 }
 
 // Fingerprint is a digest of everything Judge reads: two histories with
@@ -230,4 +208,10 @@ func (h *History) Admitted(name string) (uint64, bool) {
 		return 0, false
 	}
 	return m.admitted, true
+}
+
+// Entry is the membership entry with id, if the history was computed with it.
+func (h *History) Entry(id protocol.ID) (*protocol.Entry, bool) {
+	e, ok := h.entries[id]
+	return e, ok
 }

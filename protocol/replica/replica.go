@@ -170,7 +170,7 @@ func Decide(v View, m Members, e *protocol.Entry) (Step, error) {
 		return Step{Outcome: Rejected, Err: &ChainError{Entry: e, Head: head, Err: err}}, nil
 	}
 	newHead := protocol.Head{Author: e.Author, Seq: seq, ID: e.ID}
-	if err := CheckRules(v, m, e); err != nil {
+	if err := checkRules(v, e, verdict, why); err != nil {
 		if !errors.Is(err, ErrRule) {
 			return Step{}, err
 		}
@@ -259,7 +259,14 @@ func CheckTarget(kind protocol.Kind, id protocol.ID, author protocol.AuthorKey, 
 // or a check sees. It returns an error wrapping ErrRule for a void entry,
 // and v's errors.
 func CheckRules(v Rules, m Members, e *protocol.Entry) error {
-	if verdict, why := judge(m, e); verdict != membership.In {
+	verdict, why := judge(m, e)
+	return checkRules(v, e, verdict, why)
+}
+
+// checkRules is CheckRules with the membership's verdict on e given
+// (Decide has it already: judging once per entry).
+func checkRules(v Rules, e *protocol.Entry, verdict membership.Verdict, why string) error {
+	if verdict != membership.In {
 		return &MemberError{Entry: e, Verdict: verdict, Why: why}
 	}
 	kind := e.Kind()

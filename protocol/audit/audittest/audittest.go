@@ -5,6 +5,7 @@
 package audittest
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"fmt"
@@ -45,6 +46,30 @@ type Scenario struct {
 	Voids       []protocol.ID              // the membership entries without effect
 	Named       map[string]*protocol.Entry // entries by the names the scenario gives them
 	Keys        map[string]protocol.AuthorKey
+}
+
+// Reversed is the scenario's export with its logs in the reverse order,
+// each log still in seq order: the membership entries come in another
+// order, and an audit must find the same.
+func (s *Scenario) Reversed(tb testing.TB) []byte {
+	tb.Helper()
+	var logs [][][]byte
+	for _, raw := range s.Entries {
+		e, err := protocol.Decode(bytes.Clone(raw))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if e.Seq() == 1 {
+			logs = append(logs, nil)
+		}
+		logs[len(logs)-1] = append(logs[len(logs)-1], raw)
+	}
+	slices.Reverse(logs)
+	file, err := exporttest.Encode(s.Header, nil, slices.Concat(logs...), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return file
 }
 
 // key is the ed25519 key of a fixed seed.
