@@ -36,9 +36,9 @@ func TestCheckpointsAreWitnessed(t *testing.T) {
 		// their cosignatures, and nru's republication of the merged
 		// checkpoint does not help when a platform published those very
 		// bytes first: pubsub drops it as already seen, for the two to
-		// three minutes its seen-cache keeps a message id. (Likewise a
-		// witness that gets a checkpoint before the entries it covers
-		// cosigns only when the log grows or that cache forgets it.)
+		// three minutes its seen-cache keeps a message id. (A witness
+		// that gets a checkpoint before the entries it covers cosigns it
+		// at its next tick: checkpoints.TestWitnessCosignsWhatItCouldNotCheckBefore.)
 		f.meshed(time.Minute)
 		f.settle(2 * time.Second)
 		var last *protocol.Entry

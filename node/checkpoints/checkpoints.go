@@ -313,6 +313,7 @@ func (c *Checkpoints) Receive(sc protocol.SignedCheckpoint, msg []byte) ([]byte,
 	}
 	c.keep(l, sc, msg)
 	if slices.Contains(sc.Cosigners, c.d.Self.AuthorKey) {
+		l.cosigned = max(l.cosigned, sc.Size)
 		return nil, nil
 	}
 	if sc.Size <= l.cosigned {
@@ -413,10 +414,46 @@ func (c *Checkpoints) Run(ctx context.Context, interval time.Duration) {
 			return
 		case <-c.d.After(wait):
 		}
+		for _, msg := range c.witnessKept() {
+			c.publish(msg)
+		}
 		if err := c.publishOwn(); err != nil {
 			c.d.Log.Error("publishing a checkpoint", "err", err)
 		}
 	}
+}
+
+// witnessKept cosigns the kept checkpoints of other logs that this node
+// could not check when they came (the entries they cover were not here
+// yet) and holds the entries of now, and returns the cosigned versions to
+// publish. Without it such a checkpoint waited for its author's log to
+// grow: the author's republication of the same bytes is dropped by
+// every pubsub seen-cache for minutes.
+func (c *Checkpoints) witnessKept() [][]byte {
+	c.mu.Lock()
+	var kept [][]byte
+	for a, l := range c.logs {
+		if a != c.d.Self.AuthorKey && l.note != nil && l.size > l.cosigned {
+			kept = append(kept, slices.Clone(l.latest))
+		}
+	}
+	c.mu.Unlock()
+	var out [][]byte
+	for _, msg := range kept {
+		sc, err := protocol.OpenCheckpoint(msg, c.d.Roster())
+		if err != nil {
+			continue // its author is no longer a member
+		}
+		cosigned, err := c.Receive(sc, msg)
+		if err != nil {
+			c.d.Log.Error("checking a checkpoint", "err", err)
+			continue
+		}
+		if cosigned != nil {
+			out = append(out, cosigned)
+		}
+	}
+	return out
 }
 
 // Latest returns the newest checkpoint this node holds of author's log,
