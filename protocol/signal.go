@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -133,6 +134,12 @@ func NormalizeURL(s string) (string, error) {
 		return "", fmt.Errorf("%w: url %q: bad host %q", ErrSignal, s, host)
 	}
 	host = strings.ToLower(host)
+	if port != "" {
+		// url.Parse has checked that it is digits.
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return "", fmt.Errorf("%w: url %q: port %q: want 1 to 65535", ErrSignal, s, port)
+		}
+	}
 	if (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
 		port = ""
 	}

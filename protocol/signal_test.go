@@ -110,6 +110,9 @@ func TestNormalizeURL(t *testing.T) {
 		{"http://example.com:443/a", "http://example.com:443/a"},
 		{"https://example.com:80/a", "https://example.com:80/a"},
 		{"https://example.com:8443/a", "https://example.com:8443/a"},
+		{"https://example.com:65535/a", "https://example.com:65535/a"},
+		{"https://example.com:1/a", "https://example.com:1/a"},
+		{"https://example.com:080/a", "https://example.com:080/a"},
 		{"https://example.com:/a", "https://example.com/a"},
 		{"https://example.com/a#section", "https://example.com/a"},
 		{"https://example.com#section", "https://example.com/"},
@@ -156,6 +159,9 @@ func TestNormalizeURL(t *testing.T) {
 		// Found by FuzzNormalizeURL: normalised to "http://:0/", which has
 		// no host.
 		"http://]:0", "http://a]b/",
+		// Ports out of range (#12 item 9).
+		"http://example.com:99999/", "http://example.com:65536/", "http://example.com:0/",
+		"http://[2001:db8::1]:70000/", "http://example.com:" + strings.Repeat("9", 30) + "/",
 	} {
 		t.Run(fmt.Sprintf("bad %.40q", in), func(t *testing.T) {
 			got, err := NormalizeURL(in)

@@ -787,6 +787,8 @@ def _normalize_url(s):
     if b"[" in hostname or b"]" in hostname:
         raise BadURL("bad host")
     hostname = go_lower(hostname)
+    if port and not (len(port) <= 5 and 1 <= int(port) <= 65535):
+        raise BadURL("port out of range")
     if (scheme == b"http" and port == b"80") or (scheme == b"https" and port == b"443"):
         port = b""
     if b":" in hostname:
