@@ -248,12 +248,17 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	return n, nil
 }
 
+// apiIdleTimeout closes a keep-alive connection on which no request
+// came for this long. A variable: a test shortens it.
+var apiIdleTimeout = 2 * time.Minute
+
 func (n *Node) serveHTTP(token string) error {
 	ln, err := net.Listen("tcp", n.cfg.API)
 	if err != nil {
 		return fmt.Errorf("api: listen on %s: %w", n.cfg.API, err)
 	}
 	n.apiAddr = ln.Addr()
+	ln = limitConns(ln, apiConnsPerClient, apiConns, n.log)
 	mux := http.NewServeMux()
 	if n.opts.API != nil {
 		mux.Handle("/v1/", n.opts.API(n, token))
@@ -264,7 +269,10 @@ func (n *Node) serveHTTP(token string) error {
 		fmt.Fprintf(w, "staydown node %s (%s) of federation %s\nAPI: /v1/ (bearer token), /v1/openapi.yaml\nMetrics: /metrics\n",
 			self.Name, self.Role, n.cfg.Federation)
 	})
-	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// A client that sends no request, or no more, is dropped: the header
+	// timeout and the idle one; the API's handlers bound each body and
+	// each write (node/api's BodyTimeout, WriteStall).
+	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: apiIdleTimeout}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()

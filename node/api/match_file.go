@@ -139,11 +139,16 @@ func (s *server) matchFile(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := acquireFileSlot(r.Context()); err != nil {
-		return // the client went away
+	// The body is received at the client's pace before a slot is taken:
+	// a slow upload must not keep others waiting for the decoder.
+	f, body, err := filehash.Receive(r.Body, MaxFileSize)
+	if err == nil && f.Size > 0 {
+		if err := acquireFileSlot(r.Context()); err != nil {
+			return // the client went away
+		}
+		f.HashImage(body)
+		<-fileSlots
 	}
-	f, err := filehash.Read(r.Body, MaxFileSize)
-	<-fileSlots
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.Is(err, filehash.ErrTooLarge), errors.As(err, &tooLarge):

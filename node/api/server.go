@@ -32,6 +32,9 @@ type server struct {
 	token   [sha256.Size]byte // sha256 of the bearer token; zero: refuse everyone
 	log     *slog.Logger
 	routes  map[string]map[string]http.HandlerFunc // path -> method -> handler
+	// timeouts are the deadlines of a request's body and each write of
+	// its response (deadlines.go).
+	timeouts timeouts
 }
 
 // NewServer returns the handler of the API under /v1/. Every request must
@@ -39,7 +42,7 @@ type server struct {
 // request. The caller mounts it (and applies server timeouts); paths
 // outside /v1/ answer 404.
 func NewServer(b Backend, token string, log *slog.Logger) http.Handler {
-	s := &server{backend: b, log: log}
+	s := &server{backend: b, log: log, timeouts: defaultTimeouts}
 	if token != "" {
 		s.token = sha256.Sum256([]byte(token))
 	}
@@ -115,7 +118,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		limit = maxWatchBody
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
-	h(w, r)
+	h(s.timeouts.withDeadlines(w, r), r)
 }
 
 // authorize returns what is wrong with the request's credentials, "" if

@@ -38,18 +38,30 @@ type Hashes struct {
 // and md5 as it reads, then, if the bytes decode as an image, its PDQ
 // hash. It holds the bytes in memory (an HTTP body can be read only once).
 // More than limit bytes is an error wrapping ErrTooLarge; a read error is
-// returned as it is.
+// returned as it is. It is Receive then HashImage.
 func Read(r io.Reader, limit int64) (*Hashes, error) {
-	var buf bytes.Buffer
-	f, err := hashStream(io.TeeReader(io.LimitReader(r, limit+1), &buf))
+	f, b, err := Receive(r, limit)
 	if err != nil {
 		return nil, err
 	}
-	if f.Size > limit {
-		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
-	}
-	f.hashImage(buf.Bytes())
+	f.HashImage(b)
 	return f, nil
+}
+
+// Receive is Read's first half: it reads r to the end, at most limit
+// bytes, computing sha256 and md5 as it reads, and returns the bytes,
+// which HashImage decodes. The API receives an upload at the client's
+// pace before it takes one of the few slots that decode images.
+func Receive(r io.Reader, limit int64) (*Hashes, []byte, error) {
+	var buf bytes.Buffer
+	f, err := hashStream(io.TeeReader(io.LimitReader(r, limit+1), &buf))
+	if err != nil {
+		return nil, nil, err
+	}
+	if f.Size > limit {
+		return nil, nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
+	}
+	return f, buf.Bytes(), nil
 }
 
 // ReadSeeker is Read for a file that can be read twice, of any size:
@@ -91,7 +103,10 @@ func hashStream(r io.Reader) (*Hashes, error) {
 	return f, nil
 }
 
-func (f *Hashes) hashImage(b []byte) {
+// HashImage is Read's second half: if b (the bytes Receive returned)
+// decodes as an image, it sets Image, PDQ and Variants, else ImageErr.
+// It takes a CPU and up to a few hundred MB for the largest images.
+func (f *Hashes) HashImage(b []byte) {
 	res, variants, err := pdq.FromReaderDihedral(bytes.NewReader(b))
 	if err != nil {
 		f.ImageErr = err
