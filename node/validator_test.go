@@ -10,6 +10,7 @@ import (
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/staydown/staydown/protocol"
@@ -220,5 +221,31 @@ func TestPeerScoreInStatus(t *testing.T) {
 	waitUntil(t, 10*time.Second, "a negative score for rogue in status", func() bool {
 		st, err := n.Status(context.Background())
 		return err == nil && st.PeerScores["rogue"] < 0
+	})
+}
+
+// TestFloodingMemberIsGraylisted: a member that floods the topic with
+// invalid messages falls below the graylist threshold (pubsub drops its
+// messages unread from then on), and the node goes on taking honest
+// members' entries (#12 item 17).
+func TestFloodingMemberIsGraylisted(t *testing.T) {
+	f := newFederation(t, "nru=referral", "pfa=platform", "rogue=platform")
+	n := f.start("nru")
+	pfa := f.start("pfa")
+	if err := pfa.Connect(context.Background(), peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	r := newRogue(t, f, "rogue", n)
+	for i := range 500 {
+		r.send(t, fmt.Appendf(nil, "garbage %d", i))
+	}
+	waitUntil(t, 20*time.Second, "rogue below the graylist threshold (-300)", func() bool {
+		st, err := n.Status(context.Background())
+		return err == nil && st.PeerScores["rogue"] < -300
+	})
+	e := publishAddition(t, pfa, []string{"graphic-violence"}, sha256Signal(7))
+	waitUntil(t, 20*time.Second, "pfa's entry stored on nru after the flood", func() bool {
+		_, err := n.store.Get(e.ID)
+		return err == nil
 	})
 }

@@ -56,9 +56,16 @@ func scoreParams(topics ...string) (*pubsub.PeerScoreParams, *pubsub.PeerScoreTh
 	return &pubsub.PeerScoreParams{
 			Topics:           params,
 			AppSpecificScore: func(peer.ID) float64 { return 0 },
-			DecayInterval:    time.Second,
-			DecayToZero:      0.01,
-			RetainScore:      10 * time.Minute,
+			// Broken promises (an IHAVE whose IWANT goes unanswered) and
+			// GRAFTs during a backoff: six free, then the square of the
+			// excess, so that a peer that spams gossip it does not
+			// deliver is graylisted after a dozen.
+			BehaviourPenaltyWeight:    -10,
+			BehaviourPenaltyThreshold: 6,
+			BehaviourPenaltyDecay:     0.99,
+			DecayInterval:             time.Second,
+			DecayToZero:               0.01,
+			RetainScore:               10 * time.Minute,
 		}, &pubsub.PeerScoreThresholds{
 			GossipThreshold:   -100,
 			PublishThreshold:  -200,
