@@ -174,7 +174,7 @@ was refused; 2 when the file or the store cannot be read.`,
 
 type importResult struct {
 	applied, duplicate, evidence, checkpoints int
-	refused                      []string
+	refused                                   []string
 }
 
 // importFile checks and applies every record, in batches.
