@@ -19,7 +19,7 @@ func TestExportAuditImport(t *testing.T) {
 	c, nru, a, b := threeNodes(t)
 	hash := randomSHA256(t)
 	add := strings.TrimSpace(mustCLI(t, "add", "--dir", nru.dir, "--type", "sha256", "--label", "attacker-manifesto", hash))
-	mustCLI(t, "dispute", "--dir", b.dir, add, "--reason", "news footage")
+	dispute(t, b, add, "news footage")
 	n1 := strings.TrimSpace(mustCLI(t, "notice", "--dir", nru.dir, "--to", "platform-a", "--url", "https://v.example/1",
 		"--category", "attacker-manifesto", "--basis", "TCO art. 3"))
 	waitNotice(t, a, n1, "open")

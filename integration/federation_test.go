@@ -48,6 +48,23 @@ func (c *cluster) waitStatus(n *node, hash, id, want string) {
 	})
 }
 
+// dispute disputes the entry id from n once n holds it (a node does not
+// sign a dispute of an entry it has not received yet) and returns the
+// dispute's id.
+func dispute(t *testing.T, n *node, id, reason string) string {
+	t.Helper()
+	var out string
+	waitFor(t, deliveryBound, n.name+" holds "+id[:12]+" and disputes it", func() bool {
+		o, errs, code := cli(t, "dispute", "--dir", n.dir, id, "--reason", reason)
+		if code != 0 && !strings.Contains(errs, "not in this node's store") {
+			t.Fatalf("dispute on %s: exit %d: %s", n.name, code, errs)
+		}
+		out = o
+		return code == 0
+	})
+	return strings.TrimSpace(out)
+}
+
 func TestAdditionIsMatchableEverywhere(t *testing.T) {
 	c, nru, a, b := threeNodes(t)
 	hash := randomSHA256(t)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/staydown/staydown/node/notices"
 	"github.com/staydown/staydown/protocol"
@@ -36,6 +37,10 @@ func TestAuditStateMatchesNode(t *testing.T) {
 			return e
 		}
 		publish(nru, &pb.Entry{Payload: &pb.Entry_Retraction{Retraction: &pb.Retraction{Target: gone.ID[:]}}})
+		f.waitFor(time.Minute, "pfa holds pfb's addition, which it disputes", func() bool {
+			_, err := pfa.store.Get(disputed.ID)
+			return err == nil
+		})
 		publish(pfa, &pb.Entry{Payload: &pb.Entry_Dispute{Dispute: &pb.Dispute{Target: disputed.ID[:], Reason: "news"}}})
 		publish(pfa, &pb.Entry{Payload: &pb.Entry_Allow{Allow: &pb.Allow{Signals: []*pb.Signal{sha256Signal(5)}, Category: "news", Reason: "report"}}})
 		actioned, err := nru.IssueNotice(ctx, notices.IssueRequest{To: "pfa", Signals: []*pb.Signal{sha256Signal(6)},

@@ -76,6 +76,10 @@ func TestMatchCacheInvalidation(t *testing.T) {
 	check("an addition applied", api.VerdictReview, active)
 	add2 := publish(pa, &pb.Entry{Payload: &pb.Entry_Addition{Addition: &pb.Addition{Signals: []*pb.Signal{x, pdqSignal(p)}, Labels: []*pb.Label{{Slug: "graphic-violence"}}}}})
 	check("a second member's addition published", api.VerdictBlock, active, active)
+	// nru holds pa's addition before it disputes it (Node.checkDispute).
+	if res, err := nru.writer.Apply([]*protocol.Entry{add2}); err != nil || res[0].Outcome != store.Applied {
+		t.Fatalf("apply pa's addition on nru: %v %v", res, err)
+	}
 	applied(publish(nru, &pb.Entry{Payload: &pb.Entry_Dispute{Dispute: &pb.Dispute{Target: add2.ID[:], Reason: "a film still"}}}))
 	check("a dispute applied", api.VerdictReview, order(active, disputed)...)
 	allow := publish(pa, &pb.Entry{Payload: &pb.Entry_Allow{Allow: &pb.Allow{Signals: []*pb.Signal{x, pdqSignal(p)}, Category: "news", Reason: "report"}}})
@@ -147,8 +151,21 @@ func TestMatchCacheUnderLoad(t *testing.T) {
 		}
 		return e
 	}
+	// pa's additions, which nru holds too and disputes (a member does not
+	// dispute its own).
+	add := func(body *pb.Entry) *protocol.Entry {
+		t.Helper()
+		e, err := pa.Publish(context.Background(), body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res, err := nru.writer.Apply([]*protocol.Entry{e}); err != nil || res[0].Outcome != store.Applied {
+			t.Fatalf("apply on nru: %v %v", res, err)
+		}
+		return e
+	}
 	for i := 1; i <= 40; i++ {
-		add := apply(&pb.Entry{Payload: &pb.Entry_Addition{Addition: &pb.Addition{Signals: []*pb.Signal{x}, Labels: []*pb.Label{{Slug: "graphic-violence"}}}}})
+		add := add(&pb.Entry{Payload: &pb.Entry_Addition{Addition: &pb.Addition{Signals: []*pb.Signal{x}, Labels: []*pb.Label{{Slug: "graphic-violence"}}}}})
 		if got := len(matchOne(t, pa, q[0]).Attestations); got != i {
 			t.Fatalf("addition %d applied: %d attestations", i, got)
 		}

@@ -350,6 +350,9 @@ func (n *Node) Publish(ctx context.Context, body *pb.Entry) (*protocol.Entry, er
 	if err := n.checkOwnTarget(body); err != nil {
 		return nil, err
 	}
+	if err := n.checkDispute(body); err != nil {
+		return nil, err
+	}
 	// The writer signs it as the next entry of this node's log, stores
 	// it, updates what reads the store, and publishes it on gossip.
 	e, err := n.writer.Propose(ctx, body)
@@ -383,6 +386,46 @@ func (n *Node) checkOwnTarget(body *pb.Entry) error {
 	}
 	if t.Author != n.me.AuthorKey {
 		return fmt.Errorf("%w: entry %s was written by %s; a member may only retract or update its own entries", kind.ErrInvalid, id, n.nameOf(t.Author))
+	}
+	return nil
+}
+
+// checkDispute refuses, before signing, a dispute that can only be a
+// mistake, since a dispute once published stays in the log: its target
+// must be another member's addition or notice that this node holds (one
+// just published elsewhere may not have arrived yet: wait for it), which
+// this member has not disputed already. The protocol lets a member dispute
+// an entry it has not seen (SPEC 6.3); this node does not sign one.
+func (n *Node) checkDispute(body *pb.Entry) error {
+	d := body.GetDispute()
+	if d == nil {
+		return nil
+	}
+	id, err := protocol.IDFromBytes(d.Target)
+	if err != nil {
+		return fmt.Errorf("%w: target: %v", kind.ErrInvalid, err)
+	}
+	t, err := n.store.Get(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: entry %s is not in this node's store (one just published by another member may not have arrived yet: see staydown status)", kind.ErrNotFound, id)
+	}
+	if err != nil {
+		return err
+	}
+	switch k := t.Kind(); {
+	case k != protocol.KindAddition && k != protocol.KindNotice:
+		return fmt.Errorf("%w: entry %s is a %s; a dispute names an addition or a notice", kind.ErrInvalid, id, k)
+	case t.Author == n.me.AuthorKey:
+		return fmt.Errorf("%w: entry %s is this member's own %s: retract it (or withdraw the notice) instead of disputing it", kind.ErrInvalid, id, k)
+	}
+	held, err := n.store.Disputes(id)
+	if err != nil {
+		return err
+	}
+	for _, r := range held {
+		if r.Author == n.me.AuthorKey {
+			return fmt.Errorf("%w: this member disputed entry %s already (dispute %s)", kind.ErrConflict, id, r.EntryID)
+		}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -13,8 +14,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/staydown/staydown/node/kind"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
+	"github.com/staydown/staydown/store"
 )
 
 // rogue is a roster member whose node is a bare libp2p host with the same
@@ -248,4 +251,56 @@ func TestFloodingMemberIsGraylisted(t *testing.T) {
 		_, err := n.store.Get(e.ID)
 		return err == nil
 	})
+}
+
+// A dispute cannot be withdrawn, so the node refuses to sign one that can
+// only be a mistake (#13 item 4): of an entry it does not hold, of one
+// that is no addition or notice, of the member's own addition, or a
+// second by the same member.
+func TestDisputeChecksItsTarget(t *testing.T) {
+	f := newFederation(t, "nru=referral", "pfa=platform")
+	nru, pfa := f.start("nru"), f.start("pfa")
+	ctx := context.Background()
+	theirs := publishAddition(t, nru, []string{"graphic-violence"}, sha256Signal(1))
+	retraction, err := nru.Publish(ctx, &pb.Entry{Payload: &pb.Entry_Retraction{Retraction: &pb.Retraction{Target: theirs.ID[:]}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := publishAddition(t, nru, []string{"graphic-violence"}, sha256Signal(2))
+	for _, e := range []*protocol.Entry{theirs, retraction, other} {
+		if res, err := pfa.writer.Apply([]*protocol.Entry{e}); err != nil || res[0].Outcome != store.Applied {
+			t.Fatalf("apply on pfa: %v %v", res, err)
+		}
+	}
+	own := publishAddition(t, pfa, []string{"graphic-violence"}, sha256Signal(3))
+	dispute := func(target protocol.ID) error {
+		_, err := pfa.Publish(ctx, &pb.Entry{Payload: &pb.Entry_Dispute{Dispute: &pb.Dispute{Target: target[:], Reason: "news"}}})
+		return err
+	}
+	for _, c := range []struct {
+		name   string
+		target protocol.ID
+		kind   error
+		want   string
+	}{
+		{"an entry not held", protocol.IDOf([]byte("nothing")), kind.ErrNotFound, "not in this node's store"},
+		{"a retraction", retraction.ID, kind.ErrInvalid, "is a retraction; a dispute names an addition or a notice"},
+		{"its own addition", own.ID, kind.ErrInvalid, "own addition: retract it"},
+		{"another member's addition", other.ID, nil, ""},
+		{"the same again", other.ID, kind.ErrConflict, "disputed entry " + other.ID.String() + " already"},
+	} {
+		err := dispute(c.target)
+		if c.kind == nil {
+			if err != nil {
+				t.Errorf("%s: %v", c.name, err)
+			}
+			continue
+		}
+		if !errors.Is(err, c.kind) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want %v naming %q", c.name, err, c.kind, c.want)
+		}
+	}
+	if head, _ := pfa.store.Head(pfa.me.AuthorKey); head.Seq != 2 {
+		t.Errorf("pfa's log has %d entries, want its addition and one dispute", head.Seq)
+	}
 }

@@ -374,6 +374,19 @@ func (b *buckets) attestation(lk []byte, allows []Reason) (Attestation, error) {
 	return a, nil
 }
 
+// Disputes returns the disputes that name target, sorted by their ids.
+func (s *Store) Disputes(target protocol.ID) ([]Reason, error) {
+	var a Attestation
+	err := s.view(func(b *buckets) error {
+		_, err := b.disputes(target, &a)
+		return err
+	})
+	if err != nil {
+		return nil, wrapDB("disputes", err)
+	}
+	return a.Reasons, nil
+}
+
 // disputes adds the disputes of id to a's reasons and reports whether
 // there were any.
 func (b *buckets) disputes(id protocol.ID, a *Attestation) (bool, error) {
