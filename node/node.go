@@ -31,6 +31,7 @@ import (
 	"github.com/staydown/staydown/node/notices"
 	"github.com/staydown/staydown/node/p2p"
 	"github.com/staydown/staydown/node/status"
+	"github.com/staydown/staydown/node/storewatch"
 	"github.com/staydown/staydown/node/syncer"
 	"github.com/staydown/staydown/node/writer"
 	"github.com/staydown/staydown/protocol"
@@ -142,6 +143,7 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	if n.store, err = store.Open(cfg.StorePath); err != nil {
 		return nil, fmt.Errorf("store %s: %w", cfg.StorePath, err)
 	}
+	storeWatch := storewatch.New(n.store, n.metrics.reg, log, n.now, n.after)
 	if err = importSideFiles(n.store, cfg.Dir, log); err != nil {
 		return nil, err
 	}
@@ -228,7 +230,8 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	if interval <= 0 {
 		interval = checkpoints.DefaultInterval
 	}
-	n.wg.Add(6)
+	n.wg.Add(7)
+	go func() { defer n.wg.Done(); storeWatch.Run(runCtx) }()
 	go func() { defer n.wg.Done(); checkpoints.Drain(runCtx, ckptSub) }()
 	go func() { defer n.wg.Done(); n.ckpt.Run(runCtx, interval) }()
 	go func() { defer n.wg.Done(); n.sync.Run(runCtx) }()
@@ -495,6 +498,7 @@ func (n *Node) Status(ctx context.Context) (status.Status, error) {
 		Author: self.AuthorKey.String(), Federation: n.cfg.Federation,
 		Genesis: hex.EncodeToString(gh[:]), RosterVersion: h.Version(), Member: member, Proposals: len(h.Pending),
 		TopicPeers: len(n.topic.ListPeers()), Heads: map[string]uint64{}, Flagged: []string{},
+		StoreWritable: n.store.Writable(),
 	}
 	for _, p := range n.host.Network().Peers() {
 		if n.gater.Member(p) && n.host.Network().Connectedness(p) == network.Connected {

@@ -3,7 +3,6 @@ package store
 import (
 	"errors"
 	"os"
-	"os/signal"
 	"syscall"
 	"testing"
 	"time"
@@ -14,8 +13,8 @@ import (
 )
 
 // limitFileSize lowers this process's file-size limit (RLIMIT_FSIZE) to
-// n bytes until the test ends, with SIGXFSZ ignored so that a write past
-// it fails with EFBIG instead of killing the process. The limit is the
+// n bytes until the test ends: a write past it fails with EFBIG (the Go
+// runtime ignores SIGXFSZ unless asked to deliver it). The limit is the
 // process's: the test must not run in parallel with others.
 func limitFileSize(t *testing.T, n int64) (raise func()) {
 	t.Helper()
@@ -23,7 +22,6 @@ func limitFileSize(t *testing.T, n int64) (raise func()) {
 	if err := unix.Getrlimit(unix.RLIMIT_FSIZE, &old); err != nil {
 		t.Fatal(err)
 	}
-	signal.Ignore(syscall.SIGXFSZ)
 	if err := unix.Setrlimit(unix.RLIMIT_FSIZE, &unix.Rlimit{Cur: uint64(n), Max: old.Max}); err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +34,6 @@ func limitFileSize(t *testing.T, n int64) (raise func()) {
 		if err := unix.Setrlimit(unix.RLIMIT_FSIZE, &old); err != nil {
 			t.Fatal(err)
 		}
-		signal.Reset(syscall.SIGXFSZ)
 	}
 	t.Cleanup(raise)
 	return raise

@@ -304,8 +304,17 @@ func (w *Writer) commit(props []proposal, batch []*protocol.Entry, buffer bool) 
 			continue
 		}
 		if err != nil {
+			// Nothing of the batch is stored, and nothing is lost: a
+			// proposer hears of the error (its entry was never
+			// acknowledged, nor published: publication follows the
+			// commit), and the entries received are still their
+			// authors' and peers': the periodic sync fetches them again.
 			w.answer(props, nil, err)
-			w.d.Log.Error("store apply failed; entries dropped until sync", "entries", len(batch), "err", err)
+			level := slog.LevelError
+			if errors.Is(err, store.ErrNoSpace) {
+				level = slog.LevelDebug // node/storewatch logs it, once a minute
+			}
+			w.d.Log.Log(context.Background(), level, "store apply failed; entries dropped until sync", "entries", len(batch), "err", err)
 			return first, err
 		}
 		if first == nil && len(batch) > 0 {
