@@ -26,6 +26,7 @@ import (
 	"github.com/staydown/staydown/node/checkpoints"
 	"github.com/staydown/staydown/node/gossip"
 	"github.com/staydown/staydown/node/kind"
+	"github.com/staydown/staydown/node/liblog"
 	"github.com/staydown/staydown/node/matching"
 	"github.com/staydown/staydown/node/members"
 	"github.com/staydown/staydown/node/notices"
@@ -128,6 +129,9 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	if err != nil {
 		return nil, err
 	}
+	// go-libp2p's logs go to this node's log (the last node started, in
+	// a process that runs several).
+	liblog.Route(log.Handler())
 	runCtx, cancel := context.WithCancel(context.Background())
 	me := protocol.Member{Name: cfg.Name, Role: cfg.Role, AuthorKey: protocol.AuthorKeyOf(author), PeerID: peerID.String()}
 	n = &Node{cfg: cfg, log: log, me: me, author: author,
@@ -194,12 +198,12 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 		Synced: func(k uint64) { n.metrics.synced.Add(float64(k)) }, Forged: n.metrics.syncForged.Inc})
 	topicName := gossip.Topic(cfg.Federation)
 	ckptTopic := checkpoints.Topic(cfg.Federation)
-	if n.ps, err = gossip.NewPubSub(runCtx, n.host, n.scores.set, topicName, ckptTopic); err != nil {
+	if n.ps, err = gossip.NewPubSub(runCtx, n.host, liblog.Pubsub(log), n.scores.set, topicName, ckptTopic); err != nil {
 		return nil, fmt.Errorf("gossipsub: %w", err)
 	}
 	if err = n.ps.RegisterTopicValidator(topicName, (&gossip.Validator{Store: n.store, Federation: cfg.Federation, Names: n.nameOf, Self: n.host.ID(), Gater: n.gater, Log: log,
 		Rejected: func(reason string) { n.metrics.rejected.WithLabelValues(reason).Inc() }, Ignored: n.metrics.ignored.Inc, SyncWith: n.sync.Soon,
-		Hold: n.writer.Hold}).Validate); err != nil {
+		Hold: n.writer.Hold, Now: n.now}).Validate); err != nil {
 		return nil, fmt.Errorf("gossipsub validator: %w", err)
 	}
 	if n.topic, err = n.ps.Join(topicName); err != nil {
@@ -210,7 +214,7 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 		return nil, fmt.Errorf("gossipsub subscribe: %w", err)
 	}
 	n.ckpt, err = checkpoints.New(checkpoints.Deps{Store: n.store, Roster: n.members.Roster, Self: n.me, Author: n.author,
-		Federation: cfg.Federation, Host: n.host.ID(), After: n.after, Log: log, Reg: n.metrics.reg,
+		Federation: cfg.Federation, Host: n.host.ID(), After: n.after, Now: n.now, Log: log, Reg: n.metrics.reg,
 		Rejected: func() { n.metrics.rejected.WithLabelValues("checkpoint").Inc() }})
 	if err != nil {
 		return nil, err
@@ -268,6 +272,7 @@ func (n *Node) serveHTTP(token string) error {
 			self.Name, self.Role, n.cfg.Federation)
 	})
 	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	n.http.ErrorLog = slog.NewLogLogger(n.log.With("logger", "http").Handler(), slog.LevelWarn) // its errors (TLS handshakes, panics) in the node's log
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
