@@ -110,7 +110,7 @@ func (x *hostile) connect(ctx context.Context, skip ...string) {
 // (#12 item 2): a node must neither buffer them without bound nor relay
 // them.
 func (x *hostile) floodFarAhead(ctx context.Context, t *testing.T, every time.Duration) {
-	ps, err := gossip.NewPubSub(ctx, x.h, nil, gossip.Topic(x.fed))
+	ps, err := gossip.NewPubSub(ctx, x.h, slog.New(slog.DiscardHandler), nil, gossip.Topic(x.fed))
 	if err != nil {
 		t.Error(err)
 		return

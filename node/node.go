@@ -26,11 +26,13 @@ import (
 	"github.com/staydown/staydown/node/checkpoints"
 	"github.com/staydown/staydown/node/gossip"
 	"github.com/staydown/staydown/node/kind"
+	"github.com/staydown/staydown/node/liblog"
 	"github.com/staydown/staydown/node/matching"
 	"github.com/staydown/staydown/node/members"
 	"github.com/staydown/staydown/node/notices"
 	"github.com/staydown/staydown/node/p2p"
 	"github.com/staydown/staydown/node/status"
+	"github.com/staydown/staydown/node/storewatch"
 	"github.com/staydown/staydown/node/syncer"
 	"github.com/staydown/staydown/node/writer"
 	"github.com/staydown/staydown/protocol"
@@ -127,6 +129,9 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	if err != nil {
 		return nil, err
 	}
+	// go-libp2p's logs go to this node's log (the last node started, in
+	// a process that runs several).
+	liblog.Route(log.Handler())
 	runCtx, cancel := context.WithCancel(context.Background())
 	me := protocol.Member{Name: cfg.Name, Role: cfg.Role, AuthorKey: protocol.AuthorKeyOf(author), PeerID: peerID.String()}
 	n = &Node{cfg: cfg, log: log, me: me, author: author,
@@ -142,6 +147,7 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	if n.store, err = store.Open(cfg.StorePath); err != nil {
 		return nil, fmt.Errorf("store %s: %w", cfg.StorePath, err)
 	}
+	storeWatch := storewatch.New(n.store, n.metrics.reg, log, n.now, n.after)
 	if err = importSideFiles(n.store, cfg.Dir, log); err != nil {
 		return nil, err
 	}
@@ -192,12 +198,12 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 		Synced: func(k uint64) { n.metrics.synced.Add(float64(k)) }, Forged: n.metrics.syncForged.Inc})
 	topicName := gossip.Topic(cfg.Federation)
 	ckptTopic := checkpoints.Topic(cfg.Federation)
-	if n.ps, err = gossip.NewPubSub(runCtx, n.host, n.scores.set, topicName, ckptTopic); err != nil {
+	if n.ps, err = gossip.NewPubSub(runCtx, n.host, liblog.Pubsub(log), n.scores.set, topicName, ckptTopic); err != nil {
 		return nil, fmt.Errorf("gossipsub: %w", err)
 	}
 	if err = n.ps.RegisterTopicValidator(topicName, (&gossip.Validator{Store: n.store, Federation: cfg.Federation, Names: n.nameOf, Self: n.host.ID(), Gater: n.gater, Log: log,
 		Rejected: func(reason string) { n.metrics.rejected.WithLabelValues(reason).Inc() }, Ignored: n.metrics.ignored.Inc, SyncWith: n.sync.Soon,
-		Hold: n.writer.Hold}).Validate); err != nil {
+		Hold: n.writer.Hold, Now: n.now}).Validate); err != nil {
 		return nil, fmt.Errorf("gossipsub validator: %w", err)
 	}
 	if n.topic, err = n.ps.Join(topicName); err != nil {
@@ -208,7 +214,7 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 		return nil, fmt.Errorf("gossipsub subscribe: %w", err)
 	}
 	n.ckpt, err = checkpoints.New(checkpoints.Deps{Store: n.store, Roster: n.members.Roster, Self: n.me, Author: n.author,
-		Federation: cfg.Federation, Host: n.host.ID(), After: n.after, Log: log, Reg: n.metrics.reg,
+		Federation: cfg.Federation, Host: n.host.ID(), After: n.after, Now: n.now, Log: log, Reg: n.metrics.reg,
 		Rejected: func() { n.metrics.rejected.WithLabelValues("checkpoint").Inc() }})
 	if err != nil {
 		return nil, err
@@ -228,7 +234,8 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	if interval <= 0 {
 		interval = checkpoints.DefaultInterval
 	}
-	n.wg.Add(6)
+	n.wg.Add(7)
+	go func() { defer n.wg.Done(); storeWatch.Run(runCtx) }()
 	go func() { defer n.wg.Done(); checkpoints.Drain(runCtx, ckptSub) }()
 	go func() { defer n.wg.Done(); n.ckpt.Run(runCtx, interval) }()
 	go func() { defer n.wg.Done(); n.sync.Run(runCtx) }()
@@ -273,6 +280,7 @@ func (n *Node) serveHTTP(token string) error {
 	// timeout and the idle one; the API's handlers bound each body and
 	// each write (node/api's BodyTimeout, WriteStall).
 	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: apiIdleTimeout}
+	n.http.ErrorLog = slog.NewLogLogger(n.log.With("logger", "http").Handler(), slog.LevelWarn) // its errors (TLS handshakes, panics) in the node's log
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -546,6 +554,7 @@ func (n *Node) Status(ctx context.Context) (status.Status, error) {
 		Author: self.AuthorKey.String(), Federation: n.cfg.Federation,
 		Genesis: hex.EncodeToString(gh[:]), RosterVersion: h.Version(), Member: member, Proposals: len(h.Pending),
 		TopicPeers: len(n.topic.ListPeers()), Heads: map[string]uint64{}, Flagged: []string{},
+		StoreWritable: n.store.Writable(),
 	}
 	for _, p := range n.host.Network().Peers() {
 		if n.gater.Member(p) && n.host.Network().Connectedness(p) == network.Connected {

@@ -224,7 +224,7 @@ func subscribedTopic(t *testing.T, h host.Host) (context.Context, *pubsub.Topic)
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	ps, err := gossip.NewPubSub(ctx, h, nil, gossip.Topic("test"))
+	ps, err := gossip.NewPubSub(ctx, h, slog.New(slog.DiscardHandler), nil, gossip.Topic("test"))
 	if err != nil {
 		t.Fatal(err)
 	}

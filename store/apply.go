@@ -99,7 +99,7 @@ func (s *Store) Commit(b Batch) ([]Result, error) {
 		return nil, nil
 	}
 	results := make([]Result, len(entries))
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		w, err := newWriter(tx, s.judge())
 		if err != nil {
 			return err
@@ -152,7 +152,7 @@ const applyReleaseEvery = 1 << 17
 // (sign, no network) and must not call the Store.
 func (s *Store) Append(author protocol.AuthorKey, build func(head protocol.Head) (*protocol.Entry, error)) (*protocol.Entry, error) {
 	var out *protocol.Entry
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		w, err := newWriter(tx, s.judge())
 		if err != nil {
 			return err

@@ -81,7 +81,7 @@ const rebuildChunk = 1 << 16
 // log. Fetch the logs from peers into a fresh store instead.
 func (s *Store) Rebuild() error {
 	m := s.judge()
-	return wrapDB("rebuild", s.db.Update(func(tx *bolt.Tx) error { return rebuild(tx, m) }))
+	return wrapDB("rebuild", s.update(func(tx *bolt.Tx) error { return rebuild(tx, m) }))
 }
 
 // rebuild is Rebuild's transaction, judging entries under members.

@@ -33,7 +33,7 @@ func (s *Store) SaveCheckpoint(author protocol.AuthorKey, note []byte) error {
 	if err := checkLatestCheckpoint(author[:], note); err != nil {
 		return fmt.Errorf("store: save checkpoint: %w", err)
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b, err := localBucket(tx, bucketCheckpoints, ckptLatest)
 		if err != nil {
 			return err
@@ -51,7 +51,7 @@ func (s *Store) SaveCheckpointConflict(note []byte) error {
 	if _, err := checkpointOf(note); err != nil {
 		return fmt.Errorf("store: save checkpoint conflict: %w", err)
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b, err := localBucket(tx, bucketCheckpoints, ckptConflicts)
 		if err != nil {
 			return err

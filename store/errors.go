@@ -36,4 +36,12 @@ var (
 	// holds other rows where the file's would go. Nothing was imported;
 	// the operator decides which to keep (the file is left in place).
 	ErrImport = errors.New("side file not imported")
+
+	// ErrNoSpace: a write failed because the file could not grow or be
+	// written: the disk is full (ENOSPC), a quota is reached (EDQUOT) or
+	// the process's file-size limit (EFBIG). The transaction rolled back:
+	// nothing of it is stored, nothing stored before is changed. The
+	// error wraps the cause. Writes work again once space is freed
+	// (Writable says whether the last write did).
+	ErrNoSpace = errors.New("store cannot write: no space")
 )

@@ -110,7 +110,7 @@ func (s *Store) ImportLegacy(paths ...string) error {
 		}
 		files = append(files, f)
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		for i, f := range files {
 			if err := f.View(func(from *bolt.Tx) error { return importFile(tx, from) }); err != nil {
 				return fmt.Errorf("%s: %w", paths[i], err)

@@ -41,7 +41,7 @@ func (s *Store) judge() replica.Members {
 // that (membership.History.Affected(nil)). It reports whether it rebuilt.
 func (s *Store) SetMembers(m Members, affected func(author protocol.AuthorKey, head uint64) bool) (rebuilt bool, err error) {
 	fp := m.Fingerprint()
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		s.members.Store(&membersBox{m})
 		meta := tx.Bucket(bucketMeta)
 		if old := meta.Get(metaMembers); bytes.Equal(old, fp) {

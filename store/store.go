@@ -88,6 +88,12 @@ type Store struct {
 	// applied counts entries Apply has logged since it last handed the
 	// mapped pages back (see applyReleaseEvery).
 	applied atomic.Uint64
+	// writable is false from a write that failed for lack of room until
+	// one commits (space.go); noSpace counts those failures, and watch is
+	// told of them (WatchWrites).
+	writable atomic.Bool
+	noSpace  atomic.Uint64
+	watch    atomic.Pointer[func(error)]
 }
 
 // Open opens or creates the store at path. A second Open of the same file,
@@ -137,10 +143,15 @@ func Open(path string) (s *Store, err error) {
 	case err != nil:
 		err = db.Update(initBuckets)
 	}
+	if err != nil && noSpace(err) {
+		err = fmt.Errorf("%w: %w", ErrNoSpace, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	s = &Store{db: db}
+	s.writable.Store(true)
+	return s, nil
 }
 
 func checkSchema(meta *bolt.Bucket) error {

@@ -68,7 +68,7 @@ func (s *Store) Watch(keys [][]byte, added func(key []byte)) error {
 			return fmt.Errorf("store: watch: %w", err)
 		}
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b, err := localBucket(tx, bucketWatchlist, watchSignals)
 		if err != nil {
 			return err
@@ -94,7 +94,7 @@ func (s *Store) Watch(keys [][]byte, added func(key []byte)) error {
 // already stay, and so do their alerted marks: a signal watched again
 // does not alert again for an addition that alerted before.
 func (s *Store) Unwatch(keys [][]byte) (removed [][]byte, err error) {
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		b, err := localBucket(tx, bucketWatchlist, watchSignals)
 		if err != nil {
 			return err
@@ -197,7 +197,7 @@ func parseUserSignal(s string) (*pb.Signal, error) {
 // RaiseAlerts returns it as is.
 func (s *Store) RaiseAlerts(fn func(w *Writes) error) error {
 	var fnErr error
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b, err := openBuckets(tx)
 		if err != nil {
 			return err

@@ -66,6 +66,11 @@ func printStatus(c *cli, st api.Status) error {
 	fmt.Fprintf(w, "roster\t%s\n", roster)
 	fmt.Fprintf(w, "peers\t%d connected, %d on the topic\n", st.Peers, st.TopicPeers)
 	fmt.Fprintf(w, "entries\t%d\n", st.Entries)
+	if st.StoreWritable {
+		fmt.Fprintf(w, "store\twritable\n")
+	} else {
+		fmt.Fprintf(w, "store\tCANNOT WRITE: no space (disk full, quota or file-size limit); API writes answer 507 until space is freed\n")
+	}
 	switch {
 	case st.Behind == 0:
 		fmt.Fprintf(w, "sync\tcaught up\n")

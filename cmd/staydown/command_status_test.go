@@ -13,7 +13,7 @@ func TestStatus(t *testing.T) {
 		ID: "12D3KooWExample", Name: "nru", Role: "referral", Author: strings.Repeat("aa", 32), Federation: "staydown",
 		Peers: 2, TopicPeers: 1, Entries: 17, Heads: map[string]uint64{"nru": 12, "platform-a": 5},
 		HeadsDigest: strings.Repeat("d1", 32), Flagged: []string{"platform-a"}, Listen: []string{"/ip4/127.0.0.1/tcp/4001"},
-		Genesis: strings.Repeat("9e", 32), RosterVersion: 3, Member: true, Proposals: 2,
+		Genesis: strings.Repeat("9e", 32), RosterVersion: 3, Member: true, Proposals: 2, StoreWritable: true,
 	}
 	tests := []struct {
 		name   string
@@ -29,6 +29,7 @@ genesis       ` + strings.Repeat("9e", 32) + `
 roster        version 3; 2 proposals wait for votes (staydown member proposals)
 peers         2 connected, 1 on the topic
 entries       17
+store         writable
 sync          caught up
 heads digest  ` + strings.Repeat("d1", 32) + `
 flagged       platform-a
@@ -37,8 +38,8 @@ heads         nru         12
 `},
 		{"JSON", st, true, `{"id":"12D3KooWExample","name":"nru","role":"referral","author":"` + strings.Repeat("aa", 32) + `",
 			"federation":"staydown","genesis":"` + strings.Repeat("9e", 32) + `","roster_version":3,"member":true,"proposals":2,"peers":2,"topic_peers":1,"entries":17,"heads":{"nru":12,"platform-a":5},
-			"heads_digest":"` + strings.Repeat("d1", 32) + `","flagged":["platform-a"],"listen":["/ip4/127.0.0.1/tcp/4001"],"behind":0}`},
-		{"text, fresh node", api.Status{Name: "nru", Role: "referral", Federation: "staydown"}, false, `member        nru (referral) in federation staydown
+			"heads_digest":"` + strings.Repeat("d1", 32) + `","flagged":["platform-a"],"listen":["/ip4/127.0.0.1/tcp/4001"],"store_writable":true,"behind":0}`},
+		{"text, fresh node", api.Status{Name: "nru", Role: "referral", Federation: "staydown", StoreWritable: true}, false, `member        nru (referral) in federation staydown
 author key    
 peer id       
 listen        none (dials out only)
@@ -46,11 +47,12 @@ genesis
 roster        version 0; this node is not a member yet: it waits for its admission
 peers         0 connected, 0 on the topic
 entries       0
+store         writable
 sync          caught up
 heads digest  
 flagged       none
 `},
-		{"text, catching up", api.Status{Name: "nru", Role: "referral", Federation: "staydown", Behind: 90000, CatchupRate: 45000, CatchupETASeconds: 2}, false, `member        nru (referral) in federation staydown
+		{"text, catching up", api.Status{Name: "nru", Role: "referral", Federation: "staydown", Behind: 90000, CatchupRate: 45000, CatchupETASeconds: 2, StoreWritable: true}, false, `member        nru (referral) in federation staydown
 author key    
 peer id       
 listen        none (dials out only)
@@ -58,12 +60,26 @@ genesis
 roster        version 0; this node is not a member yet: it waits for its admission
 peers         0 connected, 0 on the topic
 entries       0
+store         writable
 sync          catching up: 90000 entries behind, 45000 entries/s, about 2s to go
 heads digest  
 flagged       none
 `},
 		{"JSON, fresh node", api.Status{Name: "nru"}, true, `{"id":"","name":"nru","role":"","author":"","federation":"","genesis":"","roster_version":0,"member":false,"proposals":0,"peers":0,
-			"topic_peers":0,"entries":0,"heads":{},"heads_digest":"","flagged":[],"listen":[],"behind":0}`},
+			"topic_peers":0,"entries":0,"heads":{},"heads_digest":"","flagged":[],"listen":[],"store_writable":false,"behind":0}`},
+		{"text, disk full", api.Status{Name: "nru", Role: "referral", Federation: "staydown", Member: true, StoreWritable: false}, false, `member        nru (referral) in federation staydown
+author key    
+peer id       
+listen        none (dials out only)
+genesis       
+roster        version 0
+peers         0 connected, 0 on the topic
+entries       0
+store         CANNOT WRITE: no space (disk full, quota or file-size limit); API writes answer 507 until space is freed
+sync          caught up
+heads digest  
+flagged       none
+`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

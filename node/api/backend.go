@@ -74,6 +74,7 @@ var (
 	ErrForbidden = kind.ErrForbidden
 	ErrNotFound  = kind.ErrNotFound
 	ErrConflict  = kind.ErrConflict
+	ErrNoSpace   = kind.ErrNoSpace
 )
 
 // Status is the body of GET /v1/status, and `staydown status --json`: the

@@ -308,6 +308,10 @@ func (s *server) error(w http.ResponseWriter, r *http.Request, err error) {
 		s.fail(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, ErrConflict):
 		s.fail(w, http.StatusConflict, err.Error())
+	case errors.Is(err, ErrNoSpace):
+		// Not err's text: it names the store's path.
+		s.log.Debug("api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.fail(w, http.StatusInsufficientStorage, "insufficient storage: the node's store cannot write (disk full, quota or file-size limit); nothing was stored, try again once the operator has freed space")
 	default:
 		s.log.Error("api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		s.fail(w, http.StatusInternalServerError, "internal error; the node's log has the details")

@@ -401,6 +401,9 @@ func TestBackendErrors(t *testing.T) {
 		{"not found", fmt.Errorf("%w: entry %s", api.ErrNotFound, target), 404, "not found: entry " + target},
 		{"conflict", fmt.Errorf("%w: voted already", api.ErrConflict), 409, "conflict: voted already"},
 		{"internal", errors.New("bolt: /secret/path/store.db: disk full"), 500, "internal error; the node's log has the details"},
+		// #12 item 11: a full disk was a 500.
+		{"no space", fmt.Errorf("store: apply: %w: write /secret/path/store.db: no space left on device", store.ErrNoSpace), 507,
+			"insufficient storage: the node's store cannot write (disk full, quota or file-size limit); nothing was stored, try again once the operator has freed space"},
 	}
 	for _, e := range errs {
 		for _, rq := range requests {
@@ -409,10 +412,12 @@ func TestBackendErrors(t *testing.T) {
 				h.fake.Fail(e.err)
 				r := h.do(t, rq.method, rq.path, rq.body)
 				wantError(t, r, e.code, e.want)
-				if e.code == 500 {
+				if e.code >= 500 {
 					if strings.Contains(string(r.body), "secret") {
 						t.Errorf("internal error leaked to the client: %s", r.body)
 					}
+				}
+				if e.code == 500 {
 					if !strings.Contains(h.log.String(), "disk full") {
 						t.Errorf("internal error not logged; log:\n%s", h.log)
 					}
@@ -540,13 +545,13 @@ func TestStatus(t *testing.T) {
 		{"full", api.Status{
 			ID: "12D3KooWabc", Name: "bka", Role: "referral", Author: strings.Repeat("aa", 32), Federation: "staydown",
 			Genesis: strings.Repeat("9e", 32), RosterVersion: 3, Member: true, Proposals: 1, Peers: 2, TopicPeers: 1, Entries: 42, Heads: map[string]uint64{"bka": 40, "platform-a": 2},
-			HeadsDigest: strings.Repeat("d1", 32), Flagged: []string{"platform-a"}, Listen: []string{"/ip4/127.0.0.1/tcp/4001"},
+			HeadsDigest: strings.Repeat("d1", 32), Flagged: []string{"platform-a"}, Listen: []string{"/ip4/127.0.0.1/tcp/4001"}, StoreWritable: true,
 		}, `{"id":"12D3KooWabc","name":"bka","role":"referral","author":"` + strings.Repeat("aa", 32) + `","federation":"staydown",
 			"genesis":"` + strings.Repeat("9e", 32) + `","roster_version":3,"member":true,"proposals":1,"peers":2,"topic_peers":1,"entries":42,"heads":{"bka":40,"platform-a":2},"heads_digest":"` + strings.Repeat("d1", 32) + `",
-			"flagged":["platform-a"],"listen":["/ip4/127.0.0.1/tcp/4001"],"behind":0}`},
+			"flagged":["platform-a"],"listen":["/ip4/127.0.0.1/tcp/4001"],"store_writable":true,"behind":0}`},
 		{"empty collections are not null", api.Status{Name: "bka"},
 			`{"id":"","name":"bka","role":"","author":"","federation":"","genesis":"","roster_version":0,"member":false,"proposals":0,"peers":0,"topic_peers":0,"entries":0,
-			  "heads":{},"heads_digest":"","flagged":[],"listen":[],"behind":0}`},
+			  "heads":{},"heads_digest":"","flagged":[],"listen":[],"store_writable":false,"behind":0}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/staydown/staydown/node/kind"
+	"github.com/staydown/staydown/node/ratelog"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/store"
 )
@@ -62,8 +63,10 @@ type Deps struct {
 	Federation string
 	// Host is this node's peer: its own messages are not checked again.
 	Host peer.ID
-	// After makes the timers of the publication interval.
+	// After makes the timers of the publication interval; Now is the
+	// node's clock, for the rate of log lines about peers (nil: time.Now).
 	After func(d time.Duration) <-chan time.Time
+	Now   func() time.Time
 	// Rejected counts a message rejected from a peer (the node's metric).
 	Rejected func()
 	Log      *slog.Logger
@@ -82,6 +85,10 @@ type Checkpoints struct {
 
 	cosigned  prometheus.Counter
 	conflicts prometheus.Counter
+
+	// rejections rate-limits the line of a peer's rejected checkpoints:
+	// once a minute per peer, with the count of those between.
+	rejections *ratelog.Limiter[peer.ID]
 
 	// sends are the cosigned checkpoints being published from the
 	// validator (which must not block on a publish); close waits for them.
@@ -115,7 +122,12 @@ func New(d Deps) (*Checkpoints, error) {
 	if err != nil {
 		return nil, err
 	}
+	now := d.Now
+	if now == nil {
+		now = time.Now
+	}
 	c := &Checkpoints{d: d, signer: s, ctx: context.Background(), logs: map[protocol.AuthorKey]*checkpointLog{},
+		rejections: ratelog.New[peer.ID](time.Minute, now),
 		cosigned: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "staydown_checkpoints_cosigned_total", Help: "Checkpoints of other members' logs this node witnessed and cosigned.",
 		}),
@@ -264,7 +276,7 @@ func (c *Checkpoints) Validate(ctx context.Context, from peer.ID, m *pubsub.Mess
 	sc, err := protocol.OpenCheckpoint(m.Data, c.d.Roster())
 	if err != nil {
 		c.d.Rejected()
-		c.d.Log.Warn("rejected checkpoint from peer", "peer", from, "err", err)
+		c.rejections.Log(c.d.Log, slog.LevelWarn, from, "rejected checkpoint from peer", "peer", from, "err", err)
 		return pubsub.ValidationReject
 	}
 	cosign, err := c.Receive(sc, m.Data)

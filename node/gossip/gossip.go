@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -15,7 +16,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/staydown/staydown/node/p2p"
+	"github.com/staydown/staydown/node/ratelog"
 	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/replica"
 	"github.com/staydown/staydown/store"
 )
 
@@ -80,9 +83,11 @@ func scoreParams(topics ...string) (*pubsub.PeerScoreParams, *pubsub.PeerScoreTh
 // so that a burst of entries is validated, not dropped.
 // inspect, when not nil, is told every ScoreInspectPeriod of the score of
 // every peer (SPEC 13, "Peer scoring").
-func NewPubSub(ctx context.Context, h host.Host, inspect func(map[peer.ID]float64), topics ...string) (*pubsub.PubSub, error) {
+// log is pubsub's own logger (liblog.Pubsub).
+func NewPubSub(ctx context.Context, h host.Host, log *slog.Logger, inspect func(map[peer.ID]float64), topics ...string) (*pubsub.PubSub, error) {
 	sp, st := scoreParams(topics...)
 	opts := []pubsub.Option{
+		pubsub.WithLogger(log),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
 		pubsub.WithNoAuthor(),
 		pubsub.WithMessageIdFn(messageID),
@@ -120,6 +125,35 @@ type Validator struct {
 	// Hold is given an entry whose author is no member's key yet (SPEC
 	// 12.5): the writer holds it until the roster changes.
 	Hold func(e *protocol.Entry)
+	// Now is the node's clock, for the rate of log lines (LogEvery).
+	Now func() time.Time
+
+	linesOnce sync.Once
+	lines     *ratelog.Limiter[peerLine]
+}
+
+// LogEvery is how often a line of one kind about one peer is logged at
+// most: a peer can send thousands of bad messages a second, and each would
+// be a line. The lines between are counted ("dropped" in the next).
+const LogEvery = time.Minute
+
+// peerLine is what a rate-limited line is about: a peer, and which line.
+type peerLine struct {
+	peer peer.ID
+	line string
+}
+
+// logPeer logs msg about peer from, at most once per LogEvery for this
+// line and peer.
+func (n *Validator) logPeer(level slog.Level, from peer.ID, msg string, args ...any) {
+	n.linesOnce.Do(func() {
+		now := n.Now
+		if now == nil {
+			now = time.Now
+		}
+		n.lines = ratelog.New[peerLine](LogEvery, now)
+	})
+	n.lines.Log(n.Log, level, peerLine{from, msg}, msg, args...)
 }
 
 // Validate is the topic validator (SPEC.md, "Gossip validation"). Reject
@@ -134,7 +168,7 @@ func (n *Validator) Validate(ctx context.Context, from peer.ID, m *pubsub.Messag
 	e, err := Check(n.Federation, m.Data)
 	if err != nil {
 		n.Rejected(rejectReason(err))
-		n.Log.Warn("rejected entry from peer", "peer", from, "member", n.Gater.Name(from), "err", err)
+		n.logPeer(slog.LevelWarn, from, "rejected entry from peer", "peer", from, "member", n.Gater.Name(from), "err", err)
 		return pubsub.ValidationReject
 	}
 	outcome, relay, err := n.Store.Preview(e)
@@ -150,22 +184,24 @@ func (n *Validator) Validate(ctx context.Context, from peer.ID, m *pubsub.Messag
 		case store.Rejected:
 			// seq is head+1 but prev is not our head: the author forked
 			// earlier.
-			n.Log.Warn("entry does not continue the log we hold: the author forked; syncing with the sender for evidence", "author", n.Names(e.Author), "seq", e.Seq(), "id", e.ID, "peer", from)
+			n.logPeer(slog.LevelWarn, from, "entry does not continue the log we hold: the author forked; syncing with the sender for evidence", "author", n.Names(e.Author), "seq", e.Seq(), "id", e.ID, "peer", from)
 			n.SyncWith(from)
 		case store.Gap:
 			// Further ahead than gossip reorders (replica.MaxGap): not
-			// held; sync fetches the log in order.
-			n.Log.Debug("entry far ahead of the log we hold: syncing with the sender", "author", n.Names(e.Author), "seq", e.Seq(), "peer", from)
+			// held; sync fetches the log in order. Honest peers rarely
+			// send one (a node that was apart long); a flood of them is
+			// worth a WARN, once a minute per peer, with the count.
+			n.logPeer(slog.LevelWarn, from, "entry far ahead of the log we hold: not held, syncing with the sender", "author", n.Names(e.Author), "seq", e.Seq(), "peer", from, "max_gap", replica.MaxGap)
 			n.SyncWith(from)
 		case store.Held:
 			// Not a member's key yet: an admission may be on its way.
 			// Nobody is blamed; the writer holds it a while.
-			n.Log.Debug("entry by a key no member has (yet): held", "author", e.Author, "seq", e.Seq(), "peer", from)
+			n.logPeer(slog.LevelDebug, from, "entry by a key no member has (yet): held", "author", e.Author, "seq", e.Seq(), "peer", from)
 			n.Hold(e)
 		case store.Refused:
 			// Far past its key's end (SPEC 12.5): the sender may not
 			// have the revocation yet.
-			n.Log.Debug("entry far past the end of its key: dropped", "author", n.Names(e.Author), "seq", e.Seq(), "peer", from)
+			n.logPeer(slog.LevelDebug, from, "entry far past the end of its key: dropped", "author", n.Names(e.Author), "seq", e.Seq(), "peer", from)
 		}
 		// Duplicate: already stored, or a conflict already kept as
 		// evidence.

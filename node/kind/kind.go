@@ -5,7 +5,11 @@
 // there is one, is wrapped beside it, so errors.Is finds both.
 package kind
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/staydown/staydown/store"
+)
 
 var (
 	// ErrInvalid: the request is wrong (the API answers 400).
@@ -20,4 +24,9 @@ var (
 	// to the roster version in force, or a second vote at one version
 	// (409).
 	ErrConflict = errors.New("conflict")
+	// ErrNoSpace: the store could not write for lack of room (a full
+	// disk, a quota, a file-size limit) (507). It is the store's own
+	// sentinel: it arises deep in every write path, so the node does not
+	// wrap it again.
+	ErrNoSpace = store.ErrNoSpace
 )

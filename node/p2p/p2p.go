@@ -22,6 +22,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/staydown/staydown/node/ratelog"
 	"github.com/staydown/staydown/protocol"
 )
 
@@ -36,55 +37,17 @@ type Gater struct {
 	boot    map[peer.ID]bool                   // bootstrap peers, admitted until the roster names them
 	log     *slog.Logger
 	now     func() time.Time      // the node's clock, for bans
-	mu      sync.Mutex            // guards banned and refusals
+	mu      sync.Mutex            // guards banned
 	banned  map[peer.ID]time.Time // members cut off until then (forged sync data)
-	// refusals are, per outsider, when its refusal was last logged and
-	// how many since went unlogged (refusedLogEvery).
-	refusals map[peer.ID]*refusal
+	// refusals rate-limits the line of an outsider's refused
+	// connections: once a minute per outsider (refusedLogEvery), with
+	// the count of those between.
+	refusals *ratelog.Limiter[peer.ID]
 }
 
 // refusedLogEvery is how often a refusal of one outsider is logged; the
 // ones between are counted and the count logged with the next.
 const refusedLogEvery = time.Minute
-
-// maxRefusals bounds the outsiders whose refusals are counted; past it,
-// the oldest are forgotten.
-const maxRefusals = 1024
-
-type refusal struct {
-	logged     time.Time
-	suppressed int
-}
-
-// refused reports whether to log a refusal of outsider p now, and how
-// many refusals of it went unlogged since the last line.
-func (g *Gater) refused(p peer.ID) (log bool, suppressed int) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	now := g.now()
-	r := g.refusals[p]
-	if r == nil {
-		if len(g.refusals) >= maxRefusals {
-			for q, old := range g.refusals {
-				if now.Sub(old.logged) >= refusedLogEvery {
-					delete(g.refusals, q)
-				}
-			}
-			if len(g.refusals) >= maxRefusals {
-				return false, 0 // a flood of outsiders: counted by nobody, logged by nobody
-			}
-		}
-		g.refusals[p] = &refusal{logged: now}
-		return true, 0
-	}
-	if now.Sub(r.logged) < refusedLogEvery {
-		r.suppressed++
-		return false, 0
-	}
-	suppressed = r.suppressed
-	r.logged, r.suppressed = now, 0
-	return true, suppressed
-}
 
 // Ban refuses p's connections until the given time.
 func (g *Gater) Ban(p peer.ID, until time.Time) {
@@ -109,7 +72,7 @@ func (g *Gater) Banned(p peer.ID) bool {
 // peers of r and the bootstrap peers boot; now is the node's clock, which
 // bans are measured on.
 func NewGater(self peer.ID, r *protocol.Roster, boot []peer.ID, log *slog.Logger, now func() time.Time) *Gater {
-	g := &Gater{self: self, boot: map[peer.ID]bool{}, log: log, now: now, banned: map[peer.ID]time.Time{}, refusals: map[peer.ID]*refusal{}}
+	g := &Gater{self: self, boot: map[peer.ID]bool{}, log: log, now: now, banned: map[peer.ID]time.Time{}, refusals: ratelog.New[peer.ID](refusedLogEvery, now)}
 	for _, p := range boot {
 		g.boot[p] = true
 	}
@@ -155,10 +118,7 @@ func (g *Gater) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool {
 func (g *Gater) InterceptAccept(network.ConnMultiaddrs) bool { return true }
 func (g *Gater) InterceptSecured(d network.Direction, p peer.ID, a network.ConnMultiaddrs) bool {
 	if !g.Member(p) {
-		if log, suppressed := g.refused(p); log {
-			g.log.Warn("refused connection from a peer not in the roster", "peer", p, "remote", a.RemoteMultiaddr(),
-				"refused_since_last_line", suppressed)
-		}
+		g.refusals.Log(g.log, slog.LevelWarn, p, "refused connection from a peer not in the roster", "peer", p, "remote", a.RemoteMultiaddr())
 		return false
 	}
 	if g.Banned(p) {

@@ -84,7 +84,7 @@ func TestOutsiderRefusalsLoggedOncePerMinute(t *testing.T) {
 	}
 	var suppressed int64 = -1
 	log.got[1].Attrs(func(a slog.Attr) bool {
-		if a.Key == "refused_since_last_line" {
+		if a.Key == "dropped" {
 			suppressed = a.Value.Int64()
 		}
 		return true

@@ -27,6 +27,9 @@ type Status struct {
 	HeadsDigest   string            `json:"heads_digest"`
 	Flagged       []string          `json:"flagged"` // members caught equivocating
 	Listen        []string          `json:"listen"`  // multiaddrs this node listens on
+	// StoreWritable is false from a store write that failed for lack of
+	// room (disk full, quota, file-size limit) until one commits again.
+	StoreWritable bool `json:"store_writable"`
 	// PeerScores: member name to the gossipsub score this node gives its
 	// peer (SPEC 13, "Peer scoring"): 0 for a well-behaved peer,
 	// negative after invalid messages; at -100 it loses gossip, at -300

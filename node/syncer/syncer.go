@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/staydown/staydown/node/p2p"
+	"github.com/staydown/staydown/node/ratelog"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/membership"
 	"github.com/staydown/staydown/protocol/pb"
@@ -93,13 +94,22 @@ type Syncer struct {
 	lastReport   time.Time
 	serving      chan struct{}    // semaphore for served streams
 	servingPeers map[peer.ID]bool // peers with a stream served now (one each); guarded by mu
+	// violations rate-limits the lines of a peer's violations (punish):
+	// once a minute per peer and side, with the count of those between.
+	violations *ratelog.Limiter[peerSide]
+}
+
+type peerSide struct {
+	peer peer.ID
+	side string
 }
 
 // New makes the syncer; Run starts its loop, and the host hands it the
 // sync streams peers open (Serve).
 func New(d Deps) *Syncer {
 	return &Syncer{d: d, queue: make(chan peer.ID, 64), queued: map[peer.ID]bool{},
-		claims: map[peer.ID]claim{}, unfetched: map[peerLog]unfetched{}, serving: make(chan struct{}, maxSyncServing), servingPeers: map[peer.ID]bool{}}
+		claims: map[peer.ID]claim{}, unfetched: map[peerLog]unfetched{}, serving: make(chan struct{}, maxSyncServing), servingPeers: map[peer.ID]bool{},
+		violations: ratelog.New[peerSide](time.Minute, d.Now)}
 }
 
 // LimitTransactions lowers the bounds of a transaction of fetched entries
@@ -675,7 +685,7 @@ const (
 // connection is closed and the gater refuses it for banDuration.
 func (s *Syncer) punish(p peer.ID, side string, err error) {
 	s.d.Forged()
-	s.d.Log.Warn(side, "member", s.d.Gater.Name(p), "peer", p, "for", banDuration, "err", err)
+	s.violations.Log(s.d.Log, slog.LevelWarn, peerSide{p, side}, side, "member", s.d.Gater.Name(p), "peer", p, "for", banDuration, "err", err)
 	s.d.Gater.Ban(p, s.d.Now().Add(banDuration))
 	s.d.Host.Network().ClosePeer(p)
 }

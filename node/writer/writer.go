@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/staydown/staydown/node/ratelog"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/protocol/replica"
@@ -108,13 +109,28 @@ type Writer struct {
 	// validator.
 	held   *pendingEntries
 	holdIn chan *protocol.Entry
+	// lines rate-limits the lines about one author's entries that came
+	// out of order, which a member can send at will: once a minute per
+	// author and line, with the count of those between.
+	lines *ratelog.Limiter[authorLine]
+}
+
+type authorLine struct {
+	author protocol.AuthorKey
+	line   string
+}
+
+// logAuthor logs msg about author's entries, rate-limited (lines).
+func (w *Writer) logAuthor(level slog.Level, author protocol.AuthorKey, msg string, args ...any) {
+	w.lines.Log(w.d.Log, level, authorLine{author, msg}, msg, args...)
 }
 
 // New makes the writer; Run runs it.
 func New(d Deps) *Writer {
 	return &Writer{d: d, self: protocol.AuthorKeyOf(d.Author), proposals: make(chan proposal, MaxBatch), syncIn: make(chan syncWork),
 		done: make(chan struct{}), pending: newPending(maxPending, maxPendingBytes, maxPendingAge),
-		held: newPending(maxPending, maxPendingBytes, maxPendingAge), holdIn: make(chan *protocol.Entry, 1024)}
+		held: newPending(maxPending, maxPendingBytes, maxPendingAge), holdIn: make(chan *protocol.Entry, 1024),
+		lines: ratelog.New[authorLine](time.Minute, d.Now)}
 }
 
 // Hold asks the writer to hold an entry whose author is no member's key
@@ -304,8 +320,17 @@ func (w *Writer) commit(props []proposal, batch []*protocol.Entry, buffer bool) 
 			continue
 		}
 		if err != nil {
+			// Nothing of the batch is stored, and nothing is lost: a
+			// proposer hears of the error (its entry was never
+			// acknowledged, nor published: publication follows the
+			// commit), and the entries received are still their
+			// authors' and peers': the periodic sync fetches them again.
 			w.answer(props, nil, err)
-			w.d.Log.Error("store apply failed; entries dropped until sync", "entries", len(batch), "err", err)
+			level := slog.LevelError
+			if errors.Is(err, store.ErrNoSpace) {
+				level = slog.LevelDebug // node/storewatch logs it, once a minute
+			}
+			w.d.Log.Log(context.Background(), level, "store apply failed; entries dropped until sync", "entries", len(batch), "err", err)
 			return first, err
 		}
 		if first == nil && len(batch) > 0 {
@@ -332,8 +357,13 @@ func (w *Writer) commit(props []proposal, batch []*protocol.Entry, buffer bool) 
 				if !buffer {
 					continue
 				}
+				// An ordinary gap: gossip reordered, or the node missed
+				// an entry; sync fills it (DEBUG). More than the buffer
+				// holds is a flood (WARN). Both once a minute per author.
 				if !w.pending.put(entry, w.d.Now()) {
-					w.d.Log.Warn("out-of-order buffer full; entry dropped until sync", "author", w.d.Names(entry.Author), "seq", entry.Seq())
+					w.logAuthor(slog.LevelWarn, entry.Author, "out-of-order buffer full; entry ahead of its log dropped until sync", "author", w.d.Names(entry.Author), "seq", entry.Seq(), "err", r.Err)
+				} else {
+					w.logAuthor(slog.LevelDebug, entry.Author, "entry ahead of its log: held until sync brings its predecessors", "author", w.d.Names(entry.Author), "seq", entry.Seq(), "err", r.Err)
 				}
 				gap = true
 			case store.Equivocation:
@@ -343,10 +373,10 @@ func (w *Writer) commit(props []proposal, batch []*protocol.Entry, buffer bool) 
 				}
 			case store.Void:
 				// Stored, no effect: the author broke a stateful rule.
-				w.d.Log.Warn("entry stored without effect (void)", "author", w.d.Names(entry.Author), "seq", entry.Seq(), "err", r.Err)
+				w.logAuthor(slog.LevelWarn, entry.Author, "entry stored without effect (void)", "author", w.d.Names(entry.Author), "seq", entry.Seq(), "err", r.Err)
 				next = w.stored(entry, r, false, next)
 			case store.Rejected:
-				w.d.Log.Warn("entry does not continue its log", "author", w.d.Names(entry.Author), "seq", entry.Seq(), "err", r.Err)
+				w.logAuthor(slog.LevelWarn, entry.Author, "entry does not continue its log", "author", w.d.Names(entry.Author), "seq", entry.Seq(), "err", r.Err)
 			case store.Held:
 				if buffer {
 					w.hold(entry)
