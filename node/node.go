@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -20,9 +21,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/staydown/staydown/config"
+	"github.com/staydown/staydown/node/apitls"
 	"github.com/staydown/staydown/node/checkpoints"
 	"github.com/staydown/staydown/node/gossip"
 	"github.com/staydown/staydown/node/kind"
@@ -32,6 +33,7 @@ import (
 	"github.com/staydown/staydown/node/p2p"
 	"github.com/staydown/staydown/node/status"
 	"github.com/staydown/staydown/node/syncer"
+	"github.com/staydown/staydown/node/tokens"
 	"github.com/staydown/staydown/node/writer"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/membership"
@@ -78,6 +80,10 @@ type Node struct {
 	runCtx  context.Context // ends when Close begins
 	http    *http.Server
 	apiAddr net.Addr
+	// keys are the API's tokens, certs its TLS certificate (nil: plain
+	// HTTP); Reload reads both again.
+	keys  *tokens.Keeper
+	certs *apitls.Certs
 	opts    Options // what it was started on (options.go)
 
 	// writer is the one loop that writes the store (package writer).
@@ -124,6 +130,13 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 		return nil, err
 	}
 	token, err := cfg.Token()
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.CheckAPITransport(); err != nil {
+		return nil, err
+	}
+	keys, err := tokens.Open(cfg.Dir, token, cfg.Now, log)
 	if err != nil {
 		return nil, err
 	}
@@ -237,7 +250,7 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	go func() { defer n.wg.Done(); n.dialer.Run(runCtx) }()
 
 	if !opts.NoAPI {
-		if err = n.serveHTTP(token); err != nil {
+		if err = n.serveHTTP(keys); err != nil {
 			return nil, err
 		}
 	}
@@ -248,17 +261,28 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	return n, nil
 }
 
-func (n *Node) serveHTTP(token string) error {
+func (n *Node) serveHTTP(keys *tokens.Keeper) error {
+	n.keys = keys
+	if n.cfg.APITLSCert != "" {
+		certs, err := apitls.Load(n.cfg.APITLSCert, n.cfg.APITLSKey, n.log)
+		if err != nil {
+			return err
+		}
+		n.certs = certs
+	}
 	ln, err := net.Listen("tcp", n.cfg.API)
 	if err != nil {
 		return fmt.Errorf("api: listen on %s: %w", n.cfg.API, err)
 	}
 	n.apiAddr = ln.Addr()
+	if n.certs != nil {
+		ln = tls.NewListener(ln, n.certs.Config())
+	}
 	mux := http.NewServeMux()
 	if n.opts.API != nil {
-		mux.Handle("/v1/", n.opts.API(n, token))
+		mux.Handle("/v1/", n.opts.API(n, keys))
 	}
-	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", n.metricsHandler(keys))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		self := n.Self()
 		fmt.Fprintf(w, "staydown node %s (%s) of federation %s\nAPI: /v1/ (bearer token), /v1/openapi.yaml\nMetrics: /metrics\n",

@@ -16,6 +16,7 @@ import (
 	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/node/api"
 	"github.com/staydown/staydown/node/api/apitest"
+	"github.com/staydown/staydown/node/tokens"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 )
@@ -61,7 +62,7 @@ func startNodeWith(t *testing.T, others ...protocol.Member) *testNode {
 		t.Fatal(err)
 	}
 	n.fake = apitest.New(cfg.Name, cfg.Role, others...)
-	srv := &http.Server{Handler: api.NewServer(n.fake, token, slog.New(slog.DiscardHandler))}
+	srv := &http.Server{Handler: api.NewServer(n.fake, tokens.Static(token), slog.New(slog.DiscardHandler))}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return n
@@ -251,7 +252,7 @@ func TestWrongToken(t *testing.T) {
 	}
 	dir := initDir(t, ln.Addr().String())
 	fake := apitest.New("nru", protocol.RoleReferral)
-	srv := &http.Server{Handler: api.NewServer(fake, "another-token", slog.New(slog.DiscardHandler))}
+	srv := &http.Server{Handler: api.NewServer(fake, tokens.Static("another-token"), slog.New(slog.DiscardHandler))}
 	go srv.Serve(ln)
 	defer srv.Close()
 	r := staydown("status", "--dir", dir)
