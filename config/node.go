@@ -60,7 +60,7 @@ type Node struct {
 	// as the API's address is loopback unless allow_remote_api
 	// (metrics_token).
 	MetricsToken bool
-	Policy         Policy // the [policy] table: what this node acts on (policy.go)
+	Policy       Policy // the [policy] table: what this node acts on (policy.go)
 	// Clock, when set, is the node's clock for the timestamps it signs
 	// and for deadlines. Not read from config.toml: tests drive time
 	// with it. nil is time.Now.

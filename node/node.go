@@ -80,11 +80,12 @@ type Node struct {
 	runCtx  context.Context // ends when Close begins
 	http    *http.Server
 	apiAddr net.Addr
+	opts    Options // what it was started on (options.go)
+
 	// keys are the API's tokens, certs its TLS certificate (nil: plain
 	// HTTP); Reload reads both again.
 	keys  *tokens.Keeper
 	certs *apitls.Certs
-	opts    Options // what it was started on (options.go)
 
 	// writer is the one loop that writes the store (package writer).
 	writer *writer.Writer
@@ -140,10 +141,17 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	if err != nil {
 		return nil, err
 	}
+	var certs *apitls.Certs
+	if cfg.APITLSCert != "" && !opts.NoAPI {
+		if certs, err = apitls.Load(cfg.APITLSCert, cfg.APITLSKey, log); err != nil {
+			return nil, err
+		}
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	me := protocol.Member{Name: cfg.Name, Role: cfg.Role, AuthorKey: protocol.AuthorKeyOf(author), PeerID: peerID.String()}
 	n = &Node{cfg: cfg, log: log, me: me, author: author,
 		metrics: newMetrics(), cancel: cancel, runCtx: runCtx, opts: opts}
+	n.keys, n.certs = keys, certs
 	// A failed start releases what it took. (Not through the named result:
 	// `return nil, err` has set it to nil by the time this runs.)
 	partial := n
@@ -250,7 +258,7 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	go func() { defer n.wg.Done(); n.dialer.Run(runCtx) }()
 
 	if !opts.NoAPI {
-		if err = n.serveHTTP(keys); err != nil {
+		if err = n.serveHTTP(); err != nil {
 			return nil, err
 		}
 	}
@@ -261,15 +269,7 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	return n, nil
 }
 
-func (n *Node) serveHTTP(keys *tokens.Keeper) error {
-	n.keys = keys
-	if n.cfg.APITLSCert != "" {
-		certs, err := apitls.Load(n.cfg.APITLSCert, n.cfg.APITLSKey, n.log)
-		if err != nil {
-			return err
-		}
-		n.certs = certs
-	}
+func (n *Node) serveHTTP() error {
 	ln, err := net.Listen("tcp", n.cfg.API)
 	if err != nil {
 		return fmt.Errorf("api: listen on %s: %w", n.cfg.API, err)
@@ -280,9 +280,9 @@ func (n *Node) serveHTTP(keys *tokens.Keeper) error {
 	}
 	mux := http.NewServeMux()
 	if n.opts.API != nil {
-		mux.Handle("/v1/", n.opts.API(n, keys))
+		mux.Handle("/v1/", n.opts.API(n, n.keys))
 	}
-	mux.Handle("GET /metrics", n.metricsHandler(keys))
+	mux.Handle("GET /metrics", n.metricsHandler())
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		self := n.Self()
 		fmt.Fprintf(w, "staydown node %s (%s) of federation %s\nAPI: /v1/ (bearer token), /v1/openapi.yaml\nMetrics: /metrics\n",

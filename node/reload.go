@@ -13,13 +13,13 @@ import (
 // metricsHandler serves /metrics: open, or with metrics_token only to a
 // token of scope read (or one that includes it), answered like the API's
 // refusals.
-func (n *Node) metricsHandler(keys *tokens.Keeper) http.Handler {
+func (n *Node) metricsHandler() http.Handler {
 	h := promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{})
 	if !n.cfg.MetricsToken {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := keys.Authorize(r.Header.Get("Authorization"), tokens.Read, "GET /metrics"); err != nil {
+		if _, err := n.keys.Authorize(r.Header.Get("Authorization"), tokens.Read, "GET /metrics"); err != nil {
 			code := http.StatusForbidden
 			if errors.Is(err, kind.ErrUnauthorized) {
 				code = http.StatusUnauthorized

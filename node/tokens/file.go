@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/staydown/staydown/config"
-	"github.com/staydown/staydown/node/kind"
 )
 
 // Token is one line of api.tokens: never the token itself, only its hash.
@@ -192,11 +191,11 @@ func read(file string) ([]byte, error) {
 // it is not stored) and its record.
 func Add(dir string, scope Scope, name string, now time.Time) (string, Token, error) {
 	if !scope.Valid() {
-		return "", Token{}, fmt.Errorf("%w: scope %v", kind.ErrInvalid, scope)
+		return "", Token{}, fmt.Errorf("no such scope: %v", scope)
 	}
 	if name != "" {
 		if err := checkName(name); err != nil {
-			return "", Token{}, fmt.Errorf("%w: %w", kind.ErrInvalid, err)
+			return "", Token{}, err
 		}
 	}
 	secret := make([]byte, secretLen)
@@ -209,13 +208,13 @@ func Add(dir string, scope Scope, name string, now time.Time) (string, Token, er
 		for _, o := range ts {
 			switch {
 			case name != "" && o.Name == name:
-				return nil, fmt.Errorf("%w: a token named %q exists (id %s): choose another name, or revoke it first", kind.ErrConflict, name, o.ID)
+				return nil, fmt.Errorf("a token named %q exists (id %s): choose another name, or revoke it first", name, o.ID)
 			case o.ID == t.ID:
-				return nil, fmt.Errorf("%w: a token with id %s exists: run the command again", kind.ErrConflict, t.ID)
+				return nil, fmt.Errorf("a token with id %s exists: run the command again", t.ID)
 			}
 		}
 		if len(ts) >= MaxTokens {
-			return nil, fmt.Errorf("%w: %d tokens already: revoke some first", kind.ErrConflict, len(ts))
+			return nil, fmt.Errorf("%d tokens already: revoke some first", len(ts))
 		}
 		return append(ts, t), nil
 	})
@@ -235,7 +234,7 @@ func Revoke(dir, which string) (Token, error) {
 				return append(ts[:i:i], ts[i+1:]...), nil
 			}
 		}
-		return nil, fmt.Errorf("%w: no token with id or name %q (see staydown token list)", kind.ErrNotFound, which)
+		return nil, fmt.Errorf("no token with id or name %q (see staydown token list)", which)
 	})
 	return gone, err
 }
