@@ -94,8 +94,9 @@ func parseLine(line string) (Token, error) {
 	if t.Scope, err = ParseScope(f[1]); err != nil {
 		return Token{}, err
 	}
-	if t.Created, err = time.Parse(time.RFC3339, f[2]); err != nil {
-		return Token{}, fmt.Errorf("created %q: want a time like 2006-01-02T15:04:05Z", f[2])
+	// Only the form Format writes: UTC, whole seconds.
+	if t.Created, err = time.Parse(time.RFC3339, f[2]); err != nil || t.Created.UTC().Format(time.RFC3339) != f[2] {
+		return Token{}, fmt.Errorf("created %q: want a UTC time like 2006-01-02T15:04:05Z", f[2])
 	}
 	t.Created = t.Created.UTC()
 	h, err := hex.DecodeString(f[3])
