@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/staydown/staydown/config"
@@ -137,7 +138,9 @@ func (cl *client) unreachable(err error) error {
 	if e, ok := errors.AsType[*apitls.OtherCertificateError](err); ok {
 		return fmt.Errorf("the node at %s: %w", cl.addr, e)
 	}
-	if _, ok := errors.AsType[tls.RecordHeaderError](err); ok {
+	// net/http turns the TLS error of an HTTP answer into a message of
+	// its own; the TLS error is what other servers give.
+	if _, ok := errors.AsType[tls.RecordHeaderError](err); ok || strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
 		return fmt.Errorf("the node at %s does not speak HTTPS though config.toml sets api_tls_cert: restart it with this config", cl.addr)
 	}
 	return fmt.Errorf("cannot reach the node at %s (is `staydown run --dir %s` running?)", cl.addr, display(cl.dir))
