@@ -28,7 +28,11 @@
 //	             or its transport key rotated without changing who signed
 //	             what. Its peer ID is the member's peer_id.
 //	api.token    the bearer token of the local HTTP API: 32 random bytes as
-//	             64 lower-case hex characters and a newline.
+//	             64 lower-case hex characters and a newline. Its scope is
+//	             admin (everything); the staydown commands use it.
+//	api.tokens   (optional) further API tokens with scopes, as hashes,
+//	             written by `staydown token` (package node/tokens); the
+//	             node reads it again when it changes.
 //	store.db     the bbolt store (default name; created by the node): the
 //	             logs, the checkpoints the node keeps, and the platform's
 //	             private legacy-content watchlist with its alerts (never
@@ -57,6 +61,10 @@
 //	log_level = "info"           # debug | info | warn | error
 //	checkpoint_interval = "30s"  # how often to publish a checkpoint of the node's log, if it grew
 //	allow_remote_api = false     # true lets api be a non-loopback address
+//	api_tls_cert = "api.crt"     # PEM certificate (chain): the API serves HTTPS
+//	api_tls_key = "api.key"      # its PEM key, mode 0600; both or neither
+//	allow_remote_api_without_tls = false  # true: allow_remote_api over plain HTTP
+//	metrics_token = false        # true: /metrics wants a token of scope read
 //
 //	[policy]                     # optional: what this node acts on (below)
 //	block_min_attesters = 2
@@ -76,6 +84,14 @@
 //     is true the host must be loopback: "localhost", 127.0.0.0/8 or ::1.
 //     The API takes commands for the node (with its token), so exposing
 //     it is an explicit decision.
+//   - api_tls_cert, api_tls_key: paths relative to D unless absolute; the
+//     node reads them at start (an error stops it) and again on SIGHUP (a
+//     pair that fails to load is logged and the previous one kept). The
+//     CLI trusts exactly the first certificate of api_tls_cert.
+//   - allow_remote_api = true without api_tls_cert stops the node at start
+//     ([Node.CheckAPITransport]: bearer tokens would cross the network in
+//     clear text) unless allow_remote_api_without_tls = true, e.g. behind
+//     a proxy that does TLS.
 //
 // # Policy
 //

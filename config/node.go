@@ -18,7 +18,8 @@ const (
 	ConfigFile    = "config.toml" // the node config
 	AuthorKeyFile = "author.key"  // the ed25519 author key, hex of its seed
 	NodeKeyFile   = "node.key"    // the libp2p transport key, protobuf
-	TokenFile     = "api.token"   // the HTTP API bearer token, hex
+	TokenFile     = "api.token"   // the HTTP API bearer token, hex; scope admin
+	TokensFile    = "api.tokens"  // further API tokens with scopes (package node/tokens)
 )
 
 // Defaults for keys config.toml may leave out.
@@ -45,7 +46,21 @@ type Node struct {
 	StorePath      string // absolute, resolved against Dir
 	LogLevel       string // debug|info|warn|error
 	AllowRemoteAPI bool   // API may bind to a non-loopback address
-	Policy         Policy // the [policy] table: what this node acts on (policy.go)
+	// APITLSCert and APITLSKey, both set or both empty, are the PEM
+	// certificate (chain) and key the API serves HTTPS with (api_tls_cert,
+	// api_tls_key; absolute, resolved against Dir). The node reads them
+	// again on SIGHUP; the CLI trusts exactly the certificate in
+	// APITLSCert.
+	APITLSCert, APITLSKey string
+	// AllowRemoteAPIWithoutTLS lets allow_remote_api serve plain HTTP,
+	// bearer tokens in clear text (allow_remote_api_without_tls).
+	AllowRemoteAPIWithoutTLS bool
+	// MetricsToken puts /metrics behind the API's tokens: any token with
+	// scope read (or one that includes it). Without it /metrics is open,
+	// as the API's address is loopback unless allow_remote_api
+	// (metrics_token).
+	MetricsToken bool
+	Policy       Policy // the [policy] table: what this node acts on (policy.go)
 	// Clock, when set, is the node's clock for the timestamps it signs
 	// and for deadlines. Not read from config.toml: tests drive time
 	// with it. nil is time.Now.
@@ -61,7 +76,7 @@ type Node struct {
 }
 
 // nodeKeys are the keys config.toml may hold, in the order of the docs.
-var nodeKeys = []string{"name", "role", "federation", "roster", "listen", "bootstrap", "api", "store", "log_level", "allow_remote_api", "checkpoint_interval", "policy"}
+var nodeKeys = []string{"name", "role", "federation", "roster", "listen", "bootstrap", "api", "store", "log_level", "allow_remote_api", "api_tls_cert", "api_tls_key", "allow_remote_api_without_tls", "metrics_token", "checkpoint_interval", "policy"}
 
 // Load reads dir/config.toml and validates it. Errors are *Error values
 // naming the file, the line or key, and the fix. Load does not read the
@@ -151,6 +166,16 @@ func ParseNode(filename string, data []byte) (*Node, error) {
 		return nil, invalid(filename, "api", "%v", err)
 	}
 
+	if n.APITLSCert, n.APITLSKey, err = parseTLS(t, dir); err != nil {
+		return nil, err
+	}
+	if n.AllowRemoteAPIWithoutTLS, _, err = t.boolean("allow_remote_api_without_tls"); err != nil {
+		return nil, err
+	}
+	if n.MetricsToken, _, err = t.boolean("metrics_token"); err != nil {
+		return nil, err
+	}
+
 	store, ok, err := t.str("store", "")
 	if err != nil {
 		return nil, err
@@ -184,6 +209,45 @@ func ParseNode(filename string, data []byte) (*Node, error) {
 		return nil, err
 	}
 	return n, nil
+}
+
+// parseTLS reads api_tls_cert and api_tls_key: both or neither.
+func parseTLS(t table, dir string) (cert, key string, err error) {
+	c, hasCert, err := t.str("api_tls_cert", "")
+	if err != nil {
+		return "", "", err
+	}
+	k, hasKey, err := t.str("api_tls_key", "")
+	if err != nil {
+		return "", "", err
+	}
+	switch {
+	case !hasCert && !hasKey:
+		return "", "", nil
+	case !hasKey:
+		return "", "", invalid(t.file, "api_tls_key", "missing: api_tls_cert is set, so add api_tls_key = \"FILE\", the certificate's private key (PEM)")
+	case !hasCert:
+		return "", "", invalid(t.file, "api_tls_cert", "missing: api_tls_key is set, so add api_tls_cert = \"FILE\", the certificate (PEM)")
+	}
+	if cert, err = resolve(dir, c); err != nil {
+		return "", "", invalid(t.file, "api_tls_cert", "%v", err)
+	}
+	if key, err = resolve(dir, k); err != nil {
+		return "", "", invalid(t.file, "api_tls_key", "%v", err)
+	}
+	return cert, key, nil
+}
+
+// CheckAPITransport refuses an API open to other hosts (allow_remote_api)
+// over plain HTTP, where the bearer token would travel in clear text,
+// unless allow_remote_api_without_tls says that is meant. The node calls
+// it before it listens; the CLI does not (it may still talk to such a
+// node's loopback address).
+func (n *Node) CheckAPITransport() error {
+	if !n.AllowRemoteAPI || n.APITLSCert != "" || n.AllowRemoteAPIWithoutTLS {
+		return nil
+	}
+	return invalid(n.configPath(), "allow_remote_api", "the API would take bearer tokens in clear text from other hosts: set api_tls_cert and api_tls_key (HTTPS), or allow_remote_api_without_tls = true if a proxy in front does TLS")
 }
 
 // resolve makes a configured path absolute, relative to dir.

@@ -71,10 +71,15 @@ api = "0.0.0.0:8080"
 store = "data/s.db"
 log_level = "debug"
 allow_remote_api = true
+api_tls_cert = "tls/api.crt"
+api_tls_key = "/etc/staydown/api.key"
+allow_remote_api_without_tls = false
+metrics_token = true
 `, Node{
 			Dir: nodeDir, Name: "p.1_x-y", Role: protocol.RolePlatform, Federation: "federation-1",
 			RosterPath: "/etc/staydown/roster.toml", Listen: nil,
 			API: "0.0.0.0:8080", StorePath: filepath.Join(nodeDir, "data", "s.db"), LogLevel: "debug", AllowRemoteAPI: true,
+			APITLSCert: filepath.Join(nodeDir, "tls", "api.crt"), APITLSKey: "/etc/staydown/api.key", MetricsToken: true,
 		}},
 		{"loopback v6 and localhost", withKey("api", `api = "[::1]:7001"`), Node{
 			Dir: nodeDir, Name: "nru-demo", Role: protocol.RoleReferral, Federation: "staydown-demo",
@@ -152,6 +157,11 @@ func TestParseNodeErrors(t *testing.T) {
 		{"api hostname", withKey("api", `api = "example.org:7001"`), ErrInvalid, []string{"is not a loopback address"}},
 		{"api remote flag false", withKey("api", `api = "10.0.0.1:7001"`) + "allow_remote_api = false\n", ErrInvalid, []string{"is not a loopback address"}},
 		{"allow_remote_api string", goodConfig + "allow_remote_api = \"yes\"\n", ErrInvalid, []string{"allow_remote_api: want true or false"}},
+		{"tls cert without key", goodConfig + "api_tls_cert = \"a.crt\"\n", ErrInvalid, []string{`api_tls_key: missing: api_tls_cert is set, so add api_tls_key = "FILE"`}},
+		{"tls key without cert", goodConfig + "api_tls_key = \"a.key\"\n", ErrInvalid, []string{`api_tls_cert: missing: api_tls_key is set`}},
+		{"tls cert empty", goodConfig + "api_tls_cert = \"\"\napi_tls_key = \"a.key\"\n", ErrInvalid, []string{"api_tls_cert: empty path"}},
+		{"metrics_token string", goodConfig + "metrics_token = \"yes\"\n", ErrInvalid, []string{"metrics_token: want true or false"}},
+		{"allow_remote_api_without_tls number", goodConfig + "allow_remote_api_without_tls = 1\n", ErrInvalid, []string{"allow_remote_api_without_tls: want true or false"}},
 		{"store empty", goodConfig + "store = \"\"\n", ErrInvalid, []string{"store: empty path"}},
 		{"store not string", goodConfig + "store = 1\n", ErrInvalid, []string{"store: want a string"}},
 		{"log level", goodConfig + "log_level = \"verbose\"\n", ErrInvalid, []string{`log_level: "verbose" is not a log level`, `"debug", "info", "warn" or "error"`}},
@@ -304,5 +314,34 @@ func TestPathWithNewline(t *testing.T) {
 	var pe *fs.PathError
 	if !errors.As(err, &pe) || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), `node\ndir`) {
 		t.Errorf("reading a directory as the roster: %q (%T), want the *fs.PathError on one line", err, err)
+	}
+}
+
+// A remote API over plain HTTP is refused at the node's start (the CLI
+// may still load the config) unless allowed in so many words.
+func TestCheckAPITransport(t *testing.T) {
+	file := filepath.Join(t.TempDir(), ConfigFile)
+	remote := withKey("api", `api = "0.0.0.0:7001"`) + "allow_remote_api = true\n"
+	for _, tt := range []struct {
+		name, text, want string
+	}{
+		{"loopback", goodConfig, ""},
+		{"remote without TLS", remote, file + ": allow_remote_api: the API would take bearer tokens in clear text from other hosts: set api_tls_cert and api_tls_key (HTTPS), or allow_remote_api_without_tls = true if a proxy in front does TLS"},
+		{"remote with TLS", remote + "api_tls_cert = \"a.crt\"\napi_tls_key = \"a.key\"\n", ""},
+		{"remote without TLS, allowed", remote + "allow_remote_api_without_tls = true\n", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			n, err := ParseNode(file, []byte(tt.text))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = n.CheckAPITransport()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tt.want != "" && (err == nil || err.Error() != tt.want || !errors.Is(err, ErrInvalid)):
+				t.Errorf("error %v, want %s", err, tt.want)
+			}
+		})
 	}
 }

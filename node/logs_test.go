@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/gologshim"
+
+	"github.com/staydown/staydown/node/tokens"
 )
 
 // syncBuffer is a log a node and the test share.
@@ -39,7 +41,7 @@ func TestLibraryLogsInNodeLog(t *testing.T) {
 	f := newFederation(t, "nru=referral")
 	var buf syncBuffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
-	n, err := StartWith(context.Background(), f.cfgs["nru"], log, Options{API: func(*Node, string) http.Handler {
+	n, err := StartWith(context.Background(), f.cfgs["nru"], log, Options{API: func(*Node, *tokens.Keeper) http.Handler {
 		return http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("a handler's bug") })
 	}})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -20,9 +21,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/staydown/staydown/config"
+	"github.com/staydown/staydown/node/apitls"
 	"github.com/staydown/staydown/node/checkpoints"
 	"github.com/staydown/staydown/node/gossip"
 	"github.com/staydown/staydown/node/kind"
@@ -34,6 +35,7 @@ import (
 	"github.com/staydown/staydown/node/status"
 	"github.com/staydown/staydown/node/storewatch"
 	"github.com/staydown/staydown/node/syncer"
+	"github.com/staydown/staydown/node/tokens"
 	"github.com/staydown/staydown/node/writer"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/membership"
@@ -81,6 +83,11 @@ type Node struct {
 	http    *http.Server
 	apiAddr net.Addr
 	opts    Options // what it was started on (options.go)
+
+	// keys are the API's tokens, certs its TLS certificate (nil: plain
+	// HTTP); Reload reads both again.
+	keys  *tokens.Keeper
+	certs *apitls.Certs
 
 	// writer is the one loop that writes the store (package writer).
 	writer *writer.Writer
@@ -132,10 +139,24 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	// go-libp2p's logs go to this node's log (the last node started, in
 	// a process that runs several).
 	liblog.Route(log.Handler())
+	if err := cfg.CheckAPITransport(); err != nil {
+		return nil, err
+	}
+	keys, err := tokens.Open(cfg.Dir, token, cfg.Now, log)
+	if err != nil {
+		return nil, err
+	}
+	var certs *apitls.Certs
+	if cfg.APITLSCert != "" && !opts.NoAPI {
+		if certs, err = apitls.Load(cfg.APITLSCert, cfg.APITLSKey, log); err != nil {
+			return nil, err
+		}
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	me := protocol.Member{Name: cfg.Name, Role: cfg.Role, AuthorKey: protocol.AuthorKeyOf(author), PeerID: peerID.String()}
 	n = &Node{cfg: cfg, log: log, me: me, author: author,
 		metrics: newMetrics(), cancel: cancel, runCtx: runCtx, opts: opts}
+	n.keys, n.certs = keys, certs
 	// A failed start releases what it took. (Not through the named result:
 	// `return nil, err` has set it to nil by the time this runs.)
 	partial := n
@@ -244,7 +265,7 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	go func() { defer n.wg.Done(); n.dialer.Run(runCtx) }()
 
 	if !opts.NoAPI {
-		if err = n.serveHTTP(token); err != nil {
+		if err = n.serveHTTP(); err != nil {
 			return nil, err
 		}
 	}
@@ -259,18 +280,21 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 // came for this long. A variable: a test shortens it.
 var apiIdleTimeout = 2 * time.Minute
 
-func (n *Node) serveHTTP(token string) error {
+func (n *Node) serveHTTP() error {
 	ln, err := net.Listen("tcp", n.cfg.API)
 	if err != nil {
 		return fmt.Errorf("api: listen on %s: %w", n.cfg.API, err)
 	}
 	n.apiAddr = ln.Addr()
 	ln = limitConns(ln, apiConnsPerClient, apiConns, n.log)
+	if n.certs != nil {
+		ln = tls.NewListener(ln, n.certs.Config())
+	}
 	mux := http.NewServeMux()
 	if n.opts.API != nil {
-		mux.Handle("/v1/", n.opts.API(n, token))
+		mux.Handle("/v1/", n.opts.API(n, n.keys))
 	}
-	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", n.metricsHandler())
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		self := n.Self()
 		fmt.Fprintf(w, "staydown node %s (%s) of federation %s\nAPI: /v1/ (bearer token), /v1/openapi.yaml\nMetrics: /metrics\n",

@@ -26,6 +26,7 @@ import (
 	"github.com/staydown/staydown/node/gossip"
 	"github.com/staydown/staydown/node/kind"
 	"github.com/staydown/staydown/node/p2p"
+	"github.com/staydown/staydown/node/tokens"
 	"github.com/staydown/staydown/protocol/pb"
 
 	bolterrors "go.etcd.io/bbolt/errors"
@@ -241,7 +242,7 @@ func subscribedTopic(t *testing.T, h host.Host) (context.Context, *pubsub.Topic)
 // withAPI is the Options of a node that serves its HTTP API, as
 // cmd/staydown's run does.
 func withAPI(log *slog.Logger) Options {
-	return Options{API: func(n *Node, token string) http.Handler { return api.NewServer(n, token, log) }}
+	return Options{API: func(n *Node, keys *tokens.Keeper) http.Handler { return api.NewServer(n, keys, log) }}
 }
 
 // TestPublishTooLarge: an entry over the size limit is the client's

@@ -17,6 +17,7 @@ import (
 	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/node/api"
 	"github.com/staydown/staydown/node/notices"
+	"github.com/staydown/staydown/node/tokens"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 )
@@ -174,7 +175,7 @@ func BenchmarkNotices(b *testing.B) {
 	})
 	// The same over loopback HTTP, JSON encoding included: what
 	// `staydown notices --open` waits for.
-	srv := httptest.NewServer(api.NewServer(n, "bench-token", slog.New(slog.DiscardHandler)))
+	srv := httptest.NewServer(api.NewServer(n, tokens.Static("bench-token"), slog.New(slog.DiscardHandler)))
 	defer srv.Close()
 	b.Run("open-inbox-http", func(b *testing.B) {
 		for b.Loop() {

@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/staydown/staydown/node/p2p"
+	"github.com/staydown/staydown/node/tokens"
 	"github.com/staydown/staydown/protocol"
 )
 
@@ -35,10 +36,11 @@ type Options struct {
 	// time.After.
 	After func(d time.Duration) <-chan time.Time
 	// API, when set, is the node's HTTP API (package api: api.NewServer),
-	// served under /v1/ on cfg.API beside /metrics; token is the bearer
-	// token the API requires. The node does not know the API: the
-	// composition root (cmd/staydown, localfed) hands it in.
-	API func(n *Node, token string) http.Handler
+	// served under /v1/ on cfg.API beside /metrics; keys are the tokens
+	// it accepts (api.token's and api.tokens', read again as they change).
+	// The node does not know the API: the composition root (cmd/staydown,
+	// localfed) hands it in.
+	API func(n *Node, keys *tokens.Keeper) http.Handler
 	// NoAPI starts the node without its HTTP listener (APIAddr is then
 	// nil).
 	// A test in a testing/synctest bubble needs it: a listening socket's

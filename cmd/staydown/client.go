@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,10 +11,12 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/node/apitls"
 )
 
 // requestTimeout bounds one API call; matching a thousand signals on a
@@ -44,9 +47,19 @@ func (c *cli) client() (*client, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A node with api_tls_cert serves HTTPS; the CLI trusts exactly the
+	// certificate in that file of the node's directory.
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	scheme := "http://"
+	if cfg.APITLSCert != "" {
+		if transport.TLSClientConfig, err = apitls.Client(cfg.APITLSCert); err != nil {
+			return nil, err
+		}
+		scheme = "https://"
+	}
 	return &client{
-		http:      &http.Client{Timeout: requestTimeout},
-		base:      "http://" + dialAddr(cfg.API),
+		http:      &http.Client{Timeout: requestTimeout, Transport: transport},
+		base:      scheme + dialAddr(cfg.API),
 		addr:      cfg.API,
 		dir:       c.dir,
 		token:     token,
@@ -103,7 +116,7 @@ func (cl *client) do(ctx context.Context, method, path string, body io.Reader, c
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("cannot reach the node at %s (is `staydown run --dir %s` running?)", cl.addr, display(cl.dir))
+		return cl.unreachable(err)
 	}
 	defer res.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(res.Body, maxResponse))
@@ -117,6 +130,20 @@ func (cl *client) do(ctx context.Context, method, path string, body io.Reader, c
 		return nil
 	}
 	return cl.errorOf(res, data)
+}
+
+// unreachable says why a request got no answer: a TLS mismatch between
+// the node and its config, or no node at all.
+func (cl *client) unreachable(err error) error {
+	if e, ok := errors.AsType[*apitls.OtherCertificateError](err); ok {
+		return fmt.Errorf("the node at %s: %w", cl.addr, e)
+	}
+	// net/http turns the TLS error of an HTTP answer into a message of
+	// its own; the TLS error is what other servers give.
+	if _, ok := errors.AsType[tls.RecordHeaderError](err); ok || strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
+		return fmt.Errorf("the node at %s does not speak HTTPS though config.toml sets api_tls_cert: restart it with this config", cl.addr)
+	}
+	return fmt.Errorf("cannot reach the node at %s (is `staydown run --dir %s` running?)", cl.addr, display(cl.dir))
 }
 
 // errorOf turns a non-2xx answer into a message that says what to do.
@@ -142,12 +169,12 @@ func (cl *client) stream(ctx context.Context, method, path string) (io.ReadClose
 		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+cl.token)
-	res, err := (&http.Client{}).Do(req)
+	res, err := (&http.Client{Transport: cl.http.Transport}).Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("cannot reach the node at %s (is `staydown run --dir %s` running?)", cl.addr, display(cl.dir))
+		return nil, cl.unreachable(err)
 	}
 	if res.StatusCode/100 != 2 {
 		defer res.Body.Close()

@@ -14,13 +14,14 @@ import (
 	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/node"
 	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/node/tokens"
 )
 
 // runNode runs the node with its HTTP API (node.Run); tests replace it to
 // check the wiring around it.
 var runNode = func(ctx context.Context, cfg *config.Node, log *slog.Logger) error {
-	return node.Run(ctx, cfg, log, node.Options{API: func(n *node.Node, token string) http.Handler {
-		return api.NewServer(n, token, log)
+	return node.Run(ctx, cfg, log, node.Options{API: func(n *node.Node, keys *tokens.Keeper) http.Handler {
+		return api.NewServer(n, keys, log)
 	}})
 }
 

@@ -1,11 +1,21 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/node/apitls"
+	"github.com/staydown/staydown/node/apitls/apitlstest"
+	"github.com/staydown/staydown/protocol"
 )
 
 func TestStatus(t *testing.T) {
@@ -105,4 +115,65 @@ flagged       none
 		n.fake.Fail(errors.New("store closed"))
 		wantFailure(t, staydown("status", "--dir", n.dir), "staydown: status: the node at "+n.addr+" failed: internal error")
 	})
+}
+
+// startTLSNode is startNode for a node directory whose config names a
+// certificate and key (api_tls_cert, api_tls_key, relative to it): the
+// API is served over HTTPS with them, as the node does.
+func startTLSNode(t *testing.T) (*testNode, *apitls.Certs) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &testNode{dir: initDir(t, ln.Addr().String()), addr: ln.Addr().String()}
+	certFile, keyFile, _ := apitlstest.Write(t, n.dir, "api")
+	f, err := os.OpenFile(filepath.Join(n.dir, config.ConfigFile), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "api_tls_cert = %q\napi_tls_key = %q\n", "api.crt", "api.key")
+	f.Close()
+	certs, err := apitls.Load(certFile, keyFile, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.serve(t, tls.NewListener(ln, certs.Config()), []protocol.Member{other})
+	return n, certs
+}
+
+// staydown status against a node that serves HTTPS: the CLI reads
+// api_tls_cert from the directory and trusts that certificate, and no
+// other.
+func TestStatusOverTLS(t *testing.T) {
+	n, certs := startTLSNode(t)
+	n.fake.SetStatus(api.Status{Name: "nru", Role: "referral", Federation: "staydown"})
+	r := staydown("status", "--dir", n.dir)
+	if r.code != exitOK || !strings.HasPrefix(r.stdout, "member        nru (referral) in federation staydown\n") {
+		t.Fatalf("status over TLS: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	// The node's certificate renewed on disk but not reloaded: the CLI
+	// trusts only the file's, and says what is wrong.
+	apitlstest.Write(t, n.dir, "api")
+	wantFailure(t, staydown("status", "--dir", n.dir), "the node at "+n.addr+": the node presented a certificate other than the one in "+filepath.Join(n.dir, "api.crt")+" (was the file replaced without a SIGHUP to the node")
+	if err := certs.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if r := staydown("status", "--dir", n.dir); r.code != exitOK {
+		t.Errorf("after the reload: %s", r.stderr)
+	}
+}
+
+// A directory whose config names a certificate while the node serves
+// plain HTTP: the message says so.
+func TestStatusTLSMismatch(t *testing.T) {
+	n := startNode(t)
+	apitlstest.Write(t, n.dir, "api")
+	f, err := os.OpenFile(filepath.Join(n.dir, config.ConfigFile), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "api_tls_cert = %q\napi_tls_key = %q\n", "api.crt", "api.key")
+	f.Close()
+	wantFailure(t, staydown("status", "--dir", n.dir), "the node at "+n.addr+" does not speak HTTPS though config.toml sets api_tls_cert: restart it with this config")
 }

@@ -109,6 +109,7 @@ Exit codes: 0 success, 1 "match" found nothing active, 2 any error.`,
 		c.statusCommand(),
 		c.memberCommand(),
 		c.storeCommand(),
+		c.tokenCommand(),
 		c.demoCommand(),
 		c.benchCommand(),
 	)

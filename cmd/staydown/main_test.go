@@ -11,11 +11,14 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/node/api"
 	"github.com/staydown/staydown/node/api/apitest"
+	"github.com/staydown/staydown/node/tokens"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 )
@@ -34,6 +37,22 @@ type testNode struct {
 	dir  string
 	addr string
 	fake *apitest.Backend
+	// clock is the clock of the server's tokens.Keeper: api.tokens is
+	// looked at again when it has moved tokens.CheckEvery.
+	clock *testClock
+}
+
+// testClock is a clock that moves when the test moves it.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
 
 // startNode opens the listener first, so that Init can write its address.
@@ -52,6 +71,15 @@ func startNodeWith(t *testing.T, others ...protocol.Member) *testNode {
 		t.Fatal(err)
 	}
 	n := &testNode{dir: initDir(t, ln.Addr().String()), addr: ln.Addr().String()}
+	n.serve(t, ln, others)
+	return n
+}
+
+// serve serves the API of the node's directory on ln, over a fake
+// backend whose roster is the node and others, with the tokens of
+// api.token and api.tokens, as the node does.
+func (n *testNode) serve(t *testing.T, ln net.Listener, others []protocol.Member) {
+	t.Helper()
 	cfg, err := config.Load(n.dir)
 	if err != nil {
 		t.Fatal(err)
@@ -60,11 +88,15 @@ func startNodeWith(t *testing.T, others ...protocol.Member) *testNode {
 	if err != nil {
 		t.Fatal(err)
 	}
+	n.clock = &testClock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
+	keys, err := tokens.Open(cfg.Dir, token, n.clock.now, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
 	n.fake = apitest.New(cfg.Name, cfg.Role, others...)
-	srv := &http.Server{Handler: api.NewServer(n.fake, token, slog.New(slog.DiscardHandler))}
+	srv := &http.Server{Handler: api.NewServer(n.fake, keys, slog.New(slog.DiscardHandler))}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	return n
 }
 
 // stoppedNode is a node directory whose API address nothing listens on.
@@ -251,7 +283,7 @@ func TestWrongToken(t *testing.T) {
 	}
 	dir := initDir(t, ln.Addr().String())
 	fake := apitest.New("nru", protocol.RoleReferral)
-	srv := &http.Server{Handler: api.NewServer(fake, "another-token", slog.New(slog.DiscardHandler))}
+	srv := &http.Server{Handler: api.NewServer(fake, tokens.Static("another-token"), slog.New(slog.DiscardHandler))}
 	go srv.Serve(ln)
 	defer srv.Close()
 	r := staydown("status", "--dir", dir)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/staydown/staydown/node/api"
 	"github.com/staydown/staydown/node/api/apitest"
+	"github.com/staydown/staydown/node/tokens"
 	"github.com/staydown/staydown/protocol"
 )
 
@@ -55,7 +56,7 @@ func rawRequest(t *testing.T, srv *httptest.Server, method, path string, header 
 // it did not read.
 func TestSlowReaderIsCutOff(t *testing.T) {
 	b := endless{Backend: apitest.New("bka", protocol.RoleReferral, other), failed: make(chan error, 1)}
-	h := api.NewServer(b, token, slog.New(slog.DiscardHandler))
+	h := api.NewServer(b, tokens.Static(token), slog.New(slog.DiscardHandler))
 	api.SetTimeouts(h, time.Minute, time.Minute, 100*time.Millisecond)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close) // after the connections rawRequest opened close
@@ -75,7 +76,7 @@ func TestSlowReaderIsCutOff(t *testing.T) {
 // the body's deadline passes, and the connection goes.
 func TestSlowBodyIsCutOff(t *testing.T) {
 	fake := apitest.New("bka", protocol.RoleReferral, other)
-	h := api.NewServer(fake, token, slog.New(slog.DiscardHandler))
+	h := api.NewServer(fake, tokens.Static(token), slog.New(slog.DiscardHandler))
 	api.SetTimeouts(h, 100*time.Millisecond, 100*time.Millisecond, time.Minute)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close) // after the connections rawRequest opened close
@@ -101,7 +102,7 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 // slow uploads as CPUs made every other upload wait for them.
 func TestSlowUploadsDoNotHoldTheDecoder(t *testing.T) {
 	fake := apitest.New("bka", protocol.RoleReferral, other)
-	h := api.NewServer(fake, token, slog.New(slog.DiscardHandler))
+	h := api.NewServer(fake, tokens.Static(token), slog.New(slog.DiscardHandler))
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close) // after the connections rawRequest opened close
 

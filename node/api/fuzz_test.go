@@ -10,6 +10,7 @@ import (
 
 	"github.com/staydown/staydown/node/api"
 	"github.com/staydown/staydown/node/api/apitest"
+	"github.com/staydown/staydown/node/tokens"
 	"github.com/staydown/staydown/protocol"
 )
 
@@ -47,7 +48,7 @@ func FuzzRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, which uint8, body string) {
 		path := paths[int(which)%len(paths)]
 		fake := apitest.New("bka", protocol.RoleReferral, apitest.Member("pa", protocol.RolePlatform))
-		h := api.NewServer(fake, token, slog.New(slog.DiscardHandler))
+		h := api.NewServer(fake, tokens.Static(token), slog.New(slog.DiscardHandler))
 		req := httptest.NewRequest("POST", path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
 		rec := httptest.NewRecorder()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/staydown/staydown/node/api"
 	"github.com/staydown/staydown/node/api/apitest"
+	"github.com/staydown/staydown/node/tokens"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/membership"
 	"github.com/staydown/staydown/protocol/pb"
@@ -25,7 +26,7 @@ func newFederation(t *testing.T) *harness {
 	t.Helper()
 	h := &harness{log: &lockedBuffer{}, fake: apitest.New("bka", protocol.RoleReferral,
 		apitest.Member("pa", protocol.RolePlatform), apitest.Member("pb", protocol.RolePlatform), apitest.Member("aud", protocol.RoleAuditor))}
-	h.srv = httptest.NewServer(api.NewServer(h.fake, token, slog.New(slog.NewTextHandler(h.log, nil))))
+	h.srv = httptest.NewServer(api.NewServer(h.fake, tokens.Static(token), slog.New(slog.NewTextHandler(h.log, nil))))
 	t.Cleanup(h.srv.Close)
 	return h
 }
@@ -158,7 +159,7 @@ func TestMembershipRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := &harness{log: &lockedBuffer{}, fake: apitest.New("bka", tt.self, apitest.Member("pa", protocol.RolePlatform))}
-			h.srv = httptest.NewServer(api.NewServer(h.fake, token, slog.New(slog.NewTextHandler(h.log, nil))))
+			h.srv = httptest.NewServer(api.NewServer(h.fake, tokens.Static(token), slog.New(slog.NewTextHandler(h.log, nil))))
 			defer h.srv.Close()
 			r := h.do(t, tt.method, tt.path, tt.body)
 			wantError(t, r, tt.code, tt.want)

@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -14,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/staydown/staydown/node/tokens"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 )
@@ -29,57 +28,95 @@ const Prefix = "/v1/"
 
 type server struct {
 	backend Backend
-	token   [sha256.Size]byte // sha256 of the bearer token; zero: refuse everyone
+	keys    *tokens.Keeper // the tokens it accepts, with their scopes
 	log     *slog.Logger
-	routes  map[string]map[string]http.HandlerFunc // path -> method -> handler
+	routes  map[string]map[string]endpoint // path -> method -> endpoint
 	// timeouts are the deadlines of a request's body and each write of
 	// its response (deadlines.go).
 	timeouts timeouts
 }
 
+// endpoint is one method of one route: the scope a token needs for it and
+// its handler. The scope is in the same table as the handler so that no
+// route can be added without one (TestEveryRouteHasAScope).
+type endpoint struct {
+	scope tokens.Scope
+	h     http.HandlerFunc
+}
+
+// The scopes, short, for the route table.
+const (
+	match   = tokens.Match
+	read    = tokens.Read
+	publish = tokens.Publish
+	admin   = tokens.Admin
+)
+
 // NewServer returns the handler of the API under /v1/. Every request must
-// carry "Authorization: Bearer TOKEN"; an empty token refuses every
-// request. The caller mounts it (and applies server timeouts); paths
-// outside /v1/ answer 404.
-func NewServer(b Backend, token string, log *slog.Logger) http.Handler {
-	s := &server{backend: b, log: log, timeouts: defaultTimeouts}
-	if token != "" {
-		s.token = sha256.Sum256([]byte(token))
-	}
-	s.routes = map[string]map[string]http.HandlerFunc{
-		"/v1/additions":        {http.MethodPost: publish(s, func(r *AdditionRequest) (*pb.Entry, error) { return r.Entry() })},
-		"/v1/retractions":      {http.MethodPost: publish(s, func(r *RetractionRequest) (*pb.Entry, error) { return r.Entry() })},
-		"/v1/disputes":         {http.MethodPost: publish(s, func(r *DisputeRequest) (*pb.Entry, error) { return r.Entry() })},
-		"/v1/allows":           {http.MethodPost: publish(s, func(r *AllowRequest) (*pb.Entry, error) { return r.Entry() })},
-		"/v1/match":            {http.MethodPost: s.matchMany, http.MethodGet: s.matchOne},
-		"/v1/match/file":       {http.MethodPost: s.matchFile},
-		"/v1/watchlist":        {http.MethodPost: s.watch},
-		"/v1/watchlist/remove": {http.MethodPost: s.unwatch},
-		"/v1/alerts":           {http.MethodGet: s.alerts},
-		"/v1/status":           {http.MethodGet: s.status},
+// carry "Authorization: Bearer TOKEN" with a token keys knows whose scope
+// allows the route (401 when the token is missing or unknown, 403 when its
+// scope does not allow the route). The caller mounts it (and applies
+// server timeouts); paths outside /v1/ answer 404.
+func NewServer(b Backend, keys *tokens.Keeper, log *slog.Logger) http.Handler {
+	s := &server{backend: b, keys: keys, log: log, timeouts: defaultTimeouts}
+	// The API's one route table: path, method, the scope a token needs,
+	// the handler. README ("API tokens") and openapi.yaml (x-scope) say
+	// the same; TestOpenAPIPathsMatchRoutes holds them to it.
+	s.routes = map[string]map[string]endpoint{
+		"/v1/additions":        {http.MethodPost: {publish, publishEntry(s, func(r *AdditionRequest) (*pb.Entry, error) { return r.Entry() })}},
+		"/v1/retractions":      {http.MethodPost: {publish, publishEntry(s, func(r *RetractionRequest) (*pb.Entry, error) { return r.Entry() })}},
+		"/v1/disputes":         {http.MethodPost: {publish, publishEntry(s, func(r *DisputeRequest) (*pb.Entry, error) { return r.Entry() })}},
+		"/v1/allows":           {http.MethodPost: {publish, publishEntry(s, func(r *AllowRequest) (*pb.Entry, error) { return r.Entry() })}},
+		"/v1/match":            {http.MethodPost: {match, s.matchMany}, http.MethodGet: {match, s.matchOne}},
+		"/v1/match/file":       {http.MethodPost: {match, s.matchFile}},
+		"/v1/watchlist":        {http.MethodPost: {publish, s.watch}},
+		"/v1/watchlist/remove": {http.MethodPost: {publish, s.unwatch}},
+		"/v1/alerts":           {http.MethodGet: {read, s.alerts}},
+		"/v1/status":           {http.MethodGet: {read, s.status}},
 		"/v1/notices": {
-			http.MethodPost: publishNotice(s, func(n Notices, ctx context.Context, req NoticeRequest) (*protocol.Entry, error) {
+			http.MethodPost: {publish, publishNotice(s, func(n Notices, ctx context.Context, req NoticeRequest) (*protocol.Entry, error) {
 				issue, err := req.Issue()
 				if err != nil {
 					return nil, err
 				}
 				return n.IssueNotice(ctx, issue)
-			}),
-			http.MethodGet: s.listNotices,
+			})},
+			http.MethodGet: {read, s.listNotices},
 		},
-		"/v1/notice-updates": {http.MethodPost: publishNotice(s, Notices.UpdateNotice)},
-		"/v1/replies":        {http.MethodPost: publishNotice(s, Notices.ReplyNotice)},
-		"/v1/report":         {http.MethodGet: s.report},
-		"/v1/events":         {http.MethodGet: s.events},
-		"/v1/export":         {http.MethodGet: s.export},
-		"/v1/proof":          {http.MethodGet: s.proof},
-		"/v1/members":        {http.MethodGet: s.members},
-		"/v1/members/peer":   {http.MethodPost: s.announcePeer},
-		"/v1/proposals":      {http.MethodGet: s.listProposals, http.MethodPost: s.propose},
-		approvalsRoute:       {http.MethodPost: s.approve},
-		"/v1/openapi.yaml":   {http.MethodGet: s.openAPI},
+		"/v1/notice-updates": {http.MethodPost: {publish, publishNotice(s, Notices.UpdateNotice)}},
+		"/v1/replies":        {http.MethodPost: {publish, publishNotice(s, Notices.ReplyNotice)}},
+		"/v1/report":         {http.MethodGet: {read, s.report}},
+		"/v1/events":         {http.MethodGet: {read, s.events}},
+		"/v1/export":         {http.MethodGet: {read, s.export}},
+		"/v1/proof":          {http.MethodGet: {read, s.proof}},
+		"/v1/members":        {http.MethodGet: {read, s.members}},
+		"/v1/members/peer":   {http.MethodPost: {admin, s.announcePeer}},
+		"/v1/proposals":      {http.MethodGet: {read, s.listProposals}, http.MethodPost: {admin, s.propose}},
+		approvalsRoute:       {http.MethodPost: {admin, s.approve}},
+		"/v1/openapi.yaml":   {http.MethodGet: {read, s.openAPI}},
 	}
 	return s
+}
+
+// Route is one method of one route of the API and the scope a token needs
+// for it.
+type Route struct {
+	Method, Path string
+	Scope        tokens.Scope
+}
+
+// Routes lists the API's routes, by path and method, with the scope each
+// needs: the route table of NewServer.
+func Routes() []Route {
+	s := NewServer(nil, tokens.Static(""), slog.New(slog.DiscardHandler)).(*server)
+	var out []Route
+	for path, methods := range s.routes {
+		for m, e := range methods {
+			out = append(out, Route{m, path, e.scope})
+		}
+	}
+	slices.SortFunc(out, func(a, b Route) int { return strings.Compare(a.Path+" "+a.Method, b.Path+" "+b.Method) })
+	return out
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -89,9 +126,10 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s; the API is under %s", r.URL.Path, Prefix))
 		return
 	}
-	if problem := s.authorize(r); problem != "" {
+	tok, err := s.keys.Check(r.Header.Get("Authorization"))
+	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="staydown"`)
-		s.fail(w, http.StatusUnauthorized, "authorization: "+problem)
+		s.fail(w, http.StatusUnauthorized, "authorization: "+err.Error())
 		return
 	}
 	methods, ok := s.routes[route(r.URL.Path)]
@@ -99,7 +137,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s; see %sopenapi.yaml", r.URL.Path, Prefix))
 		return
 	}
-	h, ok := methods[r.Method]
+	e, ok := methods[r.Method]
 	if !ok {
 		allowed := make([]string, 0, len(methods))
 		for m := range methods {
@@ -110,6 +148,10 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allowed, " or ")))
 		return
 	}
+	if !tok.Scope.Allows(e.scope) {
+		s.fail(w, http.StatusForbidden, "authorization: "+tokens.Forbidden(r.Method+" "+route(r.URL.Path), e.scope, tok.Scope))
+		return
+	}
 	limit := int64(MaxBodySize)
 	switch r.URL.Path {
 	case "/v1/match/file":
@@ -118,31 +160,12 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		limit = maxWatchBody
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
-	h(s.timeouts.withDeadlines(w, r), r)
+	e.h(s.timeouts.withDeadlines(w, r), r)
 }
 
-// authorize returns what is wrong with the request's credentials, "" if
-// nothing. It compares hashes, so the comparison takes the same time
-// whatever the length or content of the presented token.
-func (s *server) authorize(r *http.Request) string {
-	h := r.Header.Get("Authorization")
-	if h == "" {
-		return `missing; send "Authorization: Bearer TOKEN" with the token from the node's directory`
-	}
-	scheme, tok, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return `want "Bearer TOKEN"`
-	}
-	got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-	if s.token == ([sha256.Size]byte{}) || subtle.ConstantTimeCompare(got[:], s.token[:]) != 1 {
-		return "wrong token"
-	}
-	return ""
-}
-
-// publish makes the handler of one write endpoint: decode a Req, build the
+// publishEntry makes the handler of one write endpoint: decode a Req, build the
 // entry body from it, publish it, answer 201 with the new entry.
-func publish[Req any](s *server, build func(*Req) (*pb.Entry, error)) http.HandlerFunc {
+func publishEntry[Req any](s *server, build func(*Req) (*pb.Entry, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		req := new(Req)
 		if err := decodeBody(r.Body, req); err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/staydown/staydown/node/api"
 	"github.com/staydown/staydown/node/api/apitest"
+	"github.com/staydown/staydown/node/tokens"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/store"
@@ -64,7 +65,7 @@ var other = protocol.Member{Name: "platform-a", Role: protocol.RolePlatform, Aut
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	h := &harness{fake: apitest.New("bka", protocol.RoleReferral, other), log: &lockedBuffer{}}
-	h.srv = httptest.NewServer(api.NewServer(h.fake, token, slog.New(slog.NewTextHandler(h.log, nil))))
+	h.srv = httptest.NewServer(api.NewServer(h.fake, tokens.Static(token), slog.New(slog.NewTextHandler(h.log, nil))))
 	t.Cleanup(h.srv.Close)
 	return h
 }
@@ -210,7 +211,7 @@ func TestAuth(t *testing.T) {
 
 func TestEmptyTokenRefusesAll(t *testing.T) {
 	fake := apitest.New("bka", protocol.RoleReferral)
-	srv := httptest.NewServer(api.NewServer(fake, "", slog.New(slog.DiscardHandler)))
+	srv := httptest.NewServer(api.NewServer(fake, tokens.Static(""), slog.New(slog.DiscardHandler)))
 	defer srv.Close()
 	h := &harness{fake: fake, srv: srv}
 	for _, auth := range []string{"-", "Bearer ", "Bearer x"} {
@@ -527,7 +528,7 @@ func (b shortBackend) Match(ctx context.Context, queries []api.Query) ([]api.Fou
 func TestMatchBackendAnswersTooFew(t *testing.T) {
 	fake := apitest.New("bka", protocol.RoleReferral)
 	log := &lockedBuffer{}
-	srv := httptest.NewServer(api.NewServer(shortBackend{fake}, token, slog.New(slog.NewTextHandler(log, nil))))
+	srv := httptest.NewServer(api.NewServer(shortBackend{fake}, tokens.Static(token), slog.New(slog.NewTextHandler(log, nil))))
 	defer srv.Close()
 	h := &harness{fake: fake, srv: srv, log: log}
 	wantError(t, h.do(t, "GET", "/v1/match?type=sha256&value="+sha, ""), 500, "internal error")

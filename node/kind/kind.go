@@ -14,7 +14,11 @@ import (
 var (
 	// ErrInvalid: the request is wrong (the API answers 400).
 	ErrInvalid = errors.New("invalid request")
-	// ErrForbidden: this node's role may not do it (403).
+	// ErrUnauthorized: the request presents no token the node knows
+	// (401).
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrForbidden: this node's role, or the request's token, may not do
+	// it (403).
 	ErrForbidden = errors.New("forbidden")
 	// ErrNotFound: an entry or notice the request names is not stored
 	// (404).

@@ -20,6 +20,7 @@ import (
 	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/node"
 	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/node/tokens"
 	"github.com/staydown/staydown/protocol"
 )
 
@@ -113,8 +114,8 @@ func (f *Federation) Start(ctx context.Context, level slog.Level) error {
 		}
 		f.logs = append(f.logs, lf)
 		log := slog.New(slog.NewTextHandler(lf, &slog.HandlerOptions{Level: level}))
-		n, err := node.StartWith(ctx, cfg, log, node.Options{API: func(n *node.Node, token string) http.Handler {
-			return api.NewServer(n, token, log)
+		n, err := node.StartWith(ctx, cfg, log, node.Options{API: func(n *node.Node, keys *tokens.Keeper) http.Handler {
+			return api.NewServer(n, keys, log)
 		}})
 		if err != nil {
 			return fmt.Errorf("%s: %w", cfg.Name, err)
