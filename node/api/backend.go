@@ -74,6 +74,9 @@ var (
 	ErrForbidden = kind.ErrForbidden
 	ErrNotFound  = kind.ErrNotFound
 	ErrConflict  = kind.ErrConflict
+	// ErrUnavailable is 503: not now (a node whose own head, restored
+	// from its peers, is not confirmed yet refuses to publish).
+	ErrUnavailable = kind.ErrUnavailable
 )
 
 // Status is the body of GET /v1/status, and `staydown status --json`: the

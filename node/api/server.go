@@ -305,6 +305,8 @@ func (s *server) error(w http.ResponseWriter, r *http.Request, err error) {
 		s.fail(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, ErrConflict):
 		s.fail(w, http.StatusConflict, err.Error())
+	case errors.Is(err, ErrUnavailable):
+		s.fail(w, http.StatusServiceUnavailable, err.Error())
 	default:
 		s.log.Error("api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		s.fail(w, http.StatusInternalServerError, "internal error; the node's log has the details")

@@ -20,4 +20,8 @@ var (
 	// to the roster version in force, or a second vote at one version
 	// (409).
 	ErrConflict = errors.New("conflict")
+	// ErrUnavailable: the node cannot do it until something it waits for
+	// happens, e.g. a publication while its own log, restored from its
+	// peers, is not confirmed yet (503; SPEC 16.6).
+	ErrUnavailable = errors.New("unavailable")
 )
