@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -89,6 +90,11 @@ type Node struct {
 	// two at one roster version are evidence against it.
 	votes sync.Mutex
 
+	// ownUnconfirmed is set while the store, rebuilt from the peers,
+	// has not had this node's own head confirmed (ownhead.go): Publish
+	// refuses until it is.
+	ownUnconfirmed atomic.Bool
+
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup // the background loops
 	closeOnce sync.Once
@@ -140,6 +146,9 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 		}
 	}()
 	if n.store, err = store.Open(cfg.StorePath); err != nil {
+		if errors.Is(err, store.ErrCorrupt) {
+			return nil, fmt.Errorf("store %s: %w; rebuild it from the federation's peers: staydown store restore --dir %s", cfg.StorePath, err, cfg.Dir)
+		}
 		return nil, fmt.Errorf("store %s: %w", cfg.StorePath, err)
 	}
 	if err = importSideFiles(n.store, cfg.Dir, log); err != nil {
@@ -217,6 +226,9 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	if err != nil {
 		return nil, err
 	}
+	if err = n.ownHeadAtStart(); err != nil {
+		return nil, err
+	}
 	n.host.SetStreamHandler(protocol.SyncProtocol, n.sync.Serve)
 	n.host.Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
 		n.sync.Soon(c.RemotePeer()) // whatever happened while apart, catch up
@@ -227,6 +239,10 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	interval := cfg.CheckpointInterval
 	if interval <= 0 {
 		interval = checkpoints.DefaultInterval
+	}
+	if n.ownUnconfirmed.Load() {
+		n.wg.Add(1)
+		go func() { defer n.wg.Done(); n.confirmOwnHead(runCtx) }()
 	}
 	n.wg.Add(6)
 	go func() { defer n.wg.Done(); checkpoints.Drain(runCtx, ckptSub) }()
@@ -331,6 +347,9 @@ func (n *Node) Publish(ctx context.Context, body *pb.Entry) (*protocol.Entry, er
 	what := protocol.KindOf(body)
 	if what == "" {
 		return nil, fmt.Errorf("%w: no payload", kind.ErrInvalid)
+	}
+	if err := n.ownHeadKnown(); err != nil {
+		return nil, err
 	}
 	self, member := n.member()
 	if !member {
@@ -522,6 +541,9 @@ func (n *Node) Status(ctx context.Context) (status.Status, error) {
 	}
 	d := protocol.HeadsDigest(heads)
 	st.HeadsDigest = hex.EncodeToString(d[:])
+	if st.OwnHeadConfirmed, st.Restored, err = n.restoredStatus(); err != nil {
+		return st, err
+	}
 	st.Behind = n.sync.Behind()
 	if rate := n.sync.CatchupRate(); rate > 0 && st.Behind > 0 {
 		st.CatchupRate = rate
