@@ -236,7 +236,7 @@ type gatherer struct {
 	opts   Options
 	own    protocol.AuthorKey
 	author ed25519.PrivateKey // signs nothing: the writer wants one
-	roster *protocol.Roster // the roster in force when the gathering ended
+	roster *protocol.Roster   // the roster in force when the gathering ended
 }
 
 // gather fills the store at path from every other member's node it can
