@@ -164,6 +164,9 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	if err = n.checkSelf(); err != nil {
 		return nil, err
 	}
+	if err = n.ownHeadAtStart(); err != nil {
+		return nil, err
+	}
 	roster := n.members.Roster()
 	n.notices, err = notices.New(notices.Deps{Store: n.store, Roster: n.members.Roster, Self: n.Self, History: n.members.History, Author: n.author,
 		Publish: n.Publish, Subscribe: n.Subscribe, Done: runCtx.Done(), Now: n.now, Random: n.random, Log: log})
@@ -218,15 +221,12 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	}
 	n.ckpt, err = checkpoints.New(checkpoints.Deps{Store: n.store, Roster: n.members.Roster, Self: n.me, Author: n.author,
 		Federation: cfg.Federation, Host: n.host.ID(), After: n.after, Log: log, Reg: n.metrics.reg,
-		Rejected: func() { n.metrics.rejected.WithLabelValues("checkpoint").Inc() }})
+		Rejected: func() { n.metrics.rejected.WithLabelValues("checkpoint").Inc() }, Hold: n.ownUnconfirmed.Load})
 	if err != nil {
 		return nil, err
 	}
 	ckptSub, err := n.ckpt.Join(runCtx, n.ps)
 	if err != nil {
-		return nil, err
-	}
-	if err = n.ownHeadAtStart(); err != nil {
 		return nil, err
 	}
 	n.host.SetStreamHandler(protocol.SyncProtocol, n.sync.Serve)
