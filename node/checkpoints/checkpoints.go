@@ -70,8 +70,8 @@ type Deps struct {
 	// log: its store was restored and its own head is not confirmed yet
 	// (SPEC 16.6). Cosigning others' goes on.
 	Hold func() bool
-	Log      *slog.Logger
-	Reg      prometheus.Registerer
+	Log  *slog.Logger
+	Reg  prometheus.Registerer
 }
 
 // Checkpoints keeps the latest checkpoint of every log and the conflicts,
