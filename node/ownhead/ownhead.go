@@ -26,7 +26,8 @@ import (
 // Needed is how many other members' nodes must confirm the own head of
 // member self under roster r: min when min >= 0, else a majority of the
 // other members (others/2 + 1). A federation of one has nobody to ask:
-// 0. A min larger than the others is an error naming both.
+// an error (unless min says 0). A min larger than the others is an
+// error naming both.
 //
 // Why a majority: every entry leaves its author's node on gossip, which
 // floods it to every connected member, and every node syncs with a
@@ -41,11 +42,11 @@ func Needed(r *protocol.Roster, self string, min int) (int, error) {
 	others := len(Others(r, self))
 	switch {
 	case min > others:
-		return 0, fmt.Errorf("--min-peers %d: the roster in force (version of %d members) has only %d other members", min, len(r.Members), others)
+		return 0, fmt.Errorf("--min-peers %d: the roster in force has %d members, only %d of them other than %q", min, len(r.Members), others, self)
 	case min >= 0:
 		return min, nil
 	case others == 0:
-		return 0, nil
+		return 0, fmt.Errorf("the roster in force has no member but %q: no peer holds its log (--min-peers 0 to start from nothing)", self)
 	}
 	return others/2 + 1, nil
 }

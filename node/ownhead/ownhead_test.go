@@ -40,7 +40,7 @@ func TestNeeded(t *testing.T) {
 		members, min, want int
 		err                bool
 	}{
-		{1, -1, 0, false}, {2, -1, 1, false}, {3, -1, 2, false}, {4, -1, 2, false}, {5, -1, 3, false}, {6, -1, 3, false},
+		{1, -1, 0, true}, {1, 0, 0, false}, {2, -1, 1, false}, {3, -1, 2, false}, {4, -1, 2, false}, {5, -1, 3, false}, {6, -1, 3, false},
 		{3, 1, 1, false}, {3, 0, 0, false}, {3, 2, 2, false}, {3, 3, 0, true},
 	} {
 		names := []string{"self"}
