@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -98,6 +99,11 @@ type Node struct {
 	// two at one roster version are evidence against it.
 	votes sync.Mutex
 
+	// ownUnconfirmed is set while the store, rebuilt from the peers,
+	// has not had this node's own head confirmed (ownhead.go): Publish
+	// refuses until it is.
+	ownUnconfirmed atomic.Bool
+
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup // the background loops
 	closeOnce sync.Once
@@ -166,6 +172,9 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 		}
 	}()
 	if n.store, err = store.Open(cfg.StorePath); err != nil {
+		if errors.Is(err, store.ErrCorrupt) {
+			return nil, fmt.Errorf("store %s: %w; rebuild it from the federation's peers: staydown store restore --dir %s", cfg.StorePath, err, cfg.Dir)
+		}
 		return nil, fmt.Errorf("store %s: %w", cfg.StorePath, err)
 	}
 	storeWatch := storewatch.New(n.store, n.metrics.reg, log, n.now, n.after)
@@ -180,6 +189,9 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 		return nil, err
 	}
 	if err = n.checkSelf(); err != nil {
+		return nil, err
+	}
+	if err = n.ownHeadAtStart(); err != nil {
 		return nil, err
 	}
 	roster := n.members.Roster()
@@ -236,7 +248,7 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	}
 	n.ckpt, err = checkpoints.New(checkpoints.Deps{Store: n.store, Roster: n.members.Roster, Self: n.me, Author: n.author,
 		Federation: cfg.Federation, Host: n.host.ID(), After: n.after, Now: n.now, Log: log, Reg: n.metrics.reg,
-		Rejected: func() { n.metrics.rejected.WithLabelValues("checkpoint").Inc() }})
+		Rejected: func() { n.metrics.rejected.WithLabelValues("checkpoint").Inc() }, Hold: n.ownUnconfirmed.Load})
 	if err != nil {
 		return nil, err
 	}
@@ -254,6 +266,10 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	interval := cfg.CheckpointInterval
 	if interval <= 0 {
 		interval = checkpoints.DefaultInterval
+	}
+	if n.ownUnconfirmed.Load() {
+		n.wg.Add(1)
+		go func() { defer n.wg.Done(); n.confirmOwnHead(runCtx) }()
 	}
 	n.wg.Add(7)
 	go func() { defer n.wg.Done(); storeWatch.Run(runCtx) }()
@@ -371,6 +387,9 @@ func (n *Node) Publish(ctx context.Context, body *pb.Entry) (*protocol.Entry, er
 	what := protocol.KindOf(body)
 	if what == "" {
 		return nil, fmt.Errorf("%w: no payload", kind.ErrInvalid)
+	}
+	if err := n.ownHeadKnown(); err != nil {
+		return nil, err
 	}
 	self, member := n.member()
 	if !member {
@@ -606,6 +625,9 @@ func (n *Node) Status(ctx context.Context) (status.Status, error) {
 	}
 	d := protocol.HeadsDigest(heads)
 	st.HeadsDigest = hex.EncodeToString(d[:])
+	if st.OwnHeadConfirmed, st.Restored, err = n.restoredStatus(); err != nil {
+		return st, err
+	}
 	st.Behind = n.sync.Behind()
 	if rate := n.sync.CatchupRate(); rate > 0 && st.Behind > 0 {
 		st.CatchupRate = rate

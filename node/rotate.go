@@ -40,6 +40,13 @@ func RotateKey(cfg *config.Node, log *slog.Logger) (Rotation, error) {
 		return Rotation{}, fmt.Errorf("%w (is the node running? stop it first: the rotation is signed offline)", err)
 	}
 	defer st.Close()
+	// A store restored from too few peers may lack the own log's newest
+	// entries: a rotation signed on it could repeat a seq (SPEC 16.6).
+	if r, ok, err := st.Restored(); err != nil {
+		return Rotation{}, err
+	} else if ok && !r.Confirmed {
+		return Rotation{}, fmt.Errorf("%w: this node's own log is not confirmed yet (its store was restored from %d of the %d members' nodes needed): start the node until staydown status shows own_head_confirmed, then rotate", kind.ErrUnavailable, len(r.From), r.Needed)
+	}
 	live, err := members.Open(genesis, st, log)
 	if err != nil {
 		return Rotation{}, err

@@ -217,6 +217,11 @@ func (s *Store) Check() (err error) {
 		if v := b.meta.Get(metaSchema); len(v) != 8 || binary.BigEndian.Uint64(v) != schemaVersion {
 			return fmt.Errorf("%w: meta/schema is %x, want %d", ErrCorrupt, v, schemaVersion)
 		}
+		if v := b.meta.Get(metaRestored); v != nil {
+			if _, err := DecodeRestored(v); err != nil {
+				return err
+			}
+		}
 		ver := &verifier{b: b}
 		ids, err := b.ids()
 		if err != nil {

@@ -348,7 +348,7 @@ func damaged(path string, err *error) func() {
 	return func() {
 		debug.SetPanicOnFault(old)
 		if r := recover(); r != nil {
-			*err = fmt.Errorf("%w: %s is damaged (%v): check it with `staydown store check` and restore the file from a backup", ErrCorrupt, path, r)
+			*err = fmt.Errorf("%w: %s is damaged (%v): stop the node and rebuild its store from the federation: staydown store restore --dir <the node's directory>", ErrCorrupt, path, r)
 		}
 	}
 }

@@ -80,6 +80,18 @@ func printStatus(c *cli, st api.Status) error {
 	default:
 		fmt.Fprintf(w, "sync\t%d entries behind\n", st.Behind)
 	}
+	if r := st.Restored; r != nil {
+		line := fmt.Sprintf("%s from %s (%d needed), own head then seq %d", r.At, orNone(r.From), r.Needed, r.OwnSeq)
+		if r.Damaged != "" {
+			line += "; the damaged file is " + r.Damaged
+		}
+		fmt.Fprintf(w, "restored\t%s\n", line)
+	}
+	if st.OwnHeadConfirmed {
+		fmt.Fprintf(w, "own head\tconfirmed\n")
+	} else {
+		fmt.Fprintf(w, "own head\tNOT confirmed: publishing refused until enough members' nodes have served this node's own log\n")
+	}
 	fmt.Fprintf(w, "heads digest\t%s\n", st.HeadsDigest)
 	fmt.Fprintf(w, "flagged\t%s\n", flagged)
 	printByName(w, "peer scores", st.PeerScores, "%.1f")
@@ -94,4 +106,12 @@ func printByName[V any](w io.Writer, label string, m map[string]V, format string
 		fmt.Fprintf(w, "%s\t%s\t"+format+"\n", label, n, m[n])
 		label = ""
 	}
+}
+
+// orNone is names joined, or "none".
+func orNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
 }

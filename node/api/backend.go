@@ -75,6 +75,9 @@ var (
 	ErrNotFound  = kind.ErrNotFound
 	ErrConflict  = kind.ErrConflict
 	ErrNoSpace   = kind.ErrNoSpace
+	// ErrUnavailable is 503: not now (a node whose own head, restored
+	// from its peers, is not confirmed yet refuses to publish).
+	ErrUnavailable = kind.ErrUnavailable
 )
 
 // Status is the body of GET /v1/status, and `staydown status --json`: the

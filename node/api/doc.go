@@ -64,7 +64,7 @@
 // body over [MaxBodySize], a missing or bad field) is answered 400 before
 // the Backend is called; a file over [MaxFileSize] is answered 413, and
 // one not sent as application/octet-stream (or image/*) 415. Backend errors map by sentinel: [ErrInvalid] 400,
-// [ErrForbidden] 403, [ErrNotFound] 404, [ErrConflict] 409, anything else 500 with a generic
+// [ErrForbidden] 403, [ErrNotFound] 404, [ErrConflict] 409, [ErrUnavailable] 503, anything else 500 with a generic
 // message (the error itself goes to the log). A known path with the wrong
 // method is 405 with an Allow header; an unknown path is 404.
 package api

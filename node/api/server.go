@@ -335,6 +335,8 @@ func (s *server) error(w http.ResponseWriter, r *http.Request, err error) {
 		// Not err's text: it names the store's path.
 		s.log.Debug("api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		s.fail(w, http.StatusInsufficientStorage, "insufficient storage: the node's store cannot write (disk full, quota or file-size limit); nothing was stored, try again once the operator has freed space")
+	case errors.Is(err, ErrUnavailable):
+		s.fail(w, http.StatusServiceUnavailable, err.Error())
 	default:
 		s.log.Error("api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		s.fail(w, http.StatusInternalServerError, "internal error; the node's log has the details")

@@ -20,6 +20,7 @@ import (
 	"github.com/staydown/staydown/node/api"
 	"github.com/staydown/staydown/node/api/apitest"
 	"github.com/staydown/staydown/node/tokens"
+	"github.com/staydown/staydown/node/status"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/store"
@@ -401,6 +402,7 @@ func TestBackendErrors(t *testing.T) {
 		{"forbidden", fmt.Errorf("%w: auditors write nothing", api.ErrForbidden), 403, "forbidden: auditors write nothing"},
 		{"not found", fmt.Errorf("%w: entry %s", api.ErrNotFound, target), 404, "not found: entry " + target},
 		{"conflict", fmt.Errorf("%w: voted already", api.ErrConflict), 409, "conflict: voted already"},
+		{"unavailable", fmt.Errorf("%w: own log not confirmed yet", api.ErrUnavailable), 503, "unavailable: own log not confirmed yet"},
 		{"internal", errors.New("bolt: /secret/path/store.db: disk full"), 500, "internal error; the node's log has the details"},
 		// #12 item 11: a full disk was a 500.
 		{"no space", fmt.Errorf("store: apply: %w: write /secret/path/store.db: no space left on device", store.ErrNoSpace), 507,
@@ -547,12 +549,14 @@ func TestStatus(t *testing.T) {
 			ID: "12D3KooWabc", Name: "bka", Role: "referral", Author: strings.Repeat("aa", 32), Federation: "staydown",
 			Genesis: strings.Repeat("9e", 32), RosterVersion: 3, Member: true, Proposals: 1, Peers: 2, TopicPeers: 1, Entries: 42, Heads: map[string]uint64{"bka": 40, "platform-a": 2},
 			HeadsDigest: strings.Repeat("d1", 32), Flagged: []string{"platform-a"}, Listen: []string{"/ip4/127.0.0.1/tcp/4001"}, StoreWritable: true,
+			OwnHeadConfirmed: true, Restored: &status.Restored{At: "2026-12-03T13:00:00Z", Damaged: "store.db.damaged-20261203T125959Z", From: []string{"platform-a", "platform-b"}, Needed: 2, OwnSeq: 40, ConfirmedAt: "2026-12-03T13:00:00Z"},
 		}, `{"id":"12D3KooWabc","name":"bka","role":"referral","author":"` + strings.Repeat("aa", 32) + `","federation":"staydown",
 			"genesis":"` + strings.Repeat("9e", 32) + `","roster_version":3,"member":true,"proposals":1,"peers":2,"topic_peers":1,"entries":42,"heads":{"bka":40,"platform-a":2},"heads_digest":"` + strings.Repeat("d1", 32) + `",
-			"flagged":["platform-a"],"listen":["/ip4/127.0.0.1/tcp/4001"],"store_writable":true,"behind":0}`},
+			"flagged":["platform-a"],"listen":["/ip4/127.0.0.1/tcp/4001"],"store_writable":true,"behind":0,"own_head_confirmed":true,
+			"restored":{"at":"2026-12-03T13:00:00Z","damaged":"store.db.damaged-20261203T125959Z","from":["platform-a","platform-b"],"needed":2,"own_seq":40,"confirmed_at":"2026-12-03T13:00:00Z"}}`},
 		{"empty collections are not null", api.Status{Name: "bka"},
 			`{"id":"","name":"bka","role":"","author":"","federation":"","genesis":"","roster_version":0,"member":false,"proposals":0,"peers":0,"topic_peers":0,"entries":0,
-			  "heads":{},"heads_digest":"","flagged":[],"listen":[],"store_writable":false,"behind":0}`},
+			  "heads":{},"heads_digest":"","flagged":[],"listen":[],"store_writable":false,"behind":0,"own_head_confirmed":false}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

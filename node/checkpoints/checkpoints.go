@@ -69,8 +69,12 @@ type Deps struct {
 	Now   func() time.Time
 	// Rejected counts a message rejected from a peer (the node's metric).
 	Rejected func()
-	Log      *slog.Logger
-	Reg      prometheus.Registerer
+	// Hold, when set and true, stops the checkpoints of this node's own
+	// log: its store was restored and its own head is not confirmed yet
+	// (SPEC 16.6). Cosigning others' goes on.
+	Hold func() bool
+	Log  *slog.Logger
+	Reg  prometheus.Registerer
 }
 
 // Checkpoints keeps the latest checkpoint of every log and the conflicts,
@@ -428,6 +432,9 @@ func (c *Checkpoints) Run(ctx context.Context, interval time.Duration) {
 		}
 		for _, msg := range c.witnessKept() {
 			c.publish(msg)
+		}
+		if c.d.Hold != nil && c.d.Hold() {
+			continue
 		}
 		if err := c.publishOwn(); err != nil {
 			c.d.Log.Error("publishing a checkpoint", "err", err)

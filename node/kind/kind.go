@@ -33,4 +33,8 @@ var (
 	// sentinel: it arises deep in every write path, so the node does not
 	// wrap it again.
 	ErrNoSpace = store.ErrNoSpace
+	// ErrUnavailable: the node cannot do it until something it waits for
+	// happens, e.g. a publication while its own log, restored from its
+	// peers, is not confirmed yet (503; SPEC 16.6).
+	ErrUnavailable = errors.New("unavailable")
 )

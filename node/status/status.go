@@ -41,4 +41,21 @@ type Status struct {
 	Behind            uint64  `json:"behind"`
 	CatchupRate       float64 `json:"catchup_rate,omitempty"`
 	CatchupETASeconds float64 `json:"catchup_eta_s,omitempty"`
+	// OwnHeadConfirmed is false while this node's store, rebuilt from
+	// its peers (staydown store restore), has not had its own log
+	// confirmed by enough of them: the node refuses to publish until it
+	// is (SPEC 16.6). Restored says when and from whom, if it was.
+	OwnHeadConfirmed bool      `json:"own_head_confirmed"`
+	Restored         *Restored `json:"restored,omitempty"`
+}
+
+// Restored is the record of a store rebuilt from the federation (the
+// store's meta/restored).
+type Restored struct {
+	At          string   `json:"at"`                // RFC 3339, UTC
+	Damaged     string   `json:"damaged,omitempty"` // the damaged file, moved aside
+	From        []string `json:"from"`              // members whose nodes confirmed the own head
+	Needed      int      `json:"needed"`            // how many must
+	OwnSeq      uint64   `json:"own_seq"`           // the own head when the restore ended
+	ConfirmedAt string   `json:"confirmed_at,omitempty"`
 }
