@@ -15,8 +15,8 @@ import (
 	"github.com/staydown/staydown/node/api"
 	"github.com/staydown/staydown/node/apitls"
 	"github.com/staydown/staydown/node/apitls/apitlstest"
-	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/node/status"
+	"github.com/staydown/staydown/protocol"
 )
 
 func TestStatus(t *testing.T) {
