@@ -24,7 +24,8 @@ import (
 // node is killed with SIGKILL and restarted, and two referral units keep
 // publishing. Every honest node must keep answering matches, and once the
 // attacks stop all honest nodes converge on the same heads digest with
-// every acknowledged entry. Latencies and memory are reported, not
+// every acknowledged entry. pfa's disk is full for a third of the run (a
+// file-size limit: its store cannot grow). Latencies and memory are reported, not
 // asserted (shared machines are noisy; the figures go in the issue's
 // note): match p50/p99 per node, peak RSS.
 //
@@ -154,7 +155,12 @@ func TestChaos(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(attack / 3) // the schedule of the run, not a wait for an event
+	// The schedule of the run (sleeps that pace it, not waits for an
+	// event): pfb is killed and restarted a third of the way in; pfa's
+	// disk is full from half way to five sixths.
+	begun := time.Now()
+	at := func(part float64) { time.Sleep(time.Until(begun.Add(time.Duration(part * float64(attack))))) }
+	at(1.0 / 3)
 	pfb := c.nodes["pfb"]
 	down.Store("pfb", true)
 	pids.Delete("pfb")
@@ -162,7 +168,15 @@ func TestChaos(t *testing.T) {
 	c.start(pfb)
 	pids.Store("pfb", pfb.cmd.Process.Pid)
 	down.Delete("pfb")
-	time.Sleep(attack - attack/3)
+	at(1.0 / 2)
+	// No room at all: every write of its store fails (its log file's
+	// too, for that while).
+	pfa := c.nodes["pfa"]
+	setFileSizeLimit(t, pfa, 0)
+	at(5.0 / 6)
+	wasFull := !apiOf(t, pfa).mustStatus(t).StoreWritable
+	setFileSizeLimit(t, pfa, -1)
+	at(1)
 
 	// The attacks stop; the honest nodes must converge.
 	stop()
@@ -196,8 +210,8 @@ func TestChaos(t *testing.T) {
 		}
 	}
 
-	t.Logf("chaos run: %v of attacks (ev1 flooded %d far-future entries of 58 KB, stalled %d sync streams; ev2 held %d sync streams, sent garbage on %d); pfb killed and restarted",
-		attack, ev1.flooded.Load(), ev1.stalled.Load(), ev2.hogged.Load(), ev2.garbage.Load())
+	t.Logf("chaos run: %v of attacks (ev1 flooded %d far-future entries of 58 KB, stalled %d sync streams; ev2 held %d sync streams, sent garbage on %d); pfb killed and restarted; pfa's store full for a third of the run (it said so in status: %v)",
+		attack, ev1.flooded.Load(), ev1.stalled.Load(), ev2.hogged.Load(), ev2.garbage.Load(), wasFull)
 	t.Logf("acknowledged %d additions (%d publish errors); converged on digest %.16s %v after the attacks stopped (race detector: %v)",
 		len(acked), len(pubErrs), digest, converged.Round(10*time.Millisecond), raceEnabled)
 	for _, n := range honest {
