@@ -225,6 +225,17 @@ func (s *Syncer) Run(ctx context.Context) {
 		case p := <-s.queue:
 			s.mu.Lock()
 			delete(s.queued, p)
+			s.mu.Unlock()
+			if s.isPaused(p) {
+				// Paused since it was queued: another peer instead, p
+				// itself only if it is all there is.
+				q, ok := s.randomPeer()
+				if !ok {
+					continue
+				}
+				p = q
+			}
+			s.mu.Lock()
 			running := s.active[p]
 			if running {
 				s.again[p] = true // after the session under way
