@@ -2,12 +2,15 @@ package node
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
 	"slices"
 
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -561,9 +564,9 @@ func TestSyncServeCutsOffBadRequests(t *testing.T) {
 }
 
 // A server that answers a request with empty batches that are never the
-// last is stalling: the sync loop serves one peer at a time, so it would
-// hold up every other sync of the node (until the 10-minute session
-// timeout). A non-final batch always carries entries (serveRange sends
+// last is stalling: it would hold up one of the node's sync sessions
+// (until the pacer cut it, section 16.6, or before the pacer the only
+// one, for the 10-minute session limit). A non-final batch always carries entries (serveRange sends
 // Last as soon as the range is exhausted), so an empty one is malformed:
 // the peer is cut off like a forger.
 func TestSyncCutsOffStaller(t *testing.T) {
@@ -764,6 +767,276 @@ func TestSyncForkFoundMidAnswerIsEvidence(t *testing.T) {
 		ev, _ := b.store.Evidence()
 		if len(ev) != 1 || protocol.IDOf(ev[0].Conflicting) != theirs[2].ID {
 			t.Errorf("evidence %d pieces, want their seq 3", len(ev))
+		}
+	})
+}
+
+// syncAnswer sends raws, the entries a request asked for, to the asker;
+// it waits with pause, which fails once the test is over.
+type syncAnswer func(s network.Stream, raws [][]byte, pause func(time.Duration) error) error
+
+// serveSyncLog puts member name on the network as a bare host, a sync
+// server that announces log (one author's, from seq 1) and hands the
+// entries each request asks for, with answer, to the asker: an honest
+// server whose pace and manners the test chooses. It serves every
+// session it is asked for; sessions says when each peer opened one.
+func (f *simFed) serveSyncLog(name string, log []*protocol.Entry, answer syncAnswer) (sessions func(peer.ID) []time.Time) {
+	h := f.bareHost(name)
+	var mu sync.Mutex
+	opened := map[peer.ID][]time.Time{}
+	over := make(chan struct{})
+	f.t.Cleanup(func() { close(over) })
+	pause := func(d time.Duration) error {
+		select {
+		case <-time.After(d):
+			return nil
+		case <-over:
+			return errors.New("the test is over")
+		}
+	}
+	last := log[len(log)-1]
+	h.SetStreamHandler(protocol.SyncProtocol, func(s network.Stream) {
+		defer s.Close()
+		mu.Lock()
+		opened[s.Conn().RemotePeer()] = append(opened[s.Conn().RemotePeer()], time.Now())
+		mu.Unlock()
+		r := bufio.NewReader(s)
+		var hello pb.SyncHello
+		if protodelim.UnmarshalFrom(r, &hello) != nil {
+			return
+		}
+		if _, err := protodelim.MarshalTo(s, &pb.SyncHello{Federation: "test", Genesis: hello.Genesis,
+			Heads: []*pb.SyncHead{{Author: last.Author[:], Seq: last.Seq(), Id: last.ID[:]}}}); err != nil {
+			return
+		}
+		for {
+			var req pb.SyncRequest
+			if protodelim.UnmarshalFrom(r, &req) != nil {
+				return
+			}
+			var raws [][]byte
+			for seq := req.FromSeq; seq <= min(req.ToSeq, last.Seq()); seq++ {
+				raws = append(raws, log[seq-1].Raw)
+			}
+			if answer(s, raws, pause) != nil {
+				return
+			}
+		}
+	})
+	return func(p peer.ID) []time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(opened[p])
+	}
+}
+
+// paced answers with batches of per entries, one every pause, the last
+// marked last: an honest server on a slow link (or a hostile one that
+// drips, when per is 1 and pause long).
+func paced(per int, every time.Duration) syncAnswer {
+	return func(s network.Stream, raws [][]byte, pause func(time.Duration) error) error {
+		for {
+			n := min(per, len(raws))
+			if _, err := protodelim.MarshalTo(s, &pb.SyncBatch{Entries: raws[:n], Last: n == len(raws)}); err != nil {
+				return err
+			}
+			if raws = raws[n:]; len(raws) == 0 {
+				return nil
+			}
+			if err := pause(every); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// logged reports whether member name's node logged a line at level
+// holding every one of parts.
+func (f *simFed) logged(name, level string, parts ...string) bool {
+	f.trace.mu.Lock()
+	defer f.trace.mu.Unlock()
+	for _, l := range f.trace.nodes[name] {
+		if !strings.Contains(l, "level="+level+" ") {
+			continue
+		}
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(l, p)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
+// Members that serve sync but never deliver: "drip" answers with one
+// valid entry every 25 s (each within any deadline per message),
+// "trickle" sends its answer a byte a second, "mute" answers the hello
+// and then nothing. pa connects to the three before nru, which holds
+// the log, comes up. pa must catch up from nru within 45 s of virtual
+// time (the hostile sessions, which all three start first, take every
+// one of pa's sync slots until the pacer cuts the first, 30 s after it
+// started; one session at a time would take 90 s), log each staller at
+// WARN by name, and ban none of them (a slow peer is not a forger), nor
+// sync with them again for a while. Before the pacer and the concurrent
+// sessions, one such member held pa's only sync loop for the 10-minute
+// session limit. The same catch-up without the hostile members is the
+// baseline.
+func TestSyncOutlastsStallingServers(t *testing.T) {
+	const entries = 500
+	var baseline time.Duration
+	for _, hostile := range []bool{false, true} {
+		t.Run(map[bool]string{false: "alone", true: "hostile"}[hostile], func(t *testing.T) {
+			inSim(t, func(t *testing.T) {
+				f := newSimFed(t, simDefaults(31), "nru=referral", "pa=platform", "drip=platform", "trickle=platform", "mute=platform")
+				key := f.key("nru")
+				log := chain(t, key, entries, "catch-up")
+				storetest.Seed(t, f.cfgs["nru"].StorePath, log)
+				pa := f.start("pa")
+				stallers := []string{"drip", "trickle", "mute"}
+				sessions := map[string]func(peer.ID) []time.Time{}
+				if hostile {
+					asked := make(chan string, 64)
+					answers := map[string]syncAnswer{
+						"drip": paced(1, 25*time.Second),
+						"trickle": func(s network.Stream, raws [][]byte, pause func(time.Duration) error) error {
+							var frame bytes.Buffer
+							if _, err := protodelim.MarshalTo(&frame, &pb.SyncBatch{Entries: raws, Last: true}); err != nil {
+								return err
+							}
+							for _, b := range frame.Bytes() {
+								if _, err := s.Write([]byte{b}); err != nil {
+									return err
+								}
+								if err := pause(time.Second); err != nil {
+									return err
+								}
+							}
+							return nil
+						},
+						"mute": func(s network.Stream, _ [][]byte, _ func(time.Duration) error) error {
+							_, err := io.Copy(io.Discard, s) // until the asker gives up
+							return err
+						},
+					}
+					for _, name := range stallers {
+						answer := answers[name]
+						sessions[name] = f.serveSyncLog(name, log, func(s network.Stream, raws [][]byte, pause func(time.Duration) error) error {
+							asked <- name
+							return answer(s, raws, pause)
+						})
+						if err := pa.Connect(context.Background(), peer.AddrInfo{ID: f.ids[name]}); err != nil {
+							t.Fatal(err)
+						}
+					}
+					// pa's sync loop is in a hostile session before nru is up.
+					select {
+					case <-asked:
+					case <-time.After(10 * time.Second):
+						t.Fatal("pa asked no hostile member for the log")
+					}
+				}
+				f.start("nru")
+				author := protocol.AuthorKeyOf(key)
+				took := f.waitFor(45*time.Second, "pa to catch up", func() bool {
+					h, _ := pa.store.Head(author)
+					return h.Seq == entries
+				})
+				t.Logf("pa caught up %v (virtual time) after nru started", took)
+				if !hostile {
+					baseline = took
+					return
+				}
+				t.Logf("baseline without the hostile members: %v", baseline)
+				f.waitFor(time.Minute, "pa to log every staller", func() bool {
+					for _, name := range stallers {
+						if !f.logged("pa", "WARN", "peer stalled a sync", "member="+name) {
+							return false
+						}
+					}
+					return true
+				})
+				// Paused, not banned: still connected, and not synced
+				// with for a while (stallPause, 5 minutes).
+				logged := time.Now()
+				f.settle(2 * time.Minute)
+				for _, name := range stallers {
+					if pa.gater.Banned(f.ids[name]) {
+						t.Errorf("%s is banned: a slow peer is not a forger", name)
+					}
+					if pa.host.Network().Connectedness(f.ids[name]) != network.Connected {
+						t.Errorf("pa is no longer connected to %s", name)
+					}
+					for _, at := range sessions[name](pa.host.ID()) {
+						if !at.Before(logged) {
+							t.Errorf("pa synced with %s again %v after it logged the stall", name, at.Sub(logged))
+						}
+					}
+				}
+				if got := testutil.ToFloat64(pa.metrics.syncForged); got != 0 {
+					t.Errorf("%v sessions counted as forged", got)
+				}
+				if got := testutil.ToFloat64(pa.metrics.applied); got != entries {
+					t.Errorf("applied counter %v, want %d", got, entries)
+				}
+			})
+		})
+	}
+}
+
+// Two members serve the same log, slowly (100 entries a second, above
+// the pacer's floor; one in batches of 100, the other of 70), and pa
+// connects to both: two sessions fetch it at once, the second joining
+// the first once it has run coFetchAfter, from wherever pa's head is
+// then. Their transactions overlap in every way (duplicates only,
+// duplicates then new entries); each entry is applied exactly once,
+// the others reported as duplicates, and the store passes its
+// invariant check.
+func TestSyncConcurrentOverlapIsHarmless(t *testing.T) {
+	inSim(t, func(t *testing.T) {
+		f := newSimFed(t, simDefaults(32), "nru=referral", "pa=platform", "pb=platform", "pc=platform")
+		key := f.key("nru")
+		const entries = 3000
+		log := chain(t, key, entries, "overlap")
+		pa := f.start("pa")
+		pa.sync.LimitTransactions(100, writer.MaxBatchBytes)
+		f.serveSyncLog("pb", log, paced(100, time.Second))
+		f.serveSyncLog("pc", log, paced(70, 700*time.Millisecond))
+		for _, name := range []string{"pb", "pc"} {
+			if err := pa.Connect(context.Background(), peer.AddrInfo{ID: f.ids[name]}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		author := protocol.AuthorKeyOf(key)
+		took := f.waitFor(2*time.Minute, "pa to hold the log", func() bool {
+			h, _ := pa.store.Head(author)
+			return h.Seq == entries
+		})
+		t.Logf("caught up %v (virtual time); %v copies ignored as duplicates", took, testutil.ToFloat64(pa.metrics.ignored))
+		if err := pa.store.Check(); err != nil {
+			t.Fatalf("store: %v", err)
+		}
+		if h, _ := pa.store.Head(author); h.ID != log[entries-1].ID {
+			t.Errorf("head %s, want %s", h.ID, log[entries-1].ID)
+		}
+		if c, _ := pa.store.Count(); c != entries {
+			t.Errorf("pa holds %d entries, want %d", c, entries)
+		}
+		if got := testutil.ToFloat64(pa.metrics.applied); got != entries {
+			t.Errorf("applied counter %v, want %d: an entry was applied twice or not at all", got, entries)
+		}
+		if got := testutil.ToFloat64(pa.metrics.synced); got != entries {
+			t.Errorf("synced counter %v, want %d (duplicates are not progress)", got, entries)
+		}
+		if testutil.ToFloat64(pa.metrics.ignored) == 0 {
+			t.Error("no duplicates: the two sessions never fetched the same entries, so the test tested nothing")
+		}
+		if got := testutil.ToFloat64(pa.metrics.syncForged); got != 0 {
+			t.Errorf("%v sessions counted as forged", got)
+		}
+		if pa.sync.Behind() != 0 {
+			t.Errorf("behind %d after catching up", pa.sync.Behind())
 		}
 	})
 }

@@ -39,6 +39,19 @@ const (
 	syncIdleTimeout = 30 * time.Second // a silent peer is dropped after this
 	maxSyncServing  = 4                // streams this node serves at once
 	banDuration     = 10 * time.Minute // how long a peer that forged data is cut off
+	// maxSyncClients is how many peers this node fetches from at once,
+	// each on its own session: a peer that stalls one holds only that
+	// one, and others go on.
+	maxSyncClients = 3
+	// maxSession bounds a client session however well it goes (the
+	// pacer cuts it much sooner when it stops going well); the next
+	// sync goes on from where it ended.
+	maxSession = 10 * time.Minute
+	// coFetchAfter is how long a log another session is fetching is
+	// left to it: after that this session fetches it too, so that a
+	// slow peer does not hold a log (entries that come twice are
+	// duplicates, which the writer ignores).
+	coFetchAfter = 20 * time.Second
 )
 
 // Deps are what a Syncer needs of its node.
@@ -72,8 +85,10 @@ type Deps struct {
 }
 
 // Syncer runs this node's side of the sync protocol. The sync loop (Run)
-// is the only client; the node's writer stays the only writer (sync hands
-// it batches through Apply).
+// is the only client: it runs up to maxSyncClients sessions at once, one
+// per peer; the node's writer stays the only writer (sync hands it
+// batches through Apply, and an entry two sessions fetched is a
+// duplicate the second time).
 type Syncer struct {
 	d      Deps
 	queue  chan peer.ID
@@ -97,6 +112,16 @@ type Syncer struct {
 	// violations rate-limits the lines of a peer's violations (punish):
 	// once a minute per peer and side, with the count of those between.
 	violations *ratelog.Limiter[peerSide]
+	// active are the peers a client session runs with now, again those
+	// asked for while it ran (a peer gets one session at a time, which
+	// runs again when it ends), paused those cut off for stalling and
+	// until when (stallPause). Guarded by mu.
+	active, again map[peer.ID]bool
+	paused        map[peer.ID]time.Time
+	// fetching are the logs a client session fetches now, so that
+	// concurrent sessions fetch each from one peer (coFetchAfter).
+	// Guarded by mu.
+	fetching map[protocol.AuthorKey]*logFetch
 }
 
 type peerSide struct {
@@ -104,12 +129,19 @@ type peerSide struct {
 	side string
 }
 
+// logFetch is a log one client session fetches now.
+type logFetch struct {
+	since time.Time     // when it started (the node's clock)
+	done  chan struct{} // closed when it ends
+}
+
 // New makes the syncer; Run starts its loop, and the host hands it the
 // sync streams peers open (Serve).
 func New(d Deps) *Syncer {
 	return &Syncer{d: d, queue: make(chan peer.ID, 64), queued: map[peer.ID]bool{},
 		claims: map[peer.ID]claim{}, unfetched: map[peerLog]unfetched{}, serving: make(chan struct{}, maxSyncServing), servingPeers: map[peer.ID]bool{},
-		violations: ratelog.New[peerSide](time.Minute, d.Now)}
+		violations: ratelog.New[peerSide](time.Minute, d.Now),
+		active:     map[peer.ID]bool{}, again: map[peer.ID]bool{}, paused: map[peer.ID]time.Time{}, fetching: map[protocol.AuthorKey]*logFetch{}}
 }
 
 // LimitTransactions lowers the bounds of a transaction of fetched entries
@@ -117,8 +149,17 @@ func New(d Deps) *Syncer {
 func (s *Syncer) LimitTransactions(entries, bytes int) { s.d.TxEntries, s.d.TxBytes = entries, bytes }
 
 // Soon asks for a sync with p soon. It never blocks; a peer already queued
-// is not queued twice.
+// is not queued twice. A peer paused for stalling (stallPause) is not
+// asked: another connected member is, instead.
 func (s *Syncer) Soon(p peer.ID) {
+	if s.isPaused(p) {
+		s.Any()
+		return
+	}
+	s.enqueue(p)
+}
+
+func (s *Syncer) enqueue(p peer.ID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.queued[p] {
@@ -131,28 +172,58 @@ func (s *Syncer) Soon(p peer.ID) {
 	}
 }
 
-// Any asks for a sync with a random connected roster peer.
+// Any asks for a sync with a random connected roster peer: one that no
+// session runs with now and that is not paused for stalling, if there is
+// one; a paused one if it is all there is (a slow peer beats none).
 func (s *Syncer) Any() {
 	if p, ok := s.randomPeer(); ok {
-		s.Soon(p)
+		s.enqueue(p)
 	}
 }
 
 func (s *Syncer) randomPeer() (peer.ID, bool) {
-	var ps []peer.ID
+	var idle, busy, paused []peer.ID
+	now := s.d.Now()
+	s.mu.Lock()
 	for _, p := range s.d.Host.Network().Peers() {
-		if s.d.Gater.Member(p) {
-			ps = append(ps, p)
+		switch {
+		case !s.d.Gater.Member(p):
+		case now.Before(s.paused[p]):
+			paused = append(paused, p)
+		case s.active[p]:
+			busy = append(busy, p)
+		default:
+			idle = append(idle, p)
 		}
 	}
-	if len(ps) == 0 {
-		return "", false
+	s.mu.Unlock()
+	for _, ps := range [][]peer.ID{idle, busy, paused} {
+		if len(ps) > 0 {
+			return ps[rand.IntN(len(ps))], true
+		}
 	}
-	return ps[rand.IntN(len(ps))], true
+	return "", false
 }
 
-// Run is the sync loop: one sync at a time, until ctx ends.
+// isPaused reports whether p was cut off for stalling less than
+// stallPause ago.
+func (s *Syncer) isPaused(p peer.ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	until, ok := s.paused[p]
+	if ok && !s.d.Now().Before(until) {
+		delete(s.paused, p)
+		return false
+	}
+	return ok
+}
+
+// Run is the sync loop: it runs up to maxSyncClients sessions at once,
+// each with a different peer, until ctx ends, and returns when they have.
 func (s *Syncer) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	slots := make(chan struct{}, maxSyncClients)
 	timer := s.d.After(Period)
 	for {
 		select {
@@ -165,29 +236,133 @@ func (s *Syncer) Run(ctx context.Context) {
 			s.mu.Lock()
 			delete(s.queued, p)
 			s.mu.Unlock()
-			if err := s.With(ctx, p); err != nil && ctx.Err() == nil {
-				s.d.Log.Debug("sync", "member", s.d.Gater.Name(p), "err", err)
+			if s.isPaused(p) {
+				// Paused since it was queued: another peer instead, p
+				// itself only if it is all there is.
+				q, ok := s.randomPeer()
+				if !ok {
+					continue
+				}
+				p = q
 			}
+			s.mu.Lock()
+			running := s.active[p]
+			if running {
+				s.again[p] = true // after the session under way
+			}
+			s.mu.Unlock()
+			if running {
+				continue
+			}
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			s.mu.Lock()
+			s.active[p] = true
+			s.mu.Unlock()
+			wg.Go(func() {
+				defer func() { <-slots }()
+				if err := s.With(ctx, p); err != nil && ctx.Err() == nil {
+					s.d.Log.Debug("sync", "member", s.d.Gater.Name(p), "err", err)
+				}
+				s.mu.Lock()
+				delete(s.active, p)
+				again := s.again[p]
+				delete(s.again, p)
+				s.mu.Unlock()
+				if again && ctx.Err() == nil {
+					s.Soon(p)
+				}
+			})
 		}
 	}
+}
+
+// claimLog makes this session the one that fetches author's log, if no
+// other session does; release ends the claim.
+func (s *Syncer) claimLog(author protocol.AuthorKey) (release func(), ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fetching[author] != nil {
+		return nil, false
+	}
+	f := &logFetch{since: s.d.Now(), done: make(chan struct{})}
+	s.fetching[author] = f
+	return func() {
+		s.mu.Lock()
+		delete(s.fetching, author)
+		s.mu.Unlock()
+		close(f.done)
+	}, true
+}
+
+// awaitLog waits while another session fetches author's log, until it
+// ends or has run coFetchAfter.
+func (s *Syncer) awaitLog(ctx context.Context, author protocol.AuthorKey) error {
+	s.mu.Lock()
+	f := s.fetching[author]
+	s.mu.Unlock()
+	if f == nil {
+		return nil
+	}
+	wait := coFetchAfter - s.d.Now().Sub(f.since)
+	if wait <= 0 {
+		return nil
+	}
+	select {
+	case <-f.done:
+	case <-s.d.After(wait):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
+}
+
+// stalled deals with a peer the pacer cut off: logged, and not synced
+// with for stallPause; another peer is asked for what it did not
+// deliver. It is not banned (a slow link is not forgery).
+func (s *Syncer) stalled(p peer.ID, want string, got int64) {
+	s.mu.Lock()
+	s.paused[p] = s.d.Now().Add(stallPause)
+	s.mu.Unlock()
+	s.d.Log.Warn("peer stalled a sync: session cut; not syncing with it for a while (it is not banned: it may only be slow)",
+		"member", s.d.Gater.Name(p), "peer", p, "waiting_for", want, "delivered_bytes", got,
+		"min_rate_bytes_per_s", minSyncRate, "for", stallPause)
+	s.Any()
 }
 
 // syncStream reads and writes length-delimited protobuf messages on a
 // stream, each with an idle deadline, and at most MaxSyncMessage bytes.
 // The deadlines are the transport's, which keeps them on the runtime's
 // clock: they are set from time.Now, not the node's clock.
+//
+// A client's stream (newClientStream) is paced instead: its peer is held
+// to a minimum throughput over the time this node waits on it (pacer).
 type syncStream struct {
-	s network.Stream
-	r *bufio.Reader
+	s    network.Stream
+	r    *bufio.Reader
+	pace *pacer // nil on the serving side
 }
 
 func newSyncStream(s network.Stream) syncStream { return syncStream{s: s, r: bufio.NewReader(s)} }
+
+func newClientStream(s network.Stream) syncStream {
+	p := newPacer(s)
+	return syncStream{s: s, r: bufio.NewReader(pacedReader{s, p}), pace: p}
+}
 
 // read reads one message. A message that does not decode or is over the
 // size limit is a violation (SPEC 16.4): its error wraps
 // protocol.ErrForged. The stream ending, or failing, is not.
 func (ss syncStream) read(m proto.Message) error {
-	ss.s.SetReadDeadline(time.Now().Add(syncIdleTimeout))
+	if ss.pace != nil {
+		ss.pace.begin()
+		defer ss.pace.end()
+	} else {
+		ss.s.SetReadDeadline(time.Now().Add(syncIdleTimeout))
+	}
 	err := protodelim.UnmarshalOptions{MaxSize: protocol.MaxSyncMessage}.UnmarshalFrom(ss.r, m)
 	if errors.Is(err, proto.Error) {
 		return fmt.Errorf("%w: malformed %s: %v", protocol.ErrForged, m.ProtoReflect().Descriptor().Name(), err)
@@ -196,9 +371,22 @@ func (ss syncStream) read(m proto.Message) error {
 }
 
 func (ss syncStream) write(m proto.Message) error {
-	ss.s.SetWriteDeadline(time.Now().Add(syncIdleTimeout))
+	if ss.pace != nil {
+		ss.pace.begin()
+		defer ss.pace.end()
+	} else {
+		ss.s.SetWriteDeadline(time.Now().Add(syncIdleTimeout))
+	}
 	_, err := protodelim.MarshalTo(ss.s, m)
 	return err
+}
+
+// expect says what the client waits for next (for the log line of a
+// stall); nothing on the serving side.
+func (ss syncStream) expect(format string, args ...any) {
+	if ss.pace != nil {
+		ss.pace.expect(fmt.Sprintf(format, args...))
+	}
 }
 
 // Hello is this node's SyncHello: its federation and every head it holds.
@@ -327,7 +515,7 @@ func (s *Syncer) settle(p peer.ID) {
 
 // Serve answers a peer's sync stream: hellos, then ranges until the peer
 // closes. A malformed request cuts the peer off. It serves maxSyncServing
-// streams at once, one per peer (a node syncs with one peer at a time), so
+// streams at once, one per peer (a node runs one session per peer), so
 // that no member can take every slot; a stream beyond that is reset.
 func (s *Syncer) Serve(st network.Stream) {
 	defer st.Close()
@@ -430,9 +618,12 @@ func (s *Syncer) behindOf(heads []protocol.Head) bool {
 // With syncs from peer p: hellos, then for every author p is ahead on,
 // the missing ranges; for every author p is behind or level on, a check
 // that p's head is the entry this node holds at that seq (if not, the
-// author equivocated: fetch p's entry as evidence).
+// author equivocated: fetch p's entry as evidence). A log another
+// session fetches now is left to it, for coFetchAfter, and done last.
+// Throughout, p is held to minSyncRate (pacer): a peer that stalls is cut
+// off, logged and paused.
 func (s *Syncer) With(ctx context.Context, p peer.ID) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, maxSession)
 	defer cancel()
 	st, err := s.d.Host.NewStream(ctx, p, protocol.SyncProtocol)
 	if err != nil {
@@ -441,29 +632,41 @@ func (s *Syncer) With(ctx context.Context, p peer.ID) error {
 	defer st.Close()
 	defer s.settle(p) // what p claims is stored by now, or p cannot serve it
 	go func() { <-ctx.Done(); st.Reset() }()
-	ss := newSyncStream(st)
+	ss := newClientStream(st)
+	defer ss.pace.stop()
+	err = s.session(ctx, ss, p)
+	if stalled, want, got := ss.pace.stall(); stalled && err != nil {
+		s.stalled(p, want, got)
+		return fmt.Errorf("peer stalled, waiting for %s: %w", want, err)
+	}
+	if errors.Is(err, protocol.ErrForged) {
+		s.punish(p, served, err)
+	}
+	return err
+}
+
+// session is With's exchange on its stream.
+func (s *Syncer) session(ctx context.Context, ss syncStream, p peer.ID) error {
 	mine, err := s.Hello()
 	if err != nil {
 		return err
 	}
+	ss.expect("its hello")
 	if err := ss.write(mine); err != nil {
 		return err
 	}
 	var theirs pb.SyncHello
 	if err := ss.read(&theirs); err != nil {
-		if errors.Is(err, protocol.ErrForged) {
-			s.punish(p, served, err)
-		}
 		return err
 	}
 	heads, err := s.PeerHeads(p, &theirs)
 	if err != nil {
-		s.punish(p, served, err)
 		return err
 	}
 	if s.behindOf(heads) {
 		s.startCatchup()
 	}
+	var later []protocol.Head // logs another session was fetching
 	for _, h := range heads {
 		local, err := s.d.Store.Head(h.Author)
 		if err != nil {
@@ -476,20 +679,57 @@ func (s *Syncer) With(ctx context.Context, p peer.ID) error {
 			// claims what it does not have. Not again until either head
 			// moves or unfetchableFor has passed.
 		case h.Seq > local.Seq:
-			if err = s.fetch(ss, p, h.Author, local.Seq+1, h.Seq); err == nil {
-				s.fetched(p, h)
+			release, ok := s.claimLog(h.Author)
+			if !ok {
+				later = append(later, h)
+				continue
 			}
+			err = s.fetchHead(ss, p, h, local)
+			release()
 		default:
 			err = s.compare(ss, p, h)
 		}
 		if err != nil {
-			if errors.Is(err, protocol.ErrForged) {
-				s.punish(p, served, err)
-			}
 			return err
 		}
 	}
-	return st.CloseWrite()
+	for _, h := range later {
+		if err := s.awaitLog(ctx, h.Author); err != nil {
+			return err
+		}
+		local, err := s.d.Store.Head(h.Author)
+		if err != nil {
+			return err
+		}
+		if h.Seq > local.Seq && s.unfetchable(p, local, h) {
+			continue
+		}
+		// The other session ended (claim the log), or has run
+		// coFetchAfter (fetch it too: what comes twice is a duplicate).
+		release, ok := s.claimLog(h.Author)
+		err = s.fetchHead(ss, p, h, local)
+		if ok {
+			release()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return ss.s.CloseWrite()
+}
+
+// fetchHead fetches author h.Author's log from p up to h, from the head
+// this node held when it looked (local), and records whether p served it
+// all (fetched).
+func (s *Syncer) fetchHead(ss syncStream, p peer.ID, h, local protocol.Head) error {
+	if h.Seq <= local.Seq {
+		return s.compare(ss, p, h) // another session brought it meanwhile
+	}
+	if err := s.fetch(ss, p, h, local.Seq+1); err != nil {
+		return err
+	}
+	s.fetched(p, h)
+	return nil
 }
 
 // fetch asks p for author's log from..to, a request of at most
@@ -499,7 +739,8 @@ func (s *Syncer) With(ctx context.Context, p peer.ID) error {
 // whatever the backlog. (Fetching the next transaction while one is
 // applied was measured slower on two cores: the writer is the bottleneck
 // and the fetcher took CPU from it.)
-func (s *Syncer) fetch(ss syncStream, p peer.ID, author protocol.AuthorKey, from, to uint64) error {
+func (s *Syncer) fetch(ss syncStream, p peer.ID, h protocol.Head, from uint64) error {
+	author, to := h.Author, h.Seq
 	var held []*protocol.Entry
 	heldBytes := 0
 	// flush applies what is held; it reports false when the log does not
@@ -573,7 +814,26 @@ func (s *Syncer) fetch(ss syncStream, p peer.ID, author protocol.AuthorKey, from
 		return forked(true)
 	}
 	for from <= to {
+		// Another session, or gossip, may have brought part of the
+		// range meanwhile: ask only for what is still missing.
+		if local, err := s.d.Store.Head(author); err != nil {
+			return err
+		} else if local.Seq >= from {
+			if ok, err := flush(); err != nil {
+				return err
+			} else if !ok {
+				return forked(true)
+			}
+			if local, err = s.d.Store.Head(author); err != nil {
+				return err
+			}
+			if local.Seq >= to {
+				return s.compare(ss, p, h)
+			}
+			from = local.Seq + 1
+		}
 		hi := min(to, from+protocol.MaxSyncRange-1)
+		ss.expect("%s's log, seq %d to %d", s.name(author), from, hi)
 		if err := ss.write(&pb.SyncRequest{Author: author[:], FromSeq: from, ToSeq: hi}); err != nil {
 			return err
 		}
@@ -645,6 +905,7 @@ func (s *Syncer) compare(ss syncStream, p peer.ID, h protocol.Head) error {
 // from the one held here, so the store keeps it as evidence, and the node
 // gossips it so that every node learns of the equivocation.
 func (s *Syncer) fetchEvidence(ss syncStream, author protocol.AuthorKey, seq uint64) error {
+	ss.expect("%s's entry at seq %d (evidence of a fork)", s.name(author), seq)
 	if err := ss.write(&pb.SyncRequest{Author: author[:], FromSeq: seq, ToSeq: seq}); err != nil {
 		return err
 	}
