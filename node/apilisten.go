@@ -5,6 +5,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/staydown/staydown/node/ratelog"
 )
 
 // Caps on the API's connections (limitConns). A browser opens six
@@ -14,19 +16,15 @@ const (
 	apiConns          = 512
 )
 
-// refusalLogEvery is how often refused connections are logged, with the
-// count of those between: a client opening connections in a loop must not
-// flood the log.
-const refusalLogEvery = time.Minute
-
 // limitConns caps the connections the API holds open: at most perClient
 // from one remote IP address and total in all. A connection over a cap is
 // closed as soon as it is accepted, so that one client cannot take every
 // file descriptor the node has (libp2p needs them too) and the others
 // keep being served. Refusals are logged at most once a minute, with
-// their count.
+// the count of those dropped between.
 func limitConns(ln net.Listener, perClient, total int, log *slog.Logger) net.Listener {
-	return &limitListener{Listener: ln, perClient: perClient, total: total, log: log, open: map[string]int{}}
+	return &limitListener{Listener: ln, perClient: perClient, total: total, log: log, open: map[string]int{},
+		refusals: ratelog.New[struct{}](time.Minute, time.Now)}
 }
 
 type limitListener struct {
@@ -34,11 +32,14 @@ type limitListener struct {
 	perClient, total int
 	log              *slog.Logger
 
-	mu      sync.Mutex     // guards the fields below
-	open    map[string]int // connections open, by remote IP
-	all     int            // connections open
-	refused int            // refused since the last log line
-	logged  time.Time      // when refusals were last logged
+	// refusals limits the lines of refused connections to one a minute
+	// (one key for all: a client opening connections in a loop, from
+	// many addresses, must not flood the log).
+	refusals *ratelog.Limiter[struct{}]
+
+	mu   sync.Mutex     // guards the fields below
+	open map[string]int // connections open, by remote IP
+	all  int            // connections open
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -67,12 +68,8 @@ func (l *limitListener) admit(host string) bool {
 		l.all++
 		return true
 	}
-	l.refused++
-	if now := time.Now(); now.Sub(l.logged) >= refusalLogEvery {
-		l.log.Warn("api connection refused: over the cap on connections", "client", host, "client_open", l.open[host],
-			"per_client_cap", l.perClient, "open", l.all, "cap", l.total, "refused_since_last_line", l.refused)
-		l.logged, l.refused = now, 0
-	}
+	l.refusals.Log(l.log, slog.LevelWarn, struct{}{}, "api connection refused: over the cap on connections", "client", host,
+		"client_open", l.open[host], "per_client_cap", l.perClient, "open", l.all, "cap", l.total)
 	return false
 }
 
