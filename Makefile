@@ -8,8 +8,10 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 
 all: build
 
+# The binary names the commit it was built from (staydown --version)
+# when built in a git checkout.
 build:
-	$(GO) build -o $(BIN) ./cmd/staydown
+	$(GO) build $$(git rev-parse HEAD >/dev/null 2>&1 && echo -buildvcs=true) -o $(BIN) ./cmd/staydown
 
 # The CI command: vet, every test with the race detector, then every fuzz
 # target for $(FUZZTIME).

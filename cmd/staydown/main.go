@@ -81,12 +81,14 @@ to the running node's HTTP API, found through the node directory given with
 --dir.
 
 Exit codes: 0 success, 1 "match" found nothing active, 2 any error.`,
+		Version:           versionText(),
 		SilenceErrors:     true,
 		SilenceUsage:      true,
 		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
 	}
 	root.PersistentFlags().StringVar(&c.dir, "dir", "", "the node's directory (created by init)")
 	root.PersistentFlags().BoolVar(&c.json, "json", false, "print JSON instead of text")
+	root.SetVersionTemplate("{{.Version}}")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(
 		c.initCommand(),
@@ -116,6 +118,7 @@ Exit codes: 0 success, 1 "match" found nothing active, 2 any error.`,
 	for _, cmd := range root.Commands() {
 		cmd.DisableFlagsInUseLine = true // each Use line shows its flags
 	}
+	refuseUnknownSubcommands(root)
 	return root
 }
 
@@ -152,6 +155,31 @@ func (c *cli) report(root, cmd *cobra.Command, err error) {
 			help = "staydown " + path + " --help"
 		}
 		fmt.Fprintf(c.stderr, "Run '%s' for usage.\n", help)
+	}
+}
+
+// refuseUnknownSubcommands makes every command that only groups others
+// ("watch", "log", "member", ...) a usage error when it is run without one
+// of them or with another word: cobra would print its help and exit 0.
+func refuseUnknownSubcommands(cmd *cobra.Command) {
+	for _, sub := range cmd.Commands() {
+		refuseUnknownSubcommands(sub)
+	}
+	if !cmd.HasSubCommands() || cmd.Run != nil || cmd.RunE != nil || !cmd.HasParent() {
+		return
+	}
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		var names []string
+		for _, s := range cmd.Commands() {
+			if s.IsAvailableCommand() {
+				names = append(names, s.Name())
+			}
+		}
+		if len(args) == 0 {
+			return usagef("missing subcommand: one of %s", strings.Join(names, ", "))
+		}
+		return usagef("unknown subcommand %s; want one of %s", short(args[0]), strings.Join(names, ", "))
 	}
 }
 

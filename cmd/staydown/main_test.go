@@ -235,6 +235,11 @@ func TestUsage(t *testing.T) {
 		{"unknown global flag", []string{"--colour", "status"}, "unknown flag: --colour", exitError},
 		{"flag without value", []string{"add", "--type"}, "staydown: add: flag needs an argument: --type", exitError},
 		{"stray argument", []string{"status", "--dir", "D", "extra"}, `staydown: status: unexpected argument "extra"`, exitError},
+		// #13 item 8: these printed the group's help and exited 0.
+		{"unknown subcommand", []string{"watch", "list"}, `staydown: watch: unknown subcommand "list"; want one of add, remove`, exitError},
+		{"unknown nested subcommand", []string{"member", "propose", "bogus"}, `staydown: member propose: unknown subcommand "bogus"`, exitError},
+		{"group without a subcommand", []string{"log"}, "staydown: log: missing subcommand: one of export, import", exitError},
+		{"version", []string{"--version"}, "protocol  entries v1, sync /staydown/sync/1.0.0, export v1", exitOK},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
