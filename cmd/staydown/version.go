@@ -29,4 +29,3 @@ func versionText() string {
 	return fmt.Sprintf("staydown %s\ncommit    %s%s\nprotocol  entries v%d, sync %s, export v%d\ngo        %s\n",
 		mod, commit, modified, protocol.Version, protocol.SyncProtocol, export.Version, goVersion)
 }
-
