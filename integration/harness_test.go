@@ -285,6 +285,10 @@ func (c *cluster) match(n *node, typ, value string) (matchResult, int) {
 	return r, code
 }
 
+// acted says whether match's exit code is a verdict to act on: 0 block or
+// 3 review (1 is none; which of the two depends on the node's policy).
+func acted(code int) bool { return code == 0 || code == 3 }
+
 // kill sends SIGKILL, as a power cut or the kernel's OOM killer would: no
 // shutdown code runs. It waits until the process is gone.
 func (c *cluster) kill(n *node) {

@@ -20,7 +20,7 @@ func (c *cli) matchCommand() *cobra.Command {
 	var noDihedral bool
 	cmd := &cobra.Command{
 		Use:   "match --dir D (--type TYPE VALUE | --file FILE [--no-dihedral])",
-		Short: "Ask what the federation says about a signal or a file; exit 0 if active",
+		Short: "Ask what the federation says about a signal or a file; exit 0 block, 3 review, 1 none",
 		Long: `Match VALUE, a signal of --type, against every log this node holds; or,
 with --file, send FILE to the node, which hashes it (sha256, md5, and PDQ
 for a JPEG, PNG, GIF or WebP image) and matches every hash. A PDQ hash
@@ -35,8 +35,12 @@ then the verdict of the node's policy (block, review or none); with
 node's answer: {"signal", "matched", "attestations", "verdict"}, or for a
 file {"hashes", "results", "matched", "verdict", ...}.
 
-Exits 0 when at least one attestation is active (act on it), 1 when none
-is (nothing, or only retracted, disputed or allowlisted ones), 2 on error.`,
+The exit code is the verdict's, so that an upload pipeline can act on it
+without reading the output: 0 block (the node's policy says act on it), 3
+review (a person decides: an active attestation that alone does not make
+block, or a disputed or allowlisted one), 1 none (nothing found, or
+nothing the policy counts), 2 an error. With --file, the strongest verdict
+of the file's hashes.`,
 		Args: func(cmd *cobra.Command, values []string) error {
 			if file != "" {
 				return args("", 0, 0)(cmd, values)
@@ -66,9 +70,7 @@ is (nothing, or only retracted, disputed or allowlisted ones), 2 on error.`,
 			if err := cl.call(cmd.Context(), http.MethodGet, "/v1/match?"+q.Encode(), nil, &res); err != nil {
 				return err
 			}
-			if !res.Matched {
-				c.code = exitNoMatch
-			}
+			c.code = verdictExit(res.Verdict)
 			if c.json {
 				return c.printJSON(res)
 			}
@@ -111,9 +113,7 @@ func (c *cli) matchFile(ctx context.Context, name string, dihedral bool) error {
 	if err := cl.postBytes(ctx, path, data, &res); err != nil {
 		return err
 	}
-	if !res.Matched {
-		c.code = exitNoMatch
-	}
+	c.code = verdictExit(res.Verdict)
 	if c.json {
 		return c.printJSON(res)
 	}
@@ -137,6 +137,17 @@ func (c *cli) matchFile(ctx context.Context, name string, dihedral bool) error {
 	}
 	_, err = fmt.Fprintf(c.stdout, "verdict: %s\n", res.Verdict)
 	return err
+}
+
+// verdictExit is match's exit code for a verdict.
+func verdictExit(v string) int {
+	switch api.Verdict(v) {
+	case api.VerdictBlock:
+		return exitOK
+	case api.VerdictReview:
+		return exitReview
+	}
+	return exitNoMatch
 }
 
 // printVerdict writes the result's verdict, or why it was not matched.

@@ -33,6 +33,12 @@ func TestMatch(t *testing.T) {
 	}
 	n.fake.Attest(mustSignal(t, "sha256", sha), active, disputed)
 	n.fake.Attest(mustSignal(t, "sha256", sha2), disputed)
+	// The node's policy decides the verdict; the exit code follows it.
+	blocked, reviewed := strings.Repeat("b1", 32), strings.Repeat("c1", 32)
+	n.fake.Attest(mustSignal(t, "sha256", blocked), active)
+	n.fake.SetVerdict(mustSignal(t, "sha256", blocked), api.VerdictBlock)
+	n.fake.Attest(mustSignal(t, "sha256", reviewed), disputed)
+	n.fake.SetVerdict(mustSignal(t, "sha256", reviewed), api.VerdictReview)
 
 	activeJSON := `{"kind":"addition","author":"nru","author_key":"` + self.String() + `","id":"` + id(1).String() + `","seq":4,
 		"labels":["recruitment-and-instruction","other:training video"],"case_ref":"C-7","time":"2023-11-14T22:13:20.123Z",
@@ -50,8 +56,11 @@ func TestMatch(t *testing.T) {
 		code   int
 		stdout string
 	}{
-		{"active: exit 0", strings.ToUpper(sha), false, exitOK, activeLine + "\n" + disputedLine + "\nverdict: review\n"},
-		{"active, JSON", sha, true, exitOK, `{"signal":{"type":"sha256","value":"` + sha + `"},"matched":true,"attestations":[` + activeJSON + `,` + disputedJSON + `],"verdict":"review"}`},
+		{"block: exit 0", blocked, false, exitOK, "active  nru  recruitment-and-instruction,other:training video  " + id(1).String() + "  2023-11-14T22:13:20.123Z\nverdict: block\n"},
+		// #13 item 8: a disputed hash said "verdict: review" and exited 1.
+		{"disputed, review: exit 3", reviewed, false, exitReview, strings.Replace(disputedLine, "platform-a  graphic-violence                                  ", "platform-a  graphic-violence  ", 1) + "\nverdict: review\n"},
+		{"active, review: exit 3", strings.ToUpper(sha), false, exitReview, activeLine + "\n" + disputedLine + "\nverdict: review\n"},
+		{"active, JSON", sha, true, exitReview, `{"signal":{"type":"sha256","value":"` + sha + `"},"matched":true,"attestations":[` + activeJSON + `,` + disputedJSON + `],"verdict":"review"}`},
 		{"only disputed: exit 1", sha2, false, exitNoMatch, strings.Replace(disputedLine, "platform-a  graphic-violence                                  ", "platform-a  graphic-violence  ", 1) + "\nverdict: none\n"},
 		{"only disputed, JSON", sha2, true, exitNoMatch, `{"signal":{"type":"sha256","value":"` + sha2 + `"},"matched":false,"attestations":[` + disputedJSON + `],"verdict":"none"}`},
 		{"nothing: exit 1", strings.Repeat("ef", 32), false, exitNoMatch, "no match\nverdict: none\n"},
@@ -175,7 +184,7 @@ func TestMatchFile(t *testing.T) {
 		fmt.Sprintf("pdq:%s quality=%d\n", h.PDQ.Hash, h.PDQ.Quality) +
 		"  active  platform-a  attacker-manifesto  " + id.String() + "  2023-11-14T22:13:20.000Z  distance=0 (flipX)\n  verdict: review\n" +
 		"verdict: review\n"
-	if r.code != exitOK || r.stdout != want || r.stderr != "" {
+	if r.code != exitReview || r.stdout != want || r.stderr != "" {
 		t.Errorf("exit %d stderr %q stdout\n%s\nwant\n%s", r.code, r.stderr, r.stdout, want)
 	}
 	q := n.fake.Queries()

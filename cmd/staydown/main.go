@@ -6,8 +6,10 @@
 // node directory (--dir), authenticated with the token init wrote there.
 // Output is text by default and JSON with --json.
 //
-// Exit codes: 0 success; 1 `match` found no active attestation; 2 any
-// error (usage, bad input, unreachable node, refused request). Errors go
+// Exit codes: 0 success (for `match`: verdict block); 1 `match`'s verdict
+// is none, or what audit, import or check looked at does not hold; 2 any
+// error (usage, bad input, unreachable node, refused request); 3 `match`'s
+// verdict is review. Errors go
 // to stderr as "staydown: COMMAND: PROBLEM".
 //
 // Each subcommand lives in command_<verb>.go with its table test.
@@ -36,8 +38,9 @@ import (
 // Exit codes.
 const (
 	exitOK      = 0
-	exitNoMatch = 1 // match: no active attestation
+	exitNoMatch = 1 // match: verdict none; audit, import, proof verify, store check: something does not hold
 	exitError   = 2
+	exitReview  = 3 // match: verdict review
 )
 
 func main() {
@@ -80,7 +83,9 @@ voting member propose its admission: "staydown member --help"), run it with
 to the running node's HTTP API, found through the node directory given with
 --dir.
 
-Exit codes: 0 success, 1 "match" found nothing active, 2 any error.`,
+Exit codes: 0 success; 2 any error; "match" exits with its verdict: 0
+block, 3 review, 1 none; "audit", "log import", "proof verify" and "store
+check" exit 1 when something does not hold.`,
 		Version:           versionText(),
 		SilenceErrors:     true,
 		SilenceUsage:      true,

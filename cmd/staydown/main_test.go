@@ -229,7 +229,7 @@ func TestUsage(t *testing.T) {
 	}{
 		{"no command prints help", nil, "Usage:", exitOK},
 		{"help", []string{"--help"}, "Available Commands:", exitOK},
-		{"command help", []string{"match", "--help"}, "Exits 0 when at least one attestation is active", exitOK},
+		{"command help", []string{"match", "--help"}, "0 block (the node's policy says act on it), 3", exitOK},
 		{"unknown command", []string{"frobnicate"}, `staydown: unknown command "frobnicate" for "staydown"`, exitError},
 		{"unknown flag", []string{"status", "--verbose"}, "staydown: status: unknown flag: --verbose", exitError},
 		{"unknown global flag", []string{"--colour", "status"}, "unknown flag: --colour", exitError},
