@@ -30,7 +30,9 @@ func TestExportAuditImport(t *testing.T) {
 	})
 
 	file := filepath.Join(t.TempDir(), "fed.export")
-	mustCLI(t, "log", "export", "--dir", a.dir, "--out", file)
+	if out := mustCLI(t, "log", "export", "--dir", a.dir, "--out", file, "--json"); !strings.Contains(out, `"bytes": `) {
+		t.Errorf("log export --json printed %q (#13 item 8: it printed nothing)", out)
+	}
 	out, errs, code := cli(t, "audit", file, "--roster", c.roster, "--json")
 	if code != 0 {
 		t.Fatalf("audit of a clean export: exit %d: %s%s", code, out, errs)
@@ -94,6 +96,10 @@ func TestExportAuditImport(t *testing.T) {
 	}
 	if out, errs, code := cli(t, "log", "import", "--dir", b.dir, file); code != 0 || !strings.Contains(out, "4 entries stored") {
 		t.Fatalf("import: exit %d: %s%s", code, out, errs)
+	}
+	// Again, with --json (#13 item 8: it was ignored): all held now.
+	if out, errs, code := cli(t, "log", "import", "--dir", b.dir, file, "--json"); code != 0 || !strings.Contains(out, `"already_held": 4`) || !strings.Contains(out, `"refused": []`) {
+		t.Fatalf("import --json: exit %d: %s%s", code, out, errs)
 	}
 	c.start(b)
 	if got := c.status(b).HeadsDigest; got != want {

@@ -55,6 +55,10 @@ func TestCheckpointsAndProofs(t *testing.T) {
 	if out, _, code := cli(t, "proof", "verify", file, "--roster", c.roster, "--federation", "itest"); code != 1 || !strings.Contains(out, "does not hold") {
 		t.Errorf("a tampered proof: exit %d: %s", code, out)
 	}
+	// --json says the same (#13 item 8: it was ignored).
+	if out, _, code := cli(t, "proof", "verify", file, "--roster", c.roster, "--federation", "itest", "--json"); code != 1 || !strings.Contains(out, `"holds": false`) || !strings.Contains(out, `"problem"`) {
+		t.Errorf("a tampered proof, --json: exit %d: %s", code, out)
+	}
 
 	export := filepath.Join(t.TempDir(), "fed.export")
 	mustCLI(t, "log", "export", "--dir", b.dir, "--out", export)

@@ -81,9 +81,13 @@ written to FILE.tmp and renamed when complete.`,
 			if err := os.Rename(tmp, out); err != nil {
 				return err
 			}
-			if !c.json {
-				_, err = fmt.Fprintf(c.stdout, "wrote %s (%d bytes)\n", out, n)
+			if c.json {
+				return c.printJSON(struct {
+					File  string `json:"file"`
+					Bytes int64  `json:"bytes"`
+				}{out, n})
 			}
+			_, err = fmt.Fprintf(c.stdout, "wrote %s (%d bytes)\n", out, n)
 			return err
 		},
 	}
@@ -158,14 +162,24 @@ was refused; 2 when the file or the store cannot be read.`,
 			if err != nil {
 				return err
 			}
+			if len(res.refused) > 0 {
+				c.code = exitNoMatch
+			}
+			if c.json {
+				return c.printJSON(struct {
+					File        string   `json:"file"`
+					Stored      int      `json:"stored"`
+					AlreadyHeld int      `json:"already_held"`
+					Evidence    int      `json:"evidence"`
+					Checkpoints int      `json:"checkpoints"`
+					Refused     []string `json:"refused"`
+				}{files[0], res.applied, res.duplicate, res.evidence, res.checkpoints, append([]string{}, res.refused...)})
+			}
 			w := c.stdout
 			fmt.Fprintf(w, "Imported %s into %s in %v: %d entries stored, %d already held, %d evidence kept, %d refused; %d checkpoints checked (not kept: the node witnesses its own).\n",
 				files[0], filepath.Base(cfg.Dir), time.Since(start).Round(time.Millisecond), res.applied, res.duplicate, res.evidence, len(res.refused), res.checkpoints)
 			for _, why := range res.refused {
 				fmt.Fprintf(w, "  refused: %s\n", printable(why))
-			}
-			if len(res.refused) > 0 {
-				c.code = exitNoMatch
 			}
 			return nil
 		},

@@ -74,8 +74,11 @@ read.`,
 			}
 			got, err := protocol.VerifyEntryProof(p, roster)
 			if err != nil {
-				fmt.Fprintf(c.stdout, "does not hold: %v\n", err)
 				c.code = exitNoMatch
+				if c.json {
+					return c.printJSON(proofVerdict{Holds: false, Problem: err.Error()})
+				}
+				fmt.Fprintf(c.stdout, "does not hold: %v\n", err)
 				return nil
 			}
 			name := func(k protocol.AuthorKey) string {
@@ -86,6 +89,10 @@ read.`,
 			for _, k := range got.Checkpoint.Cosigners {
 				cosigners = append(cosigners, name(k))
 			}
+			if c.json {
+				return c.printJSON(proofVerdict{Holds: true, Entry: got.Entry.ID.String(), Kind: string(got.Entry.Kind()), Seq: got.Entry.Seq(),
+					Author: name(got.Entry.Author), Log: name(got.Checkpoint.Author), Size: got.Checkpoint.Size, Cosigners: cosigners})
+			}
 			_, err = fmt.Fprintf(c.stdout, "holds: entry %s (%s, seq %d, by %s) is in %s's log as its checkpoint of size %d states, cosigned by %v\n",
 				got.Entry.ID, got.Entry.Kind(), got.Entry.Seq(), name(got.Entry.Author), name(got.Checkpoint.Author), got.Checkpoint.Size, cosigners)
 			return err
@@ -94,4 +101,17 @@ read.`,
 	cmd.Flags().StringVar(&rosterPath, "roster", "", "the roster file (required)")
 	cmd.Flags().StringVar(&federation, "federation", "", "the federation's name (required)")
 	return cmd
+}
+
+// proofVerdict is what proof verify --json prints.
+type proofVerdict struct {
+	Holds     bool     `json:"holds"`
+	Problem   string   `json:"problem,omitempty"` // why it does not hold
+	Entry     string   `json:"entry,omitempty"`
+	Kind      string   `json:"kind,omitempty"`
+	Seq       uint64   `json:"seq,omitempty"`
+	Author    string   `json:"author,omitempty"`
+	Log       string   `json:"log,omitempty"` // whose checkpoint
+	Size      uint64   `json:"size,omitempty"`
+	Cosigners []string `json:"cosigners,omitempty"`
 }
