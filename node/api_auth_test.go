@@ -10,10 +10,10 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/staydown/staydown/internal/testclock"
 	"github.com/staydown/staydown/node/apitls"
 	"github.com/staydown/staydown/node/apitls/apitlstest"
 	"github.com/staydown/staydown/node/tokens"
@@ -148,27 +148,14 @@ func TestAPITransportRefusals(t *testing.T) {
 	}
 }
 
-// frozenClock is a node clock that moves only when the test moves it.
-type frozenClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *frozenClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *frozenClock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // Tokens made and revoked (as staydown token does) while the node runs
 // take effect at its next look at api.tokens, without a restart; /metrics
 // with metrics_token wants a token of scope read.
 func TestTokensWhileRunning(t *testing.T) {
 	f := newFederation(t, "nru=referral")
 	cfg := f.cfgs["nru"]
-	clock := &frozenClock{t: time.Now()}
-	cfg.Clock = clock.now
+	clock := testclock.New(time.Now())
+	cfg.Clock = clock.Now
 	cfg.MetricsToken = true
 	n := f.start("nru")
 	base := "http://" + n.APIAddr().String()
@@ -176,18 +163,18 @@ func TestTokensWhileRunning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dash, _, err := tokens.Add(cfg.Dir, tokens.Read, "dashboard", clock.now())
+	dash, _, err := tokens.Add(cfg.Dir, tokens.Read, "dashboard", clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	pipe, _, err := tokens.Add(cfg.Dir, tokens.Match, "pipeline", clock.now())
+	pipe, _, err := tokens.Add(cfg.Dir, tokens.Match, "pipeline", clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if code, _, _ := get(t, http.DefaultClient, base+"/v1/status", dash); code != http.StatusUnauthorized {
 		t.Fatalf("token accepted before the node looked at the file: %d", code)
 	}
-	clock.add(tokens.CheckEvery)
+	clock.Add(tokens.CheckEvery)
 	if code, body, _ := get(t, http.DefaultClient, base+"/v1/status", dash); code != http.StatusOK {
 		t.Fatalf("read token added while running: %d %s", code, body)
 	}
@@ -208,7 +195,7 @@ func TestTokensWhileRunning(t *testing.T) {
 	if _, err := tokens.Revoke(cfg.Dir, "dashboard"); err != nil {
 		t.Fatal(err)
 	}
-	clock.add(tokens.CheckEvery)
+	clock.Add(tokens.CheckEvery)
 	if code, body, _ := get(t, http.DefaultClient, base+"/v1/status", dash); code != http.StatusUnauthorized || !strings.Contains(body, "wrong token (unknown or revoked)") {
 		t.Errorf("revoked token: %d %s", code, body)
 	}

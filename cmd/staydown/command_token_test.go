@@ -52,7 +52,7 @@ func TestToken(t *testing.T) {
 	if code, _ := n.request(t, "POST", "/v1/additions", addition, publisher); code != http.StatusUnauthorized {
 		t.Fatalf("token accepted before the node looked at api.tokens: %d", code)
 	}
-	n.clock.add(tokens.CheckEvery)
+	n.clock.Add(tokens.CheckEvery)
 	if code, msg := n.request(t, "POST", "/v1/additions", addition, publisher); code != http.StatusCreated {
 		t.Fatalf("publish token: %d %s", code, msg)
 	}
@@ -84,7 +84,7 @@ func TestToken(t *testing.T) {
 	if r.code != exitOK || r.stdout != "revoked token "+dash.ID+" of scope read: the node refuses it within a second\n" {
 		t.Errorf("revoke by id: exit %d %q %q", r.code, r.stdout, r.stderr)
 	}
-	n.clock.add(tokens.CheckEvery)
+	n.clock.Add(tokens.CheckEvery)
 	for _, tok := range []string{publisher, dash.Token} {
 		if code, msg := n.request(t, "GET", "/v1/status", "", tok); code != http.StatusUnauthorized || msg != "authorization: wrong token (unknown or revoked)" {
 			t.Errorf("revoked token: %d %s", code, msg)

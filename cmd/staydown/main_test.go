@@ -11,11 +11,11 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/staydown/staydown/config"
+	"github.com/staydown/staydown/internal/testclock"
 	"github.com/staydown/staydown/node/api"
 	"github.com/staydown/staydown/node/api/apitest"
 	"github.com/staydown/staydown/node/tokens"
@@ -39,20 +39,7 @@ type testNode struct {
 	fake *apitest.Backend
 	// clock is the clock of the server's tokens.Keeper: api.tokens is
 	// looked at again when it has moved tokens.CheckEvery.
-	clock *testClock
-}
-
-// testClock is a clock that moves when the test moves it.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+	clock *testclock.Clock
 }
 
 // startNode opens the listener first, so that Init can write its address.
@@ -88,8 +75,8 @@ func (n *testNode) serve(t *testing.T, ln net.Listener, others []protocol.Member
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.clock = &testClock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
-	keys, err := tokens.Open(cfg.Dir, token, n.clock.now, slog.New(slog.DiscardHandler))
+	n.clock = testclock.New(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
+	keys, err := tokens.Open(cfg.Dir, token, n.clock.Now, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

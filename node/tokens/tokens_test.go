@@ -6,27 +6,14 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/staydown/staydown/internal/testclock"
 	"github.com/staydown/staydown/node/kind"
 )
 
 var t0 = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-
-// clock is a test's clock for a Keeper.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 func TestScopeAllows(t *testing.T) {
 	want := map[Scope][]Scope{Match: {Match}, Read: {Read}, Publish: {Match, Read, Publish}, Admin: {Match, Read, Publish, Admin}, 0: nil}
@@ -150,8 +137,8 @@ func TestParseErrors(t *testing.T) {
 // next check (CheckEvery later), without a reload; api.token stays admin.
 func TestKeeperFollowsTheFile(t *testing.T) {
 	dir := t.TempDir()
-	c := &clock{t: t0}
-	k, err := Open(dir, "admin-token", c.now, slog.New(slog.DiscardHandler))
+	c := testclock.New(t0)
+	k, err := Open(dir, "admin-token", c.Now, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +152,7 @@ func TestKeeperFollowsTheFile(t *testing.T) {
 	if _, err := k.Check("Bearer " + secret); !errors.Is(err, kind.ErrUnauthorized) {
 		t.Fatalf("new token accepted before the next check: %v", err)
 	}
-	c.add(CheckEvery)
+	c.Add(CheckEvery)
 	tok, err := k.Check("Bearer " + secret)
 	if err != nil || tok.Scope != Match || tok.Name != "pipeline" {
 		t.Fatalf("added token: %+v %v", tok, err)
@@ -177,7 +164,7 @@ func TestKeeperFollowsTheFile(t *testing.T) {
 	if _, err := Revoke(dir, "pipeline"); err != nil {
 		t.Fatal(err)
 	}
-	c.add(CheckEvery)
+	c.Add(CheckEvery)
 	if _, err := k.Check("Bearer " + secret); !errors.Is(err, kind.ErrUnauthorized) || err.Error() != "wrong token (unknown or revoked)" {
 		t.Errorf("revoked token: %v", err)
 	}
@@ -195,13 +182,13 @@ func TestKeeperFollowsTheFile(t *testing.T) {
 // file must not keep a revoked token alive. api.token still works.
 func TestKeeperDamagedFile(t *testing.T) {
 	dir := t.TempDir()
-	c := &clock{t: t0}
+	c := testclock.New(t0)
 	secret, _, err := Add(dir, Read, "", t0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var log bytes.Buffer
-	k, err := Open(dir, "admin-token", c.now, slog.New(slog.NewTextHandler(&log, nil)))
+	k, err := Open(dir, "admin-token", c.Now, slog.New(slog.NewTextHandler(&log, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +196,7 @@ func TestKeeperDamagedFile(t *testing.T) {
 	if err := os.WriteFile(Path(dir), append(good, "garbage\n"...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c.add(CheckEvery)
+	c.Add(CheckEvery)
 	if _, err := k.Check("Bearer " + secret); !errors.Is(err, kind.ErrUnauthorized) {
 		t.Errorf("token of a damaged file accepted: %v", err)
 	}
@@ -219,7 +206,7 @@ func TestKeeperDamagedFile(t *testing.T) {
 	if !strings.Contains(log.String(), "only api.token is accepted") {
 		t.Errorf("not logged: %s", log.String())
 	}
-	if _, err := Open(dir, "admin-token", c.now, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "api.tokens:") {
+	if _, err := Open(dir, "admin-token", c.Now, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "api.tokens:") {
 		t.Errorf("Open of a damaged file: %v", err)
 	}
 	if err := os.Chmod(Path(dir), 0o644); err != nil {
