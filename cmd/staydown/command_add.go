@@ -19,6 +19,10 @@ func (c *cli) addCommand() *cobra.Command {
 		Long: `Publish a hash addition to this node's log: the VALUEs, all of --type,
 identify terrorist content (or an account). Prints the new entry's id.
 
+--case REF is signed into the entry: every member holds it, and an
+export or transparency report can show it. Use a reference that names no
+person and no investigation detail.
+
 Types: sha256, md5, pdq (hex), url (absolute http(s) URL), account
 (SERVICE:ID). Labels (repeat --label for several):
   ` + strings.Join(labelSlugs(), "\n  ") + `
@@ -50,7 +54,7 @@ Types: sha256, md5, pdq (hex), url (absolute http(s) URL), account
 	f := cmd.Flags()
 	f.StringVarP(&typ, "type", "t", "", "signal type of every VALUE: sha256, md5, pdq, url or account")
 	f.StringArrayVarP(&labels, "label", "l", nil, "label from the vocabulary, or other:TEXT (repeat for several)")
-	f.StringVar(&caseRef, "case", "", "your own case reference")
+	f.StringVar(&caseRef, "case", "", "a case reference, PUBLIC: signed into the entry, which every member holds and exports")
 	return cmd
 }
 

@@ -226,6 +226,8 @@ func TestUsage(t *testing.T) {
 		{"unknown subcommand", []string{"watch", "list"}, `staydown: watch: unknown subcommand "list"; want one of add, remove`, exitError},
 		{"unknown nested subcommand", []string{"member", "propose", "bogus"}, `staydown: member propose: unknown subcommand "bogus"`, exitError},
 		{"group without a subcommand", []string{"log"}, "staydown: log: missing subcommand: one of export, import", exitError},
+		// #13 item 16: the help called it "your own case reference".
+		{"--case is public", []string{"add", "--help"}, "a case reference, PUBLIC: signed into the entry", exitOK},
 		{"version", []string{"--version"}, "protocol  entries v1, sync /staydown/sync/1.0.0, export v1", exitOK},
 	}
 	for _, tt := range tests {
