@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -244,4 +245,35 @@ func TestNotices(t *testing.T) {
 			t.Errorf("report for %s: issued, received, within, overdue = %v, want %v", m.Name, got, want[m.Name])
 		}
 	}
+}
+
+// SIGTERM with clients reading /v1/events shuts the node down cleanly
+// and at once (#13 item 19: it took 5 s and exited 2, "run: context
+// deadline exceeded"). The issue asks for 1 s; the bound here is 4 s, under
+// the old 5 s, so that a loaded machine running the race detector does
+// not fail it; the time taken is logged.
+func TestSIGTERMWithEventStreamsOpen(t *testing.T) {
+	c := newCluster(t, "nru=referral")
+	nru := c.nodes["nru"]
+	c.start(nru)
+	for range 3 {
+		subscribe(t, nru, 0)
+	}
+	start := time.Now()
+	nru.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-nru.exited:
+		took := time.Since(start)
+		t.Logf("exited %v after SIGTERM with 3 event streams open", took.Round(time.Millisecond))
+		if err != nil {
+			t.Fatalf("exit: %v\n%s", err, nru.log(t))
+		}
+		if took > 4*time.Second {
+			t.Errorf("took %v to shut down", took)
+		}
+	case <-time.After(15 * time.Second):
+		nru.cmd.Process.Kill()
+		t.Fatal("still running 15 s after SIGTERM")
+	}
+	nru.cmd = nil
 }
