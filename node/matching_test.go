@@ -91,7 +91,17 @@ func TestMatchingPDQ(t *testing.T) {
 	n := f.start("nru")
 	orig, _ := hashImage(t, "bridge-mods--aaa-orig.jpg")
 	add := publishAddition(t, n, []string{"graphic-violence"}, pdqSignal(match.Hash(orig.Hash)))
-	publishAddition(t, n, []string{"attacker-manifesto"}, pdqSignal(match.Hash(orig.Hash))) // the same hash again
+	// The same hash again in nru's log, as another implementation's node
+	// may write it (this node refuses to sign it: Node.checkNewSignals),
+	// arriving by sync.
+	again, err := protocol.Sign(f.key("nru"), &pb.Entry{Version: protocol.Version, Federation: "test", Seq: 2, Prev: add.ID[:], TimestampMs: add.Body.TimestampMs + 1,
+		Payload: &pb.Entry_Addition{Addition: &pb.Addition{Signals: []*pb.Signal{pdqSignal(match.Hash(orig.Hash))}, Labels: []*pb.Label{{Slug: "attacker-manifesto"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := n.writer.Apply([]*protocol.Entry{again}); err != nil || res[0].Outcome != store.Applied {
+		t.Fatalf("apply the same hash again: %v %v", res, err)
+	}
 
 	check := func(t *testing.T, n *Node) {
 		for _, tt := range []struct {

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -404,6 +405,9 @@ func (n *Node) Publish(ctx context.Context, body *pb.Entry) (*protocol.Entry, er
 	if err := n.checkDispute(body); err != nil {
 		return nil, err
 	}
+	if err := n.checkNewSignals(body); err != nil {
+		return nil, err
+	}
 	// The writer signs it as the next entry of this node's log, stores
 	// it, updates what reads the store, and publishes it on gossip.
 	e, err := n.writer.Propose(ctx, body)
@@ -479,6 +483,38 @@ func (n *Node) checkDispute(body *pb.Entry) error {
 		}
 	}
 	return nil
+}
+
+// checkNewSignals refuses an addition that carries a signal this member
+// attests already (an active addition of its own, not retracted): a
+// second attestation of the same signal by the same member says nothing
+// new and would count twice. The error names each such signal and the
+// entry that attests it.
+func (n *Node) checkNewSignals(body *pb.Entry) error {
+	a := body.GetAddition()
+	if a == nil {
+		return nil
+	}
+	var dup []string
+	for _, s := range a.Signals {
+		atts, err := n.store.Match(protocol.SignalKey(s))
+		if err != nil {
+			return err
+		}
+		for _, at := range atts {
+			if at.Author == n.me.AuthorKey && at.Kind == protocol.KindAddition && at.Status == store.StatusActive {
+				dup = append(dup, fmt.Sprintf("%s (entry %s)", protocol.FormatSignal(s), at.EntryID))
+				break
+			}
+		}
+	}
+	switch {
+	case len(dup) == 0:
+		return nil
+	case len(dup) > 3:
+		dup = append(dup[:3], fmt.Sprintf("and %d more", len(dup)-3))
+	}
+	return fmt.Errorf("%w: this member attests %s already; publish the other signals alone (or retract the earlier entry first)", kind.ErrConflict, strings.Join(dup, ", "))
 }
 
 // now is the node's clock (config.Node.Clock).

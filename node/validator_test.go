@@ -304,3 +304,35 @@ func TestDisputeChecksItsTarget(t *testing.T) {
 		t.Errorf("pfa's log has %d entries, want its addition and one dispute", head.Seq)
 	}
 }
+
+// A member does not attest a signal twice (#13 item 5: two active
+// attestations by one member inflated the report): an addition carrying
+// a signal the member attests already is refused, naming it; once the
+// earlier entry is retracted, the signal can be added again.
+func TestAdditionRefusesSignalsAttestedAlready(t *testing.T) {
+	f := newFederation(t, "nru=referral")
+	n := f.start("nru")
+	ctx := context.Background()
+	first := publishAddition(t, n, []string{"graphic-violence"}, sha256Signal(1))
+	add := func(sigs ...*pb.Signal) error {
+		_, err := n.Publish(ctx, &pb.Entry{Payload: &pb.Entry_Addition{Addition: &pb.Addition{Signals: sigs, Labels: []*pb.Label{{Slug: "attacker-manifesto"}}}}})
+		return err
+	}
+	err := add(sha256Signal(2), sha256Signal(1))
+	if !errors.Is(err, kind.ErrConflict) || !strings.Contains(err.Error(), protocol.FormatSignal(sha256Signal(1))+" (entry "+first.ID.String()+")") ||
+		strings.Contains(err.Error(), protocol.FormatSignal(sha256Signal(2))) {
+		t.Fatalf("adding a signal attested already: %v; want a conflict naming it and its entry, and only it", err)
+	}
+	if head, _ := n.store.Head(n.me.AuthorKey); head.Seq != 1 {
+		t.Fatalf("the refused addition was signed: head %d", head.Seq)
+	}
+	if err := add(sha256Signal(2)); err != nil {
+		t.Fatalf("a new signal: %v", err)
+	}
+	if _, err := n.Publish(ctx, &pb.Entry{Payload: &pb.Entry_Retraction{Retraction: &pb.Retraction{Target: first.ID[:]}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := add(sha256Signal(1)); err != nil {
+		t.Fatalf("a signal whose attestation was retracted: %v", err)
+	}
+}
