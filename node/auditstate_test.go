@@ -37,11 +37,15 @@ func TestAuditStateMatchesNode(t *testing.T) {
 			return e
 		}
 		publish(nru, &pb.Entry{Payload: &pb.Entry_Retraction{Retraction: &pb.Retraction{Target: gone.ID[:]}}})
-		f.waitFor(time.Minute, "pfa holds pfb's addition, which it disputes", func() bool {
+		f.waitFor(time.Minute, "pfa holds the additions it disputes", func() bool {
 			_, err := pfa.store.Get(disputed.ID)
-			return err == nil
+			_, err2 := pfa.store.Get(add.ID)
+			return err == nil && err2 == nil
 		})
 		publish(pfa, &pb.Entry{Payload: &pb.Entry_Dispute{Dispute: &pb.Dispute{Target: disputed.ID[:], Reason: "news"}}})
+		// A dispute withdrawn: nru's addition stays active.
+		mistake := publish(pfa, &pb.Entry{Payload: &pb.Entry_Dispute{Dispute: &pb.Dispute{Target: add.ID[:], Reason: "wrong id"}}})
+		publish(pfa, &pb.Entry{Payload: &pb.Entry_Retraction{Retraction: &pb.Retraction{Target: mistake.ID[:], Reason: "meant another"}}})
 		publish(pfa, &pb.Entry{Payload: &pb.Entry_Allow{Allow: &pb.Allow{Signals: []*pb.Signal{sha256Signal(5)}, Category: "news", Reason: "report"}}})
 		actioned, err := nru.IssueNotice(ctx, notices.IssueRequest{To: "pfa", Signals: []*pb.Signal{sha256Signal(6)},
 			Category: "attacker-manifesto", Basis: "TCO"})

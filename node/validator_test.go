@@ -253,10 +253,10 @@ func TestFloodingMemberIsGraylisted(t *testing.T) {
 	})
 }
 
-// A dispute cannot be withdrawn, so the node refuses to sign one that can
-// only be a mistake (#13 item 4): of an entry it does not hold, of one
-// that is no addition or notice, of the member's own addition, or a
-// second by the same member.
+// A dispute stays in the log even once withdrawn, so the node refuses to
+// sign one that can only be a mistake (#13 item 4): of an entry it does
+// not hold, of one that is no addition or notice, of the member's own
+// addition, or a second by the same member.
 func TestDisputeChecksItsTarget(t *testing.T) {
 	f := newFederation(t, "nru=referral", "pfa=platform")
 	nru, pfa := f.start("nru"), f.start("pfa")

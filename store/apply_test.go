@@ -171,7 +171,7 @@ func TestApply(t *testing.T) {
 			}
 		},
 	}, {
-		name: "retraction of a non-addition, of an unknown entry, twice: void",
+		name: "retraction of a retraction, of an unknown entry, twice: void; of one's own dispute: applied",
 		steps: func(w *world) []step {
 			a1 := w.A.next(addition(sha("a")))
 			a2 := w.A.next(dispute(a1.ID, "own goal"))
@@ -182,13 +182,12 @@ func TestApply(t *testing.T) {
 			r4 := w.A.next(retraction(a3.ID, "a retraction"))
 			return []step{
 				{in: []*protocol.Entry{a1, a2, a3}, want: []Outcome{Applied, Applied, Applied}},
-				{in: []*protocol.Entry{r1, r2, r3, r4}, want: []Outcome{Void, Void, Void, Void}, errs: []error{ErrRule, ErrRule, ErrRule, ErrRule}},
+				{in: []*protocol.Entry{r1, r2, r3, r4}, want: []Outcome{Applied, Void, Void, Void}, errs: []error{nil, ErrRule, ErrRule, ErrRule}},
 			}
 		},
 		check: func(t *testing.T, s *testStore, w *world) {
 			wantHead(t, s, w.A.head)
 			wantCount(t, s, 7)
-			wantVoid(t, s, w.A.log[3].ID, "is a dispute")
 			wantVoid(t, s, w.A.log[4].ID, "not an earlier entry of the author's own log")
 			wantVoid(t, s, w.A.log[5].ID, "already retracted")
 			wantVoid(t, s, w.A.log[6].ID, "is a retraction")
@@ -202,6 +201,25 @@ func TestApply(t *testing.T) {
 			}
 			if a.Status != StatusRetracted || !slices.Equal(retractions, []protocol.ID{w.A.log[2].ID}) {
 				t.Errorf("got %s %+v, want retracted by the first retraction only", a.Status, a.Reasons)
+			}
+		},
+	}, {
+		// #13 item 4: a dispute can be withdrawn by its author.
+		name: "a withdrawn dispute no longer bears on its target",
+		steps: func(w *world) []step {
+			a1 := w.A.next(addition(sha("a")))
+			d := w.B.next(dispute(a1.ID, "satire, I thought"))
+			return []step{
+				{in: []*protocol.Entry{a1, d}, want: []Outcome{Applied, Applied}},
+				{in: []*protocol.Entry{w.B.next(retraction(d.ID, "it is not satire"))}, want: []Outcome{Applied}},
+			}
+		},
+		check: func(t *testing.T, s *testStore, w *world) {
+			if a := matchOne(t, s, sha("a")); a.Status != StatusActive || len(a.Reasons) != 0 {
+				t.Errorf("got %s %+v, want active with no reasons: the only dispute is withdrawn", a.Status, a.Reasons)
+			}
+			if ds, err := s.Disputes(w.A.log[0].ID); err != nil || len(ds) != 0 {
+				t.Errorf("Disputes: %v %v, want none standing", ds, err)
 			}
 		},
 	}, {

@@ -374,7 +374,8 @@ func (b *buckets) attestation(lk []byte, allows []Reason) (Attestation, error) {
 	return a, nil
 }
 
-// Disputes returns the disputes that name target, sorted by their ids.
+// Disputes returns the disputes that name target and stand (not
+// withdrawn), sorted by their ids.
 func (s *Store) Disputes(target protocol.ID) ([]Reason, error) {
 	var a Attestation
 	err := s.view(func(b *buckets) error {
@@ -387,8 +388,8 @@ func (s *Store) Disputes(target protocol.ID) ([]Reason, error) {
 	return a.Reasons, nil
 }
 
-// disputes adds the disputes of id to a's reasons and reports whether
-// there were any.
+// disputes adds the disputes of id that stand (not withdrawn by their
+// authors) to a's reasons and reports whether there were any.
 func (b *buckets) disputes(id protocol.ID, a *Attestation) (bool, error) {
 	disputed := false
 	c := b.idx[idxDisputes].Cursor()
@@ -396,6 +397,11 @@ func (b *buckets) disputes(id protocol.ID, a *Attestation) (bool, error) {
 		did, ok := idOf(k[idSize:])
 		if !ok || len(v) < authorSize {
 			return false, fmt.Errorf("%w: disputes/%x: does not decode", ErrCorrupt, k)
+		}
+		// A dispute its author retracted is withdrawn, not a reason any
+		// more.
+		if b.idx[idxRetractions].Get(did[:]) != nil {
+			continue
 		}
 		disputed = true
 		a.Reasons = append(a.Reasons, Reason{Kind: protocol.KindDispute, Author: authorOf(v), EntryID: did, Reason: string(v[authorSize:])})

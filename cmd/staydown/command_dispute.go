@@ -12,8 +12,12 @@ func (c *cli) disputeCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dispute --dir D ENTRY_ID --reason TEXT",
 		Short: "Dispute an addition, by any member, as a false positive",
-		Long: `Dispute ENTRY_ID, an addition by any member, as a false positive. Matching
-reports it as disputed instead of active. Prints the dispute's entry id.`,
+		Long: `Dispute ENTRY_ID, an addition (or notice) by another member, as a false
+positive. Matching reports it as disputed instead of active. Prints the
+dispute's entry id; "staydown retract DISPUTE_ID" withdraws the dispute.
+
+The node must hold ENTRY_ID (one just added elsewhere arrives within
+seconds), and refuses a second dispute of it by the same member.`,
 		Args: args("ENTRY_ID", 1, 1),
 		RunE: func(cmd *cobra.Command, ids []string) error {
 			if _, err := protocol.ParseID(ids[0]); err != nil {

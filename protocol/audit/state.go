@@ -145,12 +145,7 @@ func (s *stateBuilder) leaveOut(authors []protocol.AuthorKey, in judge) {
 		s.allows[k] = slices.DeleteFunc(ids, func(id protocol.ID) bool { _, ok := s.allowIDs[id]; return !ok })
 	}
 	s.retracts = slices.DeleteFunc(s.retracts, func(r retractRec) bool { return !in(r.by.author, r.by.seq, retract) })
-	s.disputed = map[protocol.ID]bool{}
-	for _, d := range s.disputes {
-		if in(d.by.author, d.by.seq, dispute) {
-			s.disputed[d.target] = true
-		}
-	}
+	s.disputes = slices.DeleteFunc(s.disputes, func(d retractRec) bool { return !in(d.by.author, d.by.seq, dispute) })
 	whole := func(e *protocol.Entry) bool { return !in(e.Author, e.Seq(), e.Body) }
 	s.notices = slices.DeleteFunc(s.notices, whole)
 	for n, es := range s.updates {
@@ -162,12 +157,17 @@ func (s *stateBuilder) leaveOut(authors []protocol.AuthorKey, in judge) {
 }
 
 // resolveRetractions marks the targets of valid retractions
-// (replica.CheckTarget, SPEC 9.2): an earlier addition or allow entry of
-// the retraction's own log. Which of several valid retractions of one
-// target counts does not change that it is retracted. authors maps an
-// addition's author index back to its key.
+// (replica.CheckTarget, SPEC 9.2): an earlier addition, allow entry or
+// dispute of the retraction's own log. Which of several valid retractions
+// of one target counts does not change that it is retracted. authors maps
+// an addition's author index back to its key. Then it marks what the
+// disputes that stand (not withdrawn) target.
 func (s *stateBuilder) resolveRetractions(authors []protocol.AuthorKey) {
 	s.retracted = map[protocol.ID]bool{}
+	disputes := make(map[protocol.ID]logPos, len(s.disputes))
+	for _, d := range s.disputes {
+		disputes[d.id] = d.by
+	}
 	slices.SortFunc(s.adds, func(a, b addRec) int { return slices.Compare(a.id[:], b.id[:]) })
 	for _, r := range s.retracts {
 		var t replica.Ref
@@ -177,9 +177,17 @@ func (s *stateBuilder) resolveRetractions(authors []protocol.AuthorKey) {
 			t, found = replica.Ref{Author: authors[a.author], Seq: a.seq, Kind: protocol.KindAddition}, true
 		} else if a, ok := s.allowIDs[r.target]; ok {
 			t, found = replica.Ref{Author: a.author, Seq: a.seq, Kind: protocol.KindAllow}, true
+		} else if d, ok := disputes[r.target]; ok {
+			t, found = replica.Ref{Author: d.author, Seq: d.seq, Kind: protocol.KindDispute}, true
 		}
 		if replica.CheckTarget(protocol.KindRetraction, r.id, r.by.author, r.by.seq, r.target[:], t, found) == nil {
 			s.retracted[r.target] = true
+		}
+	}
+	s.disputed = map[protocol.ID]bool{}
+	for _, d := range s.disputes {
+		if !s.retracted[d.id] {
+			s.disputed[d.target] = true
 		}
 	}
 }

@@ -3,6 +3,7 @@ package replica
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/membership"
@@ -209,7 +210,7 @@ func Relay(step Step, anyEvidence bool) bool {
 // targetKinds is what each entry that names an earlier entry of its own
 // log may name (SPEC 9.2).
 var targetKinds = map[protocol.Kind][]protocol.Kind{
-	protocol.KindRetraction:   {protocol.KindAddition, protocol.KindAllow},
+	protocol.KindRetraction:   {protocol.KindAddition, protocol.KindAllow, protocol.KindDispute},
 	protocol.KindNoticeUpdate: {protocol.KindNotice},
 }
 
@@ -245,7 +246,7 @@ func CheckTarget(kind protocol.Kind, id protocol.ID, author protocol.AuthorKey, 
 		return nil
 	case !found || t.Author != author || t.Seq >= seq:
 		return fmt.Errorf("%w: %s %s (seq %d): target %x is not an earlier entry of the author's own log", ErrRule, kind, id, seq, target)
-	case t.Kind != want[0] && (len(want) == 1 || t.Kind != want[1]):
+	case !slices.Contains(want, t.Kind):
 		return fmt.Errorf("%w: %s %s: target %x is a %s, want %s", ErrRule, kind, id, target, t.Kind, kindList(want))
 	}
 	return nil

@@ -134,7 +134,7 @@ func (b *refBuilder) Report(nowMs, sinceMs int64) Report {
 		notices  []*protocol.Entry
 		updates  = map[protocol.ID][]*protocol.Entry{}
 		replies  = map[protocol.ID][]*protocol.Entry{}
-		disputed = map[protocol.ID]struct{}{} // additions a dispute of the period targets
+		disputes = map[protocol.ID]protocol.ID{} // the period's disputes of additions: dispute id -> target
 	)
 	retracted := map[protocol.ID]struct{}{} // targets of valid retractions
 	// own returns the entry target names if it is an earlier entry of e's
@@ -166,7 +166,7 @@ func (b *refBuilder) Report(nowMs, sinceMs int64) Report {
 					f.Allows++
 				}
 			case *pb.Entry_Retraction:
-				t := own(e, p.Retraction.Target, protocol.KindAddition, protocol.KindAllow)
+				t := own(e, p.Retraction.Target, protocol.KindAddition, protocol.KindAllow, protocol.KindDispute)
 				if t != nil {
 					if _, done := retracted[t.ID]; done {
 						t = nil // only the first retraction of a target counts
@@ -182,6 +182,11 @@ func (b *refBuilder) Report(nowMs, sinceMs int64) Report {
 					if in(e) {
 						f.Retracted++
 					}
+				case t.Kind() == protocol.KindDispute:
+					retracted[t.ID] = struct{}{}
+					if in(e) {
+						f.DisputesWithdrawn++
+					}
 				default:
 					retracted[t.ID] = struct{}{}
 					if in(e) {
@@ -192,7 +197,7 @@ func (b *refBuilder) Report(nowMs, sinceMs int64) Report {
 				if in(e) {
 					f.DisputesFiled++
 					if t := byID[idOf(p.Dispute.Target)]; t != nil && !void[t.ID] && t.Kind() == protocol.KindAddition {
-						disputed[t.ID] = struct{}{}
+						disputes[e.ID] = t.ID
 					}
 				}
 			case *pb.Entry_Notice:
@@ -215,6 +220,14 @@ func (b *refBuilder) Report(nowMs, sinceMs int64) Report {
 				id := idOf(p.NoticeReply.Notice)
 				replies[id] = append(replies[id], e)
 			}
+		}
+	}
+	// A dispute withdrawn (its author retracted it, whenever) counts for
+	// nothing; an addition counts once however many disputes stand.
+	disputed := map[protocol.ID]struct{}{}
+	for d, id := range disputes {
+		if _, withdrawn := retracted[d]; !withdrawn {
+			disputed[id] = struct{}{}
 		}
 	}
 	for id := range disputed {

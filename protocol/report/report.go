@@ -20,8 +20,9 @@
 // its state is [protocol.NoticeLifecycle] at the report's time (section
 // 10.1). Times are the authors' claims (section 15).
 //
-// Entry figures (additions, signals, retracted, allows_retracted, disputed,
-// disputes_filed, allows, void_entries) count entries signed in the period:
+// Entry figures (additions, signals, retracted, allows_retracted,
+// disputes_withdrawn, disputed, disputes_filed, allows, void_entries)
+// count entries signed in the period:
 // those whose timestamp_ms is at least since. For "retracted" that is the
 // retraction's timestamp (the addition may be older); for "disputed" it is
 // the dispute's (an addition counts once however many disputes of the
@@ -97,12 +98,15 @@ type Figures struct {
 	Additions int `json:"additions"`
 	Signals   int `json:"signals"`
 	// Retracted: the member's own additions it retracted (valid, first
-	// retractions only). AllowsRetracted: the same for its allow entries.
-	Retracted       int `json:"retracted"`
-	AllowsRetracted int `json:"allows_retracted"`
+	// retractions only). AllowsRetracted, DisputesWithdrawn: the same for
+	// its allow entries and its disputes.
+	Retracted         int `json:"retracted"`
+	AllowsRetracted   int `json:"allows_retracted"`
+	DisputesWithdrawn int `json:"disputes_withdrawn"`
 	// Disputed: the member's additions (of any time) that at least one
-	// dispute of the period, by any member including itself, targets;
-	// each addition counted once. A retracted addition still counts.
+	// dispute of the period, by any member including itself, targets and
+	// that its author has not withdrawn; each addition counted once. A
+	// retracted addition still counts.
 	Disputed int `json:"disputed"`
 	// DisputesFiled: dispute entries the member signed, whatever their
 	// target (one of a notice, or of an id never seen, has no effect but
@@ -625,7 +629,7 @@ func (b *Builder) Report(nowMs, sinceMs int64) Report {
 		retractions = make([]placed, 0, b.kinds[kRetraction])
 		updates     = make([]placed, 0, b.kinds[kNoticeUpdate])
 		replies     = make([]placed, 0, b.kinds[kNoticeReply])
-		disputes    = make([]protocol.ID, 0, b.kinds[kDispute]) // targets of the period's disputes
+		disputes    = make([]placed, 0, b.kinds[kDispute]) // the period's disputes
 	)
 	for author, log := range b.logs {
 		who, named := j.index[author]
@@ -672,7 +676,7 @@ func (b *Builder) Report(nowMs, sinceMs int64) Report {
 				case kDispute:
 					if in {
 						f.DisputesFiled++
-						disputes = append(disputes, b.refs[r.aux].target)
+						disputes = append(disputes, placed{log: log, r: r})
 					}
 				case kNotice:
 					if in {
@@ -734,13 +738,19 @@ func (b *Builder) Report(nowMs, sinceMs int64) Report {
 			f.VoidEntries++
 		case t.kind == kAddition:
 			f.Retracted++
+		case t.kind == kDispute:
+			f.DisputesWithdrawn++
 		default:
 			f.AllowsRetracted++
 		}
 	}
 
-	disputed := map[protocol.ID]struct{}{} // additions a dispute of the period targets
-	for _, id := range disputes {
+	disputed := map[protocol.ID]struct{}{} // additions a dispute of the period that stands targets
+	for _, d := range disputes {
+		if _, withdrawn := first[d.r.id]; withdrawn {
+			continue
+		}
+		id := b.refs[d.r.aux].target
 		if t := found[target[id]]; t.r != nil && !t.void && t.r.kind == kAddition {
 			if _, done := disputed[id]; !done {
 				disputed[id] = struct{}{}
@@ -862,6 +872,7 @@ func (t *Totals) add(f *Figures) {
 	t.Signals += f.Signals
 	t.Retracted += f.Retracted
 	t.AllowsRetracted += f.AllowsRetracted
+	t.DisputesWithdrawn += f.DisputesWithdrawn
 	t.Disputed += f.Disputed
 	t.DisputesFiled += f.DisputesFiled
 	t.Allows += f.Allows
