@@ -13,6 +13,9 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -34,9 +37,13 @@ type InitOptions struct {
 	Name       string // member name
 	Role       protocol.Role
 	Federation string
-	Listen     []string // libp2p multiaddrs; also the addrs of the roster block
-	API        string   // host:port; must be loopback (edit config.toml to allow more)
-	Roster     string   // roster path as written to config.toml, relative to Dir unless absolute
+	Listen     []string // libp2p multiaddrs to listen on
+	// Announce are the multiaddrs peers dial this node at: the addrs of
+	// the roster block. Empty: Listen, which must then be dialable (no
+	// 0.0.0.0 or ::).
+	Announce []string
+	API      string // host:port; must be loopback (edit config.toml to allow more)
+	Roster   string // roster path as written to config.toml, relative to Dir unless absolute
 	// Genesis, when set, is the path of the federation's genesis file,
 	// for a node that joins a running federation (SPEC 12.1): Init checks
 	// that it is a genesis of Federation with no member named Name,
@@ -142,7 +149,7 @@ func Init(o InitOptions) (member protocol.Member, block string, err error) {
 		Role:      o.Role,
 		AuthorKey: protocol.AuthorKeyOf(authorKey),
 		PeerID:    id.String(),
-		Addrs:     o.Listen,
+		Addrs:     o.Announce,
 	}
 	return member, MemberBlock(member), nil
 }
@@ -174,6 +181,25 @@ func (o *InitOptions) fill() error {
 		return bad("listen", err)
 	}
 	o.Listen = listen
+	if len(o.Announce) > 0 {
+		announce, err := CheckAddrs(o.Announce)
+		if err != nil {
+			return bad("announce", err)
+		}
+		for _, a := range announce {
+			if why := undialable(a); why != "" {
+				return bad("announce", fmt.Errorf("%s %s: peers cannot dial it", short(a), why))
+			}
+		}
+		o.Announce = announce
+	} else {
+		for _, a := range o.Listen {
+			if why := undialable(a); why != "" {
+				return bad("listen", fmt.Errorf("%s %s: peers cannot dial it, so it cannot go in the roster block; add --announce with the address peers reach this node at (e.g. /ip4/203.0.113.5/tcp/4001 or /dns4/node.example.org/tcp/4001)", short(a), why))
+			}
+		}
+		o.Announce = o.Listen
+	}
 	if o.API == "" {
 		o.API = DefaultAPI
 	}
@@ -306,4 +332,18 @@ func initConfigText(o InitOptions) string {
 	fmt.Fprintf(&b, "# log_level = %s          # debug, info, warn or error\n", quote(DefaultLogLevel))
 	b.WriteString("# allow_remote_api = false  # true lets api be a non-loopback address\n")
 	return b.String()
+}
+
+// undialable says why a peer cannot dial the multiaddr a (an unspecified
+// address: 0.0.0.0 or ::), or "" when it can be dialed as far as this
+// machine can tell.
+func undialable(a string) string {
+	m, err := ma.NewMultiaddr(a)
+	if err != nil {
+		return "is not a multiaddr"
+	}
+	if manet.IsIPUnspecified(m) {
+		return "is an unspecified address (it means every interface of this machine)"
+	}
+	return ""
 }

@@ -13,7 +13,7 @@ func (c *cli) initCommand() *cobra.Command {
 	o := config.InitOptions{}
 	var role string
 	cmd := &cobra.Command{
-		Use:   "init --dir D --name NAME --role ROLE [--listen MULTIADDR ...] [--api HOST:PORT] [--roster FILE | --genesis FILE --bootstrap MULTIADDR ...] [--federation NAME]",
+		Use:   "init --dir D --name NAME --role ROLE [--listen MULTIADDR ...] [--announce MULTIADDR ...] [--api HOST:PORT] [--roster FILE | --genesis FILE --bootstrap MULTIADDR ...] [--federation NAME]",
 		Short: "Create a node directory and print its roster block",
 		Long: `Create a node directory: its author key (signs its log), its libp2p key,
 its API token and config.toml. Nothing is ever overwritten.
@@ -33,6 +33,13 @@ and the address of at least one member's node (--bootstrap, ending in
 goes to a voting member, who proposes its admission with
 "staydown member propose admit --block FILE"; once enough members approve,
 the new node is a member.
+
+The block's addrs are where peers dial this node: --announce (repeat for
+several), or by default the --listen addresses. A node that listens on
+every interface (--listen /ip4/0.0.0.0/tcp/4001) must announce the address
+peers reach it at (its public IP or DNS name: /ip4/203.0.113.5/tcp/4001,
+/dns4/node.example.org/tcp/4001); behind NAT, the forwarded port; the
+firewall must let that TCP port in.
 
 Defaults: --listen ` + config.DefaultListen + `, --api ` + config.DefaultAPI + `,
 --roster ` + config.DefaultRoster + ` (relative to --dir unless absolute),
@@ -87,6 +94,7 @@ config.toml to expose it).`,
 	f.StringVar(&o.Name, "name", "", "member name: 1 to 64 of a-z, 0-9, '-', '_', '.'")
 	f.StringVar(&role, "role", "", "referral, platform or auditor")
 	f.StringSliceVar(&o.Listen, "listen", []string{config.DefaultListen}, "libp2p multiaddr to listen on (repeat, or separate with commas)")
+	f.StringSliceVar(&o.Announce, "announce", nil, "multiaddr peers dial this node at, for the roster block (repeat; default: the --listen addresses)")
 	f.StringVar(&o.API, "api", config.DefaultAPI, "HOST:PORT of the HTTP API (loopback)")
 	f.StringVar(&o.Roster, "roster", config.DefaultRoster, "roster file, relative to --dir unless absolute")
 	f.StringVar(&o.Federation, "federation", config.DefaultFederation, "federation name, the same on every node")

@@ -31,6 +31,12 @@ func TestInit(t *testing.T) {
 		{"listen as a list", []string{"--name", "aud", "--role", "auditor", "--listen", "/ip4/127.0.0.1/tcp/1,/ip4/127.0.0.1/tcp/2"},
 			protocol.Member{Name: "aud", Role: protocol.RoleAuditor, Addrs: []string{"/ip4/127.0.0.1/tcp/1", "/ip4/127.0.0.1/tcp/2"}},
 			"127.0.0.1:7001", "staydown", "roster.toml"},
+		// #13 item 10: the block said addrs = ["/ip4/0.0.0.0/tcp/4001"],
+		// which no peer can dial.
+		{"every interface, announced", []string{"--name", "nru", "--role", "referral", "--listen", "/ip4/0.0.0.0/tcp/4001",
+			"--announce", "/dns4/node.example.org/tcp/4001", "--announce", "/ip4/203.0.113.5/tcp/4001"},
+			protocol.Member{Name: "nru", Role: protocol.RoleReferral, Addrs: []string{"/dns4/node.example.org/tcp/4001", "/ip4/203.0.113.5/tcp/4001"}},
+			"127.0.0.1:7001", "staydown", "roster.toml"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -117,6 +123,10 @@ func TestInitErrors(t *testing.T) {
 		{"bad name", []string{"--dir", "D", "--name", "NRU", "--role", "referral"}, `staydown: init: --name: "NRU" has 'N' at byte 1`},
 		{"bad role", []string{"--dir", "D", "--name", "nru", "--role", "admin"}, `staydown: init: --role: "admin" is not a role: use referral, platform or auditor`},
 		{"bad listen", []string{"--dir", "D", "--name", "nru", "--role", "referral", "--listen", "tcp:4001"}, "listen: address 1: \"tcp:4001\" is not a multiaddr"},
+		{"every interface, not announced", []string{"--dir", "D", "--name", "nru", "--role", "referral", "--listen", "/ip4/0.0.0.0/tcp/4001"},
+			`listen: "/ip4/0.0.0.0/tcp/4001" is an unspecified address (it means every interface of this machine): peers cannot dial it, so it cannot go in the roster block; add --announce`},
+		{"unspecified announce", []string{"--dir", "D", "--name", "nru", "--role", "referral", "--announce", "/ip6/::/tcp/4001"},
+			`announce: "/ip6/::/tcp/4001" is an unspecified address`},
 		{"remote api", []string{"--dir", "D", "--name", "nru", "--role", "referral", "--api", "10.1.2.3:7001"}, "api: \"10.1.2.3:7001\" is not a loopback address"},
 		{"api without port", []string{"--dir", "D", "--name", "nru", "--role", "referral", "--api", "127.0.0.1"}, "is not host:port"},
 		{"existing node", []string{"--dir", existing, "--name", "nru", "--role", "referral"}, "config.toml: already exists"},
