@@ -56,6 +56,34 @@ func TestExportAuditImport(t *testing.T) {
 	if !res.OK || res.Entries != 4 || res.Logs != 3 || res.Report.Totals.Additions != 1 || res.Report.Totals.Disputed != 1 || res.Report.Totals.Actioned != 1 {
 		t.Errorf("audit: %s", out)
 	}
+	// A partial export (nru's log only) says what it lacks (#13 item 14:
+	// it showed n1 open though platform-a answered it, in its own log).
+	partial := filepath.Join(t.TempDir(), "nru.export")
+	mustCLI(t, "log", "export", "--dir", a.dir, "--out", partial, "--author", "nru")
+	out, errs, code = cli(t, "audit", partial, "--roster", c.roster, "--json")
+	var part struct {
+		Absent []string `json:"absent_logs"`
+		State  struct {
+			Open []struct {
+				ID              string `json:"id"`
+				AddresseeAbsent bool   `json:"addressee_absent"`
+			} `json:"open_notices"`
+		} `json:"state"`
+	}
+	if err := json.Unmarshal([]byte(out), &part); err != nil {
+		t.Fatalf("audit of a partial export: exit %d: %v: %s%s", code, err, out, errs)
+	}
+	if strings.Join(part.Absent, ",") != "platform-a,platform-b" || len(part.State.Open) != 1 || part.State.Open[0].ID != n1 || !part.State.Open[0].AddresseeAbsent {
+		t.Errorf("audit of nru's log alone: absent %v, open %+v; want platform-a and platform-b absent, n1 open with its addressee absent", part.Absent, part.State.Open)
+	}
+	if out, _, _ := cli(t, "audit", partial, "--roster", c.roster); !strings.Contains(out, "Partial export: the logs of platform-a, platform-b are not in it") ||
+		!strings.Contains(out, "the addressee's log is not in the export") {
+		t.Errorf("audit of a partial export, text:\n%s", out)
+	}
+	if !strings.Contains(mustCLI(t, "audit", file, "--roster", c.roster, "--json"), `"absent_logs": []`) {
+		t.Error("a whole export names absent logs")
+	}
+
 	// In place, through the running node.
 	if out, errs, code := cli(t, "audit", "--dir", nru.dir); code != 0 || !strings.Contains(out, "Everything holds") {
 		t.Errorf("audit --dir: exit %d: %s%s", code, out, errs)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -244,6 +245,10 @@ func (r auditResult) print(c *cli) error {
 	if r.NoHeaderGenesis {
 		fmt.Fprintln(w, "Note: the export's header carries no genesis (its exporter predates membership): only the genesis given was used.")
 	}
+	if len(r.Absent) > 0 {
+		fmt.Fprintf(w, "Partial export: the logs of %s are not in it, so these are incomplete: their report figures; attestation statuses (only the disputes and allow entries of the exported logs count); notices addressed to them (their replies are in their logs: marked below).\n",
+			strings.Join(r.Absent, ", "))
+	}
 	if len(r.Violations) == 0 {
 		fmt.Fprintln(w, "Everything holds: every entry is well-formed, signed by a member's key within its end, of a kind the member's role then may write; every log is contiguous and unforked; no member voted twice.")
 	} else {
@@ -278,7 +283,11 @@ func (r auditResult) print(c *cli) error {
 		if n.DeadlineMs != 0 {
 			deadline = "deadline " + time.UnixMilli(n.DeadlineMs).UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(w, "  %s %s -> %s: %s, %s\n", n.ID, r.name(n.From), r.name(n.To), n.State, deadline)
+		absent := ""
+		if n.AddresseeAbsent {
+			absent = " (the addressee's log is not in the export: it may have answered)"
+		}
+		fmt.Fprintf(w, "  %s %s -> %s: %s, %s%s\n", n.ID, r.name(n.From), r.name(n.To), n.State, deadline, absent)
 	}
 	if r.backfill {
 		fmt.Fprintln(w, "Note: some evidence lacks the bytes of an entry read earlier; audit an exported file for the full proof.")
@@ -288,13 +297,17 @@ func (r auditResult) print(c *cli) error {
 }
 
 type auditJSON struct {
-	OK             bool            `json:"ok"`
-	Checkpoints    int             `json:"checkpoints"`
-	Checked        int             `json:"checkpoints_checked"`
-	Entries        uint64          `json:"entries"`
-	Logs           int             `json:"logs"`
-	Evidence       uint64          `json:"evidence"`
-	Genesis        string          `json:"genesis"`        // the genesis hash, hex
+	OK          bool   `json:"ok"`
+	Checkpoints int    `json:"checkpoints"`
+	Checked     int    `json:"checkpoints_checked"`
+	Entries     uint64 `json:"entries"`
+	Logs        int    `json:"logs"`
+	Evidence    uint64 `json:"evidence"`
+	Genesis     string `json:"genesis"` // the genesis hash, hex
+	// AbsentLogs: the members whose logs a partial export leaves out
+	// (empty for a whole export); the figures that depend on their logs
+	// are incomplete.
+	AbsentLogs     []string        `json:"absent_logs"`
 	HeaderGenesis  string          `json:"header_genesis"` // "same", "absent" or "other"
 	Membership     membershipJSON  `json:"membership"`
 	Flagged        []string        `json:"flagged"`
@@ -350,6 +363,9 @@ type openNotice struct {
 	To         string `json:"to"`
 	State      string `json:"state"`
 	DeadlineMs int64  `json:"deadline_ms"`
+	// AddresseeAbsent: the addressee's log is not in a partial export:
+	// the notice may have been answered.
+	AddresseeAbsent bool `json:"addressee_absent"`
 }
 
 type violationJSON struct {
@@ -362,11 +378,13 @@ func (r auditResult) json() auditJSON {
 	out := auditJSON{OK: len(r.Violations) == 0, Checkpoints: r.Checkpoints, Checked: r.Checked, Entries: r.Entries, Logs: r.Logs, Evidence: r.Evidence,
 		Genesis: fmt.Sprintf("%x", r.genesis.Hash()), HeaderGenesis: "same",
 		Membership: membershipJSON{Version: r.Membership.Version(), Members: []memberJSON{}, Pending: []pendingJSON{}},
+		AbsentLogs: append([]string{}, r.Absent...),
 		Flagged:    []string{}, Violations: []violationJSON{}, VoidMembership: []voidJSON{}, Report: r.Report,
 		State: stateJSON{Matching: r.State.Matching, Active: r.State.Active, Disputed: r.State.Disputed,
 			Allowlisted: r.State.Allowlisted, Retracted: r.State.Retracted, Open: []openNotice{}}}
 	for _, n := range r.State.Open {
-		out.State.Open = append(out.State.Open, openNotice{ID: n.ID.String(), From: r.name(n.From), To: r.name(n.To), State: string(n.State), DeadlineMs: n.DeadlineMs})
+		out.State.Open = append(out.State.Open, openNotice{ID: n.ID.String(), From: r.name(n.From), To: r.name(n.To), State: string(n.State), DeadlineMs: n.DeadlineMs,
+			AddresseeAbsent: n.AddresseeAbsent})
 	}
 	for _, k := range r.Flagged {
 		out.Flagged = append(out.Flagged, r.name(k))

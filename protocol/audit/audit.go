@@ -253,6 +253,9 @@ type Auditor struct {
 	voids           []VoidMembership
 	wanted          map[uint64]*MemberViolation
 	noHeaderGenesis bool
+	// exported are the logs a partial export holds (its header's
+	// authors); empty for an export of every log.
+	exported []protocol.AuthorKey
 }
 
 type checkpoint struct {
@@ -566,6 +569,11 @@ type Result struct {
 	// NoHeaderGenesis: the export's header carries no genesis (its
 	// exporter predates membership), so it could not be compared.
 	NoHeaderGenesis bool
+	// Absent are the members whose logs a partial export (exported with
+	// some authors only) does not hold, by name. What their logs would
+	// say is not in the figures: their replies to notices, their
+	// disputes and allow entries, their own report figures.
+	Absent []string
 	// Report is the transparency report over the entries whose log held
 	// up to them (an entry after a gap or a broken link in its log is not
 	// counted) and which the membership takes in, at the time asked;
@@ -584,6 +592,7 @@ func (a *Auditor) Finish(nowMs int64) Result {
 		Violations: append(slices.Clone(a.violations), a.memberFindings...),
 		Membership: a.history, Everyone: everyone, VoidMembership: a.voids, NoHeaderGenesis: a.noHeaderGenesis,
 		Report: a.builder.Report(nowMs, 0), State: a.state.finish(nowMs, a.authors, a.history)}
+	r.absent(a.exported)
 	for _, cs := range a.checkpoints {
 		r.Checkpoints += len(cs)
 	}
@@ -638,5 +647,27 @@ func FeedBatches(r *export.Reader, a *Auditor, batch int, decode func([]export.R
 		default:
 			return stop
 		}
+	}
+}
+
+// absent fills in the members whose logs a partial export, of the logs of
+// exported, leaves out, and marks the open notices addressed to them,
+// whose replies would be in their logs. Nothing for a whole export.
+func (r *Result) absent(exported []protocol.AuthorKey) {
+	if len(exported) == 0 {
+		return
+	}
+	absentKey := map[protocol.AuthorKey]bool{}
+	for _, m := range r.Everyone.Members {
+		keys := append([]protocol.AuthorKey{m.AuthorKey}, m.Keys...)
+		if !slices.ContainsFunc(keys, func(k protocol.AuthorKey) bool { return slices.Contains(exported, k) }) {
+			r.Absent = append(r.Absent, m.Name)
+			for _, k := range keys {
+				absentKey[k] = true
+			}
+		}
+	}
+	for i, n := range r.State.Open {
+		r.State.Open[i].AddresseeAbsent = absentKey[n.To]
 	}
 }

@@ -126,6 +126,11 @@ type VoidMembership struct {
 // calls it). A header with no genesis, from an exporter that predates
 // membership, is noted in the result, not a violation.
 func (a *Auditor) Header(h *pb.ExportHeader) {
+	for _, k := range h.GetAuthors() {
+		if len(k) == len(protocol.AuthorKey{}) {
+			a.exported = append(a.exported, protocol.AuthorKey(k))
+		}
+	}
 	if len(h.GetGenesis()) == 0 {
 		a.noHeaderGenesis = true
 		return

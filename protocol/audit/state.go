@@ -34,6 +34,9 @@ type OpenNotice struct {
 	From, To   protocol.AuthorKey
 	State      protocol.NoticeState
 	DeadlineMs int64 // 0 while a clarification is awaited
+	// AddresseeAbsent: the export leaves out the addressee's log, which
+	// holds its replies: the notice may have been answered.
+	AddresseeAbsent bool
 }
 
 // stateBuilder keeps what the state needs, compactly, since an audit may
