@@ -67,9 +67,8 @@ func subscribe(t *testing.T, n *node, lastID uint64) *sseStream {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
-	if lastID > 0 {
-		req.Header.Set("Last-Event-ID", strconv.FormatUint(lastID, 10))
-	}
+	// A position, 0 included: without one a stream starts from now.
+	req.Header.Set("Last-Event-ID", strconv.FormatUint(lastID, 10))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		cancel()

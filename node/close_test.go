@@ -1,9 +1,11 @@
 package node
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,5 +83,59 @@ func TestCloseWithStreamsOpen(t *testing.T) {
 	case <-ended:
 	case <-time.After(10 * time.Second):
 		t.Error("the events stream is still open after Close")
+	}
+}
+
+// A client that names no position gets the events to come, not the whole
+// history (#13 item 9: every event since the store began was replayed to
+// each new client); position 0 asks for the history.
+func TestEventsStartLive(t *testing.T) {
+	f := newFederation(t, "nru=referral")
+	n := f.start("nru")
+	token, err := f.cfgs["nru"].Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := publishAddition(t, n, []string{"graphic-violence"}, sha256Signal(1))
+	firstEvent := func(header string) string {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, "http://"+n.APIAddr().String()+"/v1/events", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		if header != "" {
+			req.Header.Set("Last-Event-ID", header)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		published := false
+		for {
+			// The stream is open (headers came): publish after it, once.
+			if !published {
+				published = true
+				if header == "" {
+					publishAddition(t, n, []string{"graphic-violence"}, sha256Signal(2))
+				}
+			}
+			if !sc.Scan() {
+				t.Fatalf("stream ended before an event: %v", sc.Err())
+			}
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				return data
+			}
+		}
+	}
+	if got := firstEvent("0"); !strings.Contains(got, old.ID.String()) {
+		t.Errorf("from position 0, the first event is %s, want the first entry's", got)
+	}
+	if got := firstEvent(""); strings.Contains(got, old.ID.String()) || !strings.Contains(got, `"n":2,`) {
+		t.Errorf("with no position, the first event is %s, want the addition published after the stream opened", got)
 	}
 }

@@ -197,7 +197,7 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	}
 	roster := n.members.Roster()
 	n.notices, err = notices.New(notices.Deps{Store: n.store, Roster: n.members.Roster, Self: n.Self, History: n.members.History, Author: n.author,
-		Publish: n.Publish, Subscribe: n.Subscribe, Done: runCtx.Done(), Now: n.now, Random: n.random, Log: log})
+		Publish: n.Publish, Subscribe: n.Subscribe, Done: runCtx.Done(), Now: n.now, Random: n.random, Log: log, Reg: n.metrics.reg})
 	if err != nil {
 		return nil, err
 	}

@@ -298,3 +298,67 @@ func TestNoticeEvents(t *testing.T) {
 		}
 	})
 }
+
+// A notice addressed to a node is logged at WARN with its deadline, and
+// the notice gauges of both parties follow its deadline on the node's
+// clock: open, due soon (15 minutes or less), overdue (#13 item 9: a
+// notice arriving logged nothing, and no metric said one was due).
+func TestNoticeAlertsInLogAndMetrics(t *testing.T) {
+	inSim(t, func(t *testing.T) {
+		f, clock, nru, pfa, _, _ := noticeFed(t)
+		n, err := nru.IssueNotice(context.Background(), notices.IssueRequest{To: "pfa", URLs: []string{"https://x.example/1"},
+			Category: "attacker-manifesto", Basis: "TCO art. 3", Deadline: "1h"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.waitStored(n.ID, pfa)
+		if !f.trace.logged("pfa", "takedown notice received: act before the deadline") {
+			t.Errorf("pfa logged no WARN for the notice addressed to it")
+		}
+		if f.trace.logged("nru", "takedown notice received") {
+			t.Errorf("nru, the issuer, logged the notice as received")
+		}
+		want := func(step string, received, sent [3]float64) {
+			t.Helper()
+			for _, c := range []struct {
+				n    *Node
+				box  string
+				want [3]float64
+			}{{pfa, "received", received}, {nru, "sent", sent}} {
+				got := [3]float64{c.n.boxGauge(t, "staydown_notices_open", c.box), c.n.boxGauge(t, "staydown_notices_due_soon", c.box),
+					c.n.boxGauge(t, "staydown_notices_overdue", c.box)}
+				if got != c.want {
+					t.Errorf("%s: %s's %s notices open, due soon, overdue: %v, want %v", step, c.n.me.Name, c.box, got, c.want)
+				}
+			}
+		}
+		want("issued", [3]float64{1, 0, 0}, [3]float64{1, 0, 0})
+		clock.advance(46 * time.Minute)
+		want("14 minutes left", [3]float64{1, 1, 0}, [3]float64{1, 1, 0})
+		clock.advance(15 * time.Minute)
+		want("past the deadline", [3]float64{0, 0, 1}, [3]float64{0, 0, 1})
+	})
+}
+
+// boxGauge is the value of the node's gauge name for box.
+func (n *Node) boxGauge(t *testing.T, name, box string) float64 {
+	t.Helper()
+	mfs, err := n.metrics.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.Metric {
+			for _, l := range m.Label {
+				if l.GetName() == "box" && l.GetValue() == box {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no metric %s{box=%q}", name, box)
+	return 0
+}

@@ -672,6 +672,13 @@ func (tr *simTrace) node(name, what string) {
 	tr.nodes[name] = append(tr.nodes[name], tr.at()+"  "+what)
 }
 
+// logged says whether node name logged a line containing what.
+func (tr *simTrace) logged(name, what string) bool {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return slices.ContainsFunc(tr.nodes[name], func(l string) bool { return strings.Contains(l, "log: ") && strings.Contains(l, what) })
+}
+
 func (tr *simTrace) event(what string) {
 	if !tr.record {
 		return

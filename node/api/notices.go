@@ -40,8 +40,8 @@ type Notices interface {
 	// (0: now), for the period from sinceMs (0: everything).
 	Report(ctx context.Context, sinceMs, atMs int64) (report.Report, error)
 	// Events calls send with every event for this node after position
-	// after (0: from the beginning), then with each new one as it is
-	// stored, until ctx ends or send fails. An Event with an empty Type
+	// after (0: from the beginning; notices.Live: from now), then with
+	// each new one as it is stored, until ctx ends or send fails. An Event with an empty Type
 	// is a keep-alive.
 	Events(ctx context.Context, after uint64, send func(Event) error) error
 }
@@ -276,7 +276,9 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	if pos == "" {
 		pos = r.Header.Get("Last-Event-ID")
 	}
-	var after uint64
+	// No position: the events to come, not the whole history (#13 item
+	// 9: a new client was sent every event since the store began).
+	after := uint64(notices.Live)
 	if pos != "" {
 		var err error
 		if after, err = strconv.ParseUint(pos, 10, 64); err != nil || after > math.MaxInt64 {
@@ -289,10 +291,16 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusInternalServerError, "streaming unsupported by this server")
 		return
 	}
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.WriteHeader(http.StatusOK)
-	flusher.Flush()
+	// The status and headers go with the first thing Events sends (a
+	// keep-alive once its position is fixed), so that a client that sees
+	// the stream open misses nothing published after.
+	started := false
 	err := n.Events(r.Context(), after, func(ev Event) error {
+		if !started {
+			started = true
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.WriteHeader(http.StatusOK)
+		}
 		if ev.Type == "" {
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
 				return err
@@ -310,7 +318,10 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 		flusher.Flush()
 		return nil
 	})
-	if err != nil && r.Context().Err() == nil {
+	switch {
+	case err != nil && !started && r.Context().Err() == nil:
+		s.error(w, r, err)
+	case err != nil && r.Context().Err() == nil:
 		s.log.Debug("api: event stream ended", "err", err)
 	}
 }

@@ -15,9 +15,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/staydown/staydown/node/kind"
 	"github.com/staydown/staydown/protocol"
@@ -52,6 +55,9 @@ type Deps struct {
 	Now    func() time.Time
 	Random func() io.Reader // what details are sealed with
 	Log    *slog.Logger
+	// Reg takes the notice gauges (staydown_notices_open, _due_soon,
+	// _overdue); nil: none.
+	Reg prometheus.Registerer
 }
 
 // Notices issues, reads and follows a node's takedown notices. Its
@@ -68,7 +74,11 @@ func New(d Deps) (*Notices, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading notices: %w", err)
 	}
-	return &Notices{d: d, book: b}, nil
+	n := &Notices{d: d, book: b}
+	if d.Reg != nil {
+		d.Reg.MustRegister(newCollector(n))
+	}
+	return n, nil
 }
 
 // DefaultDeadline is a notice's deadline when the issuer names none:
@@ -270,6 +280,24 @@ func (n *Notices) Stored(e *protocol.Entry, thread *protocol.ID) {
 	if err := n.book.stored(n.d.Store, thread); err != nil {
 		n.d.Log.Error("notice book: reading a thread", "entry", e.ID, "err", err)
 	}
+	if p := e.Body.GetNotice(); p != nil && protocol.AuthorKey(p.Addressee) == n.d.Self().AuthorKey {
+		n.received(e, p)
+	}
+}
+
+// received logs a notice addressed to this node: a WARN while its
+// deadline is ahead (someone must act within it: the EU's rule is one
+// hour), an INFO for one already past (an old notice that sync brought,
+// whose replies may follow).
+func (n *Notices) received(e *protocol.Entry, p *pb.Notice) {
+	deadline := time.UnixMilli(p.DeadlineMs).UTC()
+	args := []any{"id", e.ID, "from", n.d.Roster().NameOf(e.Author), "category", protocol.FormatLabel(p.Category),
+		"order", p.Binding, "deadline", deadline.Format(time.RFC3339)}
+	if left := deadline.Sub(n.d.Now()); left > 0 {
+		n.d.Log.Warn("takedown notice received: act before the deadline (staydown notices)", append(args, "time_left", left.Round(time.Second))...)
+		return
+	}
+	n.d.Log.Info("takedown notice received, its deadline already past", args...)
 }
 
 // ListNotices lists notices with their state at q.AtMs (0: now), sorted
@@ -431,8 +459,13 @@ func (n *Notices) Report(ctx context.Context, sinceMs, atMs int64) (report.Repor
 // so that proxies and clients see the connection is alive.
 const eventKeepAlive = 15 * time.Second
 
+// Live is the position Events starts at when a client names none: the
+// newest arrival, so that a new stream gets the events to come, not the
+// whole history (ask for position 0 for that).
+const Live = math.MaxUint64
+
 // Events calls send with every event for this node after position after
-// (0: from the beginning), then with each new one as it is stored, until
+// (0: from the beginning; Live: from now), then with each new one as it is stored, until
 // ctx ends, the node closes or send fails. The store's arrivals are the source: a
 // stream replays them after the client's position, then waits on the
 // node's feed (a doorbell; the entries themselves are read back from the
@@ -440,6 +473,17 @@ const eventKeepAlive = 15 * time.Second
 func (n *Notices) Events(ctx context.Context, after uint64, send func(Event) error) error {
 	bell, cancel := n.d.Subscribe(1)
 	defer cancel()
+	if after == Live {
+		last, err := n.d.Store.LastArrival()
+		if err != nil {
+			return err
+		}
+		after = last
+	}
+	// A keep-alive at once: the stream is open, from after.
+	if err := send(Event{}); err != nil {
+		return err
+	}
 	keepAlive := time.NewTicker(eventKeepAlive)
 	defer keepAlive.Stop()
 	for {

@@ -107,8 +107,12 @@ func (b *Backend) Report(ctx context.Context, sinceMs, atMs int64) (report.Repor
 	return r, b.err
 }
 
-// Events sends nothing and returns when ctx ends.
+// Events sends a keep-alive (the stream is open, as a node's does) and
+// returns when ctx ends.
 func (b *Backend) Events(ctx context.Context, after uint64, send func(api.Event) error) error {
+	if err := send(api.Event{}); err != nil {
+		return err
+	}
 	<-ctx.Done()
 	return ctx.Err()
 }
