@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/staydown/staydown/config"
 )
 
 // Membership with real processes, as operators would run it (SPEC 12):
@@ -223,6 +225,23 @@ func TestMembershipStolenKey(t *testing.T) {
 	if outside != len(thief) {
 		t.Errorf("audit lists %d entries past the revoked key's end, want the thief's %d", outside, len(thief))
 	}
+
+	// pb loses its store; pa's export brings every log back: the
+	// membership entries, pc's entries under its rotated key, the thief's
+	// (void). Import judged entries against the genesis roster alone and
+	// refused those of keys it does not list.
+	c.stop(pb)
+	cfg, err := config.Load(pb.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(cfg.StorePath); err != nil {
+		t.Fatal(err)
+	}
+	if out, errs, code := cli(t, "log", "import", "--dir", pb.dir, file); code != 0 || !strings.Contains(out, ", 0 refused") {
+		t.Fatalf("import of pa's export into pb: exit %d:\n%s%s", code, out, errs)
+	}
+	c.start(pb)
 
 	// The owner has its machine back: at its start the node takes the
 	// new key the roster names, and goes on under it.

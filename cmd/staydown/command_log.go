@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/audit"
 	"github.com/staydown/staydown/protocol/export"
@@ -123,7 +122,9 @@ func (c *cli) logImportCommand() *cobra.Command {
 		Long: `Import the logs of FILE into the store of the node of --dir, which must be
 stopped (the store is locked while it runs). Every entry is checked as the
 node checks what peers send (roster, role, signature, chain) and as an
-auditor does; what fails is refused and listed, the rest is stored. The
+auditor does, under the membership the node's genesis and the file's
+membership entries make (admissions, rotated and revoked keys); what
+fails is refused and listed, the rest is stored. The
 node then serves the imported logs to its peers like any other. The file's
 checkpoints are checked against the roster and counted, not kept: a node
 gathers its own by witnessing the logs it holds.
@@ -136,7 +137,11 @@ was refused; 2 when the file or the store cannot be read.`,
 			if err != nil {
 				return err
 			}
-			roster, err := config.LoadRoster(cfg.RosterPath, cfg.Federation)
+			// A first pass works out the membership the file makes from
+			// the node's genesis, as an audit does, so that entries are
+			// judged as the node judges them: of members admitted by vote,
+			// under rotated keys, past a revoked key's end.
+			first, err := auditFile(files[0], cfg.RosterPath)
 			if err != nil {
 				return err
 			}
@@ -158,7 +163,10 @@ was refused; 2 when the file or the store cannot be read.`,
 			}
 			defer st.Close()
 			start := time.Now()
-			res, err := importFile(r, roster, st)
+			if _, err := st.SetMembers(first.Membership, nil); err != nil {
+				return err
+			}
+			res, err := importFile(r, first.Everyone, cfg.Federation, st)
 			if err != nil {
 				return err
 			}
@@ -191,8 +199,11 @@ type importResult struct {
 	refused                                   []string
 }
 
-// importFile checks and applies every record, in batches.
-func importFile(r *export.Reader, roster *protocol.Roster, st *store.Store) (importResult, error) {
+// importFile checks and applies every record, in batches, into st,
+// which judges each entry under the membership it was given
+// (store.SetMembers); checkpoints are checked against everyone, every
+// key the membership knows.
+func importFile(r *export.Reader, everyone *protocol.Roster, federation string, st *store.Store) (importResult, error) {
 	var res importResult
 	var batch []*protocol.Entry
 	flush := func() error {
@@ -228,7 +239,7 @@ func importFile(r *export.Reader, roster *protocol.Roster, st *store.Store) (imp
 		if rec.Kind == export.KindCheckpoint {
 			// A node gathers its own checkpoints by witnessing the logs
 			// it holds (SPEC 20); those of the file are checked, not kept.
-			if _, err := protocol.OpenCheckpoint(rec.Raw, roster); err != nil {
+			if _, err := protocol.OpenCheckpoint(rec.Raw, everyone); err != nil {
 				res.refused = append(res.refused, fmt.Sprintf("record %d: %v", rec.Index, err))
 			} else {
 				res.checkpoints++
@@ -237,7 +248,7 @@ func importFile(r *export.Reader, roster *protocol.Roster, st *store.Store) (imp
 		}
 		e, err := audit.Decode(rec)
 		if err == nil {
-			err = roster.Check(e)
+			err = protocol.CheckFederationOf(federation, e)
 		}
 		if err != nil {
 			res.refused = append(res.refused, fmt.Sprintf("record %d: %v", rec.Index, err))

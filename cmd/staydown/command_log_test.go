@@ -55,7 +55,7 @@ func TestImportFileWithCheckpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	res, err := importFile(r, roster, st)
+	res, err := importFile(r, roster, "test", st)
 	if err != nil {
 		t.Fatal(err)
 	}
