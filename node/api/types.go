@@ -72,7 +72,10 @@ type MatchResults struct {
 // whole answer of GET /v1/match and of `staydown match --json`.
 type MatchResult struct {
 	Signal Signal `json:"signal"`
-	// Matched: at least one attestation is active. Act on it only then.
+	// Matched: at least one attestation's status is active (the
+	// protocol's status, which any member's allow entry or dispute
+	// changes). What to do is the Verdict's business: it weighs only the
+	// members the node's policy trusts.
 	Matched      bool          `json:"matched"`
 	Attestations []Attestation `json:"attestations"`
 	// Verdict is the node's local policy's reading of the attestations:
