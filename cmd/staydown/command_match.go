@@ -180,6 +180,9 @@ func printAttestations(c *cli, atts []api.Attestation, indent string) error {
 			if r.Reason != "" {
 				n += ": " + printable(r.Reason)
 			}
+			if r.Ignored {
+				n += " (not trusted: no weight in the verdict)"
+			}
 			notes = append(notes, n)
 		}
 		if a.Equivocated {

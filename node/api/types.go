@@ -119,6 +119,11 @@ type Reason struct {
 	ID       string `json:"id"`     // the entry's id, hex
 	Category string `json:"category"`
 	Reason   string `json:"reason"`
+	// Ignored (match results only): an allow entry or a dispute by a
+	// member the node's policy does not trust for the attestation's
+	// labels. It makes the status (the protocol's), but the verdict
+	// ignores it.
+	Ignored bool `json:"ignored,omitempty"`
 }
 
 // ErrorBody is the body of every error answer.
@@ -372,6 +377,9 @@ func newMatchResult(sig *pb.Signal, found Found, roster *protocol.Roster) MatchR
 	isPDQ := protocol.TypeOf(sig) == protocol.SignalPDQ
 	for i, f := range found.Attestations {
 		a := newAttestation(f.Attestation, roster)
+		for j, ignored := range f.Ignored {
+			a.Reasons[j].Ignored = ignored
+		}
 		if isPDQ {
 			d := f.Distance
 			a.Hash, a.Distance, a.Transform = hex.EncodeToString(f.Hash[:]), &d, f.Transform

@@ -203,7 +203,7 @@ func (m *Matching) lookup(k []byte) (Found, error) {
 	}
 	f.Attestations = make([]FoundAttestation, len(atts))
 	for j, a := range atts {
-		f.Attestations[j] = FoundAttestation{Attestation: a}
+		f.Attestations[j] = FoundAttestation{Attestation: a, Ignored: m.ignored(a)}
 	}
 	f.Verdict = m.verdict(f.Attestations)
 	m.cache.put(k, ticket, f)
@@ -304,11 +304,14 @@ func (m *Matching) verdict(atts []FoundAttestation) Verdict {
 	for _, a := range atts {
 		contested := false
 		for _, r := range a.Reasons {
+			if !m.bears(r, a.Labels) {
+				continue
+			}
 			switch r.Kind {
 			case protocol.KindAllow:
-				allowed = allowed || m.trusted(r.Author, a.Labels)
+				allowed = true
 			case protocol.KindDispute:
-				contested = contested || m.trusted(r.Author, a.Labels)
+				contested = true
 			}
 		}
 		switch {
@@ -343,6 +346,34 @@ func (m *Matching) verdict(atts []FoundAttestation) Verdict {
 		return VerdictBlock
 	}
 	return VerdictReview
+}
+
+// bears reports whether the reason r weighs in the verdict of an
+// attestation with labels: a retraction always (its status says so), an
+// allow entry or a dispute when the policy trusts its author for one of
+// the labels.
+func (m *Matching) bears(r store.Reason, labels []string) bool {
+	switch r.Kind {
+	case protocol.KindAllow, protocol.KindDispute:
+		return m.trusted(r.Author, labels)
+	}
+	return true
+}
+
+// ignored returns, for a's reasons, which of them the verdict ignores
+// (bears), or nil when it ignores none.
+func (m *Matching) ignored(a store.Attestation) []bool {
+	var out []bool
+	for i, r := range a.Reasons {
+		if m.bears(r, a.Labels) {
+			continue
+		}
+		if out == nil {
+			out = make([]bool, len(a.Reasons))
+		}
+		out[i] = true
+	}
+	return out
 }
 
 // trusted reports whether the policy trusts the member with key who for

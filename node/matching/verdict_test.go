@@ -155,6 +155,18 @@ func TestVerdictTrust(t *testing.T) {
 					if want := replica.StatusOf(false, allowInForce, disputed); a.Status != want {
 						t.Errorf("%s's attestation is %s, want %s", roster.NameOf(a.Author), a.Status, want)
 					}
+					// Each allow or dispute by a member not trusted for
+					// graphic-violence is shown as ignored by the verdict.
+					if a.Ignored != nil && len(a.Ignored) != len(a.Reasons) {
+						t.Fatalf("%d ignored flags for %d reasons", len(a.Ignored), len(a.Reasons))
+					}
+					for i, r := range a.Reasons {
+						who := roster.NameOf(r.Author)
+						want := (r.Kind == protocol.KindAllow || r.Kind == protocol.KindDispute) && (who == untrusted || who == otherLabel)
+						if got := a.Ignored != nil && a.Ignored[i]; got != want {
+							t.Errorf("%s by %s on %s's attestation: ignored %v, want %v", r.Kind, who, roster.NameOf(a.Author), got, want)
+						}
+					}
 				}
 			})
 		}
