@@ -83,7 +83,9 @@ func TestMatchCacheInvalidation(t *testing.T) {
 	applied(publish(nru, &pb.Entry{Payload: &pb.Entry_Dispute{Dispute: &pb.Dispute{Target: add2.ID[:], Reason: "a film still"}}}))
 	check("a dispute applied", api.VerdictReview, order(active, disputed)...)
 	allow := publish(pa, &pb.Entry{Payload: &pb.Entry_Allow{Allow: &pb.Allow{Signals: []*pb.Signal{x, pdqSignal(p)}, Category: "news", Reason: "report"}}})
-	check("an allow entry published", api.VerdictNone, allowlisted, allowlisted)
+	// An allow entry turns block into review, never into none (README):
+	// the statuses say allowlisted, the verdict still asks for a person.
+	check("an allow entry published", api.VerdictReview, allowlisted, allowlisted)
 	publish(pa, &pb.Entry{Payload: &pb.Entry_Retraction{Retraction: &pb.Retraction{Target: allow.ID[:]}}})
 	check("the allow entry retracted", api.VerdictReview, order(active, disputed)...)
 	applied(publish(nru, &pb.Entry{Payload: &pb.Entry_Retraction{Retraction: &pb.Retraction{Target: add1.ID[:], Reason: "wrong file"}}}))

@@ -17,8 +17,10 @@ func (c *cli) allowCommand() *cobra.Command {
 		Short: "Allowlist signals: counter-speech, news, research; never auto-action",
 		Long: `Publish an allowlist entry: the VALUEs, all of --type, are counter-speech,
 news, research or the like, and must never be auto-actioned. Additions of
-the same signals then match as allowlisted, not active. Prints the new
-entry's id.`,
+the same signals then match as allowlisted, not active, on every node.
+A node whose policy trusts this member turns their verdict block into
+review (never into none); a node that does not trust it ignores the
+entry in its verdict (README, "Verdicts"). Prints the new entry's id.`,
 		Args: args("VALUE", 1, -1),
 		RunE: func(cmd *cobra.Command, values []string) error {
 			sigs, err := signalArgs(typ, values)

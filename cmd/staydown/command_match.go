@@ -38,8 +38,10 @@ file {"hashes", "results", "matched", "verdict", ...}.
 The exit code is the verdict's, so that an upload pipeline can act on it
 without reading the output: 0 block (the node's policy says act on it), 3
 review (a person decides: an active attestation that alone does not make
-block, or a disputed or allowlisted one), 1 none (nothing found, or
-nothing the policy counts), 2 an error. With --file, the strongest verdict
+block, or one disputed or allowlisted by a member the policy trusts), 1
+none (nothing found, or only retracted attestations), 2 an error. An
+allow entry or dispute by a member the policy does not trust is listed
+but does not change the verdict. With --file, the strongest verdict
 of the file's hashes.`,
 		Args: func(cmd *cobra.Command, values []string) error {
 			if file != "" {
@@ -177,6 +179,9 @@ func printAttestations(c *cli, atts []api.Attestation, indent string) error {
 			}
 			if r.Reason != "" {
 				n += ": " + printable(r.Reason)
+			}
+			if r.Ignored {
+				n += " (not trusted: no weight in the verdict)"
 			}
 			notes = append(notes, n)
 		}

@@ -39,6 +39,16 @@ func TestMatch(t *testing.T) {
 	n.fake.SetVerdict(mustSignal(t, "sha256", blocked), api.VerdictBlock)
 	n.fake.Attest(mustSignal(t, "sha256", reviewed), disputed)
 	n.fake.SetVerdict(mustSignal(t, "sha256", reviewed), api.VerdictReview)
+	// #13 item 2: an allow entry by a member the policy does not trust
+	// leaves the status allowlisted (the protocol's) and the verdict
+	// block; the line says why.
+	allowedByUntrusted := strings.Repeat("d1", 32)
+	allowlisted := active
+	allowlisted.Status = store.StatusAllowlisted
+	allowlisted.Reasons = []store.Reason{{Kind: protocol.KindAllow, Author: other.AuthorKey, EntryID: id(4), Category: "news", Reason: "a report"}}
+	n.fake.Attest(mustSignal(t, "sha256", allowedByUntrusted), allowlisted)
+	n.fake.SetIgnored(mustSignal(t, "sha256", allowedByUntrusted), []bool{true})
+	n.fake.SetVerdict(mustSignal(t, "sha256", allowedByUntrusted), api.VerdictBlock)
 
 	activeJSON := `{"kind":"addition","author":"nru","author_key":"` + self.String() + `","id":"` + id(1).String() + `","seq":4,
 		"labels":["recruitment-and-instruction","other:training video"],"case_ref":"C-7","time":"2023-11-14T22:13:20.123Z",
@@ -63,6 +73,11 @@ func TestMatch(t *testing.T) {
 		{"active, JSON", sha, true, exitReview, `{"signal":{"type":"sha256","value":"` + sha + `"},"matched":true,"attestations":[` + activeJSON + `,` + disputedJSON + `],"verdict":"review"}`},
 		{"only disputed: exit 1", sha2, false, exitNoMatch, strings.Replace(disputedLine, "platform-a  graphic-violence                                  ", "platform-a  graphic-violence  ", 1) + "\nverdict: none\n"},
 		{"only disputed, JSON", sha2, true, exitNoMatch, `{"signal":{"type":"sha256","value":"` + sha2 + `"},"matched":false,"attestations":[` + disputedJSON + `],"verdict":"none"}`},
+		{"allowlisted by an untrusted member, block: exit 0", allowedByUntrusted, false, exitOK,
+			"allowlisted  nru  recruitment-and-instruction,other:training video  " + id(1).String() + "  2023-11-14T22:13:20.123Z  allow by platform-a (news): a report (not trusted: no weight in the verdict)\nverdict: block\n"},
+		{"allowlisted by an untrusted member, JSON", allowedByUntrusted, true, exitOK, `{"signal":{"type":"sha256","value":"` + allowedByUntrusted + `"},"matched":false,"attestations":[` +
+			strings.Replace(activeJSON, `"status":"active","reasons":[]`, `"status":"allowlisted","reasons":[{"kind":"allow","author":"platform-a","id":"`+id(4).String()+`","category":"news","reason":"a report","ignored":true}]`, 1) +
+			`],"verdict":"block"}`},
 		{"nothing: exit 1", strings.Repeat("ef", 32), false, exitNoMatch, "no match\nverdict: none\n"},
 		{"nothing, JSON", strings.Repeat("ef", 32), true, exitNoMatch, `{"signal":{"type":"sha256","value":"` + strings.Repeat("ef", 32) + `"},"matched":false,"attestations":[],"verdict":"none"}`},
 	}

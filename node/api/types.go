@@ -72,7 +72,10 @@ type MatchResults struct {
 // whole answer of GET /v1/match and of `staydown match --json`.
 type MatchResult struct {
 	Signal Signal `json:"signal"`
-	// Matched: at least one attestation is active. Act on it only then.
+	// Matched: at least one attestation's status is active (the
+	// protocol's status, which any member's allow entry or dispute
+	// changes). What to do is the Verdict's business: it weighs only the
+	// members the node's policy trusts.
 	Matched      bool          `json:"matched"`
 	Attestations []Attestation `json:"attestations"`
 	// Verdict is the node's local policy's reading of the attestations:
@@ -116,6 +119,11 @@ type Reason struct {
 	ID       string `json:"id"`     // the entry's id, hex
 	Category string `json:"category"`
 	Reason   string `json:"reason"`
+	// Ignored (match results only): an allow entry or a dispute by a
+	// member the node's policy does not trust for the attestation's
+	// labels. It makes the status (the protocol's), but the verdict
+	// ignores it.
+	Ignored bool `json:"ignored,omitempty"`
 }
 
 // ErrorBody is the body of every error answer.
@@ -369,6 +377,9 @@ func newMatchResult(sig *pb.Signal, found Found, roster *protocol.Roster) MatchR
 	isPDQ := protocol.TypeOf(sig) == protocol.SignalPDQ
 	for i, f := range found.Attestations {
 		a := newAttestation(f.Attestation, roster)
+		for j, ignored := range f.Ignored {
+			a.Reasons[j].Ignored = ignored
+		}
 		if isPDQ {
 			d := f.Distance
 			a.Hash, a.Distance, a.Transform = hex.EncodeToString(f.Hash[:]), &d, f.Transform

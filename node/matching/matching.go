@@ -203,7 +203,7 @@ func (m *Matching) lookup(k []byte) (Found, error) {
 	}
 	f.Attestations = make([]FoundAttestation, len(atts))
 	for j, a := range atts {
-		f.Attestations[j] = FoundAttestation{Attestation: a}
+		f.Attestations[j] = FoundAttestation{Attestation: a, Ignored: m.ignored(a)}
 	}
 	f.Verdict = m.verdict(f.Attestations)
 	m.cache.put(k, ticket, f)
@@ -269,34 +269,58 @@ func (m *Matching) pdqCandidates(q Query) []candidate {
 }
 
 // verdict applies the policy to the attestations of one result (README,
-// "Matching"):
+// "Verdicts: the node's local policy"). Statuses are protocol state
+// (SPEC 10, replica.StatusOf), the same on every node; what they weigh is
+// this node's policy, so the verdict reads the entries behind a status
+// (a.Reasons) and takes the word only of the members the policy trusts:
 //
-//   - An attestation counts towards block when it is active, its author is
-//     not flagged for equivocation, and the policy trusts its author for
-//     at least one of its labels.
+//   - An allow or dispute bears on the verdict when the policy trusts its
+//     author for at least one of the attestation's labels; the others are
+//     shown (the status says allowlisted or disputed) but weigh nothing,
+//     so a member the node does not trust cannot lower a verdict below
+//     what the trusted attestations give.
+//   - An attestation is, for the verdict, retracted (its status says so),
+//     else disputed (a dispute that bears on it), else active, whatever
+//     allow entries name its signal.
+//   - It counts towards block when it is active, its author is not
+//     flagged for equivocation, and the policy trusts its author for at
+//     least one of its labels (an actioned notice counts for its issuer
+//     and for the platform that removed the content).
 //   - block: at least BlockMinAttesters distinct members have an
-//     attestation that counts (an actioned notice counts for its issuer
-//     and for the platform that removed the content), and no attestation of the result has an
-//     allowlist entry in force (an allowlisted signal is never acted on
-//     automatically, even when a near PDQ hash is not allowlisted).
-//   - review: otherwise, when some attestation is active, whoever wrote it.
-//   - none: no attestation is active (nothing found, or only retracted,
-//     disputed or allowlisted ones).
+//     attestation that counts, and no attestation of the result has an
+//     allow entry that bears on it (whatever its status; for PDQ, whichever
+//     near hash it carries: an allowlisted signal is never acted on
+//     automatically on a trusted member's word).
+//   - review: otherwise, when some attestation is active or disputed. A
+//     trusted allow entry therefore turns block into review, never into
+//     none: the attester and the allow's author, both trusted, disagree,
+//     and the allow's categories (news, research, counter-speech) are
+//     about a context that a person must judge for each upload.
+//   - none: no attestation is active or disputed (nothing found, or only
+//     retracted ones).
 func (m *Matching) verdict(atts []FoundAttestation) Verdict {
-	// A disputed attestation still asks for a person's look: one member
-	// says it is terrorist content, another disagrees.
-	active, disputed, allowlisted := false, false, false
+	active, disputed, allowed := false, false, false
 	counted := map[protocol.AuthorKey]bool{}
 	for _, a := range atts {
+		contested := false
 		for _, r := range a.Reasons {
-			if r.Kind == protocol.KindAllow {
-				allowlisted = true
+			if !m.bears(r, a.Labels) {
+				continue
+			}
+			switch r.Kind {
+			case protocol.KindAllow:
+				allowed = true
+			case protocol.KindDispute:
+				contested = true
 			}
 		}
-		if a.Status == store.StatusDisputed {
+		switch {
+		case a.Status == store.StatusRetracted:
+			continue
+		case contested:
+			// One member says it is terrorist content, another the node
+			// trusts disagrees: a person should look.
 			disputed = true
-		}
-		if a.Status != store.StatusActive {
 			continue
 		}
 		active = true
@@ -310,27 +334,58 @@ func (m *Matching) verdict(atts []FoundAttestation) Verdict {
 			attesters = append(attesters, a.Notice.Addressee)
 		}
 		for _, who := range attesters {
-			if counted[who] {
-				continue
-			}
-			name := m.roster().NameOf(who)
-			for _, l := range a.Labels {
-				if m.policy.Trusts(name, l) {
-					counted[who] = true
-					break
-				}
+			if !counted[who] && m.trusted(who, a.Labels) {
+				counted[who] = true
 			}
 		}
 	}
 	switch {
 	case !active && !disputed:
 		return VerdictNone
-	case !active:
-		return VerdictReview
-	case len(counted) >= m.policy.BlockMinAttesters && !allowlisted:
+	case len(counted) >= m.policy.BlockMinAttesters && !allowed:
 		return VerdictBlock
 	}
 	return VerdictReview
+}
+
+// bears reports whether the reason r weighs in the verdict of an
+// attestation with labels: a retraction always (its status says so), an
+// allow entry or a dispute when the policy trusts its author for one of
+// the labels.
+func (m *Matching) bears(r store.Reason, labels []string) bool {
+	switch r.Kind {
+	case protocol.KindAllow, protocol.KindDispute:
+		return m.trusted(r.Author, labels)
+	}
+	return true
+}
+
+// ignored returns, for a's reasons, which of them the verdict ignores
+// (bears), or nil when it ignores none.
+func (m *Matching) ignored(a store.Attestation) []bool {
+	var out []bool
+	for i, r := range a.Reasons {
+		if m.bears(r, a.Labels) {
+			continue
+		}
+		if out == nil {
+			out = make([]bool, len(a.Reasons))
+		}
+		out[i] = true
+	}
+	return out
+}
+
+// trusted reports whether the policy trusts the member with key who for
+// at least one of labels.
+func (m *Matching) trusted(who protocol.AuthorKey, labels []string) bool {
+	name := m.roster().NameOf(who)
+	for _, l := range labels {
+		if m.policy.Trusts(name, l) {
+			return true
+		}
+	}
+	return false
 }
 
 func pdqSignal(h match.Hash) *pb.Signal {

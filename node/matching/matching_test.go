@@ -38,7 +38,13 @@ func TestVerdict(t *testing.T) {
 		if len(labels) == 0 {
 			labels = []string{"graphic-violence"}
 		}
-		return FoundAttestation{Attestation: store.Attestation{Author: author, Status: status, Labels: labels}}
+		a := FoundAttestation{Attestation: store.Attestation{Author: author, Status: status, Labels: labels}}
+		if status == store.StatusDisputed {
+			// The verdict weighs the dispute behind the status: by a
+			// member the default policy trusts.
+			a.Reasons = append(a.Reasons, store.Reason{Kind: protocol.KindDispute, Author: pb, Reason: "a film still"})
+		}
+		return a
 	}
 	allowed := func(a FoundAttestation) FoundAttestation {
 		a.Reasons = append(a.Reasons, store.Reason{Kind: protocol.KindAllow, Author: pb, Category: "news", Reason: "report"})
@@ -61,7 +67,8 @@ func TestVerdict(t *testing.T) {
 		{"nothing found: none", def, nil, VerdictNone},
 		{"only retracted: none", def, []FoundAttestation{att(nru, retracted), att(pa, retracted)}, VerdictNone},
 		{"only disputed: review", def, []FoundAttestation{att(nru, disputed), att(pa, disputed)}, VerdictReview},
-		{"only allowlisted: none", def, []FoundAttestation{allowed(att(nru, allowlisted)), allowed(att(pa, allowlisted))}, VerdictNone},
+		{"only allowlisted: review, never none", def, []FoundAttestation{allowed(att(nru, allowlisted)), allowed(att(pa, allowlisted))}, VerdictReview},
+		{"allowlisted and retracted: none", def, []FoundAttestation{allowed(att(nru, retracted))}, VerdictNone},
 		{"one active: review", def, []FoundAttestation{att(nru, active)}, VerdictReview},
 		{"two members active: block", def, []FoundAttestation{att(nru, active), att(pa, active)}, VerdictBlock},
 		{"one member twice: review", def, []FoundAttestation{att(nru, active), att(nru, active)}, VerdictReview},

@@ -48,6 +48,11 @@ type FoundAttestation struct {
 	Hash      [32]byte
 	Distance  int
 	Transform string
+	// Ignored, when not nil, is one flag per Reasons: an allow entry or
+	// a dispute by a member the node's policy does not trust for the
+	// attestation's labels, which the verdict ignores (shown so that a
+	// verdict that disregards a status says why).
+	Ignored []bool
 }
 
 // Verdict is what the node's local policy makes of a match result.

@@ -43,6 +43,7 @@ type Backend struct {
 	export     []byte
 	atts       map[string][]store.Attestation // by protocol.SignalKey
 	verdicts   map[string]api.Verdict         // by protocol.SignalKey
+	ignored    map[string][][]bool            // by protocol.SignalKey: FoundAttestation.Ignored of each
 	published  []*pb.Entry
 	signed     []*protocol.Entry
 	matched    [][]*pb.Signal
@@ -83,7 +84,7 @@ func New(name string, role protocol.Role, others ...protocol.Member) *Backend {
 		panic(fmt.Sprintf("apitest: %v", err))
 	}
 	return &Backend{key: key, roster: roster, name: name, others: map[string]protocol.Head{},
-		atts: map[string][]store.Attestation{}, verdicts: map[string]api.Verdict{}, watched: map[string]bool{}}
+		atts: map[string][]store.Attestation{}, verdicts: map[string]api.Verdict{}, ignored: map[string][][]bool{}, watched: map[string]bool{}}
 }
 
 // Key is the author key the fake gives member name (its own, and those of
@@ -123,6 +124,14 @@ func (b *Backend) SetVerdict(sig *pb.Signal, v api.Verdict) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.verdicts[string(protocol.SignalKey(sig))] = v
+}
+
+// SetIgnored makes Match answer, for the i-th attestation of sig, the
+// reasons the policy ignores (FoundAttestation.Ignored) as ignored[i].
+func (b *Backend) SetIgnored(sig *pb.Signal, ignored ...[]bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.ignored[string(protocol.SignalKey(sig))] = ignored
 }
 
 // Queries returns the queries of every Match call, oldest first.
@@ -293,8 +302,14 @@ func (b *Backend) Match(ctx context.Context, queries []api.Query) ([]api.Found, 
 		add := func(sig *pb.Signal, transform string) {
 			var h [32]byte
 			copy(h[:], sig.GetPdq())
-			for _, a := range b.atts[string(protocol.SignalKey(sig))] {
-				f.Attestations = append(f.Attestations, api.FoundAttestation{Attestation: a, Hash: h, Transform: transform})
+			k := protocol.SignalKey(sig)
+			ignored := b.ignored[string(k)]
+			for j, a := range b.atts[string(k)] {
+				fa := api.FoundAttestation{Attestation: a, Hash: h, Transform: transform}
+				if j < len(ignored) {
+					fa.Ignored = ignored[j]
+				}
+				f.Attestations = append(f.Attestations, fa)
 			}
 		}
 		add(q.Signal, "")
