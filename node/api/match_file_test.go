@@ -57,7 +57,9 @@ func (h *harness) postFile(t *testing.T, query, contentType string, body []byte)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return response{res.StatusCode, res.Header, b}
+	r := response{res.StatusCode, res.Header, b}
+	conforms(t, req, r)
+	return r
 }
 
 func decodeFileMatch(t *testing.T, r response) api.FileMatch {
