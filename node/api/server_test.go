@@ -95,6 +95,25 @@ func (h *harness) do(t *testing.T, method, path, body string, auth ...string) re
 	case auth[0] != "-":
 		req.Header.Set("Authorization", auth[0])
 	}
+	return h.roundTrip(t, req)
+}
+
+// send sends a body of the content type given with the right token.
+func (h *harness) send(t *testing.T, method, path, contentType, body string) response {
+	t.Helper()
+	req, err := http.NewRequest(method, h.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", contentType)
+	return h.roundTrip(t, req)
+}
+
+// roundTrip sends req and reads the whole response, which must be one
+// openapi.yaml allows (unless h.anyStatus).
+func (h *harness) roundTrip(t *testing.T, req *http.Request) response {
+	t.Helper()
 	res, err := h.srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
