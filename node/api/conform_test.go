@@ -143,6 +143,22 @@ func TestOpenAPIResponses(t *testing.T) {
 				{Name: "pa", Role: protocol.RolePlatform, Key: apitest.Member("pa", protocol.RolePlatform).AuthorKey.String(), Figures: f},
 			}, Totals: report.Totals{Figures: f, Entries: 9, IgnoredEntries: 1}})
 		}, "GET", "/v1/report?since=2026-01-01T00:00:00Z", "", "", 200},
+		{func(t *testing.T, h *harness) {
+			// What the node's report builder computes, its members'
+			// figures included.
+			e, err := h.fake.Sign("pa", &pb.Entry{Payload: &pb.Entry_Addition{Addition: &pb.Addition{
+				Signals: []*pb.Signal{mustSignal(t, "sha256", sha)}, Labels: []*pb.Label{{Slug: "graphic-violence"}}}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := report.New(h.fake.Roster(), nil)
+			b.Add(e)
+			r := b.Report(e.Body.TimestampMs+1, 0)
+			if r.Totals.Additions != 1 || len(r.Members) != 4 {
+				t.Fatalf("the builder's report: %+v", r)
+			}
+			h.fake.SetReport(r)
+		}, "GET", "/v1/report", "", "", 200},
 		{nil, "GET", "/v1/events?after=0", "", "", 200},
 		{func(_ *testing.T, h *harness) { h.fake.SetExport([]byte("staydown export\n")) }, "GET", "/v1/export", "", "", 200},
 		{nil, "GET", "/v1/proof?id=" + target, "", "", 200},
