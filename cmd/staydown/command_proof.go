@@ -19,7 +19,7 @@ func (c *cli) proofCommand() *cobra.Command {
 		Short: "Print one entry with its inclusion proof against a signed checkpoint",
 		Long: `Print, as JSON, the entry ENTRY_ID, its RFC 6962 audit path, and the latest
 checkpoint the node holds of its author's log with every cosignature it
-has gathered (SPEC.md 20.2). Anyone with the roster can check it offline
+has gathered (SPEC.md section 20). Anyone with the roster can check it offline
 with "staydown proof verify": hand a court or an auditor one entry and its
 proof instead of the whole log.`,
 		Args: args("ENTRY_ID", 1, 1),

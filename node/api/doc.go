@@ -51,8 +51,11 @@
 //
 // Every request under /v1/, reads included, must carry
 // "Authorization: Bearer TOKEN" with the token that `staydown init` wrote
-// in the node's directory; otherwise the answer is 401. The token is
-// compared in constant time. The server does no TLS: the node binds the
+// in the node's directory (api.token, scope admin) or one that `staydown
+// token add` made (its hash kept in api.tokens, with its scope: package
+// node/tokens); otherwise the answer is 401. A token whose scope does not
+// allow the route (each has one, [Route].Scope) is answered 403. Tokens
+// are compared in constant time. The server does no TLS: the node binds the
 // API to loopback unless its operator configures otherwise.
 //
 // # Errors

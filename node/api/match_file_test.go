@@ -10,7 +10,6 @@ import (
 	"image"
 	"image/color"
 	"image/png"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -48,16 +47,7 @@ func (h *harness) postFile(t *testing.T, query, contentType string, body []byte)
 	if contentType != "-" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	res, err := h.srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return response{res.StatusCode, res.Header, b}
+	return h.roundTrip(t, req)
 }
 
 func decodeFileMatch(t *testing.T, r response) api.FileMatch {

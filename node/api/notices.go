@@ -391,7 +391,7 @@ func (s *server) export(w http.ResponseWriter, r *http.Request) {
 // Prover is what GET /v1/proof needs of a node.
 type Prover interface {
 	// Proof is the entry with this id and its inclusion proof against
-	// the latest checkpoint of its author's log (SPEC.md section 20.2).
+	// the latest checkpoint of its author's log (SPEC.md section 20).
 	Proof(ctx context.Context, id protocol.ID) (protocol.EntryProof, error)
 }
 

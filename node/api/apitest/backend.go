@@ -83,7 +83,11 @@ func New(name string, role protocol.Role, others ...protocol.Member) *Backend {
 	if err != nil {
 		panic(fmt.Sprintf("apitest: %v", err))
 	}
-	return &Backend{key: key, roster: roster, name: name, others: map[string]protocol.Head{},
+	// The status until SetStatus: what a node of this name and role that
+	// has just started says (a response the API document allows).
+	st := api.Status{ID: self.PeerID, Name: name, Role: string(role), Author: self.AuthorKey.String(), Federation: Federation,
+		Member: true, Heads: map[string]uint64{}, Flagged: []string{}, Listen: []string{}, StoreWritable: true, OwnHeadConfirmed: true}
+	return &Backend{key: key, roster: roster, name: name, others: map[string]protocol.Head{}, status: st,
 		atts: map[string][]store.Attestation{}, verdicts: map[string]api.Verdict{}, ignored: map[string][][]bool{}, watched: map[string]bool{}}
 }
 
