@@ -219,7 +219,7 @@ func (c *cli) publishAll(ctx context.Context, path string, reqs []any, total int
 		var out api.Published
 		if err := cl.call(ctx, http.MethodPost, path, req, &out); err != nil {
 			if i > 0 {
-				return fmt.Errorf("%w (%d entries of %d, the first %d signals of %d, were published: %s)", err, i, len(reqs), sent, total, publishedIDs(all))
+				return fmt.Errorf("%w (published before this error: %d %s of %d, the first %d signals of %d: %s)", err, i, plural(i, "entry", "entries"), len(reqs), sent, total, publishedIDs(all))
 			}
 			return err
 		}
@@ -254,4 +254,11 @@ func signalCount(req any) int {
 		return len(r.Signals)
 	}
 	return 0
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -33,7 +33,8 @@ publishes the hashes of those files. The whole list is checked before
 anything is sent, and a signal listed twice is sent once. An entry holds
 at most 1,000 signals: a longer list is published as several additions of
 up to 1,000 each, with the same labels and case, and the id of each is
-printed, one a line, as it is published.
+printed, one a line, as it is published (with --json, an array of the
+answers); if one is refused, the error lists those published before it.
 
 --case REF is signed into the entry: every member holds it, and an
 export or transparency report can show it. Use a reference that names no

@@ -2,9 +2,14 @@ package main
 
 import (
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -280,4 +285,62 @@ func FuzzParseSignalLine(f *testing.F) {
 			t.Fatalf("%v does not parse back: %v, %v", s, again, err)
 		}
 	})
+}
+
+// When a later entry of a long list is refused, the error says which
+// entries were published already: they took effect.
+func TestAddLongListPartialFailure(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &testNode{dir: initDir(t, ln.Addr().String()), addr: ln.Addr().String()}
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.serve(t, inner, []protocol.Member{other})
+	// The front passes the first addition to the node and fails the
+	// second as a node that lost its store would.
+	var posts atomic.Int32
+	front := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/additions" {
+			if posts.Add(1) == 2 {
+				http.Error(w, `{"error":"store closed"}`, http.StatusServiceUnavailable)
+				return
+			}
+		}
+		(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(&url.URL{Scheme: "http", Host: inner.Addr().String()})
+		}}).ServeHTTP(w, r)
+	})}
+	go front.Serve(ln)
+	t.Cleanup(func() { front.Close() })
+
+	var b strings.Builder
+	for i := range protocol.MaxSignals + 1 {
+		fmt.Fprintf(&b, "md5:%032x\n", i)
+	}
+	r := staydownIn(b.String(), "add", "--dir", n.dir, "--file", "-", "--label", "graphic-violence")
+	id := n.fake.Signed()[0].ID.String()
+	if r.code != exitError || r.stdout != id+"\n" {
+		t.Errorf("exit %d, stdout %q; want 2 and the first id", r.code, r.stdout)
+	}
+	if want := "(published before this error: 1 entry of 2, the first 1000 signals of 1001: " + id + ")"; !strings.Contains(r.stderr, want) {
+		t.Errorf("stderr %q, want %q", r.stderr, want)
+	}
+}
+
+func TestAddLongListJSON(t *testing.T) {
+	n := startNode(t)
+	var b strings.Builder
+	for i := range protocol.MaxSignals + 1 {
+		fmt.Fprintf(&b, "md5:%032x\n", i)
+	}
+	r := staydownIn(b.String(), "add", "--dir", n.dir, "--file", "-", "--label", "graphic-violence", "--json")
+	if r.code != exitOK {
+		t.Fatal(r.stderr)
+	}
+	s := n.fake.Signed()
+	wantJSON(t, r.stdout, fmt.Sprintf(`[{"id":%q,"seq":1,"author":"nru"},{"id":%q,"seq":2,"author":"nru"}]`, s[0].ID, s[1].ID))
 }
