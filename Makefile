@@ -3,6 +3,10 @@ GO        ?= go
 BIN       ?= bin/staydown
 FUZZTIME  ?= 10s
 PROTOC_GEN_GO_VERSION := v1.36.12
+# The demo's first port: its nodes use BASE_PORT to BASE_PORT+2 (libp2p)
+# and BASE_PORT+100 to BASE_PORT+102 (HTTP API), on 127.0.0.1.
+BASE_PORT ?= 4101
+GOBUILD    = $(GO) build $$(git rev-parse HEAD >/dev/null 2>&1 && echo -buildvcs=true) -o $(BIN) ./cmd/staydown
 
 .PHONY: all build test test-unit fuzz demo bench lint proto clean
 
@@ -11,7 +15,7 @@ all: build
 # The binary names the commit it was built from (staydown --version)
 # when built in a git checkout.
 build:
-	$(GO) build $$(git rev-parse HEAD >/dev/null 2>&1 && echo -buildvcs=true) -o $(BIN) ./cmd/staydown
+	$(GOBUILD)
 
 # The CI command: vet, every test with the race detector, then every fuzz
 # target for $(FUZZTIME).
@@ -23,8 +27,12 @@ test-unit:
 fuzz:
 	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
 
-demo: build
-	$(BIN) demo
+# Says what it does first: a cold build prints nothing for about a minute.
+demo:
+	@echo "building $(BIN) (the first build takes about a minute)..."
+	@$(GOBUILD)
+	@echo "starting the demo: $(BIN) demo --base-port $(BASE_PORT)"
+	@$(BIN) demo --base-port $(BASE_PORT)
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -timeout 30m ./...

@@ -201,3 +201,64 @@ func (c *cli) publish(ctx context.Context, path string, req any) error {
 	_, err = fmt.Fprintln(c.stdout, out.ID)
 	return err
 }
+
+// publishAll publishes the requests in order, printing each entry's id as
+// it is published (with --json, an array of the answers at the end). An
+// error after the first says how many entries and signals took effect.
+func (c *cli) publishAll(ctx context.Context, path string, reqs []any, total int) error {
+	if len(reqs) == 1 {
+		return c.publish(ctx, path, reqs[0])
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	var all []api.Published
+	sent := 0
+	for i, req := range reqs {
+		var out api.Published
+		if err := cl.call(ctx, http.MethodPost, path, req, &out); err != nil {
+			if i > 0 {
+				return fmt.Errorf("%w (published before this error: %d %s of %d, the first %d signals of %d: %s)", err, i, plural(i, "entry", "entries"), len(reqs), sent, total, publishedIDs(all))
+			}
+			return err
+		}
+		all = append(all, out)
+		sent += signalCount(req)
+		if !c.json {
+			if _, err := fmt.Fprintln(c.stdout, out.ID); err != nil {
+				return err
+			}
+		}
+	}
+	if c.json {
+		return c.printJSON(all)
+	}
+	return nil
+}
+
+func publishedIDs(ps []api.Published) string {
+	ids := make([]string, len(ps))
+	for i, p := range ps {
+		ids[i] = p.ID
+	}
+	return strings.Join(ids, ", ")
+}
+
+// signalCount is the number of signals of a request publishAll sends.
+func signalCount(req any) int {
+	switch r := req.(type) {
+	case api.AdditionRequest:
+		return len(r.Signals)
+	case api.AllowRequest:
+		return len(r.Signals)
+	}
+	return 0
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

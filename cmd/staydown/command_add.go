@@ -11,13 +11,30 @@ import (
 )
 
 func (c *cli) addCommand() *cobra.Command {
-	var typ, caseRef string
+	var typ, caseRef, file string
 	var labels []string
 	cmd := &cobra.Command{
-		Use:   "add --dir D --type TYPE --label LABEL [--label LABEL ...] [--case REF] VALUE [VALUE ...]",
+		Use:   "add --dir D --label LABEL [--label LABEL ...] [--case REF] [--type TYPE] (VALUE ... | --file LIST)",
 		Short: "Publish a hash addition: these signals identify terrorist content",
-		Long: `Publish a hash addition to this node's log: the VALUEs, all of --type,
-identify terrorist content (or an account). Prints the new entry's id.
+		Long: `Publish a hash addition to this node's log: the signals identify
+terrorist content (or an account). Prints the new entry's id.
+
+A signal is TYPE:VALUE (sha256:HEX, pdq:HEX, url:https://...,
+account:SERVICE:ID: the form "staydown hash" prints) or, with --type, a
+bare VALUE of that type; a TYPE: prefix that contradicts --type is an
+error. Up to 1,000 VALUEs on the command line; for more, --file LIST ("-"
+for standard input): one signal per line, blank lines and lines starting
+with # skipped, text after a sha256, md5 or pdq value (quality=N, a file
+name) ignored, so that
+
+  staydown hash *.jpg | staydown add --dir D --file - --label graphic-violence
+
+publishes the hashes of those files. The whole list is checked before
+anything is sent, and a signal listed twice is sent once. An entry holds
+at most 1,000 signals: a longer list is published as several additions of
+up to 1,000 each, with the same labels and case, and the id of each is
+printed, one a line, as it is published (with --json, an array of the
+answers); if one is refused, the error lists those published before it.
 
 --case REF is signed into the entry: every member holds it, and an
 export or transparency report can show it. Use a reference that names no
@@ -27,9 +44,9 @@ Types: sha256, md5, pdq (hex), url (absolute http(s) URL), account
 (SERVICE:ID). Labels (repeat --label for several):
   ` + strings.Join(labelSlugs(), "\n  ") + `
   other:FREE TEXT`,
-		Args: args("VALUE", 1, -1),
+		Args: args("", 0, -1),
 		RunE: func(cmd *cobra.Command, values []string) error {
-			sigs, err := signalArgs(typ, values)
+			sigs, err := c.signalsOf(typ, values, file)
 			if err != nil {
 				return err
 			}
@@ -44,15 +61,20 @@ Types: sha256, md5, pdq (hex), url (absolute http(s) URL), account
 			if len(caseRef) > protocol.MaxCaseRefLen {
 				return fmt.Errorf("--case: %d bytes, limit %d", len(caseRef), protocol.MaxCaseRefLen)
 			}
-			req := api.AdditionRequest{Signals: sigs, Labels: labels, CaseRef: caseRef}
-			if _, err := req.Entry(); err != nil {
-				return err
+			var reqs []any
+			for _, chunk := range chunkSignals(sigs) {
+				req := api.AdditionRequest{Signals: chunk, Labels: labels, CaseRef: caseRef}
+				if _, err := req.Entry(); err != nil {
+					return err
+				}
+				reqs = append(reqs, req)
 			}
-			return c.publish(cmd.Context(), "/v1/additions", req)
+			return c.publishAll(cmd.Context(), "/v1/additions", reqs, len(sigs))
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&typ, "type", "t", "", "signal type of every VALUE: sha256, md5, pdq, url or account")
+	f.StringVarP(&typ, "type", "t", "", "signal type of every bare VALUE: sha256, md5, pdq, url or account")
+	f.StringVarP(&file, "file", "f", "", "a list of signals, one a line (- for standard input)")
 	f.StringArrayVarP(&labels, "label", "l", nil, "label from the vocabulary, or other:TEXT (repeat for several)")
 	f.StringVar(&caseRef, "case", "", "a case reference, PUBLIC: signed into the entry, which every member holds and exports")
 	return cmd
@@ -67,4 +89,22 @@ func labelSlugs() []string {
 		}
 	}
 	return ls
+}
+
+// signalsOf is the signals a command was given: its VALUE arguments, or
+// the list read from file (deduplicated), not both.
+func (c *cli) signalsOf(typ string, values []string, file string) ([]api.Signal, error) {
+	switch {
+	case file != "" && len(values) > 0:
+		return nil, usagef("give VALUEs or --file, not both")
+	case file != "":
+		sigs, err := readSignalList(file, c.stdin, typ)
+		if err != nil {
+			return nil, err
+		}
+		return dedupSignals(sigs), nil
+	case len(values) == 0:
+		return nil, usagef("missing VALUE (or --file LIST)")
+	}
+	return signalArgs(typ, values)
 }

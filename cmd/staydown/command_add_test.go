@@ -64,7 +64,7 @@ func TestAddErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no type", []string{"--label", "graphic-violence", sha}, "staydown: add: --type: required"},
+		{"no type", []string{"--label", "graphic-violence", sha}, `staydown: add: value "` + sha + `": no type: give TYPE:VALUE (e.g. sha256:HEX`},
 		{"unknown type", []string{"--type", "sha1", "--label", "graphic-violence", sha}, `staydown: add: --type: bad signal: unknown signal type "sha1"`},
 		{"short hash", []string{"--type", "sha256", "--label", "graphic-violence", "0123456789"}, `staydown: add: value "0123456789": bad signal: sha256: want 64 hex characters, got 10`},
 		{"second value bad", []string{"--type", "sha256", "--label", "graphic-violence", sha, "zz" + sha[2:]}, `value "zz` + sha[2:] + `": bad signal: sha256: not hex`},

@@ -42,7 +42,7 @@ func TestAllowErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no type", []string{"--category", "news", "--reason", "r", sha}, "staydown: allow: --type: required"},
+		{"no type", []string{"--category", "news", "--reason", "r", sha}, `staydown: allow: value "` + sha + `": no type: give TYPE:VALUE (e.g. sha256:HEX`},
 		{"no category", []string{"--type", "sha256", "--reason", "r", sha}, "staydown: allow: --category: required: one of counter-speech, news, research, other"},
 		{"unknown category", []string{"--type", "sha256", "--category", "satire", "--reason", "r", sha}, `staydown: allow: --category: "satire" is not an allowlist category`},
 		{"no reason", []string{"--type", "sha256", "--category", "news", sha}, "staydown: allow: --reason: required"},

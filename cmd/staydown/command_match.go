@@ -19,9 +19,10 @@ func (c *cli) matchCommand() *cobra.Command {
 	var typ, file string
 	var noDihedral bool
 	cmd := &cobra.Command{
-		Use:   "match --dir D (--type TYPE VALUE | --file FILE [--no-dihedral])",
+		Use:   "match --dir D (TYPE:VALUE | --type TYPE VALUE | --file FILE [--no-dihedral])",
 		Short: "Ask what the federation says about a signal or a file; exit 0 block, 3 review, 1 none",
-		Long: `Match VALUE, a signal of --type, against every log this node holds; or,
+		Long: `Match a signal, TYPE:VALUE (as "staydown hash" prints it) or a VALUE of
+--type, against every log this node holds; or,
 with --file, send FILE to the node, which hashes it (sha256, md5, and PDQ
 for a JPEG, PNG, GIF or WebP image) and matches every hash. A PDQ hash
 matches every stored hash within the node's pdq_threshold (default 31);

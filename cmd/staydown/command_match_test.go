@@ -112,7 +112,7 @@ func TestMatchErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no type", []string{sha}, "staydown: match: --type: required"},
+		{"no type", []string{sha}, `staydown: match: value "` + sha + `": no type: give TYPE:VALUE (e.g. sha256:HEX`},
 		{"unknown type", []string{"--type", "tmk", sha}, `staydown: match: --type: bad signal: unknown signal type "tmk"`},
 		{"bad hash", []string{"--type", "sha256", "abc"}, `staydown: match: value "abc": bad signal: sha256: want 64 hex characters, got 3`},
 		{"bad url", []string{"--type", "url", "example.com/x"}, `staydown: match: value "example.com/x": bad signal: url`},

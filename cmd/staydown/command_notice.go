@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -111,19 +112,16 @@ down. Prints the update's entry id.`,
 	}
 }
 
-// typedSignals parses TYPE:VALUE arguments, normalised for the request.
+// typedSignals parses --signal TYPE:VALUE arguments, normalised for the
+// request.
 func typedSignals(in []string) ([]api.Signal, error) {
 	var out []api.Signal
 	for _, s := range in {
-		typ, value, ok := strings.Cut(s, ":")
-		if !ok {
-			return nil, usagef("--signal %s: want TYPE:VALUE, e.g. sha256:HEX", short(s))
-		}
-		sigs, err := signalArgs(typ, []string{value})
+		sig, err := parseSignal("", s)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("--signal %s: %w", short(s), err)
 		}
-		out = append(out, sigs...)
+		out = append(out, sig)
 	}
 	return out, nil
 }

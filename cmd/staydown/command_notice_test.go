@@ -55,7 +55,7 @@ func TestNoticeCommandErrors(t *testing.T) {
 		{"no basis", []string{"notice", "--to", "platform-a", "--url", "https://v.example/1", "--category", "attacker-manifesto"}, "--basis: required"},
 		{"bad category", append([]string{"notice"}, append(base[:6], "--category", "cats", "--basis", "x")...), `"cats"`},
 		{"bad url", append([]string{"notice"}, append(base, "--url", "ftp://x")...), `--url "ftp://x"`},
-		{"bad signal", append([]string{"notice"}, append(base, "--signal", "sha256")...), "want TYPE:VALUE"},
+		{"bad signal", append([]string{"notice"}, append(base, "--signal", "sha256")...), `--signal "sha256": no type: give TYPE:VALUE`},
 		{"bad signal value", append([]string{"notice"}, append(base, "--signal", "sha256:abc")...), "sha256"},
 		{"clarify nothing", []string{"notice", "clarify", target}, "nothing to clarify"},
 		{"withdraw bad id", []string{"notice", "withdraw", "xyz"}, "entry id"},

@@ -1,18 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/staydown/staydown/node/api"
-	"github.com/staydown/staydown/protocol"
 )
 
 func (c *cli) watchCommand() *cobra.Command {
@@ -101,51 +96,6 @@ counted, not an error. Alerts already raised stay listed.`,
 	return cmd
 }
 
-// readWatchList parses a list file; an error names the line.
-func readWatchList(name string) ([]api.Signal, error) {
-	var r io.Reader = os.Stdin
-	if name != "-" {
-		f, err := os.Open(name)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		r = f
-	}
-	var out []api.Signal
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for line := 1; sc.Scan(); line++ {
-		text := strings.TrimSpace(sc.Text())
-		if text == "" || strings.HasPrefix(text, "#") {
-			continue
-		}
-		// "pdq:HEX quality=87", as hash prints it: the value ends at the
-		// first blank, except for a url or an account id, which may hold
-		// none (a url) or many (an id): only pdq and the hex types are cut.
-		typ, value, ok := strings.Cut(text, ":")
-		if !ok {
-			return nil, fmt.Errorf("%s:%d: %s is not TYPE:VALUE (e.g. sha256:HEX)", display(name), line, short(text))
-		}
-		switch protocol.SignalType(typ) {
-		case protocol.SignalSHA256, protocol.SignalMD5, protocol.SignalPDQ:
-			value, _, _ = strings.Cut(value, " ")
-		}
-		s, err := protocol.ParseSignal(typ, value)
-		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", display(name), line, err)
-		}
-		out = append(out, api.FormatSignal(s))
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", display(name), err)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%s lists no signal", display(name))
-	}
-	return out, nil
-}
-
 // postWatchList reads the list file, checks it whole, then posts its
 // signals to path in batches that fit a request, handing each answer to
 // add. An error after the first batch says how many signals were sent:
@@ -154,7 +104,7 @@ func postWatchList[R any](c *cli, ctx context.Context, file, path string, add fu
 	if file == "" {
 		return needFlag("file", "the list of signals, one TYPE:VALUE per line")
 	}
-	sigs, err := readWatchList(file)
+	sigs, err := readSignalList(file, c.stdin, "")
 	if err != nil {
 		return err
 	}

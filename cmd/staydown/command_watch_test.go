@@ -56,9 +56,9 @@ func TestWatchAddErrors(t *testing.T) {
 	}{
 		{"no file", nil, "staydown: watch add: --file: required"},
 		{"missing file", []string{"--file", "/nonexistent/list"}, "open /nonexistent/list: no such file or directory"},
-		{"bad line", []string{"--file", writeList(t, "sha256:"+sha+"\n# ok\nmd5:abc\n")}, "hosted.txt:3: bad signal: md5: want 32 hex characters, got 3"},
-		{"no type", []string{"--file", writeList(t, sha+"\n")}, `hosted.txt:1: "` + sha + `" is not TYPE:VALUE`},
-		{"unknown type", []string{"--file", writeList(t, "sha1:abc\n")}, `hosted.txt:1: bad signal: unknown signal type "sha1"`},
+		{"bad line", []string{"--file", writeList(t, "sha256:"+sha+"\n# ok\nmd5:abc\n")}, `hosted.txt:3: "md5:abc": bad signal: md5: want 32 hex characters, got 3`},
+		{"no type", []string{"--file", writeList(t, sha+"\n")}, `hosted.txt:1: "` + sha + `": no type: give TYPE:VALUE`},
+		{"unknown type", []string{"--file", writeList(t, "sha1:abc\n")}, `hosted.txt:1: "sha1:abc": bad signal: unknown signal type "sha1"`},
 		{"empty", []string{"--file", writeList(t, "# nothing\n\n")}, "lists no signal"},
 	}
 	for _, tt := range tests {
@@ -140,7 +140,7 @@ func TestWatchRemoveErrors(t *testing.T) {
 		want string
 	}{
 		{"no file", nil, "staydown: watch remove: --file: required"},
-		{"bad line", []string{"--file", writeList(t, "sha256:"+sha+"\nmd5:abc\n")}, "hosted.txt:2: bad signal: md5: want 32 hex characters, got 3"},
+		{"bad line", []string{"--file", writeList(t, "sha256:"+sha+"\nmd5:abc\n")}, `hosted.txt:2: "md5:abc": bad signal: md5: want 32 hex characters, got 3`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			wantFailure(t, staydown(append([]string{"watch", "remove", "--dir", n.dir}, tt.args...)...), tt.want)

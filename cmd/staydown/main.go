@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -31,8 +30,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/staydown/staydown/config"
-	"github.com/staydown/staydown/node/api"
-	"github.com/staydown/staydown/protocol"
 )
 
 // Exit codes.
@@ -49,6 +46,7 @@ func main() {
 
 // cli is one invocation: its output streams, global flags and outcome.
 type cli struct {
+	stdin          io.Reader // a --file -
 	stdout, stderr io.Writer
 	dir            string // --dir
 	json           bool   // --json
@@ -57,7 +55,12 @@ type cli struct {
 
 // run executes the command line args and returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
-	c := &cli{stdout: stdout, stderr: stderr}
+	return runIn(args, os.Stdin, stdout, stderr)
+}
+
+// runIn is run with stdin as the standard input.
+func runIn(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := c.rootCommand()
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -249,26 +252,3 @@ func display(name string) string {
 
 // oneLine escapes the control characters of s (a newline becomes \n).
 func oneLine(s string) string { return config.OneLine(s) }
-
-// signalArgs parses the VALUE arguments as signals of type typ, so that a
-// typo fails here, before any request. Values are sent normalised.
-func signalArgs(typ string, values []string) ([]api.Signal, error) {
-	if typ == "" {
-		return nil, needFlag("type", "the signal type: sha256, md5, pdq, url or account")
-	}
-	if len(values) > protocol.MaxSignals {
-		return nil, usagef("%d values, limit %d per command", len(values), protocol.MaxSignals)
-	}
-	out := make([]api.Signal, len(values))
-	for i, v := range values {
-		s, err := protocol.ParseSignal(typ, v)
-		if errors.Is(err, protocol.ErrSignal) && !slices.Contains(protocol.SignalTypes, protocol.SignalType(typ)) {
-			return nil, fmt.Errorf("--type: %w", err)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("value %s: %w", short(v), err)
-		}
-		out[i] = api.FormatSignal(s)
-	}
-	return out, nil
-}

@@ -130,6 +130,14 @@ func staydown(args ...string) result {
 	return result{code, out.String(), errb.String()}
 }
 
+// staydownIn runs the command line in process with stdin as its
+// standard input.
+func staydownIn(stdin string, args ...string) result {
+	var out, errb bytes.Buffer
+	code := runIn(args, strings.NewReader(stdin), &out, &errb)
+	return result{code, out.String(), errb.String()}
+}
+
 // expand replaces D in args with the node's directory.
 func (n *testNode) expand(args []string) []string {
 	out := make([]string, len(args))

@@ -163,3 +163,44 @@ func (f *Federation) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// PortBusyError is a port a node of the federation would listen on that
+// something else holds.
+type PortBusyError struct {
+	Port int
+	Err  error
+}
+
+func (e *PortBusyError) Error() string {
+	return fmt.Sprintf("port %d on 127.0.0.1 is in use (%v)", e.Port, e.Err)
+}
+func (e *PortBusyError) Unwrap() error { return e.Err }
+
+// Ports lists the ports Create gives n members from basePort: libp2p on
+// basePort+i, the API on basePort+100+i.
+func Ports(basePort, n int) []int {
+	var ps []int
+	for i := range n {
+		ps = append(ps, basePort+i)
+	}
+	for i := range n {
+		ps = append(ps, basePort+100+i)
+	}
+	return ps
+}
+
+// CheckPorts says whether the ports of n members from basePort are free
+// now, by listening on each: a busy one fails here with a *PortBusyError
+// rather than inside libp2p's start-up, whose error names no port. It
+// cannot reserve them: another program may still take one before a node
+// binds it.
+func CheckPorts(basePort, n int) error {
+	for _, p := range Ports(basePort, n) {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			return &PortBusyError{Port: p, Err: err}
+		}
+		ln.Close()
+	}
+	return nil
+}

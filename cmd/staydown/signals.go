@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/protocol"
+)
+
+// One parser for every signal a command takes: a VALUE argument of add,
+// match or allow, notice's --signal, and a line of a list (add, allow
+// --file; watch add, remove). A signal is TYPE:VALUE, the form `hash`
+// prints, or a bare VALUE of the command's --type; a TYPE: prefix that
+// contradicts --type is an error naming both.
+
+// parseSignalArg parses one signal given as TYPE:VALUE, or as a bare
+// VALUE of type typ ("" when the command was given no --type). The
+// prefix is taken as a type only if it names one: "https://..." with
+// --type url and "x:123" with --type account are bare values (an account
+// whose service is named like a signal type needs its account: prefix).
+func parseSignalArg(typ, arg string) (api.Signal, error) {
+	s, err := parseSignal(typ, arg)
+	if _, bad := errors.AsType[badTypeFlag](err); err != nil && !bad {
+		return api.Signal{}, fmt.Errorf("value %s: %w", short(arg), err)
+	}
+	if err != nil {
+		return api.Signal{}, err
+	}
+	return s, nil
+}
+
+// parseSignal is parseSignalArg with errors that do not quote arg: the
+// caller does (as a value, or as a line of a list).
+func parseSignal(typ, arg string) (api.Signal, error) {
+	t, value := typ, arg
+	if p, rest, ok := strings.Cut(arg, ":"); ok && slices.Contains(protocol.SignalTypes, protocol.SignalType(p)) {
+		if typ != "" && typ != p {
+			return api.Signal{}, usagef("the type prefix %q contradicts --type %q", p+":", typ)
+		}
+		t, value = p, rest
+	}
+	if p, rest, ok := strings.Cut(arg, ":"); t == "" && ok && p != "http" && p != "https" {
+		// "sha1:..." names a type, just not one we know.
+		_, err := protocol.ParseSignal(p, rest)
+		return api.Signal{}, usageError{err}
+	}
+	if t == "" {
+		return api.Signal{}, usagef("no type: give TYPE:VALUE (e.g. sha256:HEX, as `staydown hash` prints) or --type")
+	}
+	s, err := protocol.ParseSignal(t, value)
+	if errors.Is(err, protocol.ErrSignal) && !slices.Contains(protocol.SignalTypes, protocol.SignalType(t)) {
+		return api.Signal{}, badTypeFlag{err}
+	}
+	if err != nil {
+		return api.Signal{}, err
+	}
+	return api.FormatSignal(s), nil
+}
+
+// signalArgs parses the VALUE arguments of a command (at most
+// protocol.MaxSignals: more go in a --file), so that a typo fails here,
+// before any request. Values are sent normalised.
+func signalArgs(typ string, values []string) ([]api.Signal, error) {
+	if len(values) > protocol.MaxSignals {
+		return nil, usagef("%d values, limit %d on the command line: list them in a file, one per line, and give --file FILE (or - for standard input)", len(values), protocol.MaxSignals)
+	}
+	out := make([]api.Signal, len(values))
+	for i, v := range values {
+		s, err := parseSignalArg(typ, v)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+// parseSignalLine parses one line of a signal list: "" and ok false for a
+// blank line or a # comment. The value of a hex type (sha256, md5, pdq)
+// ends at the first blank, so that `hash` output ("pdq:HEX quality=87",
+// and with several files "sha256:HEX  NAME") reads as it is; a url or an
+// account id is the rest of the line (an id may hold blanks).
+func parseSignalLine(typ, line string) (api.Signal, bool, error) {
+	text := strings.TrimSpace(line)
+	if text == "" || strings.HasPrefix(text, "#") {
+		return api.Signal{}, false, nil
+	}
+	t := typ
+	if p, _, ok := strings.Cut(text, ":"); ok && slices.Contains(protocol.SignalTypes, protocol.SignalType(p)) {
+		t = p
+	}
+	switch protocol.SignalType(t) {
+	case protocol.SignalSHA256, protocol.SignalMD5, protocol.SignalPDQ:
+		text, _, _ = strings.Cut(text, " ")
+		text, _, _ = strings.Cut(text, "\t")
+	}
+	s, err := parseSignal(typ, text)
+	return s, err == nil, err
+}
+
+// readSignalList reads a list of signals, one a line, from the file name
+// ("-": stdin), bare values of type typ (""; none allowed). It checks the
+// whole list before anything is sent; an error names the line and quotes
+// it.
+func readSignalList(name string, stdin io.Reader, typ string) ([]api.Signal, error) {
+	r := stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	where := display(name)
+	if name == "-" {
+		where = "standard input"
+	}
+	var out []api.Signal
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for line := 1; sc.Scan(); line++ {
+		s, ok, err := parseSignalLine(typ, sc.Text())
+		if err != nil {
+			// The usage error's "see --help" does not fit a bad line.
+			if u, isUsage := errors.AsType[usageError](err); isUsage {
+				err = u.err
+			}
+			return nil, fmt.Errorf("%s:%d: %s: %w", where, line, short(sc.Text()), err)
+		}
+		if ok {
+			out = append(out, s)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", where, err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s lists no signal", where)
+	}
+	return out, nil
+}
+
+// dedupSignals drops repeats (signals are normalised), keeping the first.
+func dedupSignals(sigs []api.Signal) []api.Signal {
+	seen := make(map[api.Signal]bool, len(sigs))
+	out := sigs[:0:0]
+	for _, s := range sigs {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// chunkSignals splits sigs into runs of at most protocol.MaxSignals, the
+// most one entry holds.
+func chunkSignals(sigs []api.Signal) [][]api.Signal {
+	var out [][]api.Signal
+	for len(sigs) > protocol.MaxSignals {
+		out = append(out, sigs[:protocol.MaxSignals])
+		sigs = sigs[protocol.MaxSignals:]
+	}
+	return append(out, sigs)
+}
+
+// badTypeFlag is the error for a --type that names no signal type: about
+// the flag, not the value.
+type badTypeFlag struct{ err error }
+
+func (e badTypeFlag) Error() string { return "--type: " + e.err.Error() }
+func (e badTypeFlag) Unwrap() error { return e.err }
