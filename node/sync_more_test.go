@@ -507,7 +507,7 @@ func TestSyncServeCutsOffBadRequests(t *testing.T) {
 		{"hello of another genesis (same name, other founders)", &pb.SyncHello{Federation: "test", Genesis: make([]byte, 32)}, nil, true},
 	}
 	refusing := map[string]string{
-		"hello of another federation": `its sync hello names another federation, "other"`,
+		"hello of another federation":                          `its sync hello names another federation, "other"`,
 		"hello of another genesis (same name, other founders)": "its sync hello names another genesis, 00000000",
 	}
 	for _, tc := range cases {

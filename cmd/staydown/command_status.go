@@ -28,7 +28,7 @@ this node can tell (it closed the connection right after the handshake:
 its roster does not name this node's peer ID, or it banned this node; or
 its sync hello named another federation or genesis). A member that
 refuses is tried again after a backoff that doubles to 5 minutes.`,
-		Args:  args("", 0, 0),
+		Args: args("", 0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := c.client()
 			if err != nil {
