@@ -225,11 +225,13 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	if n.host, n.gater, err = opts.newHost(nodeKey, cfg.Listen, roster, bootIDs, log, n.now); err != nil {
 		return nil, err
 	}
+	n.dialer = p2p.NewDialer(n.host, n.gater, roster, boot, log, n.now, n.after)
 	gh := genesis.Hash()
 	n.sync = syncer.New(syncer.Deps{Store: n.store, Members: n.members.History, Genesis: gh[:], Federation: cfg.Federation, Host: n.host, Gater: n.gater,
 		Apply: n.writer.Apply, Gossip: func(raw []byte) error { return n.topic.Publish(context.Background(), raw) },
 		Now: n.now, After: n.after, Log: log, TxEntries: writer.MaxBatch, TxBytes: writer.MaxBatchBytes,
-		Synced: func(k uint64) { n.metrics.synced.Add(float64(k)) }, Forged: n.metrics.syncForged.Inc})
+		Synced: func(k uint64) { n.metrics.synced.Add(float64(k)) }, Forged: n.metrics.syncForged.Inc,
+		Greeted: n.dialer.Greeted, Refused: n.dialer.Refused})
 	topicName := gossip.Topic(cfg.Federation)
 	ckptTopic := checkpoints.Topic(cfg.Federation)
 	if n.ps, err = gossip.NewPubSub(runCtx, n.host, liblog.Pubsub(log), n.scores.set, topicName, ckptTopic); err != nil {
@@ -261,7 +263,6 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	n.host.Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
 		n.sync.Soon(c.RemotePeer()) // whatever happened while apart, catch up
 	}})
-	n.dialer = p2p.NewDialer(n.host, roster, boot, log, n.now, n.after)
 	n.members.Watch(n.membershipChanged)
 	received := make(chan *protocol.Entry, writer.MaxBatch)
 	interval := cfg.CheckpointInterval
@@ -640,6 +641,7 @@ func (n *Node) Status(ctx context.Context) (status.Status, error) {
 			st.Peers++
 		}
 	}
+	st.Members = n.peersStatus()
 	for _, a := range n.host.Addrs() {
 		st.Listen = append(st.Listen, a.String()+"/p2p/"+n.host.ID().String())
 	}
@@ -695,6 +697,30 @@ func (n *Node) Status(ctx context.Context) (status.Status, error) {
 		}
 	}
 	return st, nil
+}
+
+// peersStatus is Status.Members: every other member of the roster in
+// force, in roster order, as this node sees its node now.
+func (n *Node) peersStatus() []status.Peer {
+	onTopic := map[peer.ID]bool{}
+	for _, p := range n.topic.ListPeers() {
+		onTopic[p] = true
+	}
+	out := []status.Peer{}
+	for _, m := range n.members.Roster().Members {
+		p, err := peer.Decode(m.PeerID)
+		if err != nil || p == n.host.ID() {
+			continue
+		}
+		ps := n.dialer.Peer(p)
+		sp := status.Peer{Name: m.Name, PeerID: m.PeerID, Connected: n.host.Network().Connectedness(p) == network.Connected,
+			OnTopic: onTopic[p], Refusing: ps.Refusing}
+		if !ps.LastSeen.IsZero() {
+			sp.LastSeen = ps.LastSeen.UTC().Format(time.RFC3339)
+		}
+		out = append(out, sp)
+	}
+	return out
 }
 
 // APIAddr is where the HTTP API listens.

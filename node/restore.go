@@ -294,11 +294,12 @@ func (g *gatherer) gather(ctx context.Context, path string, genesis *membership.
 	if h, gater, err = g.opts.newHost(nodeKey, cfg.Listen, live.Roster(), bootIDs, g.log, cfg.Now); err != nil {
 		return nil, err
 	}
+	dialer := p2p.NewDialer(h, gater, live.Roster(), boot, g.log, cfg.Now, after)
 	gh := genesis.Hash()
 	sy := syncer.New(syncer.Deps{Store: st, Members: live.History, Genesis: gh[:], Federation: cfg.Federation, Host: h, Gater: gater,
 		Apply: w.Apply, Gossip: func([]byte) error { return nil }, Now: cfg.Now, After: after, Log: g.log,
-		TxEntries: writer.MaxBatch, TxBytes: writer.MaxBatchBytes, Synced: func(uint64) {}, Forged: func() {}})
-	dialer := p2p.NewDialer(h, live.Roster(), boot, g.log, cfg.Now, after)
+		TxEntries: writer.MaxBatch, TxBytes: writer.MaxBatchBytes, Synced: func(uint64) {}, Forged: func() {},
+		Greeted: dialer.Greeted, Refused: dialer.Refused})
 	live.Watch(func(_, now *membership.History) {
 		gater.SetRoster(now.Roster())
 		dialer.SetRoster(now.Roster())

@@ -125,6 +125,23 @@ type simFed struct {
 	// node's feed (a goroutine per node), at the virtual time it is
 	// stored. Set it before starting nodes.
 	stored func(name string, e *protocol.Entry)
+	// dials counts the dials each node made to each other (from, to).
+	dialsMu sync.Mutex
+	dials   map[[2]string]int
+}
+
+// dialed counts a dial of member from's node to member to's.
+func (f *simFed) dialed(from, to string) {
+	f.dialsMu.Lock()
+	defer f.dialsMu.Unlock()
+	f.dials[[2]string{from, to}]++
+}
+
+// dialCount is how many dials member from's node made to member to's.
+func (f *simFed) dialCount(from, to string) int {
+	f.dialsMu.Lock()
+	defer f.dialsMu.Unlock()
+	return f.dials[[2]string{from, to}]
 }
 
 // simPair is the key of an unordered pair of members.
@@ -154,7 +171,7 @@ func newSimFed(t *testing.T, opts simOptions, members ...string) *simFed {
 	roster := filepath.Join(dir, "roster.toml")
 	f := &simFed{t: t, opts: opts, mn: mocknet.New(), cfgs: map[string]*config.Node{},
 		addrs: map[string]ma.Multiaddr{}, ids: map[string]peer.ID{}, members: map[string]protocol.Member{}, nodes: map[string]*Node{}, bare: map[string]host.Host{},
-		stopFeed: map[string]func(){}, latency: map[[2]string]time.Duration{}, cut: map[[2]string]bool{},
+		stopFeed: map[string]func(){}, dials: map[[2]string]int{}, latency: map[[2]string]time.Duration{}, cut: map[[2]string]bool{},
 		trace: newSimTrace(!opts.quiet)}
 	var blocks strings.Builder
 	for i, m := range members {
@@ -589,10 +606,11 @@ type simHost struct {
 	gater connmgr.ConnectionGater // nil for a bare host: it dials anyone
 }
 
-// refuses reports whether a new connection to p would fail: this node's
+// refuses reports whether a new stream to p would fail: this node's
 // gater refuses to dial p, or p's node's gater would refuse this peer in
-// the handshake (on TCP the dial fails then; mocknet would connect and
-// let p close the connection at once, which a dialer takes for success).
+// the handshake. (A stream on a connection that p closes at once is one
+// mocknet may never end; Connect, as on TCP, succeeds and p closes the
+// connection: see host.)
 func (h *simHost) refuses(p peer.ID) bool {
 	if h.Network().Connectedness(p) == network.Connected {
 		return false
@@ -608,9 +626,16 @@ func (h *simHost) refuses(p peer.ID) bool {
 	return false
 }
 
+// Connect dials as TCP does: this node's gater may refuse the dial; a
+// peer whose gater refuses this node lets the handshake complete on this
+// side and closes the connection (the notifee host installs), so the dial
+// succeeds. Each dial this node's gater lets through is counted.
 func (h *simHost) Connect(ctx context.Context, ai peer.AddrInfo) error {
-	if h.refuses(ai.ID) {
-		return fmt.Errorf("the roster gater refuses to dial %s", ai.ID)
+	if h.Network().Connectedness(ai.ID) != network.Connected {
+		if h.gater != nil && !h.gater.InterceptPeerDial(ai.ID) {
+			return fmt.Errorf("the roster gater refuses to dial %s", ai.ID)
+		}
+		h.f.dialed(h.name, h.f.trace.names[ai.ID])
 	}
 	return h.Host.Connect(ctx, ai)
 }

@@ -506,6 +506,10 @@ func TestSyncServeCutsOffBadRequests(t *testing.T) {
 		{"hello with a malformed head", &pb.SyncHello{Federation: "test", Heads: []*pb.SyncHead{{Author: make([]byte, 32), Seq: 1, Id: []byte{1}}}}, nil, true},
 		{"hello of another genesis (same name, other founders)", &pb.SyncHello{Federation: "test", Genesis: make([]byte, 32)}, nil, true},
 	}
+	refusing := map[string]string{
+		"hello of another federation":                          `its sync hello names another federation, "other"`,
+		"hello of another genesis (same name, other founders)": "its sync hello names another genesis, 00000000",
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFederation(t, "nru=referral", "rogue=platform")
@@ -549,6 +553,17 @@ func TestSyncServeCutsOffBadRequests(t *testing.T) {
 				})
 				if !n.gater.Banned(h.ID()) {
 					t.Error("not banned")
+				}
+				// A peer of another federation refuses this node too:
+				// status says so, and why (#13 item 6).
+				if want := refusing[tc.name]; want != "" {
+					st, err := n.Status(context.Background())
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(st.Members) != 1 || st.Members[0].Name != "rogue" || !strings.Contains(st.Members[0].Refusing, want) {
+						t.Errorf("status of the members: %+v, want rogue refusing: %s", st.Members, want)
+					}
 				}
 				return
 			}

@@ -19,7 +19,16 @@ func (c *cli) statusCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "status --dir D",
 		Short: "Describe the running node: peers, logs, heads",
-		Args:  args("", 0, 0),
+		Long: `Describe the running node: its identity, roster, peers, logs and heads.
+
+The members table lists every other member of the roster in force: whether
+its node is connected and in the entries topic, when a connection to it
+last worked, and, when it refuses this node's connections, why as far as
+this node can tell (it closed the connection right after the handshake:
+its roster does not name this node's peer ID, or it banned this node; or
+its sync hello named another federation or genesis). A member that
+refuses is tried again after a backoff that doubles to 5 minutes.`,
+		Args: args("", 0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := c.client()
 			if err != nil {
@@ -65,6 +74,7 @@ func printStatus(c *cli, st api.Status) error {
 	}
 	fmt.Fprintf(w, "roster\t%s\n", roster)
 	fmt.Fprintf(w, "peers\t%d connected, %d on the topic\n", st.Peers, st.TopicPeers)
+	printMemberPeers(w, st.Members)
 	fmt.Fprintf(w, "entries\t%d\n", st.Entries)
 	if st.StoreWritable {
 		fmt.Fprintf(w, "store\twritable\n")
@@ -97,6 +107,33 @@ func printStatus(c *cli, st api.Status) error {
 	printByName(w, "peer scores", st.PeerScores, "%.1f")
 	printByName(w, "heads", st.Heads, "%d")
 	return w.Flush()
+}
+
+// printMemberPeers writes the table of the other members' nodes: connected,
+// on the topic, last seen, and why one refuses this node.
+func printMemberPeers(w io.Writer, members []api.Peer) {
+	if len(members) == 0 {
+		fmt.Fprintf(w, "members\tnone but this node in the roster\n")
+		return
+	}
+	yes := func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "no"
+	}
+	fmt.Fprintf(w, "members\tNAME\tCONNECTED\tTOPIC\tLAST SEEN\tREFUSING\n")
+	for _, m := range members {
+		seen := m.LastSeen
+		if seen == "" {
+			seen = "never"
+		}
+		refusing := m.Refusing
+		if refusing == "" {
+			refusing = "-"
+		}
+		fmt.Fprintf(w, "\t%s\t%s\t%s\t%s\t%s\n", m.Name, yes(m.Connected), yes(m.OnTopic), seen, refusing)
+	}
 }
 
 // printByName writes one line per member of m, sorted by name, the value

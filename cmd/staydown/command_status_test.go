@@ -25,6 +25,11 @@ func TestStatus(t *testing.T) {
 		Peers: 2, TopicPeers: 1, Entries: 17, Heads: map[string]uint64{"nru": 12, "platform-a": 5},
 		HeadsDigest: strings.Repeat("d1", 32), Flagged: []string{"platform-a"}, Listen: []string{"/ip4/127.0.0.1/tcp/4001"},
 		Genesis: strings.Repeat("9e", 32), RosterVersion: 3, Member: true, Proposals: 2, StoreWritable: true, OwnHeadConfirmed: true,
+		Members: []api.Peer{
+			{Name: "platform-a", PeerID: "12D3KooWpa", Connected: true, OnTopic: true, LastSeen: "2026-12-03T13:05:00Z"},
+			{Name: "platform-b", PeerID: "12D3KooWpb", Connected: true, LastSeen: "2026-12-03T13:05:00Z"},
+			{Name: "auditor", PeerID: "12D3KooWau", Refusing: "closed the connection right after the handshake"},
+		},
 	}
 	tests := []struct {
 		name   string
@@ -39,6 +44,10 @@ listen        /ip4/127.0.0.1/tcp/4001
 genesis       ` + strings.Repeat("9e", 32) + `
 roster        version 3; 2 proposals wait for votes (staydown member proposals)
 peers         2 connected, 1 on the topic
+members       NAME        CONNECTED  TOPIC  LAST SEEN             REFUSING
+              platform-a  yes        yes    2026-12-03T13:05:00Z  -
+              platform-b  yes        no     2026-12-03T13:05:00Z  -
+              auditor     no         no     never                 closed the connection right after the handshake
 entries       17
 store         writable
 sync          caught up
@@ -49,7 +58,11 @@ heads         nru         12
               platform-a  5
 `},
 		{"JSON", st, true, `{"id":"12D3KooWExample","name":"nru","role":"referral","author":"` + strings.Repeat("aa", 32) + `",
-			"federation":"staydown","genesis":"` + strings.Repeat("9e", 32) + `","roster_version":3,"member":true,"proposals":2,"peers":2,"topic_peers":1,"entries":17,"heads":{"nru":12,"platform-a":5},
+			"federation":"staydown","genesis":"` + strings.Repeat("9e", 32) + `","roster_version":3,"member":true,"proposals":2,"peers":2,
+			"members":[{"name":"platform-a","peer_id":"12D3KooWpa","connected":true,"on_topic":true,"refusing":"","last_seen":"2026-12-03T13:05:00Z"},
+			           {"name":"platform-b","peer_id":"12D3KooWpb","connected":true,"on_topic":false,"refusing":"","last_seen":"2026-12-03T13:05:00Z"},
+			           {"name":"auditor","peer_id":"12D3KooWau","connected":false,"on_topic":false,"refusing":"closed the connection right after the handshake","last_seen":""}],
+			"topic_peers":1,"entries":17,"heads":{"nru":12,"platform-a":5},
 			"heads_digest":"` + strings.Repeat("d1", 32) + `","flagged":["platform-a"],"listen":["/ip4/127.0.0.1/tcp/4001"],"store_writable":true,"behind":0,"own_head_confirmed":true}`},
 		{"text, fresh node", api.Status{Name: "nru", Role: "referral", Federation: "staydown", StoreWritable: true, OwnHeadConfirmed: true}, false, `member        nru (referral) in federation staydown
 author key    
@@ -58,6 +71,7 @@ listen        none (dials out only)
 genesis       
 roster        version 0; this node is not a member yet: it waits for its admission
 peers         0 connected, 0 on the topic
+members       none but this node in the roster
 entries       0
 store         writable
 sync          caught up
@@ -73,6 +87,7 @@ listen        none (dials out only)
 genesis       
 roster        version 0; this node is not a member yet: it waits for its admission
 peers         0 connected, 0 on the topic
+members       none but this node in the roster
 entries       0
 store         writable
 sync          caught up
@@ -88,6 +103,7 @@ listen        none (dials out only)
 genesis       
 roster        version 0; this node is not a member yet: it waits for its admission
 peers         0 connected, 0 on the topic
+members       none but this node in the roster
 entries       0
 store         writable
 sync          catching up: 90000 entries behind, 45000 entries/s, about 2s to go
@@ -95,7 +111,7 @@ own head      confirmed
 heads digest  
 flagged       none
 `},
-		{"JSON, fresh node", api.Status{Name: "nru"}, true, `{"id":"","name":"nru","role":"","author":"","federation":"","genesis":"","roster_version":0,"member":false,"proposals":0,"peers":0,
+		{"JSON, fresh node", api.Status{Name: "nru"}, true, `{"id":"","name":"nru","role":"","author":"","federation":"","genesis":"","roster_version":0,"member":false,"proposals":0,"peers":0,"members":[],
 			"topic_peers":0,"entries":0,"heads":{},"heads_digest":"","flagged":[],"listen":[],"store_writable":false,"behind":0,"own_head_confirmed":false}`},
 		{"text, disk full", api.Status{Name: "nru", Role: "referral", Federation: "staydown", Member: true, StoreWritable: false, OwnHeadConfirmed: true}, false, `member        nru (referral) in federation staydown
 author key    
@@ -104,6 +120,7 @@ listen        none (dials out only)
 genesis       
 roster        version 0
 peers         0 connected, 0 on the topic
+members       none but this node in the roster
 entries       0
 store         CANNOT WRITE: no space (disk full, quota or file-size limit); API writes answer 507 until space is freed
 sync          caught up

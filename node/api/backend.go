@@ -83,3 +83,6 @@ var (
 // Status is the body of GET /v1/status, and `staydown status --json`: the
 // node's own description of itself (package status).
 type Status = status.Status
+
+// Peer is another member's node as this node sees it (Status.Members).
+type Peer = status.Peer

@@ -293,6 +293,9 @@ func (s *server) status(w http.ResponseWriter, r *http.Request) {
 	if st.Listen == nil {
 		st.Listen = []string{}
 	}
+	if st.Members == nil {
+		st.Members = []Peer{}
+	}
 	s.reply(w, http.StatusOK, st)
 }
 

@@ -576,14 +576,21 @@ func TestStatus(t *testing.T) {
 		{"full", api.Status{
 			ID: "12D3KooWabc", Name: "bka", Role: "referral", Author: strings.Repeat("aa", 32), Federation: "staydown",
 			Genesis: strings.Repeat("9e", 32), RosterVersion: 3, Member: true, Proposals: 1, Peers: 2, TopicPeers: 1, Entries: 42, Heads: map[string]uint64{"bka": 40, "platform-a": 2},
+			Members: []api.Peer{
+				{Name: "platform-a", PeerID: "12D3KooWpa", Connected: true, OnTopic: true, LastSeen: "2026-12-03T13:05:00Z"},
+				{Name: "platform-b", PeerID: "12D3KooWpb", Refusing: "closed the connection right after the handshake"},
+			},
 			HeadsDigest: strings.Repeat("d1", 32), Flagged: []string{"platform-a"}, Listen: []string{"/ip4/127.0.0.1/tcp/4001"}, StoreWritable: true,
 			OwnHeadConfirmed: true, Restored: &status.Restored{At: "2026-12-03T13:00:00Z", Damaged: "store.db.damaged-20261203T125959Z", From: []string{"platform-a", "platform-b"}, Needed: 2, OwnSeq: 40, ConfirmedAt: "2026-12-03T13:00:00Z"},
 		}, `{"id":"12D3KooWabc","name":"bka","role":"referral","author":"` + strings.Repeat("aa", 32) + `","federation":"staydown",
-			"genesis":"` + strings.Repeat("9e", 32) + `","roster_version":3,"member":true,"proposals":1,"peers":2,"topic_peers":1,"entries":42,"heads":{"bka":40,"platform-a":2},"heads_digest":"` + strings.Repeat("d1", 32) + `",
+			"genesis":"` + strings.Repeat("9e", 32) + `","roster_version":3,"member":true,"proposals":1,"peers":2,
+			"members":[{"name":"platform-a","peer_id":"12D3KooWpa","connected":true,"on_topic":true,"refusing":"","last_seen":"2026-12-03T13:05:00Z"},
+			           {"name":"platform-b","peer_id":"12D3KooWpb","connected":false,"on_topic":false,"refusing":"closed the connection right after the handshake","last_seen":""}],
+			"topic_peers":1,"entries":42,"heads":{"bka":40,"platform-a":2},"heads_digest":"` + strings.Repeat("d1", 32) + `",
 			"flagged":["platform-a"],"listen":["/ip4/127.0.0.1/tcp/4001"],"store_writable":true,"behind":0,"own_head_confirmed":true,
 			"restored":{"at":"2026-12-03T13:00:00Z","damaged":"store.db.damaged-20261203T125959Z","from":["platform-a","platform-b"],"needed":2,"own_seq":40,"confirmed_at":"2026-12-03T13:00:00Z"}}`},
 		{"empty collections are not null", api.Status{Name: "bka", Role: "referral"},
-			`{"id":"","name":"bka","role":"referral","author":"","federation":"","genesis":"","roster_version":0,"member":false,"proposals":0,"peers":0,"topic_peers":0,"entries":0,
+			`{"id":"","name":"bka","role":"referral","author":"","federation":"","genesis":"","roster_version":0,"member":false,"proposals":0,"peers":0,"members":[],"topic_peers":0,"entries":0,
 			  "heads":{},"heads_digest":"","flagged":[],"listen":[],"store_writable":false,"behind":0,"own_head_confirmed":false}`},
 	}
 	for _, tt := range tests {

@@ -16,17 +16,20 @@ type Status struct {
 	// whether this node is a member in it (false while it waits for its
 	// admission); Proposals how many amendments of that version wait
 	// for votes.
-	Genesis       string            `json:"genesis"`
-	RosterVersion uint64            `json:"roster_version"`
-	Member        bool              `json:"member"`
-	Proposals     int               `json:"proposals"`
-	Peers         int               `json:"peers"`       // connected roster peers
-	TopicPeers    int               `json:"topic_peers"` // peers subscribed to the federation topic
-	Entries       uint64            `json:"entries"`     // entries stored, all logs
-	Heads         map[string]uint64 `json:"heads"`       // member name -> seq
-	HeadsDigest   string            `json:"heads_digest"`
-	Flagged       []string          `json:"flagged"` // members caught equivocating
-	Listen        []string          `json:"listen"`  // multiaddrs this node listens on
+	Genesis       string `json:"genesis"`
+	RosterVersion uint64 `json:"roster_version"`
+	Member        bool   `json:"member"`
+	Proposals     int    `json:"proposals"`
+	Peers         int    `json:"peers"` // connected roster peers
+	// Members are the other members of the roster in force, in roster
+	// order, as this node sees their nodes now.
+	Members     []Peer            `json:"members"`
+	TopicPeers  int               `json:"topic_peers"` // peers subscribed to the federation topic
+	Entries     uint64            `json:"entries"`     // entries stored, all logs
+	Heads       map[string]uint64 `json:"heads"`       // member name -> seq
+	HeadsDigest string            `json:"heads_digest"`
+	Flagged     []string          `json:"flagged"` // members caught equivocating
+	Listen      []string          `json:"listen"`  // multiaddrs this node listens on
 	// StoreWritable is false from a store write that failed for lack of
 	// room (disk full, quota, file-size limit) until one commits again.
 	StoreWritable bool `json:"store_writable"`
@@ -58,4 +61,22 @@ type Restored struct {
 	Needed      int      `json:"needed"`            // how many must
 	OwnSeq      uint64   `json:"own_seq"`           // the own head when the restore ended
 	ConfirmedAt string   `json:"confirmed_at,omitempty"`
+}
+
+// Peer is another member's node as this node sees it (the dialer's and
+// gossip's view, node/p2p.Dialer).
+type Peer struct {
+	Name      string `json:"name"`      // member name
+	PeerID    string `json:"peer_id"`   // its node's peer ID, as the roster says
+	Connected bool   `json:"connected"` // a connection to it is open
+	OnTopic   bool   `json:"on_topic"`  // it is in this node's entries topic
+	// Refusing is why it refuses this node's connections, as far as this
+	// node can tell ("" when it does not): it closed the connection right
+	// after the handshake (its roster does not name this node's peer ID,
+	// or it banned this node), or its sync hello named another
+	// federation or genesis.
+	Refusing string `json:"refusing"`
+	// LastSeen is when a connection to it last worked (RFC 3339, UTC):
+	// now while one does, "" if none ever did since this node started.
+	LastSeen string `json:"last_seen"`
 }

@@ -79,7 +79,12 @@ type Deps struct {
 	// peer served forged or malformed data (the node's metrics).
 	Synced func(n uint64)
 	Forged func()
-	Log    *slog.Logger
+	// Greeted is told of each peer whose sync hello is of this
+	// federation, Refused of each whose hello names another federation
+	// or genesis, and why (the dialer's: p2p.Dialer). Either may be nil.
+	Greeted func(p peer.ID)
+	Refused func(p peer.ID, reason string)
+	Log     *slog.Logger
 	// TxEntries and TxBytes bound one transaction of fetched entries.
 	TxEntries, TxBytes int
 }
@@ -408,9 +413,11 @@ func (s *Syncer) Hello() (*pb.SyncHello, error) {
 // cut to the last seq a log keeps.
 func (s *Syncer) PeerHeads(p peer.ID, h *pb.SyncHello) ([]protocol.Head, error) {
 	if h.Federation != s.d.Federation {
+		s.refused(p, fmt.Sprintf("its sync hello names another federation, %.40q", h.Federation))
 		return nil, fmt.Errorf("%w: hello for federation %q, this is %q", protocol.ErrForged, h.Federation, s.d.Federation)
 	}
 	if !bytes.Equal(h.Genesis, s.d.Genesis) {
+		s.refused(p, fmt.Sprintf("its sync hello names another genesis, %.8x (this node's is %.8x): the same federation name, other founders", h.Genesis, s.d.Genesis))
 		return nil, fmt.Errorf("%w: hello for the federation of genesis %x, this is %x: same name, other founders", protocol.ErrForged, h.Genesis, s.d.Genesis)
 	}
 	members := s.d.Members()
@@ -439,7 +446,17 @@ func (s *Syncer) PeerHeads(p peer.ID, h *pb.SyncHello) ([]protocol.Head, error) 
 		out = append(out, hd)
 	}
 	s.learn(p, out)
+	if s.d.Greeted != nil {
+		s.d.Greeted(p)
+	}
 	return out, nil
+}
+
+// refused tells Deps.Refused that p refuses this node, and why.
+func (s *Syncer) refused(p peer.ID, reason string) {
+	if s.d.Refused != nil {
+		s.d.Refused(p, reason)
+	}
 }
 
 // name is the member name of key k, for log lines.
