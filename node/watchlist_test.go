@@ -225,3 +225,40 @@ func TestWatchlistRemove(t *testing.T) {
 		t.Errorf("after a restart: %d signals watched, want 1", n)
 	}
 }
+
+// An allow entry by a member the node's policy does not trust does not
+// silence a watchlist alert, as it does not lower the verdict (#13 item
+// 2's rule, in the watchlist: the alert needed the status active, which
+// anyone's allow entry turned to allowlisted).
+func TestWatchlistIgnoresUntrustedAllow(t *testing.T) {
+	f := newFederation(t, "nru=referral", "pb=platform", "pa=platform")
+	f.cfgs["pa"].Policy.Trust = map[string][]string{"nru": {"*"}}
+	nru, other, pa := f.start("nru"), f.start("pb"), f.start("pa")
+	sig := mustParse(t, "sha256", fmt.Sprintf("%064x", 9))
+	apply := func(e *protocol.Entry) {
+		t.Helper()
+		if res, err := pa.writer.Apply([]*protocol.Entry{e}); err != nil || res[0].Outcome != store.Applied {
+			t.Fatalf("apply on pa: %v %v", res, err)
+		}
+	}
+	allow, err := other.Publish(context.Background(), &pb.Entry{Payload: &pb.Entry_Allow{Allow: &pb.Allow{Signals: []*pb.Signal{sig}, Category: "news", Reason: "a report"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply(allow)
+	if out, err := pa.Watch(context.Background(), []*pb.Signal{sig}); err != nil || out.Added != 1 {
+		t.Fatalf("watch: %+v %v", out, err)
+	}
+	apply(publishAddition(t, nru, []string{"attacker-manifesto"}, sig))
+	if alerts := alertsOf(t, pa, 0); len(alerts) != 1 {
+		t.Fatalf("%d alerts for a trusted member's addition beside an untrusted allow entry, want 1", len(alerts))
+	}
+	// Watching it afresh finds the stored one too.
+	if _, err := pa.Unwatch(context.Background(), []*pb.Signal{sig}); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := pa.Watch(context.Background(), []*pb.Signal{sig}); err != nil || len(out.Alerts) != 0 {
+		// Already alerted for this addition: not again (the alerted mark stays).
+		t.Fatalf("watch again: %+v %v", out, err)
+	}
+}

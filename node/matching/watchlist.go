@@ -203,7 +203,7 @@ func (m *Matching) storedHits(k []byte) ([]watchHit, error) {
 			return err
 		}
 		for _, a := range atts {
-			if a.Status == store.StatusActive {
+			if m.alerting(a) {
 				hits = append(hits, watchHit{watched: k, signal: signal, distance: distance, att: a})
 			}
 		}
@@ -280,7 +280,7 @@ func (m *Matching) checkAddition(tx *store.Writes, e *protocol.Entry, now int64)
 			return nil, nil
 		}
 		for _, att := range atts {
-			if att.EntryID == e.ID && att.Status == store.StatusActive {
+			if att.EntryID == e.ID && m.alerting(att) {
 				hits = append(hits, watchHit{watched: c.watched, signal: c.signal, distance: c.distance, att: att})
 			}
 		}
@@ -405,3 +405,19 @@ var (
 	md5Tag    = protocol.SignalKey(&pb.Signal{Value: &pb.Signal_Multihash{Multihash: append([]byte{0xd5, 0x01, 0x10}, make([]byte, 16)...)}})[0]
 	urlTag    = protocol.SignalKey(&pb.Signal{Value: &pb.Signal_Url{Url: "http://x/"}})[0]
 )
+
+// alerting reports whether a stored attestation raises a watchlist alert:
+// it is active for this node's policy, as the verdict reads it (not
+// retracted, and no allow entry or dispute bears on it: one by a member
+// the policy does not trust does not silence an alert either).
+func (m *Matching) alerting(a store.Attestation) bool {
+	if a.Status == store.StatusRetracted {
+		return false
+	}
+	for _, r := range a.Reasons {
+		if (r.Kind == protocol.KindAllow || r.Kind == protocol.KindDispute) && m.bears(r, a.Labels) {
+			return false
+		}
+	}
+	return true
+}
