@@ -48,17 +48,30 @@ func apiOf(t *testing.T, n *node) *apiClient {
 
 // call sends in as JSON (unless nil) and decodes a 2xx answer into out.
 func (c *apiClient) call(method, path string, in, out any) error {
+	code, data, err := c.send(method, path, in)
+	if err != nil {
+		return err
+	}
+	if code/100 != 2 {
+		return fmt.Errorf("%s %s on %s: %d %s: %s", method, path, c.name, code, http.StatusText(code), bytes.TrimSpace(data))
+	}
+	return json.Unmarshal(data, out)
+}
+
+// send sends in as JSON (unless nil) and returns the answer's status
+// code and body.
+func (c *apiClient) send(method, path string, in any) (int, []byte, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return err
+			return 0, nil, err
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequest(method, c.base+path, body)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	if in != nil {
@@ -66,17 +79,11 @@ func (c *apiClient) call(method, path string, in, out any) error {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s on %s: %s: %s", method, path, c.name, resp.Status, bytes.TrimSpace(data))
-	}
-	return json.Unmarshal(data, out)
+	return resp.StatusCode, data, err
 }
 
 // status is GET /v1/status.

@@ -242,15 +242,6 @@ func TestChaos(t *testing.T) {
 
 // rssKB is process pid's resident set size in kB (VmRSS), or 0.
 func rssKB(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb
-		}
-	}
-	return 0
+	kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(procStatus(pid, "VmRSS"), "kB")), 10, 64)
+	return kb
 }

@@ -311,14 +311,22 @@ func (n *node) peakRSS() string {
 	if n.cmd == nil || n.cmd.Process == nil {
 		return "unknown"
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", n.cmd.Process.Pid))
+	if v := procStatus(n.cmd.Process.Pid, "VmHWM"); v != "" {
+		return v
+	}
+	return "unknown"
+}
+
+// procStatus is field key of /proc/PID/status ("123 kB"), or "".
+func procStatus(pid int, key string) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return "unknown"
+		return ""
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, key+":"); ok {
 			return strings.TrimSpace(v)
 		}
 	}
-	return "unknown"
+	return ""
 }

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/staydown/staydown/config"
+	"github.com/staydown/staydown/node/api"
 )
 
 // fullStatus is the part of `status --json` the restore tests read.
@@ -201,25 +201,10 @@ func TestStoreRestoreTooFewPeers(t *testing.T) {
 // postAddition posts an addition to n's API and returns the status code.
 func postAddition(t *testing.T, n *node) int {
 	t.Helper()
-	cfg, err := config.Load(n.dir)
+	code, _, err := apiOf(t, n).send(http.MethodPost, "/v1/additions", api.AdditionRequest{
+		Signals: []api.Signal{{Type: "sha256", Value: randomSHA256(t)}}, Labels: []string{"graphic-violence"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, err := cfg.Token()
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := `{"signals":[{"type":"sha256","value":"` + randomSHA256(t) + `"}],"labels":["graphic-violence"]}`
-	req, err := http.NewRequest(http.MethodPost, "http://"+cfg.API+"/v1/additions", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	return res.StatusCode
+	return code
 }

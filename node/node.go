@@ -20,6 +20,7 @@ import (
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -119,25 +120,14 @@ func Start(ctx context.Context, cfg *config.Node, log *slog.Logger) (*Node, erro
 
 // StartWith is Start on the host, timers and API that opts give.
 func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Options) (n *Node, err error) {
-	genesis, err := cfg.Genesis()
+	id, err := loadIdentity(cfg)
 	if err != nil {
 		return nil, err
 	}
-	author, err := cfg.AuthorKey()
-	if err != nil {
-		return nil, err
-	}
-	nodeKey, err := cfg.NodeKey()
-	if err != nil {
-		return nil, err
-	}
+	genesis, author, nodeKey, boot := id.genesis, id.author, id.nodeKey, id.boot
 	peerID, err := peer.IDFromPrivateKey(nodeKey)
 	if err != nil {
 		return nil, fmt.Errorf("node key: %w", err)
-	}
-	boot, err := bootstrapPeers(cfg.Bootstrap)
-	if err != nil {
-		return nil, err
 	}
 	token, err := cfg.Token()
 	if err != nil {
@@ -852,6 +842,30 @@ func (n *Node) membershipChanged(old, now *membership.History) {
 }
 
 // bootstrapPeers parses the bootstrap addresses of the config.
+// identity is what a node is, from its directory: the federation's
+// genesis, its author and node keys, the peers it bootstraps from. A node
+// and a restore (which runs as the node) load it alike.
+type identity struct {
+	genesis *membership.Genesis
+	author  ed25519.PrivateKey
+	nodeKey crypto.PrivKey
+	boot    []peer.AddrInfo
+}
+
+func loadIdentity(cfg *config.Node) (id identity, err error) {
+	if id.genesis, err = cfg.Genesis(); err != nil {
+		return id, err
+	}
+	if id.author, err = cfg.AuthorKey(); err != nil {
+		return id, err
+	}
+	if id.nodeKey, err = cfg.NodeKey(); err != nil {
+		return id, err
+	}
+	id.boot, err = bootstrapPeers(cfg.Bootstrap)
+	return id, err
+}
+
 func bootstrapPeers(addrs []string) ([]peer.AddrInfo, error) {
 	var out []peer.AddrInfo
 	for _, a := range addrs {

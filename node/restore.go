@@ -87,19 +87,7 @@ func DamagedName(path string, t time.Time) string {
 // needed. The node's own log comes back like every other: the node
 // continues it from the newest head any peer held.
 func Restore(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Options, ro RestoreOptions) (rep RestoreReport, err error) {
-	genesis, err := cfg.Genesis()
-	if err != nil {
-		return rep, err
-	}
-	author, err := cfg.AuthorKey()
-	if err != nil {
-		return rep, err
-	}
-	nodeKey, err := cfg.NodeKey()
-	if err != nil {
-		return rep, err
-	}
-	boot, err := bootstrapPeers(cfg.Bootstrap)
+	id, err := loadIdentity(cfg)
 	if err != nil {
 		return rep, err
 	}
@@ -114,8 +102,8 @@ func Restore(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Optio
 	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return rep, fmt.Errorf("removing what an earlier restore left: %w", err)
 	}
-	g := &gatherer{cfg: cfg, log: log, opts: opts, own: protocol.AuthorKeyOf(author), author: author}
-	answered, err := g.gather(ctx, tmp, genesis, nodeKey, boot, ro.Timeout)
+	g := &gatherer{cfg: cfg, log: log, opts: opts, own: protocol.AuthorKeyOf(id.author), author: id.author}
+	answered, err := g.gather(ctx, tmp, id.genesis, id.nodeKey, id.boot, ro.Timeout)
 	installed := false
 	defer func() {
 		if !installed {
