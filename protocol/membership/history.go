@@ -91,6 +91,7 @@ type roleSeg struct {
 
 type member struct {
 	name         string
+	idx          int // position in state.order
 	role         protocol.Role // role now
 	admittedRole protocol.Role
 	first        protocol.AuthorKey
@@ -119,6 +120,13 @@ type state struct {
 	succ     map[protocol.AuthorKey]protocol.AuthorKey // a revocation's new key
 	keys     map[protocol.AuthorKey]KeyState
 	declared map[protocol.AuthorKey]bool // every key a block or revocation named
+	byName []*member // every member, by name
+	// admittedPeers is the peer ID each member was admitted with, to
+	// its name (peer updates come after every version: peers).
+	admittedPeers map[string]string
+	// voting is the members who vote, in order (voterNames); nil until
+	// asked, and again after an admission, a role or a rule changes.
+	voting []string
 }
 
 // History is a federation's membership: a pure function of its genesis and
@@ -149,9 +157,11 @@ type logs struct {
 // order. Entries must be logged ones: decoded, signed by their author, at
 // their place in their author's log. Others are ignored.
 func Compute(g *Genesis, entries []*protocol.Entry) *History {
-	h := &History{Genesis: g, entries: map[protocol.ID]*protocol.Entry{}, voidSet: map[protocol.ID]bool{}}
-	byAuthor := map[protocol.AuthorKey][]*protocol.Entry{}
+	h := &History{Genesis: g, entries: make(map[protocol.ID]*protocol.Entry, len(entries)), voidSet: map[protocol.ID]bool{}}
 	byBase := map[uint64][]*protocol.Entry{}
+	// Only rotations and peer updates are read log by log (chains,
+	// peers): keep those, in seq order.
+	l := logs{rotations: map[protocol.AuthorKey][]*protocol.Entry{}, peers: map[protocol.AuthorKey][]*protocol.Entry{}, rotatedTo: map[protocol.AuthorKey]int{}}
 	for _, e := range entries {
 		if !e.Kind().IsMembership() || e.Body.Federation != g.Roster.Federation {
 			continue
@@ -160,26 +170,16 @@ func Compute(g *Genesis, entries []*protocol.Entry) *History {
 			continue
 		}
 		h.entries[e.ID] = e
-		byAuthor[e.Author] = append(byAuthor[e.Author], e)
 		switch p := e.Body.Payload.(type) {
 		case *pb.Entry_Amendment:
 			byBase[p.Amendment.Base] = append(byBase[p.Amendment.Base], e)
 		case *pb.Entry_Approval:
 			byBase[p.Approval.Base] = append(byBase[p.Approval.Base], e)
-		}
-	}
-	// Only rotations and peer updates are read log by log (chains,
-	// peers): keep those, in seq order.
-	l := logs{rotations: map[protocol.AuthorKey][]*protocol.Entry{}, peers: map[protocol.AuthorKey][]*protocol.Entry{}, rotatedTo: map[protocol.AuthorKey]int{}}
-	for a, es := range byAuthor {
-		for _, e := range es {
-			switch p := e.Body.Payload.(type) {
-			case *pb.Entry_Rotation:
-				l.rotations[a] = append(l.rotations[a], e)
-				l.rotatedTo[protocol.AuthorKey(p.Rotation.NewKey)]++
-			case *pb.Entry_PeerUpdate:
-				l.peers[a] = append(l.peers[a], e)
-			}
+		case *pb.Entry_Rotation:
+			l.rotations[e.Author] = append(l.rotations[e.Author], e)
+			l.rotatedTo[protocol.AuthorKey(p.Rotation.NewKey)]++
+		case *pb.Entry_PeerUpdate:
+			l.peers[e.Author] = append(l.peers[e.Author], e)
 		}
 	}
 	for _, m := range []map[protocol.AuthorKey][]*protocol.Entry{l.rotations, l.peers} {
@@ -202,7 +202,7 @@ func Compute(g *Genesis, entries []*protocol.Entry) *History {
 		a := p.Body.GetAmendment()
 		var missing []string
 		for _, name := range s.voterNames() {
-			if t.first[name] != p.ID {
+			if id, _ := t.voteOf(s.members[name]); id != p.ID {
 				missing = append(missing, name)
 			}
 		}
@@ -257,6 +257,7 @@ func genesisState(g *Genesis) *state {
 	s := &state{
 		rule: g.Rule, members: map[string]*member{}, cuts: map[protocol.AuthorKey]cut{},
 		succ: map[protocol.AuthorKey]protocol.AuthorKey{}, declared: map[protocol.AuthorKey]bool{},
+		admittedPeers: map[string]string{},
 	}
 	for _, m := range g.Roster.Members {
 		s.admit(Block(m), 0)
@@ -268,11 +269,17 @@ func (s *state) admit(b *pb.MemberBlock, version uint64) {
 	var k protocol.AuthorKey
 	copy(k[:], b.AuthorKey)
 	role := protocol.Role(b.Role)
+	if s.voting != nil && s.rule.Votes(role) {
+		s.voting = append(slices.Clip(s.voting), b.Name)
+	}
 	s.members[b.Name] = &member{
-		name: b.Name, role: role, admittedRole: role, first: k, admitted: version,
+		name: b.Name, idx: len(s.order), role: role, admittedRole: role, first: k, admitted: version,
 		platform: role == protocol.RolePlatform, peer: b.PeerId, addrs: slices.Clone(b.Addrs),
 	}
 	s.order = append(s.order, b.Name)
+	s.admittedPeers[b.PeerId] = b.Name
+	i, _ := slices.BinarySearchFunc(s.byName, b.Name, func(m *member, name string) int { return cmp.Compare(m.name, name) })
+	s.byName = slices.Insert(s.byName, i, s.members[b.Name])
 	s.declared[k] = true
 }
 
@@ -352,24 +359,20 @@ func (s *state) valid(e *protocol.Entry) (*member, KeyState, bool) {
 	return s.members[ks.Member], ks, true
 }
 
-func (s *state) voters() int {
-	n := 0
-	for _, m := range s.members {
-		if !m.removed && s.rule.Votes(m.role) {
-			n++
-		}
-	}
-	return n
-}
+func (s *state) voters() int { return len(s.voterNames()) }
 
+// voterNames is the members who vote, in admission order. The caller
+// must not change the slice.
 func (s *state) voterNames() []string {
-	var out []string
-	for _, name := range s.order {
-		if m := s.members[name]; !m.removed && s.rule.Votes(m.role) {
-			out = append(out, name)
+	if s.voting == nil {
+		s.voting = []string{}
+		for _, name := range s.order {
+			if m := s.members[name]; !m.removed && s.rule.Votes(m.role) {
+				s.voting = append(s.voting, name)
+			}
 		}
 	}
-	return out
+	return s.voting
 }
 
 // tally is the votes at one base.
@@ -379,10 +382,18 @@ type tally struct {
 	voters   int
 	needed   int
 	votes    map[protocol.ID][]Vote
-	first    map[string]protocol.ID // each member's counted vote
-	props    map[protocol.ID]*protocol.Entry
-	counted  map[protocol.ID]bool // entries whose vote counted
-	invalid  map[protocol.ID]bool // amendments that cannot apply at this base
+	// first is each member's counted vote, by member.idx (nil: none).
+	first   []*ballot
+	props   map[protocol.ID]*protocol.Entry
+	invalid map[protocol.ID]bool // amendments that cannot apply at this base
+}
+
+// voteOf is what m's counted vote at this base is for, if it voted.
+func (t *tally) voteOf(m *member) (protocol.ID, bool) {
+	if b := t.first[m.idx]; b != nil {
+		return b.target, true
+	}
+	return protocol.ID{}, false
 }
 
 type ballot struct {
@@ -397,10 +408,10 @@ type ballot struct {
 // later vote for another amendment is a conflict. An amendment is its
 // author's vote for itself.
 func (s *state) tally(es []*protocol.Entry, h *History) *tally {
-	t := &tally{voters: s.voters(), votes: map[protocol.ID][]Vote{}, first: map[string]protocol.ID{},
-		props: map[protocol.ID]*protocol.Entry{}, counted: map[protocol.ID]bool{}, invalid: map[protocol.ID]bool{}}
+	t := &tally{voters: s.voters(), votes: map[protocol.ID][]Vote{}, first: make([]*ballot, len(s.order)),
+		props: map[protocol.ID]*protocol.Entry{}, invalid: map[protocol.ID]bool{}}
 	t.needed = s.rule.Needed(t.voters)
-	var ballots []ballot
+	ballots := make([]ballot, 0, len(es))
 	for _, e := range es {
 		m, ks, ok := s.valid(e)
 		if !ok {
@@ -448,21 +459,32 @@ func (s *state) tally(es []*protocol.Entry, h *History) *tally {
 		}
 		kept = append(kept, b)
 	}
-	slices.SortFunc(kept, func(a, b ballot) int {
-		return cmp.Or(cmp.Compare(a.m.name, b.m.name), cmp.Compare(a.pos, b.pos), cmp.Compare(a.e.Seq(), b.e.Seq()))
-	})
-	firstEntry := map[string]*protocol.Entry{}
-	for _, b := range kept {
-		name := b.m.name
-		if id, voted := t.first[name]; voted {
-			if id != b.target {
-				h.Conflicts = append(h.Conflicts, Conflict{Member: name, Base: s.version, First: firstEntry[name], Second: b.e})
-			}
-			continue
+	// Each member's first ballot (by position of its key, then seq)
+	// counts; a later one for another amendment is a conflict.
+	for i := range kept {
+		b := &kept[i]
+		if first := t.first[b.m.idx]; first == nil || b.pos < first.pos || b.pos == first.pos && b.e.Seq() < first.e.Seq() {
+			t.first[b.m.idx] = b
 		}
-		t.first[name], firstEntry[name] = b.target, b.e
-		t.counted[b.e.ID] = true
-		t.votes[b.target] = append(t.votes[b.target], Vote{Member: name, Entry: b.e.ID, Author: b.e.Author, Seq: b.e.Seq()})
+	}
+	n := map[protocol.ID]int{}
+	for i := range kept {
+		b := &kept[i]
+		first := t.first[b.m.idx]
+		if first == b {
+			n[b.target]++
+		} else if first.target != b.target {
+			h.Conflicts = append(h.Conflicts, Conflict{Member: b.m.name, Base: s.version, First: first.e, Second: b.e})
+		}
+	}
+	// The votes of each amendment, in member (name) order.
+	for id, c := range n {
+		t.votes[id] = make([]Vote, 0, c)
+	}
+	for _, m := range s.byName {
+		if b := t.first[m.idx]; b != nil {
+			t.votes[b.target] = append(t.votes[b.target], Vote{Member: m.name, Entry: b.e.ID, Author: b.e.Author, Seq: b.e.Seq()})
+		}
 	}
 	// At most one amendment can pass: each voter counts once and the
 	// threshold is at least half.
@@ -487,7 +509,7 @@ func (t *tally) pending(s *state) []Proposal {
 			Change: describe(e.Body.GetAmendment()), Body: e.Body.GetAmendment(),
 			Votes: t.votes[id], Voters: t.voters, Needed: t.needed}
 		for _, v := range voters {
-			switch got, ok := t.first[v]; {
+			switch got, ok := t.voteOf(s.members[v]); {
 			case !ok:
 				p.Missing = append(p.Missing, v)
 			case got != id:
@@ -515,10 +537,8 @@ func (s *state) check(a *pb.Amendment) string {
 		}
 		// Removed members' peer IDs too: a removed member's node still
 		// holds that transport key, and would be let in as the new one.
-		for _, m := range s.members {
-			if m.peer == b.PeerId {
-				return fmt.Sprintf("admits %q with the peer ID of %q", b.Name, m.name)
-			}
+		if name, used := s.admittedPeers[b.PeerId]; used {
+			return fmt.Sprintf("admits %q with the peer ID of %q", b.Name, name)
 		}
 	case *pb.Amendment_Remove:
 		if why := s.checkCut(c.Remove.Member, c.Remove.Key); why != "" {
@@ -586,6 +606,9 @@ func (s *state) checkCut(name string, key []byte) string {
 // apply makes the passed amendment a of s.
 func (s *state) apply(a *pb.Amendment) {
 	next := s.version + 1
+	if a.GetAdmit() == nil {
+		s.voting = nil // admit keeps it up to date
+	}
 	switch c := a.Change.(type) {
 	case *pb.Amendment_Admit:
 		s.admit(c.Admit, next)
