@@ -3,6 +3,7 @@ GO        ?= go
 BIN       ?= bin/staydown
 FUZZTIME  ?= 10s
 PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOC_GEN_VTPROTO_VERSION := v0.6.0
 # The demo's first port: its nodes use BASE_PORT to BASE_PORT+2 (libp2p)
 # and BASE_PORT+100 to BASE_PORT+102 (HTTP API), on 127.0.0.1.
 BASE_PORT ?= 4101
@@ -44,9 +45,13 @@ lint:
 
 # Regenerates protocol/pb from the schema. Needs protoc (Debian:
 # protobuf-compiler); protoc-gen-go is installed at the pinned version.
+# protoc-gen-go-vtproto generates the fast decoder of entries a replica
+# reads its own store with (protocol.DecodeStored), for staydown.proto only.
 proto:
 	GOBIN=$(CURDIR)/bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	GOBIN=$(CURDIR)/bin $(GO) install github.com/planetscale/vtprotobuf/cmd/protoc-gen-go-vtproto@$(PROTOC_GEN_VTPROTO_VERSION)
 	PATH=$(CURDIR)/bin:$$PATH protoc --go_out=. --go_opt=paths=source_relative protocol/pb/staydown.proto protocol/pb/sync.proto protocol/pb/export.proto
+	PATH=$(CURDIR)/bin:$$PATH protoc --go-vtproto_out=. --go-vtproto_opt=paths=source_relative,features=unmarshal_unsafe protocol/pb/staydown.proto
 
 clean:
 	rm -rf bin

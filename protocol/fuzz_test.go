@@ -25,8 +25,9 @@ func checkParseError(t *testing.T, err, sentinel error) {
 }
 
 // FuzzDecode: Decode never panics; what it accepts is canonical (re-encoding
-// the decoded body gives the same bytes, so the same id) and decodes again
-// to the same entry; what it rejects is rejected with ErrMalformed or
+// the decoded body gives the same bytes, so the same id), decodes again
+// to the same entry, and DecodeStored (the generated decoder a replica
+// reads its own entries with) decodes it to the same body; what it rejects is rejected with ErrMalformed or
 // ErrTooLarge.
 func FuzzDecode(f *testing.F) {
 	_, built := buildVectors(f)
@@ -74,6 +75,10 @@ func FuzzDecode(f *testing.F) {
 		again, err := Decode(append([]byte(nil), e.Raw...))
 		if err != nil || again.ID != e.ID || !proto.Equal(again.Body, e.Body) {
 			t.Fatalf("re-decode: %v", err)
+		}
+		stored, err := DecodeStored(append([]byte(nil), e.Raw...), e.ID)
+		if err != nil || stored.Author != e.Author || !proto.Equal(stored.Body, e.Body) {
+			t.Fatalf("DecodeStored differs from Decode: %v\n%v\n%v", err, stored, e.Body)
 		}
 		if e.Kind() == "" {
 			t.Fatal("accepted an entry without a payload")
