@@ -3,7 +3,10 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -120,33 +123,95 @@ func voidTurnsIn(tx *bolt.Tx, m Members) (bool, error) {
 // MembershipEntries is every logged membership entry (amendment,
 // approval, rotation, peer-update; SPEC 12.2), void ones too, in log
 // order: what membership.Compute takes.
+//
+// A node starts with it, so it is built for speed: one read transaction
+// copies the entries' bytes into a few large buffers (the entries alias
+// them), and
+// they are decoded outside it, on every CPU. Stored entries passed
+// protocol.Decode when they came in: they are not checked again (Check
+// does).
 func (s *Store) MembershipEntries() ([]*protocol.Entry, error) {
-	var out []*protocol.Entry
+	type loc struct {
+		id     protocol.ID
+		author protocol.AuthorKey
+		seq    uint64
+		raw    []byte
+	}
+	var locs []loc
+	var buf []byte // the chunk entries are copied into
 	err := s.view(func(b *buckets) error {
-		return b.idx[idxMembership].ForEach(func(k, v []byte) error {
+		idx := b.idx[idxMembership]
+		// A cursor on the log of the entry before: the next entry of
+		// the same log is often the next key, which Next finds without
+		// a search from the root.
+		var log *bolt.Cursor
+		var logOf protocol.AuthorKey
+		var last uint64
+		return idx.ForEach(func(k, v []byte) error {
 			id, ok := idOf(v)
 			if len(k) != logKeySize || !ok {
 				return fmt.Errorf("%w: membership/%x: want author || seq -> id", ErrCorrupt, k)
 			}
 			author, seq := authorOf(k), binary.BigEndian.Uint64(k[authorSize:])
-			log := b.logs.Bucket(author[:])
-			if log == nil {
-				return fmt.Errorf("%w: membership/%x: no log", ErrCorrupt, k)
+			if log == nil || author != logOf {
+				lb := b.logs.Bucket(author[:])
+				if lb == nil {
+					return fmt.Errorf("%w: membership/%x: no log", ErrCorrupt, k)
+				}
+				log, logOf, last = lb.Cursor(), author, 0
 			}
-			raw := log.Get(u64(seq))
+			var key, raw []byte
+			if last != 0 && seq == last+1 {
+				key, raw = log.Next()
+			}
+			if want := u64(seq); !bytes.Equal(key, want) {
+				key, raw = log.Seek(want)
+				if !bytes.Equal(key, want) {
+					raw = nil
+				}
+			}
+			last = seq
 			if raw == nil {
 				return fmt.Errorf("%w: membership/%x: no entry at seq %d", ErrCorrupt, k, seq)
 			}
-			// Stored entries passed protocol.Decode when they came in:
-			// a node with a long membership history starts faster for
-			// not checking them again (Check does).
-			e, err := protocol.DecodeStored(bytes.Clone(raw), id)
-			if err != nil || e.Author != author || e.Seq() != seq {
-				return fmt.Errorf("%w: logs/%s/%d: not the entry the membership index names (%v)", ErrCorrupt, author, seq, err)
+			if len(raw) > cap(buf)-len(buf) {
+				buf = make([]byte, 0, max(len(raw), 1<<20))
 			}
-			out = append(out, e)
+			buf = append(buf, raw...)
+			locs = append(locs, loc{id: id, author: author, seq: seq, raw: buf[len(buf)-len(raw) : len(buf) : len(buf)]})
 			return nil
 		})
 	})
-	return out, wrapDB("membership entries", err)
+	if err != nil {
+		return nil, wrapDB("membership entries", err)
+	}
+	out := make([]*protocol.Entry, len(locs))
+	errs := make([]error, len(locs))
+	parallel(len(locs), func(i int) {
+		l := locs[i]
+		e, err := protocol.DecodeStored(l.raw, l.id)
+		if err != nil || e.Author != l.author || e.Seq() != l.seq {
+			errs[i] = fmt.Errorf("%w: logs/%s/%d: not the entry the membership index names (%v)", ErrCorrupt, l.author, l.seq, err)
+		}
+		out[i] = e
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, wrapDB("membership entries", err)
+	}
+	return out, nil
+}
+
+// parallel calls fn(i) for i in [0, n), on as many goroutines as the
+// process may run at once, and returns when every call has.
+func parallel(n int, fn func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), max(1, n/1024))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w * n / workers; i < (w+1)*n/workers; i++ {
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
 }
