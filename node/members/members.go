@@ -25,8 +25,12 @@ type Live struct {
 	log     *slog.Logger
 	cur     atomic.Pointer[membership.History]
 
-	mu      sync.Mutex // serialises Refresh and the watchers list
+	mu      sync.Mutex // serialises Refresh, and guards entries and the watchers list
 	watches []func(old, now *membership.History)
+	// entries is every membership entry of the store: read once at
+	// Open, then told by the writer (Refresh), so a refresh computes
+	// from memory instead of reading them all again.
+	entries []*protocol.Entry
 }
 
 // Open computes the membership from g and st's membership entries, and
@@ -34,10 +38,12 @@ type Live struct {
 // were derived under another membership, or none, derives them again).
 func Open(g *membership.Genesis, st *store.Store, log *slog.Logger) (*Live, error) {
 	l := &Live{genesis: g, store: st, log: log}
-	h, err := l.compute()
+	es, err := st.MembershipEntries()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("membership: %w", err)
 	}
+	l.entries = es
+	h := membership.Compute(g, es)
 	start := time.Now()
 	rebuilt, err := st.SetMembers(h, h.Affected(nil))
 	if err != nil {
@@ -48,14 +54,6 @@ func Open(g *membership.Genesis, st *store.Store, log *slog.Logger) (*Live, erro
 	}
 	l.cur.Store(h)
 	return l, nil
-}
-
-func (l *Live) compute() (*membership.History, error) {
-	es, err := l.store.MembershipEntries()
-	if err != nil {
-		return nil, fmt.Errorf("membership: %w", err)
-	}
-	return membership.Compute(l.genesis, es), nil
 }
 
 // Genesis is the federation's genesis.
@@ -76,20 +74,18 @@ func (l *Live) Watch(fn func(old, now *membership.History)) {
 	l.watches = append(l.watches, fn)
 }
 
-// Refresh computes the membership again from the store, after a commit
-// that logged a membership entry (the writer calls it). If a verdict may
+// Refresh computes the membership again, with the membership entries a
+// commit logged (the writer calls it, with those). If a verdict may
 // have changed, the store judges under the new membership from now on
 // (deriving its indexes again if a stored entry's verdict changed). The
 // watchers are told when the roster in force changed, which Refresh
 // reports: held entries may apply now.
-func (l *Live) Refresh() (bool, error) {
+func (l *Live) Refresh(logged []*protocol.Entry) (bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	old := l.cur.Load()
-	h, err := l.compute()
-	if err != nil {
-		return false, err
-	}
+	l.entries = append(l.entries, logged...)
+	h := membership.Compute(l.genesis, l.entries)
 	if string(h.Fingerprint()) != string(old.Fingerprint()) {
 		start := time.Now()
 		rebuilt, err := l.store.SetMembers(h, h.Affected(old))

@@ -83,10 +83,11 @@ type Deps struct {
 	Equivocation func(ev *replica.EquivocationError)
 	// Missing asks for a sync: an entry came before its predecessor.
 	Missing func()
-	// Refresh computes the membership again after a commit that logged a
-	// membership entry (members.Live.Refresh), and reports whether the
-	// roster changed: the entries held for an admission are tried again.
-	Refresh func() (bool, error)
+	// Refresh computes the membership again after a commit that logged
+	// membership entries, given those (members.Live.Refresh), and reports
+	// whether the roster changed: the entries held for an admission are
+	// tried again.
+	Refresh func(logged []*protocol.Entry) (bool, error)
 	// Counted is told of each result's outcome; Committed of each
 	// transaction's duration; Pending of the buffer's size (metrics).
 	Counted   func(store.Outcome)
@@ -337,7 +338,8 @@ func (w *Writer) commit(props []proposal, batch []*protocol.Entry, buffer bool) 
 			first = results[len(own):]
 		}
 		var next []*protocol.Entry
-		gap, members := false, false
+		gap := false
+		var members []*protocol.Entry // membership entries logged
 		for i, r := range results {
 			var entry *protocol.Entry
 			if i < len(own) {
@@ -347,7 +349,7 @@ func (w *Writer) commit(props []proposal, batch []*protocol.Entry, buffer bool) 
 			}
 			w.d.Counted(r.Outcome)
 			if r.Outcome.Logged() && entry.Kind().IsMembership() {
-				members = true
+				members = append(members, entry)
 			}
 			switch r.Outcome {
 			case store.Applied:
@@ -385,8 +387,8 @@ func (w *Writer) commit(props []proposal, batch []*protocol.Entry, buffer bool) 
 				w.d.Log.Debug("entry far past the end of its key: not stored", "author", w.d.Names(entry.Author), "seq", entry.Seq(), "err", r.Err)
 			}
 		}
-		if members {
-			changed, err := w.d.Refresh()
+		if len(members) > 0 {
+			changed, err := w.d.Refresh(members)
 			if err != nil {
 				w.d.Log.Error("computing the membership after a membership entry", "err", err)
 			} else if changed {

@@ -43,7 +43,7 @@ func newTestWriter(t *testing.T) *testWriter {
 	tw := &testWriter{store: st, key: key, received: make(chan *protocol.Entry, 64), commits: make(chan int, 64)}
 	done := make(chan struct{})
 	tw.Writer = New(Deps{Store: st, Names: roster.NameOf, Federation: "test", Author: own,
-		Refresh: func() (bool, error) { return false, nil },
+		Refresh: func([]*protocol.Entry) (bool, error) { return false, nil },
 		Now:     time.Now, Done: done, Log: slog.New(slog.DiscardHandler),
 		Hooks:        func([]*protocol.Entry) []func(*store.Writes, []store.Result) error { return nil },
 		Stored:       func(e *protocol.Entry, _ store.Result, _ bool) { tw.stored = append(tw.stored, e.ID) },
