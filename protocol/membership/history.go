@@ -124,9 +124,9 @@ type state struct {
 	// admittedPeers is the peer ID each member was admitted with, to
 	// its name (peer updates come after every version: peers).
 	admittedPeers map[string]string
-	// voting is the members who vote, in order (voterNames); nil until
+	// voting is the members who vote, in order (voterList); nil until
 	// asked, and again after an admission, a role or a rule changes.
-	voting []string
+	voting []*member
 }
 
 // History is a federation's membership: a pure function of its genesis and
@@ -201,9 +201,9 @@ func Compute(g *Genesis, entries []*protocol.Entry) *History {
 		decided[p.ID] = true
 		a := p.Body.GetAmendment()
 		var missing []string
-		for _, name := range s.voterNames() {
-			if id, _ := t.voteOf(s.members[name]); id != p.ID {
-				missing = append(missing, name)
+		for _, m := range s.voterList() {
+			if id, _ := t.voteOf(m); id != p.ID {
+				missing = append(missing, m.name)
 			}
 		}
 		change := describe(a)
@@ -269,17 +269,18 @@ func (s *state) admit(b *pb.MemberBlock, version uint64) {
 	var k protocol.AuthorKey
 	copy(k[:], b.AuthorKey)
 	role := protocol.Role(b.Role)
-	if s.voting != nil && s.rule.Votes(role) {
-		s.voting = append(slices.Clip(s.voting), b.Name)
-	}
-	s.members[b.Name] = &member{
+	m := &member{
 		name: b.Name, idx: len(s.order), role: role, admittedRole: role, first: k, admitted: version,
 		platform: role == protocol.RolePlatform, peer: b.PeerId, addrs: slices.Clone(b.Addrs),
+	}
+	s.members[b.Name] = m
+	if s.voting != nil && s.rule.Votes(role) {
+		s.voting = append(slices.Clip(s.voting), m)
 	}
 	s.order = append(s.order, b.Name)
 	s.admittedPeers[b.PeerId] = b.Name
 	i, _ := slices.BinarySearchFunc(s.byName, b.Name, func(m *member, name string) int { return cmp.Compare(m.name, name) })
-	s.byName = slices.Insert(s.byName, i, s.members[b.Name])
+	s.byName = slices.Insert(s.byName, i, m)
 	s.declared[k] = true
 }
 
@@ -359,16 +360,16 @@ func (s *state) valid(e *protocol.Entry) (*member, KeyState, bool) {
 	return s.members[ks.Member], ks, true
 }
 
-func (s *state) voters() int { return len(s.voterNames()) }
+func (s *state) voters() int { return len(s.voterList()) }
 
-// voterNames is the members who vote, in admission order. The caller
+// voterList is the members who vote, in admission order. The caller
 // must not change the slice.
-func (s *state) voterNames() []string {
+func (s *state) voterList() []*member {
 	if s.voting == nil {
-		s.voting = []string{}
+		s.voting = []*member{}
 		for _, name := range s.order {
 			if m := s.members[name]; !m.removed && s.rule.Votes(m.role) {
-				s.voting = append(s.voting, name)
+				s.voting = append(s.voting, m)
 			}
 		}
 	}
@@ -502,18 +503,18 @@ func (s *state) tally(es []*protocol.Entry, h *History) *tally {
 // pending lists the amendments of s's version with their votes so far.
 func (t *tally) pending(s *state) []Proposal {
 	var out []Proposal
-	voters := s.voterNames()
+	voters := s.voterList()
 	for id, e := range t.props {
 		m, _, _ := s.valid(e)
 		p := Proposal{ID: id, Base: s.version, Proposer: m.name, Author: e.Author, Seq: e.Seq(),
 			Change: describe(e.Body.GetAmendment()), Body: e.Body.GetAmendment(),
 			Votes: t.votes[id], Voters: t.voters, Needed: t.needed}
 		for _, v := range voters {
-			switch got, ok := t.voteOf(s.members[v]); {
+			switch got, ok := t.voteOf(v); {
 			case !ok:
-				p.Missing = append(p.Missing, v)
+				p.Missing = append(p.Missing, v.name)
 			case got != id:
-				p.Elsewise = append(p.Elsewise, v)
+				p.Elsewise = append(p.Elsewise, v.name)
 			}
 		}
 		out = append(out, p)
