@@ -15,7 +15,7 @@ import (
 
 // A node whose store was rebuilt from its peers with too few of them
 // answering (staydown store restore --unconfirmed) starts with its own
-// head unconfirmed (SPEC 16.6): it serves matches from what it holds,
+// head unconfirmed (SPEC 16.7): it serves matches from what it holds,
 // syncs as always, and refuses to publish until enough members' nodes
 // have served it their replica, its own log included. Then it records
 // the confirmation in the store and publishes from the head it holds.

@@ -75,7 +75,7 @@ func DamagedName(path string, t time.Time) string {
 }
 
 // Restore rebuilds the store of the stopped node of cfg from its peers
-// (SPEC 16.6): a fresh store, filled by sync sessions (node/syncer's
+// (SPEC 16.7): a fresh store, filled by sync sessions (node/syncer's
 // client, every entry checked as any sync checks it) with every other
 // member's node it can reach within the timeout, using the node's own
 // keys (the peers admit only roster members). The genesis comes from the

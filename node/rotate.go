@@ -41,7 +41,7 @@ func RotateKey(cfg *config.Node, log *slog.Logger) (Rotation, error) {
 	}
 	defer st.Close()
 	// A store restored from too few peers may lack the own log's newest
-	// entries: a rotation signed on it could repeat a seq (SPEC 16.6).
+	// entries: a rotation signed on it could repeat a seq (SPEC 16.7).
 	if r, ok, err := st.Restored(); err != nil {
 		return Rotation{}, err
 	} else if ok && !r.Confirmed {

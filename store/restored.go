@@ -10,7 +10,7 @@ import (
 )
 
 // metaRestored is the record of a store rebuilt from the federation's
-// peers (`staydown store restore`, SPEC 16.6): the node's own head was
+// peers (`staydown store restore`, SPEC 16.7): the node's own head was
 // lost with its file, and the node may not sign again until its own
 // log, as its peers hold it, is known. A store never restored has no
 // such row.
@@ -27,7 +27,7 @@ type Restored struct {
 	// From are the member names of the peers whose sync sessions
 	// completed: during the restore, and after it while unconfirmed.
 	From []string `json:"from"`
-	// Needed is how many of them confirm the own head (SPEC 16.6).
+	// Needed is how many of them confirm the own head (SPEC 16.7).
 	Needed int `json:"needed"`
 	// OwnSeq is the node's own head when the restore ended.
 	OwnSeq uint64 `json:"own_seq"`

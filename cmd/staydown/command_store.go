@@ -99,7 +99,7 @@ It waits up to --timeout for every member's node it can reach, and needs
 --min-peers of them (default: a majority of the other members) to have
 served their whole replica: an entry this node signed just before the
 damage may have reached only some peers, and signing again at its seq
-would be an equivocation every peer flags (SPEC 5.3, 16.6). With fewer,
+would be an equivocation every peer flags (SPEC 5.3, 16.7). With fewer,
 it changes nothing and says how many answered; --unconfirmed installs
 what it got anyway, and the node then serves matches but refuses to
 publish until enough peers have served it.

@@ -71,7 +71,7 @@ type Deps struct {
 	Rejected func()
 	// Hold, when set and true, stops the checkpoints of this node's own
 	// log: its store was restored and its own head is not confirmed yet
-	// (SPEC 16.6). Cosigning others' goes on.
+	// (SPEC 16.7). Cosigning others' goes on.
 	Hold func() bool
 	Log  *slog.Logger
 	Reg  prometheus.Registerer

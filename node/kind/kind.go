@@ -35,6 +35,6 @@ var (
 	ErrNoSpace = store.ErrNoSpace
 	// ErrUnavailable: the node cannot do it until something it waits for
 	// happens, e.g. a publication while its own log, restored from its
-	// peers, is not confirmed yet (503; SPEC 16.6).
+	// peers, is not confirmed yet (503; SPEC 16.7).
 	ErrUnavailable = errors.New("unavailable")
 )

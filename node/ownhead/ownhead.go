@@ -1,5 +1,5 @@
 // Package ownhead decides when a node whose store was rebuilt from its
-// peers knows its own head (SPEC 16.6). The node's own log came back
+// peers knows its own head (SPEC 16.7). The node's own log came back
 // from the peers like every other log; but an entry it signed just
 // before the damage may have reached only some of them, and signing
 // again at that seq would be an equivocation (SPEC 5.3) that every peer

@@ -47,7 +47,7 @@ type Status struct {
 	// OwnHeadConfirmed is false while this node's store, rebuilt from
 	// its peers (staydown store restore), has not had its own log
 	// confirmed by enough of them: the node refuses to publish until it
-	// is (SPEC 16.6). Restored says when and from whom, if it was.
+	// is (SPEC 16.7). Restored says when and from whom, if it was.
 	OwnHeadConfirmed bool      `json:"own_head_confirmed"`
 	Restored         *Restored `json:"restored,omitempty"`
 }
