@@ -176,8 +176,14 @@ func (w *Writer) Run(received <-chan *protocol.Entry) {
 			sw.done <- syncDone{results, err}
 			continue
 		case e := <-w.holdIn:
-			w.hold(e)
-			continue
+			// The validator found no member's key for e, but an
+			// admission may have passed since, and only one passing
+			// after the entry is held tries it again: look once more.
+			if o, _, err := w.d.Store.Preview(e); err != nil || o == store.Held {
+				w.hold(e)
+				continue
+			}
+			gossip = append(gossip, e)
 		}
 		size := 0
 	drain:

@@ -166,3 +166,22 @@ func TestPendingBounds(t *testing.T) {
 		t.Fatalf("%d expired, %d left, %d bytes, %d authors", n, p.len(), p.bytes, len(p.m))
 	}
 }
+
+// TestHoldAppliesAnEntryAdmittedMeanwhile: the validator asks the writer
+// to hold an entry whose author was no member when it looked; if the
+// author is one by the time the writer takes it (the admission passed in
+// between), the writer applies it at once instead of holding it until an
+// admission that already came.
+func TestHoldAppliesAnEntryAdmittedMeanwhile(t *testing.T) {
+	tw := newTestWriter(t)
+	e := prototest.Additions(t, tw.key, "test", 1)[0]
+	tw.Hold(e)
+	select {
+	case <-tw.commits:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the writer held an entry whose author is a member: no commit")
+	}
+	if len(tw.stored) != 1 || tw.stored[0] != e.ID {
+		t.Fatalf("stored %v, want %s", tw.stored, e.ID)
+	}
+}
