@@ -91,7 +91,7 @@ type roleSeg struct {
 
 type member struct {
 	name         string
-	idx          int // position in state.order
+	idx          int           // position in state.order
 	role         protocol.Role // role now
 	admittedRole protocol.Role
 	first        protocol.AuthorKey
@@ -120,7 +120,7 @@ type state struct {
 	succ     map[protocol.AuthorKey]protocol.AuthorKey // a revocation's new key
 	keys     map[protocol.AuthorKey]KeyState
 	declared map[protocol.AuthorKey]bool // every key a block or revocation named
-	byName []*member // every member, by name
+	byName   []*member                   // every member, by name
 	// admittedPeers is the peer ID each member was admitted with, to
 	// its name (peer updates come after every version: peers).
 	admittedPeers map[string]string
