@@ -76,14 +76,18 @@
 //	                           10 rotation, 11 peer-update)
 //	additions            author || seq -> id || timestamp_ms || len(labels) {len(label) label} || case_ref
 //	attest (runs)        len(sk) || sk || author || seq -> (empty)   one row per distinct signal of an addition
-//	retractions          target id -> retraction id || reason
-//	disputes             target id || dispute id -> author || reason
+//	retractions          target id -> retraction id || keys || reason
+//	disputes             target id || dispute id -> author || keys || reason
 //	allow                len(sk) || sk || allow id -> author || len(category) category || reason
 //	notices              addressee || notice id -> issuer
 //	noticerefs           notice id || update or reply id -> kind code || author
 //	noticesigs           len(sk) || sk || notice id -> (empty)     one row per distinct signal a notice names
 //	void                 id -> why                 a logged entry without effect (SPEC 9.2, 12.5)
 //	membership           author || seq -> id       every logged membership entry, void ones too (SPEC 12.2)
+//
+// keys in retractions and disputes are the index keys of the signals the
+// entry names, in its order: len(keys) {len(sk) sk}; none means all of its
+// target's (SPEC 6.2, 6.3).
 //
 // The signal key's length leads so that a prefix scan for one key cannot
 // run into a longer key that starts with it.

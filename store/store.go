@@ -20,12 +20,15 @@ import (
 // 3: noticesigs index and arrivals bucket; additions keyed by author ||
 // seq, attest keys ending with it. Schema 2 was never released.
 // 4: ids and attest kept as sorted runs (runs.go).
-const schemaVersion = 5
+// 5: membership index.
+// 6: retractions and disputes values carry the keys of the signals they
+// name (SPEC 6.2, 6.3).
+const schemaVersion = 6
 
 // indexOnlySchemas are the older schemas that differ from this one in
 // index layout only: Open rebuilds their indexes from the logs, once, and
 // stamps the file with schemaVersion.
-var indexOnlySchemas = map[uint64]bool{1: true, 3: true, 4: true}
+var indexOnlySchemas = map[uint64]bool{1: true, 3: true, 4: true, 5: true}
 
 // Source buckets: Rebuild keeps them.
 var (
