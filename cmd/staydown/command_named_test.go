@@ -55,7 +55,7 @@ func TestNamedSignalErrors(t *testing.T) {
 		want  string
 	}{
 		{"bad signal", "", []string{"retract", target, "--signal", "sha256:xyz"}, `staydown: retract: --signal: value "sha256:xyz": bad signal: sha256: want 64 hex characters, got 3`},
-		{"no type", "", []string{"dispute", target, "--reason", "r", "--signal", strings.Repeat("ab", 32)}, `staydown: dispute: --signal "`+strings.Repeat("ab", 32)+`": want TYPE:VALUE`},
+		{"no type", "", []string{"dispute", target, "--reason", "r", "--signal", strings.Repeat("ab", 32)}, `staydown: dispute: --signal "` + strings.Repeat("ab", 32) + `": want TYPE:VALUE`},
 		{"both", "", []string{"retract", target, "--signal", "md5:" + strings.Repeat("cd", 16), "--file", "-"}, "staydown: retract: give --signal or --file, not both"},
 		{"bad line", "md5:" + strings.Repeat("cd", 16) + "\nsha256:00\n", []string{"dispute", target, "--reason", "r", "--file", "-"}, `staydown: dispute: standard input:2: "sha256:00"`},
 		{"empty list", "# nothing\n", []string{"retract", target, "--file", "-"}, "staydown: retract: standard input lists no signal"},
