@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -495,22 +494,28 @@ func (n *Node) checkDispute(body *pb.Entry) error {
 		return err
 	}
 	for _, r := range held {
-		if r.Author == n.me.AuthorKey && overlap(r.Keys, d.Signals) {
+		if r.Author != n.me.AuthorKey {
+			continue
+		}
+		first, err := n.store.Get(r.EntryID)
+		if err != nil {
+			return err
+		}
+		if overlap(first.Body.GetDispute().GetSignals(), d.Signals) {
 			return fmt.Errorf("%w: this member disputed entry %s already (dispute %s); withdraw that dispute first, or name other signals", kind.ErrConflict, id, r.EntryID)
 		}
 	}
 	return nil
 }
 
-// overlap reports whether a dispute naming the signals with index keys
-// keys and one naming sigs bear on a signal in common (naming none is
-// naming all).
-func overlap(keys [][]byte, sigs []*pb.Signal) bool {
-	if len(keys) == 0 || len(sigs) == 0 {
+// overlap reports whether disputes naming a and b bear on a signal in
+// common (naming none is naming all).
+func overlap(a, b []*pb.Signal) bool {
+	if len(a) == 0 || len(b) == 0 {
 		return true
 	}
-	for _, s := range sigs {
-		if slices.ContainsFunc(keys, func(k []byte) bool { return bytes.Equal(k, protocol.SignalKey(s)) }) {
+	for _, s := range b {
+		if protocol.Names(a, protocol.SignalKey(s)) {
 			return true
 		}
 	}

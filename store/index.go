@@ -209,13 +209,21 @@ type namedRow struct {
 }
 
 func namedValue(who []byte, sigs []*pb.Signal, reason string) []byte {
-	b := append(make([]byte, 0, len(who)+1+len(reason)), who...)
-	b = binary.AppendUvarint(b, uint64(len(sigs)))
-	for _, s := range sigs {
-		k := protocol.SignalKey(s)
+	keys := make([][]byte, len(sigs))
+	for i, s := range sigs {
+		keys[i] = protocol.SignalKey(s)
+	}
+	b := appendKeys(append(make([]byte, 0, len(who)+1+len(reason)), who...), keys)
+	return append(b, reason...)
+}
+
+// appendKeys appends len(keys) {len(sk) sk}.
+func appendKeys(b []byte, keys [][]byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(keys)))
+	for _, k := range keys {
 		b = append(binary.AppendUvarint(b, uint64(len(k))), k...)
 	}
-	return append(b, reason...)
+	return b
 }
 
 // parseNamed decodes a namedValue whose who is whoSize bytes. index

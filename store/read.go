@@ -247,9 +247,6 @@ type Reason struct {
 	EntryID  protocol.ID
 	Category string // allow only
 	Reason   string
-	// Keys are the index keys of the signals a retraction or a dispute
-	// names; none: all of its target's.
-	Keys [][]byte
 }
 
 // Match returns every stored addition that carries the signal with this
@@ -370,7 +367,7 @@ func (b *buckets) attestation(sk, lk []byte, allows []Reason) (Attestation, erro
 		return Attestation{}, err
 	} else if ok && r.names(sk) {
 		retracted = true
-		a.Reasons = append(a.Reasons, Reason{Kind: protocol.KindRetraction, Author: sum.Author, EntryID: protocol.ID(r.Who), Reason: r.Reason, Keys: r.Keys})
+		a.Reasons = append(a.Reasons, Reason{Kind: protocol.KindRetraction, Author: sum.Author, EntryID: protocol.ID(r.Who), Reason: r.Reason})
 	}
 	disputed, err := b.disputes(id, sk, &a)
 	if err != nil {
@@ -421,7 +418,7 @@ func (b *buckets) disputes(id protocol.ID, sk []byte, a *Attestation) (bool, err
 			continue
 		}
 		disputed = true
-		a.Reasons = append(a.Reasons, Reason{Kind: protocol.KindDispute, Author: authorOf(d.Who), EntryID: did, Reason: d.Reason, Keys: d.Keys})
+		a.Reasons = append(a.Reasons, Reason{Kind: protocol.KindDispute, Author: authorOf(d.Who), EntryID: did, Reason: d.Reason})
 	}
 	return disputed, nil
 }
