@@ -21,12 +21,16 @@
 // 10.1). Times are the authors' claims (section 15).
 //
 // Entry figures (additions, signals, retracted, allows_retracted,
-// disputes_withdrawn, disputed, disputes_filed, allows, void_entries)
-// count entries signed in the period:
+// disputes_withdrawn, disputed, signals_retracted, signals_disputed,
+// disputes_filed, allows, void_entries) count entries signed in the
+// period:
 // those whose timestamp_ms is at least since. For "retracted" that is the
 // retraction's timestamp (the addition may be older); for "disputed" it is
 // the dispute's (an addition counts once however many disputes of the
-// period target it, whenever it was added).
+// period target it, whenever it was added). A retraction or a dispute
+// that names signals (SPEC 6.2, 6.3) bears on those the addition carries
+// only: signals_retracted and signals_disputed count them, and a dispute
+// withdrawn for some of its signals still stands for the others.
 //
 // Notice figures (notices_issued, notices_received and the outcome counts
 // and times) count the notices whose own timestamp_ms is at least since,
