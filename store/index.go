@@ -263,6 +263,14 @@ func appendString(b []byte, s string) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }
 
+func uvarintLen(v uint64) int {
+	n := 1
+	for ; v >= 0x80; v >>= 7 {
+		n++
+	}
+	return n
+}
+
 // reader decodes a value; the first short read clears ok and every later
 // read returns zero values, so a parser checks ok once at the end.
 type reader struct {
@@ -286,9 +294,11 @@ func (r *reader) next(n int) []byte {
 
 func (r *reader) uint64() uint64 { return binary.BigEndian.Uint64(r.next(8)) }
 
+// uvarint reads a varint of minimal length, as binary.AppendUvarint
+// writes it: a longer one is not a value this store wrote.
 func (r *reader) uvarint() uint64 {
 	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
+	if n <= 0 || n != uvarintLen(v) {
 		r.fail()
 		return 0
 	}
