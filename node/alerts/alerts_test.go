@@ -190,8 +190,11 @@ func TestWebhookGivesUp(t *testing.T) {
 		var w waits
 		h := newHook(newWebhook(config.Webhook{URL: r.URL, Secret: secret, Format: config.WebhookJSON}, time.Now), log, w.after, nil)
 		h.deliver(context.Background(), testEvent)
-		if r.attempts != tc.tries || !slices.Equal(w.get(), tc.waits) {
-			t.Errorf("status %d: %d tries, waits %v; want %d, %v", tc.status, r.attempts, w.get(), tc.tries, tc.waits)
+		r.mu.Lock()
+		tries := r.attempts
+		r.mu.Unlock()
+		if tries != tc.tries || !slices.Equal(w.get(), tc.waits) {
+			t.Errorf("status %d: %d tries, waits %v; want %d, %v", tc.status, tries, w.get(), tc.tries, tc.waits)
 		}
 		if !strings.Contains(logs.String(), "given up") {
 			t.Errorf("status %d: no log line says the alert was given up:\n%s", tc.status, logs)
@@ -497,4 +500,24 @@ func TestAlertRules(t *testing.T) {
 	clock.Add(11 * time.Minute)
 	r.Check()
 	check(r, "the issuer's notice overdue", "overdue "+id3+" overdue")
+}
+
+// FuzzVerify: Verify never panics, accepts exactly what Sign signed at a
+// time within the skew, and refuses the signature of any other body.
+func FuzzVerify(f *testing.F) {
+	f.Add([]byte(secret), "1800000000", "sha256=00", []byte(`{"event":"overdue"}`), int64(0))
+	f.Add([]byte("k"), "-1", "", []byte{}, int64(-301))
+	f.Add([]byte{}, "99999999999999999999", "sha256=", []byte{0xff}, int64(301))
+	f.Fuzz(func(t *testing.T, key []byte, ts, sig string, body []byte, offset int64) {
+		now := time.Unix(1_800_000_000, 0)
+		_ = Verify(key, ts, sig, body, now, 5*time.Minute)
+		good := Sign(key, "1800000000", body)
+		err := Verify(key, "1800000000", good, body, now.Add(time.Duration(offset)*time.Second), 5*time.Minute)
+		if within := offset >= -300 && offset <= 300; within != (err == nil) {
+			t.Fatalf("offset %ds: %v", offset, err)
+		}
+		if Verify(key, "1800000000", good, append(bytes.Clone(body), 0), now, 5*time.Minute) == nil {
+			t.Fatal("a signature verified another body")
+		}
+	})
 }
