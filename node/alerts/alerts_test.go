@@ -521,3 +521,36 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// TestEmailStopsWithNode: a server that never answers holds a delivery
+// only until the node closes (its context ends), not for the whole try.
+func TestEmailStopsWithNode(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c // and say nothing
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	done := make(chan error, 1)
+	go func() {
+		done <- newEmail(config.Email{SMTP: ln.Addr().String(), From: "a@example.org", To: []string{"b@example.org"}}, time.Now).send(ctx, testEvent)
+	}()
+	c := <-accepted
+	defer c.Close()
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("sent to a server that said nothing")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the delivery went on 10 s after its context ended")
+	}
+}

@@ -55,6 +55,9 @@ func (m *email) send(ctx context.Context, e Event) (err error) {
 		deadline = time.Now().Add(sendTimeout)
 	}
 	_ = conn.SetDeadline(deadline)
+	// A node that closes does not wait for a slow server.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
 	secure := false
 	if m.cfg.TLS == config.EmailImplicit {
 		conn, secure = tls.Client(conn, m.tlsConfig()), true
