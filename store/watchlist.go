@@ -378,3 +378,49 @@ func checkWatchlist(tx *bolt.Tx) error {
 		return nil
 	})
 }
+
+// rekeyWatchlistURLs re-derives the url keys of the watchlist (watched
+// signals and the alerted set) after the url key changed to the v2 normal
+// form (schema urlKeysV2): a URL watched before the upgrade must still
+// meet the additions that carry it in either form. Run inside the
+// upgrade's transaction.
+func rekeyWatchlistURLs(tx *bolt.Tx) error {
+	urlTag := protocol.SignalKey(&pb.Signal{Value: &pb.Signal_Url{Url: "http://x/"}})[0]
+	rekey := func(name []byte, prefix int) error {
+		b, err := localBucket(tx, bucketWatchlist, name)
+		if err != nil {
+			return err
+		}
+		type row struct{ old, new, v []byte }
+		var rows []row
+		err = b.ForEach(func(k, v []byte) error {
+			if len(k) <= prefix+1 || k[prefix] != urlTag {
+				return nil
+			}
+			sk := protocol.SignalKey(&pb.Signal{Value: &pb.Signal_Url{Url: string(k[prefix+1:])}})
+			if nk := cat(k[:prefix], sk); !bytes.Equal(nk, k) {
+				rows = append(rows, row{bytes.Clone(k), nk, bytes.Clone(v)})
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if err := b.Delete(r.old); err != nil {
+				return err
+			}
+			if err := b.Put(r.new, r.v); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := rekey(watchSignals, 0); err != nil {
+		return fmt.Errorf("watchlist: %w", err)
+	}
+	if err := rekey(watchAlerted, idSize); err != nil {
+		return fmt.Errorf("watchlist alerted: %w", err)
+	}
+	return nil
+}
