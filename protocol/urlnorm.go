@@ -31,7 +31,7 @@ const (
 // than idna.Lookup, whose configuration "may change over time": a change
 // would change index keys. Its mapping table is that of
 // idna.UnicodeVersion (15.0.0 for Go before 1.27, where x/net picks its
-// 17.0.0 tables; TestIDNATables pins it).
+// 17.0.0 tables; TestUnicodeTables pins it).
 var hostIDNA = idna.New(
 	idna.MapForLookup(),         // UTS #46 mapping, UseSTD3ASCIIRules, CheckHyphens, CheckJoiners
 	idna.Transitional(false),    // Nontransitional_Processing: ß and ς kept
@@ -199,7 +199,7 @@ func NormalizeURLForm(s string, form URLForm) (string, error) {
 	if port, err = normalizePort(scheme, port); err != nil {
 		return "", fmt.Errorf("%w: url %q: %v", ErrSignal, in, err)
 	}
-	// Step 11.
+	// Steps 11 (path) and 13 (assembly).
 	out := make([]byte, 0, len(s)+16)
 	out = append(append(out, scheme...), "://"...)
 	if userinfo != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/net/idna"
@@ -123,12 +124,16 @@ func TestCheckNormalURL(t *testing.T) {
 	}
 }
 
-// TestIDNATables: the IDNA mapping is part of the v2 form (SPEC 7.4 step
-// 9); other tables would give other keys. A build with other tables must
-// not slip in unnoticed.
-func TestIDNATables(t *testing.T) {
+// TestUnicodeTables: the IDNA mapping and the lower-casing are part of
+// the normal forms (SPEC 7.4 step 9); other tables would give other keys.
+// A build with other tables (x/net takes Unicode 17.0.0 tables from Go
+// 1.27 on) must not slip in unnoticed: it needs a new form version.
+func TestUnicodeTables(t *testing.T) {
 	if idna.UnicodeVersion != "15.0.0" {
-		t.Fatalf("golang.org/x/net/idna has Unicode %s tables; SPEC 7.4 fixes 15.0.0 for the v2 form", idna.UnicodeVersion)
+		t.Errorf("golang.org/x/net/idna has Unicode %s tables; SPEC 7.4 fixes 15.0.0", idna.UnicodeVersion)
+	}
+	if unicode.Version != "15.0.0" {
+		t.Errorf("Go's unicode package has Unicode %s tables; SPEC 7.4 lower-cases by 15.0.0", unicode.Version)
 	}
 }
 
@@ -144,10 +149,16 @@ func FuzzURLForms(f *testing.F) {
 		if (err1 == nil) != (err2 == nil) {
 			t.Fatalf("%q: v1 %q, %v; v2 %q, %v", in, n1, err1, n2, err2)
 		}
-		if g, err := goV1NormalizeURL(in); err == nil && g == in {
-			// An entry valid before v2 stays valid, with a key.
-			if err := CheckNormalURL(in); err != nil {
-				t.Fatalf("the Go v1 normal form %q is refused: %v", in, err)
+		// The wire is unchanged: what a node before v2 took as a url
+		// (Go's net/url), a node now takes, and the reverse.
+		g, err := goV1NormalizeURL(in)
+		goValid := err == nil && g == in
+		if err := CheckNormalURL(in); (err == nil) != goValid {
+			t.Fatalf("%q: valid on the wire before v2: %v; now: %v", in, goValid, err)
+		}
+		if err == nil {
+			if err := CheckNormalURL(g); err != nil {
+				t.Fatalf("Go's v1 normal form %q of %q is refused: %v", g, in, err)
 			}
 		}
 		if err2 != nil {
@@ -167,9 +178,11 @@ func FuzzURLForms(f *testing.F) {
 		if k := URLKey(n1); k != n2 {
 			t.Fatalf("%q: v2 %q, but v2 of its v1 form %q is %q", in, n2, n1, k)
 		}
-		// A node of the v1 form takes every v2 URL.
-		if g, err := goV1NormalizeURL(n2); err != nil || g != n2 {
-			t.Fatalf("a Go v1 node refuses the v2 form %q: %q, %v", n2, g, err)
+		// A node of the v1 form takes every v1 and v2 URL.
+		for _, n := range []string{n1, n2} {
+			if g, err := goV1NormalizeURL(n); err != nil || g != n {
+				t.Fatalf("a Go v1 node refuses %q (of %q): %q, %v", n, in, g, err)
+			}
 		}
 	})
 }
