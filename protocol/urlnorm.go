@@ -103,8 +103,8 @@ var (
 	setUserinfoIn = makeSet(unreserved + ":!$&'()*+,;=%@")
 	// Characters of a user name or password that are not escaped.
 	setUserinfoOut = makeSet(unreserved + "$&+,;=")
-	// Characters of an IPv6 zone identifier.
-	setZone = makeSet(unreserved)
+	// Characters of an IPv6 zone identifier as they are.
+	setZone = makeSet(unreserved + "!\"$&'()*+,;=<>:]")
 )
 
 const upperHex = "0123456789ABCDEF"
@@ -287,20 +287,10 @@ func splitHostPort(hp string) (host, port string, err error) {
 }
 
 // normalizeIPLiteral: step 9a. Brackets, an IPv6 address in lower case,
-// and an optional zone ("%25" and unreserved characters, lower-cased).
+// and an optional zone.
 func normalizeIPLiteral(h string) (string, error) {
 	inner := h[1 : len(h)-1]
 	addr, zone, hasZone := strings.Cut(inner, "%25")
-	if hasZone {
-		if zone == "" {
-			return "", fmt.Errorf("bad host %q: empty zone", h)
-		}
-		for i := 0; i < len(zone); i++ {
-			if !setZone.has(zone[i]) {
-				return "", fmt.Errorf("bad host %q: character %q in zone", h, zone[i:i+1])
-			}
-		}
-	}
 	for i := 0; i < len(addr); i++ {
 		if c := addr[i]; !isHex(c) && c != ':' && c != '.' {
 			return "", fmt.Errorf("bad host %q: not an IPv6 address", h)
@@ -312,9 +302,45 @@ func normalizeIPLiteral(h string) (string, error) {
 	}
 	out := "[" + strings.ToLower(addr)
 	if hasZone {
-		out += "%25" + strings.ToLower(zone)
+		z, err := normalizeZone(zone)
+		if err != nil {
+			return "", fmt.Errorf("bad host %q: %v", h, err)
+		}
+		out += "%25" + z
 	}
 	return out + "]", nil
+}
+
+// normalizeZone: the zone of step 9a (RFC 6874), after its "%25". An
+// escape of a character that may stand as it is gets decoded; a space
+// and a percent sign stay escaped.
+func normalizeZone(z string) (string, error) {
+	out := make([]byte, 0, len(z))
+	for i := 0; i < len(z); i++ {
+		c := z[i]
+		if c == '%' {
+			if !escapedAt(z, i) {
+				return "", fmt.Errorf("bad percent-escape in zone")
+			}
+			c = unHex(z[i+1])<<4 | unHex(z[i+2])
+			i += 2
+			if c == ' ' || c == '%' {
+				out = appendEscape(out, c)
+				continue
+			}
+		}
+		if !setZone.has(c) {
+			return "", fmt.Errorf("character %q in zone", c)
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return "", fmt.Errorf("empty zone")
+	}
+	return string(out), nil
 }
 
 // normalizeRegName: step 9b. The host is decoded (escapes only of bytes

@@ -23,6 +23,11 @@ type urlVector struct {
 	V1 string `json:"v1,omitempty"`
 	// Error is a part of the rejection's message; then V1 and V2 are "".
 	Error string `json:"error,omitempty"`
+	// GoV1 is what Go's net/url, the reference of the v1 form before it
+	// was specified on its own, made of In where that differs from the v1
+	// form (only for inputs: on the wire the two agree, FuzzURLForms).
+	// The Python verifier, a port of it, must give the same.
+	GoV1 string `json:"go_v1,omitempty"`
 }
 
 func loadURLVectors(t testing.TB) []urlVector {
@@ -70,6 +75,16 @@ func TestURLVectors(t *testing.T) {
 				if k := string(SignalKey(&pb.Signal{Value: &pb.Signal_Url{Url: got}})[1:]); k != v.V2 {
 					t.Errorf("v%d: key of %q is %q, want %q", form, got, k, v.V2)
 				}
+			}
+			goWant, goErr := v.GoV1, v.Error != "" && v.GoV1 == ""
+			if goWant == "" && v.Error == "" {
+				goWant = v.V2
+				if v.V1 != "" {
+					goWant = v.V1
+				}
+			}
+			if g, err := goV1NormalizeURL(v.In); (err != nil) != goErr || g != goWant {
+				t.Errorf("Go's net/url v1 form: %q, %v; want %q (error: %v)", g, err, goWant, goErr)
 			}
 			if v.Error == "" {
 				// A node of the v1 form (before this version) takes the v2 form.
