@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -137,4 +138,40 @@ func rekeyTree(b *bolt.Bucket, from, to []byte) error {
 		}
 	}
 	return nil
+}
+
+// TestImportLegacyURLKeys: a watchlist.db side file predates the v2 URL
+// form, so its url keys are the URLs as entries carried them; imported,
+// they take the v2 form (and Check, which derives an alert's alerted key
+// from its watched signal, passes); importing it again changes nothing.
+func TestImportLegacyURLKeys(t *testing.T) {
+	const v1 = "https://example.com/%7euser"
+	w := newWorld(t)
+	sig := &pb.Signal{Value: &pb.Signal_Url{Url: v1}}
+	a1 := w.A.next(addition(sig))
+	tag := key(sig)[0]
+	oldKey := append([]byte{tag}, v1...)
+	alert := fmt.Sprintf(`{"raised_ms":1700000000000,"watched":%q,"signal":%q,"entry":%q}`, "url:"+v1, "url:"+v1, a1.ID)
+	file := writeLegacy(t, map[string]legacyBucket{
+		"signals": {rows: []kv{{oldKey, []byte{1}}}},
+		"alerts":  {rows: []kv{{u64(1), []byte(alert)}}, seq: 1},
+		"alerted": {rows: []kv{{cat(a1.ID[:], oldKey), u64(1)}}},
+	})
+	s := mustOpen(t)
+	s.mustApply(Applied, a1)
+	for range 2 {
+		if err := s.ImportLegacy(file); err != nil {
+			t.Fatalf("ImportLegacy: %v", err)
+		}
+		var watched [][]byte
+		if err := s.WatchedKeys(func(k []byte) error { watched = append(watched, bytes.Clone(k)); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if len(watched) != 1 || !bytes.Equal(watched[0], key(sig)) {
+			t.Errorf("watched %q, want %q", watched, key(sig))
+		}
+		if err := s.Check(); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
