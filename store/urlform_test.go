@@ -14,9 +14,9 @@ import (
 	"github.com/staydown/staydown/protocol/pb"
 )
 
-// A file of schema 5 was written when url signal keys were the URL as the
-// entry carries it (the v1 normal form). Opening it rebuilds the indexes
-// with v2 keys (SPEC 7.5), so that the URL matches in its v2 form, which
+// A file of the schema before urlKeysV2 (5) was written when url signal
+// keys were the URL as the entry carries it (the v1 normal form). Opening
+// it rebuilds the indexes with v2 keys (SPEC 7.5), so that the URL matches in its v2 form, which
 // is how every query is normalised now; and the watchlist, which Rebuild
 // keeps, has its url keys re-derived, so a URL watched before the upgrade
 // still meets the additions that carry it.
@@ -39,7 +39,7 @@ func TestOpenUpgradesURLKeys(t *testing.T) {
 	if !bytes.Equal(key(urlSig), newKey) {
 		t.Fatalf("key of %q is %q, want %q", v1, key(urlSig), newKey)
 	}
-	// The file as schema 5 wrote it: the entry's URL itself as key, in the
+	// The file as the schema before urlKeysV2 wrote it: the entry's URL itself as key, in the
 	// indexes and on the watchlist.
 	if err := s.Watch([][]byte{oldKey}, nil); err != nil {
 		t.Fatal(err)
@@ -62,10 +62,10 @@ func TestOpenUpgradesURLKeys(t *testing.T) {
 		if err := tx.Bucket(bucketWatchlist).Bucket(watchAlerted).Put(cat(e.ID[:], oldKey), u64(1)); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketMeta).Put(metaSchema, u64(5))
+		return tx.Bucket(bucketMeta).Put(metaSchema, u64(urlKeysV2-1))
 	})
 	if as, err := s.Match(newKey); err != nil || len(as) != 0 {
-		t.Fatalf("the schema 5 file matches the v2 key already: %v, %v", as, err)
+		t.Fatalf("the older file matches the v2 key already: %v, %v", as, err)
 	}
 
 	s.mustReopen()
