@@ -235,7 +235,8 @@ func NormalizeURLForm(s string, form URLForm) (string, error) {
 func normalizeUserinfo(u string) ([]byte, error) {
 	for i := 0; i < len(u); i++ {
 		if !setUserinfoIn.has(u[i]) {
-			return nil, fmt.Errorf("character %q in user information", u[i:i+1])
+			r, _ := utf8.DecodeRuneInString(u[i:])
+			return nil, fmt.Errorf("character %q in user information", r)
 		}
 		if u[i] == '%' && !escapedAt(u, i) {
 			return nil, fmt.Errorf("bad percent-escape in user information")
@@ -363,7 +364,7 @@ func normalizeRegName(h string, form URLForm) (string, error) {
 			}
 			i += 2
 		case c < 0x80 && !setHost.has(c):
-			return "", fmt.Errorf("character %q in host %q", h[i:i+1], h)
+			return "", fmt.Errorf("character %q in host %q", rune(c), h)
 		}
 		dec = append(dec, c)
 	}
