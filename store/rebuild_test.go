@@ -188,19 +188,19 @@ func TestRebuildRefusesDamagedLog(t *testing.T) {
 // rebuilt, holding what a store of the current schema holds; its logs and
 // evidence are untouched. Schema 1 keyed additions by id and ended attest
 // keys with the id; schema 3 kept ids and attest as plain buckets; schema
-// 4 had no membership index; schema 5 kept no signal keys in retractions
-// and disputes rows.
+// 4 had no membership index; schema 6 (namedKeys - 1) kept no signal keys
+// in retractions and disputes rows.
 func TestOpenUpgradesOldSchemas(t *testing.T) {
 	for _, tt := range []struct {
 		schema    int
 		downgrade func(tx *bolt.Tx) error
-	}{{1, toSchema1}, {3, toSchema3}, {4, toSchema4}, {5, toSchema5}} {
+	}{{1, toSchema1}, {3, toSchema3}, {4, toSchema4}, {namedKeys - 1, toSchemaBeforeNamedKeys}} {
 		t.Run(fmt.Sprintf("schema %d", tt.schema), func(t *testing.T) {
 			s, w := mustOpen(t), newWorld(t)
 			logs, fork := w.rich()
 			s.mustApplyRich(w, interleave(logs)...)
 			s.mustApply(Equivocation, fork)
-			// Per-signal retraction and dispute (schema 6).
+			// Per-signal retraction and dispute (schema namedKeys).
 			d := newAuthor(t, 4)
 			d1 := d.next(addition(sha("p1"), sha("p2"), sha("p3")))
 			s.mustApply(Applied, d1, d.next(retraction(d1.ID, "p1 was a mistake", sha("p1"))), w.A.next(dispute(d1.ID, "p2 is news", sha("p2"))))
@@ -292,7 +292,7 @@ func toSchema3(tx *bolt.Tx) error {
 // toSchema4 drops the membership index and the fingerprint of the
 // membership the indexes were derived under, and stamps the file schema 4.
 func toSchema4(tx *bolt.Tx) error {
-	if err := toSchema5(tx); err != nil {
+	if err := toSchemaBeforeNamedKeys(tx); err != nil {
 		return err
 	}
 	if err := tx.DeleteBucket(indexNames[idxMembership]); err != nil {
@@ -305,10 +305,10 @@ func toSchema4(tx *bolt.Tx) error {
 	return meta.Put(metaSchema, u64(4))
 }
 
-// toSchema5 writes retractions and disputes rows as schema 5 did, who ||
-// reason without the keys of the signals named, and stamps the file
-// schema 5.
-func toSchema5(tx *bolt.Tx) error {
+// toSchemaBeforeNamedKeys writes retractions and disputes rows as the
+// schemas before namedKeys did, who || reason without the keys of the
+// signals named, and stamps the file namedKeys - 1.
+func toSchemaBeforeNamedKeys(tx *bolt.Tx) error {
 	for _, ix := range []struct {
 		idx     int
 		whoSize int
@@ -328,7 +328,7 @@ func toSchema5(tx *bolt.Tx) error {
 			}
 		}
 	}
-	return tx.Bucket(bucketMeta).Put(metaSchema, u64(5))
+	return tx.Bucket(bucketMeta).Put(metaSchema, u64(namedKeys-1))
 }
 
 // createBucket creates a top-level bucket holding rows.
