@@ -90,7 +90,9 @@ func TestCheckCatchesLocalDamage(t *testing.T) {
 		{"watched ref twice", func(tx *bolt.Tx, w *world) error {
 			return signals(tx).Put(key(sha("x")), watchedValue([]string{"up-1", "up-1"}))
 		}},
-		{"watched ref with a tab", func(tx *bolt.Tx, w *world) error { return signals(tx).Put(key(sha("x")), watchedValue([]string{"a\tb"})) }},
+		{"watched ref with a tab", func(tx *bolt.Tx, w *world) error {
+			return signals(tx).Put(key(sha("x")), watchedValue([]string{"a\tb"}))
+		}},
 		{"alert ref unprintable", func(tx *bolt.Tx, w *world) error {
 			v := bytes.Replace(alerts(tx).Get(u64(1)), []byte(`}`), []byte(`,"refs":["a\u0000"]}`), 1)
 			return alerts(tx).Put(u64(1), v)

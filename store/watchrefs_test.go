@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
 )
 
 // TestCheckWatchRef: a ref is 1 to 512 bytes of printable UTF-8, spaces
@@ -292,4 +291,3 @@ func FuzzParseWatched(f *testing.F) {
 		}
 	})
 }
-
