@@ -54,7 +54,7 @@ func TestWatchAddErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no file", nil, "staydown: watch add: --file: required"},
+		{"no signal", nil, "staydown: watch add: no signal: give TYPE:VALUE arguments or --file LIST"},
 		{"missing file", []string{"--file", "/nonexistent/list"}, "open /nonexistent/list: no such file or directory"},
 		{"bad line", []string{"--file", writeList(t, "sha256:"+sha+"\n# ok\nmd5:abc\n")}, `hosted.txt:3: "md5:abc": bad signal: md5: want 32 hex characters, got 3`},
 		{"no type", []string{"--file", writeList(t, sha+"\n")}, `hosted.txt:1: "` + sha + `": no type: give TYPE:VALUE`},
@@ -139,7 +139,7 @@ func TestWatchRemoveErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no file", nil, "staydown: watch remove: --file: required"},
+		{"no signal", nil, "staydown: watch remove: no signal: give TYPE:VALUE arguments or --file LIST"},
 		{"bad line", []string{"--file", writeList(t, "sha256:"+sha+"\nmd5:abc\n")}, `hosted.txt:2: "md5:abc": bad signal: md5: want 32 hex characters, got 3`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
