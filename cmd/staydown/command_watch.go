@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -245,12 +246,17 @@ func watchSignals(c *cli, file, ref string, values []string) ([]api.WatchSignal,
 // followed by a TAB and a ref (the rest of the line): ok false for a
 // blank line or a # comment.
 func parseWatchLine(line string) (s api.WatchSignal, ok bool, err error) {
-	text, ref, tab := strings.Cut(strings.TrimSpace(line), "\t")
-	sig, ok, err := parseSignalLine("", text)
-	if err != nil || !ok {
-		if err == nil && tab {
-			err = usagef("a ref without a signal")
-		}
+	if t := strings.TrimSpace(line); t == "" || strings.HasPrefix(t, "#") {
+		return api.WatchSignal{}, false, nil
+	}
+	// Blanks at the end of the line go (an editor's), those before the
+	// signal too; a ref is what lies between the first TAB and them.
+	text, ref, tab := strings.Cut(strings.TrimRightFunc(line, unicode.IsSpace), "\t")
+	if strings.TrimSpace(text) == "" {
+		return api.WatchSignal{}, false, usagef("a ref without a signal")
+	}
+	sig, _, err := parseSignalLine("", text)
+	if err != nil {
 		return api.WatchSignal{}, false, err
 	}
 	if tab {
