@@ -168,7 +168,7 @@ func (b *Backend) Matched() [][]*pb.Signal {
 	return append([][]*pb.Signal(nil), b.matched...)
 }
 
-// Calls counts the calls of Publish, Match, Watch, Status, ListNotices
+// Calls counts the calls of Publish, Match, Watch (Unwatch, Watchlist), Status, ListNotices
 // and of the membership's methods.
 func (b *Backend) Calls() int {
 	b.mu.Lock()
@@ -271,6 +271,7 @@ func (b *Backend) Unwatch(ctx context.Context, items []api.WatchItem) (api.Unwat
 func (b *Backend) Watchlist(ctx context.Context, after []byte, limit int) (api.WatchPage, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.watchCalls++
 	if b.err != nil {
 		return api.WatchPage{}, b.err
 	}
