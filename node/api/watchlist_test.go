@@ -48,8 +48,8 @@ func TestWatchlistPaging(t *testing.T) {
 			}
 			after = "&after=" + page.Next
 		}
-		want := fmt.Sprintf(`sha256:00["upload-6"] sha256:01["upload-5"] sha256:02["upload-4"] sha256:03["upload-3"] ` +
-			`sha256:04["upload-2"] sha256:05["upload-1"] sha256:06["upload-0" "upload-x"] url:/a[]`)
+		want := `sha256:00["upload-6"] sha256:01["upload-5"] sha256:02["upload-4"] sha256:03["upload-3"] ` +
+			`sha256:04["upload-2"] sha256:05["upload-1"] sha256:06["upload-0" "upload-x"] url:/a[]`
 		if strings.Join(got, " ") != want {
 			t.Errorf("limit %d: %s, want %s", limit, strings.Join(got, " "), want)
 		}
