@@ -211,7 +211,7 @@ func (s *server) watchlist(w http.ResponseWriter, r *http.Request) {
 	for k, v := range q {
 		switch {
 		case k != "limit" && k != "after":
-			s.error(w, r, fieldErr(k, "unknown query parameter; use limit=N and after=CURSOR"))
+			s.error(w, r, fieldErr(queryField(k), "unknown query parameter; use limit=N and after=CURSOR"))
 			return
 		case len(v) > 1:
 			s.error(w, r, fieldErr(k, "given %d times", len(v)))
@@ -262,7 +262,7 @@ func (s *server) alerts(w http.ResponseWriter, r *http.Request) {
 	for k, v := range q {
 		switch {
 		case k != "since":
-			s.error(w, r, fieldErr(k, "unknown query parameter; the only one is since=SEQ"))
+			s.error(w, r, fieldErr(queryField(k), "unknown query parameter; the only one is since=SEQ"))
 			return
 		case len(v) > 1:
 			s.error(w, r, fieldErr(k, "given %d times", len(v)))
@@ -279,4 +279,19 @@ func (s *server) alerts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.reply(w, http.StatusOK, AlertList{Alerts: newAlerts(raised, s.backend.Roster())})
+}
+
+// queryField names a query parameter in an error: as it is when it is a
+// plain name, else quoted (%q), so that no name the client chose can
+// break the message's line or pass for another.
+func queryField(k string) string {
+	for _, r := range k {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
+			return strconv.Quote(k)
+		}
+	}
+	if k == "" {
+		return `""`
+	}
+	return k
 }

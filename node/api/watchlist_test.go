@@ -75,6 +75,8 @@ func TestWatchlistRefusals(t *testing.T) {
 		{"GET", "/v1/watchlist?after=" + strings.Repeat("ab", 8193), "", `after: "abab`},
 		{"GET", "/v1/watchlist?limit=1&limit=2", "", "limit: given 2 times"},
 		{"GET", "/v1/watchlist?since=1", "", "since: unknown query parameter; use limit=N and after=CURSOR"},
+		{"GET", "/v1/watchlist?%0a=1", "", `"\n": unknown query parameter`},
+		{"GET", "/v1/alerts?%0a=1", "", `"\n": unknown query parameter`},
 		{"POST", "/v1/watchlist", `{"signals":[{"type":"sha256","value":"` + sha + `","ref":"a\u0007b"}]}`, `signals[0].ref: bad watch ref: "a\ab" holds the unprintable character U+0007`},
 		{"POST", "/v1/watchlist", `{"signals":[{"type":"sha256","value":"` + sha + `","ref":" a"}]}`, `signals[0].ref: bad watch ref: " a" begins or ends with white space`},
 		{"POST", "/v1/watchlist", `{"signals":[{"type":"sha256","value":"` + sha + `","ref":"` + strings.Repeat("ü", 257) + `"}]}`, "signals[0].ref: bad watch ref: 514 bytes, limit 512"},
