@@ -162,7 +162,7 @@ func TestWatchlistRefsOverHTTP(t *testing.T) {
 		many = append(many, api.WatchSignal{Type: "sha256", Value: shaB, Ref: fmt.Sprintf("copy-%d", i)})
 	}
 	var e api.ErrorBody
-	if code := c.call("POST", "/v1/watchlist", api.WatchRequest{Signals: many}, &e); code != 400 || !strings.Contains(e.Error, `"copy-32" is one too many`) {
+	if code := c.call("POST", "/v1/watchlist", api.WatchRequest{Signals: many}, &e); code != 400 || !strings.Contains(e.Error, `signals[32].ref: bad watch ref: sha256:`+shaB+` has 32 refs already, the most a signal may have: "copy-32" is one too many`) {
 		t.Errorf("33 refs: %d %+v", code, e)
 	}
 	if got := list(); !same(got, want) {

@@ -140,6 +140,20 @@ type WatchItem struct {
 	Ref string
 }
 
+// RefLimitError is WatchRefs' error for a ref that would be one more
+// than MaxWatchRefs on its key. It wraps ErrWatchRef.
+type RefLimitError struct {
+	Index int    // of the item in the call, from 0
+	Ref   string // the ref refused
+}
+
+func (e *RefLimitError) Error() string {
+	return fmt.Sprintf("store: watch: %v: item %d: the signal has %d refs already, the most it may have: %q is one too many",
+		ErrWatchRef, e.Index, MaxWatchRefs, e.Ref)
+}
+
+func (e *RefLimitError) Unwrap() error { return ErrWatchRef }
+
 // Watched is a signal key on the watchlist and its refs.
 type Watched struct {
 	Key  []byte
@@ -220,8 +234,7 @@ func (s *Store) WatchRefs(items []WatchItem, added func(key []byte)) (WatchOutco
 			}
 			if it.Ref != "" {
 				if len(refs) == MaxWatchRefs {
-					return fmt.Errorf("store: watch: %w: signal %d of the %d given has %d refs already, the most one may have: %q is one too many",
-						ErrWatchRef, i+1, len(items), len(refs), it.Ref)
+					return &RefLimitError{Index: i, Ref: it.Ref}
 				}
 				refs = append(refs, it.Ref)
 				out.Refs++

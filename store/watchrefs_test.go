@@ -101,7 +101,7 @@ func TestWatchRefs(t *testing.T) {
 		}, refsOf("y", []string{"up-3"})},
 		{"as many refs as allowed, then one more", []op{
 			{false, many, fmt.Sprintf("{Added:1 Known:%d Refs:%d}", MaxWatchRefs-1, MaxWatchRefs), ""},
-			{false, []WatchItem{{y, "up-y"}, {x, "up-0"}, {x, "one-too-many"}}, "", `signal 3 of the 3 given has 32 refs already, the most one may have: "one-too-many" is one too many`},
+			{false, []WatchItem{{y, "up-y"}, {x, "up-0"}, {x, "one-too-many"}}, "", `item 2: the signal has 32 refs already, the most it may have: "one-too-many" is one too many`},
 		}, refsOf("x", func() (r []string) {
 			for _, it := range many {
 				r = append(r, it.Ref)

@@ -149,8 +149,9 @@ func (m *Matching) Watch(items []WatchItem) (WatchOutcome, error) {
 		for _, k := range added {
 			w.remove(k)
 		}
-		if errors.Is(err, store.ErrWatchRef) {
-			return WatchOutcome{}, fmt.Errorf("%w: %w", kind.ErrInvalid, err)
+		if e, ok := errors.AsType[*store.RefLimitError](err); ok {
+			return WatchOutcome{}, fmt.Errorf("%w: signals[%d].ref: %w: %s has %d refs already, the most a signal may have: %q is one too many (remove one first)",
+				kind.ErrInvalid, e.Index, store.ErrWatchRef, protocol.FormatSignal(items[e.Index].Signal), store.MaxWatchRefs, e.Ref)
 		}
 		return WatchOutcome{}, err
 	}
