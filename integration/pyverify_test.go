@@ -476,3 +476,24 @@ func (c *cluster) rosterOf(t *testing.T, fed string) *protocol.Roster {
 	}
 	return r
 }
+
+// TestPythonURLVectors: the Python verifier's url rule agrees with the
+// table of SPEC 7.4 (protocol/testdata/url_vectors.json): it takes every
+// v1 and v2 normal form there and makes of each input what the table says
+// Go's net/url made of it (url_vectors.py says why it needs no v2 form).
+func TestPythonURLVectors(t *testing.T) {
+	py := requirePython(t)
+	vectors, err := filepath.Abs("../protocol/testdata/url_vectors.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(py, "url_vectors.py", vectors)
+	cmd.Dir = filepath.Dir(pyVerifier)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("url_vectors.py: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), ", 0 disagreements") {
+		t.Fatalf("url_vectors.py:\n%s", out)
+	}
+}

@@ -87,7 +87,7 @@ func NoticeRecipients(r *Roster, issuer, addressee AuthorKey) []AuthorKey {
 }
 
 // CheckDetails checks plaintext details: at least one URL or some text,
-// every URL in normal form (NormalizeURL), within the limits.
+// every URL in a normal form (CheckNormalURL: v1 or v2), within the limits.
 func CheckDetails(d *pb.NoticeDetails) error {
 	if len(d.Urls) == 0 && d.Text == "" {
 		return fmt.Errorf("%w: details: neither URLs nor text", ErrSealed)
@@ -96,12 +96,8 @@ func CheckDetails(d *pb.NoticeDetails) error {
 		return fmt.Errorf("%w: details: %d URLs, limit %d", ErrSealed, len(d.Urls), MaxNoticeURLs)
 	}
 	for i, u := range d.Urls {
-		n, err := NormalizeURL(u)
-		if err != nil {
+		if err := CheckNormalURL(u); err != nil {
 			return fmt.Errorf("%w: details.urls[%d]: %v", ErrSealed, i, err)
-		}
-		if n != u {
-			return fmt.Errorf("%w: details.urls[%d]: %q is not in normal form (%q)", ErrSealed, i, u, n)
 		}
 	}
 	return nil

@@ -4,11 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"net"
-	"net/url"
-	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	mh "github.com/multiformats/go-multihash"
@@ -104,71 +100,6 @@ func hexHash(typ, value string, code uint64, size int) (*pb.Signal, error) {
 	return &pb.Signal{Value: &pb.Signal_Multihash{Multihash: m}}, nil
 }
 
-// NormalizeURL returns the normal form of an absolute http or https URL:
-// scheme and host lower-cased, the default port (80, 443) dropped, the
-// fragment dropped, an empty path written "/". Path and query are kept as
-// given: they are case-sensitive on most services.
-func NormalizeURL(s string) (string, error) {
-	if len(s) > MaxURLLen {
-		return "", fmt.Errorf("%w: url: %d bytes, limit %d", ErrSignal, len(s), MaxURLLen)
-	}
-	if !utf8.ValidString(s) {
-		// The query is kept as given, and a signal's strings must be UTF-8.
-		return "", fmt.Errorf("%w: url: not valid UTF-8", ErrSignal)
-	}
-	u, err := url.Parse(strings.TrimSpace(s))
-	if err != nil {
-		return "", fmt.Errorf("%w: url: %v", ErrSignal, err)
-	}
-	u.Scheme = strings.ToLower(u.Scheme)
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", fmt.Errorf("%w: url %q: want an absolute http or https URL", ErrSignal, s)
-	}
-	host, port := u.Hostname(), u.Port()
-	if host == "" {
-		return "", fmt.Errorf("%w: url %q: no host", ErrSignal, s)
-	}
-	// Hostname has removed the brackets of an IPv6 literal; any left are
-	// stray (url.Parse lets "http://]:0" through) and would be lost below.
-	if strings.ContainsAny(host, "[]") {
-		return "", fmt.Errorf("%w: url %q: bad host %q", ErrSignal, s, host)
-	}
-	host = strings.ToLower(host)
-	if port != "" {
-		// url.Parse has checked that it is digits.
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return "", fmt.Errorf("%w: url %q: port %q: want 1 to 65535", ErrSignal, s, port)
-		}
-	}
-	if (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
-		port = ""
-	}
-	if strings.Contains(host, ":") { // IPv6 literal
-		host = "[" + host + "]"
-	}
-	if port != "" {
-		host = net.JoinHostPort(strings.Trim(host, "[]"), port)
-	}
-	u.Host = host
-	u.Fragment, u.RawFragment = "", ""
-	// The query is kept as given, except for white space at its end: the
-	// normal form must not end in white space, which step 2 would remove
-	// on a second pass ("http://h/? #x" -> "http://h/?", not "http://h/? ").
-	if q := strings.TrimRightFunc(u.RawQuery, unicode.IsSpace); q != u.RawQuery {
-		u.RawQuery, u.ForceQuery = q, true
-	}
-	if u.Path == "" {
-		u.Path, u.RawPath = "/", ""
-	}
-	// Escaping can make the normal form longer than the input; the limit
-	// applies to what is signed.
-	n := u.String()
-	if len(n) > MaxURLLen {
-		return "", fmt.Errorf("%w: url: normal form is %d bytes, limit %d", ErrSignal, len(n), MaxURLLen)
-	}
-	return n, nil
-}
-
 // CheckSignal checks a signal as received on the wire.
 func CheckSignal(s *pb.Signal) error {
 	switch v := s.GetValue().(type) {
@@ -187,13 +118,7 @@ func CheckSignal(s *pb.Signal) error {
 			return fmt.Errorf("%w: pdq: want %d bytes, got %d", ErrSignal, PDQSize, len(v.Pdq))
 		}
 	case *pb.Signal_Url:
-		n, err := NormalizeURL(v.Url)
-		if err != nil {
-			return err
-		}
-		if n != v.Url {
-			return fmt.Errorf("%w: url %q is not normalised (want %q)", ErrSignal, v.Url, n)
-		}
+		return CheckNormalURL(v.Url)
 	case *pb.Signal_Account:
 		a := v.Account
 		switch {
@@ -229,7 +154,7 @@ func TypeOf(s *pb.Signal) SignalType {
 }
 
 // SignalKey is the signal's index key: a one-byte type tag, then the
-// digest (sha256, md5), the 32 hash bytes (pdq), the normalised URL, or
+// digest (sha256, md5), the 32 hash bytes (pdq), the URL in v2 normal form, or
 // service, 0x00, id (account). Equal signals have equal keys. The signal
 // must have passed CheckSignal.
 func SignalKey(s *pb.Signal) []byte {
@@ -243,7 +168,8 @@ func SignalKey(s *pb.Signal) []byte {
 	case *pb.Signal_Pdq:
 		return append([]byte{tagPDQ}, v.Pdq...)
 	case *pb.Signal_Url:
-		return append([]byte{tagURL}, v.Url...)
+		// The v2 form of a v1 URL: equivalent URLs of either form meet.
+		return append([]byte{tagURL}, URLKey(v.Url)...)
 	case *pb.Signal_Account:
 		k := append([]byte{tagAccount}, v.Account.Service...)
 		return append(append(k, 0), v.Account.Id...)

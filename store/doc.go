@@ -107,9 +107,11 @@
 // Schema 1 keyed additions and ended attest keys by id and had no
 // noticesigs or arrivals; schema 3 kept ids and attest as plain buckets;
 // schema 4 had no membership index and judged no entry against a
-// membership.
+// membership; schema 5 keyed url signals by the URL as the entry carries
+// it, not by its v2 normal form (SPEC 7.4), and so did the watchlist.
 // Open rebuilds the indexes of such a file once, in one transaction
-// (numbering a schema 1 file's arrivals in log order). The node's own
+// (numbering a schema 1 file's arrivals in log order; re-deriving a
+// schema 5 file's watchlist url keys). The node's own
 // buckets came later without a schema change: Open creates them, empty,
 // in a file that lacks them.
 //

@@ -115,6 +115,11 @@ func (s *Store) ImportLegacy(paths ...string) error {
 			if err := f.View(func(from *bolt.Tx) error { return importFile(tx, from) }); err != nil {
 				return fmt.Errorf("%s: %w", paths[i], err)
 			}
+			// The side files predate the v2 URL form: their url keys are
+			// the URLs as entries carried them.
+			if err := rekeyWatchlistURLs(tx); err != nil {
+				return fmt.Errorf("%s: %w", paths[i], err)
+			}
 			if err := checkLocal(tx); err != nil {
 				return fmt.Errorf("%s: %w: its rows: %v", paths[i], ErrImport, err)
 			}
@@ -137,7 +142,7 @@ func importFile(tx, from *bolt.Tx) error {
 		if k, _ := dst.Cursor().First(); k == nil && dst.Sequence() == 0 {
 			return copyBucket(dst, src, name)
 		}
-		if !sameRows(dst, src) {
+		if !sameRows(dst, src, func(k []byte) []byte { return watchKeyV2(name, k) }) {
 			return fmt.Errorf("%w: bucket %s: the store's %s/%s holds other rows already", ErrImport, name, to[0], to[1])
 		}
 		return nil
@@ -158,24 +163,30 @@ func copyBucket(dst, src *bolt.Bucket, name []byte) error {
 }
 
 // sameRows reports whether two buckets of values hold the same rows and
-// sequence.
-func sameRows(a, b *bolt.Bucket) bool {
+// sequence, b's keys taken through key (the key a row of b has once
+// imported).
+func sameRows(a, b *bolt.Bucket, key func(k []byte) []byte) bool {
 	if a.Sequence() != b.Sequence() {
 		return false
 	}
-	ca, cb := a.Cursor(), b.Cursor()
-	ka, va := ca.First()
-	kb, vb := cb.First()
-	for ; ka != nil && kb != nil; ka, va, kb, vb = next2(ca, cb) {
-		if !bytes.Equal(ka, kb) || !bytes.Equal(va, vb) || va == nil || vb == nil {
-			return false
+	rows := map[string][]byte{}
+	err := b.ForEach(func(k, v []byte) error {
+		if v == nil {
+			return errors.New("a bucket")
 		}
+		rows[string(key(k))] = v
+		return nil
+	})
+	if err != nil {
+		return false
 	}
-	return ka == nil && kb == nil
-}
-
-func next2(a, b *bolt.Cursor) (ka, va, kb, vb []byte) {
-	ka, va = a.Next()
-	kb, vb = b.Next()
-	return ka, va, kb, vb
+	n := 0
+	err = a.ForEach(func(k, v []byte) error {
+		if w, ok := rows[string(k)]; !ok || v == nil || !bytes.Equal(v, w) {
+			return errors.New("differs")
+		}
+		n++
+		return nil
+	})
+	return err == nil && n == len(rows)
 }

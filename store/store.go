@@ -20,12 +20,19 @@ import (
 // 3: noticesigs index and arrivals bucket; additions keyed by author ||
 // seq, attest keys ending with it. Schema 2 was never released.
 // 4: ids and attest kept as sorted runs (runs.go).
-const schemaVersion = 5
+// 6: url signal keys are the v2 URL normal form (SPEC 7.4, 7.5).
+const schemaVersion = 6
+
+// urlKeysV2 is the first schema whose url signal keys are the v2 URL
+// normal form. An older file's indexes are rebuilt, and its watchlist,
+// which is not derived from the logs, has its url keys re-derived
+// (rekeyWatchlistURLs).
+const urlKeysV2 = 6
 
 // indexOnlySchemas are the older schemas that differ from this one in
 // index layout only: Open rebuilds their indexes from the logs, once, and
 // stamps the file with schemaVersion.
-var indexOnlySchemas = map[uint64]bool{1: true, 3: true, 4: true}
+var indexOnlySchemas = map[uint64]bool{1: true, 3: true, 4: true, 5: true}
 
 // Source buckets: Rebuild keeps them.
 var (
@@ -179,10 +186,19 @@ func upgrade(tx *bolt.Tx) error {
 	}
 	// Without a membership yet: the node's SetMembers derives the
 	// indexes again under its own (the fingerprint is missing).
+	from := binary.BigEndian.Uint64(v)
 	if err := rebuild(tx, nil); err != nil {
-		return fmt.Errorf("upgrade from schema %d: %w", binary.BigEndian.Uint64(v), err)
+		return fmt.Errorf("upgrade from schema %d: %w", from, err)
 	}
-	return createLocalBuckets(tx)
+	if err := createLocalBuckets(tx); err != nil {
+		return err
+	}
+	if from < urlKeysV2 {
+		if err := rekeyWatchlistURLs(tx); err != nil {
+			return fmt.Errorf("upgrade from schema %d: %w", from, err)
+		}
+	}
+	return nil
 }
 
 func initBuckets(tx *bolt.Tx) error {

@@ -638,3 +638,57 @@ func checkWatchlist(tx *bolt.Tx) error {
 		return nil
 	})
 }
+
+// watchKeyV2 returns the key k of the watchlist bucket name (signals or
+// alerted) with its url signal key in the v2 normal form (SPEC 7.4; schema
+// urlKeysV2), and any other key as it is. Keys written before held the URL
+// as the entry carried it.
+func watchKeyV2(name, k []byte) []byte {
+	prefix := 0
+	switch {
+	case bytes.Equal(name, watchSignals):
+	case bytes.Equal(name, watchAlerted):
+		prefix = idSize
+	default:
+		return k
+	}
+	urlTag := protocol.SignalKey(&pb.Signal{Value: &pb.Signal_Url{Url: "http://x/"}})[0]
+	if len(k) <= prefix+1 || k[prefix] != urlTag {
+		return k
+	}
+	return cat(k[:prefix], protocol.SignalKey(&pb.Signal{Value: &pb.Signal_Url{Url: string(k[prefix+1:])}}))
+}
+
+// rekeyWatchlistURLs re-derives the url keys of the watchlist (watched
+// signals and the alerted set) after the url key changed to the v2 normal
+// form (schema urlKeysV2): a URL watched before the upgrade must still
+// meet the additions that carry it in either form. Run inside the
+// upgrade's (or the legacy import's) transaction.
+func rekeyWatchlistURLs(tx *bolt.Tx) error {
+	for _, name := range [][]byte{watchSignals, watchAlerted} {
+		b, err := localBucket(tx, bucketWatchlist, name)
+		if err != nil {
+			return err
+		}
+		type row struct{ old, new, v []byte }
+		var rows []row
+		err = b.ForEach(func(k, v []byte) error {
+			if nk := watchKeyV2(name, k); !bytes.Equal(nk, k) {
+				rows = append(rows, row{bytes.Clone(k), nk, bytes.Clone(v)})
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("watchlist/%s: %w", name, err)
+		}
+		for _, r := range rows {
+			if err := b.Delete(r.old); err != nil {
+				return err
+			}
+			if err := b.Put(r.new, r.v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -232,3 +232,25 @@ func TestMatchFile(t *testing.T) {
 		t.Errorf("not an image: exit %d stdout\n%s", r.code, r.stdout)
 	}
 }
+
+// TestMatchURLSpellings: `match` sends a URL in its v2 normal form (SPEC
+// 7.4), so each spelling of a URL a node holds in the v1 form matches it.
+func TestMatchURLSpellings(t *testing.T) {
+	n := startNode(t)
+	const v1, v2 = "https://b%C3%BCcher.example/%7euser", "https://xn--bcher-kva.example/~user"
+	held := &pb.Signal{Value: &pb.Signal_Url{Url: v1}}
+	att := store.Attestation{Author: n.fake.Author(), EntryID: protocol.ID{0x12, 0x20, 9}, Seq: 1, Labels: []string{"graphic-violence"}, TimeMs: 1, Status: store.StatusActive}
+	n.fake.Attest(held, att)
+	n.fake.SetVerdict(held, api.VerdictBlock)
+	for _, in := range []string{v1, v2, "https://bücher.example/~user", "HTTPS://XN--BCHER-KVA.EXAMPLE/%7Euser#x"} {
+		before := len(n.fake.Matched())
+		r := staydown("match", "--dir", n.dir, "--type", "url", in)
+		if r.code != exitOK || !strings.HasSuffix(r.stdout, "verdict: block\n") {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q", in, r.code, r.stdout, r.stderr)
+		}
+		m := n.fake.Matched()
+		if len(m) != before+1 || len(m[before]) != 1 || m[before][0].GetUrl() != v2 {
+			t.Errorf("%q: the node was asked %v, want %q", in, m[before:], v2)
+		}
+	}
+}

@@ -581,7 +581,9 @@ def check_entry(e):
 
 
 # ---------------------------------------------------------------------------
-# URL normal form, SPEC 7.4 (after Go's net/url, as SPEC 7.4 and 17 say).
+# URL normal form, SPEC 7.4: the v1 form, after Go's net/url. A url is
+# valid on the wire in v1 or v2 form, and every v2 form is a v1 form, so
+# this is the whole rule (url_vectors.py checks it on SPEC 7.4's table).
 
 ENC_PATH, ENC_HOST, ENC_ZONE, ENC_USER, ENC_QUERY, ENC_FRAGMENT = range(6)
 ALNUM = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
