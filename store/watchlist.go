@@ -685,10 +685,37 @@ func rekeyWatchlistURLs(tx *bolt.Tx) error {
 			if err := b.Delete(r.old); err != nil {
 				return err
 			}
+			if old := b.Get(r.new); old != nil && bytes.Equal(name, watchSignals) {
+				// Two spellings of one URL watched: one signal now, with
+				// the refs of both (files this old have none, but a
+				// ref must never be lost).
+				if r.v, err = mergeWatched(old, r.v); err != nil {
+					return fmt.Errorf("%w: watchlist/signals/%x: %v", ErrCorrupt, r.new, err)
+				}
+			}
 			if err := b.Put(r.new, r.v); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// mergeWatched is the value of a watched key that has the refs of the
+// values a and b: a's, then b's that a lacks, up to MaxWatchRefs.
+func mergeWatched(a, b []byte) ([]byte, error) {
+	ra, err := parseWatched(a)
+	if err != nil {
+		return nil, err
+	}
+	rb, err := parseWatched(b)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rb {
+		if len(ra) < MaxWatchRefs && !slices.Contains(ra, r) {
+			ra = append(ra, r)
+		}
+	}
+	return watchedValue(ra), nil
 }

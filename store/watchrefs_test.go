@@ -7,6 +7,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/staydown/staydown/protocol/pb"
 )
 
 // TestCheckWatchRef: a ref is 1 to 512 bytes of printable UTF-8, spaces
@@ -290,4 +294,25 @@ func FuzzParseWatched(f *testing.F) {
 			t.Fatalf("%x decodes to %q, which encodes to %x", v, refs, got)
 		}
 	})
+}
+
+// TestRekeyKeepsRefs: when re-deriving the watchlist's url keys in the v2
+// form makes two watched spellings of a URL one signal, that signal keeps
+// the refs of both.
+func TestRekeyKeepsRefs(t *testing.T) {
+	const (
+		v1 = "https://b%C3%BCcher.example/%7euser/%c3%a4"
+		v2 = "https://xn--bcher-kva.example/~user/%C3%A4"
+	)
+	s := mustOpen(t)
+	newKey := key(&pb.Signal{Value: &pb.Signal_Url{Url: v2}})
+	oldKey := append([]byte{newKey[0]}, v1...)
+	if _, err := s.WatchRefs([]WatchItem{{newKey, "up-new"}, {newKey, "up-both"}, {oldKey, "up-old"}, {oldKey, "up-both"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.bolt(func(tx *bolt.Tx) error { return rekeyWatchlistURLs(tx) })
+	page, _, err := s.Watchlist(nil, 10)
+	if err != nil || len(page) != 1 || !bytes.Equal(page[0].Key, newKey) || !slices.Equal(page[0].Refs, []string{"up-new", "up-both", "up-old"}) {
+		t.Fatalf("after rekeying: %+v, %v", page, err)
+	}
 }
