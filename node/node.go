@@ -536,13 +536,18 @@ func (n *Node) Match(ctx context.Context, queries []matching.Query) ([]matching.
 }
 
 // Watch implements api.Backend.
-func (n *Node) Watch(ctx context.Context, sigs []*pb.Signal) (matching.WatchOutcome, error) {
-	return n.matcher.Watch(sigs)
+func (n *Node) Watch(ctx context.Context, items []matching.WatchItem) (matching.WatchOutcome, error) {
+	return n.matcher.Watch(items)
 }
 
 // Unwatch implements api.Backend.
-func (n *Node) Unwatch(ctx context.Context, sigs []*pb.Signal) (matching.UnwatchOutcome, error) {
-	return n.matcher.Unwatch(sigs)
+func (n *Node) Unwatch(ctx context.Context, items []matching.WatchItem) (matching.UnwatchOutcome, error) {
+	return n.matcher.Unwatch(items)
+}
+
+// Watchlist implements api.Backend.
+func (n *Node) Watchlist(ctx context.Context, after []byte, limit int) (matching.WatchPage, error) {
+	return n.matcher.Watchlist(after, limit)
 }
 
 // Alerts implements api.Backend.
