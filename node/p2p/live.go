@@ -132,7 +132,7 @@ type knownAt struct {
 	conn  network.Conn
 	hello Signed
 	since time.Time
-	mu    sync.Mutex     // one challenge at a time on s
+	mu    sync.Mutex // one challenge at a time on s
 	s     *bufStream // the peer's liveness stream, held open for challenges
 }
 
