@@ -24,6 +24,7 @@ import (
 	"github.com/staydown/staydown/node/gossip"
 	"github.com/staydown/staydown/node/liblog"
 	"github.com/staydown/staydown/node/p2p"
+	"github.com/staydown/staydown/protocol/prototest"
 	"github.com/staydown/staydown/store"
 )
 
@@ -303,4 +304,59 @@ func simCount(t *testing.T, cfg *config.Node) uint64 {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// An entry signed with a running node's author key that the node did
+// not write (another process with its identity wrote it, after this one
+// started) is evidence of a clash, whether it continues the node's log
+// or conflicts with an entry of it: the node logs it at ERROR and its
+// status shows it (#13 item 7, "our own entries arriving with seqs we
+// did not write").
+func TestSimOwnEntryFromElsewhere(t *testing.T) {
+	inSim(t, func(t *testing.T) {
+		f := newSimFed(t, simDefaults(33), "nru=referral", "pa=platform", "pb=platform")
+		for _, name := range f.names {
+			f.start(name)
+		}
+		f.meshed(time.Minute)
+		f.publish("pa", "own", 2)
+		f.converge(time.Minute)
+		pa := f.nodes["pa"]
+		head, err := pa.store.Head(pa.me.AuthorKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		elsewhere := &prototest.Log{Key: f.key("pa"), Federation: "test", Head: head, TimeMs: time.Now().UnixMilli()}
+		e := elsewhere.Next(t, prototest.Addition(prototest.SHA256(t, 99)))
+		if err := f.nodes["nru"].topic.Publish(context.Background(), e.Raw); err != nil {
+			t.Fatal(err)
+		}
+		f.waitFor(time.Minute, "pa to store the entry written elsewhere", func() bool {
+			h, err := pa.store.Head(pa.me.AuthorKey)
+			return err == nil && h.Seq == 3
+		})
+		lines := f.logLines("pa", "another process runs this node's identity")
+		if len(lines) != 1 || !strings.Contains(lines[0], "ERROR") || !strings.Contains(lines[0], "how=\"own entry\"") || !strings.Contains(lines[0], e.ID.String()) {
+			t.Fatalf("pa's log of the clash: %q", lines)
+		}
+		st, err := pa.Status(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Clash == nil || st.Clash.How != "own entry" || !strings.Contains(st.Clash.Detail, "seq 3") {
+			t.Errorf("pa's status of the clash: %+v", st.Clash)
+		}
+
+		// Another entry at seq 1, which pa wrote otherwise.
+		conflict := (&prototest.Log{Key: f.key("pa"), Federation: "test", TimeMs: time.Now().UnixMilli()}).Next(t, prototest.Addition(prototest.SHA256(t, 98)))
+		if err := f.nodes["nru"].topic.Publish(context.Background(), conflict.Raw); err != nil {
+			t.Fatal(err)
+		}
+		f.waitFor(time.Minute, "pa to log the conflicting entry", func() bool {
+			return len(f.logLines("pa", "another process runs this node's identity")) == 2
+		})
+		if st, err := pa.Status(context.Background()); err != nil || st.Clash == nil || st.Clash.Count != 2 || !strings.Contains(st.Clash.Detail, "seq 1") {
+			t.Errorf("pa's status of the second piece of evidence: %+v (%v)", st.Clash, err)
+		}
+	})
 }
