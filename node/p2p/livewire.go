@@ -268,6 +268,9 @@ func decodeSigned(b []byte) (Signed, error) {
 	if err != nil {
 		return s, err
 	}
+	if len(s.Sig) == 0 {
+		return s, fmt.Errorf("%w: a signed instance without its signature", ErrLiveMalformed)
+	}
 	s.Instance, err = decodeInstance(s.Raw)
 	return s, err
 }
