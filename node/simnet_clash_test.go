@@ -77,12 +77,10 @@ func (f *simFed) copyNode(name string) *config.Node {
 func (f *simFed) cloneHost(name string, key crypto.PrivKey, g connmgr.ConnectionGater) (host.Host, func(), error) {
 	id := f.ids[name]
 	orig := f.nodes[name].host.Network()
-	var aside []mocknet.Link
 	for _, other := range f.names {
 		if other != name {
 			for _, l := range f.mn.LinksBetweenPeers(id, f.ids[other]) {
 				f.mn.Unlink(l)
-				aside = append(aside, l)
 			}
 		}
 	}
