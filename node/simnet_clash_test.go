@@ -223,6 +223,13 @@ func TestSimSecondProcessRefused(t *testing.T) {
 		f.meshed(time.Minute)
 		f.gossipedTo("pa", 2*time.Second)
 		f.converge(time.Minute)
+		// The start checks' connections, closed by the nodes that made
+		// them, are no refusals.
+		for _, name := range append(slices.Clone(f.names), "pa-copy") {
+			if lines := f.logLines(name, "refuses this node's connections"); len(lines) > 0 {
+				t.Errorf("%s took a closed liveness connection for a refusal: %q", name, lines)
+			}
+		}
 
 		f.settle(clashShownFor + time.Minute)
 		if st, err := f.nodes["pa"].Status(context.Background()); err != nil || st.Clash != nil {

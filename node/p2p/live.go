@@ -103,8 +103,8 @@ type LiveDeps struct {
 	Random     io.Reader // the instance nonce
 	Now        func() time.Time
 	Log        *slog.Logger
-	// Greeted is told of a member whose valid hello came (the dialer's:
-	// a connection it closes after is no refusal).
+	// Greeted is told of a member whose valid hello or answer came (the
+	// dialer's: a connection closed after it is no refusal).
 	Greeted func(peer.ID)
 	// Clash is told of each clash found after the start check.
 	Clash func(Clash)
@@ -270,6 +270,11 @@ func (l *Live) greet(ctx context.Context, p peer.ID) (*bufStream, *Clash, error)
 	if err != nil {
 		s.Reset()
 		return nil, nil, err
+	}
+	if (m.Free || m.Taken != nil) && l.d.Greeted != nil {
+		// p answered: it accepts this node, and a connection this node
+		// closes now (the start check's) is no refusal.
+		l.d.Greeted(p)
 	}
 	switch {
 	case m.Free:
