@@ -392,7 +392,14 @@ func (l *Live) serve(s network.Stream) {
 		}
 		l.d.Log.Warn("a second process with a member's node identity connected: told it the identity is taken", "member", l.d.Gater.Name(p), "peer", p,
 			"remote", s.Conn().RemoteMultiaddr(), "live_remote", k.conn.RemoteMultiaddr(), "live_since", k.since.UTC().Format(time.RFC3339))
-		_ = writeLive(s, LiveMessage{Taken: &Taken{Other: att, Remote: k.conn.RemoteMultiaddr().String(), SinceMs: k.since.UnixMilli()}})
+		if !stop() {
+			return // the timer reset s
+		}
+		// Closed, not reset: a reset could overtake the answer.
+		if err := writeLive(s, LiveMessage{Taken: &Taken{Other: att, Remote: k.conn.RemoteMultiaddr().String(), SinceMs: k.since.UnixMilli()}}); err != nil {
+			s.Reset()
+			return
+		}
 		s.Close()
 		return
 	}
