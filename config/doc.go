@@ -72,6 +72,19 @@
 //	min_quality = 50
 //	trust = { "nru-demo" = ["*"], "platform-a" = ["graphic-violence"] }
 //
+//	[[alerts.webhook]]           # optional, any number: notice alerts (below)
+//	url = "https://hooks.example.org/staydown"
+//	secret = "..."               # at least 16 bytes: the HMAC key
+//	format = "json"              # json | slack
+//
+//	[alerts.email]               # optional
+//	smtp = "mail.example.org:587"
+//	from = "staydown@example.org"
+//	to = ["oncall@example.org"]
+//	username = "staydown"        # optional, with password
+//	password = "..."
+//	tls = "starttls"             # starttls | implicit
+//
 // Every key but the optional ones is required, and no other key is
 // allowed. The rules:
 //
@@ -118,6 +131,17 @@
 //     to noise that collides).
 //
 // The verdict rules are in the README ("Matching").
+//
+// # Alerts
+//
+// The [alerts] table ([Alerts]) is where the node sends notice alerts
+// (package node/alerts; the README's "Notice alerts" says when and what).
+// Each [[alerts.webhook]] needs url (http or https, with a host, no
+// user:password@) and secret (at least [MinSecret] bytes); format is
+// "json" (the default) or "slack". [alerts.email] needs smtp (host:port),
+// from and to (bare addresses, at least one recipient); username and
+// password come both or neither; tls is "starttls" (the default) or
+// "implicit".
 //
 // # Roster
 //

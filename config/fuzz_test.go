@@ -18,7 +18,22 @@ import (
 func encodeNode(n *Node) string {
 	return fmt.Sprintf("name = %s\nrole = %s\nfederation = %s\nroster = %s\nlisten = %s\napi = %s\nstore = %s\nlog_level = %s\nallow_remote_api = %t\n",
 		quote(n.Name), quote(string(n.Role)), quote(n.Federation), quote(n.RosterPath), quoteList(n.Listen),
-		quote(n.API), quote(n.StorePath), quote(n.LogLevel), n.AllowRemoteAPI)
+		quote(n.API), quote(n.StorePath), quote(n.LogLevel), n.AllowRemoteAPI) + encodeAlerts(n.Alerts)
+}
+
+// encodeAlerts writes the [alerts] blocks of a, every key explicit.
+func encodeAlerts(a Alerts) string {
+	var b strings.Builder
+	for _, w := range a.Webhooks {
+		fmt.Fprintf(&b, "[[alerts.webhook]]\nurl = %s\nsecret = %s\nformat = %s\n", quote(w.URL), quote(w.Secret), quote(w.Format))
+	}
+	if e := a.Email; e != nil {
+		fmt.Fprintf(&b, "[alerts.email]\nsmtp = %s\nfrom = %s\nto = %s\ntls = %s\n", quote(e.SMTP), quote(e.From), quoteList(e.To), quote(e.TLS))
+		if e.Username != "" || e.Password != "" {
+			fmt.Fprintf(&b, "username = %s\npassword = %s\n", quote(e.Username), quote(e.Password))
+		}
+	}
+	return b.String()
 }
 
 // checkFailure checks the shape every parse error must have: an *Error
@@ -53,6 +68,8 @@ func FuzzParseNode(f *testing.F) {
 	f.Add([]byte("name = \n"))
 	f.Add([]byte("[a]\n[[a]]\n"))
 	f.Add([]byte("listn = []\n"))
+	f.Add([]byte(goodConfig + goodAlerts))
+	f.Add([]byte(goodConfig + "[[alerts.webhook]]\nurl = \"http://[::1]:1/\"\nsecret = \"0123456789abcdef\"\n[alerts.email]\nsmtp = \"[::1]:25\"\nfrom = \"a@b\"\nto = [\"c@d\"]\ntls = \"implicit\"\n"))
 	f.Add([]byte(""))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const file = "d/config.toml"

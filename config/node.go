@@ -73,10 +73,12 @@ type Node struct {
 	// a checkpoint of its own log (checkpoint_interval, a duration such as
 	// "30s"; checkpoints.DefaultInterval when absent).
 	CheckpointInterval time.Duration
+	// Alerts are the notice alert hooks (the [alerts] table: alerts.go).
+	Alerts Alerts
 }
 
 // nodeKeys are the keys config.toml may hold, in the order of the docs.
-var nodeKeys = []string{"name", "role", "federation", "roster", "listen", "bootstrap", "api", "store", "log_level", "allow_remote_api", "api_tls_cert", "api_tls_key", "allow_remote_api_without_tls", "metrics_token", "checkpoint_interval", "policy"}
+var nodeKeys = []string{"name", "role", "federation", "roster", "listen", "bootstrap", "api", "store", "log_level", "allow_remote_api", "api_tls_cert", "api_tls_key", "allow_remote_api_without_tls", "metrics_token", "checkpoint_interval", "policy", "alerts"}
 
 // Load reads dir/config.toml and validates it. Errors are *Error values
 // naming the file, the line or key, and the fix. Load does not read the
@@ -206,6 +208,9 @@ func ParseNode(filename string, data []byte) (*Node, error) {
 		n.CheckpointInterval = d
 	}
 	if n.Policy, err = parsePolicy(filename, m); err != nil {
+		return nil, err
+	}
+	if n.Alerts, err = parseAlerts(filename, m); err != nil {
 		return nil, err
 	}
 	return n, nil

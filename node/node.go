@@ -26,6 +26,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/staydown/staydown/config"
+	"github.com/staydown/staydown/node/alerts"
 	"github.com/staydown/staydown/node/apitls"
 	"github.com/staydown/staydown/node/checkpoints"
 	"github.com/staydown/staydown/node/gossip"
@@ -71,6 +72,9 @@ type Node struct {
 	matcher *matching.Matching
 	// notices issues and follows takedown notices (package notices).
 	notices *notices.Notices
+	// alerts tells people of notices through config.toml's hooks
+	// (package alerts); nil when none is configured.
+	alerts *alerts.Alerts
 	// ckpt publishes and witnesses checkpoints (package checkpoints).
 	ckpt *checkpoints.Checkpoints
 
@@ -196,6 +200,10 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	if err != nil {
 		return nil, err
 	}
+	if n.alerts, err = alerts.New(alerts.Deps{Hooks: cfg.Alerts, Notices: n.notices, Record: n.store, Self: n.Self, Names: n.nameOf,
+		Now: n.now, After: n.after, Log: log, Reg: n.metrics.reg}); err != nil {
+		return nil, err
+	}
 	if n.matcher, err = matching.New(n.store, n.members.Roster, cfg.Policy, cfg.Dir, n.metrics.reg, log, n.now); err != nil {
 		return nil, err
 	}
@@ -281,9 +289,10 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 		n.wg.Add(1)
 		go func() { defer n.wg.Done(); n.confirmOwnHead(runCtx) }()
 	}
-	n.wg.Add(8)
+	n.wg.Add(9)
 	go func() { defer n.wg.Done(); n.keepMesh(runCtx) }()
 	go func() { defer n.wg.Done(); storeWatch.Run(runCtx) }()
+	go func() { defer n.wg.Done(); n.alerts.Run(runCtx) }()
 	go func() { defer n.wg.Done(); checkpoints.Drain(runCtx, ckptSub) }()
 	go func() { defer n.wg.Done(); n.ckpt.Run(runCtx, interval) }()
 	go func() { defer n.wg.Done(); n.sync.Run(runCtx) }()
@@ -346,7 +355,8 @@ func (n *Node) serveHTTP() error {
 // before:
 //
 //  1. The run context is cancelled: every loop (gossip in, the writer,
-//     sync, dialing, checkpoints) and every stream that waits on it (the
+//     sync, dialing, checkpoints, the alert hooks: a delivery under way
+//     is abandoned) and every stream that waits on it (the
 //     API's /v1/events, a sync session) begins to end; proposals not yet
 //     written fail.
 //  2. The API stops taking requests and waits for those under way, which
@@ -750,6 +760,7 @@ func (n *Node) stored(e *protocol.Entry, r store.Result, own bool) {
 	}
 	n.matcher.Stored(e)
 	n.notices.Stored(e, r.Effect.Thread)
+	n.alerts.Stored(e)
 	n.feed.publish(e)
 	if !own && e.Author == n.me.AuthorKey {
 		n.ownEntryArrived(e)

@@ -222,6 +222,9 @@ func (s *Store) Check() (err error) {
 				return err
 			}
 		}
+		if _, err := DecodeNoticeAlerts(b.meta.Get(metaNoticeAlerts)); err != nil {
+			return err
+		}
 		ver := &verifier{b: b}
 		ids, err := b.ids()
 		if err != nil {

@@ -27,6 +27,8 @@ type noticeBook struct {
 type bookEntry struct {
 	from, to protocol.AuthorKey
 	st       protocol.NoticeStatus // without the clock: never overdue
+	category string                // the notice's label, formatted
+	order    bool                  // a binding removal order
 	details  *Details              // opened, once asked for
 	opened   bool
 }
@@ -47,7 +49,8 @@ func newNoticeBook(st *store.Store) (*noticeBook, error) {
 func (b *noticeBook) put(t store.NoticeThread) {
 	n := t.Notice.Body.GetNotice()
 	e := &bookEntry{from: t.Notice.Author, to: protocol.AuthorKey(n.Addressee),
-		st: protocol.NoticeLifecycle(t.Notice, t.Updates, t.Replies, timeless)}
+		st:       protocol.NoticeLifecycle(t.Notice, t.Updates, t.Replies, timeless),
+		category: protocol.FormatLabel(n.Category), order: n.Binding}
 	b.mu.Lock()
 	if old, ok := b.m[t.Notice.ID]; ok {
 		e.details, e.opened = old.details, old.opened
@@ -122,4 +125,51 @@ func (n *Notices) Booked(id protocol.ID) (protocol.NoticeStatus, bool) {
 		return protocol.NoticeStatus{}, false
 	}
 	return e.st, true
+}
+
+// Pending is a notice as the alert hooks see it (node/alerts): its
+// parties, what it is, and its lifecycle without the clock (Status.At
+// gives its state at any time).
+type Pending struct {
+	ID       protocol.ID
+	From, To protocol.AuthorKey
+	Category string
+	Order    bool
+	Status   protocol.NoticeStatus
+}
+
+// Pending returns the booked notice id.
+func (n *Notices) Pending(id protocol.ID) (Pending, bool) {
+	n.book.mu.RLock()
+	defer n.book.mu.RUnlock()
+	e, ok := n.book.m[id]
+	if !ok {
+		return Pending{}, false
+	}
+	return e.pending(id), true
+}
+
+// Alertable returns the notices addressed to or issued by this node that
+// are not final at nowMs (open, acknowledged, clarification requested
+// or overdue), in no order.
+func (n *Notices) Alertable(nowMs int64) []Pending {
+	me := n.d.Self().AuthorKey
+	n.book.mu.RLock()
+	defer n.book.mu.RUnlock()
+	var out []Pending
+	for id, e := range n.book.m {
+		if e.to != me && e.from != me {
+			continue
+		}
+		switch e.st.At(nowMs) {
+		case protocol.NoticeActioned, protocol.NoticeNotExecuted, protocol.NoticeWithdrawn:
+			continue
+		}
+		out = append(out, e.pending(id))
+	}
+	return out
+}
+
+func (e *bookEntry) pending(id protocol.ID) Pending {
+	return Pending{ID: id, From: e.from, To: e.to, Category: e.category, Order: e.order, Status: e.st}
 }
