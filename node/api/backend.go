@@ -94,3 +94,7 @@ type Status = status.Status
 
 // Peer is another member's node as this node sees it (Status.Members).
 type Peer = status.Peer
+
+// Clash is status.Clash: the evidence that another process runs the
+// node's identity (SPEC 13.1).
+type Clash = status.Clash
