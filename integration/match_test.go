@@ -84,13 +84,25 @@ func TestPDQAcrossNodes(t *testing.T) {
 	nru, pa := c.nodes["nru"], c.nodes["platform-a"]
 	c.waitMesh(nru, pa)
 
-	// The platform hosts a shrunk copy: it watches its hash.
+	// The platform hosts a shrunk copy: it watches its hashes, the PDQ
+	// hash with the platform's own reference to the upload (#13 item 12).
 	list := filepath.Join(t.TempDir(), "hosted.txt")
-	if err := os.WriteFile(list, []byte(mustCLI(t, "hash", referenceImage(t, "bridge-mods--shrink-a-lot.jpg"))), 0o600); err != nil {
+	hashes := mustCLI(t, "hash", referenceImage(t, "bridge-mods--shrink-a-lot.jpg"))
+	var pdqWatched string
+	for l := range strings.SplitSeq(strings.TrimSpace(hashes), "\n") {
+		if strings.HasPrefix(l, "pdq:") {
+			pdqWatched, _, _ = strings.Cut(l, " ")
+			hashes = strings.Replace(hashes, l, l+"\tupload-77", 1)
+		}
+	}
+	if err := os.WriteFile(list, []byte(hashes), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out := mustCLI(t, "watch", "add", "--dir", pa.dir, "--file", list); !strings.HasPrefix(out, "added 3, already watched 0") {
+	if out := mustCLI(t, "watch", "add", "--dir", pa.dir, "--file", list); !strings.HasPrefix(out, "added 3, already watched 0, refs added 1") {
 		t.Fatalf("watch add: %q", out)
+	}
+	if out := mustCLI(t, "watch", "list", "--dir", pa.dir); !strings.Contains(out, pdqWatched+"\tupload-77\n") || strings.Count(out, "\n") != 3 {
+		t.Fatalf("watch list:\n%s", out)
 	}
 
 	blurred := referenceImage(t, "bridge-mods--blur-a-lot.jpg")
@@ -136,6 +148,7 @@ func TestPDQAcrossNodes(t *testing.T) {
 			Watched     struct{ Type, Value string } `json:"watched"`
 			Distance    *int                         `json:"distance"`
 			Attestation struct{ ID, Status string }  `json:"attestation"`
+			Refs        []string                     `json:"refs"`
 		} `json:"alerts"`
 	}
 	if err := json.Unmarshal([]byte(mustCLI(t, "alerts", "--dir", pa.dir, "--json")), &alerts); err != nil {
@@ -144,10 +157,11 @@ func TestPDQAcrossNodes(t *testing.T) {
 	if len(alerts.Alerts) != 1 {
 		t.Fatalf("alerts: %+v", alerts)
 	}
-	if a := alerts.Alerts[0]; a.Watched.Type != "pdq" || a.Attestation.ID != id || a.Attestation.Status != "active" || a.Distance == nil || *a.Distance > 31 {
+	if a := alerts.Alerts[0]; a.Watched.Type != "pdq" || a.Attestation.ID != id || a.Attestation.Status != "active" || a.Distance == nil || *a.Distance > 31 ||
+		len(a.Refs) != 1 || a.Refs[0] != "upload-77" {
 		t.Errorf("alert %+v", a)
 	}
-	if !strings.Contains(pa.log(t), "watchlist alert") {
-		t.Errorf("platform-a's log does not say watchlist alert")
+	if !strings.Contains(pa.log(t), "watchlist alert") || !strings.Contains(pa.log(t), "upload-77") {
+		t.Errorf("platform-a's log does not say watchlist alert with the ref upload-77")
 	}
 }

@@ -21,6 +21,7 @@ type metrics struct {
 	synced        prometheus.Counter
 	syncForged    prometheus.Counter
 	applySeconds  prometheus.Histogram
+	meshRepairs   prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -57,8 +58,11 @@ func newMetrics() *metrics {
 			Name: "staydown_apply_batch_seconds", Help: "Time to apply one batch of received entries.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
+		meshRepairs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "staydown_gossip_reconnects_total", Help: "Members' nodes reconnected because they stayed connected but off the entries topic (their gossip stream died).",
+		}),
 	}
-	m.reg.MustRegister(m.applied, m.published, m.ignored, m.rejected, m.equivocations, m.void, m.pending, m.synced, m.syncForged, m.applySeconds,
+	m.reg.MustRegister(m.applied, m.published, m.ignored, m.rejected, m.equivocations, m.void, m.pending, m.synced, m.syncForged, m.applySeconds, m.meshRepairs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

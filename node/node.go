@@ -100,6 +100,11 @@ type Node struct {
 	writer *writer.Writer
 
 	dialer *p2p.Dialer
+	// live is the liveness protocol's side (SPEC 13.1); clash what it,
+	// or an own entry from the network, found (identity.go).
+	live      *p2p.Live
+	clash     clashes
+	startedMs int64 // when this process started, the node's clock
 
 	// votes serialises this node's membership votes (members_api.go):
 	// two at one roster version are evidence against it.
@@ -156,7 +161,7 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	runCtx, cancel := context.WithCancel(context.Background())
 	me := protocol.Member{Name: cfg.Name, Role: cfg.Role, AuthorKey: protocol.AuthorKeyOf(author), PeerID: peerID.String()}
 	n = &Node{cfg: cfg, log: log, me: me, author: author,
-		metrics: newMetrics(), cancel: cancel, runCtx: runCtx, opts: opts}
+		metrics: newMetrics(), cancel: cancel, runCtx: runCtx, opts: opts, startedMs: cfg.Now().UnixMilli()}
 	n.keys, n.certs = keys, certs
 	// A failed start releases what it took. (Not through the named result:
 	// `return nil, err` has set it to nil by the time this runs.)
@@ -224,6 +229,19 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 		return nil, err
 	}
 	n.dialer = p2p.NewDialer(n.host, n.gater, roster, boot, log, n.now, n.after)
+	// Before it syncs, gossips or writes anything, the node asks the
+	// members' nodes whether another process runs its identity (SPEC
+	// 13.1), and refuses to start if one does.
+	if n.live, err = p2p.NewLive(p2p.LiveDeps{Host: n.host, Key: nodeKey, Gater: n.gater, Federation: cfg.Federation, Random: rand.Reader,
+		Now: n.now, Log: log, Greeted: n.dialer.Greeted, Clash: n.clashed}); err != nil {
+		return nil, err
+	}
+	if err = n.live.Check(ctx, n.dialer.Targets()); err != nil {
+		if ce, ok := errors.AsType[*p2p.ClashError](err); ok {
+			log.Error("another process runs this node's identity: refusing to start", ce.Clash.Attrs()...)
+		}
+		return nil, err
+	}
 	gh := genesis.Hash()
 	n.sync = syncer.New(syncer.Deps{Store: n.store, Members: n.members.History, Genesis: gh[:], Federation: cfg.Federation, Host: n.host, Gater: n.gater,
 		Apply: n.writer.Apply, Gossip: func(raw []byte) error { return n.topic.Publish(context.Background(), raw) },
@@ -271,7 +289,8 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 		n.wg.Add(1)
 		go func() { defer n.wg.Done(); n.confirmOwnHead(runCtx) }()
 	}
-	n.wg.Add(8)
+	n.wg.Add(9)
+	go func() { defer n.wg.Done(); n.keepMesh(runCtx) }()
 	go func() { defer n.wg.Done(); storeWatch.Run(runCtx) }()
 	go func() { defer n.wg.Done(); n.alerts.Run(runCtx) }()
 	go func() { defer n.wg.Done(); checkpoints.Drain(runCtx, ckptSub) }()
@@ -582,13 +601,18 @@ func (n *Node) Match(ctx context.Context, queries []matching.Query) ([]matching.
 }
 
 // Watch implements api.Backend.
-func (n *Node) Watch(ctx context.Context, sigs []*pb.Signal) (matching.WatchOutcome, error) {
-	return n.matcher.Watch(sigs)
+func (n *Node) Watch(ctx context.Context, items []matching.WatchItem) (matching.WatchOutcome, error) {
+	return n.matcher.Watch(items)
 }
 
 // Unwatch implements api.Backend.
-func (n *Node) Unwatch(ctx context.Context, sigs []*pb.Signal) (matching.UnwatchOutcome, error) {
-	return n.matcher.Unwatch(sigs)
+func (n *Node) Unwatch(ctx context.Context, items []matching.WatchItem) (matching.UnwatchOutcome, error) {
+	return n.matcher.Unwatch(items)
+}
+
+// Watchlist implements api.Backend.
+func (n *Node) Watchlist(ctx context.Context, after []byte, limit int) (matching.WatchPage, error) {
+	return n.matcher.Watchlist(after, limit)
 }
 
 // Alerts implements api.Backend.
@@ -680,7 +704,7 @@ func (n *Node) Status(ctx context.Context) (status.Status, error) {
 		Author: self.AuthorKey.String(), Federation: n.cfg.Federation,
 		Genesis: hex.EncodeToString(gh[:]), RosterVersion: h.Version(), Member: member, Proposals: len(h.Pending),
 		TopicPeers: len(n.topic.ListPeers()), Heads: map[string]uint64{}, Flagged: []string{},
-		StoreWritable: n.store.Writable(),
+		StoreWritable: n.store.Writable(), Clash: n.clashStatus(),
 	}
 	for _, p := range n.host.Network().Peers() {
 		if n.gater.Member(p) && n.host.Network().Connectedness(p) == network.Connected {
@@ -789,6 +813,9 @@ func (n *Node) stored(e *protocol.Entry, r store.Result, own bool) {
 	n.notices.Stored(e, r.Effect.Thread)
 	n.alerts.Stored(e)
 	n.feed.publish(e)
+	if !own && e.Author == n.me.AuthorKey {
+		n.ownEntryArrived(e)
+	}
 	if own {
 		if err := n.topic.Publish(n.runCtx, e.Raw); err != nil {
 			n.log.Warn("gossip publish failed; entry is stored", "id", e.ID, "err", err)
@@ -802,6 +829,9 @@ func (n *Node) equivocation(ev *replica.EquivocationError) {
 	// The author is flagged now: every result that holds one of its
 	// attestations changes.
 	n.matcher.InvalidateAll()
+	if ev.Author == n.me.AuthorKey {
+		n.ownEquivocation(ev)
+	}
 	n.log.Error("equivocation: author signed two entries with the same seq; kept as evidence", "author", n.nameOf(ev.Author), "seq", ev.Seq,
 		"logged", protocol.IDOf(ev.Logged), "id", ev.Other.ID)
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/staydown/staydown/node/checkpoints"
 	"github.com/staydown/staydown/node/matching"
 	"github.com/staydown/staydown/protocol"
-	"github.com/staydown/staydown/protocol/pb"
 )
 
 // writeSideFile writes a bbolt file as older nodes wrote checkpoints.db
@@ -136,7 +135,7 @@ func TestSideFilesImported(t *testing.T) {
 	imported("imported")
 	// Watched again, the signal alerts no more for e; the other one
 	// alerts, and the seqs go on from the file's.
-	if out, err := pa.Watch(context.Background(), []*pb.Signal{hosted}); err != nil || out.Known != 1 || len(out.Alerts) != 0 {
+	if out, err := pa.Watch(context.Background(), watchItems(hosted)); err != nil || out.Known != 1 || len(out.Alerts) != 0 {
 		t.Errorf("watch again: %+v (%v)", out, err)
 	}
 	e2 := publishAddition(t, pa, []string{"graphic-violence"}, other)

@@ -27,6 +27,15 @@ func mustParse(t *testing.T, typ, value string) *pb.Signal {
 	return s
 }
 
+// watchItems are signals to watch or unwatch, without refs.
+func watchItems(sigs ...*pb.Signal) []matching.WatchItem {
+	out := make([]matching.WatchItem, len(sigs))
+	for i, s := range sigs {
+		out[i] = matching.WatchItem{Signal: s}
+	}
+	return out
+}
+
 func alertsOf(t *testing.T, n *Node, since uint64) []api.RaisedAlert {
 	t.Helper()
 	a, err := n.Alerts(context.Background(), since)
@@ -52,7 +61,7 @@ func TestWatchlistAlertsOnArrival(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, err := pa.Watch(context.Background(), []*pb.Signal{hosted, hostedURL, hostedAccount, pdqSignal(match.Hash(orig.Hash)), hosted})
+		out, err := pa.Watch(context.Background(), watchItems(hosted, hostedURL, hostedAccount, pdqSignal(match.Hash(orig.Hash)), hosted))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,7 +162,7 @@ func TestWatchlistRetroactive(t *testing.T) {
 	}
 	publishAddition(t, pa, []string{"graphic-violence"}, sigC) // allowlisted: no alert
 
-	out, err := pa.Watch(context.Background(), []*pb.Signal{sigA, sigB, sigC, pdqSignal(match.Hash(orig.Hash))})
+	out, err := pa.Watch(context.Background(), watchItems(sigA, sigB, sigC, pdqSignal(match.Hash(orig.Hash))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,11 +175,11 @@ func TestWatchlistRetroactive(t *testing.T) {
 	if a := out.Alerts[1]; a.Attestation.EntryID != active.ID || a.Distance != hashDistance(orig.Hash, shrunk.Hash) || a.Distance == 0 {
 		t.Errorf("alert 2 (near PDQ): %+v", a)
 	}
-	out, err = pa.Watch(context.Background(), []*pb.Signal{sigA})
+	out, err = pa.Watch(context.Background(), watchItems(sigA))
 	if err != nil || out.Known != 1 || out.Added != 0 || len(out.Alerts) != 0 {
 		t.Errorf("watching again: %+v %v", out, err)
 	}
-	if _, err := pa.Watch(context.Background(), []*pb.Signal{{}}); err == nil {
+	if _, err := pa.Watch(context.Background(), watchItems(&pb.Signal{})); err == nil {
 		t.Error("a signal without a value was accepted")
 	}
 	// The watchlist lives in the store, not in a file beside it.
@@ -191,21 +200,21 @@ func TestWatchlistRemove(t *testing.T) {
 	url := mustParse(t, "url", "https://video.example/watch?v=gone")
 	orig, _ := hashImage(t, "bridge-mods--aaa-orig.jpg")
 	blurred, _ := hashImage(t, "bridge-mods--blur-a-lot.jpg")
-	if _, err := pa.Watch(context.Background(), []*pb.Signal{kept, gone, url, pdqSignal(match.Hash(orig.Hash))}); err != nil {
+	if _, err := pa.Watch(context.Background(), watchItems(kept, gone, url, pdqSignal(match.Hash(orig.Hash)))); err != nil {
 		t.Fatal(err)
 	}
 	publishAddition(t, pa, []string{"graphic-violence"}, url)
 	if a := alertsOf(t, pa, 0); len(a) != 1 {
 		t.Fatalf("%d alerts before removal, want 1", len(a))
 	}
-	out, err := pa.Unwatch(context.Background(), []*pb.Signal{gone, url, pdqSignal(match.Hash(orig.Hash)), mustParse(t, "md5", fmt.Sprintf("%032x", 9))})
+	out, err := pa.Unwatch(context.Background(), watchItems(gone, url, pdqSignal(match.Hash(orig.Hash)), mustParse(t, "md5", fmt.Sprintf("%032x", 9))))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if out.Removed != 3 || out.Unknown != 1 || out.Total != 1 {
 		t.Fatalf("unwatch: %+v, want 3 removed, 1 unknown, 1 left", out)
 	}
-	if _, err := pa.Unwatch(context.Background(), []*pb.Signal{{}}); err == nil {
+	if _, err := pa.Unwatch(context.Background(), watchItems(&pb.Signal{})); err == nil {
 		t.Error("unwatch of an empty signal: no error")
 	}
 	publishAddition(t, pa, []string{"graphic-violence"}, gone, pdqSignal(match.Hash(orig.Hash)), pdqSignal(match.Hash(blurred.Hash)))
@@ -246,7 +255,7 @@ func TestWatchlistIgnoresUntrustedAllow(t *testing.T) {
 		t.Fatal(err)
 	}
 	apply(allow)
-	if out, err := pa.Watch(context.Background(), []*pb.Signal{sig}); err != nil || out.Added != 1 {
+	if out, err := pa.Watch(context.Background(), watchItems(sig)); err != nil || out.Added != 1 {
 		t.Fatalf("watch: %+v %v", out, err)
 	}
 	apply(publishAddition(t, nru, []string{"attacker-manifesto"}, sig))
@@ -254,10 +263,10 @@ func TestWatchlistIgnoresUntrustedAllow(t *testing.T) {
 		t.Fatalf("%d alerts for a trusted member's addition beside an untrusted allow entry, want 1", len(alerts))
 	}
 	// Watching it afresh finds the stored one too.
-	if _, err := pa.Unwatch(context.Background(), []*pb.Signal{sig}); err != nil {
+	if _, err := pa.Unwatch(context.Background(), watchItems(sig)); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := pa.Watch(context.Background(), []*pb.Signal{sig}); err != nil || len(out.Alerts) != 0 {
+	if out, err := pa.Watch(context.Background(), watchItems(sig)); err != nil || len(out.Alerts) != 0 {
 		// Already alerted for this addition: not again (the alerted mark stays).
 		t.Fatalf("watch again: %+v %v", out, err)
 	}

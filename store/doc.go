@@ -59,9 +59,12 @@
 //
 //	checkpoints/latest     author -> the newest checkpoint note held of author's log, with every cosignature seen
 //	checkpoints/conflicts  n -> a checkpoint note that contradicted a log or another checkpoint; n from 1, the bucket's sequence
-//	watchlist/signals      sk -> 0x01              a signal of content this platform hosts
-//	watchlist/alerts       n -> alert record       JSON {raised_ms, watched, signal, distance (PDQ), entry}: signals as
-//	                                               TYPE:VALUE (protocol.FormatSignal), entry the id in hex; n from 1, the sequence
+//	watchlist/signals      sk -> 0x01 refs         a signal of content this platform hosts; then its refs (the platform's
+//	                                               own references to its items), each a uvarint length and its bytes;
+//	                                               0x01 alone: no ref, as every file before refs holds
+//	watchlist/alerts       n -> alert record       JSON {raised_ms, watched, signal, distance (PDQ), entry, refs}: signals as
+//	                                               TYPE:VALUE (protocol.FormatSignal), entry the id in hex, refs those of
+//	                                               the watched signal when raised (absent: none); n from 1, the sequence
 //	watchlist/alerted      id || sk -> n           addition id raised alert n for watched signal sk: once per pair, even if
 //	                                               sk is unwatched and watched again
 //

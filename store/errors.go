@@ -44,4 +44,9 @@ var (
 	// error wraps the cause. Writes work again once space is freed
 	// (Writable says whether the last write did).
 	ErrNoSpace = errors.New("store cannot write: no space")
+
+	// ErrWatchRef: a ref given with a watched signal was refused: not
+	// CheckWatchRef's form, or one more than a signal may have
+	// (MaxWatchRefs). Nothing was written.
+	ErrWatchRef = errors.New("bad watch ref")
 )

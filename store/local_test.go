@@ -85,8 +85,20 @@ func TestCheckCatchesLocalDamage(t *testing.T) {
 		}},
 		{"conflict not a checkpoint", func(tx *bolt.Tx, w *world) error { return conflicts(tx).Put(u64(2), []byte("x\n\n— sig\n")) }},
 		{"watched value not 1", func(tx *bolt.Tx, w *world) error { return signals(tx).Put(key(sha("x")), []byte{2}) }},
-		{"watched key of no signal type", func(tx *bolt.Tx, w *world) error { return signals(tx).Put([]byte{0x7f, 1, 2}, watchedValue) }},
-		{"watched sha256 key too short", func(tx *bolt.Tx, w *world) error { return signals(tx).Put(key(sha("v"))[:20], watchedValue) }},
+		{"watched ref length past the end", func(tx *bolt.Tx, w *world) error { return signals(tx).Put(key(sha("x")), []byte{1, 5, 'a'}) }},
+		{"watched ref empty", func(tx *bolt.Tx, w *world) error { return signals(tx).Put(key(sha("x")), []byte{1, 0}) }},
+		{"watched ref twice", func(tx *bolt.Tx, w *world) error {
+			return signals(tx).Put(key(sha("x")), watchedValue([]string{"up-1", "up-1"}))
+		}},
+		{"watched ref with a tab", func(tx *bolt.Tx, w *world) error {
+			return signals(tx).Put(key(sha("x")), watchedValue([]string{"a\tb"}))
+		}},
+		{"alert ref unprintable", func(tx *bolt.Tx, w *world) error {
+			v := bytes.Replace(alerts(tx).Get(u64(1)), []byte(`}`), []byte(`,"refs":["a\u0000"]}`), 1)
+			return alerts(tx).Put(u64(1), v)
+		}},
+		{"watched key of no signal type", func(tx *bolt.Tx, w *world) error { return signals(tx).Put([]byte{0x7f, 1, 2}, watchedValue(nil)) }},
+		{"watched sha256 key too short", func(tx *bolt.Tx, w *world) error { return signals(tx).Put(key(sha("v"))[:20], watchedValue(nil)) }},
 		{"alert not JSON", func(tx *bolt.Tx, w *world) error { return alerts(tx).Put(u64(1), []byte("{")) }},
 		{"alert names no entry", func(tx *bolt.Tx, w *world) error {
 			return alerts(tx).Put(u64(1), []byte(`{"raised_ms":7,"watched":"sha256:00","signal":"sha256:00","entry":"ab"}`))

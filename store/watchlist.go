@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -21,14 +24,86 @@ import (
 // source bucket, which Rebuild keeps.
 var (
 	bucketWatchlist = []byte("watchlist")
-	watchSignals    = []byte("signals") // signal key -> watchedValue
+	watchSignals    = []byte("signals") // signal key -> its refs (watchedValue)
 	watchAlerts     = []byte("alerts")  // seq -> alert record (JSON, alertRecord); seq from the bucket's sequence
 	watchAlerted    = []byte("alerted") // entry id || watched signal key -> seq of the alert it raised
 )
 
-// watchedValue is the value of a watched key (a nil or empty value would
-// read back as nil, as if absent).
-var watchedValue = []byte{1}
+// A watched key's value is its refs (watchedValue): the version byte
+// watchedV1, then each ref as a uvarint length and its bytes, in the
+// order they were added. A key watched with no ref has the value
+// {watchedV1} alone, as every build before refs wrote it (a nil or empty
+// value would read back as nil, as if absent).
+const watchedV1 = 1
+
+// MaxWatchRefBytes bounds a ref, in bytes of UTF-8; MaxWatchRefs bounds
+// the refs of one watched signal.
+const (
+	MaxWatchRefBytes = 512
+	MaxWatchRefs     = 32
+)
+
+// CheckWatchRef checks a ref given with a watched signal: the caller's
+// own reference to the content it hosts (an upload id, a URL). It is 1 to
+// MaxWatchRefBytes bytes of UTF-8, every character printable (a space
+// included, but not at either end; no tab, no line break, no control
+// character). Errors wrap ErrWatchRef and quote the ref.
+func CheckWatchRef(ref string) error {
+	switch {
+	case ref == "":
+		return fmt.Errorf("%w: empty", ErrWatchRef)
+	case len(ref) > MaxWatchRefBytes:
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrWatchRef, len(ref), MaxWatchRefBytes)
+	case !utf8.ValidString(ref):
+		return fmt.Errorf("%w: %q is not UTF-8", ErrWatchRef, ref)
+	case strings.TrimSpace(ref) != ref:
+		return fmt.Errorf("%w: %q begins or ends with white space", ErrWatchRef, ref)
+	}
+	for _, r := range ref {
+		if !unicode.IsPrint(r) {
+			return fmt.Errorf("%w: %q holds the unprintable character %U", ErrWatchRef, ref, r)
+		}
+	}
+	return nil
+}
+
+// watchedValue encodes refs as the value of a watched key.
+func watchedValue(refs []string) []byte {
+	v := []byte{watchedV1}
+	for _, r := range refs {
+		v = binary.AppendUvarint(v, uint64(len(r)))
+		v = append(v, r...)
+	}
+	return v
+}
+
+// parseWatched decodes the value of a watched key: refs that each pass
+// CheckWatchRef, none twice, at most MaxWatchRefs. Errors do not wrap
+// ErrCorrupt: the caller says where.
+func parseWatched(v []byte) ([]string, error) {
+	if len(v) == 0 || v[0] != watchedV1 {
+		return nil, fmt.Errorf("value %x: want version byte %d", v, watchedV1)
+	}
+	var refs []string
+	for rest := v[1:]; len(rest) > 0; {
+		n, size := binary.Uvarint(rest)
+		if size <= 0 || n > uint64(len(rest)-size) {
+			return nil, fmt.Errorf("ref %d: bad length", len(refs)+1)
+		}
+		ref := string(rest[size : size+int(n)])
+		rest = rest[size+int(n):]
+		if err := CheckWatchRef(ref); err != nil {
+			return nil, fmt.Errorf("ref %d: %w", len(refs)+1, err)
+		}
+		if slices.Contains(refs, ref) {
+			return nil, fmt.Errorf("ref %d: %q twice", len(refs)+1, ref)
+		}
+		if refs = append(refs, ref); len(refs) > MaxWatchRefs {
+			return nil, fmt.Errorf("more than %d refs", MaxWatchRefs)
+		}
+	}
+	return refs, nil
+}
 
 // Alert is a watchlist alert: an addition carrying Signal, stored while
 // active, matched the watched signal Watched (exactly, or for PDQ within
@@ -40,6 +115,9 @@ type Alert struct {
 	Signal   *pb.Signal
 	Distance int // PDQ only: Hamming distance from Watched
 	EntryID  protocol.ID
+	// Refs are the refs Watched had on the watchlist when the alert was
+	// raised (Raise sets them): which hosted items to take down.
+	Refs []string
 }
 
 // alertRecord is an alert as the alerts bucket keeps it. Signals are in
@@ -50,70 +128,234 @@ type alertRecord struct {
 	Signal   string `json:"signal"`
 	Distance int    `json:"distance,omitempty"`
 	Entry    string `json:"entry"` // entry id, hex
+	// Refs: absent in alerts of builds before refs, and when Watched had
+	// none.
+	Refs []string `json:"refs,omitempty"`
 }
 
-// Watch puts signal keys (protocol.SignalKey) on the watchlist, in one
-// write transaction, and calls added (if not nil) with each key that was
-// not on it yet, in the order given (a key given twice is added once).
+// WatchItem is a signal key (protocol.SignalKey) to watch or unwatch,
+// with the caller's ref to the content it hosts ("" for none).
+type WatchItem struct {
+	Key []byte
+	Ref string
+}
+
+// RefLimitError is WatchRefs' error for a ref that would be one more
+// than MaxWatchRefs on its key. It wraps ErrWatchRef.
+type RefLimitError struct {
+	Index int    // of the item in the call, from 0
+	Ref   string // the ref refused
+}
+
+func (e *RefLimitError) Error() string {
+	return fmt.Sprintf("store: watch: %v: item %d: the signal has %d refs already, the most it may have: %q is one too many",
+		ErrWatchRef, e.Index, MaxWatchRefs, e.Ref)
+}
+
+func (e *RefLimitError) Unwrap() error { return ErrWatchRef }
+
+// Watched is a signal key on the watchlist and its refs.
+type Watched struct {
+	Key  []byte
+	Refs []string // in the order added
+}
+
+// WatchOutcome is what WatchRefs did.
+type WatchOutcome struct {
+	Added int // keys new on the watchlist
+	Known int // items whose key was on it already (a key given twice counts once as added)
+	Refs  int // refs attached that the key did not have
+}
+
+// UnwatchOutcome is what UnwatchRefs did.
+type UnwatchOutcome struct {
+	// Removed are the keys taken off the watchlist, in the order given.
+	Removed [][]byte
+	Refs    int // refs detached from a key that stays watched
+	Unknown int // items that matched nothing: key not watched, or ref not on it
+}
+
+// Watch is WatchRefs of keys without refs.
+func (s *Store) Watch(keys [][]byte, added func(key []byte)) error {
+	items := make([]WatchItem, len(keys))
+	for i, k := range keys {
+		items[i] = WatchItem{Key: k}
+	}
+	_, err := s.WatchRefs(items, added)
+	return err
+}
+
+// WatchRefs puts signal keys on the watchlist, each with its ref if it
+// has one, in one write transaction, and calls added (if not nil) with
+// each key that was not on it yet, in the order given (a key given twice
+// is added once; its refs are kept together, each once). A key watched
+// already gets the item's ref if it lacks it.
+//
 // added runs inside the transaction, under the store's write lock, and
 // must not call the Store: a node puts the key into its in-memory index
 // of the list there, so that no Apply's after hook runs between the
 // commit and that (and misses the key in memory while no later check of
-// what is stored sees the addition it applied). If Watch fails, nothing
-// was written, whatever added was told. A key that is not a signal key
-// is refused (wrapping protocol.ErrSignal) before anything is written.
-func (s *Store) Watch(keys [][]byte, added func(key []byte)) error {
-	for _, k := range keys {
-		if err := checkSignalKey(k); err != nil {
-			return fmt.Errorf("store: watch: %w", err)
+// what is stored sees the addition it applied). If WatchRefs fails,
+// nothing was written, whatever added was told. A key that is not a
+// signal key is refused (wrapping protocol.ErrSignal), and a ref that
+// fails CheckWatchRef or would give a key more than MaxWatchRefs refs
+// (wrapping ErrWatchRef), before anything is written.
+func (s *Store) WatchRefs(items []WatchItem, added func(key []byte)) (WatchOutcome, error) {
+	for _, it := range items {
+		if err := checkSignalKey(it.Key); err != nil {
+			return WatchOutcome{}, fmt.Errorf("store: watch: %w", err)
+		}
+		if it.Ref != "" {
+			if err := CheckWatchRef(it.Ref); err != nil {
+				return WatchOutcome{}, fmt.Errorf("store: watch: %w", err)
+			}
 		}
 	}
+	var out WatchOutcome
 	err := s.update(func(tx *bolt.Tx) error {
+		out = WatchOutcome{}
 		b, err := localBucket(tx, bucketWatchlist, watchSignals)
 		if err != nil {
 			return err
 		}
-		for _, k := range keys {
-			if b.Get(k) != nil {
-				continue
+		for i, it := range items {
+			v := b.Get(it.Key)
+			var refs []string
+			if v == nil {
+				out.Added++
+			} else {
+				out.Known++
+				if refs, err = parseWatched(v); err != nil {
+					return fmt.Errorf("%w: watchlist/signals/%x: %v", ErrCorrupt, it.Key, err)
+				}
+				if it.Ref == "" || slices.Contains(refs, it.Ref) {
+					continue
+				}
 			}
-			if err := b.Put(k, watchedValue); err != nil {
+			if it.Ref != "" {
+				if len(refs) == MaxWatchRefs {
+					return &RefLimitError{Index: i, Ref: it.Ref}
+				}
+				refs = append(refs, it.Ref)
+				out.Refs++
+			}
+			if err := b.Put(it.Key, watchedValue(refs)); err != nil {
 				return err
 			}
-			if added != nil {
-				added(k)
+			if v == nil && added != nil {
+				added(it.Key)
 			}
 		}
 		return nil
 	})
-	return wrapDB("watch", err)
+	if errors.Is(err, ErrWatchRef) {
+		return WatchOutcome{}, err
+	}
+	if err != nil {
+		return WatchOutcome{}, wrapDB("watch", err)
+	}
+	return out, nil
 }
 
-// Unwatch takes signal keys off the watchlist, in one write transaction,
-// and returns those that were on it, in the order given. Alerts raised
-// already stay, and so do their alerted marks: a signal watched again
-// does not alert again for an addition that alerted before.
+// Unwatch is UnwatchRefs of keys without refs, and returns the keys
+// taken off.
 func (s *Store) Unwatch(keys [][]byte) (removed [][]byte, err error) {
-	err = s.update(func(tx *bolt.Tx) error {
+	items := make([]WatchItem, len(keys))
+	for i, k := range keys {
+		items[i] = WatchItem{Key: k}
+	}
+	out, err := s.UnwatchRefs(items)
+	return out.Removed, err
+}
+
+// UnwatchRefs takes items off the watchlist, in one write transaction:
+// an item without a ref takes its key off with all its refs; an item
+// with a ref detaches that ref, and takes the key off if it was its last
+// (the key was watched for the hosted items its refs name, and none is
+// left). Alerts raised already stay, and so do their alerted marks: a
+// signal watched again does not alert again for an addition that
+// alerted before.
+func (s *Store) UnwatchRefs(items []WatchItem) (UnwatchOutcome, error) {
+	var out UnwatchOutcome
+	err := s.update(func(tx *bolt.Tx) error {
+		out = UnwatchOutcome{}
 		b, err := localBucket(tx, bucketWatchlist, watchSignals)
 		if err != nil {
 			return err
 		}
-		for _, k := range keys {
-			if b.Get(k) == nil {
+		for _, it := range items {
+			v := b.Get(it.Key)
+			if v == nil {
+				out.Unknown++
 				continue
 			}
-			if err := b.Delete(k); err != nil {
+			if it.Ref != "" {
+				refs, err := parseWatched(v)
+				if err != nil {
+					return fmt.Errorf("%w: watchlist/signals/%x: %v", ErrCorrupt, it.Key, err)
+				}
+				i := slices.Index(refs, it.Ref)
+				if i < 0 {
+					out.Unknown++
+					continue
+				}
+				if refs = slices.Delete(refs, i, i+1); len(refs) > 0 {
+					out.Refs++
+					if err := b.Put(it.Key, watchedValue(refs)); err != nil {
+						return err
+					}
+					continue
+				}
+			}
+			if err := b.Delete(it.Key); err != nil {
 				return err
 			}
-			removed = append(removed, k)
+			out.Removed = append(out.Removed, it.Key)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, wrapDB("unwatch", err)
+		return UnwatchOutcome{}, wrapDB("unwatch", err)
 	}
-	return removed, nil
+	return out, nil
+}
+
+// Watchlist returns up to limit watched keys after the key after (nil:
+// from the first), in key order, with their refs, and whether more
+// follow. The keys returned are the caller's.
+func (s *Store) Watchlist(after []byte, limit int) (page []Watched, more bool, err error) {
+	if limit <= 0 {
+		return nil, false, fmt.Errorf("store: watchlist: limit %d, want at least 1", limit)
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		b, err := localBucket(tx, bucketWatchlist, watchSignals)
+		if err != nil {
+			return err
+		}
+		c := b.Cursor()
+		k, v := c.First()
+		if after != nil {
+			if k, v = c.Seek(after); k != nil && bytes.Equal(k, after) {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil; k, v = c.Next() {
+			if len(page) == limit {
+				more = true
+				break
+			}
+			refs, err := parseWatched(v)
+			if err != nil {
+				return fmt.Errorf("%w: watchlist/signals/%x: %v", ErrCorrupt, k, err)
+			}
+			page = append(page, Watched{Key: bytes.Clone(k), Refs: refs})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, wrapDB("watchlist", err)
+	}
+	return page, more, nil
 }
 
 // WatchedKeys calls fn with every watched signal key, in key order, in
@@ -177,7 +419,13 @@ func parseAlert(seq uint64, v []byte) (Alert, error) {
 	if r.Distance < 0 {
 		return Alert{}, fmt.Errorf("%w: watchlist/alerts/%d: distance %d", ErrCorrupt, seq, r.Distance)
 	}
-	return Alert{Seq: seq, RaisedMs: r.RaisedMs, Watched: watched, Signal: signal, Distance: r.Distance, EntryID: id}, nil
+	if len(r.Refs) > 0 {
+		// The same rules as a watched key's refs.
+		if _, err := parseWatched(watchedValue(r.Refs)); err != nil {
+			return Alert{}, fmt.Errorf("%w: watchlist/alerts/%d: %v", ErrCorrupt, seq, err)
+		}
+	}
+	return Alert{Seq: seq, RaisedMs: r.RaisedMs, Watched: watched, Signal: signal, Distance: r.Distance, EntryID: id, Refs: r.Refs}, nil
 }
 
 // parseUserSignal parses TYPE:VALUE (protocol.FormatSignal's form).
@@ -273,16 +521,28 @@ func (w *Writes) Raise(a Alert) (raised Alert, ok bool, err error) {
 	if err := errors.Join(protocol.CheckSignal(a.Watched), protocol.CheckSignal(a.Signal)); err != nil {
 		return Alert{}, false, fmt.Errorf("store: raise alert: %w", err)
 	}
-	once := cat(a.EntryID[:], protocol.SignalKey(a.Watched))
+	watchedKey := protocol.SignalKey(a.Watched)
+	once := cat(a.EntryID[:], watchedKey)
 	if w.alerted.Get(once) != nil {
 		return Alert{}, false, nil
+	}
+	// The refs as they are now: the alert says which hosted items to take
+	// down, even once they are unwatched. A signal unwatched since has
+	// none.
+	a.Refs = nil
+	if v := w.signals.Get(watchedKey); v != nil {
+		refs, err := parseWatched(v)
+		if err != nil {
+			return Alert{}, false, fmt.Errorf("%w: watchlist/signals/%x: %v", ErrCorrupt, watchedKey, err)
+		}
+		a.Refs = refs
 	}
 	seq, err := w.alerts.NextSequence()
 	if err != nil {
 		return Alert{}, false, err
 	}
 	rec, err := json.Marshal(alertRecord{RaisedMs: a.RaisedMs, Watched: protocol.FormatSignal(a.Watched),
-		Signal: protocol.FormatSignal(a.Signal), Distance: a.Distance, Entry: a.EntryID.String()})
+		Signal: protocol.FormatSignal(a.Signal), Distance: a.Distance, Entry: a.EntryID.String(), Refs: a.Refs})
 	if err != nil {
 		return Alert{}, false, err
 	}
@@ -314,7 +574,7 @@ func checkSignalKey(k []byte) error {
 }
 
 // checkWatchlist checks the watchlist bucket: every watched key is a
-// signal key marked watchedValue; the alerts are numbered 1 to the
+// signal key whose value holds its refs (parseWatched); the alerts are numbered 1 to the
 // bucket's sequence without a gap and each decodes; every alert has
 // exactly one alerted row, keyed by its entry and watched signal, and
 // every alerted row names an alert.
@@ -327,8 +587,8 @@ func checkWatchlist(tx *bolt.Tx) error {
 		if err := checkSignalKey(k); err != nil {
 			return fmt.Errorf("%w: watchlist/signals/%x: %v", ErrCorrupt, k, err)
 		}
-		if !bytes.Equal(v, watchedValue) {
-			return fmt.Errorf("%w: watchlist/signals/%x: value %x, want %x", ErrCorrupt, k, v, watchedValue)
+		if _, err := parseWatched(v); err != nil {
+			return fmt.Errorf("%w: watchlist/signals/%x: %v", ErrCorrupt, k, err)
 		}
 		return nil
 	}); err != nil {
@@ -425,10 +685,37 @@ func rekeyWatchlistURLs(tx *bolt.Tx) error {
 			if err := b.Delete(r.old); err != nil {
 				return err
 			}
+			if old := b.Get(r.new); old != nil && bytes.Equal(name, watchSignals) {
+				// Two spellings of one URL watched: one signal now, with
+				// the refs of both (files this old have none, but a
+				// ref must never be lost).
+				if r.v, err = mergeWatched(old, r.v); err != nil {
+					return fmt.Errorf("%w: watchlist/signals/%x: %v", ErrCorrupt, r.new, err)
+				}
+			}
 			if err := b.Put(r.new, r.v); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// mergeWatched is the value of a watched key that has the refs of the
+// values a and b: a's, then b's that a lacks, up to MaxWatchRefs.
+func mergeWatched(a, b []byte) ([]byte, error) {
+	ra, err := parseWatched(a)
+	if err != nil {
+		return nil, err
+	}
+	rb, err := parseWatched(b)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rb {
+		if len(ra) < MaxWatchRefs && !slices.Contains(ra, r) {
+			ra = append(ra, r)
+		}
+	}
+	return watchedValue(ra), nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -19,7 +20,8 @@ func (c *cli) alertsCommand() *cobra.Command {
 		Long: `List the alerts the node raised because an active attestation matched a
 signal of its watchlist (see "staydown watch"), oldest first: seq, when,
 the watched signal, and the attestation with its status now (and for PDQ
-the distance). --since SEQ lists only later alerts, for polling. With
+the distance), then the refs the watched signal had when the alert was
+raised ("watch add --ref"): your items to take down. --since SEQ lists only later alerts, for polling. With
 --json, {"alerts": [...]}.`,
 		Args: args("", 0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -54,8 +56,17 @@ func printAlerts(c *cli, alerts []api.Alert) error {
 			watched += fmt.Sprintf(" distance=%d", *a.Distance)
 		}
 		at := a.Attestation
-		fmt.Fprintln(w, strings.Join([]string{fmt.Sprintf("alert %d", a.Seq), a.Raised, watched,
-			at.Status, at.Author, strings.Join(printables(at.Labels), ","), at.ID}, "\t"))
+		cols := []string{fmt.Sprintf("alert %d", a.Seq), a.Raised, watched,
+			at.Status, at.Author, strings.Join(printables(at.Labels), ","), at.ID}
+		if len(a.Refs) > 0 {
+			// Quoted: a ref may hold spaces and commas.
+			refs := make([]string, len(a.Refs))
+			for i, r := range a.Refs {
+				refs[i] = strconv.Quote(r)
+			}
+			cols = append(cols, "refs "+strings.Join(refs, " "))
+		}
+		fmt.Fprintln(w, strings.Join(cols, "\t"))
 	}
 	return w.Flush()
 }

@@ -102,11 +102,30 @@ func printStatus(c *cli, st api.Status) error {
 	} else {
 		fmt.Fprintf(w, "own head\tNOT confirmed: publishing refused until enough members' nodes have served this node's own log\n")
 	}
+	if c := st.Clash; c != nil {
+		fmt.Fprintf(w, "clash\t%s\n", clashLine(c))
+	}
 	fmt.Fprintf(w, "heads digest\t%s\n", st.HeadsDigest)
 	fmt.Fprintf(w, "flagged\t%s\n", flagged)
 	printByName(w, "peer scores", st.PeerScores, "%.1f")
 	printByName(w, "heads", st.Heads, "%d")
 	return w.Flush()
+}
+
+// clashLine is the status line of a clash of identity (SPEC 13.1).
+func clashLine(c *api.Clash) string {
+	var what string
+	switch c.How {
+	case "liveness":
+		what = fmt.Sprintf("member %s's node saw it connect from %s (process %s started %s, listening on %s)", c.Member, c.Remote, c.OtherInstance, c.OtherStarted, orNone(c.OtherAddrs))
+	default:
+		what = c.Detail
+	}
+	times := "once"
+	if c.Count > 1 {
+		times = fmt.Sprintf("%d times, first %s", c.Count, c.FirstAt)
+	}
+	return fmt.Sprintf("ANOTHER PROCESS RUNS THIS NODE'S IDENTITY: %s; last %s, %s. Stop it (a restored backup), or give it an identity of its own with staydown init (a cloned machine)", what, c.LastAt, times)
 }
 
 // printMemberPeers writes the table of the other members' nodes: connected,

@@ -113,6 +113,24 @@ flagged       none
 `},
 		{"JSON, fresh node", api.Status{Name: "nru"}, true, `{"id":"","name":"nru","role":"","author":"","federation":"","genesis":"","roster_version":0,"member":false,"proposals":0,"peers":0,"members":[],
 			"topic_peers":0,"entries":0,"heads":{},"heads_digest":"","flagged":[],"listen":[],"store_writable":false,"behind":0,"own_head_confirmed":false}`},
+		{"text, clash", api.Status{Name: "nru", Role: "referral", Federation: "staydown", Member: true, StoreWritable: true, OwnHeadConfirmed: true,
+			Clash: &api.Clash{How: "liveness", Member: "pa", Peer: "12D3KooWpa", Remote: "/ip4/192.0.2.9/tcp/4001", OtherInstance: "00ff", OtherStarted: "2026-12-04T14:00:00Z",
+				OtherAddrs: []string{"/ip4/192.0.2.9/tcp/4001"}, FirstAt: "2026-12-04T14:00:01Z", LastAt: "2026-12-04T14:05:00Z", Count: 3}}, false, `member        nru (referral) in federation staydown
+author key    
+peer id       
+listen        none (dials out only)
+genesis       
+roster        version 0
+peers         0 connected, 0 on the topic
+members       none but this node in the roster
+entries       0
+store         writable
+sync          caught up
+own head      confirmed
+clash         ANOTHER PROCESS RUNS THIS NODE'S IDENTITY: member pa's node saw it connect from /ip4/192.0.2.9/tcp/4001 (process 00ff started 2026-12-04T14:00:00Z, listening on /ip4/192.0.2.9/tcp/4001); last 2026-12-04T14:05:00Z, 3 times, first 2026-12-04T14:00:01Z. Stop it (a restored backup), or give it an identity of its own with staydown init (a cloned machine)
+heads digest  
+flagged       none
+`},
 		{"text, disk full", api.Status{Name: "nru", Role: "referral", Federation: "staydown", Member: true, StoreWritable: false, OwnHeadConfirmed: true}, false, `member        nru (referral) in federation staydown
 author key    
 peer id       

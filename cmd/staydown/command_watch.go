@@ -1,27 +1,39 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
 	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/store"
 )
 
 func (c *cli) watchCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "watch",
 		Short: "The legacy-content watchlist: signals of content this platform hosts",
-		Long: `The watchlist holds the signals of content this platform already hosts. It
-is private to the node (kept in its store file): never gossiped, never
-exported. Whenever an addition arrives whose signal matches a watched
-one (exactly, or for PDQ within the node's pdq_threshold) while active, the
-node raises an alert at once: see "staydown alerts".`,
+		Long: `The watchlist holds the signals of content this platform already hosts,
+each with the platform's own references to the items that carry it
+(--ref: an upload id, a URL; up to 32 per signal, for the same file
+hosted more than once). It is private to the node (kept in its store
+file): never gossiped, never exported. Whenever an addition arrives whose
+signal matches a watched one (exactly, or for PDQ within the node's
+pdq_threshold) while active, the node raises an alert at once, with the
+refs, so that it says which items to take down: see "staydown alerts".`,
 		Args: args("", 0, 0),
 	}
-	cmd.AddCommand(c.watchAddCommand(), c.watchRemoveCommand())
+	cmd.AddCommand(c.watchAddCommand(), c.watchListCommand(), c.watchRemoveCommand())
 	return cmd
 }
 
@@ -29,24 +41,37 @@ node raises an alert at once: see "staydown alerts".`,
 // under the node's 16 MiB limit.
 const watchBatchBytes = 8 << 20
 
+// watchListHelp says how watch add and remove read their signals.
+const watchListHelp = `Signals are given as TYPE:VALUE arguments (e.g. sha256:HEX, pdq:HEX,
+url:https://..., account:SERVICE:ID, as "staydown hash" prints them), each
+with the --ref given, or in a file LIST (--file, "-" for standard input):
+one signal per line, optionally followed by a TAB and its ref
+(TYPE:VALUE<TAB>REF; a signal with several refs takes one line per ref);
+text after a hash value before the TAB, such as quality=N, is ignored;
+blank lines and lines starting with # are skipped. A ref is 1 to 512 bytes
+of printable UTF-8 (spaces inside only; no TAB). The whole list is
+checked before anything is sent, and sent in batches of up to 100,000.`
+
 func (c *cli) watchAddCommand() *cobra.Command {
-	var file string
+	var file, ref string
 	cmd := &cobra.Command{
-		Use:   "add --dir D --file LIST",
-		Short: "Add the signals listed in a file to the watchlist",
-		Long: `Add the signals of LIST ("-" for standard input) to the node's watchlist:
-one TYPE:VALUE per line (e.g. sha256:HEX, pdq:HEX, url:https://...,
-account:SERVICE:ID, as "staydown hash" prints them; text after the value,
-such as quality=N, is ignored), blank lines and lines starting with # are
-skipped. The whole file is checked before anything is sent. Signals are
-sent in batches of up to 100,000. The node checks the new signals against
-the attestations it holds at once; the alerts that raises are printed.`,
-		Args: args("", 0, 0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Use:   "add --dir D [--ref REF] TYPE:VALUE... | --file LIST",
+		Short: "Add signals to the watchlist, each with your reference to the item it hosts",
+		Long: `Add signals to the node's watchlist, with your own reference to the item
+of this platform that carries each (--ref, or the TAB form of a LIST): an
+alert for the signal names these refs. A signal watched already gets the
+ref if it lacks it.
+
+` + watchListHelp + `
+
+The node checks the new signals against the attestations it holds at
+once; the alerts that raises are printed.`,
+		RunE: func(cmd *cobra.Command, values []string) error {
 			total := api.WatchResult{Alerts: []api.Alert{}}
-			err := postWatchList(c, cmd.Context(), file, "/v1/watchlist", func(res api.WatchResult) {
+			err := postWatchList(c, cmd.Context(), file, ref, values, "/v1/watchlist", func(res api.WatchResult) {
 				total.Added += res.Added
 				total.Known += res.Known
+				total.RefsAdded += res.RefsAdded
 				total.Total = res.Total
 				total.Alerts = append(total.Alerts, res.Alerts...)
 			})
@@ -56,29 +81,37 @@ the attestations it holds at once; the alerts that raises are printed.`,
 			if c.json {
 				return c.printJSON(total)
 			}
-			fmt.Fprintf(c.stdout, "added %d, already watched %d, watchlist now %d signals\n", total.Added, total.Known, total.Total)
+			refs := ""
+			if total.RefsAdded > 0 {
+				refs = fmt.Sprintf(", refs added %d", total.RefsAdded)
+			}
+			fmt.Fprintf(c.stdout, "added %d, already watched %d%s, watchlist now %d signals\n", total.Added, total.Known, refs, total.Total)
 			return printAlerts(c, total.Alerts)
 		},
 	}
-	cmd.Flags().StringVarP(&file, "file", "f", "", "the list: one TYPE:VALUE per line (- for standard input)")
+	cmd.Flags().StringVarP(&file, "file", "f", "", "the list: one TYPE:VALUE[<TAB>REF] per line (- for standard input)")
+	cmd.Flags().StringVar(&ref, "ref", "", "your reference to the hosted item that carries the signals given as arguments")
 	return cmd
 }
 
 func (c *cli) watchRemoveCommand() *cobra.Command {
-	var file string
+	var file, ref string
 	cmd := &cobra.Command{
-		Use:   "remove --dir D --file LIST",
-		Short: "Remove the signals listed in a file from the watchlist",
-		Long: `Remove the signals of LIST ("-" for standard input) from the node's
-watchlist, e.g. content this platform no longer hosts. LIST is read as by
-"watch add": one TYPE:VALUE per line, checked whole before anything is
-sent, sent in batches of up to 100,000. Signals not on the watchlist are
-counted, not an error. Alerts already raised stay listed.`,
-		Args: args("", 0, 0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Use:   "remove --dir D [--ref REF] TYPE:VALUE... | --file LIST",
+		Short: "Remove signals, or one of their refs, from the watchlist",
+		Long: `Remove signals from the node's watchlist, e.g. content this platform no
+longer hosts. A signal given without a ref goes with all its refs; given
+with a ref (--ref, or the TAB form of a LIST), only that ref goes, and
+the signal with its last ref (no item that carries it is left). Signals
+or refs not on the watchlist are counted, not an error. Alerts already
+raised stay listed.
+
+` + watchListHelp,
+		RunE: func(cmd *cobra.Command, values []string) error {
 			var total api.UnwatchResult
-			err := postWatchList(c, cmd.Context(), file, "/v1/watchlist/remove", func(res api.UnwatchResult) {
+			err := postWatchList(c, cmd.Context(), file, ref, values, "/v1/watchlist/remove", func(res api.UnwatchResult) {
 				total.Removed += res.Removed
+				total.RefsRemoved += res.RefsRemoved
 				total.Unknown += res.Unknown
 				total.Total = res.Total
 			})
@@ -88,23 +121,200 @@ counted, not an error. Alerts already raised stay listed.`,
 			if c.json {
 				return c.printJSON(total)
 			}
-			fmt.Fprintf(c.stdout, "removed %d, not watched %d, watchlist now %d signals\n", total.Removed, total.Unknown, total.Total)
+			refs := ""
+			if total.RefsRemoved > 0 {
+				refs = fmt.Sprintf(", refs removed %d", total.RefsRemoved)
+			}
+			fmt.Fprintf(c.stdout, "removed %d%s, not watched %d, watchlist now %d signals\n", total.Removed, refs, total.Unknown, total.Total)
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&file, "file", "f", "", "the list: one TYPE:VALUE per line (- for standard input)")
+	cmd.Flags().StringVarP(&file, "file", "f", "", "the list: one TYPE:VALUE[<TAB>REF] per line (- for standard input)")
+	cmd.Flags().StringVar(&ref, "ref", "", "remove only this ref of the signals given as arguments")
 	return cmd
 }
 
-// postWatchList reads the list file, checks it whole, then posts its
-// signals to path in batches that fit a request, handing each answer to
-// add. An error after the first batch says how many signals were sent:
-// those took effect.
-func postWatchList[R any](c *cli, ctx context.Context, file, path string, add func(R)) error {
-	if file == "" {
-		return needFlag("file", "the list of signals, one TYPE:VALUE per line")
+func (c *cli) watchListCommand() *cobra.Command {
+	var limit int
+	var after string
+	cmd := &cobra.Command{
+		Use:   "list --dir D [--limit N] [--after CURSOR]",
+		Short: "List the watchlist: each signal with its refs",
+		Long: `List the node's watchlist in the order of its index (by signal type,
+then value), one line per signal and ref: TYPE:VALUE<TAB>REF, or
+TYPE:VALUE alone for a signal without a ref, the form "watch add --file"
+reads (so the output is a backup of the list). Every signal is listed,
+fetched in pages, unless --limit N says how many at most: then, if more
+follow, a last line "# more: --after CURSOR" says where the next page
+starts (give it as --after). With --json, {"signals": [{"type", "value",
+"refs"}], "next", "total"}.`,
+		Args: args("", 0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("limit") && limit < 1 {
+				return usagef("--limit %d: want at least 1", limit)
+			}
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			all := api.Watchlist{Signals: []api.WatchedItem{}}
+			for {
+				n := api.MaxWatchPage
+				if limit > 0 {
+					n = min(n, limit-len(all.Signals))
+				}
+				q := url.Values{"limit": {strconv.Itoa(n)}}
+				if after != "" {
+					q.Set("after", after)
+				}
+				var page api.Watchlist
+				if err := cl.call(cmd.Context(), http.MethodGet, "/v1/watchlist?"+q.Encode(), nil, &page); err != nil {
+					return err
+				}
+				if !c.json {
+					if err := printWatched(c, page.Signals); err != nil {
+						return err
+					}
+				}
+				all.Signals = append(all.Signals, page.Signals...)
+				all.Next, all.Total, after = page.Next, page.Total, page.Next
+				if page.Next == "" || limit > 0 && len(all.Signals) >= limit {
+					break
+				}
+			}
+			if c.json {
+				return c.printJSON(all)
+			}
+			switch {
+			case all.Next != "":
+				_, err = fmt.Fprintf(c.stdout, "# more: --after %s\n", all.Next)
+			case len(all.Signals) == 0 && !cmd.Flags().Changed("after"):
+				_, err = fmt.Fprintln(c.stdout, "# the watchlist is empty")
+			}
+			return err
+		},
 	}
-	sigs, err := readSignalList(file, c.stdin, "")
+	cmd.Flags().IntVar(&limit, "limit", 0, "list at most N signals (default: all)")
+	cmd.Flags().StringVar(&after, "after", "", "start after this cursor (a \"# more\" line's)")
+	return cmd
+}
+
+// printWatched writes a page of the watchlist in the list form.
+func printWatched(c *cli, sigs []api.WatchedItem) error {
+	w := bufio.NewWriter(c.stdout)
+	for _, s := range sigs {
+		if len(s.Refs) == 0 {
+			fmt.Fprintf(w, "%s:%s\n", s.Type, s.Value)
+		}
+		for _, ref := range s.Refs {
+			fmt.Fprintf(w, "%s:%s\t%s\n", s.Type, s.Value, ref)
+		}
+	}
+	return w.Flush()
+}
+
+// watchSignals are the signals of watch add or remove: the arguments,
+// each with ref, or the list file's lines.
+func watchSignals(c *cli, file, ref string, values []string) ([]api.WatchSignal, error) {
+	switch {
+	case file != "" && len(values) > 0:
+		return nil, usagef("give signals as arguments or in --file, not both")
+	case file != "" && ref != "":
+		return nil, usagef("--ref is for the signals given as arguments: in --file, put each line's ref after a TAB")
+	case file != "":
+		return readWatchList(file, c.stdin)
+	case len(values) == 0:
+		return nil, usagef("no signal: give TYPE:VALUE arguments or --file LIST")
+	}
+	if ref != "" {
+		if err := store.CheckWatchRef(ref); err != nil {
+			return nil, usagef("--ref: %w", err)
+		}
+	}
+	sigs, err := signalArgs("", values)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.WatchSignal, len(sigs))
+	for i, s := range sigs {
+		out[i] = api.WatchSignal{Type: s.Type, Value: s.Value, Ref: ref}
+	}
+	return out, nil
+}
+
+// parseWatchLine parses one line of a watch list, TYPE:VALUE, optionally
+// followed by a TAB and a ref (the rest of the line): ok false for a
+// blank line or a # comment.
+func parseWatchLine(line string) (s api.WatchSignal, ok bool, err error) {
+	if t := strings.TrimSpace(line); t == "" || strings.HasPrefix(t, "#") {
+		return api.WatchSignal{}, false, nil
+	}
+	// Blanks at the end of the line go (an editor's), those before the
+	// signal too; a ref is what lies between the first TAB and them.
+	text, ref, tab := strings.Cut(strings.TrimRightFunc(line, unicode.IsSpace), "\t")
+	if strings.TrimSpace(text) == "" {
+		return api.WatchSignal{}, false, usagef("a ref without a signal")
+	}
+	sig, _, err := parseSignalLine("", text)
+	if err != nil {
+		return api.WatchSignal{}, false, err
+	}
+	if tab {
+		if err := store.CheckWatchRef(ref); err != nil {
+			return api.WatchSignal{}, false, err
+		}
+	}
+	return api.WatchSignal{Type: sig.Type, Value: sig.Value, Ref: ref}, true, nil
+}
+
+// readWatchList reads a watch list from the file name ("-": stdin), as
+// readSignalList reads a list, with each line's ref. It checks the whole
+// list before anything is sent; an error names the line and quotes it.
+func readWatchList(name string, stdin io.Reader) ([]api.WatchSignal, error) {
+	r := stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	where := display(name)
+	if name == "-" {
+		where = "standard input"
+	}
+	var out []api.WatchSignal
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for line := 1; sc.Scan(); line++ {
+		s, ok, err := parseWatchLine(sc.Text())
+		if err != nil {
+			// The usage error's "see --help" does not fit a bad line.
+			if u, isUsage := errors.AsType[usageError](err); isUsage {
+				err = u.err
+			}
+			return nil, fmt.Errorf("%s:%d: %s: %w", where, line, short(sc.Text()), err)
+		}
+		if ok {
+			out = append(out, s)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", where, err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s lists no signal", where)
+	}
+	return out, nil
+}
+
+// postWatchList reads the signals (watchSignals), checks them all, then
+// posts them to path in batches that fit a request, handing each answer
+// to add. An error after the first batch says how many signals were
+// sent: those took effect.
+func postWatchList[R any](c *cli, ctx context.Context, file, ref string, values []string, path string, add func(R)) error {
+	sigs, err := watchSignals(c, file, ref, values)
 	if err != nil {
 		return err
 	}
@@ -116,7 +326,7 @@ func postWatchList[R any](c *cli, ctx context.Context, file, path string, add fu
 	for len(sigs) > 0 {
 		n, size := 0, 0
 		for n < len(sigs) && n < api.MaxWatchBatch && size < watchBatchBytes {
-			size += len(sigs[n].Type) + len(sigs[n].Value) + 32
+			size += len(sigs[n].Type) + len(sigs[n].Value) + len(sigs[n].Ref) + 48
 			n++
 		}
 		var res R

@@ -231,7 +231,7 @@ func TestUsage(t *testing.T) {
 		{"flag without value", []string{"add", "--type"}, "staydown: add: flag needs an argument: --type", exitError},
 		{"stray argument", []string{"status", "--dir", "D", "extra"}, `staydown: status: unexpected argument "extra"`, exitError},
 		// #13 item 8: these printed the group's help and exited 0.
-		{"unknown subcommand", []string{"watch", "list"}, `staydown: watch: unknown subcommand "list"; want one of add, remove`, exitError},
+		{"unknown subcommand", []string{"watch", "foo"}, `staydown: watch: unknown subcommand "foo"; want one of add, list, remove`, exitError},
 		{"unknown nested subcommand", []string{"member", "propose", "bogus"}, `staydown: member propose: unknown subcommand "bogus"`, exitError},
 		{"group without a subcommand", []string{"log"}, "staydown: log: missing subcommand: one of export, import", exitError},
 		// #13 item 16: the help called it "your own case reference".

@@ -27,14 +27,19 @@ type Backend interface {
 	// are internal (500). Results may share memory with the node's caches:
 	// callers must not change them.
 	Match(ctx context.Context, queries []Query) ([]Found, error)
-	// Watch adds signals to the node's private watchlist (node/matching/watchlist.go)
-	// and raises an alert for every active attestation already stored
-	// that matches one of the signals added. Errors wrap ErrInvalid or are
-	// internal.
-	Watch(ctx context.Context, signals []*pb.Signal) (WatchOutcome, error)
-	// Unwatch removes signals from the watchlist. Alerts already raised
-	// stay listed. Errors wrap ErrInvalid or are internal.
-	Unwatch(ctx context.Context, signals []*pb.Signal) (UnwatchOutcome, error)
+	// Watch adds signals to the node's private watchlist (node/matching/watchlist.go),
+	// each with the caller's ref if it has one, and raises an alert for
+	// every active attestation already stored that matches one of the
+	// signals added. Errors wrap ErrInvalid or are internal.
+	Watch(ctx context.Context, items []WatchItem) (WatchOutcome, error)
+	// Unwatch removes signals from the watchlist, or for an item with a
+	// ref that ref (the signal goes with its last ref). Alerts already
+	// raised stay listed. Errors wrap ErrInvalid or are internal.
+	Unwatch(ctx context.Context, items []WatchItem) (UnwatchOutcome, error)
+	// Watchlist returns up to limit watched signals after the signal key
+	// after (nil: from the first), in key order, with their refs. Errors
+	// are internal.
+	Watchlist(ctx context.Context, after []byte, limit int) (WatchPage, error)
 	// Alerts returns the alerts raised, oldest first, after seq since (0:
 	// all), each attestation with its status now.
 	Alerts(ctx context.Context, since uint64) ([]RaisedAlert, error)
@@ -52,6 +57,9 @@ type (
 	Found            = matching.Found
 	FoundAttestation = matching.FoundAttestation
 	Verdict          = matching.Verdict
+	WatchItem        = matching.WatchItem
+	WatchPage        = matching.WatchPage
+	WatchedSignal    = matching.WatchedSignal
 	WatchOutcome     = matching.WatchOutcome
 	UnwatchOutcome   = matching.UnwatchOutcome
 	RaisedAlert      = matching.RaisedAlert
@@ -86,3 +94,7 @@ type Status = status.Status
 
 // Peer is another member's node as this node sees it (Status.Members).
 type Peer = status.Peer
+
+// Clash is status.Clash: the evidence that another process runs the
+// node's identity (SPEC 13.1).
+type Clash = status.Clash

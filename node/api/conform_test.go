@@ -122,11 +122,19 @@ func TestOpenAPIResponses(t *testing.T) {
 		{attest, "POST", "/v1/match/file", "application/octet-stream", "not an image", 200},
 		{nil, "POST", "/v1/match/file?dihedral=false", "image/png", string(pngImage(t)), 200},
 		{nil, "POST", "/v1/match/file", "multipart/form-data; boundary=x", "--x--", 415},
-		{attest, "POST", "/v1/watchlist", "", `{"signals":[` + signal + `]}`, 200},
+		{attest, "POST", "/v1/watchlist", "", `{"signals":[` + signal + `,{"type":"sha256","value":"` + sha + `","ref":"upload-123"}]}`, 200},
+		{nil, "POST", "/v1/watchlist", "", `{"signals":[{"type":"sha256","value":"` + sha + `","ref":"a\tb"}]}`, 400},
+		{func(t *testing.T, h *harness) {
+			if _, err := h.fake.Watch(context.Background(), []api.WatchItem{{Signal: mustSignal(t, "sha256", sha), Ref: "upload-123"},
+				{Signal: mustSignal(t, "url", "https://example.com/a")}, {Signal: mustSignal(t, "md5", strings.Repeat("0", 32))}}); err != nil {
+				t.Fatal(err)
+			}
+		}, "GET", "/v1/watchlist?limit=2", "", "", 200},
+		{nil, "GET", "/v1/watchlist?after=xyz", "", "", 400},
 		{nil, "POST", "/v1/watchlist/remove", "", `{"signals":[` + signal + `]}`, 200},
 		{func(t *testing.T, h *harness) {
 			s := mustSignal(t, "sha256", sha)
-			h.fake.SetAlerts(api.RaisedAlert{Seq: 1, RaisedMs: 1_700_000_001_000, Watched: s, Signal: s, Attestation: att})
+			h.fake.SetAlerts(api.RaisedAlert{Seq: 1, RaisedMs: 1_700_000_001_000, Watched: s, Signal: s, Attestation: att, Refs: []string{"upload-123", "https://host.example/v/9"}})
 		}, "GET", "/v1/alerts?since=0", "", "", 200},
 		{nil, "GET", "/v1/status", "", "", 200},
 		{nil, "POST", "/v1/notices", "", `{"to":"pa","urls":["https://video.example/watch?v=1"],"signals":[` + signal + `],"category":"attacker-manifesto","basis":"art. 3","order":true,"deadline":"1h"}`, 201},

@@ -18,6 +18,8 @@
 //	GET  /v1/match?type=T&value=V                         -> MatchResult
 //	POST /v1/match/file   the file's bytes (up to 32 MiB)  -> FileMatch
 //	POST /v1/watchlist    WatchRequest (up to 100,000)     -> WatchResult
+//	POST /v1/watchlist/remove  WatchRequest                -> UnwatchResult
+//	GET  /v1/watchlist?limit=N&after=CURSOR               -> Watchlist
 //	GET  /v1/alerts?since=SEQ                             -> AlertList
 //
 // Every MatchResult carries the verdict of the node's local policy, and

@@ -74,15 +74,39 @@ func (v Verdict) Stronger(w Verdict) Verdict {
 	return v
 }
 
+// WatchItem is a signal to watch or unwatch, with the caller's ref to
+// the item it hosts that carries it ("" for none; store.CheckWatchRef
+// says what a ref may be).
+type WatchItem struct {
+	Signal *pb.Signal
+	Ref    string
+}
+
 // UnwatchOutcome is what Matching.Unwatch did.
 type UnwatchOutcome struct {
 	Removed, Unknown, Total int
+	Refs                    int // refs detached from signals that stay watched
 }
 
 // WatchOutcome is what Matching.Watch did.
 type WatchOutcome struct {
 	Added, Known, Total int
+	Refs                int // refs attached that their signal did not have
 	Alerts              []RaisedAlert
+}
+
+// WatchedSignal is a signal on the watchlist with its refs.
+type WatchedSignal struct {
+	Signal *pb.Signal
+	Key    []byte   // protocol.SignalKey(Signal): the list's order, and its cursor
+	Refs   []string // in the order added
+}
+
+// WatchPage is a page of the watchlist (Matching.Watchlist).
+type WatchPage struct {
+	Signals []WatchedSignal // in key order
+	More    bool            // a page follows: ask after the last key
+	Total   int             // signals on the watchlist now
 }
 
 // RaisedAlert is an alert as the node keeps it.
@@ -93,4 +117,7 @@ type RaisedAlert struct {
 	Signal      *pb.Signal
 	Distance    int // pdq only
 	Attestation store.Attestation
+	// Refs are the refs of Watched when the alert was raised: which
+	// hosted items to take down.
+	Refs []string
 }

@@ -2,6 +2,7 @@ package matching
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -107,24 +108,32 @@ type watchHit struct {
 	att      store.Attestation
 }
 
-// checkedKeys checks a request's signals and returns their keys.
-func checkedKeys(sigs []*pb.Signal) ([][]byte, error) {
-	keys := make([][]byte, len(sigs))
-	for i, s := range sigs {
-		if err := protocol.CheckSignal(s); err != nil {
+// checkedItems checks a request's signals and refs and returns them as
+// the store takes them.
+func checkedItems(items []WatchItem) ([]store.WatchItem, error) {
+	out := make([]store.WatchItem, len(items))
+	for i, it := range items {
+		if err := protocol.CheckSignal(it.Signal); err != nil {
 			return nil, fmt.Errorf("%w: signals[%d]: %w", kind.ErrInvalid, i, err)
 		}
-		keys[i] = protocol.SignalKey(s)
+		if it.Ref != "" {
+			if err := store.CheckWatchRef(it.Ref); err != nil {
+				return nil, fmt.Errorf("%w: signals[%d]: ref: %w", kind.ErrInvalid, i, err)
+			}
+		}
+		out[i] = store.WatchItem{Key: protocol.SignalKey(it.Signal), Ref: it.Ref}
 	}
-	return keys, nil
+	return out, nil
 }
 
-// Watch adds signals to the watchlist and raises an alert for every
-// active attestation already stored that matches one of the signals
-// added. Errors wrap kind.ErrInvalid (a bad signal) or are internal.
-func (m *Matching) Watch(sigs []*pb.Signal) (WatchOutcome, error) {
+// Watch adds signals to the watchlist, each with its ref if it has one
+// (a signal watched already gets the ref if it lacks it), and raises an
+// alert for every active attestation already stored that matches one of
+// the signals added. Errors wrap kind.ErrInvalid (a bad signal or ref,
+// or a signal given more refs than store.MaxWatchRefs) or are internal.
+func (m *Matching) Watch(items []WatchItem) (WatchOutcome, error) {
 	w := m.watchlist
-	keys, err := checkedKeys(sigs)
+	checked, err := checkedItems(items)
 	if err != nil {
 		return WatchOutcome{}, err
 	}
@@ -132,7 +141,7 @@ func (m *Matching) Watch(sigs []*pb.Signal) (WatchOutcome, error) {
 	// transaction: an apply that commits after it sees the key in both;
 	// one that committed before it is in what storedHits reads below.
 	var added [][]byte
-	err = m.store.Watch(keys, func(k []byte) {
+	stored, err := m.store.WatchRefs(checked, func(k []byte) {
 		w.add(k)
 		added = append(added, k)
 	})
@@ -140,10 +149,14 @@ func (m *Matching) Watch(sigs []*pb.Signal) (WatchOutcome, error) {
 		for _, k := range added {
 			w.remove(k)
 		}
+		if e, ok := errors.AsType[*store.RefLimitError](err); ok {
+			return WatchOutcome{}, fmt.Errorf("%w: signals[%d].ref: %w: %s has %d refs already, the most a signal may have: %q is one too many (remove one first)",
+				kind.ErrInvalid, e.Index, store.ErrWatchRef, protocol.FormatSignal(items[e.Index].Signal), store.MaxWatchRefs, e.Ref)
+		}
 		return WatchOutcome{}, err
 	}
-	out := WatchOutcome{Added: len(added), Known: len(keys) - len(added)}
-	m.log.Info("watchlist: signals added", "added", out.Added, "known", out.Known, "total", w.len())
+	out := WatchOutcome{Added: stored.Added, Known: stored.Known, Refs: stored.Refs}
+	m.log.Info("watchlist: signals added", "added", out.Added, "known", out.Known, "refs", out.Refs, "total", w.len())
 
 	// Content hosted before the federation's attestations arrived: check
 	// the new signals against what is stored.
@@ -170,26 +183,42 @@ func (m *Matching) Watch(sigs []*pb.Signal) (WatchOutcome, error) {
 	return out, nil
 }
 
-// Unwatch takes signals off the watchlist: the store first, then the
-// in-memory indexes. A check running meanwhile confirms every candidate in
-// the store, so it raises no alert for a signal removed there. Alerts
-// raised already stay, and so do their "alerted" marks: a signal watched
-// again does not alert again for an attestation that alerted before.
-func (m *Matching) Unwatch(sigs []*pb.Signal) (UnwatchOutcome, error) {
+// Unwatch takes signals off the watchlist, or one ref off a signal when
+// the item has one (the signal goes with its last ref): the store first,
+// then the in-memory indexes. A check running meanwhile confirms every
+// candidate in the store, so it raises no alert for a signal removed
+// there. Alerts raised already stay, and so do their "alerted" marks: a
+// signal watched again does not alert again for an attestation that
+// alerted before.
+func (m *Matching) Unwatch(items []WatchItem) (UnwatchOutcome, error) {
 	w := m.watchlist
-	keys, err := checkedKeys(sigs)
+	checked, err := checkedItems(items)
 	if err != nil {
 		return UnwatchOutcome{}, err
 	}
-	removed, err := m.store.Unwatch(keys)
+	stored, err := m.store.UnwatchRefs(checked)
 	if err != nil {
 		return UnwatchOutcome{}, err
 	}
-	for _, k := range removed {
+	for _, k := range stored.Removed {
 		w.remove(k)
 	}
-	out := UnwatchOutcome{Removed: len(removed), Unknown: len(keys) - len(removed), Total: w.len()}
-	m.log.Info("watchlist: signals removed", "removed", out.Removed, "unknown", out.Unknown, "total", out.Total)
+	out := UnwatchOutcome{Removed: len(stored.Removed), Refs: stored.Refs, Unknown: stored.Unknown, Total: w.len()}
+	m.log.Info("watchlist: signals removed", "removed", out.Removed, "refs", out.Refs, "unknown", out.Unknown, "total", out.Total)
+	return out, nil
+}
+
+// Watchlist returns up to limit watched signals after the signal key
+// after (nil: from the first), in key order, with their refs.
+func (m *Matching) Watchlist(after []byte, limit int) (WatchPage, error) {
+	page, more, err := m.store.Watchlist(after, limit)
+	if err != nil {
+		return WatchPage{}, err
+	}
+	out := WatchPage{Signals: make([]WatchedSignal, len(page)), More: more, Total: m.watchlist.len()}
+	for i, p := range page {
+		out.Signals[i] = WatchedSignal{Signal: keySignal(p.Key), Key: p.Key, Refs: p.Refs}
+	}
 	return out, nil
 }
 
@@ -341,7 +370,7 @@ func raise(tx *store.Writes, hits []watchHit, now int64) ([]RaisedAlert, error) 
 			return nil, err
 		}
 		if ok {
-			raised = append(raised, RaisedAlert{Seq: a.Seq, RaisedMs: now, Watched: watched, Signal: signal, Distance: h.distance, Attestation: h.att})
+			raised = append(raised, RaisedAlert{Seq: a.Seq, RaisedMs: now, Watched: watched, Signal: signal, Distance: h.distance, Attestation: h.att, Refs: a.Refs})
 		}
 	}
 	return raised, nil
@@ -353,7 +382,7 @@ func (m *Matching) report(raised []RaisedAlert) {
 		m.watchlist.alerted.Inc()
 		m.log.Warn("watchlist alert: hosted content attested", "seq", a.Seq, "watched", protocol.FormatSignal(a.Watched),
 			"signal", protocol.FormatSignal(a.Signal), "distance", a.Distance, "author", m.roster().NameOf(a.Attestation.Author),
-			"labels", a.Attestation.Labels, "id", a.Attestation.EntryID)
+			"labels", a.Attestation.Labels, "id", a.Attestation.EntryID, "refs", a.Refs)
 	}
 }
 
@@ -366,7 +395,7 @@ func (m *Matching) Alerts(since uint64) ([]RaisedAlert, error) {
 	}
 	out := make([]RaisedAlert, 0, len(kept))
 	for _, k := range kept {
-		a := RaisedAlert{Seq: k.Seq, RaisedMs: k.RaisedMs, Watched: k.Watched, Signal: k.Signal, Distance: k.Distance}
+		a := RaisedAlert{Seq: k.Seq, RaisedMs: k.RaisedMs, Watched: k.Watched, Signal: k.Signal, Distance: k.Distance, Refs: k.Refs}
 		atts, err := m.store.Match(protocol.SignalKey(k.Signal))
 		if err != nil {
 			return nil, err

@@ -390,3 +390,11 @@ func (d *Dialer) unreachable() string {
 	slices.Sort(parts)
 	return strings.Join(parts, "; ")
 }
+
+// Targets are the peers the dialer keeps connections to: the members
+// with addresses and the bootstrap peers.
+func (d *Dialer) Targets() []peer.AddrInfo {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.targets)
+}

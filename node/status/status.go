@@ -50,6 +50,38 @@ type Status struct {
 	// is (SPEC 16.7). Restored says when and from whom, if it was.
 	OwnHeadConfirmed bool      `json:"own_head_confirmed"`
 	Restored         *Restored `json:"restored,omitempty"`
+	// Clash, when set, is the evidence that another process runs this
+	// node's identity (SPEC 13.1): shown until ten minutes pass with no
+	// new evidence.
+	Clash *Clash `json:"clash,omitempty"`
+}
+
+// Clash is the evidence that another process runs this node's identity
+// (node key and author key): a restored backup started beside it, or a
+// cloned machine.
+type Clash struct {
+	// How it was found: "liveness" (a member's node asked this one to
+	// attest that it is live, for another process of its identity that
+	// connected to it) or "own entry" (an entry signed with this node's
+	// author key that it did not write came from the network).
+	How string `json:"how"`
+	// Member is the member whose node saw the other process, Peer its
+	// peer ID; Remote the address it saw that process connect from.
+	Member string `json:"member"`
+	Peer   string `json:"peer"`
+	Remote string `json:"remote,omitempty"`
+	Since  string `json:"since,omitempty"` // RFC 3339, UTC
+	// The other process: its instance nonce (hex), start and listen
+	// addresses, as it signed them.
+	OtherInstance string   `json:"other_instance,omitempty"`
+	OtherStarted  string   `json:"other_started,omitempty"`
+	OtherAddrs    []string `json:"other_addrs"`
+	Detail        string   `json:"detail,omitempty"`
+	// FirstAt and LastAt: the first and the latest evidence (RFC 3339,
+	// UTC); Count how many pieces came between.
+	FirstAt string `json:"first_at"`
+	LastAt  string `json:"last_at"`
+	Count   int    `json:"count"`
 }
 
 // Restored is the record of a store rebuilt from the federation (the

@@ -10,6 +10,8 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
@@ -48,7 +50,7 @@ type Backend struct {
 	signed     []*protocol.Entry
 	matched    [][]*pb.Signal
 	queries    [][]api.Query
-	watched    map[string]bool // by protocol.SignalKey
+	watched    map[string]*watchedSignal // by protocol.SignalKey
 	watchCalls int
 	alerts     []api.RaisedAlert
 	statuses   int
@@ -88,7 +90,7 @@ func New(name string, role protocol.Role, others ...protocol.Member) *Backend {
 	st := api.Status{ID: self.PeerID, Name: name, Role: string(role), Author: self.AuthorKey.String(), Federation: Federation,
 		Member: true, Heads: map[string]uint64{}, Flagged: []string{}, Listen: []string{}, StoreWritable: true, OwnHeadConfirmed: true}
 	return &Backend{key: key, roster: roster, name: name, others: map[string]protocol.Head{}, status: st,
-		atts: map[string][]store.Attestation{}, verdicts: map[string]api.Verdict{}, ignored: map[string][][]bool{}, watched: map[string]bool{}}
+		atts: map[string][]store.Attestation{}, verdicts: map[string]api.Verdict{}, ignored: map[string][][]bool{}, watched: map[string]*watchedSignal{}}
 }
 
 // Key is the author key the fake gives member name (its own, and those of
@@ -166,7 +168,7 @@ func (b *Backend) Matched() [][]*pb.Signal {
 	return append([][]*pb.Signal(nil), b.matched...)
 }
 
-// Calls counts the calls of Publish, Match, Watch, Status, ListNotices
+// Calls counts the calls of Publish, Match, Watch (Unwatch, Watchlist), Status, ListNotices
 // and of the membership's methods.
 func (b *Backend) Calls() int {
 	b.mu.Lock()
@@ -186,12 +188,29 @@ func (b *Backend) SetAlerts(alerts ...api.RaisedAlert) {
 func (b *Backend) Watched(sig *pb.Signal) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.watched[string(protocol.SignalKey(sig))]
+	return b.watched[string(protocol.SignalKey(sig))] != nil
 }
 
-// Watch adds the signals to the fake's watchlist and answers every alert
-// SetAlerts set.
-func (b *Backend) Watch(ctx context.Context, sigs []*pb.Signal) (api.WatchOutcome, error) {
+// watchedSignal is a signal on the fake's watchlist.
+type watchedSignal struct {
+	sig  *pb.Signal
+	refs []string
+}
+
+// WatchedRefs returns the refs of sig on the fake's watchlist.
+func (b *Backend) WatchedRefs(sig *pb.Signal) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if w := b.watched[string(protocol.SignalKey(sig))]; w != nil {
+		return slices.Clone(w.refs)
+	}
+	return nil
+}
+
+// Watch adds the items to the fake's watchlist, as a node does (refs
+// kept per signal, each once), and answers every alert SetAlerts set.
+// It does not bound the refs per signal.
+func (b *Backend) Watch(ctx context.Context, items []api.WatchItem) (api.WatchOutcome, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.watchCalls++
@@ -199,13 +218,19 @@ func (b *Backend) Watch(ctx context.Context, sigs []*pb.Signal) (api.WatchOutcom
 		return api.WatchOutcome{}, b.err
 	}
 	var out api.WatchOutcome
-	for _, s := range sigs {
-		k := string(protocol.SignalKey(s))
-		if b.watched[k] {
+	for _, it := range items {
+		k := string(protocol.SignalKey(it.Signal))
+		w := b.watched[k]
+		if w != nil {
 			out.Known++
 		} else {
-			b.watched[k] = true
+			w = &watchedSignal{sig: it.Signal}
+			b.watched[k] = w
 			out.Added++
+		}
+		if it.Ref != "" && !slices.Contains(w.refs, it.Ref) {
+			w.refs = append(w.refs, it.Ref)
+			out.Refs++
 		}
 	}
 	out.Total = len(b.watched)
@@ -213,8 +238,9 @@ func (b *Backend) Watch(ctx context.Context, sigs []*pb.Signal) (api.WatchOutcom
 	return out, nil
 }
 
-// Unwatch removes the signals from the fake's watchlist.
-func (b *Backend) Unwatch(ctx context.Context, sigs []*pb.Signal) (api.UnwatchOutcome, error) {
+// Unwatch removes the items from the fake's watchlist, as a node does:
+// a ref alone, the signal with its last ref or when given without one.
+func (b *Backend) Unwatch(ctx context.Context, items []api.WatchItem) (api.UnwatchOutcome, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.watchCalls++
@@ -222,16 +248,46 @@ func (b *Backend) Unwatch(ctx context.Context, sigs []*pb.Signal) (api.UnwatchOu
 		return api.UnwatchOutcome{}, b.err
 	}
 	var out api.UnwatchOutcome
-	for _, s := range sigs {
-		k := string(protocol.SignalKey(s))
-		if b.watched[k] {
+	for _, it := range items {
+		k := string(protocol.SignalKey(it.Signal))
+		w := b.watched[k]
+		switch {
+		case w == nil || it.Ref != "" && !slices.Contains(w.refs, it.Ref):
+			out.Unknown++
+		case it.Ref != "" && len(w.refs) > 1:
+			i := slices.Index(w.refs, it.Ref)
+			w.refs = slices.Delete(w.refs, i, i+1)
+			out.Refs++
+		default:
 			delete(b.watched, k)
 			out.Removed++
-		} else {
-			out.Unknown++
 		}
 	}
 	out.Total = len(b.watched)
+	return out, nil
+}
+
+// Watchlist pages the fake's watchlist in key order.
+func (b *Backend) Watchlist(ctx context.Context, after []byte, limit int) (api.WatchPage, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.watchCalls++
+	if b.err != nil {
+		return api.WatchPage{}, b.err
+	}
+	keys := slices.Sorted(maps.Keys(b.watched))
+	out := api.WatchPage{Total: len(keys)}
+	for _, k := range keys {
+		if after != nil && k <= string(after) {
+			continue
+		}
+		if len(out.Signals) == limit {
+			out.More = true
+			break
+		}
+		w := b.watched[k]
+		out.Signals = append(out.Signals, api.WatchedSignal{Signal: w.sig, Key: []byte(k), Refs: slices.Clone(w.refs)})
+	}
 	return out, nil
 }
 
