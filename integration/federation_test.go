@@ -212,3 +212,31 @@ func authorKeyOf(t *testing.T, roster, name string) string {
 	t.Fatalf("no author_key for %s in roster:\n%s", name, roster)
 	return ""
 }
+
+// A dispute and a retraction naming one signal each of a three-signal
+// addition, from the CLI of real nodes: each node shows those two signals
+// disputed and retracted and the third active; a signal the addition does
+// not carry is refused with exit 2.
+func TestNamedSignalsSeenEverywhere(t *testing.T) {
+	c, nru, a, b := threeNodes(t)
+	h1, h2, h3 := randomSHA256(t), randomSHA256(t), randomSHA256(t)
+	id := strings.TrimSpace(mustCLI(t, "add", "--dir", nru.dir, "--type", "sha256", "--label", "attacker-manifesto", h1, h2, h3))
+	c.waitStatus(b, h1, id, "active")
+	waitFor(t, deliveryBound, "b holds the addition and disputes h2", func() bool {
+		_, errs, code := cli(t, "dispute", "--dir", b.dir, id, "--reason", "h2 is news", "--signal", "sha256:"+h2)
+		if code != 0 && !strings.Contains(errs, "not in this node's store") {
+			t.Fatalf("dispute: exit %d: %s", code, errs)
+		}
+		return code == 0
+	})
+	mustCLI(t, "retract", "--dir", nru.dir, id, "--signal", "sha256:"+h3)
+	for _, n := range []*node{nru, a, b} {
+		c.waitStatus(n, h1, id, "active")
+		c.waitStatus(n, h2, id, "disputed")
+		c.waitStatus(n, h3, id, "retracted")
+	}
+	other := randomSHA256(t)
+	if _, errs, code := cli(t, "dispute", "--dir", a.dir, id, "--reason", "r", "--signal", "sha256:"+other); code != 2 || !strings.Contains(errs, other) {
+		t.Errorf("dispute naming a signal the addition does not carry: exit %d stderr %q, want 2 naming it", code, errs)
+	}
+}

@@ -79,7 +79,7 @@ func TestPythonVerifier(t *testing.T) {
 	add1 := strings.TrimSpace(mustCLI(t, "add", "--dir", nru.dir, "--type", "sha256", "--label", "attacker-manifesto", "--case", "IRU-1", h1, h2))
 	mustCLI(t, "add", "--dir", nru.dir, "--type", "url", "--label", "other:livestream", "HTTPS://Video.Example:443/watch?v=ä b#t=1")
 	add3 := strings.TrimSpace(mustCLI(t, "add", "--dir", a.dir, "--type", "account", "--label", "recruitment-and-instruction", "video.example:some_channel"))
-	mustCLI(t, "retract", "--dir", nru.dir, add1, "--reason", "wrong file")
+	mustCLI(t, "retract", "--dir", nru.dir, add1, "--reason", "wrong file", "--signal", "sha256:"+h1) // h2 stays
 	dispute(t, b, add3, "news footage")
 	mustCLI(t, "allow", "--dir", b.dir, "--type", "sha256", "--category", "news", "--reason", "a broadcaster's report", h3)
 	n1 := strings.TrimSpace(mustCLI(t, "notice", "--dir", nru.dir, "--to", "platform-a", "--url", "https://v.example/1",

@@ -462,15 +462,37 @@ func (n *Node) checkOwnTarget(body *pb.Entry) error {
 	if t.Author != n.me.AuthorKey {
 		return fmt.Errorf("%w: entry %s was written by %s; a member may only retract or update its own entries", kind.ErrInvalid, id, n.nameOf(t.Author))
 	}
-	return nil
+	return namedElsewhere(body, t)
+}
+
+// namedElsewhere refuses a retraction or a dispute that names a signal
+// its target t does not carry: for that signal it would concern nothing
+// (SPEC 6.2, 6.3), which can only be a mistake.
+func namedElsewhere(body *pb.Entry, t *protocol.Entry) error {
+	named, _ := protocol.NamedSignals(body)
+	out := protocol.NamedElsewhere(named, t.Body)
+	if len(out) == 0 {
+		return nil
+	}
+	list := make([]string, 0, 4)
+	for i, s := range out {
+		if i == 3 {
+			list = append(list, fmt.Sprintf("and %d more", len(out)-3))
+			break
+		}
+		list = append(list, fmt.Sprintf("%q", protocol.FormatSignal(s)))
+	}
+	return fmt.Errorf("%w: entry %s (a %s) does not carry the signal %s; a %s names signals of its target only", kind.ErrInvalid, t.ID, t.Kind(), strings.Join(list, ", "), protocol.KindOf(body))
 }
 
 // checkDispute refuses, before signing, a dispute that can only be a
 // mistake, since a dispute once published stays in the log: its target
 // must be another member's addition or notice that this node holds (one
-// just published elsewhere may not have arrived yet: wait for it), which
-// this member has not disputed already. The protocol lets a member dispute
-// an entry it has not seen (SPEC 6.3); this node does not sign one.
+// just published elsewhere may not have arrived yet: wait for it), that
+// carries every signal the dispute names, and whose signals named this
+// member has not disputed already (a dispute naming none names all). The
+// protocol lets a member dispute an entry it has not seen (SPEC 6.3);
+// this node does not sign one.
 func (n *Node) checkDispute(body *pb.Entry) error {
 	d := body.GetDispute()
 	if d == nil {
@@ -493,16 +515,40 @@ func (n *Node) checkDispute(body *pb.Entry) error {
 	case t.Author == n.me.AuthorKey:
 		return fmt.Errorf("%w: entry %s is this member's own %s: retract it (or withdraw the notice) instead of disputing it", kind.ErrInvalid, id, k)
 	}
+	if err := namedElsewhere(body, t); err != nil {
+		return err
+	}
 	held, err := n.store.Disputes(id)
 	if err != nil {
 		return err
 	}
 	for _, r := range held {
-		if r.Author == n.me.AuthorKey {
-			return fmt.Errorf("%w: this member disputed entry %s already (dispute %s)", kind.ErrConflict, id, r.EntryID)
+		if r.Author != n.me.AuthorKey {
+			continue
+		}
+		first, err := n.store.Get(r.EntryID)
+		if err != nil {
+			return err
+		}
+		if overlap(first.Body.GetDispute().GetSignals(), d.Signals) {
+			return fmt.Errorf("%w: this member disputed entry %s already (dispute %s); withdraw that dispute first, or name other signals", kind.ErrConflict, id, r.EntryID)
 		}
 	}
 	return nil
+}
+
+// overlap reports whether disputes naming a and b bear on a signal in
+// common (naming none is naming all).
+func overlap(a, b []*pb.Signal) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return true
+	}
+	for _, s := range b {
+		if protocol.Names(a, protocol.SignalKey(s)) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkNewSignals refuses an addition that carries a signal this member

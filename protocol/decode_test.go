@@ -350,6 +350,15 @@ func TestDecodeRejectsInvalidFields(t *testing.T) {
 		{"dispute without reason", KindDispute, func(b *pb.Entry) { b.GetDispute().Reason = "" }, []string{"dispute.reason", "required"}},
 		{"dispute reason too long", KindDispute, func(b *pb.Entry) { b.GetDispute().Reason = long(MaxReasonLen + 1) }, []string{"dispute.reason", "1025"}},
 		{"dispute without target", KindDispute, func(b *pb.Entry) { b.GetDispute().Target = nil }, []string{"dispute.target"}},
+		{"retraction with 1001 signals", KindRetraction, func(b *pb.Entry) { b.GetRetraction().Signals = distinctSignals(MaxSignals + 1) }, []string{"retraction.signals", "got 1001"}},
+		{"retraction signal without value", KindRetraction, func(b *pb.Entry) { b.GetRetraction().Signals = []*pb.Signal{{}} }, []string{"retraction.signals[0]", "no value"}},
+		{"retraction signals out of order", KindRetraction, func(b *pb.Entry) { b.GetRetraction().Signals = []*pb.Signal{sig("md5", strings.Repeat("01", 16)), sha} }, []string{"retraction.signals[1]", "index-key order"}},
+		{"retraction signal twice", KindRetraction, func(b *pb.Entry) { b.GetRetraction().Signals = []*pb.Signal{sha, sha} }, []string{"retraction.signals[1]", "index-key order"}},
+		{"dispute with 1001 signals", KindDispute, func(b *pb.Entry) { b.GetDispute().Signals = distinctSignals(MaxSignals + 1) }, []string{"dispute.signals", "got 1001"}},
+		{"dispute signal not normalised", KindDispute, func(b *pb.Entry) {
+			b.GetDispute().Signals = []*pb.Signal{{Value: &pb.Signal_Url{Url: "HTTP://x.example"}}}
+		}, []string{"dispute.signals[0]", "not normalised"}},
+		{"dispute signals out of order", KindDispute, func(b *pb.Entry) { b.GetDispute().Signals = []*pb.Signal{distinctSignals(2)[1], distinctSignals(2)[0]} }, []string{"dispute.signals[1]", "index-key order"}},
 
 		// Allow.
 		{"allow without signals", KindAllow, func(b *pb.Entry) { b.GetAllow().Signals = nil }, []string{"allow.signals", "got 0"}},
@@ -490,6 +499,13 @@ func TestDecodeAcceptsLimits(t *testing.T) {
 		}},
 		{"case_ref of 256 bytes", KindAddition, func(b *pb.Entry) { b.GetAddition().CaseRef = long(MaxCaseRefLen) }},
 		{"retraction without reason", KindRetraction, func(b *pb.Entry) {}},
+		{"retraction naming 1000 signals", KindRetraction, func(b *pb.Entry) { b.GetRetraction().Signals = distinctSignals(MaxSignals) }},
+		{"dispute naming one signal of each type", KindDispute, func(b *pb.Entry) {
+			b.GetDispute().Signals = SortSignals([]*pb.Signal{
+				mustSignal("url", "https://x.example/a"), mustSignal("pdq", strings.Repeat("0f", 32)), sha,
+				mustSignal("account", "x.example:someone"), mustSignal("md5", strings.Repeat("0e", 16)),
+			})
+		}},
 		{"dispute reason of 1024 bytes", KindDispute, func(b *pb.Entry) { b.GetDispute().Reason = long(MaxReasonLen) }},
 		{"notice with sealed details only", KindNotice, func(b *pb.Entry) {
 			b.GetNotice().Signals = nil
@@ -608,4 +624,13 @@ func TestSignDecodeRoundTrip(t *testing.T) {
 	if KindOf(header()) != "" {
 		t.Errorf("KindOf(no payload) is not empty")
 	}
+}
+
+// distinctSignals returns n different sha256 signals in index-key order.
+func distinctSignals(n int) []*pb.Signal {
+	s := make([]*pb.Signal, n)
+	for i := range s {
+		s[i] = mustSignal("sha256", fmt.Sprintf("%064x", i))
+	}
+	return s
 }

@@ -83,6 +83,16 @@ func FuzzDecode(f *testing.F) {
 		if e.Kind() == "" {
 			t.Fatal("accepted an entry without a payload")
 		}
+		if named, ok := NamedSignals(e.Body); ok {
+			if len(named) > MaxSignals {
+				t.Fatalf("accepted %d named signals", len(named))
+			}
+			for i := 1; i < len(named); i++ {
+				if bytes.Compare(SignalKey(named[i-1]), SignalKey(named[i])) >= 0 {
+					t.Fatalf("accepted named signals out of index-key order: %v", named)
+				}
+			}
+		}
 		if err := e.Verify(); err != nil && !errors.Is(err, ErrBadSignature) {
 			t.Fatalf("verify: %v", err)
 		}

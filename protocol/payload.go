@@ -1,8 +1,10 @@
 package protocol
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"fmt"
+	"slices"
 
 	"github.com/staydown/staydown/protocol/pb"
 )
@@ -130,9 +132,15 @@ func CheckPayload(b *pb.Entry) error {
 		if err := checkID("retraction.target", p.Retraction.Target); err != nil {
 			return err
 		}
+		if err := checkNamedSignals("retraction.signals", p.Retraction.Signals); err != nil {
+			return err
+		}
 		return checkText("retraction.reason", p.Retraction.Reason, MaxReasonLen, false)
 	case *pb.Entry_Dispute:
 		if err := checkID("dispute.target", p.Dispute.Target); err != nil {
+			return err
+		}
+		if err := checkNamedSignals("dispute.signals", p.Dispute.Signals); err != nil {
 			return err
 		}
 		return checkText("dispute.reason", p.Dispute.Reason, MaxReasonLen, true)
@@ -224,6 +232,49 @@ func checkSignals(field string, sigs []*pb.Signal, min int) error {
 		}
 	}
 	return nil
+}
+
+// checkNamedSignals checks the signals a retraction or a dispute names
+// (SPEC 6.2, 6.3): none (all of the target's), or up to MaxSignals valid
+// signals in strictly increasing index-key order, so that a set has one
+// encoding and names no signal twice.
+func checkNamedSignals(field string, sigs []*pb.Signal) error {
+	if err := checkSignals(field, sigs, 0); err != nil {
+		return err
+	}
+	var prev []byte
+	for i, s := range sigs {
+		k := SignalKey(s)
+		if i > 0 && bytes.Compare(prev, k) >= 0 {
+			return malformed(fmt.Sprintf("%s[%d]", field, i), "%s is not after %s in index-key order (SPEC 7.5): sort them and name each once", FormatSignal(s), FormatSignal(sigs[i-1]))
+		}
+		prev = k
+	}
+	return nil
+}
+
+// SortSignals sorts signals into index-key order and drops repeats, the
+// form a retraction or a dispute names them in (SPEC 6.2, 6.3). The
+// signals must have passed CheckSignal.
+func SortSignals(sigs []*pb.Signal) []*pb.Signal {
+	out := slices.Clone(sigs)
+	slices.SortStableFunc(out, func(a, b *pb.Signal) int { return bytes.Compare(SignalKey(a), SignalKey(b)) })
+	return slices.CompactFunc(out, func(a, b *pb.Signal) bool { return bytes.Equal(SignalKey(a), SignalKey(b)) })
+}
+
+// Names reports whether a retraction or a dispute that names these
+// signals (nil: all of its target's) bears on the signal with index key
+// key.
+func Names(named []*pb.Signal, key []byte) bool {
+	if len(named) == 0 {
+		return true
+	}
+	for _, s := range named {
+		if bytes.Equal(SignalKey(s), key) {
+			return true
+		}
+	}
+	return false
 }
 
 func checkID(field string, b []byte) error {
@@ -318,4 +369,56 @@ func payloadIsNil(b *pb.Entry) bool {
 		return p.PeerUpdate == nil
 	}
 	return false
+}
+
+// NamedSignals returns the signals a retraction or a dispute names (nil:
+// all of its target's), and false for an entry of any other kind.
+func NamedSignals(b *pb.Entry) ([]*pb.Signal, bool) {
+	switch p := b.GetPayload().(type) {
+	case *pb.Entry_Retraction:
+		return p.Retraction.GetSignals(), true
+	case *pb.Entry_Dispute:
+		return p.Dispute.GetSignals(), true
+	}
+	return nil, false
+}
+
+// CarriedSignals returns the signals an entry carries, the ones a
+// retraction or a dispute of it may name: an addition's, an allow
+// entry's, a notice's, and those a dispute names. known is false when
+// the set is not the entry's to say: a dispute that names none bears on
+// all of its own target's signals.
+func CarriedSignals(b *pb.Entry) (sigs []*pb.Signal, known bool) {
+	switch p := b.GetPayload().(type) {
+	case *pb.Entry_Addition:
+		return p.Addition.Signals, true
+	case *pb.Entry_Allow:
+		return p.Allow.Signals, true
+	case *pb.Entry_Notice:
+		return p.Notice.Signals, true
+	case *pb.Entry_Dispute:
+		return p.Dispute.Signals, len(p.Dispute.Signals) > 0
+	}
+	return nil, true
+}
+
+// NamedElsewhere returns the signals in named that target does not carry
+// (SPEC 6.2, 6.3): naming them concerns nothing. It returns nil when
+// target's signals are not known (CarriedSignals).
+func NamedElsewhere(named []*pb.Signal, target *pb.Entry) []*pb.Signal {
+	carried, known := CarriedSignals(target)
+	if !known {
+		return nil
+	}
+	keys := make(map[string]bool, len(carried))
+	for _, s := range carried {
+		keys[string(SignalKey(s))] = true
+	}
+	var out []*pb.Signal
+	for _, s := range named {
+		if !keys[string(SignalKey(s))] {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -165,6 +165,33 @@ var vectorSpecs = []vectorSpec{
 			ActionTimeMs: vectorsT0 + 410000,
 		}}}
 	}},
+	// Retraction and dispute naming signals (SPEC 6.2, 6.3), in index-key
+	// order: tag 1 (sha256) before tag 2 (md5) before tag 4 (url).
+	{"a5-addition", "referral-a", func(map[string][]byte) *pb.Entry {
+		return &pb.Entry{TimestampMs: vectorsT0 + 480000, Payload: &pb.Entry_Addition{Addition: &pb.Addition{
+			Signals: []*pb.Signal{
+				mustSignal("url", "https://video.example/watch?v=def456"),
+				mustSignal("sha256", "5994471abb01112afcc18159f6cc74b4f511b99806da59b3caf5a9c173cacfc5"),
+				mustSignal("md5", "0cc175b9c0f1b6a831c399e269772661"),
+			},
+			Labels: []*pb.Label{mustLabel("attacker-manifesto")},
+		}}}
+	}},
+	{"a6-retraction-signals", "referral-a", func(ids map[string][]byte) *pb.Entry {
+		return &pb.Entry{TimestampMs: vectorsT0 + 540000, Payload: &pb.Entry_Retraction{Retraction: &pb.Retraction{
+			Target: ids["a5-addition"], Reason: "the URL is a mirror of another video",
+			Signals: []*pb.Signal{mustSignal("url", "https://video.example/watch?v=def456")},
+		}}}
+	}},
+	{"b4-dispute-signals", "referral-b", func(ids map[string][]byte) *pb.Entry {
+		return &pb.Entry{TimestampMs: vectorsT0 + 600000, Payload: &pb.Entry_Dispute{Dispute: &pb.Dispute{
+			Target: ids["a5-addition"], Reason: "these files are a news report",
+			Signals: []*pb.Signal{
+				mustSignal("sha256", "5994471abb01112afcc18159f6cc74b4f511b99806da59b3caf5a9c173cacfc5"),
+				mustSignal("md5", "0cc175b9c0f1b6a831c399e269772661"),
+			},
+		}}}
+	}},
 }
 
 type builtVector struct {

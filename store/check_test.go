@@ -118,7 +118,7 @@ func TestCheckCatchesCorruption(t *testing.T) {
 			return tx.Bucket(bucketEvidence).Put(evidenceKey(w.B.key, 1, e.ID), e.Raw)
 		}},
 		{"schema changed", false, func(tx *bolt.Tx, w *world) error {
-			return tx.Bucket(bucketMeta).Put(metaSchema, u64(7))
+			return tx.Bucket(bucketMeta).Put(metaSchema, u64(schemaVersion+1))
 		}},
 	}
 	for _, tt := range tests {

@@ -79,14 +79,18 @@
 //	                           10 rotation, 11 peer-update)
 //	additions            author || seq -> id || timestamp_ms || len(labels) {len(label) label} || case_ref
 //	attest (runs)        len(sk) || sk || author || seq -> (empty)   one row per distinct signal of an addition
-//	retractions          target id -> retraction id || reason
-//	disputes             target id || dispute id -> author || reason
+//	retractions          target id -> retraction id || keys || reason
+//	disputes             target id || dispute id -> author || keys || reason
 //	allow                len(sk) || sk || allow id -> author || len(category) category || reason
 //	notices              addressee || notice id -> issuer
 //	noticerefs           notice id || update or reply id -> kind code || author
 //	noticesigs           len(sk) || sk || notice id -> (empty)     one row per distinct signal a notice names
 //	void                 id -> why                 a logged entry without effect (SPEC 9.2, 12.5)
 //	membership           author || seq -> id       every logged membership entry, void ones too (SPEC 12.2)
+//
+// keys in retractions and disputes are the index keys of the signals the
+// entry names, in its order: len(keys) {len(sk) sk}; none means all of its
+// target's (SPEC 6.2, 6.3).
 //
 // The signal key's length leads so that a prefix scan for one key cannot
 // run into a longer key that starts with it.
@@ -111,8 +115,9 @@
 // noticesigs or arrivals; schema 3 kept ids and attest as plain buckets;
 // schema 4 had no membership index and judged no entry against a
 // membership; schema 5 keyed url signals by the URL as the entry carries
-// it, not by its v2 normal form (SPEC 7.4), and so did the watchlist.
-// Open rebuilds the indexes of such a file once, in one transaction
+// it, not by its v2 normal form (SPEC 7.4), and so did the watchlist;
+// schema 6 kept no signal keys in retractions and disputes rows (SPEC
+// 6.2, 6.3). Open rebuilds the indexes of such a file once, in one transaction
 // (numbering a schema 1 file's arrivals in log order; re-deriving a
 // schema 5 file's watchlist url keys). The node's own
 // buckets came later without a schema change: Open creates them, empty,

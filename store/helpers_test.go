@@ -362,12 +362,21 @@ func addition(sigs ...*pb.Signal) *pb.Entry {
 	}}}
 }
 
-func retraction(target protocol.ID, reason string) *pb.Entry {
-	return &pb.Entry{Payload: &pb.Entry_Retraction{Retraction: &pb.Retraction{Target: target[:], Reason: reason}}}
+// retraction of target, naming sigs (none: all of target's).
+func retraction(target protocol.ID, reason string, sigs ...*pb.Signal) *pb.Entry {
+	return &pb.Entry{Payload: &pb.Entry_Retraction{Retraction: &pb.Retraction{Target: target[:], Reason: reason, Signals: named(sigs)}}}
 }
 
-func dispute(target protocol.ID, reason string) *pb.Entry {
-	return &pb.Entry{Payload: &pb.Entry_Dispute{Dispute: &pb.Dispute{Target: target[:], Reason: reason}}}
+// dispute of target, naming sigs (none: all of target's).
+func dispute(target protocol.ID, reason string, sigs ...*pb.Signal) *pb.Entry {
+	return &pb.Entry{Payload: &pb.Entry_Dispute{Dispute: &pb.Dispute{Target: target[:], Reason: reason, Signals: named(sigs)}}}
+}
+
+func named(sigs []*pb.Signal) []*pb.Signal {
+	if len(sigs) == 0 {
+		return nil
+	}
+	return protocol.SortSignals(sigs)
 }
 
 func allow(category, reason string, sigs ...*pb.Signal) *pb.Entry {

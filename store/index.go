@@ -199,8 +199,76 @@ func parseAllow(k, v []byte) (allowRow, error) {
 	return a, nil
 }
 
+// namedRow is a retractions or disputes value: who (the retraction's id,
+// the dispute's author), the index keys of the signals it names (none:
+// all of its target's, SPEC 6.2, 6.3) and its reason.
+type namedRow struct {
+	Who    []byte
+	Keys   [][]byte
+	Reason string
+}
+
+func namedValue(who []byte, sigs []*pb.Signal, reason string) []byte {
+	keys := make([][]byte, len(sigs))
+	for i, s := range sigs {
+		keys[i] = protocol.SignalKey(s)
+	}
+	b := appendKeys(append(make([]byte, 0, len(who)+1+len(reason)), who...), keys)
+	return append(b, reason...)
+}
+
+// appendKeys appends len(keys) {len(sk) sk}.
+func appendKeys(b []byte, keys [][]byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(keys)))
+	for _, k := range keys {
+		b = append(binary.AppendUvarint(b, uint64(len(k))), k...)
+	}
+	return b
+}
+
+// parseNamed decodes a namedValue whose who is whoSize bytes. index
+// names the bucket for the error.
+func parseNamed(index string, k, v []byte, whoSize int) (namedRow, error) {
+	r := newReader(v)
+	n := namedRow{Who: r.next(whoSize)}
+	c := r.uvarint()
+	if c > protocol.MaxSignals {
+		r.fail()
+	}
+	for i := uint64(0); i < c && r.ok; i++ {
+		n.Keys = append(n.Keys, []byte(r.string()))
+	}
+	n.Reason = string(r.rest())
+	if !r.ok {
+		return namedRow{}, fmt.Errorf("%w: %s/%x: does not decode", ErrCorrupt, index, k)
+	}
+	return n, nil
+}
+
+// names reports whether the row bears on the signal with index key key;
+// a nil key asks whether it bears on any.
+func (n namedRow) names(key []byte) bool {
+	if len(n.Keys) == 0 || key == nil {
+		return true
+	}
+	for _, k := range n.Keys {
+		if bytes.Equal(k, key) {
+			return true
+		}
+	}
+	return false
+}
+
 func appendString(b []byte, s string) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for ; v >= 0x80; v >>= 7 {
+		n++
+	}
+	return n
 }
 
 // reader decodes a value; the first short read clears ok and every later
@@ -226,9 +294,11 @@ func (r *reader) next(n int) []byte {
 
 func (r *reader) uint64() uint64 { return binary.BigEndian.Uint64(r.next(8)) }
 
+// uvarint reads a varint of minimal length, as binary.AppendUvarint
+// writes it: a longer one is not a value this store wrote.
 func (r *reader) uvarint() uint64 {
 	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
+	if n <= 0 || n != uvarintLen(v) {
 		r.fail()
 		return 0
 	}
@@ -281,9 +351,9 @@ func index(w sink, e *protocol.Entry) error {
 			}
 		}
 	case *pb.Entry_Retraction:
-		return w.put(idxRetractions, p.Retraction.Target, cat(e.ID[:], []byte(p.Retraction.Reason)))
+		return w.put(idxRetractions, p.Retraction.Target, namedValue(e.ID[:], p.Retraction.Signals, p.Retraction.Reason))
 	case *pb.Entry_Dispute:
-		return w.put(idxDisputes, cat(p.Dispute.Target, e.ID[:]), cat(e.Author[:], []byte(p.Dispute.Reason)))
+		return w.put(idxDisputes, cat(p.Dispute.Target, e.ID[:]), namedValue(e.Author[:], p.Dispute.Signals, p.Dispute.Reason))
 	case *pb.Entry_Allow:
 		v := allowValue(e, p.Allow)
 		for _, s := range p.Allow.Signals {

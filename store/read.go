@@ -268,7 +268,7 @@ func (s *Store) Match(signalKey []byte) ([]Attestation, error) {
 func (b *buckets) match(signalKey []byte) ([]Attestation, error) {
 	var out []Attestation
 	prefix := signalPrefix(signalKey)
-	allows, err := b.allows(prefix)
+	allows, err := b.allows(signalKey, prefix)
 	if err != nil {
 		return nil, err
 	}
@@ -291,7 +291,7 @@ func (b *buckets) match(signalKey []byte) ([]Attestation, error) {
 		if len(lk) != logKeySize {
 			return nil, fmt.Errorf("%w: attest/%x: key does not end in author || seq", ErrCorrupt, k)
 		}
-		a, err := b.attestation(lk, allows)
+		a, err := b.attestation(signalKey, lk, allows)
 		if err != nil {
 			return nil, err
 		}
@@ -303,7 +303,7 @@ func (b *buckets) match(signalKey []byte) ([]Attestation, error) {
 		if !ok {
 			return nil, fmt.Errorf("%w: noticesigs/%x: key does not end in an entry id", ErrCorrupt, k)
 		}
-		a, ok, err := b.noticeAttestation(id, allows)
+		a, ok, err := b.noticeAttestation(signalKey, id, allows)
 		if err != nil {
 			return nil, err
 		}
@@ -321,8 +321,9 @@ func (b *buckets) match(signalKey []byte) ([]Attestation, error) {
 	return out, nil
 }
 
-// allows returns the allowlist entries in force for one signal.
-func (b *buckets) allows(prefix []byte) ([]Reason, error) {
+// allows returns the allowlist entries in force for the signal with index
+// key sk (prefix is signalPrefix(sk)).
+func (b *buckets) allows(sk, prefix []byte) ([]Reason, error) {
 	var rs []Reason
 	c := b.idx[idxAllow].Cursor()
 	for k, v := c.Seek(prefix); hasPrefix(k, prefix); k, v = c.Next() {
@@ -330,8 +331,12 @@ func (b *buckets) allows(prefix []byte) ([]Reason, error) {
 		if !ok {
 			return nil, fmt.Errorf("%w: allow/%x: key does not end in an entry id", ErrCorrupt, k)
 		}
-		// A retracted allow is withdrawn, not a reason any more.
-		if b.idx[idxRetractions].Get(id[:]) != nil {
+		// A retracted allow is withdrawn for the signals its retraction
+		// names, not a reason any more.
+		if withdrawn, err := b.retracted(id, sk); err != nil || withdrawn {
+			if err != nil {
+				return nil, err
+			}
 			continue
 		}
 		a, err := parseAllow(k, v)
@@ -344,8 +349,8 @@ func (b *buckets) allows(prefix []byte) ([]Reason, error) {
 }
 
 // attestation reads the addition at lk (author || seq, an attest key's
-// tail) and what bears on it.
-func (b *buckets) attestation(lk []byte, allows []Reason) (Attestation, error) {
+// tail) and what bears on its signal with index key sk.
+func (b *buckets) attestation(sk, lk []byte, allows []Reason) (Attestation, error) {
 	v := b.idx[idxAdditions].Get(lk)
 	if v == nil {
 		return Attestation{}, fmt.Errorf("%w: attest row for %x, but no additions row", ErrCorrupt, lk)
@@ -358,15 +363,13 @@ func (b *buckets) attestation(lk []byte, allows []Reason) (Attestation, error) {
 	a := Attestation{Kind: protocol.KindAddition, Author: sum.Author, EntryID: id, Seq: sum.Seq, Labels: sum.Labels, CaseRef: sum.CaseRef, TimeMs: sum.TimeMs}
 	a.Reasons = append(a.Reasons, allows...)
 	retracted := false
-	if v := b.idx[idxRetractions].Get(id[:]); v != nil {
-		rid, ok := idOf(v[:min(len(v), idSize)])
-		if !ok {
-			return Attestation{}, fmt.Errorf("%w: retractions/%s: value does not start with an entry id", ErrCorrupt, id)
-		}
+	if r, ok, err := b.retraction(id); err != nil {
+		return Attestation{}, err
+	} else if ok && r.names(sk) {
 		retracted = true
-		a.Reasons = append(a.Reasons, Reason{Kind: protocol.KindRetraction, Author: sum.Author, EntryID: rid, Reason: string(v[idSize:])})
+		a.Reasons = append(a.Reasons, Reason{Kind: protocol.KindRetraction, Author: sum.Author, EntryID: protocol.ID(r.Who), Reason: r.Reason})
 	}
-	disputed, err := b.disputes(id, &a)
+	disputed, err := b.disputes(id, sk, &a)
 	if err != nil {
 		return Attestation{}, err
 	}
@@ -375,11 +378,11 @@ func (b *buckets) attestation(lk []byte, allows []Reason) (Attestation, error) {
 }
 
 // Disputes returns the disputes that name target and stand (not
-// withdrawn), sorted by their ids.
+// withdrawn) for at least one signal, sorted by their ids.
 func (s *Store) Disputes(target protocol.ID) ([]Reason, error) {
 	var a Attestation
 	err := s.view(func(b *buckets) error {
-		_, err := b.disputes(target, &a)
+		_, err := b.disputes(target, nil, &a)
 		return err
 	})
 	if err != nil {
@@ -388,25 +391,60 @@ func (s *Store) Disputes(target protocol.ID) ([]Reason, error) {
 	return a.Reasons, nil
 }
 
-// disputes adds the disputes of id that stand (not withdrawn by their
-// authors) to a's reasons and reports whether there were any.
-func (b *buckets) disputes(id protocol.ID, a *Attestation) (bool, error) {
+// disputes adds the disputes of id that bear on its signal with index
+// key sk (nil: on any of its signals) and stand (not withdrawn by their
+// authors for that signal) to a's reasons and reports whether there were
+// any.
+func (b *buckets) disputes(id protocol.ID, sk []byte, a *Attestation) (bool, error) {
 	disputed := false
 	c := b.idx[idxDisputes].Cursor()
 	for k, v := c.Seek(id[:]); hasPrefix(k, id[:]); k, v = c.Next() {
 		did, ok := idOf(k[idSize:])
-		if !ok || len(v) < authorSize {
+		if !ok {
 			return false, fmt.Errorf("%w: disputes/%x: does not decode", ErrCorrupt, k)
 		}
-		// A dispute its author retracted is withdrawn, not a reason any
-		// more.
-		if b.idx[idxRetractions].Get(did[:]) != nil {
+		d, err := parseNamed("disputes", k, v, authorSize)
+		if err != nil {
+			return false, err
+		}
+		if !d.names(sk) {
+			continue
+		}
+		// A dispute its author retracted is withdrawn for the signals the
+		// retraction names, not a reason any more.
+		if withdrawn, err := b.retracted(did, sk); err != nil {
+			return false, err
+		} else if withdrawn {
 			continue
 		}
 		disputed = true
-		a.Reasons = append(a.Reasons, Reason{Kind: protocol.KindDispute, Author: authorOf(v), EntryID: did, Reason: string(v[authorSize:])})
+		a.Reasons = append(a.Reasons, Reason{Kind: protocol.KindDispute, Author: authorOf(d.Who), EntryID: did, Reason: d.Reason})
 	}
 	return disputed, nil
+}
+
+// retraction reads the retraction that counts for id, if any.
+func (b *buckets) retraction(id protocol.ID) (namedRow, bool, error) {
+	v := b.idx[idxRetractions].Get(id[:])
+	if v == nil {
+		return namedRow{}, false, nil
+	}
+	r, err := parseNamed("retractions", id[:], v, idSize)
+	return r, err == nil, err
+}
+
+// retracted reports whether id's author withdrew it for the signal with
+// index key sk. With sk nil, a retraction naming some signals leaves the
+// entry standing for the others, so only one naming all counts.
+func (b *buckets) retracted(id protocol.ID, sk []byte) (bool, error) {
+	r, ok, err := b.retraction(id)
+	if err != nil || !ok {
+		return false, err
+	}
+	if sk == nil {
+		return len(r.Keys) == 0, nil
+	}
+	return r.names(sk), nil
 }
 
 // settle sorts a's reasons and sets its status by precedence.
@@ -425,7 +463,7 @@ func settle(a *Attestation, retracted, allowlisted, disputed bool) {
 // status: retracted once its issuer withdrew it (after the action: a
 // notice withdrawn before it is never actioned), allowlisted, disputed
 // (a dispute naming the notice), or active.
-func (b *buckets) noticeAttestation(id protocol.ID, allows []Reason) (Attestation, bool, error) {
+func (b *buckets) noticeAttestation(sk []byte, id protocol.ID, allows []Reason) (Attestation, bool, error) {
 	t, err := b.thread(id)
 	if err != nil {
 		return Attestation{}, false, fmt.Errorf("%w: noticesigs names %s: %v", ErrCorrupt, id, err)
@@ -450,7 +488,7 @@ func (b *buckets) noticeAttestation(id protocol.ID, allows []Reason) (Attestatio
 			break
 		}
 	}
-	disputed, err := b.disputes(id, &a)
+	disputed, err := b.disputes(id, sk, &a)
 	if err != nil {
 		return Attestation{}, false, err
 	}

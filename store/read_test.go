@@ -324,3 +324,75 @@ func TestReleaseMapped(t *testing.T) {
 	}
 	wantRichState(t, s, w)
 }
+
+// A retraction or a dispute that names signals bears on those signals of
+// its target only (SPEC 6.2, 6.3, 10); one that names none bears on all.
+// Retracting a dispute or an allow entry withdraws it for the signals the
+// retraction names.
+func TestStatusPerSignal(t *testing.T) {
+	s, w := mustOpen(t), newWorld(t)
+	a1 := w.A.next(addition(sha("x"), sha("y"), sha("z"), sha("u")))
+	al := w.A.next(allow("news", "broadcast", sha("v1"), sha("v2")))
+	a3 := w.A.next(addition(sha("v1"), sha("v2")))
+	b1 := w.B.next(dispute(a1.ID, "y is a news clip", sha("y")))
+	c1 := w.C.next(dispute(a1.ID, "all of it is satire"))
+	s.mustApply(Applied, a1, al, a3, b1, c1,
+		w.A.next(retraction(a1.ID, "z was misfiled", sha("z"))),
+		w.A.next(retraction(al.ID, "v1 is not news", sha("v1"))),
+		w.C.next(retraction(c1.ID, "u is not satire after all", sha("u"))),
+	)
+	status := func(sig string) (Status, []protocol.Kind) {
+		t.Helper()
+		var as []Attestation
+		as, err := s.Match(key(sha(sig)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(as) != 1 {
+			t.Fatalf("%s: %d attestations", sig, len(as))
+		}
+		var kinds []protocol.Kind
+		for _, r := range as[0].Reasons {
+			kinds = append(kinds, r.Kind)
+		}
+		return as[0].Status, kinds
+	}
+	for _, tt := range []struct {
+		sig     string
+		want    Status
+		reasons []protocol.Kind
+	}{
+		{"x", StatusDisputed, []protocol.Kind{protocol.KindDispute}},                           // C's dispute of all
+		{"y", StatusDisputed, []protocol.Kind{protocol.KindDispute, protocol.KindDispute}},     // B's and C's
+		{"z", StatusRetracted, []protocol.Kind{protocol.KindDispute, protocol.KindRetraction}}, // A retracted z only
+		{"u", StatusActive, nil},  // C withdrew its dispute for u
+		{"v1", StatusActive, nil}, // the allow withdrawn for v1
+		{"v2", StatusAllowlisted, []protocol.Kind{protocol.KindAllow}},
+	} {
+		got, reasons := status(tt.sig)
+		if got != tt.want || !slices.Equal(reasons, tt.reasons) {
+			t.Errorf("%s: %s %v, want %s %v", tt.sig, got, reasons, tt.want, tt.reasons)
+		}
+	}
+	// C's dispute still stands (for x, y, z): Disputes lists it.
+	ds, err := s.Disputes(a1.ID)
+	if err != nil || len(ds) != 2 {
+		t.Errorf("disputes of a1: %v %+v, want B's and C's", err, ds)
+	}
+	// Rebuilt from the logs, the same.
+	before := s.snapshot()
+	if err := s.Rebuild(); err != nil {
+		t.Fatal(err)
+	}
+	if d := diff(before, s.snapshot()); d != "" {
+		t.Errorf("rebuild differs:\n%s", d)
+	}
+	if got, _ := status("z"); got != StatusRetracted {
+		t.Errorf("z after rebuild: %s", got)
+	}
+	// A second retraction of a1 is void: the first counts.
+	s.mustApply(Void, w.A.next(retraction(a1.ID, "and x too", sha("x"))))
+	if got, _ := status("x"); got != StatusDisputed {
+		t.Errorf("x after a second retraction of a1: %s, want disputed (the second is void)", got)
+	}
+}

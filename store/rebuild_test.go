@@ -188,17 +188,22 @@ func TestRebuildRefusesDamagedLog(t *testing.T) {
 // rebuilt, holding what a store of the current schema holds; its logs and
 // evidence are untouched. Schema 1 keyed additions by id and ended attest
 // keys with the id; schema 3 kept ids and attest as plain buckets; schema
-// 4 had no membership index.
+// 4 had no membership index; schema 6 (namedKeys - 1) kept no signal keys
+// in retractions and disputes rows.
 func TestOpenUpgradesOldSchemas(t *testing.T) {
 	for _, tt := range []struct {
 		schema    int
 		downgrade func(tx *bolt.Tx) error
-	}{{1, toSchema1}, {3, toSchema3}, {4, toSchema4}} {
+	}{{1, toSchema1}, {3, toSchema3}, {4, toSchema4}, {namedKeys - 1, toSchemaBeforeNamedKeys}} {
 		t.Run(fmt.Sprintf("schema %d", tt.schema), func(t *testing.T) {
 			s, w := mustOpen(t), newWorld(t)
 			logs, fork := w.rich()
 			s.mustApplyRich(w, interleave(logs)...)
 			s.mustApply(Equivocation, fork)
+			// Per-signal retraction and dispute (schema namedKeys).
+			d := newAuthor(t, 4)
+			d1 := d.next(addition(sha("p1"), sha("p2"), sha("p3")))
+			s.mustApply(Applied, d1, d.next(retraction(d1.ID, "p1 was a mistake", sha("p1"))), w.A.next(dispute(d1.ID, "p2 is news", sha("p2"))))
 			want := s.snapshot()
 			s.bolt(tt.downgrade)
 			if err := s.Check(); err == nil {
@@ -210,6 +215,11 @@ func TestOpenUpgradesOldSchemas(t *testing.T) {
 			}
 			if a := matchOne(t, s, sha("w")); a.Status != StatusDisputed || !a.Equivocated {
 				t.Errorf("w after the upgrade: %+v", a)
+			}
+			for sig, want := range map[string]Status{"p1": StatusRetracted, "p2": StatusDisputed, "p3": StatusActive} {
+				if a := matchOne(t, s, sha(sig)); a.Status != want {
+					t.Errorf("%s after the upgrade: %s, want %s", sig, a.Status, want)
+				}
 			}
 		})
 	}
@@ -282,6 +292,9 @@ func toSchema3(tx *bolt.Tx) error {
 // toSchema4 drops the membership index and the fingerprint of the
 // membership the indexes were derived under, and stamps the file schema 4.
 func toSchema4(tx *bolt.Tx) error {
+	if err := toSchemaBeforeNamedKeys(tx); err != nil {
+		return err
+	}
 	if err := tx.DeleteBucket(indexNames[idxMembership]); err != nil {
 		return err
 	}
@@ -290,6 +303,32 @@ func toSchema4(tx *bolt.Tx) error {
 		return err
 	}
 	return meta.Put(metaSchema, u64(4))
+}
+
+// toSchemaBeforeNamedKeys writes retractions and disputes rows as the
+// schemas before namedKeys did, who || reason without the keys of the
+// signals named, and stamps the file namedKeys - 1.
+func toSchemaBeforeNamedKeys(tx *bolt.Tx) error {
+	for _, ix := range []struct {
+		idx     int
+		whoSize int
+	}{{idxRetractions, idSize}, {idxDisputes, authorSize}} {
+		b := tx.Bucket(indexNames[ix.idx])
+		var rows []kv
+		if err := b.ForEach(func(k, v []byte) error {
+			n, err := parseNamed(string(indexNames[ix.idx]), k, v, ix.whoSize)
+			rows = append(rows, kv{bytes.Clone(k), cat(n.Who, []byte(n.Reason))})
+			return err
+		}); err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if err := b.Put(r.k, r.v); err != nil {
+				return err
+			}
+		}
+	}
+	return tx.Bucket(bucketMeta).Put(metaSchema, u64(namedKeys-1))
 }
 
 // createBucket creates a top-level bucket holding rows.

@@ -20,8 +20,11 @@ import (
 // 3: noticesigs index and arrivals bucket; additions keyed by author ||
 // seq, attest keys ending with it. Schema 2 was never released.
 // 4: ids and attest kept as sorted runs (runs.go).
+// 5: membership index.
 // 6: url signal keys are the v2 URL normal form (SPEC 7.4, 7.5).
-const schemaVersion = 6
+// 7: retractions and disputes values carry the keys of the signals they
+// name (SPEC 6.2, 6.3).
+const schemaVersion = 7
 
 // urlKeysV2 is the first schema whose url signal keys are the v2 URL
 // normal form. An older file's indexes are rebuilt, and its watchlist,
@@ -29,10 +32,14 @@ const schemaVersion = 6
 // (rekeyWatchlistURLs).
 const urlKeysV2 = 6
 
+// namedKeys is the first schema whose retractions and disputes rows carry
+// the keys of the signals they name. An older file's indexes are rebuilt.
+const namedKeys = 7
+
 // indexOnlySchemas are the older schemas that differ from this one in
 // index layout only: Open rebuilds their indexes from the logs, once, and
 // stamps the file with schemaVersion.
-var indexOnlySchemas = map[uint64]bool{1: true, 3: true, 4: true, 5: true}
+var indexOnlySchemas = map[uint64]bool{1: true, 3: true, 4: true, 5: true, 6: true}
 
 // Source buckets: Rebuild keeps them.
 var (

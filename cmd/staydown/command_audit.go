@@ -272,6 +272,13 @@ func (r auditResult) print(c *cli) error {
 			fmt.Fprintf(w, "%d. record %d: %s by %s, seq %d: %s\n", i+1, v.Index, v.Entry.ID, r.name(v.Entry.Author), v.Entry.Seq(), printable(v.Why))
 		}
 	}
+	if len(r.State.Notes) > 0 {
+		fmt.Fprintf(w, "%d entries name signals their target does not carry, which concern nothing (signed, not violations):\n", len(r.State.Notes))
+		for i, n := range r.State.Notes {
+			fmt.Fprintf(w, "%d. record %d: [%s] %s %s by %s, seq %d, of %s: %s\n", i+1, n.Index, n.Kind, n.Entry.Kind(), n.Entry.ID, r.name(n.Entry.Author), n.Entry.Seq(),
+				n.Target, printable(strings.Join(n.Signals, ", ")))
+		}
+	}
 	for _, k := range r.Flagged {
 		fmt.Fprintf(w, "Flagged: %s signed two entries for one position of its log.\n", r.name(k))
 	}
@@ -355,6 +362,19 @@ type stateJSON struct {
 	Allowlisted int          `json:"allowlisted"`
 	Retracted   int          `json:"retracted"`
 	Open        []openNotice `json:"open_notices"`
+	// Notes: entries that say something without effect (a retraction or
+	// a dispute naming signals its target does not carry).
+	Notes []noteJSON `json:"notes"`
+}
+
+type noteJSON struct {
+	Kind    string   `json:"kind"` // named_elsewhere
+	Record  uint64   `json:"record"`
+	Entry   string   `json:"entry"`
+	Author  string   `json:"author"`
+	Seq     uint64   `json:"seq"`
+	Target  string   `json:"target"`
+	Signals []string `json:"signals"` // TYPE:VALUE
 }
 
 type openNotice struct {
@@ -381,7 +401,11 @@ func (r auditResult) json() auditJSON {
 		AbsentLogs: append([]string{}, r.Absent...),
 		Flagged:    []string{}, Violations: []violationJSON{}, VoidMembership: []voidJSON{}, Report: r.Report,
 		State: stateJSON{Matching: r.State.Matching, Active: r.State.Active, Disputed: r.State.Disputed,
-			Allowlisted: r.State.Allowlisted, Retracted: r.State.Retracted, Open: []openNotice{}}}
+			Allowlisted: r.State.Allowlisted, Retracted: r.State.Retracted, Open: []openNotice{}, Notes: []noteJSON{}}}
+	for _, n := range r.State.Notes {
+		out.State.Notes = append(out.State.Notes, noteJSON{Kind: n.Kind, Record: n.Index, Entry: n.Entry.ID.String(), Author: r.name(n.Entry.Author),
+			Seq: n.Entry.Seq(), Target: n.Target.String(), Signals: n.Signals})
+	}
 	for _, n := range r.State.Open {
 		out.State.Open = append(out.State.Open, openNotice{ID: n.ID.String(), From: r.name(n.From), To: r.name(n.To), State: string(n.State), DeadlineMs: n.DeadlineMs,
 			AddresseeAbsent: n.AddresseeAbsent})

@@ -177,3 +177,37 @@ type badTypeFlag struct{ err error }
 
 func (e badTypeFlag) Error() string { return "--type: " + e.err.Error() }
 func (e badTypeFlag) Unwrap() error { return e.err }
+
+// namedSignals is the signals a retraction or a dispute names: its
+// --signal TYPE:VALUE flags or the list in --file (not both; "-" for
+// standard input), deduplicated; none when neither is given (all of the
+// target's). One entry names at most protocol.MaxSignals, and a target
+// has one retraction, so a longer list is an error, not several entries.
+func (c *cli) namedSignals(flags []string, file string) ([]api.Signal, error) {
+	var sigs []api.Signal
+	switch {
+	case file != "" && len(flags) > 0:
+		return nil, usagef("give --signal or --file, not both")
+	case file != "":
+		var err error
+		if sigs, err = readSignalList(file, c.stdin, ""); err != nil {
+			return nil, err
+		}
+	default:
+		for _, f := range flags {
+			if p, _, ok := strings.Cut(f, ":"); !ok || p == "http" || p == "https" {
+				return nil, usagef("--signal %s: want TYPE:VALUE (e.g. sha256:HEX, as `staydown hash` prints)", short(f))
+			}
+			s, err := parseSignalArg("", f)
+			if err != nil {
+				return nil, fmt.Errorf("--signal: %w", err)
+			}
+			sigs = append(sigs, s)
+		}
+	}
+	sigs = dedupSignals(sigs)
+	if len(sigs) > protocol.MaxSignals {
+		return nil, usagef("%d signals named, limit %d in one entry", len(sigs), protocol.MaxSignals)
+	}
+	return sigs, nil
+}

@@ -139,10 +139,12 @@ SCHEMA = {
     "Retraction": {
         1: ("target", "bytes", False, None),
         2: ("reason", "string", False, None),
+        3: ("signals", "Signal", True, None),
     },
     "Dispute": {
         1: ("target", "bytes", False, None),
         2: ("reason", "string", False, None),
+        3: ("signals", "Signal", True, None),
     },
     "Allow": {
         1: ("signals", "Signal", True, None),
@@ -369,6 +371,31 @@ def check_signals(field, sigs, lo):
         check_signal("%s[%d]" % (field, i), s)
 
 
+def check_named_signals(field, sigs):
+    """SPEC 6.2, 6.3: none (all of the target's), or up to 1000 valid
+    signals in strictly increasing index-key order (SPEC 7.5)."""
+    check_signals(field, sigs, 0)
+    keys = [signal_key(s) for s in sigs]
+    for i in range(1, len(keys)):
+        if keys[i - 1] >= keys[i]:
+            raise Malformed("%s[%d]: not after the signal before it in index-key order" % (field, i))
+
+
+def signal_key(s):
+    """SPEC 7.5: the index key of a valid signal."""
+    member = s["_oneof"]["value"]
+    v = s[member]
+    if member == "multihash":
+        if v[:2] == b"\x12\x20":
+            return b"\x01" + v[2:]
+        return b"\x02" + v[3:]  # md5: d5 01 10
+    if member == "pdq":
+        return b"\x03" + v
+    if member == "url":
+        return b"\x04" + v.encode()
+    return b"\x05" + v.get("service", "").encode() + b"\x00" + v.get("id", "").encode()
+
+
 def check_signal(field, s):
     member = s["_oneof"].get("value")
     if member is None:
@@ -526,6 +553,7 @@ def check_entry(e):
     elif member in ("retraction", "dispute"):
         if not is_id(p.get("target", b"")):
             raise Malformed("%s.target: not an id" % member)
+        check_named_signals(member + ".signals", p.get("signals", []))
         check_text(member + ".reason", p.get("reason", ""), 1024, member == "dispute")
     elif member == "allow":
         check_signals("allow.signals", p.get("signals", []), 1)

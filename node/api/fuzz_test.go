@@ -31,6 +31,7 @@ func FuzzRequest(f *testing.F) {
 		`{"signals":[` + sig + `],"labels":["recruitment-and-instruction","other:x"],"case_ref":"c"}`,
 		`{"signals":[{"type":"url","value":"https://EXAMPLE.com:443/a#b"},{"type":"account","value":"x.com:y"}],"labels":["other: t"]}`,
 		`{"target":"` + target + `","reason":"r"}`,
+		`{"target":"` + target + `","reason":"r","signals":[` + sig + `,{"type":"url","value":"https://x.example/"}]}`,
 		`{"signals":[` + sig + `],"category":"news","reason":"r"}`,
 		`{"signals":[{"type":"pdq","value":"` + sha + `"},{"typ":1}],"labels":[null]}`,
 		`{"signals":{"0":1}}`, `[]`, `null`, `{}{}`, `{"Signals":[` + sig + `]}`, `"x"`, `{"signals":[` + sig + `],"labels":"`,

@@ -283,6 +283,16 @@ func TestPublish(t *testing.T) {
 			func(t *testing.T) *pb.Entry {
 				return &pb.Entry{Payload: &pb.Entry_Retraction{Retraction: &pb.Retraction{Target: mustID(t, target)}}}
 			}},
+		{"retraction naming signals", "/v1/retractions", `{"target":"` + target + `","signals":[{"type":"url","value":"https://EXAMPLE.com/a"},{"type":"sha256","value":"` + sha + `"},{"type":"sha256","value":"` + sha + `"}]}`,
+			func(t *testing.T) *pb.Entry {
+				return &pb.Entry{Payload: &pb.Entry_Retraction{Retraction: &pb.Retraction{Target: mustID(t, target),
+					Signals: []*pb.Signal{mustSignal(t, "sha256", sha), mustSignal(t, "url", "https://example.com/a")}}}}
+			}},
+		{"dispute naming a signal", "/v1/disputes", `{"target":"` + target2 + `","reason":"news","signals":[{"type":"pdq","value":"` + sha + `"}]}`,
+			func(t *testing.T) *pb.Entry {
+				return &pb.Entry{Payload: &pb.Entry_Dispute{Dispute: &pb.Dispute{Target: mustID(t, target2), Reason: "news",
+					Signals: []*pb.Signal{mustSignal(t, "pdq", sha)}}}}
+			}},
 		{"dispute", "/v1/disputes", `{"target":"` + target2 + `","reason":"false positive: a news report"}`,
 			func(t *testing.T) *pb.Entry {
 				return &pb.Entry{Payload: &pb.Entry_Dispute{Dispute: &pb.Dispute{Target: mustID(t, target2), Reason: "false positive: a news report"}}}
@@ -373,6 +383,8 @@ func TestBadRequest(t *testing.T) {
 		{"long retraction reason", "POST", "/v1/retractions", `{"target":"` + target + `","reason":"` + strings.Repeat("r", 1025) + `"}`, "reason: 1025 bytes, limit 1024"},
 		{"dispute without reason", "POST", "/v1/disputes", `{"target":"` + target + `"}`, "reason: required"},
 		{"dispute with empty reason", "POST", "/v1/disputes", `{"target":"` + target + `","reason":""}`, "reason: required"},
+		{"retraction naming a bad signal", "POST", "/v1/retractions", `{"target":"` + target + `","signals":[{"type":"md5","value":"ab"}]}`, "signals[0].value: bad signal: md5: want 32 hex characters, got 2"},
+		{"dispute naming 1001 signals", "POST", "/v1/disputes", `{"target":"` + target + `","reason":"r","signals":[` + strings.Repeat(sig+",", 1000) + sig + `]}`, "signals: 1001 signals, limit 1000"},
 
 		// Allows.
 		{"allow without category", "POST", "/v1/allows", `{"signals":[` + sig + `],"reason":"r"}`, "category: required; use one of counter-speech, news, research, other"},

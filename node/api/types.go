@@ -35,12 +35,19 @@ type AdditionRequest struct {
 type RetractionRequest struct {
 	Target string `json:"target"` // entry id, hex
 	Reason string `json:"reason,omitempty"`
+	// Signals are the target's signals it withdraws (SPEC 6.2); none:
+	// all of them. Sent in any order: the entry names them sorted, once
+	// each.
+	Signals []Signal `json:"signals,omitempty"`
 }
 
 // DisputeRequest is the body of POST /v1/disputes. Reason is required.
 type DisputeRequest struct {
 	Target string `json:"target"` // entry id of an addition, hex
 	Reason string `json:"reason"`
+	// Signals are the target's signals it disputes (SPEC 6.3); none: all
+	// of them.
+	Signals []Signal `json:"signals,omitempty"`
 }
 
 // AllowRequest is the body of POST /v1/allows. Reason is required.
@@ -277,7 +284,11 @@ func (r *RetractionRequest) Entry() (*pb.Entry, error) {
 	if err := checkText("reason", r.Reason, protocol.MaxReasonLen, false); err != nil {
 		return nil, err
 	}
-	return checked(&pb.Entry{Payload: &pb.Entry_Retraction{Retraction: &pb.Retraction{Target: target, Reason: r.Reason}}})
+	sigs, err := parseNamed(r.Signals)
+	if err != nil {
+		return nil, err
+	}
+	return checked(&pb.Entry{Payload: &pb.Entry_Retraction{Retraction: &pb.Retraction{Target: target, Reason: r.Reason, Signals: sigs}}})
 }
 
 // Entry validates the request and builds the entry body to publish.
@@ -289,7 +300,25 @@ func (r *DisputeRequest) Entry() (*pb.Entry, error) {
 	if err := checkText("reason", r.Reason, protocol.MaxReasonLen, true); err != nil {
 		return nil, err
 	}
-	return checked(&pb.Entry{Payload: &pb.Entry_Dispute{Dispute: &pb.Dispute{Target: target, Reason: r.Reason}}})
+	sigs, err := parseNamed(r.Signals)
+	if err != nil {
+		return nil, err
+	}
+	return checked(&pb.Entry{Payload: &pb.Entry_Dispute{Dispute: &pb.Dispute{Target: target, Reason: r.Reason, Signals: sigs}}})
+}
+
+// parseNamed parses the signals a retraction or a dispute names: none,
+// or up to protocol.MaxSignals, put in index-key order with repeats
+// dropped (SPEC 6.2, 6.3).
+func parseNamed(in []Signal) ([]*pb.Signal, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	sigs, err := parseSignals("signals", in)
+	if err != nil {
+		return nil, err
+	}
+	return protocol.SortSignals(sigs), nil
 }
 
 // Entry validates the request and builds the entry body to publish.

@@ -439,7 +439,7 @@ func (a *Auditor) Add(rec export.Record, e *protocol.Entry, err error) {
 	}
 	if !l.broken {
 		a.builder.Add(e)
-		a.state.add(e, a.authorIndex(e.Author))
+		a.state.add(e, a.authorIndex(e.Author), where(rec))
 		if e.Kind().IsMembership() {
 			a.memberEntries = append(a.memberEntries, memberEntry{e, where(rec)})
 		}

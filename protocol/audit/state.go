@@ -26,6 +26,24 @@ type State struct {
 	// acknowledged, clarification-requested, overdue), soonest deadline
 	// first.
 	Open []OpenNotice
+	// Notes are entries that say something without effect: signed
+	// statements, not violations. In file order.
+	Notes []Note
+}
+
+// NoteNamedElsewhere: a retraction or a dispute names signals its target
+// does not carry (SPEC 6.2, 6.3); for those it concerns nothing.
+const NoteNamedElsewhere = "named_elsewhere"
+
+// Note is one entry that says something without effect.
+type Note struct {
+	Where
+	Kind   string // NoteNamedElsewhere
+	Entry  *protocol.Entry
+	Target protocol.ID
+	// Signals are the signals it names that its target does not carry,
+	// as TYPE:VALUE.
+	Signals []string
 }
 
 // OpenNotice is one notice that still awaits its addressee.
@@ -49,15 +67,16 @@ type stateBuilder struct {
 	adds      []addRec
 	arena     []byte   // the additions' signal keys, back to back
 	keyOffs   []uint32 // key k is arena[keyOffs[k]:keyOffs[k+1]]
-	retracts  []retractRec
-	disputes  []retractRec             // a dispute's id, target and place
-	disputed  map[protocol.ID]bool     // ids some dispute taken in targets: filled by finish
-	allows    map[string][]protocol.ID // signal key -> allow ids
+	retracts  []*retractRec
+	disputes  []*retractRec                 // a dispute's id, target and place
+	disputed  map[protocol.ID][]*retractRec // target -> the disputes taken in that name it: filled by finish
+	allows    map[string][]protocol.ID      // signal key -> allow ids
 	allowIDs  map[protocol.ID]logPos
+	allowKeys map[protocol.ID][]string // allow id -> its signal keys
 	notices   []*protocol.Entry
 	updates   map[protocol.ID][]*protocol.Entry
 	replies   map[protocol.ID][]*protocol.Entry
-	retracted map[protocol.ID]bool // filled by finish
+	retracted map[protocol.ID]*retractRec // target -> the retraction that counts: filled by finish
 }
 
 type logPos struct {
@@ -73,20 +92,37 @@ type addRec struct {
 	keys     uint32 // how many
 }
 
+// retractRec is a retraction or a dispute.
 type retractRec struct {
 	id, target protocol.ID
 	by         logPos
+	e          *protocol.Entry
+	where      Where
+	// named are the index keys of the signals it names; none: all of its
+	// target's (SPEC 6.2, 6.3).
+	named []string
+}
+
+// names reports whether r bears on the signal with index key k.
+func (r *retractRec) names(k string) bool { return len(r.named) == 0 || slices.Contains(r.named, k) }
+
+func newRetractRec(e *protocol.Entry, target []byte, named []*pb.Signal, w Where) *retractRec {
+	r := &retractRec{id: e.ID, target: protocol.ID(target), by: logPos{e.Author, e.Seq()}, e: e, where: w}
+	for _, s := range named {
+		r.named = append(r.named, string(protocol.SignalKey(s)))
+	}
+	return r
 }
 
 func newStateBuilder() *stateBuilder {
 	return &stateBuilder{
 		keyOffs: []uint32{0}, allows: map[string][]protocol.ID{},
-		allowIDs: map[protocol.ID]logPos{}, updates: map[protocol.ID][]*protocol.Entry{}, replies: map[protocol.ID][]*protocol.Entry{},
+		allowIDs: map[protocol.ID]logPos{}, allowKeys: map[protocol.ID][]string{}, updates: map[protocol.ID][]*protocol.Entry{}, replies: map[protocol.ID][]*protocol.Entry{},
 	}
 }
 
-// add takes an entry whose log held up to it.
-func (s *stateBuilder) add(e *protocol.Entry, author uint32) {
+// add takes an entry whose log held up to it, at w in the file.
+func (s *stateBuilder) add(e *protocol.Entry, author uint32, w Where) {
 	switch p := e.Body.GetPayload().(type) {
 	case *pb.Entry_Addition:
 		r := addRec{id: e.ID, seq: e.Seq(), author: author, firstKey: uint32(len(s.keyOffs) - 1)}
@@ -110,12 +146,13 @@ func (s *stateBuilder) add(e *protocol.Entry, author uint32) {
 			if !seen[k] {
 				seen[k] = true
 				s.allows[k] = append(s.allows[k], e.ID)
+				s.allowKeys[e.ID] = append(s.allowKeys[e.ID], k)
 			}
 		}
 	case *pb.Entry_Retraction:
-		s.retracts = append(s.retracts, retractRec{e.ID, protocol.ID(p.Retraction.Target), logPos{e.Author, e.Seq()}})
+		s.retracts = append(s.retracts, newRetractRec(e, p.Retraction.Target, p.Retraction.Signals, w))
 	case *pb.Entry_Dispute:
-		s.disputes = append(s.disputes, retractRec{e.ID, protocol.ID(p.Dispute.Target), logPos{e.Author, e.Seq()}})
+		s.disputes = append(s.disputes, newRetractRec(e, p.Dispute.Target, p.Dispute.Signals, w))
 	case *pb.Entry_Notice:
 		s.notices = append(s.notices, e)
 	case *pb.Entry_NoticeUpdate:
@@ -147,8 +184,8 @@ func (s *stateBuilder) leaveOut(authors []protocol.AuthorKey, in judge) {
 	for k, ids := range s.allows {
 		s.allows[k] = slices.DeleteFunc(ids, func(id protocol.ID) bool { _, ok := s.allowIDs[id]; return !ok })
 	}
-	s.retracts = slices.DeleteFunc(s.retracts, func(r retractRec) bool { return !in(r.by.author, r.by.seq, retract) })
-	s.disputes = slices.DeleteFunc(s.disputes, func(d retractRec) bool { return !in(d.by.author, d.by.seq, dispute) })
+	s.retracts = slices.DeleteFunc(s.retracts, func(r *retractRec) bool { return !in(r.by.author, r.by.seq, retract) })
+	s.disputes = slices.DeleteFunc(s.disputes, func(d *retractRec) bool { return !in(d.by.author, d.by.seq, dispute) })
 	whole := func(e *protocol.Entry) bool { return !in(e.Author, e.Seq(), e.Body) }
 	s.notices = slices.DeleteFunc(s.notices, whole)
 	for n, es := range s.updates {
@@ -159,14 +196,13 @@ func (s *stateBuilder) leaveOut(authors []protocol.AuthorKey, in judge) {
 	}
 }
 
-// resolveRetractions marks the targets of valid retractions
-// (replica.CheckTarget, SPEC 9.2): an earlier addition, allow entry or
-// dispute of the retraction's own log. Which of several valid retractions
-// of one target counts does not change that it is retracted. authors maps
-// an addition's author index back to its key. Then it marks what the
-// disputes that stand (not withdrawn) target.
+// resolveRetractions finds the retraction that counts for each target:
+// the first in seq order of the valid ones (replica.CheckTarget, SPEC
+// 9.2: an earlier addition, allow entry or dispute of the retraction's
+// own log); the others are void. authors maps an addition's author index
+// back to its key. Then it lists the disputes of each target.
 func (s *stateBuilder) resolveRetractions(authors []protocol.AuthorKey) {
-	s.retracted = map[protocol.ID]bool{}
+	s.retracted = map[protocol.ID]*retractRec{}
 	disputes := make(map[protocol.ID]logPos, len(s.disputes))
 	for _, d := range s.disputes {
 		disputes[d.id] = d.by
@@ -184,25 +220,98 @@ func (s *stateBuilder) resolveRetractions(authors []protocol.AuthorKey) {
 			t, found = replica.Ref{Author: d.author, Seq: d.seq, Kind: protocol.KindDispute}, true
 		}
 		if replica.CheckTarget(protocol.KindRetraction, r.id, r.by.author, r.by.seq, r.target[:], t, found) == nil {
-			s.retracted[r.target] = true
+			if first := s.retracted[r.target]; first == nil || r.by.seq < first.by.seq {
+				s.retracted[r.target] = r
+			}
 		}
 	}
-	s.disputed = map[protocol.ID]bool{}
+	s.disputed = map[protocol.ID][]*retractRec{}
 	for _, d := range s.disputes {
-		if !s.retracted[d.id] {
-			s.disputed[d.target] = true
+		s.disputed[d.target] = append(s.disputed[d.target], d)
+	}
+}
+
+// retractedFor reports whether id's author withdrew it for the signal
+// with index key k.
+func (s *stateBuilder) retractedFor(id protocol.ID, k string) bool {
+	r := s.retracted[id]
+	return r != nil && r.names(k)
+}
+
+// disputedFor reports whether a dispute that stands (not withdrawn for
+// k) bears on target's signal with index key k.
+func (s *stateBuilder) disputedFor(target protocol.ID, k string) bool {
+	for _, d := range s.disputed[target] {
+		if d.names(k) && !s.retractedFor(d.id, k) {
+			return true
 		}
 	}
+	return false
 }
 
 // allowlisted reports whether an allow entry in force names the key.
 func (s *stateBuilder) allowlisted(k string) bool {
 	for _, id := range s.allows[k] {
-		if !s.retracted[id] {
+		if !s.retractedFor(id, k) {
 			return true
 		}
 	}
 	return false
+}
+
+// notes lists the retractions and disputes taken in that name signals
+// their target does not carry (SPEC 6.2, 6.3), in file order. A target
+// the audit does not hold, or a dispute that names no signals, cannot be
+// checked.
+func (s *stateBuilder) notes() []Note {
+	adds := make(map[protocol.ID]*addRec, len(s.adds))
+	for i := range s.adds {
+		adds[s.adds[i].id] = &s.adds[i]
+	}
+	notices := make(map[protocol.ID]*protocol.Entry, len(s.notices))
+	for _, n := range s.notices {
+		notices[n.ID] = n
+	}
+	disputes := make(map[protocol.ID]*retractRec, len(s.disputes))
+	for _, d := range s.disputes {
+		disputes[d.id] = d
+	}
+	var out []Note
+	for _, r := range slices.Concat(s.retracts, s.disputes) {
+		if len(r.named) == 0 {
+			continue
+		}
+		var carried []string
+		switch {
+		case adds[r.target] != nil:
+			a := adds[r.target]
+			for k := a.firstKey; k < a.firstKey+a.keys; k++ {
+				carried = append(carried, s.key(k))
+			}
+		case s.allowKeys[r.target] != nil:
+			carried = s.allowKeys[r.target]
+		case notices[r.target] != nil:
+			for _, sig := range notices[r.target].Body.GetNotice().Signals {
+				carried = append(carried, string(protocol.SignalKey(sig)))
+			}
+		case disputes[r.target] != nil && len(disputes[r.target].named) > 0:
+			carried = disputes[r.target].named
+		default:
+			continue
+		}
+		named, _ := protocol.NamedSignals(r.e.Body)
+		var elsewhere []string
+		for i, k := range r.named {
+			if !slices.Contains(carried, k) {
+				elsewhere = append(elsewhere, protocol.FormatSignal(named[i]))
+			}
+		}
+		if len(elsewhere) > 0 {
+			out = append(out, Note{Where: r.where, Kind: NoteNamedElsewhere, Entry: r.e, Target: r.target, Signals: elsewhere})
+		}
+	}
+	slices.SortFunc(out, func(x, y Note) int { return compareWhere(x.Where, y.Where) })
+	return out
 }
 
 // finish computes the state at nowMs, of the entries the membership m
@@ -236,7 +345,7 @@ func (s *stateBuilder) finish(nowMs int64, authors []protocol.AuthorKey, m repli
 	for _, a := range s.adds {
 		// An attestation per signal of the addition, as Match lists it.
 		for k := a.firstKey; k < a.firstKey+a.keys; k++ {
-			if status(s.key(k), s.retracted[a.id], s.disputed[a.id]) {
+			if status(s.key(k), s.retractedFor(a.id, s.key(k)), s.disputedFor(a.id, s.key(k))) {
 				matchingKeys = append(matchingKeys, k)
 			}
 		}
@@ -256,7 +365,7 @@ func (s *stateBuilder) finish(nowMs int64, authors []protocol.AuthorKey, m repli
 				k := string(protocol.SignalKey(sig))
 				if !seen[k] {
 					seen[k] = true
-					if status(k, withdrawn, s.disputed[n.ID]) {
+					if status(k, withdrawn, s.disputedFor(n.ID, k)) {
 						noticeKeys[k] = true
 					}
 				}
@@ -266,6 +375,7 @@ func (s *stateBuilder) finish(nowMs int64, authors []protocol.AuthorKey, m repli
 			st.Open = append(st.Open, OpenNotice{ID: n.ID, From: n.Author, To: protocol.AuthorKey(p.Addressee), State: lc.State, DeadlineMs: lc.DeadlineMs})
 		}
 	}
+	st.Notes = s.notes()
 	slices.SortFunc(matchingKeys, func(a, b uint32) int { return cmp.Compare(s.key(a), s.key(b)) })
 	matchingKeys = slices.CompactFunc(matchingKeys, func(a, b uint32) bool { return s.key(a) == s.key(b) })
 	st.Matching = len(matchingKeys)

@@ -758,9 +758,12 @@ func (x *Addition) GetCaseRef() string {
 // Retraction withdraws one of the author's own earlier additions or
 // allowlist entries.
 type Retraction struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Target        []byte                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"` // entry id
-	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Target []byte                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"` // entry id
+	Reason string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The target's signals it withdraws, in index-key order (SPEC 6.2);
+	// empty: all of them.
+	Signals       []*Signal `protobuf:"bytes,3,rep,name=signals,proto3" json:"signals,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -809,11 +812,21 @@ func (x *Retraction) GetReason() string {
 	return ""
 }
 
+func (x *Retraction) GetSignals() []*Signal {
+	if x != nil {
+		return x.Signals
+	}
+	return nil
+}
+
 // Dispute: any addition, by anyone, is claimed to be a false positive.
 type Dispute struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Target        []byte                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"` // entry id of an addition
-	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Target []byte                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"` // entry id of an addition
+	Reason string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The target's signals it disputes, in index-key order (SPEC 6.3);
+	// empty: all of them.
+	Signals       []*Signal `protobuf:"bytes,3,rep,name=signals,proto3" json:"signals,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -860,6 +873,13 @@ func (x *Dispute) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *Dispute) GetSignals() []*Signal {
+	if x != nil {
+		return x.Signals
+	}
+	return nil
 }
 
 // Allow: these signals are counter-speech, news, research...: never
@@ -2067,14 +2087,16 @@ const file_protocol_pb_staydown_proto_rawDesc = "" +
 	"\bAddition\x12-\n" +
 	"\asignals\x18\x01 \x03(\v2\x13.staydown.v1.SignalR\asignals\x12*\n" +
 	"\x06labels\x18\x02 \x03(\v2\x12.staydown.v1.LabelR\x06labels\x12\x19\n" +
-	"\bcase_ref\x18\x03 \x01(\tR\acaseRef\"<\n" +
+	"\bcase_ref\x18\x03 \x01(\tR\acaseRef\"k\n" +
 	"\n" +
 	"Retraction\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\fR\x06target\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"9\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12-\n" +
+	"\asignals\x18\x03 \x03(\v2\x13.staydown.v1.SignalR\asignals\"h\n" +
 	"\aDispute\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\fR\x06target\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"j\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12-\n" +
+	"\asignals\x18\x03 \x03(\v2\x13.staydown.v1.SignalR\asignals\"j\n" +
 	"\x05Allow\x12-\n" +
 	"\asignals\x18\x01 \x03(\v2\x13.staydown.v1.SignalR\asignals\x12\x1a\n" +
 	"\bcategory\x18\x02 \x01(\tR\bcategory\x12\x16\n" +
@@ -2239,26 +2261,28 @@ var file_protocol_pb_staydown_proto_depIdxs = []int32{
 	5,  // 11: staydown.v1.Signal.account:type_name -> staydown.v1.Account
 	4,  // 12: staydown.v1.Addition.signals:type_name -> staydown.v1.Signal
 	6,  // 13: staydown.v1.Addition.labels:type_name -> staydown.v1.Label
-	4,  // 14: staydown.v1.Allow.signals:type_name -> staydown.v1.Signal
-	12, // 15: staydown.v1.Sealed.recipients:type_name -> staydown.v1.Recipient
-	4,  // 16: staydown.v1.Notice.signals:type_name -> staydown.v1.Signal
-	6,  // 17: staydown.v1.Notice.category:type_name -> staydown.v1.Label
-	11, // 18: staydown.v1.Notice.details:type_name -> staydown.v1.Sealed
-	11, // 19: staydown.v1.NoticeUpdate.details:type_name -> staydown.v1.Sealed
-	0,  // 20: staydown.v1.NoticeReply.status:type_name -> staydown.v1.ReplyStatus
-	1,  // 21: staydown.v1.NoticeReply.reason:type_name -> staydown.v1.NotExecutedReason
-	17, // 22: staydown.v1.Genesis.members:type_name -> staydown.v1.MemberBlock
-	18, // 23: staydown.v1.Genesis.rule:type_name -> staydown.v1.VotingRule
-	17, // 24: staydown.v1.Amendment.admit:type_name -> staydown.v1.MemberBlock
-	21, // 25: staydown.v1.Amendment.remove:type_name -> staydown.v1.Removal
-	22, // 26: staydown.v1.Amendment.role:type_name -> staydown.v1.RoleChange
-	23, // 27: staydown.v1.Amendment.revoke:type_name -> staydown.v1.Revocation
-	18, // 28: staydown.v1.Amendment.rule:type_name -> staydown.v1.VotingRule
-	29, // [29:29] is the sub-list for method output_type
-	29, // [29:29] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	4,  // 14: staydown.v1.Retraction.signals:type_name -> staydown.v1.Signal
+	4,  // 15: staydown.v1.Dispute.signals:type_name -> staydown.v1.Signal
+	4,  // 16: staydown.v1.Allow.signals:type_name -> staydown.v1.Signal
+	12, // 17: staydown.v1.Sealed.recipients:type_name -> staydown.v1.Recipient
+	4,  // 18: staydown.v1.Notice.signals:type_name -> staydown.v1.Signal
+	6,  // 19: staydown.v1.Notice.category:type_name -> staydown.v1.Label
+	11, // 20: staydown.v1.Notice.details:type_name -> staydown.v1.Sealed
+	11, // 21: staydown.v1.NoticeUpdate.details:type_name -> staydown.v1.Sealed
+	0,  // 22: staydown.v1.NoticeReply.status:type_name -> staydown.v1.ReplyStatus
+	1,  // 23: staydown.v1.NoticeReply.reason:type_name -> staydown.v1.NotExecutedReason
+	17, // 24: staydown.v1.Genesis.members:type_name -> staydown.v1.MemberBlock
+	18, // 25: staydown.v1.Genesis.rule:type_name -> staydown.v1.VotingRule
+	17, // 26: staydown.v1.Amendment.admit:type_name -> staydown.v1.MemberBlock
+	21, // 27: staydown.v1.Amendment.remove:type_name -> staydown.v1.Removal
+	22, // 28: staydown.v1.Amendment.role:type_name -> staydown.v1.RoleChange
+	23, // 29: staydown.v1.Amendment.revoke:type_name -> staydown.v1.Revocation
+	18, // 30: staydown.v1.Amendment.rule:type_name -> staydown.v1.VotingRule
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_protocol_pb_staydown_proto_init() }

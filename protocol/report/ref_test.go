@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -136,7 +137,7 @@ func (b *refBuilder) Report(nowMs, sinceMs int64) Report {
 		replies  = map[protocol.ID][]*protocol.Entry{}
 		disputes = map[protocol.ID]protocol.ID{} // the period's disputes of additions: dispute id -> target
 	)
-	retracted := map[protocol.ID]struct{}{} // targets of valid retractions
+	retracted := map[protocol.ID]*protocol.Entry{} // targets of valid retractions → the retraction
 	// own returns the entry target names if it is an earlier entry of e's
 	// own log, of one of the kinds; nil otherwise (e is void).
 	own := func(e *protocol.Entry, target []byte, kinds ...protocol.Kind) *protocol.Entry {
@@ -178,17 +179,18 @@ func (b *refBuilder) Report(nowMs, sinceMs int64) Report {
 						f.VoidEntries++
 					}
 				case t.Kind() == protocol.KindAddition:
-					retracted[t.ID] = struct{}{}
+					retracted[t.ID] = e
 					if in(e) {
 						f.Retracted++
+						f.SignalsRetracted += len(refBearsOn(p.Retraction.Signals, t))
 					}
 				case t.Kind() == protocol.KindDispute:
-					retracted[t.ID] = struct{}{}
+					retracted[t.ID] = e
 					if in(e) {
 						f.DisputesWithdrawn++
 					}
 				default:
-					retracted[t.ID] = struct{}{}
+					retracted[t.ID] = e
 					if in(e) {
 						f.AllowsRetracted++
 					}
@@ -224,14 +226,29 @@ func (b *refBuilder) Report(nowMs, sinceMs int64) Report {
 	}
 	// A dispute withdrawn (its author retracted it, whenever) counts for
 	// nothing; an addition counts once however many disputes stand.
-	disputed := map[protocol.ID]struct{}{}
+	disputed := map[protocol.ID]map[string]bool{}
 	for d, id := range disputes {
-		if _, withdrawn := retracted[d]; !withdrawn {
-			disputed[id] = struct{}{}
+		stands := refBearsOn(byID[d].Body.GetDispute().Signals, byID[id])
+		if r, withdrawn := retracted[d]; withdrawn {
+			named := r.Body.GetRetraction().Signals
+			if len(named) == 0 {
+				continue
+			}
+			for _, s := range named {
+				delete(stands, string(protocol.SignalKey(s)))
+			}
 		}
+		if len(stands) == 0 {
+			continue
+		}
+		if disputed[id] == nil {
+			disputed[id] = map[string]bool{}
+		}
+		maps.Copy(disputed[id], stands)
 	}
-	for id := range disputed {
+	for id, sigs := range disputed {
 		figs[byID[id].Author].Disputed++
+		figs[byID[id].Author].SignalsDisputed += len(sigs)
 	}
 
 	for _, n := range notices {
@@ -318,6 +335,25 @@ func randomLogs(tb testing.TB, rng *rand.Rand, n int) []*protocol.Entry {
 	}
 	noticesBy := map[*signer][]protocol.ID{}
 	noticesTo := map[protocol.AuthorKey][]protocol.ID{}
+	carried := map[protocol.ID][]*pb.Signal{} // the signals of each entry signed, for naming some
+	// name makes a retraction or a dispute of target name some signals
+	// half the time: some of those target carries, sometimes one it does
+	// not.
+	name := func(target protocol.ID) []*pb.Signal {
+		if rng.IntN(2) == 0 {
+			return nil
+		}
+		var named []*pb.Signal
+		for _, s := range carried[target] {
+			if rng.IntN(2) == 0 {
+				named = append(named, s)
+			}
+		}
+		if len(named) == 0 || rng.IntN(4) == 0 {
+			named = append(named, signal("elsewhere", rng.IntN(3)))
+		}
+		return protocol.SortSignals(named)
+	}
 	for len(es) < n {
 		s := signers[rng.IntN(len(signers))]
 		ts := t0 + rng.Int64N(300)*minute
@@ -345,8 +381,10 @@ func randomLogs(tb testing.TB, rng *rand.Rand, n int) []*protocol.Entry {
 				from = hist[s]
 			}
 			b = retraction(pick(from))
+			b.GetRetraction().Signals = name(protocol.ID(b.GetRetraction().Target))
 		case 4:
 			b = dispute(pick(ids))
+			b.GetDispute().Signals = name(protocol.ID(b.GetDispute().Target))
 		case 5:
 			to := addressees[rng.IntN(len(addressees))]
 			b = notice(to, ts)
@@ -389,6 +427,7 @@ func randomLogs(tb testing.TB, rng *rand.Rand, n int) []*protocol.Entry {
 		}
 		es = append(es, e)
 		ids = append(ids, e.ID)
+		carried[e.ID], _ = protocol.CarriedSignals(b)
 		if p := b.GetNotice(); p != nil {
 			notices = append(notices, e.ID)
 			noticesBy[s] = append(noticesBy[s], e.ID)
@@ -449,7 +488,7 @@ func TestBuilderMatchesRef(t *testing.T) {
 	}
 	t.Logf("summed totals: %+v", seen)
 	if r := seen; r.Equivocations == 0 || r.IgnoredEntries == 0 || r.Retracted == 0 || r.AllowsRetracted == 0 ||
-		r.Disputed == 0 || r.VoidEntries == 0 || r.AnsweredWithinDeadline == 0 || r.AnsweredLate == 0 ||
+		r.Disputed == 0 || r.SignalsRetracted == 0 || r.SignalsDisputed == 0 || r.VoidEntries == 0 || r.AnsweredWithinDeadline == 0 || r.AnsweredLate == 0 ||
 		r.Actioned == 0 || r.NotExecuted == 0 || r.Withdrawn == 0 || r.Overdue == 0 || r.Open == 0 || r.ClarificationRequested == 0 {
 		t.Fatalf("the random logs miss a case: %+v", r)
 	}
@@ -478,4 +517,18 @@ func TestRecSize(t *testing.T) {
 	if n := unsafe.Sizeof(rec{}); n != 56 {
 		t.Errorf("rec is %d bytes, want 56", n)
 	}
+}
+
+// refBearsOn is the set of index keys of the addition target's signals
+// that a retraction or a dispute naming named bears on: those named that
+// target carries, or all of them.
+func refBearsOn(named []*pb.Signal, target *protocol.Entry) map[string]bool {
+	out := map[string]bool{}
+	for _, s := range target.Body.GetAddition().Signals {
+		k := string(protocol.SignalKey(s))
+		if len(named) == 0 || protocol.Names(named, []byte(k)) {
+			out[k] = true
+		}
+	}
+	return out
 }

@@ -21,12 +21,16 @@
 // 10.1). Times are the authors' claims (section 15).
 //
 // Entry figures (additions, signals, retracted, allows_retracted,
-// disputes_withdrawn, disputed, disputes_filed, allows, void_entries)
-// count entries signed in the period:
+// disputes_withdrawn, disputed, signals_retracted, signals_disputed,
+// disputes_filed, allows, void_entries) count entries signed in the
+// period:
 // those whose timestamp_ms is at least since. For "retracted" that is the
 // retraction's timestamp (the addition may be older); for "disputed" it is
 // the dispute's (an addition counts once however many disputes of the
-// period target it, whenever it was added).
+// period target it, whenever it was added). A retraction or a dispute
+// that names signals (SPEC 6.2, 6.3) bears on those the addition carries
+// only: signals_retracted and signals_disputed count them, and a dispute
+// withdrawn for some of its signals still stands for the others.
 //
 // Notice figures (notices_issued, notices_received and the outcome counts
 // and times) count the notices whose own timestamp_ms is at least since,
@@ -40,6 +44,7 @@ package report
 
 import (
 	"cmp"
+	"crypto/sha256"
 	"encoding/binary"
 	"math/bits"
 	"slices"
@@ -105,9 +110,21 @@ type Figures struct {
 	DisputesWithdrawn int `json:"disputes_withdrawn"`
 	// Disputed: the member's additions (of any time) that at least one
 	// dispute of the period, by any member including itself, targets and
-	// that its author has not withdrawn; each addition counted once. A
-	// retracted addition still counts.
+	// that its author has not withdrawn (for a signal the addition
+	// carries); each addition counted once. A retracted addition still
+	// counts.
 	Disputed int `json:"disputed"`
+	// SignalsRetracted: the distinct signals of the member's own
+	// additions that its retractions counted in Retracted withdraw: the
+	// ones each names that the addition carries, all of the addition's
+	// if it names none (SPEC 6.2).
+	SignalsRetracted int `json:"signals_retracted"`
+	// SignalsDisputed: over the additions counted in Disputed, the
+	// distinct (addition, signal) pairs that a dispute of the period
+	// bears on (the signals it names that the addition carries, all of
+	// them if it names none) and that its author has not withdrawn for
+	// that signal.
+	SignalsDisputed int `json:"signals_disputed"`
 	// DisputesFiled: dispute entries the member signed, whatever their
 	// target (one of a notice, or of an id never seen, has no effect but
 	// is still a signed dispute).
@@ -171,6 +188,11 @@ type Builder struct {
 	// refs holds what the kinds other than addition and allow carry
 	// (targets, notice fields); rec.aux indexes it.
 	refs []ref
+	// keys holds signal sets, each as its length then that many sorted,
+	// distinct hashes of index keys (keyHash): an addition's, at
+	// rec.aux, after the count of its signals with repetition; a
+	// retraction's or a dispute's named signals, at ref.named-1.
+	keys []uint64
 	// dropped holds the ids of the entries left out when added (of
 	// another federation, or equivocations), so that one added again is
 	// ignored silently. The entries kept are recognised again through
@@ -227,9 +249,10 @@ var shells = [...]*pb.Entry{
 type rec struct {
 	id   protocol.ID
 	kind uint8
-	// aux is, for an addition, its number of signals; for a retraction,
-	// dispute, notice, notice update or notice reply, the index of its
-	// ref in Builder.refs; unused for an allow.
+	// aux is, for an addition, the index in Builder.keys of its number
+	// of signals and then its signal set; for a retraction, dispute,
+	// notice, notice update or notice reply, the index of its ref in
+	// Builder.refs; unused for an allow.
 	aux uint32
 	seq uint64
 	ts  int64 // timestamp_ms
@@ -253,6 +276,10 @@ type ref struct {
 	ms int64
 	// to is the notice's addressee.
 	to protocol.AuthorKey
+	// named is, for a retraction or a dispute that names signals, 1 +
+	// the index in Builder.keys of their set; 0 when it names none (all
+	// of its target's).
+	named uint32
 }
 
 // authorLog is one author's records, indexed by seq: sorted holds most of
@@ -397,15 +424,25 @@ func (b *Builder) record(e *protocol.Entry) rec {
 	var x ref
 	switch p := e.Body.GetPayload().(type) {
 	case *pb.Entry_Addition:
-		r.kind, r.aux = kAddition, uint32(len(p.Addition.Signals))
+		r.kind, r.aux = kAddition, uint32(len(b.keys))
+		b.keys = append(b.keys, uint64(len(p.Addition.Signals)))
+		b.addKeys(p.Addition.Signals)
 		return r
 	case *pb.Entry_Allow:
 		r.kind = kAllow
 		return r
 	case *pb.Entry_Retraction:
 		r.kind, x.target = kRetraction, idOf(p.Retraction.Target)
+		if len(p.Retraction.Signals) > 0 {
+			x.named = uint32(len(b.keys)) + 1
+			b.addKeys(p.Retraction.Signals)
+		}
 	case *pb.Entry_Dispute:
 		r.kind, x.target = kDispute, idOf(p.Dispute.Target)
+		if len(p.Dispute.Signals) > 0 {
+			x.named = uint32(len(b.keys)) + 1
+			b.addKeys(p.Dispute.Signals)
+		}
 	case *pb.Entry_Notice:
 		r.kind, x.ms = kNotice, p.Notice.DeadlineMs
 		copy(x.to[:], p.Notice.Addressee)
@@ -434,6 +471,49 @@ func (b *Builder) record(e *protocol.Entry) rec {
 	r.aux = uint32(len(b.refs))
 	b.refs = append(b.refs, x)
 	return r
+}
+
+// addKeys appends the set of sigs' index keys to b.keys.
+func (b *Builder) addKeys(sigs []*pb.Signal) {
+	hs := make([]uint64, 0, len(sigs))
+	for _, s := range sigs {
+		hs = append(hs, keyHash(protocol.SignalKey(s)))
+	}
+	slices.Sort(hs)
+	hs = slices.Compact(hs)
+	b.keys = append(append(b.keys, uint64(len(hs))), hs...)
+}
+
+// keyHash stands for a signal's index key in a set: the first 8 bytes of
+// its SHA-256, so that no one can make two keys meet.
+func keyHash(k []byte) uint64 {
+	h := sha256.Sum256(k)
+	return binary.BigEndian.Uint64(h[:8])
+}
+
+// set returns the signal set at i in b.keys.
+func (b *Builder) set(i uint32) []uint64 {
+	n := b.keys[i]
+	return b.keys[i+1 : uint64(i)+1+n]
+}
+
+// additionSet is the signal set of an addition's record.
+func (b *Builder) additionSet(r *rec) []uint64 { return b.set(r.aux + 1) }
+
+// bearsOn returns the signals of the addition a that a retraction or a
+// dispute x bears on: those it names that a carries, or all of a's.
+func (b *Builder) bearsOn(x *ref, a *rec) []uint64 {
+	carried := b.additionSet(a)
+	if x.named == 0 {
+		return carried
+	}
+	var out []uint64
+	for _, h := range b.set(x.named - 1) {
+		if _, ok := slices.BinarySearch(carried, h); ok {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 // arena rebuilds, for NoticeLifecycle, the entries of a notice thread
@@ -665,7 +745,7 @@ func (b *Builder) Report(nowMs, sinceMs int64) Report {
 				case kAddition:
 					if in {
 						f.Additions++
-						f.Signals += int(r.aux)
+						f.Signals += int(b.keys[r.aux])
 					}
 				case kAllow:
 					if in {
@@ -720,11 +800,11 @@ func (b *Builder) Report(nowMs, sinceMs int64) Report {
 
 	// Of the valid retractions of a target (all in its author's log), the
 	// first in seq order counts; the others are void.
-	first := map[protocol.ID]uint64{} // target → seq of its first valid retraction
+	first := map[protocol.ID]*rec{} // target → its first valid retraction
 	for _, e := range retractions {
 		if t := own(e); t != nil {
-			if s, ok := first[t.id]; !ok || e.r.seq < s {
-				first[t.id] = e.r.seq
+			if s, ok := first[t.id]; !ok || e.r.seq < s.seq {
+				first[t.id] = e.r
 			}
 		}
 	}
@@ -734,10 +814,11 @@ func (b *Builder) Report(nowMs, sinceMs int64) Report {
 		}
 		f := &figs[j.index[e.log.author]]
 		switch t := own(e); {
-		case t == nil || first[t.id] != e.r.seq:
+		case t == nil || first[t.id] != e.r:
 			f.VoidEntries++
 		case t.kind == kAddition:
 			f.Retracted++
+			f.SignalsRetracted += len(b.bearsOn(&b.refs[e.r.aux], t))
 		case t.kind == kDispute:
 			f.DisputesWithdrawn++
 		default:
@@ -745,18 +826,47 @@ func (b *Builder) Report(nowMs, sinceMs int64) Report {
 		}
 	}
 
-	disputed := map[protocol.ID]struct{}{} // additions a dispute of the period that stands targets
+	// The additions a dispute of the period that stands targets, with
+	// the signals it stands for (a dispute its author retracted is
+	// withdrawn for the signals the retraction names).
+	type pairs struct {
+		author protocol.AuthorKey
+		sigs   map[uint64]struct{}
+	}
+	disputed := map[protocol.ID]*pairs{}
 	for _, d := range disputes {
-		if _, withdrawn := first[d.r.id]; withdrawn {
+		id := b.refs[d.r.aux].target
+		t := found[target[id]]
+		if t.r == nil || t.void || t.r.kind != kAddition {
 			continue
 		}
-		id := b.refs[d.r.aux].target
-		if t := found[target[id]]; t.r != nil && !t.void && t.r.kind == kAddition {
-			if _, done := disputed[id]; !done {
-				disputed[id] = struct{}{}
-				figs[j.index[t.log.author]].Disputed++
+		stands := b.bearsOn(&b.refs[d.r.aux], t.r)
+		if w, ok := first[d.r.id]; ok {
+			if x := &b.refs[w.aux]; x.named == 0 {
+				stands = nil
+			} else {
+				stands = slices.DeleteFunc(slices.Clone(stands), func(h uint64) bool {
+					_, named := slices.BinarySearch(b.set(x.named-1), h)
+					return named
+				})
 			}
 		}
+		if len(stands) == 0 {
+			continue
+		}
+		p := disputed[id]
+		if p == nil {
+			p = &pairs{author: t.log.author, sigs: map[uint64]struct{}{}}
+			disputed[id] = p
+		}
+		for _, h := range stands {
+			p.sigs[h] = struct{}{}
+		}
+	}
+	for _, p := range disputed {
+		f := &figs[j.index[p.author]]
+		f.Disputed++
+		f.SignalsDisputed += len(p.sigs)
 	}
 
 	// The threads of the period's notices: their valid updates and their
@@ -874,6 +984,8 @@ func (t *Totals) add(f *Figures) {
 	t.AllowsRetracted += f.AllowsRetracted
 	t.DisputesWithdrawn += f.DisputesWithdrawn
 	t.Disputed += f.Disputed
+	t.SignalsRetracted += f.SignalsRetracted
+	t.SignalsDisputed += f.SignalsDisputed
 	t.DisputesFiled += f.DisputesFiled
 	t.Allows += f.Allows
 	t.VoidEntries += f.VoidEntries

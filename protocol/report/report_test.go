@@ -253,6 +253,7 @@ func wantAll(f *fixture) Report {
 				Retracted:       0, // ru-a's retraction of c1 is void
 				AllowsRetracted: 1, // wc
 				Disputed:        1, // c1, by ru-b and pf-d: once
+				SignalsDisputed: 2, // c1's 2
 				DisputesFiled:   1, // of a2
 				Allows:          1, // wc
 				NoticesReceived: 3, // n1, n2, n5
@@ -275,25 +276,29 @@ func wantAll(f *fixture) Report {
 				MedianTimeToActionS: sec(1200), P90TimeToActionS: sec(1200),
 			}},
 			{Name: "ru-a", Role: protocol.RoleReferral, Key: f.ruA.author().String(), Figures: Figures{
-				Additions:     2, // a1, a2
-				Signals:       5, // 3 + 2
-				Retracted:     1, // a1 (its second retraction is void)
-				Disputed:      1, // a2, by pf-c
-				Allows:        1, // w1
-				VoidEntries:   3, // second retraction of a1, retraction of c1, update of n5
-				NoticesIssued: 4, // n1..n4
+				Additions:        2, // a1, a2
+				Signals:          5, // 3 + 2
+				Retracted:        1, // a1 (its second retraction is void)
+				Disputed:         1, // a2, by pf-c
+				SignalsRetracted: 3, // a1's 3
+				SignalsDisputed:  2, // a2's 2
+				Allows:           1, // w1
+				VoidEntries:      3, // second retraction of a1, retraction of c1, update of n5
+				NoticesIssued:    4, // n1..n4
 			}},
 			{Name: "ru-b", Role: protocol.RoleReferral, Key: f.ruB.author().String(), Figures: Figures{
-				Additions:     1, // b1
-				Signals:       1,
-				Retracted:     1, // b1
-				DisputesFiled: 2, // of c1 and of n1
-				NoticesIssued: 3, // n5, n6, n7
+				Additions:        1, // b1
+				Signals:          1,
+				Retracted:        1, // b1
+				SignalsRetracted: 1,
+				DisputesFiled:    2, // of c1 and of n1
+				NoticesIssued:    3, // n5, n6, n7
 			}},
 		},
 		Totals: Totals{
 			Figures: Figures{
 				Additions: 5, Signals: 12, Retracted: 2, AllowsRetracted: 1, Disputed: 2,
+				SignalsRetracted: 4, SignalsDisputed: 4,
 				DisputesFiled: 5, Allows: 2, VoidEntries: 4, NoticesIssued: 7, NoticesReceived: 7,
 				AnsweredWithinDeadline: 3, AnsweredLate: 1, Actioned: 3, NotExecuted: 1,
 				Overdue: 1, Open: 1, Withdrawn: 1, ClarificationRequested: 1,
@@ -333,13 +338,14 @@ func wantSince(f *fixture) Report {
 				VoidEntries: 1, // the update of n5 (41m); the void retractions are at 5m, 6m
 			}},
 			{Name: "ru-b", Role: protocol.RoleReferral, Key: f.ruB.author().String(), Figures: Figures{
-				Retracted:     1, // b1's retraction at 50m counts, though b1 is from 1m
-				NoticesIssued: 3,
+				Retracted:        1, // b1's retraction at 50m counts, though b1 is from 1m
+				SignalsRetracted: 1,
+				NoticesIssued:    3,
 			}},
 		},
 		Totals: Totals{
 			Figures: Figures{
-				Retracted: 1, VoidEntries: 2, NoticesIssued: 3, NoticesReceived: 3,
+				Retracted: 1, SignalsRetracted: 1, VoidEntries: 2, NoticesIssued: 3, NoticesReceived: 3,
 				AnsweredWithinDeadline: 2, Actioned: 1, NotExecuted: 1, Open: 1, ClarificationRequested: 1,
 				// 1200, 4200 s: median rank ceil(1) = 1, p90 rank ceil(1.8) = 2
 				MedianTimeToActionS: sec(1200), P90TimeToActionS: sec(4200),
@@ -696,4 +702,49 @@ func BenchmarkBuilderMemory(b *testing.B) {
 			check(b, bl.Report(now, 0))
 		}
 	})
+}
+
+// A retraction or a dispute that names signals counts for those of its
+// target's signals it names (SPEC 18): signals_retracted,
+// signals_disputed. A signal named that the addition does not carry
+// counts for nothing; a dispute withdrawn for some signals stands for the
+// others.
+func TestReportPerSignal(t *testing.T) {
+	f := newFixture(t)
+	var es []*protocol.Entry
+	at := func(s *signer, m int64, b *pb.Entry) *protocol.Entry {
+		e := s.sign(t, t0+m*minute, b)
+		es = append(es, e)
+		return e
+	}
+	p := signals("p", 4)
+	named := func(b *pb.Entry, sigs ...*pb.Signal) *pb.Entry {
+		sigs = protocol.SortSignals(sigs)
+		if r := b.GetRetraction(); r != nil {
+			r.Signals = sigs
+		} else {
+			b.GetDispute().Signals = sigs
+		}
+		return b
+	}
+	a1 := at(f.ruA, 1, addition("p", 4))
+	at(f.ruA, 2, named(retraction(a1.ID), p[0], signal("elsewhere", 0))) // withdraws p0 only
+	dc := at(f.pfC, 3, named(dispute(a1.ID), p[1], p[2]))
+	at(f.pfC, 4, named(retraction(dc.ID), p[2])) // pf-c's dispute stands for p1
+	db := at(f.ruB, 5, dispute(a1.ID))
+	at(f.ruB, 6, retraction(db.ID))                 // ru-b's dispute withdrawn
+	at(f.pfD, 7, named(dispute(a1.ID), p[3], p[1])) // p1 again, p3
+	at(f.pfD, 8, named(dispute(a1.ID), signal("elsewhere", 1)))
+	b, ref := New(f.roster, nil), newRef(f.roster, nil)
+	for _, e := range es {
+		b.Add(e)
+		ref.Add(e)
+	}
+	got := b.Report(t0+hour, 0)
+	checkReport(t, got, ref.Report(t0+hour, 0))
+	tot := got.Totals
+	if tot.Retracted != 1 || tot.SignalsRetracted != 1 || tot.Disputed != 1 || tot.SignalsDisputed != 2 ||
+		tot.DisputesWithdrawn != 2 || tot.DisputesFiled != 4 {
+		t.Errorf("totals: %+v\nwant retracted 1 (1 signal), disputed 1 (2 signals: p1, p3), 2 disputes withdrawn, 4 filed", tot)
+	}
 }
