@@ -3,12 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"unicode"
@@ -271,42 +269,7 @@ func parseWatchLine(line string) (s api.WatchSignal, ok bool, err error) {
 // readSignalList reads a list, with each line's ref. It checks the whole
 // list before anything is sent; an error names the line and quotes it.
 func readWatchList(name string, stdin io.Reader) ([]api.WatchSignal, error) {
-	r := stdin
-	if name != "-" {
-		f, err := os.Open(name)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		r = f
-	}
-	where := display(name)
-	if name == "-" {
-		where = "standard input"
-	}
-	var out []api.WatchSignal
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for line := 1; sc.Scan(); line++ {
-		s, ok, err := parseWatchLine(sc.Text())
-		if err != nil {
-			// The usage error's "see --help" does not fit a bad line.
-			if u, isUsage := errors.AsType[usageError](err); isUsage {
-				err = u.err
-			}
-			return nil, fmt.Errorf("%s:%d: %s: %w", where, line, short(sc.Text()), err)
-		}
-		if ok {
-			out = append(out, s)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", where, err)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%s lists no signal", where)
-	}
-	return out, nil
+	return readList(name, stdin, parseWatchLine)
 }
 
 // postWatchList reads the signals (watchSignals), checks them all, then

@@ -109,6 +109,14 @@ func parseSignalLine(typ, line string) (api.Signal, bool, error) {
 // whole list before anything is sent; an error names the line and quotes
 // it.
 func readSignalList(name string, stdin io.Reader, typ string) ([]api.Signal, error) {
+	return readList(name, stdin, func(line string) (api.Signal, bool, error) { return parseSignalLine(typ, line) })
+}
+
+// readList reads a list from the file name ("-": stdin), one item a
+// line, each line read by parse (false: a line that holds none). It
+// reads the whole list before anything is sent; an error names the line
+// and quotes it.
+func readList[T any](name string, stdin io.Reader, parse func(line string) (T, bool, error)) ([]T, error) {
 	r := stdin
 	if name != "-" {
 		f, err := os.Open(name)
@@ -122,11 +130,11 @@ func readSignalList(name string, stdin io.Reader, typ string) ([]api.Signal, err
 	if name == "-" {
 		where = "standard input"
 	}
-	var out []api.Signal
+	var out []T
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for line := 1; sc.Scan(); line++ {
-		s, ok, err := parseSignalLine(typ, sc.Text())
+		s, ok, err := parse(sc.Text())
 		if err != nil {
 			// The usage error's "see --help" does not fit a bad line.
 			if u, isUsage := errors.AsType[usageError](err); isUsage {
