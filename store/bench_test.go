@@ -269,3 +269,23 @@ func (ts *testStore) judgeAs(b *testing.B, a *author) {
 		b.Fatalf("the benchmark's author is not in: %v %s", v, why)
 	}
 }
+
+// BenchmarkMembershipEntries reads the membership entries of a 200-member
+// roster with 1,000 amendments in its history (101,000 entries): what a
+// node reads at every start (node/members.Open).
+func BenchmarkMembershipEntries(b *testing.B) {
+	_, es, _ := membershiptest.Big(b, federation, 200, 1000)
+	ts := mustOpen(b)
+	for lo := 0; lo < len(es); lo += 4096 {
+		if _, err := ts.Apply(es[lo:min(lo+4096, len(es))]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		got, err := ts.MembershipEntries()
+		if err != nil || len(got) != len(es) {
+			b.Fatalf("%d entries, %v", len(got), err)
+		}
+	}
+}

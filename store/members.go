@@ -141,6 +141,9 @@ func (s *Store) MembershipEntries() ([]*protocol.Entry, error) {
 	var buf []byte // the chunk entries are copied into
 	err := s.view(func(b *buckets) error {
 		idx := b.idx[idxMembership]
+		// Sized up front: appending 100k locations would copy them
+		// over and over (KeyN counts the pages' elements, not a scan).
+		locs = make([]loc, 0, idx.Stats().KeyN)
 		// A cursor on the log of the entry before: the next entry of
 		// the same log is often the next key, which Next finds without
 		// a search from the root.
