@@ -7,9 +7,9 @@ import (
 )
 
 // bank generates videos deterministically: scenes of 5 to 30 frames, each
-// scene a random base hash, each frame the base with up to 6 bits flipped
+// scene a random base hash, each frame the base with 1 to 6 bits flipped
 // (so frames of a scene are near each other, as in a real video), one
-// frame in ten of low quality, one per second.
+// frame in twenty of low quality, one per second.
 type bank struct {
 	r *rand.Rand
 }
@@ -47,10 +47,10 @@ func (b *bank) video(frames int) []Frame {
 		}
 		left--
 		q := uint8(100)
-		if b.r.IntN(10) == 0 {
+		if b.r.IntN(20) == 0 {
 			q = uint8(b.r.IntN(50))
 		}
-		out = append(out, Frame{Hash: b.flip(base, b.r.IntN(7)), Quality: q, Timestamp: uint32(i) * 1000})
+		out = append(out, Frame{Hash: b.flip(base, 1+b.r.IntN(6)), Quality: q, Timestamp: uint32(i) * 1000})
 	}
 	return out
 }

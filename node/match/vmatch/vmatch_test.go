@@ -137,7 +137,7 @@ func TestIndexEqualsBruteForce(t *testing.T) {
 	var refs []uint64
 	var vs [][]Frame
 	for i := range 250 {
-		v := g.video(20 + g.r.IntN(200))
+		v := g.video(20 + g.r.IntN(80))
 		ref := uint64(i*7 + 3)
 		videos[ref] = v
 		refs, vs = append(refs, ref), append(vs, v)
