@@ -23,7 +23,9 @@ const (
 	SignalAccount SignalType = "account"
 )
 
-// SignalTypes lists every signal type, in index-tag order.
+// SignalTypes lists the signal types the CLI and the API take, in
+// index-tag order: every type but SignalVPDQ (tag 6), which is valid on
+// the wire and in ParseSignal but not yet wired into the node (vpdq.go).
 var SignalTypes = []SignalType{SignalSHA256, SignalMD5, SignalPDQ, SignalURL, SignalAccount}
 
 // Index tags: the first byte of a signal key (see SignalKey).
