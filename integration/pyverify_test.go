@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/protocol"
@@ -273,6 +274,28 @@ func TestPythonVerifier(t *testing.T) {
 	body = protowire.AppendVarint(body, 7)
 	noncanon := signRaw(bKey, body)
 	add("non-canonical", 1, []string{"malformed"}, write(append(entriesOf(nil), noncanon), nil))
+
+	// A video (vpdq) addition continuing nru's log: both accept it. The
+	// same value with its two frames swapped is not canonical (SPEC 7.6):
+	// both refuse it.
+	vsig, err := protocol.ParseSignal("vpdq", `["`+strings.Repeat("a5", 32)+`,100,0.0", "`+strings.Repeat("5a", 32)+`,49,1.0"]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vadd := &pb.Addition{Signals: []*pb.Signal{vsig}, Labels: []*pb.Label{{Slug: "graphic-violence"}}}
+	add("vpdq-addition", 0, nil, write(entriesOf(map[protocol.AuthorKey][][]byte{
+		nruAK: append(slices.Clone(nruLog), sign(nruKey, fed, 6, head(nruAK), vadd))}), nil))
+	v := vsig.GetVpdq()
+	swapped := append(slices.Clone(v[protocol.VPDQFrameSize:]), v[:protocol.VPDQFrameSize]...)
+	vbody := &pb.Entry{Version: protocol.Version, Federation: fed, Seq: 6, Prev: head(nruAK).ID[:], TimestampMs: 1767225600000 + 6,
+		Author: nruAK[:], Payload: &pb.Entry_Addition{Addition: &pb.Addition{
+			Signals: []*pb.Signal{{Value: &pb.Signal_Vpdq{Vpdq: swapped}}}, Labels: vadd.Labels}}}
+	vraw, err := proto.MarshalOptions{Deterministic: true}.Marshal(vbody)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add("vpdq-not-canonical", 1, []string{"malformed"}, write(entriesOf(map[protocol.AuthorKey][][]byte{
+		nruAK: append(slices.Clone(nruLog), signRaw(nruKey, vraw))}), nil))
 
 	// A badly signed entry continuing a log: counted, and the log goes on.
 	bad := slices.Clone(sign(bKey, fed, uint64(len(logs[bAK])+1), head(bAK), addition()))

@@ -23,7 +23,9 @@ const (
 	SignalAccount SignalType = "account"
 )
 
-// SignalTypes lists every signal type, in index-tag order.
+// SignalTypes lists the signal types the CLI and the API take, in
+// index-tag order: every type but SignalVPDQ (tag 6), which is valid on
+// the wire and in ParseSignal but not yet wired into the node (vpdq.go).
 var SignalTypes = []SignalType{SignalSHA256, SignalMD5, SignalPDQ, SignalURL, SignalAccount}
 
 // Index tags: the first byte of a signal key (see SignalKey).
@@ -45,7 +47,8 @@ const (
 
 // ParseSignal parses a user-supplied signal value of the given type: hex
 // for sha256, md5 and pdq; an absolute http(s) URL for url (normalised);
-// "SERVICE:ID" for account.
+// "SERVICE:ID" for account; python-threatexchange's JSON signal string for
+// vpdq (SPEC.md 7.6).
 func ParseSignal(typ, value string) (*pb.Signal, error) {
 	switch SignalType(typ) {
 	case SignalSHA256:
@@ -72,6 +75,16 @@ func ParseSignal(typ, value string) (*pb.Signal, error) {
 		a := &pb.Account{Service: strings.ToLower(strings.TrimSpace(service)), Id: strings.TrimSpace(id)}
 		s := &pb.Signal{Value: &pb.Signal_Account{Account: a}}
 		return s, CheckSignal(s)
+	case SignalVPDQ:
+		frames, err := ParseVPDQJSON(value)
+		if err != nil {
+			return nil, err
+		}
+		b, err := EncodeVPDQ(frames)
+		if err != nil {
+			return nil, err
+		}
+		return &pb.Signal{Value: &pb.Signal_Vpdq{Vpdq: b}}, nil
 	default:
 		return nil, fmt.Errorf("%w: unknown signal type %q; use one of sha256, md5, pdq, url, account", ErrSignal, typ)
 	}
@@ -119,6 +132,9 @@ func CheckSignal(s *pb.Signal) error {
 		}
 	case *pb.Signal_Url:
 		return CheckNormalURL(v.Url)
+	case *pb.Signal_Vpdq:
+		_, err := DecodeVPDQ(v.Vpdq)
+		return err
 	case *pb.Signal_Account:
 		a := v.Account
 		switch {
@@ -149,13 +165,15 @@ func TypeOf(s *pb.Signal) SignalType {
 		return SignalURL
 	case *pb.Signal_Account:
 		return SignalAccount
+	case *pb.Signal_Vpdq:
+		return SignalVPDQ
 	}
 	return ""
 }
 
 // SignalKey is the signal's index key: a one-byte type tag, then the
 // digest (sha256, md5), the 32 hash bytes (pdq), the URL in v2 normal form, or
-// service, 0x00, id (account). Equal signals have equal keys. The signal
+// service, 0x00, id (account), or the SHA-256 of the canonical value (vpdq). Equal signals have equal keys. The signal
 // must have passed CheckSignal.
 func SignalKey(s *pb.Signal) []byte {
 	switch v := s.GetValue().(type) {
@@ -173,6 +191,8 @@ func SignalKey(s *pb.Signal) []byte {
 	case *pb.Signal_Account:
 		k := append([]byte{tagAccount}, v.Account.Service...)
 		return append(append(k, 0), v.Account.Id...)
+	case *pb.Signal_Vpdq:
+		return vpdqKey(v.Vpdq)
 	}
 	return nil
 }
@@ -194,6 +214,12 @@ func SignalValue(s *pb.Signal) (SignalType, string) {
 		return SignalURL, v.Url
 	case *pb.Signal_Account:
 		return SignalAccount, v.Account.Service + ":" + v.Account.Id
+	case *pb.Signal_Vpdq:
+		frames, err := DecodeVPDQ(v.Vpdq)
+		if err != nil {
+			return SignalVPDQ, ""
+		}
+		return SignalVPDQ, FormatVPDQJSON(frames)
 	}
 	return "", ""
 }

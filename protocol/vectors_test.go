@@ -192,6 +192,17 @@ var vectorSpecs = []vectorSpec{
 			},
 		}}}
 	}},
+	// A video (SPEC 7.6): three frames, given out of order with a repeated
+	// hash; the value is stored canonical (the repeat at 2 s dropped).
+	{"a7-addition-vpdq", "referral-a", func(map[string][]byte) *pb.Entry {
+		return &pb.Entry{TimestampMs: vectorsT0 + 660000, Payload: &pb.Entry_Addition{Addition: &pb.Addition{
+			Signals: []*pb.Signal{mustSignal("vpdq", `["f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22,100,0.0", `+
+				`"e8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b23,49,1.5", `+
+				`"e8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b23,80,2.0", `+
+				`"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef,92,1.23e+02"]`)},
+			Labels: []*pb.Label{mustLabel("attacker-manifesto")},
+		}}}
+	}},
 }
 
 type builtVector struct {

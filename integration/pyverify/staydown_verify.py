@@ -122,6 +122,7 @@ SCHEMA = {
         2: ("pdq", "bytes", False, "value"),
         3: ("url", "string", False, "value"),
         4: ("account", "Account", False, "value"),
+        5: ("vpdq", "bytes", False, "value"),
     },
     "Account": {
         1: ("service", "string", False, None),
@@ -393,6 +394,8 @@ def signal_key(s):
         return b"\x03" + v
     if member == "url":
         return b"\x04" + v.encode()
+    if member == "vpdq":
+        return b"\x06" + hashlib.sha256(v).digest()
     return b"\x05" + v.get("service", "").encode() + b"\x00" + v.get("id", "").encode()
 
 
@@ -421,6 +424,27 @@ def check_signal(field, s):
             raise Malformed("%s: account service %r" % (field, service))
         if ident == "" or blen(ident) > 256 or "\x00" in ident or "\n" in ident:
             raise Malformed("%s: account id %r" % (field, ident))
+    elif member == "vpdq":
+        check_vpdq(field, v)
+
+
+def check_vpdq(field, v):
+    """SPEC 7.2, 7.6: 1 to 1500 frames of 32 hash bytes, quality <= 100 and a
+    big-endian uint32 timestamp, in order of (timestamp, hash), no two
+    consecutive frames with the same hash."""
+    if len(v) % 37 != 0 or not 1 <= len(v) // 37 <= 1500:
+        raise Malformed("%s: vpdq: %d bytes is not 1 to 1500 frames of 37 bytes" % (field, len(v)))
+    prev = None
+    for i in range(0, len(v), 37):
+        h, q, ts = v[i:i + 32], v[i + 32], int.from_bytes(v[i + 33:i + 37], "big")
+        if q > 100:
+            raise Malformed("%s: vpdq frame %d: quality %d" % (field, i // 37, q))
+        if prev is not None:
+            if h == prev[1]:
+                raise Malformed("%s: vpdq frame %d: same hash as the frame before it" % (field, i // 37))
+            if (ts, h) <= prev:
+                raise Malformed("%s: vpdq frame %d: not in canonical order" % (field, i // 37))
+        prev = (ts, h)
 
 
 def check_sealed(field, s):

@@ -483,6 +483,7 @@ type Signal struct {
 	//	*Signal_Pdq
 	//	*Signal_Url
 	//	*Signal_Account
+	//	*Signal_Vpdq
 	Value         isSignal_Value `protobuf_oneof:"value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -561,6 +562,15 @@ func (x *Signal) GetAccount() *Account {
 	return nil
 }
 
+func (x *Signal) GetVpdq() []byte {
+	if x != nil {
+		if x, ok := x.Value.(*Signal_Vpdq); ok {
+			return x.Vpdq
+		}
+	}
+	return nil
+}
+
 type isSignal_Value interface {
 	isSignal_Value()
 }
@@ -581,6 +591,10 @@ type Signal_Account struct {
 	Account *Account `protobuf:"bytes,4,opt,name=account,proto3,oneof"`
 }
 
+type Signal_Vpdq struct {
+	Vpdq []byte `protobuf:"bytes,5,opt,name=vpdq,proto3,oneof"` // video PDQ frames, SPEC.md 7.6: 37 bytes per frame
+}
+
 func (*Signal_Multihash) isSignal_Value() {}
 
 func (*Signal_Pdq) isSignal_Value() {}
@@ -588,6 +602,8 @@ func (*Signal_Pdq) isSignal_Value() {}
 func (*Signal_Url) isSignal_Value() {}
 
 func (*Signal_Account) isSignal_Value() {}
+
+func (*Signal_Vpdq) isSignal_Value() {}
 
 type Account struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2071,12 +2087,13 @@ const file_protocol_pb_staydown_proto_rawDesc = "" +
 	"\brotation\x18\x13 \x01(\v2\x15.staydown.v1.RotationH\x00R\brotation\x12:\n" +
 	"\vpeer_update\x18\x14 \x01(\v2\x17.staydown.v1.PeerUpdateH\x00R\n" +
 	"peerUpdateB\t\n" +
-	"\apayload\"\x8b\x01\n" +
+	"\apayload\"\xa1\x01\n" +
 	"\x06Signal\x12\x1e\n" +
 	"\tmultihash\x18\x01 \x01(\fH\x00R\tmultihash\x12\x12\n" +
 	"\x03pdq\x18\x02 \x01(\fH\x00R\x03pdq\x12\x12\n" +
 	"\x03url\x18\x03 \x01(\tH\x00R\x03url\x120\n" +
-	"\aaccount\x18\x04 \x01(\v2\x14.staydown.v1.AccountH\x00R\aaccountB\a\n" +
+	"\aaccount\x18\x04 \x01(\v2\x14.staydown.v1.AccountH\x00R\aaccount\x12\x14\n" +
+	"\x04vpdq\x18\x05 \x01(\fH\x00R\x04vpdqB\a\n" +
 	"\x05value\"3\n" +
 	"\aAccount\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x0e\n" +
@@ -2308,6 +2325,7 @@ func file_protocol_pb_staydown_proto_init() {
 		(*Signal_Pdq)(nil),
 		(*Signal_Url)(nil),
 		(*Signal_Account)(nil),
+		(*Signal_Vpdq)(nil),
 	}
 	file_protocol_pb_staydown_proto_msgTypes[18].OneofWrappers = []any{
 		(*Amendment_Admit)(nil),

@@ -15,7 +15,7 @@ S = {
  'Entry': {'version':(1,'v'),'federation':(2,'s'),'author':(3,'b'),'seq':(4,'v'),'prev':(5,'b'),'timestamp_ms':(6,'v'),
    'addition':(10,'m','Addition',True),'retraction':(11,'m','Retraction',True),'dispute':(12,'m','Dispute',True),'allow':(13,'m','Allow',True),
    'notice':(14,'m','Notice',True),'notice_update':(15,'m','NoticeUpdate',True),'notice_reply':(16,'m','NoticeReply',True)},
- 'Signal': {'multihash':(1,'b1'),'pdq':(2,'b1'),'url':(3,'s1'),'account':(4,'m','Account',True)},
+ 'Signal': {'multihash':(1,'b1'),'pdq':(2,'b1'),'url':(3,'s1'),'account':(4,'m','Account',True),'vpdq':(5,'b1')},
  'Account': {'service':(1,'s'),'id':(2,'s')},
  'Label': {'slug':(1,'s'),'text':(2,'s')},
  'Addition': {'signals':(1,'m','Signal',True),'labels':(2,'m','Label',True),'case_ref':(3,'s')},
