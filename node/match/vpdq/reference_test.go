@@ -1,0 +1,76 @@
+package vpdq
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestReference hashes every frame of every sample video that has a
+// reference hash and compares with the reference's frames, at full size and
+// at 128x128: at least 95% of our frames (quality >= 50) must be less than
+// 31 bits from a reference frame, and at least 95% of the reference's frames
+// from one of ours. Decoders differ (the reference was made with ffmpeg
+// 4.1), so identical bits are not expected.
+func TestReference(t *testing.T) {
+	requireFFmpeg(t)
+	dir := referenceDir(t)
+	videos, err := filepath.Glob(filepath.Join(dir, "videos", "*.mp4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, video := range videos {
+		name := strings.TrimSuffix(filepath.Base(video), ".mp4")
+		for _, size := range []int{0, 128} {
+			ref := filepath.Join(dir, "hashes", name+".txt")
+			if size > 0 {
+				ref = filepath.Join(dir, "hashes", name+"-128x128.txt")
+			}
+			want := readReference(t, ref)
+			if want == nil {
+				continue
+			}
+			checked++
+			t.Run(filepath.Base(ref), func(t *testing.T) {
+				got, err := HashFile(context.Background(), video, Options{EveryFrame: true, Size: size})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ours, n1 := matchShare(got.Frames, want)
+				theirs, n2 := matchShare(want, got.Frames)
+				t.Logf("%d frames hashed (%d kept), %d reference frames; ours in reference %.1f%% of %d, reference in ours %.1f%% of %d",
+					got.Decoded, len(got.Frames), len(want), 100*ours, n1, 100*theirs, n2)
+				if got.Decoded != len(want) {
+					t.Errorf("decoded %d frames, the reference hashed %d", got.Decoded, len(want))
+				}
+				if ours < 0.95 || theirs < 0.95 {
+					t.Errorf("match shares %.1f%% (ours in reference) and %.1f%% (reference in ours), want both >= 95%%", 100*ours, 100*theirs)
+				}
+			})
+		}
+	}
+	if checked < 20 {
+		t.Fatalf("only %d reference hashes checked in %s, want the 25 the data holds", checked, dir)
+	}
+}
+
+// readReference parses a reference hash file; nil if it does not exist.
+func readReference(t *testing.T, path string) []Frame {
+	t.Helper()
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	frames, err := ParseText(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return frames
+}
