@@ -189,6 +189,11 @@ func probe(parent context.Context, ffprobe, path string) (streamInfo, error) {
 		if isExecError(err) {
 			return streamInfo{}, fmt.Errorf("%w: running ffprobe: %v", ErrNoFFmpeg, err)
 		}
+		if msg, ok := stderr.find("Picture size", "is invalid"); ok {
+			// ffmpeg's own limit (av_image_check_size), above ours: the
+			// header declares an absurd frame.
+			return streamInfo{}, fmt.Errorf("%w: ffprobe: %s", ErrTooLarge, msg)
+		}
 		return streamInfo{}, fmt.Errorf("%w: ffprobe: %s", ErrNotVideo, stderr.last())
 	}
 	var out struct {
@@ -328,6 +333,12 @@ func decode(parent context.Context, ffmpeg, path string, info streamInfo, opts O
 		return Video{}, fmt.Errorf("vpdq: %w", err)
 	}
 	if err := cmd.Start(); err != nil {
+		if parent.Err() != nil {
+			return Video{}, context.Cause(parent)
+		}
+		if ctx.Err() != nil {
+			return Video{}, fmt.Errorf("%w: no time left to start ffmpeg (limit %v)", ErrTimeout, limit)
+		}
 		return Video{}, fmt.Errorf("%w: starting ffmpeg: %v", ErrNoFFmpeg, err)
 	}
 
@@ -451,4 +462,21 @@ func (t *tail) last() string {
 		}
 	}
 	return "(no message)"
+}
+
+// find returns the last line written that contains every one of parts.
+func (t *tail) find(parts ...string) (string, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lines := strings.Split(string(t.buf), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		ok := true
+		for _, p := range parts {
+			ok = ok && strings.Contains(lines[i], p)
+		}
+		if ok {
+			return strings.TrimSpace(lines[i]), true
+		}
+	}
+	return "", false
 }
