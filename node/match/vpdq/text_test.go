@@ -88,3 +88,25 @@ func FuzzParseText(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseRate checks ffprobe's frame-rate parser: never a panic, and a
+// rate either 0 (unknown) or within the bounds decode relies on.
+func FuzzParseRate(f *testing.F) {
+	for _, s := range []string{"30/1", "30000/1001", "0/0", "1/0", "-30/1", "1e400/1", "NaN/1", "25", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r := parseRate(s)
+		if r != 0 && !(r >= 0.01 && r <= 1000) {
+			t.Fatalf("parseRate(%q) = %v, want 0 or 0.01..1000", s, r)
+		}
+	})
+}
+
+func TestParseRate(t *testing.T) {
+	for in, want := range map[string]float64{"30/1": 30, "30000/1001": 30000.0 / 1001, "0/0": 0, "1/0": 0, "-30/1": 0, "25": 25, "": 0, "NaN/1": 0, "Inf/1": 0} {
+		if got := parseRate(in); got != want {
+			t.Errorf("parseRate(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
