@@ -1,0 +1,5 @@
+//go:build !race
+
+package vpdq
+
+const raceEnabled = false
