@@ -3,31 +3,67 @@
 # Targets are discovered with `go test -list`, so a new Fuzz* function is
 # run without editing this file.
 #
+# $FUZZJOBS targets run at once (default: the number of CPUs), each with
+# one fuzzing worker, so that CI's run of some forty targets takes half
+# the wall time on two cores; each target still fuzzes for $FUZZTIME.
+#
 # Go's fuzz coordinator can fail on a loaded machine with "context deadline
 # exceeded" and no failing input (golang/go#75804). Only that failure is
 # retried, once; any failure that wrote an input fails the run.
 set -euo pipefail
 GO=${GO:-go}
 FUZZTIME=${FUZZTIME:-10s}
-count=0
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+FUZZJOBS=${FUZZJOBS:-$(nproc 2>/dev/null || echo 2)}
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+
+# fuzz_one PKG TARGET LOG: runs one target (retrying the coordinator's
+# deadline once); its output goes to LOG, its status is the target's.
+fuzz_one() {
+  local pkg=$1 target=$2 log=$3 attempt
+  for attempt in 1 2; do
+    echo "fuzz: $pkg $target ($FUZZTIME)" >>"$log"
+    if $GO test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" -parallel=1 "$pkg" >"$log.run" 2>&1; then
+      tail -n 2 "$log.run" >>"$log"
+      return 0
+    fi
+    cat "$log.run" >>"$log"
+    if [ "$attempt" = 1 ] && grep -q 'context deadline exceeded' "$log.run" && ! grep -q 'Failing input written' "$log.run"; then
+      echo "fuzz: $target hit the fuzz coordinator's deadline without a failing input (golang/go#75804); retrying once" >>"$log"
+      continue
+    fi
+    return 1
+  done
+}
+
+# The targets, in order; each job's log is printed when it ends.
+targets=()
 for pkg in $($GO list ./...); do
   for target in $($GO test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
-    for attempt in 1 2; do
-      echo "fuzz: $pkg $target ($FUZZTIME)"
-      if $GO test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" "$pkg" >"$log" 2>&1; then
-        tail -n 2 "$log"
-        break
-      fi
-      cat "$log"
-      if [ "$attempt" = 1 ] && grep -q 'context deadline exceeded' "$log" && ! grep -q 'Failing input written' "$log"; then
-        echo "fuzz: $target hit the fuzz coordinator's deadline without a failing input (golang/go#75804); retrying once"
-        continue
-      fi
-      exit 1
-    done
-    count=$((count + 1))
+    targets+=("$pkg $target")
   done
 done
-echo "fuzz: $count targets ran for $FUZZTIME each"
+declare -A running=() # pid -> log
+failed=0
+finish() { # waits for one job, prints its log, notes a failure
+  local pid
+  if wait -n -p pid; then :; else failed=1; fi
+  cat "${running[$pid]}"
+  unset "running[$pid]"
+}
+i=0
+for t in "${targets[@]}"; do
+  while [ "${#running[@]}" -ge "$FUZZJOBS" ]; do finish; done
+  [ "$failed" = 0 ] || break
+  i=$((i + 1))
+  log="$dir/$i.log"
+  : >"$log"
+  fuzz_one ${t} "$log" &
+  running[$!]=$log
+done
+while [ "${#running[@]}" -gt 0 ]; do finish; done
+if [ "$failed" != 0 ]; then
+  echo "fuzz: a target failed (its output is above)" >&2
+  exit 1
+fi
+echo "fuzz: ${#targets[@]} targets ran for $FUZZTIME each, $FUZZJOBS at a time"
