@@ -24,9 +24,8 @@ const (
 )
 
 // SignalTypes lists the signal types the CLI and the API take, in
-// index-tag order: every type but SignalVPDQ (tag 6), which is valid on
-// the wire and in ParseSignal but not yet wired into the node (vpdq.go).
-var SignalTypes = []SignalType{SignalSHA256, SignalMD5, SignalPDQ, SignalURL, SignalAccount}
+// index-tag order.
+var SignalTypes = []SignalType{SignalSHA256, SignalMD5, SignalPDQ, SignalURL, SignalAccount, SignalVPDQ}
 
 // Index tags: the first byte of a signal key (see SignalKey).
 const (
@@ -86,7 +85,7 @@ func ParseSignal(typ, value string) (*pb.Signal, error) {
 		}
 		return &pb.Signal{Value: &pb.Signal_Vpdq{Vpdq: b}}, nil
 	default:
-		return nil, fmt.Errorf("%w: unknown signal type %q; use one of sha256, md5, pdq, url, account", ErrSignal, typ)
+		return nil, fmt.Errorf("%w: unknown signal type %q; use one of sha256, md5, pdq, url, account, vpdq", ErrSignal, typ)
 	}
 }
 

@@ -85,8 +85,8 @@ func TestParseSignal(t *testing.T) {
 		{"account", "example.com:", []string{"account", "id"}},
 		{"account", "exa mple.com:user", []string{"account", "service"}},
 		{"account", "example.com:" + strings.Repeat("u", MaxAccountLen+1), []string{"account", "id"}},
-		{"SHA256", sha256Empty, []string{"unknown signal type", `"SHA256"`, "sha256, md5, pdq, url, account"}},
-		{"tmk", "00", []string{"unknown signal type", `"tmk"`, "sha256, md5, pdq, url, account"}},
+		{"SHA256", sha256Empty, []string{"unknown signal type", `"SHA256"`, "sha256, md5, pdq, url, account, vpdq"}},
+		{"tmk", "00", []string{"unknown signal type", `"tmk"`, "sha256, md5, pdq, url, account, vpdq"}},
 		{"", "00", []string{"unknown signal type"}},
 	}
 	for _, c := range bad {
@@ -247,7 +247,7 @@ func TestSignalTypes(t *testing.T) {
 	for _, st := range SignalTypes {
 		got = append(got, string(st))
 	}
-	if strings.Join(got, ",") != "sha256,md5,pdq,url,account" {
+	if strings.Join(got, ",") != "sha256,md5,pdq,url,account,vpdq" {
 		t.Errorf("SignalTypes = %v", got)
 	}
 	// The index tags are the 1-based positions in SignalTypes.
@@ -262,6 +262,8 @@ func TestSignalTypes(t *testing.T) {
 			v = "https://example.com/"
 		case SignalAccount:
 			v = "example.com:u"
+		case SignalVPDQ:
+			v = `["` + strings.Repeat("a5", 32) + `,100,0.0"]`
 		}
 		if k := SignalKey(mustSignal(string(st), v)); k[0] != byte(i+1) {
 			t.Errorf("%s: tag %d, want %d", st, k[0], i+1)

@@ -13,9 +13,7 @@ import (
 	"strings"
 )
 
-// SignalVPDQ is a video's frame hashes (SPEC.md 7.6). It is valid on the
-// wire and in ParseSignal; the CLI and the API do not offer it yet, so it
-// is not in SignalTypes.
+// SignalVPDQ is a video's frame hashes (SPEC.md 7.6).
 const SignalVPDQ SignalType = "vpdq"
 
 const tagVPDQ = 6

@@ -17,6 +17,7 @@ var signalTags = map[protocol.SignalType]byte{
 	protocol.SignalPDQ:     3,
 	protocol.SignalURL:     4,
 	protocol.SignalAccount: 5,
+	protocol.SignalVPDQ:    6,
 }
 
 // fixedKeyLen is the signal key length of the types that have one; their
@@ -25,6 +26,7 @@ var fixedKeyLen = map[protocol.SignalType]int{
 	protocol.SignalSHA256: 1 + 32,
 	protocol.SignalMD5:    1 + 16,
 	protocol.SignalPDQ:    1 + protocol.PDQSize,
+	protocol.SignalVPDQ:   1 + 32, // tag, SHA-256 of the value
 }
 
 // releaseEvery is how many keys SignalKeys reads between releases of the

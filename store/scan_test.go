@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -33,6 +34,7 @@ func TestSignalTags(t *testing.T) {
 		protocol.SignalPDQ:     pdqSig(1),
 		protocol.SignalURL:     mustSig(t, "url", "https://example.com/x"),
 		protocol.SignalAccount: mustSig(t, "account", "example.com:someone"),
+		protocol.SignalVPDQ:    mustSig(t, "vpdq", `["`+strings.Repeat("a5", 32)+`,100,0.0"]`),
 	}
 	if len(signalTags) != len(protocol.SignalTypes) {
 		t.Errorf("%d tags for %d signal types", len(signalTags), len(protocol.SignalTypes))

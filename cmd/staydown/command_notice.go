@@ -20,7 +20,7 @@ func (c *cli) noticeCommand() *cobra.Command {
 entry id. Its URLs (--url, repeatable) and --text are sealed: only the
 platform, this node and the roster's auditors can read them. Who, whom,
 --category (a content label), --basis (the legal basis), the deadline and
---signal targets (TYPE:VALUE, repeatable; sha256, md5, pdq, url, account)
+--signal targets (TYPE:VALUE, repeatable; sha256, md5, pdq, url, account, vpdq)
 are public. Once the platform removes or disables the content, the signals
 match on every node (stay down).
 

@@ -364,7 +364,7 @@ func TestBadRequest(t *testing.T) {
 		{"unknown signal type", "POST", "/v1/additions", `{"signals":[{"type":"sha1","value":"` + sha + `"}],"labels":["graphic-violence"]}`,
 			`signals[0].type: bad signal: unknown signal type "sha1"`},
 		{"missing signal type", "POST", "/v1/additions", `{"signals":[{"value":"` + sha + `"}],"labels":["graphic-violence"]}`,
-			"signals[0].type: required; use one of sha256, md5, pdq, url, account"},
+			"signals[0].type: required; use one of sha256, md5, pdq, url, account, vpdq"},
 		{"missing signal value", "POST", "/v1/additions", `{"signals":[{"type":"sha256"}],"labels":["graphic-violence"]}`, "signals[0].value: required"},
 		{"bad url", "POST", "/v1/additions", `{"signals":[{"type":"url","value":"ftp://x"}],"labels":["graphic-violence"]}`, "signals[0].value: bad signal: url"},
 		{"bad account", "POST", "/v1/additions", `{"signals":[{"type":"account","value":"nobody"}],"labels":["graphic-violence"]}`, "signals[0].value: bad signal: account"},
