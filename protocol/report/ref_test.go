@@ -123,6 +123,10 @@ func (b *refBuilder) Report(nowMs, sinceMs int64) Report {
 	figs := make(map[protocol.AuthorKey]*member, len(b.roster.Members))
 	for _, m := range b.roster.Members {
 		f := &member{}
+		f.SignalsByType = SignalCounts{}
+		for _, t := range protocol.SignalTypes {
+			f.SignalsByType[t] = 0
+		}
 		figs[m.AuthorKey] = f
 		for _, k := range m.Keys {
 			figs[k] = f
@@ -161,6 +165,9 @@ func (b *refBuilder) Report(nowMs, sinceMs int64) Report {
 				if in(e) {
 					f.Additions++
 					f.Signals += len(p.Addition.Signals)
+					for _, s := range p.Addition.Signals {
+						f.SignalsByType[protocol.TypeOf(s)]++
+					}
 				}
 			case *pb.Entry_Allow:
 				if in(e) {
@@ -292,6 +299,10 @@ func (b *refBuilder) Report(nowMs, sinceMs int64) Report {
 		Members:    make([]Member, 0, len(b.roster.Members)),
 		Totals:     Totals{Entries: entries, IgnoredEntries: ignored, Equivocations: equivocations},
 	}
+	r.Totals.SignalsByType = SignalCounts{}
+	for _, t := range protocol.SignalTypes {
+		r.Totals.SignalsByType[t] = 0
+	}
 	var all []int64
 	for _, m := range b.roster.Members {
 		f := figs[m.AuthorKey]
@@ -373,6 +384,9 @@ func randomLogs(tb testing.TB, rng *rand.Rand, n int) []*protocol.Entry {
 		switch k {
 		case 0, 1:
 			b = addition(fmt.Sprint("r", len(es)), 1+rng.IntN(3))
+			if rng.IntN(2) == 0 {
+				b.GetAddition().Signals = typedSignals(fmt.Sprint("r", len(es)), rng.IntN(len(protocol.SignalTypes)), 1+rng.IntN(8))
+			}
 		case 2:
 			b = allow(fmt.Sprint("r", len(es)))
 		case 3:

@@ -20,7 +20,10 @@
 // its state is [protocol.NoticeLifecycle] at the report's time (section
 // 10.1). Times are the authors' claims (section 15).
 //
-// Entry figures (additions, signals, retracted, allows_retracted,
+// signals_by_type splits signals by signal type (every type of
+// protocol.SignalTypes a key, with 0 when none).
+//
+// Entry figures (additions, signals, signals_by_type, retracted, allows_retracted,
 // disputes_withdrawn, disputed, signals_retracted, signals_disputed,
 // disputes_filed, allows, void_entries) count entries signed in the
 // period:
@@ -46,6 +49,8 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
+	"maps"
 	"math/bits"
 	"slices"
 
@@ -102,6 +107,9 @@ type Figures struct {
 	// counted with multiplicity (a signal in two additions counts twice).
 	Additions int `json:"additions"`
 	Signals   int `json:"signals"`
+	// SignalsByType splits Signals by signal type: every type of
+	// protocol.SignalTypes is a key, those of no signal with 0.
+	SignalsByType SignalCounts `json:"signals_by_type"`
 	// Retracted: the member's own additions it retracted (valid, first
 	// retractions only). AllowsRetracted, DisputesWithdrawn: the same for
 	// its allow entries and its disputes.
@@ -190,8 +198,9 @@ type Builder struct {
 	refs []ref
 	// keys holds signal sets, each as its length then that many sorted,
 	// distinct hashes of index keys (keyHash): an addition's, at
-	// rec.aux, after the count of its signals with repetition; a
-	// retraction's or a dispute's named signals, at ref.named-1.
+	// rec.aux, after the count of its signals with repetition and its
+	// typeSlots counts by type (packTypes); a retraction's or a
+	// dispute's named signals, at ref.named-1.
 	keys []uint64
 	// dropped holds the ids of the entries left out when added (of
 	// another federation, or equivocations), so that one added again is
@@ -426,6 +435,7 @@ func (b *Builder) record(e *protocol.Entry) rec {
 	case *pb.Entry_Addition:
 		r.kind, r.aux = kAddition, uint32(len(b.keys))
 		b.keys = append(b.keys, uint64(len(p.Addition.Signals)))
+		b.keys = packTypes(b.keys, p.Addition.Signals)
 		b.addKeys(p.Addition.Signals)
 		return r
 	case *pb.Entry_Allow:
@@ -498,7 +508,66 @@ func (b *Builder) set(i uint32) []uint64 {
 }
 
 // additionSet is the signal set of an addition's record.
-func (b *Builder) additionSet(r *rec) []uint64 { return b.set(r.aux + 1) }
+func (b *Builder) additionSet(r *rec) []uint64 { return b.set(r.aux + 1 + typeSlots) }
+
+// An addition's signal counts by type are packed typeBits to a type,
+// typesPerSlot types to a uint64 of Builder.keys, in the order of
+// protocol.SignalTypes: an addition carries at most protocol.MaxSignals
+// (1,000) signals, which fits 10 bits. typeSlots is the number of slots.
+const (
+	typeBits     = 10
+	typesPerSlot = 64 / typeBits
+)
+
+var typeSlots = uint32((len(protocol.SignalTypes) + typesPerSlot - 1) / typesPerSlot)
+
+// packTypes appends to keys the typeSlots slots counting sigs by type.
+// A signal of a type not in protocol.SignalTypes (the builder is fed
+// checked entries, so none) is counted in Signals only.
+func packTypes(keys []uint64, sigs []*pb.Signal) []uint64 {
+	n := len(keys)
+	keys = append(keys, make([]uint64, typeSlots)...)
+	for _, s := range sigs {
+		i := slices.Index(protocol.SignalTypes, protocol.TypeOf(s))
+		if i < 0 {
+			continue
+		}
+		// At most MaxSignals of one type: the field never carries over.
+		keys[n+i/typesPerSlot] += 1 << (typeBits * (i % typesPerSlot))
+	}
+	return keys
+}
+
+// addTypes adds the counts by type packed at keys[i:] to by.
+func addTypes(by SignalCounts, keys []uint64) {
+	for i, t := range protocol.SignalTypes {
+		by[t] += int(keys[i/typesPerSlot] >> (typeBits * (i % typesPerSlot)) & (1<<typeBits - 1))
+	}
+}
+
+// SignalCounts counts signals by type. Its JSON is an object with every
+// type of protocol.SignalTypes as a key (0 for one it lacks), in key
+// order, so that a report reads the same whoever built it.
+type SignalCounts map[protocol.SignalType]int
+
+// MarshalJSON writes c with every type of protocol.SignalTypes.
+func (c SignalCounts) MarshalJSON() ([]byte, error) {
+	all := make(map[protocol.SignalType]int, len(protocol.SignalTypes)+len(c))
+	for _, t := range protocol.SignalTypes {
+		all[t] = 0
+	}
+	maps.Copy(all, c)
+	return json.Marshal(all)
+}
+
+// newByType is a SignalCounts with every type at 0.
+func newByType() SignalCounts {
+	by := make(SignalCounts, len(protocol.SignalTypes))
+	for _, t := range protocol.SignalTypes {
+		by[t] = 0
+	}
+	return by
+}
 
 // bearsOn returns the signals of the addition a that a retraction or a
 // dispute x bears on: those it names that a carries, or all of a's.
@@ -679,6 +748,9 @@ func (m rosterMembers) Judge(author protocol.AuthorKey, _ uint64, body *pb.Entry
 func (b *Builder) Report(nowMs, sinceMs int64) Report {
 	j := newJudge(b.roster, b.members)
 	figs := make([]member, len(b.roster.Members))
+	for i := range figs {
+		figs[i].SignalsByType = newByType()
+	}
 	entries, ignored, equivocations := 0, b.ignored, 0
 
 	// The ids that retractions, disputes and updates name, to be found
@@ -746,6 +818,7 @@ func (b *Builder) Report(nowMs, sinceMs int64) Report {
 					if in {
 						f.Additions++
 						f.Signals += int(b.keys[r.aux])
+						addTypes(f.SignalsByType, b.keys[r.aux+1:])
 					}
 				case kAllow:
 					if in {
@@ -963,6 +1036,7 @@ func (b *Builder) Report(nowMs, sinceMs int64) Report {
 		Members:    make([]Member, 0, len(b.roster.Members)),
 		Totals:     Totals{Entries: entries, IgnoredEntries: ignored, Equivocations: equivocations},
 	}
+	r.Totals.SignalsByType = newByType()
 	var all []int64
 	for i, m := range b.roster.Members {
 		f := &figs[i]
@@ -980,6 +1054,12 @@ func (b *Builder) Report(nowMs, sinceMs int64) Report {
 func (t *Totals) add(f *Figures) {
 	t.Additions += f.Additions
 	t.Signals += f.Signals
+	if t.SignalsByType == nil {
+		t.SignalsByType = newByType()
+	}
+	for k, n := range f.SignalsByType {
+		t.SignalsByType[k] += n
+	}
 	t.Retracted += f.Retracted
 	t.AllowsRetracted += f.AllowsRetracted
 	t.DisputesWithdrawn += f.DisputesWithdrawn

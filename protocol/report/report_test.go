@@ -241,7 +241,7 @@ func sec(s float64) *float64 { return &s }
 //	   addressee's (ignored); pf-d asks for clarification at 45m, none
 //	   comes: open, waiting for a clarification.
 func wantAll(f *fixture) Report {
-	return Report{
+	return sha256Only(Report{
 		Federation: "f", NowMs: t0 + 10*hour, SinceMs: 0,
 		Members: []Member{
 			{Name: "aud-e", Role: protocol.RoleAuditor, Key: f.audE.author().String(), Figures: Figures{
@@ -310,13 +310,13 @@ func wantAll(f *fixture) Report {
 			// stranger, other federation
 			Entries: 36, IgnoredEntries: 2,
 		},
-	}
+	})
 }
 
 // wantSince is the report at t0+10h from t0+20m: entries and notices
 // signed at 20m or later.
 func wantSince(f *fixture) Report {
-	return Report{
+	return sha256Only(Report{
 		Federation: "f", NowMs: t0 + 10*hour, SinceMs: t0 + 20*minute,
 		Members: []Member{
 			{Name: "aud-e", Role: protocol.RoleAuditor, Key: f.audE.author().String(), Figures: Figures{
@@ -352,7 +352,7 @@ func wantSince(f *fixture) Report {
 			},
 			Entries: 36, IgnoredEntries: 2,
 		},
-	}
+	})
 }
 
 func build(f *fixture, entries []*protocol.Entry) *Builder {
@@ -361,6 +361,20 @@ func build(f *fixture, entries []*protocol.Entry) *Builder {
 		b.Add(e)
 	}
 	return b
+}
+
+// sha256Only fills in the signals_by_type of a report whose signals are
+// all sha256 (the fixture's: signal makes sha256 signals).
+func sha256Only(r Report) Report {
+	fill := func(f *Figures) {
+		f.SignalsByType = newByType()
+		f.SignalsByType[protocol.SignalSHA256] = f.Signals
+	}
+	for i := range r.Members {
+		fill(&r.Members[i].Figures)
+	}
+	fill(&r.Totals.Figures)
+	return r
 }
 
 func checkReport(t *testing.T, got, want Report) {
@@ -747,4 +761,97 @@ func TestReportPerSignal(t *testing.T) {
 		tot.DisputesWithdrawn != 2 || tot.DisputesFiled != 4 {
 		t.Errorf("totals: %+v\nwant retracted 1 (1 signal), disputed 1 (2 signals: p1, p3), 2 disputes withdrawn, 4 filed", tot)
 	}
+}
+
+// typedSignal is signal n of tag as a signal of type protocol.SignalTypes[i]:
+// every type the report counts, vpdq included.
+func typedSignal(tag string, i, n int) *pb.Signal {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s/%d", tag, n))
+	h := hex.EncodeToString(sum[:])
+	var value string
+	switch t := protocol.SignalTypes[i]; t {
+	case protocol.SignalSHA256, protocol.SignalPDQ:
+		value = h
+	case protocol.SignalMD5:
+		value = h[:32]
+	case protocol.SignalURL:
+		value = "https://video.example/" + h[:12]
+	case protocol.SignalAccount:
+		value = "video.example:" + h[:12]
+	case protocol.SignalVPDQ:
+		value = `["` + h + `,90,0.0", "` + strings.Repeat("0", 64) + `,80,1.5"]`
+	default:
+		panic("typedSignal: no value for type " + string(t))
+	}
+	s, err := protocol.ParseSignal(string(protocol.SignalTypes[i]), value)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// typedSignals are n signals of tag of the types from SignalTypes[first]
+// on, round robin, sorted as an addition carries them.
+func typedSignals(tag string, first, n int) []*pb.Signal {
+	var ss []*pb.Signal
+	for k := range n {
+		ss = append(ss, typedSignal(tag, (first+k)%len(protocol.SignalTypes), k))
+	}
+	return protocol.SortSignals(ss)
+}
+
+// TestReportSignalsByType: signals_by_type splits signals by type, for
+// each member and the federation, every type listed.
+func TestReportSignalsByType(t *testing.T) {
+	ruA, pfC := newSigner(0x01), newSigner(0x41)
+	roster, err := protocol.NewRoster("f", []protocol.Member{
+		{Name: "ru-a", Role: protocol.RoleReferral, AuthorKey: ruA.author()},
+		{Name: "pf-c", Role: protocol.RolePlatform, AuthorKey: pfC.author()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var es []*protocol.Entry
+	es = append(es, ruA.sign(t, t0, &pb.Entry{Payload: &pb.Entry_Addition{Addition: &pb.Addition{
+		Signals: typedSignals("a", 0, 8), Labels: []*pb.Label{{Slug: "graphic-violence"}}}}}))
+	es = append(es, ruA.sign(t, t0+minute, &pb.Entry{Payload: &pb.Entry_Addition{Addition: &pb.Addition{
+		Signals: typedSignals("b", 5, 1), Labels: []*pb.Label{{Slug: "graphic-violence"}}}}}))
+	es = append(es, pfC.sign(t, t0, &pb.Entry{Payload: &pb.Entry_Addition{Addition: &pb.Addition{
+		Signals: typedSignals("c", 2, 2), Labels: []*pb.Label{{Slug: "graphic-violence"}}}}}))
+	b := New(roster, nil)
+	for _, e := range es {
+		b.Add(e)
+	}
+	got := b.Report(t0+hour, 0)
+	want := map[string]SignalCounts{
+		// 8 round robin from sha256: two each of sha256 and md5, one of
+		// the rest; then one vpdq.
+		"ru-a":         {"sha256": 2, "md5": 2, "pdq": 1, "url": 1, "account": 1, "vpdq": 2},
+		"pf-c":         {"sha256": 0, "md5": 0, "pdq": 1, "url": 1, "account": 0, "vpdq": 0},
+		"(federation)": {"sha256": 2, "md5": 2, "pdq": 2, "url": 2, "account": 1, "vpdq": 2},
+	}
+	gotBy := map[string]SignalCounts{"(federation)": got.Totals.SignalsByType}
+	for _, m := range got.Members {
+		gotBy[m.Name] = m.SignalsByType
+	}
+	if !reflect.DeepEqual(gotBy, want) {
+		t.Errorf("signals_by_type %v, want %v", gotBy, want)
+	}
+	j, err := json.Marshal(got.Totals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(j), `"signals_by_type":{"account":1,"md5":2,"pdq":2,"sha256":2,"url":2,"vpdq":2}`) {
+		t.Errorf("JSON %s", j)
+	}
+	// A report put together by hand, without the map, still lists every
+	// type (the API's schema requires the object).
+	if j, err := json.Marshal(Figures{}); err != nil || !strings.Contains(string(j), `"signals_by_type":{"account":0,"md5":0,"pdq":0,"sha256":0,"url":0,"vpdq":0}`) {
+		t.Errorf("empty figures: %v %s", err, j)
+	}
+	ref := newRef(roster, nil)
+	for _, e := range es {
+		ref.Add(e)
+	}
+	checkReport(t, got, ref.Report(t0+hour, 0))
 }
