@@ -51,7 +51,7 @@ raised ("watch add --ref"): your items to take down. --since SEQ lists only late
 func printAlerts(c *cli, alerts []api.Alert) error {
 	w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	for _, a := range alerts {
-		watched := a.Watched.Type + ":" + a.Watched.Value
+		watched := printable(humanSignal(a.Watched.Type, a.Watched.Value))
 		if a.Distance != nil {
 			watched += fmt.Sprintf(" distance=%d", *a.Distance)
 		}

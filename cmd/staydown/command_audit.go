@@ -276,7 +276,7 @@ func (r auditResult) print(c *cli) error {
 		fmt.Fprintf(w, "%d entries name signals their target does not carry, which concern nothing (signed, not violations):\n", len(r.State.Notes))
 		for i, n := range r.State.Notes {
 			fmt.Fprintf(w, "%d. record %d: [%s] %s %s by %s, seq %d, of %s: %s\n", i+1, n.Index, n.Kind, n.Entry.Kind(), n.Entry.ID, r.name(n.Entry.Author), n.Entry.Seq(),
-				n.Target, printable(strings.Join(n.Signals, ", ")))
+				n.Target, printable(strings.Join(humanSignals(n.Signals), ", ")))
 		}
 	}
 	for _, k := range r.Flagged {

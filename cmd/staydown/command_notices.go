@@ -113,7 +113,7 @@ func printNotices(c *cli, notices []api.NoticeView) error {
 			}
 		}
 		for _, s := range n.Signals {
-			fmt.Fprintf(w, "  signal: %s\n", printable(s))
+			fmt.Fprintf(w, "  signal: %s\n", printable(humanSignalText(s)))
 		}
 	}
 	return w.Flush()

@@ -5,11 +5,13 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/report"
 )
 
@@ -19,7 +21,8 @@ func (c *cli) reportCommand() *cobra.Command {
 		Use:   "report --dir D [--since TIME] [--at TIME]",
 		Short: "The transparency report, computed from the signed logs",
 		Long: `Print the federation's transparency report as this node's logs give it:
-per member, hashes (signals) contributed, additions retracted and disputed;
+per member, hashes (signals) contributed, in all and by signal type (sha256,
+md5, pdq, url, account, vpdq), additions retracted and disputed;
 notices issued; notices received, answered within the deadline, late,
 overdue, still open; median and p90 time to first action (nearest rank).
 Computed only from signed entries (SPEC.md section 18), so any auditor
@@ -84,6 +87,28 @@ func printReport(c *cli, rep report.Report) error {
 		row(m.Name, string(m.Role), m.Figures)
 	}
 	row("(federation)", "", rep.Totals.Figures)
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	// Signals by type: a second table, one column a type.
+	fmt.Fprintln(c.stdout)
+	w = tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	head := []string{"SIGNALS BY TYPE"}
+	for _, t := range protocol.SignalTypes {
+		head = append(head, strings.ToUpper(string(t)))
+	}
+	fmt.Fprintln(w, strings.Join(head, "\t")+"\t")
+	byType := func(name string, f report.Figures) {
+		cols := []string{name}
+		for _, t := range protocol.SignalTypes {
+			cols = append(cols, strconv.Itoa(f.SignalsByType[t]))
+		}
+		fmt.Fprintln(w, strings.Join(cols, "\t")+"\t")
+	}
+	for _, m := range rep.Members {
+		byType(m.Name, m.Figures)
+	}
+	byType("(federation)", rep.Totals.Figures)
 	if err := w.Flush(); err != nil {
 		return err
 	}

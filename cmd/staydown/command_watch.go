@@ -48,12 +48,17 @@ one signal per line, optionally followed by a TAB and its ref
 text after a hash value before the TAB, such as quality=N, is ignored;
 blank lines and lines starting with # are skipped. A ref is 1 to 512 bytes
 of printable UTF-8 (spaces inside only; no TAB). The whole list is
-checked before anything is sent, and sent in batches of up to 100,000.`
+checked before anything is sent, and sent in batches of up to 100,000.
+A --file that is a video (MP4, MOV, MKV, WebM or AVI, told by its
+content) is hashed here as "staydown hash" does (ffmpeg on PATH, or
+--ffmpeg PATH): its sha256, md5 and vpdq signals are the ones given, each
+with the --ref given.`
 
 func (c *cli) watchAddCommand() *cobra.Command {
 	var file, ref string
+	var video videoOptions
 	cmd := &cobra.Command{
-		Use:   "add --dir D [--ref REF] TYPE:VALUE... | --file LIST",
+		Use:   "add --dir D [--ref REF] TYPE:VALUE... | --file LIST | [--ref REF] --file VIDEO",
 		Short: "Add signals to the watchlist, each with your reference to the item it hosts",
 		Long: `Add signals to the node's watchlist, with your own reference to the item
 of this platform that carries each (--ref, or the TAB form of a LIST): an
@@ -66,7 +71,7 @@ The node checks the new signals against the attestations it holds at
 once; the alerts that raises are printed.`,
 		RunE: func(cmd *cobra.Command, values []string) error {
 			total := api.WatchResult{Alerts: []api.Alert{}}
-			err := postWatchList(c, cmd.Context(), file, ref, values, "/v1/watchlist", func(res api.WatchResult) {
+			err := postWatchList(c, cmd.Context(), file, ref, values, video, "/v1/watchlist", func(res api.WatchResult) {
 				total.Added += res.Added
 				total.Known += res.Known
 				total.RefsAdded += res.RefsAdded
@@ -88,14 +93,16 @@ once; the alerts that raises are printed.`,
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "the list: one TYPE:VALUE[<TAB>REF] per line (- for standard input)")
-	cmd.Flags().StringVar(&ref, "ref", "", "your reference to the hosted item that carries the signals given as arguments")
+	cmd.Flags().StringVar(&ref, "ref", "", "your reference to the hosted item that carries the signals given as arguments or the --file VIDEO")
+	cmd.Flags().StringVar(&video.ffmpeg, "ffmpeg", "", "--file VIDEO: the ffmpeg binary (default: ffmpeg on PATH)")
 	return cmd
 }
 
 func (c *cli) watchRemoveCommand() *cobra.Command {
 	var file, ref string
+	var video videoOptions
 	cmd := &cobra.Command{
-		Use:   "remove --dir D [--ref REF] TYPE:VALUE... | --file LIST",
+		Use:   "remove --dir D [--ref REF] TYPE:VALUE... | --file LIST | [--ref REF] --file VIDEO",
 		Short: "Remove signals, or one of their refs, from the watchlist",
 		Long: `Remove signals from the node's watchlist, e.g. content this platform no
 longer hosts. A signal given without a ref goes with all its refs; given
@@ -107,7 +114,7 @@ raised stay listed.
 ` + watchListHelp,
 		RunE: func(cmd *cobra.Command, values []string) error {
 			var total api.UnwatchResult
-			err := postWatchList(c, cmd.Context(), file, ref, values, "/v1/watchlist/remove", func(res api.UnwatchResult) {
+			err := postWatchList(c, cmd.Context(), file, ref, values, video, "/v1/watchlist/remove", func(res api.UnwatchResult) {
 				total.Removed += res.Removed
 				total.RefsRemoved += res.RefsRemoved
 				total.Unknown += res.Unknown
@@ -128,7 +135,8 @@ raised stay listed.
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "the list: one TYPE:VALUE[<TAB>REF] per line (- for standard input)")
-	cmd.Flags().StringVar(&ref, "ref", "", "remove only this ref of the signals given as arguments")
+	cmd.Flags().StringVar(&ref, "ref", "", "remove only this ref of the signals given as arguments or the --file VIDEO")
+	cmd.Flags().StringVar(&video.ffmpeg, "ffmpeg", "", "--file VIDEO: the ffmpeg binary (default: ffmpeg on PATH)")
 	return cmd
 }
 
@@ -213,25 +221,36 @@ func printWatched(c *cli, sigs []api.WatchedItem) error {
 
 // watchSignals are the signals of watch add or remove: the arguments,
 // each with ref, or the list file's lines.
-func watchSignals(c *cli, file, ref string, values []string) ([]api.WatchSignal, error) {
+func watchSignals(ctx context.Context, c *cli, file, ref string, values []string, video videoOptions) ([]api.WatchSignal, error) {
 	switch {
 	case file != "" && len(values) > 0:
 		return nil, usagef("give signals as arguments or in --file, not both")
-	case file != "" && ref != "":
-		return nil, usagef("--ref is for the signals given as arguments: in --file, put each line's ref after a TAB")
 	case file != "":
+		if sigs, isVideo, err := videoFileSignals(ctx, file, video); err != nil {
+			return nil, err
+		} else if isVideo {
+			return withRef(sigs, ref)
+		}
+		if ref != "" {
+			return nil, usagef("--ref is for the signals given as arguments or a --file VIDEO: in a --file LIST, put each line's ref after a TAB")
+		}
 		return readWatchList(file, c.stdin)
 	case len(values) == 0:
 		return nil, usagef("no signal: give TYPE:VALUE arguments or --file LIST")
 	}
+	sigs, err := signalArgs("", values)
+	if err != nil {
+		return nil, err
+	}
+	return withRef(sigs, ref)
+}
+
+// withRef gives each of sigs the ref ("" for none).
+func withRef(sigs []api.Signal, ref string) ([]api.WatchSignal, error) {
 	if ref != "" {
 		if err := store.CheckWatchRef(ref); err != nil {
 			return nil, usagef("--ref: %w", err)
 		}
-	}
-	sigs, err := signalArgs("", values)
-	if err != nil {
-		return nil, err
 	}
 	out := make([]api.WatchSignal, len(sigs))
 	for i, s := range sigs {
@@ -276,8 +295,8 @@ func readWatchList(name string, stdin io.Reader) ([]api.WatchSignal, error) {
 // posts them to path in batches that fit a request, handing each answer
 // to add. An error after the first batch says how many signals were
 // sent: those took effect.
-func postWatchList[R any](c *cli, ctx context.Context, file, ref string, values []string, path string, add func(R)) error {
-	sigs, err := watchSignals(c, file, ref, values)
+func postWatchList[R any](c *cli, ctx context.Context, file, ref string, values []string, video videoOptions, path string, add func(R)) error {
+	sigs, err := watchSignals(ctx, c, file, ref, values, video)
 	if err != nil {
 		return err
 	}

@@ -229,7 +229,7 @@ func TestWatchRefErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"ref with --file", []string{"--ref", "u-1", "--file", writeList(t, "sha256:"+sha+"\n")}, "--ref is for the signals given as arguments: in --file, put each line's ref after a TAB"},
+		{"ref with --file", []string{"--ref", "u-1", "--file", writeList(t, "sha256:"+sha+"\n")}, "--ref is for the signals given as arguments or a --file VIDEO: in a --file LIST, put each line's ref after a TAB"},
 		{"arguments and --file", []string{"sha256:" + sha, "--file", writeList(t, "sha256:"+sha+"\n")}, "give signals as arguments or in --file, not both"},
 		{"ref too long", []string{"--ref", long, "sha256:" + sha}, "--ref: bad watch ref: 513 bytes, limit 512"},
 		{"ref with a control character", []string{"--ref", "a\x1bb", "sha256:" + sha}, `--ref: bad watch ref: "a\x1bb" holds the unprintable character U+001B`},

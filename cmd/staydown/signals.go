@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -83,9 +84,10 @@ func signalArgs(typ string, values []string) ([]api.Signal, error) {
 
 // parseSignalLine parses one line of a signal list: "" and ok false for a
 // blank line or a # comment. The value of a hex type (sha256, md5, pdq)
-// ends at the first blank, so that `hash` output ("pdq:HEX quality=87",
-// and with several files "sha256:HEX  NAME") reads as it is; a url or an
-// account id is the rest of the line (an id may hold blanks).
+// ends at the first blank, and a vpdq value (a JSON list) at its "]", so
+// that `hash` output ("pdq:HEX quality=87", and with several files
+// "sha256:HEX  NAME") reads as it is; a url or an account id is the rest
+// of the line (an id may hold blanks).
 func parseSignalLine(typ, line string) (api.Signal, bool, error) {
 	text := strings.TrimSpace(line)
 	if text == "" || strings.HasPrefix(text, "#") {
@@ -99,6 +101,12 @@ func parseSignalLine(typ, line string) (api.Signal, bool, error) {
 	case protocol.SignalSHA256, protocol.SignalMD5, protocol.SignalPDQ:
 		text, _, _ = strings.Cut(text, " ")
 		text, _, _ = strings.Cut(text, "\t")
+	case protocol.SignalVPDQ:
+		// The JSON list holds commas and blanks; it ends at its "]"
+		// (no item holds one), and what follows is a file name.
+		if i := strings.IndexByte(text, ']'); i >= 0 {
+			text = text[:i+1]
+		}
 	}
 	s, err := parseSignal(typ, text)
 	return s, err == nil, err
@@ -218,4 +226,50 @@ func (c *cli) namedSignals(flags []string, file string) ([]api.Signal, error) {
 		return nil, usagef("%d signals named, limit %d in one entry", len(sigs), protocol.MaxSignals)
 	}
 	return sigs, nil
+}
+
+// humanSignal is a signal as a person reads it in text output: TYPE:VALUE,
+// except a vpdq value (up to 1,500 frames, some 120 KB of JSON), which is
+// summed up as "vpdq:[N frames, 0.0-59.0 s, key HEX…]", the key being the
+// first 8 bytes of the SHA-256 of its wire value (the key a node indexes it
+// by, SPEC.md 7.6), so that two lines naming the same video show the same
+// key. --json output and lists meant to be read back (hash, watch list)
+// carry the full value.
+func humanSignal(typ, value string) string {
+	if protocol.SignalType(typ) != protocol.SignalVPDQ {
+		return typ + ":" + value
+	}
+	return typ + ":" + vpdqSummary(value)
+}
+
+// vpdqSummary sums up a vpdq value in its interchange form (JSON); one that
+// does not parse is quoted, cut short.
+func vpdqSummary(value string) string {
+	frames, err := protocol.ParseVPDQJSON(value)
+	if err != nil {
+		return short(value)
+	}
+	wire, err := protocol.EncodeVPDQ(frames)
+	if err != nil {
+		return short(value)
+	}
+	key := sha256.Sum256(wire)
+	first, last := frames[0].Timestamp, frames[len(frames)-1].Timestamp
+	return fmt.Sprintf("[%d frames, %.1f-%.1f s, key %x…]", len(frames),
+		float64(first)/1000, float64(last)/1000, key[:8])
+}
+
+// humanSignalText is humanSignal of a signal written TYPE:VALUE.
+func humanSignalText(s string) string {
+	typ, value, _ := strings.Cut(s, ":")
+	return humanSignal(typ, value)
+}
+
+// humanSignals is humanSignalText of each of sigs.
+func humanSignals(sigs []string) []string {
+	out := make([]string, len(sigs))
+	for i, s := range sigs {
+		out[i] = humanSignalText(s)
+	}
+	return out
 }

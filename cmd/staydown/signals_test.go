@@ -121,7 +121,7 @@ func TestHashOutputRoundTrip(t *testing.T) {
 	}
 	var want []api.Signal
 	for _, f := range []string{photo, text} {
-		h, err := hashPath(f)
+		h, err := hashPath(t.Context(), f, videoOptions{}, false)
 		if err != nil {
 			t.Fatal(err)
 		}
