@@ -399,6 +399,17 @@ def signal_key(s):
     return b"\x05" + v.get("service", "").encode() + b"\x00" + v.get("id", "").encode()
 
 
+SIGNAL_TYPES = ("sha256", "md5", "pdq", "url", "account", "vpdq")
+
+
+def signal_type(s):
+    """SPEC 7: the type name of a valid signal."""
+    member = s["_oneof"]["value"]
+    if member == "multihash":
+        return "sha256" if s[member][:2] == b"\x12\x20" else "md5"
+    return member
+
+
 def check_signal(field, s):
     member = s["_oneof"].get("value")
     if member is None:
@@ -1722,6 +1733,9 @@ class Auditor:
         self.flagged = set()
         self.checkpoints = {}  # author -> [(size, root)]
         self.judged = []       # (record index, entry): every entry judged at the end
+        # SPEC 18 signals_by_type of the file, every type a key, in key
+        # order as the Go report writes it.
+        self.signals_by_type = {t: 0 for t in sorted(SIGNAL_TYPES)}
         self.membership = []   # membership entries whose log held up to them
         self.history = None
         self.voids = []
@@ -1852,6 +1866,7 @@ class Auditor:
         for index, e in self.judged:
             verdict, why = h.judge(e.author, e.seq, e.kind, e.addressee)
             if verdict == "in":
+                self.count_signals(e)
                 continue
             if verdict == "past":
                 why += " (more than %d past its end: nodes do not store it)" % OUTSIDE_SLACK
@@ -1866,6 +1881,17 @@ class Auditor:
         for _, kind, msg, evidence in found:
             self.fail(kind, msg, evidence)
         self.voids = sorted(h.voids.values(), key=lambda v: where[v[0].id])
+
+    def count_signals(self, e):
+        """SPEC 18's signals_by_type over the whole file (since 0): the
+        signals of the additions the membership takes in and does not make
+        void, each the entry its log holds for its seq (a second entry for
+        a taken seq, an equivocation, counts for nothing)."""
+        log = self.logs.get(e.author)
+        if e.kind != "addition" or log is None or e.seq > len(log.ids) or log.ids[e.seq - 1] != e.id:
+            return
+        for s in e.payload.get("signals", []):
+            self.signals_by_type[signal_type(s)] += 1
 
     def related(self, h, e, verdict):
         """The membership entries that show why e is not taken in (SPEC
@@ -1998,6 +2024,7 @@ def audit(data, genesis_path):
         "violations": a.violations,
         "void_membership": [{"entry": e.id.hex(), "author": h.name_of(e.author), "seq": e.seq, "reason": why} for e, why in a.voids],
         "flagged": sorted(h.name_of(k) for k in a.flagged),
+        "signals_by_type": a.signals_by_type,
     }
 
 
@@ -2019,7 +2046,7 @@ def main(argv):
         sys.stderr.write("staydown_verify: internal error: %r\n" % err)
         return 2
     if args.json:
-        out = {k: res[k] for k in ("ok", "entries", "logs", "evidence", "genesis", "header_genesis", "version", "violations", "void_membership")}
+        out = {k: res[k] for k in ("ok", "entries", "logs", "evidence", "genesis", "header_genesis", "version", "violations", "void_membership", "signals_by_type")}
         print(json.dumps(out, indent=2))
     else:
         print("Verified %s: %d entries in %d logs, %d evidence records." % (args.file, res["entries"], res["logs"], res["evidence"]))
@@ -2038,6 +2065,7 @@ def main(argv):
                 print("%d. %s by %s, seq %d: %s" % (i, v["entry"], v["author"], v["seq"], v["reason"]))
         for name in res["flagged"]:
             print("Flagged: %s signed two entries for one position of its log." % name)
+        print("Signals by type: " + ", ".join("%s %d" % (t, n) for t, n in res["signals_by_type"].items()))
     return 0 if res["ok"] else 1
 
 
