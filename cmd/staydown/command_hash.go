@@ -98,8 +98,10 @@ type videoHashes struct {
 	FrameRate float64 `json:"frame_rate"`
 	Duration  float64 `json:"duration"` // seconds, as the file declares it
 	Decoded   int     `json:"decoded"`  // frames hashed before consecutive repeats were dropped
-	// Frames are the hashed frames (every one with --frames; the vpdq
-	// signal keeps at most one a millisecond, in canonical order).
+	// Frames are the frames the hasher kept (consecutive repeats dropped),
+	// in the order of the video, with their full timestamps; the vpdq
+	// signal carries the same frames rounded to the millisecond, in
+	// canonical order.
 	Frames []videoFrame `json:"frames"`
 	// frames keeps the hasher's frames for --frames text output.
 	frames []vpdq.Frame

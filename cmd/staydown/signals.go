@@ -243,15 +243,15 @@ func humanSignal(typ, value string) string {
 }
 
 // vpdqSummary sums up a vpdq value in its interchange form (JSON); one that
-// does not parse is quoted, cut short.
+// does not parse (no node sends one) is said to be so, with its length.
 func vpdqSummary(value string) string {
 	frames, err := protocol.ParseVPDQJSON(value)
-	if err != nil {
-		return short(value)
+	var wire []byte
+	if err == nil {
+		wire, err = protocol.EncodeVPDQ(frames)
 	}
-	wire, err := protocol.EncodeVPDQ(frames)
 	if err != nil {
-		return short(value)
+		return fmt.Sprintf("[not a vpdq value: %d bytes]", len(value))
 	}
 	key := sha256.Sum256(wire)
 	first, last := frames[0].Timestamp, frames[len(frames)-1].Timestamp

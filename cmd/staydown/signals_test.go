@@ -262,7 +262,9 @@ func sigsEqual(a, b []*pb.Signal) bool {
 // as a signal that parses back to itself.
 func FuzzParseSignalLine(f *testing.F) {
 	for _, s := range []string{"sha256:" + sha, "pdq:" + strings.Repeat("3c", 32) + " quality=87  a.jpg", "# c", "", "url:https://a.example/x y",
-		"account:svc:id with blanks", sha, "md5:" + strings.Repeat("0F", 16), "sha1:x", "https://a.example/"} {
+		"account:svc:id with blanks", sha, "md5:" + strings.Repeat("0F", 16), "sha1:x", "https://a.example/",
+		`vpdq:["` + strings.Repeat("3c", 32) + `,100,0.0", "` + strings.Repeat("a5", 32) + `,90,1.5"]  clip, with blanks.mp4`,
+		`vpdq:["` + strings.Repeat("3c", 32) + `,100,1.23e+02"]`, `vpdq:["x"]] y`, `vpdq:[`} {
 		f.Add("", s)
 		f.Add("sha256", s)
 	}

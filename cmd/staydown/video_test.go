@@ -284,7 +284,7 @@ func TestHumanSignal(t *testing.T) {
 	if got := humanSignalText("sha256:" + h); got != "sha256:"+h {
 		t.Errorf("sha256: %q", got)
 	}
-	if got := humanSignal("vpdq", "[broken"); got != `vpdq:"[broken"` {
+	if got := humanSignal("vpdq", "[broken"); got != `vpdq:[not a vpdq value: 7 bytes]` {
 		t.Errorf("broken vpdq: %q", got)
 	}
 }
@@ -337,4 +337,27 @@ func TestReportByType(t *testing.T) {
 	if r.code != exitOK || !strings.Contains(r.stdout, want) {
 		t.Errorf("exit %d stderr %q stdout\n%s\nwant it to hold\n%s", r.code, r.stderr, r.stdout, want)
 	}
+}
+
+// FuzzHumanSignal: a signal from the node, whatever its value, prints as
+// one line of at most a few dozen bytes beyond its type (a vpdq value) or
+// as it is (the others).
+func FuzzHumanSignal(f *testing.F) {
+	h := strings.Repeat("3c", 32)
+	for _, v := range []string{`["` + h + `,100,0.0"]`, `["` + h + `,100,0.0", "` + strings.Repeat("a5", 32) + `,90,61.5"]`, `[`, "", `["x"]`, "\n"} {
+		f.Add("vpdq", v)
+	}
+	f.Add("sha256", sha)
+	f.Fuzz(func(t *testing.T, typ, value string) {
+		got := humanSignal(typ, value)
+		if typ != "vpdq" {
+			if got != typ+":"+value {
+				t.Fatalf("%q changed to %q", typ+":"+value, got)
+			}
+			return
+		}
+		if strings.ContainsAny(got, "\n\r") || len(got) > 80 {
+			t.Fatalf("%q sums up as %q", value, got)
+		}
+	})
 }
