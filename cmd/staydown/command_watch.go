@@ -92,7 +92,7 @@ once; the alerts that raises are printed.`,
 			return printAlerts(c, total.Alerts)
 		},
 	}
-	cmd.Flags().StringVarP(&file, "file", "f", "", "the list: one TYPE:VALUE[<TAB>REF] per line (- for standard input)")
+	cmd.Flags().StringVarP(&file, "file", "f", "", "the list: one TYPE:VALUE[<TAB>REF] per line (- for standard input), or a video to hash")
 	cmd.Flags().StringVar(&ref, "ref", "", "your reference to the hosted item that carries the signals given as arguments or the --file VIDEO")
 	cmd.Flags().StringVar(&video.ffmpeg, "ffmpeg", "", "--file VIDEO: the ffmpeg binary (default: ffmpeg on PATH)")
 	return cmd
@@ -134,7 +134,7 @@ raised stay listed.
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&file, "file", "f", "", "the list: one TYPE:VALUE[<TAB>REF] per line (- for standard input)")
+	cmd.Flags().StringVarP(&file, "file", "f", "", "the list: one TYPE:VALUE[<TAB>REF] per line (- for standard input), or a video to hash")
 	cmd.Flags().StringVar(&ref, "ref", "", "remove only this ref of the signals given as arguments or the --file VIDEO")
 	cmd.Flags().StringVar(&video.ffmpeg, "ffmpeg", "", "--file VIDEO: the ffmpeg binary (default: ffmpeg on PATH)")
 	return cmd
@@ -220,7 +220,8 @@ func printWatched(c *cli, sigs []api.WatchedItem) error {
 }
 
 // watchSignals are the signals of watch add or remove: the arguments,
-// each with ref, or the list file's lines.
+// each with ref, the list file's lines, or the signals of the file when it
+// is a video (hashed here with video's options), each with ref.
 func watchSignals(ctx context.Context, c *cli, file, ref string, values []string, video videoOptions) ([]api.WatchSignal, error) {
 	switch {
 	case file != "" && len(values) > 0:
