@@ -218,7 +218,7 @@ func SignalValue(s *pb.Signal) (SignalType, string) {
 		if err != nil {
 			return SignalVPDQ, ""
 		}
-		return SignalVPDQ, FormatVPDQJSON(frames)
+		return SignalVPDQ, FormatVPDQ(frames)
 	}
 	return "", ""
 }

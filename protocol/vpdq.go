@@ -209,11 +209,28 @@ func parseVPDQSeconds(s string) (uint32, error) {
 	return uint32(ms), nil
 }
 
+// FormatVPDQ writes frames in the vpdq TYPE:VALUE form of the CLI and
+// the API (SPEC.md 7.6): python-threatexchange's JSON list of
+// "PDQ_HEX,QUALITY,SECONDS" strings, but with the seconds written to the
+// millisecond ("12.012"), so that it parses back to the same wire value
+// and key. python-threatexchange reads it as it is.
+func FormatVPDQ(frames []VPDQFrame) string {
+	return formatVPDQ(frames, func(ms uint32) string {
+		return strconv.FormatUint(uint64(ms/1000), 10) + "." + fmt.Sprintf("%03d", ms%1000)
+	})
+}
+
 // FormatVPDQJSON writes frames as python-threatexchange's vpdq signal
 // string, byte for byte as its vpdq_to_json does: json.dumps of a list of
 // "PDQ_HEX,QUALITY,TIMESTAMP", the timestamp in seconds formatted as
 // Python's "{:.3}" (three significant digits; see FormatVPDQSeconds).
+// It is lossy past 0.999 s (three significant digits): the export in
+// python-threatexchange's own formats uses it; FormatVPDQ does not lose.
 func FormatVPDQJSON(frames []VPDQFrame) string {
+	return formatVPDQ(frames, FormatVPDQSeconds)
+}
+
+func formatVPDQ(frames []VPDQFrame, seconds func(ms uint32) string) string {
 	var b strings.Builder
 	b.WriteByte('[')
 	for i, f := range frames {
@@ -225,7 +242,7 @@ func FormatVPDQJSON(frames []VPDQFrame) string {
 		b.WriteByte(',')
 		b.WriteString(strconv.Itoa(int(f.Quality)))
 		b.WriteByte(',')
-		b.WriteString(FormatVPDQSeconds(f.Timestamp))
+		b.WriteString(seconds(f.Timestamp))
 		b.WriteByte('"')
 	}
 	b.WriteByte(']')

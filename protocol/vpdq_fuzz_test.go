@@ -30,6 +30,11 @@ func FuzzDecodeVPDQ(f *testing.F) {
 		if !bytes.Equal(again, b) {
 			t.Fatalf("accepted a non-canonical value:\n%x\n%x", b, again)
 		}
+		// The TYPE:VALUE form loses nothing: it parses back to b.
+		s, err := ParseSignal("vpdq", FormatVPDQ(frames))
+		if err != nil || !bytes.Equal(s.GetVpdq(), b) {
+			t.Fatalf("FormatVPDQ does not read back: %v\n%x\n%x", err, b, s.GetVpdq())
+		}
 	})
 }
 

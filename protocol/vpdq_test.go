@@ -57,11 +57,22 @@ func TestVPDQInterchangeRoundTrip(t *testing.T) {
 	if err := CheckSignal(s); err != nil {
 		t.Fatal(err)
 	}
-	if typ, v := SignalValue(s); typ != SignalVPDQ || v != pythonVPDQ {
+	// The TYPE:VALUE form writes the seconds to the millisecond, so that
+	// it reads back to the same value, which the pytx form does not past
+	// three significant digits (101.0 s is written 1.01e+02).
+	exact := FormatVPDQ(frames)
+	if !strings.Contains(exact, ",49,12.500\"") || !strings.Contains(exact, ",0,101.000\"") {
+		t.Errorf("FormatVPDQ = %s", exact)
+	}
+	if typ, v := SignalValue(s); typ != SignalVPDQ || v != exact {
 		t.Errorf("SignalValue = %s %s", typ, v)
 	}
-	if got := FormatSignal(s); got != "vpdq:"+pythonVPDQ {
+	if got := FormatSignal(s); got != "vpdq:"+exact {
 		t.Errorf("FormatSignal = %s", got)
+	}
+	back, err := ParseSignal("vpdq", exact)
+	if err != nil || !bytes.Equal(back.GetVpdq(), s.GetVpdq()) {
+		t.Errorf("ParseSignal(FormatVPDQ) = %x, %v; want %x", back.GetVpdq(), err, s.GetVpdq())
 	}
 	if len(s.GetVpdq()) != 8*VPDQFrameSize {
 		t.Errorf("wire value %d bytes, want %d", len(s.GetVpdq()), 8*VPDQFrameSize)

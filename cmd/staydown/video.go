@@ -84,7 +84,7 @@ func videoSignal(name string, v vpdq.Video) (api.Signal, int, error) {
 	if err != nil {
 		return api.Signal{}, 0, fmt.Errorf("the video %q: %w", name, err)
 	}
-	return api.Signal{Type: string(protocol.SignalVPDQ), Value: protocol.FormatVPDQJSON(frames)}, len(frames), nil
+	return api.Signal{Type: string(protocol.SignalVPDQ), Value: protocol.FormatVPDQ(frames)}, len(frames), nil
 }
 
 // videoFileSignals is, when the file name (not "-") is a video, its

@@ -71,7 +71,7 @@ func wantVideo(t *testing.T, path string, opts vpdq.Options) (vpdq.Video, string
 	if err != nil {
 		t.Fatal(err)
 	}
-	return v, protocol.FormatVPDQJSON(frames)
+	return v, protocol.FormatVPDQ(frames)
 }
 
 func fileDigests(t *testing.T, path string) (sha, md string) {
