@@ -100,7 +100,7 @@ metrics_token = true
 			if err != nil {
 				t.Fatal(err)
 			}
-			tt.want.Policy = DefaultPolicy() // no [policy] table; policy_test.go has them
+			tt.want.Policy = DefaultPolicy()               // no [policy] table; policy_test.go has them
 			tt.want.MaxVideoUpload = DefaultMaxVideoUpload // TestVideoKeys has them
 			if !reflect.DeepEqual(*n, tt.want) {
 				t.Errorf("got  %+v\nwant %+v", *n, tt.want)

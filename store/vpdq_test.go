@@ -101,7 +101,9 @@ func TestCheckVPDQFrames(t *testing.T) {
 	for name, damage := range map[string]func(b *bolt.Bucket, k []byte) error{
 		"missing": func(b *bolt.Bucket, k []byte) error { return b.Delete(k) },
 		"changed": func(b *bolt.Bucket, k []byte) error { return b.Put(k, []byte("garbage")) },
-		"extra":   func(b *bolt.Bucket, k []byte) error { return b.Put(append(bytes.Clone(k[:len(k)-1]), 0xff), []byte("x")) },
+		"extra": func(b *bolt.Bucket, k []byte) error {
+			return b.Put(append(bytes.Clone(k[:len(k)-1]), 0xff), []byte("x"))
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			s, w := mustOpen(t), newWorld(t)
