@@ -46,6 +46,7 @@ type Backend struct {
 	atts       map[string][]store.Attestation // by protocol.SignalKey
 	verdicts   map[string]api.Verdict         // by protocol.SignalKey
 	found      map[string]api.Found           // by protocol.SignalKey: answered as is (SetFound)
+	video      api.VideoConfig
 	ignored    map[string][][]bool            // by protocol.SignalKey: FoundAttestation.Ignored of each
 	published  []*pb.Entry
 	signed     []*protocol.Entry
@@ -123,6 +124,20 @@ func (b *Backend) Attest(sig *pb.Signal, atts ...store.Attestation) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.atts[string(protocol.SignalKey(sig))] = atts
+}
+
+// SetVideoConfig sets what VideoConfig returns (api.VideoBackend).
+func (b *Backend) SetVideoConfig(c api.VideoConfig) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.video = c
+}
+
+// VideoConfig implements api.VideoBackend: what SetVideoConfig set.
+func (b *Backend) VideoConfig() api.VideoConfig {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.video
 }
 
 // SetFound makes Match answer f, as is, for sig (for answers the other
