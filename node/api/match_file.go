@@ -157,7 +157,7 @@ func (s *server) matchFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	head = head[:nh]
-	if container := sniffVideo(head); container != "" || videoType {
+	if container := SniffVideo(head); container != "" || videoType {
 		s.matchVideo(w, r, container, head, r.Body)
 		return
 	}

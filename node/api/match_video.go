@@ -65,10 +65,10 @@ var videoSlots = make(chan struct{}, max(runtime.GOMAXPROCS(0)/2, 1))
 // isoBoxes are the box types an MP4 or MOV file starts with.
 var isoBoxes = map[string]bool{"ftyp": true, "moov": true, "mdat": true, "free": true, "wide": true, "skip": true, "pnot": true}
 
-// sniffVideo names the container of a file from its first bytes: MP4 or
+// SniffVideo names the container of a file from its first bytes: MP4 or
 // MOV (an ISO base media box), WebM or Matroska (EBML), AVI (RIFF); ""
 // when none.
-func sniffVideo(head []byte) string {
+func SniffVideo(head []byte) string {
 	switch {
 	case len(head) >= 8 && isoBoxes[string(head[4:8])]:
 		return "mp4"
