@@ -62,8 +62,9 @@ type Matching struct {
 	// the PDQ hashes from the store at start-up, and the latter and
 	// building the index (BenchmarkStartupPDQ).
 	exactRead, pdqRead, pdqBuild time.Duration
-	// videoBuild: reading the stored videos and building their index.
-	videoBuild time.Duration
+	// videoRead and videoBuild: reading the stored videos, and that and
+	// building their index.
+	videoRead, videoBuild time.Duration
 }
 
 // New builds the match indexes from every addition in st and
@@ -117,15 +118,15 @@ func New(st *store.Store, roster func() *protocol.Roster, policy config.Policy, 
 		debug.FreeOSMemory()
 	}
 	m.exactRead, m.pdqRead, m.pdqBuild = exactTook, read, took
-	videoTook, err := m.loadVideos()
+	videoRead, videoTook, err := m.loadVideos()
 	if err != nil {
 		m.pdq.Close()
 		return nil, fmt.Errorf("loading videos: %w", err)
 	}
-	m.videoBuild = videoTook
+	m.videoRead, m.videoBuild = videoRead, videoTook
 	log.Info("match indexes built", "exact_signals", m.exact.len(), "exact_took", exactTook.Round(time.Millisecond),
 		"pdq_hashes", len(hashes), "pdq_read", read.Round(time.Millisecond), "pdq_took", took.Round(time.Millisecond),
-		"videos", m.videos.x.Videos(), "video_frames", m.videos.x.Frames(), "videos_took", videoTook.Round(time.Millisecond))
+		"videos", m.videos.x.Videos(), "video_frames", m.videos.x.Frames(), "videos_read", videoRead.Round(time.Millisecond), "videos_took", videoTook.Round(time.Millisecond))
 
 	buildSeconds := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "staydown_pdq_index_build_seconds", Help: "Time to build the PDQ index from the store at start-up.",
@@ -491,14 +492,15 @@ func (m *Matching) InvalidateAll() { m.cache.invalidateAll() }
 type Startup struct {
 	ExactRead, PDQRead, PDQBuild time.Duration
 	PDQHashes                    int
-	// VideoBuild is reading the stored videos and building their frame
-	// index; Videos and VideoFrames what it holds now.
-	VideoBuild          time.Duration
+	// VideoRead is reading the stored videos, VideoBuild that and
+	// building their frame index; Videos and VideoFrames what it holds
+	// now.
+	VideoRead, VideoBuild time.Duration
 	Videos, VideoFrames int
 }
 
 // Startup reports what building the indexes took.
 func (m *Matching) Startup() Startup {
 	return Startup{ExactRead: m.exactRead, PDQRead: m.pdqRead, PDQBuild: m.pdqBuild, PDQHashes: m.pdq.Len(),
-		VideoBuild: m.videoBuild, Videos: m.videos.x.Videos(), VideoFrames: m.videos.x.Frames()}
+		VideoRead: m.videoRead, VideoBuild: m.videoBuild, Videos: m.videos.x.Videos(), VideoFrames: m.videos.x.Frames()}
 }

@@ -40,14 +40,14 @@ func (m *Matching) videoParams() vmatch.Params {
 	}
 }
 
-// loadVideos builds the video index from the store, returning how many
-// videos and frames it holds and how long it took.
-func (m *Matching) loadVideos() (time.Duration, error) {
+// loadVideos builds the video index from the store, returning how long
+// reading the videos (and decoding them) and building the index took.
+func (m *Matching) loadVideos() (read, took time.Duration, err error) {
 	start := time.Now()
 	v := &videoIndex{x: vmatch.NewIndex(m.policy.MinQuality), refs: map[string]uint64{}}
 	var refs []uint64
 	var videos [][]vmatch.Frame
-	err := m.store.VPDQVideos(func(k, val []byte) error {
+	err = m.store.VPDQVideos(func(k, val []byte) error {
 		frames, err := protocol.DecodeVPDQ(val)
 		if err != nil {
 			return fmt.Errorf("stored video %x: %w", k, err)
@@ -61,14 +61,15 @@ func (m *Matching) loadVideos() (time.Duration, error) {
 	})
 	if err != nil {
 		v.x.Close()
-		return 0, err
+		return 0, 0, err
 	}
+	read = time.Since(start)
 	if err := v.x.Build(refs, videos); err != nil {
 		v.x.Close()
-		return 0, err
+		return 0, 0, err
 	}
 	m.videos = v
-	return time.Since(start), nil
+	return read, time.Since(start), nil
 }
 
 // addVideo puts the video of a stored addition's vpdq signal (key k) into
