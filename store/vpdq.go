@@ -50,3 +50,18 @@ func (s *Store) VPDQVideos(fn func(key, value []byte) error) error {
 	}
 	return wrapDB("vpdq videos", err)
 }
+
+// VPDQValue returns the wire value of the stored video (vpdq signal) with
+// key sk, or nil when no addition carries it.
+func (s *Store) VPDQValue(sk []byte) ([]byte, error) {
+	var out []byte
+	err := s.view(func(b *buckets) error {
+		prefix := signalPrefix(sk)
+		k, v := b.idx[idxVPDQFrames].Cursor().Seek(prefix)
+		if k != nil && bytes.HasPrefix(k, prefix) {
+			out = bytes.Clone(v)
+		}
+		return nil
+	})
+	return out, wrapDB("vpdq value", err)
+}

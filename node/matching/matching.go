@@ -76,7 +76,7 @@ func New(st *store.Store, roster func() *protocol.Roster, policy config.Policy, 
 	if err := policy.CheckMembers(filepath.Join(dir, config.ConfigFile), roster()); err != nil {
 		return nil, err
 	}
-	w, err := openWatchlist(st, reg, log)
+	w, err := openWatchlist(st, policy.MinQuality, reg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -478,6 +478,7 @@ func (s *keySet) len() int {
 func (m *Matching) Close() {
 	m.pdq.Close()
 	m.videos.x.Close()
+	m.watchlist.videos.x.Close()
 	m.watchlist.pdq.Close()
 }
 

@@ -222,3 +222,98 @@ func (m *Matching) frameHits(frames []vmatch.Frame) ([]FoundAttestation, error) 
 	}
 	return out, nil
 }
+
+// watchedVideos are the watched videos (watchlist) in a frame index, for
+// near matching of every video addition stored.
+type watchedVideos struct {
+	x     *vmatch.Index // guards itself
+	mu    sync.RWMutex  // guards next, byKey, keys
+	next  uint64
+	byKey map[string]watchedVideo
+	keys  map[uint64][]byte
+}
+
+type watchedVideo struct {
+	ref    uint64
+	frames []vmatch.Frame
+	value  []byte // the wire value
+}
+
+func newWatchedVideos(minQuality int) *watchedVideos {
+	return &watchedVideos{x: vmatch.NewIndex(minQuality), byKey: map[string]watchedVideo{}, keys: map[uint64][]byte{}}
+}
+
+// add indexes the watched video with key k and value v, unless it is.
+func (w *watchedVideos) add(k, v []byte) error {
+	frames, err := protocol.DecodeVPDQ(v)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.byKey[string(k)]; ok {
+		return nil
+	}
+	ref := w.next
+	if err := w.x.Add(ref, frames); err != nil {
+		return err
+	}
+	w.next++
+	w.byKey[string(k)] = watchedVideo{ref: ref, frames: frames, value: bytes.Clone(v)}
+	w.keys[ref] = bytes.Clone(k)
+	return nil
+}
+
+func (w *watchedVideos) remove(k []byte) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	v, ok := w.byKey[string(k)]
+	if !ok {
+		return
+	}
+	w.x.Remove(v.ref, v.frames)
+	delete(w.byKey, string(k))
+	delete(w.keys, v.ref)
+}
+
+func (w *watchedVideos) get(k []byte) (watchedVideo, bool) {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	v, ok := w.byKey[string(k)]
+	return v, ok
+}
+
+// watchedVideoCandidates returns the watched videos that the video s
+// (key k) of an addition matches under the policy's thresholds.
+func (m *Matching) watchedVideoCandidates(k []byte, s *pb.Signal) []watchCandidate {
+	w := m.watchlist.videos
+	if w.x.Videos() == 0 {
+		return nil
+	}
+	frames, err := protocol.DecodeVPDQ(s.GetVpdq())
+	if err != nil {
+		return nil
+	}
+	results, err := w.x.Query(frames, m.videoParams())
+	if err != nil {
+		m.log.Error("watchlist: checking a video failed; its alerts may be missing", "err", err)
+		return nil
+	}
+	var out []watchCandidate
+	for _, r := range results {
+		if !r.Match {
+			break
+		}
+		w.mu.RLock()
+		wk, ok := w.keys[r.Ref]
+		var wv watchedVideo
+		if ok {
+			wv = w.byKey[string(wk)]
+		}
+		w.mu.RUnlock()
+		if ok && !bytes.Equal(wk, k) { // the same key is the exact candidate
+			out = append(out, watchCandidate{watched: wk, signal: k, watchedSig: &pb.Signal{Value: &pb.Signal_Vpdq{Vpdq: wv.value}}, signalSig: s})
+		}
+	}
+	return out
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/node/match"
@@ -81,7 +82,12 @@ func (w *videoWorld) start(policy config.Policy) {
 func (w *videoWorld) write(author string, body *pb.Entry) *protocol.Entry {
 	w.t.Helper()
 	e := w.logs[author].Next(w.t, body)
-	res, err := w.st.Apply([]*protocol.Entry{e})
+	batch := []*protocol.Entry{e}
+	var hooks []func(*store.Writes, []store.Result) error
+	if w.m != nil {
+		hooks = append(hooks, w.m.WatchHook(batch))
+	}
+	res, err := w.st.Apply(batch, hooks...)
 	if err != nil || res[0].Outcome != store.Applied {
 		w.t.Fatalf("apply %s's %s: %v %v", author, e.Kind(), res, err)
 	}
@@ -381,5 +387,82 @@ func TestMatchVideoStatus(t *testing.T) {
 				t.Errorf("verdict %s, want %s", f.Verdict, tt.verdict)
 			}
 		})
+	}
+}
+
+// The watchlist takes videos: watching one raises an alert for each
+// stored video that matches it under the thresholds (and not for others);
+// a video addition stored later that matches a watched video raises one
+// too, also after a restart (the watched video's frames are kept in the
+// store); unwatched, it raises none.
+func TestWatchVideo(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	w := newVideoWorld(t, "a", "b")
+	video := func() []match.Hash {
+		hs := make([]match.Hash, 30)
+		for i := range hs {
+			hs[i] = randomHash(rng)
+		}
+		return hs
+	}
+	near := func(hs []match.Hash, from, to int) *pb.Signal {
+		q := make([]match.Hash, to-from)
+		for i := range q {
+			q[i] = flip(rng, hs[from+i], 6)
+		}
+		return videoSignal(t, frameSet(rng, q, 90))
+	}
+	a, other := video(), video()
+	storedA := w.write("a", prototest.Addition(videoSignal(t, frameSet(rng, a, 100))))
+	w.write("a", prototest.Addition(videoSignal(t, frameSet(rng, other, 100))))
+	w.start(config.DefaultPolicy())
+
+	hosted := near(a, 5, 25) // a clip of a, re-encoded, hosted by the platform
+	out, err := w.m.Watch([]WatchItem{{Signal: hosted, Ref: "upload-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Alerts) != 1 || out.Alerts[0].Attestation.EntryID != storedA.ID || !proto.Equal(out.Alerts[0].Watched, hosted) ||
+		protocol.TypeOf(out.Alerts[0].Signal) != protocol.SignalVPDQ {
+		t.Fatalf("watching a clip of a stored video raised %+v", out.Alerts)
+	}
+	page, err := w.m.Watchlist(nil, 10)
+	if err != nil || len(page.Signals) != 1 || !proto.Equal(page.Signals[0].Signal, hosted) {
+		t.Fatalf("watchlist %+v %v", page, err)
+	}
+
+	b := video()
+	hostedB := near(b, 0, 30)
+	if _, err := w.m.Watch([]WatchItem{{Signal: hostedB}}); err != nil {
+		t.Fatal(err)
+	}
+	alerts := func() int {
+		as, err := w.m.Alerts(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(as)
+	}
+	if n := alerts(); n != 1 {
+		t.Fatalf("%d alerts before b is attested", n)
+	}
+	storedB := w.write("b", prototest.Addition(near(b, 2, 28)))
+	w.write("b", prototest.Addition(videoSignal(t, frameSet(rng, video(), 100)))) // unrelated
+	as, err := w.m.Alerts(1)
+	if err != nil || len(as) != 1 || as[0].Attestation.EntryID != storedB.ID || !proto.Equal(as[0].Watched, hostedB) {
+		t.Fatalf("after b's addition: alerts %+v %v", as, err)
+	}
+
+	w.start(config.DefaultPolicy()) // a restart: the watched videos come from the store
+	w.write("a", prototest.Addition(near(b, 5, 30)))
+	if n := alerts(); n != 3 {
+		t.Fatalf("after a restart, a second copy of b raised %d alerts in all, want 3", n)
+	}
+	if _, err := w.m.Unwatch([]WatchItem{{Signal: hostedB}}); err != nil {
+		t.Fatal(err)
+	}
+	w.write("b", prototest.Addition(near(b, 1, 29)))
+	if n := alerts(); n != 3 {
+		t.Errorf("an unwatched video raised an alert: %d alerts", n)
 	}
 }
