@@ -223,4 +223,3 @@ func (s *server) videoError(w http.ResponseWriter, r *http.Request, err, cause e
 		s.fail(w, http.StatusUnprocessableEntity, "body: hashing the video: "+err.Error())
 	}
 }
-

@@ -497,7 +497,7 @@ type Startup struct {
 	// building their frame index; Videos and VideoFrames what it holds
 	// now.
 	VideoRead, VideoBuild time.Duration
-	Videos, VideoFrames int
+	Videos, VideoFrames   int
 }
 
 // Startup reports what building the indexes took.

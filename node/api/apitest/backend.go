@@ -47,7 +47,7 @@ type Backend struct {
 	verdicts   map[string]api.Verdict         // by protocol.SignalKey
 	found      map[string]api.Found           // by protocol.SignalKey: answered as is (SetFound)
 	video      api.VideoConfig
-	ignored    map[string][][]bool            // by protocol.SignalKey: FoundAttestation.Ignored of each
+	ignored    map[string][][]bool // by protocol.SignalKey: FoundAttestation.Ignored of each
 	published  []*pb.Entry
 	signed     []*protocol.Entry
 	matched    [][]*pb.Signal
