@@ -65,11 +65,15 @@
 //	api_tls_key = "api.key"      # its PEM key, mode 0600; both or neither
 //	allow_remote_api_without_tls = false  # true: allow_remote_api over plain HTTP
 //	metrics_token = false        # true: /metrics wants a token of scope read
+//	ffmpeg = "/usr/bin/ffmpeg"   # hashes uploaded videos; default: the one on PATH
+//	max_video_upload = "2GiB"    # the largest video /v1/match/file takes (1MiB to 1TiB)
 //
 //	[policy]                     # optional: what this node acts on (below)
 //	block_min_attesters = 2
 //	pdq_threshold = 31
 //	min_quality = 50
+//	vpdq_query_match = 80
+//	vpdq_compared_match = 0
 //	trust = { "nru-demo" = ["*"], "platform-a" = ["graphic-violence"] }
 //
 //	[[alerts.webhook]]           # optional, any number: notice alerts (below)
@@ -128,7 +132,14 @@
 //     lower finds fewer altered copies and fewer false matches.
 //   - min_quality (default 50, 0 to 100): PDQ hashes computed from a file
 //     with a lower quality are reported but not matched (flat images hash
-//     to noise that collides).
+//     to noise that collides); video frames of a lower quality are ignored.
+//   - vpdq_query_match (default 80, more than 0 to 100) and
+//     vpdq_compared_match (default 0, 0 to 100): percentages, integers or
+//     not. A stored video matches a queried one when at least the first
+//     share of the query's frames are within pdq_threshold of some frame
+//     of the stored video, and at least the second share of the stored
+//     video's frames within it of some frame of the query
+//     (python-threatexchange's vPDQ matcher and defaults).
 //
 // The verdict rules are in the README ("Matching").
 //

@@ -18,7 +18,16 @@ import (
 func encodeNode(n *Node) string {
 	return fmt.Sprintf("name = %s\nrole = %s\nfederation = %s\nroster = %s\nlisten = %s\napi = %s\nstore = %s\nlog_level = %s\nallow_remote_api = %t\n",
 		quote(n.Name), quote(string(n.Role)), quote(n.Federation), quote(n.RosterPath), quoteList(n.Listen),
-		quote(n.API), quote(n.StorePath), quote(n.LogLevel), n.AllowRemoteAPI) + encodeAlerts(n.Alerts)
+		quote(n.API), quote(n.StorePath), quote(n.LogLevel), n.AllowRemoteAPI) + encodeVideo(n) + encodeAlerts(n.Alerts)
+}
+
+// encodeVideo writes the video keys of n, ffmpeg when set.
+func encodeVideo(n *Node) string {
+	s := fmt.Sprintf("max_video_upload = \"%d\"\n", n.MaxVideoUpload)
+	if n.FFmpeg != "" {
+		s += "ffmpeg = " + quote(n.FFmpeg) + "\n"
+	}
+	return s
 }
 
 // encodeAlerts writes the [alerts] blocks of a, every key explicit.
@@ -70,6 +79,8 @@ func FuzzParseNode(f *testing.F) {
 	f.Add([]byte("listn = []\n"))
 	f.Add([]byte(goodConfig + goodAlerts))
 	f.Add([]byte(goodConfig + "[[alerts.webhook]]\nurl = \"http://[::1]:1/\"\nsecret = \"0123456789abcdef\"\n[alerts.email]\nsmtp = \"[::1]:25\"\nfrom = \"a@b\"\nto = [\"c@d\"]\ntls = \"implicit\"\n"))
+	f.Add([]byte(goodConfig + "ffmpeg = \"bin/ffmpeg\"\nmax_video_upload = \"3GiB\"\n"))
+	f.Add([]byte(goodConfig + "max_video_upload = \"9999999TiB\"\n[policy]\nvpdq_query_match = 50.5\nvpdq_compared_match = 0\n"))
 	f.Add([]byte(""))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const file = "d/config.toml"

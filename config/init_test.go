@@ -77,7 +77,7 @@ func TestInit(t *testing.T) {
 		Dir: dir, Name: "nru-demo", Role: protocol.RoleReferral, Federation: "staydown-demo",
 		RosterPath: filepath.Join(filepath.Dir(dir), "roster.toml"), Listen: []string{"/ip4/127.0.0.1/tcp/4101"},
 		API: "127.0.0.1:7101", StorePath: filepath.Join(dir, DefaultStore), LogLevel: DefaultLogLevel,
-		Policy: DefaultPolicy(),
+		Policy: DefaultPolicy(), MaxVideoUpload: DefaultMaxVideoUpload,
 	}
 	if !reflect.DeepEqual(*n, want) {
 		t.Errorf("Load: %+v\nwant %+v", *n, want)

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -75,10 +76,20 @@ type Node struct {
 	CheckpointInterval time.Duration
 	// Alerts are the notice alert hooks (the [alerts] table: alerts.go).
 	Alerts Alerts
+	// FFmpeg is the ffmpeg binary that hashes uploaded videos (ffmpeg;
+	// absolute, resolved against Dir), "" to find it on PATH.
+	FFmpeg string
+	// MaxVideoUpload is the largest video POST /v1/match/file accepts, in
+	// bytes (max_video_upload, e.g. "2GiB"; DefaultMaxVideoUpload when
+	// absent).
+	MaxVideoUpload int64
 }
 
+// DefaultMaxVideoUpload is max_video_upload when absent: 2 GiB.
+const DefaultMaxVideoUpload = 2 << 30
+
 // nodeKeys are the keys config.toml may hold, in the order of the docs.
-var nodeKeys = []string{"name", "role", "federation", "roster", "listen", "bootstrap", "api", "store", "log_level", "allow_remote_api", "api_tls_cert", "api_tls_key", "allow_remote_api_without_tls", "metrics_token", "checkpoint_interval", "policy", "alerts"}
+var nodeKeys = []string{"name", "role", "federation", "roster", "listen", "bootstrap", "api", "store", "log_level", "allow_remote_api", "api_tls_cert", "api_tls_key", "allow_remote_api_without_tls", "metrics_token", "checkpoint_interval", "ffmpeg", "max_video_upload", "policy", "alerts"}
 
 // Load reads dir/config.toml and validates it. Errors are *Error values
 // naming the file, the line or key, and the fix. Load does not read the
@@ -207,6 +218,21 @@ func ParseNode(filename string, data []byte) (*Node, error) {
 		}
 		n.CheckpointInterval = d
 	}
+	if ff, ok, err := t.str("ffmpeg", ""); err != nil {
+		return nil, err
+	} else if ok {
+		if n.FFmpeg, err = resolve(dir, ff); err != nil {
+			return nil, invalid(filename, "ffmpeg", "%v", err)
+		}
+	}
+	n.MaxVideoUpload = DefaultMaxVideoUpload
+	if sz, ok, err := t.str("max_video_upload", ""); err != nil {
+		return nil, err
+	} else if ok {
+		if n.MaxVideoUpload, err = parseSize(sz); err != nil {
+			return nil, invalid(filename, "max_video_upload", "%v", err)
+		}
+	}
 	if n.Policy, err = parsePolicy(filename, m); err != nil {
 		return nil, err
 	}
@@ -284,4 +310,25 @@ func (n *Node) Now() time.Time {
 		return n.Clock()
 	}
 	return time.Now()
+}
+
+// parseSize reads a size such as "2GiB", "500MiB" or "1048576" (bytes),
+// from 1 MiB to 1 TiB.
+func parseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		n      int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}, {"", 1}}
+	for _, u := range units {
+		num, ok := strings.CutSuffix(s, u.suffix)
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+		if err != nil || n <= 0 || n > (1<<40)/u.n || n*u.n < 1<<20 {
+			break
+		}
+		return n * u.n, nil
+	}
+	return 0, fmt.Errorf("%q: want a size from 1MiB to 1TiB, such as \"2GiB\" or \"500MiB\"", s)
 }

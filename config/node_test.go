@@ -100,7 +100,8 @@ metrics_token = true
 			if err != nil {
 				t.Fatal(err)
 			}
-			tt.want.Policy = DefaultPolicy() // no [policy] table; policy_test.go has them
+			tt.want.Policy = DefaultPolicy()               // no [policy] table; policy_test.go has them
+			tt.want.MaxVideoUpload = DefaultMaxVideoUpload // TestVideoKeys has them
 			if !reflect.DeepEqual(*n, tt.want) {
 				t.Errorf("got  %+v\nwant %+v", *n, tt.want)
 			}
@@ -261,6 +262,33 @@ func TestSuggest(t *testing.T) {
 	}
 	if got := suggest("authorkey", memberKeys); got != "author_key" {
 		t.Errorf("suggest(authorkey) = %q", got)
+	}
+}
+
+// ffmpeg is a path resolved against the node's directory; max_video_upload
+// a size with a binary unit, 2 GiB when absent.
+func TestVideoKeys(t *testing.T) {
+	n, err := ParseNode("/x/config.toml", []byte(goodConfig+"ffmpeg = \"bin/ffmpeg\"\nmax_video_upload = \"500MiB\"\n"))
+	if err != nil || n.FFmpeg != "/x/bin/ffmpeg" || n.MaxVideoUpload != 500<<20 {
+		t.Fatalf("%v, %+v", err, n)
+	}
+	if n, err := ParseNode("/x/config.toml", []byte(goodConfig)); err != nil || n.FFmpeg != "" || n.MaxVideoUpload != 2<<30 {
+		t.Fatalf("defaults: %v, %+v", err, n)
+	}
+	for _, tt := range []struct{ size, want string }{
+		{"2 GB", `max_video_upload: "2 GB": want a size from 1MiB to 1TiB`},
+		{"0GiB", `"0GiB": want a size`},
+		{"10KiB", `"10KiB": want a size`},
+		{"2TiB", `"2TiB": want a size`},
+		{"-1MiB", `"-1MiB": want a size`},
+	} {
+		_, err := ParseNode("/x/config.toml", []byte(goodConfig+"max_video_upload = \""+tt.size+"\"\n"))
+		wantError(t, err, ErrInvalid, tt.want)
+	}
+	for _, size := range []string{"1048576", "1TiB", "2048MiB"} {
+		if _, err := ParseNode("/x/config.toml", []byte(goodConfig+"max_video_upload = \""+size+"\"\n")); err != nil {
+			t.Errorf("%s: %v", size, err)
+		}
 	}
 }
 

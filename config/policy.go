@@ -31,6 +31,13 @@ type Policy struct {
 	// MinQuality is the PDQ quality below which a hash computed from a
 	// file is not matched, 0 to 100 (0 matches everything).
 	MinQuality int
+	// VPDQQueryMatch and VPDQComparedMatch are the percentages a stored
+	// video must reach to match a queried one (vmatch): the share of the
+	// query's frames (of quality >= MinQuality) near some frame of the
+	// stored video, more than 0 and at most 100; and the share of the
+	// stored video's frames near some frame of the query, 0 to 100.
+	// Frames are near within PDQThreshold.
+	VPDQQueryMatch, VPDQComparedMatch float64
 }
 
 // Policy defaults, and the bound on pdq_threshold.
@@ -42,6 +49,10 @@ const (
 	// the bits may differ, where unrelated images start to match, and the
 	// near-match index's cost climbs towards a scan of every hash.
 	MaxPDQThreshold = 63
+	// python-threatexchange's vpdq defaults
+	// (VPDQ_QUERY_MATCH_THRESHOLD_PERCENT, VPDQ_INDEX_MATCH_THRESHOLD_PERCENT).
+	DefaultVPDQQueryMatch    = 80
+	DefaultVPDQComparedMatch = 0
 )
 
 // DefaultPolicy is the policy of a config.toml without a [policy] table:
@@ -51,6 +62,8 @@ func DefaultPolicy() Policy {
 		BlockMinAttesters: DefaultBlockMinAttesters,
 		PDQThreshold:      DefaultPDQThreshold,
 		MinQuality:        DefaultMinQuality,
+		VPDQQueryMatch:    DefaultVPDQQueryMatch,
+		VPDQComparedMatch: DefaultVPDQComparedMatch,
 	}
 }
 
@@ -95,7 +108,7 @@ func (p Policy) CheckMembers(file string, r *protocol.Roster) error {
 }
 
 // policyKeys are the keys of the [policy] table.
-var policyKeys = []string{"trust", "block_min_attesters", "pdq_threshold", "min_quality"}
+var policyKeys = []string{"trust", "block_min_attesters", "pdq_threshold", "min_quality", "vpdq_query_match", "vpdq_compared_match"}
 
 // parsePolicy reads the [policy] table; a missing table is DefaultPolicy.
 func parsePolicy(file string, m map[string]any) (Policy, error) {
@@ -126,6 +139,14 @@ func parsePolicy(file string, m map[string]any) (Policy, error) {
 		"the PDQ quality below which a file's hash is not matched"); err != nil {
 		return p, err
 	}
+	if p.VPDQQueryMatch, err = t.percent("vpdq_query_match", p.VPDQQueryMatch, false,
+		"the share of a queried video's frames that must be near a stored video's (python-threatexchange uses 80)"); err != nil {
+		return p, err
+	}
+	if p.VPDQComparedMatch, err = t.percent("vpdq_compared_match", p.VPDQComparedMatch, true,
+		"the share of a stored video's frames that must be near the queried video's (python-threatexchange uses 0)"); err != nil {
+		return p, err
+	}
 	if p.Trust, err = t.trust(); err != nil {
 		return p, err
 	}
@@ -152,6 +173,33 @@ func (t table) integer(k string, def, lo, hi int, what string) (int, error) {
 		return 0, invalid(t.file, dotted(k), "%d is out of range: want %d to %d, %s", n, lo, hi, what)
 	}
 	return int(n), nil
+}
+
+// percent returns the percentage at k (an integer or a float), def if it
+// is missing, and an error naming the range if it is above 100, below 0,
+// or 0 when zero is false.
+func (t table) percent(k string, def float64, zero bool, what string) (float64, error) {
+	v, ok := t.m[k]
+	if !ok {
+		return def, nil
+	}
+	var f float64
+	switch n := v.(type) {
+	case int64:
+		f = float64(n)
+	case float64:
+		f = n
+	default:
+		return 0, invalid(t.file, dotted(k), "want a percentage (a number, no quotes, no %%), got %s", typeName(v))
+	}
+	lo := "0"
+	if !zero {
+		lo = "more than 0"
+	}
+	if !(f >= 0 && f <= 100) || (f == 0 && !zero) {
+		return 0, invalid(t.file, dotted(k), "%v is out of range: want %s to 100, %s", f, lo, what)
+	}
+	return f, nil
 }
 
 // trust reads policy.trust: a table from member name to an array of

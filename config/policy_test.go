@@ -22,7 +22,7 @@ min_quality = 0
 trust = { "nru-demo" = ["*"], "platform-a" = ["graphic-violence", "attacker-manifesto"] }
 `, Policy{
 			Trust:             map[string][]string{"nru-demo": {"*"}, "platform-a": {"graphic-violence", "attacker-manifesto"}},
-			BlockMinAttesters: 3, PDQThreshold: 24, MinQuality: 0,
+			BlockMinAttesters: 3, PDQThreshold: 24, MinQuality: 0, VPDQQueryMatch: 80,
 		}},
 		{"trust as a sub-table", `[policy]
 [policy.trust]
@@ -30,11 +30,13 @@ trust = { "nru-demo" = ["*"], "platform-a" = ["graphic-violence", "attacker-mani
 nru-demo = ["*"]
 `, Policy{
 			Trust:             map[string][]string{"*": {"other"}, "nru-demo": {"*"}},
-			BlockMinAttesters: 2, PDQThreshold: 31, MinQuality: 50,
+			BlockMinAttesters: 2, PDQThreshold: 31, MinQuality: 50, VPDQQueryMatch: 80,
 		}},
-		{"trust no one", "[policy]\ntrust = {}\n", Policy{Trust: map[string][]string{}, BlockMinAttesters: 2, PDQThreshold: 31, MinQuality: 50}},
-		{"bounds", "[policy]\nblock_min_attesters = 1\npdq_threshold = 63\nmin_quality = 100\n",
-			Policy{BlockMinAttesters: 1, PDQThreshold: 63, MinQuality: 100}},
+		{"trust no one", "[policy]\ntrust = {}\n", Policy{Trust: map[string][]string{}, BlockMinAttesters: 2, PDQThreshold: 31, MinQuality: 50, VPDQQueryMatch: 80}},
+		{"bounds", "[policy]\nblock_min_attesters = 1\npdq_threshold = 63\nmin_quality = 100\nvpdq_query_match = 100\nvpdq_compared_match = 100\n",
+			Policy{BlockMinAttesters: 1, PDQThreshold: 63, MinQuality: 100, VPDQQueryMatch: 100, VPDQComparedMatch: 100}},
+		{"video percentages", "[policy]\nvpdq_query_match = 0.5\nvpdq_compared_match = 12.5\n",
+			Policy{BlockMinAttesters: 2, PDQThreshold: 31, MinQuality: 50, VPDQQueryMatch: 0.5, VPDQComparedMatch: 12.5}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,6 +59,10 @@ func TestParsePolicyErrors(t *testing.T) {
 	}{
 		{"not a table", `policy = "strict"`, []string{"policy: want a table", "got a string"}},
 		{"unknown key", "[policy]\npdq_treshold = 20\n", []string{"policy: unknown key \"pdq_treshold\"", "did you mean pdq_threshold?"}},
+		{"query match zero", "[policy]\nvpdq_query_match = 0\n", []string{"policy.vpdq_query_match: 0 is out of range: want more than 0 to 100"}},
+		{"query match above 100", "[policy]\nvpdq_query_match = 100.5\n", []string{"policy.vpdq_query_match: 100.5 is out of range"}},
+		{"compared match negative", "[policy]\nvpdq_compared_match = -1\n", []string{"policy.vpdq_compared_match: -1 is out of range: want 0 to 100"}},
+		{"compared match string", "[policy]\nvpdq_compared_match = \"80%\"\n", []string{"policy.vpdq_compared_match: want a percentage", "got a string"}},
 		{"threshold string", "[policy]\npdq_threshold = \"31\"\n", []string{"policy.pdq_threshold: want an integer (no quotes) from 0 to 63, got a string"}},
 		{"threshold high", "[policy]\npdq_threshold = 64\n", []string{"policy.pdq_threshold: 64 is out of range: want 0 to 63"}},
 		{"threshold negative", "[policy]\npdq_threshold = -1\n", []string{"policy.pdq_threshold: -1 is out of range"}},

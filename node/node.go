@@ -27,6 +27,7 @@ import (
 
 	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/node/alerts"
+	"github.com/staydown/staydown/node/api"
 	"github.com/staydown/staydown/node/apitls"
 	"github.com/staydown/staydown/node/checkpoints"
 	"github.com/staydown/staydown/node/gossip"
@@ -593,6 +594,13 @@ func (n *Node) random() io.Reader {
 		return n.cfg.Random
 	}
 	return rand.Reader
+}
+
+// VideoConfig implements api.VideoBackend: the ffmpeg and
+// max_video_upload of config.toml; uploads are received in the system's
+// temporary directory.
+func (n *Node) VideoConfig() api.VideoConfig {
+	return api.VideoConfig{FFmpeg: n.cfg.FFmpeg, MaxBytes: n.cfg.MaxVideoUpload}
 }
 
 // Match implements api.Backend.

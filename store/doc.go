@@ -87,6 +87,8 @@
 //	noticesigs           len(sk) || sk || notice id -> (empty)     one row per distinct signal a notice names
 //	void                 id -> why                 a logged entry without effect (SPEC 9.2, 12.5)
 //	membership           author || seq -> id       every logged membership entry, void ones too (SPEC 12.2)
+//	vpdqframes           len(sk) || sk || author || seq -> the vpdq value (SPEC 7.6)   one row per vpdq signal of an
+//	                                               addition: its key is a digest, and matching needs the frames (VPDQVideos)
 //
 // keys in retractions and disputes are the index keys of the signals the
 // entry names, in its order: len(keys) {len(sk) sk}; none means all of its
@@ -117,7 +119,7 @@
 // membership; schema 5 keyed url signals by the URL as the entry carries
 // it, not by its v2 normal form (SPEC 7.4), and so did the watchlist;
 // schema 6 kept no signal keys in retractions and disputes rows (SPEC
-// 6.2, 6.3). Open rebuilds the indexes of such a file once, in one transaction
+// 6.2, 6.3); schema 7 had no vpdqframes index. Open rebuilds the indexes of such a file once, in one transaction
 // (numbering a schema 1 file's arrivals in log order; re-deriving a
 // schema 5 file's watchlist url keys). The node's own
 // buckets came later without a schema change: Open creates them, empty,

@@ -346,8 +346,14 @@ func index(w sink, e *protocol.Entry) error {
 			return err
 		}
 		for _, s := range p.Addition.Signals {
-			if err := w.put(idxAttest, append(signalPrefix(protocol.SignalKey(s)), lk...), nil); err != nil {
+			k := append(signalPrefix(protocol.SignalKey(s)), lk...)
+			if err := w.put(idxAttest, k, nil); err != nil {
 				return err
+			}
+			if v := s.GetVpdq(); v != nil {
+				if err := w.put(idxVPDQFrames, k, v); err != nil {
+					return err
+				}
 			}
 		}
 	case *pb.Entry_Retraction:

@@ -18,7 +18,7 @@ var localBuckets = []struct {
 	nested [][]byte
 }{
 	{bucketCheckpoints, [][]byte{ckptLatest, ckptConflicts}},
-	{bucketWatchlist, [][]byte{watchSignals, watchAlerts, watchAlerted}},
+	{bucketWatchlist, [][]byte{watchSignals, watchAlerts, watchAlerted, watchVideos}},
 }
 
 // errNoLocalBuckets tells Open that a file lacks a local bucket.

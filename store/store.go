@@ -24,7 +24,8 @@ import (
 // 6: url signal keys are the v2 URL normal form (SPEC 7.4, 7.5).
 // 7: retractions and disputes values carry the keys of the signals they
 // name (SPEC 6.2, 6.3).
-const schemaVersion = 7
+// 8: vpdqframes index, the frames of every video an addition carries.
+const schemaVersion = 8
 
 // urlKeysV2 is the first schema whose url signal keys are the v2 URL
 // normal form. An older file's indexes are rebuilt, and its watchlist,
@@ -36,10 +37,14 @@ const urlKeysV2 = 6
 // the keys of the signals they name. An older file's indexes are rebuilt.
 const namedKeys = 7
 
+// vpdqFrames is the first schema with the vpdqframes index. An older
+// file's indexes are rebuilt, which fills it.
+const vpdqFrames = 8
+
 // indexOnlySchemas are the older schemas that differ from this one in
 // index layout only: Open rebuilds their indexes from the logs, once, and
 // stamps the file with schemaVersion.
-var indexOnlySchemas = map[uint64]bool{1: true, 3: true, 4: true, 5: true, 6: true}
+var indexOnlySchemas = map[uint64]bool{1: true, 3: true, 4: true, 5: true, 6: true, 7: true}
 
 // Source buckets: Rebuild keeps them.
 var (
@@ -75,6 +80,7 @@ const (
 	idxNoticeSigs
 	idxVoid
 	idxMembership
+	idxVPDQFrames
 	numIndexes
 )
 
@@ -91,6 +97,11 @@ var indexNames = [numIndexes][]byte{
 	idxNoticeSigs:  []byte("noticesigs"),
 	idxVoid:        []byte("void"),
 	idxMembership:  []byte("membership"),
+	// vpdqframes: the wire value (SPEC 7.6) of each vpdq signal of an
+	// addition, keyed as attest is (len(sk) || sk || author || seq),
+	// because its signal key is a digest and matching needs the frames
+	// (VPDQVideos).
+	idxVPDQFrames: []byte("vpdqframes"),
 }
 
 // Store is an open store file. Its methods are safe for concurrent use:

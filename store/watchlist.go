@@ -27,6 +27,9 @@ var (
 	watchSignals    = []byte("signals") // signal key -> its refs (watchedValue)
 	watchAlerts     = []byte("alerts")  // seq -> alert record (JSON, alertRecord); seq from the bucket's sequence
 	watchAlerted    = []byte("alerted") // entry id || watched signal key -> seq of the alert it raised
+	// watchVideos holds the value of each watched vpdq signal, whose key
+	// is a digest: matching needs its frames.
+	watchVideos = []byte("videos") // vpdq signal key -> its wire value (SPEC 7.6)
 )
 
 // A watched key's value is its refs (watchedValue): the version byte
@@ -138,6 +141,9 @@ type alertRecord struct {
 type WatchItem struct {
 	Key []byte
 	Ref string
+	// Value is, for a vpdq key, the signal's wire value, kept while the
+	// key is watched (WatchedVideos); nil for other keys.
+	Value []byte
 }
 
 // RefLimitError is WatchRefs' error for a ref that would be one more
@@ -156,8 +162,9 @@ func (e *RefLimitError) Unwrap() error { return ErrWatchRef }
 
 // Watched is a signal key on the watchlist and its refs.
 type Watched struct {
-	Key  []byte
-	Refs []string // in the order added
+	Key   []byte
+	Refs  []string // in the order added
+	Value []byte   // a vpdq key's value (WatchItem.Value)
 }
 
 // WatchOutcome is what WatchRefs did.
@@ -218,9 +225,18 @@ func (s *Store) WatchRefs(items []WatchItem, added func(key []byte)) (WatchOutco
 		if err != nil {
 			return err
 		}
+		vb, err := localBucket(tx, bucketWatchlist, watchVideos)
+		if err != nil {
+			return err
+		}
 		for i, it := range items {
 			v := b.Get(it.Key)
 			var refs []string
+			if it.Value != nil && vb.Get(it.Key) == nil {
+				if err := vb.Put(it.Key, it.Value); err != nil {
+					return err
+				}
+			}
 			if v == nil {
 				out.Added++
 			} else {
@@ -283,6 +299,10 @@ func (s *Store) UnwatchRefs(items []WatchItem) (UnwatchOutcome, error) {
 		if err != nil {
 			return err
 		}
+		vb, err := localBucket(tx, bucketWatchlist, watchVideos)
+		if err != nil {
+			return err
+		}
 		for _, it := range items {
 			v := b.Get(it.Key)
 			if v == nil {
@@ -310,6 +330,9 @@ func (s *Store) UnwatchRefs(items []WatchItem) (UnwatchOutcome, error) {
 			if err := b.Delete(it.Key); err != nil {
 				return err
 			}
+			if err := vb.Delete(it.Key); err != nil {
+				return err
+			}
 			out.Removed = append(out.Removed, it.Key)
 		}
 		return nil
@@ -332,6 +355,10 @@ func (s *Store) Watchlist(after []byte, limit int) (page []Watched, more bool, e
 		if err != nil {
 			return err
 		}
+		vb, err := localBucket(tx, bucketWatchlist, watchVideos)
+		if err != nil {
+			return err
+		}
 		c := b.Cursor()
 		k, v := c.First()
 		if after != nil {
@@ -348,7 +375,7 @@ func (s *Store) Watchlist(after []byte, limit int) (page []Watched, more bool, e
 			if err != nil {
 				return fmt.Errorf("%w: watchlist/signals/%x: %v", ErrCorrupt, k, err)
 			}
-			page = append(page, Watched{Key: bytes.Clone(k), Refs: refs})
+			page = append(page, Watched{Key: bytes.Clone(k), Refs: refs, Value: bytes.Clone(vb.Get(k))})
 		}
 		return nil
 	})
@@ -371,6 +398,26 @@ func (s *Store) WatchedKeys(fn func(key []byte) error) error {
 		c := wb.Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
 			if err := call(fn(k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// WatchedVideos calls fn with the key and value of every watched vpdq
+// signal (WatchItem.Value), in key order, in one read transaction,
+// stopping when fn returns an error, which it returns as is. key and
+// value are valid only during the call. fn must not call the store.
+func (s *Store) WatchedVideos(fn func(key, value []byte) error) error {
+	return s.viewCalling("watched videos", func(b *buckets, call func(error) error) error {
+		vb, err := localBucket(b.tx, bucketWatchlist, watchVideos)
+		if err != nil {
+			return err
+		}
+		c := vb.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if err := call(fn(k, v)); err != nil {
 				return err
 			}
 		}
@@ -589,6 +636,22 @@ func checkWatchlist(tx *bolt.Tx) error {
 		}
 		if _, err := parseWatched(v); err != nil {
 			return fmt.Errorf("%w: watchlist/signals/%x: %v", ErrCorrupt, k, err)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	videos, err := localBucket(tx, bucketWatchlist, watchVideos)
+	if err != nil {
+		return err
+	}
+	if err := videos.ForEach(func(k, v []byte) error {
+		sig := &pb.Signal{Value: &pb.Signal_Vpdq{Vpdq: v}}
+		if err := protocol.CheckSignal(sig); err != nil {
+			return fmt.Errorf("%w: watchlist/videos/%x: %v", ErrCorrupt, k, err)
+		}
+		if !bytes.Equal(protocol.SignalKey(sig), k) || signals.Get(k) == nil {
+			return fmt.Errorf("%w: watchlist/videos/%x: not the value of a watched vpdq signal with this key", ErrCorrupt, k)
 		}
 		return nil
 	}); err != nil {

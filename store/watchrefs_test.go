@@ -83,7 +83,7 @@ func TestWatchRefs(t *testing.T) {
 	}
 	many := make([]WatchItem, MaxWatchRefs)
 	for i := range many {
-		many[i] = WatchItem{x, fmt.Sprintf("up-%d", i)}
+		many[i] = WatchItem{Key: x, Ref: fmt.Sprintf("up-%d", i)}
 	}
 	tests := []struct {
 		name string
@@ -91,21 +91,21 @@ func TestWatchRefs(t *testing.T) {
 		want map[string][]string
 	}{
 		{"refs kept in order, each once", []op{
-			{false, []WatchItem{{x, "up-2"}, {x, "up-1"}, {y, ""}, {x, "up-2"}}, "{Added:2 Known:2 Refs:2}", ""},
-			{false, []WatchItem{{y, "up-9"}, {x, ""}}, "{Added:0 Known:2 Refs:1}", ""},
+			{false, []WatchItem{{Key: x, Ref: "up-2"}, {Key: x, Ref: "up-1"}, {Key: y, Ref: ""}, {Key: x, Ref: "up-2"}}, "{Added:2 Known:2 Refs:2}", ""},
+			{false, []WatchItem{{Key: y, Ref: "up-9"}, {Key: x, Ref: ""}}, "{Added:0 Known:2 Refs:1}", ""},
 		}, refsOf("x", []string{"up-2", "up-1"}, "y", []string{"up-9"})},
 		{"one ref removed, then the last", []op{
-			{false, []WatchItem{{x, "up-1"}, {x, "up-2"}}, "{Added:1 Known:1 Refs:2}", ""},
-			{true, []WatchItem{{x, "up-1"}, {x, "up-7"}}, "{Removed:[] Refs:1 Unknown:1}", ""},
-			{true, []WatchItem{{x, "up-2"}}, fmt.Sprintf("{Removed:[%v] Refs:0 Unknown:0}", x), ""},
+			{false, []WatchItem{{Key: x, Ref: "up-1"}, {Key: x, Ref: "up-2"}}, "{Added:1 Known:1 Refs:2}", ""},
+			{true, []WatchItem{{Key: x, Ref: "up-1"}, {Key: x, Ref: "up-7"}}, "{Removed:[] Refs:1 Unknown:1}", ""},
+			{true, []WatchItem{{Key: x, Ref: "up-2"}}, fmt.Sprintf("{Removed:[%v] Refs:0 Unknown:0}", x), ""},
 		}, refsOf()},
 		{"signal removed with all its refs", []op{
-			{false, []WatchItem{{x, "up-1"}, {x, "up-2"}, {y, "up-3"}}, "{Added:2 Known:1 Refs:3}", ""},
-			{true, []WatchItem{{x, ""}, {x, "up-1"}}, fmt.Sprintf("{Removed:[%v] Refs:0 Unknown:1}", x), ""},
+			{false, []WatchItem{{Key: x, Ref: "up-1"}, {Key: x, Ref: "up-2"}, {Key: y, Ref: "up-3"}}, "{Added:2 Known:1 Refs:3}", ""},
+			{true, []WatchItem{{Key: x, Ref: ""}, {Key: x, Ref: "up-1"}}, fmt.Sprintf("{Removed:[%v] Refs:0 Unknown:1}", x), ""},
 		}, refsOf("y", []string{"up-3"})},
 		{"as many refs as allowed, then one more", []op{
 			{false, many, fmt.Sprintf("{Added:1 Known:%d Refs:%d}", MaxWatchRefs-1, MaxWatchRefs), ""},
-			{false, []WatchItem{{y, "up-y"}, {x, "up-0"}, {x, "one-too-many"}}, "", `item 2: the signal has 32 refs already, the most it may have: "one-too-many" is one too many`},
+			{false, []WatchItem{{Key: y, Ref: "up-y"}, {Key: x, Ref: "up-0"}, {Key: x, Ref: "one-too-many"}}, "", `item 2: the signal has 32 refs already, the most it may have: "one-too-many" is one too many`},
 		}, refsOf("x", func() (r []string) {
 			for _, it := range many {
 				r = append(r, it.Ref)
@@ -113,7 +113,7 @@ func TestWatchRefs(t *testing.T) {
 			return r
 		}())},
 		{"bad ref: nothing written", []op{
-			{false, []WatchItem{{y, "ok"}, {x, "bad\tref"}}, "", `"bad\tref" holds the unprintable character`},
+			{false, []WatchItem{{Key: y, Ref: "ok"}, {Key: x, Ref: "bad\tref"}}, "", `"bad\tref" holds the unprintable character`},
 		}, refsOf()},
 	}
 	for _, tt := range tests {
@@ -177,7 +177,7 @@ func TestWatchlistPages(t *testing.T) {
 	for i := range 25 {
 		k := key(sha(fmt.Sprint(i)))
 		keys = append(keys, k)
-		items = append(items, WatchItem{k, fmt.Sprintf("up-%d", i)})
+		items = append(items, WatchItem{Key: k, Ref: fmt.Sprintf("up-%d", i)})
 	}
 	if _, err := s.WatchRefs(items, nil); err != nil {
 		t.Fatal(err)
@@ -230,7 +230,7 @@ func TestAlertCarriesRefs(t *testing.T) {
 	s, w := mustOpen(t), newWorld(t)
 	a1, a2 := w.A.next(addition(sha("x"))), w.A.next(addition(sha("y")))
 	s.mustApply(Applied, a1, a2)
-	if _, err := s.WatchRefs([]WatchItem{{key(sha("x")), "upload-123"}, {key(sha("x")), "https://host.example/v/9"}, {key(sha("y")), ""}}, nil); err != nil {
+	if _, err := s.WatchRefs([]WatchItem{{Key: key(sha("x")), Ref: "upload-123"}, {Key: key(sha("x")), Ref: "https://host.example/v/9"}, {Key: key(sha("y")), Ref: ""}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	var raised []Alert
@@ -307,7 +307,7 @@ func TestRekeyKeepsRefs(t *testing.T) {
 	s := mustOpen(t)
 	newKey := key(&pb.Signal{Value: &pb.Signal_Url{Url: v2}})
 	oldKey := append([]byte{newKey[0]}, v1...)
-	if _, err := s.WatchRefs([]WatchItem{{newKey, "up-new"}, {newKey, "up-both"}, {oldKey, "up-old"}, {oldKey, "up-both"}}, nil); err != nil {
+	if _, err := s.WatchRefs([]WatchItem{{Key: newKey, Ref: "up-new"}, {Key: newKey, Ref: "up-both"}, {Key: oldKey, Ref: "up-old"}, {Key: oldKey, Ref: "up-both"}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	s.bolt(func(tx *bolt.Tx) error { return rekeyWatchlistURLs(tx) })

@@ -103,6 +103,9 @@ func (cl *client) do(ctx context.Context, method, path string, body io.Reader, c
 	if err != nil {
 		return err
 	}
+	if s, ok := body.(sizedReader); ok {
+		req.ContentLength = s.size
+	}
 	req.Header.Set("Authorization", "Bearer "+cl.token)
 	req.Header.Set("Accept", "application/json")
 	if contentType != "" {
@@ -111,7 +114,7 @@ func (cl *client) do(ctx context.Context, method, path string, body io.Reader, c
 	res, err := cl.http.Do(req)
 	if err != nil {
 		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
-			return fmt.Errorf("the node at %s did not answer within %v", cl.addr, requestTimeout)
+			return fmt.Errorf("the node at %s did not answer within %v", cl.addr, cl.http.Timeout)
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -24,13 +27,21 @@ func (c *cli) matchCommand() *cobra.Command {
 		Long: `Match a signal, TYPE:VALUE (as "staydown hash" prints it) or a VALUE of
 --type, against every log this node holds; or,
 with --file, send FILE to the node, which hashes it (sha256, md5, and PDQ
-for a JPEG, PNG, GIF or WebP image) and matches every hash. A PDQ hash
+for a JPEG, PNG, GIF or WebP image, vPDQ for an MP4, MOV, WebM, MKV or AVI
+video) and matches every hash. A video is streamed from the file, up to
+the node's max_video_upload (default 2 GiB); it matches every stored
+video whose frames are near enough under the node's policy
+(vpdq_query_match, vpdq_compared_match), and its frames are matched
+against stored images too (frame hits). A PDQ hash
 matches every stored hash within the node's pdq_threshold (default 31);
 for a file it is matched with the image rotated and mirrored too, unless
 --no-dihedral.
 
 Prints one line per attestation (status, author, labels, entry id, time,
-and for PDQ the distance and the rotation that matched), or "no match",
+and for PDQ the distance and the rotation that matched; for a video the
+query and compared match percentages with their frame counts and the
+matching segments in seconds), or "no match"; for a video then each
+frame hit with its distance and the times of the frames that hit;
 then the verdict of the node's policy (block, review or none); with
 --file, the same for each hash under a TYPE:VALUE line. With --json, the
 node's answer: {"signal", "matched", "attestations", "verdict"}, or for a
@@ -89,20 +100,35 @@ of the file's hashes.`,
 	return cmd
 }
 
-// matchFile sends the file to /v1/match/file and prints the answer.
+// videoRequestTimeout bounds a video's match: its upload, and hashing
+// it on the node (vpdq.DefaultTimeout).
+const videoRequestTimeout = 40 * time.Minute
+
+// matchFile sends the file to /v1/match/file and prints the answer. An
+// image is read whole (at most api.MaxFileSize); a video (by its first
+// bytes) is streamed from the file with its size, up to the node's
+// max_video_upload, which the node enforces.
 func (c *cli) matchFile(ctx context.Context, name string, dihedral bool) error {
-	st, err := os.Stat(name)
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
 	switch {
 	case err != nil:
 		return err
 	case !st.Mode().IsRegular():
 		return fmt.Errorf("%s is not a regular file", display(name))
-	case st.Size() > api.MaxFileSize:
-		return fmt.Errorf("%s is %d bytes; a node matches files of up to %d bytes (32 MiB): hash it with `staydown hash` and match the hashes", display(name), st.Size(), api.MaxFileSize)
 	}
-	data, err := os.ReadFile(name)
-	if err != nil {
+	head := make([]byte, 12)
+	n, _ := io.ReadFull(f, head)
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
+	}
+	video := api.SniffVideo(head[:n]) != ""
+	if !video && st.Size() > api.MaxFileSize {
+		return fmt.Errorf("%s is %d bytes; a node matches images of up to %d bytes (32 MiB), and this is not a video it knows (MP4, MOV, WebM, MKV, AVI): hash it with `staydown hash` and match the hashes", display(name), st.Size(), api.MaxFileSize)
 	}
 	cl, err := c.client()
 	if err != nil {
@@ -113,7 +139,19 @@ func (c *cli) matchFile(ctx context.Context, name string, dihedral bool) error {
 		path += "?dihedral=false"
 	}
 	var res api.FileMatch
-	if err := cl.postBytes(ctx, path, data, &res); err != nil {
+	if video {
+		vc := *cl
+		hc := *cl.http
+		hc.Timeout = videoRequestTimeout
+		vc.http = &hc
+		err = vc.do(ctx, http.MethodPost, path, sizedReader{f, st.Size()}, "application/octet-stream", &res)
+	} else {
+		var data []byte
+		if data, err = io.ReadAll(f); err == nil {
+			err = cl.postBytes(ctx, path, data, &res)
+		}
+	}
+	if err != nil {
 		return err
 	}
 	c.code = verdictExit(res.Verdict)
@@ -122,6 +160,9 @@ func (c *cli) matchFile(ctx context.Context, name string, dihedral bool) error {
 	}
 	for i, r := range res.Results {
 		head := r.Signal.Type + ":" + r.Signal.Value
+		if r.Signal.Type == "vpdq" && res.VideoFrames != nil {
+			head = fmt.Sprintf("vpdq: %d frames", *res.VideoFrames)
+		}
 		if i < len(res.Hashes) && res.Hashes[i].Quality != nil {
 			head += fmt.Sprintf(" quality=%d", *res.Hashes[i].Quality)
 		}
@@ -129,6 +170,9 @@ func (c *cli) matchFile(ctx context.Context, name string, dihedral bool) error {
 			return err
 		}
 		if err := printAttestations(c, r.Attestations, "  "); err != nil {
+			return err
+		}
+		if err := printFrameHits(c, r.FrameHits, "  "); err != nil {
 			return err
 		}
 		if err := printVerdict(c, r, "  "); err != nil {
@@ -141,6 +185,28 @@ func (c *cli) matchFile(ctx context.Context, name string, dihedral bool) error {
 	_, err = fmt.Fprintf(c.stdout, "verdict: %s\n", res.Verdict)
 	return err
 }
+
+// sizedReader is a request body whose length is known, sent with a
+// Content-Length rather than chunked.
+type sizedReader struct {
+	io.Reader
+	size int64
+}
+
+// printFrameHits writes the stored images found in frames of a video,
+// each with the frames' times.
+func printFrameHits(c *cli, hits []api.Attestation, indent string) error {
+	if len(hits) == 0 {
+		return nil
+	}
+	if _, err := fmt.Fprintln(c.stdout, indent+"frame hits (stored images in the video):"); err != nil {
+		return err
+	}
+	return printAttestations(c, hits, indent+"  ")
+}
+
+// seconds formats a time in a video.
+func videoTime(s float64) string { return strconv.FormatFloat(s, 'f', -1, 64) + "s" }
 
 // verdictExit is match's exit code for a verdict.
 func verdictExit(v string) int {
@@ -196,6 +262,21 @@ func printAttestations(c *cli, atts []api.Attestation, indent string) error {
 				d += " (" + a.Transform + ")"
 			}
 			fields = append(fields, d)
+		}
+		if len(a.FrameTimes) > 0 {
+			ts := make([]string, len(a.FrameTimes))
+			for i, t := range a.FrameTimes {
+				ts[i] = videoTime(t)
+			}
+			fields = append(fields, "at "+strings.Join(ts, ","))
+		}
+		if v := a.Video; v != nil {
+			segs := make([]string, len(v.Segments))
+			for i, sg := range v.Segments {
+				segs[i] = videoTime(sg.From) + "-" + videoTime(sg.To)
+			}
+			fields = append(fields, fmt.Sprintf("query=%.1f%% (%d/%d frames) compared=%.1f%% (%d/%d) segments %s",
+				v.QueryPercent, v.QueryMatched, v.QueryFrames, v.ComparedPercent, v.ComparedMatched, v.ComparedFrames, strings.Join(segs, ",")))
 		}
 		line := indent + strings.Join(fields, "\t")
 		if len(notes) > 0 {

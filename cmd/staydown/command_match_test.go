@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,6 +15,8 @@ import (
 	"github.com/staydown/staydown/node/api"
 	"github.com/staydown/staydown/node/match/filehash"
 	"github.com/staydown/staydown/node/match/pdq"
+	"github.com/staydown/staydown/node/match/vpdq"
+	"github.com/staydown/staydown/node/matching"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/store"
@@ -122,7 +126,7 @@ func TestMatchErrors(t *testing.T) {
 		{"file and type", []string{"--type", "sha256", "--file", "x.jpg"}, "staydown: match: --type: give either --type TYPE VALUE or --file FILE, not both"},
 		{"file and value", []string{"--file", "x.jpg", sha}, "staydown: match: unexpected argument"},
 		{"no-dihedral without file", []string{"--type", "sha256", "--no-dihedral", sha}, "staydown: match: --no-dihedral: only with --file"},
-		{"missing file", []string{"--file", "/nonexistent/x.jpg"}, "staydown: match: stat /nonexistent/x.jpg: no such file or directory"},
+		{"missing file", []string{"--file", "/nonexistent/x.jpg"}, "staydown: match: open /nonexistent/x.jpg: no such file or directory"},
 		{"directory", []string{"--file", "/"}, "staydown: match: / is not a regular file"},
 	}
 	for _, tt := range tests {
@@ -252,5 +256,65 @@ func TestMatchURLSpellings(t *testing.T) {
 		if len(m) != before+1 || len(m[before]) != 1 || m[before][0].GetUrl() != v2 {
 			t.Errorf("%q: the node was asked %v, want %q", in, m[before:], v2)
 		}
+	}
+}
+
+// `match --file` with a video streams it to the node and prints each
+// video match with both percentages and segments, and each frame hit with
+// the frames' times; --json gives the node's answer; the exit code is the
+// verdict's.
+func TestMatchFileVideo(t *testing.T) {
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		t.Skip("ffmpeg is not installed (apt-get install ffmpeg): CI installs it")
+	}
+	n := startNode(t)
+	path := filepath.Join("..", "..", "..", "shared", "testdata", "vpdq", "videos", "chair-20-sd-bar.mp4")
+	v, err := vpdq.HashFile(t.Context(), path, vpdq.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := v.Signal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id1, id2 := protocol.ID{0x12, 0x20, 1}, protocol.ID{0x12, 0x20, 2}
+	n.fake.SetFound(sig, api.Found{
+		Attestations: []api.FoundAttestation{{
+			Attestation: store.Attestation{Author: other.AuthorKey, EntryID: id1, Seq: 1, Labels: []string{"graphic-violence"}, TimeMs: 1_700_000_000_000, Status: store.StatusActive},
+			Video: &matching.VideoMatch{QueryPercent: 90, ComparedPercent: 45.5, QueryFrames: 10, QueryMatched: 9, ComparedFrames: 22, ComparedMatched: 10,
+				Segments: []matching.Segment{{FromMs: 0, ToMs: 4000}, {FromMs: 6000, ToMs: 9500}}},
+		}},
+		FrameHits: []api.FoundAttestation{{
+			Attestation: store.Attestation{Author: other.AuthorKey, EntryID: id2, Seq: 2, Labels: []string{"attacker-manifesto"}, TimeMs: 1_700_000_000_000, Status: store.StatusActive},
+			Distance:    7, FrameTimesMs: []uint32{1000, 2500},
+		}},
+		Verdict: api.VerdictBlock,
+	})
+	frames := len(sig.GetVpdq()) / protocol.VPDQFrameSize
+	r := staydown("match", "--dir", n.dir, "--file", path)
+	lines := strings.Split(r.stdout, "\n")
+	want := []string{
+		fmt.Sprintf("vpdq: %d frames", frames),
+		"  active  platform-a  graphic-violence  " + id1.String() + "  2023-11-14T22:13:20.000Z  query=90.0% (9/10 frames) compared=45.5% (10/22) segments 0s-4s,6s-9.5s",
+		"  frame hits (stored images in the video):",
+		"    active  platform-a  attacker-manifesto  " + id2.String() + "  2023-11-14T22:13:20.000Z  distance=7  at 1s,2.5s",
+		"  verdict: block",
+		"verdict: block",
+	}
+	if r.code != exitOK || r.stderr != "" || len(lines) < 6+6 || !slices.Equal(lines[6:12], want) {
+		t.Errorf("exit %d stderr %q stdout\n%s\nwant after the sha256 and md5 results\n%s", r.code, r.stderr, r.stdout, strings.Join(want, "\n"))
+	}
+	r = staydown("match", "--dir", n.dir, "--file", path, "--json")
+	var fm api.FileMatch
+	if err := json.Unmarshal([]byte(r.stdout), &fm); err != nil || r.code != exitOK {
+		t.Fatalf("--json: exit %d %v: %s", r.code, err, r.stderr)
+	}
+	if fm.Video != "mp4" || len(fm.Hashes) != 3 || fm.Hashes[2].Type != "vpdq" || len(fm.Results) != 3 ||
+		fm.Results[2].Attestations[0].Video == nil || len(fm.Results[2].FrameHits) != 1 || fm.Verdict != "block" {
+		t.Errorf("--json answer %+v", fm)
+	}
+	q := n.fake.Queries()
+	if last := q[len(q)-1]; len(last) != 3 || !proto.Equal(last[2].Signal, sig) {
+		t.Errorf("the node was asked %d queries, not the video's sha256, md5 and vpdq", len(last))
 	}
 }

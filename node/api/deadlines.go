@@ -14,7 +14,9 @@ const (
 	// is at most MaxBodySize.
 	BodyTimeout = time.Minute
 	// FileBodyTimeout bounds an upload to /v1/match/file: 32 MiB at
-	// 1 Mbit/s takes four and a half minutes.
+	// 1 Mbit/s takes four and a half minutes. A video may take longer,
+	// at MinUploadRate, as long as no read stalls for UploadStall
+	// (match_video.go).
 	FileBodyTimeout = 10 * time.Minute
 	// WriteStall bounds each write of a response: a client that stops
 	// reading is cut off after it. A stream (/v1/events, /v1/export)
@@ -26,9 +28,12 @@ const (
 // timeouts are the deadlines a server applies; tests shorten them.
 type timeouts struct {
 	body, fileBody, writeStall time.Duration
+	// uploadStall: a video upload (match_video.go) is cut off when no
+	// byte arrives for this long.
+	uploadStall time.Duration
 }
 
-var defaultTimeouts = timeouts{body: BodyTimeout, fileBody: FileBodyTimeout, writeStall: WriteStall}
+var defaultTimeouts = timeouts{body: BodyTimeout, fileBody: FileBodyTimeout, writeStall: WriteStall, uploadStall: UploadStall}
 
 // withDeadlines sets the read deadline of r's body and returns w with a
 // write deadline renewed before each write and flush. Connections that do

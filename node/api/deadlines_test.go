@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -139,5 +140,36 @@ func TestSlowUploadsDoNotHoldTheDecoder(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("an 11-byte upload still waits after 30 s behind slow uploads")
+	}
+}
+
+// A video upload that stops sending is cut off after the upload stall,
+// long before the deadline of the whole body (a 2 GiB video at 1 MiB/s),
+// answered 400 naming the timeout, and leaves no temporary file.
+func TestStalledVideoUploadIsCutOff(t *testing.T) {
+	fake := apitest.New("bka", protocol.RoleReferral, other)
+	tmp := t.TempDir()
+	fake.SetVideoConfig(api.VideoConfig{TempDir: tmp})
+	h := api.NewServer(fake, tokens.Static(token), slog.New(slog.DiscardHandler))
+	api.SetUploadStall(h, 100*time.Millisecond)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+
+	mp4 := "\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41"
+	c := rawRequest(t, srv, "POST", "/v1/match/file", "Content-Type: video/mp4\r\nContent-Length: 10000000\r\n", mp4)
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer to a video upload that stopped (stall 100 ms): %v", err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "timeout") {
+		t.Errorf("got %d %s, want 400 naming the timeout", res.StatusCode, body)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+	if n := len(fake.Queries()); n != 0 {
+		t.Errorf("matched %d times on a video cut short", n)
 	}
 }

@@ -23,7 +23,11 @@
 //	GET  /v1/alerts?since=SEQ                             -> AlertList
 //
 // Every MatchResult carries the verdict of the node's local policy, and
-// for PDQ each attestation's stored hash and distance. /v1/match/file
+// for PDQ each attestation's stored hash and distance. For a vpdq video
+// each attestation carries in video how its stored video compares (query
+// and compared percentages, frame counts, matching segments in seconds),
+// and frame_hits lists the stored images near some frame, with the
+// frames' times. /v1/match/file
 // hashes the bytes with [filehash.Read] (sha256, md5, and PDQ with its quality
 // for an image, with its rotations and mirror images unless
 // ?dihedral=false) and matches the hashes.

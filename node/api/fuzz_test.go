@@ -80,3 +80,22 @@ func FuzzRequest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSniffVideo: SniffVideo takes any bytes, names only the containers
+// it knows, and is decided by the first 12 bytes alone.
+func FuzzSniffVideo(f *testing.F) {
+	for _, seed := range []string{"\x00\x00\x00\x20ftypisom", "\x1a\x45\xdf\xa3\x01", "RIFF\x00\x00\x00\x00AVI LIST", "RIFF\x00\x00\x00\x00WAVE", "", "ftyp", "\x00\x00\x00\x08mdat"} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got := api.SniffVideo(b)
+		switch got {
+		case "", "mp4", "matroska", "avi":
+		default:
+			t.Fatalf("SniffVideo(%q) = %q", b, got)
+		}
+		if len(b) > 12 && api.SniffVideo(b[:12]) != got {
+			t.Fatalf("SniffVideo(%q) reads past the first 12 bytes", b)
+		}
+	})
+}

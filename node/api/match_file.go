@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -59,6 +60,12 @@ type FileMatch struct {
 	// Dihedral: the rotations and mirror images of the image were matched
 	// too.
 	Dihedral bool `json:"dihedral"`
+	// Video is, for a video, its container as sniffed ("mp4" for MP4 and
+	// MOV, "matroska" for WebM and MKV, "avi"; "video" when only the
+	// Content-Type said so), and VideoFrames the frames its vpdq hash
+	// keeps. A video's hashes are sha256, md5 and vpdq.
+	Video       string `json:"video,omitempty"`
+	VideoFrames *int   `json:"video_frames,omitempty"`
 	// Results: one per hash, in the same order, as POST /v1/match gives.
 	Results []MatchResult `json:"results"`
 	// Matched: some result matched. Verdict: the strongest of the
@@ -132,16 +139,31 @@ func (s *server) matchFile(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	videoType := false
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/octet-stream" && !strings.HasPrefix(mt, "image/")) {
-			s.fail(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %q: send the file's bytes as the body, with Content-Type application/octet-stream (not a form or JSON)", ct))
+		videoType = strings.HasPrefix(mt, "video/")
+		if err != nil || (mt != "application/octet-stream" && !strings.HasPrefix(mt, "image/") && !videoType) {
+			s.fail(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %q: send the file's bytes as the body, with Content-Type application/octet-stream, image/* or video/* (not a form or JSON)", ct))
 			return
 		}
 	}
+	// A video (by its Content-Type, or its first bytes) is received into
+	// a file and hashed with vpdq (match_video.go).
+	head := make([]byte, 12)
+	nh, err := io.ReadFull(r.Body, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		s.error(w, r, fieldErr("body", "reading the file: %v", err))
+		return
+	}
+	head = head[:nh]
+	if container := SniffVideo(head); container != "" || videoType {
+		s.matchVideo(w, r, container, head, r.Body)
+		return
+	}
 	// The body is received at the client's pace before a slot is taken:
 	// a slow upload must not keep others waiting for the decoder.
-	f, body, err := filehash.Receive(r.Body, MaxFileSize)
+	f, body, err := filehash.Receive(io.MultiReader(bytes.NewReader(head), r.Body), MaxFileSize)
 	if err == nil && f.Size > 0 {
 		if err := acquireFileSlot(r.Context()); err != nil {
 			return // the client went away

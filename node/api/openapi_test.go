@@ -198,6 +198,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"Status":              api.Status{},
 		"FileMatch":           api.FileMatch{},
 		"FileHash":            api.FileHash{},
+		"VideoMatch":          api.VideoMatch{},
 		"WatchRequest":        api.WatchRequest{},
 		"WatchSignal":         api.WatchSignal{},
 		"Watchlist":           api.Watchlist{},

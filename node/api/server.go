@@ -155,7 +155,10 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	limit := int64(MaxBodySize)
 	switch r.URL.Path {
 	case "/v1/match/file":
-		limit = MaxFileSize + 1 // filehash.Read itself says when a file is too large
+		// filehash.Receive and matchVideo say themselves when a file is
+		// too large (an image beyond MaxFileSize, a video beyond the
+		// node's max_video_upload).
+		limit = max(MaxFileSize, s.videoConfig().MaxBytes) + 1
 	case "/v1/watchlist", "/v1/watchlist/remove":
 		limit = maxWatchBody
 	}

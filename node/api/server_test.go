@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/staydown/staydown/node/api"
 	"github.com/staydown/staydown/node/api/apitest"
+	"github.com/staydown/staydown/node/matching"
 	"github.com/staydown/staydown/node/status"
 	"github.com/staydown/staydown/node/tokens"
 	"github.com/staydown/staydown/protocol"
@@ -558,6 +561,51 @@ func TestMatch(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A vpdq query's answer carries, for each matching stored video, the
+// comparison (percentages, frame counts, segments in seconds), and the
+// frame hits with their hash, distance and frame times; an active frame
+// hit makes the result matched.
+func TestMatchVideo(t *testing.T) {
+	h := newHarness(t)
+	video := `["` + strings.Repeat("a5", 32) + `,100,0.0","` + strings.Repeat("5a", 32) + `,90,1.5"]`
+	sig := mustSignal(t, "vpdq", video)
+	id := func(b byte) protocol.ID { return protocol.ID{0x12, 0x20, b} }
+	var img [32]byte
+	img[0] = 7
+	h.fake.SetFound(sig, api.Found{
+		Attestations: []api.FoundAttestation{{
+			Attestation: store.Attestation{Author: other.AuthorKey, EntryID: id(1), Seq: 2, Labels: []string{"graphic-violence"}, TimeMs: 1_700_000_003_000, Status: store.StatusRetracted},
+			Video: &matching.VideoMatch{QueryPercent: 100, ComparedPercent: 12.5, QueryFrames: 2, QueryMatched: 2, ComparedFrames: 16, ComparedMatched: 2,
+				Segments: []matching.Segment{{FromMs: 0, ToMs: 1500}}},
+		}},
+		FrameHits: []api.FoundAttestation{{
+			Attestation: store.Attestation{Author: h.fake.Author(), EntryID: id(2), Seq: 5, Labels: []string{"other:a flag"}, TimeMs: 1_700_000_004_000, Status: store.StatusActive},
+			Hash:        img, Distance: 12, FrameTimesMs: []uint32{0, 1500},
+		}},
+		Verdict: api.VerdictReview,
+	})
+	i1, i2 := id(1), id(2)
+	want := `{"signal":{"type":"vpdq","value":` + strconv.Quote(api.FormatSignal(sig).Value) + `},"matched":true,"attestations":[
+		{"kind":"addition","author":"platform-a","author_key":"` + other.AuthorKey.String() + `","id":"` + i1.String() + `","seq":2,
+		 "labels":["graphic-violence"],"case_ref":"","time":"2023-11-14T22:13:23.000Z","status":"retracted","reasons":[],"equivocated":false,
+		 "video":{"query_percent":100,"compared_percent":12.5,"query_frames":2,"query_matched":2,"compared_frames":16,"compared_matched":2,
+		  "segments":[{"from":0,"to":1.5}]}}],
+		"verdict":"review",
+		"frame_hits":[{"kind":"addition","author":"bka","author_key":"` + h.fake.Author().String() + `","id":"` + i2.String() + `","seq":5,
+		 "labels":["other:a flag"],"case_ref":"","time":"2023-11-14T22:13:24.000Z","status":"active","reasons":[],"equivocated":false,
+		 "hash":"07` + strings.Repeat("00", 31) + `","distance":12,"frame_times":[0,1.5]}]}`
+	r := h.do(t, "POST", "/v1/match", `{"signals":[{"type":"vpdq","value":`+strconv.Quote(video)+`}]}`)
+	if r.code != http.StatusOK {
+		t.Fatalf("status %d: %s", r.code, r.body)
+	}
+	wantJSON(t, r.body, `{"results":[`+want+`]}`)
+	r = h.do(t, "GET", "/v1/match?type=vpdq&value="+url.QueryEscape(video), "")
+	if r.code != http.StatusOK {
+		t.Fatalf("status %d: %s", r.code, r.body)
+	}
+	wantJSON(t, r.body, want)
 }
 
 // shortBackend answers Match with fewer results than signals asked.

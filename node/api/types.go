@@ -89,8 +89,34 @@ type MatchResult struct {
 	// block, review or none (README, "Matching").
 	Verdict string `json:"verdict"`
 	// Skipped, when present, says why the signal was not matched (a PDQ
-	// hash of too low a quality).
+	// hash, or every frame of a vpdq video, of too low a quality).
 	Skipped string `json:"skipped,omitempty"`
+	// FrameHits (vpdq only): stored images (PDQ) near some frame of the
+	// video, each attestation with the stored hash, its smallest
+	// distance and the frames' timestamps (FrameTimes). They count in
+	// Matched and the Verdict as an image match does.
+	FrameHits []Attestation `json:"frame_hits,omitempty"`
+}
+
+// VideoMatch is how a stored video compares with the queried one (vpdq
+// only, README "Matching"): frames counted after dropping repeated hashes
+// and those below the policy's min_quality.
+type VideoMatch struct {
+	QueryPercent    float64 `json:"query_percent"`    // share of the query's frames near some frame of the stored video
+	ComparedPercent float64 `json:"compared_percent"` // share of the stored video's frames near some frame of the query
+	QueryFrames     int     `json:"query_frames"`
+	QueryMatched    int     `json:"query_matched"`
+	ComparedFrames  int     `json:"compared_frames"`
+	ComparedMatched int     `json:"compared_matched"`
+	// Segments are the runs of consecutive query frames that match, in
+	// seconds of the query video.
+	Segments []Segment `json:"segments"`
+}
+
+// Segment is a run of a video, from and to in seconds.
+type Segment struct {
+	From float64 `json:"from"`
+	To   float64 `json:"to"`
 }
 
 // Attestation is one addition that names the signal, or one actioned
@@ -116,6 +142,13 @@ type Attestation struct {
 	Hash      string `json:"hash,omitempty"`
 	Distance  *int   `json:"distance,omitempty"`
 	Transform string `json:"transform,omitempty"`
+	// Video (vpdq only): how the stored video this attestation carries
+	// compares with the query; absent when it carries the same value
+	// exactly and no frame was of quality enough to compare.
+	Video *VideoMatch `json:"video,omitempty"`
+	// FrameTimes (frame hits only): the timestamps, in seconds, of the
+	// query's frames near the stored image.
+	FrameTimes []float64 `json:"frame_times,omitempty"`
 }
 
 // Reason is an entry that changed an attestation's status: a retraction,
@@ -413,13 +446,39 @@ func newMatchResult(sig *pb.Signal, found Found, roster *protocol.Roster) MatchR
 			d := f.Distance
 			a.Hash, a.Distance, a.Transform = hex.EncodeToString(f.Hash[:]), &d, f.Transform
 		}
+		if v := f.Video; v != nil {
+			a.Video = &VideoMatch{QueryPercent: v.QueryPercent, ComparedPercent: v.ComparedPercent,
+				QueryFrames: v.QueryFrames, QueryMatched: v.QueryMatched, ComparedFrames: v.ComparedFrames, ComparedMatched: v.ComparedMatched,
+				Segments: make([]Segment, len(v.Segments))}
+			for j, sg := range v.Segments {
+				a.Video.Segments[j] = Segment{From: seconds(sg.FromMs), To: seconds(sg.ToMs)}
+			}
+		}
 		res.Attestations[i] = a
+		if f.Status == store.StatusActive {
+			res.Matched = true
+		}
+	}
+	for _, f := range found.FrameHits {
+		a := newAttestation(f.Attestation, roster)
+		for j, ignored := range f.Ignored {
+			a.Reasons[j].Ignored = ignored
+		}
+		d := f.Distance
+		a.Hash, a.Distance = hex.EncodeToString(f.Hash[:]), &d
+		for _, ms := range f.FrameTimesMs {
+			a.FrameTimes = append(a.FrameTimes, seconds(ms))
+		}
+		res.FrameHits = append(res.FrameHits, a)
 		if f.Status == store.StatusActive {
 			res.Matched = true
 		}
 	}
 	return res
 }
+
+// seconds turns a timestamp in ms into seconds.
+func seconds(ms uint32) float64 { return float64(ms) / 1000 }
 
 func memberName(roster *protocol.Roster, k protocol.AuthorKey) string {
 	if roster != nil {

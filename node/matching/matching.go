@@ -53,6 +53,7 @@ type Matching struct {
 	now    func() time.Time // the node's clock: when a watchlist alert was raised
 	pdq    *match.PDQIndex  // one entry per distinct stored PDQ hash, ref 0
 	exact  *keySet          // every other stored signal key, as a fingerprint
+	videos *videoIndex      // every stored video's frames (video.go)
 	cache  *matchCache      // store results per signal key
 	// watchlist is the platform's legacy-content watchlist (watchlist.go),
 	// checked against every addition stored.
@@ -61,6 +62,9 @@ type Matching struct {
 	// the PDQ hashes from the store at start-up, and the latter and
 	// building the index (BenchmarkStartupPDQ).
 	exactRead, pdqRead, pdqBuild time.Duration
+	// videoRead and videoBuild: reading the stored videos, and that and
+	// building their index.
+	videoRead, videoBuild time.Duration
 }
 
 // New builds the match indexes from every addition in st and
@@ -72,7 +76,7 @@ func New(st *store.Store, roster func() *protocol.Roster, policy config.Policy, 
 	if err := policy.CheckMembers(filepath.Join(dir, config.ConfigFile), roster()); err != nil {
 		return nil, err
 	}
-	w, err := openWatchlist(st, reg, log)
+	w, err := openWatchlist(st, policy.MinQuality, reg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -114,8 +118,15 @@ func New(st *store.Store, roster func() *protocol.Roster, policy config.Policy, 
 		debug.FreeOSMemory()
 	}
 	m.exactRead, m.pdqRead, m.pdqBuild = exactTook, read, took
+	videoRead, videoTook, err := m.loadVideos()
+	if err != nil {
+		m.pdq.Close()
+		return nil, fmt.Errorf("loading videos: %w", err)
+	}
+	m.videoRead, m.videoBuild = videoRead, videoTook
 	log.Info("match indexes built", "exact_signals", m.exact.len(), "exact_took", exactTook.Round(time.Millisecond),
-		"pdq_hashes", len(hashes), "pdq_read", read.Round(time.Millisecond), "pdq_took", took.Round(time.Millisecond))
+		"pdq_hashes", len(hashes), "pdq_read", read.Round(time.Millisecond), "pdq_took", took.Round(time.Millisecond),
+		"videos", m.videos.x.Videos(), "video_frames", m.videos.x.Frames(), "videos_read", videoRead.Round(time.Millisecond), "videos_took", videoTook.Round(time.Millisecond))
 
 	buildSeconds := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "staydown_pdq_index_build_seconds", Help: "Time to build the PDQ index from the store at start-up.",
@@ -152,6 +163,11 @@ func (m *Matching) Stored(e *protocol.Entry) {
 	for _, s := range sigs {
 		k := protocol.SignalKey(s)
 		m.cache.invalidate(k)
+		if s.GetVpdq() != nil && e.Body.GetAddition() != nil {
+			// Only additions' videos are in the store's frame index,
+			// which the video index is built from.
+			m.storedVideo(s)
+		}
 		p := s.GetPdq()
 		if len(p) != protocol.PDQSize {
 			m.exact.add(k)
@@ -175,18 +191,27 @@ func (m *Matching) Match(queries []Query) ([]Found, error) {
 			return nil, fmt.Errorf("%w: signals[%d]: %w", kind.ErrInvalid, i, err)
 		}
 		var err error
-		if protocol.TypeOf(q.Signal) == protocol.SignalPDQ {
+		switch protocol.TypeOf(q.Signal) {
+		case protocol.SignalPDQ:
 			out[i], err = m.matchPDQ(q)
-		} else if k := protocol.SignalKey(q.Signal); m.exact.has(k) {
-			out[i], err = m.lookup(k)
-		} else {
-			out[i].Verdict = VerdictNone
+		case protocol.SignalVPDQ:
+			out[i], err = m.matchVPDQ(q)
+		default:
+			out[i], err = m.lookupExact(q)
 		}
 		if err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// lookupExact answers a query for an exact signal.
+func (m *Matching) lookupExact(q Query) (Found, error) {
+	if k := protocol.SignalKey(q.Signal); m.exact.has(k) {
+		return m.lookup(k)
+	}
+	return Found{Verdict: VerdictNone}, nil
 }
 
 // lookup returns what the store says of the signal with key k, with the
@@ -452,6 +477,8 @@ func (s *keySet) len() int {
 // indexes go with it.
 func (m *Matching) Close() {
 	m.pdq.Close()
+	m.videos.x.Close()
+	m.watchlist.videos.x.Close()
 	m.watchlist.pdq.Close()
 }
 
@@ -466,9 +493,15 @@ func (m *Matching) InvalidateAll() { m.cache.invalidateAll() }
 type Startup struct {
 	ExactRead, PDQRead, PDQBuild time.Duration
 	PDQHashes                    int
+	// VideoRead is reading the stored videos, VideoBuild that and
+	// building their frame index; Videos and VideoFrames what it holds
+	// now.
+	VideoRead, VideoBuild time.Duration
+	Videos, VideoFrames   int
 }
 
 // Startup reports what building the indexes took.
 func (m *Matching) Startup() Startup {
-	return Startup{ExactRead: m.exactRead, PDQRead: m.pdqRead, PDQBuild: m.pdqBuild, PDQHashes: m.pdq.Len()}
+	return Startup{ExactRead: m.exactRead, PDQRead: m.pdqRead, PDQBuild: m.pdqBuild, PDQHashes: m.pdq.Len(),
+		VideoRead: m.videoRead, VideoBuild: m.videoBuild, Videos: m.videos.x.Videos(), VideoFrames: m.videos.x.Frames()}
 }

@@ -32,11 +32,39 @@ type Found struct {
 	// Attestations: for an exact signal, in the store's order (author,
 	// seq); for PDQ, nearest first, then by hash, then in the store's
 	// order.
+	// For vpdq: the attestations of each stored video that matches (its
+	// comparison in Video), best match first, then those of the same
+	// value stored exactly that near matching did not find.
 	Attestations []FoundAttestation
-	Verdict      Verdict
+	// FrameHits are, for vpdq, the attestations of stored images (PDQ)
+	// near some frame of the queried video: a still of known content in
+	// it. They weigh in the verdict as an image match does.
+	FrameHits []FoundAttestation
+	Verdict   Verdict
 	// Skipped, when not empty, says why the signal was not matched (a PDQ
-	// hash below the policy's min_quality); Attestations is then empty.
+	// hash, or every frame of a vpdq signal, below the policy's
+	// min_quality); Attestations is then empty, except for a vpdq value
+	// stored exactly.
 	Skipped string
+}
+
+// VideoMatch is how a stored video compares with a queried one (vmatch):
+// frames counted after deduplication and the quality filter.
+type VideoMatch struct {
+	QueryPercent    float64 // 100 * QueryMatched / QueryFrames
+	ComparedPercent float64 // 100 * ComparedMatched / ComparedFrames
+	QueryFrames     int
+	QueryMatched    int // query frames near some frame of the stored video
+	ComparedFrames  int
+	ComparedMatched int // stored frames near some frame of the query
+	// Segments are the runs of consecutive query frames that match, by
+	// the timestamps of their first and last frame.
+	Segments []Segment
+}
+
+// Segment is a run of a video, from and to timestamps in milliseconds.
+type Segment struct {
+	FromMs, ToMs uint32
 }
 
 // FoundAttestation is one attestation of a Found, with where it was found.
@@ -48,6 +76,13 @@ type FoundAttestation struct {
 	Hash      [32]byte
 	Distance  int
 	Transform string
+	// Video is, for a vpdq query, how the stored video this attestation
+	// carries compares with the query; nil for an exact match and for
+	// frame hits.
+	Video *VideoMatch
+	// FrameTimesMs are, for a frame hit (Found.FrameHits), the timestamps
+	// in ms of the query's frames within the threshold of Hash.
+	FrameTimesMs []uint32
 	// Ignored, when not nil, is one flag per Reasons: an allow entry or
 	// a dispute by a member the node's policy does not trust for the
 	// attestation's labels, which the verdict ignores (shown so that a

@@ -41,6 +41,9 @@ type watchlist struct {
 
 	exact *keySet         // exact watched keys (fingerprints: a hit is confirmed in the store)
 	pdq   *match.PDQIndex // watched PDQ hashes, ref 0
+	// videos are the watched videos (vpdq) whose value the store keeps,
+	// for near matching; their keys are in exact too.
+	videos *watchedVideos
 
 	mu sync.Mutex // guards pending
 	// pending holds the alerts an apply transaction raised, by entry,
@@ -50,8 +53,13 @@ type watchlist struct {
 }
 
 // openWatchlist loads the watchlist kept in st.
-func openWatchlist(st *store.Store, reg prometheus.Registerer, log *slog.Logger) (*watchlist, error) {
-	w := &watchlist{store: st, log: log, exact: newKeySet(), pdq: match.NewPDQIndex(), pending: map[protocol.ID][]RaisedAlert{}}
+func openWatchlist(st *store.Store, minQuality int, reg prometheus.Registerer, log *slog.Logger) (*watchlist, error) {
+	w := &watchlist{store: st, log: log, exact: newKeySet(), pdq: match.NewPDQIndex(), pending: map[protocol.ID][]RaisedAlert{},
+		videos: newWatchedVideos(minQuality)}
+	if err := st.WatchedVideos(func(k, v []byte) error { return w.videos.add(k, v) }); err != nil {
+		w.videos.x.Close()
+		return nil, fmt.Errorf("watchlist: %w", err)
+	}
 	// Watch adds to the index under the store's write lock: its merges
 	// (seconds at 10 million hashes) must not hold up the apply loop.
 	w.pdq.MergeInBackground()
@@ -93,6 +101,7 @@ func (w *watchlist) add(k []byte) {
 }
 
 func (w *watchlist) remove(k []byte) {
+	w.videos.remove(k)
 	if isPDQKey(k) {
 		w.pdq.Remove(match.Hash(k[1:]), 0)
 	} else {
@@ -106,6 +115,9 @@ type watchHit struct {
 	signal   []byte // the attested signal's key
 	distance int    // pdq only
 	att      store.Attestation
+	// watchedSig and signalSig are the signals, for vpdq, whose keys
+	// (digests) do not give them back (keySignal); nil otherwise.
+	watchedSig, signalSig *pb.Signal
 }
 
 // checkedItems checks a request's signals and refs and returns them as
@@ -121,7 +133,7 @@ func checkedItems(items []WatchItem) ([]store.WatchItem, error) {
 				return nil, fmt.Errorf("%w: signals[%d]: ref: %w", kind.ErrInvalid, i, err)
 			}
 		}
-		out[i] = store.WatchItem{Key: protocol.SignalKey(it.Signal), Ref: it.Ref}
+		out[i] = store.WatchItem{Key: protocol.SignalKey(it.Signal), Ref: it.Ref, Value: it.Signal.GetVpdq()}
 	}
 	return out, nil
 }
@@ -141,8 +153,19 @@ func (m *Matching) Watch(items []WatchItem) (WatchOutcome, error) {
 	// transaction: an apply that commits after it sees the key in both;
 	// one that committed before it is in what storedHits reads below.
 	var added [][]byte
+	videos := map[string][]byte{}
+	for _, it := range checked {
+		if it.Value != nil {
+			videos[string(it.Key)] = it.Value
+		}
+	}
 	stored, err := m.store.WatchRefs(checked, func(k []byte) {
 		w.add(k)
+		if v := videos[string(k)]; v != nil {
+			if err := w.videos.add(k, v); err != nil {
+				m.log.Error("watchlist: a video not indexed for near matching", "key", fmt.Sprintf("%x", k), "err", err)
+			}
+		}
 		added = append(added, k)
 	})
 	if err != nil {
@@ -217,7 +240,11 @@ func (m *Matching) Watchlist(after []byte, limit int) (WatchPage, error) {
 	}
 	out := WatchPage{Signals: make([]WatchedSignal, len(page)), More: more, Total: m.watchlist.len()}
 	for i, p := range page {
-		out.Signals[i] = WatchedSignal{Signal: keySignal(p.Key), Key: p.Key, Refs: p.Refs}
+		sig := keySignal(p.Key)
+		if p.Value != nil {
+			sig = &pb.Signal{Value: &pb.Signal_Vpdq{Vpdq: p.Value}}
+		}
+		out.Signals[i] = WatchedSignal{Signal: sig, Key: p.Key, Refs: p.Refs}
 	}
 	return out, nil
 }
@@ -226,6 +253,7 @@ func (m *Matching) Watchlist(after []byte, limit int) (WatchPage, error) {
 // the watched key k.
 func (m *Matching) storedHits(k []byte) ([]watchHit, error) {
 	var hits []watchHit
+	var watchedSig, signalSig *pb.Signal
 	addHits := func(signal []byte, distance int) error {
 		atts, err := m.store.Match(signal)
 		if err != nil {
@@ -233,10 +261,40 @@ func (m *Matching) storedHits(k []byte) ([]watchHit, error) {
 		}
 		for _, a := range atts {
 			if m.alerting(a) {
-				hits = append(hits, watchHit{watched: k, signal: signal, distance: distance, att: a})
+				hits = append(hits, watchHit{watched: k, signal: signal, distance: distance, att: a, watchedSig: watchedSig, signalSig: signalSig})
 			}
 		}
 		return nil
+	}
+	if v, ok := m.watchlist.videos.get(k); ok {
+		// A watched video: every stored video that matches it, and the
+		// same value stored exactly.
+		watchedSig = &pb.Signal{Value: &pb.Signal_Vpdq{Vpdq: v.value}}
+		results, err := m.videos.x.Query(v.frames, m.videoParams())
+		if err != nil {
+			return nil, err
+		}
+		seen := false
+		for _, r := range results {
+			if !r.Match {
+				break
+			}
+			sk := m.videos.key(r.Ref)
+			seen = seen || bytes.Equal(sk, k)
+			value, err := m.store.VPDQValue(sk)
+			if err != nil {
+				return nil, err
+			}
+			signalSig = &pb.Signal{Value: &pb.Signal_Vpdq{Vpdq: value}}
+			if err := addHits(sk, 0); err != nil {
+				return nil, err
+			}
+		}
+		if seen || !m.exact.has(k) {
+			return hits, nil
+		}
+		signalSig = watchedSig
+		return hits, addHits(k, 0)
 	}
 	if !isPDQKey(k) {
 		if !m.exact.has(k) {
@@ -257,6 +315,8 @@ func (m *Matching) storedHits(k []byte) ([]watchHit, error) {
 type watchCandidate struct {
 	watched, signal []byte
 	distance        int
+	// vpdq: the watched signal and the addition's
+	watchedSig, signalSig *pb.Signal
 }
 
 // watchCandidates checks an addition's signals against the watchlist's
@@ -270,14 +330,21 @@ func (m *Matching) watchCandidates(a *pb.Addition) []watchCandidate {
 	var cands []watchCandidate
 	for _, s := range a.Signals {
 		k := protocol.SignalKey(s)
+		if s.GetVpdq() != nil {
+			cands = append(cands, m.watchedVideoCandidates(k, s)...)
+		}
 		if !isPDQKey(k) {
 			if w.exact.has(k) {
-				cands = append(cands, watchCandidate{k, k, 0})
+				c := watchCandidate{watched: k, signal: k}
+				if s.GetVpdq() != nil {
+					c.watchedSig, c.signalSig = s, s
+				}
+				cands = append(cands, c)
 			}
 			continue
 		}
 		for _, r := range w.pdq.Query(match.Hash(k[1:]), m.policy.PDQThreshold) {
-			cands = append(cands, watchCandidate{append([]byte{pdqTag}, r.Hash[:]...), k, r.Distance})
+			cands = append(cands, watchCandidate{watched: append([]byte{pdqTag}, r.Hash[:]...), signal: k, distance: r.Distance})
 		}
 	}
 	return cands
@@ -310,7 +377,7 @@ func (m *Matching) checkAddition(tx *store.Writes, e *protocol.Entry, now int64)
 		}
 		for _, att := range atts {
 			if att.EntryID == e.ID && m.alerting(att) {
-				hits = append(hits, watchHit{watched: c.watched, signal: c.signal, distance: c.distance, att: att})
+				hits = append(hits, watchHit{watched: c.watched, signal: c.signal, distance: c.distance, att: att, watchedSig: c.watchedSig, signalSig: c.signalSig})
 			}
 		}
 	}
@@ -364,7 +431,13 @@ func (m *Matching) storedAlerts(e *protocol.Entry) {
 func raise(tx *store.Writes, hits []watchHit, now int64) ([]RaisedAlert, error) {
 	var raised []RaisedAlert
 	for _, h := range hits {
-		watched, signal := keySignal(h.watched), keySignal(h.signal)
+		watched, signal := h.watchedSig, h.signalSig
+		if watched == nil {
+			watched = keySignal(h.watched)
+		}
+		if signal == nil {
+			signal = keySignal(h.signal)
+		}
 		a, ok, err := tx.Raise(store.Alert{RaisedMs: now, Watched: watched, Signal: signal, Distance: h.distance, EntryID: h.att.EntryID})
 		if err != nil {
 			return nil, err

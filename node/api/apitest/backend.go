@@ -45,7 +45,9 @@ type Backend struct {
 	export     []byte
 	atts       map[string][]store.Attestation // by protocol.SignalKey
 	verdicts   map[string]api.Verdict         // by protocol.SignalKey
-	ignored    map[string][][]bool            // by protocol.SignalKey: FoundAttestation.Ignored of each
+	found      map[string]api.Found           // by protocol.SignalKey: answered as is (SetFound)
+	video      api.VideoConfig
+	ignored    map[string][][]bool // by protocol.SignalKey: FoundAttestation.Ignored of each
 	published  []*pb.Entry
 	signed     []*protocol.Entry
 	matched    [][]*pb.Signal
@@ -90,7 +92,7 @@ func New(name string, role protocol.Role, others ...protocol.Member) *Backend {
 	st := api.Status{ID: self.PeerID, Name: name, Role: string(role), Author: self.AuthorKey.String(), Federation: Federation,
 		Member: true, Heads: map[string]uint64{}, Flagged: []string{}, Listen: []string{}, StoreWritable: true, OwnHeadConfirmed: true}
 	return &Backend{key: key, roster: roster, name: name, others: map[string]protocol.Head{}, status: st,
-		atts: map[string][]store.Attestation{}, verdicts: map[string]api.Verdict{}, ignored: map[string][][]bool{}, watched: map[string]*watchedSignal{}}
+		atts: map[string][]store.Attestation{}, verdicts: map[string]api.Verdict{}, found: map[string]api.Found{}, ignored: map[string][][]bool{}, watched: map[string]*watchedSignal{}}
 }
 
 // Key is the author key the fake gives member name (its own, and those of
@@ -122,6 +124,28 @@ func (b *Backend) Attest(sig *pb.Signal, atts ...store.Attestation) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.atts[string(protocol.SignalKey(sig))] = atts
+}
+
+// SetVideoConfig sets what VideoConfig returns (api.VideoBackend).
+func (b *Backend) SetVideoConfig(c api.VideoConfig) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.video = c
+}
+
+// VideoConfig implements api.VideoBackend: what SetVideoConfig set.
+func (b *Backend) VideoConfig() api.VideoConfig {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.video
+}
+
+// SetFound makes Match answer f, as is, for sig (for answers the other
+// setters cannot shape: a video's matches and frame hits).
+func (b *Backend) SetFound(sig *pb.Signal, f api.Found) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.found[string(protocol.SignalKey(sig))] = f
 }
 
 // SetVerdict makes Match answer v as the verdict for sig, instead of the
@@ -354,6 +378,10 @@ func (b *Backend) Match(ctx context.Context, queries []api.Query) ([]api.Found, 
 	}
 	out := make([]api.Found, len(queries))
 	for i, q := range queries {
+		if f, ok := b.found[string(protocol.SignalKey(q.Signal))]; ok {
+			out[i] = f
+			continue
+		}
 		if q.Quality != api.NoQuality && q.Quality < MinQuality {
 			out[i] = api.Found{Verdict: api.VerdictNone, Skipped: fmt.Sprintf("quality %d is below %d: not matched", q.Quality, MinQuality)}
 			continue
