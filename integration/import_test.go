@@ -13,7 +13,7 @@ import (
 // importSummary is the part of `import --json` the tests read.
 type importSummary struct {
 	Rows, Rejected, Added, Skipped, Retracted, NotAttested, Entries int
-	Problems                                                       []string
+	Problems                                                        []string
 }
 
 func runImport(t *testing.T, n *node, file string, wantCode int, extra ...string) importSummary {

@@ -2,7 +2,6 @@ package interop
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -98,8 +97,6 @@ func readMISP(r io.Reader, sink Sink) error {
 	}
 	return nil
 }
-
-var errStop = errors.New("stop")
 
 func readMISPEvent(e *mispEvent, sink Sink) error {
 	eventLabels := tagLabels(e.Tag)

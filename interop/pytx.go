@@ -95,8 +95,6 @@ func readPyTXCSV(r io.Reader, sink Sink) error {
 		if err == io.EOF {
 			return nil
 		}
-		line, _ := cr.FieldPos(0)
-		where := lineRef(line)
 		if pe, ok := errors.AsType[*csv.ParseError](err); ok {
 			sink.Reject(Problem{Where: lineRef(pe.StartLine), Reason: "bad CSV: " + pe.Err.Error()})
 			continue
@@ -104,6 +102,9 @@ func readPyTXCSV(r io.Reader, sink Sink) error {
 		if err != nil {
 			return err
 		}
+		// FieldPos only after a record was read: on an error it panics.
+		line, _ := cr.FieldPos(0)
+		where := lineRef(line)
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue
 		}
