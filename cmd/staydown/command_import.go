@@ -162,6 +162,7 @@ func (c *cli) runImport(ctx context.Context, name, format string, labels []strin
 		batch.Signals, size = batch.Signals[:0], 0
 		return nil
 	}
+	var deleted []api.ImportSignal
 	err = readImport(path, f, interop.Sink{
 		Row: func(r interop.Row) error {
 			if !r.Deleted && len(r.Labels) == 0 && len(labels) == 0 {
@@ -169,10 +170,14 @@ func (c *cli) runImport(ctx context.Context, name, format string, labels []strin
 			}
 			t, v := protocol.SignalValue(r.Signal)
 			s := api.ImportSignal{Type: string(t), Value: v, Labels: r.Labels, Deleted: r.Deleted}
-			n := len(v) + 64
-			for _, l := range r.Labels {
-				n += len(l) + 4
+			if r.Deleted {
+				// Sent together at the end: the node retracts an entry
+				// once (SPEC 9.2), so the deleted signals of one entry
+				// must reach it in one batch, not spread over several.
+				deleted = append(deleted, s)
+				return nil
 			}
+			n := importSize(s)
 			if len(batch.Signals) == importBatchSignals || size+n > importBatchBytes {
 				if err := flush(); err != nil {
 					return err
@@ -185,6 +190,16 @@ func (c *cli) runImport(ctx context.Context, name, format string, labels []strin
 		Reject: func(interop.Problem) {},
 	})
 	if err == nil {
+		err = flush()
+	}
+	for len(deleted) > 0 && err == nil {
+		n, bytes := 0, 0
+		for n < len(deleted) && n < importBatchSignals && bytes+importSize(deleted[n]) <= importBatchBytes {
+			bytes += importSize(deleted[n])
+			n++
+		}
+		batch.Signals = deleted[:max(n, 1)]
+		deleted = deleted[max(n, 1):]
 		err = flush()
 	}
 	prog.done()
@@ -254,6 +269,15 @@ func (c *cli) importFormat(path, format string) (interop.Format, error) {
 		return "", err
 	}
 	return interop.Detect(head[:n])
+}
+
+// importSize estimates the bytes a signal takes in a batch's JSON body.
+func importSize(s api.ImportSignal) int {
+	n := len(s.Value)*5/4 + 64 // JSON escapes (a vpdq value is JSON itself)
+	for _, l := range s.Labels {
+		n += len(l) + 4
+	}
+	return n
 }
 
 func readImport(path string, f interop.Format, sink interop.Sink) error {
