@@ -13,15 +13,19 @@ import (
 // (the same read that refuses a duplicate addition in Publish), so that an
 // import skips what this member attests already.
 func (n *Node) OwnAttestations(ctx context.Context, sigs []*pb.Signal) ([][]store.Attestation, error) {
-	out := make([][]store.Attestation, len(sigs))
+	keys := make([][]byte, len(sigs))
 	for i, s := range sigs {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		atts, err := n.store.Match(protocol.SignalKey(s))
-		if err != nil {
-			return nil, err
-		}
+		keys[i] = protocol.SignalKey(s)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	all, err := n.store.MatchMany(keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]store.Attestation, len(sigs))
+	for i, atts := range all {
 		for _, a := range atts {
 			if a.Author == n.me.AuthorKey {
 				out[i] = append(out[i], a)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -19,7 +20,16 @@ import (
 // importBenchRows is the size of the list BenchmarkImportMillion imports
 // (issue 15: a million signals in under 60 s, signing included, every
 // node matching the last within 30 s of the end).
-const importBenchRows = 1_000_000
+// STAYDOWN_IMPORT_BENCH_ROWS sets another size, for profiling.
+var importBenchRows = 1_000_000
+
+func init() {
+	if v := os.Getenv("STAYDOWN_IMPORT_BENCH_ROWS"); v != "" {
+		if n, err := strconv.Atoi(v); err == nil && n > 0 {
+			importBenchRows = n
+		}
+	}
+}
 
 // BenchmarkImportMillion imports a CSV of a million md5 signals on the
 // referral node of a 3-node loopback federation (real nodes: libp2p,
