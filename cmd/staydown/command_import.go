@@ -6,7 +6,9 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,6 +23,7 @@ import (
 const (
 	importBatchSignals = api.MaxImportSignals
 	importBatchBytes   = api.MaxBodySize * 3 / 4
+	importInFlight     = 2
 )
 
 func (c *cli) importCommand() *cobra.Command {
@@ -143,22 +146,63 @@ func (c *cli) runImport(ctx context.Context, name, format string, labels []strin
 	}
 	prog := newProgress(c.stderr, sum.Rows, c.json)
 	batch := api.ImportRequest{Labels: labels, CaseRef: caseRef, DryRun: dryRun}
-	size, sent := 0, 0
-	flush := func() error {
-		if len(batch.Signals) == 0 {
-			return nil
-		}
+	size := 0
+	// Batches go out importInFlight at a time, so that the node checks
+	// one while it signs and stores another. mu guards sum, sent and
+	// sendErr.
+	var mu sync.Mutex
+	sent := 0
+	var sendErr error
+	send := func(req api.ImportRequest) error {
 		var out api.ImportOutcome
-		if err := cl.call(ctx, http.MethodPost, "/v1/import", batch, &out); err != nil {
-			return fmt.Errorf("%w (sent before this error: %d of %d signals, of which %d added and %d skipped; run the same import again to finish)", err, sent, sum.Rows, sum.Added, sum.Skipped)
+		err := cl.call(ctx, http.MethodPost, "/v1/import", req, &out)
+		if err != nil && ctx.Err() == nil {
+			// A batch in flight beside this one may have published a
+			// signal this one also lists (409): sent again, the node
+			// skips it. A batch that is wrong fails twice.
+			err = cl.call(ctx, http.MethodPost, "/v1/import", req, &out)
 		}
-		sent += len(batch.Signals)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			if sendErr == nil {
+				sendErr = fmt.Errorf("%w (sent before this error: %d of %d signals, of which %d added and %d skipped; run the same import again to finish)", err, sent, sum.Rows, sum.Added, sum.Skipped)
+			}
+			return sendErr
+		}
+		sent += len(req.Signals)
 		sum.Added += out.Added
 		sum.Skipped += out.Skipped
 		sum.Retracted += out.Retracted
 		sum.NotAttested += out.NotAttested
 		sum.Entries += len(out.Entries)
 		prog.update(sent)
+		return nil
+	}
+	jobs := make(chan api.ImportRequest)
+	var wg sync.WaitGroup
+	for range importInFlight {
+		wg.Go(func() {
+			for req := range jobs {
+				send(req)
+			}
+		})
+	}
+	failed := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return sendErr
+	}
+	flush := func() error {
+		if len(batch.Signals) == 0 {
+			return nil
+		}
+		if err := failed(); err != nil {
+			return err
+		}
+		req := batch
+		req.Signals = slices.Clone(batch.Signals)
+		jobs <- req
 		batch.Signals, size = batch.Signals[:0], 0
 		return nil
 	}
@@ -192,15 +236,21 @@ func (c *cli) runImport(ctx context.Context, name, format string, labels []strin
 	if err == nil {
 		err = flush()
 	}
+	close(jobs)
+	wg.Wait()
+	if err == nil {
+		err = failed()
+	}
 	for len(deleted) > 0 && err == nil {
 		n, bytes := 0, 0
 		for n < len(deleted) && n < importBatchSignals && bytes+importSize(deleted[n]) <= importBatchBytes {
 			bytes += importSize(deleted[n])
 			n++
 		}
-		batch.Signals = deleted[:max(n, 1)]
+		req := batch
+		req.Signals = deleted[:max(n, 1)]
 		deleted = deleted[max(n, 1):]
-		err = flush()
+		err = send(req)
 	}
 	prog.done()
 	if err != nil {
