@@ -100,6 +100,11 @@ func (c *cli) runImport(ctx context.Context, name, format string, labels []strin
 	if len(caseRef) > protocol.MaxCaseRefLen {
 		return fmt.Errorf("--case: %d bytes, limit %d", len(caseRef), protocol.MaxCaseRefLen)
 	}
+	if format != "" {
+		if _, err := interop.ParseFormat(format); err != nil {
+			return usageError{fmt.Errorf("--format: %w", err)}
+		}
+	}
 	path, cleanup, err := c.importFile(name)
 	if err != nil {
 		return err
