@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -106,4 +107,55 @@ func TestImportAcrossNodes(t *testing.T) {
 	if _, errs, code := cli(t, "import", "--dir", nru.dir, junk); code != 2 || !strings.Contains(errs, "cut short") {
 		t.Fatalf("truncated JSON: exit %d: %s", code, errs)
 	}
+}
+
+// TestImportInterrupted kills `staydown import` while it publishes and
+// runs it again: the re-run skips what was published, adds the rest, and
+// every signal ends up attested once.
+func TestImportInterrupted(t *testing.T) {
+	c := newCluster(t, "nru=referral", "platform-a=platform")
+	c.startAll()
+	nru, pa := c.nodes["nru"], c.nodes["platform-a"]
+	c.waitMesh(nru, pa)
+
+	const rows = 60_000
+	var b strings.Builder
+	for i := range rows {
+		fmt.Fprintf(&b, "md5:%032x\n", i)
+	}
+	list := filepath.Join(t.TempDir(), "list.csv")
+	if err := os.WriteFile(list, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "import", "--dir", nru.dir, "--label", "graphic-violence", list)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "the first entries of the import", func() bool {
+		return c.status(nru).Heads["nru"] >= 3
+	})
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	before := c.status(nru).Heads["nru"]
+	if before*1000 >= rows {
+		t.Skipf("the import finished (%d entries) before it could be interrupted: nothing to test on this machine", before)
+	}
+
+	s := runImport(t, nru, list, 0, "--label", "graphic-violence")
+	if s.Skipped == 0 || s.Added+s.Skipped != rows {
+		t.Fatalf("re-run: %+v (after %d entries)", s, before)
+	}
+	for i := 0; i < rows; i += rows / 40 {
+		r, _ := c.match(nru, "md5", fmt.Sprintf("%032x", i))
+		if len(r.Attestations) != 1 {
+			t.Fatalf("signal %d: %d attestations, want 1", i, len(r.Attestations))
+		}
+	}
+	last := fmt.Sprintf("%032x", rows-1)
+	waitFor(t, 30*time.Second, "platform-a matches the last signal", func() bool {
+		r, _ := c.match(pa, "md5", last)
+		return r.Matched
+	})
 }
