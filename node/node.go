@@ -563,12 +563,16 @@ func (n *Node) checkNewSignals(body *pb.Entry) error {
 		return nil
 	}
 	var dup []string
-	for _, s := range a.Signals {
-		atts, err := n.store.Match(protocol.SignalKey(s))
-		if err != nil {
-			return err
-		}
-		for _, at := range atts {
+	keys := make([][]byte, len(a.Signals))
+	for i, s := range a.Signals {
+		keys[i] = protocol.SignalKey(s)
+	}
+	all, err := n.store.MatchMany(keys) // one read transaction for the entry's signals
+	if err != nil {
+		return err
+	}
+	for i, s := range a.Signals {
+		for _, at := range all[i] {
 			if at.Author == n.me.AuthorKey && at.Kind == protocol.KindAddition && at.Status == store.StatusActive {
 				dup = append(dup, fmt.Sprintf("%s (entry %s)", protocol.FormatSignal(s), at.EntryID))
 				break

@@ -88,7 +88,8 @@ to the running node's HTTP API, found through the node directory given with
 
 Exit codes: 0 success; 2 any error; "match" exits with its verdict: 0
 block, 3 review, 1 none; "audit", "log import", "proof verify" and "store
-check" exit 1 when something does not hold.`,
+check" exit 1 when something does not hold; "import" exits 1 when some
+rows were rejected (the others imported).`,
 		Version:           versionText(),
 		SilenceErrors:     true,
 		SilenceUsage:      true,
@@ -114,6 +115,7 @@ check" exit 1 when something does not hold.`,
 		c.auditCommand(),
 		c.proofCommand(),
 		c.hashCommand(),
+		c.importCommand(),
 		c.watchCommand(),
 		c.alertsCommand(),
 		c.statusCommand(),

@@ -108,6 +108,8 @@ func TestOpenAPIResponses(t *testing.T) {
 		code         int
 	}{
 		{nil, "POST", "/v1/additions", "", `{"signals":[` + signal + `],"labels":["graphic-violence"],"case_ref":"C-2"}`, 201},
+		{nil, "POST", "/v1/import", "", `{"signals":[` + signal + `],"labels":["graphic-violence"]}`, 201},
+		{nil, "POST", "/v1/import", "", `{"signals":[` + signal + `],"labels":["graphic-violence"],"dry_run":true}`, 200},
 		{fail(fmt.Errorf("%w: this member attests sha256:%s already", api.ErrConflict, sha)), "POST", "/v1/additions", "", `{"signals":[` + signal + `],"labels":["graphic-violence"]}`, 409},
 		{fail(fmt.Errorf("%w: own log not confirmed yet", api.ErrUnavailable)), "POST", "/v1/additions", "", `{"signals":[` + signal + `],"labels":["graphic-violence"]}`, 503},
 		{fail(fmt.Errorf("store: %w", store.ErrNoSpace)), "POST", "/v1/additions", "", `{"signals":[` + signal + `],"labels":["graphic-violence"]}`, 507},

@@ -239,6 +239,8 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"Removal":             api.Removal{},
 		"RoleChange":          api.RoleChange{},
 		"Revocation":          api.Revocation{},
+		"ImportRequest":       api.ImportRequest{},
+		"ImportOutcome":       api.ImportOutcome{},
 	}
 	schemas := openAPI(t).Components.Schemas
 	for name, v := range types {

@@ -69,6 +69,7 @@ func NewServer(b Backend, keys *tokens.Keeper, log *slog.Logger) http.Handler {
 		"/v1/allows":           {http.MethodPost: {publish, publishEntry(s, func(r *AllowRequest) (*pb.Entry, error) { return r.Entry() })}},
 		"/v1/match":            {http.MethodPost: {match, s.matchMany}, http.MethodGet: {match, s.matchOne}},
 		"/v1/match/file":       {http.MethodPost: {match, s.matchFile}},
+		"/v1/import":           {http.MethodPost: {publish, s.importBatch}},
 		"/v1/watchlist":        {http.MethodPost: {publish, s.watch}, http.MethodGet: {read, s.watchlist}},
 		"/v1/watchlist/remove": {http.MethodPost: {publish, s.unwatch}},
 		"/v1/alerts":           {http.MethodGet: {read, s.alerts}},
