@@ -349,25 +349,10 @@ func thin(frames []Frame, interval int) []Frame {
 	return out
 }
 
-// decode runs ffmpeg once and hashes what it pipes. In sampling mode
-// (!opts.EveryFrame) a video for which ffmpeg skipping non-reference frames
-// leaves nothing at all (a stream whose every frame is marked disposable) is
-// decoded again without skipping.
+// decode runs ffmpeg once and hashes the frames it pipes: every frame, or
+// in sampling mode (!opts.EveryFrame) the first frame at or after each
+// whole interval of the video's time (package doc, "What is hashed").
 func decode(parent context.Context, ffmpeg, path string, info streamInfo, opts Options) (Video, error) {
-	v, err := decodeOnce(parent, ffmpeg, path, info, opts, !opts.EveryFrame)
-	if errors.Is(err, errNoFrames) && !opts.EveryFrame {
-		v, err = decodeOnce(parent, ffmpeg, path, info, opts, false)
-	}
-	if errors.Is(err, errNoFrames) {
-		return Video{}, fmt.Errorf("%w: ffmpeg decoded no frames", ErrMalformed)
-	}
-	return v, err
-}
-
-// errNoFrames is decodeOnce's "ffmpeg ran to the end and piped no frame".
-var errNoFrames = errors.New("no frames")
-
-func decodeOnce(parent context.Context, ffmpeg, path string, info streamInfo, opts Options, skipNonRef bool) (Video, error) {
 	v := Video{Width: info.width, Height: info.height, Rotation: info.rotation, FrameRate: info.rate, Duration: info.duration}
 	if opts.Size > 0 {
 		if opts.Size > MaxDimension {
@@ -390,16 +375,9 @@ func decodeOnce(parent context.Context, ffmpeg, path string, info streamInfo, op
 	limit := timeLimit(info.duration, opts.Timeout)
 	ctx, cancel := context.WithTimeoutCause(parent, limit, ErrTimeout)
 	defer cancel()
-	args := []string{"-nostdin", "-hide_banner", "-v", "error", "-xerror"}
-	if skipNonRef {
-		// Frames no other frame refers to (most B frames) are not
-		// decoded at all: the decoder's work falls by a third to a half,
-		// and a sample is the first decoded frame at or after its second.
-		args = append(args, "-skip_frame", "noref")
-	}
-	args = append(args, "-i", path, "-map", "0:v:0", "-an", "-sn", "-dn",
+	cmd := exec.CommandContext(ctx, ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-xerror",
+		"-i", path, "-map", "0:v:0", "-an", "-sn", "-dn",
 		"-vf", filter, "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1")
-	cmd := exec.CommandContext(ctx, ffmpeg, args...)
 	stderr := &tail{max: 4096}
 	cmd.Stderr = stderr
 	cmd.WaitDelay = 5 * time.Second
@@ -515,7 +493,7 @@ func decodeOnce(parent context.Context, ffmpeg, path string, info streamInfo, op
 	case readErr != nil:
 		return Video{}, readErr
 	case n == 0:
-		return Video{}, errNoFrames
+		return Video{}, fmt.Errorf("%w: ffmpeg decoded no frames", ErrMalformed)
 	}
 	if times != nil {
 		if times.err != nil {
