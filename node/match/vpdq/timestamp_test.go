@@ -210,3 +210,27 @@ func TestThin(t *testing.T) {
 		t.Errorf("sampleInterval: %d %d %d %d %d", sampleInterval(0), sampleInterval(1500), sampleInterval(1500.5), sampleInterval(1560), sampleInterval(4501))
 	}
 }
+
+// FuzzTimestamps feeds the reader of ffmpeg's metadata output arbitrary
+// bytes: it never panics, keeps only finite timestamps, one per "frame:"
+// line at most, and reports a line it cannot parse.
+func FuzzTimestamps(f *testing.F) {
+	f.Add([]byte("frame:0    pts:0       pts_time:0\nstaydown=1\nframe:1    pts:15360   pts_time:1\nstaydown=1\n"))
+	f.Add([]byte("frame:0 pts:NOPTS pts_time:NOPTS\n"))
+	f.Add([]byte("frame:7 pts:-3 pts_time:-0.1\nframe:8 pts:1 pts_time:1e400\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var ts timestamps
+		ts.read(strings.NewReader(string(b)))
+		if lines := strings.Count(string(b), "frame:"); len(ts.t) > lines {
+			t.Fatalf("%d timestamps from %d frame lines", len(ts.t), lines)
+		}
+		for _, v := range ts.t {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				t.Fatalf("timestamp %v kept", v)
+			}
+		}
+		if nopts := "frame:0 pts:NOPTS pts_time:NOPTS\n"; ts.err == nil && (strings.HasPrefix(string(b), nopts) || strings.Contains(string(b), "\n"+nopts)) {
+			t.Fatalf("NOPTS line accepted")
+		}
+	})
+}
