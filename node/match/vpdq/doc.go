@@ -87,16 +87,17 @@
 // refers to, back to the last keyframe), and so does the reference's
 // `-r 1`. Each video also costs two process starts, ffprobe's and
 // ffmpeg's, about 0.2 s of CPU each here (Debian's ffmpeg loads some 200
-// shared libraries), nearly half the CPU on the 2 to 22 s sample videos.
+// shared libraries), about a third of the CPU on the 2 to 22 s sample
+// videos.
 // Measured on the shared 2-core machine (README, Benchmarks): on 10
-// minutes of 720p ours and the reference both cost about a full decode;
-// the issue's goal of twice the reference's speed at one frame a second is
-// not reached.
+// minutes of 720p ours costs about a full decode (345 frames per CPU
+// second, ffmpeg's decode alone 377) and the reference more (261): 1.3x
+// the reference, not the 2x issue 14 asks for at one frame a second.
 //
-// Decoding less was tried. `-skip_frame noref` (frames no other frame
-// refers to are not decoded) cut the 10-minute video's CPU by about a
-// fifth, but the first decoded frame at or after a whole second is then
-// up to two frames late, by an amount that depends on each encoding's
+// Decoding less was tried. With `-skip_frame noref` (frames no other
+// frame refers to are not decoded; 1.5x less decoding on the sample
+// videos, measured with ffmpeg -f null) the first decoded frame at or
+// after a whole second is up to two frames late, by an amount that depends on each encoding's
 // frame types: one-a-second hashes of re-encodings of one take matched
 // each other less (on the reference videos one pair fell from 87% to 74%,
 // under the 80% threshold), which defeats the hash's purpose, so it is not
