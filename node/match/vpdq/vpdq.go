@@ -1,6 +1,7 @@
 package vpdq
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/staydown/staydown/node/match/pdq"
+	"github.com/staydown/staydown/protocol"
 )
 
 // Limits. A frame larger than MaxDimension on a side or MaxPixels in all is
@@ -303,6 +305,53 @@ type job struct {
 	buf   []byte
 }
 
+// Sampling constants (package doc, "What is hashed").
+const (
+	// maxTimestamps bounds the sampled frames' timestamps kept while
+	// ffmpeg runs: far more than a video of DefaultTimeout's length has
+	// seconds, so only a file with absurd timestamps reaches it.
+	maxTimestamps = 1 << 20
+)
+
+// sampleInterval is the default sampling's interval in whole seconds for a
+// video of the given duration: one second, widened evenly to
+// ceil(duration/MaxVPDQFrames) seconds for a video longer than
+// protocol.MaxVPDQFrames seconds (SPEC.md 7.6), so that at most that many
+// frames are sampled. An unknown duration (0) gives one second; decode thins
+// afterwards (thinInterval).
+func sampleInterval(duration float64) int {
+	if !(duration > protocol.MaxVPDQFrames) {
+		return 1
+	}
+	return int(math.Ceil(duration / protocol.MaxVPDQFrames))
+}
+
+// thinInterval is the interval that keeps at most protocol.MaxVPDQFrames
+// frames on a grid of whole seconds whose last frame is at last seconds
+// (floor(last/interval) < MaxVPDQFrames).
+func thinInterval(last float64) int {
+	return int(math.Floor(max(last, 0)/protocol.MaxVPDQFrames)) + 1
+}
+
+// thin keeps the first frame of each interval of the given length on the
+// whole-second grid (frames in time order).
+func thin(frames []Frame, interval int) []Frame {
+	out := frames[:0]
+	prev := -1
+	for _, f := range frames {
+		slot := int(math.Floor(max(f.Timestamp, 0) / float64(interval)))
+		if len(out) > 0 && slot <= prev {
+			continue
+		}
+		prev = slot
+		out = append(out, f)
+	}
+	return out
+}
+
+// decode runs ffmpeg once and hashes the frames it pipes: every frame, or
+// in sampling mode (!opts.EveryFrame) the first frame at or after each
+// whole interval of the video's time (package doc, "What is hashed").
 func decode(parent context.Context, ffmpeg, path string, info streamInfo, opts Options) (Video, error) {
 	v := Video{Width: info.width, Height: info.height, Rotation: info.rotation, FrameRate: info.rate, Duration: info.duration}
 	if opts.Size > 0 {
@@ -311,13 +360,17 @@ func decode(parent context.Context, ffmpeg, path string, info streamInfo, opts O
 		}
 		v.Width, v.Height = opts.Size, opts.Size
 	}
-	step := 1
-	if !opts.EveryFrame {
-		step = max(1, int(math.Round(info.rate)))
-	}
 	filter := fmt.Sprintf("scale=w=%d:h=%d:flags=area,format=rgb24", v.Width, v.Height)
-	if step > 1 {
-		filter = fmt.Sprintf("select='not(mod(n\\,%d))',%s", step, filter)
+	interval := sampleInterval(info.duration)
+	// In sampling mode the select filter keeps the first frame of each
+	// interval of the grid (t is the frame's time from the video's start,
+	// as ffmpeg shifts it), and the metadata filters print each kept
+	// frame's pts_time to descriptor 3: the frame's timestamp, in order.
+	var times *timestamps
+	if !opts.EveryFrame {
+		filter = fmt.Sprintf("select='isnan(prev_selected_t)+gte(floor(max(t\\,0)/%[1]d)-floor(max(prev_selected_t\\,0)/%[1]d)\\,1)',"+
+			"metadata=mode=add:key=staydown:value=1,metadata=mode=print:key=staydown:file=/dev/fd/3:direct=1,%[2]s", interval, filter)
+		times = &timestamps{}
 	}
 	limit := timeLimit(info.duration, opts.Timeout)
 	ctx, cancel := context.WithTimeoutCause(parent, limit, ErrTimeout)
@@ -328,6 +381,21 @@ func decode(parent context.Context, ffmpeg, path string, info streamInfo, opts O
 	stderr := &tail{max: 4096}
 	cmd.Stderr = stderr
 	cmd.WaitDelay = 5 * time.Second
+	var timesDone chan struct{}
+	if times != nil {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return Video{}, fmt.Errorf("vpdq: %w", err)
+		}
+		defer r.Close()
+		cmd.ExtraFiles = []*os.File{w}
+		timesDone = make(chan struct{})
+		go func() {
+			defer close(timesDone)
+			times.read(r)
+		}()
+		defer w.Close() // also closed right after Start: ffmpeg holds the write end
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return Video{}, fmt.Errorf("vpdq: %w", err)
@@ -340,6 +408,9 @@ func decode(parent context.Context, ffmpeg, path string, info streamInfo, opts O
 			return Video{}, fmt.Errorf("%w: no time left to start ffmpeg (limit %v)", ErrTimeout, limit)
 		}
 		return Video{}, fmt.Errorf("%w: starting ffmpeg: %v", ErrNoFFmpeg, err)
+	}
+	if times != nil {
+		cmd.ExtraFiles[0].Close()
 	}
 
 	hasher, err := pdq.NewFrameHasher(v.Width, v.Height)
@@ -402,6 +473,9 @@ func decode(parent context.Context, ffmpeg, path string, info streamInfo, opts O
 		cancel()
 	}
 	waitErr := cmd.Wait()
+	if timesDone != nil {
+		<-timesDone // ffmpeg has exited: the pipe's write end is closed
+	}
 	switch {
 	case parent.Err() != nil:
 		return Video{}, context.Cause(parent)
@@ -421,16 +495,68 @@ func decode(parent context.Context, ffmpeg, path string, info streamInfo, opts O
 	case n == 0:
 		return Video{}, fmt.Errorf("%w: ffmpeg decoded no frames", ErrMalformed)
 	}
+	if times != nil {
+		if times.err != nil {
+			return Video{}, fmt.Errorf("%w: ffmpeg's frame timestamps: %v", ErrMalformed, times.err)
+		}
+		if len(times.t) != n {
+			return Video{}, fmt.Errorf("%w: ffmpeg piped %d frames and %d timestamps", ErrMalformed, n, len(times.t))
+		}
+	}
 	v.Decoded = n
 	for i, r := range results {
-		f := Frame{PDQ: r.Hash, Quality: r.Quality, Frame: i * step}
-		f.Timestamp = float64(f.Frame) / info.rate
+		f := Frame{PDQ: r.Hash, Quality: r.Quality, Frame: i}
+		if times != nil {
+			f.Timestamp = max(times.t[i], 0)
+			f.Frame = int(math.Round(f.Timestamp * info.rate))
+		} else {
+			f.Timestamp = float64(f.Frame) / info.rate
+		}
 		if !opts.KeepDuplicates && len(v.Frames) > 0 && v.Frames[len(v.Frames)-1].PDQ == f.PDQ {
 			continue
 		}
 		v.Frames = append(v.Frames, f)
 	}
+	if times != nil && len(times.t) > protocol.MaxVPDQFrames {
+		// The duration was unknown or understated: widen the interval by
+		// the same rule, from the last frame's time.
+		if k := thinInterval(times.t[len(times.t)-1]); k > interval {
+			v.Frames = thin(v.Frames, k)
+		}
+	}
 	return v, nil
+}
+
+// timestamps collects the pts_time of the frames ffmpeg's metadata filter
+// prints ("frame:N pts:P pts_time:T" lines, each followed by the frame's
+// metadata), in order.
+type timestamps struct {
+	t   []float64
+	err error // the first line that did not parse, or too many frames
+}
+
+func (ts *timestamps) read(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "frame:") || ts.err != nil {
+			continue
+		}
+		_, after, ok := strings.Cut(line, "pts_time:")
+		t, err := strconv.ParseFloat(strings.TrimSpace(after), 64)
+		switch {
+		case !ok || err != nil || math.IsNaN(t) || math.IsInf(t, 0):
+			ts.err = fmt.Errorf("frame %d: %q", len(ts.t), line)
+		case len(ts.t) >= maxTimestamps:
+			ts.err = fmt.Errorf("more than %d sampled frames", maxTimestamps)
+		default:
+			ts.t = append(ts.t, t)
+		}
+	}
+	if err := sc.Err(); err != nil && ts.err == nil {
+		ts.err = err
+	}
+	_, _ = io.Copy(io.Discard, r) // never block ffmpeg
 }
 
 // tail keeps the last max bytes written to it: ffmpeg's stderr, for the

@@ -1,0 +1,5 @@
+//go:build !race
+
+package vmatch
+
+const raceEnabled = false
