@@ -210,27 +210,29 @@ func TestSnapshotRefused(t *testing.T) {
 	get := entriesOf(f.entries, &calls)
 	other := newFed(t, "x:referral", "y:platform")
 	stale := digestOf(f.entries[:len(f.entries)-1])
-	cases := map[string]func() ([]byte, *membership.Genesis, [32]byte, func(protocol.ID) (*protocol.Entry, bool)){
-		"empty":           func() ([]byte, *membership.Genesis, [32]byte, func(protocol.ID) (*protocol.Entry, bool)) { return nil, f.genesis, d, get },
-		"stale":           func() ([]byte, *membership.Genesis, [32]byte, func(protocol.ID) (*protocol.Entry, bool)) { return snap, f.genesis, stale, get },
-		"another genesis": func() ([]byte, *membership.Genesis, [32]byte, func(protocol.ID) (*protocol.Entry, bool)) { return snap, other.genesis, d, get },
-		"truncated":       func() ([]byte, *membership.Genesis, [32]byte, func(protocol.ID) (*protocol.Entry, bool)) { return snap[:len(snap)/2], f.genesis, d, get },
-		"entries missing": func() ([]byte, *membership.Genesis, [32]byte, func(protocol.ID) (*protocol.Entry, bool)) {
-			return snap, f.genesis, d, func(protocol.ID) (*protocol.Entry, bool) { return nil, false }
-		},
+	type input struct {
+		snap    []byte
+		genesis *membership.Genesis
+		digest  [32]byte
+		get     func(protocol.ID) (*protocol.Entry, bool)
+	}
+	none := func(protocol.ID) (*protocol.Entry, bool) { return nil, false }
+	cases := map[string]input{
+		"empty":           {nil, f.genesis, d, get},
+		"stale":           {snap, f.genesis, stale, get},
+		"another genesis": {snap, other.genesis, d, get},
+		"truncated":       {snap[:len(snap)/2], f.genesis, d, get},
+		"entries missing": {snap, f.genesis, d, none},
 	}
 	for i := range 200 {
 		// A byte changed anywhere (the checksum catches it).
 		i := i * len(snap) / 200
-		cases[fmt.Sprintf("byte %d", i)] = func() ([]byte, *membership.Genesis, [32]byte, func(protocol.ID) (*protocol.Entry, bool)) {
-			b := slices.Clone(snap)
-			b[i] ^= 0x10
-			return b, f.genesis, d, get
-		}
+		b := slices.Clone(snap)
+		b[i] ^= 0x10
+		cases[fmt.Sprintf("byte %d", i)] = input{b, f.genesis, d, get}
 	}
 	for name, c := range cases {
-		b, g, dg, get := c()
-		if got, err := membership.UnmarshalSnapshot(g, dg, b, get); !errors.Is(err, membership.ErrSnapshot) || got != nil {
+		if got, err := membership.UnmarshalSnapshot(c.genesis, c.digest, c.snap, c.get); !errors.Is(err, membership.ErrSnapshot) || got != nil {
 			t.Errorf("%s: %v, %v; want an ErrSnapshot", name, got, err)
 		}
 	}
