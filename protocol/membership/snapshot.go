@@ -37,7 +37,7 @@ var ErrSnapshot = errors.New("membership snapshot")
 // asks for the few it holds whole (void, conflicting and pending ones).
 func (h *History) MarshalSnapshot(inputs [32]byte) []byte {
 	s := h.now
-	w := &snapWriter{b: make([]byte, 0, 1<<16)}
+	w := &snapWriter{b: make([]byte, 0, 1<<16), names: make(map[string]int, len(s.order))}
 	w.b = append(w.b, snapshotMagic...)
 	w.u(snapshotFormat)
 	gh := h.Genesis.Hash()
@@ -48,9 +48,10 @@ func (h *History) MarshalSnapshot(inputs [32]byte) []byte {
 	w.u(s.version)
 	w.rule(s.rule)
 	w.u(uint64(len(s.order)))
-	for _, name := range s.order {
+	for i, name := range s.order {
 		m := s.members[name]
 		w.str(m.name)
+		w.names[m.name] = i
 		w.str(string(m.role))
 		w.str(string(m.admittedRole))
 		w.b = append(w.b, m.first[:]...)
@@ -89,7 +90,7 @@ func (h *History) MarshalSnapshot(inputs [32]byte) []byte {
 	for _, k := range slices.SortedFunc(maps.Keys(s.keys), byKey) {
 		ks := s.keys[k]
 		w.b = append(w.b, k[:]...)
-		w.str(ks.Member)
+		w.name(ks.Member)
 		w.u(uint64(ks.Pos))
 		w.u(ks.End)
 		w.str(ks.Why)
@@ -111,13 +112,13 @@ func (h *History) MarshalSnapshot(inputs [32]byte) []byte {
 		v := &h.Versions[i]
 		w.u(v.N)
 		w.b = append(w.b, v.Proposal[:]...)
-		w.str(v.Proposer)
+		w.name(v.Proposer)
 		w.str(v.Change)
 		w.votes(v.Votes)
 		w.u(uint64(v.Voters))
 		w.u(uint64(v.Needed))
-		w.strs(v.Missing)
-		w.str(v.Removed)
+		w.nameList(v.Missing)
+		w.name(v.Removed)
 		w.rule(v.Rule)
 	}
 	w.n(len(h.Pending), h.Pending == nil)
@@ -125,19 +126,19 @@ func (h *History) MarshalSnapshot(inputs [32]byte) []byte {
 		p := &h.Pending[i]
 		w.b = append(w.b, p.ID[:]...)
 		w.u(p.Base)
-		w.str(p.Proposer)
+		w.name(p.Proposer)
 		w.b = append(w.b, p.Author[:]...)
 		w.u(p.Seq)
 		w.str(p.Change)
 		w.votes(p.Votes)
 		w.u(uint64(p.Voters))
 		w.u(uint64(p.Needed))
-		w.strs(p.Missing)
-		w.strs(p.Elsewise)
+		w.nameList(p.Missing)
+		w.nameList(p.Elsewise)
 	}
 	w.n(len(h.Conflicts), h.Conflicts == nil)
 	for _, c := range h.Conflicts {
-		w.str(c.Member)
+		w.name(c.Member)
 		w.u(c.Base)
 		w.b = append(w.b, c.First.ID[:]...)
 		w.b = append(w.b, c.Second.ID[:]...)
@@ -226,6 +227,7 @@ func decodeSnapshot(g *Genesis, inputs [32]byte, b []byte, entry func(protocol.I
 		s.members[m.name] = m
 		s.order = append(s.order, m.name)
 	}
+	r.order = s.order
 	s.byName = slices.SortedFunc(maps.Values(s.members), func(a, b *member) int { return cmp.Compare(a.name, b.name) })
 	n := r.count(34)
 	s.cuts = make(map[protocol.AuthorKey]cut, n)
@@ -242,7 +244,7 @@ func decodeSnapshot(g *Genesis, inputs [32]byte, b []byte, entry func(protocol.I
 	s.keys = make(map[protocol.AuthorKey]KeyState, n)
 	for range n {
 		k := r.key()
-		ks := KeyState{Member: r.str(), Pos: r.int(), End: r.u(), Why: r.str()}
+		ks := KeyState{Member: r.name(), Pos: r.int(), End: r.u(), Why: r.str()}
 		if _, ok := s.members[ks.Member]; !ok && r.err == nil {
 			r.fail("key %s of %q, no member", k, ks.Member)
 		}
@@ -283,30 +285,30 @@ func decodeSnapshot(g *Genesis, inputs [32]byte, b []byte, entry func(protocol.I
 		v := &h.Versions[i]
 		v.N = r.u()
 		v.Proposal = r.id()
-		v.Proposer = r.str()
+		v.Proposer = r.name()
 		v.Change = r.str()
 		v.Votes = r.votes()
 		v.Voters = r.int()
 		v.Needed = r.int()
-		v.Missing = r.strs()
-		v.Removed = r.str()
+		v.Missing = r.nameList()
+		v.Removed = r.name()
 		v.Rule = r.rule()
 	}
-	if pn, isNil := r.n(80); !isNil {
+	if pn, isNil := r.n(70); !isNil {
 		h.Pending = make([]Proposal, pn)
 		for i := range h.Pending {
 			p := &h.Pending[i]
 			p.ID = r.id()
 			p.Base = r.u()
-			p.Proposer = r.str()
+			p.Proposer = r.name()
 			p.Author = r.key()
 			p.Seq = r.u()
 			p.Change = r.str()
 			p.Votes = r.votes()
 			p.Voters = r.int()
 			p.Needed = r.int()
-			p.Missing = r.strs()
-			p.Elsewise = r.strs()
+			p.Missing = r.nameList()
+			p.Elsewise = r.nameList()
 			if r.err != nil {
 				break
 			}
@@ -321,7 +323,7 @@ func decodeSnapshot(g *Genesis, inputs [32]byte, b []byte, entry func(protocol.I
 		h.Conflicts = make([]Conflict, cn)
 		for i := range h.Conflicts {
 			c := &h.Conflicts[i]
-			c.Member, c.Base = r.str(), r.u()
+			c.Member, c.Base = r.name(), r.u()
 			first, second := r.id(), r.id()
 			if r.err != nil {
 				break
@@ -369,7 +371,30 @@ func decodeSnapshot(g *Genesis, inputs [32]byte, b []byte, entry func(protocol.I
 	return h, nil
 }
 
-type snapWriter struct{ b []byte }
+type snapWriter struct {
+	b []byte
+	// names is each member's position in the state's order, once
+	// written: a member's name is written as that position (a name is
+	// in up to one vote and one missing list a version).
+	names map[string]int
+}
+
+// name writes a member's name: its position + 1, or 0 and the name.
+func (w *snapWriter) name(s string) {
+	if i, ok := w.names[s]; ok {
+		w.u(uint64(i) + 1)
+		return
+	}
+	w.u(0)
+	w.str(s)
+}
+
+func (w *snapWriter) nameList(ss []string) {
+	w.n(len(ss), ss == nil)
+	for _, s := range ss {
+		w.name(s)
+	}
+}
 
 func (w *snapWriter) u(v uint64) { w.b = binary.AppendUvarint(w.b, v) }
 
@@ -414,7 +439,7 @@ func (w *snapWriter) rule(r Rule) {
 func (w *snapWriter) votes(vs []Vote) {
 	w.n(len(vs), vs == nil)
 	for _, v := range vs {
-		w.str(v.Member)
+		w.name(v.Member)
 		w.b = append(w.b, v.Entry[:]...)
 		w.b = append(w.b, v.Author[:]...)
 		w.u(v.Seq)
@@ -426,7 +451,33 @@ func (w *snapWriter) votes(vs []Vote) {
 type snapReader struct {
 	b     []byte
 	err   error
-	names map[string]string // each string once: a name is in 100k votes
+	names map[string]string // each string once: a role, a reason
+	order []string          // the members' names, for name
+}
+
+// name reads what snapWriter.name wrote.
+func (r *snapReader) name() string {
+	v := r.u()
+	if v == 0 {
+		return r.str()
+	}
+	if v-1 >= uint64(len(r.order)) {
+		r.fail("member %d of %d", v-1, len(r.order))
+		return ""
+	}
+	return r.order[v-1]
+}
+
+func (r *snapReader) nameList() []string {
+	n, isNil := r.n(1)
+	if isNil {
+		return nil
+	}
+	ss := make([]string, n)
+	for i := range ss {
+		ss[i] = r.name()
+	}
+	return ss
 }
 
 func (r *snapReader) fail(format string, args ...any) {
@@ -565,7 +616,7 @@ func (r *snapReader) votes() []Vote {
 	}
 	vs := make([]Vote, n)
 	for i := range vs {
-		vs[i] = Vote{Member: r.str(), Entry: r.id(), Author: r.key(), Seq: r.u()}
+		vs[i] = Vote{Member: r.name(), Entry: r.id(), Author: r.key(), Seq: r.u()}
 	}
 	return vs
 }
