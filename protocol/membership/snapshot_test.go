@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/staydown/staydown/protocol"
@@ -35,7 +36,7 @@ func randomHistory(t *testing.T, seed uint64, steps int) *fedT {
 			base = uint64(max(0, int(base)+rng.IntN(3)-1))
 		}
 		name := pick()
-		switch op := rng.IntN(10); op {
+		switch op := rng.IntN(12); op {
 		case 0, 1, 2: // a proposal
 			var change any
 			target := pick()
@@ -65,7 +66,7 @@ func randomHistory(t *testing.T, seed uint64, steps int) *fedT {
 				change = &pb.VotingRule{Roles: []string{"referral", roles[1+rng.IntN(2)]}, ThresholdPercent: uint32(50 + rng.IntN(30))}
 			}
 			proposals = append(proposals, f.write(name, prototest.Amend(base, change)))
-		case 3, 4, 5, 6: // an approval
+		case 3, 4, 5, 6, 7, 8: // an approval
 			if len(proposals) == 0 {
 				continue
 			}
@@ -80,7 +81,7 @@ func randomHistory(t *testing.T, seed uint64, steps int) *fedT {
 				}
 			}
 			f.write(name, prototest.Approve(p.Body.GetAmendment().Base, p.ID))
-		case 7: // a rotation, sometimes to a key in use
+		case 9: // a rotation, sometimes to a key in use
 			old := f.keys[name]
 			nk := protocol.AuthorKeyOf(f.newKey(name))
 			if rng.IntN(4) == 0 {
@@ -88,7 +89,7 @@ func randomHistory(t *testing.T, seed uint64, steps int) *fedT {
 				f.keys[name] = old
 			}
 			f.writeKey(old, prototest.Rotate(nk))
-		case 8: // a peer update, sometimes to a peer in use
+		case 10: // a peer update, sometimes to a peer in use
 			peer := membershiptest.PeerOf(fmt.Sprintf("p%d", i))
 			if rng.IntN(3) == 0 {
 				peer = membershiptest.PeerOf(pick())
@@ -128,6 +129,7 @@ func digestOf(es []*protocol.Entry) [32]byte {
 // proposals: every field, every verdict, every entry by id.
 func TestSnapshotIsCompute(t *testing.T) {
 	var voids, conflicts, pending, versions int
+	passed := map[string]int{} // by kind
 	for seed := range uint64(40) {
 		f := randomHistory(t, seed, 80)
 		h := f.compute()
@@ -135,6 +137,9 @@ func TestSnapshotIsCompute(t *testing.T) {
 		conflicts += len(h.Conflicts)
 		pending += len(h.Pending)
 		versions += len(h.Versions) - 1
+		for _, v := range h.Versions[1:] {
+			passed[strings.Fields(v.Change)[0]]++
+		}
 		d := digestOf(f.entries)
 		calls := 0
 		got, err := membership.UnmarshalSnapshot(f.genesis, d, h.MarshalSnapshot(d), entriesOf(f.entries, &calls))
@@ -192,10 +197,10 @@ func TestSnapshotIsCompute(t *testing.T) {
 		}
 	}
 	// The generator must reach what the snapshot holds whole.
-	if voids == 0 || conflicts == 0 || pending == 0 || versions == 0 {
-		t.Fatalf("random histories too tame: %d voids, %d conflicts, %d pending, %d versions", voids, conflicts, pending, versions)
+	if voids == 0 || conflicts == 0 || pending == 0 || len(passed) < 5 {
+		t.Fatalf("random histories too tame: %d voids, %d conflicts, %d pending, passed %v", voids, conflicts, pending, passed)
 	}
-	t.Logf("%d voids, %d conflicts, %d pending proposals, %d versions", voids, conflicts, pending, versions)
+	t.Logf("%d voids, %d conflicts, %d pending proposals, %d versions passed: %v", voids, conflicts, pending, versions, passed)
 }
 
 // TestSnapshotRefused: a snapshot is used only whole, for its genesis
