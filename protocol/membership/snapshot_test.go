@@ -22,7 +22,7 @@ import (
 // (some to keys in use), peer updates (some to peers in use), entries
 // by non-voters and by removed members: histories with voids, conflicts
 // and pending proposals.
-func randomHistory(t *testing.T, seed uint64, steps int) *fedT {
+func randomHistory(t testing.TB, seed uint64, steps int) *fedT {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	f := newFed(t, "a:referral", "b:referral", "c:platform", "d:platform", "e:platform", "aud:auditor")
 	names := []string{"a", "b", "c", "d", "e", "aud"}
@@ -250,8 +250,7 @@ func TestSnapshotRefused(t *testing.T) {
 // history whose every reader works (a snapshot is read from a file that
 // may be damaged in ways a checksum misses only by design).
 func FuzzSnapshot(f *testing.F) {
-	t := &testing.T{}
-	fed := randomHistory(t, 5, 40)
+	fed := randomHistory(f, 5, 40)
 	h := fed.compute()
 	var d [32]byte
 	snap := h.MarshalSnapshot(d)
