@@ -2,10 +2,12 @@ package store
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
@@ -217,4 +219,74 @@ func parallel(n int, fn func(i int)) {
 		})
 	}
 	wg.Wait()
+}
+
+// metaMembersSnapshot is node/members' snapshot of the membership it
+// computed (membership.History.MarshalSnapshot), a cache: it carries the
+// digest of the membership entries it was computed from, and is used
+// only when that is MembershipDigest's now (absent, stale or damaged
+// means "compute again"), so no schema version or migration covers it.
+var metaMembersSnapshot = []byte("members-snapshot")
+
+// MembershipDigest is a digest of the set of membership entries es (by
+// author, seq and id; duplicates count once), made as
+// MembersSnapshot makes it of the membership index: equal digests, equal
+// sets.
+func MembershipDigest(es []*protocol.Entry) [32]byte {
+	rows := make([][logKeySize + idSize]byte, 0, len(es))
+	for _, e := range es {
+		var r [logKeySize + idSize]byte
+		copy(r[:], logKey(e.Author, e.Seq()))
+		copy(r[logKeySize:], e.ID[:])
+		rows = append(rows, r)
+	}
+	slices.SortFunc(rows, func(a, b [logKeySize + idSize]byte) int { return bytes.Compare(a[:], b[:]) })
+	d := sha256.New()
+	for i, r := range rows {
+		if i > 0 && r == rows[i-1] {
+			continue
+		}
+		d.Write(r[:])
+	}
+	return [32]byte(d.Sum(nil))
+}
+
+// MembersSnapshot is the digest of the membership entries logged now
+// (what MembershipDigest gives of MembershipEntries) and the snapshot
+// last saved (SaveMembersSnapshot; nil if none), read in one
+// transaction: the caller trusts the snapshot only for that digest. It
+// reads the membership index's keys, not the entries: a start with a
+// snapshot that holds costs a scan of the index.
+func (s *Store) MembersSnapshot() (digest [32]byte, snap []byte, err error) {
+	err = s.view(func(b *buckets) error {
+		d := sha256.New()
+		// The index is in key order (author, seq): the order
+		// MembershipDigest sorts rows in. Rows are hashed a buffer at a
+		// time (two small writes a row cost more than the hashing).
+		buf := make([]byte, 0, 1<<16)
+		c := b.idx[idxMembership].Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(k) != logKeySize || len(v) != idSize {
+				return fmt.Errorf("%w: membership/%x: want author || seq -> id", ErrCorrupt, k)
+			}
+			if len(buf)+len(k)+len(v) > cap(buf) {
+				d.Write(buf)
+				buf = buf[:0]
+			}
+			buf = append(append(buf, k...), v...)
+		}
+		d.Write(buf)
+		digest = [32]byte(d.Sum(nil))
+		snap = bytes.Clone(b.meta.Get(metaMembersSnapshot))
+		return nil
+	})
+	return digest, snap, wrapDB("members snapshot", err)
+}
+
+// SaveMembersSnapshot keeps snap as the membership snapshot, replacing
+// the one before.
+func (s *Store) SaveMembersSnapshot(snap []byte) error {
+	return wrapDB("save members snapshot", s.update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(metaMembersSnapshot, snap)
+	}))
 }

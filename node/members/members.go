@@ -6,6 +6,7 @@
 package members
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -27,23 +28,48 @@ type Live struct {
 
 	mu      sync.Mutex // serialises Refresh, and guards entries and the watchers list
 	watches []func(old, now *membership.History)
-	// entries is every membership entry of the store: read once at
-	// Open, then told by the writer (Refresh), so a refresh computes
-	// from memory instead of reading them all again.
+	// entries is every membership entry of the store: read at Open
+	// (or, when Open found a snapshot that holds, at the first Refresh),
+	// then told by the writer (Refresh), so a refresh computes from
+	// memory instead of reading them all again. nil: not read yet.
 	entries []*protocol.Entry
 }
 
 // Open computes the membership from g and st's membership entries, and
 // has st judge entries under it (store.SetMembers: a store whose indexes
 // were derived under another membership, or none, derives them again).
+//
+// The store keeps a snapshot of the membership last computed
+// (store.MembersSnapshot): when it was computed from the very
+// membership entries the store holds now (their digest), for g, and is
+// whole, Open decodes it instead of reading and computing; it is the
+// History Compute gives. Otherwise Open computes, and saves a snapshot
+// for the next start.
 func Open(g *membership.Genesis, st *store.Store, log *slog.Logger) (*Live, error) {
 	l := &Live{genesis: g, store: st, log: log}
-	es, err := st.MembershipEntries()
+	digest, snap, err := st.MembersSnapshot()
 	if err != nil {
 		return nil, fmt.Errorf("membership: %w", err)
 	}
-	l.entries = es
-	h := membership.Compute(g, es)
+	var h *membership.History
+	if snap != nil {
+		h, err = membership.UnmarshalSnapshot(g, digest, snap, l.entry)
+		if err != nil {
+			log.Info("membership computed from the logs", "why", err)
+		}
+	}
+	if h == nil {
+		es, err := st.MembershipEntries()
+		if err != nil {
+			return nil, fmt.Errorf("membership: %w", err)
+		}
+		l.entries = es
+		h = membership.Compute(g, es)
+		// A failure to save costs the next start time, nothing else.
+		if err := st.SaveMembersSnapshot(h.MarshalSnapshot(store.MembershipDigest(es))); err != nil {
+			log.Warn("membership snapshot not saved", "err", err)
+		}
+	}
 	start := time.Now()
 	rebuilt, err := st.SetMembers(h, h.Affected(nil))
 	if err != nil {
@@ -84,6 +110,16 @@ func (l *Live) Refresh(logged []*protocol.Entry) (bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	old := l.cur.Load()
+	if l.entries == nil {
+		// Open decoded a snapshot: read the entries now. They include
+		// logged (committed before this call); Compute counts an entry
+		// given twice once.
+		es, err := l.store.MembershipEntries()
+		if err != nil {
+			return false, fmt.Errorf("membership: %w", err)
+		}
+		l.entries = es
+	}
 	l.entries = append(l.entries, logged...)
 	h := membership.Compute(l.genesis, l.entries)
 	if string(h.Fingerprint()) != string(old.Fingerprint()) {
@@ -98,12 +134,38 @@ func (l *Live) Refresh(logged []*protocol.Entry) (bool, error) {
 	}
 	l.cur.Store(h)
 	changed := h.Version() != old.Version() || !samePeers(h, old)
+	if h.Version() != old.Version() {
+		// The next start decodes this instead of computing, unless
+		// votes come in after it (then it computes once, and saves).
+		// Not on every refresh: a snapshot is megabytes to write.
+		if err := l.store.SaveMembersSnapshot(h.MarshalSnapshot(store.MembershipDigest(l.entries))); err != nil {
+			l.log.Warn("membership snapshot not saved", "err", err)
+		}
+	}
 	if changed {
 		for _, fn := range l.watches {
 			fn(old, h)
 		}
 	}
 	return changed, nil
+}
+
+// entry is a membership entry of the store, by id: what a History
+// decoded from a snapshot reads entries with (membership.UnmarshalSnapshot).
+// Only logged membership entries of the federation are found: the
+// entries Compute would have been given.
+func (l *Live) entry(id protocol.ID) (*protocol.Entry, bool) {
+	e, err := l.store.Get(id)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			l.log.Warn("membership entry not read", "id", id, "err", err)
+		}
+		return nil, false
+	}
+	if !e.Kind().IsMembership() || e.Body.Federation != l.genesis.Roster.Federation {
+		return nil, false
+	}
+	return e, true
 }
 
 func samePeers(a, b *membership.History) bool {

@@ -142,6 +142,10 @@ type History struct {
 	now       *state
 	entries   map[protocol.ID]*protocol.Entry
 	voidSet   map[protocol.ID]bool
+	// load finds the membership entries not in entries, for a history
+	// decoded from a snapshot (UnmarshalSnapshot): nil for a computed one,
+	// whose entries holds them all.
+	load func(protocol.ID) (*protocol.Entry, bool)
 }
 
 // logs is what the chains and peers read of the logs: the rotation and
@@ -683,6 +687,18 @@ func (s *state) peers(l logs, h *History) {
 // roster is s as a roster snapshot: the members not removed, each with
 // its current key (and every key of its chain, for naming authors).
 func (s *state) roster(federation string) *protocol.Roster {
+	r, err := s.rosterOf(federation)
+	if err != nil {
+		// Compute checks uniqueness before it admits or rotates; a
+		// failure here is a bug in this package.
+		panic(fmt.Sprintf("membership: roster at version %d: %v", s.version, err))
+	}
+	return r
+}
+
+// rosterOf is roster, with an error where the members are not unique
+// (a decoded snapshot's state may be any).
+func (s *state) rosterOf(federation string) (*protocol.Roster, error) {
 	var ms []protocol.Member
 	for _, name := range s.order {
 		m := s.members[name]
@@ -701,12 +717,10 @@ func (s *state) roster(federation string) *protocol.Roster {
 	}
 	r, err := protocol.NewRoster(federation, ms)
 	if err != nil {
-		// Compute checks uniqueness before it admits or rotates; a
-		// failure here is a bug in this package.
-		panic(fmt.Sprintf("membership: roster at version %d: %v", s.version, err))
+		return nil, err
 	}
 	r.Version = s.version
-	return r
+	return r, nil
 }
 
 func describe(a *pb.Amendment) string {

@@ -19,7 +19,7 @@ const fed = "members"
 // fedT is a federation under test: members' keys, their logs, and every
 // membership entry written so far.
 type fedT struct {
-	t       *testing.T
+	t       testing.TB
 	genesis *membership.Genesis
 	keys    map[string]ed25519.PrivateKey
 	logs    map[protocol.AuthorKey]*prototest.Log
@@ -34,7 +34,7 @@ func key(i int) ed25519.PrivateKey {
 }
 
 // newFed starts a federation of members given as "name:role".
-func newFed(t *testing.T, members ...string) *fedT {
+func newFed(t testing.TB, members ...string) *fedT {
 	f := &fedT{t: t, keys: map[string]ed25519.PrivateKey{}, logs: map[protocol.AuthorKey]*prototest.Log{}}
 	var ms []protocol.Member
 	for _, nr := range members {

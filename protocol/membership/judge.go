@@ -212,6 +212,11 @@ func (h *History) Admitted(name string) (uint64, bool) {
 
 // Entry is the membership entry with id, if the history was computed with it.
 func (h *History) Entry(id protocol.ID) (*protocol.Entry, bool) {
-	e, ok := h.entries[id]
-	return e, ok
+	if e, ok := h.entries[id]; ok {
+		return e, true
+	}
+	if h.load != nil {
+		return h.load(id)
+	}
+	return nil, false
 }

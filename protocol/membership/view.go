@@ -20,8 +20,26 @@ import (
 // removed member signed before its removal still count, and so do those
 // of a key it has rotated away from.
 func (h *History) Everyone() *protocol.Roster {
+	r, err := h.everyone()
+	if err != nil {
+		// Keys are unique across members and peer IDs across the members
+		// not removed (Compute checks both before it admits or rotates;
+		// UnmarshalSnapshot builds this once); a failure here is a bug in
+		// this package.
+		panic("membership: everyone: " + err.Error())
+	}
+	return r
+}
+
+func (h *History) everyone() (*protocol.Roster, error) {
 	s := h.now
 	var ms []protocol.Member
+	// Each member's keys, by member: one pass over the keys, not one a
+	// member.
+	held := map[string][]protocol.AuthorKey{}
+	for k, ks := range s.keys {
+		held[ks.Member] = append(held[ks.Member], k)
+	}
 	for _, name := range s.order {
 		m := s.members[name]
 		cur := m.first
@@ -32,8 +50,8 @@ func (h *History) Everyone() *protocol.Roster {
 			}
 		}
 		var gone []protocol.AuthorKey
-		for k, ks := range s.keys {
-			if ks.Member == name && !slices.Contains(keys, k) {
+		for _, k := range held[name] {
+			if !slices.Contains(keys, k) {
 				gone = append(gone, k)
 			}
 		}
@@ -46,11 +64,8 @@ func (h *History) Everyone() *protocol.Roster {
 	}
 	r, err := protocol.NewRoster(h.Genesis.Roster.Federation, ms)
 	if err != nil {
-		// Keys are unique across members and peer IDs across the members
-		// not removed (Compute checks both before it admits or rotates);
-		// a failure here is a bug in this package.
-		panic("membership: everyone: " + err.Error())
+		return nil, err
 	}
 	r.Version = s.version
-	return r
+	return r, nil
 }
