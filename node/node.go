@@ -396,6 +396,9 @@ func (n *Node) Close() error {
 		if n.ckpt != nil {
 			n.ckpt.Close()
 		}
+		if n.members != nil {
+			n.members.Close()
+		}
 		if n.store != nil {
 			errs = append(errs, n.store.Close())
 		}

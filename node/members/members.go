@@ -33,7 +33,17 @@ type Live struct {
 	// then told by the writer (Refresh), so a refresh computes from
 	// memory instead of reading them all again. nil: not read yet.
 	entries []*protocol.Entry
+	// unsaved: the roster version in force is not the one of the last
+	// snapshot saved; saved: when the last one was saved. Guarded by mu.
+	unsaved bool
+	saved   time.Time
 }
+
+// saveEvery spaces the snapshots Refresh saves: a snapshot is megabytes
+// (7 MB for 200 members and 1,000 amendments), and a node catching up a
+// long membership history passes a version at many refreshes. Close
+// saves the last one.
+const saveEvery = time.Minute
 
 // Open computes the membership from g and st's membership entries, and
 // has st judge entries under it (store.SetMembers: a store whose indexes
@@ -68,6 +78,8 @@ func Open(g *membership.Genesis, st *store.Store, log *slog.Logger) (*Live, erro
 		// A failure to save costs the next start time, nothing else.
 		if err := st.SaveMembersSnapshot(h.MarshalSnapshot(store.MembershipDigest(es))); err != nil {
 			log.Warn("membership snapshot not saved", "err", err)
+		} else {
+			l.saved = time.Now()
 		}
 	}
 	start := time.Now()
@@ -135,12 +147,10 @@ func (l *Live) Refresh(logged []*protocol.Entry) (bool, error) {
 	l.cur.Store(h)
 	changed := h.Version() != old.Version() || !samePeers(h, old)
 	if h.Version() != old.Version() {
-		// The next start decodes this instead of computing, unless
-		// votes come in after it (then it computes once, and saves).
-		// Not on every refresh: a snapshot is megabytes to write.
-		if err := l.store.SaveMembersSnapshot(h.MarshalSnapshot(store.MembershipDigest(l.entries))); err != nil {
-			l.log.Warn("membership snapshot not saved", "err", err)
-		}
+		l.unsaved = true
+	}
+	if l.unsaved && time.Since(l.saved) >= saveEvery {
+		l.save()
 	}
 	if changed {
 		for _, fn := range l.watches {
@@ -148,6 +158,30 @@ func (l *Live) Refresh(logged []*protocol.Entry) (bool, error) {
 		}
 	}
 	return changed, nil
+}
+
+// save saves a snapshot of the membership in force, so that the next
+// start decodes it instead of computing (unless votes come in after it:
+// then it computes once, and saves). l.mu is held, l.entries read.
+func (l *Live) save() {
+	h := l.cur.Load()
+	if err := l.store.SaveMembersSnapshot(h.MarshalSnapshot(store.MembershipDigest(l.entries))); err != nil {
+		l.log.Warn("membership snapshot not saved", "err", err)
+		return
+	}
+	l.unsaved, l.saved = false, time.Now()
+}
+
+// Close saves the snapshot of the membership in force if a version
+// passed since the last one saved (Refresh saves at most once a
+// minute). The node calls it after its writer ended, before the store
+// closes.
+func (l *Live) Close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.unsaved && l.entries != nil {
+		l.save()
+	}
 }
 
 // entry is a membership entry of the store, by id: what a History

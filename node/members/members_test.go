@@ -257,3 +257,46 @@ func BenchmarkOpenComputed(b *testing.B) {
 		}
 	}
 }
+
+// Refresh saves a snapshot at most once a minute, however many versions
+// pass (a node catching up a long membership history would otherwise
+// write megabytes at each), and Close saves the last one.
+func TestSnapshotSavesSpaced(t *testing.T) {
+	g, es, _ := membershiptest.Big(t, "spaced", 7, 10)
+	path := filepath.Join(t.TempDir(), "store.db")
+	early := es[:len(es)-5]
+	storetest.Seed(t, path, early)
+	st, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	log := slog.New(slog.DiscardHandler)
+	l, err := Open(g, st, log) // computes and saves
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, before, err := st.MembersSnapshot()
+	if err != nil || before == nil {
+		t.Fatalf("no snapshot after the first Open: %v", err)
+	}
+	late := es[len(early):]
+	if _, err := st.Apply(late); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := l.Refresh(late); err != nil || !changed {
+		t.Fatalf("Refresh = %v, %v", changed, err)
+	}
+	if _, now, _ := st.MembersSnapshot(); !bytes.Equal(now, before) {
+		t.Fatal("Refresh saved a snapshot within a minute of the last")
+	}
+	l.Close()
+	l, err = Open(g, st, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.entries != nil {
+		t.Fatal("Close did not save the snapshot of the new version")
+	}
+	same(t, l.History(), membership.Compute(g, es))
+}
