@@ -241,6 +241,9 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"Revocation":          api.Revocation{},
 		"ImportRequest":       api.ImportRequest{},
 		"ImportOutcome":       api.ImportOutcome{},
+		"Changes":             api.Changes{},
+		"SignalChange":        api.SignalChange{},
+		"FeedAttestation":     api.FeedAttestation{},
 	}
 	schemas := openAPI(t).Components.Schemas
 	for name, v := range types {

@@ -58,7 +58,7 @@ func TestScopes(t *testing.T) {
 		"POST /v1/import": tokens.Publish,
 		"GET /v1/match":   tokens.Match, "POST /v1/match": tokens.Match, "POST /v1/match/file": tokens.Match,
 		"GET /v1/status": tokens.Read, "GET /v1/report": tokens.Read, "GET /v1/events": tokens.Read, "GET /v1/alerts": tokens.Read, "GET /v1/watchlist": tokens.Read,
-		"GET /v1/members": tokens.Read, "GET /v1/proposals": tokens.Read, "GET /v1/notices": tokens.Read, "GET /v1/export": tokens.Read,
+		"GET /v1/members": tokens.Read, "GET /v1/proposals": tokens.Read, "GET /v1/notices": tokens.Read, "GET /v1/export": tokens.Read, "GET /v1/changes": tokens.Read,
 		"GET /v1/proof": tokens.Read, "GET /v1/openapi.yaml": tokens.Read,
 		"POST /v1/members/peer": tokens.Admin, "POST /v1/proposals": tokens.Admin, "POST /v1/proposals/{id}/approvals": tokens.Admin,
 	}

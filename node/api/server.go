@@ -88,6 +88,7 @@ func NewServer(b Backend, keys *tokens.Keeper, log *slog.Logger) http.Handler {
 		"/v1/replies":        {http.MethodPost: {publish, publishNotice(s, Notices.ReplyNotice)}},
 		"/v1/report":         {http.MethodGet: {read, s.report}},
 		"/v1/events":         {http.MethodGet: {read, s.events}},
+		"/v1/changes":        {http.MethodGet: {read, s.changes}},
 		"/v1/export":         {http.MethodGet: {read, s.export}},
 		"/v1/proof":          {http.MethodGet: {read, s.proof}},
 		"/v1/members":        {http.MethodGet: {read, s.members}},
