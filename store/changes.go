@@ -25,10 +25,12 @@ import (
 // notice update or reply those of the entry it targets). The one change
 // no entry of the arrivals names is a new membership (SPEC 12.5): it can
 // make void entries count or counted entries void anywhere, and SetMembers
-// re-derives the indexes when it does. A checkpoint therefore carries the
-// membership fingerprint it was issued under; when the store's differs,
-// the next pages list every signal of the attest and noticesigs indexes
-// (a scan) before going on with the arrivals.
+// re-derives the indexes when it does, after the membership entries
+// themselves arrived. A checkpoint therefore carries the membership
+// fingerprint it was issued under; when the store's differs, the feed
+// walks the arrivals again from the first, void entries too, so that every
+// signal any entry names is listed again under the membership in force
+// (a signal whose only attestation became void is then a tombstone).
 
 // ErrCheckpoint: a changes checkpoint this store did not issue (another
 // store, or this node's store was made anew and refilled from its peers,
@@ -43,18 +45,11 @@ var metaFeed = []byte("feed")
 
 const (
 	checkpointVersion = 1
-	// A checkpoint is version, feed id, membership, n, at, phase, key.
-	checkpointFixed = 1 + 16 + 8 + 8 + 8 + 1
+	// A checkpoint is version, feed id, membership, n, at, key.
+	checkpointFixed = 1 + 16 + 8 + 8 + 8
 	// maxCheckpointKey bounds the resume key: a signal key (a URL's is
 	// the longest, protocol.MaxURLLen and a tag) fits.
 	maxCheckpointKey = 4096
-)
-
-// Phases of the feed, in the checkpoint.
-const (
-	phaseArrivals   = 0 // walking the arrivals after N
-	phaseScanAttest = 1 // listing every attested signal after Key (a membership change)
-	phaseScanNotice = 2 // then every signal a notice names after Key
 )
 
 // Checkpoint is a position in this store's changes feed. It is opaque to
@@ -64,10 +59,8 @@ type Checkpoint struct {
 	Members [8]byte  // SHA-256 of the membership fingerprint the state was read under, first 8 bytes
 	N       uint64   // arrivals 1..N are reported
 	At      [8]byte  // the first 8 bytes of arrival N's id (zero for N = 0): a renumbered store refuses it
-	Phase   byte
-	// Key: in phaseArrivals, the signals of arrival N+1 with index keys up
-	// to Key are reported (none: none are); in a scan phase, the signals
-	// with index keys up to Key are.
+	// Key: the signals of arrival N+1 with index keys up to Key are
+	// reported too (nil: none are), when an entry's signals span pages.
 	Key []byte
 }
 
@@ -79,7 +72,6 @@ func (c Checkpoint) String() string {
 	b = append(b, c.Members[:]...)
 	b = binary.BigEndian.AppendUint64(b, c.N)
 	b = append(b, c.At[:]...)
-	b = append(b, c.Phase)
 	b = append(b, c.Key...)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
@@ -106,12 +98,8 @@ func ParseCheckpoint(s string) (Checkpoint, error) {
 	copy(c.Members[:], b[16:24])
 	c.N = binary.BigEndian.Uint64(b[24:32])
 	copy(c.At[:], b[32:40])
-	c.Phase = b[40]
-	if c.Phase > phaseScanNotice {
-		return c, fmt.Errorf("checkpoint %q has phase %d, not one this node issues", s, c.Phase)
-	}
-	if len(b) > 41 {
-		c.Key = slices.Clone(b[41:])
+	if len(b) > 40 {
+		c.Key = slices.Clone(b[40:])
 	}
 	return c, nil
 }
@@ -258,35 +246,15 @@ func (b *buckets) changes(feed [16]byte, q ChangesQuery) (ChangesPage, error) {
 			return ChangesPage{}, fmt.Errorf("%w: arrival %d is another entry here; start again without a checkpoint", ErrCheckpoint, cp.N)
 		}
 		if !bytes.Equal(cp.Members[:], members[:8]) {
-			// The membership changed since (or during the scan it was
-			// for): list every signal again under this one.
+			// The membership changed since: walk every arrival again.
 			copy(cp.Members[:], members[:])
-			cp.Phase, cp.Key = phaseScanAttest, nil
+			cp.N, cp.At, cp.Key = 0, [8]byte{}, nil
 		}
 	}
 	p := &feedPage{limit: q.Limit, keep: q.Keep, seen: map[string]bool{}}
-	more := false
-	if cp.Phase == phaseScanAttest {
-		if more, err = b.scanChanges(idxAttest, &cp, p); err != nil {
-			return ChangesPage{}, err
-		}
-		if !more {
-			cp.Phase, cp.Key = phaseScanNotice, nil
-		}
-	}
-	if !more && cp.Phase == phaseScanNotice {
-		if more, err = b.scanChanges(idxNoticeSigs, &cp, p); err != nil {
-			return ChangesPage{}, err
-		}
-		if !more {
-			// Arrival N+1 is walked from its first signal again.
-			cp.Phase, cp.Key = phaseArrivals, nil
-		}
-	}
-	if !more {
-		if more, err = b.arrivalChanges(&cp, p, q.MaxArrivals); err != nil {
-			return ChangesPage{}, err
-		}
+	more, err := b.arrivalChanges(&cp, p, q.MaxArrivals)
+	if err != nil {
+		return ChangesPage{}, err
 	}
 	for i := range p.sigs {
 		if p.sigs[i].Attestations, err = b.match(p.sigs[i].Key); err != nil {
@@ -356,10 +324,9 @@ type keyedSignal struct {
 // signalsOf lists the signals whose state e can change, sorted by key,
 // without repeats: an addition's, allowlist entry's or notice's own; for
 // an entry that targets another (a retraction, dispute, notice update or
-// reply), those of its target (all of them: a retraction naming some is
-// listed as if it named all, which at worst lists a signal again). A
-// membership entry names none: the checkpoint's membership fingerprint
-// catches its effect.
+// reply), those of its target, or for a retraction or dispute that names
+// some of its target's signals (SPEC 6.2, 6.3) those. A membership entry
+// names none: the checkpoint's membership fingerprint catches its effect.
 func (b *buckets) signalsOf(e *protocol.Entry, depth int) ([]keyedSignal, error) {
 	var sigs []*pb.Signal
 	var target []byte
@@ -371,15 +338,15 @@ func (b *buckets) signalsOf(e *protocol.Entry, depth int) ([]keyedSignal, error)
 	case *pb.Entry_Notice:
 		sigs = p.Notice.Signals
 	case *pb.Entry_Retraction:
-		target = p.Retraction.Target
+		target, sigs = p.Retraction.Target, p.Retraction.Signals
 	case *pb.Entry_Dispute:
-		target = p.Dispute.Target
+		target, sigs = p.Dispute.Target, p.Dispute.Signals
 	case *pb.Entry_NoticeUpdate:
 		target = p.NoticeUpdate.Notice
 	case *pb.Entry_NoticeReply:
 		target = p.NoticeReply.Notice
 	}
-	if target != nil {
+	if target != nil && len(sigs) == 0 {
 		// A retraction's target is an addition, allowlist entry or notice;
 		// a retraction of a retraction or dispute is not in the protocol,
 		// but depth bounds the walk whatever a log holds.
@@ -401,95 +368,4 @@ func (b *buckets) signalsOf(e *protocol.Entry, depth int) ([]keyedSignal, error)
 	}
 	slices.SortFunc(out, func(x, y keyedSignal) int { return bytes.Compare(x.key, y.key) })
 	return slices.CompactFunc(out, func(x, y keyedSignal) bool { return bytes.Equal(x.key, y.key) }), nil
-}
-
-// scanChanges lists into p every signal of index idx (attest or
-// noticesigs: keys len(sk) || sk || a log position or an entry id) after
-// cp.Key, advancing cp.Key. It reports true when the page filled first.
-func (b *buckets) scanChanges(idx int, cp *Checkpoint, p *feedPage) (bool, error) {
-	c, err := b.cursor(idx)
-	if err != nil {
-		return false, err
-	}
-	var k []byte
-	if cp.Key == nil {
-		k, _ = c.First()
-	} else {
-		k, _ = c.Seek(signalPrefix(cp.Key))
-	}
-	for k != nil {
-		sk, rest, ok := splitSignalRow(k)
-		if !ok {
-			return false, fmt.Errorf("%w: %s/%x: key does not start with a signal key", ErrCorrupt, indexNames[idx], k)
-		}
-		sk = slices.Clone(sk)
-		prefix := signalPrefix(sk)
-		if cp.Key != nil && bytes.Compare(sk, cp.Key) <= 0 {
-			k = skipPrefix(c, prefix)
-			continue
-		}
-		sig, err := b.signalIn(idx, sk, rest)
-		if err != nil {
-			return false, err
-		}
-		if sig != nil {
-			if !p.add(sk, sig) {
-				return true, nil
-			}
-		}
-		cp.Key = sk
-		k = skipPrefix(c, prefix)
-	}
-	return false, nil
-}
-
-// skipPrefix moves c past every key starting with prefix.
-func skipPrefix(c cursor, prefix []byte) []byte {
-	k, _ := c.Next()
-	for hasPrefix(k, prefix) {
-		k, _ = c.Next()
-	}
-	return k
-}
-
-// splitSignalRow splits an attest or noticesigs key into the signal key
-// and what follows it.
-func splitSignalRow(k []byte) (sk, rest []byte, ok bool) {
-	l, n := binary.Uvarint(k)
-	if n <= 0 || uint64(len(k)-n) < l {
-		return nil, nil, false
-	}
-	return k[n : n+int(l)], k[n+int(l):], true
-}
-
-// signalIn finds the signal with key sk in the entry an attest row
-// (rest: author || seq) or a noticesigs row (rest: notice id) names.
-func (b *buckets) signalIn(idx int, sk, rest []byte) (*pb.Signal, error) {
-	var e *protocol.Entry
-	var err error
-	if idx == idxAttest {
-		if len(rest) != logKeySize {
-			return nil, fmt.Errorf("%w: attest: key does not end in author || seq", ErrCorrupt)
-		}
-		e, err = b.logEntry(authorOf(rest), binary.BigEndian.Uint64(rest[authorSize:]))
-	} else {
-		id, ok := idOf(rest)
-		if !ok {
-			return nil, fmt.Errorf("%w: noticesigs: key does not end in an entry id", ErrCorrupt)
-		}
-		e, err = b.get(id)
-	}
-	if err != nil {
-		return nil, err
-	}
-	sigs, err := b.signalsOf(e, 0)
-	if err != nil {
-		return nil, err
-	}
-	for _, s := range sigs {
-		if bytes.Equal(s.key, sk) {
-			return s.sig, nil
-		}
-	}
-	return nil, fmt.Errorf("%w: %s row for signal %x names entry %s, which does not carry it", ErrCorrupt, indexNames[idx], sk, e.ID)
 }
