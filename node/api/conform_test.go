@@ -170,6 +170,12 @@ func TestOpenAPIResponses(t *testing.T) {
 			h.fake.SetReport(r)
 		}, "GET", "/v1/report", "", "", 200},
 		{nil, "GET", "/v1/events?after=0", "", "", 200},
+		{func(t *testing.T, h *harness) {
+			sig := mustSignal(t, "sha256", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")
+			h.fake.SetChanges(store.ChangesPage{Signals: []store.ChangedSignal{{Key: protocol.SignalKey(sig), Signal: sig, Attestations: []store.Attestation{
+				{Kind: protocol.KindAddition, Author: h.fake.Author(), Labels: []string{"graphic-violence"}, Status: store.StatusActive, TimeMs: 1},
+			}}}})
+		}, "GET", "/v1/changes?limit=10", "", "", 200},
 		{func(_ *testing.T, h *harness) { h.fake.SetExport([]byte("staydown export\n")) }, "GET", "/v1/export", "", "", 200},
 		{nil, "GET", "/v1/proof?id=" + target, "", "", 200},
 		{nil, "GET", "/v1/members", "", "", 200},

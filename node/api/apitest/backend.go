@@ -41,6 +41,7 @@ type Backend struct {
 	mu         sync.Mutex // guards everything below
 	head       protocol.Head
 	err        error
+	changes    store.ChangesPage // what Changes answers (changes.go)
 	status     api.Status
 	export     []byte
 	atts       map[string][]store.Attestation // by protocol.SignalKey
