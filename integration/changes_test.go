@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -27,25 +26,6 @@ func readmeChangesClient(t *testing.T) string {
 		t.Fatal("README.md has no changes-client Python block")
 	}
 	return code
-}
-
-// apiOf is the node's API base URL and token, as config.toml and
-// api.token in its directory say.
-func apiOf(t *testing.T, n *node) (string, string) {
-	t.Helper()
-	cfg, err := os.ReadFile(filepath.Join(n.dir, "config.toml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`(?m)^api = "([^"]+)"`).FindSubmatch(cfg)
-	if m == nil {
-		t.Fatalf("no api in %s/config.toml", n.dir)
-	}
-	tok, err := os.ReadFile(filepath.Join(n.dir, "api.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return "http://" + string(m[1]), strings.TrimSpace(string(tok))
 }
 
 type pyBank struct {
@@ -74,7 +54,8 @@ func TestChangesFeedPython(t *testing.T) {
 	c.startAll()
 	nru, pa := c.nodes["nru"], c.nodes["platform-a"]
 	c.waitMesh(nru, pa)
-	api, token := apiOf(t, pa)
+	paAPI := apiOf(t, pa)
+	api, token := paAPI.base, paAPI.token
 	bankFile := filepath.Join(t.TempDir(), "bank.json")
 	run := func(url, tok string) pyBank {
 		t.Helper()
@@ -127,8 +108,8 @@ func TestChangesFeedPython(t *testing.T) {
 
 	// The same bank pointed at the referral unit's node: its checkpoint is
 	// platform-a's, refused; the client starts over and gets the same bank.
-	nruAPI, nruToken := apiOf(t, nru)
-	again := run(nruAPI, nruToken)
+	nruAPI := apiOf(t, nru)
+	again := run(nruAPI.base, nruAPI.token)
 	if len(again.Bank) != 2 || again.Checkpoint == bank.Checkpoint {
 		t.Fatalf("after starting over on another node: %d signals, checkpoint changed %v", len(again.Bank), again.Checkpoint != bank.Checkpoint)
 	}
