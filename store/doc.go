@@ -19,7 +19,8 @@
 // actioned takedown notices naming it; the status of each (active,
 // retracted, disputed, allowlisted) is worked out at read time from the
 // facts the indexes hold. [Store.Notices] lists notice threads;
-// [Store.Arrivals] replays entries in the order this store logged them. [Store.Range] and [Store.Heads]
+// [Store.Arrivals] replays entries in the order this store logged them;
+// [Store.Changes] pages through the signals they changed (the changes feed). [Store.Range] and [Store.Heads]
 // serve the sync protocol; [Store.Check] verifies every invariant;
 // [Store.Rebuild] derives the indexes again from the logs.
 //
@@ -50,6 +51,8 @@
 //
 //	meta                 "schema" -> version (5); "count" -> entries in all logs (derived, rewritten by Rebuild);
 //	                     "members" -> fingerprint of the membership the indexes were derived under (SetMembers)
+//	                     "feed" -> 16 random bytes: the changes feed's identity, made when the first checkpoint is issued
+//	                     (changes.go); a new file gets a new one, so another file's checkpoints are refused
 //	logs/<author>        seq -> raw signed entry    one nested bucket per author; appends go to the end
 //	evidence             author || seq || id -> raw signed entry conflicting with the one logged at seq
 //	arrivals             n -> id                   the n-th entry this store logged (local order; see Arrivals)
