@@ -416,3 +416,40 @@ func FuzzParseCheckpoint(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkChangesSync reads a whole feed of 100,000 signals (100
+// additions of 1,000) in pages of 1,000: the first sync of a bank.
+func BenchmarkChangesSync(b *testing.B) {
+	ts := mustOpen(b)
+	a := newAuthor(b, 1)
+	var batch []*protocol.Entry
+	for i := range 100 {
+		sigs := make([]*pb.Signal, 1000)
+		for j := range sigs {
+			sigs[j] = shaN(uint64(i*1000 + j))
+		}
+		batch = append(batch, a.next(addition(sigs...)))
+	}
+	ts.mustApply(Applied, batch...)
+	b.ResetTimer()
+	for b.Loop() {
+		listed := 0
+		var after *Checkpoint
+		for {
+			p, err := ts.Changes(ChangesQuery{After: after, Limit: 1000})
+			if err != nil {
+				b.Fatal(err)
+			}
+			listed += len(p.Signals)
+			next := p.Next
+			after = &next
+			if !p.More {
+				break
+			}
+		}
+		if listed != 100_000 {
+			b.Fatalf("listed %d", listed)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/100_000, "ns/signal")
+}
