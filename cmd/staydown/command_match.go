@@ -94,7 +94,7 @@ of the file's hashes.`,
 			return printVerdict(c, res, "")
 		},
 	}
-	cmd.Flags().StringVarP(&typ, "type", "t", "", "signal type: sha256, md5, pdq, url or account")
+	cmd.Flags().StringVarP(&typ, "type", "t", "", "signal type: sha256, md5, pdq, vpdq, url or account")
 	cmd.Flags().StringVarP(&file, "file", "f", "", "a file to hash on the node and match")
 	cmd.Flags().BoolVar(&noDihedral, "no-dihedral", false, "with --file: match the image as it is, not also rotated and mirrored")
 	return cmd
@@ -159,14 +159,7 @@ func (c *cli) matchFile(ctx context.Context, name string, dihedral bool) error {
 		return c.printJSON(res)
 	}
 	for i, r := range res.Results {
-		head := r.Signal.Type + ":" + r.Signal.Value
-		if r.Signal.Type == "vpdq" && res.VideoFrames != nil {
-			head = fmt.Sprintf("vpdq: %d frames", *res.VideoFrames)
-		}
-		if i < len(res.Hashes) && res.Hashes[i].Quality != nil {
-			head += fmt.Sprintf(" quality=%d", *res.Hashes[i].Quality)
-		}
-		if _, err := fmt.Fprintln(c.stdout, head); err != nil {
+		if _, err := fmt.Fprintln(c.stdout, resultHead(res, i)); err != nil {
 			return err
 		}
 		if err := printAttestations(c, r.Attestations, "  "); err != nil {
@@ -184,6 +177,19 @@ func (c *cli) matchFile(ctx context.Context, name string, dihedral bool) error {
 	}
 	_, err = fmt.Fprintf(c.stdout, "verdict: %s\n", res.Verdict)
 	return err
+}
+
+// resultHead is the line that heads the i-th result of a file's match:
+// its signal as a person reads it (humanSignal: a vpdq value, which may be
+// 100 KB of JSON, summed up as its frame count, time span and key; --json
+// has it whole), and a PDQ hash's quality.
+func resultHead(res api.FileMatch, i int) string {
+	r := res.Results[i]
+	head := printable(humanSignal(r.Signal.Type, r.Signal.Value))
+	if i < len(res.Hashes) && res.Hashes[i].Quality != nil {
+		head += fmt.Sprintf(" quality=%d", *res.Hashes[i].Quality)
+	}
+	return head
 }
 
 // sizedReader is a request body whose length is known, sent with a

@@ -291,10 +291,20 @@ func TestMatchFileVideo(t *testing.T) {
 		Verdict: api.VerdictBlock,
 	})
 	frames := len(sig.GetVpdq()) / protocol.VPDQFrameSize
-	r := staydown("match", "--dir", n.dir, "--file", path)
+	// The head line of the vpdq result is the value summed up; --json
+	// carries it whole.
+	r := staydown("match", "--dir", n.dir, "--file", path, "--json")
+	var fm0 api.FileMatch
+	if err := json.Unmarshal([]byte(r.stdout), &fm0); err != nil || len(fm0.Hashes) != 3 {
+		t.Fatalf("--json: exit %d %v: %s", r.code, err, r.stderr)
+	}
+	if got, err := protocol.ParseVPDQJSON(fm0.Hashes[2].Value); err != nil || len(got) != frames {
+		t.Fatalf("--json's vpdq value: %d frames, %v; want the whole value, %d frames", len(got), err, frames)
+	}
+	r = staydown("match", "--dir", n.dir, "--file", path)
 	lines := strings.Split(r.stdout, "\n")
 	want := []string{
-		fmt.Sprintf("vpdq: %d frames", frames),
+		humanSignal("vpdq", fm0.Hashes[2].Value),
 		"  active  platform-a  graphic-violence  " + id1.String() + "  2023-11-14T22:13:20.000Z  query=90.0% (9/10 frames) compared=45.5% (10/22) segments 0s-4s,6s-9.5s",
 		"  frame hits (stored images in the video):",
 		"    active  platform-a  attacker-manifesto  " + id2.String() + "  2023-11-14T22:13:20.000Z  distance=7  at 1s,2.5s",
@@ -316,5 +326,48 @@ func TestMatchFileVideo(t *testing.T) {
 	q := n.fake.Queries()
 	if last := q[len(q)-1]; len(last) != 3 || !proto.Equal(last[2].Signal, sig) {
 		t.Errorf("the node was asked %d queries, not the video's sha256, md5 and vpdq", len(last))
+	}
+}
+
+// TestResultHead: the line that heads each result of `match --file` is
+// the signal as a person reads it: a vpdq value summed up (frames, time
+// span, key), never its JSON; a PDQ hash with its quality; the others
+// whole.
+func TestResultHead(t *testing.T) {
+	vpdqValue := `["` + strings.Repeat("ab", 32) + `,100,0.0","` + strings.Repeat("cd", 32) + `,90,1.0","` + strings.Repeat("ef", 32) + `,80,12.25"]`
+	sha := strings.Repeat("0f", 32)
+	pdqHex := strings.Repeat("f0", 32)
+	q := 87
+	for _, tt := range []struct {
+		name   string
+		res    api.FileMatch
+		i      int
+		want   string
+		absent string
+	}{
+		{"sha256", api.FileMatch{Results: []api.MatchResult{{Signal: api.Signal{Type: "sha256", Value: sha}}}}, 0, "sha256:" + sha, ""},
+		{"pdq with quality", api.FileMatch{
+			Hashes:  []api.FileHash{{Type: "pdq", Value: pdqHex, Quality: &q}},
+			Results: []api.MatchResult{{Signal: api.Signal{Type: "pdq", Value: pdqHex}}}}, 0, "pdq:" + pdqHex + " quality=87", ""},
+		{"vpdq", api.FileMatch{
+			Hashes:  []api.FileHash{{Type: "sha256", Value: sha}, {Type: "vpdq", Value: vpdqValue}},
+			Results: []api.MatchResult{{Signal: api.Signal{Type: "sha256", Value: sha}}, {Signal: api.Signal{Type: "vpdq", Value: vpdqValue}}}},
+			1, humanSignal("vpdq", vpdqValue), strings.Repeat("cd", 32)},
+		{"vpdq without video_frames", api.FileMatch{ // an answer that does not say how many frames
+			Results: []api.MatchResult{{Signal: api.Signal{Type: "vpdq", Value: vpdqValue}}}},
+			0, humanSignal("vpdq", vpdqValue), strings.Repeat("ab", 32)},
+		{"vpdq not parsing", api.FileMatch{
+			Results: []api.MatchResult{{Signal: api.Signal{Type: "vpdq", Value: "[broken\n"}}}},
+			0, "vpdq:[not a vpdq value: 8 bytes]", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := resultHead(tt.res, tt.i)
+			if got != tt.want || (tt.absent != "" && strings.Contains(got, tt.absent)) {
+				t.Errorf("resultHead = %q, want %q", got, tt.want)
+			}
+		})
+	}
+	if want := "vpdq:[3 frames, 0.0-12.2 s, key "; !strings.HasPrefix(humanSignal("vpdq", vpdqValue), want) {
+		t.Errorf("humanSignal of the vpdq value: %q, want it to start %q", humanSignal("vpdq", vpdqValue), want)
 	}
 }
