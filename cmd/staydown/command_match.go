@@ -120,6 +120,8 @@ func (c *cli) matchFile(ctx context.Context, name string, dihedral bool) error {
 		return err
 	case !st.Mode().IsRegular():
 		return fmt.Errorf("%s is not a regular file", display(name))
+	case st.Size() == 0:
+		return fmt.Errorf("%q is empty: there is nothing to match", name)
 	}
 	head := make([]byte, 12)
 	n, _ := io.ReadFull(f, head)
@@ -144,7 +146,11 @@ func (c *cli) matchFile(ctx context.Context, name string, dihedral bool) error {
 		hc := *cl.http
 		hc.Timeout = videoRequestTimeout
 		vc.http = &hc
-		err = vc.do(ctx, http.MethodPost, path, sizedReader{f, st.Size()}, "application/octet-stream", &res)
+		if err = vc.do(ctx, http.MethodPost, path, sizedReader{f, st.Size()}, "application/octet-stream", &res); err != nil {
+			// The node's message names the problem (not a video, truncated,
+			// over max_video_upload, no ffmpeg); this names the file.
+			err = fmt.Errorf("matching the video %q (%d bytes): %w", name, st.Size(), err)
+		}
 	} else {
 		var data []byte
 		if data, err = io.ReadAll(f); err == nil {
