@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -38,14 +39,20 @@ for a file it is matched with the image rotated and mirrored too, unless
 --no-dihedral.
 
 Prints one line per attestation (status, author, labels, entry id, time,
-and for PDQ the distance and the rotation that matched; for a video the
-query and compared match percentages with their frame counts and the
-matching segments in seconds), or "no match"; for a video then each
-frame hit with its distance and the times of the frames that hit;
-then the verdict of the node's policy (block, review or none); with
---file, the same for each hash under a TYPE:VALUE line. With --json, the
-node's answer: {"signal", "matched", "attestations", "verdict"}, or for a
-file {"hashes", "results", "matched", "verdict", ...}.
+and for PDQ the distance and the rotation that matched; for a video
+query=P% (N/M frames): the share of your video's frames found in the
+stored one, compared=P% (N/M): the share of the stored video's frames
+found in yours, and the segments of your video that match, in seconds
+from its start), or "no match"; for a video then each frame hit (a
+stored image seen in your video) with its distance and the times of the
+frames that show it (a run of identical frames counts once, at its
+start); then the verdict of the node's policy (block, review or none);
+with --file, the same for each hash under a TYPE:VALUE line, a video's
+vpdq value summed up there as vpdq:[N frames, FROM-TO s, key HEX…] (that
+summary is not a value match takes). With --json, the node's answer:
+{"signal", "matched", "attestations", "verdict"}, or for a file
+{"hashes", "results", "matched", "verdict", "video_frames", ...}, every
+value whole.
 
 The exit code is the verdict's, so that an upload pipeline can act on it
 without reading the output: 0 block (the node's policy says act on it), 3
@@ -70,6 +77,9 @@ of the file's hashes.`,
 			}
 			if noDihedral {
 				return usagef("--no-dihedral: only with --file")
+			}
+			if err := notSummary(typ, values[0]); err != nil {
+				return err
 			}
 			sigs, err := signalArgs(typ, values)
 			if err != nil {
@@ -183,6 +193,25 @@ func (c *cli) matchFile(ctx context.Context, name string, dihedral bool) error {
 	}
 	_, err = fmt.Fprintf(c.stdout, "verdict: %s\n", res.Verdict)
 	return err
+}
+
+// vpdqSummaryForm is the summary humanSignal prints for a vpdq value (after
+// "vpdq:"), or for one that does not parse.
+var vpdqSummaryForm = regexp.MustCompile(`^\[(\d+ frames, .* s, key [0-9a-f]*…|not a vpdq value: \d+ bytes)\]$`)
+
+// notSummary refuses a value that is the summary text output prints for a
+// video (a person copies the head line of `match --file`, or an alert's
+// signal): it is not the value, and parsing it as JSON would fail with a
+// message about a character of it.
+func notSummary(typ, value string) error {
+	v := value
+	if typ == "" || typ == "vpdq" {
+		v = strings.TrimPrefix(v, "vpdq:")
+	}
+	if (typ == "" && v == value) || (typ != "" && typ != "vpdq") || !vpdqSummaryForm.MatchString(v) {
+		return nil
+	}
+	return fmt.Errorf("value %q is the summary that text output prints for a video, not its vpdq value: match the video itself with --file FILE, or give the whole value, as `staydown hash FILE` or --json prints it", value)
 }
 
 // resultHead is the line that heads the i-th result of a file's match:

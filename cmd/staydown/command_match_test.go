@@ -371,3 +371,32 @@ func TestResultHead(t *testing.T) {
 		t.Errorf("humanSignal of the vpdq value: %q, want it to start %q", humanSignal("vpdq", vpdqValue), want)
 	}
 }
+
+// TestMatchVPDQSummary: the summary of a vpdq value that text output
+// prints, copied into match, is refused saying what it is and where the
+// value is, not with a JSON parser's complaint about one of its characters.
+func TestMatchVPDQSummary(t *testing.T) {
+	n := startNode(t)
+	value := `["` + strings.Repeat("ab", 32) + `,100,0.0","` + strings.Repeat("cd", 32) + `,90,1.0"]`
+	summary := humanSignal("vpdq", value)
+	for _, tt := range []struct {
+		args    []string
+		refused bool
+	}{
+		{[]string{summary}, true},
+		{[]string{"--type", "vpdq", strings.TrimPrefix(summary, "vpdq:")}, true},
+		{[]string{"--type", "vpdq", summary}, true},
+		{[]string{"vpdq:[not a vpdq value: 7 bytes]"}, true},
+		{[]string{"vpdq:" + value}, false},
+		{[]string{"--type", "account", "x:[2 frames, 0.0-1.0 s, key abcd…]"}, false},
+	} {
+		r := staydown(append([]string{"match", "--dir", n.dir}, tt.args...)...)
+		said := strings.Contains(r.stderr, "is the summary that text output prints for a video") && strings.Contains(r.stderr, "--file")
+		if tt.refused && (r.code != exitError || !said || strings.Count(r.stderr, "\n") != 1) {
+			t.Errorf("%q: exit %d, stderr %q: want exit 2 saying it is a summary", tt.args, r.code, r.stderr)
+		}
+		if !tt.refused && (said || r.code == exitError) {
+			t.Errorf("%q: exit %d, stderr %q: want it matched", tt.args, r.code, r.stderr)
+		}
+	}
+}
