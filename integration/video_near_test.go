@@ -163,10 +163,14 @@ func TestVideoNearMatchAcrossFederation(t *testing.T) {
 		}
 	}
 	t.Logf("still inside a video: frame hit at %v s, distance %d", times, *v.FrameHits[0].Distance)
+	out, _, code := cli(t, "match", "--dir", a.dir, "--file", withStill)
+	if code != 0 || !strings.Contains(out, "  no stored video matches\n  frame hits (stored images in the video):\n") || !strings.Contains(out, stillID) {
+		t.Errorf("match --file with the still (text): exit %d\n%s", code, out)
+	}
 
 	// In text, the head line of the vpdq result sums it up, not its frames.
 	headLine := regexp.MustCompile(`\nvpdq:\[\d+ frames, [\d.]+-[\d.]+ s, key [0-9a-f]{16}…\]\n`)
-	out, _, code := cli(t, "match", "--dir", a.dir, "--file", variant)
+	out, _, code = cli(t, "match", "--dir", a.dir, "--file", variant)
 	if code != 0 || !headLine.MatchString(out) || !strings.Contains(out, videoID) || !strings.Contains(out, "query=") || !strings.Contains(out, "verdict: block") {
 		t.Errorf("match --file (text): exit %d\n%s", code, out)
 	}

@@ -178,7 +178,13 @@ func (c *cli) matchFile(ctx context.Context, name string, dihedral bool) error {
 		if _, err := fmt.Fprintln(c.stdout, resultHead(res, i)); err != nil {
 			return err
 		}
-		if err := printAttestations(c, r.Attestations, "  "); err != nil {
+		if len(r.Attestations) == 0 && len(r.FrameHits) > 0 {
+			// "no match" above the frame hits would read as if nothing
+			// were found: it is only that no stored video matches.
+			if _, err := fmt.Fprintln(c.stdout, "  no stored video matches"); err != nil {
+				return err
+			}
+		} else if err := printAttestations(c, r.Attestations, "  "); err != nil {
 			return err
 		}
 		if err := printFrameHits(c, r.FrameHits, "  "); err != nil {

@@ -278,7 +278,7 @@ func TestMatchFileVideo(t *testing.T) {
 		t.Fatal(err)
 	}
 	id1, id2 := protocol.ID{0x12, 0x20, 1}, protocol.ID{0x12, 0x20, 2}
-	n.fake.SetFound(sig, api.Found{
+	found := api.Found{
 		Attestations: []api.FoundAttestation{{
 			Attestation: store.Attestation{Author: other.AuthorKey, EntryID: id1, Seq: 1, Labels: []string{"graphic-violence"}, TimeMs: 1_700_000_000_000, Status: store.StatusActive},
 			Video: &matching.VideoMatch{QueryPercent: 90, ComparedPercent: 45.5, QueryFrames: 10, QueryMatched: 9, ComparedFrames: 22, ComparedMatched: 10,
@@ -289,7 +289,8 @@ func TestMatchFileVideo(t *testing.T) {
 			Distance:    7, FrameTimesMs: []uint32{1000, 2500},
 		}},
 		Verdict: api.VerdictBlock,
-	})
+	}
+	n.fake.SetFound(sig, found)
 	frames := len(sig.GetVpdq()) / protocol.VPDQFrameSize
 	// The head line of the vpdq result is the value summed up; --json
 	// carries it whole.
@@ -326,6 +327,17 @@ func TestMatchFileVideo(t *testing.T) {
 	q := n.fake.Queries()
 	if last := q[len(q)-1]; len(last) != 3 || !proto.Equal(last[2].Signal, sig) {
 		t.Errorf("the node was asked %d queries, not the video's sha256, md5 and vpdq", len(last))
+	}
+
+	// Frame hits alone: the line above them says no stored video matches,
+	// not "no match", which would read as if nothing were found.
+	found.Attestations = nil
+	n.fake.SetFound(sig, found)
+	r = staydown("match", "--dir", n.dir, "--file", path)
+	lines = strings.Split(r.stdout, "\n")
+	want = append([]string{want[0], "  no stored video matches"}, want[2:]...)
+	if r.code != exitOK || len(lines) < 6+6 || !slices.Equal(lines[6:12], want) {
+		t.Errorf("frame hits alone: exit %d stderr %q stdout\n%s\nwant after the sha256 and md5 results\n%s", r.code, r.stderr, r.stdout, strings.Join(want, "\n"))
 	}
 }
 
