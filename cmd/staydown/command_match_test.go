@@ -412,3 +412,25 @@ func TestMatchVPDQSummary(t *testing.T) {
 		}
 	}
 }
+
+// FuzzNotSummary: notSummary never refuses a value that parses as a vpdq
+// value (a real value is never mistaken for its summary), and refuses
+// every summary humanSignal prints of one.
+func FuzzNotSummary(f *testing.F) {
+	f.Add("vpdq", `["`+strings.Repeat("ab", 32)+`,100,0.0"]`)
+	f.Add("", "vpdq:[2 frames, 0.0-1.0 s, key deb23e6e2b54abd2…]")
+	f.Add("", "vpdq:[not a vpdq value: 7 bytes]")
+	f.Add("account", "x:[1 frames, 0.0-0.0 s, key ab…]")
+	f.Fuzz(func(t *testing.T, typ, value string) {
+		err := notSummary(typ, value)
+		v := strings.TrimPrefix(value, "vpdq:")
+		if _, perr := protocol.ParseVPDQJSON(v); perr == nil && err != nil {
+			t.Fatalf("notSummary(%q, %q) refuses a vpdq value: %v", typ, value, err)
+		}
+		if _, perr := protocol.ParseVPDQJSON(v); perr == nil {
+			if s := humanSignal("vpdq", v); notSummary("", s) == nil || notSummary("vpdq", strings.TrimPrefix(s, "vpdq:")) == nil {
+				t.Fatalf("the summary %q of a vpdq value is not refused", s)
+			}
+		}
+	})
+}
