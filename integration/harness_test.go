@@ -114,6 +114,7 @@ func waitFor(t *testing.T, bound time.Duration, what string, cond func() bool) {
 type node struct {
 	name, role string
 	dir        string
+	env        []string // added to the test's environment for `run` (e.g. TMPDIR, PATH)
 	cmd        *exec.Cmd
 	exited     chan error
 }
@@ -170,6 +171,9 @@ func (c *cluster) start(n *node) {
 		c.t.Fatal(err)
 	}
 	n.cmd = exec.Command(binary, "run", "--dir", n.dir)
+	if n.env != nil {
+		n.cmd.Env = append(os.Environ(), n.env...)
+	}
 	n.cmd.Stdout, n.cmd.Stderr = logf, logf
 	if err := n.cmd.Start(); err != nil {
 		c.t.Fatal(err)

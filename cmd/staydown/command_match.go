@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -38,14 +39,20 @@ for a file it is matched with the image rotated and mirrored too, unless
 --no-dihedral.
 
 Prints one line per attestation (status, author, labels, entry id, time,
-and for PDQ the distance and the rotation that matched; for a video the
-query and compared match percentages with their frame counts and the
-matching segments in seconds), or "no match"; for a video then each
-frame hit with its distance and the times of the frames that hit;
-then the verdict of the node's policy (block, review or none); with
---file, the same for each hash under a TYPE:VALUE line. With --json, the
-node's answer: {"signal", "matched", "attestations", "verdict"}, or for a
-file {"hashes", "results", "matched", "verdict", ...}.
+and for PDQ the distance and the rotation that matched; for a video
+query=P% (N/M frames): the share of your video's frames found in the
+stored one, compared=P% (N/M): the share of the stored video's frames
+found in yours, and the segments of your video that match, in seconds
+from its start), or "no match"; for a video then each frame hit (a
+stored image seen in your video) with its distance and the times of the
+frames that show it (a run of identical frames counts once, at its
+start); then the verdict of the node's policy (block, review or none);
+with --file, the same for each hash under a TYPE:VALUE line, a video's
+vpdq value summed up there as vpdq:[N frames, FROM-TO s, key HEX…] (that
+summary is not a value match takes). With --json, the node's answer:
+{"signal", "matched", "attestations", "verdict"}, or for a file
+{"hashes", "results", "matched", "verdict", "video_frames", ...}, every
+value whole.
 
 The exit code is the verdict's, so that an upload pipeline can act on it
 without reading the output: 0 block (the node's policy says act on it), 3
@@ -71,6 +78,9 @@ of the file's hashes.`,
 			if noDihedral {
 				return usagef("--no-dihedral: only with --file")
 			}
+			if err := notSummary(typ, values[0]); err != nil {
+				return err
+			}
 			sigs, err := signalArgs(typ, values)
 			if err != nil {
 				return err
@@ -94,7 +104,7 @@ of the file's hashes.`,
 			return printVerdict(c, res, "")
 		},
 	}
-	cmd.Flags().StringVarP(&typ, "type", "t", "", "signal type: sha256, md5, pdq, url or account")
+	cmd.Flags().StringVarP(&typ, "type", "t", "", "signal type: sha256, md5, pdq, vpdq, url or account")
 	cmd.Flags().StringVarP(&file, "file", "f", "", "a file to hash on the node and match")
 	cmd.Flags().BoolVar(&noDihedral, "no-dihedral", false, "with --file: match the image as it is, not also rotated and mirrored")
 	return cmd
@@ -120,6 +130,8 @@ func (c *cli) matchFile(ctx context.Context, name string, dihedral bool) error {
 		return err
 	case !st.Mode().IsRegular():
 		return fmt.Errorf("%s is not a regular file", display(name))
+	case st.Size() == 0:
+		return fmt.Errorf("%q is empty: there is nothing to match", name)
 	}
 	head := make([]byte, 12)
 	n, _ := io.ReadFull(f, head)
@@ -144,7 +156,11 @@ func (c *cli) matchFile(ctx context.Context, name string, dihedral bool) error {
 		hc := *cl.http
 		hc.Timeout = videoRequestTimeout
 		vc.http = &hc
-		err = vc.do(ctx, http.MethodPost, path, sizedReader{f, st.Size()}, "application/octet-stream", &res)
+		if err = vc.do(ctx, http.MethodPost, path, sizedReader{f, st.Size()}, "application/octet-stream", &res); err != nil {
+			// The node's message names the problem (not a video, truncated,
+			// over max_video_upload, no ffmpeg); this names the file.
+			err = fmt.Errorf("matching the video %q (%d bytes): %w", name, st.Size(), err)
+		}
 	} else {
 		var data []byte
 		if data, err = io.ReadAll(f); err == nil {
@@ -159,17 +175,16 @@ func (c *cli) matchFile(ctx context.Context, name string, dihedral bool) error {
 		return c.printJSON(res)
 	}
 	for i, r := range res.Results {
-		head := r.Signal.Type + ":" + r.Signal.Value
-		if r.Signal.Type == "vpdq" && res.VideoFrames != nil {
-			head = fmt.Sprintf("vpdq: %d frames", *res.VideoFrames)
-		}
-		if i < len(res.Hashes) && res.Hashes[i].Quality != nil {
-			head += fmt.Sprintf(" quality=%d", *res.Hashes[i].Quality)
-		}
-		if _, err := fmt.Fprintln(c.stdout, head); err != nil {
+		if _, err := fmt.Fprintln(c.stdout, resultHead(res, i)); err != nil {
 			return err
 		}
-		if err := printAttestations(c, r.Attestations, "  "); err != nil {
+		if len(r.Attestations) == 0 && len(r.FrameHits) > 0 {
+			// "no match" above the frame hits would read as if nothing
+			// were found: it is only that no stored video matches.
+			if _, err := fmt.Fprintln(c.stdout, "  no stored video matches"); err != nil {
+				return err
+			}
+		} else if err := printAttestations(c, r.Attestations, "  "); err != nil {
 			return err
 		}
 		if err := printFrameHits(c, r.FrameHits, "  "); err != nil {
@@ -184,6 +199,38 @@ func (c *cli) matchFile(ctx context.Context, name string, dihedral bool) error {
 	}
 	_, err = fmt.Fprintf(c.stdout, "verdict: %s\n", res.Verdict)
 	return err
+}
+
+// vpdqSummaryForm is the summary humanSignal prints for a vpdq value (after
+// "vpdq:"), or for one that does not parse.
+var vpdqSummaryForm = regexp.MustCompile(`^\[(\d+ frames, .* s, key [0-9a-f]*…|not a vpdq value: \d+ bytes)\]$`)
+
+// notSummary refuses a value that is the summary text output prints for a
+// video (a person copies the head line of `match --file`, or an alert's
+// signal): it is not the value, and parsing it as JSON would fail with a
+// message about a character of it.
+func notSummary(typ, value string) error {
+	v := value
+	if typ == "" || typ == "vpdq" {
+		v = strings.TrimPrefix(v, "vpdq:")
+	}
+	if (typ == "" && v == value) || (typ != "" && typ != "vpdq") || !vpdqSummaryForm.MatchString(v) {
+		return nil
+	}
+	return fmt.Errorf("value %q is the summary that text output prints for a video, not its vpdq value: match the video itself with --file FILE, or give the whole value, as `staydown hash FILE` or --json prints it", value)
+}
+
+// resultHead is the line that heads the i-th result of a file's match:
+// its signal as a person reads it (humanSignal: a vpdq value, which may be
+// 100 KB of JSON, summed up as its frame count, time span and key; --json
+// has it whole), and a PDQ hash's quality.
+func resultHead(res api.FileMatch, i int) string {
+	r := res.Results[i]
+	head := printable(humanSignal(r.Signal.Type, r.Signal.Value))
+	if i < len(res.Hashes) && res.Hashes[i].Quality != nil {
+		head += fmt.Sprintf(" quality=%d", *res.Hashes[i].Quality)
+	}
+	return head
 }
 
 // sizedReader is a request body whose length is known, sent with a

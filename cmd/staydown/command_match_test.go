@@ -278,7 +278,7 @@ func TestMatchFileVideo(t *testing.T) {
 		t.Fatal(err)
 	}
 	id1, id2 := protocol.ID{0x12, 0x20, 1}, protocol.ID{0x12, 0x20, 2}
-	n.fake.SetFound(sig, api.Found{
+	found := api.Found{
 		Attestations: []api.FoundAttestation{{
 			Attestation: store.Attestation{Author: other.AuthorKey, EntryID: id1, Seq: 1, Labels: []string{"graphic-violence"}, TimeMs: 1_700_000_000_000, Status: store.StatusActive},
 			Video: &matching.VideoMatch{QueryPercent: 90, ComparedPercent: 45.5, QueryFrames: 10, QueryMatched: 9, ComparedFrames: 22, ComparedMatched: 10,
@@ -289,12 +289,23 @@ func TestMatchFileVideo(t *testing.T) {
 			Distance:    7, FrameTimesMs: []uint32{1000, 2500},
 		}},
 		Verdict: api.VerdictBlock,
-	})
+	}
+	n.fake.SetFound(sig, found)
 	frames := len(sig.GetVpdq()) / protocol.VPDQFrameSize
-	r := staydown("match", "--dir", n.dir, "--file", path)
+	// The head line of the vpdq result is the value summed up; --json
+	// carries it whole.
+	r := staydown("match", "--dir", n.dir, "--file", path, "--json")
+	var fm0 api.FileMatch
+	if err := json.Unmarshal([]byte(r.stdout), &fm0); err != nil || len(fm0.Hashes) != 3 {
+		t.Fatalf("--json: exit %d %v: %s", r.code, err, r.stderr)
+	}
+	if got, err := protocol.ParseVPDQJSON(fm0.Hashes[2].Value); err != nil || len(got) != frames {
+		t.Fatalf("--json's vpdq value: %d frames, %v; want the whole value, %d frames", len(got), err, frames)
+	}
+	r = staydown("match", "--dir", n.dir, "--file", path)
 	lines := strings.Split(r.stdout, "\n")
 	want := []string{
-		fmt.Sprintf("vpdq: %d frames", frames),
+		humanSignal("vpdq", fm0.Hashes[2].Value),
 		"  active  platform-a  graphic-violence  " + id1.String() + "  2023-11-14T22:13:20.000Z  query=90.0% (9/10 frames) compared=45.5% (10/22) segments 0s-4s,6s-9.5s",
 		"  frame hits (stored images in the video):",
 		"    active  platform-a  attacker-manifesto  " + id2.String() + "  2023-11-14T22:13:20.000Z  distance=7  at 1s,2.5s",
@@ -317,4 +328,109 @@ func TestMatchFileVideo(t *testing.T) {
 	if last := q[len(q)-1]; len(last) != 3 || !proto.Equal(last[2].Signal, sig) {
 		t.Errorf("the node was asked %d queries, not the video's sha256, md5 and vpdq", len(last))
 	}
+
+	// Frame hits alone: the line above them says no stored video matches,
+	// not "no match", which would read as if nothing were found.
+	found.Attestations = nil
+	n.fake.SetFound(sig, found)
+	r = staydown("match", "--dir", n.dir, "--file", path)
+	lines = strings.Split(r.stdout, "\n")
+	want = append([]string{want[0], "  no stored video matches"}, want[2:]...)
+	if r.code != exitOK || len(lines) < 6+6 || !slices.Equal(lines[6:12], want) {
+		t.Errorf("frame hits alone: exit %d stderr %q stdout\n%s\nwant after the sha256 and md5 results\n%s", r.code, r.stderr, r.stdout, strings.Join(want, "\n"))
+	}
+}
+
+// TestResultHead: the line that heads each result of `match --file` is
+// the signal as a person reads it: a vpdq value summed up (frames, time
+// span, key), never its JSON; a PDQ hash with its quality; the others
+// whole.
+func TestResultHead(t *testing.T) {
+	vpdqValue := `["` + strings.Repeat("ab", 32) + `,100,0.0","` + strings.Repeat("cd", 32) + `,90,1.0","` + strings.Repeat("ef", 32) + `,80,12.25"]`
+	sha := strings.Repeat("0f", 32)
+	pdqHex := strings.Repeat("f0", 32)
+	q := 87
+	for _, tt := range []struct {
+		name   string
+		res    api.FileMatch
+		i      int
+		want   string
+		absent string
+	}{
+		{"sha256", api.FileMatch{Results: []api.MatchResult{{Signal: api.Signal{Type: "sha256", Value: sha}}}}, 0, "sha256:" + sha, ""},
+		{"pdq with quality", api.FileMatch{
+			Hashes:  []api.FileHash{{Type: "pdq", Value: pdqHex, Quality: &q}},
+			Results: []api.MatchResult{{Signal: api.Signal{Type: "pdq", Value: pdqHex}}}}, 0, "pdq:" + pdqHex + " quality=87", ""},
+		{"vpdq", api.FileMatch{
+			Hashes:  []api.FileHash{{Type: "sha256", Value: sha}, {Type: "vpdq", Value: vpdqValue}},
+			Results: []api.MatchResult{{Signal: api.Signal{Type: "sha256", Value: sha}}, {Signal: api.Signal{Type: "vpdq", Value: vpdqValue}}}},
+			1, humanSignal("vpdq", vpdqValue), strings.Repeat("cd", 32)},
+		{"vpdq without video_frames", api.FileMatch{ // an answer that does not say how many frames
+			Results: []api.MatchResult{{Signal: api.Signal{Type: "vpdq", Value: vpdqValue}}}},
+			0, humanSignal("vpdq", vpdqValue), strings.Repeat("ab", 32)},
+		{"vpdq not parsing", api.FileMatch{
+			Results: []api.MatchResult{{Signal: api.Signal{Type: "vpdq", Value: "[broken\n"}}}},
+			0, "vpdq:[not a vpdq value: 8 bytes]", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := resultHead(tt.res, tt.i)
+			if got != tt.want || (tt.absent != "" && strings.Contains(got, tt.absent)) {
+				t.Errorf("resultHead = %q, want %q", got, tt.want)
+			}
+		})
+	}
+	if want := "vpdq:[3 frames, 0.0-12.2 s, key "; !strings.HasPrefix(humanSignal("vpdq", vpdqValue), want) {
+		t.Errorf("humanSignal of the vpdq value: %q, want it to start %q", humanSignal("vpdq", vpdqValue), want)
+	}
+}
+
+// TestMatchVPDQSummary: the summary of a vpdq value that text output
+// prints, copied into match, is refused saying what it is and where the
+// value is, not with a JSON parser's complaint about one of its characters.
+func TestMatchVPDQSummary(t *testing.T) {
+	n := startNode(t)
+	value := `["` + strings.Repeat("ab", 32) + `,100,0.0","` + strings.Repeat("cd", 32) + `,90,1.0"]`
+	summary := humanSignal("vpdq", value)
+	for _, tt := range []struct {
+		args    []string
+		refused bool
+	}{
+		{[]string{summary}, true},
+		{[]string{"--type", "vpdq", strings.TrimPrefix(summary, "vpdq:")}, true},
+		{[]string{"--type", "vpdq", summary}, true},
+		{[]string{"vpdq:[not a vpdq value: 7 bytes]"}, true},
+		{[]string{"vpdq:" + value}, false},
+		{[]string{"--type", "account", "x:[2 frames, 0.0-1.0 s, key abcd…]"}, false},
+	} {
+		r := staydown(append([]string{"match", "--dir", n.dir}, tt.args...)...)
+		said := strings.Contains(r.stderr, "is the summary that text output prints for a video") && strings.Contains(r.stderr, "--file")
+		if tt.refused && (r.code != exitError || !said || strings.Count(r.stderr, "\n") != 1) {
+			t.Errorf("%q: exit %d, stderr %q: want exit 2 saying it is a summary", tt.args, r.code, r.stderr)
+		}
+		if !tt.refused && (said || r.code == exitError) {
+			t.Errorf("%q: exit %d, stderr %q: want it matched", tt.args, r.code, r.stderr)
+		}
+	}
+}
+
+// FuzzNotSummary: notSummary never refuses a value that parses as a vpdq
+// value (a real value is never mistaken for its summary), and refuses
+// every summary humanSignal prints of one.
+func FuzzNotSummary(f *testing.F) {
+	f.Add("vpdq", `["`+strings.Repeat("ab", 32)+`,100,0.0"]`)
+	f.Add("", "vpdq:[2 frames, 0.0-1.0 s, key deb23e6e2b54abd2…]")
+	f.Add("", "vpdq:[not a vpdq value: 7 bytes]")
+	f.Add("account", "x:[1 frames, 0.0-0.0 s, key ab…]")
+	f.Fuzz(func(t *testing.T, typ, value string) {
+		err := notSummary(typ, value)
+		v := strings.TrimPrefix(value, "vpdq:")
+		if _, perr := protocol.ParseVPDQJSON(v); perr == nil && err != nil {
+			t.Fatalf("notSummary(%q, %q) refuses a vpdq value: %v", typ, value, err)
+		}
+		if _, perr := protocol.ParseVPDQJSON(v); perr == nil {
+			if s := humanSignal("vpdq", v); notSummary("", s) == nil || notSummary("vpdq", strings.TrimPrefix(s, "vpdq:")) == nil {
+				t.Fatalf("the summary %q of a vpdq value is not refused", s)
+			}
+		}
+	})
 }
