@@ -45,29 +45,32 @@ func (m *Matching) videoParams() vmatch.Params {
 func (m *Matching) loadVideos() (read, took time.Duration, err error) {
 	start := time.Now()
 	v := &videoIndex{x: vmatch.NewIndex(m.policy.MinQuality), refs: map[string]uint64{}}
-	var refs []uint64
-	var videos [][]vmatch.Frame
+	// Frames go straight into a Builder as they are decoded: the decoded
+	// videos are not kept, and the hash and ref arrays are sized once.
+	nv, nf, err := m.store.VPDQSize()
+	if err != nil {
+		v.x.Close()
+		return 0, 0, err
+	}
+	b := v.x.NewBuilder(nv, nf)
+	v.keys = make([][]byte, 0, nv)
 	err = m.store.VPDQVideos(func(k, val []byte) error {
 		frames, err := protocol.DecodeVPDQ(val)
 		if err != nil {
 			return fmt.Errorf("stored video %x: %w", k, err)
 		}
 		ref := uint64(len(v.keys))
-		v.keys = append(v.keys, bytes.Clone(k))
+		k = bytes.Clone(k)
+		v.keys = append(v.keys, k)
 		v.refs[string(k)] = ref
-		refs = append(refs, ref)
-		videos = append(videos, frames)
-		return nil
+		return b.Add(ref, frames)
 	})
 	if err != nil {
 		v.x.Close()
 		return 0, 0, err
 	}
 	read = time.Since(start)
-	if err := v.x.Build(refs, videos); err != nil {
-		v.x.Close()
-		return 0, 0, err
-	}
+	b.Finish()
 	m.videos = v
 	return read, time.Since(start), nil
 }
