@@ -63,9 +63,13 @@ func TestBuilderAndParallelQueryEqualBruteForce(t *testing.T) {
 	matches := 0
 	for i := range 30 {
 		var q []Frame
-		if i%6 == 5 {
+		switch i % 6 {
+		case 5:
 			q = g.video(60) // unrelated
-		} else {
+		case 4: // a clip between unrelated frames: matches end inside the query
+			v := vs[g.r.IntN(len(vs))]
+			q = append(append(g.video(5), g.reencode(v, 3, 15, 10)...), g.video(5)...)
+		default:
 			v := vs[g.r.IntN(len(vs))]
 			from := g.r.IntN(len(v) - 10)
 			q = g.reencode(v, from, from+10+g.r.IntN(len(v)-from-10+1), 12+g.r.IntN(20))
