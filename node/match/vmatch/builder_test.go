@@ -3,6 +3,7 @@ package vmatch
 import (
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -144,4 +145,51 @@ func TestBuilderRefuses(t *testing.T) {
 	if rs, _ := x.Query(old, DefaultParams()); len(rs) != 0 {
 		t.Fatalf("old contents after Finish: %+v", rs)
 	}
+}
+
+// FuzzBuilderAdd: for any video, the frames a Builder keeps (hashes and
+// positions) are Prepare's, whether or not hashes repeat or share their
+// first 8 bytes (the Builder's shortcut). Finish is not called: the PDQ
+// index's Build is covered by the tests above.
+func FuzzBuilderAdd(f *testing.F) {
+	g := newBank(10)
+	enc := func(fs []Frame) []byte {
+		var b []byte
+		for _, fr := range fs {
+			b = append(append(b, fr.Hash[:]...), fr.Quality)
+		}
+		return b
+	}
+	v := g.video(12)
+	f.Add(enc(append(v, v[3], v[0])))
+	w := slices.Clone(v)
+	w[5].Hash = w[2].Hash
+	w[5].Hash[31] ^= 1 // same first 8 bytes as frame 2, another hash
+	f.Add(enc(w))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, a []byte) {
+		frames := framesOf(a)
+		x := NewIndex(50)
+		defer x.Close()
+		b := x.NewBuilder(1, 0)
+		err := b.Add(7, frames)
+		want := Prepare(frames, 50)
+		if len(want) > MaxFrames {
+			if err == nil {
+				t.Fatalf("%d frames kept, more than %d, accepted", len(want), MaxFrames)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b.hs) != len(want) || b.counts[7] != len(want) {
+			t.Fatalf("kept %d frames (count %d), Prepare %d", len(b.hs), b.counts[7], len(want))
+		}
+		for i, fr := range want {
+			if b.hs[i] != fr.Hash || b.refs[i] != 7<<frameBits|uint64(i) {
+				t.Fatalf("frame %d: %x ref %x, Prepare %x", i, b.hs[i], b.refs[i], fr.Hash)
+			}
+		}
+	})
 }
