@@ -39,6 +39,9 @@
 // which of the video's frames met; a video none of whose frames is near
 // the query's is not a candidate and is not returned. The answer is that
 // of [Compare] run against every stored video (tests hold it to that).
+// On a large index the query's frames are looked up on every core. A
+// [Builder] loads many videos at once (the node's start-up), one video at
+// a time, into a single PDQ index Build.
 package vmatch
 
 import (
