@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+
+	"github.com/staydown/staydown/protocol"
 )
 
 // VPDQVideos calls fn with the signal key and the wire value (SPEC 7.6)
@@ -64,4 +66,19 @@ func (s *Store) VPDQValue(sk []byte) ([]byte, error) {
 		return nil
 	})
 	return out, wrapDB("vpdq value", err)
+}
+
+// VPDQSize returns upper bounds of what VPDQVideos will hand out: the
+// number of videos and their frames in all, for a loader to size its
+// arrays once. It reads the vpdqframes index's page headers (bbolt's
+// bucket statistics), not its values. The bounds count a video carried by
+// several additions once for each, and the frames from the bytes the
+// index's leaves use, keys and page headers included.
+func (s *Store) VPDQSize() (videos, frames int, err error) {
+	err = s.view(func(b *buckets) error {
+		st := b.idx[idxVPDQFrames].Stats()
+		videos, frames = st.KeyN, st.LeafInuse/protocol.VPDQFrameSize
+		return nil
+	})
+	return videos, frames, wrapDB("vpdq size", err)
 }

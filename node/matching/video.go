@@ -3,6 +3,7 @@ package matching
 import (
 	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/staydown/staydown/node/match/vmatch"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
+	"github.com/staydown/staydown/store"
 )
 
 // videoIndex is the frame index of every video (vpdq signal) some
@@ -45,31 +47,107 @@ func (m *Matching) videoParams() vmatch.Params {
 func (m *Matching) loadVideos() (read, took time.Duration, err error) {
 	start := time.Now()
 	v := &videoIndex{x: vmatch.NewIndex(m.policy.MinQuality), refs: map[string]uint64{}}
-	var refs []uint64
-	var videos [][]vmatch.Frame
-	err = m.store.VPDQVideos(func(k, val []byte) error {
+	// Frames go straight into a Builder as they are decoded: the decoded
+	// videos are not kept, and the hash and ref arrays are sized once.
+	nv, nf, err := m.store.VPDQSize()
+	if err != nil {
+		v.x.Close()
+		return 0, 0, err
+	}
+	b := v.x.NewBuilder(nv, nf)
+	v.keys = make([][]byte, 0, nv)
+	err = readVideos(m.store, func(k, val []byte) error {
 		frames, err := protocol.DecodeVPDQ(val)
 		if err != nil {
 			return fmt.Errorf("stored video %x: %w", k, err)
 		}
 		ref := uint64(len(v.keys))
-		v.keys = append(v.keys, bytes.Clone(k))
+		k = bytes.Clone(k) // not a slice of the batch, which would keep it
+		v.keys = append(v.keys, k)
 		v.refs[string(k)] = ref
-		refs = append(refs, ref)
-		videos = append(videos, frames)
-		return nil
+		return b.Add(ref, frames)
 	})
 	if err != nil {
 		v.x.Close()
 		return 0, 0, err
 	}
 	read = time.Since(start)
-	if err := v.x.Build(refs, videos); err != nil {
-		v.x.Close()
-		return 0, 0, err
-	}
+	b.Finish()
 	m.videos = v
 	return read, time.Since(start), nil
+}
+
+// videoBatch is a run of stored videos copied out of the store: key i is
+// buf[ends[2i-1]:ends[2i]] (from 0 for i == 0), its value
+// buf[ends[2i]:ends[2i+1]].
+type videoBatch struct {
+	buf  []byte
+	ends []int
+}
+
+// readVideos calls fn with the key and value of every stored video, as
+// store.VPDQVideos does, but reads the store in a goroutine of its own,
+// so that reading the store and fn's decoding and indexing take a core
+// each: the reader copies the videos out in batches of about 1 MB (the
+// store's are valid only during its call) and hands them over a channel.
+// k and val are valid only during the call: fn must copy what it keeps.
+// The first error, the reader's or
+// fn's, stops both and is returned.
+func readVideos(st *store.Store, fn func(k, val []byte) error) error {
+	const batchBytes = 1 << 20
+	batches := make(chan videoBatch, 4)
+	stop := make(chan struct{})
+	errStopped := errors.New("stopped")
+	var readErr error
+	go func() {
+		defer close(batches)
+		var bt videoBatch
+		send := func() bool {
+			select {
+			case batches <- bt:
+				bt = videoBatch{}
+				return true
+			case <-stop:
+				return false
+			}
+		}
+		readErr = st.VPDQVideos(func(k, val []byte) error {
+			if bt.buf == nil {
+				bt.buf = make([]byte, 0, max(batchBytes, len(k)+len(val)))
+			}
+			bt.buf = append(bt.buf, k...)
+			bt.ends = append(bt.ends, len(bt.buf))
+			bt.buf = append(bt.buf, val...)
+			bt.ends = append(bt.ends, len(bt.buf))
+			if len(bt.buf) >= batchBytes && !send() {
+				return errStopped
+			}
+			return nil
+		})
+		if readErr == nil && len(bt.ends) > 0 {
+			send()
+		}
+	}()
+	var fnErr error
+	for bt := range batches {
+		if fnErr != nil {
+			continue // drain, so that the reader ends
+		}
+		from := 0
+		for i := 0; i < len(bt.ends); i += 2 {
+			k := bt.buf[from:bt.ends[i]:bt.ends[i]]
+			val := bt.buf[bt.ends[i]:bt.ends[i+1]]
+			from = bt.ends[i+1]
+			if fnErr = fn(k, val); fnErr != nil {
+				close(stop)
+				break
+			}
+		}
+	}
+	if fnErr != nil {
+		return fnErr
+	}
+	return readErr
 }
 
 // addVideo puts the video of a stored addition's vpdq signal (key k) into

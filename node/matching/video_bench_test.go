@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"testing"
 	"time"
@@ -28,8 +29,14 @@ import (
 //   - startup: what New costs for the videos (VPDQVideos reading them
 //     from the store, decoding and building the frame index), with the
 //     heap it leaves per million frames;
+//   - process CPU time and RSS growth (all of it, and its anonymous
+//     part, which excludes the store's mapped pages) per million frames,
+//     then the image index's Build of as many random hashes, for
+//     comparison;
 //   - query: one 60-frame query (a clip of a stored video, each frame a
-//     few bits off) through Matching.Match, with the median.
+//     few bits off) through Matching.Match, with the median, and the same
+//     query through vmatch.Index.Query alone, interleaved, with the
+//     median and the ratio of the two.
 //
 // Run: go test -run '^$' -bench BenchmarkVideos -benchtime 200x ./node/matching/
 func BenchmarkVideos(b *testing.B) {
@@ -84,21 +91,46 @@ func BenchmarkVideos(b *testing.B) {
 	}
 
 	b.Run("startup", func(b *testing.B) {
-		var took, read time.Duration
+		var took, read, cpu time.Duration
+		var rssGrowth, anonGrowth int64
 		for b.Loop() {
 			var before, after runtime.MemStats
 			runtime.GC()
+			debug.FreeOSMemory()
 			runtime.ReadMemStats(&before)
+			rss0, anon0 := rss()
+			c0 := processCPU()
 			m := start()
+			cpu += processCPU() - c0
 			took += m.videoBuild
 			read += m.videoRead
 			runtime.GC()
+			debug.FreeOSMemory()
 			runtime.ReadMemStats(&after)
+			rss1, anon1 := rss()
+			rssGrowth += rss1 - rss0
+			anonGrowth += anon1 - anon0
 			b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20)/(videos*frames/1e6), "MiB-heap/Mframes")
 			m.Close()
 		}
-		b.ReportMetric(took.Seconds()/float64(b.N), "s-videos/start")
-		b.ReportMetric(read.Seconds()/float64(b.N), "s-read/start")
+		n := float64(b.N)
+		b.ReportMetric(took.Seconds()/n, "s-videos/start")
+		b.ReportMetric(read.Seconds()/n, "s-read/start")
+		b.ReportMetric(cpu.Seconds()/n, "s-cpu/start")
+		b.ReportMetric(float64(rssGrowth)/n/(1<<20)/(videos*frames/1e6), "MiB-RSS/Mframes")
+		b.ReportMetric(float64(anonGrowth)/n/(1<<20)/(videos*frames/1e6), "MiB-anon/Mframes")
+
+		// The image index's Build of as many random hashes, for comparison.
+		hs := make([]match.Hash, videos*frames)
+		for i := range hs {
+			hs[i] = randomHash(rng)
+		}
+		x := match.NewPDQIndex()
+		defer x.Close()
+		t0, c0 := time.Now(), processCPU()
+		x.Build(hs, make([]uint64, len(hs)))
+		b.ReportMetric(time.Since(t0).Seconds(), "s-image-build")
+		b.ReportMetric((processCPU() - c0).Seconds(), "s-cpu-image-build")
 	})
 
 	b.Run("query", func(b *testing.B) {
@@ -113,25 +145,42 @@ func BenchmarkVideos(b *testing.B) {
 			}
 			queries = append(queries, videoSignal(b, frameSet(rng, q, 90)))
 		}
-		var took, cpu []time.Duration
+		var took, cpu, alone []time.Duration
 		i := 0
-		// CPU time of the querying thread too: the machine may be shared,
-		// and wall time then counts others' work.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
+		// CPU time too: the machine may be shared, and wall time then
+		// counts others' work. The process's, as Query's lookups run on
+		// several threads; nothing else runs in it meanwhile.
+		p := m.videoParams()
 		for b.Loop() {
-			t0, c0 := time.Now(), threadCPU()
-			f, err := m.Match([]Query{{Signal: queries[i%len(queries)], Quality: NoQuality}})
+			s := queries[i%len(queries)]
+			t0, c0 := time.Now(), processCPU()
+			f, err := m.Match([]Query{{Signal: s, Quality: NoQuality}})
 			took = append(took, time.Since(t0))
-			cpu = append(cpu, threadCPU()-c0)
+			cpu = append(cpu, processCPU()-c0)
 			if err != nil || len(f[0].Attestations) != 1 || f[0].Attestations[0].Video.QueryPercent != 100 {
 				b.Fatalf("query %d found %d attestations: %v", i, len(f[0].Attestations), err)
 			}
+			// The same query through vmatch alone, interleaved so that
+			// both see the same machine load.
+			frames, err := protocol.DecodeVPDQ(s.GetVpdq())
+			if err != nil {
+				b.Fatal(err)
+			}
+			t0 = time.Now()
+			if _, err := m.videos.x.Query(frames, p); err != nil {
+				b.Fatal(err)
+			}
+			alone = append(alone, time.Since(t0))
 			i++
 		}
-		slices.Sort(took)
-		slices.Sort(cpu)
-		b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "ms-median")
-		b.ReportMetric(float64(cpu[len(cpu)/2].Microseconds())/1000, "ms-cpu-median")
+		median := func(ds []time.Duration) float64 {
+			slices.Sort(ds)
+			return float64(ds[len(ds)/2].Microseconds()) / 1000
+		}
+		mt, ma := median(took), median(alone)
+		b.ReportMetric(mt, "ms-median")
+		b.ReportMetric(median(cpu), "ms-cpu-median")
+		b.ReportMetric(ma, "ms-vmatch-median")
+		b.ReportMetric(mt/ma, "matching/vmatch")
 	})
 }

@@ -39,14 +39,20 @@
 // which of the video's frames met; a video none of whose frames is near
 // the query's is not a candidate and is not returned. The answer is that
 // of [Compare] run against every stored video (tests hold it to that).
+// On a large index the query's frames are looked up on every core. A
+// [Builder] loads many videos at once (the node's start-up), one video at
+// a time, into a single PDQ index Build.
 package vmatch
 
 import (
 	"cmp"
+	"encoding/binary"
 	"fmt"
 	"math/bits"
+	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/staydown/staydown/node/match"
 	"github.com/staydown/staydown/protocol"
@@ -225,33 +231,120 @@ func (x *Index) prepare(ref uint64, frames []Frame) ([]Frame, error) {
 }
 
 // Build replaces the index's contents with the videos (refs[i],
-// videos[i]); it is the start-up loader (see match.PDQIndex.Build).
+// videos[i]); it is the start-up loader (see match.PDQIndex.Build). A
+// loader that reads videos one at a time should use a [Builder] instead,
+// which does not need them all in memory at once.
 func (x *Index) Build(refs []uint64, videos [][]Frame) error {
 	if len(refs) != len(videos) {
 		return fmt.Errorf("vmatch: Build: %d refs but %d videos", len(refs), len(videos))
 	}
-	counts := make(map[uint64]int, len(refs))
-	var hs []match.Hash
-	var prefs []uint64
+	n := 0
+	for _, v := range videos {
+		n += len(v)
+	}
+	b := x.NewBuilder(len(refs), n)
 	for i, ref := range refs {
-		if _, dup := counts[ref]; dup {
-			return fmt.Errorf("vmatch: Build: video ref %d twice", ref)
-		}
-		p, err := x.prepare(ref, videos[i])
-		if err != nil {
+		if err := b.Add(ref, videos[i]); err != nil {
 			return err
 		}
-		counts[ref] = len(p)
-		for j, f := range p {
-			hs = append(hs, f.Hash)
-			prefs = append(prefs, ref<<frameBits|uint64(j))
+	}
+	b.Finish()
+	return nil
+}
+
+// Builder gathers videos for a bulk load of an Index (the start-up
+// loader): Add each video, then Finish replaces the index's contents with
+// them in one match.PDQIndex.Build. It keeps only the frames' hashes and
+// refs (40 bytes a frame), not the frames given to Add, which the caller
+// may reuse. One goroutine uses a Builder; the index answers queries with
+// its old contents until Finish.
+type Builder struct {
+	x      *Index
+	counts map[uint64]int // video ref -> its remaining frames
+	hs     []match.Hash
+	refs   []uint64
+	seen   map[match.Hash]struct{} // Prepare's, reused between videos
+	prefix []uint64                // the first 8 bytes of each hash of a video, sorted
+	done   bool
+}
+
+// NewBuilder returns a Builder for about videos videos of frames frames
+// in all (hints that size its arrays; more or fewer are fine).
+func (x *Index) NewBuilder(videos, frames int) *Builder {
+	return &Builder{
+		x:      x,
+		counts: make(map[uint64]int, max(videos, 0)),
+		hs:     make([]match.Hash, 0, max(frames, 0)),
+		refs:   make([]uint64, 0, max(frames, 0)),
+		seen:   map[match.Hash]struct{}{},
+	}
+}
+
+// Add gathers the video's frames under ref, which must not have been
+// added before. On error nothing of the video is kept.
+func (b *Builder) Add(ref uint64, frames []Frame) error {
+	if b.done {
+		return fmt.Errorf("vmatch: Builder: Add after Finish")
+	}
+	if ref > MaxRef {
+		return fmt.Errorf("vmatch: video ref %d is above %d", ref, MaxRef)
+	}
+	if _, dup := b.counts[ref]; dup {
+		return fmt.Errorf("vmatch: Build: video ref %d twice", ref)
+	}
+	// Prepare, appending straight to hs and refs. Most videos repeat no
+	// hash, and sorting their hashes' first 8 bytes shows it for a tenth
+	// of what filling a map costs; the map is needed only when two of
+	// those are equal.
+	b.prefix = b.prefix[:0]
+	for i := range frames {
+		b.prefix = append(b.prefix, binary.LittleEndian.Uint64(frames[i].Hash[:8]))
+	}
+	slices.Sort(b.prefix)
+	dedupe := false
+	for i := 1; i < len(b.prefix); i++ {
+		if b.prefix[i] == b.prefix[i-1] {
+			dedupe = true
+			break
 		}
 	}
+	clear(b.seen)
+	n0 := len(b.hs)
+	for _, f := range frames {
+		if dedupe {
+			if _, ok := b.seen[f.Hash]; ok {
+				continue
+			}
+			b.seen[f.Hash] = struct{}{}
+		}
+		if int(f.Quality) < b.x.minQuality {
+			continue
+		}
+		pos := len(b.hs) - n0
+		if pos >= MaxFrames {
+			b.hs, b.refs = b.hs[:n0], b.refs[:n0]
+			return fmt.Errorf("vmatch: video %d keeps more than %d frames", ref, MaxFrames)
+		}
+		b.hs = append(b.hs, f.Hash)
+		b.refs = append(b.refs, ref<<frameBits|uint64(pos))
+	}
+	b.counts[ref] = len(b.hs) - n0
+	return nil
+}
+
+// Finish replaces the index's contents with the videos added, and makes
+// the Builder unusable.
+func (b *Builder) Finish() {
+	if b.done {
+		return
+	}
+	b.done = true
+	x := b.x
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.pdq.Build(hs, prefs)
-	x.frames = counts
-	return nil
+	x.pdq.Build(b.hs, b.refs)
+	x.frames = b.counts
+	b.hs, b.refs, b.counts, b.seen = nil, nil, nil, nil
 }
 
 // Add stores a video's frames under ref, which must not be stored yet.
@@ -325,8 +418,8 @@ func (x *Index) Query(query []Frame, p Params) ([]Result, error) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	cands := map[uint64]*candidate{}
-	for i := range q {
-		for _, m := range x.pdq.Query(q[i].Hash, p.MaxDistance) {
+	for i, ms := range x.lookup(q, p.MaxDistance) {
+		for _, m := range ms {
 			ref, pos := m.Ref>>frameBits, uint32(m.Ref&MaxFrames)
 			c := cands[ref]
 			if c == nil {
@@ -349,6 +442,41 @@ func (x *Index) Query(query []Frame, p Params) ([]Result, error) {
 	}
 	slices.SortFunc(out, compareResults)
 	return out, nil
+}
+
+// parallelFrom is the number of stored frames from which Query looks its
+// frames up on several cores: below it a lookup costs less than handing
+// it to another goroutine. Above it, at 10M frames, one lookup at distance
+// 31 costs about 0.5 ms of CPU, and a 60-frame query is that 60 times.
+var parallelFrom = 1 << 16 // a variable for tests
+
+// lookup returns the PDQ index's matches of each query frame within t,
+// out[i] those of q[i]. Each frame's lookup is independent of the
+// others', so on a large index they are spread over GOMAXPROCS
+// goroutines, each taking the next frame not yet taken; the caller's
+// goroutine is one of them.
+func (x *Index) lookup(q []Frame, t int) [][]match.PDQMatch {
+	out := make([][]match.PDQMatch, len(q))
+	workers := min(runtime.GOMAXPROCS(0), len(q))
+	if workers < 2 || x.pdq.Len() < parallelFrom {
+		for i := range q {
+			out[i] = x.pdq.Query(q[i].Hash, t)
+		}
+		return out
+	}
+	var next atomic.Int32
+	work := func() {
+		for i := int(next.Add(1)) - 1; i < len(q); i = int(next.Add(1)) - 1 {
+			out[i] = x.pdq.Query(q[i].Hash, t)
+		}
+	}
+	var wg sync.WaitGroup
+	for range workers - 1 {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
+	return out
 }
 
 func compareResults(a, b Result) int {
