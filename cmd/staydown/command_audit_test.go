@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/export/exporttest"
