@@ -1,12 +1,12 @@
 package interop
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
+		"fmt"
 	"io"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
@@ -100,16 +100,17 @@ func skip(why string, r Record) error {
 	return fmt.Errorf("%w: %s: %s", ErrSkip, protocol.FormatSignal(r.Signal), why)
 }
 
-// stableUUID makes a UUID (version 8, RFC 9562: custom, here a SHA-256 of
-// parts) that is the same for the same parts on every node and export, so
-// that a consumer that ingests a second export updates, not duplicates.
+// stableUUID makes a name-based UUID (version 5, RFC 9562, as STIX 2.1
+// recommends for deterministic ids) of parts, in a namespace of our own:
+// the same parts give the same id on every node and export, so that a
+// consumer that ingests a second export updates, not duplicates.
 func stableUUID(parts ...string) string {
-	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
-	h[6] = h[6]&0x0f | 0x80 // version 8
-	h[8] = h[8]&0x3f | 0x80 // variant 10
-	x := hex.EncodeToString(h[:16])
-	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:32]
+	return uuid.NewSHA1(staydownNS, []byte(strings.Join(parts, "\x00"))).String()
 }
+
+// staydownNS is the namespace of stableUUID: the v5 UUID of our module
+// path in the URL namespace.
+var staydownNS = uuid.NewSHA1(uuid.NameSpaceURL, []byte("https://github.com/staydown/staydown"))
 
 // stixTime writes a time as STIX and MISP want it: RFC 3339, UTC, to the
 // millisecond.

@@ -27,7 +27,8 @@ func (p *pytxWriter) Close() error { return nil }
 
 // pytxCSVWriter writes pytx's CSV with the columns its reader takes:
 // signal_type, signal_str, and tags (our labels, separated by ';', which
-// the reader splits on).
+// the reader splits on, as it splits on blanks: an other:TEXT label whose
+// text holds a blank or a ';' is left out rather than cut in two).
 type pytxCSVWriter struct{ cw *csv.Writer }
 
 func newPyTXCSVWriter(w io.Writer) (*pytxCSVWriter, error) {
@@ -43,7 +44,13 @@ func (p *pytxCSVWriter) Write(r Record) error {
 	if err != nil {
 		return err
 	}
-	return p.cw.Write([]string{typ, val, strings.Join(r.Labels, ";")})
+	var tags []string
+	for _, l := range r.Labels {
+		if !strings.ContainsAny(l, " \t;") {
+			tags = append(tags, l)
+		}
+	}
+	return p.cw.Write([]string{typ, val, strings.Join(tags, ";")})
 }
 
 func (p *pytxCSVWriter) Close() error { p.cw.Flush(); return p.cw.Error() }
