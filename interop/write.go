@@ -1,7 +1,7 @@
 package interop
 
 import (
-		"fmt"
+	"fmt"
 	"io"
 	"strings"
 	"time"

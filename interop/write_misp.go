@@ -37,6 +37,14 @@ type MISPEventMeta struct {
 	OrgUUID   string
 }
 
+// MISPFeedEvent is one event of a node's feed: the attestations of
+// Author's log from seq From to To.
+type MISPFeedEvent struct {
+	Meta     MISPEventMeta
+	Author   protocol.AuthorKey
+	From, To uint64
+}
+
 // MISPManifestEntry is an event's line of manifest.json.
 type MISPManifestEntry struct {
 	Info          string    `json:"info"`
