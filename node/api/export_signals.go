@@ -36,8 +36,9 @@ type SignalExporter interface {
 const mispFeedPrefix = "/v1/misp-feed/"
 
 // mispEventRoute is the route table's name of every event file of the
-// feed (/v1/misp-feed/UUID.json); route maps the paths to it.
-const mispEventRoute = mispFeedPrefix + "{uuid}.json"
+// feed (/v1/misp-feed/UUID.json: the path parameter is UUID.json); route maps
+// the paths to it.
+const mispEventRoute = mispFeedPrefix + "{event}"
 
 // mispEventPath reports whether path names an event file of the feed.
 func mispEventPath(path string) (uuid string, ok bool) {
