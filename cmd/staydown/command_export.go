@@ -228,5 +228,3 @@ func (c *cli) exportMISP(ctx context.Context, dir string, q url.Values) error {
 	_, err = fmt.Fprintf(c.stdout, "wrote %s: MISP feed of %d %s (%d bytes)\n", dir, len(uuids), plural(len(uuids), "event", "events"), total)
 	return err
 }
-
-
