@@ -58,7 +58,8 @@ func ParseLabels(ls []string) ([]string, error) {
 }
 
 // Match says whether f selects r. An allowlist entry is selected by
-// author and time only: it has no labels and no status of its own.
+// author, time and status (active while in force, retracted once
+// withdrawn), not by labels: it has none.
 func (f Filter) Match(r Record) bool {
 	if len(f.Authors) > 0 && !slices.Contains(f.Authors, r.Author) {
 		return false
@@ -66,15 +67,15 @@ func (f Filter) Match(r Record) bool {
 	if r.TimeMs < f.SinceMs {
 		return false
 	}
-	if r.Allow != nil {
-		return true
-	}
 	statuses := f.Statuses
 	if len(statuses) == 0 {
 		statuses = []string{StatusActive}
 	}
 	if !slices.Contains(statuses, r.Status) {
 		return false
+	}
+	if r.Allow != nil {
+		return true
 	}
 	if len(f.Labels) == 0 {
 		return true

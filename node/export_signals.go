@@ -78,7 +78,9 @@ func (n *Node) ExportSignalsRange(ctx context.Context, author protocol.AuthorKey
 
 // exportRecords makes the records of a chunk of one author's log: one per
 // signal of each addition (its status and disputes from the store's
-// match), one per signal of each allowlist entry.
+// match), one per signal of each allowlist entry (active while in force,
+// retracted once its author withdrew it). Allowlist records come before
+// the chunk's attestations.
 func (n *Node) exportRecords(name string, chunk []*protocol.Entry) ([]interop.Record, error) {
 	var keys [][]byte
 	type ref struct {
@@ -86,7 +88,8 @@ func (n *Node) exportRecords(name string, chunk []*protocol.Entry) ([]interop.Re
 		sig *pb.Signal
 	}
 	var refs []ref
-	var out []interop.Record
+	var out, allows []interop.Record
+	var allowKeys [][]byte
 	for _, e := range chunk {
 		switch p := e.Body.GetPayload().(type) {
 		case *pb.Entry_Addition:
@@ -96,10 +99,26 @@ func (n *Node) exportRecords(name string, chunk []*protocol.Entry) ([]interop.Re
 			}
 		case *pb.Entry_Allow:
 			for _, s := range p.Allow.GetSignals() {
-				out = append(out, interop.Record{Signal: s, Author: name, EntryID: e.ID.String(), TimeMs: e.Body.GetTimestampMs(),
+				allowKeys = append(allowKeys, protocol.SignalKey(s))
+				allows = append(allows, interop.Record{Signal: s, Author: name, EntryID: e.ID.String(), TimeMs: e.Body.GetTimestampMs(),
 					Status: interop.StatusActive, Allow: &interop.Allow{Category: p.Allow.GetCategory(), Reason: p.Allow.GetReason()}})
 			}
 		}
+	}
+	if len(allows) > 0 {
+		// An allow its author retracted (for a signal) is written
+		// retracted: the default filter leaves it out.
+		inForce, err := n.store.AllowsInForce(allowKeys)
+		if err != nil {
+			return nil, err
+		}
+		for i := range allows {
+			id := allows[i].EntryID
+			if !slices.ContainsFunc(inForce[i], func(r store.Reason) bool { return r.EntryID.String() == id }) {
+				allows[i].Status = interop.StatusRetracted
+			}
+		}
+		out = append(out, allows...)
 	}
 	if len(keys) == 0 {
 		return out, nil

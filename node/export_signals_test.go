@@ -86,8 +86,9 @@ func TestExportImportAcrossFederations(t *testing.T) {
 			Target: add2.ID[:], Reason: "misfiled"}}}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := pa.Publish(ctx, &pb.Entry{Payload: &pb.Entry_Allow{Allow: &pb.Allow{
-			Signals: []*pb.Signal{news}, Category: "news", Reason: "a news report"}}}); err != nil {
+		allow, err := pa.Publish(ctx, &pb.Entry{Payload: &pb.Entry_Allow{Allow: &pb.Allow{
+			Signals: []*pb.Signal{news}, Category: "news", Reason: "a news report"}}})
+		if err != nil {
 			t.Fatal(err)
 		}
 		a.converge(time.Minute)
@@ -259,6 +260,33 @@ func TestExportImportAcrossFederations(t *testing.T) {
 		if res := get("/v1/signals/export?format=stix&status=all"); res.Code != http.StatusOK || !strings.Contains(res.Body.String(), `"opinion":"strongly-disagree"`) ||
 			!strings.Contains(res.Body.String(), `"indicator_types":["benign"]`) {
 			t.Errorf("stix export: %d\n%s", res.Code, res.Body)
+		}
+
+		// The allowlist entry is exported while in force; once pa
+		// retracts it, only with the retracted ones.
+		allows := func(f interop.Filter) (out []string) {
+			if err := nru.ExportSignals(ctx, f, func(r interop.Record) error {
+				if r.Allow != nil {
+					out = append(out, r.Author+" "+protocol.FormatSignal(r.Signal)+" "+r.Allow.Category+" "+r.Status)
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}
+		if got := allows(interop.Filter{}); !slices.Equal(got, []string{"pa url:https://news.example/report news active"}) {
+			t.Errorf("allows in force: %q", got)
+		}
+		if _, err := pa.Publish(ctx, &pb.Entry{Payload: &pb.Entry_Retraction{Retraction: &pb.Retraction{Target: allow.ID[:], Reason: "not news"}}}); err != nil {
+			t.Fatal(err)
+		}
+		a.converge(time.Minute)
+		if got := allows(interop.Filter{}); len(got) != 0 {
+			t.Errorf("a retracted allow is exported by default: %q", got)
+		}
+		if got := allows(all); !slices.Equal(got, []string{"pa url:https://news.example/report news retracted"}) {
+			t.Errorf("allows, status all: %q", got)
 		}
 	})
 }
