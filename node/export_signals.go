@@ -13,8 +13,10 @@ import (
 )
 
 // exportSignalsChunk bounds how many entries of a log ExportSignals reads
-// (and holds) at a time: memory stays bounded whatever the store's size.
-const exportSignalsChunk = 256
+// (and holds, with their records) at a time: memory stays bounded
+// whatever the store's size. An addition carries up to
+// protocol.MaxSignals signals, so a chunk is at most 32,000 records.
+const exportSignalsChunk = 32
 
 // ExportSignals calls fn with every record f selects (interop.Record: an
 // attestation with its status now and its disputes, or an allowlist
