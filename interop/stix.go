@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/staydown/staydown/protocol"
@@ -19,6 +20,10 @@ type stixObject struct {
 	PatternType string   `json:"pattern_type"`
 	Labels      []string `json:"labels"`
 	Revoked     bool     `json:"revoked"`
+	// IndicatorTypes: a benign indicator (our export's form of an
+	// allowlist entry, write_stix.go) says what not to action; it is
+	// passed over, never imported as an attestation.
+	IndicatorTypes []string `json:"indicator_types"`
 }
 
 // stixHashes maps the hash names of STIX's hash-algorithm-ov (and PDQ, the
@@ -47,7 +52,7 @@ func readSTIX(r io.Reader, sink Sink) error {
 			sink.Reject(Problem{Where: where, Reason: why})
 			return nil
 		}
-		if o.Type != "indicator" {
+		if o.Type != "indicator" || slices.Contains(o.IndicatorTypes, "benign") {
 			return nil
 		}
 		if o.PatternType != "" && o.PatternType != "stix" {

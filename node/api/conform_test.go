@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/staydown/staydown/interop"
 	"github.com/staydown/staydown/node/api"
 	"github.com/staydown/staydown/node/api/apitest"
 	"github.com/staydown/staydown/node/tokens"
@@ -25,6 +26,32 @@ import (
 // documented is the fake with what a node has beyond it: proofs, and an
 // event stream that sends a few events and ends.
 type documented struct{ *apitest.Backend }
+
+// The signal export and the MISP feed: one active attestation of bka's,
+// in one event.
+func (documented) ExportSignals(ctx context.Context, f interop.Filter, fn func(interop.Record) error) error {
+	return documented{}.ExportSignalsRange(ctx, protocol.AuthorKey{}, 1, 1, f, fn)
+}
+
+func (documented) ExportSignalsRange(_ context.Context, _ protocol.AuthorKey, _, _ uint64, f interop.Filter, fn func(interop.Record) error) error {
+	s, err := protocol.ParseSignal("md5", strings.Repeat("ab", 16))
+	if err != nil {
+		return err
+	}
+	r := interop.Record{Signal: s, Author: "bka", EntryID: "e1", TimeMs: 1_767_225_600_000, Labels: []string{"graphic-violence"}, Status: interop.StatusActive}
+	if !f.Match(r) {
+		return nil
+	}
+	return fn(r)
+}
+
+func (documented) MISPFeed(context.Context) ([]interop.MISPFeedEvent, error) {
+	return []interop.MISPFeedEvent{{From: 1, To: 1, Meta: interop.MISPEventMeta{UUID: feedEvent, Info: "bka", Date: "2026-01-01", Timestamp: 1_767_225_600, OrgName: "bka"}}}, nil
+}
+
+func (documented) Federation() string { return apitest.Federation }
+
+const feedEvent = "5c0e1d2f-3a4b-5c6d-8e7f-0123456789ab"
 
 func (documented) Proof(ctx context.Context, id protocol.ID) (protocol.EntryProof, error) {
 	return protocol.EntryProof{Entry: "0a0b", LeafIndex: 2, TreeSize: 4, Proof: []string{strings.Repeat("aa", 32), strings.Repeat("bb", 32)},
@@ -178,6 +205,14 @@ func TestOpenAPIResponses(t *testing.T) {
 		}, "GET", "/v1/changes?limit=10", "", "", 200},
 		{func(_ *testing.T, h *harness) { h.fake.SetExport([]byte("staydown export\n")) }, "GET", "/v1/export", "", "", 200},
 		{nil, "GET", "/v1/proof?id=" + target, "", "", 200},
+		{nil, "GET", "/v1/signals/export?format=csv&label=graphic-violence", "", "", 200},
+		{nil, "GET", "/v1/signals/export?format=pytx", "", "", 200},
+		{nil, "GET", "/v1/signals/export?format=tat&status=all", "", "", 200},
+		{nil, "GET", "/v1/signals/export?format=xml", "", "", 400},
+		{nil, "GET", "/v1/misp-feed/manifest.json", "", "", 200},
+		{nil, "GET", "/v1/misp-feed/hashes.csv", "", "", 200},
+		{nil, "GET", "/v1/misp-feed/{event}", "", "", 200},
+		{nil, "GET", "/v1/misp-feed/00000000-0000-4000-8000-000000000000.json", "", "", 404},
 		{nil, "GET", "/v1/members", "", "", 200},
 		{nil, "POST", "/v1/members/peer", "", `{"addrs":["/ip4/192.0.2.7/tcp/4001"]}`, 201},
 		{propose, "GET", "/v1/proposals", "", "", 200},
@@ -198,6 +233,7 @@ func TestOpenAPIResponses(t *testing.T) {
 				tt.setup(t, h)
 			}
 			path := strings.ReplaceAll(tt.path, "{id}", pending.String())
+			path = strings.ReplaceAll(path, "{event}", feedEvent+".json")
 			var r response
 			if tt.contentType != "" {
 				r = h.send(t, tt.method, path, tt.contentType, tt.body)

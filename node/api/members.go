@@ -89,6 +89,9 @@ func route(path string) string {
 			return approvalsRoute
 		}
 	}
+	if _, ok := mispEventPath(path); ok {
+		return mispEventRoute
+	}
 	return path
 }
 

@@ -60,7 +60,9 @@ func TestScopes(t *testing.T) {
 		"GET /v1/status": tokens.Read, "GET /v1/report": tokens.Read, "GET /v1/events": tokens.Read, "GET /v1/alerts": tokens.Read, "GET /v1/watchlist": tokens.Read,
 		"GET /v1/members": tokens.Read, "GET /v1/proposals": tokens.Read, "GET /v1/notices": tokens.Read, "GET /v1/export": tokens.Read, "GET /v1/changes": tokens.Read,
 		"GET /v1/proof": tokens.Read, "GET /v1/openapi.yaml": tokens.Read,
-		"POST /v1/members/peer": tokens.Admin, "POST /v1/proposals": tokens.Admin, "POST /v1/proposals/{id}/approvals": tokens.Admin,
+		"GET /v1/signals/export": tokens.Read, "GET /v1/misp-feed/manifest.json": tokens.Read, "GET /v1/misp-feed/hashes.csv": tokens.Read,
+		"GET /v1/misp-feed/{event}": tokens.Read,
+		"POST /v1/members/peer":     tokens.Admin, "POST /v1/proposals": tokens.Admin, "POST /v1/proposals/{id}/approvals": tokens.Admin,
 	}
 	for _, r := range api.Routes() {
 		key := r.Method + " " + r.Path
