@@ -104,9 +104,10 @@
 // without moving which frame is sampled. The floor for that is decoding
 // every reference frame up to the last sample of each keyframe interval,
 // plus the sampled frames; `-skip_frame noref` (every reference frame, no
-// other) measures that floor at about 1.5x less CPU than a full decode on
-// the sample videos, so even a demuxer that kept exactly those packets
-// would stay under 2x there. ffmpeg 5.1's command line cannot keep them:
+// other) measures that floor on the sample videos at 1.2x less CPU than a
+// full decode as whole processes (11.4 against 13.8 s; 1.3x without the
+// process starts), so even a demuxer that kept exactly those packets would
+// reach about 1.4x the reference there, not 2x. ffmpeg 5.1's command line cannot keep them:
 // its packet filters (noise's drop expression, filter_units) see neither
 // a packet's nal_ref_idc nor whether it is a sample, and the decoder's
 // skip_frame applies to all frames alike.
@@ -122,7 +123,7 @@
 // sample wherever each encoder put its keyframes, often 2 to 10 s apart:
 // worse still. What is left: demuxing MP4 in this package and piping
 // ffmpeg only the packets that are reference frames or samples (an H.264
-// elementary stream, the timestamps kept here), at most the 1.5x above;
+// elementary stream, the timestamps kept here), at most the 1.3x above;
 // and skipping the frames after the last sample of each keyframe interval,
 // which saves little with the usual 2 to 10 s intervals.
 package vpdq

@@ -3,6 +3,7 @@ package vpdq
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"math"
 	"os"
@@ -119,4 +120,35 @@ func FuzzMP4Header(f *testing.F) {
 			t.Fatalf("accepted an unusable description: %+v", info)
 		}
 	})
+}
+
+// TestMP4HeaderRefusesLargeFrame checks that a frame size over the limits
+// declared in an MP4's sample entry is refused from the header, before
+// any ffmpeg or ffprobe process is started.
+func TestMP4HeaderRefusesLargeFrame(t *testing.T) {
+	opts, pids := tracedTools(t)
+	b, err := os.ReadFile(sampleVideo(t, "doorknob-hd-no-bar.mp4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first avc1 after stsd (ftyp names avc1 as a brand too).
+	s := bytes.Index(b, []byte("stsd"))
+	i := bytes.Index(b[max(s, 0):], []byte("avc1")) + s
+	if s < 0 || i < s {
+		t.Fatal("no avc1 sample entry in the sample video")
+	}
+	// The visual sample entry's width and height, 28 bytes after its type.
+	binary.BigEndian.PutUint16(b[i+28:], 10000)
+	binary.BigEndian.PutUint16(b[i+30:], 10000)
+	p := filepath.Join(t.TempDir(), "large.mp4")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = HashFile(context.Background(), p, opts)
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "frame size 10000x10000") {
+		t.Fatalf("HashFile = %v; want ErrTooLarge naming 10000x10000", err)
+	}
+	if started := pids(); len(started) != 0 {
+		t.Errorf("processes started before the refusal: %v", started)
+	}
 }
