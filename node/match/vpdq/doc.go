@@ -7,9 +7,12 @@
 //
 // Frames are decoded by ffmpeg run as a subprocess (Debian's ffmpeg
 // package: `apt-get install ffmpeg`), which pipes raw RGB frames to this
-// process; no cgo, so the staydown binary stays static. ffprobe (same
-// package) first reads the video stream's dimensions, rotation, frame rate
-// and duration. A pure-Go decoder was not chosen: none handles H.264 in MP4,
+// process; no cgo, so the staydown binary stays static. The video stream's
+// dimensions, rotation, frame rate and duration are read first: from the
+// moov box by this package (mp4.go) for a plain MP4 or MOV file (one H.264
+// or H.265 video track, a constant frame rate, an identity or quarter-turn
+// display matrix, not fragmented), the values libavformat derives from the
+// same fields; for anything else by ffprobe (same package). A pure-Go decoder was not chosen: none handles H.264 in MP4,
 // WebM (VP8/VP9/AV1) and MOV correctly.
 //
 // ffmpeg is found on PATH or at Options.FFmpeg; ffprobe next to it (or at
@@ -50,8 +53,8 @@
 //
 // A video longer than 1,500 s (protocol.MaxVPDQFrames) is sampled every
 // ceil(duration/1500) seconds instead, on the same grid (the first frame at
-// or after each multiple of the interval), ffprobe's duration deciding
-// (SPEC.md 7.6), so that its signal carries at most 1,500 frames spread over
+// or after each multiple of the interval), the stream's declared duration
+// deciding (as ffprobe reports it; SPEC.md 7.6), so that its signal carries at most 1,500 frames spread over
 // the whole video. When the duration is unknown or understated and more than
 // 1,500 frames come out, they are thinned afterwards by the same rule, the
 // interval taken from the last frame's timestamp (floor(last/1500)+1).
@@ -62,7 +65,8 @@
 // # Bounds
 //
 // A video whose declared frame exceeds MaxDimension on a side or MaxPixels
-// in all is refused from ffprobe's answer, before anything is decoded.
+// in all is refused from the header's (or ffprobe's) answer, before
+// anything is decoded.
 // Frames are read into buffers of exactly one frame each, a fixed number of
 // them. ffmpeg's time is bounded by a timeout proportional to the declared
 // duration plus a minute, never more than Options.Timeout (default
@@ -85,14 +89,28 @@
 // At one frame a second hashing costs nothing next to decoding: ffmpeg
 // still decodes every frame (an H.264 P or B frame needs the frames it
 // refers to, back to the last keyframe), and so does the reference's
-// `-r 1`. Each video also costs two process starts, ffprobe's and
-// ffmpeg's, about 0.2 s of CPU each here (Debian's ffmpeg loads some 200
-// shared libraries), about a third of the CPU on the 2 to 22 s sample
-// videos.
-// Measured on the shared 2-core machine (README, Benchmarks): on 10
-// minutes of 720p ours costs about a full decode (345 frames per CPU
-// second, ffmpeg's decode alone 377) and the reference more (261): 1.3x
-// the reference, not the 2x issue 14 asks for at one frame a second.
+// `-r 1`. Each process start costs about 0.17 s of CPU here (Debian's
+// ffmpeg loads some 200 shared libraries, and the dynamic loader's symbol
+// lookups and relocations are most of it), a sixth of hashing a 20 s
+// sample video: so a plain MP4 or MOV file is described from its header
+// by this package (mp4.go) and only ffmpeg is started; other files still
+// start ffprobe first. That made the 14 sample videos 1.33x cheaper
+// (README, Benchmarks) and brought them level with the reference (1.09x
+// its throughput), not 2x: the reference starts one process too, and both
+// decode every frame. On 10 minutes of 720p, where the process start is
+// nothing, ours costs about a full decode and is 1.3x the reference.
+//
+// 2x at one frame a second needs decoding less than half the frames,
+// without moving which frame is sampled. The floor for that is decoding
+// every reference frame up to the last sample of each keyframe interval,
+// plus the sampled frames; `-skip_frame noref` (every reference frame, no
+// other) measures that floor on the sample videos at 1.2x less CPU than a
+// full decode as whole processes (11.4 against 13.8 s; 1.3x without the
+// process starts), so even a demuxer that kept exactly those packets would
+// reach about 1.4x the reference there, not 2x. ffmpeg 5.1's command line cannot keep them:
+// its packet filters (noise's drop expression, filter_units) see neither
+// a packet's nal_ref_idc nor whether it is a sample, and the decoder's
+// skip_frame applies to all frames alike.
 //
 // Decoding less was tried. With `-skip_frame noref` (frames no other
 // frame refers to are not decoded; 1.5x less decoding on the sample
@@ -103,8 +121,9 @@
 // under the 80% threshold), which defeats the hash's purpose, so it is not
 // used. `-skip_frame nokey` (keyframes only, 4.7x less decoding) would
 // sample wherever each encoder put its keyframes, often 2 to 10 s apart:
-// worse still. What is left: one process instead of two (ffmpeg's own
-// stream information instead of ffprobe's), and skipping the decoding of
-// the frames after the last sample of each keyframe interval (a packet
-// filter), which saves little with the usual 2 to 10 s intervals.
+// worse still. What is left: demuxing MP4 in this package and piping
+// ffmpeg only the packets that are reference frames or samples (an H.264
+// elementary stream, the timestamps kept here), at most the 1.3x above;
+// and skipping the frames after the last sample of each keyframe interval,
+// which saves little with the usual 2 to 10 s intervals.
 package vpdq

@@ -120,11 +120,43 @@ func HashFile(ctx context.Context, path string, opts Options) (Video, error) {
 	if st.Size() == 0 {
 		return Video{}, fmt.Errorf("%w: %q is empty", ErrNotVideo, path)
 	}
-	info, err := probe(ctx, ffprobe, path)
+	info, err := headerInfo(path, st.Size())
+	if err == errNotPlainMP4 {
+		info, err = probe(ctx, ffprobe, path)
+	}
 	if err != nil {
 		return Video{}, err
 	}
 	return decode(ctx, ffmpeg, path, info, opts)
+}
+
+// headerInfo reads the stream information of a plain MP4 or MOV file
+// itself (readMP4), refusing a frame over the limits as probe does;
+// errNotPlainMP4 when ffprobe must be asked instead.
+func headerInfo(path string, size int64) (streamInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return streamInfo{}, fmt.Errorf("vpdq: %w", err)
+	}
+	defer f.Close()
+	info, err := readMP4(f, size)
+	if err != nil {
+		return streamInfo{}, err
+	}
+	if err := checkSize(info.width, info.height); err != nil {
+		return streamInfo{}, err
+	}
+	return info, nil
+}
+
+// checkSize refuses a frame larger than MaxDimension on a side or MaxPixels
+// in all.
+func checkSize(w, h int) error {
+	if w > MaxDimension || h > MaxDimension || int64(w)*int64(h) > MaxPixels {
+		return fmt.Errorf("%w: frame size %dx%d (at most %d on a side and %d pixels)",
+			ErrTooLarge, w, h, MaxDimension, MaxPixels)
+	}
+	return nil
 }
 
 // tools finds ffmpeg and ffprobe.
@@ -226,9 +258,8 @@ func probe(parent context.Context, ffprobe, path string) (streamInfo, error) {
 	if s.Width <= 0 || s.Height <= 0 {
 		return streamInfo{}, fmt.Errorf("%w: video stream has no frame size (%dx%d)", ErrMalformed, s.Width, s.Height)
 	}
-	if s.Width > MaxDimension || s.Height > MaxDimension || int64(s.Width)*int64(s.Height) > MaxPixels {
-		return streamInfo{}, fmt.Errorf("%w: frame size %dx%d (at most %d on a side and %d pixels)",
-			ErrTooLarge, s.Width, s.Height, MaxDimension, MaxPixels)
+	if err := checkSize(s.Width, s.Height); err != nil {
+		return streamInfo{}, err
 	}
 	info := streamInfo{width: s.Width, height: s.Height}
 	rot := 0.0
