@@ -25,7 +25,7 @@ import (
 // snapshotFormat names both the layout below and the semantics of
 // Compute: change it whenever either changes, so that no node trusts a
 // snapshot that today's Compute would not give.
-const snapshotFormat = 1
+const snapshotFormat = 2
 
 var snapshotMagic = []byte("staydown membership snapshot\x00")
 
@@ -40,7 +40,7 @@ func (h *History) MarshalSnapshot(inputs [32]byte) []byte {
 	w := &snapWriter{b: make([]byte, 0, 1<<16), names: make(map[string]int, len(s.order))}
 	w.b = append(w.b, snapshotMagic...)
 	w.u(snapshotFormat)
-	gh := h.Genesis.Hash()
+	gh := genesisBinding(h.Genesis)
 	w.b = append(w.b, gh[:]...)
 	w.b = append(w.b, inputs[:]...)
 
@@ -174,6 +174,15 @@ func UnmarshalSnapshot(g *Genesis, inputs [32]byte, b []byte, entry func(protoco
 }
 
 // decodeSnapshot is UnmarshalSnapshot past the checksum.
+// genesisBinding is what binds a snapshot to its genesis: a digest of the
+// whole genesis, addresses included. The genesis hash (the federation's
+// identity) leaves the addresses out, but the roster Compute gives holds
+// them: a node whose roster file's addresses changed must compute, not
+// dial the old ones from its snapshot.
+func genesisBinding(g *Genesis) [32]byte {
+	return sha256.Sum256(append([]byte("staydown/v1/snapshot-genesis\n"), g.raw...))
+}
+
 func decodeSnapshot(g *Genesis, inputs [32]byte, b []byte, entry func(protocol.ID) (*protocol.Entry, bool)) (*History, error) {
 	r := &snapReader{b: b, names: map[string]string{}}
 	if !bytes.HasPrefix(b, snapshotMagic) {
@@ -183,7 +192,7 @@ func decodeSnapshot(g *Genesis, inputs [32]byte, b []byte, entry func(protocol.I
 	if f := r.u(); f != snapshotFormat {
 		return nil, fmt.Errorf("%w: format %d, this node reads %d", ErrSnapshot, f, snapshotFormat)
 	}
-	if gh := g.Hash(); !bytes.Equal(r.take(32), gh[:]) {
+	if gh := genesisBinding(g); !bytes.Equal(r.take(32), gh[:]) {
 		return nil, fmt.Errorf("%w: made for another genesis", ErrSnapshot)
 	}
 	if !bytes.Equal(r.take(32), inputs[:]) {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/membership"
 	"github.com/staydown/staydown/protocol/membership/membershiptest"
@@ -222,7 +224,26 @@ func TestSnapshotRefused(t *testing.T) {
 		get     func(protocol.ID) (*protocol.Entry, bool)
 	}
 	none := func(protocol.ID) (*protocol.Entry, bool) { return nil, false }
+	// The same federation (same genesis hash) with other addresses: the
+	// roster a snapshot holds has the addresses, so it is refused.
+	var msg pb.Genesis
+	if err := proto.Unmarshal(f.genesis.Raw(), &msg); err != nil {
+		t.Fatal(err)
+	}
+	msg.Members[0].Addrs = []string{"/ip4/192.0.2.7/tcp/4001"}
+	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(&msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved, err := membership.ParseGenesis(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if moved.Hash() != f.genesis.Hash() {
+		t.Fatal("the genesis hash covers addresses: this case tests nothing")
+	}
 	cases := map[string]input{
+		"other addresses": {snap, moved, d, get},
 		"empty":           {nil, f.genesis, d, get},
 		"stale":           {snap, f.genesis, stale, get},
 		"another genesis": {snap, other.genesis, d, get},
