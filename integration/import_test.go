@@ -140,7 +140,9 @@ func TestImportInterrupted(t *testing.T) {
 	cmd.Wait()
 	before := c.status(nru).Heads["nru"]
 	if before*1000 >= rows {
-		t.Skipf("the import finished (%d entries) before it could be interrupted: nothing to test on this machine", before)
+		// Too fast a machine: the re-run below still checks that a
+		// finished import repeated adds nothing.
+		t.Logf("the import finished (%d entries) before it could be interrupted", before)
 	}
 
 	s := runImport(t, nru, list, 0, "--label", "graphic-violence")

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -27,9 +28,12 @@ func prependConfig(t *testing.T, n *node, lines string) {
 // "PID (COMMAND)", from /proc.
 func childProcesses(t *testing.T, pid int) []string {
 	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("lists the node's child processes from /proc: runs on Linux only")
+	}
 	dirs, err := os.ReadDir("/proc")
 	if err != nil {
-		t.Skipf("no /proc to list the node's child processes in: %v (Linux only)", err)
+		t.Fatalf("no /proc on Linux: %v", err)
 	}
 	var out []string
 	for _, d := range dirs {

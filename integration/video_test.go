@@ -3,32 +3,19 @@ package integration
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
-)
 
-// requireFFmpeg skips a test that hashes videos when ffmpeg is not
-// installed, except in CI (CI set, as .ci/run does), where it fails.
-func requireFFmpeg(t *testing.T) {
-	t.Helper()
-	for _, name := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(name); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is not installed but CI is set: install it (apt-get install ffmpeg); .ci/run does", name)
-			}
-			t.Skipf("%s is not installed (apt-get install ffmpeg); skipped outside CI, where it fails instead", name)
-		}
-	}
-}
+	"github.com/staydown/staydown/internal/ffmpegtest"
+)
 
 // referenceVideo is a video of the vPDQ reference data
 // (shared/testdata/vpdq/videos, beside the module root).
 func referenceVideo(t *testing.T, name string) string {
 	t.Helper()
-	requireFFmpeg(t)
+	ffmpegtest.Require(t)
 	p := filepath.Join("..", "..", "shared", "testdata", "vpdq", "videos", name)
 	if _, err := os.Stat(p); err != nil {
 		t.Fatalf("vPDQ reference video: %v", err)

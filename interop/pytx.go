@@ -2,7 +2,6 @@ package interop
 
 import (
 	"encoding/csv"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -90,38 +89,22 @@ func readPyTXCSV(r io.Reader, sink Sink) error {
 	if typeCol < 0 || strCol < 0 {
 		return fmt.Errorf("%w: header %q names no signal_type and signal_str columns", ErrFormat, clip(strings.Join(header, ",")))
 	}
-	for {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			return nil
-		}
-		if pe, ok := errors.AsType[*csv.ParseError](err); ok {
-			sink.Reject(Problem{Where: lineRef(pe.StartLine), Reason: "bad CSV: " + pe.Err.Error()})
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		// FieldPos only after a record was read: on an error it panics.
-		line, _ := cr.FieldPos(0)
-		where := lineRef(line)
+	return eachRecord(cr, sink, func(rec []string, where string) error {
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
-			continue
+			return nil
 		}
 		if len(rec) <= max(typeCol, strCol) {
 			sink.Reject(Problem{where, strings.Join(rec, ","), fmt.Sprintf("%d columns, the header has %d", len(rec), len(header))})
-			continue
+			return nil
 		}
 		row, p := pytxSignal(where, strings.TrimSpace(rec[typeCol]), strings.TrimSpace(rec[strCol]))
 		if p != nil {
 			sink.Reject(*p)
-			continue
+			return nil
 		}
 		if tagsCol >= 0 && tagsCol < len(rec) {
 			row.Labels = vocabLabels(strings.FieldsFunc(rec[tagsCol], func(r rune) bool { return r == ' ' || r == ';' }))
 		}
-		if err := sink.Row(row); err != nil {
-			return err
-		}
-	}
+		return sink.Row(row)
+	})
 }

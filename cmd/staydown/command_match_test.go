@@ -4,11 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/staydown/staydown/internal/ffmpegtest"
 
 	"google.golang.org/protobuf/proto"
 
@@ -264,9 +265,7 @@ func TestMatchURLSpellings(t *testing.T) {
 // the frames' times; --json gives the node's answer; the exit code is the
 // verdict's.
 func TestMatchFileVideo(t *testing.T) {
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("ffmpeg is not installed (apt-get install ffmpeg): CI installs it")
-	}
+	ffmpegtest.Require(t)
 	n := startNode(t)
 	path := filepath.Join("..", "..", "..", "shared", "testdata", "vpdq", "videos", "chair-20-sd-bar.mp4")
 	v, err := vpdq.HashFile(t.Context(), path, vpdq.Options{})

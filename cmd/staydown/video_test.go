@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/staydown/staydown/internal/ffmpegtest"
 
 	"github.com/staydown/staydown/node/api"
 	"github.com/staydown/staydown/node/match/vpdq"
@@ -20,26 +21,12 @@ import (
 	"github.com/staydown/staydown/store"
 )
 
-// requireFFmpeg skips the test when ffmpeg is not installed, except in CI
-// (CI set, as .ci/run does), where a missing ffmpeg fails it.
-func requireFFmpeg(t *testing.T) {
-	t.Helper()
-	for _, name := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(name); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is not installed but CI is set: install it (apt-get install ffmpeg); .ci/run does", name)
-			}
-			t.Skipf("%s is not installed (apt-get install ffmpeg); skipped outside CI, where it fails instead", name)
-		}
-	}
-}
-
 // referenceVideo copies a video of the vPDQ reference data
 // (shared/testdata/vpdq/videos) to a temporary file named as, so that a
 // test can show that the content, not the name, makes it a video.
 func referenceVideo(t *testing.T, name, as string) string {
 	t.Helper()
-	requireFFmpeg(t)
+	ffmpegtest.Require(t)
 	src, err := os.Open(filepath.Join("..", "..", "..", "shared", "testdata", "vpdq", "videos", name))
 	if err != nil {
 		t.Fatalf("vPDQ reference video: %v", err)

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/staydown/staydown/protocol"
@@ -93,9 +92,9 @@ func (s *server) changes(w http.ResponseWriter, r *http.Request) {
 		}
 		switch k {
 		case "limit":
-			n, err := strconv.Atoi(v[0])
-			if err != nil || n < 1 || n > MaxChangesPage {
-				s.error(w, r, fieldErr(k, "%q: want a number from 1 to %d", v[0], MaxChangesPage))
+			n, err := pageLimit(k, v[0], MaxChangesPage)
+			if err != nil {
+				s.error(w, r, err)
 				return
 			}
 			query.Limit = n

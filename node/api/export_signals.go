@@ -236,18 +236,7 @@ func (s *server) mispEvent(w http.ResponseWriter, r *http.Request) {
 	e := events[i]
 	w.Header().Set("Content-Type", "application/json")
 	bw := bufio.NewWriterSize(w, 64<<10)
-	ew, err := interop.NewMISPEvent(bw, nil, ex.Federation(), e.Meta)
-	if err == nil {
-		err = ex.ExportSignalsRange(r.Context(), e.Author, e.From, e.To, f, func(rec interop.Record) error {
-			if err := ew.Write(rec); !errors.Is(err, interop.ErrSkip) {
-				return err
-			}
-			return nil
-		})
-	}
-	if err == nil {
-		err = ew.Close()
-	}
+	err = writeMISPEvent(r.Context(), ex, e, f, bw, nil)
 	if err == nil {
 		err = bw.Flush()
 	}
@@ -255,6 +244,26 @@ func (s *server) mispEvent(w http.ResponseWriter, r *http.Request) {
 		s.log.Error("api: MISP feed event failed", "event", uuid, "err", err)
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// writeMISPEvent writes event e of the feed to w, and its lines of
+// hashes.csv to hashes if not nil, with the records f keeps (those the
+// MISP format cannot carry are left out).
+func writeMISPEvent(ctx context.Context, ex SignalExporter, e interop.MISPFeedEvent, f interop.Filter, w, hashes io.Writer) error {
+	ew, err := interop.NewMISPEvent(w, hashes, ex.Federation(), e.Meta)
+	if err != nil {
+		return err
+	}
+	err = ex.ExportSignalsRange(ctx, e.Author, e.From, e.To, f, func(rec interop.Record) error {
+		if err := ew.Write(rec); !errors.Is(err, interop.ErrSkip) {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return ew.Close()
 }
 
 // mispHashes answers the feed's hashes.csv: MD5 of each attribute's value,
@@ -276,18 +285,9 @@ func (s *server) mispHashes(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	bw := bufio.NewWriterSize(w, 64<<10)
 	for _, e := range events {
-		// An event writer to nowhere: the same attributes as the event
-		// file, only their hash lines kept.
-		ew, err := interop.NewMISPEvent(io.Discard, bw, ex.Federation(), e.Meta)
-		if err == nil {
-			err = ex.ExportSignalsRange(r.Context(), e.Author, e.From, e.To, f, func(rec interop.Record) error {
-				if err := ew.Write(rec); !errors.Is(err, interop.ErrSkip) {
-					return err
-				}
-				return nil
-			})
-		}
-		if err != nil {
+		// The event written to nowhere: the same attributes as the
+		// event file, only their hash lines kept.
+		if err := writeMISPEvent(r.Context(), ex, e, f, io.Discard, bw); err != nil {
 			s.log.Error("api: MISP feed hashes failed", "err", err)
 			panic(http.ErrAbortHandler)
 		}

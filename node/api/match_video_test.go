@@ -8,8 +8,11 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/staydown/staydown/internal/ffmpegtest"
 
 	"google.golang.org/protobuf/proto"
 
@@ -33,8 +36,11 @@ func referenceVideo(t *testing.T, name string) (string, []byte) {
 func children(t *testing.T) []string {
 	t.Helper()
 	tasks, err := filepath.Glob("/proc/self/task/*/children")
+	if runtime.GOOS != "linux" {
+		t.Skip("counts child processes through /proc/self/task/*/children: runs on Linux only")
+	}
 	if err != nil || len(tasks) == 0 {
-		t.Skip("no /proc/self/task/*/children: runs on Linux")
+		t.Fatalf("no /proc/self/task/*/children on Linux: %v", err)
 	}
 	var out []string
 	for _, f := range tasks {
@@ -48,8 +54,8 @@ func children(t *testing.T) []string {
 // directory of its own, checked to be empty, with no ffmpeg left running,
 // after every request.
 func videoHarness(t *testing.T, cfg api.VideoConfig) (*harness, func(t *testing.T)) {
-	if _, err := os.Stat("/usr/bin/ffmpeg"); err != nil && cfg.FFmpeg == "" {
-		t.Skip("ffmpeg is not installed (apt-get install ffmpeg): CI installs it")
+	if cfg.FFmpeg == "" {
+		ffmpegtest.Require(t)
 	}
 	h := newHarness(t)
 	cfg.TempDir = t.TempDir()

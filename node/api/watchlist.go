@@ -219,9 +219,9 @@ func (s *server) watchlist(w http.ResponseWriter, r *http.Request) {
 		}
 		switch k {
 		case "limit":
-			n, err := strconv.Atoi(v[0])
-			if err != nil || n < 1 || n > MaxWatchPage {
-				s.error(w, r, fieldErr(k, "%q: want a number from 1 to %d", v[0], MaxWatchPage))
+			n, err := pageLimit(k, v[0], MaxWatchPage)
+			if err != nil {
+				s.error(w, r, err)
 				return
 			}
 			limit = n
@@ -294,4 +294,13 @@ func queryField(k string) string {
 		return `""`
 	}
 	return k
+}
+
+// pageLimit reads query parameter k, a page's size, from 1 to most.
+func pageLimit(k, v string, most int) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > most {
+		return 0, fieldErr(k, "%q: want a number from 1 to %d", v, most)
+	}
+	return n, nil
 }

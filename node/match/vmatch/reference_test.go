@@ -4,11 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/staydown/staydown/internal/ffmpegtest"
 
 	"github.com/staydown/staydown/node/match/vpdq"
 )
@@ -168,14 +169,7 @@ func referenceHashes(t *testing.T, dir string) map[string][]Frame {
 // ourHashes hashes every sample video with opts.
 func ourHashes(t *testing.T, dir string, opts vpdq.Options) map[string][]Frame {
 	t.Helper()
-	for _, name := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(name); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is not installed but CI is set: install it (apt-get install ffmpeg)", name)
-			}
-			t.Skipf("%s is not installed (apt-get install ffmpeg); skipped outside CI, where it fails instead", name)
-		}
-	}
+	ffmpegtest.Require(t)
 	paths, err := filepath.Glob(filepath.Join(dir, "videos", "*.mp4"))
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/staydown/staydown/internal/ffmpegtest"
 )
 
 // tracedTools writes ffmpeg and ffprobe wrappers into a temporary directory
@@ -20,7 +22,7 @@ import (
 // recorded so far.
 func tracedTools(t *testing.T) (Options, func() []int) {
 	t.Helper()
-	requireFFmpeg(t)
+	ffmpegtest.Require(t)
 	dir := t.TempDir()
 	pids := filepath.Join(dir, "pids")
 	for _, name := range []string{"ffmpeg", "ffprobe"} {

@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/staydown/staydown/internal/ffmpegtest"
 )
 
 // cpuTime is the CPU time used so far by this process and its reaped
@@ -48,7 +50,7 @@ func benchVideos(b *testing.B, paths []string, opts Options) {
 // BenchmarkSamples hashes the 14 sample videos, every frame and one a
 // second.
 func BenchmarkSamples(b *testing.B) {
-	requireFFmpeg(b)
+	ffmpegtest.Require(b)
 	paths, err := filepath.Glob(filepath.Join(referenceDir(b), "videos", "*.mp4"))
 	if err != nil || len(paths) == 0 {
 		b.Fatalf("no sample videos: %v", err)
@@ -63,7 +65,7 @@ func BenchmarkSamples(b *testing.B) {
 // directory; generating it takes a minute or two and is not timed), one
 // frame a second.
 func BenchmarkTenMinutes720p(b *testing.B) {
-	requireFFmpeg(b)
+	ffmpegtest.Require(b)
 	path := filepath.Join(b.TempDir(), "ten-minutes-720p.mp4")
 	generate(b, path, "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30:duration=600",
 		"-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p")

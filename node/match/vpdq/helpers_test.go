@@ -3,7 +3,6 @@ package vpdq
 import (
 	"math/bits"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -26,21 +25,6 @@ func referenceDir(t testing.TB) string {
 			"(shared/testdata/vpdq next to the module root): %v", dir, err)
 	}
 	return dir
-}
-
-// requireFFmpeg skips the test when ffmpeg is not installed, except in CI
-// (CI set, as .ci/run does), where the hasher must be checked and a missing
-// ffmpeg fails.
-func requireFFmpeg(t testing.TB) {
-	t.Helper()
-	for _, name := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(name); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is not installed but CI is set: install it (apt-get install ffmpeg); .ci/run does", name)
-			}
-			t.Skipf("%s is not installed (apt-get install ffmpeg); skipped outside CI, where it fails instead", name)
-		}
-	}
 }
 
 func distance(a, b pdq.Hash) int {

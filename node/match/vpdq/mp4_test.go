@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/staydown/staydown/internal/ffmpegtest"
 )
 
 // TestMP4HeaderMatchesFFprobe checks that the stream information read from
@@ -19,7 +21,7 @@ import (
 // end and at the start, and H.265; and that it declines (HashFile then
 // asks ffprobe) a variable frame rate and another container.
 func TestMP4HeaderMatchesFFprobe(t *testing.T) {
-	requireFFmpeg(t)
+	ffmpegtest.Require(t)
 	paths, err := filepath.Glob(filepath.Join(referenceDir(t), "videos", "*.mp4"))
 	if err != nil || len(paths) == 0 {
 		t.Fatalf("no sample videos: %v", err)

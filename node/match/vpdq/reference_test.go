@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/staydown/staydown/internal/ffmpegtest"
 )
 
 // TestReference hashes every frame of every sample video that has a
@@ -22,7 +24,7 @@ import (
 // covers every video; the subtests run in parallel (about 70 s under -race
 // there). Without -race every video is checked at both sizes.
 func TestReference(t *testing.T) {
-	requireFFmpeg(t)
+	ffmpegtest.Require(t)
 	dir := referenceDir(t)
 	videos, err := filepath.Glob(filepath.Join(dir, "videos", "*.mp4"))
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/staydown/staydown/internal/ffmpegtest"
 )
 
 // TestOneFramePerSecond checks the default sampling: frames 0, 30, 60, ...
@@ -13,7 +15,7 @@ import (
 // the same frames are when every frame is hashed (the select filter drops
 // the others without changing what is kept).
 func TestOneFramePerSecond(t *testing.T) {
-	requireFFmpeg(t)
+	ffmpegtest.Require(t)
 	path := sampleVideo(t, "doorknob-hd-no-bar.mp4")
 	// At 128x128, so that it stays quick under the race detector: the
 	// sampling is the same at every size.
@@ -42,7 +44,7 @@ func TestOneFramePerSecond(t *testing.T) {
 // TestDedupe checks that consecutive identical hashes are kept once: a
 // still image encoded as a 3 s video has one frame.
 func TestDedupe(t *testing.T) {
-	requireFFmpeg(t)
+	ffmpegtest.Require(t)
 	path := filepath.Join(t.TempDir(), "still.mp4")
 	generate(t, path, "-f", "lavfi", "-i", "testsrc=size=320x240:rate=10:duration=3,trim=end_frame=1,loop=loop=29:size=1",
 		"-c:v", "libx264", "-qp", "0")
@@ -64,7 +66,7 @@ func TestDedupe(t *testing.T) {
 
 // TestOddSize hashes a 321x241 video (odd on both sides, so 4:4:4 chroma).
 func TestOddSize(t *testing.T) {
-	requireFFmpeg(t)
+	ffmpegtest.Require(t)
 	path := filepath.Join(t.TempDir(), "odd.mp4")
 	generate(t, path, "-f", "lavfi", "-i", "testsrc=size=321x241:rate=10:duration=2",
 		"-c:v", "libx264", "-pix_fmt", "yuv444p")
@@ -82,7 +84,7 @@ func TestOddSize(t *testing.T) {
 // hashed as the portrait video a player shows, the same hashes as the
 // video re-encoded upright, and far from the stored (unrotated) pixels'.
 func TestRotation(t *testing.T) {
-	requireFFmpeg(t)
+	ffmpegtest.Require(t)
 	dir := t.TempDir()
 	plain := filepath.Join(dir, "plain.mp4")
 	generate(t, plain, "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10:duration=1", "-c:v", "libx264", "-qp", "0")
@@ -119,7 +121,7 @@ func TestRotation(t *testing.T) {
 // TestHashReader hashes from an io.Reader (spilled to a temporary file,
 // removed afterwards) and gets what HashFile gets.
 func TestHashReader(t *testing.T) {
-	requireFFmpeg(t)
+	ffmpegtest.Require(t)
 	path := sampleVideo(t, "pattern-sd-grey-bar.mp4")
 	want, err := HashFile(context.Background(), path, Options{})
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/staydown/staydown/internal/ffmpegtest"
+
 	"github.com/staydown/staydown/protocol"
 )
 
@@ -20,7 +22,7 @@ import (
 // reference frame), and every sampled frame lies within a few frames after
 // its whole second.
 func TestOneFPSMatchesReference(t *testing.T) {
-	requireFFmpeg(t)
+	ffmpegtest.Require(t)
 	dir := referenceDir(t)
 	videos, err := filepath.Glob(filepath.Join(dir, "videos", "*.mp4"))
 	if err != nil {
@@ -66,7 +68,7 @@ func TestOneFPSMatchesReference(t *testing.T) {
 // elsewhere) hashed one frame a second matches the original's one-a-second
 // hash at the default query threshold, both ways.
 func TestOneFPSReencoded(t *testing.T) {
-	requireFFmpeg(t)
+	ffmpegtest.Require(t)
 	for _, name := range []string{"chair-orig-22-sd-bar", "pattern-hd-no-bar"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -98,7 +100,7 @@ func TestOneFPSReencoded(t *testing.T) {
 // then 9 s at 10 fps) is sampled at the first frame at or after each whole
 // second, with that frame's own timestamp and hash.
 func TestSampleByTimestamp(t *testing.T) {
-	requireFFmpeg(t)
+	ffmpegtest.Require(t)
 	path := filepath.Join(t.TempDir(), "vfr.mp4")
 	generate(t, path, "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30:duration=6",
 		"-vf", "setpts='if(lt(N,90),N/30,3+(N-90)/10)/TB'", "-fps_mode", "vfr",
@@ -152,7 +154,7 @@ func framePTS(t *testing.T, path string) []float64 {
 // at most protocol.MaxVPDQFrames frames spread evenly over the whole video:
 // 26 minutes (1,560 s, every 2 s) of a tiny 2 fps video, so it is quick.
 func TestLongVideo(t *testing.T) {
-	requireFFmpeg(t)
+	ffmpegtest.Require(t)
 	path := filepath.Join(t.TempDir(), "long.mp4")
 	generate(t, path, "-f", "lavfi", "-i", "testsrc2=size=32x32:rate=2:duration=1560",
 		"-c:v", "libx264", "-preset", "ultrafast")
