@@ -66,9 +66,32 @@ func describeDecodeError(data []byte, t reflect.Type, err error) error {
 		if n, uerr := strconv.Unquote(name); uerr == nil {
 			name = n
 		}
-		return fieldErr(name, "unknown field")
+		return fieldErr(joinPath("", name), "unknown field")
 	}
 	return fieldErr("body", "%v", err)
+}
+
+// joinPath names the member key of the object at path. A key that is
+// not a plain name (letters, digits, '_', '-') is quoted, as in
+// `body["a\nb"]`, so that an error never carries a raw control character
+// or a misleading dot from the client's input.
+func joinPath(path, key string) string {
+	plain := key != ""
+	for _, r := range key {
+		if !(r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			plain = false
+			break
+		}
+	}
+	switch {
+	case !plain && path == "":
+		return "body[" + strconv.Quote(key) + "]"
+	case !plain:
+		return path + "[" + strconv.Quote(key) + "]"
+	case path == "":
+		return key
+	}
+	return path + "." + key
 }
 
 // locate finds the first place (in sorted key order) where the JSON value
@@ -96,10 +119,7 @@ func locate(v any, t reflect.Type, path string) (at, problem string, found bool)
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
-			sub := k
-			if path != "" {
-				sub = path + "." + k
-			}
+			sub := joinPath(path, k)
 			f, ok := fieldByName(t, k)
 			if !ok {
 				return sub, "unknown field", true

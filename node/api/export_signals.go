@@ -96,7 +96,7 @@ func exportFilter(q url.Values, roster *protocol.Roster) (interop.Filter, error)
 func checkKnown(q url.Values, known ...string) error {
 	for k := range q {
 		if !slices.Contains(known, k) {
-			return fieldErr(k, "unknown query parameter; use %s", strings.Join(known, ", "))
+			return fieldErr(queryField(k), "unknown query parameter; use %s", strings.Join(known, ", "))
 		}
 	}
 	return nil

@@ -126,7 +126,7 @@ func (s *server) matchFile(w http.ResponseWriter, r *http.Request) {
 	for k, v := range q {
 		switch {
 		case k != "dihedral":
-			s.error(w, r, fieldErr(k, "unknown query parameter; the only one is dihedral=false"))
+			s.error(w, r, fieldErr(queryField(k), "unknown query parameter; the only one is dihedral=false"))
 			return
 		case len(v) > 1:
 			s.error(w, r, fieldErr(k, "given %d times", len(v)))

@@ -150,7 +150,7 @@ func publishNotice[Req any](s *server, do func(Notices, context.Context, Req) (*
 func checkParams(q url.Values, known ...string) error {
 	for k, v := range q {
 		if !slices.Contains(known, k) {
-			return fieldErr(k, "unknown query parameter; use %s", strings.Join(known, ", "))
+			return fieldErr(queryField(k), "unknown query parameter; use %s", strings.Join(known, ", "))
 		}
 		if len(v) > 1 {
 			return fieldErr(k, "given %d times", len(v))
@@ -365,7 +365,7 @@ func (s *server) export(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	for k := range q {
 		if k != "author" {
-			s.error(w, r, fieldErr(k, "unknown query parameter; use author"))
+			s.error(w, r, fieldErr(queryField(k), "unknown query parameter; use author"))
 			return
 		}
 	}

@@ -241,7 +241,7 @@ func (s *server) matchOne(w http.ResponseWriter, r *http.Request) {
 	for k, v := range q {
 		switch {
 		case k != "type" && k != "value":
-			s.error(w, r, fieldErr(k, "unknown query parameter; use type and value"))
+			s.error(w, r, fieldErr(queryField(k), "unknown query parameter; use type and value"))
 			return
 		case len(v) > 1:
 			s.error(w, r, fieldErr(k, "given %d times", len(v)))

@@ -352,6 +352,8 @@ func TestBadRequest(t *testing.T) {
 		{"body over 1 MiB", "POST", "/v1/additions", `{"case_ref":"` + strings.Repeat("x", api.MaxBodySize) + `"}`, "body: larger than 1048576 bytes"},
 		{"unknown field", "POST", "/v1/additions", add(`"labels":["graphic-violence"],"case":"x"`), "case: unknown field"},
 		{"unknown nested field", "POST", "/v1/additions", `{"signals":[` + sig + `,{"typ":"sha256"}],"labels":["graphic-violence"]}`, "signals[1].typ: unknown field"},
+		{"unknown field with a newline", "POST", "/v1/additions", add(`"labels":["graphic-violence"],"\n":1`), `body["\n"]: unknown field`},
+		{"unknown nested field with a dot", "POST", "/v1/additions", `{"signals":[{"type":"sha256","value":"` + sha + `","a.b":1}],"labels":["x"]}`, `signals[0]["a.b"]: unknown field`},
 		{"wrong type", "POST", "/v1/additions", add(`"labels":"graphic-violence"`), "labels: want an array, got a string"},
 		{"wrong nested type", "POST", "/v1/additions", `{"signals":[{"type":"sha256","value":12}],"labels":["graphic-violence"]}`, "signals[0].value: want a string, got a number"},
 		{"signals not objects", "POST", "/v1/match", `{"signals":["sha256:` + sha + `"]}`, "signals[0]: want an object, got a string"},
@@ -406,6 +408,7 @@ func TestBadRequest(t *testing.T) {
 		{"get with a bad value", "GET", "/v1/match?type=sha256&value=abc", "", "value: bad signal: sha256: want 64 hex characters, got 3"},
 		{"get with an unknown type", "GET", "/v1/match?type=tmk&value=abc", "", `type: bad signal: unknown signal type "tmk"`},
 		{"get with an unknown parameter", "GET", "/v1/match?type=sha256&value=" + sha + "&limit=3", "", "limit: unknown query parameter"},
+		{"get with an unknown parameter with a newline", "GET", "/v1/match?type=sha256&value=" + sha + "&a%0Ab=3", "", `"a\nb": unknown query parameter`},
 		{"get with a repeated parameter", "GET", "/v1/match?type=sha256&type=md5&value=" + sha, "", "type: given 2 times"},
 		{"get with a broken query", "GET", "/v1/match?type=sha256&value=%zz", "", "query: invalid URL escape"},
 	}
