@@ -25,6 +25,7 @@ const alertSecret = "integration-alert-secret-0123456789"
 // arrival alert. A broken hook config stops `staydown run` with exit 2
 // and a one-line error naming the key.
 func TestNoticeAlerts(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, "nru=referral", "platform-a=platform")
 	nru, a := c.nodes["nru"], c.nodes["platform-a"]
 

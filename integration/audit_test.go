@@ -16,6 +16,7 @@ import (
 // copy does not; the same logs imported into a node that lost its store
 // give it the same heads as the others.
 func TestExportAuditImport(t *testing.T) {
+	t.Parallel()
 	c, nru, a, b := threeNodes(t)
 	hash := randomSHA256(t)
 	add := strings.TrimSpace(mustCLI(t, "add", "--dir", nru.dir, "--type", "sha256", "--label", "attacker-manifesto", hash))

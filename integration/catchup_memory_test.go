@@ -31,7 +31,6 @@ func TestCatchUpMemory(t *testing.T) {
 	if err != nil || count < 1 {
 		t.Fatalf("STAYDOWN_ITEST_CATCHUP=%q: want a positive number of entries", v)
 	}
-	fastRaceExit(t)
 	c := newCluster(t, "nru=referral", "platform-new=platform")
 	nru, fresh := c.nodes["nru"], c.nodes["platform-new"]
 	cfg, err := config.Load(nru.dir)

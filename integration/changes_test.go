@@ -42,6 +42,7 @@ type pyBank struct {
 // run of the client deletes it (a tombstone); a run with a checkpoint of
 // another node's store starts over.
 func TestChangesFeedPython(t *testing.T) {
+	t.Parallel()
 	py, err := exec.LookPath("python3")
 	if err != nil {
 		t.Fatalf("python3 is not installed; .ci/run installs it (apt-get install python3): %v", err)

@@ -17,6 +17,7 @@ import (
 // Ctrl-C (SIGINT) and requires a clean exit, and its temporary directory
 // (the nodes' keys included) removed (#13 item 17: it was left behind).
 func TestDemo(t *testing.T) {
+	t.Parallel()
 	tmp := t.TempDir()
 	out := runDemo(t, tmp)
 	if left, _ := os.ReadDir(tmp); len(left) != 0 {
@@ -29,6 +30,7 @@ func TestDemo(t *testing.T) {
 
 // With --keep, the directory stays and the demo says where it is.
 func TestDemoKeep(t *testing.T) {
+	t.Parallel()
 	tmp := t.TempDir()
 	out := runDemo(t, tmp, "--keep")
 	left, _ := filepath.Glob(filepath.Join(tmp, "staydown-demo-*", "nru-demo", "*.key"))
@@ -44,6 +46,7 @@ func TestDemoKeep(t *testing.T) {
 // has shown everything, presses Ctrl-C, and returns its whole output.
 func runDemo(t *testing.T, tmp string, extra ...string) string {
 	cmd := exec.Command(binary, append([]string{"demo", "--base-port", itoa(freeBase(t))}, extra...)...)
+	dieWithTest(cmd)
 	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -110,25 +113,9 @@ wait:
 	return out.String()
 }
 
-// freeBase finds a base port P with P..P+2 and P+100..P+102 free right now.
+// freeBase finds a base port P with P..P+2 and P+100..P+102 free right
+// now, none of them handed out before (takePort).
 func freeBase(t *testing.T) int {
 	t.Helper()
-	for tries := 0; tries < 50; tries++ {
-		p := freePort(t)
-		if p > 65535-102 {
-			continue
-		}
-		ok := true
-		for _, q := range []int{p + 1, p + 2, p + 100, p + 101, p + 102} {
-			if !portFree(q) {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			return p
-		}
-	}
-	t.Fatal("no free block of ports found")
-	return 0
+	return takePort(t, 0, 1, 2, 100, 101, 102)
 }

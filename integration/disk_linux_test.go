@@ -50,6 +50,7 @@ func fileSize(t *testing.T, path string) int64 {
 // entry it acknowledged (#12 item 11: it answered 500 "internal error"
 // and nothing said why).
 func TestDiskFull(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, "nru=referral", "pa=platform")
 	nru, pa := c.nodes["nru"], c.nodes["pa"]
 	c.startAll()

@@ -66,6 +66,7 @@ func dispute(t *testing.T, n *node, id, reason string) string {
 }
 
 func TestAdditionIsMatchableEverywhere(t *testing.T) {
+	t.Parallel()
 	c, nru, a, b := threeNodes(t)
 	hash := randomSHA256(t)
 	for _, n := range []*node{nru, a, b} {
@@ -94,6 +95,7 @@ func TestAdditionIsMatchableEverywhere(t *testing.T) {
 }
 
 func TestRetractionIsSeenEverywhere(t *testing.T) {
+	t.Parallel()
 	c, nru, a, b := threeNodes(t)
 	hash := randomSHA256(t)
 	id := strings.TrimSpace(mustCLI(t, "add", "--dir", nru.dir, "--type", "sha256", "--label", "attacker-manifesto", hash))
@@ -114,6 +116,7 @@ func TestRetractionIsSeenEverywhere(t *testing.T) {
 }
 
 func TestRestartedNodeKeepsEverything(t *testing.T) {
+	t.Parallel()
 	c, nru, a, b := threeNodes(t)
 	var hashes, ids []string
 	for i := 0; i < 5; i++ {
@@ -145,6 +148,7 @@ func TestRestartedNodeKeepsEverything(t *testing.T) {
 }
 
 func TestWrongRosterKeyRefusesEntries(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, "nru=referral", "platform-a=platform", "platform-b=platform")
 	nru, a, b := c.nodes["nru"], c.nodes["platform-a"], c.nodes["platform-b"]
 
@@ -218,6 +222,7 @@ func authorKeyOf(t *testing.T, roster, name string) string {
 // disputed and retracted and the third active; a signal the addition does
 // not carry is refused with exit 2.
 func TestNamedSignalsSeenEverywhere(t *testing.T) {
+	t.Parallel()
 	c, nru, a, b := threeNodes(t)
 	h1, h2, h3 := randomSHA256(t), randomSHA256(t), randomSHA256(t)
 	id := strings.TrimSpace(mustCLI(t, "add", "--dir", nru.dir, "--type", "sha256", "--label", "attacker-manifesto", h1, h2, h3))

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -42,25 +45,70 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freePorts asks the kernel for n distinct free loopback TCP ports,
-// holding every one open until all are chosen (a port released early can
-// be handed out again). Another process may take one before a node binds
-// it; the node then fails to start and says so, and the test fails loudly.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	ports := make([]int, n)
-	for i := range ports {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		ports[i] = ln.Addr().(*net.TCPAddr).Port
-	}
-	return ports
+// The ports the harness hands out come from a block below the kernel's
+// ephemeral range (net.ipv4.ip_local_port_range), from a random start,
+// each handed out once per test process. Tests run in parallel, and a
+// port taken from the ephemeral range and released before a node binds it
+// could meanwhile become the source port of any test's outgoing
+// connection; a port below the range is only ever taken by an explicit
+// bind, and none of ours takes one twice. A port some other process holds
+// is passed over.
+var ports struct {
+	sync.Mutex
+	next, lo, hi int
 }
 
-func freePort(t *testing.T) int { return freePorts(t, 1)[0] }
+// portRange is where the harness's ports come from: [lo, hi).
+func portRange() (lo, hi int) {
+	lo, hi = 10000, 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		var eLo, eHi int
+		if _, err := fmt.Sscan(string(b), &eLo, &eHi); err == nil && eLo > lo+2000 {
+			hi = eLo
+		}
+	}
+	return lo, hi
+}
+
+// takePort returns a port p such that p+o is free for every o in
+// offsets, and hands out none of p .. p+max(offsets) again.
+func takePort(t *testing.T, offsets ...int) int {
+	t.Helper()
+	ports.Lock()
+	defer ports.Unlock()
+	if ports.next == 0 {
+		ports.lo, ports.hi = portRange()
+		ports.next = ports.lo + rand.IntN(ports.hi-ports.lo)
+	}
+	span := slices.Max(offsets) + 1
+	for tries := 0; tries < ports.hi-ports.lo; tries++ {
+		p := ports.next
+		if p+span > ports.hi {
+			p = ports.lo
+		}
+		ports.next = p + 1
+		if !slices.ContainsFunc(offsets, func(o int) bool { return !portFree(p + o) }) {
+			ports.next = p + span
+			return p
+		}
+	}
+	t.Fatalf("no free loopback ports in [%d, %d)", ports.lo, ports.hi)
+	return 0
+}
+
+// freePorts hands out n distinct loopback TCP ports free right now (see
+// takePort). Another process may still take one before a node binds it;
+// the node then fails to start and says so, and the test fails loudly.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	out := make([]int, n)
+	for i := range out {
+		out[i] = takePort(t, 0)
+	}
+	return out
+}
+
+func freePort(t *testing.T) int { return takePort(t, 0) }
 
 func portFree(p int) bool {
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
@@ -171,6 +219,7 @@ func (c *cluster) start(n *node) {
 		c.t.Fatal(err)
 	}
 	n.cmd = exec.Command(binary, "run", "--dir", n.dir)
+	dieWithTest(n.cmd)
 	if n.env != nil {
 		n.cmd.Env = append(os.Environ(), n.env...)
 	}

@@ -46,6 +46,7 @@ func copyDir(t *testing.T, src, dst string) {
 // naming the evidence, and the original logs the clash, shows it in its
 // status and still gossips (#13 item 7).
 func TestSecondProcessWithOneIdentityRefused(t *testing.T) {
+	t.Parallel()
 	c, nru, a, b := threeNodes(t)
 	copyPath := filepath.Join(c.dir, "platform-a-copy")
 	copyDir(t, a.dir, copyPath)
@@ -83,6 +84,7 @@ func TestSecondProcessWithOneIdentityRefused(t *testing.T) {
 	defer cancel()
 	var stderr strings.Builder
 	cmd := exec.CommandContext(ctx, binary, "run", "--dir", copyPath)
+	dieWithTest(cmd)
 	cmd.Stderr = &stderr
 	err = cmd.Run()
 	if ctx.Err() != nil {

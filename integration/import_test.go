@@ -35,6 +35,7 @@ func runImport(t *testing.T, n *node, file string, wantCode int, extra ...string
 // nothing; a TAT list marking a signal deleted retracts it there too; a
 // dry run publishes nothing.
 func TestImportAcrossNodes(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, "nru=referral", "platform-a=platform")
 	c.startAll()
 	nru, pa := c.nodes["nru"], c.nodes["platform-a"]
@@ -113,6 +114,7 @@ func TestImportAcrossNodes(t *testing.T) {
 // runs it again: the re-run skips what was published, adds the rest, and
 // every signal ends up attested once.
 func TestImportInterrupted(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, "nru=referral", "platform-a=platform")
 	c.startAll()
 	nru, pa := c.nodes["nru"], c.nodes["platform-a"]
@@ -128,6 +130,7 @@ func TestImportInterrupted(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(binary, "import", "--dir", nru.dir, "--label", "graphic-violence", list)
+	dieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -79,6 +79,7 @@ func pdqLine(t *testing.T, file string) string {
 // `match --file`, an unrelated photo does not, and the platform's
 // watchlist, holding a shrunk copy it hosts, raises an alert.
 func TestPDQAcrossNodes(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, "nru=referral", "platform-a=platform")
 	c.startAll()
 	nru, pa := c.nodes["nru"], c.nodes["platform-a"]

@@ -104,6 +104,7 @@ func add(t *testing.T, n *node, content string) (hash, id string) {
 // and two approvals, catches up on the whole history, and its next
 // addition is matchable on all six.
 func TestMembershipAdmitsASixth(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, "nru-1=referral", "nru-2=referral", "pa=platform", "pb=platform", "pc=platform")
 	c.startAll()
 	five := c.order
@@ -173,6 +174,7 @@ func TestMembershipAdmitsASixth(t *testing.T) {
 // entries match nowhere, and the member, on the new key the revocation
 // named, publishes again.
 func TestMembershipStolenKey(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, "nru=referral", "pa=platform", "pb=platform", "pc=platform")
 	c.startAll()
 	c.waitMesh(c.order...)
@@ -257,6 +259,7 @@ func TestMembershipStolenKey(t *testing.T) {
 // A member rotates its own key (its node stopped); started again, it
 // publishes under the new key, and the others take it.
 func TestMembershipRotateKey(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, "nru=referral", "pa=platform", "pb=platform")
 	c.startAll()
 	c.waitMesh(c.order...)
@@ -294,6 +297,7 @@ func TestMembershipRotateKey(t *testing.T) {
 // A removed member's node is disconnected and refused; what it wrote
 // before stays matchable.
 func TestMembershipRemoval(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, "nru=referral", "pa=platform", "pb=platform", "pc=platform")
 	c.startAll()
 	c.waitMesh(c.order...)

@@ -131,6 +131,7 @@ func (s *sseStream) next(t *testing.T, typ string, bound time.Duration) sseEvent
 // another goes overdue; the live feed delivers and resumes; the report is
 // the same on every node.
 func TestNotices(t *testing.T) {
+	t.Parallel()
 	c, nru, a, b := threeNodes(t)
 	feed := subscribe(t, a, 0)
 	hash := randomSHA256(t)
@@ -252,6 +253,7 @@ func TestNotices(t *testing.T) {
 // the old 5 s, so that a loaded machine running the race detector does
 // not fail it; the time taken is logged.
 func TestSIGTERMWithEventStreamsOpen(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, "nru=referral")
 	nru := c.nodes["nru"]
 	c.start(nru)

@@ -12,6 +12,7 @@ import (
 // alone, checks out against the roster; a tampered one does not; an
 // export carries the checkpoints and audits clean against them.
 func TestCheckpointsAndProofs(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, "nru=referral", "platform-a=platform", "platform-b=platform")
 	for _, n := range c.order {
 		f, err := os.OpenFile(filepath.Join(n.dir, "config.toml"), os.O_APPEND|os.O_WRONLY, 0)

@@ -119,6 +119,7 @@ func ptrTo[T any](v T) *T { return &v }
 // conflicting approval), the same membership entries without effect.
 // Neither needs a network.
 func TestPythonVerifierMembership(t *testing.T) {
+	t.Parallel()
 	py := requirePython(t)
 	s := audittest.New(t, transportPeer(t))
 	dir := t.TempDir()
@@ -230,6 +231,7 @@ func memberMessages(v memberVerdict) string {
 // shape rule broken, and kept), all in one export, must be reported
 // malformed on the same records by both.
 func TestPythonDecoderMembership(t *testing.T) {
+	t.Parallel()
 	py := requirePython(t)
 	s := audittest.New(t, transportPeer(t))
 	var bodies []*pb.Entry
@@ -423,6 +425,7 @@ func TestPythonDecoderMembership(t *testing.T) {
 // same membership and reach the same findings, with the same evidence,
 // and the same membership entries without effect.
 func TestPythonVerifierRandomMembership(t *testing.T) {
+	t.Parallel()
 	py := requirePython(t)
 	dir := t.TempDir()
 	kinds := map[string]int{}

@@ -27,6 +27,7 @@ import (
 // whose named signals Go rejects (SPEC 6.2, 6.3: valid, in strictly
 // increasing index-key order, at most 1,000).
 func TestPythonDecoderNamedSignals(t *testing.T) {
+	t.Parallel()
 	py := requirePython(t)
 	raw, err := os.ReadFile("../protocol/testdata/vectors.json")
 	if err != nil {

@@ -73,6 +73,7 @@ func requirePython(t *testing.T) string {
 // requires the Go auditor and the independent Python verifier to agree on
 // the clean export and on tampered copies of it.
 func TestPythonVerifier(t *testing.T) {
+	t.Parallel()
 	py := requirePython(t)
 	c, nru, a, b := threeNodes(t)
 
@@ -505,6 +506,7 @@ func (c *cluster) rosterOf(t *testing.T, fed string) *protocol.Roster {
 // v1 and v2 normal form there and makes of each input what the table says
 // Go's net/url made of it (url_vectors.py says why it needs no v2 form).
 func TestPythonURLVectors(t *testing.T) {
+	t.Parallel()
 	py := requirePython(t)
 	vectors, err := filepath.Abs("../protocol/testdata/url_vectors.json")
 	if err != nil {

@@ -82,6 +82,7 @@ func damagedFiles(t *testing.T, n *node) []string {
 // rebuilt from its two peers, its own log included; it continues its log
 // at the next seq, and no peer flags it (#12 item 8).
 func TestStoreRestoreFromPeers(t *testing.T) {
+	t.Parallel()
 	c, nru, a, b := threeNodes(t)
 	const n = 5
 	hashes := c.publishN(nru, n, a, b)
@@ -143,6 +144,7 @@ func TestStoreRestoreFromPeers(t *testing.T) {
 // and the node serves matches and refuses to publish (503) until the
 // second peer is back and has served it (#12 item 8).
 func TestStoreRestoreTooFewPeers(t *testing.T) {
+	t.Parallel()
 	c, nru, a, b := threeNodes(t)
 	hashes := c.publishN(nru, 3, a, b)
 	c.stop(nru)

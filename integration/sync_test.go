@@ -23,10 +23,6 @@ import (
 // syncs at once, the periodic sync (every 10 to 15 s) is the backstop.
 const syncBound = 60 * time.Second
 
-// fastRaceExit stops the race runtime's one-second sleep at exit in every
-// process the test starts (under -race each CLI call would cost a second).
-func fastRaceExit(t *testing.T) { t.Setenv("GORACE", "atexit_sleep_ms=0") }
-
 // waitConverged polls the nodes' APIs until all of them hold want entries
 // and the same heads digest, and returns the digest. On timeout it fails
 // with what each node last said.
@@ -101,7 +97,7 @@ func checkMatches(c *cluster, n *node, hashes, ids []string) {
 // them when it comes back: gossip cannot bring them (they were published
 // while it was down), only sync can.
 func TestSyncRestartedNodeCatchesUp(t *testing.T) {
-	fastRaceExit(t)
+	t.Parallel()
 	c := newCluster(t, "nru=referral", "platform-a=platform", "platform-b=platform")
 	c.startAll()
 	nru, a, b := c.nodes["nru"], c.nodes["platform-a"], c.nodes["platform-b"]
@@ -173,7 +169,6 @@ func largeSample() []string {
 // A fresh node joins a federation whose logs hold 100,000 entries (two
 // authors) and catches up on all of them.
 func TestSyncFreshNodeCatchesUpOnLargeLogs(t *testing.T) {
-	fastRaceExit(t)
 	c, nru, a := seededFederation(t, "platform-new=platform")
 	fresh := c.nodes["platform-new"]
 
@@ -211,7 +206,7 @@ func TestSyncFreshNodeCatchesUpOnLargeLogs(t *testing.T) {
 // a consistent store that kept everything committed before the kill, and
 // finishes the catch-up.
 func TestSyncKilledDuringCatchUpRecovers(t *testing.T) {
-	fastRaceExit(t)
+	t.Parallel()
 	c := newCluster(t, "nru=referral", "platform-a=platform", "platform-new=platform")
 	nru, fresh := c.nodes["nru"], c.nodes["platform-new"]
 	// nru holds both large logs and is the only source; platform-a, the
@@ -263,7 +258,6 @@ const chaosSeed = 20240611
 // acknowledged entry is matchable on every node, and no node holds an
 // entry that no publisher asked for.
 func TestSyncChaos(t *testing.T) {
-	fastRaceExit(t)
 	names := []string{"nru-1", "nru-2", "pa", "pb", "pc"}
 	c := newCluster(t, "nru-1=referral", "nru-2=referral", "pa=platform", "pb=platform", "pc=platform")
 	rng := rand.New(rand.NewPCG(chaosSeed, 1))

@@ -87,6 +87,7 @@ func cliEnv(t *testing.T, env []string, args ...string) (string, string, int) {
 // match hashes it as any file (exit 1, no match) and add reads it as a
 // list, refusing its line.
 func TestVideoBadInputEndToEnd(t *testing.T) {
+	t.Parallel()
 	big := referenceVideo(t, "chair-19-sd-bar.mp4")      // 2.1 MB, over 1 MiB
 	small := referenceVideo(t, "doorknob-hd-no-bar.mp4") // 0.5 MB, a good video
 	mp4, err := os.ReadFile(big)

@@ -84,6 +84,7 @@ func vpdqResult(t *testing.T, r api.FileMatch) api.MatchResult {
 // there, is logged (the 2 s); it is not asserted, as the machine
 // running the test may be loaded: it is measured, not a pass condition.
 func TestVideoNearMatchAcrossFederation(t *testing.T) {
+	t.Parallel()
 	original := referenceVideo(t, "chair-orig-22-sd-bar.mp4")
 	unrelated := referenceVideo(t, "doorknob-hd-no-bar.mp4")
 	still := filepath.Join("..", "..", "shared", "testdata", "pdq", "images", "bridge-mods--aaa-orig.jpg")

@@ -31,6 +31,7 @@ func referenceVideo(t *testing.T, name string) string {
 // it, and count its signals by type alike (the transparency report's
 // signals_by_type). Near matching of re-encoded videos is another test's.
 func TestVideoAcrossFederation(t *testing.T) {
+	t.Parallel()
 	py := requirePython(t)
 	video := referenceVideo(t, "chair-22-sd-sepia-bar.mp4")
 	c := newCluster(t, "nru=referral", "platform-a=platform")

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,12 +39,26 @@ func referenceImage(t *testing.T, name string) []byte {
 	return b
 }
 
+// hashedImages holds what hashImage computed, by file name: the tests
+// hash the same reference images again and again, and under the race
+// detector each costs seconds.
+var hashedImages sync.Map // name -> hashedImage
+
+type hashedImage struct {
+	res      pdq.Result
+	variants [8]pdq.Hash
+}
+
 func hashImage(t *testing.T, name string) (pdq.Result, [8]pdq.Hash) {
 	t.Helper()
+	if h, ok := hashedImages.Load(name); ok {
+		return h.(hashedImage).res, h.(hashedImage).variants
+	}
 	res, variants, err := pdq.FromReaderDihedral(strings.NewReader(string(referenceImage(t, name))))
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
+	hashedImages.Store(name, hashedImage{res, variants})
 	return res, variants
 }
 

@@ -267,7 +267,7 @@ func TestMatchURLSpellings(t *testing.T) {
 func TestMatchFileVideo(t *testing.T) {
 	ffmpegtest.Require(t)
 	n := startNode(t)
-	path := filepath.Join("..", "..", "..", "shared", "testdata", "vpdq", "videos", "chair-20-sd-bar.mp4")
+	path := filepath.Join("..", "..", "..", "shared", "testdata", "vpdq", "videos", shortVideo)
 	v, err := vpdq.HashFile(t.Context(), path, vpdq.Options{})
 	if err != nil {
 		t.Fatal(err)
