@@ -23,7 +23,8 @@ import (
 //
 //   - an addition or allowlist entry, the indicators of its signals;
 //   - a retraction or dispute, the indicators of its target's signals it
-//     names (all of them when it names none), with their opinions;
+//     names (all of them when it names none); a dispute its opinions
+//     too (an opinion is listed with its dispute only);
 //   - an allowlist entry also the indicators of every addition of its
 //     signals, whose status it changes;
 //   - an author's first entry (seq 1), first, the author's identity;
@@ -106,7 +107,7 @@ func (n *Node) taxiiObjects(a store.Arrival) ([]api.TAXIIObject, error) {
 		recs[i].key = recordKey(recs[i].entry, recs[i].rec.Signal)
 	}
 	slices.SortFunc(recs, func(x, y keyedRecord) int { return bytes.Compare(x.key, y.key) })
-	objs, err := n.stixObjects(a.AddedMs, recs)
+	objs, err := n.stixObjects(a.AddedMs, e.ID, recs)
 	if err != nil {
 		return nil, err
 	}
@@ -234,8 +235,10 @@ type stixHeader struct {
 // stixObjects writes records through the export's STIX writer, with the
 // time of the arrival that lists them as the export's time, and returns
 // their objects, keyed, without the identities the writer puts before
-// them (an identity is listed with its member's first entry).
-func (n *Node) stixObjects(ms int64, recs []keyedRecord) ([]api.TAXIIObject, error) {
+// them (an identity is listed with its member's first entry) and without
+// the opinions of disputes other than the listing entry (an opinion is
+// listed with its dispute, after its author's identity).
+func (n *Node) stixObjects(ms int64, listing protocol.ID, recs []keyedRecord) ([]api.TAXIIObject, error) {
 	if len(recs) == 0 {
 		return nil, nil
 	}
@@ -286,7 +289,11 @@ func (n *Node) stixObjects(ms int64, recs []keyedRecord) ([]api.TAXIIObject, err
 			if index > len(kr.rec.Disputes) {
 				return nil, fmt.Errorf("the STIX writer wrote opinion %s of %d disputes", h.ID, len(kr.rec.Disputes))
 			}
-			author = kr.rec.Disputes[index-1].Author
+			d := kr.rec.Disputes[index-1]
+			if d.EntryID != listing.String() {
+				continue // listed with its own dispute
+			}
+			author = d.Author
 		}
 		key := binary.BigEndian.AppendUint16(slices.Clip(kr.key), uint16(index))
 		out = append(out, api.TAXIIObject{Key: key, ID: h.ID, Type: h.Type, Author: author, Modified: h.Modified, JSON: raw})
