@@ -409,8 +409,8 @@ func TestTAXII(t *testing.T) {
 	wantStatuses := map[string]string{
 		"[file:hashes.'SHA-256' = '" + strings.TrimPrefix(protocol.FormatSignal(disputed), "sha256:") + "']": "disputedfalse",
 		"[file:hashes.PDQ = 'f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22']":             "retractedtrue",
-		"[url:value = 'https://example.org/propaganda']":        "allowlistedfalse",
-		"benign [url:value = 'https://example.org/propaganda']": "",
+		"[url:value = 'https://example.org/propaganda']":                                                     "allowlistedfalse",
+		"benign [url:value = 'https://example.org/propaganda']":                                              "",
 	}
 	if !mapsEqual(statuses, wantStatuses) {
 		t.Errorf("indicators not active:\n %v\nwant\n %v", statuses, wantStatuses)
@@ -526,14 +526,14 @@ func TestTAXII(t *testing.T) {
 		root + "collections/" + api.TAXIICollectionID("test", "nobody") + "/":         http.StatusNotFound,
 		root + "collections/" + api.TAXIICollectionID("test", "nobody") + "/objects/": http.StatusNotFound,
 		objsPath + "indicator--00000000-0000-5000-8000-000000000000/":                 http.StatusNotFound,
-		objsPath + "?next=AAAA":                                    http.StatusBadRequest,
-		objsPath + "?next=" + api.TAXIICursor{N: 99999}.String():   http.StatusBadRequest,
-		objsPath + "?added_after=yesterday":                        http.StatusBadRequest,
-		objsPath + "?match[version]=all":                           http.StatusBadRequest,
-		objsPath + "?limit=0":                                      http.StatusBadRequest,
-		objsPath + "?colour=red":                                   http.StatusBadRequest,
-		root + "collections/?limit=1":                              http.StatusBadRequest,
-		"/taxii2/elsewhere/":                                       http.StatusNotFound,
+		objsPath + "?next=AAAA":                                  http.StatusBadRequest,
+		objsPath + "?next=" + api.TAXIICursor{N: 99999}.String(): http.StatusBadRequest,
+		objsPath + "?added_after=yesterday":                      http.StatusBadRequest,
+		objsPath + "?match[version]=all":                         http.StatusBadRequest,
+		objsPath + "?limit=0":                                    http.StatusBadRequest,
+		objsPath + "?colour=red":                                 http.StatusBadRequest,
+		root + "collections/?limit=1":                            http.StatusBadRequest,
+		"/taxii2/elsewhere/":                                     http.StatusNotFound,
 	} {
 		if a := reader.get(path); a.code != code {
 			t.Errorf("%s: %d, want %d: %s", path, a.code, code, a.body)
