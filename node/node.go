@@ -61,6 +61,8 @@ import (
 type Node struct {
 	cfg *config.Node
 	log *slog.Logger
+	// taxii keeps the TAXII objects of the arrival made last (taxii.go).
+	taxii taxiiCache
 	// members is the membership in force (SPEC 12); me is this node's
 	// identity as its config and keys say (its member, when admitted,
 	// is Self()).

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/staydown/staydown/interop"
 	"github.com/staydown/staydown/node/api"
@@ -41,28 +42,61 @@ func (n *Node) TAXIIArrivalsBy(ctx context.Context, ms int64) (uint64, error) {
 }
 
 // TAXIIArrivals reads up to max arrivals after after in one read
-// transaction, then makes each one's objects outside it (in short reads
-// of their own, as the export does).
+// transaction; each one's objects are made outside it when asked for (in
+// short reads of their own, as the export does).
 func (n *Node) TAXIIArrivals(ctx context.Context, after uint64, max int) ([]api.TAXIIArrival, error) {
-	var arrivals []store.Arrival
-	if err := n.store.Arrivals(after, max, func(a store.Arrival) error {
-		arrivals = append(arrivals, a)
+	var out []api.TAXIIArrival
+	err := n.store.Arrivals(after, max, func(a store.Arrival) error {
+		out = append(out, api.TAXIIArrival{N: a.N, EntryID: a.Entry.ID, AddedMs: a.AddedMs, Objects: func() ([]api.TAXIIObject, error) {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			objs, err := n.taxiiCached(a)
+			if err != nil {
+				return nil, fmt.Errorf("taxii: arrival %d (%s): %w", a.N, a.Entry.ID, err)
+			}
+			return objs, nil
+		}})
 		return nil
-	}); err != nil {
+	})
+	return out, err
+}
+
+// taxiiCache keeps the objects of the arrival made last, while the store
+// logs nothing new: a page that ends inside an entry's objects (an
+// addition carries up to 1,000 signals) leaves the rest to the next
+// page, which would make them all again.
+type taxiiCache struct {
+	mu    sync.Mutex // guards the fields
+	n     uint64     // the arrival
+	count uint64     // the store's arrivals when it was made
+	objs  []api.TAXIIObject
+}
+
+func (n *Node) taxiiCached(a store.Arrival) ([]api.TAXIIObject, error) {
+	count, err := n.store.LastArrival()
+	if err != nil {
 		return nil, err
 	}
-	out := make([]api.TAXIIArrival, 0, len(arrivals))
-	for _, a := range arrivals {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		objs, err := n.taxiiObjects(a)
-		if err != nil {
-			return nil, fmt.Errorf("taxii: arrival %d (%s): %w", a.N, a.Entry.ID, err)
-		}
-		out = append(out, api.TAXIIArrival{N: a.N, EntryID: a.Entry.ID, AddedMs: a.AddedMs, Objects: objs})
+	c := &n.taxii
+	c.mu.Lock()
+	if c.n == a.N && c.count == count && c.objs != nil {
+		objs := c.objs
+		c.mu.Unlock()
+		return objs, nil
 	}
-	return out, nil
+	c.mu.Unlock()
+	objs, err := n.taxiiObjects(a)
+	if err != nil {
+		return nil, err
+	}
+	if objs == nil {
+		objs = []api.TAXIIObject{}
+	}
+	c.mu.Lock()
+	c.n, c.count, c.objs = a.N, count, objs
+	c.mu.Unlock()
+	return objs, nil
 }
 
 // keyedRecord is a record with the entry it is of.

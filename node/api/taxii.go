@@ -72,20 +72,21 @@ type TAXIIObject struct {
 	JSON     json.RawMessage
 }
 
-// TAXIIArrival is one entry the node logged, with the objects it lists,
-// sorted by Key.
+// TAXIIArrival is one entry the node logged.
 type TAXIIArrival struct {
 	N       uint64
 	EntryID protocol.ID
 	AddedMs int64 // when the node logged it: the objects' date_added
-	Objects []TAXIIObject
+	// Objects makes the objects it lists, sorted by Key, reading the
+	// store: a page calls it only for the arrivals it reaches.
+	Objects func() ([]TAXIIObject, error)
 }
 
 // TAXIISource is what the TAXII server needs of a node (node.Node
 // implements it).
 type TAXIISource interface {
 	// TAXIIArrivals returns up to max arrivals numbered after after, in
-	// order, each with the objects it lists.
+	// order.
 	TAXIIArrivals(ctx context.Context, after uint64, max int) ([]TAXIIArrival, error)
 	// TAXIIArrivalsBy is how many arrivals the node logged at or before
 	// ms (Unix milliseconds): the later ones are added after it.
@@ -564,7 +565,10 @@ func (s *server) taxiiWalk(w http.ResponseWriter, r *http.Request) (taxiiPage, b
 	return page, true
 }
 
-// taxiiBatch is how many arrivals a page reads at a time.
+// A page reads arrivals 2 at first, then twice as many each time up to
+// taxiiBatch: an unfiltered page needs an arrival or two (an addition
+// lists up to 1,000 objects), a filtered one may need thousands, and
+// each arrival read is an entry decoded.
 const taxiiBatch = 64
 
 // walkTAXII reads a page: the objects q selects from q's position on, up
@@ -587,10 +591,11 @@ func walkTAXII(ctx context.Context, src TAXIISource, q taxiiQuery) (taxiiPage, e
 		pos.N = n + 1
 	}
 	maxScan := max(16*q.limit, 10000)
-	scanned := 0
+	scanned, batchSize := 0, 2
 	after := pos.N - 1
 	for scanned < maxScan {
-		want := min(taxiiBatch, maxScan-scanned)
+		want := min(batchSize, maxScan-scanned)
+		batchSize = min(2*batchSize, taxiiBatch)
 		batch, err := src.TAXIIArrivals(ctx, after, want)
 		if err != nil {
 			return page, err
@@ -601,7 +606,11 @@ func walkTAXII(ctx context.Context, src TAXIISource, q taxiiQuery) (taxiiPage, e
 			}
 		}
 		for _, a := range batch {
-			for _, o := range a.Objects {
+			objs, err := a.Objects()
+			if err != nil {
+				return page, err
+			}
+			for _, o := range objs {
 				if a.N == pos.N && bytes.Compare(o.Key, pos.Key) <= 0 || !q.filter.match(o) {
 					continue
 				}
