@@ -308,11 +308,11 @@ func TestTAXII(t *testing.T) {
 	pdq := sig(t, "pdq:f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22")
 	link := sig(t, "url:https://example.org/propaganda")
 	account := &pb.Signal{Value: &pb.Signal_Account{Account: &pb.Account{Service: "example.social", Id: "12345"}}}
-	// nru: 1,000 sha256 in three additions, then a pdq, a URL and an
+	// nru: 600 sha256 in three additions, then a pdq, a URL and an
 	// account (which STIX patterns cannot name).
-	a1 := publish(nru, addition(shas(0, 600)...))
-	a2 := publish(nru, addition(shas(600, 300)...))
-	a3 := publish(nru, addition(shas(900, 100)...))
+	a1 := publish(nru, addition(shas(0, 400)...))
+	a2 := publish(nru, addition(shas(400, 150)...))
+	a3 := publish(nru, addition(shas(550, 50)...))
 	a4 := publish(nru, addition(pdq, link, account))
 	relay(pa, a1, a2, a3, a4)
 	// pa disputes one signal of a1; nru retracts a4's pdq; pa allowlists
@@ -363,9 +363,9 @@ func TestTAXII(t *testing.T) {
 		t.Errorf("collection %s: %+v", fed.ID, one)
 	}
 
-	// Every object, page by page (250: pages end inside an entry's).
+	// Every object, page by page (150: pages end inside an entry's).
 	objsPath := root + "collections/" + fed.ID + "/objects/"
-	all, pages := c.walk(objsPath, nil, 250)
+	all, pages := c.walk(objsPath, nil, 150)
 	v := newSTIXValidator(t)
 	types := map[string]int{}
 	for _, o := range all {
@@ -384,15 +384,15 @@ func TestTAXII(t *testing.T) {
 		}
 	}
 	last, count := latest(all)
-	// Listings: nru's identity and 1,002 indicators (the account has no
+	// Listings: nru's identity and 602 indicators (the account has no
 	// pattern); pa's dispute lists pa's identity, the disputed indicator
 	// and the opinion; the retraction the pdq's indicator; the allow the
 	// benign indicator and nru's URL indicator.
-	if want := 1 + 1002 + 3 + 1 + 2; len(all) != want || pages != (want+249)/250 {
-		t.Errorf("%d objects in %d pages, want %d in %d: %v", len(all), pages, want, (want+249)/250, types)
+	if want := 1 + 602 + 3 + 1 + 2; len(all) != want || pages != (want+149)/150 {
+		t.Errorf("%d objects in %d pages, want %d in %d: %v", len(all), pages, want, (want+149)/150, types)
 	}
-	if len(last) != 1006 || types["identity"] != 2 || types["opinion"] != 1 || types["indicator"] != 1006 {
-		t.Errorf("%d distinct objects (want 1006), by type %v", len(last), types)
+	if len(last) != 606 || types["identity"] != 2 || types["opinion"] != 1 || types["indicator"] != 606 {
+		t.Errorf("%d distinct objects (want 606), by type %v", len(last), types)
 	}
 	var statuses = map[string]string{}
 	for _, o := range last {

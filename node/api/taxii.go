@@ -577,6 +577,9 @@ const taxiiBatch = 64
 // whole store; such a page has few or no objects and more true).
 func walkTAXII(ctx context.Context, src TAXIISource, q taxiiQuery) (taxiiPage, error) {
 	var page taxiiPage
+	if q.filter.none {
+		return page, nil // a spec_version no object has
+	}
 	// pos: the objects of arrivals before pos.N are past; of arrival
 	// pos.N, those with keys at most pos.Key.
 	pos := TAXIICursor{N: 1}
