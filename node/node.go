@@ -61,6 +61,8 @@ import (
 type Node struct {
 	cfg *config.Node
 	log *slog.Logger
+	// taxii keeps the TAXII objects of the arrival made last (taxii.go).
+	taxii taxiiCache
 	// members is the membership in force (SPEC 12); me is this node's
 	// identity as its config and keys say (its member, when admitted,
 	// is Self()).
@@ -329,12 +331,14 @@ func (n *Node) serveHTTP() error {
 	}
 	mux := http.NewServeMux()
 	if n.opts.API != nil {
-		mux.Handle("/v1/", n.opts.API(n, n.keys))
+		h := n.opts.API(n, n.keys)
+		mux.Handle("/v1/", h)
+		mux.Handle(api.TAXIIPrefix, h) // TAXII 2.1, read-only (SPEC 23)
 	}
 	mux.Handle("GET /metrics", n.metricsHandler())
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		self := n.Self()
-		fmt.Fprintf(w, "staydown node %s (%s) of federation %s\nAPI: /v1/ (bearer token), /v1/openapi.yaml\nMetrics: /metrics\n",
+		fmt.Fprintf(w, "staydown node %s (%s) of federation %s\nAPI: /v1/ (bearer token), /v1/openapi.yaml\nTAXII 2.1: /taxii2/ (a read token)\nMetrics: /metrics\n",
 			self.Name, self.Role, n.cfg.Federation)
 	})
 	// A client that sends no request, or no more, is dropped: the header

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -73,6 +74,9 @@ type Batch struct {
 	Own int
 	// After are called as Apply's after hooks are.
 	After []func(w *Writes, results []Result) error
+	// Now is when the batch is stored, the time its arrivals are
+	// recorded at (ArrivalTimes); zero: the system clock's.
+	Now time.Time
 }
 
 // OwnError says which of a batch's own entries could not be applied, and
@@ -104,6 +108,7 @@ func (s *Store) Commit(b Batch) ([]Result, error) {
 		if err != nil {
 			return err
 		}
+		w.now = b.Now
 		for i, e := range entries {
 			if results[i], err = w.apply(e); err != nil {
 				return err
@@ -211,6 +216,9 @@ type writer struct {
 	// written so far (pendingIDs, put into a run at flush) over the runs.
 	ids        idsView
 	pendingIDs map[string][]byte
+	// now is the time finish records the transaction's arrivals at
+	// (zero: time.Now()).
+	now time.Time
 }
 
 // getter is what the stateful rules read the ids and retractions indexes
@@ -341,7 +349,10 @@ func (w *writer) finish() error {
 	if err != nil {
 		return err
 	}
-	return w.meta.Put(metaCount, u64(n+w.added))
+	if err := w.meta.Put(metaCount, u64(n+w.added)); err != nil {
+		return err
+	}
+	return stampArrivals(w.tx, n+w.added, w.now)
 }
 
 // arrived records that an entry entered a log: arrival number meta/count

@@ -15,6 +15,9 @@ import (
 type Arrival struct {
 	N     uint64
 	Entry *protocol.Entry
+	// AddedMs is when this store logged it (Unix ms; see arrivaltimes.go):
+	// it never decreases along N.
+	AddedMs int64
 }
 
 func parseArrival(k, v []byte) (n uint64, id protocol.ID, err error) {
@@ -39,6 +42,10 @@ func (s *Store) Arrivals(after uint64, limit int, fn func(Arrival) error) error 
 	}
 	return s.viewCalling("arrivals", func(b *buckets, call func(error) error) error {
 		c := b.arrivals.Cursor()
+		clock, err := newArrivalClock(b.tx)
+		if err != nil {
+			return err
+		}
 		n := 0
 		for k, v := c.Seek(u64(after + 1)); k != nil && (limit <= 0 || n < limit); k, v = c.Next() {
 			num, id, err := parseArrival(k, v)
@@ -49,7 +56,11 @@ func (s *Store) Arrivals(after uint64, limit int, fn func(Arrival) error) error 
 			if err != nil {
 				return fmt.Errorf("%w: arrivals/%d names %s: %v", ErrCorrupt, num, id, err)
 			}
-			if err := call(fn(Arrival{N: num, Entry: e})); err != nil {
+			at, err := clock.at(num)
+			if err != nil {
+				return err
+			}
+			if err := call(fn(Arrival{N: num, Entry: e, AddedMs: at})); err != nil {
 				return err
 			}
 			n++

@@ -71,7 +71,8 @@ const rebuildChunk = 1 << 16
 
 // Rebuild drops every index and derives it again from the logs, in one
 // write transaction: on any error nothing changes. Logs, evidence,
-// arrivals and the node's own buckets (checkpoints, watchlist) are kept. It is the repair for an index that Check finds wrong. Like any
+// arrivals and the node's own buckets (checkpoints, watchlist, arrival
+// times: damaged rows of those dropped) are kept. It is the repair for an index that Check finds wrong. Like any
 // bbolt transaction it holds every page it writes in memory until it
 // commits: on the order of the index's size.
 //
@@ -143,7 +144,10 @@ func rebuild(tx *bolt.Tx, members replica.Members) error {
 	if err := w.meta.Put(metaCount, u64(w.added)); err != nil {
 		return err
 	}
-	return repairArrivals(tx, w)
+	if err := repairArrivals(tx, w); err != nil {
+		return err
+	}
+	return repairArrivalTimes(tx)
 }
 
 // repairArrivals keeps the arrivals bucket if it is sound, and otherwise

@@ -70,6 +70,9 @@
 //	                                               the watched signal when raised (absent: none); n from 1, the sequence
 //	watchlist/alerted      id || sk -> n           addition id raised alert n for watched signal sk: once per pair, even if
 //	                                               sk is unwatched and watched again
+//	clock/arrived          n -> Unix ms            arrivals up to n (and after the row before) were logged at that time,
+//	                                               one row per write transaction, never decreasing (arrivaltimes.go);
+//	                                               Rebuild drops damaged rows
 //
 // No row of them travels as such: the node gossips and exports
 // (protocol/export) checkpoints from its memory, and never the watchlist.

@@ -19,6 +19,7 @@ var localBuckets = []struct {
 }{
 	{bucketCheckpoints, [][]byte{ckptLatest, ckptConflicts}},
 	{bucketWatchlist, [][]byte{watchSignals, watchAlerts, watchAlerted, watchVideos}},
+	{bucketClock, [][]byte{clockArrived}},
 }
 
 // errNoLocalBuckets tells Open that a file lacks a local bucket.
@@ -49,7 +50,7 @@ func createLocalBuckets(tx *bolt.Tx) error {
 			}
 		}
 	}
-	return nil
+	return stampOlderArrivals(tx)
 }
 
 // localBucket opens the nested local bucket parent/name.
@@ -65,6 +66,9 @@ func localBucket(tx *bolt.Tx, parent, name []byte) (*bolt.Bucket, error) {
 // checkLocal checks the rows of the local buckets.
 func checkLocal(tx *bolt.Tx) error {
 	if err := checkCheckpoints(tx); err != nil {
+		return err
+	}
+	if err := checkArrivalTimes(tx); err != nil {
 		return err
 	}
 	return checkWatchlist(tx)

@@ -51,6 +51,33 @@ func (documented) MISPFeed(context.Context) ([]interop.MISPFeedEvent, error) {
 
 func (documented) Federation() string { return apitest.Federation }
 
+// The TAXII collections: arrival 1 lists bka's identity and an indicator.
+func (documented) TAXIIArrivals(_ context.Context, after uint64, max int) ([]api.TAXIIArrival, error) {
+	if after >= 1 || max < 1 {
+		return nil, nil
+	}
+	return []api.TAXIIArrival{{N: 1, EntryID: protocol.ID{0x12, 0x20, 1}, AddedMs: 1_767_225_600_000, Objects: func() ([]api.TAXIIObject, error) {
+		return []api.TAXIIObject{
+			{Key: []byte{0}, ID: taxiiIdentity, Type: "identity", Author: "bka", Modified: "2026-01-01T00:00:00.000Z",
+				JSON: []byte(`{"type":"identity","spec_version":"2.1","id":"` + taxiiIdentity + `","created":"2026-01-01T00:00:00.000Z","modified":"2026-01-01T00:00:00.000Z","name":"bka","identity_class":"organization"}`)},
+			{Key: []byte{1}, ID: taxiiIndicator, Type: "indicator", Author: "bka", Modified: "2026-01-01T00:00:00.000Z",
+				JSON: []byte(`{"type":"indicator","spec_version":"2.1","id":"` + taxiiIndicator + `","created_by_ref":"` + taxiiIdentity + `","created":"2026-01-01T00:00:00.000Z","modified":"2026-01-01T00:00:00.000Z","indicator_types":["malicious-activity"],"pattern":"[file:hashes.MD5 = 'abababababababababababababababab']","pattern_type":"stix","valid_from":"2026-01-01T00:00:00.000Z"}`)},
+		}, nil
+	}}}, nil
+}
+
+func (documented) TAXIIArrivalsBy(_ context.Context, ms int64) (uint64, error) {
+	if ms >= 1_767_225_600_000 {
+		return 1, nil
+	}
+	return 0, nil
+}
+
+const (
+	taxiiIdentity  = "identity--7b0e1d2f-3a4b-5c6d-8e7f-0123456789ab"
+	taxiiIndicator = "indicator--8c0e1d2f-3a4b-5c6d-8e7f-0123456789ab"
+)
+
 const feedEvent = "5c0e1d2f-3a4b-5c6d-8e7f-0123456789ab"
 
 func (documented) Proof(ctx context.Context, id protocol.ID) (protocol.EntryProof, error) {
@@ -219,6 +246,17 @@ func TestOpenAPIResponses(t *testing.T) {
 		{nil, "POST", "/v1/proposals", "", `{"rule":{"roles":["referral","platform","auditor"],"threshold_percent":60}}`, 201},
 		{propose, "POST", "/v1/proposals/{id}/approvals", "", "", 201},
 		{nil, "GET", "/v1/openapi.yaml", "", "", 200},
+		{nil, "GET", "/taxii2/", "", "", 200},
+		{nil, "GET", "/taxii2/staydown/", "", "", 200},
+		{nil, "GET", "/taxii2/staydown/collections/", "", "", 200},
+		{nil, "GET", "/taxii2/staydown/collections/{collection}/", "", "", 200},
+		{nil, "GET", "/taxii2/staydown/collections/00000000-0000-5000-8000-000000000000/", "", "", 404},
+		{nil, "GET", "/taxii2/staydown/collections/{collection}/objects/?limit=1", "", "", 200},
+		{nil, "GET", "/taxii2/staydown/collections/{collection}/objects/?added_after=2026-01-01T00:00:00Z", "", "", 200},
+		{nil, "GET", "/taxii2/staydown/collections/{collection}/objects/?next=x", "", "", 400},
+		{nil, "GET", "/taxii2/staydown/collections/{collection}/objects/{object}/", "", "", 200},
+		{nil, "GET", "/taxii2/staydown/collections/{collection}/objects/indicator--00000000-0000-5000-8000-000000000000/", "", "", 404},
+		{nil, "GET", "/taxii2/staydown/collections/{collection}/manifest/", "", "", 200},
 	}
 	succeeded := map[string]bool{}
 	for _, tt := range tests {
@@ -234,6 +272,8 @@ func TestOpenAPIResponses(t *testing.T) {
 			}
 			path := strings.ReplaceAll(tt.path, "{id}", pending.String())
 			path = strings.ReplaceAll(path, "{event}", feedEvent+".json")
+			path = strings.ReplaceAll(path, "{collection}", api.TAXIICollectionID(apitest.Federation, "bka"))
+			path = strings.ReplaceAll(path, "{object}", taxiiIndicator)
 			var r response
 			if tt.contentType != "" {
 				r = h.send(t, tt.method, path, tt.contentType, tt.body)

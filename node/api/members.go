@@ -92,7 +92,7 @@ func route(path string) string {
 	if _, ok := mispEventPath(path); ok {
 		return mispEventRoute
 	}
-	return path
+	return taxiiRoute(path)
 }
 
 // onMembership answers a membership request: 501 when the backend has

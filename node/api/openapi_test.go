@@ -70,6 +70,7 @@ func init() {
 	// file is bytes, an event stream is checked event by event.
 	openapi3filter.RegisterBodyDecoder("application/vnd.staydown.export", openapi3filter.FileBodyDecoder)
 	openapi3filter.RegisterBodyDecoder("text/event-stream", eventStreamDecoder)
+	openapi3filter.RegisterBodyDecoder("application/taxii+json", openapi3filter.JSONBodyDecoder)
 }
 
 // eventStreamDecoder checks the data of every event of a Server-Sent
@@ -244,6 +245,14 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"Changes":             api.Changes{},
 		"SignalChange":        api.SignalChange{},
 		"FeedAttestation":     api.FeedAttestation{},
+		"TAXIIError":          api.TAXIIError{},
+		"TAXIIDiscovery":      api.TAXIIDiscovery{},
+		"TAXIIAPIRoot":        api.TAXIIAPIRoot{},
+		"TAXIICollections":    api.TAXIICollections{},
+		"TAXIICollection":     api.TAXIICollection{},
+		"TAXIIEnvelope":       api.TAXIIEnvelope{},
+		"TAXIIManifest":       api.TAXIIManifest{},
+		"TAXIIManifestEntry":  api.TAXIIManifestEntry{},
 	}
 	schemas := openAPI(t).Components.Schemas
 	for name, v := range types {
@@ -278,8 +287,15 @@ func conforms(t testing.TB, req *http.Request, r response) {
 		t.Fatal(err)
 	}
 	route, params, err := router.FindRoute(req)
-	if err == nil && route.Path != req.URL.Path && strings.HasSuffix(req.URL.Path, "/") {
-		err = routers.ErrPathNotFound // the router forgives a trailing slash, the server does not
+	if err == nil && strings.HasSuffix(req.URL.Path, "/") {
+		// The router forgives a trailing slash, the server does not.
+		matched := route.Path
+		for k, v := range params {
+			matched = strings.ReplaceAll(matched, "{"+k+"}", v)
+		}
+		if matched != req.URL.Path {
+			err = routers.ErrPathNotFound
+		}
 	}
 	if err != nil {
 		// No operation: the server answers before it finds one (401) or
@@ -288,13 +304,18 @@ func conforms(t testing.TB, req *http.Request, r response) {
 			t.Errorf("%s %s: %v, and answered %d", req.Method, req.URL.Path, err, r.code)
 			return
 		}
+		// TAXII's paths answer TAXII error messages.
 		var body any
-		if ct := r.header.Get("Content-Type"); ct != "application/json" {
-			t.Errorf("%s %s: answered %d with Content-Type %q, want application/json", req.Method, req.URL.Path, r.code, ct)
+		wantType, schema := "application/json", "Error"
+		if strings.HasPrefix(req.URL.Path, api.TAXIIPrefix) {
+			wantType, schema = api.TAXIIMediaType, "TAXIIError"
+		}
+		if ct := r.header.Get("Content-Type"); ct != wantType {
+			t.Errorf("%s %s: answered %d with Content-Type %q, want %s", req.Method, req.URL.Path, r.code, ct, wantType)
 		} else if err := json.Unmarshal(r.body, &body); err != nil {
 			t.Errorf("%s %s: answered %d with %q: %v", req.Method, req.URL.Path, r.code, r.body, err)
-		} else if err := openAPI(t).Components.Schemas["Error"].Value.VisitJSON(body); err != nil {
-			t.Errorf("%s %s: answered %d with %s, not an Error: %v", req.Method, req.URL.Path, r.code, r.body, err)
+		} else if err := openAPI(t).Components.Schemas[schema].Value.VisitJSON(body); err != nil {
+			t.Errorf("%s %s: answered %d with %s, not an %s: %v", req.Method, req.URL.Path, r.code, r.body, schema, err)
 		}
 		return
 	}

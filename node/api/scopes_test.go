@@ -63,6 +63,10 @@ func TestScopes(t *testing.T) {
 		"GET /v1/signals/export": tokens.Read, "GET /v1/misp-feed/manifest.json": tokens.Read, "GET /v1/misp-feed/hashes.csv": tokens.Read,
 		"GET /v1/misp-feed/{event}": tokens.Read,
 		"POST /v1/members/peer":     tokens.Admin, "POST /v1/proposals": tokens.Admin, "POST /v1/proposals/{id}/approvals": tokens.Admin,
+		"GET /taxii2/": tokens.Read, "GET /taxii2/staydown/": tokens.Read, "GET /taxii2/staydown/collections/": tokens.Read,
+		"GET /taxii2/staydown/collections/{collection}/": tokens.Read, "GET /taxii2/staydown/collections/{collection}/objects/": tokens.Read,
+		"GET /taxii2/staydown/collections/{collection}/objects/{object}/": tokens.Read,
+		"GET /taxii2/staydown/collections/{collection}/manifest/":         tokens.Read,
 	}
 	for _, r := range api.Routes() {
 		key := r.Method + " " + r.Path
@@ -87,7 +91,13 @@ func TestScopes(t *testing.T) {
 				}
 				defer res.Body.Close()
 				var body api.ErrorBody
-				json.NewDecoder(res.Body).Decode(&body)
+				if strings.HasPrefix(r.Path, api.TAXIIPrefix) {
+					var te api.TAXIIError // TAXII's paths answer TAXII error messages
+					json.NewDecoder(res.Body).Decode(&te)
+					body.Error = te.Description
+				} else {
+					json.NewDecoder(res.Body).Decode(&body)
+				}
 				allowed := s.Allows(r.Scope)
 				switch {
 				case !allowed && res.StatusCode != http.StatusForbidden:

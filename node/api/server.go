@@ -100,6 +100,13 @@ func NewServer(b Backend, keys *tokens.Keeper, log *slog.Logger) http.Handler {
 		"/v1/proposals":                  {http.MethodGet: {read, s.listProposals}, http.MethodPost: {admin, s.propose}},
 		approvalsRoute:                   {http.MethodPost: {admin, s.approve}},
 		"/v1/openapi.yaml":               {http.MethodGet: {read, s.openAPI}},
+		TAXIIPrefix:                      {http.MethodGet: {read, s.taxiiDiscovery}},
+		taxiiRootPath:                    {http.MethodGet: {read, s.taxiiAPIRoot}},
+		taxiiCollsPath:                   {http.MethodGet: {read, s.taxiiListCollections}},
+		taxiiCollRoute:                   {http.MethodGet: {read, s.taxiiGetCollection}},
+		taxiiObjectsRoute:                {http.MethodGet: {read, s.taxiiObjects}},
+		taxiiObjectRoute:                 {http.MethodGet: {read, s.taxiiObjects}},
+		taxiiManifestRoute:               {http.MethodGet: {read, s.taxiiManifest}},
 	}
 	return s
 }
@@ -128,19 +135,29 @@ func Routes() []Route {
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	if !strings.HasPrefix(r.URL.Path, Prefix) {
-		s.fail(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s; the API is under %s", r.URL.Path, Prefix))
+	// TAXII's paths answer errors as TAXII error messages, and take the
+	// token as HTTP Basic's password too (TAXII clients' usual way).
+	taxii := strings.HasPrefix(r.URL.Path, TAXIIPrefix)
+	fail, auth := s.fail, r.Header.Get("Authorization")
+	if taxii {
+		fail, auth = s.taxiiFail, basicAsBearer(auth)
+	}
+	if !strings.HasPrefix(r.URL.Path, Prefix) && !taxii {
+		s.fail(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s; the API is under %s (and TAXII 2.1 under %s)", r.URL.Path, Prefix, TAXIIPrefix))
 		return
 	}
-	tok, err := s.keys.Check(r.Header.Get("Authorization"))
+	tok, err := s.keys.Check(auth)
 	if err != nil {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="staydown"`)
-		s.fail(w, http.StatusUnauthorized, "authorization: "+err.Error())
+		if taxii {
+			w.Header().Add("WWW-Authenticate", `Basic realm="staydown"`)
+		}
+		w.Header().Add("WWW-Authenticate", `Bearer realm="staydown"`)
+		fail(w, http.StatusUnauthorized, "authorization: "+err.Error())
 		return
 	}
 	methods, ok := s.routes[route(r.URL.Path)]
 	if !ok {
-		s.fail(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s; see %sopenapi.yaml", r.URL.Path, Prefix))
+		fail(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s; see %sopenapi.yaml", r.URL.Path, Prefix))
 		return
 	}
 	e, ok := methods[r.Method]
@@ -151,11 +168,15 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		slices.Sort(allowed)
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
-		s.fail(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allowed, " or ")))
+		fail(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allowed, " or ")))
 		return
 	}
 	if !tok.Scope.Allows(e.scope) {
-		s.fail(w, http.StatusForbidden, "authorization: "+tokens.Forbidden(r.Method+" "+route(r.URL.Path), e.scope, tok.Scope))
+		fail(w, http.StatusForbidden, "authorization: "+tokens.Forbidden(r.Method+" "+route(r.URL.Path), e.scope, tok.Scope))
+		return
+	}
+	if taxii && !taxiiAccepts(r.Header.Get("Accept")) {
+		fail(w, http.StatusNotAcceptable, fmt.Sprintf("accept: %q does not admit %s, the one media type served here", r.Header.Get("Accept"), TAXIIMediaType))
 		return
 	}
 	limit := int64(MaxBodySize)
@@ -334,23 +355,29 @@ func (s *server) fail(w http.ResponseWriter, code int, msg string) {
 // errors are logged and answered with a generic message: they may name
 // files or peers the client has no business seeing.
 func (s *server) error(w http.ResponseWriter, r *http.Request, err error) {
+	code, msg := s.statusOf(r, err)
+	s.fail(w, code, msg)
+}
+
+// statusOf is the status and message that answer err.
+func (s *server) statusOf(r *http.Request, err error) (int, string) {
 	switch {
 	case errors.Is(err, ErrInvalid):
-		s.fail(w, http.StatusBadRequest, err.Error())
+		return http.StatusBadRequest, err.Error()
 	case errors.Is(err, ErrForbidden):
-		s.fail(w, http.StatusForbidden, err.Error())
+		return http.StatusForbidden, err.Error()
 	case errors.Is(err, ErrNotFound):
-		s.fail(w, http.StatusNotFound, err.Error())
+		return http.StatusNotFound, err.Error()
 	case errors.Is(err, ErrConflict):
-		s.fail(w, http.StatusConflict, err.Error())
+		return http.StatusConflict, err.Error()
 	case errors.Is(err, ErrNoSpace):
 		// Not err's text: it names the store's path.
 		s.log.Debug("api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		s.fail(w, http.StatusInsufficientStorage, "insufficient storage: the node's store cannot write (disk full, quota or file-size limit); nothing was stored, try again once the operator has freed space")
+		return http.StatusInsufficientStorage, "insufficient storage: the node's store cannot write (disk full, quota or file-size limit); nothing was stored, try again once the operator has freed space"
 	case errors.Is(err, ErrUnavailable):
-		s.fail(w, http.StatusServiceUnavailable, err.Error())
+		return http.StatusServiceUnavailable, err.Error()
 	default:
 		s.log.Error("api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		s.fail(w, http.StatusInternalServerError, "internal error; the node's log has the details")
+		return http.StatusInternalServerError, "internal error; the node's log has the details"
 	}
 }

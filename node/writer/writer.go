@@ -317,7 +317,7 @@ func (w *Writer) commit(props []proposal, batch []*protocol.Entry, buffer bool) 
 		start := time.Now()
 		all := append(own, batch...)
 		results, err := w.d.Store.Commit(store.Batch{Entries: all, Own: len(own),
-			After: w.d.Hooks(all)})
+			After: w.d.Hooks(all), Now: w.d.Now()})
 		w.d.Committed(time.Since(start))
 		if oe := (*store.OwnError)(nil); errors.As(err, &oe) {
 			// One proposal breaks a rule (two retractions of one entry,
