@@ -610,13 +610,13 @@ func (n *Node) checkNewSignals(bodies []*pb.Entry) error {
 	for i, s := range sigs {
 		keys[i] = protocol.SignalKey(s)
 	}
-	all, err := n.store.MatchMany(keys)
+	all, err := n.store.AdditionsBy(n.me.AuthorKey, keys)
 	if err != nil {
 		return err
 	}
 	for i, s := range sigs {
 		for _, at := range all[i] {
-			if at.Author == n.me.AuthorKey && at.Kind == protocol.KindAddition && at.Status == store.StatusActive {
+			if at.Status == store.StatusActive {
 				dup = append(dup, fmt.Sprintf("%s (entry %s)", protocol.FormatSignal(s), at.EntryID))
 				break
 			}

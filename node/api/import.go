@@ -54,8 +54,8 @@ type ImportOutcome struct {
 const MaxImportSignals = 10 * protocol.MaxSignals
 
 // OwnAttester is what the import needs of a backend beyond Backend: this
-// member's own attestations of each signal (exact signals, not PDQ
-// neighbours), read from the store now. node.Node implements it.
+// member's own attestations of each signal by addition (exact signals, not
+// PDQ neighbours), read from the store now. node.Node implements it.
 type OwnAttester interface {
 	OwnAttestations(ctx context.Context, sigs []*pb.Signal) ([][]store.Attestation, error)
 }
@@ -93,9 +93,10 @@ func (s *server) importBatch(w http.ResponseWriter, r *http.Request) {
 
 // importItem is one parsed signal of a batch.
 type importItem struct {
-	sig     *pb.Signal
-	labels  []string // sorted, FormatLabel form, without repeats
-	deleted bool
+	sig       *pb.Signal
+	labels    []string // sorted, FormatLabel form, without repeats
+	labelsKey string   // labels joined, the key of its group
+	deleted   bool
 }
 
 func (s *server) runImport(ctx context.Context, req ImportRequest) (ImportOutcome, error) {
@@ -117,24 +118,35 @@ func (s *server) runImport(ctx context.Context, req ImportRequest) (ImportOutcom
 	if err != nil {
 		return out, err
 	}
+	common = mergeLabels(common, nil)
+	commonKey := strings.Join(common, "\x00")
 	items := make([]importItem, 0, len(req.Signals))
 	seen := make(map[string]bool, len(req.Signals))
 	for i, in := range req.Signals {
-		field := fmt.Sprintf("signals[%d]", i)
-		sig, err := parseSignal(field, Signal{Type: in.Type, Value: in.Value})
+		// A batch holds up to MaxImportSignals: nothing is allocated per
+		// signal that a good one does not need (the field's name is
+		// formatted for an error only; a signal without labels of its own
+		// shares the batch's).
+		sig, err := parseSignal("", Signal{Type: in.Type, Value: in.Value})
 		if err != nil {
+			_, err = parseSignal(fmt.Sprintf("signals[%d]", i), Signal{Type: in.Type, Value: in.Value})
 			return out, err
 		}
-		own, err := importLabels(field+".labels", in.Labels)
-		if err != nil {
-			return out, err
+		labels, labelsKey := common, commonKey
+		if len(in.Labels) > 0 {
+			field := fmt.Sprintf("signals[%d]", i)
+			own, err := importLabels(field+".labels", in.Labels)
+			if err != nil {
+				return out, err
+			}
+			labels = mergeLabels(common, own)
+			labelsKey = strings.Join(labels, "\x00")
 		}
-		labels := mergeLabels(common, own)
 		switch {
 		case !in.Deleted && len(labels) == 0:
-			return out, fieldErr(field+".labels", "no label: give labels for the batch or the signal, e.g. %q", protocol.Labels[3])
+			return out, fieldErr(fmt.Sprintf("signals[%d].labels", i), "no label: give labels for the batch or the signal, e.g. %q", protocol.Labels[3])
 		case len(labels) > protocol.MaxLabels:
-			return out, fieldErr(field+".labels", "%d labels with the batch's, limit %d", len(labels), protocol.MaxLabels)
+			return out, fieldErr(fmt.Sprintf("signals[%d].labels", i), "%d labels with the batch's, limit %d", len(labels), protocol.MaxLabels)
 		}
 		key := string(protocol.SignalKey(sig))
 		if in.Deleted {
@@ -145,7 +157,7 @@ func (s *server) runImport(ctx context.Context, req ImportRequest) (ImportOutcom
 			continue
 		}
 		seen[key] = true
-		items = append(items, importItem{sig, labels, in.Deleted})
+		items = append(items, importItem{sig, labels, labelsKey, in.Deleted})
 	}
 	sigs := make([]*pb.Signal, len(items))
 	for i, it := range items {
@@ -190,11 +202,10 @@ func (s *server) runImport(ctx context.Context, req ImportRequest) (ImportOutcom
 			out.Skipped++
 			continue
 		}
-		k := strings.Join(it.labels, "\x00")
-		g := byLabels[k]
+		g := byLabels[it.labelsKey]
 		if g == nil {
 			g = &group{labels: it.labels}
-			byLabels[k] = g
+			byLabels[it.labelsKey] = g
 			groups = append(groups, g)
 		}
 		g.sigs = append(g.sigs, it.sig)
