@@ -61,6 +61,10 @@ const (
 	MaxBatchBytes = 16 << 20
 )
 
+// proposeChunk bounds the proposals of one message to the writer, which
+// takes a message whole: a batch overshoots MaxBatch by less than this.
+const proposeChunk = 1024
+
 // Deps are what the writer needs of its node.
 type Deps struct {
 	Store      *store.Store
@@ -233,7 +237,7 @@ func (w *Writer) Propose(ctx context.Context, body *pb.Entry) (*protocol.Entry, 
 // each one's signed, stored entry (or error), given in the bodies' order.
 // The writer takes them together, so that they follow each other in this
 // node's log and share one write transaction (and one fsync): up to
-// MaxBatch of them at a time. One that breaks a rule is refused alone.
+// proposeChunk of them at a time. One that breaks a rule is refused alone.
 // When ctx ends first, the entries may still be written.
 func (w *Writer) ProposeAll(ctx context.Context, bodies []*pb.Entry) ([]*protocol.Entry, []error) {
 	es, errs := make([]*protocol.Entry, len(bodies)), make([]error, len(bodies))
@@ -263,7 +267,7 @@ func (w *Writer) ProposeAll(ctx context.Context, bodies []*pb.Entry) ([]*protoco
 	}
 	for i := 0; i < len(ps); {
 		if sent == i {
-			chunk := ps[i:min(len(ps), i+MaxBatch)]
+			chunk := ps[i:min(len(ps), i+proposeChunk)]
 			select {
 			case w.proposals <- chunk:
 				sent += len(chunk)
