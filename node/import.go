@@ -9,8 +9,8 @@ import (
 )
 
 // OwnAttestations implements api.OwnAttester: for each signal, this
-// member's own attestations of exactly that signal, read from the store
-// (the same read that refuses a duplicate addition in Publish), so that an
+// member's own additions of exactly that signal, read from the store (the
+// same read that refuses a duplicate addition in Publish), so that an
 // import skips what this member attests already.
 func (n *Node) OwnAttestations(ctx context.Context, sigs []*pb.Signal) ([][]store.Attestation, error) {
 	keys := make([][]byte, len(sigs))
@@ -20,17 +20,5 @@ func (n *Node) OwnAttestations(ctx context.Context, sigs []*pb.Signal) ([][]stor
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	all, err := n.store.MatchMany(keys)
-	if err != nil {
-		return nil, err
-	}
-	out := make([][]store.Attestation, len(sigs))
-	for i, atts := range all {
-		for _, a := range atts {
-			if a.Author == n.me.AuthorKey {
-				out[i] = append(out[i], a)
-			}
-		}
-	}
-	return out, nil
+	return n.store.AdditionsBy(n.me.AuthorKey, keys)
 }

@@ -413,41 +413,77 @@ func (n *Node) Close() error {
 
 // Publish implements api.Backend.
 func (n *Node) Publish(ctx context.Context, body *pb.Entry) (*protocol.Entry, error) {
-	what := protocol.KindOf(body)
-	if what == "" {
-		return nil, fmt.Errorf("%w: no payload", kind.ErrInvalid)
-	}
-	if err := n.ownHeadKnown(); err != nil {
+	if err := n.checkPublish(body); err != nil {
 		return nil, err
 	}
-	self, member := n.member()
-	if !member {
-		return nil, fmt.Errorf("%w: %s is not a member of the roster in force (version %d) yet: its entries would be held by every node until its admission passes (staydown member proposals)", kind.ErrForbidden, self.Name, n.members.History().Version())
-	}
-	if !protocol.MayWrite(self.Role, what) {
-		return nil, fmt.Errorf("%w: a %s may not write a %s", kind.ErrForbidden, self.Role, what)
-	}
-	if err := n.checkOwnTarget(body); err != nil {
-		return nil, err
-	}
-	if err := n.checkDispute(body); err != nil {
-		return nil, err
-	}
-	if err := n.checkNewSignals(body); err != nil {
+	if err := n.checkNewSignals([]*pb.Entry{body}); err != nil {
 		return nil, err
 	}
 	// The writer signs it as the next entry of this node's log, stores
 	// it, updates what reads the store, and publishes it on gossip.
 	e, err := n.writer.Propose(ctx, body)
-	switch {
-	case errors.Is(err, replica.ErrMember):
-		return nil, fmt.Errorf("%w: %w", kind.ErrForbidden, err)
-	case errors.Is(err, protocol.ErrMalformed), errors.Is(err, protocol.ErrTooLarge), errors.Is(err, protocol.ErrSignal), errors.Is(err, protocol.ErrLabel), errors.Is(err, store.ErrRule):
-		return nil, fmt.Errorf("%w: %w", kind.ErrInvalid, err)
-	case err != nil:
-		return nil, err
+	if err != nil {
+		return nil, proposeError(err)
 	}
 	return e, nil
+}
+
+// PublishAll implements api.BatchPublisher: it checks every body as
+// Publish does (a body that fails a check fails them all, before any is
+// signed), then has the writer sign and store them together, in order,
+// in one write transaction (so an import pays one fsync for a batch of
+// entries, not one each). It returns each body's entry, nil for one not
+// published, and the first error (naming the body's index).
+func (n *Node) PublishAll(ctx context.Context, bodies []*pb.Entry) ([]*protocol.Entry, error) {
+	for i, body := range bodies {
+		if err := n.checkPublish(body); err != nil {
+			return make([]*protocol.Entry, len(bodies)), fmt.Errorf("entry %d of %d: %w", i+1, len(bodies), err)
+		}
+	}
+	if err := n.checkNewSignals(bodies); err != nil {
+		return make([]*protocol.Entry, len(bodies)), err
+	}
+	es, errs := n.writer.ProposeAll(ctx, bodies)
+	for i, err := range errs {
+		if err != nil {
+			return es, fmt.Errorf("entry %d of %d: %w", i+1, len(bodies), proposeError(err))
+		}
+	}
+	return es, nil
+}
+
+// checkPublish makes the checks Publish makes of one body before it
+// signs, but for its signals' duplicates (checkNewSignals).
+func (n *Node) checkPublish(body *pb.Entry) error {
+	what := protocol.KindOf(body)
+	if what == "" {
+		return fmt.Errorf("%w: no payload", kind.ErrInvalid)
+	}
+	if err := n.ownHeadKnown(); err != nil {
+		return err
+	}
+	self, member := n.member()
+	if !member {
+		return fmt.Errorf("%w: %s is not a member of the roster in force (version %d) yet: its entries would be held by every node until its admission passes (staydown member proposals)", kind.ErrForbidden, self.Name, n.members.History().Version())
+	}
+	if !protocol.MayWrite(self.Role, what) {
+		return fmt.Errorf("%w: a %s may not write a %s", kind.ErrForbidden, self.Role, what)
+	}
+	if err := n.checkOwnTarget(body); err != nil {
+		return err
+	}
+	return n.checkDispute(body)
+}
+
+// proposeError gives the writer's refusals of a proposal their kind.
+func proposeError(err error) error {
+	switch {
+	case errors.Is(err, replica.ErrMember):
+		return fmt.Errorf("%w: %w", kind.ErrForbidden, err)
+	case errors.Is(err, protocol.ErrMalformed), errors.Is(err, protocol.ErrTooLarge), errors.Is(err, protocol.ErrSignal), errors.Is(err, protocol.ErrLabel), errors.Is(err, store.ErrRule):
+		return fmt.Errorf("%w: %w", kind.ErrInvalid, err)
+	}
+	return err
 }
 
 // checkOwnTarget gives a clear error before signing when a retraction or
@@ -559,28 +595,32 @@ func overlap(a, b []*pb.Signal) bool {
 	return false
 }
 
-// checkNewSignals refuses an addition that carries a signal this member
+// checkNewSignals refuses additions that carry a signal this member
 // attests already (an active addition of its own, not retracted): a
 // second attestation of the same signal by the same member says nothing
 // new and would count twice. The error names each such signal and the
-// entry that attests it.
-func (n *Node) checkNewSignals(body *pb.Entry) error {
-	a := body.GetAddition()
-	if a == nil {
+// entry that attests it. The signals of all the bodies are looked up in
+// one read transaction.
+func (n *Node) checkNewSignals(bodies []*pb.Entry) error {
+	var sigs []*pb.Signal
+	for _, b := range bodies {
+		sigs = append(sigs, b.GetAddition().GetSignals()...)
+	}
+	if len(sigs) == 0 {
 		return nil
 	}
 	var dup []string
-	keys := make([][]byte, len(a.Signals))
-	for i, s := range a.Signals {
+	keys := make([][]byte, len(sigs))
+	for i, s := range sigs {
 		keys[i] = protocol.SignalKey(s)
 	}
-	all, err := n.store.MatchMany(keys) // one read transaction for the entry's signals
+	all, err := n.store.AdditionsBy(n.me.AuthorKey, keys)
 	if err != nil {
 		return err
 	}
-	for i, s := range a.Signals {
+	for i, s := range sigs {
 		for _, at := range all[i] {
-			if at.Author == n.me.AuthorKey && at.Kind == protocol.KindAddition && at.Status == store.StatusActive {
+			if at.Status == store.StatusActive {
 				dup = append(dup, fmt.Sprintf("%s (entry %s)", protocol.FormatSignal(s), at.EntryID))
 				break
 			}

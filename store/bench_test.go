@@ -137,6 +137,32 @@ func BenchmarkMatch(b *testing.B) {
 	}
 }
 
+// BenchmarkImportLookup looks up an import batch (10,000 signals, none
+// stored, as in a fresh import) among a million stored ones: MatchMany,
+// which an import asked before, against AdditionsBy, which it asks now.
+func BenchmarkImportLookup(b *testing.B) {
+	s := openMatchDB(b)
+	keys := make([][]byte, 10_000)
+	for i := range keys {
+		keys[i] = key(shaN(matchSignals*2 + uint64(i)*7919))
+	}
+	author := newAuthor(b, 1).key
+	b.Run("MatchMany", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := s.MatchMany(keys); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("AdditionsBy", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := s.AdditionsBy(author, keys); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
 // BenchmarkApplyLog applies one author's log of N one-signal additions
 // (STAYDOWN_BENCH_APPLYLOG, default 200,000) to a fresh store in
 // transactions of 8192 entries, as a node catching up does (node's

@@ -234,8 +234,9 @@ func (w *runSet) add(rows []kv) error {
 		b = w.runs[n-1].b
 		b.FillPercent = bolt.DefaultFillPercent
 		var added uint64
+		c := b.Cursor() // Seek starts from the root: valid after a Put
 		for _, r := range rows {
-			if k, _ := b.Cursor().Seek(r.k); k == nil || !bytes.Equal(k, r.k) {
+			if k, _ := c.Seek(r.k); k == nil || !bytes.Equal(k, r.k) {
 				added++
 			}
 			if err := b.Put(r.k, r.v); err != nil {

@@ -6,12 +6,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/staydown/staydown/config"
+	"github.com/staydown/staydown/interop"
 	"github.com/staydown/staydown/node/api"
 	"github.com/staydown/staydown/node/localfed"
 	"github.com/staydown/staydown/protocol"
@@ -38,17 +44,39 @@ func init() {
 // its end each platform's node matches the last signal. Run it with
 //
 //	go test -run '^$' -bench BenchmarkImportMillion -benchtime 1x ./cmd/staydown
+//
+// Besides the totals it reports where the time goes, measured apart
+// from the timed import or read from the nodes' own metrics:
+//
+//	parse-s           one read of the list (interop.Read); the import reads it twice: check, then send
+//	dryrun-s          the same import with --dry-run before it: parse, check, send, the node's
+//	                  validation and its lookups of what it attests, but no signing or storing
+//	commit-s, commits the referral node's write transactions during the import (staydown_apply_batch_seconds):
+//	                  time inside store.Commit (bbolt, indexes, fsync) and their number
+//	follower-commit-s the same on the busier platform node
+//	cpu-s             CPU time of the whole process (three nodes and the CLI) during the import
 func BenchmarkImportMillion(b *testing.B) {
 	dir := b.TempDir()
 	list := filepath.Join(dir, "list.csv")
 	writeBenchList(b, list, importBenchRows)
+	parse := benchParse(b, list)
 	for range b.N {
 		b.StopTimer()
 		fed := startBenchFederation(b, filepath.Join(dir, fmt.Sprintf("fed-%d", time.Now().UnixNano())))
-		b.StartTimer()
-		t0 := time.Now()
+		args := []string{"import", "--dir", fed.Configs[0].Dir, "--label", "other:benchmark", "--json", list}
 		var out, errs nopWriter
-		if code := runIn([]string{"import", "--dir", fed.Configs[0].Dir, "--label", "other:benchmark", "--json", list}, nil, &out, &errs); code != 0 {
+		t0 := time.Now()
+		if code := runIn(append(args, "--dry-run"), nil, &out, &errs); code != 0 {
+			b.Fatalf("import --dry-run: exit %d: %s", code, errs.last)
+		}
+		dryRun := time.Since(t0)
+		before := make([]benchMetrics, len(fed.Nodes))
+		for i, cfg := range fed.Configs {
+			before[i] = scrapeBenchMetrics(b, cfg)
+		}
+		b.StartTimer()
+		t0 = time.Now()
+		if code := runIn(args, nil, &out, &errs); code != 0 {
 			b.Fatalf("import: exit %d: %s", code, errs.last)
 		}
 		imported := time.Since(t0)
@@ -74,11 +102,80 @@ func BenchmarkImportMillion(b *testing.B) {
 			lag = max(lag, time.Since(t0)-imported)
 		}
 		b.StopTimer()
+		ref := scrapeBenchMetrics(b, fed.Configs[0]).minus(before[0])
+		var follower benchMetrics
+		for i, cfg := range fed.Configs[1:] {
+			if m := scrapeBenchMetrics(b, cfg).minus(before[i+1]); m.commitSeconds > follower.commitSeconds {
+				follower = m
+			}
+		}
 		b.ReportMetric(imported.Seconds(), "import-s")
 		b.ReportMetric(float64(importBenchRows)/imported.Seconds(), "signals/s")
 		b.ReportMetric(lag.Seconds(), "matchable-lag-s")
+		b.ReportMetric(parse.Seconds(), "parse-s")
+		b.ReportMetric(dryRun.Seconds(), "dryrun-s")
+		b.ReportMetric(ref.commitSeconds, "commit-s")
+		b.ReportMetric(ref.commits, "commits")
+		b.ReportMetric(follower.commitSeconds, "follower-commit-s")
+		b.ReportMetric(follower.commits, "follower-commits")
+		b.ReportMetric(ref.cpuSeconds, "cpu-s")
 		fed.Close()
 	}
+}
+
+// benchParse times one read of the list, as the import's check pass
+// reads it.
+func benchParse(b *testing.B, list string) time.Duration {
+	f, err := os.Open(list)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	t0 := time.Now()
+	rows := 0
+	err = interop.Read(interop.CSV, bufio.NewReader(f), interop.Sink{
+		Row:    func(interop.Row) error { rows++; return nil },
+		Reject: func(p interop.Problem) { b.Fatalf("the list has a bad row: %v", p) },
+	})
+	if err != nil || rows != importBenchRows {
+		b.Fatalf("reading the list: %d rows, %v", rows, err)
+	}
+	return time.Since(t0)
+}
+
+// benchMetrics are what BenchmarkImportMillion reads of a node's
+// /metrics: its write transactions, and the process's CPU time (all the
+// nodes run in this process).
+type benchMetrics struct {
+	commits, commitSeconds, cpuSeconds float64
+}
+
+func (m benchMetrics) minus(o benchMetrics) benchMetrics {
+	return benchMetrics{m.commits - o.commits, m.commitSeconds - o.commitSeconds, m.cpuSeconds - o.cpuSeconds}
+}
+
+func scrapeBenchMetrics(b *testing.B, cfg *config.Node) benchMetrics {
+	res, err := http.Get("http://" + cfg.API + "/metrics")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer res.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(res.Body)
+	if err != nil {
+		b.Fatalf("%s /metrics: %v", cfg.Name, err)
+	}
+	var m benchMetrics
+	if f := fams["staydown_apply_batch_seconds"]; f != nil && len(f.Metric) == 1 {
+		h := f.Metric[0].GetHistogram()
+		m.commits, m.commitSeconds = float64(h.GetSampleCount()), h.GetSampleSum()
+	} else {
+		b.Fatalf("%s /metrics: no staydown_apply_batch_seconds", cfg.Name)
+	}
+	if f := fams["process_cpu_seconds_total"]; f != nil && len(f.Metric) == 1 {
+		m.cpuSeconds = f.Metric[0].GetCounter().GetValue() // absent where the process collector is not (off Linux): 0
+	}
+	return m
 }
 
 func writeBenchList(b *testing.B, path string, rows int) {

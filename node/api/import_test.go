@@ -93,6 +93,9 @@ func TestImportBatchErrors(t *testing.T) {
 		{`{"signals":[{"type":"md5","value":"` + strings.Repeat("0", 32) + `"}]}`, "signals[0].labels: no label"},
 		{`{"signals":[{"type":"md5","value":"` + strings.Repeat("0", 32) + `","labels":["bogus"]}]}`, "signals[0].labels[0]"},
 		{`{"signals":[{"type":"sha1","value":"00"}],"labels":["graphic-violence"]}`, "signals[0].type"},
+		{`{"signals":[{"type":"md5","value":"` + strings.Repeat("0", 32) + `"},{"type":"md5","value":"0"}],"labels":["graphic-violence"]}`, "signals[1].value"},
+		{`{"signals":[{"type":"md5","value":"` + strings.Repeat("0", 32) + `"}],"labels":[` + otherLabels(0, 17) + `]}`, "signals[0].labels: 17 labels with the batch's, limit 16"},
+		{`{"signals":[{"type":"md5","value":"` + strings.Repeat("0", 32) + `"},{"type":"md5","value":"` + strings.Repeat("1", 32) + `","labels":[` + otherLabels(0, 10) + `]}],"labels":[` + otherLabels(10, 17) + `]}`, "signals[1].labels: 17 labels with the batch's, limit 16"},
 	} {
 		r := h.do(t, "POST", "/v1/import", tc.body)
 		if r.code != 400 || !strings.Contains(string(r.body), tc.want) {
@@ -126,4 +129,13 @@ func TestImportBatchSplitsBySize(t *testing.T) {
 	if total != 600 || len(h.fake.Signed()) < 10 {
 		t.Fatalf("%d signals in %d entries", total, len(h.fake.Signed()))
 	}
+}
+
+// otherLabels is `"other:i", ...` for i in [from, to), JSON list items.
+func otherLabels(from, to int) string {
+	var l []string
+	for i := from; i < to; i++ {
+		l = append(l, fmt.Sprintf(`"other:%d"`, i))
+	}
+	return strings.Join(l, ",")
 }

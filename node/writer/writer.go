@@ -61,6 +61,10 @@ const (
 	MaxBatchBytes = 16 << 20
 )
 
+// proposeChunk bounds the proposals of one message to the writer, which
+// takes a message whole: a batch overshoots MaxBatch by less than this.
+const proposeChunk = 1024
+
 // Deps are what the writer needs of its node.
 type Deps struct {
 	Store      *store.Store
@@ -100,8 +104,10 @@ type Deps struct {
 type Writer struct {
 	d    Deps
 	self protocol.AuthorKey // of d.Author
-	// proposals carry Propose's bodies, syncIn Apply's batches.
-	proposals chan proposal
+	// proposals carry Propose's and ProposeAll's bodies (a message's
+	// proposals are committed together, in order), syncIn Apply's
+	// batches.
+	proposals chan []proposal
 	syncIn    chan syncWork
 	done      chan struct{} // closed when Run has ended
 	pending   *pendingEntries
@@ -128,7 +134,7 @@ func (w *Writer) logAuthor(level slog.Level, author protocol.AuthorKey, msg stri
 
 // New makes the writer; Run runs it.
 func New(d Deps) *Writer {
-	return &Writer{d: d, self: protocol.AuthorKeyOf(d.Author), proposals: make(chan proposal, MaxBatch), syncIn: make(chan syncWork),
+	return &Writer{d: d, self: protocol.AuthorKeyOf(d.Author), proposals: make(chan []proposal, MaxBatch), syncIn: make(chan syncWork),
 		done: make(chan struct{}), pending: newPending(maxPending, maxPendingBytes, maxPendingAge),
 		held: newPending(maxPending, maxPendingBytes, maxPendingAge), holdIn: make(chan *protocol.Entry, 1024),
 		lines: ratelog.New[authorLine](time.Minute, d.Now)}
@@ -169,8 +175,8 @@ func (w *Writer) Run(received <-chan *protocol.Entry) {
 				return
 			}
 			gossip = append(gossip, e)
-		case p := <-w.proposals:
-			props = append(props, p)
+		case ps := <-w.proposals:
+			props = append(props, ps...)
 		case sw := <-w.syncIn:
 			results, err := w.commit(nil, sw.entries, false)
 			sw.done <- syncDone{results, err}
@@ -195,9 +201,9 @@ func (w *Writer) Run(received <-chan *protocol.Entry) {
 				}
 				gossip = append(gossip, e)
 				size += len(e.Raw)
-			case p := <-w.proposals:
-				props = append(props, p)
-				size += 1024 // a body is signed later; count it as an entry of 1 KiB
+			case ps := <-w.proposals:
+				props = append(props, ps...)
+				size += 1024 * len(ps) // a body is signed later; count it as an entry of 1 KiB
 			default:
 				break drain
 			}
@@ -210,8 +216,10 @@ func (w *Writer) Run(received <-chan *protocol.Entry) {
 func (w *Writer) failProposals() {
 	for {
 		select {
-		case p := <-w.proposals:
-			p.done <- proposed{err: fmt.Errorf("node is shutting down: %w", context.Canceled)}
+		case ps := <-w.proposals:
+			for _, p := range ps {
+				p.done <- proposed{err: fmt.Errorf("node is shutting down: %w", context.Canceled)}
+			}
 		default:
 			return
 		}
@@ -221,29 +229,68 @@ func (w *Writer) failProposals() {
 // Propose hands a body to the writer and waits for the signed, stored
 // entry. When ctx ends first, the entry may still be written.
 func (w *Writer) Propose(ctx context.Context, body *pb.Entry) (*protocol.Entry, error) {
-	p := proposal{body: body, done: make(chan proposed, 1)}
-	select {
-	case w.proposals <- p:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-w.d.Done:
-		return nil, fmt.Errorf("node is shutting down: %w", context.Canceled)
+	es, errs := w.ProposeAll(ctx, []*pb.Entry{body})
+	return es[0], errs[0]
+}
+
+// ProposeAll hands several bodies to the writer at once and waits for
+// each one's signed, stored entry (or error), given in the bodies' order.
+// The writer takes them together, so that they follow each other in this
+// node's log and share one write transaction (and one fsync): up to
+// proposeChunk of them at a time. One that breaks a rule is refused alone.
+// When ctx ends first, the entries may still be written.
+func (w *Writer) ProposeAll(ctx context.Context, bodies []*pb.Entry) ([]*protocol.Entry, []error) {
+	es, errs := make([]*protocol.Entry, len(bodies)), make([]error, len(bodies))
+	ps := make([]proposal, len(bodies))
+	for i, b := range bodies {
+		ps[i] = proposal{body: b, done: make(chan proposed, 1)}
 	}
-	select {
-	case r := <-p.done:
-		return r.e, r.err
-	case <-w.done:
-		// The writer answers every proposal it took before it ends, and
-		// failProposals the ones it did not.
+	sent := 0 // proposals the writer took
+	wait := func(i int) error {
 		select {
-		case r := <-p.done:
-			return r.e, r.err
-		default:
-			return nil, fmt.Errorf("node is shutting down: %w", context.Canceled)
+		case r := <-ps[i].done:
+			es[i], errs[i] = r.e, r.err
+			return nil
+		case <-w.done:
+			// The writer answers every proposal it took before it ends,
+			// and failProposals the ones it did not.
+			select {
+			case r := <-ps[i].done:
+				es[i], errs[i] = r.e, r.err
+				return nil
+			default:
+				return fmt.Errorf("node is shutting down: %w", context.Canceled)
+			}
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
+	for i := 0; i < len(ps); {
+		if sent == i {
+			chunk := ps[i:min(len(ps), i+proposeChunk)]
+			select {
+			case w.proposals <- chunk:
+				sent += len(chunk)
+			case <-ctx.Done():
+				return es, fill(errs, i, ctx.Err())
+			case <-w.d.Done:
+				return es, fill(errs, i, fmt.Errorf("node is shutting down: %w", context.Canceled))
+			}
+		}
+		if err := wait(i); err != nil {
+			return es, fill(errs, i, err)
+		}
+		i++
+	}
+	return es, errs
+}
+
+// fill sets errs[from:] to err.
+func fill(errs []error, from int, err error) []error {
+	for i := from; i < len(errs); i++ {
+		errs[i] = err
+	}
+	return errs
 }
 
 // Apply hands a batch fetched by sync to the writer and waits for its

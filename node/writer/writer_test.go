@@ -1,13 +1,17 @@
 package writer
 
 import (
+	"context"
 	"crypto/ed25519"
 	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/protocol/prototest"
 	"github.com/staydown/staydown/protocol/replica"
 	"github.com/staydown/staydown/store"
@@ -184,4 +188,42 @@ func TestHoldAppliesAnEntryAdmittedMeanwhile(t *testing.T) {
 	if len(tw.stored) != 1 || tw.stored[0] != e.ID {
 		t.Fatalf("stored %v, want %s", tw.stored, e.ID)
 	}
+}
+
+// TestProposeAllIsOneTransaction: the bodies of one ProposeAll follow
+// each other in the node's log, in the order given, and share one
+// transaction (one fsync): an import of a thousand entries paid a commit
+// each when it proposed them one by one (BenchmarkImportMillion).
+func TestProposeAllIsOneTransaction(t *testing.T) {
+	tw := newTestWriter(t)
+	bodies := make([]*pb.Entry, 5)
+	for i := range bodies {
+		bodies[i] = prototest.Addition(prototest.SHA256(t, uint64(i+1)))
+	}
+	es, errs := tw.ProposeAll(context.Background(), bodies)
+	if n := <-tw.commits; n != 0 {
+		t.Fatalf("%d buffered", n)
+	}
+	select {
+	case <-tw.commits:
+		t.Fatal("the bodies of one ProposeAll took more than one transaction")
+	default:
+	}
+	for i, e := range es {
+		if errs[i] != nil {
+			t.Fatalf("body %d: %v", i, errs[i])
+		}
+		if e.Seq() != uint64(i+1) || !proto.Equal(e.Body.GetAddition(), bodies[i].GetAddition()) {
+			t.Fatalf("entry %d is seq %d carrying %v, want seq %d carrying body %d", i, e.Seq(), e.Body.GetAddition().GetSignals(), i+1, i)
+		}
+		if tw.stored[i] != e.ID {
+			t.Fatalf("stored %d is %s, want %s", i, tw.stored[i], e.ID)
+		}
+	}
+	// Propose is ProposeAll of one: it continues the log.
+	e, err := tw.Propose(context.Background(), prototest.Addition(prototest.SHA256(t, 6)))
+	if err != nil || e.Seq() != 6 {
+		t.Fatalf("Propose after ProposeAll: %v, %v", e, err)
+	}
+	<-tw.commits
 }
