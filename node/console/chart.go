@@ -6,11 +6,11 @@ import "fmt"
 // in attributes (the CSP allows no inline style); colours come from the
 // stylesheet by class.
 type chart struct {
-	Title        string
+	Title         string
 	Width, Height int
-	Bars         []bar
-	Total        int
-	AxisY        int // the baseline's y
+	Bars          []bar
+	Total         int
+	AxisY         int // the baseline's y
 }
 
 type bar struct {

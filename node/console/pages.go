@@ -351,10 +351,10 @@ type transparencyData struct {
 }
 
 type complianceRow struct {
-	Name                             string
-	Received, InTime, Late, Overdue  int
-	Share                            float64 // answered within the deadline, of those received
-	ShareText, Median                string
+	Name                            string
+	Received, InTime, Late, Overdue int
+	Share                           float64 // answered within the deadline, of those received
+	ShareText, Median               string
 }
 
 func (c *Console) period(r *http.Request) (string, int64, error) {
