@@ -166,7 +166,7 @@ func TestSignInWithOneTimeTicket(t *testing.T) {
 	}
 	var ck *http.Cookie
 	for _, c := range res.Cookies() {
-		if c.Name == console.CookieName {
+		if strings.HasPrefix(c.Name, console.CookieName+"_") {
 			ck = c
 		}
 	}
@@ -231,7 +231,7 @@ func TestNoSessionRedirectsToSignIn(t *testing.T) {
 	}
 	// A made-up cookie is no session.
 	u, _ := url.Parse(h.srv.URL)
-	b.Jar.SetCookies(u, []*http.Cookie{{Name: console.CookieName, Value: "forged"}})
+	b.Jar.SetCookies(u, []*http.Cookie{{Name: console.CookieName + "_" + u.Port(), Value: "forged"}})
 	if res := h.get(b, "/"); res.StatusCode != http.StatusSeeOther {
 		t.Errorf("forged cookie: %s, want 303", res.Status)
 	}

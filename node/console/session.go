@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -27,8 +28,20 @@ const TicketTTL = 5 * time.Minute
 // SessionTTL is how long a session lasts after sign-in.
 const SessionTTL = 12 * time.Hour
 
-// CookieName is the session cookie's name.
+// CookieName is the session cookie's name, followed by "_PORT" when the
+// console is reached on an explicit port (cookieName).
 const CookieName = "staydown_session"
+
+// cookieName is the session cookie's name for a request. Browsers keep
+// cookies by host, not by port: the consoles of several nodes on one
+// machine (the demo's three) would overwrite each other's session with
+// one name, so the port is part of it.
+func cookieName(r *http.Request) string {
+	if _, port, err := net.SplitHostPort(r.Host); err == nil && port != "" {
+		return CookieName + "_" + port
+	}
+	return CookieName
+}
 
 // Caps on what the console holds in memory: a client with a token that
 // asks for tickets in a loop cannot grow the node without bound. The
