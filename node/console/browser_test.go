@@ -68,6 +68,7 @@ func TestBrowser(t *testing.T) {
 	// cookies), as two people at two desks.
 	platform := newTab(t, browser)
 	referral := newTab(t, browser)
+	anon := newTab(t, browser) // never signed in
 
 	t.Run("sign in through the one-time link", func(t *testing.T) {
 		for _, s := range []struct {
@@ -85,9 +86,8 @@ func TestBrowser(t *testing.T) {
 				t.Errorf("the session cookie is readable by scripts: %q", cookies)
 			}
 			// The link was good once.
-			again := newTab(t, browser)
-			again.do(t, chromedp.Navigate(link))
-			if msg := again.text(t, ".error"); !strings.Contains(msg, "used already") {
+			anon.do(t, chromedp.Navigate(link))
+			if msg := anon.text(t, ".error"); !strings.Contains(msg, "used already") {
 				t.Errorf("second use of the link: %q", msg)
 			}
 		}
@@ -258,9 +258,8 @@ func TestBrowser(t *testing.T) {
 	})
 
 	t.Run("a page without a session sends to sign-in", func(t *testing.T) {
-		stranger := newTab(t, browser)
-		stranger.do(t, chromedp.Navigate(pfa.base+"/inbox"), chromedp.WaitVisible(chromedp.CSS("h1")))
-		if loc := run(t, stranger, chromedp.Location()); loc != pfa.base+"/signin" {
+		anon.do(t, chromedp.Navigate(pfa.base+"/inbox"), chromedp.WaitVisible(chromedp.CSS("h1")))
+		if loc := run(t, anon, chromedp.Location()); loc != pfa.base+"/signin" {
 			t.Errorf("without a session: at %s, want %s/signin", loc, pfa.base)
 		}
 	})
