@@ -36,7 +36,8 @@ import (
 // each other (the notice issued in one is answered in the next).
 //
 // Screenshots of every page, at 1280 and 390 px wide, are saved as test
-// artifacts (go test -artifacts; -outputdir says where).
+// artifacts (go test -artifacts; -outputdir says where), every page at
+// 1280 and at 390 px wide.
 func TestBrowser(t *testing.T) {
 	chromium := browsertest.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -115,7 +116,7 @@ func TestBrowser(t *testing.T) {
 				t.Errorf("%s%s: h1 %q, want %q", p.node.name, p.path, h1, p.h1)
 			}
 			name := p.node.name + strings.ReplaceAll(strings.TrimSuffix(p.path, "/"), "/", "-")
-			p.tab.screenshots(t, name)
+			p.tab.screenshots(t, name, 1280, 390)
 			if errs := p.tab.errors(); len(errs) > 0 {
 				t.Errorf("%s%s: console errors:\n%s", p.node.name, p.path, strings.Join(errs, "\n"))
 			}
@@ -184,7 +185,7 @@ func TestBrowser(t *testing.T) {
 		if !strings.Contains(urls, evil) || !strings.Contains(basis, evil) || made != "0" {
 			t.Errorf("markup in a notice: URLs %q, basis %q, %s script or img elements made of it", urls, basis, made)
 		}
-		platform.screenshots(t, "platform-a-notice")
+		platform.screenshots(t, "platform-a-notice", 1280, 390)
 		platform.do(t, chromedp.Click(chromedp.CSS(`button[value="removed"]`)))
 		platform.waitText(t, ".flash", "Replied removed.")
 
@@ -245,9 +246,18 @@ func TestBrowser(t *testing.T) {
 
 	t.Run("transparency chart renders", func(t *testing.T) {
 		platform.errors()
-		platform.do(t, chromedp.Navigate(pfa.base+"/transparency"), chromedp.WaitVisible(chromedp.ID("tta-chart")))
-		bars := platform.eval(t, `String(document.querySelectorAll("#tta-chart rect.bar").length)`)
-		caption := platform.text(t, "#chart-cap")
+		// The page shows the last figures computed while newer ones are
+		// (report.go): reload until they count the reply.
+		var bars, caption string
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			platform.do(t, chromedp.Navigate(pfa.base+"/transparency"), chromedp.WaitVisible(chromedp.ID("tta-chart")))
+			bars = platform.eval(t, `String(document.querySelectorAll("#tta-chart rect.bar").length)`)
+			caption = platform.text(t, "#chart-cap")
+			if strings.Contains(caption, "1 notice(s) acted on") || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond) // between page loads; bounded by deadline
+		}
 		if bars != "6" || !strings.Contains(caption, "1 notice(s) acted on: ≤ 15 min 1") {
 			t.Errorf("chart: %s bars, caption %q", bars, caption)
 		}
@@ -471,13 +481,17 @@ func (tb *tab) waitText(t *testing.T, css, want string) string {
 	return tb.waitJS(t, fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e !== null && e.textContent.includes(%q) && e.textContent; })()`, css, want))
 }
 
-// screenshots saves the page at 1280 and 390 px wide as artifacts.
-func (tb *tab) screenshots(t *testing.T, name string) {
+// screenshots saves the page as PNG artifacts, at each width (px; 1280
+// alone if none).
+func (tb *tab) screenshots(t *testing.T, name string, widths ...int64) {
 	t.Helper()
 	dir := t.ArtifactDir()
-	for _, w := range []int64{1280, 390} {
+	if len(widths) == 0 {
+		widths = []int64{1280}
+	}
+	for _, w := range widths {
 		tb.do(t, chromedp.EmulateViewport(w, 900))
-		shot := run(t, tb, chromedp.FullScreenshot(90))
+		shot := run(t, tb, chromedp.FullScreenshot(100))
 		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%d.png", name, w)), shot, 0o644); err != nil {
 			t.Fatal(err)
 		}

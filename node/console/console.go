@@ -15,6 +15,7 @@
 package console
 
 import (
+	"context"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -46,6 +47,7 @@ type Console struct {
 	log      *slog.Logger
 	now      func() time.Time
 	sessions *sessions
+	reports  *reports
 	pages    map[string]*template.Template
 	mux      *http.ServeMux
 }
@@ -63,6 +65,7 @@ func New(b api.Backend, keys *tokens.Keeper, log *slog.Logger, opts Options) *Co
 	}
 	c := &Console{backend: b, keys: keys, log: log, now: opts.Now, sessions: newSessions(opts.Now), pages: parsePages()}
 	c.notices, _ = b.(api.Notices)
+	c.reports = &reports{c: c, m: map[string]*figures{}}
 	m := http.NewServeMux()
 	m.HandleFunc("POST /console/tickets", c.newTicket)
 	m.HandleFunc("GET /signin", c.signin)
@@ -155,6 +158,10 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		c.render(w, r, http.StatusForbidden, "signin", &page{Title: "Sign in", Error: err.Error()})
 		return
+	}
+	if c.notices != nil {
+		// The transparency page's figures take a while: start now.
+		go c.reports.get(context.WithoutCancel(r.Context()), "all", 0)
 	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName(r), Value: id, Path: "/", MaxAge: int(SessionTTL / time.Second),
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})

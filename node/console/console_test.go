@@ -387,3 +387,23 @@ func TestMatchTester(t *testing.T) {
 		t.Errorf("unknown hash: %s\n%s", res.Status, res.body)
 	}
 }
+
+// TestFirstLoadIsSmall: a page and everything it loads (stylesheet,
+// script, icon) stay far under the issue's 200 KB.
+func TestFirstLoadIsSmall(t *testing.T) {
+	h := newHarness(t, protocol.RolePlatform)
+	b := h.signIn(adminToken)
+	page := h.get(b, "/inbox")
+	total := len(page.body)
+	for _, ref := range regexp.MustCompile(`(?:href|src)="(/assets/[^"]+)"`).FindAllStringSubmatch(page.body, -1) {
+		res := h.get(b, ref[1])
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %s", ref[1], res.Status)
+		}
+		total += len(res.body)
+	}
+	t.Logf("first load of /inbox: %d bytes", total)
+	if total > 50<<10 {
+		t.Errorf("first load %d bytes, want under 50 KB (the limit is 200 KB)", total)
+	}
+}

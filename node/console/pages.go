@@ -20,9 +20,9 @@ import (
 	"github.com/staydown/staydown/protocol/report"
 )
 
-// maxRows bounds the rows of a list page; the page says how many more
-// there are.
-const maxRows = 500
+// maxRows bounds the rows of a list page; the page says when there are
+// more.
+const maxRows = 100
 
 func (c *Console) show(w http.ResponseWriter, r *http.Request, u *user, name, title string, data any) {
 	p := &page{Title: title, Data: data}
@@ -61,11 +61,13 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, u *user) {
 	c.show(w, r, u, "overview", "Overview", d)
 }
 
-// listData is a list of notices, at most maxRows of Total.
+// listData is a list of notices: at most maxRows, More when there are
+// more.
 type listData struct {
 	Notices []api.NoticeView
-	Total   int
-	All     bool // every notice, not only the open ones
+	More    bool
+	Max     int
+	All     bool // every notice (the maxRows with the latest deadlines), not only the open ones
 	Form    *noticeForm
 	Members []string // platforms a notice may be addressed to
 	Labels  []string
@@ -77,12 +79,15 @@ func (c *Console) list(w http.ResponseWriter, r *http.Request, u *user, box stri
 		return listData{}, false
 	}
 	all := r.URL.Query().Get("show") == "all"
-	views, err := c.notices.ListNotices(r.Context(), api.NoticeQuery{Box: box, Open: !all})
+	views, err := c.notices.ListNotices(r.Context(), api.NoticeQuery{Box: box, Open: !all, Limit: maxRows + 1, Latest: all})
 	if err != nil {
 		c.failErr(w, r, u, err)
 		return listData{}, false
 	}
-	d := listData{Total: len(views), All: all, Labels: protocol.Labels}
+	d := listData{All: all, Labels: protocol.Labels, Max: maxRows, More: len(views) > maxRows}
+	if d.More && all {
+		views = views[len(views)-maxRows:]
+	}
 	d.Notices = views[:min(len(views), maxRows)]
 	return d, true
 }
@@ -373,45 +378,31 @@ func (c *Console) period(r *http.Request) (string, int64, error) {
 	return "", 0, fmt.Errorf("period %q: use all, 30d, 7d or 24h: %w", key, api.ErrInvalid)
 }
 
-func (c *Console) report(w http.ResponseWriter, r *http.Request, u *user) (string, report.Report, bool) {
+func (c *Console) figures(w http.ResponseWriter, r *http.Request, u *user) (string, *figures, bool) {
 	if c.notices == nil {
 		c.failErr(w, r, u, errNoNotices)
-		return "", report.Report{}, false
+		return "", nil, false
 	}
 	key, since, err := c.period(r)
 	if err != nil {
 		c.failErr(w, r, u, err)
-		return "", report.Report{}, false
+		return "", nil, false
 	}
-	rep, err := c.notices.Report(r.Context(), since, 0)
+	f, err := c.reports.get(r.Context(), key, since)
 	if err != nil {
 		c.failErr(w, r, u, err)
-		return "", report.Report{}, false
+		return "", nil, false
 	}
-	return key, rep, true
+	return key, f, true
 }
 
 func (c *Console) transparency(w http.ResponseWriter, r *http.Request, u *user) {
-	key, rep, ok := c.report(w, r, u)
+	key, f, ok := c.figures(w, r, u)
 	if !ok {
 		return
 	}
-	_, since, _ := c.period(r)
-	views, err := c.notices.ListNotices(r.Context(), api.NoticeQuery{Box: "all"})
-	if err != nil {
-		c.failErr(w, r, u, err)
-		return
-	}
-	var times []float64
-	for _, v := range views {
-		if v.TimeToActionS == nil {
-			continue
-		}
-		if t, err := time.Parse(time.RFC3339Nano, v.Issued); err == nil && t.UnixMilli() >= since {
-			times = append(times, *v.TimeToActionS)
-		}
-	}
-	d := transparencyData{Period: key, Periods: periods, Report: rep, Chart: timeToActionChart(times),
+	rep := f.report
+	d := transparencyData{Period: key, Periods: periods, Report: rep, Chart: timeToActionChart(f.times),
 		Query: url.Values{"period": {key}}.Encode()}
 	for _, m := range rep.Members {
 		if m.Role != protocol.RolePlatform {
@@ -431,12 +422,12 @@ func (c *Console) transparency(w http.ResponseWriter, r *http.Request, u *user) 
 }
 
 func (c *Console) transparencyJSON(w http.ResponseWriter, r *http.Request, u *user) {
-	_, rep, ok := c.report(w, r, u)
+	_, f, ok := c.figures(w, r, u)
 	if !ok {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(rep)
+	json.NewEncoder(w).Encode(f.report)
 }
 
 // csvHeader is the transparency CSV's columns: one row per member.
@@ -445,10 +436,11 @@ var csvHeader = []string{"member", "role", "additions", "signals", "retracted", 
 	"median_time_to_action_s", "p90_time_to_action_s"}
 
 func (c *Console) transparencyCSV(w http.ResponseWriter, r *http.Request, u *user) {
-	key, rep, ok := c.report(w, r, u)
+	key, f, ok := c.figures(w, r, u)
 	if !ok {
 		return
 	}
+	rep := f.report
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="transparency-%s.csv"`, key))
 	cw := csv.NewWriter(w)

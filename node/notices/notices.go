@@ -316,15 +316,39 @@ func (n *Notices) ListNotices(ctx context.Context, q Query) ([]View, error) {
 		at = n.d.Now().UnixMilli()
 	}
 	me := n.d.Self().AuthorKey
-	ids := n.book.selectIDs(func(from, to protocol.AuthorKey, st protocol.NoticeStatus) bool {
+	deadlines := map[protocol.ID]int64{} // for Limit
+	ids := n.book.selectIDs(func(id protocol.ID, from, to protocol.AuthorKey, st protocol.NoticeStatus) bool {
 		switch {
 		case box == "in" && to != me, box == "out" && from != me:
 			return false
 		}
 		state := st.At(at)
 		final := state == protocol.NoticeActioned || state == protocol.NoticeNotExecuted || state == protocol.NoticeWithdrawn
-		return !(q.Open && final) && !(q.Overdue && state != protocol.NoticeOverdue)
+		keep := !(q.Open && final) && !(q.Overdue && state != protocol.NoticeOverdue)
+		if keep && q.Limit > 0 {
+			deadlines[id] = st.DeadlineMs
+		}
+		return keep
 	})
+	if q.Limit > 0 && len(ids) > q.Limit {
+		// The order of the list below, on the book's deadlines (those
+		// in force: the clock does not change them).
+		slices.SortFunc(ids, func(a, b protocol.ID) int {
+			da, db := deadlines[a], deadlines[b]
+			if (da == 0) != (db == 0) {
+				if da == 0 {
+					return 1
+				}
+				return -1
+			}
+			return cmp.Or(cmp.Compare(da, db), bytes.Compare(a[:], b[:]))
+		})
+		if q.Latest {
+			ids = ids[len(ids)-q.Limit:]
+		} else {
+			ids = ids[:q.Limit]
+		}
+	}
 	out := make([]View, 0, len(ids))
 	err := n.d.Store.Threads(ids, func(t store.NoticeThread) error {
 		v, _ := n.noticeView(t, at)
