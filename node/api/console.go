@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/staydown/staydown/node/match/filehash"
 	"github.com/staydown/staydown/protocol/pb"
 )
 
@@ -21,4 +22,22 @@ func MatchSignals(ctx context.Context, b Backend, sigs []*pb.Signal) ([]MatchRes
 // names it in errors ("signals[0]": "signals[0].value: ...").
 func ParseSignal(field string, sig Signal) (*pb.Signal, error) {
 	return parseSignal(field, sig)
+}
+
+// MatchImageFile is what POST /v1/match/file answers for a file that is
+// not a video, its bytes received into f: its hashes (with the image's
+// rotations and mirror images) matched. The decoding of the image takes
+// one of the same few slots as the API's.
+func MatchImageFile(ctx context.Context, b Backend, f *filehash.Hashes, body []byte) (FileMatch, error) {
+	if err := acquireFileSlot(ctx); err != nil {
+		return FileMatch{}, err
+	}
+	f.HashImage(body)
+	<-fileSlots
+	s := &server{backend: b, log: slog.New(slog.DiscardHandler)}
+	results, err := s.matchQueries(ctx, fileQueries(f, true))
+	if err != nil {
+		return FileMatch{}, err
+	}
+	return NewFileMatch(f, true, results), nil
 }

@@ -79,6 +79,7 @@ func New(b api.Backend, keys *tokens.Keeper, log *slog.Logger, opts Options) *Co
 	m.HandleFunc("POST /notices", c.write(c.issue))
 	m.HandleFunc("POST /notices/withdraw", c.write(c.withdraw))
 	m.HandleFunc("GET /match", c.read(tokens.Match, c.match))
+	m.HandleFunc("POST /match/file", c.post(tokens.Match, api.MaxFileSize+1<<20, c.matchFile))
 	m.HandleFunc("GET /transparency", c.read(tokens.Read, c.transparency))
 	m.HandleFunc("GET /transparency.json", c.read(tokens.Read, c.transparencyJSON))
 	m.HandleFunc("GET /transparency.csv", c.read(tokens.Read, c.transparencyCSV))
@@ -210,12 +211,18 @@ func (c *Console) read(need tokens.Scope, h func(http.ResponseWriter, *http.Requ
 	}
 }
 
-// write wraps a form's POST: it needs a session (401: a form posted
-// without one is not a page to redirect), the session's CSRF token, and
-// scope publish. Nothing reaches the node otherwise.
+// write wraps a form's POST that publishes (scope publish): see post.
 func (c *Console) write(h func(http.ResponseWriter, *http.Request, *user)) http.HandlerFunc {
+	return c.post(tokens.Publish, api.MaxBodySize, h)
+}
+
+// post wraps a form's POST: it needs a session (401: a form posted
+// without one is not a page to redirect), the session's CSRF token, and
+// scope need (signing out needs only the session); the body is at most
+// limit bytes. Nothing reaches the node otherwise.
+func (c *Console) post(need tokens.Scope, limit int64, h func(http.ResponseWriter, *http.Request, *user)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, api.MaxBodySize)
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		u := c.user(r)
 		if u == nil {
 			c.fail(w, r, nil, http.StatusUnauthorized, "not signed in, or the session has ended: sign in again")
@@ -225,9 +232,8 @@ func (c *Console) write(h func(http.ResponseWriter, *http.Request, *user)) http.
 			c.fail(w, r, u, http.StatusForbidden, "the form's CSRF token is missing or wrong: reload the page and try again")
 			return
 		}
-		// Signing out needs no more than the session.
-		if r.URL.Path != "/signout" && !u.can(tokens.Publish) {
-			c.fail(w, r, u, http.StatusForbidden, tokens.Forbidden(r.Method+" "+r.URL.Path, tokens.Publish, u.scope))
+		if r.URL.Path != "/signout" && !u.can(need) {
+			c.fail(w, r, u, http.StatusForbidden, tokens.Forbidden(r.Method+" "+r.URL.Path, need, u.scope))
 			return
 		}
 		h(w, r, u)

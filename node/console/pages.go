@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/node/match/filehash"
 	"github.com/staydown/staydown/node/notices"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
@@ -305,6 +306,42 @@ type matchData struct {
 	Types       []protocol.SignalType
 	Result      *api.MatchResult
 	Error       string
+	File        *api.FileMatch // the answer for a file
+	FileName    string
+	FileError   string
+}
+
+func (c *Console) matchFile(w http.ResponseWriter, r *http.Request, u *user) {
+	d := matchData{Type: string(protocol.SignalTypes[0]), Types: protocol.SignalTypes}
+	code := http.StatusOK
+	file, hdr, err := r.FormFile("file")
+	if err != nil {
+		d.FileError, code = "file: choose an image to match", http.StatusBadRequest
+	} else {
+		defer file.Close()
+		d.FileName = hdr.Filename
+		f, body, err := filehash.Receive(file, api.MaxFileSize)
+		switch {
+		case errors.Is(err, filehash.ErrTooLarge):
+			d.FileError, code = fmt.Sprintf("file %q: larger than %d bytes (32 MiB)", short(hdr.Filename), api.MaxFileSize), http.StatusRequestEntityTooLarge
+		case err != nil:
+			d.FileError, code = fmt.Sprintf("file %q: %v", short(hdr.Filename), err), http.StatusBadRequest
+		case f.Size == 0:
+			d.FileError, code = fmt.Sprintf("file %q is empty", short(hdr.Filename)), http.StatusBadRequest
+		case api.SniffVideo(body[:min(len(body), 12)]) != "":
+			d.FileError, code = fmt.Sprintf("file %q is a video: the console matches images and hashes; use `staydown match --file` for a video", short(hdr.Filename)), http.StatusBadRequest
+		default:
+			fm, err := api.MatchImageFile(r.Context(), c.backend, f, body)
+			if err != nil {
+				c.failErr(w, r, u, err)
+				return
+			}
+			d.File = &fm
+		}
+	}
+	p := &page{Title: "Match tester", Data: d}
+	c.fill(r, u, p)
+	c.render(w, r, code, "match", p)
 }
 
 func (c *Console) match(w http.ResponseWriter, r *http.Request, u *user) {

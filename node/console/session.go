@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net"
+	"strings"
 	"net/http"
 	"sync"
 	"time"
@@ -188,6 +189,13 @@ func (u *user) can(need tokens.Scope) bool { return u.scope.Allows(need) }
 
 // csrfOK reports whether the form token of r is the session's.
 func (u *user) csrfOK(r *http.Request) bool {
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+		// A file: kept in memory up to 1 MiB, the rest in a temporary
+		// file (removed when the request ends).
+		if err := r.ParseMultipartForm(1 << 20); err != nil {
+			return false
+		}
+	}
 	got := r.PostFormValue("csrf")
 	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(u.s.csrf)) == 1
 }

@@ -27,11 +27,17 @@
   }
 
   // Countdowns: amber in the last 15 minutes, red and "overdue" after.
+  // onOverdue, when set, is called when a countdown passes its deadline:
+  // the list refreshes, and its state column says "overdue" too.
+  var onOverdue = null;
   function tick() {
     var now = Date.now() + skew;
+    var crossed = false;
     document.querySelectorAll("[data-deadline-ms]").forEach(function (el) {
       var left = (Number(el.getAttribute("data-deadline-ms")) - now) / 1000;
+      var was = el.classList.contains("overdue");
       el.classList.remove("due", "due-soon", "overdue");
+      if (left < 0 && !was) { crossed = true; }
       if (left < 0) {
         el.textContent = "overdue by " + fmtDur(-left);
         el.classList.add("overdue");
@@ -40,6 +46,7 @@
         el.classList.add(left < 900 ? "due-soon" : "due");
       }
     });
+    if (crossed && onOverdue) { onOverdue(); }
   }
 
   localTimes(document);
@@ -85,6 +92,7 @@
           if (again) { again = false; refresh(); }
         });
     };
+    onOverdue = refresh;
     var es = new EventSource("/events");
     es.onopen = function () { say("Live: changes appear here as they arrive."); refresh(); };
     es.onerror = function () { say("Connection to the node lost; reconnecting…"); };
