@@ -6,8 +6,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"net"
-	"strings"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
