@@ -1,9 +1,17 @@
 package console_test
 
 import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
 	"html"
 	"io"
 	"log/slog"
+	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -19,6 +27,7 @@ import (
 	"github.com/staydown/staydown/node/console"
 	"github.com/staydown/staydown/node/tokens"
 	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/report"
 )
 
 const adminToken = "admin-token-of-the-test-node"
@@ -405,5 +414,109 @@ func TestFirstLoadIsSmall(t *testing.T) {
 	t.Logf("first load of /inbox: %d bytes", total)
 	if total > 50<<10 {
 		t.Errorf("first load %d bytes, want under 50 KB (the limit is 200 KB)", total)
+	}
+}
+
+func TestTransparencyPageAndDownloads(t *testing.T) {
+	h := newHarness(t, protocol.RolePlatform)
+	tta := func(s float64) *float64 { return &s }
+	h.backend.SetReport(report.Report{Federation: "staydown", Members: []report.Member{
+		{Name: "pfa", Role: protocol.RolePlatform, Figures: report.Figures{NoticesReceived: 4, AnsweredWithinDeadline: 1, AnsweredLate: 2, Overdue: 1}},
+		{Name: "=cmd|evil", Role: protocol.RolePlatform, Figures: report.Figures{NoticesReceived: 2, AnsweredWithinDeadline: 2}},
+		{Name: "nru", Role: protocol.RoleReferral, Figures: report.Figures{NoticesIssued: 6, Signals: 3}},
+	}})
+	h.backend.SetNotices(
+		api.NoticeView{ID: protocol.IDOf([]byte("1")).String(), State: "actioned", Issued: "2026-01-01T00:00:00Z", TimeToActionS: tta(600)},
+		api.NoticeView{ID: protocol.IDOf([]byte("2")).String(), State: "actioned", Issued: "2026-01-01T00:00:00Z", TimeToActionS: tta(5000)},
+		api.NoticeView{ID: protocol.IDOf([]byte("3")).String(), State: "open", Issued: "2026-01-01T00:00:00Z"})
+	b := h.signIn(adminToken)
+	page := h.get(b, "/transparency")
+	if page.StatusCode != http.StatusOK {
+		t.Fatalf("transparency: %s\n%s", page.Status, page.body)
+	}
+	// Platforms ranked by share answered in time: the 100% one first.
+	ranked := regexp.MustCompile(`<tr><th scope="row">([^<]+)</th><td>\d+</td><td>\d+</td><td>\d+</td><td>\d+</td><td>(\d+%)</td>`).FindAllStringSubmatch(page.body, -1)
+	if len(ranked) != 2 || ranked[0][1] != "=cmd|evil" || ranked[0][2] != "100%" || ranked[1][1] != "pfa" || ranked[1][2] != "25%" {
+		t.Errorf("compliance table: %q", ranked)
+	}
+	if !strings.Contains(page.body, "2 notice(s) acted on: ≤ 15 min 1, ≤ 30 min 0, ≤ 1 h 0, ≤ 2 h 1, ≤ 24 h 0, &gt; 24 h 0.") {
+		t.Errorf("chart caption wrong:\n%s", page.body)
+	}
+	if n := strings.Count(page.body, `<rect class="bar"`); n != 6 {
+		t.Errorf("%d bars, want 6", n)
+	}
+
+	js := h.get(b, "/transparency.json?period=7d")
+	var rep report.Report
+	if err := json.Unmarshal([]byte(js.body), &rep); err != nil || len(rep.Members) != 3 || rep.SinceMs == 0 {
+		t.Errorf("JSON: %v %+v", err, rep)
+	}
+	csvRes := h.get(b, "/transparency.csv")
+	rows, err := csv.NewReader(strings.NewReader(csvRes.body)).ReadAll()
+	if err != nil || len(rows) != 4 || rows[0][0] != "member" || rows[2][0] != "'=cmd|evil" {
+		t.Errorf("CSV: %v %q", err, rows)
+	}
+	if bad := h.get(b, "/transparency?period=1y"); bad.StatusCode != http.StatusBadRequest || !strings.Contains(bad.body, `period &#34;1y&#34;`) {
+		t.Errorf("unknown period: %s", bad.Status)
+	}
+}
+
+func TestMatchFileUpload(t *testing.T) {
+	h := newHarness(t, protocol.RolePlatform)
+	b := h.signIn(adminToken)
+	token := csrfOf(t, h.get(b, "/match").body)
+	upload := func(csrf string, content []byte) response {
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		if csrf != "" {
+			mw.WriteField("csrf", csrf)
+		}
+		fw, _ := mw.CreateFormFile("file", "x<b>.png")
+		fw.Write(content)
+		mw.Close()
+		res, err := b.Post(h.srv.URL+"/match/file", mw.FormDataContentType(), &body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		data, _ := io.ReadAll(res.Body)
+		return response{res, string(data)}
+	}
+	if res := upload("", []byte("bytes")); res.StatusCode != http.StatusForbidden {
+		t.Errorf("upload without CSRF token: %s", res.Status)
+	}
+	if n := len(h.backend.Matched()); n != 0 {
+		t.Errorf("a refused upload reached the node")
+	}
+	res := upload(token, []byte("not an image"))
+	sum := sha256.Sum256([]byte("not an image"))
+	if res.StatusCode != http.StatusOK || !strings.Contains(res.body, "sha256:"+hex.EncodeToString(sum[:])) ||
+		!strings.Contains(res.body, `id="verdict">none<`) || !strings.Contains(res.body, "x&lt;b&gt;.png") {
+		t.Errorf("upload: %s\n%s", res.Status, res.body)
+	}
+	if res := upload(token, nil); res.StatusCode != http.StatusBadRequest || !strings.Contains(res.body, "is empty") {
+		t.Errorf("empty file: %s", res.Status)
+	}
+}
+
+func TestEventsStreamNeedsSession(t *testing.T) {
+	h := newHarness(t, protocol.RolePlatform)
+	b := h.signIn(adminToken)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.srv.URL+"/events", nil)
+	res, err := b.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	line, _ := bufio.NewReader(res.Body).ReadString('\n')
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "text/event-stream" || line != ": keep-alive\n" {
+		t.Errorf("events: %s %q, first line %q", res.Status, res.Header.Get("Content-Type"), line)
+	}
+	req, _ = http.NewRequest(http.MethodGet, h.srv.URL+"/events", nil)
+	req.Header.Set("Last-Event-ID", "x")
+	if res, err := b.Do(req); err != nil || res.StatusCode != http.StatusBadRequest {
+		t.Errorf("bad Last-Event-ID: %v %v", res.Status, err)
 	}
 }
