@@ -10,8 +10,8 @@ import (
 )
 
 // The transparency report is computed from every signed entry the node
-// holds: about a second for 10,000 notices in a store of a million
-// entries, too long for a page. The console keeps the last one of each
+// holds: seconds for 10,000 notices in a store of a million entries
+// (BenchmarkConsolePages in node/), too long for a page. The console keeps the last one of each
 // period and serves it while a newer one is computed in the background:
 // stale once the heads change or reportTTL passes. The page says when
 // its figures were computed. Only the first view of a period after the
