@@ -3,9 +3,12 @@ package integration
 import (
 	"bufio"
 	"io"
+	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -93,6 +96,7 @@ wait:
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())
 		}
 	}
+	checkConsoleLinks(t, out.String())
 	cmd.Process.Signal(syscall.SIGINT)
 	done := make(chan error, 1)
 	go func() {
@@ -118,4 +122,26 @@ wait:
 func freeBase(t *testing.T) int {
 	t.Helper()
 	return takePort(t, 0, 1, 2, 100, 101, 102)
+}
+
+// checkConsoleLinks checks that the demo printed a sign-in link to the
+// console of each of its three nodes, and that one signs a browser in.
+func checkConsoleLinks(t *testing.T, out string) {
+	t.Helper()
+	links := regexp.MustCompile(`http://127\.0\.0\.1:\d+/signin\?ticket=\S+`).FindAllString(out, -1)
+	if len(links) != 3 {
+		t.Errorf("demo printed %d console links, want 3:\n%s", len(links), out)
+		return
+	}
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	res, err := browser.Get(links[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.Request.URL.Path != "/" || !strings.Contains(string(body), "<h1>Overview</h1>") {
+		t.Errorf("opening the console link %s: %s at %s\n%s", links[1], res.Status, res.Request.URL, body)
+	}
 }

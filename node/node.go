@@ -336,11 +336,15 @@ func (n *Node) serveHTTP() error {
 		mux.Handle(api.TAXIIPrefix, h) // TAXII 2.1, read-only (SPEC 23)
 	}
 	mux.Handle("GET /metrics", n.metricsHandler())
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		self := n.Self()
-		fmt.Fprintf(w, "staydown node %s (%s) of federation %s\nAPI: /v1/ (bearer token), /v1/openapi.yaml\nTAXII 2.1: /taxii2/ (a read token)\nMetrics: /metrics\n",
-			self.Name, self.Role, n.cfg.Federation)
-	})
+	if n.opts.Console != nil {
+		mux.Handle("/", n.opts.Console(n, n.keys))
+	} else {
+		mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+			self := n.Self()
+			fmt.Fprintf(w, "staydown node %s (%s) of federation %s\nAPI: /v1/ (bearer token), /v1/openapi.yaml\nTAXII 2.1: /taxii2/ (a read token)\nMetrics: /metrics\n",
+				self.Name, self.Role, n.cfg.Federation)
+		})
+	}
 	// A client that sends no request, or no more, is dropped: the header
 	// timeout and the idle one; the API's handlers bound each body and
 	// each write (node/api's BodyTimeout, WriteStall).

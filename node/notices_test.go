@@ -169,6 +169,19 @@ func TestNoticeLifecycleAcrossNodes(t *testing.T) {
 		if out, _ := nru.ListNotices(ctx, notices.Query{}); len(out) != 2 || out[0].ID != n2.ID.String() && out[0].DeadlineMs > out[1].DeadlineMs {
 			t.Errorf("nru's outbox: %+v", out)
 		}
+		// Limit keeps the soonest (or with Latest the latest) deadlines,
+		// in the list's order.
+		out, _ := nru.ListNotices(ctx, notices.Query{})
+		for _, q := range []notices.Query{{Limit: 1}, {Limit: 1, Latest: true}, {Limit: 5}} {
+			got, err := nru.ListNotices(ctx, q)
+			want := out[:min(q.Limit, len(out))]
+			if q.Latest {
+				want = out[len(out)-q.Limit:]
+			}
+			if err != nil || len(got) != len(want) || got[0].ID != want[0].ID {
+				t.Errorf("nru's outbox with %+v: %v %+v, want %+v", q, err, got, want)
+			}
+		}
 		if in, _ := pfb.ListNotices(ctx, notices.Query{}); len(in) != 0 {
 			t.Errorf("pfb's inbox holds %d notices", len(in))
 		}

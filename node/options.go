@@ -41,6 +41,10 @@ type Options struct {
 	// The node does not know the API: the composition root (cmd/staydown,
 	// localfed) hands it in.
 	API func(n *Node, keys *tokens.Keeper) http.Handler
+	// Console, when set, is the web console (package console), served at
+	// / on cfg.API (the paths /v1/ and /metrics excepted), with the same
+	// tokens as the API; handed in as API is.
+	Console func(n *Node, keys *tokens.Keeper) http.Handler
 	// NoAPI starts the node without its HTTP listener (APIAddr is then
 	// nil).
 	// A test in a testing/synctest bubble needs it: a listening socket's

@@ -14,6 +14,7 @@ import (
 	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/node"
 	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/node/console"
 	"github.com/staydown/staydown/node/tokens"
 )
 
@@ -22,6 +23,8 @@ import (
 var runNode = func(ctx context.Context, cfg *config.Node, log *slog.Logger) error {
 	return node.Run(ctx, cfg, log, node.Options{API: func(n *node.Node, keys *tokens.Keeper) http.Handler {
 		return api.NewServer(n, keys, log)
+	}, Console: func(n *node.Node, keys *tokens.Keeper) http.Handler {
+		return console.New(n, keys, log, console.Options{})
 	}})
 }
 

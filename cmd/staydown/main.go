@@ -124,6 +124,7 @@ rows were rejected (the others imported).`,
 		c.storeCommand(),
 		c.tokenCommand(),
 		c.demoCommand(),
+		c.consoleCommand(),
 		c.benchCommand(),
 	)
 	for _, cmd := range root.Commands() {

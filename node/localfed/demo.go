@@ -4,14 +4,18 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"time"
 
+	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/node"
 	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/node/console"
 	"github.com/staydown/staydown/node/notices"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
@@ -48,6 +52,16 @@ func Demo(ctx context.Context, w io.Writer, dir string, basePort int, binary str
 		return err
 	}
 	say("Mesh formed: every node sees the other two.\n")
+	say("Web consoles: open each link once, within %v, to sign in (each node's own console; the demo's", console.TicketTTL)
+	say("notices and replies appear live in the inboxes and feeds):")
+	for _, c := range f.Configs {
+		link, err := SignInLink(ctx, c)
+		if err != nil {
+			return err
+		}
+		say("  %-11s %s", c.Name, link)
+	}
+	say("")
 
 	nru, platforms := f.Nodes[0], f.Nodes[1:]
 	sum := sha256.Sum256([]byte(DemoContent))
@@ -114,11 +128,38 @@ func Demo(ctx context.Context, w io.Writer, dir string, basePort int, binary str
 	say("  %s notice --dir %s --to %s --url https://video.example/2 --category attacker-manifesto --basis \"TCO art. 3\"", binary, f.Configs[0].Dir, pa.Name)
 	say("  %s report --dir %s", binary, f.Configs[0].Dir)
 	say("  curl -s http://%s/metrics | grep staydown_", pa.API)
+	say("  %s console --dir %s    (a new sign-in link to its web console)", binary, pa.Dir)
 	say("API token of %s: %s", pa.Name, filepath.Join(pa.Dir, "api.token"))
 	say("\nCtrl-C stops the federation.")
 	<-ctx.Done()
 	say("Stopping...")
 	return nil
+}
+
+// SignInLink asks the running node of cfg for a one-time sign-in link
+// to its web console, as `staydown console` does: with its api.token,
+// over its HTTP API.
+func SignInLink(ctx context.Context, cfg *config.Node) (string, error) {
+	tok, err := cfg.Token()
+	if err != nil {
+		return "", err
+	}
+	base := "http://" + cfg.API
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/console/tickets", nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("%s: asking for a console sign-in link: %w", cfg.Name, err)
+	}
+	defer res.Body.Close()
+	var t console.Ticket
+	if err := json.NewDecoder(io.LimitReader(res.Body, 1<<16)).Decode(&t); err != nil || res.StatusCode != http.StatusCreated {
+		return "", fmt.Errorf("%s: asking for a console sign-in link: %s", cfg.Name, res.Status)
+	}
+	return base + t.Path, nil
 }
 
 // waitStatus waits until every platform reports want for the attestation

@@ -20,6 +20,7 @@ import (
 	"github.com/staydown/staydown/config"
 	"github.com/staydown/staydown/node"
 	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/node/console"
 	"github.com/staydown/staydown/node/tokens"
 	"github.com/staydown/staydown/protocol"
 )
@@ -116,6 +117,8 @@ func (f *Federation) Start(ctx context.Context, level slog.Level) error {
 		log := slog.New(slog.NewTextHandler(lf, &slog.HandlerOptions{Level: level}))
 		n, err := node.StartWith(ctx, cfg, log, node.Options{API: func(n *node.Node, keys *tokens.Keeper) http.Handler {
 			return api.NewServer(n, keys, log)
+		}, Console: func(n *node.Node, keys *tokens.Keeper) http.Handler {
+			return console.New(n, keys, log, console.Options{})
 		}})
 		if err != nil {
 			return fmt.Errorf("%s: %w", cfg.Name, err)

@@ -81,12 +81,12 @@ func (b *noticeBook) stored(st *store.Store, thread *protocol.ID) error {
 }
 
 // selectIDs returns the ids of the notices that keep says to keep.
-func (b *noticeBook) selectIDs(keep func(from, to protocol.AuthorKey, st protocol.NoticeStatus) bool) []protocol.ID {
+func (b *noticeBook) selectIDs(keep func(id protocol.ID, from, to protocol.AuthorKey, st protocol.NoticeStatus) bool) []protocol.ID {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	var out []protocol.ID
 	for id, e := range b.m {
-		if keep(e.from, e.to, e.st) {
+		if keep(id, e.from, e.to, e.st) {
 			out = append(out, id)
 		}
 	}

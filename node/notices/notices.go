@@ -316,15 +316,46 @@ func (n *Notices) ListNotices(ctx context.Context, q Query) ([]View, error) {
 		at = n.d.Now().UnixMilli()
 	}
 	me := n.d.Self().AuthorKey
-	ids := n.book.selectIDs(func(from, to protocol.AuthorKey, st protocol.NoticeStatus) bool {
+	type dated struct {
+		id       protocol.ID
+		deadline int64
+	}
+	var kept []dated // for Limit
+	ids := n.book.selectIDs(func(id protocol.ID, from, to protocol.AuthorKey, st protocol.NoticeStatus) bool {
 		switch {
 		case box == "in" && to != me, box == "out" && from != me:
 			return false
 		}
 		state := st.At(at)
 		final := state == protocol.NoticeActioned || state == protocol.NoticeNotExecuted || state == protocol.NoticeWithdrawn
-		return !(q.Open && final) && !(q.Overdue && state != protocol.NoticeOverdue)
+		keep := !(q.Open && final) && !(q.Overdue && state != protocol.NoticeOverdue)
+		if keep && q.Limit > 0 {
+			kept = append(kept, dated{id, st.DeadlineMs})
+		}
+		return keep
 	})
+	if q.Limit > 0 && len(ids) > q.Limit {
+		// The order of the list below, on the book's deadlines (those
+		// in force: the clock does not change them).
+		slices.SortFunc(kept, func(a, b dated) int {
+			if (a.deadline == 0) != (b.deadline == 0) {
+				if a.deadline == 0 {
+					return 1
+				}
+				return -1
+			}
+			return cmp.Or(cmp.Compare(a.deadline, b.deadline), bytes.Compare(a.id[:], b.id[:]))
+		})
+		if q.Latest {
+			kept = kept[len(kept)-q.Limit:]
+		} else {
+			kept = kept[:q.Limit]
+		}
+		ids = ids[:0]
+		for _, k := range kept {
+			ids = append(ids, k.id)
+		}
+	}
 	out := make([]View, 0, len(ids))
 	err := n.d.Store.Threads(ids, func(t store.NoticeThread) error {
 		v, _ := n.noticeView(t, at)

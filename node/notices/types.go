@@ -51,6 +51,12 @@ type Query struct {
 	Open    bool // not final: open, acknowledged, clarification-requested or overdue
 	Overdue bool
 	AtMs    int64
+	// Limit, when > 0, keeps only that many notices: those with the
+	// soonest deadlines (stopped clocks last), or with Latest the latest
+	// ones; only those are read from the store (the web console's pages
+	// of 10,000 notices). The order of the list is the same either way.
+	Limit  int
+	Latest bool
 }
 
 // View is a notice and its thread as this node sees them.
