@@ -25,7 +25,8 @@ import (
 // vectors (SPEC 14), among them a retraction and a dispute that name
 // signals, and rejects as malformed exactly the retractions and disputes
 // whose named signals Go rejects (SPEC 6.2, 6.3: valid, in strictly
-// increasing index-key order, at most 1,000).
+// increasing index-key order, at most 1,000), and the domain signals Go
+// rejects (SPEC 7.7).
 func TestPythonDecoderNamedSignals(t *testing.T) {
 	py := requirePython(t)
 	raw, err := os.ReadFile("../protocol/testdata/vectors.json")
@@ -85,6 +86,9 @@ func TestPythonDecoderNamedSignals(t *testing.T) {
 		}
 		return out
 	}
+	dom := func(name string, sub bool) *pb.Signal {
+		return &pb.Signal{Value: &pb.Signal_Domain{Domain: &pb.Domain{Name: name, Subdomains: sub}}}
+	}
 	url := sig("url", "https://x.example/a")
 	md5 := sig("md5", strings.Repeat("0e", 16))
 	pdq := sig("pdq", strings.Repeat("0f", 32))
@@ -104,6 +108,17 @@ func TestPythonDecoderNamedSignals(t *testing.T) {
 		{{Value: &pb.Signal_Account{Account: &pb.Account{Service: "x.example", Id: "b"}}}, {Value: &pb.Signal_Account{Account: &pb.Account{Service: "x.example", Id: "a"}}}},
 		many(1000),
 		many(1001),
+		// SPEC 7.7: the wire rule of domains, without IDNA or the
+		// public suffix list (co.uk passes on the wire).
+		protocol.SortSignals([]*pb.Signal{url, sig("domain", "example.org"), sig("domain", "*.example.org"), sig("domain", "xn--bcher-kva.example")}),
+		{dom("co.uk", true)},
+		{dom("Example.org", false)},
+		{dom("org", false)},
+		{dom("a_b.example", false)},
+		{dom("192.0.2.1", false)},
+		{dom("-a.example", false)},
+		{dom("example.org.", false)},
+		{dom("", true)},
 	} {
 		for _, e := range bodies {
 			b := proto.CloneOf(e.Body)

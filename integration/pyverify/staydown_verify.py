@@ -123,6 +123,11 @@ SCHEMA = {
         3: ("url", "string", False, "value"),
         4: ("account", "Account", False, "value"),
         5: ("vpdq", "bytes", False, "value"),
+        6: ("domain", "Domain", False, "value"),
+    },
+    "Domain": {
+        1: ("name", "string", False, None),
+        2: ("subdomains", "bool", False, None),
     },
     "Account": {
         1: ("service", "string", False, None),
@@ -396,10 +401,12 @@ def signal_key(s):
         return b"\x04" + v.encode()
     if member == "vpdq":
         return b"\x06" + hashlib.sha256(v).digest()
+    if member == "domain":
+        return b"\x07" + (b"*." if v.get("subdomains") else b"") + v.get("name", "").encode()
     return b"\x05" + v.get("service", "").encode() + b"\x00" + v.get("id", "").encode()
 
 
-SIGNAL_TYPES = ("sha256", "md5", "pdq", "url", "account", "vpdq")
+SIGNAL_TYPES = ("sha256", "md5", "pdq", "url", "account", "vpdq", "domain")
 
 
 def signal_type(s):
@@ -437,6 +444,28 @@ def check_signal(field, s):
             raise Malformed("%s: account id %r" % (field, ident))
     elif member == "vpdq":
         check_vpdq(field, v)
+    elif member == "domain":
+        check_domain(field, v.get("name", ""))
+
+
+LDH = set(b"abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+def check_domain(field, name):
+    """SPEC 7.7 on the wire: 1 to 253 bytes, at least two labels of 1 to 63
+    lower-case letters, digits and hyphens, none starting or ending with a
+    hyphen, the last not all digits. No IDNA and no public suffix list."""
+    b = name.encode("utf-8")
+    if not 1 <= len(b) <= 253:
+        raise Malformed("%s: domain %r: want 1 to 253 bytes" % (field, name))
+    labels = b.split(b".")
+    if len(labels) < 2:
+        raise Malformed("%s: domain %r: a single label" % (field, name))
+    for l in labels:
+        if not 1 <= len(l) <= 63 or any(c not in LDH for c in l) or l[:1] == b"-" or l[-1:] == b"-":
+            raise Malformed("%s: domain %r: bad label %r" % (field, name, l.decode("utf-8", "replace")))
+    if labels[-1].isdigit():
+        raise Malformed("%s: domain %r: the last label is all digits" % (field, name))
 
 
 def check_vpdq(field, v):

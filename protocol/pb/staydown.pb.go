@@ -484,6 +484,7 @@ type Signal struct {
 	//	*Signal_Url
 	//	*Signal_Account
 	//	*Signal_Vpdq
+	//	*Signal_Domain
 	Value         isSignal_Value `protobuf_oneof:"value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -571,6 +572,15 @@ func (x *Signal) GetVpdq() []byte {
 	return nil
 }
 
+func (x *Signal) GetDomain() *Domain {
+	if x != nil {
+		if x, ok := x.Value.(*Signal_Domain); ok {
+			return x.Domain
+		}
+	}
+	return nil
+}
+
 type isSignal_Value interface {
 	isSignal_Value()
 }
@@ -595,6 +605,10 @@ type Signal_Vpdq struct {
 	Vpdq []byte `protobuf:"bytes,5,opt,name=vpdq,proto3,oneof"` // video PDQ frames, SPEC.md 7.6: 37 bytes per frame
 }
 
+type Signal_Domain struct {
+	Domain *Domain `protobuf:"bytes,6,opt,name=domain,proto3,oneof"` // a site, SPEC.md 7.7
+}
+
 func (*Signal_Multihash) isSignal_Value() {}
 
 func (*Signal_Pdq) isSignal_Value() {}
@@ -604,6 +618,62 @@ func (*Signal_Url) isSignal_Value() {}
 func (*Signal_Account) isSignal_Value() {}
 
 func (*Signal_Vpdq) isSignal_Value() {}
+
+func (*Signal_Domain) isSignal_Value() {}
+
+// Domain is a host name, and with subdomains every name under it too
+// (SPEC.md 7.7).
+type Domain struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`              // A-labels, lower case, no trailing dot
+	Subdomains    bool                   `protobuf:"varint,2,opt,name=subdomains,proto3" json:"subdomains,omitempty"` // true: the name and every name under it
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Domain) Reset() {
+	*x = Domain{}
+	mi := &file_protocol_pb_staydown_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Domain) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Domain) ProtoMessage() {}
+
+func (x *Domain) ProtoReflect() protoreflect.Message {
+	mi := &file_protocol_pb_staydown_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Domain.ProtoReflect.Descriptor instead.
+func (*Domain) Descriptor() ([]byte, []int) {
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Domain) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Domain) GetSubdomains() bool {
+	if x != nil {
+		return x.Subdomains
+	}
+	return false
+}
 
 type Account struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -615,7 +685,7 @@ type Account struct {
 
 func (x *Account) Reset() {
 	*x = Account{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[3]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -627,7 +697,7 @@ func (x *Account) String() string {
 func (*Account) ProtoMessage() {}
 
 func (x *Account) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[3]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -640,7 +710,7 @@ func (x *Account) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Account.ProtoReflect.Descriptor instead.
 func (*Account) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{3}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Account) GetService() string {
@@ -668,7 +738,7 @@ type Label struct {
 
 func (x *Label) Reset() {
 	*x = Label{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[4]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -680,7 +750,7 @@ func (x *Label) String() string {
 func (*Label) ProtoMessage() {}
 
 func (x *Label) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[4]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -693,7 +763,7 @@ func (x *Label) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Label.ProtoReflect.Descriptor instead.
 func (*Label) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{4}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Label) GetSlug() string {
@@ -722,7 +792,7 @@ type Addition struct {
 
 func (x *Addition) Reset() {
 	*x = Addition{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[5]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -734,7 +804,7 @@ func (x *Addition) String() string {
 func (*Addition) ProtoMessage() {}
 
 func (x *Addition) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[5]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -747,7 +817,7 @@ func (x *Addition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Addition.ProtoReflect.Descriptor instead.
 func (*Addition) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{5}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Addition) GetSignals() []*Signal {
@@ -786,7 +856,7 @@ type Retraction struct {
 
 func (x *Retraction) Reset() {
 	*x = Retraction{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[6]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -798,7 +868,7 @@ func (x *Retraction) String() string {
 func (*Retraction) ProtoMessage() {}
 
 func (x *Retraction) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[6]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -811,7 +881,7 @@ func (x *Retraction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Retraction.ProtoReflect.Descriptor instead.
 func (*Retraction) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{6}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Retraction) GetTarget() []byte {
@@ -849,7 +919,7 @@ type Dispute struct {
 
 func (x *Dispute) Reset() {
 	*x = Dispute{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[7]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +931,7 @@ func (x *Dispute) String() string {
 func (*Dispute) ProtoMessage() {}
 
 func (x *Dispute) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[7]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +944,7 @@ func (x *Dispute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dispute.ProtoReflect.Descriptor instead.
 func (*Dispute) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{7}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Dispute) GetTarget() []byte {
@@ -911,7 +981,7 @@ type Allow struct {
 
 func (x *Allow) Reset() {
 	*x = Allow{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[8]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -923,7 +993,7 @@ func (x *Allow) String() string {
 func (*Allow) ProtoMessage() {}
 
 func (x *Allow) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[8]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -936,7 +1006,7 @@ func (x *Allow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Allow.ProtoReflect.Descriptor instead.
 func (*Allow) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{8}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Allow) GetSignals() []*Signal {
@@ -974,7 +1044,7 @@ type Sealed struct {
 
 func (x *Sealed) Reset() {
 	*x = Sealed{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[9]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -986,7 +1056,7 @@ func (x *Sealed) String() string {
 func (*Sealed) ProtoMessage() {}
 
 func (x *Sealed) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[9]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -999,7 +1069,7 @@ func (x *Sealed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sealed.ProtoReflect.Descriptor instead.
 func (*Sealed) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{9}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Sealed) GetRecipients() []*Recipient {
@@ -1033,7 +1103,7 @@ type Recipient struct {
 
 func (x *Recipient) Reset() {
 	*x = Recipient{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[10]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1045,7 +1115,7 @@ func (x *Recipient) String() string {
 func (*Recipient) ProtoMessage() {}
 
 func (x *Recipient) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[10]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1058,7 +1128,7 @@ func (x *Recipient) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Recipient.ProtoReflect.Descriptor instead.
 func (*Recipient) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{10}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Recipient) GetMember() []byte {
@@ -1086,7 +1156,7 @@ type NoticeDetails struct {
 
 func (x *NoticeDetails) Reset() {
 	*x = NoticeDetails{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[11]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1098,7 +1168,7 @@ func (x *NoticeDetails) String() string {
 func (*NoticeDetails) ProtoMessage() {}
 
 func (x *NoticeDetails) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[11]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1111,7 +1181,7 @@ func (x *NoticeDetails) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoticeDetails.ProtoReflect.Descriptor instead.
 func (*NoticeDetails) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{11}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *NoticeDetails) GetUrls() []string {
@@ -1144,7 +1214,7 @@ type Notice struct {
 
 func (x *Notice) Reset() {
 	*x = Notice{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[12]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1156,7 +1226,7 @@ func (x *Notice) String() string {
 func (*Notice) ProtoMessage() {}
 
 func (x *Notice) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[12]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1169,7 +1239,7 @@ func (x *Notice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Notice.ProtoReflect.Descriptor instead.
 func (*Notice) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{12}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Notice) GetAddressee() []byte {
@@ -1234,7 +1304,7 @@ type NoticeUpdate struct {
 
 func (x *NoticeUpdate) Reset() {
 	*x = NoticeUpdate{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[13]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1246,7 +1316,7 @@ func (x *NoticeUpdate) String() string {
 func (*NoticeUpdate) ProtoMessage() {}
 
 func (x *NoticeUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[13]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1259,7 +1329,7 @@ func (x *NoticeUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoticeUpdate.ProtoReflect.Descriptor instead.
 func (*NoticeUpdate) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{13}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *NoticeUpdate) GetNotice() []byte {
@@ -1304,7 +1374,7 @@ type NoticeReply struct {
 
 func (x *NoticeReply) Reset() {
 	*x = NoticeReply{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[14]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1316,7 +1386,7 @@ func (x *NoticeReply) String() string {
 func (*NoticeReply) ProtoMessage() {}
 
 func (x *NoticeReply) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[14]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1329,7 +1399,7 @@ func (x *NoticeReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoticeReply.ProtoReflect.Descriptor instead.
 func (*NoticeReply) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{14}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *NoticeReply) GetNotice() []byte {
@@ -1382,7 +1452,7 @@ type MemberBlock struct {
 
 func (x *MemberBlock) Reset() {
 	*x = MemberBlock{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[15]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1394,7 +1464,7 @@ func (x *MemberBlock) String() string {
 func (*MemberBlock) ProtoMessage() {}
 
 func (x *MemberBlock) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[15]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1407,7 +1477,7 @@ func (x *MemberBlock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberBlock.ProtoReflect.Descriptor instead.
 func (*MemberBlock) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{15}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MemberBlock) GetName() string {
@@ -1457,7 +1527,7 @@ type VotingRule struct {
 
 func (x *VotingRule) Reset() {
 	*x = VotingRule{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[16]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1469,7 +1539,7 @@ func (x *VotingRule) String() string {
 func (*VotingRule) ProtoMessage() {}
 
 func (x *VotingRule) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[16]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1482,7 +1552,7 @@ func (x *VotingRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VotingRule.ProtoReflect.Descriptor instead.
 func (*VotingRule) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{16}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *VotingRule) GetRoles() []string {
@@ -1512,7 +1582,7 @@ type Genesis struct {
 
 func (x *Genesis) Reset() {
 	*x = Genesis{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[17]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1524,7 +1594,7 @@ func (x *Genesis) String() string {
 func (*Genesis) ProtoMessage() {}
 
 func (x *Genesis) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[17]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1537,7 +1607,7 @@ func (x *Genesis) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Genesis.ProtoReflect.Descriptor instead.
 func (*Genesis) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{17}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Genesis) GetFederation() string {
@@ -1580,7 +1650,7 @@ type Amendment struct {
 
 func (x *Amendment) Reset() {
 	*x = Amendment{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[18]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1592,7 +1662,7 @@ func (x *Amendment) String() string {
 func (*Amendment) ProtoMessage() {}
 
 func (x *Amendment) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[18]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1605,7 +1675,7 @@ func (x *Amendment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Amendment.ProtoReflect.Descriptor instead.
 func (*Amendment) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{18}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Amendment) GetBase() uint64 {
@@ -1714,7 +1784,7 @@ type Removal struct {
 
 func (x *Removal) Reset() {
 	*x = Removal{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[19]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1726,7 +1796,7 @@ func (x *Removal) String() string {
 func (*Removal) ProtoMessage() {}
 
 func (x *Removal) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[19]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1739,7 +1809,7 @@ func (x *Removal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Removal.ProtoReflect.Descriptor instead.
 func (*Removal) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{19}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Removal) GetMember() string {
@@ -1777,7 +1847,7 @@ type RoleChange struct {
 
 func (x *RoleChange) Reset() {
 	*x = RoleChange{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[20]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1789,7 +1859,7 @@ func (x *RoleChange) String() string {
 func (*RoleChange) ProtoMessage() {}
 
 func (x *RoleChange) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[20]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1802,7 +1872,7 @@ func (x *RoleChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoleChange.ProtoReflect.Descriptor instead.
 func (*RoleChange) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{20}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RoleChange) GetMember() string {
@@ -1847,7 +1917,7 @@ type Revocation struct {
 
 func (x *Revocation) Reset() {
 	*x = Revocation{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[21]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1859,7 +1929,7 @@ func (x *Revocation) String() string {
 func (*Revocation) ProtoMessage() {}
 
 func (x *Revocation) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[21]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1872,7 +1942,7 @@ func (x *Revocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Revocation.ProtoReflect.Descriptor instead.
 func (*Revocation) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{21}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Revocation) GetMember() string {
@@ -1914,7 +1984,7 @@ type Approval struct {
 
 func (x *Approval) Reset() {
 	*x = Approval{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[22]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1926,7 +1996,7 @@ func (x *Approval) String() string {
 func (*Approval) ProtoMessage() {}
 
 func (x *Approval) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[22]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1939,7 +2009,7 @@ func (x *Approval) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Approval.ProtoReflect.Descriptor instead.
 func (*Approval) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{22}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Approval) GetProposal() []byte {
@@ -1967,7 +2037,7 @@ type Rotation struct {
 
 func (x *Rotation) Reset() {
 	*x = Rotation{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[23]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1979,7 +2049,7 @@ func (x *Rotation) String() string {
 func (*Rotation) ProtoMessage() {}
 
 func (x *Rotation) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[23]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1992,7 +2062,7 @@ func (x *Rotation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rotation.ProtoReflect.Descriptor instead.
 func (*Rotation) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{23}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Rotation) GetNewKey() []byte {
@@ -2013,7 +2083,7 @@ type PeerUpdate struct {
 
 func (x *PeerUpdate) Reset() {
 	*x = PeerUpdate{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[24]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2025,7 +2095,7 @@ func (x *PeerUpdate) String() string {
 func (*PeerUpdate) ProtoMessage() {}
 
 func (x *PeerUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[24]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2038,7 +2108,7 @@ func (x *PeerUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerUpdate.ProtoReflect.Descriptor instead.
 func (*PeerUpdate) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{24}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PeerUpdate) GetPeerId() string {
@@ -2087,14 +2157,20 @@ const file_protocol_pb_staydown_proto_rawDesc = "" +
 	"\brotation\x18\x13 \x01(\v2\x15.staydown.v1.RotationH\x00R\brotation\x12:\n" +
 	"\vpeer_update\x18\x14 \x01(\v2\x17.staydown.v1.PeerUpdateH\x00R\n" +
 	"peerUpdateB\t\n" +
-	"\apayload\"\xa1\x01\n" +
+	"\apayload\"\xd0\x01\n" +
 	"\x06Signal\x12\x1e\n" +
 	"\tmultihash\x18\x01 \x01(\fH\x00R\tmultihash\x12\x12\n" +
 	"\x03pdq\x18\x02 \x01(\fH\x00R\x03pdq\x12\x12\n" +
 	"\x03url\x18\x03 \x01(\tH\x00R\x03url\x120\n" +
 	"\aaccount\x18\x04 \x01(\v2\x14.staydown.v1.AccountH\x00R\aaccount\x12\x14\n" +
-	"\x04vpdq\x18\x05 \x01(\fH\x00R\x04vpdqB\a\n" +
-	"\x05value\"3\n" +
+	"\x04vpdq\x18\x05 \x01(\fH\x00R\x04vpdq\x12-\n" +
+	"\x06domain\x18\x06 \x01(\v2\x13.staydown.v1.DomainH\x00R\x06domainB\a\n" +
+	"\x05value\"<\n" +
+	"\x06Domain\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1e\n" +
+	"\n" +
+	"subdomains\x18\x02 \x01(\bR\n" +
+	"subdomains\"3\n" +
 	"\aAccount\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\"/\n" +
@@ -2233,73 +2309,75 @@ func file_protocol_pb_staydown_proto_rawDescGZIP() []byte {
 }
 
 var file_protocol_pb_staydown_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_protocol_pb_staydown_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_protocol_pb_staydown_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_protocol_pb_staydown_proto_goTypes = []any{
 	(ReplyStatus)(0),       // 0: staydown.v1.ReplyStatus
 	(NotExecutedReason)(0), // 1: staydown.v1.NotExecutedReason
 	(*SignedEntry)(nil),    // 2: staydown.v1.SignedEntry
 	(*Entry)(nil),          // 3: staydown.v1.Entry
 	(*Signal)(nil),         // 4: staydown.v1.Signal
-	(*Account)(nil),        // 5: staydown.v1.Account
-	(*Label)(nil),          // 6: staydown.v1.Label
-	(*Addition)(nil),       // 7: staydown.v1.Addition
-	(*Retraction)(nil),     // 8: staydown.v1.Retraction
-	(*Dispute)(nil),        // 9: staydown.v1.Dispute
-	(*Allow)(nil),          // 10: staydown.v1.Allow
-	(*Sealed)(nil),         // 11: staydown.v1.Sealed
-	(*Recipient)(nil),      // 12: staydown.v1.Recipient
-	(*NoticeDetails)(nil),  // 13: staydown.v1.NoticeDetails
-	(*Notice)(nil),         // 14: staydown.v1.Notice
-	(*NoticeUpdate)(nil),   // 15: staydown.v1.NoticeUpdate
-	(*NoticeReply)(nil),    // 16: staydown.v1.NoticeReply
-	(*MemberBlock)(nil),    // 17: staydown.v1.MemberBlock
-	(*VotingRule)(nil),     // 18: staydown.v1.VotingRule
-	(*Genesis)(nil),        // 19: staydown.v1.Genesis
-	(*Amendment)(nil),      // 20: staydown.v1.Amendment
-	(*Removal)(nil),        // 21: staydown.v1.Removal
-	(*RoleChange)(nil),     // 22: staydown.v1.RoleChange
-	(*Revocation)(nil),     // 23: staydown.v1.Revocation
-	(*Approval)(nil),       // 24: staydown.v1.Approval
-	(*Rotation)(nil),       // 25: staydown.v1.Rotation
-	(*PeerUpdate)(nil),     // 26: staydown.v1.PeerUpdate
+	(*Domain)(nil),         // 5: staydown.v1.Domain
+	(*Account)(nil),        // 6: staydown.v1.Account
+	(*Label)(nil),          // 7: staydown.v1.Label
+	(*Addition)(nil),       // 8: staydown.v1.Addition
+	(*Retraction)(nil),     // 9: staydown.v1.Retraction
+	(*Dispute)(nil),        // 10: staydown.v1.Dispute
+	(*Allow)(nil),          // 11: staydown.v1.Allow
+	(*Sealed)(nil),         // 12: staydown.v1.Sealed
+	(*Recipient)(nil),      // 13: staydown.v1.Recipient
+	(*NoticeDetails)(nil),  // 14: staydown.v1.NoticeDetails
+	(*Notice)(nil),         // 15: staydown.v1.Notice
+	(*NoticeUpdate)(nil),   // 16: staydown.v1.NoticeUpdate
+	(*NoticeReply)(nil),    // 17: staydown.v1.NoticeReply
+	(*MemberBlock)(nil),    // 18: staydown.v1.MemberBlock
+	(*VotingRule)(nil),     // 19: staydown.v1.VotingRule
+	(*Genesis)(nil),        // 20: staydown.v1.Genesis
+	(*Amendment)(nil),      // 21: staydown.v1.Amendment
+	(*Removal)(nil),        // 22: staydown.v1.Removal
+	(*RoleChange)(nil),     // 23: staydown.v1.RoleChange
+	(*Revocation)(nil),     // 24: staydown.v1.Revocation
+	(*Approval)(nil),       // 25: staydown.v1.Approval
+	(*Rotation)(nil),       // 26: staydown.v1.Rotation
+	(*PeerUpdate)(nil),     // 27: staydown.v1.PeerUpdate
 }
 var file_protocol_pb_staydown_proto_depIdxs = []int32{
-	7,  // 0: staydown.v1.Entry.addition:type_name -> staydown.v1.Addition
-	8,  // 1: staydown.v1.Entry.retraction:type_name -> staydown.v1.Retraction
-	9,  // 2: staydown.v1.Entry.dispute:type_name -> staydown.v1.Dispute
-	10, // 3: staydown.v1.Entry.allow:type_name -> staydown.v1.Allow
-	14, // 4: staydown.v1.Entry.notice:type_name -> staydown.v1.Notice
-	15, // 5: staydown.v1.Entry.notice_update:type_name -> staydown.v1.NoticeUpdate
-	16, // 6: staydown.v1.Entry.notice_reply:type_name -> staydown.v1.NoticeReply
-	20, // 7: staydown.v1.Entry.amendment:type_name -> staydown.v1.Amendment
-	24, // 8: staydown.v1.Entry.approval:type_name -> staydown.v1.Approval
-	25, // 9: staydown.v1.Entry.rotation:type_name -> staydown.v1.Rotation
-	26, // 10: staydown.v1.Entry.peer_update:type_name -> staydown.v1.PeerUpdate
-	5,  // 11: staydown.v1.Signal.account:type_name -> staydown.v1.Account
-	4,  // 12: staydown.v1.Addition.signals:type_name -> staydown.v1.Signal
-	6,  // 13: staydown.v1.Addition.labels:type_name -> staydown.v1.Label
-	4,  // 14: staydown.v1.Retraction.signals:type_name -> staydown.v1.Signal
-	4,  // 15: staydown.v1.Dispute.signals:type_name -> staydown.v1.Signal
-	4,  // 16: staydown.v1.Allow.signals:type_name -> staydown.v1.Signal
-	12, // 17: staydown.v1.Sealed.recipients:type_name -> staydown.v1.Recipient
-	4,  // 18: staydown.v1.Notice.signals:type_name -> staydown.v1.Signal
-	6,  // 19: staydown.v1.Notice.category:type_name -> staydown.v1.Label
-	11, // 20: staydown.v1.Notice.details:type_name -> staydown.v1.Sealed
-	11, // 21: staydown.v1.NoticeUpdate.details:type_name -> staydown.v1.Sealed
-	0,  // 22: staydown.v1.NoticeReply.status:type_name -> staydown.v1.ReplyStatus
-	1,  // 23: staydown.v1.NoticeReply.reason:type_name -> staydown.v1.NotExecutedReason
-	17, // 24: staydown.v1.Genesis.members:type_name -> staydown.v1.MemberBlock
-	18, // 25: staydown.v1.Genesis.rule:type_name -> staydown.v1.VotingRule
-	17, // 26: staydown.v1.Amendment.admit:type_name -> staydown.v1.MemberBlock
-	21, // 27: staydown.v1.Amendment.remove:type_name -> staydown.v1.Removal
-	22, // 28: staydown.v1.Amendment.role:type_name -> staydown.v1.RoleChange
-	23, // 29: staydown.v1.Amendment.revoke:type_name -> staydown.v1.Revocation
-	18, // 30: staydown.v1.Amendment.rule:type_name -> staydown.v1.VotingRule
-	31, // [31:31] is the sub-list for method output_type
-	31, // [31:31] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	8,  // 0: staydown.v1.Entry.addition:type_name -> staydown.v1.Addition
+	9,  // 1: staydown.v1.Entry.retraction:type_name -> staydown.v1.Retraction
+	10, // 2: staydown.v1.Entry.dispute:type_name -> staydown.v1.Dispute
+	11, // 3: staydown.v1.Entry.allow:type_name -> staydown.v1.Allow
+	15, // 4: staydown.v1.Entry.notice:type_name -> staydown.v1.Notice
+	16, // 5: staydown.v1.Entry.notice_update:type_name -> staydown.v1.NoticeUpdate
+	17, // 6: staydown.v1.Entry.notice_reply:type_name -> staydown.v1.NoticeReply
+	21, // 7: staydown.v1.Entry.amendment:type_name -> staydown.v1.Amendment
+	25, // 8: staydown.v1.Entry.approval:type_name -> staydown.v1.Approval
+	26, // 9: staydown.v1.Entry.rotation:type_name -> staydown.v1.Rotation
+	27, // 10: staydown.v1.Entry.peer_update:type_name -> staydown.v1.PeerUpdate
+	6,  // 11: staydown.v1.Signal.account:type_name -> staydown.v1.Account
+	5,  // 12: staydown.v1.Signal.domain:type_name -> staydown.v1.Domain
+	4,  // 13: staydown.v1.Addition.signals:type_name -> staydown.v1.Signal
+	7,  // 14: staydown.v1.Addition.labels:type_name -> staydown.v1.Label
+	4,  // 15: staydown.v1.Retraction.signals:type_name -> staydown.v1.Signal
+	4,  // 16: staydown.v1.Dispute.signals:type_name -> staydown.v1.Signal
+	4,  // 17: staydown.v1.Allow.signals:type_name -> staydown.v1.Signal
+	13, // 18: staydown.v1.Sealed.recipients:type_name -> staydown.v1.Recipient
+	4,  // 19: staydown.v1.Notice.signals:type_name -> staydown.v1.Signal
+	7,  // 20: staydown.v1.Notice.category:type_name -> staydown.v1.Label
+	12, // 21: staydown.v1.Notice.details:type_name -> staydown.v1.Sealed
+	12, // 22: staydown.v1.NoticeUpdate.details:type_name -> staydown.v1.Sealed
+	0,  // 23: staydown.v1.NoticeReply.status:type_name -> staydown.v1.ReplyStatus
+	1,  // 24: staydown.v1.NoticeReply.reason:type_name -> staydown.v1.NotExecutedReason
+	18, // 25: staydown.v1.Genesis.members:type_name -> staydown.v1.MemberBlock
+	19, // 26: staydown.v1.Genesis.rule:type_name -> staydown.v1.VotingRule
+	18, // 27: staydown.v1.Amendment.admit:type_name -> staydown.v1.MemberBlock
+	22, // 28: staydown.v1.Amendment.remove:type_name -> staydown.v1.Removal
+	23, // 29: staydown.v1.Amendment.role:type_name -> staydown.v1.RoleChange
+	24, // 30: staydown.v1.Amendment.revoke:type_name -> staydown.v1.Revocation
+	19, // 31: staydown.v1.Amendment.rule:type_name -> staydown.v1.VotingRule
+	32, // [32:32] is the sub-list for method output_type
+	32, // [32:32] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_protocol_pb_staydown_proto_init() }
@@ -2326,8 +2404,9 @@ func file_protocol_pb_staydown_proto_init() {
 		(*Signal_Url)(nil),
 		(*Signal_Account)(nil),
 		(*Signal_Vpdq)(nil),
+		(*Signal_Domain)(nil),
 	}
-	file_protocol_pb_staydown_proto_msgTypes[18].OneofWrappers = []any{
+	file_protocol_pb_staydown_proto_msgTypes[19].OneofWrappers = []any{
 		(*Amendment_Admit)(nil),
 		(*Amendment_Remove)(nil),
 		(*Amendment_Role)(nil),
@@ -2340,7 +2419,7 @@ func file_protocol_pb_staydown_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_protocol_pb_staydown_proto_rawDesc), len(file_protocol_pb_staydown_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   25,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
