@@ -35,6 +35,8 @@ const (
 	ReplyStatus_REPLY_STATUS_CLARIFICATION_REQUESTED ReplyStatus = 4
 	ReplyStatus_REPLY_STATUS_NOT_EXECUTED            ReplyStatus = 5
 	ReplyStatus_REPLY_STATUS_NOT_FOUND               ReplyStatus = 6
+	ReplyStatus_REPLY_STATUS_BLOCKED                 ReplyStatus = 7 // blocking orders only (SPEC.md 6.9)
+	ReplyStatus_REPLY_STATUS_UNBLOCKED               ReplyStatus = 8 // blocking orders only, after the order ended
 )
 
 // Enum value maps for ReplyStatus.
@@ -47,6 +49,8 @@ var (
 		4: "REPLY_STATUS_CLARIFICATION_REQUESTED",
 		5: "REPLY_STATUS_NOT_EXECUTED",
 		6: "REPLY_STATUS_NOT_FOUND",
+		7: "REPLY_STATUS_BLOCKED",
+		8: "REPLY_STATUS_UNBLOCKED",
 	}
 	ReplyStatus_value = map[string]int32{
 		"REPLY_STATUS_UNSPECIFIED":             0,
@@ -56,6 +60,8 @@ var (
 		"REPLY_STATUS_CLARIFICATION_REQUESTED": 4,
 		"REPLY_STATUS_NOT_EXECUTED":            5,
 		"REPLY_STATUS_NOT_FOUND":               6,
+		"REPLY_STATUS_BLOCKED":                 7,
+		"REPLY_STATUS_UNBLOCKED":               8,
 	}
 )
 
@@ -1201,13 +1207,14 @@ func (x *NoticeDetails) GetText() string {
 // Notice: a takedown notice from a referral unit to one platform.
 type Notice struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Addressee     []byte                 `protobuf:"bytes,1,opt,name=addressee,proto3" json:"addressee,omitempty"` // author key of a platform in the roster
+	Addressee     []byte                 `protobuf:"bytes,1,opt,name=addressee,proto3" json:"addressee,omitempty"` // author key of a platform (an access provider for a blocking order)
 	Signals       []*Signal              `protobuf:"bytes,2,rep,name=signals,proto3" json:"signals,omitempty"`     // public targets
 	Category      *Label                 `protobuf:"bytes,3,opt,name=category,proto3" json:"category,omitempty"`
 	LegalBasis    string                 `protobuf:"bytes,4,opt,name=legal_basis,json=legalBasis,proto3" json:"legal_basis,omitempty"`
 	Binding       bool                   `protobuf:"varint,5,opt,name=binding,proto3" json:"binding,omitempty"`                         // a removal order (true) or a voluntary referral
 	DeadlineMs    int64                  `protobuf:"varint,6,opt,name=deadline_ms,json=deadlineMs,proto3" json:"deadline_ms,omitempty"` // Unix ms
 	Details       *Sealed                `protobuf:"bytes,7,opt,name=details,proto3" json:"details,omitempty"`                          // URLs and free text, sealed
+	Blocking      *Blocking              `protobuf:"bytes,8,opt,name=blocking,proto3" json:"blocking,omitempty"`                        // set: a blocking order to an access provider (SPEC.md 6.9)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1291,6 +1298,68 @@ func (x *Notice) GetDetails() *Sealed {
 	return nil
 }
 
+func (x *Notice) GetBlocking() *Blocking {
+	if x != nil {
+		return x.Blocking
+	}
+	return nil
+}
+
+// Blocking makes a notice a blocking order: its signals are domains that
+// the addressee, an access provider, blocks at its resolvers from start
+// to end (SPEC.md 6.9).
+type Blocking struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StartMs       int64                  `protobuf:"varint,1,opt,name=start_ms,json=startMs,proto3" json:"start_ms,omitempty"` // Unix ms; 0: from the notice's timestamp
+	EndMs         int64                  `protobuf:"varint,2,opt,name=end_ms,json=endMs,proto3" json:"end_ms,omitempty"`       // Unix ms; 0: until lifted
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Blocking) Reset() {
+	*x = Blocking{}
+	mi := &file_protocol_pb_staydown_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Blocking) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Blocking) ProtoMessage() {}
+
+func (x *Blocking) ProtoReflect() protoreflect.Message {
+	mi := &file_protocol_pb_staydown_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Blocking.ProtoReflect.Descriptor instead.
+func (*Blocking) Descriptor() ([]byte, []int) {
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *Blocking) GetStartMs() int64 {
+	if x != nil {
+		return x.StartMs
+	}
+	return 0
+}
+
+func (x *Blocking) GetEndMs() int64 {
+	if x != nil {
+		return x.EndMs
+	}
+	return 0
+}
+
 // NoticeUpdate clarifies or withdraws the author's own notice.
 type NoticeUpdate struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1304,7 +1373,7 @@ type NoticeUpdate struct {
 
 func (x *NoticeUpdate) Reset() {
 	*x = NoticeUpdate{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[14]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1316,7 +1385,7 @@ func (x *NoticeUpdate) String() string {
 func (*NoticeUpdate) ProtoMessage() {}
 
 func (x *NoticeUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[14]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1329,7 +1398,7 @@ func (x *NoticeUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoticeUpdate.ProtoReflect.Descriptor instead.
 func (*NoticeUpdate) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{14}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *NoticeUpdate) GetNotice() []byte {
@@ -1374,7 +1443,7 @@ type NoticeReply struct {
 
 func (x *NoticeReply) Reset() {
 	*x = NoticeReply{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[15]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1386,7 +1455,7 @@ func (x *NoticeReply) String() string {
 func (*NoticeReply) ProtoMessage() {}
 
 func (x *NoticeReply) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[15]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1399,7 +1468,7 @@ func (x *NoticeReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoticeReply.ProtoReflect.Descriptor instead.
 func (*NoticeReply) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{15}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *NoticeReply) GetNotice() []byte {
@@ -1452,7 +1521,7 @@ type MemberBlock struct {
 
 func (x *MemberBlock) Reset() {
 	*x = MemberBlock{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[16]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1464,7 +1533,7 @@ func (x *MemberBlock) String() string {
 func (*MemberBlock) ProtoMessage() {}
 
 func (x *MemberBlock) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[16]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1477,7 +1546,7 @@ func (x *MemberBlock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberBlock.ProtoReflect.Descriptor instead.
 func (*MemberBlock) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{16}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *MemberBlock) GetName() string {
@@ -1527,7 +1596,7 @@ type VotingRule struct {
 
 func (x *VotingRule) Reset() {
 	*x = VotingRule{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[17]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1539,7 +1608,7 @@ func (x *VotingRule) String() string {
 func (*VotingRule) ProtoMessage() {}
 
 func (x *VotingRule) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[17]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1552,7 +1621,7 @@ func (x *VotingRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VotingRule.ProtoReflect.Descriptor instead.
 func (*VotingRule) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{17}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *VotingRule) GetRoles() []string {
@@ -1582,7 +1651,7 @@ type Genesis struct {
 
 func (x *Genesis) Reset() {
 	*x = Genesis{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[18]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1594,7 +1663,7 @@ func (x *Genesis) String() string {
 func (*Genesis) ProtoMessage() {}
 
 func (x *Genesis) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[18]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1607,7 +1676,7 @@ func (x *Genesis) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Genesis.ProtoReflect.Descriptor instead.
 func (*Genesis) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{18}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Genesis) GetFederation() string {
@@ -1650,7 +1719,7 @@ type Amendment struct {
 
 func (x *Amendment) Reset() {
 	*x = Amendment{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[19]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1662,7 +1731,7 @@ func (x *Amendment) String() string {
 func (*Amendment) ProtoMessage() {}
 
 func (x *Amendment) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[19]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1675,7 +1744,7 @@ func (x *Amendment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Amendment.ProtoReflect.Descriptor instead.
 func (*Amendment) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{19}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Amendment) GetBase() uint64 {
@@ -1784,7 +1853,7 @@ type Removal struct {
 
 func (x *Removal) Reset() {
 	*x = Removal{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[20]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1796,7 +1865,7 @@ func (x *Removal) String() string {
 func (*Removal) ProtoMessage() {}
 
 func (x *Removal) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[20]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1809,7 +1878,7 @@ func (x *Removal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Removal.ProtoReflect.Descriptor instead.
 func (*Removal) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{20}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Removal) GetMember() string {
@@ -1847,7 +1916,7 @@ type RoleChange struct {
 
 func (x *RoleChange) Reset() {
 	*x = RoleChange{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[21]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1859,7 +1928,7 @@ func (x *RoleChange) String() string {
 func (*RoleChange) ProtoMessage() {}
 
 func (x *RoleChange) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[21]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1872,7 +1941,7 @@ func (x *RoleChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoleChange.ProtoReflect.Descriptor instead.
 func (*RoleChange) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{21}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RoleChange) GetMember() string {
@@ -1917,7 +1986,7 @@ type Revocation struct {
 
 func (x *Revocation) Reset() {
 	*x = Revocation{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[22]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1929,7 +1998,7 @@ func (x *Revocation) String() string {
 func (*Revocation) ProtoMessage() {}
 
 func (x *Revocation) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[22]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1942,7 +2011,7 @@ func (x *Revocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Revocation.ProtoReflect.Descriptor instead.
 func (*Revocation) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{22}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Revocation) GetMember() string {
@@ -1984,7 +2053,7 @@ type Approval struct {
 
 func (x *Approval) Reset() {
 	*x = Approval{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[23]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1996,7 +2065,7 @@ func (x *Approval) String() string {
 func (*Approval) ProtoMessage() {}
 
 func (x *Approval) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[23]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2009,7 +2078,7 @@ func (x *Approval) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Approval.ProtoReflect.Descriptor instead.
 func (*Approval) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{23}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Approval) GetProposal() []byte {
@@ -2037,7 +2106,7 @@ type Rotation struct {
 
 func (x *Rotation) Reset() {
 	*x = Rotation{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[24]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2049,7 +2118,7 @@ func (x *Rotation) String() string {
 func (*Rotation) ProtoMessage() {}
 
 func (x *Rotation) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[24]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2062,7 +2131,7 @@ func (x *Rotation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rotation.ProtoReflect.Descriptor instead.
 func (*Rotation) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{24}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Rotation) GetNewKey() []byte {
@@ -2083,7 +2152,7 @@ type PeerUpdate struct {
 
 func (x *PeerUpdate) Reset() {
 	*x = PeerUpdate{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[25]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2095,7 +2164,7 @@ func (x *PeerUpdate) String() string {
 func (*PeerUpdate) ProtoMessage() {}
 
 func (x *PeerUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[25]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2108,7 +2177,7 @@ func (x *PeerUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerUpdate.ProtoReflect.Descriptor instead.
 func (*PeerUpdate) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{25}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PeerUpdate) GetPeerId() string {
@@ -2208,7 +2277,7 @@ const file_protocol_pb_staydown_proto_rawDesc = "" +
 	"sealed_key\x18\x02 \x01(\fR\tsealedKey\"7\n" +
 	"\rNoticeDetails\x12\x12\n" +
 	"\x04urls\x18\x01 \x03(\tR\x04urls\x12\x12\n" +
-	"\x04text\x18\x02 \x01(\tR\x04text\"\x90\x02\n" +
+	"\x04text\x18\x02 \x01(\tR\x04text\"\xc3\x02\n" +
 	"\x06Notice\x12\x1c\n" +
 	"\taddressee\x18\x01 \x01(\fR\taddressee\x12-\n" +
 	"\asignals\x18\x02 \x03(\v2\x13.staydown.v1.SignalR\asignals\x12.\n" +
@@ -2218,7 +2287,11 @@ const file_protocol_pb_staydown_proto_rawDesc = "" +
 	"\abinding\x18\x05 \x01(\bR\abinding\x12\x1f\n" +
 	"\vdeadline_ms\x18\x06 \x01(\x03R\n" +
 	"deadlineMs\x12-\n" +
-	"\adetails\x18\a \x01(\v2\x13.staydown.v1.SealedR\adetails\"\x92\x01\n" +
+	"\adetails\x18\a \x01(\v2\x13.staydown.v1.SealedR\adetails\x121\n" +
+	"\bblocking\x18\b \x01(\v2\x15.staydown.v1.BlockingR\bblocking\"<\n" +
+	"\bBlocking\x12\x19\n" +
+	"\bstart_ms\x18\x01 \x01(\x03R\astartMs\x12\x15\n" +
+	"\x06end_ms\x18\x02 \x01(\x03R\x05endMs\"\x92\x01\n" +
 	"\fNoticeUpdate\x12\x16\n" +
 	"\x06notice\x18\x01 \x01(\fR\x06notice\x12\x1a\n" +
 	"\bwithdraw\x18\x02 \x01(\bR\bwithdraw\x12\x1f\n" +
@@ -2280,7 +2353,7 @@ const file_protocol_pb_staydown_proto_rawDesc = "" +
 	"\n" +
 	"PeerUpdate\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x14\n" +
-	"\x05addrs\x18\x02 \x03(\tR\x05addrs*\xe0\x01\n" +
+	"\x05addrs\x18\x02 \x03(\tR\x05addrs*\x96\x02\n" +
 	"\vReplyStatus\x12\x1c\n" +
 	"\x18REPLY_STATUS_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15REPLY_STATUS_RECEIVED\x10\x01\x12\x18\n" +
@@ -2288,7 +2361,9 @@ const file_protocol_pb_staydown_proto_rawDesc = "" +
 	"\x15REPLY_STATUS_DISABLED\x10\x03\x12(\n" +
 	"$REPLY_STATUS_CLARIFICATION_REQUESTED\x10\x04\x12\x1d\n" +
 	"\x19REPLY_STATUS_NOT_EXECUTED\x10\x05\x12\x1a\n" +
-	"\x16REPLY_STATUS_NOT_FOUND\x10\x06*\xdd\x01\n" +
+	"\x16REPLY_STATUS_NOT_FOUND\x10\x06\x12\x18\n" +
+	"\x14REPLY_STATUS_BLOCKED\x10\a\x12\x1a\n" +
+	"\x16REPLY_STATUS_UNBLOCKED\x10\b*\xdd\x01\n" +
 	"\x11NotExecutedReason\x12#\n" +
 	"\x1fNOT_EXECUTED_REASON_UNSPECIFIED\x10\x00\x12%\n" +
 	"!NOT_EXECUTED_REASON_FORCE_MAJEURE\x10\x01\x12&\n" +
@@ -2309,7 +2384,7 @@ func file_protocol_pb_staydown_proto_rawDescGZIP() []byte {
 }
 
 var file_protocol_pb_staydown_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_protocol_pb_staydown_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_protocol_pb_staydown_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_protocol_pb_staydown_proto_goTypes = []any{
 	(ReplyStatus)(0),       // 0: staydown.v1.ReplyStatus
 	(NotExecutedReason)(0), // 1: staydown.v1.NotExecutedReason
@@ -2327,18 +2402,19 @@ var file_protocol_pb_staydown_proto_goTypes = []any{
 	(*Recipient)(nil),      // 13: staydown.v1.Recipient
 	(*NoticeDetails)(nil),  // 14: staydown.v1.NoticeDetails
 	(*Notice)(nil),         // 15: staydown.v1.Notice
-	(*NoticeUpdate)(nil),   // 16: staydown.v1.NoticeUpdate
-	(*NoticeReply)(nil),    // 17: staydown.v1.NoticeReply
-	(*MemberBlock)(nil),    // 18: staydown.v1.MemberBlock
-	(*VotingRule)(nil),     // 19: staydown.v1.VotingRule
-	(*Genesis)(nil),        // 20: staydown.v1.Genesis
-	(*Amendment)(nil),      // 21: staydown.v1.Amendment
-	(*Removal)(nil),        // 22: staydown.v1.Removal
-	(*RoleChange)(nil),     // 23: staydown.v1.RoleChange
-	(*Revocation)(nil),     // 24: staydown.v1.Revocation
-	(*Approval)(nil),       // 25: staydown.v1.Approval
-	(*Rotation)(nil),       // 26: staydown.v1.Rotation
-	(*PeerUpdate)(nil),     // 27: staydown.v1.PeerUpdate
+	(*Blocking)(nil),       // 16: staydown.v1.Blocking
+	(*NoticeUpdate)(nil),   // 17: staydown.v1.NoticeUpdate
+	(*NoticeReply)(nil),    // 18: staydown.v1.NoticeReply
+	(*MemberBlock)(nil),    // 19: staydown.v1.MemberBlock
+	(*VotingRule)(nil),     // 20: staydown.v1.VotingRule
+	(*Genesis)(nil),        // 21: staydown.v1.Genesis
+	(*Amendment)(nil),      // 22: staydown.v1.Amendment
+	(*Removal)(nil),        // 23: staydown.v1.Removal
+	(*RoleChange)(nil),     // 24: staydown.v1.RoleChange
+	(*Revocation)(nil),     // 25: staydown.v1.Revocation
+	(*Approval)(nil),       // 26: staydown.v1.Approval
+	(*Rotation)(nil),       // 27: staydown.v1.Rotation
+	(*PeerUpdate)(nil),     // 28: staydown.v1.PeerUpdate
 }
 var file_protocol_pb_staydown_proto_depIdxs = []int32{
 	8,  // 0: staydown.v1.Entry.addition:type_name -> staydown.v1.Addition
@@ -2346,12 +2422,12 @@ var file_protocol_pb_staydown_proto_depIdxs = []int32{
 	10, // 2: staydown.v1.Entry.dispute:type_name -> staydown.v1.Dispute
 	11, // 3: staydown.v1.Entry.allow:type_name -> staydown.v1.Allow
 	15, // 4: staydown.v1.Entry.notice:type_name -> staydown.v1.Notice
-	16, // 5: staydown.v1.Entry.notice_update:type_name -> staydown.v1.NoticeUpdate
-	17, // 6: staydown.v1.Entry.notice_reply:type_name -> staydown.v1.NoticeReply
-	21, // 7: staydown.v1.Entry.amendment:type_name -> staydown.v1.Amendment
-	25, // 8: staydown.v1.Entry.approval:type_name -> staydown.v1.Approval
-	26, // 9: staydown.v1.Entry.rotation:type_name -> staydown.v1.Rotation
-	27, // 10: staydown.v1.Entry.peer_update:type_name -> staydown.v1.PeerUpdate
+	17, // 5: staydown.v1.Entry.notice_update:type_name -> staydown.v1.NoticeUpdate
+	18, // 6: staydown.v1.Entry.notice_reply:type_name -> staydown.v1.NoticeReply
+	22, // 7: staydown.v1.Entry.amendment:type_name -> staydown.v1.Amendment
+	26, // 8: staydown.v1.Entry.approval:type_name -> staydown.v1.Approval
+	27, // 9: staydown.v1.Entry.rotation:type_name -> staydown.v1.Rotation
+	28, // 10: staydown.v1.Entry.peer_update:type_name -> staydown.v1.PeerUpdate
 	6,  // 11: staydown.v1.Signal.account:type_name -> staydown.v1.Account
 	5,  // 12: staydown.v1.Signal.domain:type_name -> staydown.v1.Domain
 	4,  // 13: staydown.v1.Addition.signals:type_name -> staydown.v1.Signal
@@ -2363,21 +2439,22 @@ var file_protocol_pb_staydown_proto_depIdxs = []int32{
 	4,  // 19: staydown.v1.Notice.signals:type_name -> staydown.v1.Signal
 	7,  // 20: staydown.v1.Notice.category:type_name -> staydown.v1.Label
 	12, // 21: staydown.v1.Notice.details:type_name -> staydown.v1.Sealed
-	12, // 22: staydown.v1.NoticeUpdate.details:type_name -> staydown.v1.Sealed
-	0,  // 23: staydown.v1.NoticeReply.status:type_name -> staydown.v1.ReplyStatus
-	1,  // 24: staydown.v1.NoticeReply.reason:type_name -> staydown.v1.NotExecutedReason
-	18, // 25: staydown.v1.Genesis.members:type_name -> staydown.v1.MemberBlock
-	19, // 26: staydown.v1.Genesis.rule:type_name -> staydown.v1.VotingRule
-	18, // 27: staydown.v1.Amendment.admit:type_name -> staydown.v1.MemberBlock
-	22, // 28: staydown.v1.Amendment.remove:type_name -> staydown.v1.Removal
-	23, // 29: staydown.v1.Amendment.role:type_name -> staydown.v1.RoleChange
-	24, // 30: staydown.v1.Amendment.revoke:type_name -> staydown.v1.Revocation
-	19, // 31: staydown.v1.Amendment.rule:type_name -> staydown.v1.VotingRule
-	32, // [32:32] is the sub-list for method output_type
-	32, // [32:32] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	16, // 22: staydown.v1.Notice.blocking:type_name -> staydown.v1.Blocking
+	12, // 23: staydown.v1.NoticeUpdate.details:type_name -> staydown.v1.Sealed
+	0,  // 24: staydown.v1.NoticeReply.status:type_name -> staydown.v1.ReplyStatus
+	1,  // 25: staydown.v1.NoticeReply.reason:type_name -> staydown.v1.NotExecutedReason
+	19, // 26: staydown.v1.Genesis.members:type_name -> staydown.v1.MemberBlock
+	20, // 27: staydown.v1.Genesis.rule:type_name -> staydown.v1.VotingRule
+	19, // 28: staydown.v1.Amendment.admit:type_name -> staydown.v1.MemberBlock
+	23, // 29: staydown.v1.Amendment.remove:type_name -> staydown.v1.Removal
+	24, // 30: staydown.v1.Amendment.role:type_name -> staydown.v1.RoleChange
+	25, // 31: staydown.v1.Amendment.revoke:type_name -> staydown.v1.Revocation
+	20, // 32: staydown.v1.Amendment.rule:type_name -> staydown.v1.VotingRule
+	33, // [33:33] is the sub-list for method output_type
+	33, // [33:33] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_protocol_pb_staydown_proto_init() }
@@ -2406,7 +2483,7 @@ func file_protocol_pb_staydown_proto_init() {
 		(*Signal_Vpdq)(nil),
 		(*Signal_Domain)(nil),
 	}
-	file_protocol_pb_staydown_proto_msgTypes[19].OneofWrappers = []any{
+	file_protocol_pb_staydown_proto_msgTypes[20].OneofWrappers = []any{
 		(*Amendment_Admit)(nil),
 		(*Amendment_Remove)(nil),
 		(*Amendment_Role)(nil),
@@ -2419,7 +2496,7 @@ func file_protocol_pb_staydown_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_protocol_pb_staydown_proto_rawDesc), len(file_protocol_pb_staydown_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
