@@ -465,4 +465,3 @@ func OrderStartMs(n *pb.Notice, timestampMs int64) int64 {
 	}
 	return timestampMs
 }
-
