@@ -92,6 +92,8 @@ type Node struct {
 	apiAddr net.Addr
 	opts    Options // what it was started on (options.go)
 
+	blocklistSerial blocklistSerial // the RPZ's serial (blocking.go)
+
 	// keys are the API's tokens, certs its TLS certificate (nil: plain
 	// HTTP); Reload reads both again.
 	keys  *tokens.Keeper
@@ -332,9 +334,10 @@ func (n *Node) serveHTTP() error {
 		mux.Handle("/v1/", n.opts.API(n, n.keys))
 	}
 	mux.Handle("GET /metrics", n.metricsHandler())
+	mux.HandleFunc("GET /blocklist/{format}", n.serveBlocklist) // blocking.go
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		self := n.Self()
-		fmt.Fprintf(w, "staydown node %s (%s) of federation %s\nAPI: /v1/ (bearer token), /v1/openapi.yaml\nMetrics: /metrics\n",
+		fmt.Fprintf(w, "staydown node %s (%s) of federation %s\nAPI: /v1/ (bearer token), /v1/openapi.yaml\nMetrics: /metrics\nBlocklist: /blocklist/rpz, /blocklist/hosts, /blocklist/domains\n",
 			self.Name, self.Role, n.cfg.Federation)
 	})
 	// A client that sends no request, or no more, is dropped: the header

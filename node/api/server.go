@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -101,6 +102,7 @@ func NewServer(b Backend, keys *tokens.Keeper, log *slog.Logger) http.Handler {
 		approvalsRoute:                   {http.MethodPost: {admin, s.approve}},
 		"/v1/openapi.yaml":               {http.MethodGet: {read, s.openAPI}},
 	}
+	maps.Copy(s.routes, orderRoutes(s)) // orders.go
 	return s
 }
 

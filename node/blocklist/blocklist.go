@@ -1,0 +1,150 @@
+// Package blocklist writes the domains an access provider must block (the
+// blocking orders in force for its node, SPEC 6.9) in the forms resolvers
+// and hosts files take: a DNS response-policy zone (RPZ, the IETF draft
+// draft-vixie-dnsop-dns-rpz, as BIND, Unbound, Knot Resolver and PowerDNS
+// load it), a hosts file, or a plain list of domains. It is pure: the
+// node gives it the domains and the serial.
+package blocklist
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/staydown/staydown/protocol"
+	"github.com/staydown/staydown/protocol/pb"
+)
+
+// Format is one of the forms a blocklist is written in.
+type Format string
+
+const (
+	RPZ     Format = "rpz"     // a DNS zone file of RPZ rules
+	Hosts   Format = "hosts"   // "ADDRESS NAME" lines
+	Domains Format = "domains" // one domain per line, "*." first for subdomains
+)
+
+// Formats lists the formats, for error messages.
+var Formats = []Format{RPZ, Hosts, Domains}
+
+// ParseFormat reads a format name.
+func ParseFormat(s string) (Format, error) {
+	for _, f := range Formats {
+		if string(f) == s {
+			return f, nil
+		}
+	}
+	return "", fmt.Errorf("format %q: use rpz, hosts or domains", s)
+}
+
+// Landing is where a blocked name points: nowhere (NXDOMAIN; the zero
+// Landing), an address (A or AAAA), or a host name (CNAME).
+type Landing struct {
+	Addr netip.Addr
+	Host string // A-labels, no trailing dot
+}
+
+// ParseLanding reads a landing: "" for NXDOMAIN, an IP address, or a host
+// name (normalised as a domain signal is, SPEC 7.7, but a single label
+// or a public suffix is not refused: it is the provider's own host).
+func ParseLanding(s string) (Landing, error) {
+	if s == "" {
+		return Landing{}, nil
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		if a.Zone() != "" || a.IsUnspecified() {
+			return Landing{}, fmt.Errorf("landing %q: want an address a resolver can answer with", s)
+		}
+		return Landing{Addr: a.Unmap()}, nil
+	}
+	d, err := protocol.ParseDomain(s)
+	if err != nil || d.Subdomains {
+		return Landing{}, fmt.Errorf("landing %q: want an IP address or a host name", s)
+	}
+	return Landing{Host: d.Name}, nil
+}
+
+// Zone is a blocklist's content and its version.
+type Zone struct {
+	Domains []*pb.Domain // sorted, no duplicates
+	// Serial is the RPZ's SOA serial: it must grow with every change of
+	// Domains (and of the landing) for resolvers to reload the zone.
+	Serial uint32
+}
+
+// TTL is the TTL of the RPZ's records and its SOA refresh, in seconds: how
+// soon a resolver that polls it sees a new order (SPEC 23).
+const TTL = 60
+
+// Write writes the zone in the format, with the landing.
+func Write(z Zone, f Format, l Landing) []byte {
+	var b bytes.Buffer
+	switch f {
+	case RPZ:
+		// Names are relative to the zone's origin, which the resolver's
+		// configuration names (e.g. Unbound's auth-zone name:).
+		fmt.Fprintf(&b, "; Staydown blocking orders in force: %d domains\n", len(z.Domains))
+		fmt.Fprintf(&b, "$TTL %d\n", TTL)
+		fmt.Fprintf(&b, "@ SOA localhost. hostmaster.localhost. %d %d %d 604800 %d\n", z.Serial, TTL, TTL, TTL)
+		b.WriteString("@ NS localhost.\n")
+		for _, d := range z.Domains {
+			names := []string{d.Name}
+			if d.Subdomains {
+				names = append(names, "*."+d.Name)
+			}
+			for _, n := range names {
+				switch {
+				case l.Host != "":
+					fmt.Fprintf(&b, "%s CNAME %s.\n", n, l.Host)
+				case l.Addr.Is4():
+					fmt.Fprintf(&b, "%s A %s\n", n, l.Addr)
+				case l.Addr.Is6():
+					fmt.Fprintf(&b, "%s AAAA %s\n", n, l.Addr)
+				default:
+					fmt.Fprintf(&b, "%s CNAME .\n", n) // NXDOMAIN
+				}
+			}
+		}
+	case Hosts:
+		// A hosts file has no wildcards: a domain with its subdomains is
+		// listed by its own name only (resolvers take the RPZ).
+		addr := "0.0.0.0"
+		if l.Addr.IsValid() {
+			addr = l.Addr.String()
+		}
+		fmt.Fprintf(&b, "# Staydown blocking orders in force: %d domains (serial %d)\n", len(z.Domains), z.Serial)
+		var last string
+		for _, d := range z.Domains {
+			if d.Name != last {
+				fmt.Fprintf(&b, "%s %s\n", addr, d.Name)
+			}
+			last = d.Name
+		}
+	case Domains:
+		for _, d := range z.Domains {
+			b.WriteString(protocol.FormatDomain(d))
+			b.WriteByte('\n')
+		}
+	}
+	return b.Bytes()
+}
+
+// ETag is the HTTP entity tag of a written blocklist.
+func ETag(body []byte) string {
+	sum := sha256.Sum256(body)
+	return `"` + hex.EncodeToString(sum[:16]) + `"`
+}
+
+// Key is a digest of the zone's domains, to tell whether they changed.
+func Key(ds []*pb.Domain) string {
+	var b strings.Builder
+	for _, d := range ds {
+		b.WriteString(protocol.FormatDomain(d))
+		b.WriteByte('\n')
+	}
+	sum := sha256.Sum256([]byte(b.String()))
+	return string(sum[:])
+}
