@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -57,7 +58,7 @@ func (n *Node) Blocklist(ctx context.Context) (blocklist.Zone, error) {
 	return z, nil
 }
 
-// serveBlocklist answers GET /blocklist/{format}[?landing=ADDRESS|HOST]:
+// serveBlocklist answers GET /blocklist/{format}[?landing=ADDRESS|HOST][&refresh=S]:
 // the blocking orders in force for this node as a response-policy zone,
 // a hosts file or a list of domains. It needs no token, since resolvers
 // fetch it (Unbound's auth-zone url: sends none) and every order is
@@ -69,16 +70,23 @@ func (n *Node) serveBlocklist(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "blocklist: "+err.Error(), http.StatusNotFound)
 		return
 	}
-	for k := range r.URL.Query() {
-		if k != "landing" {
-			http.Error(w, fmt.Sprintf("blocklist: unknown query parameter %q; use landing", k), http.StatusBadRequest)
+	q := r.URL.Query()
+	for k := range q {
+		if k != "landing" && k != "refresh" {
+			http.Error(w, fmt.Sprintf("blocklist: unknown query parameter %q; use landing or refresh", k), http.StatusBadRequest)
 			return
 		}
 	}
-	l, err := blocklist.ParseLanding(r.URL.Query().Get("landing"))
-	if err != nil {
+	var o blocklist.Options
+	if o.Landing, err = blocklist.ParseLanding(q.Get("landing")); err != nil {
 		http.Error(w, "blocklist: "+err.Error(), http.StatusBadRequest)
 		return
+	}
+	if v := q.Get("refresh"); v != "" {
+		if o.Refresh, err = strconv.Atoi(v); err != nil || o.Refresh < 1 || o.Refresh > blocklist.MaxRefresh {
+			http.Error(w, fmt.Sprintf("blocklist: refresh %q: want seconds, 1 to %d", v, blocklist.MaxRefresh), http.StatusBadRequest)
+			return
+		}
 	}
 	z, err := n.Blocklist(r.Context())
 	if err != nil {
@@ -86,7 +94,7 @@ func (n *Node) serveBlocklist(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "blocklist: internal error", http.StatusInternalServerError)
 		return
 	}
-	body := blocklist.Write(z, f, l)
+	body := blocklist.Write(z, f, o)
 	tag := blocklist.ETag(body)
 	w.Header().Set("ETag", tag)
 	if r.Header.Get("If-None-Match") == tag {

@@ -75,20 +75,35 @@ type Zone struct {
 	Serial uint32
 }
 
-// TTL is the TTL of the RPZ's records and its SOA refresh, in seconds: how
-// soon a resolver that polls it sees a new order (SPEC 23).
-const TTL = 60
+// DefaultRefresh is the RPZ's SOA refresh and retry and its records' TTL,
+// in seconds, unless the resolver asks for another (?refresh=): how soon
+// a resolver that polls the zone sees a new order or a lift (SPEC 23).
+const DefaultRefresh = 60
 
-// Write writes the zone in the format, with the landing.
-func Write(z Zone, f Format, l Landing) []byte {
+// MaxRefresh bounds the refresh a resolver may ask for: a day.
+const MaxRefresh = 86400
+
+// Options are how a blocklist is written.
+type Options struct {
+	Landing Landing
+	Refresh int // RPZ: seconds, 1 to MaxRefresh; 0 is DefaultRefresh
+}
+
+// Write writes the zone in the format.
+func Write(z Zone, f Format, o Options) []byte {
+	l := o.Landing
+	ttl := o.Refresh
+	if ttl <= 0 {
+		ttl = DefaultRefresh
+	}
 	var b bytes.Buffer
 	switch f {
 	case RPZ:
 		// Names are relative to the zone's origin, which the resolver's
 		// configuration names (e.g. Unbound's auth-zone name:).
 		fmt.Fprintf(&b, "; Staydown blocking orders in force: %d domains\n", len(z.Domains))
-		fmt.Fprintf(&b, "$TTL %d\n", TTL)
-		fmt.Fprintf(&b, "@ SOA localhost. hostmaster.localhost. %d %d %d 604800 %d\n", z.Serial, TTL, TTL, TTL)
+		fmt.Fprintf(&b, "$TTL %d\n", ttl)
+		fmt.Fprintf(&b, "@ SOA localhost. hostmaster.localhost. %d %d %d 604800 %d\n", z.Serial, ttl, ttl, ttl)
 		b.WriteString("@ NS localhost.\n")
 		for _, d := range z.Domains {
 			names := []string{d.Name}
