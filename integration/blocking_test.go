@@ -163,6 +163,26 @@ remote-control:
 		v := findNotice(noticesOf(t, nru, "--box", "all"), order)
 		return v != nil && v.Blocking != nil && !v.Blocking.InForce && v.Blocking.UnblockedWithin != nil && *v.Blocking.UnblockedWithin
 	})
+	// The audit recomputes the order from the logs alone.
+	var audit struct {
+		State struct {
+			Orders []struct {
+				ID, To, State   string
+				Domains         []string
+				InForce         bool `json:"in_force"`
+				Lift            string
+				WithinDeadline  bool `json:"within_deadline"`
+				UnblockedWithin bool `json:"unblocked_within_deadline"`
+			} `json:"orders"`
+		} `json:"state"`
+	}
+	if err := json.Unmarshal([]byte(mustCLI(t, "audit", "--dir", nru.dir, "--json")), &audit); err != nil {
+		t.Fatal(err)
+	}
+	if o := audit.State.Orders; len(o) != 1 || o[0].ID != order || o[0].To != "isp" || o[0].State != "actioned" || o[0].InForce || o[0].Lift == "" ||
+		!o[0].WithinDeadline || !o[0].UnblockedWithin || len(o[0].Domains) != 1 || o[0].Domains[0] != "*.propaganda.example" {
+		t.Errorf("the audit's orders: %+v", o)
+	}
 	var list []json.RawMessage
 	if err := json.Unmarshal([]byte(mustCLI(t, "notices", "--dir", isp.dir, "--json")), &list); err != nil || len(list) != 1 {
 		t.Errorf("the provider's inbox: %d notices, %v", len(list), err)
