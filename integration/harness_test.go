@@ -46,7 +46,7 @@ func TestMain(m *testing.M) {
 // holding every one open until all are chosen (a port released early can
 // be handed out again). Another process may take one before a node binds
 // it; the node then fails to start and says so, and the test fails loudly.
-func freePorts(t *testing.T, n int) []int {
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	ports := make([]int, n)
 	for i := range ports {
@@ -60,7 +60,7 @@ func freePorts(t *testing.T, n int) []int {
 	return ports
 }
 
-func freePort(t *testing.T) int { return freePorts(t, 1)[0] }
+func freePort(t testing.TB) int { return freePorts(t, 1)[0] }
 
 func portFree(p int) bool {
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
@@ -74,7 +74,7 @@ func portFree(p int) bool {
 func itoa(i int) string { return fmt.Sprint(i) }
 
 // cli runs the binary and returns stdout, stderr and the exit code.
-func cli(t *testing.T, args ...string) (string, string, int) {
+func cli(t testing.TB, args ...string) (string, string, int) {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	var out, errb bytes.Buffer
@@ -90,7 +90,7 @@ func cli(t *testing.T, args ...string) (string, string, int) {
 }
 
 // mustCLI runs the binary and fails the test unless it exits 0.
-func mustCLI(t *testing.T, args ...string) string {
+func mustCLI(t testing.TB, args ...string) string {
 	t.Helper()
 	out, errs, code := cli(t, args...)
 	if code != 0 {
@@ -100,7 +100,7 @@ func mustCLI(t *testing.T, args ...string) string {
 }
 
 // waitFor polls cond every 50 ms until it holds or the bound passes.
-func waitFor(t *testing.T, bound time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, bound time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(bound)
 	for !cond() {
@@ -121,7 +121,7 @@ type node struct {
 
 func (n *node) logPath() string { return filepath.Join(n.dir, "node.log") }
 
-func (n *node) log(t *testing.T) string {
+func (n *node) log(t testing.TB) string {
 	b, err := os.ReadFile(n.logPath())
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +130,7 @@ func (n *node) log(t *testing.T) string {
 }
 
 type cluster struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	roster string
 	nodes  map[string]*node
@@ -139,7 +139,7 @@ type cluster struct {
 
 // newCluster initialises one node directory per name=role pair with the
 // CLI, building the roster from what `init` prints, as an operator would.
-func newCluster(t *testing.T, members ...string) *cluster {
+func newCluster(t testing.TB, members ...string) *cluster {
 	t.Helper()
 	c := &cluster{t: t, dir: t.TempDir(), nodes: map[string]*node{}}
 	c.roster = filepath.Join(c.dir, "roster.toml")
