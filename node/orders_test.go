@@ -54,7 +54,10 @@ func TestBlockingOrdersAcrossNodes(t *testing.T) {
 				return r
 			}, api.ErrInvalid, "not a domain signal"},
 			{"no basis", nru, func(r notices.OrderRequest) notices.OrderRequest { r.Basis = " "; return r }, api.ErrInvalid, "basis"},
-			{"an end in the past", nru, func(r notices.OrderRequest) notices.OrderRequest { r.Until = clock.now().Add(-time.Hour).Format(time.RFC3339); return r }, api.ErrInvalid, "until"},
+			{"an end in the past", nru, func(r notices.OrderRequest) notices.OrderRequest {
+				r.Until = clock.now().Add(-time.Hour).Format(time.RFC3339)
+				return r
+			}, api.ErrInvalid, "until"},
 		} {
 			if _, err := c.n.IssueOrder(ctx, c.req(req)); !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.says) {
 				t.Errorf("%s: %v; want %v saying %q", c.name, err, c.want, c.says)
