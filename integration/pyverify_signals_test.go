@@ -135,6 +135,45 @@ func TestPythonDecoderNamedSignals(t *testing.T) {
 			records = append(records, wrap(m, e.Signature))
 		}
 	}
+	// SPEC 6.9: blocking orders' payload rules, on the vectors' notice.
+	for _, v := range vf.Vectors {
+		b, _ := hex.DecodeString(v.SignedEntry)
+		e, err := protocol.Decode(b)
+		if err != nil || e.Body.GetNotice() == nil {
+			continue
+		}
+		ts := e.Body.TimestampMs
+		for _, change := range []func(n *pb.Notice){
+			func(n *pb.Notice) { n.Details, n.Signals, n.Blocking = nil, []*pb.Signal{sig("domain", "*.a.example")}, &pb.Blocking{} },
+			func(n *pb.Notice) { n.Details, n.Blocking = nil, &pb.Blocking{StartMs: ts + 5, EndMs: ts + 10} },
+			func(n *pb.Notice) { n.Signals, n.Blocking = []*pb.Signal{sig("domain", "a.example")}, &pb.Blocking{} },
+			func(n *pb.Notice) {
+				n.Details, n.Signals, n.Blocking = nil, []*pb.Signal{sig("domain", "a.example")}, &pb.Blocking{StartMs: ts + 5, EndMs: ts + 10}
+			},
+			func(n *pb.Notice) {
+				n.Details, n.Signals, n.Blocking = nil, []*pb.Signal{sig("domain", "a.example")}, &pb.Blocking{StartMs: ts + 5, EndMs: ts + 5}
+			},
+			func(n *pb.Notice) { n.Details, n.Signals, n.Blocking = nil, []*pb.Signal{sig("domain", "a.example")}, &pb.Blocking{EndMs: ts} },
+			func(n *pb.Notice) { n.Details, n.Signals, n.Blocking = nil, nil, &pb.Blocking{} },
+		} {
+			body := proto.CloneOf(e.Body)
+			change(body.GetNotice())
+			m, err := proto.MarshalOptions{Deterministic: true}.Marshal(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			records = append(records, wrap(m, e.Signature))
+		}
+		for _, st := range []pb.ReplyStatus{pb.ReplyStatus_REPLY_STATUS_BLOCKED, pb.ReplyStatus_REPLY_STATUS_UNBLOCKED, 9} {
+			body := proto.CloneOf(e.Body)
+			body.Payload = &pb.Entry_NoticeReply{NoticeReply: &pb.NoticeReply{Notice: e.ID[:], Status: st}}
+			m, err := proto.MarshalOptions{Deterministic: true}.Marshal(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			records = append(records, wrap(m, e.Signature))
+		}
+	}
 	sc := audittest.New(t, transportPeer(t))
 	file, err := exporttest.Encode(sc.Header, nil, records, nil)
 	if err != nil {
