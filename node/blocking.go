@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/staydown/staydown/node/notices"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/pb"
+	"github.com/staydown/staydown/store"
 )
 
 // blocklistSerial gives the blocklist its RPZ serial: it grows every time
@@ -50,9 +52,23 @@ func (n *Node) Blocklist(ctx context.Context) (blocklist.Zone, error) {
 	if err != nil {
 		return blocklist.Zone{}, err
 	}
-	z := blocklist.Zone{Domains: make([]*pb.Domain, len(bs))}
+	// A domain allowlisted by a member this node's policy trusts for the
+	// order's label is not blocked (SPEC 23): its allow entry, not yet
+	// retracted, names the domain signal exactly.
+	keys := make([][]byte, len(bs))
 	for i, b := range bs {
-		z.Domains[i] = b.Domain
+		keys[i] = protocol.SignalKey(&pb.Signal{Value: &pb.Signal_Domain{Domain: b.Domain}})
+	}
+	allows, err := n.store.AllowsInForce(keys)
+	if err != nil {
+		return blocklist.Zone{}, err
+	}
+	roster := n.members.Roster()
+	var z blocklist.Zone
+	for i, b := range bs {
+		if !slices.ContainsFunc(allows[i], func(r store.Reason) bool { return n.cfg.Policy.Trusts(roster.NameOf(r.Author), b.Label) }) {
+			z.Domains = append(z.Domains, b.Domain)
+		}
 	}
 	z.Serial = n.blocklistSerial.next(blocklist.Key(z.Domains), now)
 	return z, nil

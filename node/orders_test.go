@@ -20,7 +20,7 @@ import (
 // replies are refused before anything is signed; each provider's
 // blocklist holds the domains of its orders in force, with a serial that
 // grows on change and an ETag; a lift empties it; an order with an end
-// leaves it when the end passes.
+// leaves it when the end passes; a trusted allow entry takes a domain off.
 func TestBlockingOrdersAcrossNodes(t *testing.T) {
 	inSim(t, func(t *testing.T) {
 		f := newSimFed(t, simDefaults(41), "nru=referral", "ispa=access", "ispb=access", "pf=platform")
@@ -165,6 +165,18 @@ func TestBlockingOrdersAcrossNodes(t *testing.T) {
 		clock.advance(time.Hour + time.Second)
 		if _, body, _ := get(ispb, ""); body != "*.propaganda.example\n" {
 			t.Errorf("ispb's blocklist after the end: %q", body)
+		}
+
+		// An allow entry by a member the provider's policy trusts (the
+		// default trusts every member) takes the domain off its list.
+		allow, err := pf.Publish(ctx, &pb.Entry{Payload: &pb.Entry_Allow{Allow: &pb.Allow{
+			Signals: []*pb.Signal{domain("*.propaganda.example")}, Category: "news", Reason: "a news site, wrongly named"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.waitStored(allow.ID, ispb)
+		if _, body, _ := get(ispb, ""); body != "" {
+			t.Errorf("ispb's blocklist after the allow entry: %q", body)
 		}
 	})
 }

@@ -178,6 +178,7 @@ func (n *Notices) checkReplyKind(t store.NoticeThread, status pb.ReplyStatus) er
 type Blocked struct {
 	Domain *pb.Domain
 	Order  protocol.ID
+	Label  string // the order's category, protocol.FormatLabel form
 }
 
 // OrdersInForce returns the domains of the blocking orders addressed to
@@ -218,7 +219,7 @@ func (n *Notices) OrdersInForce(ctx context.Context, nowMs int64) ([]Blocked, in
 			d := s.GetDomain()
 			if k := protocol.FormatDomain(d); !seen[k] {
 				seen[k] = true
-				out = append(out, Blocked{Domain: d, Order: t.Notice.ID})
+				out = append(out, Blocked{Domain: d, Order: t.Notice.ID, Label: protocol.FormatLabel(p.Category)})
 			}
 		}
 		return ctx.Err()
