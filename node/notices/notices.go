@@ -300,7 +300,11 @@ func (n *Notices) received(e *protocol.Entry, p *pb.Notice) {
 	args := []any{"id", e.ID, "from", n.d.Roster().NameOf(e.Author), "category", protocol.FormatLabel(p.Category),
 		"order", p.Binding, "deadline", deadline.Format(time.RFC3339)}
 	if left := deadline.Sub(n.d.Now()); left > 0 {
-		n.d.Log.Warn("takedown notice received: act before the deadline (staydown notices)", append(args, "time_left", left.Round(time.Second))...)
+		what := "takedown notice received: act before the deadline (staydown notices)"
+		if p.Blocking != nil {
+			what = "blocking order received: block before the deadline (staydown notices; the resolvers' zone is /blocklist/rpz)"
+		}
+		n.d.Log.Warn(what, append(args, "time_left", left.Round(time.Second))...)
 		return
 	}
 	n.d.Log.Info("takedown notice received, its deadline already past", args...)
