@@ -105,22 +105,26 @@ func Write(z Zone, f Format, o Options) []byte {
 		fmt.Fprintf(&b, "$TTL %d\n", ttl)
 		fmt.Fprintf(&b, "@ SOA localhost. hostmaster.localhost. %d %d %d 604800 %d\n", z.Serial, ttl, ttl, ttl)
 		b.WriteString("@ NS localhost.\n")
+		// The policy record, after the name: the same for every name.
+		var rr string
+		switch {
+		case l.Host != "":
+			rr = " CNAME " + l.Host + ".\n"
+		case l.Addr.Is4():
+			rr = " A " + l.Addr.String() + "\n"
+		case l.Addr.Is6():
+			rr = " AAAA " + l.Addr.String() + "\n"
+		default:
+			rr = " CNAME .\n" // NXDOMAIN
+		}
+		b.Grow(len(z.Domains) * (2*len(rr) + 48))
 		for _, d := range z.Domains {
-			names := []string{d.Name}
+			b.WriteString(d.Name)
+			b.WriteString(rr)
 			if d.Subdomains {
-				names = append(names, "*."+d.Name)
-			}
-			for _, n := range names {
-				switch {
-				case l.Host != "":
-					fmt.Fprintf(&b, "%s CNAME %s.\n", n, l.Host)
-				case l.Addr.Is4():
-					fmt.Fprintf(&b, "%s A %s\n", n, l.Addr)
-				case l.Addr.Is6():
-					fmt.Fprintf(&b, "%s AAAA %s\n", n, l.Addr)
-				default:
-					fmt.Fprintf(&b, "%s CNAME .\n", n) // NXDOMAIN
-				}
+				b.WriteString("*.")
+				b.WriteString(d.Name)
+				b.WriteString(rr)
 			}
 		}
 	case Hosts:
