@@ -144,7 +144,9 @@ func TestPythonDecoderNamedSignals(t *testing.T) {
 		}
 		ts := e.Body.TimestampMs
 		for _, change := range []func(n *pb.Notice){
-			func(n *pb.Notice) { n.Details, n.Signals, n.Blocking = nil, []*pb.Signal{sig("domain", "*.a.example")}, &pb.Blocking{} },
+			func(n *pb.Notice) {
+				n.Details, n.Signals, n.Blocking = nil, []*pb.Signal{sig("domain", "*.a.example")}, &pb.Blocking{}
+			},
 			func(n *pb.Notice) { n.Details, n.Blocking = nil, &pb.Blocking{StartMs: ts + 5, EndMs: ts + 10} },
 			func(n *pb.Notice) { n.Signals, n.Blocking = []*pb.Signal{sig("domain", "a.example")}, &pb.Blocking{} },
 			func(n *pb.Notice) {
@@ -153,7 +155,9 @@ func TestPythonDecoderNamedSignals(t *testing.T) {
 			func(n *pb.Notice) {
 				n.Details, n.Signals, n.Blocking = nil, []*pb.Signal{sig("domain", "a.example")}, &pb.Blocking{StartMs: ts + 5, EndMs: ts + 5}
 			},
-			func(n *pb.Notice) { n.Details, n.Signals, n.Blocking = nil, []*pb.Signal{sig("domain", "a.example")}, &pb.Blocking{EndMs: ts} },
+			func(n *pb.Notice) {
+				n.Details, n.Signals, n.Blocking = nil, []*pb.Signal{sig("domain", "a.example")}, &pb.Blocking{EndMs: ts}
+			},
 			func(n *pb.Notice) { n.Details, n.Signals, n.Blocking = nil, nil, &pb.Blocking{} },
 		} {
 			body := proto.CloneOf(e.Body)
