@@ -309,7 +309,7 @@ func initConfigText(o InitOptions) string {
 	b.WriteString("# Relative paths are relative to this directory.\n\n")
 	b.WriteString("# This node's member name: the roster lists this node under it.\n")
 	fmt.Fprintf(&b, "name = %s\n", quote(o.Name))
-	b.WriteString("# referral, platform or auditor: what the node may publish.\n")
+	b.WriteString("# referral, platform, auditor or access: what the node may publish.\n")
 	fmt.Fprintf(&b, "role = %s\n", quote(string(o.Role)))
 	b.WriteString("# The federation's name, the same on every node: entries are bound to it.\n")
 	fmt.Fprintf(&b, "federation = %s\n", quote(o.Federation))

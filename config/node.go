@@ -129,7 +129,7 @@ func ParseNode(filename string, data []byte) (*Node, error) {
 		return nil, invalid(filename, "name", "%v", err)
 	}
 
-	role, _, err := t.str("role", `role = "referral", "platform" or "auditor"`)
+	role, _, err := t.str("role", `role = "referral", "platform", "auditor" or "access"`)
 	if err != nil {
 		return nil, err
 	}

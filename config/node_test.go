@@ -134,7 +134,7 @@ func TestParseNodeErrors(t *testing.T) {
 		{"name space", withKey("name", `name = "nru demo"`), ErrInvalid, []string{"name:", `' ' at byte 4`}},
 		{"name empty", withKey("name", `name = ""`), ErrInvalid, []string{"name: want 1 to 64 characters, got 0"}},
 		{"name long", withKey("name", `name = "`+strings.Repeat("a", 65)+`"`), ErrInvalid, []string{"name: want 1 to 64 characters, got 65"}},
-		{"bad role", withKey("role", `role = "police"`), ErrInvalid, []string{`role: "police" is not a role`, `"referral", "platform" or "auditor"`}},
+		{"bad role", withKey("role", `role = "police"`), ErrInvalid, []string{`role: "police" is not a role`, `"referral", "platform", "auditor" or "access"`}},
 		{"role case", withKey("role", `role = "Referral"`), ErrInvalid, []string{`role: "Referral" is not a role`}},
 		{"federation empty", withKey("federation", `federation = ""`), ErrInvalid, []string{"federation: want 1 to 64 bytes, got 0"}},
 		{"federation long", withKey("federation", `federation = "`+strings.Repeat("é", 33)+`"`), ErrInvalid, []string{"federation: want 1 to 64 bytes, got 66"}},

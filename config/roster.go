@@ -230,7 +230,7 @@ func parseMember(file string, i int, b map[string]any) (protocol.Member, error) 
 		return m, invalid(file, t.key("name"), "%v", err)
 	}
 
-	role, _, err := t.str("role", `role = "referral", "platform" or "auditor"`)
+	role, _, err := t.str("role", `role = "referral", "platform", "auditor" or "access"`)
 	if err != nil {
 		return m, err
 	}

@@ -54,7 +54,7 @@ func checkFederation(f string) error {
 func checkRole(s string) (protocol.Role, error) {
 	r, err := protocol.ParseRole(s)
 	if err != nil {
-		return "", fmt.Errorf("%s is not a role: use \"referral\", \"platform\" or \"auditor\"", short(s))
+		return "", fmt.Errorf("%s is not a role: use \"referral\", \"platform\", \"auditor\" or \"access\"", short(s))
 	}
 	return r, nil
 }

@@ -16,7 +16,7 @@ import (
 // for a loaded 2-core CI machine running with -race.
 const deliveryBound = 20 * time.Second
 
-func randomSHA256(t *testing.T) string {
+func randomSHA256(t testing.TB) string {
 	b := make([]byte, 64)
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)

@@ -72,7 +72,7 @@ func portRange() (lo, hi int) {
 
 // takePort returns a port p such that p+o is free for every o in
 // offsets, and hands out none of p .. p+max(offsets) again.
-func takePort(t *testing.T, offsets ...int) int {
+func takePort(t testing.TB, offsets ...int) int {
 	t.Helper()
 	ports.Lock()
 	defer ports.Unlock()
@@ -99,7 +99,7 @@ func takePort(t *testing.T, offsets ...int) int {
 // freePorts hands out n distinct loopback TCP ports free right now (see
 // takePort). Another process may still take one before a node binds it;
 // the node then fails to start and says so, and the test fails loudly.
-func freePorts(t *testing.T, n int) []int {
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	out := make([]int, n)
 	for i := range out {
@@ -108,7 +108,7 @@ func freePorts(t *testing.T, n int) []int {
 	return out
 }
 
-func freePort(t *testing.T) int { return takePort(t, 0) }
+func freePort(t testing.TB) int { return takePort(t, 0) }
 
 func portFree(p int) bool {
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
@@ -122,7 +122,7 @@ func portFree(p int) bool {
 func itoa(i int) string { return fmt.Sprint(i) }
 
 // cli runs the binary and returns stdout, stderr and the exit code.
-func cli(t *testing.T, args ...string) (string, string, int) {
+func cli(t testing.TB, args ...string) (string, string, int) {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	var out, errb bytes.Buffer
@@ -138,7 +138,7 @@ func cli(t *testing.T, args ...string) (string, string, int) {
 }
 
 // mustCLI runs the binary and fails the test unless it exits 0.
-func mustCLI(t *testing.T, args ...string) string {
+func mustCLI(t testing.TB, args ...string) string {
 	t.Helper()
 	out, errs, code := cli(t, args...)
 	if code != 0 {
@@ -148,7 +148,7 @@ func mustCLI(t *testing.T, args ...string) string {
 }
 
 // waitFor polls cond every 50 ms until it holds or the bound passes.
-func waitFor(t *testing.T, bound time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, bound time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(bound)
 	for !cond() {
@@ -169,7 +169,7 @@ type node struct {
 
 func (n *node) logPath() string { return filepath.Join(n.dir, "node.log") }
 
-func (n *node) log(t *testing.T) string {
+func (n *node) log(t testing.TB) string {
 	b, err := os.ReadFile(n.logPath())
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +178,7 @@ func (n *node) log(t *testing.T) string {
 }
 
 type cluster struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	roster string
 	nodes  map[string]*node
@@ -187,7 +187,7 @@ type cluster struct {
 
 // newCluster initialises one node directory per name=role pair with the
 // CLI, building the roster from what `init` prints, as an operator would.
-func newCluster(t *testing.T, members ...string) *cluster {
+func newCluster(t testing.TB, members ...string) *cluster {
 	t.Helper()
 	c := &cluster{t: t, dir: t.TempDir(), nodes: map[string]*node{}}
 	c.roster = filepath.Join(c.dir, "roster.toml")

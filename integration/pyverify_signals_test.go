@@ -25,7 +25,8 @@ import (
 // vectors (SPEC 14), among them a retraction and a dispute that name
 // signals, and rejects as malformed exactly the retractions and disputes
 // whose named signals Go rejects (SPEC 6.2, 6.3: valid, in strictly
-// increasing index-key order, at most 1,000).
+// increasing index-key order, at most 1,000), and the domain signals Go
+// rejects (SPEC 7.7).
 func TestPythonDecoderNamedSignals(t *testing.T) {
 	t.Parallel()
 	py := requirePython(t)
@@ -86,6 +87,9 @@ func TestPythonDecoderNamedSignals(t *testing.T) {
 		}
 		return out
 	}
+	dom := func(name string, sub bool) *pb.Signal {
+		return &pb.Signal{Value: &pb.Signal_Domain{Domain: &pb.Domain{Name: name, Subdomains: sub}}}
+	}
 	url := sig("url", "https://x.example/a")
 	md5 := sig("md5", strings.Repeat("0e", 16))
 	pdq := sig("pdq", strings.Repeat("0f", 32))
@@ -105,6 +109,17 @@ func TestPythonDecoderNamedSignals(t *testing.T) {
 		{{Value: &pb.Signal_Account{Account: &pb.Account{Service: "x.example", Id: "b"}}}, {Value: &pb.Signal_Account{Account: &pb.Account{Service: "x.example", Id: "a"}}}},
 		many(1000),
 		many(1001),
+		// SPEC 7.7: the wire rule of domains, without IDNA or the
+		// public suffix list (co.uk passes on the wire).
+		protocol.SortSignals([]*pb.Signal{url, sig("domain", "example.org"), sig("domain", "*.example.org"), sig("domain", "xn--bcher-kva.example")}),
+		{dom("co.uk", true)},
+		{dom("Example.org", false)},
+		{dom("org", false)},
+		{dom("a_b.example", false)},
+		{dom("192.0.2.1", false)},
+		{dom("-a.example", false)},
+		{dom("example.org.", false)},
+		{dom("", true)},
 	} {
 		for _, e := range bodies {
 			b := proto.CloneOf(e.Body)
@@ -115,6 +130,49 @@ func TestPythonDecoderNamedSignals(t *testing.T) {
 				p.Dispute.Signals = s
 			}
 			m, err := proto.MarshalOptions{Deterministic: true}.Marshal(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			records = append(records, wrap(m, e.Signature))
+		}
+	}
+	// SPEC 6.9: blocking orders' payload rules, on the vectors' notice.
+	for _, v := range vf.Vectors {
+		b, _ := hex.DecodeString(v.SignedEntry)
+		e, err := protocol.Decode(b)
+		if err != nil || e.Body.GetNotice() == nil {
+			continue
+		}
+		ts := e.Body.TimestampMs
+		for _, change := range []func(n *pb.Notice){
+			func(n *pb.Notice) {
+				n.Details, n.Signals, n.Blocking = nil, []*pb.Signal{sig("domain", "*.a.example")}, &pb.Blocking{}
+			},
+			func(n *pb.Notice) { n.Details, n.Blocking = nil, &pb.Blocking{StartMs: ts + 5, EndMs: ts + 10} },
+			func(n *pb.Notice) { n.Signals, n.Blocking = []*pb.Signal{sig("domain", "a.example")}, &pb.Blocking{} },
+			func(n *pb.Notice) {
+				n.Details, n.Signals, n.Blocking = nil, []*pb.Signal{sig("domain", "a.example")}, &pb.Blocking{StartMs: ts + 5, EndMs: ts + 10}
+			},
+			func(n *pb.Notice) {
+				n.Details, n.Signals, n.Blocking = nil, []*pb.Signal{sig("domain", "a.example")}, &pb.Blocking{StartMs: ts + 5, EndMs: ts + 5}
+			},
+			func(n *pb.Notice) {
+				n.Details, n.Signals, n.Blocking = nil, []*pb.Signal{sig("domain", "a.example")}, &pb.Blocking{EndMs: ts}
+			},
+			func(n *pb.Notice) { n.Details, n.Signals, n.Blocking = nil, nil, &pb.Blocking{} },
+		} {
+			body := proto.CloneOf(e.Body)
+			change(body.GetNotice())
+			m, err := proto.MarshalOptions{Deterministic: true}.Marshal(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			records = append(records, wrap(m, e.Signature))
+		}
+		for _, st := range []pb.ReplyStatus{pb.ReplyStatus_REPLY_STATUS_BLOCKED, pb.ReplyStatus_REPLY_STATUS_UNBLOCKED, 9} {
+			body := proto.CloneOf(e.Body)
+			body.Payload = &pb.Entry_NoticeReply{NoticeReply: &pb.NoticeReply{Notice: e.ID[:], Status: st}}
+			m, err := proto.MarshalOptions{Deterministic: true}.Marshal(body)
 			if err != nil {
 				t.Fatal(err)
 			}

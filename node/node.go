@@ -94,6 +94,8 @@ type Node struct {
 	apiAddr net.Addr
 	opts    Options // what it was started on (options.go)
 
+	blocklistSerial blocklistSerial // the RPZ's serial (blocking.go)
+
 	// keys are the API's tokens, certs its TLS certificate (nil: plain
 	// HTTP); Reload reads both again.
 	keys  *tokens.Keeper
@@ -336,12 +338,13 @@ func (n *Node) serveHTTP() error {
 		mux.Handle(api.TAXIIPrefix, h) // TAXII 2.1, read-only (SPEC 23)
 	}
 	mux.Handle("GET /metrics", n.metricsHandler())
+	mux.HandleFunc("GET /blocklist/{format}", n.serveBlocklist) // blocking.go
 	if n.opts.Console != nil {
 		mux.Handle("/", n.opts.Console(n, n.keys))
 	} else {
 		mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 			self := n.Self()
-			fmt.Fprintf(w, "staydown node %s (%s) of federation %s\nAPI: /v1/ (bearer token), /v1/openapi.yaml\nTAXII 2.1: /taxii2/ (a read token)\nMetrics: /metrics\n",
+			fmt.Fprintf(w, "staydown node %s (%s) of federation %s\nAPI: /v1/ (bearer token), /v1/openapi.yaml\nTAXII 2.1: /taxii2/ (a read token)\nMetrics: /metrics\nBlocklist: /blocklist/rpz, /blocklist/hosts, /blocklist/domains\n",
 				self.Name, self.Role, n.cfg.Federation)
 		})
 	}

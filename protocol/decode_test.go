@@ -438,7 +438,7 @@ func TestDecodeRejectsInvalidFields(t *testing.T) {
 
 		// Notice reply.
 		{"reply status unspecified", KindNoticeReply, func(b *pb.Entry) { reply(b).Status = 0 }, []string{"notice_reply.status", "unknown status 0"}},
-		{"reply status unknown", KindNoticeReply, func(b *pb.Entry) { reply(b).Status = 7 }, []string{"notice_reply.status", "unknown status 7"}},
+		{"reply status unknown", KindNoticeReply, func(b *pb.Entry) { reply(b).Status = 9 }, []string{"notice_reply.status", "unknown status 9"}},
 		{"reply status negative", KindNoticeReply, func(b *pb.Entry) { reply(b).Status = -1 }, []string{"notice_reply.status"}},
 		{"not-executed without reason", KindNoticeReply, func(b *pb.Entry) { reply(b).Status = pb.ReplyStatus_REPLY_STATUS_NOT_EXECUTED }, []string{"notice_reply.reason", "not-executed needs a reason"}},
 		{"not-executed with unknown reason", KindNoticeReply, func(b *pb.Entry) {

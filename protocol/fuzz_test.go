@@ -49,6 +49,19 @@ func FuzzDecode(f *testing.F) {
 		}
 		f.Add(rawSignBytes(seedKey(0x01), signed))
 	}
+	// A blocking order (SPEC 6.9) and a blocked reply.
+	for _, body := range []*pb.Entry{
+		{Payload: &pb.Entry_Notice{Notice: &pb.Notice{Addressee: make([]byte, 32), Signals: []*pb.Signal{mustSignal("domain", "*.a.example")},
+			Category: mustLabel("attacker-manifesto"), LegalBasis: "b", DeadlineMs: 5, Blocking: &pb.Blocking{StartMs: 2, EndMs: 9}}}},
+		{Payload: &pb.Entry_NoticeReply{NoticeReply: &pb.NoticeReply{Notice: fakeID(1), Status: pb.ReplyStatus_REPLY_STATUS_BLOCKED}}},
+	} {
+		body.Version, body.Federation, body.Author, body.Seq, body.TimestampMs = 1, "fuzz", make([]byte, 32), 1, 1
+		signed, err := proto.MarshalOptions{Deterministic: true}.Marshal(body)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(rawSignBytes(seedKey(0x01), signed))
+	}
 	f.Add([]byte{})
 	f.Add([]byte{0x0a, 0x00, 0x12, 0x40})
 	f.Fuzz(func(t *testing.T, raw []byte) {
@@ -109,6 +122,7 @@ func FuzzParseSignal(f *testing.F) {
 		{"url", "https://Example.com:443/a?b#c"}, {"url", "http://[::1]:80"}, {"account", "Example.com:user"},
 		{"account", "a:b:c"}, {"tmk", "00"}, {"url", "https://example.com/?\xff"}, {"account", "\xff:x"},
 		{"url", "https://exa\nmple.com/"}, {"account", "a\n"}, {"account", "a:\nb"}, {"md5", strings.Repeat("\n", 32)}, {"t\nmk", "00"},
+		{"domain", "*.Bücher.example."}, {"domain", "192.0.2.1"}, {"domain", "co.uk"},
 	} {
 		f.Add(s[0], s[1])
 	}

@@ -80,13 +80,13 @@ func TestVocabularies(t *testing.T) {
 		t.Errorf("AllowCategories = %s (SPEC.md lists them: change both)", got)
 	}
 	var st, rs []string
-	for s := pb.ReplyStatus(1); s <= 6; s++ {
+	for s := pb.ReplyStatus(1); s <= 8; s++ {
 		st = append(st, ReplyStatuses[s])
 	}
 	for r := pb.NotExecutedReason(1); r <= 4; r++ {
 		rs = append(rs, NotExecutedReasons[r])
 	}
-	if got := strings.Join(st, ","); got != "received,removed,disabled,clarification-requested,not-executed,not-found" || len(ReplyStatuses) != 6 {
+	if got := strings.Join(st, ","); got != "received,removed,disabled,clarification-requested,not-executed,not-found,blocked,unblocked" || len(ReplyStatuses) != 8 {
 		t.Errorf("ReplyStatuses = %s", got)
 	}
 	if got := strings.Join(rs, ","); got != "force-majeure,manifest-error,insufficient-information,not-hosted" || len(NotExecutedReasons) != 4 {

@@ -130,7 +130,7 @@ func NoticeLifecycle(notice *Entry, updates, replies []*Entry, nowMs int64) Noti
 		case pb.ReplyStatus_REPLY_STATUS_CLARIFICATION_REQUESTED:
 			st.State = NoticeClarificationRequested
 			st.DeadlineMs = 0
-		case pb.ReplyStatus_REPLY_STATUS_REMOVED, pb.ReplyStatus_REPLY_STATUS_DISABLED,
+		case pb.ReplyStatus_REPLY_STATUS_REMOVED, pb.ReplyStatus_REPLY_STATUS_DISABLED, pb.ReplyStatus_REPLY_STATUS_BLOCKED,
 			pb.ReplyStatus_REPLY_STATUS_NOT_EXECUTED, pb.ReplyStatus_REPLY_STATUS_NOT_FOUND:
 			deadline := st.DeadlineMs
 			st.ActionMs = min(max(cmp.Or(r.ActionTimeMs, ts), issued), ts)
@@ -138,7 +138,7 @@ func NoticeLifecycle(notice *Entry, updates, replies []*Entry, nowMs int64) Noti
 			st.TimeToActionMs = st.ActionMs - issued
 			st.WithinDeadline = deadline == 0 || st.ActionMs <= deadline // 0: the clock was stopped
 			st.State = NoticeNotExecuted
-			if r.Status == pb.ReplyStatus_REPLY_STATUS_REMOVED || r.Status == pb.ReplyStatus_REPLY_STATUS_DISABLED {
+			if r.Status == pb.ReplyStatus_REPLY_STATUS_REMOVED || r.Status == pb.ReplyStatus_REPLY_STATUS_DISABLED || r.Status == pb.ReplyStatus_REPLY_STATUS_BLOCKED {
 				st.State = NoticeActioned
 			}
 		}

@@ -173,6 +173,9 @@ func CheckPayload(b *pb.Entry) error {
 		if n.DeadlineMs <= b.TimestampMs {
 			return malformed("notice.deadline_ms", "%d is not after the entry's timestamp %d", n.DeadlineMs, b.TimestampMs)
 		}
+		if err := checkBlocking(n, b.TimestampMs); err != nil {
+			return err
+		}
 		return checkSealed("notice.details", n.Details)
 	case *pb.Entry_NoticeUpdate:
 		u := p.NoticeUpdate
@@ -331,6 +334,8 @@ var ReplyStatuses = map[pb.ReplyStatus]string{
 	pb.ReplyStatus_REPLY_STATUS_CLARIFICATION_REQUESTED: "clarification-requested",
 	pb.ReplyStatus_REPLY_STATUS_NOT_EXECUTED:            "not-executed",
 	pb.ReplyStatus_REPLY_STATUS_NOT_FOUND:               "not-found",
+	pb.ReplyStatus_REPLY_STATUS_BLOCKED:                 "blocked",
+	pb.ReplyStatus_REPLY_STATUS_UNBLOCKED:               "unblocked",
 }
 
 // NotExecutedReasons maps not-executed reasons to their names.
@@ -421,4 +426,42 @@ func NamedElsewhere(named []*pb.Signal, target *pb.Entry) []*pb.Signal {
 		}
 	}
 	return out
+}
+
+// checkBlocking checks a blocking order's terms (SPEC.md 6.9): 1 to 1000
+// signals, every one a domain; no sealed details (the list a provider
+// blocks is public); start and end not negative, and an end after the
+// order starts.
+func checkBlocking(n *pb.Notice, timestampMs int64) error {
+	bl := n.Blocking
+	if bl == nil {
+		return nil
+	}
+	if len(n.Signals) == 0 {
+		return malformed("notice.signals", "a blocking order names 1 to 1000 domain signals, got none")
+	}
+	for i, s := range n.Signals {
+		if s.GetDomain() == nil {
+			return malformed(fmt.Sprintf("notice.signals[%d]", i), "a blocking order names domain signals only, got %s", TypeOf(s))
+		}
+	}
+	if n.Details != nil {
+		return malformed("notice.details", "a blocking order carries no sealed details: what a provider blocks is public")
+	}
+	if bl.StartMs < 0 {
+		return malformed("notice.blocking.start_ms", "negative")
+	}
+	if start := OrderStartMs(n, timestampMs); bl.EndMs != 0 && bl.EndMs <= start {
+		return malformed("notice.blocking.end_ms", "%d is not after the order's start %d", bl.EndMs, start)
+	}
+	return nil
+}
+
+// OrderStartMs is when a blocking order starts: its start_ms, or the
+// notice's timestamp if that is 0.
+func OrderStartMs(n *pb.Notice, timestampMs int64) int64 {
+	if s := n.GetBlocking().GetStartMs(); s != 0 {
+		return s
+	}
+	return timestampMs
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/staydown/staydown/protocol/pb"
 )
 
 // Role is a member's role in the federation.
@@ -13,15 +15,18 @@ const (
 	RoleReferral Role = "referral"
 	RolePlatform Role = "platform"
 	RoleAuditor  Role = "auditor"
+	// RoleAccess is an internet access provider: it receives blocking
+	// orders and answers them (SPEC.md 6.9).
+	RoleAccess Role = "access"
 )
 
 // ParseRole parses a role name.
 func ParseRole(s string) (Role, error) {
 	switch r := Role(s); r {
-	case RoleReferral, RolePlatform, RoleAuditor:
+	case RoleReferral, RolePlatform, RoleAuditor, RoleAccess:
 		return r, nil
 	}
-	return "", fmt.Errorf("unknown role %q; use referral, platform or auditor", s)
+	return "", fmt.Errorf("unknown role %q; use referral, platform, auditor or access", s)
 }
 
 // mayWrite is the role rule: which role may write which payload kind.
@@ -32,6 +37,7 @@ var mayWrite = map[Role]map[Kind]bool{
 	// Auditors keep their own keys and addresses, and vote if the
 	// voting rule says so (membership decides who votes, SPEC 12.3).
 	RoleAuditor: {KindAmendment: true, KindApproval: true, KindRotation: true, KindPeerUpdate: true},
+	RoleAccess:  {KindNoticeReply: true, KindAmendment: true, KindApproval: true, KindRotation: true, KindPeerUpdate: true},
 }
 
 // MayWrite reports whether role may write payloads of kind k.
@@ -152,9 +158,13 @@ func (r *Roster) Check(e *Entry) error {
 	if n := e.Body.GetNotice(); n != nil {
 		var to AuthorKey
 		copy(to[:], n.Addressee)
-		if a, ok := r.ByKey(to); !ok || a.Role != RolePlatform {
-			return fmt.Errorf("%w: notice %s is addressed to %s, which is not a platform of the roster", ErrRole, e.ID, to)
+		want := AddresseeRole(n)
+		if a, ok := r.ByKey(to); !ok || a.Role != want {
+			return fmt.Errorf("%w: notice %s is addressed to %s, which is not a %s of the roster", ErrRole, e.ID, to, want)
 		}
+	}
+	if p := e.Body.GetNoticeReply(); p != nil && !MayReply(m.Role, p.Status) {
+		return fmt.Errorf("%w: %s (%s) may not reply %s", ErrRole, m.Name, m.Role, ReplyStatuses[p.Status])
 	}
 	return nil
 }
@@ -166,4 +176,27 @@ func (r *Roster) Names() string {
 		n[i] = m.Name
 	}
 	return strings.Join(n, ", ")
+}
+
+// AddresseeRole is the role a notice's addressee must have had: access
+// for a blocking order, platform for any other notice (SPEC.md 9.1).
+func AddresseeRole(n *pb.Notice) Role {
+	if n.GetBlocking() != nil {
+		return RoleAccess
+	}
+	return RolePlatform
+}
+
+// MayReply reports whether a member of the role may write a reply with
+// this status (SPEC.md 9.1): blocked and unblocked are access providers'
+// answers to blocking orders, removed and disabled platforms' answers to
+// takedown notices; the others are anyone's who may reply.
+func MayReply(role Role, s pb.ReplyStatus) bool {
+	switch s {
+	case pb.ReplyStatus_REPLY_STATUS_BLOCKED, pb.ReplyStatus_REPLY_STATUS_UNBLOCKED:
+		return role == RoleAccess
+	case pb.ReplyStatus_REPLY_STATUS_REMOVED, pb.ReplyStatus_REPLY_STATUS_DISABLED:
+		return role == RolePlatform
+	}
+	return true
 }

@@ -203,13 +203,13 @@ func TestNewRoster(t *testing.T) {
 }
 
 func TestParseRole(t *testing.T) {
-	for _, s := range []string{"referral", "platform", "auditor"} {
+	for _, s := range []string{"referral", "platform", "auditor", "access"} {
 		if r, err := ParseRole(s); err != nil || string(r) != s {
 			t.Errorf("ParseRole(%q) = %q, %v", s, r, err)
 		}
 	}
 	for _, s := range []string{"", "Referral", "admin"} {
-		if _, err := ParseRole(s); err == nil || !strings.Contains(err.Error(), "referral, platform or auditor") {
+		if _, err := ParseRole(s); err == nil || !strings.Contains(err.Error(), "referral, platform, auditor or access") {
 			t.Errorf("ParseRole(%q): %v", s, err)
 		}
 	}

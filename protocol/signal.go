@@ -25,7 +25,7 @@ const (
 
 // SignalTypes lists the signal types the CLI and the API take, in
 // index-tag order.
-var SignalTypes = []SignalType{SignalSHA256, SignalMD5, SignalPDQ, SignalURL, SignalAccount, SignalVPDQ}
+var SignalTypes = []SignalType{SignalSHA256, SignalMD5, SignalPDQ, SignalURL, SignalAccount, SignalVPDQ, SignalDomain}
 
 // Index tags: the first byte of a signal key (see SignalKey).
 const (
@@ -47,7 +47,8 @@ const (
 // ParseSignal parses a user-supplied signal value of the given type: hex
 // for sha256, md5 and pdq; an absolute http(s) URL for url (normalised);
 // "SERVICE:ID" for account; python-threatexchange's JSON signal string for
-// vpdq (SPEC.md 7.6).
+// vpdq (SPEC.md 7.6); a domain name, "*." first for its subdomains too,
+// for domain (SPEC.md 7.7).
 func ParseSignal(typ, value string) (*pb.Signal, error) {
 	switch SignalType(typ) {
 	case SignalSHA256:
@@ -84,8 +85,14 @@ func ParseSignal(typ, value string) (*pb.Signal, error) {
 			return nil, err
 		}
 		return &pb.Signal{Value: &pb.Signal_Vpdq{Vpdq: b}}, nil
+	case SignalDomain:
+		d, err := ParseDomain(value)
+		if err != nil {
+			return nil, err
+		}
+		return &pb.Signal{Value: &pb.Signal_Domain{Domain: d}}, nil
 	default:
-		return nil, fmt.Errorf("%w: unknown signal type %q; use one of sha256, md5, pdq, url, account, vpdq", ErrSignal, typ)
+		return nil, fmt.Errorf("%w: unknown signal type %q; use one of sha256, md5, pdq, url, account, vpdq, domain", ErrSignal, typ)
 	}
 }
 
@@ -134,6 +141,8 @@ func CheckSignal(s *pb.Signal) error {
 	case *pb.Signal_Vpdq:
 		_, err := DecodeVPDQ(v.Vpdq)
 		return err
+	case *pb.Signal_Domain:
+		return CheckDomain(v.Domain)
 	case *pb.Signal_Account:
 		a := v.Account
 		switch {
@@ -166,14 +175,17 @@ func TypeOf(s *pb.Signal) SignalType {
 		return SignalAccount
 	case *pb.Signal_Vpdq:
 		return SignalVPDQ
+	case *pb.Signal_Domain:
+		return SignalDomain
 	}
 	return ""
 }
 
 // SignalKey is the signal's index key: a one-byte type tag, then the
 // digest (sha256, md5), the 32 hash bytes (pdq), the URL in v2 normal form, or
-// service, 0x00, id (account), or the SHA-256 of the canonical value (vpdq). Equal signals have equal keys. The signal
-// must have passed CheckSignal.
+// service, 0x00, id (account), the SHA-256 of the canonical value (vpdq),
+// or the name, "*." first if it covers its subdomains (domain). Equal
+// signals have equal keys. The signal must have passed CheckSignal.
 func SignalKey(s *pb.Signal) []byte {
 	switch v := s.GetValue().(type) {
 	case *pb.Signal_Multihash:
@@ -192,6 +204,8 @@ func SignalKey(s *pb.Signal) []byte {
 		return append(append(k, 0), v.Account.Id...)
 	case *pb.Signal_Vpdq:
 		return vpdqKey(v.Vpdq)
+	case *pb.Signal_Domain:
+		return domainKey(v.Domain.Name, v.Domain.Subdomains)
 	}
 	return nil
 }
@@ -219,6 +233,8 @@ func SignalValue(s *pb.Signal) (SignalType, string) {
 			return SignalVPDQ, ""
 		}
 		return SignalVPDQ, FormatVPDQ(frames)
+	case *pb.Signal_Domain:
+		return SignalDomain, FormatDomain(v.Domain)
 	}
 	return "", ""
 }

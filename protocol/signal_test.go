@@ -247,7 +247,7 @@ func TestSignalTypes(t *testing.T) {
 	for _, st := range SignalTypes {
 		got = append(got, string(st))
 	}
-	if strings.Join(got, ",") != "sha256,md5,pdq,url,account,vpdq" {
+	if strings.Join(got, ",") != "sha256,md5,pdq,url,account,vpdq,domain" {
 		t.Errorf("SignalTypes = %v", got)
 	}
 	// The index tags are the 1-based positions in SignalTypes.
@@ -264,6 +264,8 @@ func TestSignalTypes(t *testing.T) {
 			v = "example.com:u"
 		case SignalVPDQ:
 			v = `["` + strings.Repeat("a5", 32) + `,100,0.0"]`
+		case SignalDomain:
+			v = "example.org"
 		}
 		if k := SignalKey(mustSignal(string(st), v)); k[0] != byte(i+1) {
 			t.Errorf("%s: tag %d, want %d", st, k[0], i+1)

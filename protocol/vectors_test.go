@@ -203,6 +203,12 @@ var vectorSpecs = []vectorSpec{
 			Labels: []*pb.Label{mustLabel("attacker-manifesto")},
 		}}}
 	}},
+	{"a8-addition-domain", "referral-a", func(map[string][]byte) *pb.Entry {
+		return &pb.Entry{TimestampMs: vectorsT0 + 720000, Payload: &pb.Entry_Addition{Addition: &pb.Addition{
+			Signals: []*pb.Signal{mustSignal("domain", "*.Propaganda.example."), mustSignal("domain", "bücher.example")},
+			Labels:  []*pb.Label{mustLabel("attacker-manifesto")},
+		}}}
+	}},
 }
 
 type builtVector struct {

@@ -18,6 +18,7 @@ var signalTags = map[protocol.SignalType]byte{
 	protocol.SignalURL:     4,
 	protocol.SignalAccount: 5,
 	protocol.SignalVPDQ:    6,
+	protocol.SignalDomain:  7,
 }
 
 // fixedKeyLen is the signal key length of the types that have one; their

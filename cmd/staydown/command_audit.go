@@ -296,6 +296,29 @@ func (r auditResult) print(c *cli) error {
 		}
 		fmt.Fprintf(w, "  %s %s -> %s: %s, %s%s\n", n.ID, r.name(n.From), r.name(n.To), n.State, deadline, absent)
 	}
+	if len(st.Orders) > 0 {
+		fmt.Fprintf(w, "Blocking orders: %d.\n", len(st.Orders))
+		for _, o := range st.Orders {
+			end, unblocked := "until lifted", ""
+			if o.EndMs != 0 {
+				end = "to " + time.UnixMilli(o.EndMs).UTC().Format(time.RFC3339)
+				switch {
+				case o.UnblockedID.IsZero():
+					unblocked = "; not said unblocked"
+				case o.UnblockedWithin:
+					unblocked = "; unblocked in time"
+				default:
+					unblocked = "; unblocked late"
+				}
+			}
+			blocked := ""
+			if !o.ActionID.IsZero() {
+				blocked = map[bool]string{true: " in time", false: " late"}[o.WithinDeadline]
+			}
+			fmt.Fprintf(w, "  %s %s -> %s: %s from %s %s: %s%s%s\n", o.ID, r.name(o.From), r.name(o.To), strings.Join(o.Domains, ", "),
+				time.UnixMilli(o.StartMs).UTC().Format(time.RFC3339), end, o.State, blocked, unblocked)
+		}
+	}
 	if r.backfill {
 		fmt.Fprintln(w, "Note: some evidence lacks the bytes of an entry read earlier; audit an exported file for the full proof.")
 	}
@@ -362,6 +385,7 @@ type stateJSON struct {
 	Allowlisted int          `json:"allowlisted"`
 	Retracted   int          `json:"retracted"`
 	Open        []openNotice `json:"open_notices"`
+	Orders      []orderJSON  `json:"orders"`
 	// Notes: entries that say something without effect (a retraction or
 	// a dispute naming signals its target does not carry).
 	Notes []noteJSON `json:"notes"`
@@ -375,6 +399,25 @@ type noteJSON struct {
 	Seq     uint64   `json:"seq"`
 	Target  string   `json:"target"`
 	Signals []string `json:"signals"` // TYPE:VALUE
+}
+
+// orderJSON is a blocking order in the audit's state (SPEC 10.3).
+type orderJSON struct {
+	ID      string   `json:"id"`
+	From    string   `json:"from"`
+	To      string   `json:"to"`
+	Domains []string `json:"domains"`
+	State   string   `json:"state"`
+	StartMs int64    `json:"start_ms"`
+	EndMs   int64    `json:"end_ms"` // 0: no end yet
+	InForce bool     `json:"in_force"`
+	Lift    string   `json:"lift,omitempty"`
+	// ActionMs and WithinDeadline: the first action (blocked or not
+	// executed), 0 and false before.
+	ActionMs        int64 `json:"action_ms"`
+	WithinDeadline  bool  `json:"within_deadline"`
+	UnblockedMs     int64 `json:"unblocked_ms"`
+	UnblockedWithin bool  `json:"unblocked_within_deadline"`
 }
 
 type openNotice struct {
@@ -401,7 +444,16 @@ func (r auditResult) json() auditJSON {
 		AbsentLogs: append([]string{}, r.Absent...),
 		Flagged:    []string{}, Violations: []violationJSON{}, VoidMembership: []voidJSON{}, Report: r.Report,
 		State: stateJSON{Matching: r.State.Matching, Active: r.State.Active, Disputed: r.State.Disputed,
-			Allowlisted: r.State.Allowlisted, Retracted: r.State.Retracted, Open: []openNotice{}, Notes: []noteJSON{}}}
+			Allowlisted: r.State.Allowlisted, Retracted: r.State.Retracted, Open: []openNotice{}, Orders: []orderJSON{}, Notes: []noteJSON{}}}
+	for _, o := range r.State.Orders {
+		j := orderJSON{ID: o.ID.String(), From: r.name(o.From), To: r.name(o.To), Domains: o.Domains, State: string(o.State),
+			StartMs: o.StartMs, EndMs: o.EndMs, InForce: o.InForce, ActionMs: o.ActionMs, WithinDeadline: o.WithinDeadline,
+			UnblockedMs: o.UnblockedMs, UnblockedWithin: o.UnblockedWithin}
+		if !o.LiftID.IsZero() {
+			j.Lift = o.LiftID.String()
+		}
+		out.State.Orders = append(out.State.Orders, j)
+	}
 	for _, n := range r.State.Notes {
 		out.State.Notes = append(out.State.Notes, noteJSON{Kind: n.Kind, Record: n.Index, Entry: n.Entry.ID.String(), Author: r.name(n.Entry.Author),
 			Seq: n.Entry.Seq(), Target: n.Target.String(), Signals: n.Signals})

@@ -53,14 +53,14 @@ config.toml to expose it).`,
 			case o.Name == "":
 				return needFlag("name", "the member name, e.g. nru-demo")
 			case role == "":
-				return needFlag("role", "referral, platform or auditor")
+				return needFlag("role", "referral, platform, auditor or access")
 			}
 			if err := config.CheckName(o.Name); err != nil {
 				return fmt.Errorf("--name: %w", err)
 			}
 			r, err := protocol.ParseRole(role)
 			if err != nil {
-				return usagef("--role: %s is not a role: use referral, platform or auditor", short(role))
+				return usagef("--role: %s is not a role: use referral, platform, auditor or access", short(role))
 			}
 			o.Dir, o.Role = c.dir, r
 			if o.Genesis != "" {
@@ -92,7 +92,7 @@ config.toml to expose it).`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Name, "name", "", "member name: 1 to 64 of a-z, 0-9, '-', '_', '.'")
-	f.StringVar(&role, "role", "", "referral, platform or auditor")
+	f.StringVar(&role, "role", "", "referral, platform, auditor or access")
 	f.StringSliceVar(&o.Listen, "listen", []string{config.DefaultListen}, "libp2p multiaddr to listen on (repeat, or separate with commas)")
 	f.StringSliceVar(&o.Announce, "announce", nil, "multiaddr peers dial this node at, for the roster block (repeat; default: the --listen addresses)")
 	f.StringVar(&o.API, "api", config.DefaultAPI, "HOST:PORT of the HTTP API (loopback)")

@@ -121,7 +121,7 @@ func TestInitErrors(t *testing.T) {
 		{"no name", []string{"--dir", "D", "--role", "referral"}, "staydown: init: --name: required"},
 		{"no role", []string{"--dir", "D", "--name", "nru"}, "staydown: init: --role: required"},
 		{"bad name", []string{"--dir", "D", "--name", "NRU", "--role", "referral"}, `staydown: init: --name: "NRU" has 'N' at byte 1`},
-		{"bad role", []string{"--dir", "D", "--name", "nru", "--role", "admin"}, `staydown: init: --role: "admin" is not a role: use referral, platform or auditor`},
+		{"bad role", []string{"--dir", "D", "--name", "nru", "--role", "admin"}, `staydown: init: --role: "admin" is not a role: use referral, platform, auditor or access`},
 		{"bad listen", []string{"--dir", "D", "--name", "nru", "--role", "referral", "--listen", "tcp:4001"}, "listen: address 1: \"tcp:4001\" is not a multiaddr"},
 		{"every interface, not announced", []string{"--dir", "D", "--name", "nru", "--role", "referral", "--listen", "/ip4/0.0.0.0/tcp/4001"},
 			`listen: "/ip4/0.0.0.0/tcp/4001" is an unspecified address (it means every interface of this machine): peers cannot dial it, so it cannot go in the roster block; add --announce`},

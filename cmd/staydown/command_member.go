@@ -156,7 +156,7 @@ what it signs after the proposal does not count).`,
 	var roleAfter string
 	role := &cobra.Command{
 		Use:   "role --dir D NAME ROLE [--after-seq N]",
-		Short: "Give member NAME the role ROLE (referral, platform, auditor)",
+		Short: "Give member NAME the role ROLE (referral, platform, auditor, access)",
 		Long: `Give member NAME the role ROLE for its entries after --after-seq (default:
 the seq of the newest entry of its log this node holds).`,
 		Args: args("NAME and ROLE", 2, 2),
@@ -165,7 +165,7 @@ the seq of the newest entry of its log this node holds).`,
 				return err
 			}
 			if _, err := protocol.ParseRole(a[1]); err != nil {
-				return usagef("ROLE %s is not a role: use referral, platform or auditor", short(a[1]))
+				return usagef("ROLE %s is not a role: use referral, platform, auditor or access", short(a[1]))
 			}
 			seq, err := seqFlag("after-seq", roleAfter)
 			if err != nil {
@@ -223,7 +223,7 @@ platform, auditor) vote, and an amendment passes with more than
 			}
 			for _, r := range roles {
 				if _, err := protocol.ParseRole(r); err != nil {
-					return usagef("--roles: %s is not a role: use referral, platform or auditor", short(r))
+					return usagef("--roles: %s is not a role: use referral, platform, auditor or access", short(r))
 				}
 			}
 			if threshold == "" {

@@ -171,7 +171,7 @@ func TestMemberProposeErrors(t *testing.T) {
 		{"remove a bad name", []string{"remove", "--dir", "D", "Platform A"}, `staydown: member propose remove: NAME: "Platform A" has 'P' at byte 1`},
 		{"remove after a bad seq", []string{"remove", "--dir", "D", "pa", "--after-seq", "-1"}, `--after-seq "-1": want a seq, a whole number from 0`},
 		{"role without role", []string{"role", "--dir", "D", "pa"}, "missing NAME and ROLE"},
-		{"bad role", []string{"role", "--dir", "D", "pa", "admin"}, `staydown: member propose role: ROLE "admin" is not a role: use referral, platform or auditor`},
+		{"bad role", []string{"role", "--dir", "D", "pa", "admin"}, `staydown: member propose role: ROLE "admin" is not a role: use referral, platform, auditor or access`},
 		{"revoke without after-seq", []string{"revoke", "--dir", "D", "pa"}, "staydown: member propose revoke: --after-seq: required"},
 		{"revoke with a short new key", []string{"revoke", "--dir", "D", "pa", "--after-seq", "1", "--new-key", "abc"}, `--new-key "abc": want 64 hex characters (an ed25519 public key), got 3`},
 		{"revoke with a new key not hex", []string{"revoke", "--dir", "D", "pa", "--after-seq", "1", "--new-key", strings.Repeat("zz", 32)}, `--new-key "zzzz`},

@@ -15,13 +15,16 @@ func (c *cli) replyCommand() *cobra.Command {
 	var req api.ReplyRequest
 	cmd := &cobra.Command{
 		Use:   "reply --dir D NOTICE_ID --status STATUS [--reason R] [--text T] [--action-time T]",
-		Short: "Answer a takedown notice addressed to this node (platforms)",
+		Short: "Answer a takedown notice or a blocking order addressed to this node (platforms, access providers)",
 		Long: `Answer NOTICE_ID, a notice addressed to this platform, and print the reply's
 entry id. --status is one of received, removed, disabled (blocked in some
 regions), clarification-requested (stops the deadline clock until the
 referral unit clarifies), not-executed (then --reason is one of
 force-majeure, manifest-error, insufficient-information, not-hosted) or
-not-found. Several replies may follow each other (received, then removed).
+not-found. An access provider answers a blocking order with received,
+blocked (the order is in effect at its resolvers), not-executed (with a
+--reason) and, once the order was lifted or ended, unblocked. Several
+replies may follow each other (received, then removed).
 --action-time (RFC 3339) says when the content was acted on, default now.
 Replies and their --text are public.`,
 		Args: args("NOTICE_ID", 1, 1),
@@ -30,7 +33,7 @@ Replies and their --text are public.`,
 				return err
 			}
 			if req.Status == "" {
-				return needFlag("status", "received, removed, disabled, clarification-requested, not-executed or not-found")
+				return needFlag("status", "received, removed, disabled, clarification-requested, not-executed, not-found, blocked or unblocked")
 			}
 			var statuses, reasons []string
 			for _, s := range protocol.ReplyStatuses {

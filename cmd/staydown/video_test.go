@@ -333,9 +333,9 @@ func TestReportByType(t *testing.T) {
 		Figures: report.Figures{Additions: 2, Signals: 6, SignalsByType: by}}},
 		Totals: report.Totals{Figures: report.Figures{Additions: 2, Signals: 6, SignalsByType: tot}}})
 	r := staydown("report", "--dir", n.dir)
-	want := "  SIGNALS BY TYPE  SHA256  MD5  PDQ  URL  ACCOUNT  VPDQ\n" +
-		"              nru       3    2    0    0        0     1\n" +
-		"     (federation)       3    2    0    0        0     1\n"
+	want := "  SIGNALS BY TYPE  SHA256  MD5  PDQ  URL  ACCOUNT  VPDQ  DOMAIN\n" +
+		"              nru       3    2    0    0        0     1       0\n" +
+		"     (federation)       3    2    0    0        0     1       0\n"
 	if r.code != exitOK || !strings.Contains(r.stdout, want) {
 		t.Errorf("exit %d stderr %q stdout\n%s\nwant it to hold\n%s", r.code, r.stderr, r.stdout, want)
 	}

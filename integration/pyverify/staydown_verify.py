@@ -123,6 +123,11 @@ SCHEMA = {
         3: ("url", "string", False, "value"),
         4: ("account", "Account", False, "value"),
         5: ("vpdq", "bytes", False, "value"),
+        6: ("domain", "Domain", False, "value"),
+    },
+    "Domain": {
+        1: ("name", "string", False, None),
+        2: ("subdomains", "bool", False, None),
     },
     "Account": {
         1: ("service", "string", False, None),
@@ -169,6 +174,11 @@ SCHEMA = {
         5: ("binding", "bool", False, None),
         6: ("deadline_ms", "int64", False, None),
         7: ("details", "Sealed", False, None),
+        8: ("blocking", "Blocking", False, None),
+    },
+    "Blocking": {
+        1: ("start_ms", "int64", False, None),
+        2: ("end_ms", "int64", False, None),
     },
     "NoticeUpdate": {
         1: ("notice", "bytes", False, None),
@@ -396,10 +406,12 @@ def signal_key(s):
         return b"\x04" + v.encode()
     if member == "vpdq":
         return b"\x06" + hashlib.sha256(v).digest()
+    if member == "domain":
+        return b"\x07" + (b"*." if v.get("subdomains") else b"") + v.get("name", "").encode()
     return b"\x05" + v.get("service", "").encode() + b"\x00" + v.get("id", "").encode()
 
 
-SIGNAL_TYPES = ("sha256", "md5", "pdq", "url", "account", "vpdq")
+SIGNAL_TYPES = ("sha256", "md5", "pdq", "url", "account", "vpdq", "domain")
 
 
 def signal_type(s):
@@ -437,6 +449,46 @@ def check_signal(field, s):
             raise Malformed("%s: account id %r" % (field, ident))
     elif member == "vpdq":
         check_vpdq(field, v)
+    elif member == "domain":
+        check_domain(field, v.get("name", ""))
+
+
+LDH = set(b"abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+def check_domain(field, name):
+    """SPEC 7.7 on the wire: 1 to 253 bytes, at least two labels of 1 to 63
+    lower-case letters, digits and hyphens, none starting or ending with a
+    hyphen, the last not all digits. No IDNA and no public suffix list."""
+    b = name.encode("utf-8")
+    if not 1 <= len(b) <= 253:
+        raise Malformed("%s: domain %r: want 1 to 253 bytes" % (field, name))
+    labels = b.split(b".")
+    if len(labels) < 2:
+        raise Malformed("%s: domain %r: a single label" % (field, name))
+    for l in labels:
+        if not 1 <= len(l) <= 63 or any(c not in LDH for c in l) or l[:1] == b"-" or l[-1:] == b"-":
+            raise Malformed("%s: domain %r: bad label %r" % (field, name, l.decode("utf-8", "replace")))
+    if labels[-1].isdigit():
+        raise Malformed("%s: domain %r: the last label is all digits" % (field, name))
+
+
+def check_blocking(p, ts):
+    """SPEC 6.9: a blocking order names 1 to 1000 domain signals and
+    nothing else, carries no sealed details, and ends after it starts."""
+    sigs, b = p.get("signals", []), p["blocking"]
+    if not sigs:
+        raise Malformed("notice.signals: a blocking order names domain signals")
+    for i, sg in enumerate(sigs):
+        if sg["_oneof"].get("value") != "domain":
+            raise Malformed("notice.signals[%d]: a blocking order names domain signals only" % i)
+    if "details" in p:
+        raise Malformed("notice.details: a blocking order carries no sealed details")
+    start, end = b.get("start_ms", 0), b.get("end_ms", 0)
+    if start < 0:
+        raise Malformed("notice.blocking.start_ms negative")
+    if end != 0 and end <= (start or ts):
+        raise Malformed("notice.blocking.end_ms is not after the order's start")
 
 
 def check_vpdq(field, v):
@@ -475,7 +527,7 @@ def check_sealed(field, s):
 
 # Membership payload shapes, SPEC 12.2.
 
-ROLES = ("referral", "platform", "auditor")
+ROLES = ("referral", "platform", "auditor", "access")
 NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
@@ -492,7 +544,7 @@ def check_name(field, s):
 
 def check_role(field, s):
     if s not in ROLES:
-        raise Malformed("%s: %r is not referral, platform or auditor" % (field, s))
+        raise Malformed("%s: %r is not referral, platform, auditor or access" % (field, s))
 
 
 def check_key(field, k):
@@ -607,6 +659,8 @@ def check_entry(e):
         if p.get("deadline_ms", 0) <= ts:
             raise Malformed("notice.deadline_ms is not after the timestamp")
         check_sealed("notice.details", p.get("details"))
+        if "blocking" in p:
+            check_blocking(p, ts)
     elif member == "notice_update":
         if not is_id(p.get("notice", b"")):
             raise Malformed("notice_update.notice: not an id")
@@ -620,7 +674,7 @@ def check_entry(e):
         if not is_id(p.get("notice", b"")):
             raise Malformed("notice_reply.notice: not an id")
         status, reason = p.get("status", 0), p.get("reason", 0)
-        if not 1 <= status <= 6:
+        if not 1 <= status <= 8:
             raise Malformed("notice_reply.status %d" % status)
         if status == 5 and not 1 <= reason <= 4:
             raise Malformed("notice_reply.reason: not-executed needs a reason 1 to 4")
@@ -897,7 +951,7 @@ def _normalize_url(s):
 
 class Entry:
     __slots__ = ("raw", "id", "signed", "sig", "body", "author", "seq", "prev",
-                 "federation", "kind", "addressee", "payload")
+                 "federation", "kind", "addressee", "payload", "blocking", "status")
 
 
 def decode_signed_entry(raw):
@@ -929,6 +983,8 @@ def decode_signed_entry(raw):
     e.prev = body.get("prev", b"")
     e.federation = body["federation"]
     e.addressee = body["notice"].get("addressee") if kind == "notice" else None
+    e.blocking = kind == "notice" and "blocking" in body["notice"]
+    e.status = body["notice_reply"].get("status", 0) if kind == "notice-reply" else 0
     e.payload = body[body["_oneof"]["payload"]]
     return e
 
@@ -949,7 +1005,11 @@ MAY_WRITE = {
     "referral": {"addition", "retraction", "dispute", "allow", "notice", "notice-update"} | MEMBERSHIP_WRITES,
     "platform": {"addition", "retraction", "dispute", "allow", "notice-reply"} | MEMBERSHIP_WRITES,
     "auditor": set(MEMBERSHIP_WRITES),
+    "access": {"notice-reply"} | MEMBERSHIP_WRITES,
 }
+# SPEC 9.1: reply statuses only one role writes: blocked (7) and unblocked
+# (8) by access providers, removed (2) and disabled (3) by platforms.
+REPLY_ROLE = {7: "access", 8: "access", 2: "platform", 3: "platform"}
 GENESIS_CONTEXT = b"staydown/v1/genesis\n"   # SPEC 12.1
 DEFAULT_RULE = (("referral", "platform"), 50)
 OUTSIDE_SLACK = 256                        # SPEC 12.5
@@ -1437,7 +1497,7 @@ class History:
                 role = r
         return role
 
-    def judge(self, author, seq, kind, addressee):
+    def judge(self, author, seq, kind, addressee, blocking=False, status=0):
         """SPEC 12.5: (verdict, reason); verdicts "in", "unknown", "outside",
         "past", "role"."""
         ks = self.keys.get(author)
@@ -1452,11 +1512,21 @@ class History:
         role = self.role_at(m, ks, author, seq)
         if kind not in MAY_WRITE[role]:
             return "role", "%s (%s) may not write a %s" % (m.name, role, kind)
-        if kind == "notice":
+        if kind == "notice" and blocking:
+            to = self.keys.get(addressee)
+            if to is None or not self.had_role(self.members[to.member], "access"):
+                return "role", "blocking order addressed to %s, no key of a member that has been an access provider" % addressee.hex()
+        elif kind == "notice":
             to = self.keys.get(addressee)
             if to is None or not self.members[to.member].platform:
                 return "role", "notice addressed to %s, no key of a member that has been a platform" % addressee.hex()
+        if kind == "notice-reply" and REPLY_ROLE.get(status, role) != role:
+            return "role", "%s (%s) may not reply with status %d" % (m.name, role, status)
         return "in", ""
+
+    @staticmethod
+    def had_role(m, role):
+        return m.admitted_role == role or any(r == role for (_, _, _, r) in m.segs)
 
     def name_of(self, k):
         ks = self.keys.get(k)
@@ -1864,7 +1934,7 @@ class Auditor:
         kinds = {"unknown": "unknown-author", "outside": "outside", "past": "outside", "role": "role"}
         found = []
         for index, e in self.judged:
-            verdict, why = h.judge(e.author, e.seq, e.kind, e.addressee)
+            verdict, why = h.judge(e.author, e.seq, e.kind, e.addressee, e.blocking, e.status)
             if verdict == "in":
                 self.count_signals(e)
                 continue

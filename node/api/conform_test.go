@@ -199,6 +199,9 @@ func TestOpenAPIResponses(t *testing.T) {
 		{nil, "GET", "/v1/notices?id=" + target2, "", "", 404},
 		{nil, "POST", "/v1/notice-updates", "", `{"notice":"` + target + `","withdraw":true}`, 201},
 		{nil, "POST", "/v1/replies", "", `{"notice":"` + target + `","status":"not-executed","reason":"not-hosted"}`, 201},
+		{nil, "POST", "/v1/orders", "", `{"to":"all","domains":["Propaganda.example"],"subdomains":true,"basis":"LCEN art. 6-1","until":"720h"}`, 201},
+		{nil, "POST", "/v1/orders", "", `{"to":"isp","domains":["co.uk"],"basis":"LCEN art. 6-1"}`, 400},
+		{nil, "POST", "/v1/orders/lift", "", `{"order":"` + target + `"}`, 201},
 		{func(_ *testing.T, h *harness) {
 			f := report.Figures{Additions: 2, Signals: 3, DisputesWithdrawn: 1, NoticesReceived: 1, AnsweredWithinDeadline: 1, Actioned: 1,
 				MedianTimeToActionS: ptr(600.5), P90TimeToActionS: ptr(600.5)}

@@ -196,7 +196,7 @@ func TestMembershipBadRequest(t *testing.T) {
 		{"block without peer id", "POST", "/v1/proposals", block("peer_id", ""), "admit.peer_id: required"},
 		{"block with a short key", "POST", "/v1/proposals", block("author_key", "abcdef"), `admit.author_key: want 64 hex characters (an ed25519 public key), got 6: "abcdef"`},
 		{"block with a bad peer id", "POST", "/v1/proposals", block("peer_id", "QmNotAPeer"), `admit.peer_id: "QmNotAPeer" is not the libp2p peer ID of an ed25519 key`},
-		{"block with a bad role", "POST", "/v1/proposals", block("role", "ngo"), `admit.role: "ngo" is not a role: use referral, platform or auditor`},
+		{"block with a bad role", "POST", "/v1/proposals", block("role", "ngo"), `admit.role: "ngo" is not a role: use referral, platform, auditor or access`},
 		{"block with a bad name", "POST", "/v1/proposals", block("name", "P C"), `admit.name: "P C" has 'P' at byte 1`},
 		{"addrs not a list", "POST", "/v1/proposals", `{"admit":{"addrs":"/ip4/1.2.3.4/tcp/1"}}`, "admit.addrs: want an array, got a string"},
 		{"remove without member", "POST", "/v1/proposals", `{"remove":{}}`, "remove.member: required: a member name"},

@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v4"
 
 	"github.com/staydown/staydown/node/api"
+	"github.com/staydown/staydown/node/notices"
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/report"
 )
@@ -213,6 +214,10 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"ReplyRequest":        api.ReplyRequest{},
 		"NoticeList":          api.NoticeList{},
 		"NoticeView":          api.NoticeView{},
+		"BlockingView":        notices.BlockingView{},
+		"OrderRequest":        api.OrderRequest{},
+		"OrderLiftRequest":    api.OrderLiftRequest{},
+		"OrdersPublished":     api.OrdersPublished{},
 		"NoticeDetails":       api.NoticeDetails{},
 		"NoticeUpdate":        api.NoticeUpdate{},
 		"NoticeReply":         api.NoticeReply{},

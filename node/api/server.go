@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -108,6 +109,7 @@ func NewServer(b Backend, keys *tokens.Keeper, log *slog.Logger) http.Handler {
 		taxiiObjectRoute:                 {http.MethodGet: {read, s.taxiiObjects}},
 		taxiiManifestRoute:               {http.MethodGet: {read, s.taxiiManifest}},
 	}
+	maps.Copy(s.routes, orderRoutes(s)) // orders.go
 	return s
 }
 

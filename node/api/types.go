@@ -146,6 +146,9 @@ type Attestation struct {
 	// compares with the query; absent when it carries the same value
 	// exactly and no frame was of quality enough to compare.
 	Video *VideoMatch `json:"video,omitempty"`
+	// Via (domain and url queries only): the stored domain signal that
+	// covers the query's domain or URL host, when it is not the query.
+	Via string `json:"via,omitempty"`
 	// FrameTimes (frame hits only): the timestamps, in seconds, of the
 	// query's frames near the stored image.
 	FrameTimes []float64 `json:"frame_times,omitempty"`
@@ -442,6 +445,7 @@ func newMatchResult(sig *pb.Signal, found Found, roster *protocol.Roster) MatchR
 		for j, ignored := range f.Ignored {
 			a.Reasons[j].Ignored = ignored
 		}
+		a.Via = f.Via
 		if isPDQ {
 			d := f.Distance
 			a.Hash, a.Distance, a.Transform = hex.EncodeToString(f.Hash[:]), &d, f.Transform

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -206,12 +207,49 @@ func (m *Matching) Match(queries []Query) ([]Found, error) {
 	return out, nil
 }
 
-// lookupExact answers a query for an exact signal.
+// lookupExact answers a query for an exact signal. A domain is also
+// matched by the domain signals that cover it, and a URL by those that
+// cover its host (SPEC.md 7.7).
 func (m *Matching) lookupExact(q Query) (Found, error) {
-	if k := protocol.SignalKey(q.Signal); m.exact.has(k) {
-		return m.lookup(k)
+	k := protocol.SignalKey(q.Signal)
+	var host string
+	switch v := q.Signal.GetValue().(type) {
+	case *pb.Signal_Domain:
+		host = v.Domain.Name
+	case *pb.Signal_Url:
+		host, _ = protocol.URLHostDomain(v.Url)
 	}
-	return Found{Verdict: VerdictNone}, nil
+	if host == "" {
+		if m.exact.has(k) {
+			return m.lookup(k)
+		}
+		return Found{Verdict: VerdictNone}, nil
+	}
+	var out Found
+	if m.exact.has(k) {
+		f, err := m.lookup(k)
+		if err != nil {
+			return Found{}, err
+		}
+		out.Attestations = append(out.Attestations, f.Attestations...)
+	}
+	for _, dk := range protocol.DomainMatchKeys(host) {
+		if bytes.Equal(dk, k) || !m.exact.has(dk) {
+			continue
+		}
+		f, err := m.lookup(dk)
+		if err != nil {
+			return Found{}, err
+		}
+		via := protocol.FormatSignal(&pb.Signal{Value: &pb.Signal_Domain{Domain: &pb.Domain{
+			Name: strings.TrimPrefix(string(dk[1:]), protocol.SubdomainPrefix), Subdomains: bytes.HasPrefix(dk[1:], []byte(protocol.SubdomainPrefix))}}})
+		for _, a := range f.Attestations {
+			a.Via = via
+			out.Attestations = append(out.Attestations, a)
+		}
+	}
+	out.Verdict = m.verdict(out.Attestations)
+	return out, nil
 }
 
 // lookup returns what the store says of the signal with key k, with the

@@ -83,6 +83,10 @@ type FoundAttestation struct {
 	// FrameTimesMs are, for a frame hit (Found.FrameHits), the timestamps
 	// in ms of the query's frames within the threshold of Hash.
 	FrameTimesMs []uint32
+	// Via is, for a domain or url query, the stored domain signal
+	// (TYPE:VALUE) that covers the query's domain or host, when that is
+	// not the query itself: "domain:*.example.org" for www.example.org.
+	Via string
 	// Ignored, when not nil, is one flag per Reasons: an allow entry or
 	// a dispute by a member the node's policy does not trust for the
 	// attestation's labels, which the verdict ignores (shown so that a

@@ -217,7 +217,7 @@ func (n *Notices) UpdateNotice(ctx context.Context, req UpdateRequest) (*protoco
 // ReplyNotice answers a notice addressed to this node.
 func (n *Notices) ReplyNotice(ctx context.Context, req ReplyRequest) (*protocol.Entry, error) {
 	if !protocol.MayWrite(n.d.Self().Role, protocol.KindNoticeReply) {
-		return nil, fmt.Errorf("%w: a %s may not reply to notices; only platforms do", kind.ErrForbidden, n.d.Self().Role)
+		return nil, fmt.Errorf("%w: a %s may not reply to notices; only platforms and access providers do", kind.ErrForbidden, n.d.Self().Role)
 	}
 	t, err := n.notice("notice", req.Notice)
 	if err != nil {
@@ -228,6 +228,12 @@ func (n *Notices) ReplyNotice(ctx context.Context, req ReplyRequest) (*protocol.
 	}
 	r := &pb.NoticeReply{Notice: t.Notice.ID[:], Text: req.Text}
 	if r.Status, err = parseReplyStatus(req.Status); err != nil {
+		return nil, err
+	}
+	if !protocol.MayReply(n.d.Self().Role, r.Status) {
+		return nil, invalid("status", "a %s may not reply %s", n.d.Self().Role, req.Status)
+	}
+	if err := n.checkReplyKind(t, r.Status); err != nil {
 		return nil, err
 	}
 	switch {
@@ -294,7 +300,11 @@ func (n *Notices) received(e *protocol.Entry, p *pb.Notice) {
 	args := []any{"id", e.ID, "from", n.d.Roster().NameOf(e.Author), "category", protocol.FormatLabel(p.Category),
 		"order", p.Binding, "deadline", deadline.Format(time.RFC3339)}
 	if left := deadline.Sub(n.d.Now()); left > 0 {
-		n.d.Log.Warn("takedown notice received: act before the deadline (staydown notices)", append(args, "time_left", left.Round(time.Second))...)
+		what := "takedown notice received: act before the deadline (staydown notices)"
+		if p.Blocking != nil {
+			what = "blocking order received: block before the deadline (staydown notices; the resolvers' zone is /blocklist/rpz)"
+		}
+		n.d.Log.Warn(what, append(args, "time_left", left.Round(time.Second))...)
 		return
 	}
 	n.d.Log.Info("takedown notice received, its deadline already past", args...)
@@ -306,7 +316,7 @@ func (n *Notices) received(e *protocol.Entry, p *pb.Notice) {
 func (n *Notices) ListNotices(ctx context.Context, q Query) ([]View, error) {
 	box := q.Box
 	if box == "" {
-		box = map[protocol.Role]string{protocol.RolePlatform: "in", protocol.RoleReferral: "out"}[n.d.Self().Role]
+		box = map[protocol.Role]string{protocol.RolePlatform: "in", protocol.RoleAccess: "in", protocol.RoleReferral: "out"}[n.d.Self().Role]
 		if box == "" {
 			box = "all"
 		}
@@ -439,6 +449,21 @@ func (n *Notices) noticeView(t store.NoticeThread, atMs int64) (View, protocol.N
 	}
 	for _, s := range p.Signals {
 		v.Signals = append(v.Signals, protocol.FormatSignal(s))
+	}
+	if p.Blocking != nil {
+		o := protocol.OrderLifecycle(t.Notice, t.Updates, t.Replies, atMs)
+		b := &BlockingView{Start: apiTime(o.StartMs), InForce: o.InForce(atMs)}
+		if o.EndMs != 0 {
+			b.End = apiTime(o.EndMs)
+		}
+		if !o.LiftID.IsZero() {
+			b.Lift = o.LiftID.String()
+		}
+		if !o.UnblockedID.IsZero() {
+			within := o.UnblockedWithin
+			b.Unblocked, b.UnblockedWithin = apiTime(o.UnblockedMs), &within
+		}
+		v.Blocking = b
 	}
 	for _, e := range t.Updates {
 		u := e.Body.GetNoticeUpdate()

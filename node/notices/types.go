@@ -34,7 +34,7 @@ type UpdateRequest struct {
 // ReplyRequest is the body of POST /v1/replies.
 type ReplyRequest struct {
 	Notice string `json:"notice"` // id, hex
-	Status string `json:"status"` // received | removed | disabled | clarification-requested | not-executed | not-found
+	Status string `json:"status"` // received | removed | disabled | clarification-requested | not-executed | not-found | blocked | unblocked
 	Reason string `json:"reason,omitempty"`
 	Text   string `json:"text,omitempty"` // public
 	// ActionTime: when the content was acted on, RFC 3339; default the
@@ -87,6 +87,23 @@ type View struct {
 	Details *Details     `json:"details"`
 	Updates []UpdateView `json:"updates"`
 	Replies []ReplyView  `json:"replies"`
+	// Blocking is set for a blocking order (SPEC 6.9): when it binds and
+	// whether its addressee unblocked in time once it ended.
+	Blocking *BlockingView `json:"blocking,omitempty"`
+}
+
+// BlockingView is a blocking order's terms and their state at the time
+// asked about.
+type BlockingView struct {
+	Start   string `json:"start"`
+	End     string `json:"end,omitempty"` // end_ms or the lift, whichever first; "" while neither
+	InForce bool   `json:"in_force"`
+	Lift    string `json:"lift,omitempty"` // id of the issuer's update that lifted it
+	// Unblocked: the addressee's claim of when it unblocked, after the
+	// end; UnblockedWithin: no later than the end plus the order's
+	// allowance (null before).
+	Unblocked       string `json:"unblocked,omitempty"`
+	UnblockedWithin *bool  `json:"unblocked_within_deadline"`
 }
 
 // Details are the sealed URLs and text, opened.

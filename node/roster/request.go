@@ -122,7 +122,7 @@ func checkMember(field, name string) error {
 func checkRole(field, role string) (protocol.Role, error) {
 	r, err := protocol.ParseRole(role)
 	if err != nil {
-		return "", invalid(field, "%q is not a role: use referral, platform or auditor", role)
+		return "", invalid(field, "%q is not a role: use referral, platform, auditor or access", role)
 	}
 	return r, nil
 }

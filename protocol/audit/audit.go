@@ -28,6 +28,7 @@ import (
 	"github.com/staydown/staydown/protocol"
 	"github.com/staydown/staydown/protocol/export"
 	"github.com/staydown/staydown/protocol/membership"
+	"github.com/staydown/staydown/protocol/pb"
 	"github.com/staydown/staydown/protocol/report"
 )
 
@@ -243,8 +244,13 @@ type Auditor struct {
 	// What judging entries against the membership at the end needs: a
 	// byte per entry (runs), the addressee of each notice (by record
 	// index), and the membership entries whose log held up to them.
-	runs          []entryRun
-	addressees    map[uint64]protocol.AuthorKey
+	runs       []entryRun
+	addressees map[uint64]protocol.AuthorKey
+	// orders are the records that are blocking orders, replyStatus the
+	// statuses of the replies only one role may write (SPEC 9.1): what
+	// membership judges them by besides their kind.
+	orders        map[uint64]bool
+	replyStatus   map[uint64]pb.ReplyStatus
 	memberEntries []memberEntry
 	// Set by settle: the membership, what it finds, and the findings
 	// that await the bytes of their entry (by record index).

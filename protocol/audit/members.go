@@ -228,6 +228,19 @@ func (a *Auditor) noteEntry(rec export.Record, e *protocol.Entry) {
 			a.addressees = map[uint64]protocol.AuthorKey{}
 		}
 		a.addressees[rec.Index] = protocol.AuthorKey(n.Addressee)
+		if n.Blocking != nil {
+			if a.orders == nil {
+				a.orders = map[uint64]bool{}
+			}
+			a.orders[rec.Index] = true
+		}
+	}
+	if r := e.Body.GetNoticeReply(); r != nil && protocol.MayReply(protocol.RoleAccess, r.Status) != protocol.MayReply(protocol.RolePlatform, r.Status) {
+		// Membership judges these replies by their status (SPEC 9.1).
+		if a.replyStatus == nil {
+			a.replyStatus = map[uint64]pb.ReplyStatus{}
+		}
+		a.replyStatus[rec.Index] = r.Status
 	}
 }
 
@@ -251,18 +264,28 @@ func (a *Auditor) settle() {
 	}
 	h := membership.Compute(a.genesis, es)
 	a.history = h
-	var notice pb.Entry
-	noticeBody := &pb.Notice{}
+	var notice, reply pb.Entry
+	noticeBody, replyBody := &pb.Notice{}, &pb.NoticeReply{}
 	notice.Payload = &pb.Entry_Notice{Notice: noticeBody}
+	reply.Payload = &pb.Entry_NoticeReply{NoticeReply: replyBody}
 	for _, r := range a.runs {
 		author := a.authors[r.author]
 		for i, code := range r.kinds {
 			seq, index := r.firstSeq+uint64(i), r.firstRec+uint64(i)
 			body := shells[code]
-			if kindCodes[code] == protocol.KindNotice {
+			switch kindCodes[code] {
+			case protocol.KindNotice:
 				to := a.addressees[index]
-				noticeBody.Addressee = to[:]
+				noticeBody.Addressee, noticeBody.Blocking = to[:], nil
+				if a.orders[index] {
+					noticeBody.Blocking = &pb.Blocking{}
+				}
 				body = &notice
+			case protocol.KindNoticeReply:
+				if st, ok := a.replyStatus[index]; ok {
+					replyBody.Status = st
+					body = &reply
+				}
 			}
 			verdict, why := h.Judge(author, seq, body)
 			if verdict == membership.In {

@@ -26,9 +26,25 @@ type State struct {
 	// acknowledged, clarification-requested, overdue), soonest deadline
 	// first.
 	Open []OpenNotice
+	// Orders are every blocking order (SPEC 6.9) with its lifecycle
+	// recomputed at the audit's time (10.3), by addressee, then start,
+	// then id: which orders were in force when, and whether each access
+	// provider said it blocked and unblocked in time.
+	Orders []Order
 	// Notes are entries that say something without effect: signed
 	// statements, not violations. In file order.
 	Notes []Note
+}
+
+// Order is a blocking order and its status (SPEC 10.3).
+type Order struct {
+	ID       protocol.ID
+	From, To protocol.AuthorKey
+	Domains  []string // user form, e.g. *.example.org
+	protocol.OrderStatus
+	// InForce: at the audit's time. Which orders were in force on
+	// another day is StartMs and EndMs's to say.
+	InForce bool
 }
 
 // NoteNamedElsewhere: a retraction or a dispute names signals its target
@@ -355,6 +371,15 @@ func (s *stateBuilder) finish(nowMs int64, authors []protocol.AuthorKey, m repli
 		// addressee's replies.
 		lc := protocol.NoticeLifecycle(n, s.updates[n.ID], s.replies[n.ID], nowMs)
 		p := n.Body.GetNotice()
+		if p.Blocking != nil {
+			o := Order{ID: n.ID, From: n.Author, To: protocol.AuthorKey(p.Addressee),
+				OrderStatus: protocol.OrderLifecycle(n, s.updates[n.ID], s.replies[n.ID], nowMs)}
+			o.InForce = o.OrderStatus.InForce(nowMs)
+			for _, sig := range p.Signals {
+				o.Domains = append(o.Domains, protocol.FormatDomain(sig.GetDomain()))
+			}
+			st.Orders = append(st.Orders, o)
+		}
 		switch lc.State {
 		case protocol.NoticeActioned:
 			withdrawn := slices.ContainsFunc(s.updates[n.ID], func(u *protocol.Entry) bool {
@@ -384,6 +409,9 @@ func (s *stateBuilder) finish(nowMs int64, authors []protocol.AuthorKey, m repli
 			st.Matching++
 		}
 	}
+	slices.SortFunc(st.Orders, func(a, b Order) int {
+		return cmp.Or(slices.Compare(a.To[:], b.To[:]), cmp.Compare(a.StartMs, b.StartMs), slices.Compare(a.ID[:], b.ID[:]))
+	})
 	slices.SortFunc(st.Open, func(a, b OpenNotice) int {
 		if (a.DeadlineMs == 0) != (b.DeadlineMs == 0) {
 			if a.DeadlineMs == 0 {

@@ -28,8 +28,9 @@ const (
 	// Past: the entry is more than OutsideSlack past the end of its key.
 	// It is not stored.
 	Past
-	// Role: the author's role at that seq may not write the entry, or a
-	// notice is not addressed to a platform. The entry is void.
+	// Role: the author's role at that seq may not write the entry (or
+	// the reply's status), or a notice is not addressed to a platform (a
+	// blocking order to an access provider). The entry is void.
 	Role
 )
 
@@ -71,11 +72,32 @@ func (h *History) Judge(author protocol.AuthorKey, seq uint64, body *pb.Entry) (
 		var to protocol.AuthorKey
 		copy(to[:], n.Addressee)
 		a, ok := s.keys[to]
-		if !ok || !s.members[a.Member].platform {
+		if n.Blocking != nil {
+			if !ok || !s.members[a.Member].hadRole(protocol.RoleAccess) {
+				return Role, "blocking order addressed to " + to.String() + ", which is not an access provider's key"
+			}
+		} else if !ok || !s.members[a.Member].platform {
 			return Role, "notice addressed to " + to.String() + ", which is not a platform's key"
 		}
 	}
+	if r := body.GetNoticeReply(); r != nil && !protocol.MayReply(role, r.Status) {
+		return Role, m.name + " (" + string(role) + ") may not reply " + protocol.ReplyStatuses[r.Status]
+	}
 	return In, ""
+}
+
+// hadRole reports whether the member has had the role in some roster
+// version: admitted with it or given it by an amendment.
+func (m *member) hadRole(role protocol.Role) bool {
+	if m.admittedRole == role {
+		return true
+	}
+	for _, sg := range m.segs {
+		if sg.role == role {
+			return true
+		}
+	}
+	return false
 }
 
 // roleAt is the member's role for entry seq of key (SPEC 12.3): the role
@@ -129,7 +151,8 @@ func (h *History) Fingerprint() []byte {
 // Judge may say something else of one of its entries than old did, in
 // the direction that takes effect away: a key's end that moved, a role
 // that changed. (Verdicts only turn from void to in through a member
-// gaining the platform role; a store finds those among its void entries.)
+// gaining the platform or access role; a store finds those among its void
+// entries.)
 // A nil old stands for judging every entry in (a store derived without a
 // membership: one of schema 4, or seeded by a tool): a log is affected
 // unless its key is a member's, it ends within the key's end, its role

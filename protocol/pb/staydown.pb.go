@@ -35,6 +35,8 @@ const (
 	ReplyStatus_REPLY_STATUS_CLARIFICATION_REQUESTED ReplyStatus = 4
 	ReplyStatus_REPLY_STATUS_NOT_EXECUTED            ReplyStatus = 5
 	ReplyStatus_REPLY_STATUS_NOT_FOUND               ReplyStatus = 6
+	ReplyStatus_REPLY_STATUS_BLOCKED                 ReplyStatus = 7 // blocking orders only (SPEC.md 6.9)
+	ReplyStatus_REPLY_STATUS_UNBLOCKED               ReplyStatus = 8 // blocking orders only, after the order ended
 )
 
 // Enum value maps for ReplyStatus.
@@ -47,6 +49,8 @@ var (
 		4: "REPLY_STATUS_CLARIFICATION_REQUESTED",
 		5: "REPLY_STATUS_NOT_EXECUTED",
 		6: "REPLY_STATUS_NOT_FOUND",
+		7: "REPLY_STATUS_BLOCKED",
+		8: "REPLY_STATUS_UNBLOCKED",
 	}
 	ReplyStatus_value = map[string]int32{
 		"REPLY_STATUS_UNSPECIFIED":             0,
@@ -56,6 +60,8 @@ var (
 		"REPLY_STATUS_CLARIFICATION_REQUESTED": 4,
 		"REPLY_STATUS_NOT_EXECUTED":            5,
 		"REPLY_STATUS_NOT_FOUND":               6,
+		"REPLY_STATUS_BLOCKED":                 7,
+		"REPLY_STATUS_UNBLOCKED":               8,
 	}
 )
 
@@ -484,6 +490,7 @@ type Signal struct {
 	//	*Signal_Url
 	//	*Signal_Account
 	//	*Signal_Vpdq
+	//	*Signal_Domain
 	Value         isSignal_Value `protobuf_oneof:"value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -571,6 +578,15 @@ func (x *Signal) GetVpdq() []byte {
 	return nil
 }
 
+func (x *Signal) GetDomain() *Domain {
+	if x != nil {
+		if x, ok := x.Value.(*Signal_Domain); ok {
+			return x.Domain
+		}
+	}
+	return nil
+}
+
 type isSignal_Value interface {
 	isSignal_Value()
 }
@@ -595,6 +611,10 @@ type Signal_Vpdq struct {
 	Vpdq []byte `protobuf:"bytes,5,opt,name=vpdq,proto3,oneof"` // video PDQ frames, SPEC.md 7.6: 37 bytes per frame
 }
 
+type Signal_Domain struct {
+	Domain *Domain `protobuf:"bytes,6,opt,name=domain,proto3,oneof"` // a site, SPEC.md 7.7
+}
+
 func (*Signal_Multihash) isSignal_Value() {}
 
 func (*Signal_Pdq) isSignal_Value() {}
@@ -604,6 +624,62 @@ func (*Signal_Url) isSignal_Value() {}
 func (*Signal_Account) isSignal_Value() {}
 
 func (*Signal_Vpdq) isSignal_Value() {}
+
+func (*Signal_Domain) isSignal_Value() {}
+
+// Domain is a host name, and with subdomains every name under it too
+// (SPEC.md 7.7).
+type Domain struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`              // A-labels, lower case, no trailing dot
+	Subdomains    bool                   `protobuf:"varint,2,opt,name=subdomains,proto3" json:"subdomains,omitempty"` // true: the name and every name under it
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Domain) Reset() {
+	*x = Domain{}
+	mi := &file_protocol_pb_staydown_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Domain) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Domain) ProtoMessage() {}
+
+func (x *Domain) ProtoReflect() protoreflect.Message {
+	mi := &file_protocol_pb_staydown_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Domain.ProtoReflect.Descriptor instead.
+func (*Domain) Descriptor() ([]byte, []int) {
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Domain) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Domain) GetSubdomains() bool {
+	if x != nil {
+		return x.Subdomains
+	}
+	return false
+}
 
 type Account struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -615,7 +691,7 @@ type Account struct {
 
 func (x *Account) Reset() {
 	*x = Account{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[3]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -627,7 +703,7 @@ func (x *Account) String() string {
 func (*Account) ProtoMessage() {}
 
 func (x *Account) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[3]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -640,7 +716,7 @@ func (x *Account) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Account.ProtoReflect.Descriptor instead.
 func (*Account) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{3}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Account) GetService() string {
@@ -668,7 +744,7 @@ type Label struct {
 
 func (x *Label) Reset() {
 	*x = Label{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[4]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -680,7 +756,7 @@ func (x *Label) String() string {
 func (*Label) ProtoMessage() {}
 
 func (x *Label) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[4]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -693,7 +769,7 @@ func (x *Label) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Label.ProtoReflect.Descriptor instead.
 func (*Label) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{4}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Label) GetSlug() string {
@@ -722,7 +798,7 @@ type Addition struct {
 
 func (x *Addition) Reset() {
 	*x = Addition{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[5]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -734,7 +810,7 @@ func (x *Addition) String() string {
 func (*Addition) ProtoMessage() {}
 
 func (x *Addition) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[5]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -747,7 +823,7 @@ func (x *Addition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Addition.ProtoReflect.Descriptor instead.
 func (*Addition) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{5}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Addition) GetSignals() []*Signal {
@@ -786,7 +862,7 @@ type Retraction struct {
 
 func (x *Retraction) Reset() {
 	*x = Retraction{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[6]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -798,7 +874,7 @@ func (x *Retraction) String() string {
 func (*Retraction) ProtoMessage() {}
 
 func (x *Retraction) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[6]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -811,7 +887,7 @@ func (x *Retraction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Retraction.ProtoReflect.Descriptor instead.
 func (*Retraction) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{6}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Retraction) GetTarget() []byte {
@@ -849,7 +925,7 @@ type Dispute struct {
 
 func (x *Dispute) Reset() {
 	*x = Dispute{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[7]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +937,7 @@ func (x *Dispute) String() string {
 func (*Dispute) ProtoMessage() {}
 
 func (x *Dispute) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[7]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +950,7 @@ func (x *Dispute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dispute.ProtoReflect.Descriptor instead.
 func (*Dispute) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{7}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Dispute) GetTarget() []byte {
@@ -911,7 +987,7 @@ type Allow struct {
 
 func (x *Allow) Reset() {
 	*x = Allow{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[8]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -923,7 +999,7 @@ func (x *Allow) String() string {
 func (*Allow) ProtoMessage() {}
 
 func (x *Allow) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[8]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -936,7 +1012,7 @@ func (x *Allow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Allow.ProtoReflect.Descriptor instead.
 func (*Allow) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{8}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Allow) GetSignals() []*Signal {
@@ -974,7 +1050,7 @@ type Sealed struct {
 
 func (x *Sealed) Reset() {
 	*x = Sealed{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[9]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -986,7 +1062,7 @@ func (x *Sealed) String() string {
 func (*Sealed) ProtoMessage() {}
 
 func (x *Sealed) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[9]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -999,7 +1075,7 @@ func (x *Sealed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sealed.ProtoReflect.Descriptor instead.
 func (*Sealed) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{9}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Sealed) GetRecipients() []*Recipient {
@@ -1033,7 +1109,7 @@ type Recipient struct {
 
 func (x *Recipient) Reset() {
 	*x = Recipient{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[10]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1045,7 +1121,7 @@ func (x *Recipient) String() string {
 func (*Recipient) ProtoMessage() {}
 
 func (x *Recipient) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[10]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1058,7 +1134,7 @@ func (x *Recipient) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Recipient.ProtoReflect.Descriptor instead.
 func (*Recipient) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{10}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Recipient) GetMember() []byte {
@@ -1086,7 +1162,7 @@ type NoticeDetails struct {
 
 func (x *NoticeDetails) Reset() {
 	*x = NoticeDetails{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[11]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1098,7 +1174,7 @@ func (x *NoticeDetails) String() string {
 func (*NoticeDetails) ProtoMessage() {}
 
 func (x *NoticeDetails) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[11]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1111,7 +1187,7 @@ func (x *NoticeDetails) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoticeDetails.ProtoReflect.Descriptor instead.
 func (*NoticeDetails) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{11}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *NoticeDetails) GetUrls() []string {
@@ -1131,20 +1207,21 @@ func (x *NoticeDetails) GetText() string {
 // Notice: a takedown notice from a referral unit to one platform.
 type Notice struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Addressee     []byte                 `protobuf:"bytes,1,opt,name=addressee,proto3" json:"addressee,omitempty"` // author key of a platform in the roster
+	Addressee     []byte                 `protobuf:"bytes,1,opt,name=addressee,proto3" json:"addressee,omitempty"` // author key of a platform (an access provider for a blocking order)
 	Signals       []*Signal              `protobuf:"bytes,2,rep,name=signals,proto3" json:"signals,omitempty"`     // public targets
 	Category      *Label                 `protobuf:"bytes,3,opt,name=category,proto3" json:"category,omitempty"`
 	LegalBasis    string                 `protobuf:"bytes,4,opt,name=legal_basis,json=legalBasis,proto3" json:"legal_basis,omitempty"`
 	Binding       bool                   `protobuf:"varint,5,opt,name=binding,proto3" json:"binding,omitempty"`                         // a removal order (true) or a voluntary referral
 	DeadlineMs    int64                  `protobuf:"varint,6,opt,name=deadline_ms,json=deadlineMs,proto3" json:"deadline_ms,omitempty"` // Unix ms
 	Details       *Sealed                `protobuf:"bytes,7,opt,name=details,proto3" json:"details,omitempty"`                          // URLs and free text, sealed
+	Blocking      *Blocking              `protobuf:"bytes,8,opt,name=blocking,proto3" json:"blocking,omitempty"`                        // set: a blocking order to an access provider (SPEC.md 6.9)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Notice) Reset() {
 	*x = Notice{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[12]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1156,7 +1233,7 @@ func (x *Notice) String() string {
 func (*Notice) ProtoMessage() {}
 
 func (x *Notice) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[12]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1169,7 +1246,7 @@ func (x *Notice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Notice.ProtoReflect.Descriptor instead.
 func (*Notice) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{12}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Notice) GetAddressee() []byte {
@@ -1221,6 +1298,68 @@ func (x *Notice) GetDetails() *Sealed {
 	return nil
 }
 
+func (x *Notice) GetBlocking() *Blocking {
+	if x != nil {
+		return x.Blocking
+	}
+	return nil
+}
+
+// Blocking makes a notice a blocking order: its signals are domains that
+// the addressee, an access provider, blocks at its resolvers from start
+// to end (SPEC.md 6.9).
+type Blocking struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StartMs       int64                  `protobuf:"varint,1,opt,name=start_ms,json=startMs,proto3" json:"start_ms,omitempty"` // Unix ms; 0: from the notice's timestamp
+	EndMs         int64                  `protobuf:"varint,2,opt,name=end_ms,json=endMs,proto3" json:"end_ms,omitempty"`       // Unix ms; 0: until lifted
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Blocking) Reset() {
+	*x = Blocking{}
+	mi := &file_protocol_pb_staydown_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Blocking) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Blocking) ProtoMessage() {}
+
+func (x *Blocking) ProtoReflect() protoreflect.Message {
+	mi := &file_protocol_pb_staydown_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Blocking.ProtoReflect.Descriptor instead.
+func (*Blocking) Descriptor() ([]byte, []int) {
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *Blocking) GetStartMs() int64 {
+	if x != nil {
+		return x.StartMs
+	}
+	return 0
+}
+
+func (x *Blocking) GetEndMs() int64 {
+	if x != nil {
+		return x.EndMs
+	}
+	return 0
+}
+
 // NoticeUpdate clarifies or withdraws the author's own notice.
 type NoticeUpdate struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1234,7 +1373,7 @@ type NoticeUpdate struct {
 
 func (x *NoticeUpdate) Reset() {
 	*x = NoticeUpdate{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[13]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1246,7 +1385,7 @@ func (x *NoticeUpdate) String() string {
 func (*NoticeUpdate) ProtoMessage() {}
 
 func (x *NoticeUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[13]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1259,7 +1398,7 @@ func (x *NoticeUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoticeUpdate.ProtoReflect.Descriptor instead.
 func (*NoticeUpdate) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{13}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *NoticeUpdate) GetNotice() []byte {
@@ -1304,7 +1443,7 @@ type NoticeReply struct {
 
 func (x *NoticeReply) Reset() {
 	*x = NoticeReply{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[14]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1316,7 +1455,7 @@ func (x *NoticeReply) String() string {
 func (*NoticeReply) ProtoMessage() {}
 
 func (x *NoticeReply) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[14]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1329,7 +1468,7 @@ func (x *NoticeReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoticeReply.ProtoReflect.Descriptor instead.
 func (*NoticeReply) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{14}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *NoticeReply) GetNotice() []byte {
@@ -1382,7 +1521,7 @@ type MemberBlock struct {
 
 func (x *MemberBlock) Reset() {
 	*x = MemberBlock{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[15]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1394,7 +1533,7 @@ func (x *MemberBlock) String() string {
 func (*MemberBlock) ProtoMessage() {}
 
 func (x *MemberBlock) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[15]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1407,7 +1546,7 @@ func (x *MemberBlock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberBlock.ProtoReflect.Descriptor instead.
 func (*MemberBlock) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{15}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *MemberBlock) GetName() string {
@@ -1457,7 +1596,7 @@ type VotingRule struct {
 
 func (x *VotingRule) Reset() {
 	*x = VotingRule{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[16]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1469,7 +1608,7 @@ func (x *VotingRule) String() string {
 func (*VotingRule) ProtoMessage() {}
 
 func (x *VotingRule) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[16]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1482,7 +1621,7 @@ func (x *VotingRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VotingRule.ProtoReflect.Descriptor instead.
 func (*VotingRule) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{16}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *VotingRule) GetRoles() []string {
@@ -1512,7 +1651,7 @@ type Genesis struct {
 
 func (x *Genesis) Reset() {
 	*x = Genesis{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[17]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1524,7 +1663,7 @@ func (x *Genesis) String() string {
 func (*Genesis) ProtoMessage() {}
 
 func (x *Genesis) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[17]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1537,7 +1676,7 @@ func (x *Genesis) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Genesis.ProtoReflect.Descriptor instead.
 func (*Genesis) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{17}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Genesis) GetFederation() string {
@@ -1580,7 +1719,7 @@ type Amendment struct {
 
 func (x *Amendment) Reset() {
 	*x = Amendment{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[18]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1592,7 +1731,7 @@ func (x *Amendment) String() string {
 func (*Amendment) ProtoMessage() {}
 
 func (x *Amendment) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[18]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1605,7 +1744,7 @@ func (x *Amendment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Amendment.ProtoReflect.Descriptor instead.
 func (*Amendment) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{18}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Amendment) GetBase() uint64 {
@@ -1714,7 +1853,7 @@ type Removal struct {
 
 func (x *Removal) Reset() {
 	*x = Removal{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[19]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1726,7 +1865,7 @@ func (x *Removal) String() string {
 func (*Removal) ProtoMessage() {}
 
 func (x *Removal) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[19]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1739,7 +1878,7 @@ func (x *Removal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Removal.ProtoReflect.Descriptor instead.
 func (*Removal) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{19}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Removal) GetMember() string {
@@ -1777,7 +1916,7 @@ type RoleChange struct {
 
 func (x *RoleChange) Reset() {
 	*x = RoleChange{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[20]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1789,7 +1928,7 @@ func (x *RoleChange) String() string {
 func (*RoleChange) ProtoMessage() {}
 
 func (x *RoleChange) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[20]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1802,7 +1941,7 @@ func (x *RoleChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoleChange.ProtoReflect.Descriptor instead.
 func (*RoleChange) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{20}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RoleChange) GetMember() string {
@@ -1847,7 +1986,7 @@ type Revocation struct {
 
 func (x *Revocation) Reset() {
 	*x = Revocation{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[21]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1859,7 +1998,7 @@ func (x *Revocation) String() string {
 func (*Revocation) ProtoMessage() {}
 
 func (x *Revocation) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[21]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1872,7 +2011,7 @@ func (x *Revocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Revocation.ProtoReflect.Descriptor instead.
 func (*Revocation) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{21}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Revocation) GetMember() string {
@@ -1914,7 +2053,7 @@ type Approval struct {
 
 func (x *Approval) Reset() {
 	*x = Approval{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[22]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1926,7 +2065,7 @@ func (x *Approval) String() string {
 func (*Approval) ProtoMessage() {}
 
 func (x *Approval) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[22]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1939,7 +2078,7 @@ func (x *Approval) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Approval.ProtoReflect.Descriptor instead.
 func (*Approval) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{22}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Approval) GetProposal() []byte {
@@ -1967,7 +2106,7 @@ type Rotation struct {
 
 func (x *Rotation) Reset() {
 	*x = Rotation{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[23]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1979,7 +2118,7 @@ func (x *Rotation) String() string {
 func (*Rotation) ProtoMessage() {}
 
 func (x *Rotation) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[23]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1992,7 +2131,7 @@ func (x *Rotation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rotation.ProtoReflect.Descriptor instead.
 func (*Rotation) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{23}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Rotation) GetNewKey() []byte {
@@ -2013,7 +2152,7 @@ type PeerUpdate struct {
 
 func (x *PeerUpdate) Reset() {
 	*x = PeerUpdate{}
-	mi := &file_protocol_pb_staydown_proto_msgTypes[24]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2025,7 +2164,7 @@ func (x *PeerUpdate) String() string {
 func (*PeerUpdate) ProtoMessage() {}
 
 func (x *PeerUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_staydown_proto_msgTypes[24]
+	mi := &file_protocol_pb_staydown_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2038,7 +2177,7 @@ func (x *PeerUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerUpdate.ProtoReflect.Descriptor instead.
 func (*PeerUpdate) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{24}
+	return file_protocol_pb_staydown_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PeerUpdate) GetPeerId() string {
@@ -2087,14 +2226,20 @@ const file_protocol_pb_staydown_proto_rawDesc = "" +
 	"\brotation\x18\x13 \x01(\v2\x15.staydown.v1.RotationH\x00R\brotation\x12:\n" +
 	"\vpeer_update\x18\x14 \x01(\v2\x17.staydown.v1.PeerUpdateH\x00R\n" +
 	"peerUpdateB\t\n" +
-	"\apayload\"\xa1\x01\n" +
+	"\apayload\"\xd0\x01\n" +
 	"\x06Signal\x12\x1e\n" +
 	"\tmultihash\x18\x01 \x01(\fH\x00R\tmultihash\x12\x12\n" +
 	"\x03pdq\x18\x02 \x01(\fH\x00R\x03pdq\x12\x12\n" +
 	"\x03url\x18\x03 \x01(\tH\x00R\x03url\x120\n" +
 	"\aaccount\x18\x04 \x01(\v2\x14.staydown.v1.AccountH\x00R\aaccount\x12\x14\n" +
-	"\x04vpdq\x18\x05 \x01(\fH\x00R\x04vpdqB\a\n" +
-	"\x05value\"3\n" +
+	"\x04vpdq\x18\x05 \x01(\fH\x00R\x04vpdq\x12-\n" +
+	"\x06domain\x18\x06 \x01(\v2\x13.staydown.v1.DomainH\x00R\x06domainB\a\n" +
+	"\x05value\"<\n" +
+	"\x06Domain\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1e\n" +
+	"\n" +
+	"subdomains\x18\x02 \x01(\bR\n" +
+	"subdomains\"3\n" +
 	"\aAccount\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\"/\n" +
@@ -2132,7 +2277,7 @@ const file_protocol_pb_staydown_proto_rawDesc = "" +
 	"sealed_key\x18\x02 \x01(\fR\tsealedKey\"7\n" +
 	"\rNoticeDetails\x12\x12\n" +
 	"\x04urls\x18\x01 \x03(\tR\x04urls\x12\x12\n" +
-	"\x04text\x18\x02 \x01(\tR\x04text\"\x90\x02\n" +
+	"\x04text\x18\x02 \x01(\tR\x04text\"\xc3\x02\n" +
 	"\x06Notice\x12\x1c\n" +
 	"\taddressee\x18\x01 \x01(\fR\taddressee\x12-\n" +
 	"\asignals\x18\x02 \x03(\v2\x13.staydown.v1.SignalR\asignals\x12.\n" +
@@ -2142,7 +2287,11 @@ const file_protocol_pb_staydown_proto_rawDesc = "" +
 	"\abinding\x18\x05 \x01(\bR\abinding\x12\x1f\n" +
 	"\vdeadline_ms\x18\x06 \x01(\x03R\n" +
 	"deadlineMs\x12-\n" +
-	"\adetails\x18\a \x01(\v2\x13.staydown.v1.SealedR\adetails\"\x92\x01\n" +
+	"\adetails\x18\a \x01(\v2\x13.staydown.v1.SealedR\adetails\x121\n" +
+	"\bblocking\x18\b \x01(\v2\x15.staydown.v1.BlockingR\bblocking\"<\n" +
+	"\bBlocking\x12\x19\n" +
+	"\bstart_ms\x18\x01 \x01(\x03R\astartMs\x12\x15\n" +
+	"\x06end_ms\x18\x02 \x01(\x03R\x05endMs\"\x92\x01\n" +
 	"\fNoticeUpdate\x12\x16\n" +
 	"\x06notice\x18\x01 \x01(\fR\x06notice\x12\x1a\n" +
 	"\bwithdraw\x18\x02 \x01(\bR\bwithdraw\x12\x1f\n" +
@@ -2204,7 +2353,7 @@ const file_protocol_pb_staydown_proto_rawDesc = "" +
 	"\n" +
 	"PeerUpdate\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x14\n" +
-	"\x05addrs\x18\x02 \x03(\tR\x05addrs*\xe0\x01\n" +
+	"\x05addrs\x18\x02 \x03(\tR\x05addrs*\x96\x02\n" +
 	"\vReplyStatus\x12\x1c\n" +
 	"\x18REPLY_STATUS_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15REPLY_STATUS_RECEIVED\x10\x01\x12\x18\n" +
@@ -2212,7 +2361,9 @@ const file_protocol_pb_staydown_proto_rawDesc = "" +
 	"\x15REPLY_STATUS_DISABLED\x10\x03\x12(\n" +
 	"$REPLY_STATUS_CLARIFICATION_REQUESTED\x10\x04\x12\x1d\n" +
 	"\x19REPLY_STATUS_NOT_EXECUTED\x10\x05\x12\x1a\n" +
-	"\x16REPLY_STATUS_NOT_FOUND\x10\x06*\xdd\x01\n" +
+	"\x16REPLY_STATUS_NOT_FOUND\x10\x06\x12\x18\n" +
+	"\x14REPLY_STATUS_BLOCKED\x10\a\x12\x1a\n" +
+	"\x16REPLY_STATUS_UNBLOCKED\x10\b*\xdd\x01\n" +
 	"\x11NotExecutedReason\x12#\n" +
 	"\x1fNOT_EXECUTED_REASON_UNSPECIFIED\x10\x00\x12%\n" +
 	"!NOT_EXECUTED_REASON_FORCE_MAJEURE\x10\x01\x12&\n" +
@@ -2233,73 +2384,77 @@ func file_protocol_pb_staydown_proto_rawDescGZIP() []byte {
 }
 
 var file_protocol_pb_staydown_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_protocol_pb_staydown_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_protocol_pb_staydown_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_protocol_pb_staydown_proto_goTypes = []any{
 	(ReplyStatus)(0),       // 0: staydown.v1.ReplyStatus
 	(NotExecutedReason)(0), // 1: staydown.v1.NotExecutedReason
 	(*SignedEntry)(nil),    // 2: staydown.v1.SignedEntry
 	(*Entry)(nil),          // 3: staydown.v1.Entry
 	(*Signal)(nil),         // 4: staydown.v1.Signal
-	(*Account)(nil),        // 5: staydown.v1.Account
-	(*Label)(nil),          // 6: staydown.v1.Label
-	(*Addition)(nil),       // 7: staydown.v1.Addition
-	(*Retraction)(nil),     // 8: staydown.v1.Retraction
-	(*Dispute)(nil),        // 9: staydown.v1.Dispute
-	(*Allow)(nil),          // 10: staydown.v1.Allow
-	(*Sealed)(nil),         // 11: staydown.v1.Sealed
-	(*Recipient)(nil),      // 12: staydown.v1.Recipient
-	(*NoticeDetails)(nil),  // 13: staydown.v1.NoticeDetails
-	(*Notice)(nil),         // 14: staydown.v1.Notice
-	(*NoticeUpdate)(nil),   // 15: staydown.v1.NoticeUpdate
-	(*NoticeReply)(nil),    // 16: staydown.v1.NoticeReply
-	(*MemberBlock)(nil),    // 17: staydown.v1.MemberBlock
-	(*VotingRule)(nil),     // 18: staydown.v1.VotingRule
-	(*Genesis)(nil),        // 19: staydown.v1.Genesis
-	(*Amendment)(nil),      // 20: staydown.v1.Amendment
-	(*Removal)(nil),        // 21: staydown.v1.Removal
-	(*RoleChange)(nil),     // 22: staydown.v1.RoleChange
-	(*Revocation)(nil),     // 23: staydown.v1.Revocation
-	(*Approval)(nil),       // 24: staydown.v1.Approval
-	(*Rotation)(nil),       // 25: staydown.v1.Rotation
-	(*PeerUpdate)(nil),     // 26: staydown.v1.PeerUpdate
+	(*Domain)(nil),         // 5: staydown.v1.Domain
+	(*Account)(nil),        // 6: staydown.v1.Account
+	(*Label)(nil),          // 7: staydown.v1.Label
+	(*Addition)(nil),       // 8: staydown.v1.Addition
+	(*Retraction)(nil),     // 9: staydown.v1.Retraction
+	(*Dispute)(nil),        // 10: staydown.v1.Dispute
+	(*Allow)(nil),          // 11: staydown.v1.Allow
+	(*Sealed)(nil),         // 12: staydown.v1.Sealed
+	(*Recipient)(nil),      // 13: staydown.v1.Recipient
+	(*NoticeDetails)(nil),  // 14: staydown.v1.NoticeDetails
+	(*Notice)(nil),         // 15: staydown.v1.Notice
+	(*Blocking)(nil),       // 16: staydown.v1.Blocking
+	(*NoticeUpdate)(nil),   // 17: staydown.v1.NoticeUpdate
+	(*NoticeReply)(nil),    // 18: staydown.v1.NoticeReply
+	(*MemberBlock)(nil),    // 19: staydown.v1.MemberBlock
+	(*VotingRule)(nil),     // 20: staydown.v1.VotingRule
+	(*Genesis)(nil),        // 21: staydown.v1.Genesis
+	(*Amendment)(nil),      // 22: staydown.v1.Amendment
+	(*Removal)(nil),        // 23: staydown.v1.Removal
+	(*RoleChange)(nil),     // 24: staydown.v1.RoleChange
+	(*Revocation)(nil),     // 25: staydown.v1.Revocation
+	(*Approval)(nil),       // 26: staydown.v1.Approval
+	(*Rotation)(nil),       // 27: staydown.v1.Rotation
+	(*PeerUpdate)(nil),     // 28: staydown.v1.PeerUpdate
 }
 var file_protocol_pb_staydown_proto_depIdxs = []int32{
-	7,  // 0: staydown.v1.Entry.addition:type_name -> staydown.v1.Addition
-	8,  // 1: staydown.v1.Entry.retraction:type_name -> staydown.v1.Retraction
-	9,  // 2: staydown.v1.Entry.dispute:type_name -> staydown.v1.Dispute
-	10, // 3: staydown.v1.Entry.allow:type_name -> staydown.v1.Allow
-	14, // 4: staydown.v1.Entry.notice:type_name -> staydown.v1.Notice
-	15, // 5: staydown.v1.Entry.notice_update:type_name -> staydown.v1.NoticeUpdate
-	16, // 6: staydown.v1.Entry.notice_reply:type_name -> staydown.v1.NoticeReply
-	20, // 7: staydown.v1.Entry.amendment:type_name -> staydown.v1.Amendment
-	24, // 8: staydown.v1.Entry.approval:type_name -> staydown.v1.Approval
-	25, // 9: staydown.v1.Entry.rotation:type_name -> staydown.v1.Rotation
-	26, // 10: staydown.v1.Entry.peer_update:type_name -> staydown.v1.PeerUpdate
-	5,  // 11: staydown.v1.Signal.account:type_name -> staydown.v1.Account
-	4,  // 12: staydown.v1.Addition.signals:type_name -> staydown.v1.Signal
-	6,  // 13: staydown.v1.Addition.labels:type_name -> staydown.v1.Label
-	4,  // 14: staydown.v1.Retraction.signals:type_name -> staydown.v1.Signal
-	4,  // 15: staydown.v1.Dispute.signals:type_name -> staydown.v1.Signal
-	4,  // 16: staydown.v1.Allow.signals:type_name -> staydown.v1.Signal
-	12, // 17: staydown.v1.Sealed.recipients:type_name -> staydown.v1.Recipient
-	4,  // 18: staydown.v1.Notice.signals:type_name -> staydown.v1.Signal
-	6,  // 19: staydown.v1.Notice.category:type_name -> staydown.v1.Label
-	11, // 20: staydown.v1.Notice.details:type_name -> staydown.v1.Sealed
-	11, // 21: staydown.v1.NoticeUpdate.details:type_name -> staydown.v1.Sealed
-	0,  // 22: staydown.v1.NoticeReply.status:type_name -> staydown.v1.ReplyStatus
-	1,  // 23: staydown.v1.NoticeReply.reason:type_name -> staydown.v1.NotExecutedReason
-	17, // 24: staydown.v1.Genesis.members:type_name -> staydown.v1.MemberBlock
-	18, // 25: staydown.v1.Genesis.rule:type_name -> staydown.v1.VotingRule
-	17, // 26: staydown.v1.Amendment.admit:type_name -> staydown.v1.MemberBlock
-	21, // 27: staydown.v1.Amendment.remove:type_name -> staydown.v1.Removal
-	22, // 28: staydown.v1.Amendment.role:type_name -> staydown.v1.RoleChange
-	23, // 29: staydown.v1.Amendment.revoke:type_name -> staydown.v1.Revocation
-	18, // 30: staydown.v1.Amendment.rule:type_name -> staydown.v1.VotingRule
-	31, // [31:31] is the sub-list for method output_type
-	31, // [31:31] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	8,  // 0: staydown.v1.Entry.addition:type_name -> staydown.v1.Addition
+	9,  // 1: staydown.v1.Entry.retraction:type_name -> staydown.v1.Retraction
+	10, // 2: staydown.v1.Entry.dispute:type_name -> staydown.v1.Dispute
+	11, // 3: staydown.v1.Entry.allow:type_name -> staydown.v1.Allow
+	15, // 4: staydown.v1.Entry.notice:type_name -> staydown.v1.Notice
+	17, // 5: staydown.v1.Entry.notice_update:type_name -> staydown.v1.NoticeUpdate
+	18, // 6: staydown.v1.Entry.notice_reply:type_name -> staydown.v1.NoticeReply
+	22, // 7: staydown.v1.Entry.amendment:type_name -> staydown.v1.Amendment
+	26, // 8: staydown.v1.Entry.approval:type_name -> staydown.v1.Approval
+	27, // 9: staydown.v1.Entry.rotation:type_name -> staydown.v1.Rotation
+	28, // 10: staydown.v1.Entry.peer_update:type_name -> staydown.v1.PeerUpdate
+	6,  // 11: staydown.v1.Signal.account:type_name -> staydown.v1.Account
+	5,  // 12: staydown.v1.Signal.domain:type_name -> staydown.v1.Domain
+	4,  // 13: staydown.v1.Addition.signals:type_name -> staydown.v1.Signal
+	7,  // 14: staydown.v1.Addition.labels:type_name -> staydown.v1.Label
+	4,  // 15: staydown.v1.Retraction.signals:type_name -> staydown.v1.Signal
+	4,  // 16: staydown.v1.Dispute.signals:type_name -> staydown.v1.Signal
+	4,  // 17: staydown.v1.Allow.signals:type_name -> staydown.v1.Signal
+	13, // 18: staydown.v1.Sealed.recipients:type_name -> staydown.v1.Recipient
+	4,  // 19: staydown.v1.Notice.signals:type_name -> staydown.v1.Signal
+	7,  // 20: staydown.v1.Notice.category:type_name -> staydown.v1.Label
+	12, // 21: staydown.v1.Notice.details:type_name -> staydown.v1.Sealed
+	16, // 22: staydown.v1.Notice.blocking:type_name -> staydown.v1.Blocking
+	12, // 23: staydown.v1.NoticeUpdate.details:type_name -> staydown.v1.Sealed
+	0,  // 24: staydown.v1.NoticeReply.status:type_name -> staydown.v1.ReplyStatus
+	1,  // 25: staydown.v1.NoticeReply.reason:type_name -> staydown.v1.NotExecutedReason
+	19, // 26: staydown.v1.Genesis.members:type_name -> staydown.v1.MemberBlock
+	20, // 27: staydown.v1.Genesis.rule:type_name -> staydown.v1.VotingRule
+	19, // 28: staydown.v1.Amendment.admit:type_name -> staydown.v1.MemberBlock
+	23, // 29: staydown.v1.Amendment.remove:type_name -> staydown.v1.Removal
+	24, // 30: staydown.v1.Amendment.role:type_name -> staydown.v1.RoleChange
+	25, // 31: staydown.v1.Amendment.revoke:type_name -> staydown.v1.Revocation
+	20, // 32: staydown.v1.Amendment.rule:type_name -> staydown.v1.VotingRule
+	33, // [33:33] is the sub-list for method output_type
+	33, // [33:33] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_protocol_pb_staydown_proto_init() }
@@ -2326,8 +2481,9 @@ func file_protocol_pb_staydown_proto_init() {
 		(*Signal_Url)(nil),
 		(*Signal_Account)(nil),
 		(*Signal_Vpdq)(nil),
+		(*Signal_Domain)(nil),
 	}
-	file_protocol_pb_staydown_proto_msgTypes[18].OneofWrappers = []any{
+	file_protocol_pb_staydown_proto_msgTypes[20].OneofWrappers = []any{
 		(*Amendment_Admit)(nil),
 		(*Amendment_Remove)(nil),
 		(*Amendment_Role)(nil),
@@ -2340,7 +2496,7 @@ func file_protocol_pb_staydown_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_protocol_pb_staydown_proto_rawDesc), len(file_protocol_pb_staydown_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   25,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -276,7 +276,8 @@ type ref struct {
 	// notice.
 	target protocol.ID
 	kind   uint8
-	// withdraw is the update's.
+	// withdraw is the update's; for a notice, that it is a blocking
+	// order (SPEC 6.9), which membership judges by its addressee's role.
 	withdraw bool
 	// status is the reply's.
 	status pb.ReplyStatus
@@ -454,7 +455,7 @@ func (b *Builder) record(e *protocol.Entry) rec {
 			b.addKeys(p.Dispute.Signals)
 		}
 	case *pb.Entry_Notice:
-		r.kind, x.ms = kNotice, p.Notice.DeadlineMs
+		r.kind, x.ms, x.withdraw = kNotice, p.Notice.DeadlineMs, p.Notice.Blocking != nil
 		copy(x.to[:], p.Notice.Addressee)
 	case *pb.Entry_NoticeUpdate:
 		u := p.NoticeUpdate
@@ -686,7 +687,14 @@ type judge struct {
 	notice  pb.Notice                  // the shell of a notice, reused
 	shell   pb.Entry
 	wrapper pb.Entry_Notice
+	// reply is the shell of a reply, reused: membership judges a reply
+	// by its status (SPEC 9.1).
+	reply      pb.NoticeReply
+	replyShell pb.Entry
 }
+
+// blockingShell marks the notice shell as a blocking order.
+var blockingShell = &pb.Blocking{}
 
 func newJudge(roster *protocol.Roster, members replica.Members) *judge {
 	j := &judge{members: members, index: map[protocol.AuthorKey]int{}}
@@ -701,6 +709,7 @@ func newJudge(roster *protocol.Roster, members replica.Members) *judge {
 	}
 	j.wrapper.Notice = &j.notice
 	j.shell.Payload = &j.wrapper
+	j.replyShell.Payload = &pb.Entry_NoticeReply{NoticeReply: &j.reply}
 	return j
 }
 
@@ -708,9 +717,16 @@ func newJudge(roster *protocol.Roster, members replica.Members) *judge {
 // left out.
 func (j *judge) verdict(log *authorLog, r *rec, refs []ref) (in, void bool) {
 	body := shells[r.kind]
-	if r.kind == kNotice {
-		j.notice.Addressee = refs[r.aux].to[:]
+	switch r.kind {
+	case kNotice:
+		j.notice.Addressee, j.notice.Blocking = refs[r.aux].to[:], nil
+		if refs[r.aux].withdraw {
+			j.notice.Blocking = blockingShell
+		}
 		body = &j.shell
+	case kNoticeReply:
+		j.reply.Status = refs[r.aux].status
+		body = &j.replyShell
 	}
 	switch v, _ := j.members.Judge(log.author, r.seq, body); v {
 	case membership.In:
@@ -735,9 +751,12 @@ func (m rosterMembers) Judge(author protocol.AuthorKey, _ uint64, body *pb.Entry
 	if n := body.GetNotice(); n != nil {
 		var to protocol.AuthorKey
 		copy(to[:], n.Addressee)
-		if p, ok := m.r.ByKey(to); !ok || p.Role != protocol.RolePlatform {
-			return membership.Role, "notice addressed to " + to.String() + ", which is not a platform of the roster"
+		if p, ok := m.r.ByKey(to); !ok || p.Role != protocol.AddresseeRole(n) {
+			return membership.Role, "notice addressed to " + to.String() + ", which is not a " + string(protocol.AddresseeRole(n)) + " of the roster"
 		}
+	}
+	if r := body.GetNoticeReply(); r != nil && !protocol.MayReply(a.Role, r.Status) {
+		return membership.Role, a.Name + " (" + string(a.Role) + ") may not reply " + protocol.ReplyStatuses[r.Status]
 	}
 	return membership.In, ""
 }

@@ -780,6 +780,8 @@ func typedSignal(tag string, i, n int) *pb.Signal {
 		value = "video.example:" + h[:12]
 	case protocol.SignalVPDQ:
 		value = `["` + h + `,90,0.0", "` + strings.Repeat("0", 64) + `,80,1.5"]`
+	case protocol.SignalDomain:
+		value = "*." + h[:12] + ".example"
 	default:
 		panic("typedSignal: no value for type " + string(t))
 	}
@@ -824,11 +826,11 @@ func TestReportSignalsByType(t *testing.T) {
 	}
 	got := b.Report(t0+hour, 0)
 	want := map[string]SignalCounts{
-		// 8 round robin from sha256: two each of sha256 and md5, one of
-		// the rest; then one vpdq.
-		"ru-a":         {"sha256": 2, "md5": 2, "pdq": 1, "url": 1, "account": 1, "vpdq": 2},
-		"pf-c":         {"sha256": 0, "md5": 0, "pdq": 1, "url": 1, "account": 0, "vpdq": 0},
-		"(federation)": {"sha256": 2, "md5": 2, "pdq": 2, "url": 2, "account": 1, "vpdq": 2},
+		// 8 round robin from sha256 over the 7 types: two of sha256, one
+		// of the rest; then one vpdq.
+		"ru-a":         {"sha256": 2, "md5": 1, "pdq": 1, "url": 1, "account": 1, "vpdq": 2, "domain": 1},
+		"pf-c":         {"sha256": 0, "md5": 0, "pdq": 1, "url": 1, "account": 0, "vpdq": 0, "domain": 0},
+		"(federation)": {"sha256": 2, "md5": 1, "pdq": 2, "url": 2, "account": 1, "vpdq": 2, "domain": 1},
 	}
 	gotBy := map[string]SignalCounts{"(federation)": got.Totals.SignalsByType}
 	for _, m := range got.Members {
@@ -841,12 +843,12 @@ func TestReportSignalsByType(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(j), `"signals_by_type":{"account":1,"md5":2,"pdq":2,"sha256":2,"url":2,"vpdq":2}`) {
+	if !strings.Contains(string(j), `"signals_by_type":{"account":1,"domain":1,"md5":1,"pdq":2,"sha256":2,"url":2,"vpdq":2}`) {
 		t.Errorf("JSON %s", j)
 	}
 	// A report put together by hand, without the map, still lists every
 	// type (the API's schema requires the object).
-	if j, err := json.Marshal(Figures{}); err != nil || !strings.Contains(string(j), `"signals_by_type":{"account":0,"md5":0,"pdq":0,"sha256":0,"url":0,"vpdq":0}`) {
+	if j, err := json.Marshal(Figures{}); err != nil || !strings.Contains(string(j), `"signals_by_type":{"account":0,"domain":0,"md5":0,"pdq":0,"sha256":0,"url":0,"vpdq":0}`) {
 		t.Errorf("empty figures: %v %s", err, j)
 	}
 	ref := newRef(roster, nil)

@@ -116,3 +116,28 @@ func (b *Backend) Events(ctx context.Context, after uint64, send func(api.Event)
 	<-ctx.Done()
 	return ctx.Err()
 }
+
+// IssueOrder records the request and publishes a stand-in entry per
+// addressee ("all" counts as two).
+func (b *Backend) IssueOrder(ctx context.Context, req notices.OrderRequest) ([]*protocol.Entry, error) {
+	b.record(req)
+	n := 1
+	if req.To == notices.ToAll {
+		n = 2
+	}
+	var out []*protocol.Entry
+	for range n {
+		e, err := b.standIn(ctx)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// LiftOrder is IssueNotice for lifts.
+func (b *Backend) LiftOrder(ctx context.Context, id string) (*protocol.Entry, error) {
+	b.record(api.OrderLiftRequest{Order: id})
+	return b.standIn(ctx)
+}
