@@ -81,7 +81,7 @@ func TestVideoAcrossFederation(t *testing.T) {
 	if code, errs := runJSON(t, &goRes, binary, "audit", export, "--genesis", c.roster, "--json"); code != 0 || !goRes.OK || goRes.Entries != 3 {
 		t.Fatalf("audit: exit %d, ok %v, %d entries: %s", code, goRes.OK, goRes.Entries, errs)
 	}
-	want := map[string]int{"sha256": 1, "md5": 1, "pdq": 0, "url": 1, "account": 1, "vpdq": 1}
+	want := map[string]int{"sha256": 1, "md5": 1, "pdq": 0, "url": 1, "account": 1, "vpdq": 1, "domain": 0}
 	if got := goRes.Report.Totals.SignalsByType; !reflect.DeepEqual(got, want) || goRes.Report.Totals.Signals != 5 {
 		t.Errorf("audit's report: signals %d by type %v, want 5: %v", goRes.Report.Totals.Signals, got, want)
 	}

@@ -133,7 +133,7 @@ func Start(ctx context.Context, cfg *config.Node, log *slog.Logger) (*Node, erro
 }
 
 // StartWith is Start on the host, timers and API that opts give.
-func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Options) (n *Node, err error) {
+func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Options) (_ *Node, err error) {
 	id, err := loadIdentity(cfg)
 	if err != nil {
 		return nil, err
@@ -165,15 +165,17 @@ func StartWith(ctx context.Context, cfg *config.Node, log *slog.Logger, opts Opt
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	me := protocol.Member{Name: cfg.Name, Role: cfg.Role, AuthorKey: protocol.AuthorKeyOf(author), PeerID: peerID.String()}
-	n = &Node{cfg: cfg, log: log, me: me, author: author,
+	n := &Node{cfg: cfg, log: log, me: me, author: author,
 		metrics: newMetrics(), cancel: cancel, runCtx: runCtx, opts: opts, startedMs: cfg.Now().UnixMilli()}
 	n.keys, n.certs = keys, certs
-	// A failed start releases what it took. (Not through the named result:
-	// `return nil, err` has set it to nil by the time this runs.)
-	partial := n
+	// A failed start releases what it took. n is not a named result: the
+	// loops started below capture it, and a failed start's `return nil,
+	// err` would set a named result to nil while they may still read it
+	// (a data race, then a nil dereference, seen when the API's port was
+	// taken).
 	defer func() {
 		if err != nil {
-			partial.Close()
+			n.Close()
 		}
 	}()
 	if n.store, err = store.Open(cfg.StorePath); err != nil {

@@ -131,7 +131,8 @@ func waitUntil(t *testing.T, bound time.Duration, what string, cond func() bool)
 	}
 }
 
-// freeAPIAddr asks the kernel for a free loopback port for the HTTP API.
+// freeAPIAddr asks the kernel for a free loopback port for the HTTP API
+// (the configuration wants a port number, not 0).
 func freeAPIAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -159,6 +160,30 @@ func TestStartFailsCleanlyOnBusyPort(t *testing.T) {
 	}
 	// The store was closed: it opens again at once.
 	n, err := StartWith(context.Background(), f.cfgs["a"], testLogger(t, "a"), withAPI(testLogger(t, "a")))
+	if err != nil {
+		t.Fatalf("second start: %v", err)
+	}
+	n.Close()
+}
+
+// A node that cannot bind its API's port fails to start with an error
+// naming the address, after its loops had started: they end, and nothing
+// reads the Node after StartWith returned nil (a data race and a nil
+// dereference in CI, when another test had taken the port).
+func TestStartFailsCleanlyOnBusyAPIPort(t *testing.T) {
+	f := newFederation(t, "a=platform")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := *f.cfgs["a"]
+	cfg.API = ln.Addr().String()
+	n, err := StartWith(context.Background(), &cfg, testLogger(t, "a"), withAPI(testLogger(t, "a")))
+	if n != nil || err == nil || !strings.Contains(err.Error(), "api: listen on "+cfg.API) {
+		t.Fatalf("StartWith on a busy API port: %v, %v; want an error naming %s", n, err, cfg.API)
+	}
+	n, err = StartWith(context.Background(), f.cfgs["a"], testLogger(t, "a"), withAPI(testLogger(t, "a")))
 	if err != nil {
 		t.Fatalf("second start: %v", err)
 	}
